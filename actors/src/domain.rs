@@ -1,0 +1,95 @@
+//! Identifiers, roles and small value types.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A KYC session id; a room is keyed by the session it belongs to.
+pub type SessionId = Uuid;
+
+/// One WebRTC connection in a room. A participant who rejoins gets a new peer id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(transparent)]
+pub struct PeerId(pub Uuid);
+
+impl PeerId {
+    pub fn new() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+impl Default for PeerId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for PeerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a peer may do in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Runs the call: publishes, may mute anyone and end the call.
+    Agent,
+    /// The applicant: publishes audio and video.
+    Customer,
+    /// Auditor or supervisor watching: subscribes only.
+    Observer,
+}
+
+impl Role {
+    pub fn can_publish(self) -> bool {
+        matches!(self, Role::Agent | Role::Customer)
+    }
+    /// May mute other peers and end the call.
+    pub fn can_moderate(self) -> bool {
+        matches!(self, Role::Agent)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Customer => "customer",
+            Role::Observer => "observer",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "agent" => Ok(Role::Agent),
+            "customer" => Ok(Role::Customer),
+            "observer" => Ok(Role::Observer),
+            _ => Err(()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+impl MediaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Audio => "audio",
+            MediaKind::Video => "video",
+        }
+    }
+}
+
+/// Who a peer is, as other peers and the API see it. Carries no personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub peer_id: PeerId,
+    pub role: Role,
+    pub participant_id: String,
+}

@@ -1,0 +1,187 @@
+//! The REST API under `/v1` (see PROTOCOL.md), plus `/healthz` and `/readyz`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+use vkyc_actors::Role;
+
+use crate::domain::{NewSession, Reference, Session};
+use crate::error::ApiError;
+use crate::extract::ValidJson;
+use crate::store::{EventLog, SessionStore};
+use crate::startup::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .service(
+            web::scope("/v1")
+                .route("/sessions", web::post().to(create_session))
+                .route("/sessions", web::get().to(list_sessions))
+                .route("/sessions/{id}", web::get().to(get_session))
+                .route("/sessions/{id}/tokens", web::post().to(issue_token))
+                .route("/rooms", web::get().to(list_rooms))
+                .route("/rooms/{id}/end", web::post().to(end_room))
+                .route("/events", web::get().to(list_events))
+                .route("/rtc", web::get().to(crate::signal::rtc)),
+        );
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.events_after(u64::MAX - 1, 1).await {
+        Ok(_) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Err(e) => {
+            tracing::error!(error = %e, "store not ready");
+            HttpResponse::ServiceUnavailable().json(json!({"status": "not_ready", "reason": "store"}))
+        }
+    }
+}
+
+async fn load_session(state: &AppState, id: Uuid) -> Result<Session, ApiError> {
+    state
+        .store
+        .get_session(id)
+        .await
+        .map_err(|e| ApiError::internal("get_session", e))?
+        .ok_or_else(ApiError::session_not_found)
+}
+
+async fn create_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: ValidJson<NewSession>,
+) -> Result<HttpResponse, ApiError> {
+    state.auth.caller(&req)?.require_backend()?;
+    let session = Session::create(body.into_inner())?;
+    state.store.create_session(&session).await.map_err(|e| ApiError::internal("create_session", e))?;
+    tracing::info!(session = %session.id, "session created");
+    Ok(HttpResponse::Created().json(session))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<usize>,
+}
+
+async fn list_sessions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    state.auth.caller(&req)?.require_backend()?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 500"));
+    }
+    let sessions = state.store.list_sessions(limit).await.map_err(|e| ApiError::internal("list_sessions", e))?;
+    Ok(HttpResponse::Ok().json(json!({ "sessions": sessions })))
+}
+
+async fn get_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let caller = state.auth.caller(&req)?;
+    caller.require_session(id, &[Role::Agent, Role::Customer, Role::Observer])?;
+    Ok(HttpResponse::Ok().json(load_session(&state, id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    role: Role,
+    #[serde(default)]
+    participant_id: Option<Reference>,
+    #[serde(default)]
+    ttl_seconds: Option<u64>,
+}
+
+async fn issue_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: ValidJson<TokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    state.auth.caller(&req)?.require_backend()?;
+    let session = load_session(&state, id.into_inner()).await?;
+    if session.status.is_final() {
+        return Err(ApiError::conflict("session_closed", "this session has ended; no new join tokens"));
+    }
+    let body = body.into_inner();
+    let ttl = body.ttl_seconds.unwrap_or(state.config.auth.token_ttl_secs);
+    if ttl == 0 || ttl > state.config.auth.max_token_ttl_secs {
+        return Err(ApiError::validation(format!(
+            "ttl_seconds must be between 1 and {}",
+            state.config.auth.max_token_ttl_secs
+        )));
+    }
+    // One agent and one customer by default; observers are individuals.
+    let participant = match body.participant_id {
+        Some(p) => String::from(p),
+        None => match body.role {
+            Role::Observer => format!("observer-{}", &Uuid::new_v4().simple().to_string()[..8]),
+            r => r.as_str().to_string(),
+        },
+    };
+    let (token, expires_at) = state.auth.issue(session.id, &participant, body.role, ttl);
+    let join_url = format!("{}/join#token={}", state.public_url, token);
+    Ok(HttpResponse::Created().json(json!({
+        "token": token,
+        "role": body.role,
+        "participant_id": participant,
+        "session_id": session.id,
+        "expires_at": expires_at,
+        "join_url": join_url,
+    })))
+}
+
+async fn list_rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.auth.caller(&req)?.require_backend()?;
+    Ok(HttpResponse::Ok().json(json!({ "rooms": state.rooms.list().await })))
+}
+
+async fn end_room(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    state.auth.caller(&req)?.require_session(id, &[Role::Agent])?;
+    load_session(&state, id).await?;
+    match state.rooms.end(id, None, "ended_by_api").await {
+        Ok(true) => Ok(HttpResponse::Ok().json(json!({"ended": true}))),
+        Ok(false) => Err(ApiError::not_found("room_not_found", "this session has no live call")),
+        Err(_) => Err(ApiError::forbidden("forbidden_role", "only the agent may end the call")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn list_events(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    state.auth.caller(&req)?.require_backend()?;
+    let after = q.after.unwrap_or(0);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 1000"));
+    }
+    let events = state.store.events_after(after, limit).await.map_err(|e| ApiError::internal("events_after", e))?;
+    let next = events.last().map(|e| e.seq).unwrap_or(after);
+    Ok(HttpResponse::Ok().json(json!({ "events": events, "next_cursor": next })))
+}
+
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("not_found", "no such endpoint"))
+}

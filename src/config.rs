@@ -1,0 +1,259 @@
+//! Configuration: `config/default.toml` (compiled in), then the profile's file
+//! (`config/<VKYC_PROFILE>.toml`, compiled in for the bundled profiles, or read from disk),
+//! then `VKYC_CONFIG` (a file path) if set, then environment variables `VKYC_<TABLE>__<KEY>`.
+//! Unknown keys and wrong types fail start-up with a message naming the key.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+use vkyc_actors::sfu::RtcConfig;
+
+const DEFAULT: &str = include_str!("../config/default.toml");
+const PROFILES: &[(&str, &str)] = &[("test", include_str!("../config/test.toml"))];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub storage: StorageConfig,
+    pub events: EventsConfig,
+    pub room: RoomConfig,
+    pub rtc: RtcConfig,
+    pub signalling: SignallingConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub host: IpAddr,
+    pub port: u16,
+    pub public_url: String,
+    pub max_body_bytes: usize,
+    pub workers: usize,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub api_key: String,
+    pub jwt_secret: String,
+    pub token_ttl_secs: u64,
+    pub max_token_ttl_secs: u64,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("api_key", &"<redacted>")
+            .field("jwt_secret", &"<redacted>")
+            .field("token_ttl_secs", &self.token_ttl_secs)
+            .field("max_token_ttl_secs", &self.max_token_ttl_secs)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageBackend {
+    Embedded,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub backend: StorageBackend,
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventsBackend {
+    Embedded,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    pub backend: EventsBackend,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomConfig {
+    pub max_peers: usize,
+    pub empty_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignallingConfig {
+    pub join_timeout_secs: u64,
+    pub client_timeout_secs: u64,
+    pub heartbeat_secs: u64,
+    pub max_message_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Load from the compiled-in defaults, the profile named by `VKYC_PROFILE`, the file named
+    /// by `VKYC_CONFIG` and the environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let profile = std::env::var("VKYC_PROFILE").unwrap_or_default();
+        let extra = std::env::var("VKYC_CONFIG").ok();
+        Self::figment(&profile, extra.as_deref()).and_then(Self::extract)
+    }
+
+    pub fn figment(profile: &str, extra_file: Option<&str>) -> Result<Figment, ConfigError> {
+        let mut fig = Figment::from(Toml::string(DEFAULT));
+        if !profile.is_empty() && profile != "default" {
+            if let Some((_, text)) = PROFILES.iter().find(|(name, _)| *name == profile) {
+                fig = fig.merge(Toml::string(text));
+            } else {
+                let path = PathBuf::from("config").join(format!("{profile}.toml"));
+                if !path.exists() {
+                    return Err(ConfigError(format!("VKYC_PROFILE={profile}: no bundled profile and no file {}", path.display())));
+                }
+                fig = fig.merge(Toml::file(path));
+            }
+        }
+        if let Some(file) = extra_file {
+            if !std::path::Path::new(file).exists() {
+                return Err(ConfigError(format!("VKYC_CONFIG={file}: file not found")));
+            }
+            fig = fig.merge(Toml::file(file));
+        }
+        Ok(fig.merge(Env::prefixed("VKYC_").ignore(&["PROFILE", "CONFIG"]).split("__")))
+    }
+
+    pub fn extract(fig: Figment) -> Result<Self, ConfigError> {
+        let config: Config = fig.extract().map_err(|e| {
+            // figment names the key (and the env var or file it came from) in each error.
+            let each = e.into_iter().map(|e| {
+                let key = e.path.join(".").to_lowercase();
+                let from = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+                if key.is_empty() { format!("{}{from}", e.kind) } else { format!("{key}: {}{from}", e.kind) }
+            });
+            ConfigError(each.collect::<Vec<_>>().join("; "))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, why: &str| Err(ConfigError(format!("{key}: {why}")));
+        if self.server.max_body_bytes < 1024 {
+            return fail("server.max_body_bytes", "must be at least 1024");
+        }
+        let url = &self.server.public_url;
+        if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {
+            return fail("server.public_url", "must start with http:// or https://");
+        }
+        if self.auth.token_ttl_secs == 0 || self.auth.token_ttl_secs > self.auth.max_token_ttl_secs {
+            return fail("auth.token_ttl_secs", "must be between 1 and auth.max_token_ttl_secs");
+        }
+        if !self.auth.api_key.is_empty() && self.auth.api_key.len() < 8 {
+            return fail("auth.api_key", "must be at least 8 characters (or empty to generate one)");
+        }
+        if !self.auth.jwt_secret.is_empty() && self.auth.jwt_secret.len() < 32 {
+            return fail("auth.jwt_secret", "must be at least 32 characters (or empty to generate one)");
+        }
+        if self.room.max_peers < 2 || self.room.max_peers > 32 {
+            return fail("room.max_peers", "must be between 2 and 32");
+        }
+        if (self.rtc.udp_port_min == 0) != (self.rtc.udp_port_max == 0) || self.rtc.udp_port_min > self.rtc.udp_port_max {
+            return fail("rtc.udp_port_min", "rtc.udp_port_min and rtc.udp_port_max must both be 0 or form a range");
+        }
+        for ip in &self.rtc.public_ips {
+            if ip.parse::<IpAddr>().is_err() {
+                return fail("rtc.public_ips", &format!("{ip:?} is not an IP address"));
+            }
+        }
+        if self.rtc.max_sdp_bytes < 1024 {
+            return fail("rtc.max_sdp_bytes", "must be at least 1024");
+        }
+        if self.signalling.join_timeout_secs == 0 || self.signalling.heartbeat_secs == 0 {
+            return fail("signalling.heartbeat_secs", "timeouts must be at least 1 second");
+        }
+        if self.signalling.client_timeout_secs <= self.signalling.heartbeat_secs {
+            return fail("signalling.client_timeout_secs", "must be longer than signalling.heartbeat_secs");
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return fail("log.level", "not a valid tracing filter");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_load() {
+        let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
+        assert_eq!(c.server.port, 8080);
+        assert_eq!(c.storage.backend, StorageBackend::Embedded);
+    }
+
+    #[test]
+    fn test_profile_overrides_port() {
+        let c = Config::extract(Config::figment("test", None).unwrap()).unwrap();
+        assert_eq!(c.server.port, 0);
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn env_overrides_and_errors_name_the_key() {
+        Jail::expect_with(|jail| {
+            jail.set_env("VKYC_SERVER__PORT", "9123");
+            jail.set_env("VKYC_RTC__PUBLIC_IPS", "[\"203.0.113.7\"]");
+            let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
+            assert_eq!(c.server.port, 9123);
+            assert_eq!(c.rtc.public_ips, vec!["203.0.113.7".to_string()]);
+
+            jail.set_env("VKYC_SERVER__PORT", "not-a-port");
+            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
+            assert!(err.contains("server.port"), "{err}");
+
+            jail.set_env("VKYC_SERVER__PORT", "9123");
+            jail.set_env("VKYC_ROOM__MAX_PEERS", "1");
+            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
+            assert!(err.contains("room.max_peers"), "{err}");
+
+            jail.set_env("VKYC_ROOM__MAX_PEERS", "4");
+            jail.set_env("VKYC_SERVER__PROT", "1");
+            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
+            assert!(err.contains("prot"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_profile_is_an_error() {
+        let err = Config::figment("nope", None).unwrap_err().to_string();
+        assert!(err.contains("VKYC_PROFILE=nope"), "{err}");
+    }
+}

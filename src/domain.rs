@@ -1,0 +1,204 @@
+//! Sessions and the applicant's inputs, as types that validate on construction: a value of
+//! these types is known-good, so handlers never re-check.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionMode {
+    LiveAgent,
+    SelfRecord,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    Scheduled,
+    Waiting,
+    InProgress,
+    Completed,
+    Expired,
+    Cancelled,
+}
+
+impl SessionStatus {
+    /// No call can happen in this session any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, SessionStatus::Completed | SessionStatus::Expired | SessionStatus::Cancelled)
+    }
+}
+
+/// An applicant's name: 1–200 characters after trimming, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PersonName(String);
+
+impl TryFrom<String> for PersonName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let t = s.trim();
+        if t.is_empty() {
+            return Err("name must not be empty".into());
+        }
+        if t.chars().count() > 200 {
+            return Err("name is longer than 200 characters".into());
+        }
+        if t.chars().any(char::is_control) {
+            return Err("name contains control characters".into());
+        }
+        Ok(Self(t.to_string()))
+    }
+}
+
+impl From<PersonName> for String {
+    fn from(n: PersonName) -> String {
+        n.0
+    }
+}
+
+impl PersonName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An opaque reference (loan number, customer id): 1–64 of `A-Z a-z 0-9 - _ . / :`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Reference(String);
+
+impl TryFrom<String> for Reference {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.is_empty() || s.len() > 64 {
+            return Err("reference must be 1 to 64 characters".into());
+        }
+        if !s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c)) {
+            return Err("reference may only contain letters, digits and - _ . / :".into());
+        }
+        Ok(Self(s))
+    }
+}
+
+impl From<Reference> for String {
+    fn from(r: Reference) -> String {
+        r.0
+    }
+}
+
+/// A date of birth: ISO `YYYY-MM-DD`, in the past, after 1900-01-01.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DateOfBirth(NaiveDate);
+
+impl TryFrom<String> for DateOfBirth {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let d = NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|_| "date_of_birth must be YYYY-MM-DD".to_string())?;
+        let min = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
+        if d < min || d >= Utc::now().date_naive() {
+            return Err("date_of_birth must be after 1900-01-01 and in the past".into());
+        }
+        Ok(Self(d))
+    }
+}
+
+impl From<DateOfBirth> for String {
+    fn from(d: DateOfBirth) -> String {
+        d.0.format("%Y-%m-%d").to_string()
+    }
+}
+
+/// What the lender tells us about the applicant. Personal data: never logged, never in events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Applicant {
+    pub name: PersonName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<DateOfBirth>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_id: Option<Reference>,
+}
+
+/// `POST /v1/sessions` body. Deserialising it validates it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSession {
+    pub mode: SessionMode,
+    pub applicant: Applicant,
+    #[serde(default)]
+    pub external_ref: Option<Reference>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: Uuid,
+    pub mode: SessionMode,
+    pub status: SessionStatus,
+    pub applicant: Applicant,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_ref: Option<Reference>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl Session {
+    pub fn create(new: NewSession) -> Result<Self, ApiError> {
+        if new.mode != SessionMode::LiveAgent {
+            return Err(ApiError::validation("mode: only \"live_agent\" sessions are supported by this version"));
+        }
+        let now = Utc::now();
+        Ok(Self {
+            id: Uuid::new_v4(),
+            mode: new.mode,
+            status: SessionStatus::Waiting,
+            applicant: new.applicant,
+            external_ref: new.external_ref,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            ended_at: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: serde_json::Value) -> Result<NewSession, String> {
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn valid_session_parses() {
+        let s = parse(serde_json::json!({"mode":"live_agent","applicant":{"name":"  Asha Rao ","date_of_birth":"1990-02-28","reference_id":"LN-1"}})).unwrap();
+        assert_eq!(s.applicant.name.as_str(), "Asha Rao");
+    }
+
+    #[test]
+    fn invalid_inputs_are_rejected_with_a_reason() {
+        let cases = [
+            (serde_json::json!({"mode":"live_agent","applicant":{"name":""}}), "empty"),
+            (serde_json::json!({"mode":"live_agent","applicant":{"name":"a\u{0007}b"}}), "control"),
+            (serde_json::json!({"mode":"live_agent","applicant":{"name":"x".repeat(201)}}), "200"),
+            (serde_json::json!({"mode":"live_agent","applicant":{"name":"A","date_of_birth":"31-01-1990"}}), "YYYY-MM-DD"),
+            (serde_json::json!({"mode":"live_agent","applicant":{"name":"A","date_of_birth":"2999-01-01"}}), "past"),
+            (serde_json::json!({"mode":"live_agent","applicant":{"name":"A","reference_id":"a b"}}), "reference"),
+            (serde_json::json!({"mode":"video","applicant":{"name":"A"}}), "unknown variant"),
+            (serde_json::json!({"mode":"live_agent","applicant":{"name":"A"},"extra":1}), "unknown field"),
+        ];
+        for (input, why) in cases {
+            let err = parse(input.clone()).unwrap_err();
+            assert!(err.contains(why), "{input}: {err}");
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! # vkyc — the server
+//!
+//! One binary: HTTP API, signalling, web pages and the SFU. The live side (rooms, peers,
+//! their supervisors and the media path) is the `vkyc-actors` crate; this crate is the edge
+//! around it.
+//!
+//! - [`config`]: layered configuration (defaults, profile, env).
+//! - [`domain`]: sessions and applicant inputs as validating types.
+//! - [`store`]: storage and event-log ports and the embedded (redb) default.
+//! - [`auth`]: API key and join tokens (JWT).
+//! - [`api`]: REST handlers under `/v1`; [`error`]: the error shape and codes.
+//! - [`signal`]: the WebSocket signalling edge.
+//! - [`web`]: the embedded pages.
+//! - [`startup`]: wiring it all together.
+//!
+//! See ARCHITECTURE.md for one call followed from HTTP request to actor to store.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod extract;
+pub mod signal;
+pub mod startup;
+pub mod store;
+pub mod web;

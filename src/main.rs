@@ -1,0 +1,50 @@
+use std::io::Write;
+
+use tracing_subscriber::EnvFilter;
+use vkyc::config::{Config, LogFormat};
+use vkyc::startup::Application;
+
+fn usage() -> ! {
+    eprintln!("usage: vkyc [serve]\n\nRuns the vkyc server. Configuration: config/default.toml, VKYC_PROFILE, VKYC_CONFIG, VKYC_<TABLE>__<KEY>.");
+    std::process::exit(2)
+}
+
+#[tokio::main]
+async fn main() {
+    match std::env::args().nth(1).as_deref() {
+        None | Some("serve") => {}
+        Some("-h") | Some("--help") | Some(_) => usage(),
+    }
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vkyc: {e}");
+            std::process::exit(2);
+        }
+    };
+    let filter = EnvFilter::new(&config.log.level);
+    match config.log.format {
+        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init(),
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init(),
+    }
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("vkyc: cannot start: {e:#}");
+            std::process::exit(1);
+        }
+    };
+    let url = app.public_url().to_string();
+    // Write errors are ignored: a closed stdout must not stop the server.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "vkyc listening on {url}");
+    let _ = writeln!(out, "  agent console:  {url}/agent#key={}", app.api_key());
+    let _ = writeln!(out, "  customer page:  create a session in the console, then open the customer link it shows");
+    let _ = writeln!(out, "  API:            {url}/v1  (Authorization: Bearer <api key>)");
+    let _ = out.flush();
+    drop(out);
+    if let Err(e) = app.run_until_stopped().await {
+        eprintln!("vkyc: server error: {e}");
+        std::process::exit(1);
+    }
+}

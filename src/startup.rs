@@ -1,0 +1,102 @@
+//! Wiring: config → store, auth, SFU, actor tree → HTTP server. `Application::build` is what
+//! `main` and the black-box tests call.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use vkyc_actors::room::RoomSettings;
+use vkyc_actors::sfu::Sfu;
+use vkyc_actors::Rooms;
+
+use crate::auth::{secret_or_generate, Auth};
+use crate::config::Config;
+use crate::error::{json_error, path_error, query_error};
+use crate::store::EmbeddedStore;
+
+pub struct AppState {
+    pub config: Config,
+    pub store: EmbeddedStore,
+    pub auth: Auth,
+    pub rooms: Rooms,
+    /// Base URL of this server for links (no trailing slash).
+    pub public_url: String,
+}
+
+pub struct Application {
+    port: u16,
+    public_url: String,
+    api_key: String,
+    server: Server,
+    rooms: Rooms,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let data_dir = config.storage.data_dir.clone();
+        let store = EmbeddedStore::open(&data_dir)?;
+        let api_key = secret_or_generate(&config.auth.api_key, &data_dir, "api.key")?;
+        let jwt_secret = secret_or_generate(&config.auth.jwt_secret, &data_dir, "jwt.key")?;
+        let auth = Auth::new(api_key.clone(), &jwt_secret);
+
+        let sfu = Arc::new(Sfu::new(config.rtc.clone())?);
+        let settings = RoomSettings {
+            max_peers: config.room.max_peers,
+            empty_timeout: Duration::from_secs(config.room.empty_timeout_secs),
+        };
+        let rooms = Rooms::start(sfu, Arc::new(store.clone()), settings)
+            .await
+            .map_err(|e| anyhow::anyhow!("actor system failed to start: {e}"))?;
+
+        let listener = TcpListener::bind((config.server.host, config.server.port))
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", config.server.host, config.server.port))?;
+        let port = listener.local_addr()?.port();
+        let public_url = if config.server.public_url.is_empty() {
+            format!("http://{}:{}", config.server.host, port)
+        } else {
+            config.server.public_url.trim_end_matches('/').to_string()
+        };
+
+        let max_body = config.server.max_body_bytes;
+        let workers = config.server.workers;
+        let state = web::Data::new(AppState { config, store, auth, rooms: rooms.clone(), public_url: public_url.clone() });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::JsonConfig::default().limit(max_body).error_handler(json_error))
+                .app_data(web::QueryConfig::default().error_handler(query_error))
+                .app_data(web::PathConfig::default().error_handler(path_error))
+                .app_data(web::PayloadConfig::default().limit(max_body))
+                .configure(crate::api::routes)
+                .configure(crate::web::routes)
+                .default_service(web::to(crate::api::not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(5);
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        Ok(Self { port, public_url, api_key, server: server.run(), rooms })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    /// Serve until the process is asked to stop (Ctrl-C / SIGTERM), then stop the actors.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.rooms.shutdown();
+        result
+    }
+}

@@ -1,0 +1,230 @@
+//! The embedded store: one redb file (`<data_dir>/vkyc.redb`) holding sessions, a
+//! newest-first index and the ordered event log. Every commit is durable (fsync) before the
+//! call returns, so a session survives a crash or restart.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use redb::{Database, ReadableTable, TableDefinition};
+use serde_json::json;
+use uuid::Uuid;
+use vkyc_actors::{DomainEvent, EventKind, EventSink};
+
+use super::{EventEnvelope, EventLog, SessionStore, StoreError, EVENT_SCHEMA_VERSION};
+use crate::domain::{Session, SessionStatus};
+
+const SESSIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("sessions");
+/// (created_at millis, session id) → (): the "recent sessions" list.
+const SESSIONS_BY_CREATED: TableDefinition<(i64, u128), ()> = TableDefinition::new("sessions_by_created");
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl EmbeddedStore {
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
+        let path = dir.join("vkyc.redb");
+        let db = Database::create(&path).map_err(|e| backend(format!("cannot open {}: {e}", path.display())))?;
+        let tx = db.begin_write().map_err(backend)?;
+        {
+            tx.open_table(SESSIONS).map_err(backend)?;
+            tx.open_table(SESSIONS_BY_CREATED).map_err(backend)?;
+            tx.open_table(EVENTS).map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db)).await.map_err(backend)?
+    }
+}
+
+fn append_event(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<u64, StoreError> {
+    let mut events = tx.open_table(EVENTS).map_err(backend)?;
+    let seq = events.last().map_err(backend)?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
+    let envelope = EventEnvelope {
+        seq,
+        id: Uuid::new_v4(),
+        kind: event.kind.as_str().to_string(),
+        version: EVENT_SCHEMA_VERSION,
+        time: Utc::now(),
+        session_id: event.session_id,
+        data: event.data.clone(),
+    };
+    let bytes = serde_json::to_vec(&envelope).map_err(backend)?;
+    events.insert(seq, bytes.as_slice()).map_err(backend)?;
+    Ok(seq)
+}
+
+fn read_session(tx: &redb::WriteTransaction, id: Uuid) -> Result<Option<Session>, StoreError> {
+    let table = tx.open_table(SESSIONS).map_err(backend)?;
+    let value = table.get(id.as_u128()).map_err(backend)?;
+    value.map(|v| serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+}
+
+fn write_session(tx: &redb::WriteTransaction, s: &Session) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(s).map_err(backend)?;
+    tx.open_table(SESSIONS).map_err(backend)?.insert(s.id.as_u128(), bytes.as_slice()).map_err(backend)?;
+    Ok(())
+}
+
+/// The session state change an event implies, applied in the event's transaction.
+fn apply(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<(), StoreError> {
+    let Some(id) = event.session_id else { return Ok(()) };
+    let next = match event.kind {
+        EventKind::RoomStarted => SessionStatus::InProgress,
+        EventKind::RoomEnded => SessionStatus::Completed,
+        _ => return Ok(()),
+    };
+    let Some(mut s) = read_session(tx, id)? else { return Ok(()) };
+    if s.status.is_final() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    s.status = next;
+    s.updated_at = now;
+    match next {
+        SessionStatus::InProgress => s.started_at = s.started_at.or(Some(now)),
+        _ => s.ended_at = Some(now),
+    }
+    write_session(tx, &s)
+}
+
+#[async_trait]
+impl SessionStore for EmbeddedStore {
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let session = session.clone();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            write_session(&tx, &session)?;
+            tx.open_table(SESSIONS_BY_CREATED)
+                .map_err(backend)?
+                .insert((session.created_at.timestamp_millis(), session.id.as_u128()), ())
+                .map_err(backend)?;
+            let event = DomainEvent::new(
+                EventKind::SessionCreated,
+                Some(session.id),
+                json!({"mode": session.mode, "status": session.status}),
+            );
+            append_event(&tx, &event)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(backend)?;
+            let table = tx.open_table(SESSIONS).map_err(backend)?;
+            let value = table.get(id.as_u128()).map_err(backend)?;
+            value.map(|v| serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+        })
+        .await
+    }
+
+    async fn list_sessions(&self, limit: usize) -> Result<Vec<Session>, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(backend)?;
+            let index = tx.open_table(SESSIONS_BY_CREATED).map_err(backend)?;
+            let sessions = tx.open_table(SESSIONS).map_err(backend)?;
+            let mut out = Vec::new();
+            for row in index.iter().map_err(backend)?.rev().take(limit) {
+                let (key, _) = row.map_err(backend)?;
+                let (_, id) = key.value();
+                if let Some(v) = sessions.get(id).map_err(backend)? {
+                    out.push(serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl EventLog for EmbeddedStore {
+    async fn events_after(&self, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(backend)?;
+            let events = tx.open_table(EVENTS).map_err(backend)?;
+            let mut out = Vec::new();
+            let Some(start) = after.checked_add(1) else { return Ok(out) };
+            for row in events.range(start..).map_err(backend)?.take(limit) {
+                let (_, v) = row.map_err(backend)?;
+                out.push(serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl EventSink for EmbeddedStore {
+    async fn publish(&self, event: DomainEvent) -> Result<(), String> {
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            apply(&tx, &event)?;
+            append_event(&tx, &event)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+        .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::NewSession;
+
+    fn new_session() -> Session {
+        let new: NewSession =
+            serde_json::from_value(json!({"mode":"live_agent","applicant":{"name":"Test Person"}})).unwrap();
+        Session::create(new).unwrap()
+    }
+
+    #[tokio::test]
+    async fn sessions_and_events_survive_reopen_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<Uuid>;
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            let mut made = vec![];
+            for _ in 0..3 {
+                let s = new_session();
+                store.create_session(&s).await.unwrap();
+                made.push(s.id);
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            store.publish(DomainEvent::new(EventKind::RoomStarted, Some(made[0]), json!({}))).await.unwrap();
+            ids = made;
+        }
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let listed: Vec<Uuid> = store.list_sessions(10).await.unwrap().iter().map(|s| s.id).collect();
+        assert_eq!(listed, ids.iter().rev().copied().collect::<Vec<_>>());
+        assert_eq!(store.get_session(ids[0]).await.unwrap().unwrap().status, SessionStatus::InProgress);
+        let events = store.events_after(0, 100).await.unwrap();
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        assert_eq!(events[3].kind, "room.started");
+        assert_eq!(store.events_after(2, 1).await.unwrap()[0].seq, 3);
+        assert!(store.events_after(u64::MAX, 10).await.unwrap().is_empty());
+        // No personal data in the event stream.
+        let all = serde_json::to_string(&events).unwrap();
+        assert!(!all.contains("Test Person"));
+    }
+}

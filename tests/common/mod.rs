@@ -1,0 +1,36 @@
+//! Black-box test support: start the real server on a random port with a fresh data dir.
+#![allow(dead_code)]
+
+use vkyc::config::Config;
+use vkyc::startup::Application;
+use vkyc_loadtest::ApiClient;
+
+pub const API_KEY: &str = "test-api-key-0123456789";
+pub const JWT_SECRET: &str = "test-jwt-secret-0123456789-0123456789";
+
+pub struct TestApp {
+    pub base: String,
+    pub api: ApiClient,
+    pub http: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub fn ws_url(&self) -> String {
+        self.api.ws_url()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let data_dir = tempfile::tempdir().unwrap();
+    let fig = Config::figment("test", None)
+        .unwrap()
+        .merge(("storage.data_dir", data_dir.path()))
+        .merge(("auth.api_key", API_KEY))
+        .merge(("auth.jwt_secret", JWT_SECRET));
+    let config = Config::extract(fig).expect("test config");
+    let app = Application::build(config).await.expect("server starts");
+    let base = app.public_url().to_string();
+    tokio::spawn(app.run_until_stopped());
+    TestApp { api: ApiClient::new(&base, API_KEY), base, http: reqwest::Client::new(), data_dir }
+}

