@@ -2,6 +2,7 @@
 //! (`config/<VKYC_PROFILE>.toml`, compiled in for the bundled profiles, or read from disk),
 //! then `VKYC_CONFIG` (a file path) if set, then environment variables `VKYC_<TABLE>__<KEY>`.
 //! Unknown keys and wrong types fail start-up with a message naming the key.
+//! `VKYC_PROFILE`, `VKYC_CONFIG` and `VKYC_CACHE` (the set-up scripts' cache dir) are not keys.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -144,7 +145,7 @@ impl Config {
             }
             fig = fig.merge(Toml::file(file));
         }
-        Ok(fig.merge(Env::prefixed("VKYC_").ignore(&["PROFILE", "CONFIG"]).split("__")))
+        Ok(fig.merge(Env::prefixed("VKYC_").ignore(&["PROFILE", "CONFIG", "CACHE"]).split("__")))
     }
 
     pub fn extract(fig: Figment) -> Result<Self, ConfigError> {

@@ -40,7 +40,7 @@ fi
 
 log "browser tests (headless Chromium, fake camera)"
 bash tests/browser/fixtures.sh || { echo "browser fixtures failed"; exit 1; }
-( cd tests/browser && VKYC_BIN="$root/target/debug/vkyc" node --test --test-concurrency=1 . ) 2>&1 | tee /tmp/vkyc-browser-tests.log
+( cd tests/browser && E2E_SERVER_BIN="$root/target/debug/vkyc" node --test --test-concurrency=1 . ) 2>&1 | tee /tmp/vkyc-browser-tests.log
 browser_rc=${PIPESTATUS[0]}
 b_pass=$(sed -nE 's/^# pass ([0-9]+).*/\1/p' /tmp/vkyc-browser-tests.log | tail -n 1); b_pass=${b_pass:-0}
 b_fail=$(sed -nE 's/^# fail ([0-9]+).*/\1/p' /tmp/vkyc-browser-tests.log | tail -n 1); b_fail=${b_fail:-0}

@@ -1,0 +1,254 @@
+// Helpers for the browser end-to-end tests: run the vkyc server, call its REST API,
+// launch the system Chromium with a fake camera (face video) and microphone (tone).
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+export const HERE = dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = resolve(HERE, '..', '..');
+export const OUT_DIR = join(HERE, 'out');
+export const API_KEY = 'test-key';
+
+const require = createRequire(import.meta.url);
+
+export function cacheDir() {
+  return process.env.VKYC_CACHE || join(homedir(), '.cache', 'vkyc-test');
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ------------------------------------------------------------------ server
+
+/**
+ * Starts the vkyc binary on a free port with a fresh data directory.
+ * Resolves with { url, proc, logs(), stop() } once it printed "vkyc listening on URL".
+ */
+export async function startServer({ timeoutMs = 30_000 } = {}) {
+  const bin = process.env.E2E_SERVER_BIN || join(REPO_ROOT, 'target', 'debug', 'vkyc');
+  if (!existsSync(bin)) {
+    throw new Error(`server binary not found: ${bin} (build it with \`cargo build\`, or set E2E_SERVER_BIN)`);
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), 'vkyc-browser-test-'));
+  const lines = [];
+  const proc = spawn(bin, [], {
+    cwd: REPO_ROOT,
+    env: {
+      // The server reads every VKYC_* variable as configuration: pass none through.
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VKYC_'))),
+      VKYC_PROFILE: 'test',
+      VKYC_SERVER__PORT: '0',
+      VKYC_STORAGE__DATA_DIR: dataDir,
+      VKYC_AUTH__API_KEY: API_KEY,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const collect = (stream, tag) => {
+    let buf = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk) => {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        lines.push(`${tag} ${buf.slice(0, i)}`);
+        buf = buf.slice(i + 1);
+      }
+    });
+  };
+  collect(proc.stdout, '[out]');
+  collect(proc.stderr, '[err]');
+
+  let exited = null;
+  const exitedP = new Promise((r) => proc.once('exit', (code, signal) => r((exited = { code, signal }))));
+
+  const url = await new Promise((resolveUrl, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    const tick = setInterval(() => {
+      const line = lines.find((l) => l.startsWith('[out]') && /vkyc listening on /.test(l));
+      const m = line && line.match(/vkyc listening on (https?:\/\/\S+)/);
+      if (m) {
+        clearInterval(tick);
+        resolveUrl(m[1].replace(/\/$/, ''));
+      } else if (exited) {
+        clearInterval(tick);
+        reject(new Error(`the server exited (${JSON.stringify(exited)}) before listening:\n${lines.join('\n')}`));
+      } else if (Date.now() > deadline) {
+        clearInterval(tick);
+        proc.kill('SIGKILL');
+        reject(new Error(`no "vkyc listening on" line within ${timeoutMs} ms:\n${lines.join('\n')}`));
+      }
+    }, 50);
+  });
+
+  const stop = async () => {
+    if (!exited) {
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      await exitedP;
+      clearTimeout(t);
+    }
+    mkdirSync(OUT_DIR, { recursive: true });
+    writeFileSync(join(OUT_DIR, 'server.log'), lines.join('\n') + '\n');
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  return { url, proc, stop, logs: () => lines.slice(), logTail: (n = 40) => lines.slice(-n).join('\n') };
+}
+
+// ------------------------------------------------------------------ REST
+
+/** Calls the REST API; resolves with { status, body } (body parsed as JSON when possible). */
+export async function api(base, method, path, body, { token = API_KEY } = {}) {
+  const res = await fetch(base + path, {
+    method,
+    headers: {
+      Authorization: `Bearer ${token}`,
+      Accept: 'application/json',
+      ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    /* keep the text */
+  }
+  return { status: res.status, body: parsed };
+}
+
+let applicantSeq = 0;
+
+/** Creates a session (synthetic applicant) and issues an agent and a customer token. */
+export async function createSessionWithTokens(base) {
+  applicantSeq += 1;
+  const created = await api(base, 'POST', '/v1/sessions', {
+    mode: 'live_agent',
+    applicant: { name: `Test Applicant ${applicantSeq}`, date_of_birth: '1990-01-31', reference_id: `E2E-${Date.now()}-${applicantSeq}` },
+    external_ref: `e2e-${applicantSeq}`,
+  });
+  if (created.status !== 201) throw new Error(`POST /v1/sessions → ${created.status} ${JSON.stringify(created.body)}`);
+  const session = created.body;
+  const issue = async (role) => {
+    const r = await api(base, 'POST', `/v1/sessions/${session.id}/tokens`, { role, ttl_seconds: 3600 });
+    if (r.status !== 200 && r.status !== 201) throw new Error(`POST tokens (${role}) → ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  };
+  const agent = await issue('agent');
+  const customer = await issue('customer');
+  return { session, agent, customer };
+}
+
+// ------------------------------------------------------------------ browser
+
+export function chromiumArgs() {
+  const cache = cacheDir();
+  const face = join(cache, 'face.y4m');
+  const tone = join(cache, 'tone.wav');
+  for (const f of [face, tone]) {
+    if (!existsSync(f)) throw new Error(`missing test fixture ${f}: run \`bash tests/browser/fixtures.sh\` first`);
+  }
+  return [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--disable-dev-shm-usage',
+    '--use-fake-ui-for-media-stream',
+    '--use-fake-device-for-media-stream',
+    `--use-file-for-fake-video-capture=${face}`,
+    `--use-file-for-fake-audio-capture=${tone}`,
+  ];
+}
+
+export async function launchBrowser() {
+  let chromium;
+  try {
+    ({ chromium } = require('playwright-core'));
+  } catch {
+    throw new Error('playwright-core is not installed: run `bash tests/browser/fixtures.sh` first');
+  }
+  const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+  if (!existsSync(executablePath)) throw new Error(`Chromium not found at ${executablePath} (apt-get install -y chromium)`);
+  return chromium.launch({ executablePath, headless: true, args: chromiumArgs(), timeout: 60_000 });
+}
+
+/** A browser context (one "person"), collecting the page's console for diagnostics. */
+export async function newPerson(browser, name, { media = true, initScript } = {}) {
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 800 },
+    permissions: media ? ['camera', 'microphone'] : [],
+  });
+  if (initScript) await context.addInitScript(initScript);
+  const page = await context.newPage();
+  const logs = [];
+  page.on('console', (m) => logs.push(`[${name}] ${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`[${name}] pageerror: ${e.message}`));
+  page.setDefaultTimeout(60_000);
+  return { name, context, page, logs, close: () => context.close().catch(() => {}) };
+}
+
+/** Media statistics of a call page, from its RTCPeerConnection and #remote-video. */
+export function remoteMedia(page) {
+  return page.evaluate(async () => {
+    const v = document.querySelector('#remote-video');
+    const pc = window.vkyc?.pc?.();
+    const out = {
+      clientState: window.vkyc?.client?.state ?? null,
+      pcState: pc?.connectionState ?? null,
+      iceState: pc?.iceConnectionState ?? null,
+      videoWidth: v?.videoWidth ?? 0,
+      videoHeight: v?.videoHeight ?? 0,
+      framesDecoded: 0,
+      videoPackets: 0,
+      audioPackets: 0,
+      remotePeer: v?.dataset.peerId || null,
+      status: document.querySelector('#status')?.textContent ?? null,
+      rtcStats: window.vkyc?.client?.stats ?? null,
+    };
+    if (pc) {
+      const stats = await pc.getStats();
+      stats.forEach((r) => {
+        if (r.type !== 'inbound-rtp') return;
+        if (r.kind === 'video') {
+          out.framesDecoded += r.framesDecoded || 0;
+          out.videoPackets += r.packetsReceived || 0;
+        } else if (r.kind === 'audio') {
+          out.audioPackets += r.packetsReceived || 0;
+        }
+      });
+    }
+    return out;
+  });
+}
+
+/** Waits until a call page plays remote video (frames decoded, size known) and receives audio. */
+export async function waitForRemoteMedia(person, { timeoutMs = 90_000, server } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last = null;
+  while (Date.now() < deadline) {
+    last = await remoteMedia(person.page);
+    if (last.framesDecoded > 0 && last.videoWidth > 0 && last.videoHeight > 0 && last.audioPackets > 0) return last;
+    await sleep(500);
+  }
+  throw new Error(
+    `${person.name}: no remote media within ${timeoutMs} ms; last: ${JSON.stringify(last)}\n` +
+      `page console:\n${person.logs.slice(-30).join('\n')}\n` +
+      (server ? `server log tail:\n${server.logTail(60)}` : ''),
+  );
+}
+
+export async function screenshot(person, file) {
+  mkdirSync(OUT_DIR, { recursive: true });
+  const path = join(OUT_DIR, file);
+  await person.page.screenshot({ path });
+  return path;
+}
+
+export { sleep };
