@@ -24,7 +24,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/rooms", web::get().to(list_rooms))
                 .route("/rooms/{id}/end", web::post().to(end_room))
                 .route("/events", web::get().to(list_events))
-                .route("/rtc", web::get().to(crate::signal::rtc)),
+                .route("/rtc", web::get().to(crate::signal::rtc))
+                .configure(crate::verify::routes),
         );
 }
 

@@ -11,6 +11,10 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
 use vkyc_actors::sfu::RtcConfig;
+use vkyc_actors::vision::decode::DecodeLimits;
+use vkyc_actors::vision::face::FaceConfig;
+use vkyc_actors::vision::liveness::{ChallengeConfig, PassiveConfig};
+use vkyc_actors::vision::ocr::OcrConfig;
 
 const DEFAULT: &str = include_str!("../config/default.toml");
 const PROFILES: &[(&str, &str)] = &[("test", include_str!("../config/test.toml"))];
@@ -25,7 +29,47 @@ pub struct Config {
     pub room: RoomConfig,
     pub rtc: RtcConfig,
     pub signalling: SignallingConfig,
+    pub inference: InferenceConfig,
+    pub face: FaceConfig,
+    pub liveness: LivenessConfig,
+    pub ocr: OcrConfig,
     pub log: LogConfig,
+}
+
+/// The verification engines (face match, liveness, document OCR) and their pools.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InferenceConfig {
+    pub enabled: bool,
+    /// Empty = `$VKYC_MODELS_DIR`, else `~/.cache/vkyc/models` (where models/setup.sh puts them).
+    pub models_dir: String,
+    pub threads_per_worker: usize,
+    pub face_workers: usize,
+    pub liveness_workers: usize,
+    pub document_workers: usize,
+    pub queue_per_worker: usize,
+    pub timeout_secs: u64,
+    /// Largest request body of a /v1/verify call, and of one image in it.
+    pub max_request_bytes: usize,
+    pub max_image_bytes: usize,
+    pub limits: DecodeLimits,
+}
+
+impl InferenceConfig {
+    pub fn models_dir(&self) -> PathBuf {
+        if self.models_dir.is_empty() {
+            vkyc_actors::vision::runtime::default_models_dir()
+        } else {
+            PathBuf::from(&self.models_dir)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LivenessConfig {
+    pub challenge: ChallengeConfig,
+    pub passive: PassiveConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +243,44 @@ impl Config {
         }
         if self.signalling.client_timeout_secs <= self.signalling.heartbeat_secs {
             return fail("signalling.client_timeout_secs", "must be longer than signalling.heartbeat_secs");
+        }
+        let inf = &self.inference;
+        if inf.threads_per_worker == 0 || inf.threads_per_worker > 64 {
+            return fail("inference.threads_per_worker", "must be between 1 and 64");
+        }
+        for (key, n) in [("inference.face_workers", inf.face_workers), ("inference.liveness_workers", inf.liveness_workers), ("inference.document_workers", inf.document_workers), ("inference.queue_per_worker", inf.queue_per_worker)] {
+            if n == 0 || n > 256 {
+                return fail(key, "must be between 1 and 256");
+            }
+        }
+        if inf.timeout_secs == 0 {
+            return fail("inference.timeout_secs", "must be at least 1");
+        }
+        if inf.max_image_bytes < 1024 || inf.max_image_bytes > inf.max_request_bytes {
+            return fail("inference.max_image_bytes", "must be at least 1024 and at most inference.max_request_bytes");
+        }
+        if inf.limits.max_pixels < 10_000 || inf.limits.min_side == 0 || inf.limits.max_side < inf.limits.min_side {
+            return fail("inference.limits", "max_pixels ≥ 10000 and 0 < min_side ≤ max_side");
+        }
+        if let Err(e) = self.face.validate() {
+            return fail("face", &e);
+        }
+        if let Err(e) = self.ocr.validate() {
+            return fail("ocr", &e);
+        }
+        let ch = &self.liveness.challenge;
+        if ch.moves == 0 || ch.moves > 4 {
+            return fail("liveness.challenge.moves", "must be between 1 and 4");
+        }
+        if ch.min_frames < 2 || ch.max_frames < ch.min_frames || ch.max_frames > 300 {
+            return fail("liveness.challenge.min_frames", "need 2 ≤ min_frames ≤ max_frames ≤ 300");
+        }
+        if ch.time_limit_secs == 0 || ch.pass_score > 100 {
+            return fail("liveness.challenge.time_limit_secs", "time_limit_secs ≥ 1 and pass_score ≤ 100");
+        }
+        let p = &self.liveness.passive;
+        if !(0.0..=1.0).contains(&p.weight) || p.input_size < 16 || p.crop_scale <= 0.0 || p.std.iter().any(|v| *v == 0.0) {
+            return fail("liveness.passive", "weight within 0..=1, input_size ≥ 16, crop_scale > 0, std non-zero");
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return fail("log.level", "not a valid tracing filter");

@@ -10,6 +10,7 @@
 //! - [`auth`]: API key and join tokens (JWT).
 //! - [`api`]: REST handlers under `/v1`; [`error`]: the error shape and codes.
 //! - [`signal`]: the WebSocket signalling edge.
+//! - [`verify`]: `/v1/verify/*`, the verification engines (face match, liveness, document).
 //! - [`web`]: the embedded pages.
 //! - [`startup`]: wiring it all together.
 //!
@@ -24,4 +25,5 @@ pub mod extract;
 pub mod signal;
 pub mod startup;
 pub mod store;
+pub mod verify;
 pub mod web;

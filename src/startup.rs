@@ -21,6 +21,8 @@ pub struct AppState {
     pub store: EmbeddedStore,
     pub auth: Auth,
     pub rooms: Rooms,
+    /// The verification engines; None when `inference.enabled` is false.
+    pub inference: Option<std::sync::Arc<crate::verify::Inference>>,
     /// Base URL of this server for links (no trailing slash).
     pub public_url: String,
 }
@@ -31,6 +33,7 @@ pub struct Application {
     api_key: String,
     server: Server,
     rooms: Rooms,
+    inference: Option<std::sync::Arc<crate::verify::Inference>>,
 }
 
 impl Application {
@@ -50,6 +53,12 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("actor system failed to start: {e}"))?;
 
+        let inference = if config.inference.enabled {
+            Some(std::sync::Arc::new(crate::verify::Inference::start(&config).await?))
+        } else {
+            None
+        };
+
         let listener = TcpListener::bind((config.server.host, config.server.port))
             .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", config.server.host, config.server.port))?;
         let port = listener.local_addr()?.port();
@@ -61,7 +70,7 @@ impl Application {
 
         let max_body = config.server.max_body_bytes;
         let workers = config.server.workers;
-        let state = web::Data::new(AppState { config, store, auth, rooms: rooms.clone(), public_url: public_url.clone() });
+        let state = web::Data::new(AppState { config, store, auth, rooms: rooms.clone(), inference: inference.clone(), public_url: public_url.clone() });
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -78,7 +87,7 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
-        Ok(Self { port, public_url, api_key, server: server.run(), rooms })
+        Ok(Self { port, public_url, api_key, server: server.run(), rooms, inference })
     }
 
     pub fn port(&self) -> u16 {
@@ -97,6 +106,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.rooms.shutdown();
+        if let Some(inf) = &self.inference {
+            inf.stop();
+        }
         result
     }
 }

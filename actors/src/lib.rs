@@ -25,11 +25,14 @@
 
 pub mod domain;
 pub mod events;
+pub mod inference;
 pub mod peer;
 pub mod room;
 pub mod sfu;
 pub mod signal;
 pub mod supervisor;
+pub mod verify;
+pub mod vision;
 
 pub use domain::{MediaKind, PeerId, PeerInfo, Role, SessionId};
 pub use events::{DomainEvent, EventKind, EventSink};

