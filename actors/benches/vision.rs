@@ -36,10 +36,18 @@ fn benches(c: &mut Criterion) {
     let models = Models::load(&default_models_dir(), threads, &[]).expect("models");
     let mut g = c.benchmark_group("model_only");
     let mut yunet = models.session("yunet").unwrap();
-    let x = Array4::<f32>::from_elem((1, 3, 480, 640), 100.0);
+    let frame = decode_rgb(&capture_jpeg(), &DecodeLimits::default()).unwrap();
+    let x = Array4::<f32>::from_shape_fn((1, 3, 480, 640), |(_, c, y, xx)| frame.get_pixel(xx as u32, y as u32)[2 - c] as f32);
     g.bench_function("yunet_640x480", |b| b.iter(|| yunet.run(ort::inputs![TensorRef::from_array_view(&x).unwrap()]).unwrap().len()));
     let mut sface = models.session("sface").unwrap();
-    let x = Array4::<f32>::from_elem((1, 3, 112, 112), 100.0);
+    // A real aligned face: a constant tensor runs measurably faster than real data.
+    let aligned = {
+        let img = photo("person_b_1.jpg");
+        let mut d = FaceDetector::new(models.session("yunet").unwrap());
+        let det = d.detect(&img, &FaceConfig::default()).unwrap()[0];
+        face::align(&img, &det)
+    };
+    let x = Array4::<f32>::from_shape_fn((1, 3, 112, 112), |(_, c, y, xx)| aligned.get_pixel(xx as u32, y as u32)[c] as f32);
     g.bench_function("sface_112", |b| b.iter(|| sface.run(ort::inputs![TensorRef::from_array_view(&x).unwrap()]).unwrap().len()));
     let mut live = models.session("liveness").unwrap();
     let x = Array4::<f32>::from_elem((1, 3, 128, 128), 100.0);
@@ -59,6 +67,13 @@ fn benches(c: &mut Criterion) {
     let limits = DecodeLimits::default();
     let mut g = c.benchmark_group("pipeline");
     g.bench_function("decode_jpeg_640x480", |b| b.iter(|| decode_rgb(&capture, &limits).unwrap().width()));
+    let img = decode_rgb(&capture, &limits).unwrap();
+    g.bench_function("detect_640x480", |b| b.iter(|| engine.detector.detect(&img, &cfg).unwrap().len()));
+    let det = engine.detector.detect(&img, &cfg).unwrap()[0];
+    g.bench_function("align_embed", |b| b.iter(|| engine.embedder.embed(&face::align(&img, &det)).unwrap().len()));
+    g.bench_function("quality", |b| {
+        b.iter(|| face::sharpness(&face::face_crop(&img, &det.bbox, 112)) + face::brightness(&img, &det.bbox))
+    });
     g.bench_function("face_match_640x480", |b| {
         b.iter(|| {
             let img = decode_rgb(&capture, &limits).unwrap();
