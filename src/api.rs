@@ -25,7 +25,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/rooms/{id}/end", web::post().to(end_room))
                 .route("/events", web::get().to(list_events))
                 .route("/rtc", web::get().to(crate::signal::rtc))
-                .configure(crate::verify::routes),
+                .configure(crate::verify::routes)
+                .configure(crate::captures::routes)
+                .configure(crate::kyc_api::routes),
         );
 }
 
@@ -92,7 +94,15 @@ async fn get_session(
     let id = id.into_inner();
     let caller = state.auth.caller(&req)?;
     caller.require_session(id, &[Role::Agent, Role::Customer, Role::Observer])?;
-    Ok(HttpResponse::Ok().json(load_session(&state, id).await?))
+    let session = load_session(&state, id).await?;
+    let mut doc = serde_json::to_value(&session).map_err(|e| ApiError::internal("session json", e))?;
+    // The result document: the KYC case for everyone but the customer.
+    let is_customer = matches!(&caller, crate::auth::Caller::Participant(c) if c.role == Role::Customer);
+    if !is_customer {
+        let case = crate::kyc_api::stored_case(&state, &session).await?;
+        doc["kyc"] = crate::kyc_api::case_document(&state, &case);
+    }
+    Ok(HttpResponse::Ok().json(doc))
 }
 
 #[derive(Deserialize)]

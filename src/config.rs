@@ -33,6 +33,7 @@ pub struct Config {
     pub face: FaceConfig,
     pub liveness: LivenessConfig,
     pub ocr: OcrConfig,
+    pub kyc: vkyc_actors::case::KycConfig,
     pub log: LogConfig,
 }
 
@@ -108,11 +109,27 @@ pub enum StorageBackend {
     Embedded,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     pub backend: StorageBackend,
     pub data_dir: PathBuf,
+    /// Where captures are kept (encrypted). Empty = `<data_dir>/blobs`.
+    pub blob_dir: String,
+    /// AES-256-GCM key of the blob store, 64 hex characters. Empty = generated on first
+    /// start into `<data_dir>/blob.key`.
+    pub blob_key: String,
+}
+
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("backend", &self.backend)
+            .field("data_dir", &self.data_dir)
+            .field("blob_dir", &self.blob_dir)
+            .field("blob_key", &"<redacted>")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -267,6 +284,12 @@ impl Config {
         }
         if let Err(e) = self.ocr.validate() {
             return fail("ocr", &e);
+        }
+        if self.kyc.consent_versions.is_empty() {
+            return fail("kyc.consent_versions", "list at least one consent text version");
+        }
+        if self.kyc.region.boxes.iter().any(|&[s, w, n, e]| !(s < n && w < e && (-90.0..=90.0).contains(&s) && (-90.0..=90.0).contains(&n) && (-180.0..=180.0).contains(&w) && (-180.0..=180.0).contains(&e))) {
+            return fail("kyc.region.boxes", "each box is [south, west, north, east] with south < north and west < east");
         }
         let ch = &self.liveness.challenge;
         if ch.moves == 0 || ch.moves > 4 {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use vkyc_actors::kyc::{StepType, DEFAULT_WORKFLOW};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -132,6 +133,9 @@ pub struct NewSession {
     pub applicant: Applicant,
     #[serde(default)]
     pub external_ref: Option<Reference>,
+    /// The ordered verification steps; default consent, location, document, face.
+    #[serde(default)]
+    pub workflow: Option<Vec<StepType>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,12 +152,25 @@ pub struct Session {
     pub started_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
+    #[serde(default = "default_workflow")]
+    pub workflow: Vec<StepType>,
+}
+
+fn default_workflow() -> Vec<StepType> {
+    DEFAULT_WORKFLOW.to_vec()
 }
 
 impl Session {
     pub fn create(new: NewSession) -> Result<Self, ApiError> {
         if new.mode != SessionMode::LiveAgent {
             return Err(ApiError::validation("mode: only \"live_agent\" sessions are supported by this version"));
+        }
+        let workflow = new.workflow.unwrap_or_else(default_workflow);
+        if workflow.is_empty() || workflow.len() > 10 {
+            return Err(ApiError::validation("workflow: 1 to 10 steps"));
+        }
+        if (1..workflow.len()).any(|i| workflow[..i].contains(&workflow[i])) {
+            return Err(ApiError::validation("workflow: each step type at most once"));
         }
         let now = Utc::now();
         Ok(Self {
@@ -166,6 +183,7 @@ impl Session {
             updated_at: now,
             started_at: None,
             ended_at: None,
+            workflow,
         })
     }
 }

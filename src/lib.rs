@@ -10,6 +10,8 @@
 //! - [`auth`]: API key and join tokens (JWT).
 //! - [`api`]: REST handlers under `/v1`; [`error`]: the error shape and codes.
 //! - [`signal`]: the WebSocket signalling edge.
+//! - [`captures`]: frames captured in a call, kept encrypted in the blob store.
+//! - [`kyc_api`]: the KYC workflow: steps, decisions, audit, the case document.
 //! - [`verify`]: `/v1/verify/*`, the verification engines (face match, liveness, document).
 //! - [`web`]: the embedded pages.
 //! - [`startup`]: wiring it all together.
@@ -18,10 +20,12 @@
 
 pub mod api;
 pub mod auth;
+pub mod captures;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod extract;
+pub mod kyc_api;
 pub mod signal;
 pub mod startup;
 pub mod store;

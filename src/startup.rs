@@ -21,6 +21,8 @@ pub struct AppState {
     pub store: EmbeddedStore,
     pub auth: Auth,
     pub rooms: Rooms,
+    pub blobs: Arc<dyn vkyc_actors::blob::BlobStore>,
+    pub cases: vkyc_actors::case::Cases,
     /// The verification engines; None when `inference.enabled` is false.
     pub inference: Option<std::sync::Arc<crate::verify::Inference>>,
     /// Base URL of this server for links (no trailing slash).
@@ -34,6 +36,7 @@ pub struct Application {
     server: Server,
     rooms: Rooms,
     inference: Option<std::sync::Arc<crate::verify::Inference>>,
+    cases: vkyc_actors::case::Cases,
 }
 
 impl Application {
@@ -43,6 +46,10 @@ impl Application {
         let api_key = secret_or_generate(&config.auth.api_key, &data_dir, "api.key")?;
         let jwt_secret = secret_or_generate(&config.auth.jwt_secret, &data_dir, "jwt.key")?;
         let auth = Auth::new(api_key.clone(), &jwt_secret);
+        let blob_key = secret_or_generate(&config.storage.blob_key, &data_dir, "blob.key")?;
+        let blob_dir = if config.storage.blob_dir.is_empty() { data_dir.join("blobs") } else { config.storage.blob_dir.clone().into() };
+        let blobs: Arc<dyn vkyc_actors::blob::BlobStore> =
+            Arc::new(crate::store::FsBlobStore::open(blob_dir, &blob_key).map_err(|e| anyhow::anyhow!("storage.blob_key / blob_dir: {e}"))?);
 
         let sfu = Arc::new(Sfu::new(config.rtc.clone())?);
         let settings = RoomSettings {
@@ -59,6 +66,15 @@ impl Application {
             None
         };
 
+        let ctx = vkyc_actors::case::StepContext {
+            blobs: blobs.clone(),
+            face: inference.as_ref().map(|i| i.face.clone()),
+            document: inference.as_ref().map(|i| i.document.clone()),
+            region: config.kyc.region.clone(),
+            rules: config.kyc.rules.clone(),
+        };
+        let cases = vkyc_actors::case::Cases::start(Arc::new(store.clone()), ctx).await.map_err(|e| anyhow::anyhow!("case actors failed to start: {e}"))?;
+
         let listener = TcpListener::bind((config.server.host, config.server.port))
             .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", config.server.host, config.server.port))?;
         let port = listener.local_addr()?.port();
@@ -70,7 +86,7 @@ impl Application {
 
         let max_body = config.server.max_body_bytes;
         let workers = config.server.workers;
-        let state = web::Data::new(AppState { config, store, auth, rooms: rooms.clone(), inference: inference.clone(), public_url: public_url.clone() });
+        let state = web::Data::new(AppState { config, store, auth, rooms: rooms.clone(), blobs, cases: cases.clone(), inference: inference.clone(), public_url: public_url.clone() });
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -87,7 +103,7 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
-        Ok(Self { port, public_url, api_key, server: server.run(), rooms, inference })
+        Ok(Self { port, public_url, api_key, server: server.run(), rooms, inference, cases })
     }
 
     pub fn port(&self) -> u16 {
@@ -106,6 +122,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.rooms.shutdown();
+        self.cases.stop();
         if let Some(inf) = &self.inference {
             inf.stop();
         }

@@ -142,17 +142,17 @@ pub fn vision_error(v: VisionError) -> ApiError {
 
 /// A verify request body, from JSON or multipart: text fields and named files, in order.
 #[derive(Default)]
-struct Parts {
-    json: Option<serde_json::Value>,
-    texts: HashMap<String, String>,
-    files: Vec<(String, Vec<u8>)>,
+pub(crate) struct Parts {
+    pub json: Option<serde_json::Value>,
+    pub texts: HashMap<String, String>,
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 fn too_large(limit: usize) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("body exceeds {limit} bytes"))
 }
 
-async fn read_parts(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Parts, ApiError> {
+pub(crate) async fn read_parts(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Parts, ApiError> {
     let limit = state.config.inference.max_request_bytes;
     let image_limit = state.config.inference.max_image_bytes;
     let declared = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
@@ -212,7 +212,7 @@ async fn read_parts(req: &HttpRequest, payload: web::Payload, state: &AppState) 
 }
 
 /// Decodes one base64 image field (plain or a `data:` URL), within the image size limit.
-fn b64_image(field: &str, s: &str, limit: usize) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn b64_image(field: &str, s: &str, limit: usize) -> Result<Vec<u8>, ApiError> {
     let s = s.trim();
     let s = match s.strip_prefix("data:") {
         Some(rest) => rest.split_once(',').map(|(_, d)| d).unwrap_or(""),
@@ -233,11 +233,11 @@ impl ApiError {
     }
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
     serde_json::from_value(v).map_err(|e| ApiError::validation(format!("invalid body: {e}")))
 }
 
-fn require_image(files: &mut Vec<(String, Vec<u8>)>, name: &str) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn require_image(files: &mut Vec<(String, Vec<u8>)>, name: &str) -> Result<Vec<u8>, ApiError> {
     let i = files.iter().position(|(n, _)| n == name).ok_or_else(|| ApiError::validation(format!("missing file part {name:?}")))?;
     Ok(files.remove(i).1)
 }

@@ -21,6 +21,12 @@ pub enum EventKind {
     PeerFailed,
     PeerMuted,
     SupervisorRestarted,
+    CaptureStored,
+    StepCompleted,
+    StepFailed,
+    StepDecided,
+    VideoReviewed,
+    CaseAudited,
 }
 
 impl EventKind {
@@ -35,6 +41,12 @@ impl EventKind {
             EventKind::PeerFailed => "peer.failed",
             EventKind::PeerMuted => "peer.muted",
             EventKind::SupervisorRestarted => "supervisor.restarted",
+            EventKind::CaptureStored => "capture.stored",
+            EventKind::StepCompleted => "step.completed",
+            EventKind::StepFailed => "step.failed",
+            EventKind::StepDecided => "step.decided",
+            EventKind::VideoReviewed => "video.reviewed",
+            EventKind::CaseAudited => "case.audited",
         }
     }
 }

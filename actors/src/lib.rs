@@ -23,9 +23,12 @@
 //! forwarding task and written once to a `TrackLocalStaticRTP` that every subscriber's peer
 //! connection is bound to. Actors handle control (join, leave, negotiation, mute, end).
 
+pub mod blob;
+pub mod case;
 pub mod domain;
 pub mod events;
 pub mod inference;
+pub mod kyc;
 pub mod peer;
 pub mod room;
 pub mod sfu;

@@ -16,15 +16,15 @@ use crate::vision::runtime::{ModelError, Models};
 use crate::vision::VisionError;
 
 /// What an error on one input looks like in a result.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct CheckError {
-    pub code: &'static str,
+    pub code: String,
     pub message: String,
 }
 
 impl From<&VisionError> for CheckError {
     fn from(e: &VisionError) -> Self {
-        Self { code: e.code(), message: e.to_string() }
+        Self { code: e.code().to_string(), message: e.to_string() }
     }
 }
 
@@ -212,19 +212,29 @@ impl Engine for LivenessEngine {
         if let Some(best) = active.best_frame {
             let det = faces[best].detection.expect("best frame has a face");
             passive = Some(self.passive.live_probability(&images[best], &det)?);
-            // The same person throughout: every frame where a move was seen must match the
-            // best (most frontal) frame. Turned faces embed less alike, hence the margin.
-            let reference = self.engine.embedder.embed(&face::align(&images[best], &det))?;
-            let floor = cfg.face.match_threshold * 0.75;
-            for m in active.moves.iter().filter_map(|m| m.frame) {
-                let d = faces[m].detection.expect("move frame has a face");
-                let e = self.engine.embedder.embed(&face::align(&images[m], &d))?;
-                let c = face::cosine(&reference, &e);
-                if c < floor {
-                    active.passed = false;
-                    active.reasons.retain(|r| !r.starts_with("challenge_completed"));
-                    active.reasons.push(format!("face_changed: frame {m} shows a different face (similarity {c:.2})"));
-                    break;
+            // The same person throughout: the first frame is compared with the most frontal
+            // frame after each move (between moves the head is back near neutral). Turned
+            // or nodding faces are not compared: they embed poorly even for one person.
+            let usable: Vec<(usize, liveness::Pose)> =
+                faces.iter().enumerate().filter_map(|(i, f)| f.detection.map(|d| (i, liveness::pose(&d.landmarks)))).collect();
+            if let Some(&(first, neutral)) = usable.first() {
+                let d0 = faces[first].detection.expect("usable");
+                let reference = self.engine.embedder.embed(&face::align(&images[first], &d0))?;
+                let done: Vec<usize> = active.moves.iter().filter_map(|m| m.frame).collect();
+                for (k, &from) in done.iter().enumerate() {
+                    let to = done.get(k + 1).copied().unwrap_or(usize::MAX);
+                    let off = |p: &liveness::Pose| (p.yaw - neutral.yaw).abs() / cfg.challenge.yaw_delta + (p.pitch - neutral.pitch).abs() / cfg.challenge.pitch_delta;
+                    let Some(&(i, _)) = usable.iter().filter(|(i, _)| *i > from && *i < to).min_by(|a, b| off(&a.1).total_cmp(&off(&b.1))) else {
+                        continue;
+                    };
+                    let d = faces[i].detection.expect("usable");
+                    let c = face::cosine(&reference, &self.engine.embedder.embed(&face::align(&images[i], &d))?);
+                    if c < cfg.face.match_threshold {
+                        active.passed = false;
+                        active.reasons.retain(|r| !r.starts_with("challenge_completed"));
+                        active.reasons.push(format!("face_changed: frame {i} shows a different face than frame {first} (similarity {c:.2})"));
+                        break;
+                    }
                 }
             }
         }

@@ -12,13 +12,18 @@ use serde_json::json;
 use uuid::Uuid;
 use vkyc_actors::{DomainEvent, EventKind, EventSink};
 
-use super::{EventEnvelope, EventLog, SessionStore, StoreError, EVENT_SCHEMA_VERSION};
+use super::{Capture, CaptureStore, EventEnvelope, EventLog, SessionStore, StoreError, EVENT_SCHEMA_VERSION};
 use crate::domain::{Session, SessionStatus};
 
 const SESSIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("sessions");
 /// (created_at millis, session id) → (): the "recent sessions" list.
 const SESSIONS_BY_CREATED: TableDefinition<(i64, u128), ()> = TableDefinition::new("sessions_by_created");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// (session id, capture id) → capture metadata (JSON). Capture ids are v7 UUIDs, so a
+/// session's captures come out in the order they were taken.
+const CAPTURES: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("captures");
+/// session id → the session's KYC case (JSON).
+const CASES: TableDefinition<u128, &[u8]> = TableDefinition::new("cases");
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -39,6 +44,8 @@ impl EmbeddedStore {
             tx.open_table(SESSIONS).map_err(backend)?;
             tx.open_table(SESSIONS_BY_CREATED).map_err(backend)?;
             tx.open_table(EVENTS).map_err(backend)?;
+            tx.open_table(CAPTURES).map_err(backend)?;
+            tx.open_table(CASES).map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
         Ok(Self { db: Arc::new(db) })
@@ -102,6 +109,78 @@ fn apply(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<(), StoreEr
         _ => s.ended_at = Some(now),
     }
     write_session(tx, &s)
+}
+
+#[async_trait]
+impl vkyc_actors::kyc::CaseStore for EmbeddedStore {
+    async fn load_case(&self, session_id: Uuid) -> Result<Option<vkyc_actors::kyc::KycCase>, String> {
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(backend)?;
+            let table = tx.open_table(CASES).map_err(backend)?;
+            let v = table.get(session_id.as_u128()).map_err(backend)?;
+            v.map(|v| serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+        })
+        .await
+        .map_err(|e| e.to_string())
+    }
+
+    async fn save_case(&self, case: &vkyc_actors::kyc::KycCase, event: DomainEvent) -> Result<(), String> {
+        let case = case.clone();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            {
+                let bytes = serde_json::to_vec(&case).map_err(backend)?;
+                tx.open_table(CASES).map_err(backend)?.insert(case.session_id.as_u128(), bytes.as_slice()).map_err(backend)?;
+                append_event(&tx, &event)?;
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+        .map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait]
+impl CaptureStore for EmbeddedStore {
+    async fn add_capture(&self, capture: &Capture) -> Result<(), StoreError> {
+        let c = capture.clone();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            {
+                let bytes = serde_json::to_vec(&c).map_err(backend)?;
+                tx.open_table(CAPTURES).map_err(backend)?.insert((c.session_id.as_u128(), c.id.as_u128()), bytes.as_slice()).map_err(backend)?;
+                let data = json!({"capture_id": c.id, "kind": c.kind, "bytes": c.bytes, "taken_by": c.taken_by});
+                append_event(&tx, &DomainEvent::new(EventKind::CaptureStored, Some(c.session_id), data))?;
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_captures(&self, session_id: Uuid) -> Result<Vec<Capture>, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(backend)?;
+            let table = tx.open_table(CAPTURES).map_err(backend)?;
+            let s = session_id.as_u128();
+            let mut out = Vec::new();
+            for row in table.range((s, 0)..=(s, u128::MAX)).map_err(backend)? {
+                let (_, v) = row.map_err(backend)?;
+                out.push(serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn get_capture(&self, session_id: Uuid, capture_id: Uuid) -> Result<Option<Capture>, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(backend)?;
+            let table = tx.open_table(CAPTURES).map_err(backend)?;
+            let v = table.get((session_id.as_u128(), capture_id.as_u128())).map_err(backend)?;
+            v.map(|v| serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+        })
+        .await
+    }
 }
 
 #[async_trait]

@@ -4,8 +4,10 @@
 //! implements the same traits in its own issue): every read the product does is one method,
 //! and a state change and the event that describes it are written together.
 
+mod blob_fs;
 mod embedded;
 
+pub use blob_fs::FsBlobStore;
 pub use embedded::EmbeddedStore;
 
 use async_trait::async_trait;
@@ -48,6 +50,52 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn get_session(&self, id: Uuid) -> Result<Option<Session>, StoreError>;
     /// Newest first.
     async fn list_sessions(&self, limit: usize) -> Result<Vec<Session>, StoreError>;
+}
+
+/// What kind of picture a capture is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureKind {
+    /// The customer's face (for face match / liveness).
+    Face,
+    /// An ID document held up to the camera.
+    Document,
+    /// Any other frame of the call.
+    Frame,
+    /// A reference image of the applicant from the lender (e.g. the photo on file); only
+    /// the api key may upload one.
+    Reference,
+}
+
+/// A stored capture's metadata; the image itself is in the blob store under `blob_key`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capture {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub kind: CaptureKind,
+    pub content_type: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+    pub sha256: String,
+    /// `backend`, `agent` or `customer`.
+    pub taken_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Capture {
+    pub fn blob_key(&self) -> String {
+        format!("captures/{}/{}", self.session_id.simple(), self.id.simple())
+    }
+}
+
+#[async_trait]
+pub trait CaptureStore: Send + Sync + 'static {
+    /// Record a capture (its blob already written) and its `capture.stored` event together.
+    async fn add_capture(&self, capture: &Capture) -> Result<(), StoreError>;
+    /// A session's captures, oldest first.
+    async fn list_captures(&self, session_id: Uuid) -> Result<Vec<Capture>, StoreError>;
+    async fn get_capture(&self, session_id: Uuid, capture_id: Uuid) -> Result<Option<Capture>, StoreError>;
 }
 
 #[async_trait]

@@ -1,0 +1,501 @@
+//! The KYC case actors: one `CaseActor` per session (under the `CaseSupervisor`) owns the
+//! session's [`KycCase`]; every step run is a `StepActor` linked to it.
+//!
+//! ```text
+//! CaseSupervisor                 map session → CaseActor; a failed case actor is dropped and
+//! └── CaseActor (per session)    the next call reloads the case from the store
+//!     └── StepActor × n          one per step run: runs the check (inference pools, blob
+//!                                store), reports the attempt, stops
+//! ```
+//!
+//! The case actor serialises every change to one session's case (no lost updates), saves it
+//! with the event describing the change, then answers. A step actor that panics reaches the
+//! case actor as `ActorFailed`: the attempt is recorded as an error (`step_failed`), the
+//! caller gets an error, and the case carries on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::blob::BlobStore;
+use crate::events::{DomainEvent, EventKind};
+use crate::inference::{InferenceError, Pool};
+use crate::kyc::*;
+use crate::verify::{CheckError, DocumentEngine, DocumentJob, FaceMatchEngine, FaceMatchJob};
+use crate::vision::idcard::DocumentKind;
+
+/// What a step run is given (the server resolves capture ids to their bytes).
+pub enum StepInput {
+    Consent { text_version: String, given: bool },
+    Location { position: Option<(f64, f64, Option<f64>)>, error: Option<String> },
+    Document { capture_id: Uuid, kind: DocumentKind, image: Vec<u8>, expected_name: String },
+    Face { capture_id: Uuid, image: Vec<u8>, references: Vec<(String, Vec<u8>)> },
+    /// Fault injection for tests: the step actor panics.
+    Crash,
+}
+
+impl StepInput {
+    pub fn step_type(&self) -> Option<StepType> {
+        Some(match self {
+            StepInput::Consent { .. } => StepType::Consent,
+            StepInput::Location { .. } => StepType::Location,
+            StepInput::Document { .. } => StepType::Document,
+            StepInput::Face { .. } => StepType::Face,
+            StepInput::Crash => return None,
+        })
+    }
+}
+
+/// What the steps need from the node.
+pub struct StepContext {
+    pub blobs: Arc<dyn BlobStore>,
+    pub face: Option<Pool<FaceMatchEngine>>,
+    pub document: Option<Pool<DocumentEngine>>,
+    pub region: Region,
+    pub rules: RecommendationRules,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CaseError {
+    #[error("{0} is not in this session's workflow")]
+    NotInWorkflow(&'static str),
+    #[error("a {0} step is already running")]
+    StepBusy(&'static str),
+    #[error("the step failed while running; it is recorded as an error attempt")]
+    StepFailed,
+    #[error("the agent has not decided this case yet")]
+    NotDecided,
+    #[error("the case has already been decided")]
+    AlreadyDecided,
+    #[error("{0}")]
+    Inference(String),
+    #[error("the case could not be stored: {0}")]
+    Store(String),
+    #[error("the case is not available: {0}")]
+    Unavailable(String),
+}
+
+impl CaseError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotInWorkflow(_) => "step_not_in_workflow",
+            Self::StepBusy(_) => "step_busy",
+            Self::StepFailed => "step_failed",
+            Self::NotDecided => "not_decided",
+            Self::AlreadyDecided => "already_decided",
+            Self::Inference(_) => "inference_unavailable",
+            Self::Store(_) | Self::Unavailable(_) => "internal",
+        }
+    }
+}
+
+type Reply<T> = RpcReplyPort<Result<T, CaseError>>;
+
+pub enum CaseMsg {
+    Run { input: StepInput, by: String, reply: Reply<Attempt> },
+    StepDone { step: StepType, attempt: Attempt, card_face: Option<Vec<u8>> },
+    DecideStep { step: StepType, verdict: Verdict, notes: Option<String>, by: String, reply: Reply<KycCase> },
+    Decide { result: CaseResult, notes: Option<String>, by: String, reply: Reply<KycCase> },
+    Audit { verdict: AuditVerdict, notes: Option<String>, by: String, reply: Reply<KycCase> },
+    Get(RpcReplyPort<KycCase>),
+}
+
+// ------------------------------------------------------------------------ StepActor
+
+struct StepActor;
+
+struct StepArgs {
+    case: ActorRef<CaseMsg>,
+    step: StepType,
+    n: u32,
+    by: String,
+    input: StepInput,
+    ctx: Arc<StepContext>,
+    card_face: Option<String>,
+}
+
+fn inference_err(e: InferenceError) -> CheckError {
+    CheckError { code: e.code().into(), message: e.to_string() }
+}
+
+async fn run_step(args: &mut StepArgs) -> (Outcome, std::collections::BTreeMap<String, u8>, Vec<CheckError>, serde_json::Value, Option<Vec<u8>>) {
+    let mut scores = std::collections::BTreeMap::new();
+    let input = std::mem::replace(&mut args.input, StepInput::Crash);
+    match input {
+        StepInput::Crash => panic!("step actor: injected fault"),
+        StepInput::Consent { text_version, given } => {
+            (if given { Outcome::Passed } else { Outcome::Failed }, scores, vec![], json!({"text_version": text_version, "given": given}), None)
+        }
+        StepInput::Location { position: Some((lat, lon, acc)), .. } => {
+            let inside = args.ctx.region.contains(lat, lon);
+            let data = json!({"latitude": lat, "longitude": lon, "accuracy_m": acc, "region": args.ctx.region.name, "inside_region": inside});
+            let errors = if inside { vec![] } else { vec![CheckError { code: "outside_region".into(), message: format!("the location is outside {}", args.ctx.region.name) }] };
+            (if inside { Outcome::Passed } else { Outcome::Failed }, scores, errors, data, None)
+        }
+        StepInput::Location { position: None, error } => {
+            let why = error.unwrap_or_else(|| "unavailable".into());
+            (Outcome::Failed, scores, vec![CheckError { code: "location_unavailable".into(), message: format!("no location from the browser: {why}") }], json!({"error": why}), None)
+        }
+        StepInput::Document { capture_id, kind, image, expected_name } => {
+            let Some(pool) = &args.ctx.document else {
+                return (Outcome::Error, scores, vec![CheckError { code: "inference_disabled".into(), message: "verification is switched off".into() }], json!({"capture_id": capture_id}), None);
+            };
+            match pool.submit(DocumentJob { kind, image, expected_name: Some(expected_name) }).await {
+                Ok(out) => {
+                    let name_match = out.name_match.unwrap_or(0);
+                    scores.insert("name_match".into(), name_match);
+                    let mut errors: Vec<CheckError> = out.face_error.clone().into_iter().collect();
+                    if !out.fields.has_number() {
+                        errors.push(CheckError { code: "document_unreadable".into(), message: "the document number could not be read: hold the card flat, fully in frame, without glare".into() });
+                    }
+                    let outcome = if out.fields.has_number() && out.face.is_some() { Outcome::Passed } else { Outcome::Failed };
+                    let data = json!({"capture_id": capture_id, "kind": kind, "fields": out.fields, "name_match": name_match, "card_face": out.face.as_ref().map(|f| json!({"bbox": f.bbox}))});
+                    (outcome, scores, errors, data, out.face.map(|f| f.jpeg))
+                }
+                Err(e) => (Outcome::Error, scores, vec![inference_err(e)], json!({"capture_id": capture_id}), None),
+            }
+        }
+        StepInput::Face { capture_id, image, mut references } => {
+            let Some(pool) = &args.ctx.face else {
+                return (Outcome::Error, scores, vec![CheckError { code: "inference_disabled".into(), message: "verification is switched off".into() }], json!({"capture_id": capture_id}), None);
+            };
+            if let Some(key) = &args.card_face {
+                if let Ok(Some(bytes)) = args.ctx.blobs.get(key).await {
+                    references.insert(0, ("document_photo".into(), bytes));
+                }
+            }
+            if references.is_empty() {
+                let e = CheckError { code: "no_reference".into(), message: "nothing to compare with: do the document step first or upload a reference image".into() };
+                return (Outcome::Error, scores, vec![e], json!({"capture_id": capture_id}), None);
+            }
+            let labels: Vec<String> = references.iter().map(|(l, _)| l.clone()).collect();
+            let job = FaceMatchJob { probe: image, references: references.into_iter().map(|(_, b)| b).collect() };
+            match pool.submit(job).await {
+                Ok(out) => {
+                    scores.insert("face_match".into(), out.score);
+                    let matches: Vec<_> = out
+                        .references
+                        .iter()
+                        .map(|r| json!({"source": labels[r.index], "score": r.result.as_ref().map(|m| m.score), "matched": r.result.as_ref().map(|m| m.matched), "error": r.error}))
+                        .collect();
+                    let data = json!({"capture_id": capture_id, "matches": matches, "quality": out.probe.quality});
+                    (if out.matched { Outcome::Passed } else { Outcome::Failed }, scores, vec![], data, None)
+                }
+                Err(e) => (Outcome::Error, scores, vec![inference_err(e)], json!({"capture_id": capture_id}), None),
+            }
+        }
+    }
+}
+
+impl Actor for StepActor {
+    type Msg = ();
+    type State = Option<StepArgs>;
+    type Arguments = StepArgs;
+
+    async fn pre_start(&self, _me: ActorRef<()>, args: StepArgs) -> Result<Option<StepArgs>, ActorProcessingErr> {
+        Ok(Some(args))
+    }
+
+    /// The work runs after start, so the case actor is not held up by it, and a panic here
+    /// reaches the case actor as a supervision event.
+    async fn post_start(&self, me: ActorRef<()>, state: &mut Option<StepArgs>) -> Result<(), ActorProcessingErr> {
+        let mut args = state.take().ok_or("step started twice")?;
+        let started_at = Utc::now();
+        let (outcome, scores, errors, data, card_face) = run_step(&mut args).await;
+        let attempt = Attempt { n: args.n, by: args.by.clone(), started_at, finished_at: Utc::now(), outcome, scores, errors, data };
+        let _ = args.case.cast(CaseMsg::StepDone { step: args.step, attempt, card_face });
+        me.stop(None);
+        Ok(())
+    }
+
+    async fn handle(&self, _me: ActorRef<()>, _msg: (), _state: &mut Option<StepArgs>) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------------ CaseActor
+
+pub struct CaseActor;
+
+pub struct CaseArgs {
+    pub case: KycCase,
+    pub store: Arc<dyn CaseStore>,
+    pub ctx: Arc<StepContext>,
+}
+
+pub struct CaseState {
+    case: KycCase,
+    store: Arc<dyn CaseStore>,
+    ctx: Arc<StepContext>,
+    /// Running step actors: which step, who asked, and where to answer.
+    running: HashMap<ActorId, (StepType, u32, String, Reply<Attempt>)>,
+}
+
+fn card_face_key(session: Uuid, n: u32) -> String {
+    format!("cardfaces/{}/{n}", session.simple())
+}
+
+impl CaseState {
+    async fn save(&self, kind: EventKind, data: serde_json::Value) -> Result<(), CaseError> {
+        let event = DomainEvent::new(kind, Some(self.case.session_id), data);
+        self.store.save_case(&self.case, event).await.map_err(CaseError::Store)
+    }
+
+    fn decided(&self) -> bool {
+        self.case.agent_decision.is_some()
+    }
+}
+
+impl Actor for CaseActor {
+    type Msg = CaseMsg;
+    type State = CaseState;
+    type Arguments = CaseArgs;
+
+    async fn pre_start(&self, _me: ActorRef<CaseMsg>, a: CaseArgs) -> Result<CaseState, ActorProcessingErr> {
+        Ok(CaseState { case: a.case, store: a.store, ctx: a.ctx, running: HashMap::new() })
+    }
+
+    async fn handle(&self, me: ActorRef<CaseMsg>, msg: CaseMsg, st: &mut CaseState) -> Result<(), ActorProcessingErr> {
+        match msg {
+            CaseMsg::Get(reply) => {
+                let _ = reply.send(st.case.clone());
+            }
+            CaseMsg::Run { input, by, reply } => {
+                let step = match input.step_type() {
+                    Some(t) => t,
+                    None => StepType::Consent, // fault injection runs as a consent step
+                };
+                let Some(s) = st.case.step(step) else {
+                    let _ = reply.send(Err(CaseError::NotInWorkflow(step.as_str())));
+                    return Ok(());
+                };
+                if st.decided() && st.case.audits.last().is_none_or(|a| a.verdict != AuditVerdict::Recapture) {
+                    let _ = reply.send(Err(CaseError::AlreadyDecided));
+                    return Ok(());
+                }
+                if st.running.values().any(|(t, ..)| *t == step) {
+                    let _ = reply.send(Err(CaseError::StepBusy(step.as_str())));
+                    return Ok(());
+                }
+                let n = s.attempts.len() as u32 + 1;
+                let card_face = st
+                    .case
+                    .step(StepType::Document)
+                    .and_then(|d| d.attempts.iter().rev().find(|a| a.outcome == Outcome::Passed))
+                    .map(|a| card_face_key(st.case.session_id, a.n));
+                let args = StepArgs { case: me.clone(), step, n, by: by.clone(), input, ctx: st.ctx.clone(), card_face };
+                match Actor::spawn_linked(None, StepActor, args, me.get_cell()).await {
+                    Ok((actor, _)) => {
+                        st.running.insert(actor.get_id(), (step, n, by, reply));
+                    }
+                    // A panic while starting is reported here and as a supervision event;
+                    // the supervision event records the attempt.
+                    Err(_) => {
+                        let _ = reply.send(Err(CaseError::StepFailed));
+                    }
+                }
+            }
+            CaseMsg::StepDone { step, attempt, card_face } => {
+                let key = st.running.iter().find(|(_, (t, n, ..))| *t == step && *n == attempt.n).map(|(k, _)| k.clone());
+                let reply = key.and_then(|k| st.running.remove(&k)).map(|(.., r)| r);
+                if let Some(bytes) = card_face {
+                    if let Err(e) = st.ctx.blobs.put(&card_face_key(st.case.session_id, attempt.n), bytes).await {
+                        tracing::error!(error = %e, "card face could not be stored");
+                    }
+                }
+                let data = json!({"step": step, "attempt": attempt.n, "outcome": attempt.outcome, "scores": attempt.scores});
+                if let Some(s) = st.case.step_mut(step) {
+                    s.attempts.push(attempt.clone());
+                }
+                let saved = st.save(EventKind::StepCompleted, data).await;
+                if let Some(r) = reply {
+                    let _ = r.send(saved.map(|_| attempt));
+                }
+            }
+            CaseMsg::DecideStep { step, verdict, notes, by, reply } => {
+                let Some(s) = st.case.step_mut(step) else {
+                    let _ = reply.send(Err(CaseError::NotInWorkflow(step.as_str())));
+                    return Ok(());
+                };
+                s.decision = Some(StepDecision { verdict, by, at: Utc::now(), notes });
+                let r = st.save(EventKind::StepDecided, json!({"step": step, "verdict": verdict})).await;
+                let _ = reply.send(r.map(|_| st.case.clone()));
+            }
+            CaseMsg::Decide { result, notes, by, reply } => {
+                if st.decided() && st.case.audits.last().is_none_or(|a| a.verdict != AuditVerdict::Recapture) {
+                    let _ = reply.send(Err(CaseError::AlreadyDecided));
+                    return Ok(());
+                }
+                let rec = recommend(&st.case, &st.ctx.rules);
+                st.case.agent_decision = Some(AgentDecision { result, by, at: Utc::now(), notes });
+                let r = st.save(EventKind::VideoReviewed, json!({"result": result, "recommendation": rec.result})).await;
+                let _ = reply.send(r.map(|_| st.case.clone()));
+            }
+            CaseMsg::Audit { verdict, notes, by, reply } => {
+                if !st.decided() {
+                    let _ = reply.send(Err(CaseError::NotDecided));
+                    return Ok(());
+                }
+                if st.case.audits.last().is_some_and(|a| a.verdict != AuditVerdict::Recapture) {
+                    let _ = reply.send(Err(CaseError::AlreadyDecided));
+                    return Ok(());
+                }
+                st.case.audits.push(AuditDecision { verdict, by, at: Utc::now(), notes });
+                let r = st.save(EventKind::CaseAudited, json!({"verdict": verdict})).await;
+                let _ = reply.send(r.map(|_| st.case.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(&self, _me: ActorRef<CaseMsg>, evt: SupervisionEvent, st: &mut CaseState) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(cell, err) = evt {
+            if let Some((step, n, by, reply)) = st.running.remove(&cell.get_id()) {
+                tracing::warn!(session = %st.case.session_id, step = step.as_str(), "step actor failed: {err}");
+                let now = Utc::now();
+                let attempt = Attempt {
+                    n,
+                    by,
+                    started_at: now,
+                    finished_at: now,
+                    outcome: Outcome::Error,
+                    scores: Default::default(),
+                    errors: vec![CheckError { code: "step_failed".into(), message: "the step failed while running; retake it".into() }],
+                    data: serde_json::Value::Null,
+                };
+                if let Some(s) = st.case.step_mut(step) {
+                    s.attempts.push(attempt);
+                }
+                let _ = st.save(EventKind::StepFailed, json!({"step": step, "attempt": n})).await;
+                let _ = reply.send(Err(CaseError::StepFailed));
+            }
+        }
+        Ok(())
+    }
+}
+
+// -------------------------------------------------------------------- CaseSupervisor
+
+pub enum CaseSupMsg {
+    Get { session_id: Uuid, workflow: Vec<StepType>, reply: RpcReplyPort<Result<ActorRef<CaseMsg>, CaseError>> },
+}
+
+pub struct CaseSupervisor;
+
+pub struct CaseSupState {
+    store: Arc<dyn CaseStore>,
+    ctx: Arc<StepContext>,
+    cases: HashMap<Uuid, ActorRef<CaseMsg>>,
+}
+
+impl Actor for CaseSupervisor {
+    type Msg = CaseSupMsg;
+    type State = CaseSupState;
+    type Arguments = (Arc<dyn CaseStore>, Arc<StepContext>);
+
+    async fn pre_start(&self, _me: ActorRef<CaseSupMsg>, (store, ctx): Self::Arguments) -> Result<CaseSupState, ActorProcessingErr> {
+        Ok(CaseSupState { store, ctx, cases: HashMap::new() })
+    }
+
+    async fn handle(&self, me: ActorRef<CaseSupMsg>, msg: CaseSupMsg, st: &mut CaseSupState) -> Result<(), ActorProcessingErr> {
+        let CaseSupMsg::Get { session_id, workflow, reply } = msg;
+        if let Some(a) = st.cases.get(&session_id) {
+            let _ = reply.send(Ok(a.clone()));
+            return Ok(());
+        }
+        let case = match st.store.load_case(session_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => KycCase::new(session_id, workflow),
+            Err(e) => {
+                let _ = reply.send(Err(CaseError::Unavailable(e)));
+                return Ok(());
+            }
+        };
+        let args = CaseArgs { case, store: st.store.clone(), ctx: st.ctx.clone() };
+        match Actor::spawn_linked(None, CaseActor, args, me.get_cell()).await {
+            Ok((a, _)) => {
+                st.cases.insert(session_id, a.clone());
+                let _ = reply.send(Ok(a));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(CaseError::Unavailable(e.to_string())));
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(&self, _me: ActorRef<CaseSupMsg>, evt: SupervisionEvent, st: &mut CaseSupState) -> Result<(), ActorProcessingErr> {
+        match evt {
+            SupervisionEvent::ActorFailed(cell, _) | SupervisionEvent::ActorTerminated(cell, ..) => {
+                st.cases.retain(|_, a| a.get_id() != cell.get_id());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The handle the server uses.
+#[derive(Clone)]
+pub struct Cases {
+    sup: ActorRef<CaseSupMsg>,
+}
+
+const CALL_MS: u64 = 120_000;
+
+impl Cases {
+    pub async fn start(store: Arc<dyn CaseStore>, ctx: StepContext) -> Result<Self, String> {
+        let (sup, _) = Actor::spawn(None, CaseSupervisor, (store, Arc::new(ctx))).await.map_err(|e| e.to_string())?;
+        Ok(Self { sup })
+    }
+
+    async fn actor(&self, session_id: Uuid, workflow: &[StepType]) -> Result<ActorRef<CaseMsg>, CaseError> {
+        let workflow = workflow.to_vec();
+        ractor::call_t!(self.sup, |reply| CaseSupMsg::Get { session_id, workflow, reply }, CALL_MS).map_err(|e| CaseError::Unavailable(e.to_string()))?
+    }
+
+    async fn ask<T: Send + 'static>(&self, session_id: Uuid, workflow: &[StepType], f: impl FnOnce(Reply<T>) -> CaseMsg) -> Result<T, CaseError> {
+        let a = self.actor(session_id, workflow).await?;
+        ractor::call_t!(a, f, CALL_MS).map_err(|e| CaseError::Unavailable(e.to_string()))?
+    }
+
+    pub async fn get(&self, session_id: Uuid, workflow: &[StepType]) -> Result<KycCase, CaseError> {
+        let a = self.actor(session_id, workflow).await?;
+        ractor::call_t!(a, CaseMsg::Get, CALL_MS).map_err(|e| CaseError::Unavailable(e.to_string()))
+    }
+
+    pub async fn run(&self, session_id: Uuid, workflow: &[StepType], input: StepInput, by: String) -> Result<Attempt, CaseError> {
+        self.ask(session_id, workflow, |reply| CaseMsg::Run { input, by, reply }).await
+    }
+
+    pub async fn decide_step(&self, session_id: Uuid, workflow: &[StepType], step: StepType, verdict: Verdict, notes: Option<String>, by: String) -> Result<KycCase, CaseError> {
+        self.ask(session_id, workflow, |reply| CaseMsg::DecideStep { step, verdict, notes, by, reply }).await
+    }
+
+    pub async fn decide(&self, session_id: Uuid, workflow: &[StepType], result: CaseResult, notes: Option<String>, by: String) -> Result<KycCase, CaseError> {
+        self.ask(session_id, workflow, |reply| CaseMsg::Decide { result, notes, by, reply }).await
+    }
+
+    pub async fn audit(&self, session_id: Uuid, workflow: &[StepType], verdict: AuditVerdict, notes: Option<String>, by: String) -> Result<KycCase, CaseError> {
+        self.ask(session_id, workflow, |reply| CaseMsg::Audit { verdict, notes, by, reply }).await
+    }
+
+    pub fn stop(&self) {
+        self.sup.stop(None);
+    }
+}
+
+/// `[kyc]` config of the server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KycConfig {
+    pub region: Region,
+    pub rules: RecommendationRules,
+    /// Consent text versions the customer may accept.
+    pub consent_versions: Vec<String>,
+}

@@ -1,0 +1,97 @@
+//! Case actors without a server: a panicking step actor is contained (the attempt is kept as
+//! an error, the caller gets `step_failed`, the next step runs), one step of a type runs at
+//! a time, and the case and its events go to the store together.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use uuid::Uuid;
+use vkyc_actors::blob::{BlobError, BlobStore};
+use vkyc_actors::case::{CaseError, Cases, StepContext, StepInput};
+use vkyc_actors::events::DomainEvent;
+use vkyc_actors::kyc::{CaseStore, KycCase, Outcome, RecommendationRules, Region, StepType, DEFAULT_WORKFLOW};
+
+#[derive(Default)]
+struct Memory {
+    cases: Mutex<HashMap<Uuid, KycCase>>,
+    events: Mutex<Vec<DomainEvent>>,
+    blobs: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+#[async_trait]
+impl CaseStore for Memory {
+    async fn load_case(&self, id: Uuid) -> Result<Option<KycCase>, String> {
+        Ok(self.cases.lock().unwrap().get(&id).cloned())
+    }
+    async fn save_case(&self, case: &KycCase, event: DomainEvent) -> Result<(), String> {
+        self.cases.lock().unwrap().insert(case.session_id, case.clone());
+        self.events.lock().unwrap().push(event);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BlobStore for Memory {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), BlobError> {
+        self.blobs.lock().unwrap().insert(key.into(), bytes);
+        Ok(())
+    }
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError> {
+        Ok(self.blobs.lock().unwrap().get(key).cloned())
+    }
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.blobs.lock().unwrap().remove(key);
+        Ok(())
+    }
+}
+
+async fn start() -> (Cases, Arc<Memory>) {
+    let mem = Arc::new(Memory::default());
+    let ctx = StepContext {
+        blobs: mem.clone(),
+        face: None,
+        document: None,
+        region: Region { name: "India".into(), boxes: vec![[6.5, 68.0, 35.7, 97.5]] },
+        rules: RecommendationRules::default(),
+    };
+    (Cases::start(mem.clone(), ctx).await.unwrap(), mem)
+}
+
+#[tokio::test]
+async fn a_panicking_step_is_recorded_and_the_case_carries_on() {
+    let (cases, mem) = start().await;
+    let sid = Uuid::new_v4();
+    let wf = DEFAULT_WORKFLOW.to_vec();
+    let e = cases.run(sid, &wf, StepInput::Crash, "agent".into()).await.unwrap_err();
+    assert_eq!(e, CaseError::StepFailed);
+    let a = cases.run(sid, &wf, StepInput::Consent { text_version: "v1".into(), given: true }, "customer".into()).await.unwrap();
+    assert_eq!((a.n, a.outcome), (2, Outcome::Passed));
+    let case = cases.get(sid, &wf).await.unwrap();
+    let consent = case.step(StepType::Consent).unwrap();
+    assert_eq!(consent.attempts.len(), 2);
+    assert_eq!(consent.attempts[0].outcome, Outcome::Error);
+    assert_eq!(consent.attempts[0].errors[0].code, "step_failed");
+    let kinds: Vec<&str> = mem.events.lock().unwrap().iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["step.failed", "step.completed"]);
+    // The stored case is what the actor holds.
+    assert_eq!(mem.cases.lock().unwrap()[&sid], case);
+}
+
+#[tokio::test]
+async fn steps_without_engines_are_errors_not_crashes() {
+    let (cases, _) = start().await;
+    let sid = Uuid::new_v4();
+    let wf = DEFAULT_WORKFLOW.to_vec();
+    let a = cases
+        .run(sid, &wf, StepInput::Face { capture_id: Uuid::new_v4(), image: vec![1, 2, 3], references: vec![] }, "agent".into())
+        .await
+        .unwrap();
+    assert_eq!((a.outcome, a.errors[0].code.as_str()), (Outcome::Error, "inference_disabled"));
+    let e = cases.run(sid, &[StepType::Consent], StepInput::Location { position: Some((19.0, 72.8, None)), error: None }, "x".into()).await;
+    // The case already exists with the default workflow, which has location.
+    assert!(e.is_ok());
+    let other = Uuid::new_v4();
+    let e = cases.run(other, &[StepType::Consent], StepInput::Location { position: Some((19.0, 72.8, None)), error: None }, "x".into()).await;
+    assert_eq!(e.unwrap_err(), CaseError::NotInWorkflow("location"));
+}

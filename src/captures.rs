@@ -1,0 +1,133 @@
+//! Captures: frames the agent console grabs from the customer's video at full resolution
+//! (or a customer uploads), stored encrypted in the blob store and recorded with their
+//! metadata, for the verification steps to use.
+//!
+//! - `POST /v1/sessions/{id}/captures` — api key, or the agent/customer token of the session.
+//! - `GET  /v1/sessions/{id}/captures` — api key, or the agent/observer token: metadata.
+//! - `GET  /v1/sessions/{id}/captures/{capture_id}` — the image itself (same roles).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+use vkyc_actors::vision::decode::decode_rgb;
+use vkyc_actors::Role;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::{Capture, CaptureKind, CaptureStore, SessionStore};
+use crate::verify::{b64_image, from_json, read_parts, require_image, vision_error};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/sessions/{id}/captures", web::post().to(upload))
+        .route("/sessions/{id}/captures", web::get().to(list))
+        .route("/sessions/{id}/captures/{capture_id}", web::get().to(download));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadBody {
+    kind: CaptureKind,
+    image: String,
+}
+
+fn taken_by(c: &Caller) -> String {
+    match c {
+        Caller::Backend => "backend".into(),
+        Caller::Participant(p) => p.role.as_str().into(),
+    }
+}
+
+async fn upload(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let session_id = id.into_inner();
+    let caller = state.auth.caller(&req)?;
+    caller.require_session(session_id, &[Role::Agent, Role::Customer])?;
+    let session = state.store.get_session(session_id).await.map_err(|e| ApiError::internal("get_session", e))?.ok_or_else(ApiError::session_not_found)?;
+    if matches!(session.status, crate::domain::SessionStatus::Cancelled | crate::domain::SessionStatus::Expired) {
+        return Err(ApiError::conflict("session_closed", "this session is cancelled or expired"));
+    }
+    let limit = state.config.inference.max_image_bytes;
+    let mut parts = read_parts(&req, payload, &state).await?;
+    let (kind, bytes) = match parts.json.take() {
+        Some(v) => {
+            let b: UploadBody = from_json(v)?;
+            (b.kind, b64_image("image", &b.image, limit)?)
+        }
+        None => {
+            let kind = parts.texts.get("kind").ok_or_else(|| ApiError::validation("kind: missing (face, document or frame)"))?;
+            let kind: CaptureKind = serde_json::from_value(json!(kind.trim())).map_err(|_| ApiError::validation("kind: face, document or frame"))?;
+            (kind, require_image(&mut parts.files, "image")?)
+        }
+    };
+    if kind == CaptureKind::Reference && !matches!(caller, Caller::Backend) {
+        return Err(ApiError::forbidden("forbidden_role", "reference images come from the lender's backend (api key)"));
+    }
+    // Only real, bounded images are kept: decoding checks format, size and integrity.
+    let limits = state.config.inference.limits;
+    let checked = bytes.clone();
+    let (width, height) = tokio::task::spawn_blocking(move || decode_rgb(&checked, &limits).map(|i| i.dimensions()))
+        .await
+        .map_err(|e| ApiError::internal("decode", e))?
+        .map_err(vision_error)?;
+    let content_type = match image::guess_format(&bytes) {
+        Ok(image::ImageFormat::Png) => "image/png",
+        Ok(image::ImageFormat::WebP) => "image/webp",
+        _ => "image/jpeg",
+    };
+    let capture = Capture {
+        id: Uuid::now_v7(),
+        session_id,
+        kind,
+        content_type: content_type.into(),
+        width,
+        height,
+        bytes: bytes.len() as u64,
+        sha256: Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect(),
+        taken_by: taken_by(&caller),
+        created_at: Utc::now(),
+    };
+    // Blob first, then the record: a crash in between leaves an orphan blob, never a record
+    // pointing at nothing.
+    state.blobs.put(&capture.blob_key(), bytes).await.map_err(|e| ApiError::internal("blob put", e))?;
+    state.store.add_capture(&capture).await.map_err(|e| ApiError::internal("add_capture", e))?;
+    Ok(HttpResponse::Created().json(capture))
+}
+
+async fn list(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let session_id = id.into_inner();
+    state.auth.caller(&req)?.require_session(session_id, &[Role::Agent, Role::Observer])?;
+    state.store.get_session(session_id).await.map_err(|e| ApiError::internal("get_session", e))?.ok_or_else(ApiError::session_not_found)?;
+    let captures = state.store.list_captures(session_id).await.map_err(|e| ApiError::internal("list_captures", e))?;
+    Ok(HttpResponse::Ok().json(json!({ "captures": captures })))
+}
+
+/// A capture's image, for the agent console and the auditor.
+pub async fn load(state: &AppState, session_id: Uuid, capture_id: Uuid) -> Result<(Capture, Vec<u8>), ApiError> {
+    let capture = state
+        .store
+        .get_capture(session_id, capture_id)
+        .await
+        .map_err(|e| ApiError::internal("get_capture", e))?
+        .ok_or_else(|| ApiError::not_found("capture_not_found", "no capture with this id in this session"))?;
+    let bytes = state
+        .blobs
+        .get(&capture.blob_key())
+        .await
+        .map_err(|e| ApiError::internal("blob get", e))?
+        .ok_or_else(|| ApiError::internal("blob get", format!("capture {} has no blob", capture.id)))?;
+    Ok((capture, bytes))
+}
+
+async fn download(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(Uuid, Uuid)>) -> Result<HttpResponse, ApiError> {
+    let (session_id, capture_id) = path.into_inner();
+    state.auth.caller(&req)?.require_session(session_id, &[Role::Agent, Role::Observer])?;
+    let (capture, bytes) = load(&state, session_id, capture_id).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(capture.content_type.as_str())
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(bytes))
+}

@@ -1,0 +1,232 @@
+//! The KYC workflow API: step runs, step decisions, the agent's decision, the audit, and the
+//! case with its recommendation. Each call goes to the session's `CaseActor`
+//! (`vkyc_actors::case`), which serialises changes to one case and stores each with its event.
+//!
+//! | call | who |
+//! | --- | --- |
+//! | `POST /v1/sessions/{id}/steps/{type}/attempts` | consent, location: customer or agent token, or api key; document, face: agent token or api key |
+//! | `POST /v1/sessions/{id}/steps/{type}/decision` | agent token or api key |
+//! | `POST /v1/sessions/{id}/decision` | agent token or api key |
+//! | `POST /v1/sessions/{id}/audit` | observer (auditor) token only: the agent's key cannot audit its own case |
+//! | `GET  /v1/sessions/{id}/kyc` | api key, agent or observer token |
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+use vkyc_actors::case::{CaseError, StepInput};
+use vkyc_actors::kyc::{recommend, AuditVerdict, CaseResult, KycCase, StepType, Verdict};
+use vkyc_actors::vision::idcard::DocumentKind;
+use vkyc_actors::Role;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::ValidJson;
+use crate::startup::AppState;
+use crate::store::{CaptureKind, CaptureStore, SessionStore};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/sessions/{id}/steps/{step}/attempts", web::post().to(run_step))
+        .route("/sessions/{id}/steps/{step}/decision", web::post().to(decide_step))
+        .route("/sessions/{id}/decision", web::post().to(decide))
+        .route("/sessions/{id}/audit", web::post().to(audit))
+        .route("/sessions/{id}/kyc", web::get().to(get_case));
+}
+
+pub fn case_error(e: CaseError) -> ApiError {
+    use actix_web::http::StatusCode;
+    match e {
+        CaseError::NotInWorkflow(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()),
+        CaseError::StepBusy(_) | CaseError::NotDecided | CaseError::AlreadyDecided => ApiError::conflict(e.code(), e.to_string()),
+        CaseError::StepFailed | CaseError::Inference(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string()),
+        CaseError::Store(_) | CaseError::Unavailable(_) => ApiError::internal("case", e),
+    }
+}
+
+fn who(c: &Caller) -> String {
+    match c {
+        Caller::Backend => "backend".into(),
+        Caller::Participant(p) => format!("{}:{}", p.role.as_str(), p.sub),
+    }
+}
+
+async fn session(state: &AppState, id: Uuid) -> Result<crate::domain::Session, ApiError> {
+    state.store.get_session(id).await.map_err(|e| ApiError::internal("get_session", e))?.ok_or_else(ApiError::session_not_found)
+}
+
+fn parse_step(s: &str) -> Result<StepType, ApiError> {
+    serde_json::from_value(json!(s)).map_err(|_| ApiError::not_found("unknown_step", format!("no step type {s:?} (consent, location, document, face)")))
+}
+
+/// A step's input, as JSON. The fields needed depend on the step type.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepBody {
+    // consent
+    text_version: Option<String>,
+    given: Option<bool>,
+    // location
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    accuracy_m: Option<f64>,
+    error: Option<String>,
+    // document, face
+    capture_id: Option<Uuid>,
+    kind: Option<DocumentKind>,
+}
+
+fn need<T>(v: Option<T>, field: &str) -> Result<T, ApiError> {
+    v.ok_or_else(|| ApiError::validation(format!("{field}: required for this step")))
+}
+
+async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(Uuid, String)>, body: ValidJson<StepBody>) -> Result<HttpResponse, ApiError> {
+    let (id, step) = path.into_inner();
+    let step = parse_step(&step)?;
+    let caller = state.auth.caller(&req)?;
+    let roles: &[Role] = match step {
+        StepType::Consent | StepType::Location => &[Role::Agent, Role::Customer],
+        _ => &[Role::Agent],
+    };
+    caller.require_session(id, roles)?;
+    let s = session(&state, id).await?;
+    if s.status.is_final() && s.status != crate::domain::SessionStatus::Completed {
+        return Err(ApiError::conflict("session_closed", "this session is cancelled or expired"));
+    }
+    let b = body.into_inner();
+    let input = match step {
+        StepType::Consent => {
+            let text_version = need(b.text_version, "text_version")?;
+            if !state.config.kyc.consent_versions.contains(&text_version) {
+                return Err(ApiError::validation(format!("text_version: not one of {:?}", state.config.kyc.consent_versions)));
+            }
+            StepInput::Consent { text_version, given: need(b.given, "given")? }
+        }
+        StepType::Location => match (b.latitude, b.longitude) {
+            (Some(lat), Some(lon)) => {
+                if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) || b.accuracy_m.is_some_and(|a| !(0.0..=1e7).contains(&a)) {
+                    return Err(ApiError::validation("latitude within ±90, longitude within ±180, accuracy_m ≥ 0"));
+                }
+                StepInput::Location { position: Some((lat, lon, b.accuracy_m)), error: None }
+            }
+            (None, None) => {
+                let e = need(b.error, "latitude and longitude, or error")?;
+                if e.len() > 100 {
+                    return Err(ApiError::validation("error: at most 100 characters"));
+                }
+                StepInput::Location { position: None, error: Some(e) }
+            }
+            _ => return Err(ApiError::validation("give both latitude and longitude")),
+        },
+        StepType::Document => {
+            let capture_id = need(b.capture_id, "capture_id")?;
+            let (_, image) = crate::captures::load(&state, id, capture_id).await?;
+            StepInput::Document { capture_id, kind: need(b.kind, "kind")?, image, expected_name: s.applicant.name.as_str().to_string() }
+        }
+        StepType::Face => {
+            let capture_id = need(b.capture_id, "capture_id")?;
+            let (_, image) = crate::captures::load(&state, id, capture_id).await?;
+            // The lender's reference images (captures of kind `reference`) are compared too.
+            let mut references = Vec::new();
+            for c in state.store.list_captures(id).await.map_err(|e| ApiError::internal("list_captures", e))? {
+                if c.kind == CaptureKind::Reference {
+                    let (_, bytes) = crate::captures::load(&state, id, c.id).await?;
+                    references.push((format!("reference:{}", c.id), bytes));
+                }
+            }
+            StepInput::Face { capture_id, image, references }
+        }
+    };
+    let attempt = state.cases.run(id, &s.workflow, input, who(&caller)).await.map_err(case_error)?;
+    Ok(HttpResponse::Created().json(json!({"step": step, "attempt": attempt})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody<T> {
+    #[serde(alias = "result")]
+    verdict: T,
+    notes: Option<String>,
+}
+
+fn notes(n: Option<String>) -> Result<Option<String>, ApiError> {
+    match n {
+        Some(n) if n.chars().count() > 2000 => Err(ApiError::validation("notes: at most 2000 characters")),
+        Some(n) if n.trim().is_empty() => Ok(None),
+        n => Ok(n),
+    }
+}
+
+async fn decide_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(Uuid, String)>, body: ValidJson<DecisionBody<Verdict>>) -> Result<HttpResponse, ApiError> {
+    let (id, step) = path.into_inner();
+    let step = parse_step(&step)?;
+    let caller = state.auth.caller(&req)?;
+    caller.require_session(id, &[Role::Agent])?;
+    let s = session(&state, id).await?;
+    let b = body.into_inner();
+    let case = state.cases.decide_step(id, &s.workflow, step, b.verdict, notes(b.notes)?, who(&caller)).await.map_err(case_error)?;
+    Ok(HttpResponse::Ok().json(case_document(&state, &case)))
+}
+
+async fn decide(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>, body: ValidJson<DecisionBody<CaseResult>>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let caller = state.auth.caller(&req)?;
+    caller.require_session(id, &[Role::Agent])?;
+    let s = session(&state, id).await?;
+    let b = body.into_inner();
+    if b.verdict == CaseResult::NeedsReview {
+        return Err(ApiError::validation("result: approved or declined"));
+    }
+    let case = state.cases.decide(id, &s.workflow, b.verdict, notes(b.notes)?, who(&caller)).await.map_err(case_error)?;
+    Ok(HttpResponse::Ok().json(case_document(&state, &case)))
+}
+
+async fn audit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>, body: ValidJson<DecisionBody<AuditVerdict>>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let caller = state.auth.caller(&req)?;
+    // Auditors hold observer tokens; the api key (the agent console's) may not audit.
+    if matches!(caller, Caller::Backend) {
+        return Err(ApiError::forbidden("forbidden_role", "auditing needs an auditor's (observer) token of this session"));
+    }
+    caller.require_session(id, &[Role::Observer])?;
+    let s = session(&state, id).await?;
+    let b = body.into_inner();
+    let case = state.cases.audit(id, &s.workflow, b.verdict, notes(b.notes)?, who(&caller)).await.map_err(case_error)?;
+    Ok(HttpResponse::Ok().json(case_document(&state, &case)))
+}
+
+async fn get_case(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    state.auth.caller(&req)?.require_session(id, &[Role::Agent, Role::Observer])?;
+    let s = session(&state, id).await?;
+    Ok(HttpResponse::Ok().json(case_document(&state, &stored_case(&state, &s).await?)))
+}
+
+/// The case as stored (every change is saved before it is answered, so this is current),
+/// without starting a case actor just to read it.
+pub async fn stored_case(state: &AppState, s: &crate::domain::Session) -> Result<KycCase, ApiError> {
+    use vkyc_actors::kyc::CaseStore;
+    Ok(state.store.load_case(s.id).await.map_err(|e| ApiError::internal("load_case", e))?.unwrap_or_else(|| KycCase::new(s.id, s.workflow.clone())))
+}
+
+/// The case with what a lender needs at a glance: the result so far, the recommendation and
+/// the headline scores.
+pub fn case_document(state: &AppState, case: &KycCase) -> serde_json::Value {
+    let rec = recommend(case, &state.config.kyc.rules);
+    let result = match (case.audits.last().map(|a| a.verdict), &case.agent_decision) {
+        (Some(AuditVerdict::Declined), _) => Some(CaseResult::Declined),
+        (Some(AuditVerdict::Recapture), _) => Some(CaseResult::NeedsReview),
+        (_, Some(d)) => Some(d.result),
+        (_, None) => None,
+    };
+    json!({
+        "result": result,
+        "audited": case.audits.last().is_some_and(|a| a.verdict != AuditVerdict::Recapture),
+        "recommendation": rec,
+        "face_match_score": case.face_match_score(),
+        "name_match_score": case.name_match_score(),
+        "workflow": case.workflow,
+        "steps": case.steps,
+        "agent_decision": case.agent_decision,
+        "audits": case.audits,
+    })
+}

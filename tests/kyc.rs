@@ -1,0 +1,216 @@
+//! The KYC workflow black-box, over HTTP with the real engines: a whole case (consent,
+//! location, a synthetic PAN card, a face capture of the same person from another photo),
+//! the agent's decision and the audit; a different person's face; the role matrix.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use vkyc_loadtest::cards;
+
+struct Case {
+    id: String,
+    agent: String,
+    customer: String,
+    auditor: String,
+}
+
+async fn new_case(app: &TestApp, name: &str, workflow: Option<Value>) -> Case {
+    let mut body = json!({"mode": "live_agent", "applicant": {"name": name}});
+    if let Some(w) = workflow {
+        body["workflow"] = w;
+    }
+    let r = app.http.post(format!("{}/v1/sessions", app.base)).bearer_auth(API_KEY).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    Case {
+        agent: app.api.token(&id, "agent").await.unwrap().token,
+        customer: app.api.token(&id, "customer").await.unwrap().token,
+        auditor: app.api.token(&id, "observer").await.unwrap().token,
+        id,
+    }
+}
+
+async fn call(app: &TestApp, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let mut r = app.http.request(method, format!("{}{path}", app.base)).bearer_auth(token);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> (u16, Value) {
+    call(app, reqwest::Method::POST, path, token, Some(body)).await
+}
+
+async fn capture(app: &TestApp, c: &Case, kind: &str, image: &[u8]) -> String {
+    let (s, v) = post(app, &format!("/v1/sessions/{}/captures", c.id), &c.agent, json!({"kind": kind, "image": b64(image)})).await;
+    assert_eq!(s, 201, "{v}");
+    v["id"].as_str().unwrap().to_string()
+}
+
+fn jpeg(img: &image::RgbImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(img).unwrap();
+    out
+}
+
+fn pan_card_of(photo: &str, seed: u64) -> (Vec<u8>, cards::CardTruth) {
+    let fonts = cards::Fonts::system().expect("fonts");
+    let face = cards::portrait_crop(&image::load_from_memory(&photo_bytes(photo)).unwrap().to_rgb8());
+    let (card, truth) = cards::pan_card(seed, &face, &fonts);
+    (jpeg(&card), truth)
+}
+
+#[tokio::test]
+async fn a_whole_kyc_case_is_recommended_approved_decided_and_audited() {
+    let app = spawn_app_with_inference().await;
+    let (card, truth) = pan_card_of("person_b_1.jpg", 11);
+    let c = new_case(&app, &truth.name, None).await;
+    let steps = format!("/v1/sessions/{}/steps", c.id);
+
+    // The customer gives consent and location (Mumbai).
+    let (s, v) = post(&app, &format!("{steps}/consent/attempts"), &c.customer, json!({"text_version": "v1", "given": true})).await;
+    assert_eq!((s, v["attempt"]["outcome"].as_str()), (201, Some("passed")), "{v}");
+    let (s, v) = post(&app, &format!("{steps}/location/attempts"), &c.customer, json!({"latitude": 19.07, "longitude": 72.88, "accuracy_m": 30.0})).await;
+    assert_eq!((s, v["attempt"]["outcome"].as_str()), (201, Some("passed")), "{v}");
+    assert_eq!(v["attempt"]["data"]["inside_region"], true);
+
+    // The agent captures the PAN card and the customer's face (another photo of her).
+    let doc = capture(&app, &c, "document", &card).await;
+    let (s, v) = post(&app, &format!("{steps}/document/attempts"), &c.agent, json!({"capture_id": doc, "kind": "pan"})).await;
+    assert_eq!((s, v["attempt"]["outcome"].as_str()), (201, Some("passed")), "{v}");
+    assert_eq!(v["attempt"]["data"]["fields"]["pan_number"].as_str(), truth.pan_number.as_deref());
+    assert_eq!(v["attempt"]["scores"]["name_match"], 100);
+    let face = capture(&app, &c, "face", &photo_bytes("person_b_2.jpg")).await;
+    let (s, v) = post(&app, &format!("{steps}/face/attempts"), &c.agent, json!({"capture_id": face})).await;
+    assert_eq!((s, v["attempt"]["outcome"].as_str()), (201, Some("passed")), "{v}");
+    assert_eq!(v["attempt"]["data"]["matches"][0]["source"], "document_photo");
+    println!("face match against the card photo: {}", v["attempt"]["scores"]["face_match"]);
+
+    let (s, kyc) = call(&app, reqwest::Method::GET, &format!("/v1/sessions/{}/kyc", c.id), &c.agent, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(kyc["recommendation"]["result"], "approved", "{kyc}");
+    assert!(kyc["face_match_score"].as_u64().unwrap() >= 60);
+    assert_eq!(kyc["name_match_score"], 100);
+    assert_eq!(kyc["result"], Value::Null);
+
+    // The agent decides, the auditor approves; the result document has it all.
+    let (s, v) = post(&app, &format!("{steps}/face/decision"), &c.agent, json!({"verdict": "verified"})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = post(&app, &format!("/v1/sessions/{}/decision", c.id), &c.agent, json!({"result": "approved", "notes": "documents in order"})).await;
+    assert_eq!((s, v["result"].as_str()), (200, Some("approved")), "{v}");
+    let (s, v) = post(&app, &format!("/v1/sessions/{}/audit", c.id), &c.auditor, json!({"verdict": "approved"})).await;
+    assert_eq!((s, v["audited"].as_bool()), (200, Some(true)), "{v}");
+    let (s, doc) = call(&app, reqwest::Method::GET, &format!("/v1/sessions/{}", c.id), API_KEY, None).await;
+    assert_eq!(s, 200);
+    let k = &doc["kyc"];
+    assert_eq!((k["result"].as_str(), k["agent_decision"]["notes"].as_str()), (Some("approved"), Some("documents in order")));
+    assert_eq!(k["steps"].as_array().unwrap().len(), 4);
+    assert!(k["steps"].as_array().unwrap().iter().all(|s| s["attempts"].as_array().unwrap().len() == 1));
+    // The customer sees the session, not the case.
+    let (_, doc) = call(&app, reqwest::Method::GET, &format!("/v1/sessions/{}", c.id), &c.customer, None).await;
+    assert!(doc.get("kyc").is_none());
+
+    // Events: one per step, the decision and the audit; no personal data in them.
+    let events = app.api.get("/v1/events?limit=1000").await.unwrap();
+    let mine: Vec<&Value> = events["events"].as_array().unwrap().iter().filter(|e| e["session_id"] == c.id.as_str()).collect();
+    let kinds: Vec<&str> = mine.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    for k in ["step.completed", "step.decided", "video.reviewed", "case.audited"] {
+        assert!(kinds.contains(&k), "{kinds:?}");
+    }
+    assert_eq!(kinds.iter().filter(|k| **k == "step.completed").count(), 4);
+    let text = serde_json::to_string(&mine).unwrap();
+    for pii in [truth.name.as_str(), truth.pan_number.as_deref().unwrap(), "19.07"] {
+        assert!(!text.contains(pii), "{pii} in events");
+    }
+}
+
+#[tokio::test]
+async fn another_persons_face_is_recommended_for_rejection_and_retakes_are_kept() {
+    let app = spawn_app_with_inference().await;
+    let (card, truth) = pan_card_of("person_b_1.jpg", 12);
+    let c = new_case(&app, &truth.name, Some(json!(["document", "face"]))).await;
+    let steps = format!("/v1/sessions/{}/steps", c.id);
+    let doc = capture(&app, &c, "document", &card).await;
+    let (s, _) = post(&app, &format!("{steps}/document/attempts"), &c.agent, json!({"capture_id": doc, "kind": "pan"})).await;
+    assert_eq!(s, 201);
+    let impostor = capture(&app, &c, "face", &photo_bytes("impostor_2.jpg")).await;
+    let (s, v) = post(&app, &format!("{steps}/face/attempts"), &c.agent, json!({"capture_id": impostor})).await;
+    assert_eq!((s, v["attempt"]["outcome"].as_str()), (201, Some("failed")), "{v}");
+    let (_, kyc) = call(&app, reqwest::Method::GET, &format!("/v1/sessions/{}/kyc", c.id), API_KEY, None).await;
+    assert_eq!(kyc["recommendation"]["result"], "declined", "{kyc}");
+    assert!(kyc["recommendation"]["reasons"][0].as_str().unwrap().starts_with("face_mismatch"), "{kyc}");
+
+    // A retake with a picture without a face: a new attempt, the first is kept.
+    let blank = capture(&app, &c, "face", &jpeg(&image::RgbImage::from_pixel(640, 480, image::Rgb([90, 100, 110])))).await;
+    let (s, v) = post(&app, &format!("{steps}/face/attempts"), &c.agent, json!({"capture_id": blank})).await;
+    assert_eq!((s, v["attempt"]["outcome"].as_str(), v["attempt"]["n"].as_u64()), (201, Some("error"), Some(2)), "{v}");
+    assert_eq!(v["attempt"]["errors"][0]["code"], "no_face");
+    let (_, kyc) = call(&app, reqwest::Method::GET, &format!("/v1/sessions/{}/kyc", c.id), API_KEY, None).await;
+    let face = kyc["steps"].as_array().unwrap().iter().find(|s| s["type"] == "face").unwrap();
+    let outcomes: Vec<&str> = face["attempts"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["failed", "error"]);
+    assert_eq!(kyc["recommendation"]["result"], "needs_review", "{kyc}");
+}
+
+#[tokio::test]
+async fn every_call_checks_role_and_session() {
+    let app = spawn_app().await;
+    let a = new_case(&app, "Role Matrix", Some(json!(["consent", "location"]))).await;
+    let b = new_case(&app, "Other Case", None).await;
+    let sa = format!("/v1/sessions/{}", a.id);
+    let consent = json!({"text_version": "v1", "given": true});
+    let decision = json!({"result": "approved"});
+    let audit = json!({"verdict": "approved"});
+    #[allow(clippy::type_complexity)]
+    let cases: Vec<(&str, String, &str, Value, u16, &str)> = vec![
+        ("customer runs a document step", format!("{sa}/steps/document/attempts"), &a.customer, json!({}), 403, "forbidden_role"),
+        ("observer runs consent", format!("{sa}/steps/consent/attempts"), &a.auditor, consent.clone(), 403, "forbidden_role"),
+        ("customer decides", format!("{sa}/decision"), &a.customer, decision.clone(), 403, "forbidden_role"),
+        ("customer decides a step", format!("{sa}/steps/consent/decision"), &a.customer, json!({"verdict": "verified"}), 403, "forbidden_role"),
+        ("agent audits", format!("{sa}/audit"), &a.agent, audit.clone(), 403, "forbidden_role"),
+        ("api key audits", format!("{sa}/audit"), API_KEY, audit.clone(), 403, "forbidden_role"),
+        ("customer audits", format!("{sa}/audit"), &a.customer, audit.clone(), 403, "forbidden_role"),
+        ("B's agent on A", format!("{sa}/steps/consent/attempts"), &b.agent, consent.clone(), 403, "forbidden_session"),
+        ("B's auditor audits A", format!("{sa}/audit"), &b.auditor, audit.clone(), 403, "forbidden_session"),
+        ("audit before a decision", format!("{sa}/audit"), &a.auditor, audit.clone(), 409, "not_decided"),
+        ("unknown step", format!("{sa}/steps/selfie/attempts"), &a.agent, consent.clone(), 404, "unknown_step"),
+        ("step not in workflow", format!("{sa}/steps/face/attempts"), &a.agent, json!({"capture_id": uuid::Uuid::new_v4()}), 404, "capture_not_found"),
+        ("unknown consent text", format!("{sa}/steps/consent/attempts"), &a.customer, json!({"text_version": "v9", "given": true}), 422, "validation_failed"),
+        ("latitude out of range", format!("{sa}/steps/location/attempts"), &a.customer, json!({"latitude": 95.0, "longitude": 1.0}), 422, "validation_failed"),
+        ("needs_review is not a decision", format!("{sa}/decision"), &a.agent, json!({"result": "needs_review"}), 422, "validation_failed"),
+        ("unknown session", format!("/v1/sessions/{}/decision", uuid::Uuid::new_v4()), API_KEY, decision.clone(), 404, "session_not_found"),
+    ];
+    for (name, path, token, body, status, code) in cases {
+        let (s, v) = post(&app, &path, token, body).await;
+        assert_eq!((s, v["error"]["code"].as_str().unwrap_or("")), (status, code), "{name}: {v}");
+    }
+
+    // A step outside the workflow: refused by the case itself.
+    let face_capture = {
+        let (s, v) = post(&app, &format!("{sa}/captures"), &a.agent, json!({"kind": "face", "image": b64(&photo_bytes("person_b_1.jpg"))})).await;
+        assert_eq!(s, 201);
+        v["id"].as_str().unwrap().to_string()
+    };
+    let (s, v) = post(&app, &format!("{sa}/steps/face/attempts"), &a.agent, json!({"capture_id": face_capture})).await;
+    assert_eq!((s, v["error"]["code"].as_str().unwrap()), (422, "step_not_in_workflow"), "{v}");
+
+    // Outside India, and a denied location: failed attempts with reasons, not errors.
+    let (s, v) = post(&app, &format!("{sa}/steps/location/attempts"), &a.customer, json!({"latitude": 51.5, "longitude": -0.12})).await;
+    assert_eq!((s, v["attempt"]["outcome"].as_str(), v["attempt"]["errors"][0]["code"].as_str()), (201, Some("failed"), Some("outside_region")), "{v}");
+    let (s, v) = post(&app, &format!("{sa}/steps/location/attempts"), &a.customer, json!({"error": "permission_denied"})).await;
+    assert_eq!((s, v["attempt"]["errors"][0]["code"].as_str(), v["attempt"]["n"].as_u64()), (201, Some("location_unavailable"), Some(2)), "{v}");
+
+    // Decided once; a second decision is refused; the auditor then audits once.
+    let (s, _) = post(&app, &format!("{sa}/decision"), &a.agent, decision.clone()).await;
+    assert_eq!(s, 200);
+    let (s, v) = post(&app, &format!("{sa}/decision"), API_KEY, decision.clone()).await;
+    assert_eq!((s, v["error"]["code"].as_str().unwrap()), (409, "already_decided"));
+    let (s, _) = post(&app, &format!("{sa}/audit"), &a.auditor, json!({"verdict": "declined", "notes": "location outside India"})).await;
+    assert_eq!(s, 200);
+    let (_, kyc) = call(&app, reqwest::Method::GET, &format!("{sa}/kyc"), &a.auditor, None).await;
+    assert_eq!(kyc["result"], "declined", "{kyc}");
+}
