@@ -21,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/sessions", web::get().to(list_sessions))
                 .route("/sessions/{id}", web::get().to(get_session))
                 .route("/sessions/{id}/tokens", web::post().to(issue_token))
+                .route("/sessions/{id}/cancel", web::post().to(cancel_session))
                 .route("/rooms", web::get().to(list_rooms))
                 .route("/rooms/{id}/end", web::post().to(end_room))
                 .route("/events", web::get().to(list_events))
@@ -60,7 +61,7 @@ async fn create_session(
     body: ValidJson<NewSession>,
 ) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
-    let session = Session::create(body.into_inner())?;
+    let session = Session::create(body.into_inner(), state.config.kyc.session_ttl_secs)?;
     state.store.create_session(&session).await.map_err(|e| ApiError::internal("create_session", e))?;
     tracing::info!(session = %session.id, "session created");
     Ok(HttpResponse::Created().json(session))
@@ -152,6 +153,20 @@ async fn issue_token(
         "expires_at": expires_at,
         "join_url": join_url,
     })))
+}
+
+async fn cancel_session(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    state.auth.caller(&req)?.require_backend()?;
+    let id = id.into_inner();
+    match state.store.cancel_session(id).await.map_err(|e| ApiError::internal("cancel_session", e))? {
+        None => Err(ApiError::session_not_found()),
+        Some(false) => Err(ApiError::conflict("session_closed", "this session has already finished")),
+        Some(true) => {
+            // A live call of a cancelled session ends now.
+            let _ = state.rooms.end(id, None, "session_cancelled").await;
+            Ok(HttpResponse::Ok().json(load_session(&state, id).await?))
+        }
+    }
 }
 
 async fn list_rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

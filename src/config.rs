@@ -285,6 +285,19 @@ impl Config {
         if let Err(e) = self.ocr.validate() {
             return fail("ocr", &e);
         }
+        if self.kyc.session_ttl_secs == 0 || self.kyc.expiry_check_secs == 0 {
+            return fail("kyc.session_ttl_secs", "session_ttl_secs and expiry_check_secs must be at least 1");
+        }
+        if !matches!(self.kyc.otp_notifier.as_str(), "log" | "file") {
+            return fail("kyc.otp_notifier", "log or file");
+        }
+        if !(4..=10).contains(&self.kyc.otp.digits) || self.kyc.otp.max_attempts == 0 || self.kyc.otp.ttl_secs == 0 {
+            return fail("kyc.otp", "digits 4..=10, max_attempts ≥ 1, ttl_secs ≥ 1");
+        }
+        let ids: Vec<&str> = self.kyc.questions.iter().map(|q| q.id.as_str()).collect();
+        if ids.iter().any(|i| i.is_empty()) || (1..ids.len()).any(|i| ids[..i].contains(&ids[i])) {
+            return fail("kyc.questions", "each question needs a unique, non-empty id");
+        }
         if self.kyc.consent_versions.is_empty() {
             return fail("kyc.consent_versions", "list at least one consent text version");
         }

@@ -136,6 +136,9 @@ pub struct NewSession {
     /// The ordered verification steps; default consent, location, document, face.
     #[serde(default)]
     pub workflow: Option<Vec<StepType>>,
+    /// Seconds until an unfinished session expires (default `kyc.session_ttl_secs`).
+    #[serde(default)]
+    pub expires_in_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,6 +157,9 @@ pub struct Session {
     pub ended_at: Option<DateTime<Utc>>,
     #[serde(default = "default_workflow")]
     pub workflow: Vec<StepType>,
+    /// When a session that has not started its call expires (the link stops working).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 fn default_workflow() -> Vec<StepType> {
@@ -161,7 +167,11 @@ fn default_workflow() -> Vec<StepType> {
 }
 
 impl Session {
-    pub fn create(new: NewSession) -> Result<Self, ApiError> {
+    pub fn create(new: NewSession, default_ttl_secs: u64) -> Result<Self, ApiError> {
+        let ttl = new.expires_in_secs.unwrap_or(default_ttl_secs);
+        if ttl == 0 || ttl > 90 * 86_400 {
+            return Err(ApiError::validation("expires_in_secs: 1 second to 90 days"));
+        }
         if new.mode != SessionMode::LiveAgent {
             return Err(ApiError::validation("mode: only \"live_agent\" sessions are supported by this version"));
         }
@@ -184,6 +194,7 @@ impl Session {
             started_at: None,
             ended_at: None,
             workflow,
+            expires_at: Some(now + chrono::Duration::seconds(ttl as i64)),
         })
     }
 }

@@ -37,7 +37,8 @@ pub fn case_error(e: CaseError) -> ApiError {
     use actix_web::http::StatusCode;
     match e {
         CaseError::NotInWorkflow(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()),
-        CaseError::StepBusy(_) | CaseError::NotDecided | CaseError::AlreadyDecided => ApiError::conflict(e.code(), e.to_string()),
+        CaseError::StepBusy(_) | CaseError::NotDecided | CaseError::AlreadyDecided | CaseError::NoOtp => ApiError::conflict(e.code(), e.to_string()),
+        CaseError::Notify(_) => ApiError::new(StatusCode::BAD_GATEWAY, e.code(), e.to_string()),
         CaseError::StepFailed | CaseError::Inference(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string()),
         CaseError::Store(_) | CaseError::Unavailable(_) => ApiError::internal("case", e),
     }
@@ -55,7 +56,7 @@ async fn session(state: &AppState, id: Uuid) -> Result<crate::domain::Session, A
 }
 
 fn parse_step(s: &str) -> Result<StepType, ApiError> {
-    serde_json::from_value(json!(s)).map_err(|_| ApiError::not_found("unknown_step", format!("no step type {s:?} (consent, location, document, face)")))
+    serde_json::from_value(json!(s)).map_err(|_| ApiError::not_found("unknown_step", format!("no step type {s:?} (consent, location, otp, questions, document, face)")))
 }
 
 /// A step's input, as JSON. The fields needed depend on the step type.
@@ -73,6 +74,18 @@ struct StepBody {
     // document, face
     capture_id: Option<Uuid>,
     kind: Option<DocumentKind>,
+    // otp: {"action":"send"} or {"code":"123456"}
+    action: Option<String>,
+    code: Option<String>,
+    // questions: [{"id","value"}]
+    answers: Option<Vec<AnswerBody>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerBody {
+    id: String,
+    value: String,
 }
 
 fn need<T>(v: Option<T>, field: &str) -> Result<T, ApiError> {
@@ -83,8 +96,11 @@ async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
     let (id, step) = path.into_inner();
     let step = parse_step(&step)?;
     let caller = state.auth.caller(&req)?;
+    let b = body.into_inner();
+    let sending = step == StepType::Otp && b.action.as_deref() == Some("send");
     let roles: &[Role] = match step {
-        StepType::Consent | StepType::Location => &[Role::Agent, Role::Customer],
+        StepType::Otp if sending => &[Role::Agent],
+        StepType::Consent | StepType::Location | StepType::Otp => &[Role::Agent, Role::Customer],
         _ => &[Role::Agent],
     };
     caller.require_session(id, roles)?;
@@ -92,8 +108,36 @@ async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
     if s.status.is_final() && s.status != crate::domain::SessionStatus::Completed {
         return Err(ApiError::conflict("session_closed", "this session is cancelled or expired"));
     }
-    let b = body.into_inner();
+    if sending {
+        let ttl = state.cases.send_otp(id, &s.workflow, who(&caller)).await.map_err(case_error)?;
+        return Ok(HttpResponse::Accepted().json(json!({"step": step, "sent": true, "expires_in_secs": ttl})));
+    }
     let input = match step {
+        StepType::Otp => {
+            if let Some(a) = b.action {
+                return Err(ApiError::validation(format!("action: only \"send\" (got {a:?}); to verify, send {{\"code\": …}}")));
+            }
+            let code = need(b.code, "code")?;
+            if code.len() > 12 || !code.trim().chars().all(|c| c.is_ascii_digit()) {
+                return Err(ApiError::validation("code: digits only"));
+            }
+            StepInput::OtpVerify { code }
+        }
+        StepType::Questions => {
+            let answers = need(b.answers, "answers")?;
+            let mut out = Vec::new();
+            for a in answers {
+                let q = state.config.kyc.questions.iter().find(|q| q.id == a.id).ok_or_else(|| ApiError::validation(format!("answers: no question {:?}", a.id)))?;
+                if a.value.chars().count() > 1000 {
+                    return Err(ApiError::validation("answers: at most 1000 characters each"));
+                }
+                out.push((q.id.clone(), q.text.clone(), a.value));
+            }
+            if out.is_empty() {
+                return Err(ApiError::validation("answers: at least one"));
+            }
+            StepInput::Questions { answers: out }
+        }
         StepType::Consent => {
             let text_version = need(b.text_version, "text_version")?;
             if !state.config.kyc.consent_versions.contains(&text_version) {

@@ -26,6 +26,8 @@ pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod kyc_api;
+pub mod lifecycle;
+pub mod notify;
 pub mod signal;
 pub mod startup;
 pub mod store;

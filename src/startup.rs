@@ -37,6 +37,7 @@ pub struct Application {
     rooms: Rooms,
     inference: Option<std::sync::Arc<crate::verify::Inference>>,
     cases: vkyc_actors::case::Cases,
+    expiry: ractor::ActorRef<crate::lifecycle::ExpiryMsg>,
 }
 
 impl Application {
@@ -72,8 +73,21 @@ impl Application {
             document: inference.as_ref().map(|i| i.document.clone()),
             region: config.kyc.region.clone(),
             rules: config.kyc.rules.clone(),
+            otp: config.kyc.otp.clone(),
+            notifier: match config.kyc.otp_notifier.as_str() {
+                "file" => Arc::new(crate::notify::FileNotifier { dir: data_dir.join("outbox") }),
+                _ => Arc::new(crate::notify::LogNotifier),
+            },
         };
         let cases = vkyc_actors::case::Cases::start(Arc::new(store.clone()), ctx).await.map_err(|e| anyhow::anyhow!("case actors failed to start: {e}"))?;
+
+        let (expiry, _) = ractor::Actor::spawn(
+            None,
+            crate::lifecycle::ExpiryActor,
+            (store.clone(), Duration::from_secs(config.kyc.expiry_check_secs)),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("expiry timer failed to start: {e}"))?;
 
         let listener = TcpListener::bind((config.server.host, config.server.port))
             .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", config.server.host, config.server.port))?;
@@ -103,7 +117,7 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
-        Ok(Self { port, public_url, api_key, server: server.run(), rooms, inference, cases })
+        Ok(Self { port, public_url, api_key, server: server.run(), rooms, inference, cases, expiry })
     }
 
     pub fn port(&self) -> u16 {
@@ -123,6 +137,7 @@ impl Application {
         let result = self.server.await;
         self.rooms.shutdown();
         self.cases.stop();
+        self.expiry.stop(None);
         if let Some(inf) = &self.inference {
             inf.stop();
         }

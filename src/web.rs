@@ -12,6 +12,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(|| page("index.html")))
         .route("/agent", web::get().to(|| page("agent.html")))
         .route("/join", web::get().to(|| page("join.html")))
+        .route("/audit", web::get().to(|| page("audit.html")))
         .route("/static/{name}", web::get().to(|name: web::Path<String>| asset(name.into_inner())));
 }
 

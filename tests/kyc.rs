@@ -214,3 +214,101 @@ async fn every_call_checks_role_and_session() {
     let (_, kyc) = call(&app, reqwest::Method::GET, &format!("{sa}/kyc"), &a.auditor, None).await;
     assert_eq!(kyc["result"], "declined", "{kyc}");
 }
+
+#[tokio::test]
+async fn otp_and_questions_keep_every_attempt_and_edit() {
+    let app = spawn_app_with(|f| f.merge(("kyc.otp_notifier", "file"))).await;
+    let c = new_case(&app, "Otp Person", Some(json!(["otp", "questions"]))).await;
+    let steps = format!("/v1/sessions/{}/steps", c.id);
+    let code_file = app.data_dir.path().join("outbox").join(format!("otp-{}.txt", c.id.replace('-', "")));
+
+    let (s, v) = post(&app, &format!("{steps}/otp/attempts"), &c.customer, json!({"action": "send"})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("forbidden_role")), "the customer cannot send codes");
+    let (s, v) = post(&app, &format!("{steps}/otp/attempts"), &c.customer, json!({"code": "123456"})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("otp_not_sent")), "{v}");
+    let (s, v) = post(&app, &format!("{steps}/otp/attempts"), &c.agent, json!({"action": "send"})).await;
+    assert_eq!((s, v["sent"].as_bool()), (202, Some(true)), "{v}");
+    let code = std::fs::read_to_string(&code_file).unwrap();
+    assert_eq!(code.len(), 6);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (s, v) = post(&app, &format!("{steps}/otp/attempts"), &c.customer, json!({"code": wrong})).await;
+    assert_eq!((s, v["attempt"]["errors"][0]["code"].as_str(), v["attempt"]["data"]["tries_left"].as_u64()), (201, Some("otp_mismatch"), Some(2)), "{v}");
+    let (s, v) = post(&app, &format!("{steps}/otp/attempts"), &c.customer, json!({"code": code})).await;
+    assert_eq!((s, v["attempt"]["outcome"].as_str(), v["attempt"]["n"].as_u64()), (201, Some("passed"), Some(2)), "{v}");
+    // Used up: the same code does not work twice.
+    let (s, _) = post(&app, &format!("{steps}/otp/attempts"), &c.customer, json!({"code": code})).await;
+    assert_eq!(s, 409);
+
+    // A new code, three wrong tries: exhausted, and then nothing to verify.
+    post(&app, &format!("{steps}/otp/attempts"), &c.agent, json!({"action": "send"})).await;
+    let code = std::fs::read_to_string(&code_file).unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let mut last = Value::Null;
+    for _ in 0..3 {
+        last = post(&app, &format!("{steps}/otp/attempts"), &c.customer, json!({"code": wrong})).await.1;
+    }
+    assert_eq!(last["attempt"]["errors"][0]["code"], "otp_attempts_exhausted", "{last}");
+    let (s, v) = post(&app, &format!("{steps}/otp/attempts"), &c.customer, json!({"code": code})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("otp_not_sent")), "the right code after exhaustion is refused: {v}");
+
+    // Questions: recorded, then one edited; the original stays beside the new value.
+    let (s, v) = post(&app, &format!("{steps}/questions/attempts"), &c.agent, json!({"answers": [{"id": "purpose", "value": "Home renovation"}, {"id": "occupation", "value": "Teacher"}]})).await;
+    assert_eq!((s, v["attempt"]["outcome"].as_str()), (201, Some("passed")), "{v}");
+    let (s, v) = post(&app, &format!("{steps}/questions/attempts"), &c.agent, json!({"answers": [{"id": "purpose", "value": "Home repair"}, {"id": "occupation", "value": "Teacher"}]})).await;
+    assert_eq!(s, 201);
+    let a = &v["attempt"]["data"]["answers"];
+    assert_eq!((a[0]["original"].as_str(), a[0]["value"].as_str(), a[0]["edited"].as_bool()), (Some("Home renovation"), Some("Home repair"), Some(true)), "{v}");
+    assert_eq!(a[1]["edited"], false);
+    let (s, v) = post(&app, &format!("{steps}/questions/attempts"), &c.customer, json!({"answers": [{"id": "purpose", "value": "x"}]})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("forbidden_role")));
+    let (s, v) = post(&app, &format!("{steps}/questions/attempts"), &c.agent, json!({"answers": [{"id": "nope", "value": "x"}]})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("validation_failed")));
+
+    // Events never carry the code or the answers.
+    let events = app.api.get("/v1/events?limit=1000").await.unwrap();
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(!text.contains(&format!("\"{code}\"")) && !text.contains("Home re"), "secret or answer in events");
+    assert!(text.contains("otp.sent"));
+}
+
+#[tokio::test]
+async fn sessions_expire_by_timer_and_can_be_cancelled() {
+    let app = spawn_app_with(|f| f.merge(("kyc.expiry_check_secs", 1))).await;
+    let r = app
+        .http
+        .post(format!("{}/v1/sessions", app.base))
+        .bearer_auth(API_KEY)
+        .json(&json!({"mode": "live_agent", "applicant": {"name": "Late Person"}, "expires_in_secs": 1}))
+        .send()
+        .await
+        .unwrap();
+    let s: Value = r.json().await.unwrap();
+    let id = s["id"].as_str().unwrap().to_string();
+    assert_eq!(s["status"], "waiting");
+    assert!(s["expires_at"].is_string());
+    let mut status = String::new();
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        status = app.api.get(&format!("/v1/sessions/{id}")).await.unwrap()["status"].as_str().unwrap().to_string();
+        if status == "expired" {
+            break;
+        }
+    }
+    assert_eq!(status, "expired", "the expiry timer expired the session");
+    let r = app.http.post(format!("{}/v1/sessions/{id}/tokens", app.base)).bearer_auth(API_KEY).json(&json!({"role": "customer"})).send().await.unwrap();
+    assert_eq!(r.status(), 409, "no new links for an expired session");
+
+    // Cancel: once; afterwards steps and captures are refused.
+    let c = new_case(&app, "Cancel Person", None).await;
+    let (s, v) = post(&app, &format!("/v1/sessions/{}/cancel", c.id), API_KEY, json!({})).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("cancelled")), "{v}");
+    let (s, v) = post(&app, &format!("/v1/sessions/{}/cancel", c.id), API_KEY, json!({})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("session_closed")));
+    let (s, _) = post(&app, &format!("/v1/sessions/{}/cancel", c.id), &c.agent, json!({})).await;
+    assert_eq!(s, 403, "only the lender cancels");
+    let (s, v) = post(&app, &format!("/v1/sessions/{}/steps/consent/attempts", c.id), &c.customer, json!({"text_version": "v1", "given": true})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("session_closed")));
+    let events = app.api.get("/v1/events?limit=1000").await.unwrap();
+    let kinds: Vec<&str> = events["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"session.expired") && kinds.contains(&"session.cancelled"), "{kinds:?}");
+}

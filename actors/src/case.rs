@@ -35,6 +35,11 @@ pub enum StepInput {
     Location { position: Option<(f64, f64, Option<f64>)>, error: Option<String> },
     Document { capture_id: Uuid, kind: DocumentKind, image: Vec<u8>, expected_name: String },
     Face { capture_id: Uuid, image: Vec<u8>, references: Vec<(String, Vec<u8>)> },
+    /// The code the customer entered: an attempt.
+    OtpVerify { code: String },
+    /// The agent's record of the answers: `(question id, question text, value)`. A value
+    /// that differs from the first one recorded for that question is an edit; both are kept.
+    Questions { answers: Vec<(String, String, String)> },
     /// Fault injection for tests: the step actor panics.
     Crash,
 }
@@ -46,6 +51,8 @@ impl StepInput {
             StepInput::Location { .. } => StepType::Location,
             StepInput::Document { .. } => StepType::Document,
             StepInput::Face { .. } => StepType::Face,
+            StepInput::OtpVerify { .. } => StepType::Otp,
+            StepInput::Questions { .. } => StepType::Questions,
             StepInput::Crash => return None,
         })
     }
@@ -58,6 +65,36 @@ pub struct StepContext {
     pub document: Option<Pool<DocumentEngine>>,
     pub region: Region,
     pub rules: RecommendationRules,
+    pub otp: OtpSettings,
+    pub notifier: Arc<dyn Notifier>,
+}
+
+/// How one-time codes behave (`[kyc.otp]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtpSettings {
+    pub digits: u32,
+    pub ttl_secs: u64,
+    pub max_attempts: u32,
+}
+
+/// Delivers one-time codes to the customer (SMS gateway, webhook…). The code never goes
+/// into the case, the events or the logs of the case actor.
+#[async_trait::async_trait]
+pub trait Notifier: Send + Sync + 'static {
+    async fn send_otp(&self, session_id: Uuid, code: &str) -> Result<(), String>;
+}
+
+/// A code waiting to be entered: only its hash is kept, in memory.
+struct PendingOtp {
+    hash: [u8; 32],
+    expires: std::time::Instant,
+    tries_left: u32,
+}
+
+fn otp_hash(session: Uuid, code: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::new().chain_update(session.as_bytes()).chain_update(code.trim().as_bytes()).finalize().into()
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -68,6 +105,10 @@ pub enum CaseError {
     StepBusy(&'static str),
     #[error("the step failed while running; it is recorded as an error attempt")]
     StepFailed,
+    #[error("no code has been sent, or it expired or was used up: send a new one")]
+    NoOtp,
+    #[error("the code could not be delivered: {0}")]
+    Notify(String),
     #[error("the agent has not decided this case yet")]
     NotDecided,
     #[error("the case has already been decided")]
@@ -87,6 +128,8 @@ impl CaseError {
             Self::StepBusy(_) => "step_busy",
             Self::StepFailed => "step_failed",
             Self::NotDecided => "not_decided",
+            Self::NoOtp => "otp_not_sent",
+            Self::Notify(_) => "otp_delivery_failed",
             Self::AlreadyDecided => "already_decided",
             Self::Inference(_) => "inference_unavailable",
             Self::Store(_) | Self::Unavailable(_) => "internal",
@@ -98,6 +141,8 @@ type Reply<T> = RpcReplyPort<Result<T, CaseError>>;
 
 pub enum CaseMsg {
     Run { input: StepInput, by: String, reply: Reply<Attempt> },
+    /// Sends a one-time code; answers how long it is valid, in seconds.
+    SendOtp { by: String, reply: Reply<u64> },
     StepDone { step: StepType, attempt: Attempt, card_face: Option<Vec<u8>> },
     DecideStep { step: StepType, verdict: Verdict, notes: Option<String>, by: String, reply: Reply<KycCase> },
     Decide { result: CaseResult, notes: Option<String>, by: String, reply: Reply<KycCase> },
@@ -128,6 +173,9 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, std::collections::BTreeMap<S
     let input = std::mem::replace(&mut args.input, StepInput::Crash);
     match input {
         StepInput::Crash => panic!("step actor: injected fault"),
+        StepInput::OtpVerify { .. } | StepInput::Questions { .. } => {
+            unreachable!("handled by the case actor itself")
+        }
         StepInput::Consent { text_version, given } => {
             (if given { Outcome::Passed } else { Outcome::Failed }, scores, vec![], json!({"text_version": text_version, "given": given}), None)
         }
@@ -234,6 +282,7 @@ pub struct CaseState {
     ctx: Arc<StepContext>,
     /// Running step actors: which step, who asked, and where to answer.
     running: HashMap<ActorId, (StepType, u32, String, Reply<Attempt>)>,
+    otp: Option<PendingOtp>,
 }
 
 fn card_face_key(session: Uuid, n: u32) -> String {
@@ -257,13 +306,97 @@ impl Actor for CaseActor {
     type Arguments = CaseArgs;
 
     async fn pre_start(&self, _me: ActorRef<CaseMsg>, a: CaseArgs) -> Result<CaseState, ActorProcessingErr> {
-        Ok(CaseState { case: a.case, store: a.store, ctx: a.ctx, running: HashMap::new() })
+        Ok(CaseState { case: a.case, store: a.store, ctx: a.ctx, running: HashMap::new(), otp: None })
     }
 
     async fn handle(&self, me: ActorRef<CaseMsg>, msg: CaseMsg, st: &mut CaseState) -> Result<(), ActorProcessingErr> {
         match msg {
             CaseMsg::Get(reply) => {
                 let _ = reply.send(st.case.clone());
+            }
+            CaseMsg::SendOtp { by, reply } => {
+                if st.case.step(StepType::Otp).is_none() {
+                    let _ = reply.send(Err(CaseError::NotInWorkflow("otp")));
+                    return Ok(());
+                }
+                let s = &st.ctx.otp;
+                let code: String = {
+                    use rand::Rng;
+                    let mut rng = rand::thread_rng();
+                    (0..s.digits).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect()
+                };
+                if let Err(e) = st.ctx.notifier.send_otp(st.case.session_id, &code).await {
+                    let _ = reply.send(Err(CaseError::Notify(e)));
+                    return Ok(());
+                }
+                st.otp = Some(PendingOtp {
+                    hash: otp_hash(st.case.session_id, &code),
+                    expires: std::time::Instant::now() + std::time::Duration::from_secs(s.ttl_secs),
+                    tries_left: s.max_attempts,
+                });
+                let r = st.save(EventKind::OtpSent, json!({"by_role": by.split(':').next()})).await;
+                let _ = reply.send(r.map(|_| s.ttl_secs));
+            }
+            CaseMsg::Run { input: input @ (StepInput::OtpVerify { .. } | StepInput::Questions { .. }), by, reply } => {
+                // Quick steps run in the case actor itself: no inference, nothing to wait for.
+                let step = input.step_type().expect("typed");
+                let Some(s) = st.case.step(step) else {
+                    let _ = reply.send(Err(CaseError::NotInWorkflow(step.as_str())));
+                    return Ok(());
+                };
+                let n = s.attempts.len() as u32 + 1;
+                let now = Utc::now();
+                let (outcome, errors, data) = match input {
+                    StepInput::OtpVerify { code } => {
+                        let Some(p) = st.otp.as_mut().filter(|p| p.expires > std::time::Instant::now()) else {
+                            st.otp = None;
+                            let _ = reply.send(Err(CaseError::NoOtp));
+                            return Ok(());
+                        };
+                        p.tries_left -= 1;
+                        let ok = p.hash == otp_hash(st.case.session_id, &code);
+                        let left = p.tries_left;
+                        if ok || left == 0 {
+                            st.otp = None;
+                        }
+                        if ok {
+                            (Outcome::Passed, vec![], json!({"tries_left": left}))
+                        } else if left == 0 {
+                            (Outcome::Failed, vec![CheckError { code: "otp_attempts_exhausted".into(), message: "the code was wrong too many times; send a new one".into() }], json!({"tries_left": 0}))
+                        } else {
+                            (Outcome::Failed, vec![CheckError { code: "otp_mismatch".into(), message: format!("the code is not right; {left} tries left") }], json!({"tries_left": left}))
+                        }
+                    }
+                    StepInput::Questions { answers } => {
+                        let first: HashMap<String, String> = s
+                            .attempts
+                            .iter()
+                            .flat_map(|a| a.data["answers"].as_array().cloned().unwrap_or_default())
+                            .filter_map(|a| Some((a["id"].as_str()?.to_string(), a["original"].as_str()?.to_string())))
+                            .fold(HashMap::new(), |mut m, (k, v)| {
+                                m.entry(k).or_insert(v);
+                                m
+                            });
+                        let items: Vec<_> = answers
+                            .iter()
+                            .map(|(id, q, v)| {
+                                let original = first.get(id).cloned().unwrap_or_else(|| v.clone());
+                                json!({"id": id, "question": q, "original": original, "value": v, "edited": &original != v})
+                            })
+                            .collect();
+                        let all = answers.iter().all(|(_, _, v)| !v.trim().is_empty());
+                        let errors = if all { vec![] } else { vec![CheckError { code: "answer_missing".into(), message: "every question needs an answer".into() }] };
+                        (if all { Outcome::Passed } else { Outcome::Failed }, errors, json!({"answers": items}))
+                    }
+                    _ => unreachable!("matched above"),
+                };
+                let attempt = Attempt { n, by, started_at: now, finished_at: Utc::now(), outcome, scores: Default::default(), errors, data };
+                let ev = json!({"step": step, "attempt": n, "outcome": outcome});
+                if let Some(s) = st.case.step_mut(step) {
+                    s.attempts.push(attempt.clone());
+                }
+                let r = st.save(EventKind::StepCompleted, ev).await;
+                let _ = reply.send(r.map(|_| attempt));
             }
             CaseMsg::Run { input, by, reply } => {
                 let step = match input.step_type() {
@@ -473,6 +606,10 @@ impl Cases {
         self.ask(session_id, workflow, |reply| CaseMsg::Run { input, by, reply }).await
     }
 
+    pub async fn send_otp(&self, session_id: Uuid, workflow: &[StepType], by: String) -> Result<u64, CaseError> {
+        self.ask(session_id, workflow, |reply| CaseMsg::SendOtp { by, reply }).await
+    }
+
     pub async fn decide_step(&self, session_id: Uuid, workflow: &[StepType], step: StepType, verdict: Verdict, notes: Option<String>, by: String) -> Result<KycCase, CaseError> {
         self.ask(session_id, workflow, |reply| CaseMsg::DecideStep { step, verdict, notes, by, reply }).await
     }
@@ -498,4 +635,21 @@ pub struct KycConfig {
     pub rules: RecommendationRules,
     /// Consent text versions the customer may accept.
     pub consent_versions: Vec<String>,
+    /// A session whose call has not started by then expires (default 24 h).
+    pub session_ttl_secs: u64,
+    /// How often the expiry timer looks for sessions past their time.
+    pub expiry_check_secs: u64,
+    pub otp: OtpSettings,
+    /// `log` (development: the code goes to the server log) or `file` (the code is written
+    /// to `<data_dir>/outbox/otp-<session>.txt` for a gateway or a test to pick up).
+    pub otp_notifier: String,
+    /// The questions an agent asks in the questions step.
+    pub questions: Vec<Question>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Question {
+    pub id: String,
+    pub text: String,
 }

@@ -27,6 +27,9 @@ pub enum EventKind {
     StepDecided,
     VideoReviewed,
     CaseAudited,
+    OtpSent,
+    SessionExpired,
+    SessionCancelled,
 }
 
 impl EventKind {
@@ -47,6 +50,9 @@ impl EventKind {
             EventKind::StepDecided => "step.decided",
             EventKind::VideoReviewed => "video.reviewed",
             EventKind::CaseAudited => "case.audited",
+            EventKind::OtpSent => "otp.sent",
+            EventKind::SessionExpired => "session.expired",
+            EventKind::SessionCancelled => "session.cancelled",
         }
     }
 }

@@ -18,6 +18,8 @@ use crate::verify::CheckError;
 pub enum StepType {
     Consent,
     Location,
+    Otp,
+    Questions,
     Document,
     Face,
 }
@@ -27,6 +29,8 @@ impl StepType {
         match self {
             StepType::Consent => "consent",
             StepType::Location => "location",
+            StepType::Otp => "otp",
+            StepType::Questions => "questions",
             StepType::Document => "document",
             StepType::Face => "face",
         }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use uuid::Uuid;
 use vkyc_actors::blob::{BlobError, BlobStore};
-use vkyc_actors::case::{CaseError, Cases, StepContext, StepInput};
+use vkyc_actors::case::{CaseError, Cases, Notifier, OtpSettings, StepContext, StepInput};
 use vkyc_actors::events::DomainEvent;
 use vkyc_actors::kyc::{CaseStore, KycCase, Outcome, RecommendationRules, Region, StepType, DEFAULT_WORKFLOW};
 
@@ -27,6 +27,14 @@ impl CaseStore for Memory {
     async fn save_case(&self, case: &KycCase, event: DomainEvent) -> Result<(), String> {
         self.cases.lock().unwrap().insert(case.session_id, case.clone());
         self.events.lock().unwrap().push(event);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Notifier for Memory {
+    async fn send_otp(&self, session_id: Uuid, code: &str) -> Result<(), String> {
+        self.blobs.lock().unwrap().insert(format!("otp/{session_id}"), code.as_bytes().to_vec());
         Ok(())
     }
 }
@@ -54,6 +62,8 @@ async fn start() -> (Cases, Arc<Memory>) {
         document: None,
         region: Region { name: "India".into(), boxes: vec![[6.5, 68.0, 35.7, 97.5]] },
         rules: RecommendationRules::default(),
+        otp: OtpSettings { digits: 6, ttl_secs: 60, max_attempts: 3 },
+        notifier: mem.clone(),
     };
     (Cases::start(mem.clone(), ctx).await.unwrap(), mem)
 }

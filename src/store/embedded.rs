@@ -22,6 +22,8 @@ const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 /// (session id, capture id) → capture metadata (JSON). Capture ids are v7 UUIDs, so a
 /// session's captures come out in the order they were taken.
 const CAPTURES: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("captures");
+/// (expires_at millis, session id) → (): sessions that can still expire.
+const SESSIONS_BY_EXPIRY: TableDefinition<(i64, u128), ()> = TableDefinition::new("sessions_by_expiry");
 /// session id → the session's KYC case (JSON).
 const CASES: TableDefinition<u128, &[u8]> = TableDefinition::new("cases");
 
@@ -46,6 +48,7 @@ impl EmbeddedStore {
             tx.open_table(EVENTS).map_err(backend)?;
             tx.open_table(CAPTURES).map_err(backend)?;
             tx.open_table(CASES).map_err(backend)?;
+            tx.open_table(SESSIONS_BY_EXPIRY).map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
         Ok(Self { db: Arc::new(db) })
@@ -183,6 +186,62 @@ impl CaptureStore for EmbeddedStore {
     }
 }
 
+impl EmbeddedStore {
+    /// Expires every session past its `expires_at` whose call has not started (waiting or
+    /// scheduled), each with its `session.expired` event, in one transaction. Returns them.
+    pub async fn expire_due(&self, now: chrono::DateTime<Utc>) -> Result<Vec<Uuid>, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            let mut expired = Vec::new();
+            {
+                let due: Vec<(i64, u128)> = {
+                    let idx = tx.open_table(SESSIONS_BY_EXPIRY).map_err(backend)?;
+                    let rows = idx.range((i64::MIN, 0)..=(now.timestamp_millis(), u128::MAX)).map_err(backend)?;
+                    rows.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>().map_err(backend)?
+                };
+                let mut idx = tx.open_table(SESSIONS_BY_EXPIRY).map_err(backend)?;
+                for key in due {
+                    idx.remove(key).map_err(backend)?;
+                    let id = Uuid::from_u128(key.1);
+                    let Some(mut s) = read_session(&tx, id)? else { continue };
+                    if !matches!(s.status, SessionStatus::Waiting | SessionStatus::Scheduled) {
+                        continue;
+                    }
+                    s.status = SessionStatus::Expired;
+                    s.updated_at = now;
+                    write_session(&tx, &s)?;
+                    append_event(&tx, &DomainEvent::new(EventKind::SessionExpired, Some(id), json!({"expired_at": now})))?;
+                    expired.push(id);
+                }
+            }
+            tx.commit().map_err(backend)?;
+            Ok(expired)
+        })
+        .await
+    }
+
+    /// Cancels a session that has not finished; `Ok(None)` if there is no such session,
+    /// `Ok(Some(false))` if it had already finished.
+    pub async fn cancel_session(&self, id: Uuid) -> Result<Option<bool>, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            let Some(mut s) = read_session(&tx, id)? else { return Ok(None) };
+            if s.status.is_final() {
+                return Ok(Some(false));
+            }
+            let now = Utc::now();
+            s.status = SessionStatus::Cancelled;
+            s.updated_at = now;
+            s.ended_at = s.ended_at.or(Some(now));
+            write_session(&tx, &s)?;
+            append_event(&tx, &DomainEvent::new(EventKind::SessionCancelled, Some(id), json!({})))?;
+            tx.commit().map_err(backend)?;
+            Ok(Some(true))
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl SessionStore for EmbeddedStore {
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
@@ -194,6 +253,9 @@ impl SessionStore for EmbeddedStore {
                 .map_err(backend)?
                 .insert((session.created_at.timestamp_millis(), session.id.as_u128()), ())
                 .map_err(backend)?;
+            if let Some(at) = session.expires_at {
+                tx.open_table(SESSIONS_BY_EXPIRY).map_err(backend)?.insert((at.timestamp_millis(), session.id.as_u128()), ()).map_err(backend)?;
+            }
             let event = DomainEvent::new(
                 EventKind::SessionCreated,
                 Some(session.id),
@@ -274,7 +336,7 @@ mod tests {
     fn new_session() -> Session {
         let new: NewSession =
             serde_json::from_value(json!({"mode":"live_agent","applicant":{"name":"Test Person"}})).unwrap();
-        Session::create(new).unwrap()
+        Session::create(new, 3600).unwrap()
     }
 
     #[tokio::test]

@@ -1,7 +1,8 @@
 // Agent console (/agent#key=…): sessions, customer links, and the agent's side of the call.
 // Personal data (applicant names, dates of birth) is shown on screen only: never logged.
 
-import { Api, ApiError } from './api.js';
+import { Api, ApiError, blobToBase64 } from './api.js';
+import { renderSteps, renderRecommendation, STEP_LABELS, resultLabel } from './kyc.js';
 import { RtcClient } from './rtc.js';
 import { checkBrowserSupport, getLocalMedia, stopStream } from './media.js';
 import { CallView, mediaBadges } from './call.js';
@@ -27,7 +28,15 @@ window.vkyc = {
   get session() {
     return current?.session ?? null;
   },
+  get kyc() {
+    return kyc;
+  },
 };
+
+/** The selected session's case document (GET /kyc), and whether a KYC action is running. */
+let kyc = null;
+let kycBusy = false;
+let kycSeq = 0;
 
 const els = {
   changeKeyBtn: $('#change-key-btn'),
@@ -58,6 +67,23 @@ const els = {
   callDetails: $('#call-session-details'),
   participants: $('#participants'),
   endBtn: $('#end-btn'),
+  remoteVideo: $('#remote-video'),
+  kycPanel: $('#kyc-panel'),
+  kycRefreshBtn: $('#kyc-refresh-btn'),
+  captureFaceBtn: $('#capture-face-btn'),
+  captureDocBtn: $('#capture-doc-btn'),
+  docKind: $('#doc-kind'),
+  docFile: $('#doc-file'),
+  kycToolsHint: $('#kyc-tools-hint'),
+  kycNotice: $('#kyc-notice'),
+  kycSteps: $('#kyc-steps'),
+  kycRec: $('#kyc-rec'),
+  decisionNotes: $('#decision-notes'),
+  approveBtn: $('#approve-btn'),
+  rejectBtn: $('#reject-btn'),
+  decisionState: $('#decision-state'),
+  auditorLinkBtn: $('#auditor-link-btn'),
+  auditorLink: $('#auditor-link'),
   backBtn: $('#back-btn'),
   muteBtn: $('#mute-btn'),
   cameraBtn: $('#camera-btn'),
@@ -85,6 +111,7 @@ function setPhase(phase) {
   show(els.muteBtn, phase === 'call');
   show(els.cameraBtn, phase === 'call');
   show(els.backBtn, phase === 'ended');
+  renderKycVisibility();
 }
 
 function apiFailed(err, what) {
@@ -234,8 +261,15 @@ async function selectSession(id) {
   const session = sessions.find((s) => s.id === id) || (await api.getSession(id).catch(() => null));
   if (!session || seq !== selectSeq) return;
   current = { session, agent: null, customer: null };
+  kyc = null;
+  showNotice(els.kycNotice, null);
+  els.auditorLink.value = '';
+  show(els.auditorLink, false);
+  els.decisionNotes.value = '';
   renderSessions();
   renderSessionPanel();
+  renderKyc();
+  refreshKyc();
   setStatus('Preparing the call links…', 'busy');
   try {
     const [agent, customer] = await Promise.all([api.issueToken(id, 'agent'), api.issueToken(id, 'customer')]);
@@ -260,6 +294,7 @@ function customerUrl(joinUrl) {
 }
 
 function renderSessionPanel() {
+  renderKycVisibility();
   show(els.sessionEmpty, !current);
   show(els.sessionDetails, !!current);
   if (!current) return;
@@ -396,6 +431,7 @@ function backToLobby() {
   view.detach();
   client = null;
   current = null;
+  kyc = null;
   showNotice(els.notice, null);
   renderSessionPanel();
   setPhase('lobby');
@@ -469,6 +505,173 @@ function muteRemote(peerId, kind, muted) {
   renderParticipants();
 }
 
+// ------------------------------------------------------------------ KYC steps
+
+function renderKycVisibility() {
+  const phase = document.body.dataset.phase;
+  show(els.kycPanel, !!current && phase !== 'nokey');
+  updateCaptureButtons();
+}
+
+function remoteVideoReady() {
+  const v = els.remoteVideo;
+  return document.body.dataset.phase === 'call' && v?.dataset.playing === 'true' && v.videoWidth > 0 && v.videoHeight > 0;
+}
+
+function updateCaptureButtons() {
+  const ready = remoteVideoReady();
+  els.captureFaceBtn.disabled = kycBusy || !ready;
+  els.captureDocBtn.disabled = kycBusy || !ready;
+  els.docFile.disabled = kycBusy || !current;
+  els.kycToolsHint.textContent = ready
+    ? 'Captures take the current frame of the customer\'s video at its full size.'
+    : 'Captures from the video need the customer\'s video on screen.';
+  // Decided once; open again only after a "recapture" audit (the latest audit).
+  const decided = !!kyc?.agent_decision && kyc.audits?.at(-1)?.verdict !== 'recapture';
+  els.approveBtn.disabled = kycBusy || !current || decided;
+  els.rejectBtn.disabled = kycBusy || !current || decided;
+}
+
+function renderKyc() {
+  if (!current) return;
+  const applicantName = current.session.applicant?.name ?? null;
+  if (!kyc) {
+    els.kycSteps.replaceChildren();
+    els.kycRec.replaceChildren();
+    els.kycRec.dataset.result = '';
+    els.decisionState.textContent = '';
+  } else {
+    renderSteps(els.kycSteps, kyc, { applicantName, onDecide: decideStep, busy: kycBusy });
+    renderRecommendation(els.kycRec, kyc);
+    const d = kyc.agent_decision;
+    els.decisionState.textContent = d ? `Decided: ${resultLabel(d.result)}${kyc.audited ? ' · audited' : ''}` : 'Not decided yet.';
+  }
+  updateCaptureButtons();
+}
+
+async function refreshKyc() {
+  if (!api || !current) return;
+  const id = current.session.id;
+  const seq = ++kycSeq;
+  try {
+    const doc = await api.getKyc(id);
+    if (seq !== kycSeq || current?.session.id !== id) return;
+    kyc = doc;
+    renderKyc();
+  } catch (err) {
+    if (seq !== kycSeq) return;
+    kycFailed(err, 'load the verification steps');
+  }
+}
+
+function kycFailed(err, what) {
+  if (err instanceof ApiError && err.status === 401) {
+    apiFailed(err, what);
+    return;
+  }
+  showNotice(els.kycNotice, { kind: 'error', code: err?.code, title: `Could not ${what}`, message: err?.message || 'Unexpected error.' });
+}
+
+/** Runs one KYC action with the buttons disabled, then refreshes the panel. */
+async function kycAction(what, fn) {
+  if (!api || !current || kycBusy) return;
+  kycBusy = true;
+  renderKyc();
+  showNotice(els.kycNotice, { kind: 'info', title: `${what[0].toUpperCase()}${what.slice(1)}…` });
+  try {
+    const result = await fn(current.session.id);
+    showNotice(els.kycNotice, result || null);
+  } catch (err) {
+    kycFailed(err, what);
+  } finally {
+    kycBusy = false;
+    await refreshKyc();
+    renderKyc();
+  }
+}
+
+/** A notice for a step attempt's outcome (no personal data). */
+function attemptNotice(step, attempt) {
+  const label = STEP_LABELS[step] || step;
+  const errors = (attempt?.errors || []).map((e) => e.message || e.code).join(' ');
+  if (attempt?.outcome === 'passed') return { kind: 'success', title: `${label}: passed` };
+  if (attempt?.outcome === 'failed') return { kind: 'warning', title: `${label}: failed`, message: errors || 'The check did not pass.' };
+  return { kind: 'error', title: `${label}: could not run`, message: errors || 'The check could not run. Retake it.' };
+}
+
+/** The current frame of the customer's video at its full size, as a JPEG Blob. */
+function grabFrame() {
+  const v = els.remoteVideo;
+  const canvas = document.createElement('canvas');
+  canvas.width = v.videoWidth;
+  canvas.height = v.videoHeight;
+  canvas.getContext('2d').drawImage(v, 0, 0, canvas.width, canvas.height);
+  return new Promise((resolve, reject) =>
+    canvas.toBlob((b) => (b ? resolve(b) : reject(new ApiError(0, 'capture_failed', 'Could not take a picture from the video.'))), 'image/jpeg', 0.92),
+  );
+}
+
+async function captureAndRun(id, kind, blob, step, extra = {}) {
+  const image = await blobToBase64(blob);
+  const capture = await api.addCapture(id, kind, image);
+  const res = await api.stepAttempt(id, step, { capture_id: capture.id, ...extra });
+  return attemptNotice(step, res?.attempt);
+}
+
+function captureFace() {
+  if (!remoteVideoReady()) return;
+  kycAction('capture the face', async (id) => captureAndRun(id, 'face', await grabFrame(), 'face'));
+}
+
+function captureDocument() {
+  if (!remoteVideoReady()) return;
+  const kind = els.docKind.value;
+  kycAction('capture the document', async (id) => captureAndRun(id, 'document', await grabFrame(), 'document', { kind }));
+}
+
+function uploadDocument() {
+  const file = els.docFile.files?.[0];
+  if (!file) return;
+  const kind = els.docKind.value;
+  kycAction('check the document image', async (id) => {
+    try {
+      return await captureAndRun(id, 'document', file, 'document', { kind });
+    } finally {
+      els.docFile.value = '';
+    }
+  });
+}
+
+function decideStep(step, verdict) {
+  kycAction(verdict === 'verified' ? 'verify the step' : 'decline the step', async (id) => {
+    await api.stepDecision(id, step, verdict);
+    return { kind: verdict === 'verified' ? 'success' : 'info', title: `${STEP_LABELS[step] || step}: ${verdict === 'verified' ? 'verified' : 'declined'}` };
+  });
+}
+
+function decideCase(result) {
+  const notes = els.decisionNotes.value.trim();
+  kycAction(result === 'approved' ? 'approve the case' : 'reject the case', async (id) => {
+    await api.decide(id, result, notes || undefined);
+    return { kind: result === 'approved' ? 'success' : 'info', title: result === 'approved' ? 'Case approved' : 'Case rejected' };
+  });
+}
+
+async function issueAuditorLink() {
+  if (!api || !current) return;
+  els.auditorLinkBtn.disabled = true;
+  try {
+    const t = await api.issueToken(current.session.id, 'observer');
+    els.auditorLink.value = new URL(`/audit#token=${encodeURIComponent(t.token)}`, location.origin).href;
+    show(els.auditorLink, true);
+    els.auditorLink.select();
+  } catch (err) {
+    kycFailed(err, 'create the auditor link');
+  } finally {
+    els.auditorLinkBtn.disabled = false;
+  }
+}
+
 // ------------------------------------------------------------------ start
 
 els.keyForm.addEventListener('submit', (ev) => {
@@ -494,6 +697,19 @@ els.copyBtn.addEventListener('click', copyLink);
 els.joinBtn.addEventListener('click', joinCall);
 els.endBtn.addEventListener('click', endCall);
 els.backBtn.addEventListener('click', backToLobby);
+els.kycRefreshBtn.addEventListener('click', () => refreshKyc());
+els.captureFaceBtn.addEventListener('click', captureFace);
+els.captureDocBtn.addEventListener('click', captureDocument);
+els.docFile.addEventListener('change', uploadDocument);
+els.approveBtn.addEventListener('click', () => decideCase('approved'));
+els.rejectBtn.addEventListener('click', () => decideCase('declined'));
+els.auditorLinkBtn.addEventListener('click', issueAuditorLink);
+// The capture buttons follow the customer's video.
+setInterval(updateCaptureButtons, 1000);
+// And the steps the customer does on their page (consent, location) show up without a click.
+setInterval(() => {
+  if (current && !kycBusy && !document.hidden && !els.kycPanel.hidden) refreshKyc();
+}, 10_000);
 window.addEventListener('pagehide', () => client?.leave());
 // Keep the list fresh while waiting in the lobby.
 setInterval(() => {

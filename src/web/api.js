@@ -76,4 +76,89 @@ export class Api {
   endRoom(sessionId) {
     return this.request('POST', `/v1/rooms/${encodeURIComponent(sessionId)}/end`);
   }
+
+  // ---------------------------------------------------------------- KYC workflow
+  // These also work with a join token in place of the API key (the role decides what is allowed).
+
+  _s(sessionId) {
+    return `/v1/sessions/${encodeURIComponent(sessionId)}`;
+  }
+
+  /** The case document: { result, recommendation, face_match_score, name_match_score, steps, … } */
+  getKyc(sessionId) {
+    return this.request('GET', `${this._s(sessionId)}/kyc`);
+  }
+
+  /** kind: 'face' | 'document' | 'frame' | 'reference'; image: base64 (no data: prefix needed) */
+  addCapture(sessionId, kind, image) {
+    return this.request('POST', `${this._s(sessionId)}/captures`, { kind, image });
+  }
+
+  listCaptures(sessionId) {
+    return this.request('GET', `${this._s(sessionId)}/captures`).then((d) => d?.captures || []);
+  }
+
+  /** The image of a capture, as a Blob. */
+  async captureBlob(sessionId, captureId) {
+    let res;
+    try {
+      res = await fetch(`${this.base}${this._s(sessionId)}/captures/${encodeURIComponent(captureId)}`, {
+        headers: { Authorization: `Bearer ${this.apiKey}` },
+        cache: 'no-store',
+        credentials: 'omit',
+      });
+    } catch {
+      throw new ApiError(0, 'network', 'The server could not be reached. Check your connection and try again.');
+    }
+    if (!res.ok) {
+      const data = await res.json().catch(() => null);
+      throw new ApiError(res.status, data?.error?.code, data?.error?.message || `The server answered ${res.status}.`);
+    }
+    return res.blob();
+  }
+
+  /** step: 'consent' | 'location' | 'document' | 'face' → { step, attempt } */
+  stepAttempt(sessionId, step, body) {
+    return this.request('POST', `${this._s(sessionId)}/steps/${encodeURIComponent(step)}/attempts`, body);
+  }
+
+  /** verdict: 'verified' | 'declined' → case document */
+  stepDecision(sessionId, step, verdict, notes) {
+    const body = { verdict };
+    if (notes) body.notes = notes;
+    return this.request('POST', `${this._s(sessionId)}/steps/${encodeURIComponent(step)}/decision`, body);
+  }
+
+  /** result: 'approved' | 'declined' → case document */
+  decide(sessionId, result, notes) {
+    const body = { result };
+    if (notes) body.notes = notes;
+    return this.request('POST', `${this._s(sessionId)}/decision`, body);
+  }
+
+  /** verdict: 'approved' | 'declined' | 'recapture' (observer token) → case document */
+  audit(sessionId, verdict, notes) {
+    const body = { verdict };
+    if (notes) body.notes = notes;
+    return this.request('POST', `${this._s(sessionId)}/audit`, body);
+  }
+}
+
+/** Base64 (without the data: prefix) of a Blob. */
+export function blobToBase64(blob) {
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(String(r.result).replace(/^data:[^,]*,/, ''));
+    r.onerror = () => reject(r.error);
+    r.readAsDataURL(blob);
+  });
+}
+
+/** Session id from a join token's payload (display/routing only; the server verifies the token). */
+export function tokenClaims(jwt) {
+  try {
+    return JSON.parse(atob(jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+  } catch {
+    return null;
+  }
 }

@@ -4,6 +4,9 @@ import { RtcClient } from './rtc.js';
 import { checkBrowserSupport, getLocalMedia, stopStream, UserFacingError } from './media.js';
 import { CallView } from './call.js';
 import { $, show, setStatus, showNotice, createMetrics, readUrlParam, scrubUrl } from './ui.js';
+import { Api, tokenClaims } from './api.js';
+
+const CONSENT_TEXT_VERSION = 'v1';
 
 const TOKEN_KEY = 'vkyc.join.token';
 
@@ -38,6 +41,12 @@ const els = {
   endedTitle: $('#ended-title'),
   endedText: $('#ended-text'),
   rejoinBtn: $('#rejoin-btn'),
+  consentStep: $('#consent-step'),
+  consentYes: $('#consent-yes-btn'),
+  consentNo: $('#consent-no-btn'),
+  locationStep: $('#location-step'),
+  locationBtn: $('#location-btn'),
+  locationSkip: $('#location-skip-btn'),
 };
 
 const view = new CallView({
@@ -47,16 +56,18 @@ const view = new CallView({
   onRemoteVideo: () => setStatus('In call with the agent', 'live'),
 });
 
-/** UI phases: 'check' → 'prejoin' → 'call' → 'ended' | 'left' | 'failed'. */
+/** UI phases: 'consent' → 'location' → 'check' → 'prejoin' → 'call' → 'ended' | 'left' | 'failed'. */
 function setPhase(phase) {
   document.body.dataset.phase = phase;
+  show(els.consentStep, phase === 'consent');
+  show(els.locationStep, phase === 'location');
   els.stage.dataset.phase = phase === 'prejoin' ? 'prejoin' : 'call';
   show(els.call, phase === 'prejoin' || phase === 'call');
   show(els.joinBtn, phase === 'prejoin');
   show(els.tips, phase === 'prejoin');
   show(els.leaveBtn, phase === 'call');
   show(els.timer, phase === 'call');
-  show(els.intro, phase === 'check' || phase === 'prejoin');
+  show(els.intro, ['consent', 'location', 'check', 'prejoin'].includes(phase));
   show(els.ended, phase === 'ended' || phase === 'left');
 }
 
@@ -210,7 +221,136 @@ function leave() {
   client?.leave();
 }
 
+// ------------------------------------------------------------------ consent and location
+// Done before the call when the session's workflow has them (POST steps/…/attempts with the
+// customer's token). The customer's answers are sent to the server only, never logged.
+
+let api = null;
+let sessionId = null;
+let workflow = [];
+
+function serverProblem(err, title) {
+  setStatus(title, 'error');
+  showNotice(els.notice, { kind: 'error', code: err?.code, title, message: err?.message || 'Please try again.' });
+}
+
+function nextPreStep(after) {
+  const order = ['consent', 'location'];
+  const rest = order.slice(after ? order.indexOf(after) + 1 : 0).filter((s) => workflow.includes(s));
+  if (rest[0] === 'consent') {
+    setPhase('consent');
+    setStatus('Please read and answer the consent question.', 'info');
+    els.consentYes.focus();
+  } else if (rest[0] === 'location') {
+    setPhase('location');
+    show(els.locationSkip, false);
+    els.locationBtn.disabled = false;
+    setStatus('Please share your location.', 'info');
+  } else {
+    startPreview();
+  }
+}
+
+async function answerConsent(given) {
+  els.consentYes.disabled = true;
+  els.consentNo.disabled = true;
+  setStatus('Saving your answer…', 'busy');
+  try {
+    await api.stepAttempt(sessionId, 'consent', { text_version: CONSENT_TEXT_VERSION, given });
+    if (given) {
+      showNotice(els.notice, null);
+      nextPreStep('consent');
+    } else {
+      setStatus('You did not agree', 'warning');
+      showNotice(els.notice, {
+        kind: 'warning',
+        code: 'consent_refused',
+        title: 'You did not agree to the verification',
+        message: 'Without your consent the video verification can\'t go ahead. If you change your mind, press "I agree".',
+      });
+    }
+  } catch (err) {
+    serverProblem(err, 'Your answer could not be saved');
+  } finally {
+    els.consentYes.disabled = false;
+    els.consentNo.disabled = false;
+  }
+}
+
+const GEO_ERRORS = {
+  1: ['permission_denied', 'Location access was denied', 'Allow this page to use your location (click the location or lock icon in the address bar, or open your browser\'s site settings), then press "Share my location" again.'],
+  2: ['position_unavailable', 'Your location could not be found', 'Turn on location services on your device, then press "Share my location" again.'],
+  3: ['timeout', 'Finding your location took too long', 'Move near a window or turn on Wi-Fi, then press "Share my location" again.'],
+};
+
+function currentPosition() {
+  return new Promise((resolve, reject) => {
+    if (!navigator.geolocation) {
+      reject({ code: 2 });
+      return;
+    }
+    navigator.geolocation.getCurrentPosition(resolve, reject, { enableHighAccuracy: true, timeout: 20_000, maximumAge: 60_000 });
+  });
+}
+
+async function shareLocation() {
+  els.locationBtn.disabled = true;
+  show(els.locationSkip, false);
+  showNotice(els.notice, null);
+  setStatus('Finding your location…', 'busy');
+  let body;
+  let geoError = null;
+  try {
+    const pos = await currentPosition();
+    body = { latitude: pos.coords.latitude, longitude: pos.coords.longitude, accuracy_m: pos.coords.accuracy };
+  } catch (err) {
+    geoError = GEO_ERRORS[err?.code] || GEO_ERRORS[2];
+    body = { error: geoError[0] };
+  }
+  try {
+    const res = await api.stepAttempt(sessionId, 'location', body);
+    const attempt = res?.attempt;
+    if (geoError) {
+      setStatus(geoError[1], 'error');
+      showNotice(els.notice, { kind: 'error', code: geoError[0], title: geoError[1], message: geoError[2] });
+      show(els.locationSkip, true);
+    } else if (attempt?.outcome !== 'passed') {
+      const msg = (attempt?.errors || []).map((e) => e.message).join(' ') || 'Your location could not be confirmed.';
+      setStatus('Your location could not be confirmed', 'warning');
+      showNotice(els.notice, {
+        kind: 'warning',
+        code: attempt?.errors?.[0]?.code || 'location_failed',
+        title: 'Your location could not be confirmed',
+        message: `${msg} The agent will go through this with you during the call.`,
+      });
+      show(els.locationSkip, true);
+    } else {
+      nextPreStep('location');
+    }
+  } catch (err) {
+    serverProblem(err, 'Your location could not be saved');
+  } finally {
+    els.locationBtn.disabled = false;
+  }
+}
+
+async function loadWorkflow() {
+  const claims = tokenClaims(token);
+  sessionId = claims?.sid || null;
+  api = new Api(token);
+  if (!sessionId) return [];
+  const session = await api.getSession(sessionId);
+  return Array.isArray(session?.workflow) ? session.workflow : [];
+}
+
 async function main() {
+  els.consentYes.addEventListener('click', () => answerConsent(true));
+  els.consentNo.addEventListener('click', () => answerConsent(false));
+  els.locationBtn.addEventListener('click', shareLocation);
+  els.locationSkip.addEventListener('click', () => {
+    showNotice(els.notice, null);
+    nextPreStep('location');
+  });
   els.joinBtn.addEventListener('click', join);
   els.leaveBtn.addEventListener('click', leave);
   els.rejoinBtn.addEventListener('click', startPreview);
@@ -233,7 +373,18 @@ async function main() {
     fail(new UserFacingError('token_expired', 'This link has expired', 'Please ask for a new link.', { retry: false }));
     return;
   }
-  await startPreview();
+  setStatus('Loading your verification…', 'busy');
+  try {
+    workflow = await loadWorkflow();
+  } catch (err) {
+    if (err?.status === 401 || err?.status === 403 || err?.status === 404) {
+      fail(new UserFacingError(err.code, 'This link does not work', `${err.message} Please ask for a new link.`, { retry: false }));
+      return;
+    }
+    // The server is unreachable or busy: the call itself will tell; skip the pre-call steps.
+    workflow = [];
+  }
+  nextPreStep(null);
 }
 
 main();

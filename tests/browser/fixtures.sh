@@ -8,6 +8,7 @@
 #     CREDITS.md       the photo credits shipped next to it in that sdist
 #     face.y4m         640x480/30 fps, 5 s slow zoom over the photo (fake camera)
 #     tone.wav         440 Hz, 5 s, mono 48 kHz (fake microphone)
+#     pan_card.png     a synthetic PAN card carrying photos/person_b_1.jpg (+ pan_card.json)
 #   tests/browser/node_modules/playwright-core   (npm; never downloads a browser)
 #
 # Needs: python3 + pip, ffmpeg, node + npm. Chromium comes from the OS
@@ -113,6 +114,20 @@ if [[ ! -s "$CACHE/tone.wav" ]]; then
     -i "sine=frequency=440:sample_rate=48000:duration=5" -ac 1 -c:a pcm_s16le \
     -f wav "$CACHE/tone.wav.part"
   mv "$CACHE/tone.wav.part" "$CACHE/tone.wav"
+fi
+
+# --- (d) synthetic PAN card with person_b_1.jpg (the same person as the camera) ----
+# pan_card.png + pan_card.json (what is printed on it: name, pan_number, date_of_birth),
+# made by loadtest/examples/make_card.rs from the photo set of the Rust tests.
+CARD_PHOTO="$CACHE/photos/person_b_1.jpg"
+CARD_SEED=11
+if [[ ! -s "$CACHE/pan_card.png" || ! -s "$CACHE/pan_card.json" ]]; then
+  [[ -s "$CARD_PHOTO" ]] || die "$CARD_PHOTO is missing: run 'bash models/setup.sh --photos'"
+  log "making pan_card.png (seed $CARD_SEED, photo person_b_1.jpg)"
+  (cd "$HERE/../.." && cargo run -q -p vkyc-loadtest --example make_card -- \
+    "$CARD_PHOTO" "$CARD_SEED" "$CACHE/pan_card.part.png") >"$CACHE/pan_card.json.part"
+  mv "$CACHE/pan_card.part.png" "$CACHE/pan_card.png"
+  mv "$CACHE/pan_card.json.part" "$CACHE/pan_card.json"
 fi
 
 # --- playwright-core (driver only; Chromium comes from the OS) ---------------------

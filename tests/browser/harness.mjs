@@ -2,7 +2,7 @@
 // launch the system Chromium with a fake camera (face video) and microphone (tone).
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +27,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * Starts the vkyc binary on a free port with a fresh data directory.
  * Resolves with { url, proc, logs(), stop() } once it printed "vkyc listening on URL".
  */
-export async function startServer({ timeoutMs = 30_000 } = {}) {
+export async function startServer({ timeoutMs = 120_000 } = {}) {
   const bin = process.env.E2E_SERVER_BIN || join(REPO_ROOT, 'target', 'debug', 'vkyc');
   if (!existsSync(bin)) {
     throw new Error(`server binary not found: ${bin} (build it with \`cargo build\`, or set E2E_SERVER_BIN)`);
@@ -43,6 +43,9 @@ export async function startServer({ timeoutMs = 30_000 } = {}) {
       VKYC_SERVER__PORT: '0',
       VKYC_STORAGE__DATA_DIR: dataDir,
       VKYC_AUTH__API_KEY: API_KEY,
+      // The test profile switches the verification engines off; the KYC pages need them
+      // (models in ~/.cache/vkyc/models: `bash models/setup.sh --all`).
+      VKYC_INFERENCE__ENABLED: 'true',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -122,14 +125,21 @@ export async function api(base, method, path, body, { token = API_KEY } = {}) {
 
 let applicantSeq = 0;
 
-/** Creates a session (synthetic applicant) and issues an agent and a customer token. */
-export async function createSessionWithTokens(base) {
+/**
+ * Creates a session (synthetic applicant) and issues an agent and a customer token.
+ * `workflow` defaults to the steps done by the agent only (document, face), so the customer
+ * page goes straight to the device check; pass null for the server's default (consent,
+ * location, document, face).
+ */
+export async function createSessionWithTokens(base, { name, dateOfBirth = '1990-01-31', workflow = ['document', 'face'] } = {}) {
   applicantSeq += 1;
-  const created = await api(base, 'POST', '/v1/sessions', {
+  const body = {
     mode: 'live_agent',
-    applicant: { name: `Test Applicant ${applicantSeq}`, date_of_birth: '1990-01-31', reference_id: `E2E-${Date.now()}-${applicantSeq}` },
+    applicant: { name: name || `Test Applicant ${applicantSeq}`, date_of_birth: dateOfBirth, reference_id: `E2E-${Date.now()}-${applicantSeq}` },
     external_ref: `e2e-${applicantSeq}`,
-  });
+  };
+  if (workflow) body.workflow = workflow;
+  const created = await api(base, 'POST', '/v1/sessions', body);
   if (created.status !== 201) throw new Error(`POST /v1/sessions → ${created.status} ${JSON.stringify(created.body)}`);
   const session = created.body;
   const issue = async (role) => {
@@ -180,11 +190,10 @@ export async function launchBrowser() {
 }
 
 /** A browser context (one "person"), collecting the page's console for diagnostics. */
-export async function newPerson(browser, name, { media = true, initScript } = {}) {
-  const context = await browser.newContext({
-    viewport: { width: 1280, height: 800 },
-    permissions: media ? ['camera', 'microphone'] : [],
-  });
+export async function newPerson(browser, name, { media = true, initScript, geolocation, viewport = { width: 1280, height: 800 } } = {}) {
+  const permissions = media ? ['camera', 'microphone'] : [];
+  if (geolocation) permissions.push('geolocation');
+  const context = await browser.newContext({ viewport, permissions, ...(geolocation ? { geolocation } : {}) });
   if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
   const logs = [];
@@ -244,11 +253,19 @@ export async function waitForRemoteMedia(person, { timeoutMs = 90_000, server } 
   );
 }
 
-export async function screenshot(person, file) {
+export async function screenshot(person, file, { fullPage = false } = {}) {
   mkdirSync(OUT_DIR, { recursive: true });
   const path = join(OUT_DIR, file);
-  await person.page.screenshot({ path });
+  await person.page.screenshot({ path, fullPage });
   return path;
+}
+
+/** The synthetic PAN card made by fixtures.sh: { png (path), truth: { name, pan_number, date_of_birth, … } }. */
+export function panCardFixture() {
+  const png = join(cacheDir(), 'pan_card.png');
+  const json = join(cacheDir(), 'pan_card.json');
+  if (!existsSync(png) || !existsSync(json)) throw new Error(`missing test fixture ${png}: run \`bash tests/browser/fixtures.sh\` first`);
+  return { png, truth: JSON.parse(readFileSync(json, 'utf8')) };
 }
 
 export { sleep };

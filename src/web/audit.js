@@ -1,0 +1,172 @@
+// Auditor page (/audit#token=OBSERVER_TOKEN): the case document, the captures, and the
+// auditor's verdict (approve / decline / recapture). Nothing from the case is logged.
+
+import { Api, ApiError, tokenClaims } from './api.js';
+import { renderSteps, renderRecommendation, renderDecisions, resultLabel, fmtTime } from './kyc.js';
+import { $, h, show, setStatus, showNotice, readUrlParam, scrubUrl } from './ui.js';
+
+const TOKEN_KEY = 'vkyc.audit.token';
+const CAPTURE_LABELS = { face: 'Face', document: 'Document', frame: 'Video frame', reference: 'Lender reference photo' };
+
+let api = null;
+let sessionId = null;
+let session = null;
+let kyc = null;
+let busy = false;
+const blobUrls = new Map(); // capture id → object URL
+
+window.vkyc = {
+  get kyc() {
+    return kyc;
+  },
+};
+
+const els = {
+  notice: $('#notice'),
+  case: $('#case'),
+  result: $('#case-result'),
+  fields: $('#case-fields'),
+  steps: $('#kyc-steps'),
+  captures: $('#captures'),
+  capturesEmpty: $('#captures-empty'),
+  rec: $('#kyc-rec'),
+  decisions: $('#decisions'),
+  notes: $('#audit-notes'),
+  approve: $('#audit-approve-btn'),
+  decline: $('#audit-decline-btn'),
+  recapture: $('#audit-recapture-btn'),
+  state: $('#audit-state'),
+  reload: $('#reload-btn'),
+};
+
+function readToken() {
+  const fromUrl = readUrlParam('token');
+  if (fromUrl) {
+    sessionStorage.setItem(TOKEN_KEY, fromUrl);
+    scrubUrl();
+    return fromUrl;
+  }
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+function problem(err, title) {
+  setStatus(title, 'error');
+  showNotice(els.notice, { kind: 'error', code: err?.code, title, message: err?.message || 'Unexpected error.' });
+}
+
+function render() {
+  show(els.case, !!kyc);
+  if (!kyc) return;
+  const decided = !!kyc.agent_decision;
+  const lastAudit = kyc.audits?.at(-1);
+  els.result.className = `kyc-badge kyc-${kyc.result || 'none'}`;
+  els.result.textContent = kyc.result ? resultLabel(kyc.result) : 'Not decided';
+  const a = session?.applicant || {};
+  const rows = [
+    ['Applicant', a.name || '—'],
+    ['Date of birth', a.date_of_birth || '—'],
+    ['Reference ID', a.reference_id || '—'],
+    ['Session ID', sessionId, 'mono'],
+    ['Created', fmtTime(session?.created_at)],
+    ['Audited', kyc.audited ? 'Yes' : 'No'],
+  ];
+  els.fields.replaceChildren(...rows.flatMap(([k, v, cls]) => [h('dt', {}, k), h('dd', { class: cls }, v)]));
+  renderSteps(els.steps, kyc, { applicantName: a.name ?? null, allAttempts: true });
+  renderRecommendation(els.rec, kyc);
+  renderDecisions(els.decisions, kyc);
+  // An audit needs the agent's decision; after "recapture" the agent decides again first.
+  const canAudit = decided && !busy && (!lastAudit || lastAudit.verdict !== 'recapture' || kyc.agent_decision.at > lastAudit.at);
+  for (const b of [els.approve, els.decline, els.recapture]) b.disabled = !canAudit;
+  els.state.textContent = !decided
+    ? 'The agent has not decided yet: the case can be audited after the decision.'
+    : lastAudit
+      ? `Last audit: ${resultLabel(lastAudit.verdict)} (${fmtTime(lastAudit.at)}).`
+      : 'Not audited yet.';
+}
+
+async function renderCaptures() {
+  let list;
+  try {
+    list = await api.listCaptures(sessionId);
+  } catch (err) {
+    problem(err, 'Could not load the captures');
+    return;
+  }
+  show(els.capturesEmpty, list.length === 0);
+  const items = await Promise.all(
+    list.map(async (c) => {
+      let url = blobUrls.get(c.id);
+      let error = null;
+      if (!url) {
+        try {
+          url = URL.createObjectURL(await api.captureBlob(sessionId, c.id));
+          blobUrls.set(c.id, url);
+        } catch (err) {
+          error = err?.message || 'Could not load the image.';
+        }
+      }
+      const label = `${CAPTURE_LABELS[c.kind] || c.kind} · ${c.width}×${c.height} · ${fmtTime(c.created_at)}`;
+      return h(
+        'li',
+        { dataset: { captureId: c.id, kind: c.kind } },
+        h(
+          'figure',
+          {},
+          url ? h('img', { src: url, alt: `${CAPTURE_LABELS[c.kind] || c.kind} capture`, loading: 'lazy' }) : h('p', { class: 'kyc-errors' }, error),
+          h('figcaption', {}, label, c.taken_by ? ` · by ${c.taken_by}` : ''),
+        ),
+      );
+    }),
+  );
+  els.captures.replaceChildren(...items);
+}
+
+async function load() {
+  setStatus('Loading the case…', 'busy');
+  try {
+    [session, kyc] = await Promise.all([api.getSession(sessionId).catch(() => null), api.getKyc(sessionId)]);
+  } catch (err) {
+    problem(err, err instanceof ApiError && err.status === 401 ? 'This auditor link does not work' : 'Could not load the case');
+    return;
+  }
+  showNotice(els.notice, null);
+  render();
+  await renderCaptures();
+  setStatus(kyc.audited ? 'Case audited' : 'Ready to audit', kyc.audited ? 'ended' : 'info');
+}
+
+async function audit(verdict) {
+  if (busy) return;
+  busy = true;
+  render();
+  setStatus('Saving your audit…', 'busy');
+  try {
+    kyc = await api.audit(sessionId, verdict, els.notes.value.trim() || undefined);
+    els.notes.value = '';
+    busy = false;
+    render();
+    setStatus(`Audit saved: ${resultLabel(verdict)}`, 'live');
+    showNotice(els.notice, { kind: 'success', title: `Audit saved: ${resultLabel(verdict)}` });
+  } catch (err) {
+    busy = false;
+    render();
+    problem(err, 'Your audit was not saved');
+  }
+}
+
+function main() {
+  const token = readToken();
+  sessionId = tokenClaims(token || '')?.sid || null;
+  if (!token || !sessionId) {
+    problem({ code: 'missing_token', message: 'Open the complete auditor link you received.' }, 'This link is incomplete');
+    return;
+  }
+  api = new Api(token);
+  els.approve.addEventListener('click', () => audit('approved'));
+  els.decline.addEventListener('click', () => audit('declined'));
+  els.recapture.addEventListener('click', () => audit('recapture'));
+  els.reload.addEventListener('click', load);
+  load();
+}
+
+main();
