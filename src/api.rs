@@ -22,6 +22,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/sessions/{id}", web::get().to(get_session))
                 .route("/sessions/{id}/tokens", web::post().to(issue_token))
                 .route("/sessions/{id}/cancel", web::post().to(cancel_session))
+                .route("/schema/session.json", web::get().to(session_schema))
                 .route("/rooms", web::get().to(list_rooms))
                 .route("/rooms/{id}/end", web::post().to(end_room))
                 .route("/events", web::get().to(list_events))
@@ -153,6 +154,13 @@ async fn issue_token(
         "expires_at": expires_at,
         "join_url": join_url,
     })))
+}
+
+/// The JSON Schema of the result document, for lenders' integrations.
+pub const SESSION_SCHEMA: &str = include_str!("schema/session.schema.json");
+
+async fn session_schema() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/schema+json").body(SESSION_SCHEMA)
 }
 
 async fn cancel_session(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {

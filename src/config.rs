@@ -285,7 +285,7 @@ impl Config {
         if let Err(e) = self.ocr.validate() {
             return fail("ocr", &e);
         }
-        if self.kyc.session_ttl_secs == 0 || self.kyc.expiry_check_secs == 0 {
+        if self.kyc.session_ttl_secs == 0 || self.kyc.expiry_check_secs == 0 || self.kyc.case_idle_secs == 0 {
             return fail("kyc.session_ttl_secs", "session_ttl_secs and expiry_check_secs must be at least 1");
         }
         if !matches!(self.kyc.otp_notifier.as_str(), "log" | "file") {

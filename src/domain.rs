@@ -139,6 +139,17 @@ pub struct NewSession {
     /// Seconds until an unfinished session expires (default `kyc.session_ttl_secs`).
     #[serde(default)]
     pub expires_in_secs: Option<u64>,
+    /// A window for the call: the session is `scheduled` until `starts_at` (joining is
+    /// refused) and expires at `ends_at` if the call has not started.
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,6 +171,8 @@ pub struct Session {
     /// When a session that has not started its call expires (the link stops working).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
 }
 
 fn default_workflow() -> Vec<StepType> {
@@ -183,10 +196,22 @@ impl Session {
             return Err(ApiError::validation("workflow: each step type at most once"));
         }
         let now = Utc::now();
+        let (status, expires_at) = match new.schedule {
+            None => (SessionStatus::Waiting, now + chrono::Duration::seconds(ttl as i64)),
+            Some(w) => {
+                if new.expires_in_secs.is_some() {
+                    return Err(ApiError::validation("give schedule or expires_in_secs, not both: a scheduled session expires at schedule.ends_at"));
+                }
+                if w.starts_at >= w.ends_at || w.ends_at <= now || w.ends_at - w.starts_at > chrono::Duration::days(90) {
+                    return Err(ApiError::validation("schedule: starts_at before ends_at, ends_at in the future, at most 90 days apart"));
+                }
+                (if w.starts_at > now { SessionStatus::Scheduled } else { SessionStatus::Waiting }, w.ends_at)
+            }
+        };
         Ok(Self {
             id: Uuid::new_v4(),
             mode: new.mode,
-            status: SessionStatus::Waiting,
+            status,
             applicant: new.applicant,
             external_ref: new.external_ref,
             created_at: now,
@@ -194,7 +219,8 @@ impl Session {
             started_at: None,
             ended_at: None,
             workflow,
-            expires_at: Some(now + chrono::Duration::seconds(ttl as i64)),
+            expires_at: Some(expires_at),
+            schedule: new.schedule,
         })
     }
 }

@@ -125,17 +125,34 @@ async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
         }
         StepType::Questions => {
             let answers = need(b.answers, "answers")?;
-            let mut out = Vec::new();
-            for a in answers {
-                let q = state.config.kyc.questions.iter().find(|q| q.id == a.id).ok_or_else(|| ApiError::validation(format!("answers: no question {:?}", a.id)))?;
+            if answers.is_empty() {
+                return Err(ApiError::validation("answers: at least one"));
+            }
+            for a in &answers {
+                if !state.config.kyc.questions.iter().any(|q| q.id == a.id) {
+                    return Err(ApiError::validation(format!("answers: no question {:?}", a.id)));
+                }
                 if a.value.chars().count() > 1000 {
                     return Err(ApiError::validation("answers: at most 1000 characters each"));
                 }
-                out.push((q.id.clone(), q.text.clone(), a.value));
             }
-            if out.is_empty() {
-                return Err(ApiError::validation("answers: at least one"));
-            }
+            // Every attempt holds every configured question: the ones not sent keep their
+            // latest recorded value, so the latest attempt is complete on its own.
+            let case = stored_case(&state, &s).await?;
+            let latest = case.step(StepType::Questions).and_then(|st| st.latest()).map(|a| a.data["answers"].clone()).unwrap_or_default();
+            let previous = |id: &str| {
+                latest.as_array().into_iter().flatten().find(|a| a["id"] == id).and_then(|a| a["value"].as_str()).unwrap_or("").to_string()
+            };
+            let out = state
+                .config
+                .kyc
+                .questions
+                .iter()
+                .map(|q| {
+                    let v = answers.iter().rev().find(|a| a.id == q.id).map(|a| a.value.clone()).unwrap_or_else(|| previous(&q.id));
+                    (q.id.clone(), q.text.clone(), v)
+                })
+                .collect();
             StepInput::Questions { answers: out }
         }
         StepType::Consent => {
@@ -242,7 +259,10 @@ async fn get_case(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uu
     let id = id.into_inner();
     state.auth.caller(&req)?.require_session(id, &[Role::Agent, Role::Observer])?;
     let s = session(&state, id).await?;
-    Ok(HttpResponse::Ok().json(case_document(&state, &stored_case(&state, &s).await?)))
+    let mut doc = case_document(&state, &stored_case(&state, &s).await?);
+    // The questions the agent asks (config), for the console.
+    doc["questions"] = json!(state.config.kyc.questions);
+    Ok(HttpResponse::Ok().json(doc))
 }
 
 /// The case as stored (every change is saved before it is answered, so this is current),

@@ -180,6 +180,9 @@ async fn join(state: &AppState, token: &str, tx: vkyc_actors::signal::SignalTx) 
     if session.status.is_final() {
         return Err(ServerMsg::error("room_ended", "this call has ended"));
     }
+    if session.status == crate::domain::SessionStatus::Scheduled {
+        return Err(ServerMsg::error("session_not_started", "the call's window has not opened yet"));
+    }
     let spec = JoinSpec { participant_id: claims.sub.clone(), role: claims.role, signal: tx };
     state.rooms.join(session.id, spec).await.map_err(|e| match e {
         JoinError::RoomFull => ServerMsg::error("room_full", "the call has the maximum number of participants"),

@@ -74,6 +74,7 @@ impl Application {
             region: config.kyc.region.clone(),
             rules: config.kyc.rules.clone(),
             otp: config.kyc.otp.clone(),
+            idle: Duration::from_secs(config.kyc.case_idle_secs),
             notifier: match config.kyc.otp_notifier.as_str() {
                 "file" => Arc::new(crate::notify::FileNotifier { dir: data_dir.join("outbox") }),
                 _ => Arc::new(crate::notify::LogNotifier),

@@ -127,6 +127,12 @@ async fn two_peers_exchange_rtp_through_the_sfu() {
     assert!(ended.is_some(), "customer was not told the call ended");
     let session = app.api.get(&format!("/v1/sessions/{sid}")).await.unwrap();
     assert_eq!(session["status"], "completed");
+    // The call's end is also announced as ready for review.
+    let events = app.api.get("/v1/events?limit=1000").await.unwrap();
+    let done: Vec<&serde_json::Value> =
+        events["events"].as_array().unwrap().iter().filter(|e| e["type"] == "video.completed" && e["session_id"] == sid.as_str()).collect();
+    assert_eq!(done.len(), 1, "one video.completed");
+    assert!(done[0]["data"]["duration_secs"].as_i64().unwrap() >= 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

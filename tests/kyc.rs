@@ -110,6 +110,14 @@ async fn a_whole_kyc_case_is_recommended_approved_decided_and_audited() {
     assert_eq!((k["result"].as_str(), k["agent_decision"]["notes"].as_str()), (Some("approved"), Some("documents in order")));
     assert_eq!(k["steps"].as_array().unwrap().len(), 4);
     assert!(k["steps"].as_array().unwrap().iter().all(|s| s["attempts"].as_array().unwrap().len() == 1));
+    // The result document follows its published schema.
+    let schema: Value = app.http.get(format!("{}/v1/schema/session.json", app.base)).send().await.unwrap().json().await.unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema is valid");
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let mut broken = doc.clone();
+    broken["kyc"]["steps"][0]["attempts"][0]["outcome"] = json!("maybe");
+    assert!(!validator.is_valid(&broken), "the schema checks attempt outcomes");
     // The customer sees the session, not the case.
     let (_, doc) = call(&app, reqwest::Method::GET, &format!("/v1/sessions/{}", c.id), &c.customer, None).await;
     assert!(doc.get("kyc").is_none());
@@ -251,14 +259,18 @@ async fn otp_and_questions_keep_every_attempt_and_edit() {
     let (s, v) = post(&app, &format!("{steps}/otp/attempts"), &c.customer, json!({"code": code})).await;
     assert_eq!((s, v["error"]["code"].as_str()), (409, Some("otp_not_sent")), "the right code after exhaustion is refused: {v}");
 
-    // Questions: recorded, then one edited; the original stays beside the new value.
+    // Questions: a partial answer is recorded but does not pass; completed, then one edited
+    // (sent alone: the others keep their values); the original stays beside the new value.
     let (s, v) = post(&app, &format!("{steps}/questions/attempts"), &c.agent, json!({"answers": [{"id": "purpose", "value": "Home renovation"}, {"id": "occupation", "value": "Teacher"}]})).await;
+    assert_eq!((s, v["attempt"]["outcome"].as_str(), v["attempt"]["errors"][0]["code"].as_str()), (201, Some("failed"), Some("answer_missing")), "{v}");
+    let (s, v) = post(&app, &format!("{steps}/questions/attempts"), &c.agent, json!({"answers": [{"id": "address", "value": "12 MG Road, Pune"}]})).await;
     assert_eq!((s, v["attempt"]["outcome"].as_str()), (201, Some("passed")), "{v}");
-    let (s, v) = post(&app, &format!("{steps}/questions/attempts"), &c.agent, json!({"answers": [{"id": "purpose", "value": "Home repair"}, {"id": "occupation", "value": "Teacher"}]})).await;
-    assert_eq!(s, 201);
+    let (s, v) = post(&app, &format!("{steps}/questions/attempts"), &c.agent, json!({"answers": [{"id": "purpose", "value": "Home repair"}]})).await;
+    assert_eq!((s, v["attempt"]["outcome"].as_str()), (201, Some("passed")), "{v}");
     let a = &v["attempt"]["data"]["answers"];
     assert_eq!((a[0]["original"].as_str(), a[0]["value"].as_str(), a[0]["edited"].as_bool()), (Some("Home renovation"), Some("Home repair"), Some(true)), "{v}");
-    assert_eq!(a[1]["edited"], false);
+    assert_eq!((a[1]["value"].as_str(), a[1]["edited"].as_bool()), (Some("Teacher"), Some(false)));
+    assert_eq!((a[2]["original"].as_str(), a[2]["edited"].as_bool()), (Some("12 MG Road, Pune"), Some(false)), "an empty first answer is not the original");
     let (s, v) = post(&app, &format!("{steps}/questions/attempts"), &c.customer, json!({"answers": [{"id": "purpose", "value": "x"}]})).await;
     assert_eq!((s, v["error"]["code"].as_str()), (403, Some("forbidden_role")));
     let (s, v) = post(&app, &format!("{steps}/questions/attempts"), &c.agent, json!({"answers": [{"id": "nope", "value": "x"}]})).await;
@@ -311,4 +323,54 @@ async fn sessions_expire_by_timer_and_can_be_cancelled() {
     let events = app.api.get("/v1/events?limit=1000").await.unwrap();
     let kinds: Vec<&str> = events["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"session.expired") && kinds.contains(&"session.cancelled"), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn a_scheduled_session_opens_at_its_window_and_refuses_joins_before() {
+    use futures_util::{SinkExt, StreamExt};
+    let app = spawn_app_with(|f| f.merge(("kyc.expiry_check_secs", 1))).await;
+    let now = chrono::Utc::now();
+    let body = |starts: i64, ends: i64| {
+        json!({"mode": "live_agent", "applicant": {"name": "Scheduled Person"},
+               "schedule": {"starts_at": now + chrono::Duration::seconds(starts), "ends_at": now + chrono::Duration::seconds(ends)}})
+    };
+    for (name, b) in [("ends before it starts", body(60, 30)), ("already over", body(-60, -30))] {
+        let (s, v) = post(&app, "/v1/sessions", API_KEY, b).await;
+        assert_eq!((s, v["error"]["code"].as_str()), (422, Some("validation_failed")), "{name}: {v}");
+    }
+    let mut both = body(60, 3600);
+    both["expires_in_secs"] = json!(10);
+    assert_eq!(post(&app, "/v1/sessions", API_KEY, both).await.0, 422);
+
+    let (s, v) = post(&app, "/v1/sessions", API_KEY, body(2, 3600)).await;
+    assert_eq!((s, v["status"].as_str()), (201, Some("scheduled")), "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_eq!(v["expires_at"], v["schedule"]["ends_at"]);
+    // Joining before the window opens is refused with a precise code.
+    let token = app.api.token(&id, "customer").await.unwrap().token;
+    let (mut ws, _) = tokio_tungstenite::connect_async(app.ws_url()).await.unwrap();
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(json!({"type": "join", "token": token}).to_string())).await.unwrap();
+    let mut code = String::new();
+    while let Ok(Some(Ok(m))) = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await {
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == "error" {
+                code = v["code"].as_str().unwrap().to_string();
+                break;
+            }
+        }
+    }
+    assert_eq!(code, "session_not_started");
+    // The timer opens it.
+    let mut status = String::new();
+    for _ in 0..60 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        status = app.api.get(&format!("/v1/sessions/{id}")).await.unwrap()["status"].as_str().unwrap().to_string();
+        if status == "waiting" {
+            break;
+        }
+    }
+    assert_eq!(status, "waiting");
+    let events = app.api.get("/v1/events?limit=1000").await.unwrap();
+    assert!(events["events"].as_array().unwrap().iter().any(|e| e["type"] == "session.waiting" && e["session_id"] == id.as_str()));
 }

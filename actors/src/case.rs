@@ -67,6 +67,8 @@ pub struct StepContext {
     pub rules: RecommendationRules,
     pub otp: OtpSettings,
     pub notifier: Arc<dyn Notifier>,
+    /// A case actor with nothing to do for this long is retired (its case is in the store).
+    pub idle: std::time::Duration,
 }
 
 /// How one-time codes behave (`[kyc.otp]`).
@@ -148,7 +150,11 @@ pub enum CaseMsg {
     Decide { result: CaseResult, notes: Option<String>, by: String, reply: Reply<KycCase> },
     Audit { verdict: AuditVerdict, notes: Option<String>, by: String, reply: Reply<KycCase> },
     Get(RpcReplyPort<KycCase>),
+    /// Periodic: an idle case actor asks its supervisor to retire it.
+    IdleCheck,
 }
+
+
 
 // ------------------------------------------------------------------------ StepActor
 
@@ -274,6 +280,7 @@ pub struct CaseArgs {
     pub case: KycCase,
     pub store: Arc<dyn CaseStore>,
     pub ctx: Arc<StepContext>,
+    pub supervisor: Option<ActorRef<CaseSupMsg>>,
 }
 
 pub struct CaseState {
@@ -283,6 +290,8 @@ pub struct CaseState {
     /// Running step actors: which step, who asked, and where to answer.
     running: HashMap<ActorId, (StepType, u32, String, Reply<Attempt>)>,
     otp: Option<PendingOtp>,
+    last_activity: std::time::Instant,
+    supervisor: Option<ActorRef<CaseSupMsg>>,
 }
 
 fn card_face_key(session: Uuid, n: u32) -> String {
@@ -305,12 +314,32 @@ impl Actor for CaseActor {
     type State = CaseState;
     type Arguments = CaseArgs;
 
-    async fn pre_start(&self, _me: ActorRef<CaseMsg>, a: CaseArgs) -> Result<CaseState, ActorProcessingErr> {
-        Ok(CaseState { case: a.case, store: a.store, ctx: a.ctx, running: HashMap::new(), otp: None })
+    async fn pre_start(&self, me: ActorRef<CaseMsg>, a: CaseArgs) -> Result<CaseState, ActorProcessingErr> {
+        me.send_interval(a.ctx.idle / 5, || CaseMsg::IdleCheck);
+        Ok(CaseState {
+            case: a.case,
+            store: a.store,
+            ctx: a.ctx,
+            running: HashMap::new(),
+            otp: None,
+            last_activity: std::time::Instant::now(),
+            supervisor: a.supervisor,
+        })
     }
 
     async fn handle(&self, me: ActorRef<CaseMsg>, msg: CaseMsg, st: &mut CaseState) -> Result<(), ActorProcessingErr> {
+        if !matches!(msg, CaseMsg::IdleCheck) {
+            st.last_activity = std::time::Instant::now();
+        }
         match msg {
+            CaseMsg::IdleCheck => {
+                let live_otp = st.otp.as_ref().is_some_and(|p| p.expires > std::time::Instant::now());
+                if st.last_activity.elapsed() >= st.ctx.idle && st.running.is_empty() && !live_otp {
+                    if let Some(sup) = &st.supervisor {
+                        let _ = sup.cast(CaseSupMsg::Idle(st.case.session_id, me.get_id()));
+                    }
+                }
+            }
             CaseMsg::Get(reply) => {
                 let _ = reply.send(st.case.clone());
             }
@@ -373,6 +402,7 @@ impl Actor for CaseActor {
                             .iter()
                             .flat_map(|a| a.data["answers"].as_array().cloned().unwrap_or_default())
                             .filter_map(|a| Some((a["id"].as_str()?.to_string(), a["original"].as_str()?.to_string())))
+                            .filter(|(_, v)| !v.trim().is_empty())
                             .fold(HashMap::new(), |mut m, (k, v)| {
                                 m.entry(k).or_insert(v);
                                 m
@@ -515,7 +545,13 @@ impl Actor for CaseActor {
 // -------------------------------------------------------------------- CaseSupervisor
 
 pub enum CaseSupMsg {
-    Get { session_id: Uuid, workflow: Vec<StepType>, reply: RpcReplyPort<Result<ActorRef<CaseMsg>, CaseError>> },
+    /// Deliver `msg` to the session's case actor, starting it (from the store) if needed.
+    /// Everything goes through here, so retiring an idle actor cannot race a caller.
+    Forward { session_id: Uuid, workflow: Vec<StepType>, msg: CaseMsg },
+    /// An idle case actor offers to be retired.
+    Idle(Uuid, ActorId),
+    /// How many case actors are live.
+    Count(RpcReplyPort<usize>),
 }
 
 pub struct CaseSupervisor;
@@ -536,28 +572,41 @@ impl Actor for CaseSupervisor {
     }
 
     async fn handle(&self, me: ActorRef<CaseSupMsg>, msg: CaseSupMsg, st: &mut CaseSupState) -> Result<(), ActorProcessingErr> {
-        let CaseSupMsg::Get { session_id, workflow, reply } = msg;
+        let (session_id, workflow, msg) = match msg {
+            CaseSupMsg::Idle(session_id, id) => {
+                if st.cases.get(&session_id).is_some_and(|a| a.get_id() == id) {
+                    // Drain: whatever is already queued is still handled, then it stops.
+                    if let Some(a) = st.cases.remove(&session_id) {
+                        let _ = a.drain();
+                    }
+                }
+                return Ok(());
+            }
+            CaseSupMsg::Count(reply) => {
+                let _ = reply.send(st.cases.len());
+                return Ok(());
+            }
+            CaseSupMsg::Forward { session_id, workflow, msg } => (session_id, workflow, msg),
+        };
         if let Some(a) = st.cases.get(&session_id) {
-            let _ = reply.send(Ok(a.clone()));
+            let _ = a.cast(msg);
             return Ok(());
         }
         let case = match st.store.load_case(session_id).await {
             Ok(Some(c)) => c,
             Ok(None) => KycCase::new(session_id, workflow),
             Err(e) => {
-                let _ = reply.send(Err(CaseError::Unavailable(e)));
-                return Ok(());
+                tracing::error!(session = %session_id, error = %e, "case could not be loaded");
+                return Ok(()); // the message (and its reply port) is dropped: the caller gets an error
             }
         };
-        let args = CaseArgs { case, store: st.store.clone(), ctx: st.ctx.clone() };
+        let args = CaseArgs { case, store: st.store.clone(), ctx: st.ctx.clone(), supervisor: Some(me.clone()) };
         match Actor::spawn_linked(None, CaseActor, args, me.get_cell()).await {
             Ok((a, _)) => {
-                st.cases.insert(session_id, a.clone());
-                let _ = reply.send(Ok(a));
+                let _ = a.cast(msg);
+                st.cases.insert(session_id, a);
             }
-            Err(e) => {
-                let _ = reply.send(Err(CaseError::Unavailable(e.to_string())));
-            }
+            Err(e) => tracing::error!(session = %session_id, "case actor could not start: {e}"),
         }
         Ok(())
     }
@@ -587,19 +636,26 @@ impl Cases {
         Ok(Self { sup })
     }
 
-    async fn actor(&self, session_id: Uuid, workflow: &[StepType]) -> Result<ActorRef<CaseMsg>, CaseError> {
-        let workflow = workflow.to_vec();
-        ractor::call_t!(self.sup, |reply| CaseSupMsg::Get { session_id, workflow, reply }, CALL_MS).map_err(|e| CaseError::Unavailable(e.to_string()))?
+    /// Sends `f(reply)` to the session's case actor (through the supervisor) and waits.
+    async fn call<T: Send + 'static>(&self, session_id: Uuid, workflow: &[StepType], f: impl FnOnce(RpcReplyPort<T>) -> CaseMsg) -> Result<T, CaseError> {
+        let (tx, rx) = ractor::concurrency::oneshot();
+        let msg = f(RpcReplyPort::from(tx));
+        self.sup
+            .cast(CaseSupMsg::Forward { session_id, workflow: workflow.to_vec(), msg })
+            .map_err(|e| CaseError::Unavailable(e.to_string()))?;
+        match tokio::time::timeout(std::time::Duration::from_millis(CALL_MS), rx).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(_)) => Err(CaseError::Unavailable("the case actor stopped before answering".into())),
+            Err(_) => Err(CaseError::Unavailable("the case actor did not answer in time".into())),
+        }
     }
 
     async fn ask<T: Send + 'static>(&self, session_id: Uuid, workflow: &[StepType], f: impl FnOnce(Reply<T>) -> CaseMsg) -> Result<T, CaseError> {
-        let a = self.actor(session_id, workflow).await?;
-        ractor::call_t!(a, f, CALL_MS).map_err(|e| CaseError::Unavailable(e.to_string()))?
+        self.call(session_id, workflow, f).await?
     }
 
     pub async fn get(&self, session_id: Uuid, workflow: &[StepType]) -> Result<KycCase, CaseError> {
-        let a = self.actor(session_id, workflow).await?;
-        ractor::call_t!(a, CaseMsg::Get, CALL_MS).map_err(|e| CaseError::Unavailable(e.to_string()))
+        self.call(session_id, workflow, CaseMsg::Get).await
     }
 
     pub async fn run(&self, session_id: Uuid, workflow: &[StepType], input: StepInput, by: String) -> Result<Attempt, CaseError> {
@@ -622,6 +678,11 @@ impl Cases {
         self.ask(session_id, workflow, |reply| CaseMsg::Audit { verdict, notes, by, reply }).await
     }
 
+    /// Case actors currently in memory.
+    pub async fn live(&self) -> usize {
+        ractor::call_t!(self.sup, CaseSupMsg::Count, CALL_MS).unwrap_or(0)
+    }
+
     pub fn stop(&self) {
         self.sup.stop(None);
     }
@@ -639,6 +700,8 @@ pub struct KycConfig {
     pub session_ttl_secs: u64,
     /// How often the expiry timer looks for sessions past their time.
     pub expiry_check_secs: u64,
+    /// A session's case actor is retired after this long without activity.
+    pub case_idle_secs: u64,
     pub otp: OtpSettings,
     /// `log` (development: the code goes to the server log) or `file` (the code is written
     /// to `<data_dir>/outbox/otp-<session>.txt` for a gateway or a test to pick up).

@@ -30,6 +30,8 @@ pub enum EventKind {
     OtpSent,
     SessionExpired,
     SessionCancelled,
+    VideoCompleted,
+    SessionWaiting,
 }
 
 impl EventKind {
@@ -53,6 +55,8 @@ impl EventKind {
             EventKind::OtpSent => "otp.sent",
             EventKind::SessionExpired => "session.expired",
             EventKind::SessionCancelled => "session.cancelled",
+            EventKind::VideoCompleted => "video.completed",
+            EventKind::SessionWaiting => "session.waiting",
         }
     }
 }

@@ -64,6 +64,7 @@ async fn start() -> (Cases, Arc<Memory>) {
         rules: RecommendationRules::default(),
         otp: OtpSettings { digits: 6, ttl_secs: 60, max_attempts: 3 },
         notifier: mem.clone(),
+        idle: std::time::Duration::from_millis(500),
     };
     (Cases::start(mem.clone(), ctx).await.unwrap(), mem)
 }
@@ -104,4 +105,26 @@ async fn steps_without_engines_are_errors_not_crashes() {
     let other = Uuid::new_v4();
     let e = cases.run(other, &[StepType::Consent], StepInput::Location { position: Some((19.0, 72.8, None)), error: None }, "x".into()).await;
     assert_eq!(e.unwrap_err(), CaseError::NotInWorkflow("location"));
+}
+
+#[tokio::test]
+async fn idle_case_actors_leave_memory_and_come_back_from_the_store() {
+    let (cases, _) = start().await;
+    let sid = Uuid::new_v4();
+    let wf = DEFAULT_WORKFLOW.to_vec();
+    cases.run(sid, &wf, StepInput::Consent { text_version: "v1".into(), given: true }, "c".into()).await.unwrap();
+    assert_eq!(cases.live().await, 1);
+    let mut live = 1;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        live = cases.live().await;
+        if live == 0 {
+            break;
+        }
+    }
+    assert_eq!(live, 0, "the idle case actor was retired");
+    // Used again: reloaded from the store, history intact.
+    let a = cases.run(sid, &wf, StepInput::Consent { text_version: "v1".into(), given: false }, "c".into()).await.unwrap();
+    assert_eq!(a.n, 2);
+    assert_eq!(cases.live().await, 1);
 }

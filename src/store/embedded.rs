@@ -24,6 +24,8 @@ const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const CAPTURES: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("captures");
 /// (expires_at millis, session id) → (): sessions that can still expire.
 const SESSIONS_BY_EXPIRY: TableDefinition<(i64, u128), ()> = TableDefinition::new("sessions_by_expiry");
+/// (starts_at millis, session id) → (): scheduled sessions waiting for their window.
+const SESSIONS_BY_START: TableDefinition<(i64, u128), ()> = TableDefinition::new("sessions_by_start");
 /// session id → the session's KYC case (JSON).
 const CASES: TableDefinition<u128, &[u8]> = TableDefinition::new("cases");
 
@@ -49,6 +51,7 @@ impl EmbeddedStore {
             tx.open_table(CAPTURES).map_err(backend)?;
             tx.open_table(CASES).map_err(backend)?;
             tx.open_table(SESSIONS_BY_EXPIRY).map_err(backend)?;
+            tx.open_table(SESSIONS_BY_START).map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
         Ok(Self { db: Arc::new(db) })
@@ -111,7 +114,13 @@ fn apply(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<(), StoreEr
         SessionStatus::InProgress => s.started_at = s.started_at.or(Some(now)),
         _ => s.ended_at = Some(now),
     }
-    write_session(tx, &s)
+    write_session(tx, &s)?;
+    if next == SessionStatus::Completed {
+        // The call is over: the case is ready for review (webhook subscribers wait for this).
+        let duration = s.started_at.map(|t| (now - t).num_seconds());
+        append_event(tx, &DomainEvent::new(EventKind::VideoCompleted, Some(id), json!({"duration_secs": duration})))?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -187,12 +196,32 @@ impl CaptureStore for EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Expires every session past its `expires_at` whose call has not started (waiting or
-    /// scheduled), each with its `session.expired` event, in one transaction. Returns them.
+    /// The lifecycle timer's work, in one transaction: scheduled sessions whose window has
+    /// opened become `waiting` (`session.waiting`); sessions past their `expires_at` whose
+    /// call has not started become `expired` (`session.expired`). Returns the expired ones.
     pub async fn expire_due(&self, now: chrono::DateTime<Utc>) -> Result<Vec<Uuid>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
             let mut expired = Vec::new();
+            {
+                let opened: Vec<(i64, u128)> = {
+                    let idx = tx.open_table(SESSIONS_BY_START).map_err(backend)?;
+                    let rows = idx.range((i64::MIN, 0)..=(now.timestamp_millis(), u128::MAX)).map_err(backend)?;
+                    rows.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>().map_err(backend)?
+                };
+                let mut starts = tx.open_table(SESSIONS_BY_START).map_err(backend)?;
+                for key in opened {
+                    starts.remove(key).map_err(backend)?;
+                    let id = Uuid::from_u128(key.1);
+                    let Some(mut s) = read_session(&tx, id)? else { continue };
+                    if s.status == SessionStatus::Scheduled {
+                        s.status = SessionStatus::Waiting;
+                        s.updated_at = now;
+                        write_session(&tx, &s)?;
+                        append_event(&tx, &DomainEvent::new(EventKind::SessionWaiting, Some(id), json!({})))?;
+                    }
+                }
+            }
             {
                 let due: Vec<(i64, u128)> = {
                     let idx = tx.open_table(SESSIONS_BY_EXPIRY).map_err(backend)?;
@@ -253,6 +282,9 @@ impl SessionStore for EmbeddedStore {
                 .map_err(backend)?
                 .insert((session.created_at.timestamp_millis(), session.id.as_u128()), ())
                 .map_err(backend)?;
+            if let (SessionStatus::Scheduled, Some(w)) = (session.status, session.schedule) {
+                tx.open_table(SESSIONS_BY_START).map_err(backend)?.insert((w.starts_at.timestamp_millis(), session.id.as_u128()), ()).map_err(backend)?;
+            }
             if let Some(at) = session.expires_at {
                 tx.open_table(SESSIONS_BY_EXPIRY).map_err(backend)?.insert((at.timestamp_millis(), session.id.as_u128()), ()).map_err(backend)?;
             }

@@ -1,8 +1,12 @@
 // Agent console (/agent#key=…): sessions, customer links, and the agent's side of the call.
-// Personal data (applicant names, dates of birth) is shown on screen only: never logged.
+// Personal data (applicant names, dates of birth, answers, codes) is shown on screen only: never logged.
+//
+// Sessions, tokens and links use the back-office API key. What the agent does in a session
+// (captures, step attempts, step and case decisions) goes with the agent token issued for
+// that session, so that the case records which agent acted ("agent:<participant>").
 
 import { Api, ApiError, blobToBase64 } from './api.js';
-import { renderSteps, renderRecommendation, STEP_LABELS, resultLabel } from './kyc.js';
+import { renderSteps, renderRecommendation, STEP_LABELS, resultLabel, questionsOf } from './kyc.js';
 import { RtcClient } from './rtc.js';
 import { checkBrowserSupport, getLocalMedia, stopStream } from './media.js';
 import { CallView, mediaBadges } from './call.js';
@@ -15,7 +19,7 @@ let api = null;
 let client = null;
 let localStream = null;
 let sessions = [];
-/** The selected session and the tokens issued for it: { session, agent, customer } */
+/** The selected session and the tokens issued for it: { session, agent, customer, agentApi } */
 let current = null;
 let selectSeq = 0;
 
@@ -37,6 +41,11 @@ window.vkyc = {
 let kyc = null;
 let kycBusy = false;
 let kycSeq = 0;
+let kycLoadedAt = 0;
+/** The last one-time code sent from this console: { sessionId, n (otp attempts then), at, until } */
+let otpSent = null;
+/** The questions form, kept across re-renders so typing is not lost: see questionsTools(). */
+let qForm = null;
 
 const els = {
   changeKeyBtn: $('#change-key-btn'),
@@ -260,8 +269,10 @@ async function selectSession(id) {
   const seq = ++selectSeq;
   const session = sessions.find((s) => s.id === id) || (await api.getSession(id).catch(() => null));
   if (!session || seq !== selectSeq) return;
-  current = { session, agent: null, customer: null };
+  current = { session, agent: null, customer: null, agentApi: null };
   kyc = null;
+  otpSent = null;
+  qForm = null;
   showNotice(els.kycNotice, null);
   els.auditorLink.value = '';
   show(els.auditorLink, false);
@@ -277,6 +288,7 @@ async function selectSession(id) {
     current.agent = agent;
     current.customer = customer;
     renderSessionPanel();
+    renderKyc(); // the KYC actions need the agent token
     showNotice(els.notice, null);
     setStatus('Send the link to the customer, then join the call', 'info');
   } catch (err) {
@@ -432,6 +444,8 @@ function backToLobby() {
   client = null;
   current = null;
   kyc = null;
+  otpSent = null;
+  qForm = null;
   showNotice(els.notice, null);
   renderSessionPanel();
   setPhase('lobby');
@@ -519,17 +533,17 @@ function remoteVideoReady() {
 }
 
 function updateCaptureButtons() {
-  const ready = remoteVideoReady();
+  const ready = remoteVideoReady() && !!current?.agent;
   els.captureFaceBtn.disabled = kycBusy || !ready;
   els.captureDocBtn.disabled = kycBusy || !ready;
-  els.docFile.disabled = kycBusy || !current;
+  els.docFile.disabled = kycBusy || !current?.agent;
   els.kycToolsHint.textContent = ready
     ? 'Captures take the current frame of the customer\'s video at its full size.'
     : 'Captures from the video need the customer\'s video on screen.';
   // Decided once; open again only after a "recapture" audit (the latest audit).
   const decided = !!kyc?.agent_decision && kyc.audits?.at(-1)?.verdict !== 'recapture';
-  els.approveBtn.disabled = kycBusy || !current || decided;
-  els.rejectBtn.disabled = kycBusy || !current || decided;
+  els.approveBtn.disabled = kycBusy || !current?.agent || decided;
+  els.rejectBtn.disabled = kycBusy || !current?.agent || decided;
 }
 
 function renderKyc() {
@@ -541,7 +555,7 @@ function renderKyc() {
     els.kycRec.dataset.result = '';
     els.decisionState.textContent = '';
   } else {
-    renderSteps(els.kycSteps, kyc, { applicantName, onDecide: decideStep, busy: kycBusy });
+    renderSteps(els.kycSteps, kyc, { applicantName, onDecide: decideStep, busy: kycBusy || !current.agent, stepTools });
     renderRecommendation(els.kycRec, kyc);
     const d = kyc.agent_decision;
     els.decisionState.textContent = d ? `Decided: ${resultLabel(d.result)}${kyc.audited ? ' · audited' : ''}` : 'Not decided yet.';
@@ -553,6 +567,7 @@ async function refreshKyc() {
   if (!api || !current) return;
   const id = current.session.id;
   const seq = ++kycSeq;
+  kycLoadedAt = Date.now();
   try {
     const doc = await api.getKyc(id);
     if (seq !== kycSeq || current?.session.id !== id) return;
@@ -561,6 +576,36 @@ async function refreshKyc() {
   } catch (err) {
     if (seq !== kycSeq) return;
     kycFailed(err, 'load the verification steps');
+  }
+}
+
+/** The API as the agent of the selected session (its join token), or null before it is issued. */
+function agentApi() {
+  if (!current?.agent) return null;
+  if (current.agentApi?.apiKey !== current.agent.token) current.agentApi = new Api(current.agent.token);
+  return current.agentApi;
+}
+
+/** Runs fn(api) with the agent token; when that token has expired, issues a new one for the same participant and retries once. */
+async function asAgent(fn) {
+  const a = agentApi();
+  if (!a) throw new ApiError(0, 'agent_token_missing', 'The agent token for this session is not ready yet. Try again in a moment.');
+  try {
+    return await fn(a);
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 401 || !api || !current) throw err;
+    const sid = current.session.id;
+    const fresh = await api.issueToken(sid, 'agent', { participantId: current.agent.participant_id });
+    if (current?.session.id !== sid) throw err;
+    current.agent = fresh;
+    try {
+      return await fn(agentApi());
+    } catch (again) {
+      // Still refused: a problem with this session's token, not with the API key (kycFailed
+      // would otherwise ask for a new API key).
+      if (again instanceof ApiError && again.status === 401) throw new ApiError(403, again.code, again.message);
+      throw again;
+    }
   }
 }
 
@@ -574,7 +619,7 @@ function kycFailed(err, what) {
 
 /** Runs one KYC action with the buttons disabled, then refreshes the panel. */
 async function kycAction(what, fn) {
-  if (!api || !current || kycBusy) return;
+  if (!api || !current?.agent || kycBusy) return;
   kycBusy = true;
   renderKyc();
   showNotice(els.kycNotice, { kind: 'info', title: `${what[0].toUpperCase()}${what.slice(1)}…` });
@@ -613,8 +658,8 @@ function grabFrame() {
 
 async function captureAndRun(id, kind, blob, step, extra = {}) {
   const image = await blobToBase64(blob);
-  const capture = await api.addCapture(id, kind, image);
-  const res = await api.stepAttempt(id, step, { capture_id: capture.id, ...extra });
+  const capture = await asAgent((a) => a.addCapture(id, kind, image));
+  const res = await asAgent((a) => a.stepAttempt(id, step, { capture_id: capture.id, ...extra }));
   return attemptNotice(step, res?.attempt);
 }
 
@@ -644,7 +689,7 @@ function uploadDocument() {
 
 function decideStep(step, verdict) {
   kycAction(verdict === 'verified' ? 'verify the step' : 'decline the step', async (id) => {
-    await api.stepDecision(id, step, verdict);
+    await asAgent((a) => a.stepDecision(id, step, verdict));
     return { kind: verdict === 'verified' ? 'success' : 'info', title: `${STEP_LABELS[step] || step}: ${verdict === 'verified' ? 'verified' : 'declined'}` };
   });
 }
@@ -652,8 +697,137 @@ function decideStep(step, verdict) {
 function decideCase(result) {
   const notes = els.decisionNotes.value.trim();
   kycAction(result === 'approved' ? 'approve the case' : 'reject the case', async (id) => {
-    await api.decide(id, result, notes || undefined);
+    await asAgent((a) => a.decide(id, result, notes || undefined));
     return { kind: result === 'approved' ? 'success' : 'info', title: result === 'approved' ? 'Case approved' : 'Case rejected' };
+  });
+}
+
+// ------------------------------------------------------------------ OTP and questions cards
+
+/** Extra controls in the steps list (renderSteps' stepTools): only for the steps of the workflow. */
+function stepTools(step) {
+  if (!current) return null;
+  if (step.type === 'otp') return otpTools(step);
+  if (step.type === 'questions') return { node: questionsTools(step), details: false };
+  return null;
+}
+
+function clock(ms) {
+  return new Date(ms).toLocaleTimeString(undefined, { timeStyle: 'short' });
+}
+
+/** [state, text] of the OTP step: what the agent should do next. */
+function otpStatus(step) {
+  const attempts = step.attempts || [];
+  const latest = attempts.at(-1);
+  const sent = otpSent?.sessionId === current?.session.id ? otpSent : null;
+  // The latest attempt, if the customer made it after the code this console sent.
+  const fresh = latest && (!sent || latest.n > sent.n) ? latest : null;
+  const codes = (fresh?.errors || []).map((e) => e.code);
+  if (fresh?.outcome === 'passed') return ['passed', 'The customer entered the right code.'];
+  if (codes.includes('otp_attempts_exhausted')) return ['exhausted', 'Too many wrong codes: this code no longer works. Send a new one.'];
+  if (sent && Date.now() > sent.until) return ['expired', 'The code has expired. Send a new one.'];
+  if (codes.includes('otp_mismatch')) {
+    const left = fresh.data?.tries_left;
+    return ['mismatch', `The customer entered a wrong code${left != null ? `: ${left} ${left === 1 ? 'try' : 'tries'} left` : ''}.`];
+  }
+  if (sent) return ['sent', `Code sent at ${clock(sent.at)}, valid until ${clock(sent.until)}. Ask the customer to type it on their page.`];
+  if (fresh) return [fresh.outcome || 'none', 'The code could not be checked. Send a new one.'];
+  return ['none', 'No code sent yet. Send one, then ask the customer to type it on their page.'];
+}
+
+function otpWaiting() {
+  const step = kyc?.steps?.find((s) => s.type === 'otp');
+  return !!step && ['sent', 'mismatch'].includes(otpStatus(step)[0]);
+}
+
+function otpTools(step) {
+  const [state, text] = otpStatus(step);
+  const again = state !== 'none';
+  return h(
+    'div',
+    { class: 'kyc-step-tools otp-tools' },
+    h('p', { id: 'otp-status', class: `kyc-tool-status kyc-tool-${state}`, dataset: { state } }, text),
+    h(
+      'div',
+      { class: 'kyc-step-actions' },
+      h('button', { type: 'button', id: 'otp-send-btn', class: 'btn btn-sm btn-primary', disabled: kycBusy || !current.agent, onclick: sendOtp }, again ? 'Send a new code' : 'Send code'),
+    ),
+  );
+}
+
+function sendOtp() {
+  const n = kyc?.steps?.find((s) => s.type === 'otp')?.attempts?.length ?? 0;
+  kycAction('send the code', async (id) => {
+    const r = await asAgent((a) => a.sendOtp(id));
+    const secs = Number(r?.expires_in_secs) || 0;
+    const at = Date.now();
+    otpSent = { sessionId: id, n, at, until: at + secs * 1000 };
+    const valid = secs >= 120 ? `${Math.round(secs / 60)} minutes` : `${secs} seconds`;
+    return { kind: 'success', title: 'Code sent to the customer', message: `It works for ${valid}. Ask the customer to type it on their page.` };
+  });
+}
+
+/** Shows "Original answer" under a question whose text differs from the first answer recorded. */
+function showOriginal(f) {
+  const differs = f.original != null && f.input.value.trim() !== f.original;
+  f.originalEl.textContent = differs ? `Original answer: ${f.original || '—'}` : '';
+  show(f.originalEl, differs);
+  f.field.classList.toggle('kyc-edited', differs);
+}
+
+function buildQuestionsForm(sessionId, questions, key) {
+  const fields = new Map();
+  const items = questions.map((q, i) => {
+    const inputId = `question-${i}`;
+    const input = h('input', { type: 'text', id: inputId, maxlength: '1000', autocomplete: 'off', dataset: { questionId: q.id } });
+    const originalEl = h('p', { class: 'kyc-original', hidden: true });
+    const field = h('div', { class: 'field', dataset: { questionId: q.id } }, h('label', { for: inputId }, q.question), input, originalEl);
+    const f = { input, originalEl, field, original: null };
+    input.addEventListener('input', () => {
+      input.dataset.dirty = 'true';
+      showOriginal(f);
+    });
+    fields.set(q.id, f);
+    return field;
+  });
+  const save = h('button', { type: 'submit', id: 'questions-save-btn', class: 'btn btn-sm btn-primary' }, 'Save answers');
+  const el = h('form', { class: 'kyc-step-tools questions-form', autocomplete: 'off', onsubmit: saveAnswers }, items, h('div', { class: 'kyc-step-actions' }, save));
+  return { sessionId, key, el, fields, save };
+}
+
+/** The questions card: one input per question, prefilled with the latest answers (unless being edited). */
+function questionsTools(step) {
+  const questions = questionsOf(step);
+  const key = questions.map((q) => q.id).join('\n');
+  if (!qForm || qForm.sessionId !== current.session.id || qForm.key !== key) qForm = buildQuestionsForm(current.session.id, questions, key);
+  const latest = new Map((step.attempts?.at(-1)?.data?.answers || []).map((a) => [a.id, a]));
+  for (const [id, f] of qForm.fields) {
+    const a = latest.get(id);
+    f.original = a?.original ?? null;
+    if (!f.input.dataset.dirty) f.input.value = a?.value ?? '';
+    showOriginal(f);
+  }
+  qForm.save.disabled = kycBusy || !current.agent;
+  return qForm.el;
+}
+
+function saveAnswers(ev) {
+  ev.preventDefault();
+  const form = qForm;
+  if (!form) return;
+  const answers = [...form.fields].map(([id, f]) => ({ id, value: f.input.value.trim() }));
+  const empty = [...form.fields.values()].find((f) => !f.input.value.trim());
+  if (empty) {
+    showNotice(els.kycNotice, { kind: 'warning', code: 'answer_missing', title: 'Answer every question before saving' });
+    empty.input.focus();
+    return;
+  }
+  kycAction('save the answers', async (id) => {
+    const r = await asAgent((a) => a.answerQuestions(id, answers));
+    // Saved: the inputs show the recorded answers again.
+    for (const f of form.fields.values()) delete f.input.dataset.dirty;
+    return attemptNotice('questions', r?.attempt);
   });
 }
 
@@ -706,10 +880,13 @@ els.rejectBtn.addEventListener('click', () => decideCase('declined'));
 els.auditorLinkBtn.addEventListener('click', issueAuditorLink);
 // The capture buttons follow the customer's video.
 setInterval(updateCaptureButtons, 1000);
-// And the steps the customer does on their page (consent, location) show up without a click.
+// And the steps the customer does on their page (consent, location, the code) show up without
+// a click: every 10 s, every 3 s while a code is waiting; not while the agent types an answer.
 setInterval(() => {
-  if (current && !kycBusy && !document.hidden && !els.kycPanel.hidden) refreshKyc();
-}, 10_000);
+  if (!current || kycBusy || document.hidden || els.kycPanel.hidden) return;
+  if (qForm?.el.contains(document.activeElement)) return;
+  if (Date.now() - kycLoadedAt >= (otpWaiting() ? 3000 : 10_000)) refreshKyc();
+}, 1000);
 window.addEventListener('pagehide', () => client?.leave());
 // Keep the list fresh while waiting in the lobby.
 setInterval(() => {

@@ -117,9 +117,24 @@ export class Api {
     return res.blob();
   }
 
-  /** step: 'consent' | 'location' | 'document' | 'face' → { step, attempt } */
+  /** step: 'consent' | 'location' | 'otp' | 'questions' | 'document' | 'face' → { step, attempt } */
   stepAttempt(sessionId, step, body) {
     return this.request('POST', `${this._s(sessionId)}/steps/${encodeURIComponent(step)}/attempts`, body);
+  }
+
+  /** Sends a new one-time code to the customer (agent) → { sent, expires_in_secs } */
+  sendOtp(sessionId) {
+    return this.stepAttempt(sessionId, 'otp', { action: 'send' });
+  }
+
+  /** The code the customer received (customer or agent token) → { step, attempt } */
+  verifyOtp(sessionId, code) {
+    return this.stepAttempt(sessionId, 'otp', { code });
+  }
+
+  /** answers: [{ id, value }] (agent) → { step, attempt } */
+  answerQuestions(sessionId, answers) {
+    return this.stepAttempt(sessionId, 'questions', { answers });
   }
 
   /** verdict: 'verified' | 'declined' → case document */

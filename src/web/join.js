@@ -47,6 +47,11 @@ const els = {
   locationStep: $('#location-step'),
   locationBtn: $('#location-btn'),
   locationSkip: $('#location-skip-btn'),
+  otpBox: $('#otp-box'),
+  otpForm: $('#otp-form'),
+  otpInput: $('#otp-input'),
+  otpSubmit: $('#otp-submit-btn'),
+  otpResult: $('#otp-result'),
 };
 
 const view = new CallView({
@@ -69,6 +74,8 @@ function setPhase(phase) {
   show(els.timer, phase === 'call');
   show(els.intro, ['consent', 'location', 'check', 'prejoin'].includes(phase));
   show(els.ended, phase === 'ended' || phase === 'left');
+  // The one-time code can be typed at any time during the call (it never blocks it).
+  show(els.otpBox, phase === 'call' && workflow.includes('otp'));
 }
 
 function fail(err) {
@@ -334,6 +341,59 @@ async function shareLocation() {
   }
 }
 
+// ------------------------------------------------------------------ one-time code
+// In the call, when the workflow has `otp`: the agent sends a code, the customer types it here.
+// The code goes to the server only (never logged, not kept in the page).
+
+function otpResult(state, text) {
+  els.otpResult.textContent = text;
+  els.otpResult.dataset.state = state;
+  els.otpResult.className = `otp-result otp-${state}`;
+  show(els.otpResult, !!text);
+  // The box sits under the video: keep the answer on screen.
+  if (text) els.otpResult.scrollIntoView({ block: 'nearest' });
+}
+
+async function submitOtp(ev) {
+  ev.preventDefault();
+  const code = els.otpInput.value.replace(/[\s-]/g, '');
+  if (!/^\d{4,12}$/.test(code)) {
+    otpResult('invalid', 'Type the digits of the code we sent you.');
+    els.otpInput.focus();
+    return;
+  }
+  els.otpSubmit.disabled = true;
+  otpResult('busy', 'Checking the code…');
+  try {
+    const res = await api.verifyOtp(sessionId, code);
+    const attempt = res?.attempt;
+    const codes = (attempt?.errors || []).map((e) => e.code);
+    if (attempt?.outcome === 'passed') {
+      els.otpInput.value = '';
+      otpResult('passed', 'Thank you, the code is correct.');
+    } else if (codes.includes('otp_attempts_exhausted')) {
+      els.otpInput.value = '';
+      otpResult('exhausted', 'The code was wrong too many times. Please ask the agent to send you a new code.');
+    } else if (codes.includes('otp_mismatch')) {
+      const left = attempt?.data?.tries_left;
+      otpResult('mismatch', `That code is not right. ${left != null ? `${left} ${left === 1 ? 'try' : 'tries'} left. ` : ''}Check the message and type the code again.`);
+      els.otpInput.select();
+    } else {
+      otpResult('error', 'The code could not be checked. Please ask the agent to send you a new code.');
+    }
+  } catch (err) {
+    if (err?.code === 'otp_not_sent') {
+      otpResult('not_sent', 'No code has been sent yet (or it has expired). Please ask the agent to send you a code.');
+    } else if (err?.status === 422) {
+      otpResult('invalid', 'Type the digits of the code we sent you.');
+    } else {
+      otpResult('error', err?.message || 'The code could not be checked. Please try again.');
+    }
+  } finally {
+    els.otpSubmit.disabled = false;
+  }
+}
+
 async function loadWorkflow() {
   const claims = tokenClaims(token);
   sessionId = claims?.sid || null;
@@ -351,6 +411,7 @@ async function main() {
     showNotice(els.notice, null);
     nextPreStep('location');
   });
+  els.otpForm.addEventListener('submit', submitOtp);
   els.joinBtn.addEventListener('click', join);
   els.leaveBtn.addEventListener('click', leave);
   els.rejoinBtn.addEventListener('click', startPreview);

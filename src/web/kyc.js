@@ -3,7 +3,35 @@
 
 import { h } from './ui.js';
 
-export const STEP_LABELS = { consent: 'Consent', location: 'Location', document: 'ID document', face: 'Face match' };
+export const STEP_LABELS = { consent: 'Consent', location: 'Location', otp: 'One-time code', questions: 'Questions', document: 'ID document', face: 'Face match' };
+
+// The server's `[[kyc.questions]]` defaults (config/default.toml). The server does not list its
+// questions yet: the agent console uses the questions of the recorded attempts when there are
+// any, and these only before the first attempt.
+export const DEFAULT_QUESTIONS = [
+  { id: 'purpose', question: 'What is the purpose of the loan?' },
+  { id: 'occupation', question: 'What is your occupation?' },
+  { id: 'address', question: 'Please confirm your current address.' },
+];
+
+/** The questions of a questions step: from its attempts (in the order first asked), else the defaults. */
+export function questionsOf(step) {
+  const seen = new Map();
+  for (const a of step?.attempts || []) {
+    for (const q of a.data?.answers || []) {
+      if (q?.id && !seen.has(q.id)) seen.set(q.id, { id: q.id, question: q.question || q.id });
+    }
+  }
+  return seen.size ? [...seen.values()] : DEFAULT_QUESTIONS;
+}
+
+/** Who made an attempt, from its `by` ("agent:<participant>", "customer:…", "backend"). */
+export function byLabel(by) {
+  if (!by) return '';
+  if (by === 'backend') return 'back office';
+  const [role] = String(by).split(':');
+  return { agent: 'agent', customer: 'customer', observer: 'auditor' }[role] || role;
+}
 const OUTCOME_LABELS = { passed: 'Passed', failed: 'Failed', error: 'Error', none: 'Not done' };
 const RESULT_LABELS = { approved: 'Approved', declined: 'Declined', needs_review: 'Needs review', recapture: 'Recapture' };
 const SOURCE_LABELS = { document_photo: 'Photo on the document', reference: 'Lender reference photo' };
@@ -56,6 +84,27 @@ function attemptBody(type, a, { applicantName } = {}) {
           ['Region', d.region],
           ['Inside region', yesNo(d.inside_region), { class: d.inside_region === false ? 'kyc-bad' : '' }],
         ]);
+  } else if (type === 'otp') {
+    // tries_left on a passed attempt is what was left of a code now used up: not shown.
+    body = rows([d.tries_left != null && a.outcome !== 'passed' ? ['Tries left', String(d.tries_left), { class: 'kyc-tries-left', dataset: { triesLeft: d.tries_left } }] : null]);
+  } else if (type === 'questions') {
+    const answers = Array.isArray(d.answers) ? d.answers : [];
+    // Question above its answer (the questions are long); an edited answer keeps its original.
+    body = answers.length
+      ? h(
+          'dl',
+          { class: 'kyc-fields kyc-qa' },
+          answers.flatMap((q) => [
+            h('dt', {}, q.question || q.id),
+            h(
+              'dd',
+              { dataset: { questionId: q.id || '', edited: String(!!q.edited) } },
+              h('span', { class: 'kyc-answer' }, q.value || '—'),
+              q.edited ? h('span', { class: 'kyc-original' }, `Edited. Original answer: ${q.original || '—'}`) : null,
+            ),
+          ]),
+        )
+      : null;
   } else if (type === 'document') {
     const f = d.fields || {};
     const nm = s.name_match ?? d.name_match;
@@ -98,8 +147,10 @@ function attemptBody(type, a, { applicantName } = {}) {
  * opts.applicantName: shown next to the name read from the document.
  * opts.onDecide(step, verdict): when given, each step gets "Verify" / "Decline" buttons.
  * opts.allAttempts: list every attempt (auditor), not only the latest.
+ * opts.stepTools(step): extra controls for a step (agent console), a Node or
+ * { node, details: false } to show them instead of the latest attempt's details.
  */
-export function renderSteps(container, kyc, { applicantName, onDecide, allAttempts = false, busy = false } = {}) {
+export function renderSteps(container, kyc, { applicantName, onDecide, allAttempts = false, busy = false, stepTools } = {}) {
   const steps = kyc?.steps || [];
   container.replaceChildren(
     ...steps.map((step) => {
@@ -120,17 +171,23 @@ export function renderSteps(container, kyc, { applicantName, onDecide, allAttemp
             )
           : null,
       );
+      const t = stepTools?.(step) ?? null;
+      const tools = t instanceof Node ? t : t?.node ?? null;
+      const details = !(t && !(t instanceof Node) && t.details === false);
       const shown = allAttempts ? [...attempts].reverse() : latest ? [latest] : [];
-      const bodies = shown.map((a) =>
-        h(
+      const bodies = shown.map((a) => {
+        const by = byLabel(a.by);
+        const [body, errors] = attemptBody(step.type, a, { applicantName });
+        return h(
           'div',
-          { class: 'kyc-attempt', dataset: { n: a.n, outcome: a.outcome } },
+          { class: 'kyc-attempt', dataset: { n: a.n, outcome: a.outcome, by: a.by || '' } },
           allAttempts || attempts.length > 1
-            ? h('p', { class: 'kyc-attempt-meta' }, `Attempt ${a.n}${a === latest ? ' (latest)' : ''} · ${OUTCOME_LABELS[a.outcome] || a.outcome} · ${fmtTime(a.finished_at)}`)
-            : h('p', { class: 'kyc-attempt-meta' }, fmtTime(a.finished_at)),
-          attemptBody(step.type, a, { applicantName }),
-        ),
-      );
+            ? h('p', { class: 'kyc-attempt-meta', title: a.by || '' }, `Attempt ${a.n}${a === latest ? ' (latest)' : ''} · ${OUTCOME_LABELS[a.outcome] || a.outcome} · ${fmtTime(a.finished_at)}${by ? ` · by ${by}` : ''}`)
+            : h('p', { class: 'kyc-attempt-meta', title: a.by || '' }, `${fmtTime(a.finished_at)}${by ? ` · by ${by}` : ''}`),
+          details ? body : null,
+          errors,
+        );
+      });
       const notes = step.decision?.notes ? h('p', { class: 'kyc-notes' }, `Agent note: ${step.decision.notes}`) : null;
       const actions = onDecide
         ? h(
@@ -140,7 +197,7 @@ export function renderSteps(container, kyc, { applicantName, onDecide, allAttemp
             h('button', { type: 'button', class: 'btn btn-sm step-decline-btn', disabled: busy || !latest, onclick: () => onDecide(step.type, 'declined') }, 'Decline'),
           )
         : null;
-      return h('li', { class: 'kyc-step', dataset: { step: step.type, outcome } }, head, bodies.length ? bodies : h('p', { class: 'hint' }, 'Not done yet.'), notes, actions);
+      return h('li', { class: 'kyc-step', dataset: { step: step.type, outcome } }, head, bodies.length ? bodies : h('p', { class: 'hint' }, 'Not done yet.'), tools, notes, actions);
     }),
   );
 }

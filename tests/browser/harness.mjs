@@ -25,9 +25,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Starts the vkyc binary on a free port with a fresh data directory.
- * Resolves with { url, proc, logs(), stop() } once it printed "vkyc listening on URL".
+ * `env`: extra VKYC_* configuration (e.g. { VKYC_KYC__OTP_NOTIFIER: 'file' }).
+ * Resolves with { url, dataDir, proc, logs(), stop() } once it printed "vkyc listening on URL".
  */
-export async function startServer({ timeoutMs = 120_000 } = {}) {
+export async function startServer({ timeoutMs = 120_000, env = {} } = {}) {
   const bin = process.env.E2E_SERVER_BIN || join(REPO_ROOT, 'target', 'debug', 'vkyc');
   if (!existsSync(bin)) {
     throw new Error(`server binary not found: ${bin} (build it with \`cargo build\`, or set E2E_SERVER_BIN)`);
@@ -46,6 +47,7 @@ export async function startServer({ timeoutMs = 120_000 } = {}) {
       // The test profile switches the verification engines off; the KYC pages need them
       // (models in ~/.cache/vkyc/models: `bash models/setup.sh --all`).
       VKYC_INFERENCE__ENABLED: 'true',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -97,7 +99,7 @@ export async function startServer({ timeoutMs = 120_000 } = {}) {
     writeFileSync(join(OUT_DIR, 'server.log'), lines.join('\n') + '\n');
     rmSync(dataDir, { recursive: true, force: true });
   };
-  return { url, proc, stop, logs: () => lines.slice(), logTail: (n = 40) => lines.slice(-n).join('\n') };
+  return { url, dataDir, proc, stop, logs: () => lines.slice(), logTail: (n = 40) => lines.slice(-n).join('\n') };
 }
 
 // ------------------------------------------------------------------ REST

@@ -1,10 +1,14 @@
 // The KYC workflow end to end in the browser: the customer gives consent and location on the
 // join page, the agent checks a PAN card (uploaded image) and captures the customer's face
 // from the call video, approves, and an auditor approves on the auditor page. The verdicts
-// come from the real engines (VKYC_INFERENCE__ENABLED=true in harness.mjs).
+// come from the real engines (VKYC_INFERENCE__ENABLED=true in harness.mjs). A third test runs
+// the one-time code and the questions: the server writes codes to its outbox
+// (VKYC_KYC__OTP_NOTIFIER=file), where the test reads them as the customer's phone would.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { startServer, api, createSessionWithTokens, launchBrowser, newPerson, waitForRemoteMedia, screenshot, panCardFixture, sleep } from './harness.mjs';
 
@@ -12,7 +16,7 @@ let server;
 let browser;
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ env: { VKYC_KYC__OTP_NOTIFIER: 'file' } });
   browser = await launchBrowser();
 });
 
@@ -145,6 +149,11 @@ test('KYC: consent, location, document, face, decision and audit through the pag
       [['consent', 'passed'], ['location', 'passed'], ['document', 'passed'], ['face', 'passed']],
     );
     assert.equal(k.agent_decision.notes, 'PAN card and face checked on the call');
+    // The console acts with the agent token of the session: the case says which agent acted.
+    const byOf = Object.fromEntries(k.steps.map((s) => [s.type, s.attempts.map((a) => a.by)]));
+    for (const step of ['document', 'face']) assert.match(byOf[step].join(), /^agent:[^,]+$/, `${step} attempts by the agent`);
+    for (const step of ['consent', 'location']) assert.match(byOf[step].join(), /^customer:/, `${step} attempts by the customer`);
+    assert.match(k.agent_decision.by, /^agent:/);
     console.log(`face match ${k.face_match_score}, name match ${k.name_match_score}; video ${videoSize.join('x')}, face capture ${faceCap.width}x${faceCap.height}`);
     console.log(`timings (ms from start): ${JSON.stringify(lap)}`);
 
@@ -207,5 +216,155 @@ test('KYC: refused consent and denied location are explained and recorded', { ti
   } finally {
     await cust.close();
     await agent.close();
+  }
+});
+
+/** The one-time code the server wrote to its outbox for a session (VKYC_KYC__OTP_NOTIFIER=file). */
+async function outboxCode(sessionId, { notBefore = '', timeoutMs = 10_000 } = {}) {
+  const file = join(server.dataDir, 'outbox', `otp-${sessionId.replace(/-/g, '')}.txt`);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (existsSync(file)) {
+      const code = readFileSync(file, 'utf8').trim();
+      if (/^\d+$/.test(code) && code !== notBefore) return code;
+    }
+    await sleep(100);
+  }
+  throw new Error(`no code in ${file} within ${timeoutMs} ms`);
+}
+
+test('KYC: one-time code typed by the customer, questions answered and edited by the agent', { timeout: 180_000 }, async () => {
+  const t0 = Date.now();
+  const lap = {};
+  const mark = (k) => (lap[k] = Date.now() - t0);
+  const workflow = ['consent', 'location', 'otp', 'questions', 'document', 'face'];
+  const { session, customer } = await createSessionWithTokens(server.url, { name: 'Meera Iyer', workflow });
+  const answers = { purpose: 'Home renovation', occupation: 'Teacher', address: '14 Lake Road, Pune 411001' };
+  const edited = 'Senior school teacher';
+  const people = [];
+  const dump = () => people.map((p) => p.logs.slice(-20).join('\n')).join('\n');
+  try {
+    // ---- customer: consent, location, then the call
+    const cust = await newPerson(browser, 'customer', { geolocation: MUMBAI });
+    people.push(cust);
+    await cust.page.goto(new URL(customer.join_url, server.url).href);
+    await cust.page.click('#consent-yes-btn');
+    await cust.page.locator('#location-step').waitFor({ state: 'visible' });
+    await cust.page.click('#location-btn');
+    assert.equal(await cust.page.locator('#otp-box').isVisible(), false, 'no code box before the call');
+    await cust.page.locator('#join-btn:not([disabled])').click();
+    // The code box is in the call view, under the video.
+    await cust.page.locator('#otp-box').waitFor({ state: 'visible' });
+    assert.match(await cust.page.textContent('#otp-box'), /Enter the code we sent you/);
+    // Before any code: "no code has been sent yet".
+    await cust.page.fill('#otp-input', '000000');
+    await cust.page.click('#otp-submit-btn');
+    await cust.page.waitForSelector('#otp-result[data-state="not_sent"]');
+    assert.match(await cust.page.textContent('#otp-result'), /No code has been sent yet/);
+    mark('customerInCall');
+
+    // ---- agent: the session, the call, the steps panel with the OTP and questions cards
+    const agent = await newPerson(browser, 'agent', { viewport: { width: 1360, height: 900 } });
+    people.push(agent);
+    await agent.page.goto(`${server.url}/agent#key=test-key`);
+    await agent.page.locator(`.session-item[data-session-id="${session.id}"]`).click();
+    await agent.page.locator('#kyc-panel').waitFor({ state: 'visible' });
+    await agent.page.waitForFunction(() => document.querySelector('#kyc-steps [data-step="location"]')?.dataset.outcome === 'passed');
+    assert.deepEqual(await agent.page.locator('#kyc-steps > .kyc-step').evaluateAll((els) => els.map((e) => e.dataset.step)), workflow);
+    await agent.page.locator('#join-btn:not([disabled])').click();
+    await waitForRemoteMedia(agent, { server });
+    mark('agentSeesCustomer');
+    assert.equal(await agent.page.getAttribute('#otp-status', 'data-state'), 'none');
+
+    // ---- agent sends a code; the customer types a wrong one, then the right one
+    await agent.page.locator('#otp-send-btn:not([disabled])').click();
+    await agent.page.waitForSelector('#otp-status[data-state="sent"]');
+    const code = await outboxCode(session.id);
+    assert.match(code, /^\d{6}$/);
+    const wrong = code.slice(0, -1) + String((Number(code.at(-1)) + 1) % 10);
+    await cust.page.fill('#otp-input', wrong);
+    await cust.page.click('#otp-submit-btn');
+    await cust.page.waitForSelector('#otp-result[data-state="mismatch"]');
+    assert.match(await cust.page.textContent('#otp-result'), /not right\. 2 tries left/);
+    // The agent's card follows (polled every 3 s while a code is waiting).
+    await agent.page.waitForSelector('#otp-status[data-state="mismatch"]', { timeout: 15_000 });
+    assert.match(await agent.page.textContent('#otp-status'), /2 tries left/);
+    await cust.page.fill('#otp-input', code);
+    await cust.page.click('#otp-submit-btn');
+    await cust.page.waitForSelector('#otp-result[data-state="passed"]');
+    assert.equal(await cust.page.inputValue('#otp-input'), '', 'the code is not left in the box');
+    await screenshot(cust, 'kyc-customer-otp.png');
+    await agent.page.waitForSelector('#otp-status[data-state="passed"]', { timeout: 15_000 });
+    assert.equal(await agent.page.getAttribute('#kyc-steps [data-step="otp"]', 'data-outcome'), 'passed');
+    mark('otp');
+
+    // ---- agent: answers the questions, then edits one
+    const q = (id) => `#kyc-steps [data-step="questions"] input[data-question-id="${id}"]`;
+    for (const [id, value] of Object.entries(answers)) await agent.page.fill(q(id), value);
+    await agent.page.click('#questions-save-btn');
+    await agent.page.waitForFunction(() => window.vkyc.kyc?.steps?.find((s) => s.type === 'questions')?.attempts.length === 1);
+    await agent.page.waitForSelector('#kyc-steps [data-step="questions"][data-outcome="passed"]');
+    assert.equal(await agent.page.inputValue(q('occupation')), answers.occupation, 'prefilled with the recorded answer');
+    await agent.page.fill(q('occupation'), edited);
+    // While typing, the first answer is shown under the input.
+    assert.match(await agent.page.textContent('#kyc-steps [data-step="questions"] .field[data-question-id="occupation"]'), /Original answer: Teacher/);
+    await agent.page.click('#questions-save-btn');
+    await agent.page.waitForFunction(() => window.vkyc.kyc?.steps?.find((s) => s.type === 'questions')?.attempts.length === 2 && !document.querySelector('#questions-save-btn').disabled);
+    assert.equal(await agent.page.inputValue(q('occupation')), edited);
+    assert.match(await agent.page.textContent('#kyc-steps [data-step="questions"] .field[data-question-id="occupation"]'), /Original answer: Teacher/);
+    assert.equal(await agent.page.locator('#kyc-steps [data-step="questions"] .kyc-original:visible').count(), 1, 'only the edited answer shows an original');
+    assert.match(await agent.page.textContent('#kyc-steps [data-step="questions"]'), /Attempt 2 \(latest\) · Passed · .* · by agent/);
+    mark('questions');
+    await screenshot(agent, 'kyc-agent-otp.png', { fullPage: true });
+
+    // ---- the case over the API
+    const kyc = await api(server.url, 'GET', `/v1/sessions/${session.id}/kyc`);
+    assert.equal(kyc.status, 200);
+    const steps = Object.fromEntries(kyc.body.steps.map((s) => [s.type, s]));
+    assert.deepEqual(kyc.body.workflow, workflow);
+    const otp = steps.otp.attempts;
+    assert.deepEqual(otp.map((a) => [a.n, a.outcome]), [[1, 'failed'], [2, 'passed']], 'otp passed on attempt 2');
+    assert.equal(otp[0].errors[0].code, 'otp_mismatch');
+    assert.equal(otp[0].data.tries_left, 2);
+    for (const a of otp) assert.match(a.by, /^customer:/, 'the customer typed the codes');
+    const qa = steps.questions.attempts;
+    assert.equal(qa.length, 2);
+    for (const a of qa) assert.match(a.by, /^agent:/, 'the agent recorded the answers');
+    const second = Object.fromEntries(qa[1].data.answers.map((a) => [a.id, a]));
+    assert.deepEqual(second.occupation, { id: 'occupation', question: second.occupation.question, original: answers.occupation, value: edited, edited: true });
+    assert.equal(second.purpose.edited, false);
+    assert.equal(second.purpose.value, answers.purpose);
+    assert.equal(qa[1].outcome, 'passed');
+    // The code was sent by the agent (the event says which role, never the code).
+    const events = await api(server.url, 'GET', '/v1/events?limit=1000');
+    const sent = events.body.events.filter((e) => e.session_id === session.id && e.type === 'otp.sent');
+    assert.equal(sent.length, 1);
+    assert.equal(sent[0].data.by_role, 'agent');
+    assert.ok(!JSON.stringify(events.body).includes(code), 'no code in the events');
+
+    // ---- the auditor sees every attempt, the edited answer with its original, and who acted
+    const obs = await api(server.url, 'POST', `/v1/sessions/${session.id}/tokens`, { role: 'observer', ttl_seconds: 600 });
+    const auditor = await newPerson(browser, 'auditor', { media: false, viewport: { width: 1280, height: 900 } });
+    people.push(auditor);
+    await auditor.page.goto(`${server.url}/audit#token=${encodeURIComponent(obs.body.token)}`);
+    await auditor.page.locator('#case').waitFor({ state: 'visible' });
+    const qText = await auditor.page.textContent('#kyc-steps [data-step="questions"]');
+    assert.match(qText, /Attempt 2 \(latest\).*by agent.*Senior school teacher.*Edited\. Original answer: Teacher.*Attempt 1/s);
+    assert.match(await auditor.page.textContent('#kyc-steps [data-step="otp"]'), /Attempt 2 \(latest\) · Passed.*by customer.*Attempt 1 · Failed.*Tries left2.*otp_mismatch/s);
+    await screenshot(auditor, 'kyc-auditor-otp.png', { fullPage: true });
+    mark('auditor');
+    console.log(`otp/questions timings (ms from start): ${JSON.stringify(lap)}`);
+
+    // No personal data in any page's console: codes, answers, the name.
+    for (const p of people) {
+      const text = p.logs.join('\n');
+      for (const pii of [code, wrong, 'Meera Iyer', ...Object.values(answers), edited]) assert.ok(!text.includes(pii), `${p.name} console has personal data`);
+      assert.deepEqual(p.logs.filter((l) => l.includes('pageerror:')), [], `${p.name} page had uncaught errors`);
+    }
+  } catch (err) {
+    console.error(dump());
+    throw err;
+  } finally {
+    await Promise.all(people.map((p) => p.close()));
   }
 });
