@@ -15,6 +15,7 @@ use crate::startup::AppState;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(crate::metrics::scrape))
         .service(
             web::scope("/v1")
                 .route("/sessions", web::post().to(create_session))

@@ -27,6 +27,7 @@ pub mod error;
 pub mod extract;
 pub mod kyc_api;
 pub mod lifecycle;
+pub mod metrics;
 pub mod notify;
 pub mod signal;
 pub mod startup;

@@ -102,8 +102,10 @@ impl Application {
         let max_body = config.server.max_body_bytes;
         let workers = config.server.workers;
         let state = web::Data::new(AppState { config, store, auth, rooms: rooms.clone(), blobs, cases: cases.clone(), inference: inference.clone(), public_url: public_url.clone() });
+        crate::metrics::handle();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(crate::metrics::record))
                 .app_data(state.clone())
                 .app_data(web::JsonConfig::default().limit(max_body).error_handler(json_error))
                 .app_data(web::QueryConfig::default().error_handler(query_error))

@@ -38,6 +38,17 @@ async fn face_match_by_json_and_by_multipart() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["matched"], false, "{v}");
     assert!(v["score"].as_u64().unwrap() < 60);
+
+    // Both calls are in the Prometheus metrics, by route (never a raw path) and engine.
+    let text = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let line = |prefix: &str| text.lines().find(|l| l.starts_with(prefix) && l.contains("engine=\"face\"") && l.contains("outcome=\"ok\"")).map(str::to_string);
+    let count = line("vkyc_inference_seconds_count").unwrap_or_else(|| panic!("no inference metric in:\n{text}"));
+    assert!(count.rsplit(' ').next().unwrap().parse::<f64>().unwrap() >= 2.0, "{count}");
+    assert!(
+        text.lines().any(|l| l.starts_with("vkyc_http_requests_total") && l.contains("route=\"/v1/verify/face-match\"") && l.contains("status=\"200\"")),
+        "{text}"
+    );
+    assert!(text.contains("vkyc_process_resident_bytes"));
 }
 
 #[tokio::test]

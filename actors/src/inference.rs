@@ -204,6 +204,7 @@ impl<E: Engine> Actor for PoolSupervisor<E> {
             return Ok(());
         };
         state.restarts += 1;
+        metrics::counter!("vkyc_inference_worker_restarts_total", "engine" => E::NAME).increment(1);
         tracing::warn!(engine = E::NAME, worker = i, restarts = state.restarts, "inference worker failed ({why}); starting a new one");
         state.workers[i] = None;
         state.inflight[i] = 0;
@@ -246,21 +247,39 @@ impl<E: Engine> Pool<E> {
         })
     }
 
+    /// Runs `job` on a worker. Metrics: `vkyc_inference_seconds{engine,outcome}` (queue +
+    /// run time as the caller sees it) and `vkyc_inference_in_flight{engine}`.
     pub async fn submit(&self, job: E::Job) -> Result<E::Output, InferenceError> {
+        let started = std::time::Instant::now();
+        let result = self.submit_inner(job).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        };
+        metrics::histogram!("vkyc_inference_seconds", "engine" => E::NAME, "outcome" => outcome).record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn submit_inner(&self, job: E::Job) -> Result<E::Output, InferenceError> {
         let slot = self
             .slots
             .clone()
             .try_acquire_owned()
             .map_err(|_| InferenceError::Busy { engine: E::NAME, retry_after_secs: self.retry_after_secs })?;
         let (reply, rx) = oneshot::channel();
-        self.sup
-            .cast(PoolMsg::Submit(Envelope { job, reply, _slot: slot }))
-            .map_err(|_| InferenceError::WorkerFailed(E::NAME))?;
-        match tokio::time::timeout(self.timeout, rx).await {
-            Ok(Ok(r)) => r.map_err(InferenceError::Vision),
-            Ok(Err(_)) => Err(InferenceError::WorkerFailed(E::NAME)),
-            Err(_) => Err(InferenceError::Timeout(E::NAME)),
-        }
+        let gauge = metrics::gauge!("vkyc_inference_in_flight", "engine" => E::NAME);
+        gauge.increment(1.0);
+        let sent = self.sup.cast(PoolMsg::Submit(Envelope { job, reply, _slot: slot }));
+        let r = match sent {
+            Err(_) => Err(InferenceError::WorkerFailed(E::NAME)),
+            Ok(()) => match tokio::time::timeout(self.timeout, rx).await {
+                Ok(Ok(r)) => r.map_err(InferenceError::Vision),
+                Ok(Err(_)) => Err(InferenceError::WorkerFailed(E::NAME)),
+                Err(_) => Err(InferenceError::Timeout(E::NAME)),
+            },
+        };
+        gauge.decrement(1.0);
+        r
     }
 
     /// Fault injection (tests, chaos drills): worker `index` panics on its next message.

@@ -308,12 +308,7 @@ impl Engine for DocumentEngine {
         // The card's photo: the largest face on it (cards may carry a small ghost image too).
         let (face, face_error) = match self.detector.detect(&img, &self.init.face)?.first() {
             Some(d) => {
-                let b = d.bbox.scaled(1.6);
-                let x0 = b.x.max(0.0) as u32;
-                let y0 = b.y.max(0.0) as u32;
-                let w = ((b.x + b.w).min(img.width() as f32) as u32).saturating_sub(x0).max(1);
-                let h = ((b.y + b.h).min(img.height() as f32) as u32).saturating_sub(y0).max(1);
-                let crop = image::imageops::crop_imm(&img, x0, y0, w, h).to_image();
+                let crop = face::face_crop(&img, &d.bbox.scaled(1.6), u32::MAX);
                 let mut jpeg = Vec::new();
                 image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92)
                     .encode_image(&crop)

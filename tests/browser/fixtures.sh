@@ -7,6 +7,7 @@
 #                      (tests/fixtures/, same file name)
 #     CREDITS.md       the photo credits shipped next to it in that sdist
 #     face.y4m         640x480/30 fps, 5 s slow zoom over the photo (fake camera)
+#     face_impostor.y4m  the same from photos/impostor_2.jpg (a different person's camera)
 #     tone.wav         440 Hz, 5 s, mono 48 kHz (fake microphone)
 #     pan_card.png     a synthetic PAN card carrying photos/person_b_1.jpg (+ pan_card.json)
 #   tests/browser/node_modules/playwright-core   (npm; never downloads a browser)
@@ -105,6 +106,20 @@ if [[ ! -s "$CACHE/face.y4m" || "$(cat "$CACHE/face.y4m.recipe" 2>/dev/null)" !=
     -filter_complex "$FACE_FILTER" -frames:v 150 -f yuv4mpegpipe "$CACHE/face.y4m.part"
   mv "$CACHE/face.y4m.part" "$CACHE/face.y4m"
   printf '%s' "$FACE_STAMP" >"$CACHE/face.y4m.recipe"
+fi
+
+# --- (b2) a different person's camera: face_impostor.y4m ----------------------------
+# The same recipe over photos/impostor_2.jpg (the photo set of the Rust tests), for the
+# test where the person on the call is not the one on the card.
+IMPOSTOR_PHOTO="$CACHE/photos/impostor_2.jpg"
+IMPOSTOR_STAMP="photos/impostor_2.jpg $FACE_FILTER"
+if [[ ! -s "$CACHE/face_impostor.y4m" || "$(cat "$CACHE/face_impostor.y4m.recipe" 2>/dev/null)" != "$IMPOSTOR_STAMP" ]]; then
+  [[ -s "$IMPOSTOR_PHOTO" ]] || die "$IMPOSTOR_PHOTO is missing: run 'bash models/setup.sh --photos'"
+  log "making face_impostor.y4m (640x480, 30 fps, 150 frames, photo impostor_2.jpg)"
+  ffmpeg -nostdin -hide_banner -loglevel error -y -loop 1 -i "$IMPOSTOR_PHOTO" \
+    -filter_complex "$FACE_FILTER" -frames:v 150 -f yuv4mpegpipe "$CACHE/face_impostor.y4m.part"
+  mv "$CACHE/face_impostor.y4m.part" "$CACHE/face_impostor.y4m"
+  printf '%s' "$IMPOSTOR_STAMP" >"$CACHE/face_impostor.y4m.recipe"
 fi
 
 # --- (c) fake microphone: tone.wav ------------------------------------------------

@@ -156,9 +156,10 @@ export async function createSessionWithTokens(base, { name, dateOfBirth = '1990-
 
 // ------------------------------------------------------------------ browser
 
-export function chromiumArgs() {
+/** `video`: the fake camera's file in the fixtures cache (face.y4m, or face_impostor.y4m). */
+export function chromiumArgs({ video = 'face.y4m' } = {}) {
   const cache = cacheDir();
-  const face = join(cache, 'face.y4m');
+  const face = join(cache, video);
   const tone = join(cache, 'tone.wav');
   for (const f of [face, tone]) {
     if (!existsSync(f)) throw new Error(`missing test fixture ${f}: run \`bash tests/browser/fixtures.sh\` first`);
@@ -179,7 +180,8 @@ export function chromiumArgs() {
   ];
 }
 
-export async function launchBrowser() {
+/** Launches the system Chromium; `video` picks the fake camera's file (see chromiumArgs). */
+export async function launchBrowser({ video } = {}) {
   let chromium;
   try {
     ({ chromium } = require('playwright-core'));
@@ -188,7 +190,7 @@ export async function launchBrowser() {
   }
   const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
   if (!existsSync(executablePath)) throw new Error(`Chromium not found at ${executablePath} (apt-get install -y chromium)`);
-  return chromium.launch({ executablePath, headless: true, args: chromiumArgs(), timeout: 60_000 });
+  return chromium.launch({ executablePath, headless: true, args: chromiumArgs({ video }), timeout: 60_000 });
 }
 
 /** A browser context (one "person"), collecting the page's console for diagnostics. */

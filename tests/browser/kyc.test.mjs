@@ -171,6 +171,87 @@ test('KYC: consent, location, document, face, decision and audit through the pag
   }
 });
 
+test("KYC: a different person's face is recommended for rejection", { timeout: 240_000 }, async () => {
+  const t0 = Date.now();
+  const lap = {};
+  const mark = (k) => (lap[k] = Date.now() - t0);
+  const card = panCardFixture();
+  // The session is for the card holder (person_b_1.jpg on the card); the camera shows someone else.
+  const { session, customer } = await createSessionWithTokens(server.url, { name: card.truth.name, dateOfBirth: card.truth.date_of_birth, workflow: ['document', 'face'] });
+  // Chromium's fake camera is per browser: this test has its own, playing face_impostor.y4m.
+  const impostorBrowser = await launchBrowser({ video: 'face_impostor.y4m' });
+  const people = [];
+  const dump = () => people.map((p) => p.logs.slice(-20).join('\n')).join('\n');
+  try {
+    // ---- customer (the impostor): straight to the call (no consent or location steps)
+    const cust = await newPerson(impostorBrowser, 'customer');
+    people.push(cust);
+    await cust.page.goto(new URL(customer.join_url, server.url).href);
+    await cust.page.locator('#join-btn:not([disabled])').click();
+    mark('customerJoined');
+
+    // ---- agent: the session, the call
+    const agent = await newPerson(browser, 'agent', { viewport: { width: 1360, height: 900 } });
+    people.push(agent);
+    await agent.page.goto(`${server.url}/agent#key=test-key`);
+    const row = agent.page.locator(`.session-item[data-session-id="${session.id}"]`);
+    await row.waitFor({ state: 'visible' });
+    await row.click();
+    await agent.page.locator('#kyc-panel').waitFor({ state: 'visible' });
+    await agent.page.locator('#join-btn:not([disabled])').click();
+    await waitForRemoteMedia(agent, { server });
+    mark('agentSeesCustomer');
+    for (let i = 0; i < 20; i++) {
+      if ((await agent.page.evaluate(() => document.querySelector('#remote-video').videoWidth)) >= 640) break;
+      await sleep(250);
+    }
+
+    // ---- agent: the card passes on its own …
+    await agent.page.selectOption('#doc-kind', 'pan');
+    await agent.page.setInputFiles('#doc-file', card.png);
+    const docOutcome = await stepOutcome(agent.page, 'document', 1);
+    assert.equal(docOutcome, 'passed', `document step: ${await agent.page.textContent('#kyc-steps [data-step="document"]')}`);
+    mark('document');
+
+    // ---- … but the face on the call is not the face on the card
+    await agent.page.locator('#capture-face-btn:not([disabled])').click();
+    const faceOutcome = await stepOutcome(agent.page, 'face', 1);
+    assert.equal(faceOutcome, 'failed', `face step: ${await agent.page.textContent('#kyc-steps [data-step="face"]')}`);
+    mark('face');
+    await agent.page.waitForFunction(() => document.querySelector('#kyc-rec')?.dataset.result === 'declined');
+    const recText = await agent.page.textContent('#kyc-rec');
+    assert.match(recText, /Declined/, recText);
+    assert.match(await agent.page.textContent('#kyc-rec .kyc-reasons'), /face_mismatch/);
+    await screenshot(agent, 'kyc-agent-impostor.png', { fullPage: true });
+
+    // ---- the case over the API
+    const kyc = await api(server.url, 'GET', `/v1/sessions/${session.id}/kyc`);
+    assert.equal(kyc.status, 200);
+    const k = kyc.body;
+    assert.equal(k.recommendation.result, 'declined', JSON.stringify(k.recommendation));
+    assert.ok(k.recommendation.reasons.some((r) => r.startsWith('face_mismatch')), JSON.stringify(k.recommendation));
+    assert.ok(typeof k.face_match_score === 'number' && k.face_match_score < 60, `face_match_score ${k.face_match_score}`);
+    assert.deepEqual(
+      k.steps.map((s) => [s.type, s.attempts.at(-1)?.outcome]),
+      [['document', 'passed'], ['face', 'failed']],
+    );
+    console.log(`impostor: face match ${k.face_match_score}, reasons ${JSON.stringify(k.recommendation.reasons)}`);
+    console.log(`impostor timings (ms from start): ${JSON.stringify(lap)}`);
+
+    for (const p of people) {
+      const text = p.logs.join('\n');
+      for (const pii of [card.truth.name, card.truth.pan_number]) assert.ok(!text.includes(pii), `${p.name} console has personal data`);
+      assert.deepEqual(p.logs.filter((l) => l.includes('pageerror:')), [], `${p.name} page had uncaught errors`);
+    }
+  } catch (err) {
+    console.error(dump());
+    throw err;
+  } finally {
+    await Promise.all(people.map((p) => p.close()));
+    await impostorBrowser.close().catch(() => {});
+  }
+});
+
 test('KYC: refused consent and denied location are explained and recorded', { timeout: 120_000 }, async () => {
   const { session, customer } = await createSessionWithTokens(server.url, { name: 'Asha Verma', workflow: ['consent', 'location', 'face'] });
   // No geolocation permission: the browser answers "permission denied" (error code 1).
