@@ -40,21 +40,21 @@ pub enum StepInput {
     /// The agent's record of the answers: `(question id, question text, value)`. A value
     /// that differs from the first one recorded for that question is an edit; both are kept.
     Questions { answers: Vec<(String, String, String)> },
-    /// Fault injection for tests: the step actor panics.
-    Crash,
+    /// Fault injection for tests: the step actor running this step panics.
+    Crash(StepType),
 }
 
 impl StepInput {
-    pub fn step_type(&self) -> Option<StepType> {
-        Some(match self {
+    pub fn step_type(&self) -> StepType {
+        match self {
             StepInput::Consent { .. } => StepType::Consent,
             StepInput::Location { .. } => StepType::Location,
             StepInput::Document { .. } => StepType::Document,
             StepInput::Face { .. } => StepType::Face,
             StepInput::OtpVerify { .. } => StepType::Otp,
             StepInput::Questions { .. } => StepType::Questions,
-            StepInput::Crash => return None,
-        })
+            StepInput::Crash(t) => *t,
+        }
     }
 }
 
@@ -176,9 +176,9 @@ fn inference_err(e: InferenceError) -> CheckError {
 
 async fn run_step(args: &mut StepArgs) -> (Outcome, std::collections::BTreeMap<String, u8>, Vec<CheckError>, serde_json::Value, Option<Vec<u8>>) {
     let mut scores = std::collections::BTreeMap::new();
-    let input = std::mem::replace(&mut args.input, StepInput::Crash);
+    let input = std::mem::replace(&mut args.input, StepInput::Crash(args.step));
     match input {
-        StepInput::Crash => panic!("step actor: injected fault"),
+        StepInput::Crash(_) => panic!("step actor: injected fault"),
         StepInput::OtpVerify { .. } | StepInput::Questions { .. } => {
             unreachable!("handled by the case actor itself")
         }
@@ -368,7 +368,7 @@ impl Actor for CaseActor {
             }
             CaseMsg::Run { input: input @ (StepInput::OtpVerify { .. } | StepInput::Questions { .. }), by, reply } => {
                 // Quick steps run in the case actor itself: no inference, nothing to wait for.
-                let step = input.step_type().expect("typed");
+                let step = input.step_type();
                 let Some(s) = st.case.step(step) else {
                     let _ = reply.send(Err(CaseError::NotInWorkflow(step.as_str())));
                     return Ok(());
@@ -429,10 +429,7 @@ impl Actor for CaseActor {
                 let _ = reply.send(r.map(|_| attempt));
             }
             CaseMsg::Run { input, by, reply } => {
-                let step = match input.step_type() {
-                    Some(t) => t,
-                    None => StepType::Consent, // fault injection runs as a consent step
-                };
+                let step = input.step_type();
                 let Some(s) = st.case.step(step) else {
                     let _ = reply.send(Err(CaseError::NotInWorkflow(step.as_str())));
                     return Ok(());

@@ -74,7 +74,7 @@ async fn a_panicking_step_is_recorded_and_the_case_carries_on() {
     let (cases, mem) = start().await;
     let sid = Uuid::new_v4();
     let wf = DEFAULT_WORKFLOW.to_vec();
-    let e = cases.run(sid, &wf, StepInput::Crash, "agent".into()).await.unwrap_err();
+    let e = cases.run(sid, &wf, StepInput::Crash(StepType::Consent), "agent".into()).await.unwrap_err();
     assert_eq!(e, CaseError::StepFailed);
     let a = cases.run(sid, &wf, StepInput::Consent { text_version: "v1".into(), given: true }, "customer".into()).await.unwrap();
     assert_eq!((a.n, a.outcome), (2, Outcome::Passed));
