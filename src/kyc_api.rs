@@ -14,7 +14,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
-use vkyc_actors::case::{CaseError, StepInput};
+use vkyc_actors::case::{CaseError, LivenessFrames, StepInput};
 use vkyc_actors::kyc::{recommend, AuditVerdict, CaseResult, KycCase, StepType, Verdict};
 use vkyc_actors::vision::idcard::DocumentKind;
 use vkyc_actors::Role;
@@ -37,6 +37,7 @@ pub fn case_error(e: CaseError) -> ApiError {
     use actix_web::http::StatusCode;
     match e {
         CaseError::NotInWorkflow(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()),
+        CaseError::NoChallenge => ApiError::not_found(e.code(), e.to_string()),
         CaseError::StepBusy(_) | CaseError::NotDecided | CaseError::AlreadyDecided | CaseError::NoOtp => ApiError::conflict(e.code(), e.to_string()),
         CaseError::Notify(_) => ApiError::new(StatusCode::BAD_GATEWAY, e.code(), e.to_string()),
         CaseError::StepFailed | CaseError::Inference(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string()),
@@ -74,12 +75,33 @@ struct StepBody {
     // document, face
     capture_id: Option<Uuid>,
     kind: Option<DocumentKind>,
-    // otp: {"action":"send"} or {"code":"123456"}
+    // otp: {"action":"send"} or {"code":"123456"}; face: {"action":"challenge"} issues a
+    // head-movement challenge (prompted on the customer's page)
     action: Option<String>,
+    // face: the frames recorded while the customer followed the challenge
+    liveness: Option<LivenessBody>,
     code: Option<String>,
     // questions: [{"id","value"}]
     answers: Option<Vec<AnswerBody>>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LivenessBody {
+    challenge_id: Uuid,
+    /// Captures of kind `frame`, in order, with the milliseconds since the first one.
+    frames: Vec<FrameRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrameRef {
+    capture_id: Uuid,
+    t_ms: u64,
+}
+
+/// How long the customer's page shows each move of a challenge.
+pub const SECONDS_PER_MOVE: u64 = 3;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,8 +120,10 @@ async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
     let caller = state.auth.caller(&req)?;
     let b = body.into_inner();
     let sending = step == StepType::Otp && b.action.as_deref() == Some("send");
+    let challenge = step == StepType::Face && b.action.as_deref() == Some("challenge");
     let roles: &[Role] = match step {
         StepType::Otp if sending => &[Role::Agent],
+        StepType::Face if challenge => &[Role::Agent],
         StepType::Consent | StepType::Location | StepType::Otp => &[Role::Agent, Role::Customer],
         _ => &[Role::Agent],
     };
@@ -111,6 +135,15 @@ async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
     if sending {
         let ttl = state.cases.send_otp(id, &s.workflow, who(&caller)).await.map_err(case_error)?;
         return Ok(HttpResponse::Accepted().json(json!({"step": step, "sent": true, "expires_in_secs": ttl})));
+    }
+    if challenge {
+        let c = state.cases.start_challenge(id, &s.workflow, who(&caller)).await.map_err(case_error)?;
+        let prompt = json!({"kind": "liveness", "challenge_id": c.challenge_id, "moves": c.moves, "seconds_per_move": SECONDS_PER_MOVE});
+        let notified = state.rooms.notify(id, &[Role::Customer], vkyc_actors::signal::ServerMsg::Prompt { prompt }).await;
+        return Ok(HttpResponse::Created().json(json!({"step": step, "challenge": c, "seconds_per_move": SECONDS_PER_MOVE, "customers_prompted": notified})));
+    }
+    if let Some(a) = b.action.as_deref().filter(|_| step == StepType::Face) {
+        return Err(ApiError::validation(format!("action: only \"challenge\" for face (got {a:?})")));
     }
     let input = match step {
         StepType::Otp => {
@@ -184,8 +217,25 @@ async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
             StepInput::Document { capture_id, kind: need(b.kind, "kind")?, image, expected_name: s.applicant.name.as_str().to_string() }
         }
         StepType::Face => {
-            let capture_id = need(b.capture_id, "capture_id")?;
-            let (_, image) = crate::captures::load(&state, id, capture_id).await?;
+            let probe = match b.capture_id {
+                Some(c) => Some((c, crate::captures::load(&state, id, c).await?.1)),
+                None if b.liveness.is_some() => None,
+                None => return Err(ApiError::validation("capture_id: required for this step (or liveness frames)")),
+            };
+            let liveness = match b.liveness {
+                None => None,
+                Some(l) => {
+                    let ch = &state.config.liveness.challenge;
+                    if l.frames.len() < ch.min_frames || l.frames.len() > ch.max_frames {
+                        return Err(ApiError::validation(format!("liveness.frames: {} to {} frames", ch.min_frames, ch.max_frames)));
+                    }
+                    let mut frames = Vec::with_capacity(l.frames.len());
+                    for f in l.frames {
+                        frames.push((f.capture_id, f.t_ms, crate::captures::load(&state, id, f.capture_id).await?.1));
+                    }
+                    Some(LivenessFrames { challenge_id: l.challenge_id, frames })
+                }
+            };
             // The lender's reference images (captures of kind `reference`) are compared too.
             let mut references = Vec::new();
             for c in state.store.list_captures(id).await.map_err(|e| ApiError::internal("list_captures", e))? {
@@ -194,7 +244,7 @@ async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
                     references.push((format!("reference:{}", c.id), bytes));
                 }
             }
-            StepInput::Face { capture_id, image, references }
+            StepInput::Face { probe, references, liveness }
         }
     };
     let attempt = state.cases.run(id, &s.workflow, input, who(&caller)).await.map_err(case_error)?;
@@ -287,6 +337,7 @@ pub fn case_document(state: &AppState, case: &KycCase) -> serde_json::Value {
         "audited": case.audits.last().is_some_and(|a| a.verdict != AuditVerdict::Recapture),
         "recommendation": rec,
         "face_match_score": case.face_match_score(),
+        "liveness_score": case.liveness_score(),
         "name_match_score": case.name_match_score(),
         "workflow": case.workflow,
         "steps": case.steps,

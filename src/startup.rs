@@ -71,6 +71,8 @@ impl Application {
             blobs: blobs.clone(),
             face: inference.as_ref().map(|i| i.face.clone()),
             document: inference.as_ref().map(|i| i.document.clone()),
+            liveness: inference.as_ref().map(|i| i.liveness.clone()),
+            challenge: config.liveness.challenge.clone(),
             region: config.kyc.region.clone(),
             rules: config.kyc.rules.clone(),
             otp: config.kyc.otp.clone(),

@@ -67,7 +67,7 @@ fn pan_card_of(photo: &str, seed: u64) -> (Vec<u8>, cards::CardTruth) {
 #[tokio::test]
 async fn a_whole_kyc_case_is_recommended_approved_decided_and_audited() {
     let app = spawn_app_with_inference().await;
-    let (card, truth) = pan_card_of("person_b_1.jpg", 11);
+    let (card, truth) = pan_card_of("person_b_2.jpg", 11);
     let c = new_case(&app, &truth.name, None).await;
     let steps = format!("/v1/sessions/{}/steps", c.id);
 
@@ -78,22 +78,40 @@ async fn a_whole_kyc_case_is_recommended_approved_decided_and_audited() {
     assert_eq!((s, v["attempt"]["outcome"].as_str()), (201, Some("passed")), "{v}");
     assert_eq!(v["attempt"]["data"]["inside_region"], true);
 
-    // The agent captures the PAN card and the customer's face (another photo of her).
+    // The agent captures the PAN card.
     let doc = capture(&app, &c, "document", &card).await;
     let (s, v) = post(&app, &format!("{steps}/document/attempts"), &c.agent, json!({"capture_id": doc, "kind": "pan"})).await;
     assert_eq!((s, v["attempt"]["outcome"].as_str()), (201, Some("passed")), "{v}");
     assert_eq!(v["attempt"]["data"]["fields"]["pan_number"].as_str(), truth.pan_number.as_deref());
     assert_eq!(v["attempt"]["scores"]["name_match"], 100);
-    let face = capture(&app, &c, "face", &photo_bytes("person_b_2.jpg")).await;
-    let (s, v) = post(&app, &format!("{steps}/face/attempts"), &c.agent, json!({"capture_id": face})).await;
+    // Face: the agent starts a head-movement challenge; the customer follows it (another
+    // photo of her, warped in 2.5-D); the frames go to the face step, which picks the most
+    // frontal one for the face match.
+    let (s, ch) = post(&app, &format!("{steps}/face/attempts"), &c.agent, json!({"action": "challenge"})).await;
+    assert_eq!(s, 201, "{ch}");
+    let moves: Vec<vkyc_loadtest::headpose::Move> = serde_json::from_value(ch["challenge"]["moves"].clone()).unwrap();
+    let bytes = photo_bytes("person_b_1.jpg");
+    let geom = face_geometry(&app, &bytes).await;
+    let photo = image::load_from_memory(&bytes).unwrap().to_rgb8();
+    let mut frames = vec![];
+    for (i, f) in vkyc_loadtest::headpose::challenge_frames(&photo, &geom, &moves, 8, 0.6).iter().enumerate() {
+        frames.push(json!({"capture_id": capture(&app, &c, "frame", &jpeg(f)).await, "t_ms": i * 125}));
+    }
+    let body = json!({"liveness": {"challenge_id": ch["challenge"]["challenge_id"], "frames": frames}});
+    let (s, v) = post(&app, &format!("{steps}/face/attempts"), &c.agent, body.clone()).await;
     assert_eq!((s, v["attempt"]["outcome"].as_str()), (201, Some("passed")), "{v}");
     assert_eq!(v["attempt"]["data"]["matches"][0]["source"], "document_photo");
-    println!("face match against the card photo: {}", v["attempt"]["scores"]["face_match"]);
+    assert_eq!(v["attempt"]["data"]["liveness"]["live"], true, "{v}");
+    println!("face match against the card photo: {}, liveness {}", v["attempt"]["scores"]["face_match"], v["attempt"]["scores"]["liveness"]);
+    // A challenge answers once.
+    let (s, v) = post(&app, &format!("{steps}/face/attempts"), &c.agent, body).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("challenge_not_found")), "{v}");
 
     let (s, kyc) = call(&app, reqwest::Method::GET, &format!("/v1/sessions/{}/kyc", c.id), &c.agent, None).await;
     assert_eq!(s, 200);
     assert_eq!(kyc["recommendation"]["result"], "approved", "{kyc}");
     assert!(kyc["face_match_score"].as_u64().unwrap() >= 60);
+    assert!(kyc["liveness_score"].as_u64().unwrap() >= 60);
     assert_eq!(kyc["name_match_score"], 100);
     assert_eq!(kyc["result"], Value::Null);
 

@@ -169,18 +169,11 @@ fn jpeg(img: &image::RgbImage) -> Vec<u8> {
 
 #[tokio::test]
 async fn liveness_challenge_over_http_passes_once_and_cannot_be_replayed() {
-    use vkyc_loadtest::headpose::{self, FaceGeometry, Move};
+    use vkyc_loadtest::headpose::{self, Move};
     let app = spawn_app_with_inference().await;
     let bytes = photo_bytes("person_b_1.jpg");
     let photo = image::load_from_memory(&bytes).unwrap().to_rgb8();
-    // The face's geometry, from the API itself.
-    let (_, v, _) = post_json(&app, "/v1/verify/face-match", &json!({"probe": b64(&bytes), "references": [b64(&bytes)]})).await;
-    let b = &v["probe"]["bbox"];
-    let lm: Vec<(f32, f32)> = v["probe"]["landmarks"].as_array().unwrap().iter().map(|p| (p["x"].as_f64().unwrap() as f32, p["y"].as_f64().unwrap() as f32)).collect();
-    let geom = FaceGeometry {
-        bbox: (b["x"].as_f64().unwrap() as f32, b["y"].as_f64().unwrap() as f32, b["w"].as_f64().unwrap() as f32, b["h"].as_f64().unwrap() as f32),
-        landmarks: [lm[0], lm[1], lm[2], lm[3], lm[4]],
-    };
+    let geom = face_geometry(&app, &bytes).await;
 
     let (s, ch, _) = post_json(&app, "/v1/verify/liveness/challenges", &json!({})).await;
     assert_eq!(s, 201, "{ch}");

@@ -26,7 +26,8 @@ use crate::blob::BlobStore;
 use crate::events::{DomainEvent, EventKind};
 use crate::inference::{InferenceError, Pool};
 use crate::kyc::*;
-use crate::verify::{CheckError, DocumentEngine, DocumentJob, FaceMatchEngine, FaceMatchJob};
+use crate::verify::{CheckError, DocumentEngine, DocumentJob, FaceMatchEngine, FaceMatchJob, Frame, LivenessEngine, LivenessJob};
+use crate::vision::liveness::{ChallengeConfig, Move};
 use crate::vision::idcard::DocumentKind;
 
 /// What a step run is given (the server resolves capture ids to their bytes).
@@ -34,7 +35,10 @@ pub enum StepInput {
     Consent { text_version: String, given: bool },
     Location { position: Option<(f64, f64, Option<f64>)>, error: Option<String> },
     Document { capture_id: Uuid, kind: DocumentKind, image: Vec<u8>, expected_name: String },
-    Face { capture_id: Uuid, image: Vec<u8>, references: Vec<(String, Vec<u8>)> },
+    /// A face capture compared with the document photo and the references; with
+    /// `liveness`, the frames recorded while the customer followed the session's open
+    /// challenge (the probe is then the most frontal frame unless a capture is given).
+    Face { probe: Option<(Uuid, Vec<u8>)>, references: Vec<(String, Vec<u8>)>, liveness: Option<LivenessFrames> },
     /// The code the customer entered: an attempt.
     OtpVerify { code: String },
     /// The agent's record of the answers: `(question id, question text, value)`. A value
@@ -58,11 +62,35 @@ impl StepInput {
     }
 }
 
+/// Frames of a head-movement challenge: `(capture id, ms since the first frame, bytes)`.
+pub struct LivenessFrames {
+    pub challenge_id: Uuid,
+    pub frames: Vec<(Uuid, u64, Vec<u8>)>,
+}
+
+/// A head-movement challenge issued to a session's customer.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IssuedChallenge {
+    pub challenge_id: Uuid,
+    pub moves: Vec<Move>,
+    pub expires_in_secs: u64,
+    pub min_frames: usize,
+    pub max_frames: usize,
+}
+
+struct PendingChallenge {
+    id: Uuid,
+    moves: Vec<Move>,
+    expires: std::time::Instant,
+}
+
 /// What the steps need from the node.
 pub struct StepContext {
     pub blobs: Arc<dyn BlobStore>,
     pub face: Option<Pool<FaceMatchEngine>>,
     pub document: Option<Pool<DocumentEngine>>,
+    pub liveness: Option<Pool<LivenessEngine>>,
+    pub challenge: ChallengeConfig,
     pub region: Region,
     pub rules: RecommendationRules,
     pub otp: OtpSettings,
@@ -111,6 +139,8 @@ pub enum CaseError {
     NoOtp,
     #[error("the code could not be delivered: {0}")]
     Notify(String),
+    #[error("no open head-movement challenge with this id: start a new one (each is used once)")]
+    NoChallenge,
     #[error("the agent has not decided this case yet")]
     NotDecided,
     #[error("the case has already been decided")]
@@ -131,6 +161,7 @@ impl CaseError {
             Self::StepFailed => "step_failed",
             Self::NotDecided => "not_decided",
             Self::NoOtp => "otp_not_sent",
+            Self::NoChallenge => "challenge_not_found",
             Self::Notify(_) => "otp_delivery_failed",
             Self::AlreadyDecided => "already_decided",
             Self::Inference(_) => "inference_unavailable",
@@ -145,6 +176,8 @@ pub enum CaseMsg {
     Run { input: StepInput, by: String, reply: Reply<Attempt> },
     /// Sends a one-time code; answers how long it is valid, in seconds.
     SendOtp { by: String, reply: Reply<u64> },
+    /// Issues a head-movement challenge for the face step's liveness check.
+    StartChallenge { by: String, reply: Reply<IssuedChallenge> },
     StepDone { step: StepType, attempt: Attempt, card_face: Option<Vec<u8>> },
     DecideStep { step: StepType, verdict: Verdict, notes: Option<String>, by: String, reply: Reply<KycCase> },
     Decide { result: CaseResult, notes: Option<String>, by: String, reply: Reply<KycCase> },
@@ -152,6 +185,10 @@ pub enum CaseMsg {
     Get(RpcReplyPort<KycCase>),
     /// Periodic: an idle case actor asks its supervisor to retire it.
     IdleCheck,
+    /// From the supervisor, after that offer: stop if still idle (answers whether it stops).
+    /// Everything forwarded before it has been handled by then, and nothing is forwarded
+    /// while the supervisor waits for the answer, so no message is lost.
+    TryRetire(RpcReplyPort<bool>),
 }
 
 
@@ -168,6 +205,8 @@ struct StepArgs {
     input: StepInput,
     ctx: Arc<StepContext>,
     card_face: Option<String>,
+    /// The moves of the challenge the liveness frames answer (checked by the case actor).
+    moves: Vec<Move>,
 }
 
 fn inference_err(e: InferenceError) -> CheckError {
@@ -214,18 +253,52 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, std::collections::BTreeMap<S
                 Err(e) => (Outcome::Error, scores, vec![inference_err(e)], json!({"capture_id": capture_id}), None),
             }
         }
-        StepInput::Face { capture_id, image, mut references } => {
-            let Some(pool) = &args.ctx.face else {
-                return (Outcome::Error, scores, vec![CheckError { code: "inference_disabled".into(), message: "verification is switched off".into() }], json!({"capture_id": capture_id}), None);
+        StepInput::Face { probe, mut references, liveness } => {
+            let (Some(pool), Some(live_pool)) = (&args.ctx.face, &args.ctx.liveness) else {
+                return (Outcome::Error, scores, vec![CheckError { code: "inference_disabled".into(), message: "verification is switched off".into() }], json!({}), None);
             };
+            let mut data = json!({});
+            let mut errors = vec![];
+            let mut live = None;
+            let mut probe = probe;
+            if let Some(lf) = liveness {
+                let ids: Vec<(Uuid, u64)> = lf.frames.iter().map(|(id, t, _)| (*id, *t)).collect();
+                let frames: Vec<Frame> = lf.frames.iter().map(|(_, t, b)| Frame { image: b.clone(), t_ms: *t }).collect();
+                match live_pool.submit(LivenessJob { moves: std::mem::take(&mut args.moves), frames }).await {
+                    Ok(out) => {
+                        let v = &out.verdict;
+                        scores.insert("liveness".into(), v.score);
+                        let best = v.active.best_frame;
+                        data["liveness"] = json!({
+                            "challenge_id": lf.challenge_id, "live": v.live, "score": v.score,
+                            "moves": v.active.moves, "frames": ids.len(), "frames_with_face": v.active.frames_with_face,
+                            "best_frame": best.map(|b| ids[b].0), "passive_live_probability": v.passive_live_probability,
+                            "reasons": v.reasons,
+                        });
+                        if !v.live {
+                            errors.push(CheckError { code: "not_live".into(), message: format!("liveness score {} with the challenge {}", v.score, if v.active.passed { "passed" } else { "not completed" }) });
+                        }
+                        live = Some(v.live);
+                        if probe.is_none() {
+                            probe = best.map(|b| (ids[b].0, lf.frames[b].2.clone()));
+                        }
+                    }
+                    Err(e) => return (Outcome::Error, scores, vec![inference_err(e)], data, None),
+                }
+            }
+            let Some((capture_id, image)) = probe else {
+                errors.push(CheckError { code: "no_probe".into(), message: "no frame with a usable face to compare: capture the face again".into() });
+                return (Outcome::Error, scores, errors, data, None);
+            };
+            data["capture_id"] = json!(capture_id);
             if let Some(key) = &args.card_face {
                 if let Ok(Some(bytes)) = args.ctx.blobs.get(key).await {
                     references.insert(0, ("document_photo".into(), bytes));
                 }
             }
             if references.is_empty() {
-                let e = CheckError { code: "no_reference".into(), message: "nothing to compare with: do the document step first or upload a reference image".into() };
-                return (Outcome::Error, scores, vec![e], json!({"capture_id": capture_id}), None);
+                errors.push(CheckError { code: "no_reference".into(), message: "nothing to compare with: do the document step first or upload a reference image".into() });
+                return (Outcome::Error, scores, errors, data, None);
             }
             let labels: Vec<String> = references.iter().map(|(l, _)| l.clone()).collect();
             let job = FaceMatchJob { probe: image, references: references.into_iter().map(|(_, b)| b).collect() };
@@ -237,10 +310,15 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, std::collections::BTreeMap<S
                         .iter()
                         .map(|r| json!({"source": labels[r.index], "score": r.result.as_ref().map(|m| m.score), "matched": r.result.as_ref().map(|m| m.matched), "error": r.error}))
                         .collect();
-                    let data = json!({"capture_id": capture_id, "matches": matches, "quality": out.probe.quality});
-                    (if out.matched { Outcome::Passed } else { Outcome::Failed }, scores, vec![], data, None)
+                    data["matches"] = json!(matches);
+                    data["quality"] = json!(out.probe.quality);
+                    let outcome = if out.matched && live != Some(false) { Outcome::Passed } else { Outcome::Failed };
+                    (outcome, scores, errors, data, None)
                 }
-                Err(e) => (Outcome::Error, scores, vec![inference_err(e)], json!({"capture_id": capture_id}), None),
+                Err(e) => {
+                    errors.push(inference_err(e));
+                    (Outcome::Error, scores, errors, data, None)
+                }
             }
         }
     }
@@ -290,6 +368,7 @@ pub struct CaseState {
     /// Running step actors: which step, who asked, and where to answer.
     running: HashMap<ActorId, (StepType, u32, String, Reply<Attempt>)>,
     otp: Option<PendingOtp>,
+    challenge: Option<PendingChallenge>,
     last_activity: std::time::Instant,
     supervisor: Option<ActorRef<CaseSupMsg>>,
 }
@@ -302,6 +381,13 @@ impl CaseState {
     async fn save(&self, kind: EventKind, data: serde_json::Value) -> Result<(), CaseError> {
         let event = DomainEvent::new(kind, Some(self.case.session_id), data);
         self.store.save_case(&self.case, event).await.map_err(CaseError::Store)
+    }
+
+    /// Nothing running, nothing pending, nothing asked for `ctx.idle`.
+    fn idle(&self) -> bool {
+        let now = std::time::Instant::now();
+        let pending = self.otp.as_ref().is_some_and(|p| p.expires > now) || self.challenge.as_ref().is_some_and(|c| c.expires > now);
+        self.last_activity.elapsed() >= self.ctx.idle && self.running.is_empty() && !pending
     }
 
     fn decided(&self) -> bool {
@@ -322,22 +408,29 @@ impl Actor for CaseActor {
             ctx: a.ctx,
             running: HashMap::new(),
             otp: None,
+            challenge: None,
             last_activity: std::time::Instant::now(),
             supervisor: a.supervisor,
         })
     }
 
     async fn handle(&self, me: ActorRef<CaseMsg>, msg: CaseMsg, st: &mut CaseState) -> Result<(), ActorProcessingErr> {
-        if !matches!(msg, CaseMsg::IdleCheck) {
+        if !matches!(msg, CaseMsg::IdleCheck | CaseMsg::TryRetire(_)) {
             st.last_activity = std::time::Instant::now();
         }
         match msg {
             CaseMsg::IdleCheck => {
-                let live_otp = st.otp.as_ref().is_some_and(|p| p.expires > std::time::Instant::now());
-                if st.last_activity.elapsed() >= st.ctx.idle && st.running.is_empty() && !live_otp {
+                if st.idle() {
                     if let Some(sup) = &st.supervisor {
                         let _ = sup.cast(CaseSupMsg::Idle(st.case.session_id, me.get_id()));
                     }
+                }
+            }
+            CaseMsg::TryRetire(reply) => {
+                let stop = st.idle();
+                let _ = reply.send(stop);
+                if stop {
+                    me.stop(Some("idle".into()));
                 }
             }
             CaseMsg::Get(reply) => {
@@ -365,6 +458,19 @@ impl Actor for CaseActor {
                 });
                 let r = st.save(EventKind::OtpSent, json!({"by_role": by.split(':').next()})).await;
                 let _ = reply.send(r.map(|_| s.ttl_secs));
+            }
+            CaseMsg::StartChallenge { by, reply } => {
+                if st.case.step(StepType::Face).is_none() {
+                    let _ = reply.send(Err(CaseError::NotInWorkflow("face")));
+                    return Ok(());
+                }
+                let c = &st.ctx.challenge;
+                let moves = crate::vision::liveness::random_moves(c.moves, &mut rand::thread_rng());
+                let id = Uuid::new_v4();
+                st.challenge = Some(PendingChallenge { id, moves: moves.clone(), expires: std::time::Instant::now() + std::time::Duration::from_secs(c.time_limit_secs) });
+                let r = st.save(EventKind::ChallengeIssued, json!({"by_role": by.split(':').next(), "moves": moves.len()})).await;
+                let issued = IssuedChallenge { challenge_id: id, moves, expires_in_secs: c.time_limit_secs, min_frames: c.min_frames, max_frames: c.max_frames };
+                let _ = reply.send(r.map(|_| issued));
             }
             CaseMsg::Run { input: input @ (StepInput::OtpVerify { .. } | StepInput::Questions { .. }), by, reply } => {
                 // Quick steps run in the case actor itself: no inference, nothing to wait for.
@@ -443,12 +549,24 @@ impl Actor for CaseActor {
                     return Ok(());
                 }
                 let n = s.attempts.len() as u32 + 1;
+                // Liveness frames answer the open challenge, once.
+                let mut moves = vec![];
+                if let StepInput::Face { liveness: Some(lf), .. } = &input {
+                    match st.challenge.take() {
+                        Some(c) if c.id == lf.challenge_id && c.expires > std::time::Instant::now() => moves = c.moves,
+                        other => {
+                            st.challenge = other.filter(|c| c.id != lf.challenge_id);
+                            let _ = reply.send(Err(CaseError::NoChallenge));
+                            return Ok(());
+                        }
+                    }
+                }
                 let card_face = st
                     .case
                     .step(StepType::Document)
                     .and_then(|d| d.attempts.iter().rev().find(|a| a.outcome == Outcome::Passed))
                     .map(|a| card_face_key(st.case.session_id, a.n));
-                let args = StepArgs { case: me.clone(), step, n, by: by.clone(), input, ctx: st.ctx.clone(), card_face };
+                let args = StepArgs { case: me.clone(), step, n, by: by.clone(), input, ctx: st.ctx.clone(), card_face, moves };
                 match Actor::spawn_linked(None, StepActor, args, me.get_cell()).await {
                     Ok((actor, _)) => {
                         st.running.insert(actor.get_id(), (step, n, by, reply));
@@ -571,10 +689,11 @@ impl Actor for CaseSupervisor {
     async fn handle(&self, me: ActorRef<CaseSupMsg>, msg: CaseSupMsg, st: &mut CaseSupState) -> Result<(), ActorProcessingErr> {
         let (session_id, workflow, msg) = match msg {
             CaseSupMsg::Idle(session_id, id) => {
-                if st.cases.get(&session_id).is_some_and(|a| a.get_id() == id) {
-                    // Drain: whatever is already queued is still handled, then it stops.
-                    if let Some(a) = st.cases.remove(&session_id) {
-                        let _ = a.drain();
+                if let Some(a) = st.cases.get(&session_id).filter(|a| a.get_id() == id) {
+                    // Asked, not told: the actor has handled all it was sent and may have
+                    // become busy since its offer (a step still running must finish).
+                    if let Ok(true) = ractor::call_t!(a, CaseMsg::TryRetire, 5_000) {
+                        st.cases.remove(&session_id);
                     }
                 }
                 return Ok(());
@@ -661,6 +780,10 @@ impl Cases {
 
     pub async fn send_otp(&self, session_id: Uuid, workflow: &[StepType], by: String) -> Result<u64, CaseError> {
         self.ask(session_id, workflow, |reply| CaseMsg::SendOtp { by, reply }).await
+    }
+
+    pub async fn start_challenge(&self, session_id: Uuid, workflow: &[StepType], by: String) -> Result<IssuedChallenge, CaseError> {
+        self.ask(session_id, workflow, |reply| CaseMsg::StartChallenge { by, reply }).await
     }
 
     pub async fn decide_step(&self, session_id: Uuid, workflow: &[StepType], step: StepType, verdict: Verdict, notes: Option<String>, by: String) -> Result<KycCase, CaseError> {

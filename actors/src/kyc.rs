@@ -170,6 +170,10 @@ impl KycCase {
         self.latest_score(StepType::Face, "face_match")
     }
 
+    pub fn liveness_score(&self) -> Option<u8> {
+        self.latest_score(StepType::Face, "liveness")
+    }
+
     pub fn name_match_score(&self) -> Option<u8> {
         self.latest_score(StepType::Document, "name_match")
     }
@@ -185,11 +189,13 @@ pub struct RecommendationRules {
     pub name_match_min: u8,
     /// Below this name match score the recommendation is to reject.
     pub name_match_reject_below: u8,
+    /// A face step without a liveness check (head-movement challenge) needs review.
+    pub require_liveness: bool,
 }
 
 impl Default for RecommendationRules {
     fn default() -> Self {
-        Self { face_match_min: 60, name_match_min: 80, name_match_reject_below: 40 }
+        Self { face_match_min: 60, name_match_min: 80, name_match_reject_below: 40, require_liveness: true }
     }
 }
 
@@ -201,10 +207,11 @@ pub struct Recommendation {
 
 /// The documented rules, on the latest attempt of each step:
 /// 1. **reject** when consent was refused, the face did not match (score below
-///    `face_match_min` with a face found on both sides), or the name read from the document
-///    scores below `name_match_reject_below`;
+///    `face_match_min` with a face found on both sides), the liveness check failed, or the
+///    name read from the document scores below `name_match_reject_below`;
 /// 2. otherwise **needs_review** when a workflow step has no passed attempt, the name match
-///    is below `name_match_min`, or the agent declined a step;
+///    is below `name_match_min`, the face step had no liveness check (`require_liveness`),
+///    or the agent declined a step;
 /// 3. otherwise **approve**.
 ///
 /// Each reason starts with a stable code.
@@ -220,12 +227,22 @@ pub fn recommend(case: &KycCase, rules: &RecommendationRules) -> Recommendation 
                     reject.push("consent_refused: the customer did not give consent".to_string());
                 } else if step.step_type == StepType::Face && a.outcome == Outcome::Failed {
                     let s = a.scores.get("face_match").copied().unwrap_or(0);
-                    reject.push(format!("face_mismatch: face match score {s} is below {}", rules.face_match_min));
+                    if s < rules.face_match_min {
+                        reject.push(format!("face_mismatch: face match score {s} is below {}", rules.face_match_min));
+                    }
+                    if a.errors.iter().any(|e| e.code == "not_live") {
+                        let l = a.scores.get("liveness").copied().unwrap_or(0);
+                        reject.push(format!("liveness_failed: liveness score {l}; the head-movement challenge or the anti-spoofing check did not pass"));
+                    }
                 } else {
                     review.push(format!("step_not_passed: the latest {t} attempt {}", if a.outcome == Outcome::Failed { "failed" } else { "could not run" }));
                 }
             }
-            Some(_) => {}
+            Some(a) => {
+                if step.step_type == StepType::Face && rules.require_liveness && !a.scores.contains_key("liveness") {
+                    review.push("liveness_missing: the face step ran without a head-movement challenge".to_string());
+                }
+            }
         }
         if step.decision.as_ref().is_some_and(|d| d.verdict == Verdict::Declined) {
             review.push(format!("step_declined: the agent declined {t}"));
@@ -292,7 +309,7 @@ mod tests {
         c.step_mut(StepType::Consent).unwrap().attempts.push(attempt(Outcome::Passed, &[]));
         c.step_mut(StepType::Location).unwrap().attempts.push(attempt(Outcome::Passed, &[]));
         c.step_mut(StepType::Document).unwrap().attempts.push(attempt(Outcome::Passed, &[("name_match", 100)]));
-        c.step_mut(StepType::Face).unwrap().attempts.push(attempt(Outcome::Passed, &[("face_match", 85)]));
+        c.step_mut(StepType::Face).unwrap().attempts.push(attempt(Outcome::Passed, &[("face_match", 85), ("liveness", 90)]));
         c
     }
 
@@ -308,7 +325,7 @@ mod tests {
         assert!(rec.reasons[0].starts_with("face_mismatch"), "{rec:?}");
 
         // A retake that passes wins over the failed one before it.
-        c.step_mut(StepType::Face).unwrap().attempts.push(attempt(Outcome::Passed, &[("face_match", 80)]));
+        c.step_mut(StepType::Face).unwrap().attempts.push(attempt(Outcome::Passed, &[("face_match", 80), ("liveness", 88)]));
         assert_eq!(recommend(&c, &r).result, CaseResult::Approved);
 
         let mut c = done_case();

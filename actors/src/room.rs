@@ -69,6 +69,9 @@ pub enum RoomMsg {
     /// End the call: `by` is the agent's peer id, or `None` when ended through the API.
     End { by: Option<PeerId>, reason: String, reply: Option<RpcReplyPort<Result<(), RoomError>>> },
     Info(RpcReplyPort<RoomInfo>),
+    /// Server-initiated message to the peers with one of these roles (e.g. a step prompt
+    /// to the customer); the reply is how many peers it went to.
+    Notify { roles: Vec<Role>, msg: ServerMsg, reply: RpcReplyPort<usize> },
     /// Internal: the room has had no peer for the configured time.
     EmptyTimeout { since_generation: u64 },
 }
@@ -214,6 +217,15 @@ impl Actor for RoomActor {
             }
             RoomMsg::MediaState { peer_id, audio, video } => {
                 state.broadcast(Some(peer_id), ServerMsg::MediaState { peer_id, audio, video });
+            }
+            RoomMsg::Notify { roles, msg, reply } => {
+                let mut n = 0;
+                for p in state.peers.values().filter(|p| roles.contains(&p.info.role)) {
+                    if p.signal.send(msg.clone()).is_ok() {
+                        n += 1;
+                    }
+                }
+                let _ = reply.send(n);
             }
             RoomMsg::End { by, reason, reply } => {
                 if let Some(by) = by {

@@ -56,6 +56,9 @@ pub enum ServerMsg {
     Muted { peer_id: PeerId, kind: MediaKind, muted: bool, by: PeerId },
     MediaState { peer_id: PeerId, audio: bool, video: bool },
     RoomEnded { reason: String },
+    /// Something the server asks this participant to do now (a verification step's prompt,
+    /// e.g. `{"kind":"liveness","challenge_id":…,"moves":[…],"seconds_per_move":N}`).
+    Prompt { prompt: serde_json::Value },
     Error { code: String, message: String },
     Pong,
 }

@@ -12,6 +12,7 @@ use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, RpcReplyPort, Supervis
 use serde_json::json;
 
 use crate::domain::{PeerId, Role, SessionId};
+use crate::signal::ServerMsg;
 use crate::events::{emit, DomainEvent, EventKind, EventSink};
 use crate::peer::PeerMsg;
 use crate::room::{JoinSpec, RoomActor, RoomArgs, RoomError, RoomInfo, RoomMsg, RoomSettings};
@@ -222,6 +223,14 @@ impl Rooms {
             Ok(result) => result.map(|_| true),
             Err(_) => Ok(false),
         }
+    }
+
+    /// Sends `msg` to the peers of the session's live call that have one of `roles`.
+    /// Returns how many received it (0 when there is no live call).
+    pub async fn notify(&self, session_id: SessionId, roles: &[Role], msg: ServerMsg) -> usize {
+        let Some(room) = self.room(session_id).await else { return 0 };
+        let roles = roles.to_vec();
+        call_t!(room, |reply| RoomMsg::Notify { roles, msg, reply }, CALL_TIMEOUT_MS).unwrap_or(0)
     }
 
     pub fn shutdown(&self) {

@@ -60,6 +60,8 @@ async fn start() -> (Cases, Arc<Memory>) {
         blobs: mem.clone(),
         face: None,
         document: None,
+        liveness: None,
+        challenge: Default::default(),
         region: Region { name: "India".into(), boxes: vec![[6.5, 68.0, 35.7, 97.5]] },
         rules: RecommendationRules::default(),
         otp: OtpSettings { digits: 6, ttl_secs: 60, max_attempts: 3 },
@@ -95,7 +97,7 @@ async fn steps_without_engines_are_errors_not_crashes() {
     let sid = Uuid::new_v4();
     let wf = DEFAULT_WORKFLOW.to_vec();
     let a = cases
-        .run(sid, &wf, StepInput::Face { capture_id: Uuid::new_v4(), image: vec![1, 2, 3], references: vec![] }, "agent".into())
+        .run(sid, &wf, StepInput::Face { probe: Some((Uuid::new_v4(), vec![1, 2, 3])), references: vec![], liveness: None }, "agent".into())
         .await
         .unwrap();
     assert_eq!((a.outcome, a.errors[0].code.as_str()), (Outcome::Error, "inference_disabled"));

@@ -80,6 +80,7 @@ const els = {
   kycPanel: $('#kyc-panel'),
   kycRefreshBtn: $('#kyc-refresh-btn'),
   captureFaceBtn: $('#capture-face-btn'),
+  livenessBtn: $('#liveness-btn'),
   captureDocBtn: $('#capture-doc-btn'),
   docKind: $('#doc-kind'),
   docFile: $('#doc-file'),
@@ -535,6 +536,7 @@ function remoteVideoReady() {
 function updateCaptureButtons() {
   const ready = remoteVideoReady() && !!current?.agent;
   els.captureFaceBtn.disabled = kycBusy || !ready;
+  els.livenessBtn.disabled = kycBusy || !ready;
   els.captureDocBtn.disabled = kycBusy || !ready;
   els.docFile.disabled = kycBusy || !current?.agent;
   els.kycToolsHint.textContent = ready
@@ -666,6 +668,47 @@ async function captureAndRun(id, kind, blob, step, extra = {}) {
 function captureFace() {
   if (!remoteVideoReady()) return;
   kycAction('capture the face', async (id) => captureAndRun(id, 'face', await grabFrame(), 'face'));
+}
+
+const MOVE_LABELS = { turn_left: 'turn left', turn_right: 'turn right', look_up: 'look up', look_down: 'look down' };
+const LIVENESS_FPS = 4;
+
+/**
+ * Face + liveness: the server issues a head-movement challenge and prompts the customer's
+ * page; meanwhile frames of the customer's video are captured (LIVENESS_FPS a second, for the
+ * moves plus a margin), uploaded, and sent to the face step, which checks the moves, the
+ * anti-spoofing model and the face match on the most frontal frame.
+ */
+function runLiveness() {
+  if (!remoteVideoReady()) return;
+  kycAction('run the face and liveness check', async (id) => {
+    const res = await asAgent((a) => a.stepAttempt(id, 'face', { action: 'challenge' }));
+    const ch = res.challenge;
+    if (!res.customers_prompted) {
+      throw new ApiError(0, 'customer_not_prompted', 'The customer\'s page did not receive the prompt: check they are in the call, then try again.');
+    }
+    const seconds = ch.moves.length * res.seconds_per_move + 3;
+    const n = Math.max(ch.min_frames, Math.min(ch.max_frames, Math.round(seconds * LIVENESS_FPS)));
+    const every = (seconds * 1000) / n;
+    const moves = ch.moves.map((m) => MOVE_LABELS[m] || m).join(', then ');
+    showNotice(els.kycNotice, { kind: 'info', title: 'Liveness check running', message: `The customer was asked to ${moves}. Capturing ${n} frames over ${seconds} s…` });
+    const shots = [];
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const wait = t0 + i * every - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (!remoteVideoReady()) throw new ApiError(0, 'video_lost', 'The customer\'s video stopped during the check. Try again.');
+      shots.push({ blob: await grabFrame(), t: Math.round(performance.now() - t0) });
+    }
+    showNotice(els.kycNotice, { kind: 'info', title: 'Checking liveness and face match…' });
+    const frames = [];
+    for (const s of shots) {
+      const c = await asAgent(async (a) => a.addCapture(id, 'frame', await blobToBase64(s.blob)));
+      frames.push({ capture_id: c.id, t_ms: s.t - shots[0].t });
+    }
+    const out = await asAgent((a) => a.stepAttempt(id, 'face', { liveness: { challenge_id: ch.challenge_id, frames } }));
+    return attemptNotice('face', out?.attempt);
+  });
 }
 
 function captureDocument() {
@@ -873,6 +916,7 @@ els.endBtn.addEventListener('click', endCall);
 els.backBtn.addEventListener('click', backToLobby);
 els.kycRefreshBtn.addEventListener('click', () => refreshKyc());
 els.captureFaceBtn.addEventListener('click', captureFace);
+els.livenessBtn.addEventListener('click', runLiveness);
 els.captureDocBtn.addEventListener('click', captureDocument);
 els.docFile.addEventListener('change', uploadDocument);
 els.approveBtn.addEventListener('click', () => decideCase('approved'));

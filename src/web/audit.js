@@ -6,7 +6,7 @@ import { renderSteps, renderRecommendation, renderDecisions, resultLabel, fmtTim
 import { $, h, show, setStatus, showNotice, readUrlParam, scrubUrl } from './ui.js';
 
 const TOKEN_KEY = 'vkyc.audit.token';
-const CAPTURE_LABELS = { face: 'Face', document: 'Document', frame: 'Video frame', reference: 'Lender reference photo' };
+const CAPTURE_LABELS = { face: 'Face', document: 'Document', frame: 'Liveness frame', reference: 'Lender reference photo' };
 
 let api = null;
 let sessionId = null;
@@ -93,8 +93,13 @@ async function renderCaptures() {
     return;
   }
   show(els.capturesEmpty, list.length === 0);
+  // Liveness checks upload dozens of frames: show six of them, evenly spaced.
+  const frames = list.filter((c) => c.kind === 'frame');
+  const FRAMES_SHOWN = 6;
+  const picked = frames.length <= FRAMES_SHOWN ? frames : Array.from({ length: FRAMES_SHOWN }, (_, i) => frames[Math.round((i * (frames.length - 1)) / (FRAMES_SHOWN - 1))]);
+  const shown = [...list.filter((c) => c.kind !== 'frame'), ...picked];
   const items = await Promise.all(
-    list.map(async (c) => {
+    shown.map(async (c) => {
       let url = blobUrls.get(c.id);
       let error = null;
       if (!url) {
@@ -105,14 +110,15 @@ async function renderCaptures() {
           error = err?.message || 'Could not load the image.';
         }
       }
-      const label = `${CAPTURE_LABELS[c.kind] || c.kind} · ${c.width}×${c.height} · ${fmtTime(c.created_at)}`;
+      const nth = c.kind === 'frame' ? ` ${frames.indexOf(c) + 1} of ${frames.length}` : '';
+      const label = `${CAPTURE_LABELS[c.kind] || c.kind}${nth} · ${c.width}×${c.height} · ${fmtTime(c.created_at)}`;
       return h(
         'li',
         { dataset: { captureId: c.id, kind: c.kind } },
         h(
           'figure',
           {},
-          url ? h('img', { src: url, alt: `${CAPTURE_LABELS[c.kind] || c.kind} capture`, loading: 'lazy' }) : h('p', { class: 'kyc-errors' }, error),
+          url ? h('img', { src: url, alt: `${CAPTURE_LABELS[c.kind] || c.kind} capture` }) : h('p', { class: 'kyc-errors' }, error),
           h('figcaption', {}, label, c.taken_by ? ` · by ${c.taken_by}` : ''),
         ),
       );

@@ -52,6 +52,10 @@ const els = {
   otpInput: $('#otp-input'),
   otpSubmit: $('#otp-submit-btn'),
   otpResult: $('#otp-result'),
+  promptBox: $('#prompt-box'),
+  promptStep: $('#prompt-step'),
+  promptText: $('#prompt-text'),
+  promptProgress: $('#prompt-progress'),
 };
 
 const view = new CallView({
@@ -192,6 +196,9 @@ function wireClient(c) {
     const what = kind === 'audio' ? 'microphone' : 'video';
     setStatus(muted ? `The agent muted your ${what}` : `The agent turned your ${what} back on`, muted ? 'warning' : 'live');
   });
+  c.on('prompt', ({ prompt }) => {
+    if (c === client && prompt.kind === 'liveness') runLivenessPrompt(prompt);
+  });
   c.on('server_error', ({ code }) => {
     if (code === 'room_full') {
       showNotice(els.notice, { kind: 'warning', title: 'The call is full', message: 'Trying again in a moment…' });
@@ -204,6 +211,45 @@ function wireClient(c) {
     setStatus('The call could not continue', 'error');
     showNotice(els.notice, { kind: 'error', code, title: 'The call could not continue', message: text });
   });
+}
+
+// ------------------------------------------------------------------ head-movement challenge
+
+/** What to do for each move: the person's own direction (the agent's view is not mirrored). */
+const MOVE_TEXT = {
+  turn_left: 'Turn your head to your left',
+  turn_right: 'Turn your head to your right',
+  look_up: 'Look up',
+  look_down: 'Look down',
+};
+let promptRun = 0;
+
+/** Shows the agent's head-movement challenge, one move at a time, then hides it. */
+async function runLivenessPrompt(prompt) {
+  const run = ++promptRun;
+  const moves = Array.isArray(prompt.moves) ? prompt.moves : [];
+  const perMove = Math.max(1, Number(prompt.seconds_per_move) || 3) * 1000;
+  const steps = [{ text: 'Look straight at the camera', ms: 1000 }, ...moves.map((m) => ({ text: MOVE_TEXT[m] || m, ms: perMove, move: m }))];
+  show(els.promptBox, true);
+  for (let i = 0; i < steps.length; i++) {
+    if (run !== promptRun) return;
+    const st = steps[i];
+    els.promptBox.dataset.move = st.move || 'centre';
+    els.promptStep.textContent = i === 0 ? 'Liveness check' : `Movement ${i} of ${moves.length} — then face the camera again`;
+    els.promptText.textContent = st.text;
+    els.promptProgress.style.transition = 'none';
+    els.promptProgress.style.width = '0%';
+    void els.promptProgress.offsetWidth; // restart the bar
+    els.promptProgress.style.transition = `width ${st.ms}ms linear`;
+    els.promptProgress.style.width = '100%';
+    await new Promise((r) => setTimeout(r, st.ms));
+  }
+  if (run !== promptRun) return;
+  els.promptText.textContent = 'Thank you';
+  els.promptStep.textContent = 'Liveness check';
+  els.promptBox.dataset.move = 'done';
+  await new Promise((r) => setTimeout(r, 1500));
+  if (run === promptRun) show(els.promptBox, false);
 }
 
 function finish(how) {

@@ -125,6 +125,12 @@ function attemptBody(type, a, { applicantName } = {}) {
     const matches = Array.isArray(d.matches) ? d.matches : [];
     body = rows([
       ['Face match', s.face_match != null ? `${s.face_match} / 100` : '—', { dataset: { score: s.face_match ?? '' } }],
+      d.liveness
+        ? ['Liveness', `${d.liveness.score} / 100 · ${d.liveness.live ? 'live' : 'not live'}`, { class: d.liveness.live ? 'kyc-liveness' : 'kyc-liveness kyc-bad', dataset: { score: d.liveness.score ?? '' } }]
+        : ['Liveness', 'Not checked (use "Face + liveness")', { class: 'kyc-liveness' }],
+      d.liveness
+        ? ['Movements', (d.liveness.moves || []).map((m) => `${String(m.move).replace('_', ' ')} ${m.done ? '✓' : '✗'}`).join(' · ')]
+        : null,
       ...matches.map((m) => [
         SOURCE_LABELS[m.source] || m.source || 'Reference',
         m.error ? `Error: ${m.error.message || m.error.code || m.error}` : `${m.score ?? '—'} / 100 · ${m.matched ? 'match' : 'no match'}`,
@@ -214,6 +220,7 @@ export function renderRecommendation(container, kyc) {
     ),
     rows([
       ['Face match', kyc?.face_match_score != null ? `${kyc.face_match_score} / 100` : '—'],
+      ['Liveness', kyc?.liveness_score != null ? `${kyc.liveness_score} / 100` : '—'],
       ['Name match', kyc?.name_match_score != null ? `${kyc.name_match_score} / 100` : '—'],
       ['Decision', kyc?.result ? resultLabel(kyc.result) : 'Not decided'],
     ]),

@@ -345,6 +345,8 @@ export class RtcClient extends EventTarget {
         return this._finishEnded(msg.reason || 'ended');
       case 'error':
         return this._onError(msg);
+      case 'prompt':
+        return this._emit('prompt', { prompt: msg.prompt || {} });
       case 'pong':
         return undefined;
       default:

@@ -10,6 +10,9 @@
 #     face_impostor.y4m  the same from photos/impostor_2.jpg (a different person's camera)
 #     tone.wav         440 Hz, 5 s, mono 48 kHz (fake microphone)
 #     pan_card.png     a synthetic PAN card carrying photos/person_b_1.jpg (+ pan_card.json)
+#     face_moves.y4m   640x480/30 fps, photos/person_b_1.jpg turning left, right, up, down
+#                      (one 3 s cycle, looped by Chromium: the liveness challenge's camera)
+#     pan_card_b2.png  a PAN card carrying photos/person_b_2.jpg (+ pan_card_b2.json)
 #   tests/browser/node_modules/playwright-core   (npm; never downloads a browser)
 #
 # Needs: python3 + pip, ffmpeg, node + npm. Chromium comes from the OS
@@ -143,6 +146,37 @@ if [[ ! -s "$CACHE/pan_card.png" || ! -s "$CACHE/pan_card.json" ]]; then
     "$CARD_PHOTO" "$CARD_SEED" "$CACHE/pan_card.part.png") >"$CACHE/pan_card.json.part"
   mv "$CACHE/pan_card.part.png" "$CACHE/pan_card.png"
   mv "$CACHE/pan_card.json.part" "$CACHE/pan_card.json"
+fi
+
+# --- (e) head movements for the liveness challenge: face_moves.y4m -------------------
+# One cycle of turn left / right, look up / down rendered from person_b_1.jpg by
+# actors/examples/head_moves.rs (the real detector for the face geometry, the 2.5-D warp of
+# loadtest/src/headpose.rs), framed like a webcam. Chromium loops it, so frames grabbed
+# over a few cycles contain any order of moves.
+MOVES_PHOTO="$CACHE/photos/person_b_1.jpg"
+MOVES_FILTER="[0:v]split[a][b];[a]scale=640:480:force_original_aspect_ratio=increase,crop=640:480,boxblur=12:2[bg];[b]scale=-2:480[fg];[bg][fg]overlay=(W-w)/2:0,format=yuv420p"
+MOVES_STAMP="photos/person_b_1.jpg 21 0.6 $MOVES_FILTER"
+if [[ ! -s "$CACHE/face_moves.y4m" || "$(cat "$CACHE/face_moves.y4m.recipe" 2>/dev/null)" != "$MOVES_STAMP" ]]; then
+  [[ -s "$MOVES_PHOTO" ]] || die "$MOVES_PHOTO is missing: run 'bash models/setup.sh --photos'"
+  log "making face_moves.y4m (head movements of person_b_1.jpg)"
+  frames="$(mktemp -d)"
+  (cd "$HERE/../.." && cargo run -q -p vkyc-actors --example head_moves -- "$MOVES_PHOTO" "$frames" 21 0.6) >/dev/null
+  ffmpeg -nostdin -hide_banner -loglevel error -y -framerate 30 -i "$frames/f%04d.png" \
+    -filter_complex "$MOVES_FILTER" -f yuv4mpegpipe "$CACHE/face_moves.y4m.part"
+  rm -rf "$frames"
+  mv "$CACHE/face_moves.y4m.part" "$CACHE/face_moves.y4m"
+  printf '%s' "$MOVES_STAMP" >"$CACHE/face_moves.y4m.recipe"
+fi
+
+# --- (f) a PAN card with person_b_2.jpg, for the camera of (e) -----------------------
+CARD2_PHOTO="$CACHE/photos/person_b_2.jpg"
+if [[ ! -s "$CACHE/pan_card_b2.png" || ! -s "$CACHE/pan_card_b2.json" ]]; then
+  [[ -s "$CARD2_PHOTO" ]] || die "$CARD2_PHOTO is missing: run 'bash models/setup.sh --photos'"
+  log "making pan_card_b2.png (seed 13, photo person_b_2.jpg)"
+  (cd "$HERE/../.." && cargo run -q -p vkyc-loadtest --example make_card -- \
+    "$CARD2_PHOTO" 13 "$CACHE/pan_card_b2.part.png") >"$CACHE/pan_card_b2.json.part"
+  mv "$CACHE/pan_card_b2.part.png" "$CACHE/pan_card_b2.png"
+  mv "$CACHE/pan_card_b2.json.part" "$CACHE/pan_card_b2.json"
 fi
 
 # --- playwright-core (driver only; Chromium comes from the OS) ---------------------

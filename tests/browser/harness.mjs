@@ -264,10 +264,10 @@ export async function screenshot(person, file, { fullPage = false } = {}) {
   return path;
 }
 
-/** The synthetic PAN card made by fixtures.sh: { png (path), truth: { name, pan_number, date_of_birth, … } }. */
-export function panCardFixture() {
-  const png = join(cacheDir(), 'pan_card.png');
-  const json = join(cacheDir(), 'pan_card.json');
+/** A synthetic PAN card made by fixtures.sh (`pan_card` or `pan_card_b2`): { png (path), truth: { name, pan_number, date_of_birth, … } }. */
+export function panCardFixture(name = 'pan_card') {
+  const png = join(cacheDir(), `${name}.png`);
+  const json = join(cacheDir(), `${name}.json`);
   if (!existsSync(png) || !existsSync(json)) throw new Error(`missing test fixture ${png}: run \`bash tests/browser/fixtures.sh\` first`);
   return { png, truth: JSON.parse(readFileSync(json, 'utf8')) };
 }

@@ -1,6 +1,7 @@
 // The KYC workflow end to end in the browser: the customer gives consent and location on the
-// join page, the agent checks a PAN card (uploaded image) and captures the customer's face
-// from the call video, approves, and an auditor approves on the auditor page. The verdicts
+// join page, the agent checks a PAN card (uploaded image) and runs the face + liveness check
+// (the customer's page prompts the head movements; the agent console grabs frames of the
+// call video), approves, and an auditor approves on the auditor page. The verdicts
 // come from the real engines (VKYC_INFERENCE__ENABLED=true in harness.mjs). A third test runs
 // the one-time code and the questions: the server writes codes to its outbox
 // (VKYC_KYC__OTP_NOTIFIER=file), where the test reads them as the customer's phone would.
@@ -41,18 +42,21 @@ async function stepOutcome(page, step, attempts) {
   return page.locator(`#kyc-steps [data-step="${step}"]`).getAttribute('data-outcome');
 }
 
-test('KYC: consent, location, document, face, decision and audit through the pages', { timeout: 300_000 }, async () => {
+test('KYC: consent, location, document, face + liveness, decision and audit through the pages', { timeout: 300_000 }, async () => {
   const t0 = Date.now();
   const lap = {};
   const mark = (k) => (lap[k] = Date.now() - t0);
-  const card = panCardFixture();
+  // The customer's camera: person_b_1 moving her head (face_moves.y4m, looped); the card
+  // carries another photo of her (person_b_2).
+  const card = panCardFixture('pan_card_b2');
+  const movesBrowser = await launchBrowser({ video: 'face_moves.y4m' });
   // workflow null: the server's default, consent + location + document + face.
   const { session, customer } = await createSessionWithTokens(server.url, { name: card.truth.name, dateOfBirth: card.truth.date_of_birth, workflow: null });
   const people = [];
   const dump = () => people.map((p) => p.logs.slice(-20).join('\n')).join('\n');
   try {
     // ---- customer: consent and location before the call
-    const cust = await newPerson(browser, 'customer', { geolocation: MUMBAI });
+    const cust = await newPerson(movesBrowser, 'customer', { geolocation: MUMBAI });
     people.push(cust);
     await cust.page.goto(new URL(customer.join_url, server.url).href);
     await cust.page.locator('#consent-step').waitFor({ state: 'visible' });
@@ -94,16 +98,25 @@ test('KYC: consent, location, document, face, decision and audit through the pag
     assert.ok(docText.includes(card.truth.pan_number), 'the PAN number read is shown');
     assert.equal(await agent.page.textContent('#kyc-steps [data-step="document"] .kyc-name-expected'), card.truth.name, 'the applicant name is shown next to the name read');
 
-    await agent.page.locator('#capture-face-btn:not([disabled])').click();
+    // Face + liveness: the customer's page shows each head movement while the console grabs
+    // frames of her video.
+    await agent.page.locator('#liveness-btn:not([disabled])').click();
+    await cust.page.locator('#prompt-box').waitFor({ state: 'visible', timeout: 15_000 });
+    await cust.page.waitForFunction(() => document.querySelector('#prompt-box')?.dataset.move?.includes('_'));
+    const promptText = await cust.page.textContent('#prompt-text');
+    assert.match(promptText, /Turn your head to your (left|right)|Look (up|down)/);
+    await screenshot(cust, 'kyc-customer-liveness.png');
+    await screenshot(agent, 'kyc-agent-liveness.png', { fullPage: true });
     const faceOutcome = await stepOutcome(agent.page, 'face', 1);
     assert.equal(faceOutcome, 'passed', `face step: ${await agent.page.textContent('#kyc-steps [data-step="face"]')}`);
     mark('face');
     await agent.page.waitForFunction(() => document.querySelector('#kyc-rec')?.dataset.result === 'approved');
+    assert.match(await agent.page.textContent('#kyc-steps [data-step="face"]'), /Liveness\s*\d+ \/ 100 · live/);
     await screenshot(agent, 'kyc-agent.png', { fullPage: true });
 
-    // The face capture is a full-size frame of the customer's video.
+    // The frames are full-size frames of the customer's video.
     const caps = await api(server.url, 'GET', `/v1/sessions/${session.id}/captures`);
-    const faceCap = caps.body.captures.find((c) => c.kind === 'face');
+    const faceCap = caps.body.captures.find((c) => c.kind === 'frame');
     const videoSize = await agent.page.evaluate(() => [document.querySelector('#remote-video').videoWidth, document.querySelector('#remote-video').videoHeight]);
     assert.ok(faceCap && faceCap.width >= 320, `face capture ${faceCap?.width}x${faceCap?.height}, video ${videoSize}`);
 
@@ -143,6 +156,10 @@ test('KYC: consent, location, document, face, decision and audit through the pag
     assert.equal(k.recommendation.result, 'approved', JSON.stringify(k.recommendation));
     assert.equal(k.audited, true);
     assert.ok(k.face_match_score >= 60, `face_match_score ${k.face_match_score}`);
+    assert.ok(k.liveness_score >= 60, `liveness_score ${k.liveness_score}`);
+    const live = k.steps.find((s) => s.type === 'face').attempts.at(-1).data.liveness;
+    assert.equal(live.live, true, JSON.stringify(live));
+    assert.ok(live.frames >= 20, `${live.frames} frames`);
     assert.ok(k.name_match_score >= 90, `name_match_score ${k.name_match_score}`);
     assert.deepEqual(
       k.steps.map((s) => [s.type, s.attempts.at(-1)?.outcome]),
@@ -154,7 +171,7 @@ test('KYC: consent, location, document, face, decision and audit through the pag
     for (const step of ['document', 'face']) assert.match(byOf[step].join(), /^agent:[^,]+$/, `${step} attempts by the agent`);
     for (const step of ['consent', 'location']) assert.match(byOf[step].join(), /^customer:/, `${step} attempts by the customer`);
     assert.match(k.agent_decision.by, /^agent:/);
-    console.log(`face match ${k.face_match_score}, name match ${k.name_match_score}; video ${videoSize.join('x')}, face capture ${faceCap.width}x${faceCap.height}`);
+    console.log(`face match ${k.face_match_score}, liveness ${k.liveness_score} (${live.frames} frames, moves ${live.moves.map((m) => m.move).join(',')}), name match ${k.name_match_score}; video ${videoSize.join('x')}, face capture ${faceCap.width}x${faceCap.height}`);
     console.log(`timings (ms from start): ${JSON.stringify(lap)}`);
 
     // No personal data in any page's console.
@@ -168,6 +185,7 @@ test('KYC: consent, location, document, face, decision and audit through the pag
     throw err;
   } finally {
     await Promise.all(people.map((p) => p.close()));
+    await movesBrowser.close().catch(() => {});
   }
 });
 

@@ -58,3 +58,22 @@ pub fn b64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+/// The face geometry of a photo (for warping it with `vkyc_loadtest::headpose`), from the
+/// server's own face-match answer.
+#[allow(dead_code)]
+pub async fn face_geometry(app: &TestApp, bytes: &[u8]) -> vkyc_loadtest::headpose::FaceGeometry {
+    let r = app
+        .http
+        .post(format!("{}/v1/verify/face-match", app.base))
+        .bearer_auth(API_KEY)
+        .json(&serde_json::json!({"probe": b64(bytes), "references": [b64(bytes)]}))
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    let b = &v["probe"]["bbox"];
+    let f = |x: &serde_json::Value| x.as_f64().unwrap() as f32;
+    let lm: Vec<(f32, f32)> = v["probe"]["landmarks"].as_array().unwrap().iter().map(|p| (f(&p["x"]), f(&p["y"]))).collect();
+    vkyc_loadtest::headpose::FaceGeometry { bbox: (f(&b["x"]), f(&b["y"]), f(&b["w"]), f(&b["h"])), landmarks: [lm[0], lm[1], lm[2], lm[3], lm[4]] }
+}

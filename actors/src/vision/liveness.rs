@@ -144,8 +144,23 @@ fn delta(mv: Move, p: Pose, neutral: Pose) -> f32 {
     }
 }
 
-/// Checks the frames against the asked moves, in order. The neutral pose is the first
-/// usable frame; each move must reach its threshold after the previous one did.
+/// The neutral pose: the per-axis median over the usable frames. Each asked move is a
+/// different direction and takes at most a third of the frames, so the median sits at the
+/// resting pose even when the series starts mid-move (frames grabbed from a live call).
+pub fn neutral_pose(usable: &[(usize, Pose)]) -> Option<Pose> {
+    if usable.is_empty() {
+        return None;
+    }
+    let median = |f: fn(&Pose) -> f32| {
+        let mut v: Vec<f32> = usable.iter().map(|(_, p)| f(p)).collect();
+        v.sort_by(f32::total_cmp);
+        v[v.len() / 2]
+    };
+    Some(Pose { yaw: median(|p| p.yaw), pitch: median(|p| p.pitch), roll_deg: median(|p| p.roll_deg) })
+}
+
+/// Checks the frames against the asked moves, in order. The neutral pose is the median
+/// pose ([`neutral_pose`]); each move must reach its threshold after the previous one did.
 pub fn verify_active(moves: &[Move], frames: &[FrameFace], identical_frames: bool, cfg: &ChallengeConfig) -> ActiveResult {
     let mut reasons = Vec::new();
     let usable: Vec<(usize, Pose)> =
@@ -161,10 +176,15 @@ pub fn verify_active(moves: &[Move], frames: &[FrameFace], identical_frames: boo
         reasons.push("static_frames: the frames are identical (a still picture)".into());
     }
     let mut results: Vec<MoveResult> = moves.iter().map(|&mv| MoveResult { mv, done: false, frame: None, peak: 0.0 }).collect();
-    let best_frame = usable.iter().min_by(|a, b| a.1.yaw.abs().total_cmp(&b.1.yaw.abs())).map(|(i, _)| *i);
-    if let Some(&(_, neutral)) = usable.first() {
+    let neutral = neutral_pose(&usable);
+    // The most frontal frame: the closest to the resting pose on both axes.
+    let best_frame = neutral.and_then(|n| {
+        let off = |p: &Pose| (p.yaw - n.yaw).abs() / cfg.yaw_delta + (p.pitch - n.pitch).abs() / cfg.pitch_delta;
+        usable.iter().min_by(|a, b| off(&a.1).total_cmp(&off(&b.1))).map(|(i, _)| *i)
+    });
+    if let Some(neutral) = neutral {
         let mut k = 0;
-        for &(i, p) in &usable[1..] {
+        for &(i, p) in &usable {
             if k >= results.len() {
                 break;
             }
