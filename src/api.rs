@@ -30,7 +30,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/rtc", web::get().to(crate::signal::rtc))
                 .configure(crate::verify::routes)
                 .configure(crate::captures::routes)
-                .configure(crate::kyc_api::routes),
+                .configure(crate::kyc_api::routes)
+                .configure(crate::self_record::routes),
         );
 }
 
@@ -63,8 +64,11 @@ async fn create_session(
     body: ValidJson<NewSession>,
 ) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
-    let session = Session::create(body.into_inner(), state.config.kyc.session_ttl_secs)?;
-    state.store.create_session(&session).await.map_err(|e| ApiError::internal("create_session", e))?;
+    let session = Session::create(body.into_inner(), state.config.kyc.session_ttl_secs, &state.config.kyc.self_record)?;
+    state.store.create_session(&session).await.map_err(|e| match e {
+        crate::store::StoreError::Conflict(code, msg) => ApiError::conflict(code, msg),
+        e => ApiError::internal("create_session", e),
+    })?;
     tracing::info!(session = %session.id, "session created");
     Ok(HttpResponse::Created().json(session))
 }
@@ -104,6 +108,9 @@ async fn get_session(
     if !is_customer {
         let case = crate::kyc_api::stored_case(&state, &session).await?;
         doc["kyc"] = crate::kyc_api::case_document(&state, &case);
+        if !session.participants.is_empty() {
+            doc["group"] = crate::kyc_api::group_document(&state, &session, &case).await?;
+        }
     }
     Ok(HttpResponse::Ok().json(doc))
 }

@@ -143,6 +143,14 @@ pub struct NewSession {
     /// refused) and expires at `ends_at` if the call has not started.
     #[serde(default)]
     pub schedule: Option<Schedule>,
+    /// `self_record` only: the longest video the customer's page records (default
+    /// `kyc.self_record.video_max_duration_secs`).
+    #[serde(default)]
+    pub video_max_duration: Option<u32>,
+    /// Another applicant in an existing live call: the session of that call (the group's
+    /// parent). Each applicant has their own workflow and case; the agent decides the parent.
+    #[serde(default)]
+    pub parent_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,22 +181,97 @@ pub struct Session {
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Schedule>,
+    /// `self_record` sessions: the longest video, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_max_duration: Option<u32>,
+    /// `self_record` sessions: the recording's upload and processing state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_record: Option<SelfRecordState>,
+    /// A group's other applicant: the parent session, whose call it shares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<Uuid>,
+    /// A group's parent: the other applicants' sessions, in the order they were added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<Uuid>,
 }
+
+impl Session {
+    /// The session whose room the call happens in (the parent's, for a group's applicant).
+    pub fn room_id(&self) -> Uuid {
+        self.parent_id.unwrap_or(self.id)
+    }
+}
+
+/// Where a self-recorded session is: recording → uploaded (video complete) → processing
+/// (frames submitted; face match and liveness running) → done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelfRecordPhase {
+    Recording,
+    Processing,
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelfRecordState {
+    pub phase: SelfRecordPhase,
+    pub challenge_id: Uuid,
+    pub started_at: DateTime<Utc>,
+    /// The video upload: bytes received of `total` (known from the first chunk), in
+    /// `chunks` stored pieces.
+    pub video_type: Option<String>,
+    pub video_total: Option<u64>,
+    pub video_received: u64,
+    pub video_chunks: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+impl SelfRecordState {
+    pub fn video_complete(&self) -> bool {
+        self.video_total.is_some_and(|t| t > 0 && self.video_received == t)
+    }
+}
+
+/// The steps a self-record session can hold (no agent is there to capture a document).
+pub const SELF_RECORD_STEPS: [StepType; 3] = [StepType::Consent, StepType::Location, StepType::Face];
 
 fn default_workflow() -> Vec<StepType> {
     DEFAULT_WORKFLOW.to_vec()
 }
 
 impl Session {
-    pub fn create(new: NewSession, default_ttl_secs: u64) -> Result<Self, ApiError> {
+    pub fn create(new: NewSession, default_ttl_secs: u64, sr: &vkyc_actors::case::SelfRecordSettings) -> Result<Self, ApiError> {
         let ttl = new.expires_in_secs.unwrap_or(default_ttl_secs);
         if ttl == 0 || ttl > 90 * 86_400 {
             return Err(ApiError::validation("expires_in_secs: 1 second to 90 days"));
         }
-        if new.mode != SessionMode::LiveAgent {
-            return Err(ApiError::validation("mode: only \"live_agent\" sessions are supported by this version"));
+        let video_max_duration = match (new.mode, new.video_max_duration) {
+            (SessionMode::LiveAgent, None) => None,
+            (SessionMode::LiveAgent, Some(_)) => return Err(ApiError::validation("video_max_duration: only for self_record sessions")),
+            (SessionMode::SelfRecord, d) => {
+                let d = d.unwrap_or(sr.video_max_duration_secs);
+                if !(15..=sr.max_video_duration_secs).contains(&d) {
+                    return Err(ApiError::validation(format!("video_max_duration: 15 to {} seconds", sr.max_video_duration_secs)));
+                }
+                Some(d)
+            }
+        };
+        if new.parent_id.is_some() && (new.mode != SessionMode::LiveAgent || new.schedule.is_some()) {
+            return Err(ApiError::validation("parent_id: only for live_agent sessions without their own schedule (the call is the parent's)"));
         }
-        let workflow = new.workflow.unwrap_or_else(default_workflow);
+        let workflow = match new.mode {
+            SessionMode::LiveAgent => new.workflow.unwrap_or_else(default_workflow),
+            SessionMode::SelfRecord => {
+                let w = new.workflow.unwrap_or_else(|| SELF_RECORD_STEPS.to_vec());
+                if w.iter().any(|t| !SELF_RECORD_STEPS.contains(t)) || !w.contains(&StepType::Face) {
+                    return Err(ApiError::validation("workflow: a self_record session has a face step and otherwise only consent and location"));
+                }
+                w
+            }
+        };
         if workflow.is_empty() || workflow.len() > 10 {
             return Err(ApiError::validation("workflow: 1 to 10 steps"));
         }
@@ -221,6 +304,10 @@ impl Session {
             workflow,
             expires_at: Some(expires_at),
             schedule: new.schedule,
+            video_max_duration,
+            self_record: None,
+            parent_id: new.parent_id,
+            participants: vec![],
         })
     }
 }

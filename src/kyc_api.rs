@@ -217,38 +217,47 @@ async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
             StepInput::Document { capture_id, kind: need(b.kind, "kind")?, image, expected_name: s.applicant.name.as_str().to_string() }
         }
         StepType::Face => {
-            let probe = match b.capture_id {
-                Some(c) => Some((c, crate::captures::load(&state, id, c).await?.1)),
-                None if b.liveness.is_some() => None,
-                None => return Err(ApiError::validation("capture_id: required for this step (or liveness frames)")),
-            };
-            let liveness = match b.liveness {
-                None => None,
-                Some(l) => {
-                    let ch = &state.config.liveness.challenge;
-                    if l.frames.len() < ch.min_frames || l.frames.len() > ch.max_frames {
-                        return Err(ApiError::validation(format!("liveness.frames: {} to {} frames", ch.min_frames, ch.max_frames)));
-                    }
-                    let mut frames = Vec::with_capacity(l.frames.len());
-                    for f in l.frames {
-                        frames.push((f.capture_id, f.t_ms, crate::captures::load(&state, id, f.capture_id).await?.1));
-                    }
-                    Some(LivenessFrames { challenge_id: l.challenge_id, frames })
-                }
-            };
-            // The lender's reference images (captures of kind `reference`) are compared too.
-            let mut references = Vec::new();
-            for c in state.store.list_captures(id).await.map_err(|e| ApiError::internal("list_captures", e))? {
-                if c.kind == CaptureKind::Reference {
-                    let (_, bytes) = crate::captures::load(&state, id, c.id).await?;
-                    references.push((format!("reference:{}", c.id), bytes));
-                }
+            if b.capture_id.is_none() && b.liveness.is_none() {
+                return Err(ApiError::validation("capture_id: required for this step (or liveness frames)"));
             }
-            StepInput::Face { probe, references, liveness }
+            let liveness = b.liveness.map(|l| (l.challenge_id, l.frames.into_iter().map(|f| (f.capture_id, f.t_ms)).collect()));
+            face_input(&state, id, b.capture_id, liveness).await?
         }
     };
     let attempt = state.cases.run(id, &s.workflow, input, who(&caller)).await.map_err(case_error)?;
     Ok(HttpResponse::Created().json(json!({"step": step, "attempt": attempt})))
+}
+
+/// The face step's input: the probe capture and/or the liveness frames (capture ids with
+/// their times), with the session's `reference` captures to compare against.
+pub async fn face_input(state: &AppState, id: Uuid, probe: Option<Uuid>, liveness: Option<(Uuid, Vec<(Uuid, u64)>)>) -> Result<StepInput, ApiError> {
+    let probe = match probe {
+        Some(c) => Some((c, crate::captures::load(state, id, c).await?.1)),
+        None => None,
+    };
+    let liveness = match liveness {
+        None => None,
+        Some((challenge_id, refs)) => {
+            let ch = &state.config.liveness.challenge;
+            if refs.len() < ch.min_frames || refs.len() > ch.max_frames {
+                return Err(ApiError::validation(format!("liveness.frames: {} to {} frames", ch.min_frames, ch.max_frames)));
+            }
+            let mut frames = Vec::with_capacity(refs.len());
+            for (capture_id, t_ms) in refs {
+                frames.push((capture_id, t_ms, crate::captures::load(state, id, capture_id).await?.1));
+            }
+            Some(LivenessFrames { challenge_id, frames })
+        }
+    };
+    // The lender's reference images (captures of kind `reference`) are compared too.
+    let mut references = Vec::new();
+    for c in state.store.list_captures(id).await.map_err(|e| ApiError::internal("list_captures", e))? {
+        if c.kind == CaptureKind::Reference {
+            let (_, bytes) = crate::captures::load(state, id, c.id).await?;
+            references.push((format!("reference:{}", c.id), bytes));
+        }
+    }
+    Ok(StepInput::Face { probe, references, liveness })
 }
 
 #[derive(Deserialize)]
@@ -287,7 +296,19 @@ async fn decide(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid
     if b.verdict == CaseResult::NeedsReview {
         return Err(ApiError::validation("result: approved or declined"));
     }
-    let case = state.cases.decide(id, &s.workflow, b.verdict, notes(b.notes)?, who(&caller)).await.map_err(case_error)?;
+    if let Some(parent) = s.parent_id {
+        return Err(ApiError::conflict("decide_on_parent", format!("this applicant is part of a group call: decide the group's session {parent}")));
+    }
+    let notes = notes(b.notes)?;
+    // A group is decided as one: every applicant's case carries the agent's decision.
+    for child in &s.participants {
+        let c = session(&state, *child).await?;
+        match state.cases.decide(c.id, &c.workflow, b.verdict, notes.clone(), who(&caller)).await {
+            Ok(_) | Err(CaseError::AlreadyDecided) => {}
+            Err(e) => return Err(case_error(e)),
+        }
+    }
+    let case = state.cases.decide(id, &s.workflow, b.verdict, notes, who(&caller)).await.map_err(case_error)?;
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
 }
 
@@ -320,6 +341,33 @@ async fn get_case(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uu
 pub async fn stored_case(state: &AppState, s: &crate::domain::Session) -> Result<KycCase, ApiError> {
     use vkyc_actors::kyc::CaseStore;
     Ok(state.store.load_case(s.id).await.map_err(|e| ApiError::internal("load_case", e))?.unwrap_or_else(|| KycCase::new(s.id, s.workflow.clone())))
+}
+
+/// A group call's consolidated view (on the parent): each applicant's session, result and
+/// recommendation, and the group's recommendation — the most severe of them all.
+pub async fn group_document(state: &AppState, parent: &crate::domain::Session, parent_case: &KycCase) -> Result<serde_json::Value, ApiError> {
+    let rank = |r: CaseResult| match r {
+        CaseResult::Approved => 0,
+        CaseResult::NeedsReview => 1,
+        CaseResult::Declined => 2,
+    };
+    let mut worst = recommend(parent_case, &state.config.kyc.rules).result;
+    let mut members = vec![];
+    for id in &parent.participants {
+        let Some(child) = state.store.get_session(*id).await.map_err(|e| ApiError::internal("get_session", e))? else { continue };
+        let case = stored_case(state, &child).await?;
+        let doc = case_document(state, &case);
+        let rec = recommend(&case, &state.config.kyc.rules).result;
+        if rank(rec) > rank(worst) {
+            worst = rec;
+        }
+        members.push(json!({
+            "session_id": child.id, "applicant": child.applicant, "status": child.status, "workflow": child.workflow,
+            "result": doc["result"], "recommendation": doc["recommendation"],
+            "face_match_score": doc["face_match_score"], "liveness_score": doc["liveness_score"], "name_match_score": doc["name_match_score"],
+        }));
+    }
+    Ok(json!({"participants": members, "recommendation": worst}))
 }
 
 /// The case with what a lender needs at a glance: the result so far, the recommendation and

@@ -29,6 +29,7 @@ pub mod kyc_api;
 pub mod lifecycle;
 pub mod metrics;
 pub mod notify;
+pub mod self_record;
 pub mod signal;
 pub mod startup;
 pub mod store;

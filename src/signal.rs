@@ -183,8 +183,13 @@ async fn join(state: &AppState, token: &str, tx: vkyc_actors::signal::SignalTx) 
     if session.status == crate::domain::SessionStatus::Scheduled {
         return Err(ServerMsg::error("session_not_started", "the call's window has not opened yet"));
     }
-    let spec = JoinSpec { participant_id: claims.sub.clone(), role: claims.role, signal: tx };
-    state.rooms.join(session.id, spec).await.map_err(|e| match e {
+    // A group's applicant joins the parent's call, as a participant of their own session.
+    let participant_id = match session.parent_id {
+        Some(_) => format!("{}@{}", claims.sub, &session.id.simple().to_string()[..8]),
+        None => claims.sub.clone(),
+    };
+    let spec = JoinSpec { participant_id, role: claims.role, signal: tx };
+    state.rooms.join(session.room_id(), spec).await.map_err(|e| match e {
         JoinError::RoomFull => ServerMsg::error("room_full", "the call has the maximum number of participants"),
         JoinError::RoomEnded => ServerMsg::error("room_ended", "this call has ended"),
         JoinError::Internal(e) => {

@@ -209,6 +209,13 @@ async fn every_call_checks_role_and_session() {
         ("latitude out of range", format!("{sa}/steps/location/attempts"), &a.customer, json!({"latitude": 95.0, "longitude": 1.0}), 422, "validation_failed"),
         ("needs_review is not a decision", format!("{sa}/decision"), &a.agent, json!({"result": "needs_review"}), 422, "validation_failed"),
         ("unknown session", format!("/v1/sessions/{}/decision", uuid::Uuid::new_v4()), API_KEY, decision.clone(), 404, "session_not_found"),
+        ("customer starts a liveness challenge", format!("{sa}/steps/face/attempts"), &a.customer, json!({"action": "challenge"}), 403, "forbidden_role"),
+        ("B's agent starts A's challenge", format!("{sa}/steps/face/attempts"), &b.agent, json!({"action": "challenge"}), 403, "forbidden_session"),
+        ("challenge outside the workflow", format!("{sa}/steps/face/attempts"), &a.agent, json!({"action": "challenge"}), 422, "step_not_in_workflow"),
+        ("liveness for a challenge never issued", format!("/v1/sessions/{}/steps/face/attempts", b.id), &b.agent, json!({"liveness": {"challenge_id": uuid::Uuid::new_v4(), "frames": []}}), 422, "validation_failed"),
+        ("agent starts a self-recording", format!("{sa}/self-record"), &a.agent, json!({}), 403, "forbidden_role"),
+        ("self-recording in a live session", format!("{sa}/self-record"), &a.customer, json!({}), 409, "not_self_record"),
+        ("B's customer submits A's recording", format!("{sa}/self-record/submit"), &b.customer, json!({"frames": []}), 403, "forbidden_session"),
     ];
     for (name, path, token, body, status, code) in cases {
         let (s, v) = post(&app, &path, token, body).await;

@@ -828,6 +828,19 @@ pub struct KycConfig {
     pub otp_notifier: String,
     /// The questions an agent asks in the questions step.
     pub questions: Vec<Question>,
+    pub self_record: SelfRecordSettings,
+}
+
+/// Self-record sessions (`[kyc.self_record]`): the customer records a video alone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfRecordSettings {
+    /// Default and largest `video_max_duration_secs` of a session.
+    pub video_max_duration_secs: u32,
+    pub max_video_duration_secs: u32,
+    /// Largest video file, and largest chunk of its resumable upload.
+    pub max_video_bytes: u64,
+    pub max_chunk_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]

@@ -33,6 +33,8 @@ pub enum EventKind {
     SessionCancelled,
     VideoCompleted,
     SessionWaiting,
+    SelfRecordStarted,
+    SelfRecordSubmitted,
 }
 
 impl EventKind {
@@ -59,6 +61,8 @@ impl EventKind {
             EventKind::SessionCancelled => "session.cancelled",
             EventKind::VideoCompleted => "video.completed",
             EventKind::SessionWaiting => "session.waiting",
+            EventKind::SelfRecordStarted => "self_record.started",
+            EventKind::SelfRecordSubmitted => "self_record.submitted",
         }
     }
 }

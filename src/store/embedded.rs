@@ -95,15 +95,29 @@ fn write_session(tx: &redb::WriteTransaction, s: &Session) -> Result<(), StoreEr
     Ok(())
 }
 
+/// The most applicants in one call (the parent and its participants).
+pub const MAX_GROUP: usize = 10;
+
 /// The session state change an event implies, applied in the event's transaction.
 fn apply(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<(), StoreError> {
     let Some(id) = event.session_id else { return Ok(()) };
     let next = match event.kind {
-        EventKind::RoomStarted => SessionStatus::InProgress,
-        EventKind::RoomEnded => SessionStatus::Completed,
+        EventKind::RoomStarted | EventKind::SelfRecordStarted => SessionStatus::InProgress,
+        EventKind::RoomEnded | EventKind::SelfRecordSubmitted => SessionStatus::Completed,
         _ => return Ok(()),
     };
-    let Some(mut s) = read_session(tx, id)? else { return Ok(()) };
+    let Some(s) = read_session(tx, id)? else { return Ok(()) };
+    // A group's call moves every applicant's session along with the parent's.
+    for child in s.participants.clone() {
+        if let Some(c) = read_session(tx, child)? {
+            advance(tx, c, next)?;
+        }
+    }
+    advance(tx, s, next)
+}
+
+fn advance(tx: &redb::WriteTransaction, mut s: Session, next: SessionStatus) -> Result<(), StoreError> {
+    let id = s.id;
     if s.status.is_final() {
         return Ok(());
     }
@@ -249,6 +263,33 @@ impl EmbeddedStore {
         .await
     }
 
+    /// Changes a session in one transaction: `f` sees the current session and either
+    /// changes it (and names the event describing the change, stored with it) or refuses
+    /// with an error, in which case nothing is written. `Ok(None)`: no such session.
+    pub async fn update_session<T: Send + 'static, E: Send + 'static>(
+        &self,
+        id: Uuid,
+        f: impl FnOnce(&mut Session) -> Result<(T, Option<DomainEvent>), E> + Send + 'static,
+    ) -> Result<Option<Result<T, E>>, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            let Some(mut s) = read_session(&tx, id)? else { return Ok(None) };
+            let (out, event) = match f(&mut s) {
+                Ok(v) => v,
+                Err(e) => return Ok(Some(Err(e))),
+            };
+            s.updated_at = Utc::now();
+            write_session(&tx, &s)?;
+            if let Some(ev) = event {
+                append_event(&tx, &ev)?;
+                apply(&tx, &ev)?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(Some(Ok(out)))
+        })
+        .await
+    }
+
     /// Cancels a session that has not finished; `Ok(None)` if there is no such session,
     /// `Ok(Some(false))` if it had already finished.
     pub async fn cancel_session(&self, id: Uuid) -> Result<Option<bool>, StoreError> {
@@ -274,9 +315,30 @@ impl EmbeddedStore {
 #[async_trait]
 impl SessionStore for EmbeddedStore {
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
-        let session = session.clone();
+        let mut session = session.clone();
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
+            // A group's applicant joins the parent's list in the same transaction, so two
+            // concurrent additions cannot both take the last place.
+            if let Some(pid) = session.parent_id {
+                let mut parent = read_session(&tx, pid)?.ok_or_else(|| StoreError::Conflict("parent_not_found", "no session with this parent_id".into()))?;
+                if parent.parent_id.is_some() {
+                    return Err(StoreError::Conflict("parent_is_child", "parent_id must be the group's first session, not another applicant's".into()));
+                }
+                if parent.mode != crate::domain::SessionMode::LiveAgent || parent.status.is_final() {
+                    return Err(StoreError::Conflict("parent_closed", "the parent session is not an open live call".into()));
+                }
+                if parent.participants.len() + 1 >= MAX_GROUP {
+                    return Err(StoreError::Conflict("too_many_participants", format!("a call holds at most {MAX_GROUP} applicants")));
+                }
+                parent.participants.push(session.id);
+                write_session(&tx, &parent)?;
+                // Joining a call that is already on.
+                if parent.status == SessionStatus::InProgress {
+                    session.status = SessionStatus::InProgress;
+                    session.started_at = Some(Utc::now());
+                }
+            }
             write_session(&tx, &session)?;
             tx.open_table(SESSIONS_BY_CREATED)
                 .map_err(backend)?
@@ -368,7 +430,8 @@ mod tests {
     fn new_session() -> Session {
         let new: NewSession =
             serde_json::from_value(json!({"mode":"live_agent","applicant":{"name":"Test Person"}})).unwrap();
-        Session::create(new, 3600).unwrap()
+        let sr = vkyc_actors::case::SelfRecordSettings { video_max_duration_secs: 60, max_video_duration_secs: 300, max_video_bytes: 1 << 20, max_chunk_bytes: 1 << 16 };
+        Session::create(new, 3600, &sr).unwrap()
     }
 
     #[tokio::test]

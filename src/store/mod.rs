@@ -23,6 +23,10 @@ pub enum StoreError {
     Backend(String),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    /// The change breaks a rule checked inside the store's transaction: a stable code and
+    /// a message for the API's 409.
+    #[error("{1}")]
+    Conflict(&'static str, String),
 }
 
 /// The versioned envelope every event is stored and served in. `data` carries ids, roles and

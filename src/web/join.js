@@ -5,6 +5,7 @@ import { checkBrowserSupport, getLocalMedia, stopStream, UserFacingError } from 
 import { CallView } from './call.js';
 import { $, show, setStatus, showNotice, createMetrics, readUrlParam, scrubUrl } from './ui.js';
 import { Api, tokenClaims } from './api.js';
+import { SelfRecorder } from './selfrecord.js';
 
 const CONSENT_TEXT_VERSION = 'v1';
 
@@ -52,6 +53,13 @@ const els = {
   otpInput: $('#otp-input'),
   otpSubmit: $('#otp-submit-btn'),
   otpResult: $('#otp-result'),
+  selfrec: $('#selfrec'),
+  recVideo: $('#rec-video'),
+  recordBtn: $('#record-btn'),
+  recMax: $('#rec-max'),
+  uploadBox: $('#upload-box'),
+  uploadLabel: $('#upload-label'),
+  uploadProgress: $('#upload-progress'),
   promptBox: $('#prompt-box'),
   promptStep: $('#prompt-step'),
   promptText: $('#prompt-text'),
@@ -65,18 +73,22 @@ const view = new CallView({
   onRemoteVideo: () => setStatus('In call with the agent', 'live'),
 });
 
-/** UI phases: 'consent' → 'location' → 'check' → 'prejoin' → 'call' → 'ended' | 'left' | 'failed'. */
+/** UI phases: 'consent' → 'location' → 'check' → 'prejoin' → 'call' → 'ended' | 'left' | 'failed';
+ * self-record sessions: … 'check' → 'selfrec' → 'recording' → 'uploading' → 'ended'. */
 function setPhase(phase) {
   document.body.dataset.phase = phase;
   show(els.consentStep, phase === 'consent');
   show(els.locationStep, phase === 'location');
   els.stage.dataset.phase = phase === 'prejoin' ? 'prejoin' : 'call';
   show(els.call, phase === 'prejoin' || phase === 'call');
+  show(els.selfrec, ['selfrec', 'recording', 'uploading'].includes(phase));
+  show(els.recordBtn, phase === 'selfrec');
+  show(els.uploadBox, phase === 'uploading');
   show(els.joinBtn, phase === 'prejoin');
   show(els.tips, phase === 'prejoin');
   show(els.leaveBtn, phase === 'call');
   show(els.timer, phase === 'call');
-  show(els.intro, ['consent', 'location', 'check', 'prejoin'].includes(phase));
+  show(els.intro, ['consent', 'location', 'check', 'prejoin', 'selfrec'].includes(phase));
   show(els.ended, phase === 'ended' || phase === 'left');
   // The one-time code can be typed at any time during the call (it never blocks it).
   show(els.otpBox, phase === 'call' && workflow.includes('otp'));
@@ -127,10 +139,66 @@ async function startPreview() {
     fail(err);
     return;
   }
+  if (mode === 'self_record') {
+    els.recVideo.srcObject = localStream;
+    setPhase('selfrec');
+    setStatus('Ready. When you press "Start recording", follow the instructions on the screen.', 'info');
+    els.recordBtn.disabled = false;
+    return;
+  }
   view.setLocalStream(localStream);
   setPhase('prejoin');
   setStatus('Ready. Check that your face is clearly visible, then press "Join call".', 'info');
   els.joinBtn.disabled = false;
+}
+
+// ------------------------------------------------------------------ self-record mode
+
+async function selfRecord() {
+  if (!localStream) return;
+  els.recordBtn.disabled = true;
+  showNotice(els.notice, null);
+  const recorder = new SelfRecorder({
+    api,
+    sessionId,
+    stream: localStream,
+    ui: {
+      video: els.recVideo,
+      prompt: $('#rec-prompt'),
+      step: $('#rec-prompt-step'),
+      text: $('#rec-prompt-text'),
+      progress: $('#rec-progress'),
+      dot: $('#rec-dot'),
+      onUpload: (fraction, label) => {
+        els.uploadProgress.value = Math.round(fraction * 100);
+        els.uploadLabel.textContent = label;
+      },
+    },
+  });
+  try {
+    setPhase('recording');
+    setStatus('Recording — follow the instructions', 'live');
+    const taken = await recorder.record();
+    stopStream(localStream); // camera light off
+    localStream = null;
+    setPhase('uploading');
+    setStatus('Uploading your video…', 'busy');
+    await recorder.upload(taken);
+    setPhase('ended');
+    setStatus('Your video has been submitted.', 'ended');
+    els.endedTitle.textContent = 'Your video has been submitted';
+    els.endedText.textContent = 'Thank you. We are checking it now; the lender will tell you the result. You can close this page.';
+    show(els.rejoinBtn, false);
+  } catch (err) {
+    setStatus('The recording could not be completed', 'error');
+    showNotice(els.notice, {
+      kind: 'error',
+      code: err?.code,
+      title: 'The recording could not be completed',
+      message: `${err?.message || 'Please try again.'}`,
+      actions: [{ id: 'retry-btn', label: 'Record again', class: 'btn btn-primary', onClick: startPreview }],
+    });
+  }
 }
 
 function join() {
@@ -281,6 +349,7 @@ function leave() {
 let api = null;
 let sessionId = null;
 let workflow = [];
+let mode = 'live_agent';
 
 function serverProblem(err, title) {
   setStatus(title, 'error');
@@ -446,6 +515,8 @@ async function loadWorkflow() {
   api = new Api(token);
   if (!sessionId) return [];
   const session = await api.getSession(sessionId);
+  mode = session?.mode || 'live_agent';
+  if (session?.video_max_duration) els.recMax.textContent = String(session.video_max_duration);
   return Array.isArray(session?.workflow) ? session.workflow : [];
 }
 
@@ -459,6 +530,7 @@ async function main() {
   });
   els.otpForm.addEventListener('submit', submitOtp);
   els.joinBtn.addEventListener('click', join);
+  els.recordBtn.addEventListener('click', selfRecord);
   els.leaveBtn.addEventListener('click', leave);
   els.rejoinBtn.addEventListener('click', startPreview);
   window.addEventListener('pagehide', () => client?.leave());

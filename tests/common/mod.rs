@@ -77,3 +77,12 @@ pub async fn face_geometry(app: &TestApp, bytes: &[u8]) -> vkyc_loadtest::headpo
     let lm: Vec<(f32, f32)> = v["probe"]["landmarks"].as_array().unwrap().iter().map(|p| (f(&p["x"]), f(&p["y"]))).collect();
     vkyc_loadtest::headpose::FaceGeometry { bbox: (f(&b["x"]), f(&b["y"]), f(&b["w"]), f(&b["h"])), landmarks: [lm[0], lm[1], lm[2], lm[3], lm[4]] }
 }
+
+/// Checks a session document against the published JSON Schema (`GET /v1/schema/session.json`).
+#[allow(dead_code)]
+pub async fn assert_session_schema(app: &TestApp, doc: &serde_json::Value) {
+    let schema: serde_json::Value = app.http.get(format!("{}/v1/schema/session.json", app.base)).send().await.unwrap().json().await.unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema is valid");
+    let errors: Vec<String> = validator.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}

@@ -1,0 +1,328 @@
+//! Self-record sessions (`mode: "self_record"`): no agent on a call. The customer's page
+//! walks through consent and location, then records a video while it prompts them (say your
+//! name and today's date, then a head-movement challenge), grabs frames at the prompts,
+//! uploads the video in resumable chunks and submits the frames. The server then runs the
+//! face step (liveness on the frames + face match against the references) in the case actor
+//! and sets the result: `approved` when every check passed, otherwise `needs_review` for an
+//! auditor — never an automatic rejection.
+//!
+//! | call | who |
+//! | --- | --- |
+//! | `POST /v1/sessions/{id}/self-record` | customer token: start (or restart) → the script |
+//! | `PUT  /v1/sessions/{id}/self-record/video` | customer token: one chunk, `Content-Range: bytes a-b/total` |
+//! | `GET  /v1/sessions/{id}/self-record` | customer, agent, observer token, api key: upload and processing state |
+//! | `GET  /v1/sessions/{id}/self-record/video` | agent or observer token, api key: the video |
+//! | `POST /v1/sessions/{id}/self-record/submit` | customer token: `{"frames":[{"capture_id","t_ms"}]}` → 202 |
+//!
+//! The video is stored through the blob store (encrypted) as numbered chunks; the upload
+//! state lives on the session, changed in one store transaction per chunk, so an upload
+//! resumes after a dropped connection or a server restart from `video_received`.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+use vkyc_actors::events::{DomainEvent, EventKind};
+use vkyc_actors::kyc::{recommend, CaseResult, StepType};
+use vkyc_actors::Role;
+
+use crate::domain::{SelfRecordPhase, SelfRecordState, Session, SessionMode, SessionStatus};
+use crate::error::ApiError;
+use crate::extract::ValidJson;
+use crate::kyc_api::{case_error, face_input, SECONDS_PER_MOVE};
+use crate::startup::AppState;
+use crate::store::SessionStore;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/sessions/{id}/self-record", web::post().to(start))
+        .route("/sessions/{id}/self-record", web::get().to(status))
+        .route("/sessions/{id}/self-record/video", web::put().to(upload_chunk))
+        .route("/sessions/{id}/self-record/video", web::get().to(download))
+        .route("/sessions/{id}/self-record/submit", web::post().to(submit));
+}
+
+/// Seconds the page gives the customer to say their name and the date.
+const INTRO_SECS: u64 = 6;
+/// Who the system's own actions are recorded as.
+const SYSTEM: &str = "system:self_record";
+
+fn chunk_key(id: Uuid, n: u32) -> String {
+    format!("selfrecord/{}/video/{n:06}", id.simple())
+}
+
+async fn session(state: &AppState, id: Uuid) -> Result<Session, ApiError> {
+    let s = state.store.get_session(id).await.map_err(|e| ApiError::internal("get_session", e))?.ok_or_else(ApiError::session_not_found)?;
+    if s.mode != SessionMode::SelfRecord {
+        return Err(ApiError::conflict("not_self_record", "this session is a live call, not a self-recorded one"));
+    }
+    Ok(s)
+}
+
+/// Runs a change of the session in one store transaction (see `EmbeddedStore::update_session`).
+async fn update<T: Send + 'static>(
+    state: &AppState,
+    id: Uuid,
+    f: impl FnOnce(&mut Session) -> Result<(T, Option<DomainEvent>), ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match state.store.update_session(id, f).await.map_err(|e| ApiError::internal("update_session", e))? {
+        None => Err(ApiError::session_not_found()),
+        Some(r) => r,
+    }
+}
+
+fn open_for_recording(s: &Session) -> Result<(), ApiError> {
+    if s.status.is_final() {
+        return Err(ApiError::conflict("session_closed", "this session has ended"));
+    }
+    if s.status == SessionStatus::Scheduled {
+        return Err(ApiError::conflict("session_not_open", "this session's window has not opened yet"));
+    }
+    Ok(())
+}
+
+async fn start(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    state.auth.caller(&req)?.require_session(id, &[Role::Customer])?;
+    let s = session(&state, id).await?;
+    open_for_recording(&s)?;
+    if s.self_record.as_ref().is_some_and(|r| r.phase != SelfRecordPhase::Recording) {
+        return Err(ApiError::conflict("already_submitted", "the recording has already been submitted"));
+    }
+    // Consent comes before any recording.
+    let case = state.cases.get(id, &s.workflow).await.map_err(case_error)?;
+    if let Some(c) = case.step(StepType::Consent) {
+        if c.latest().is_none_or(|a| a.outcome != vkyc_actors::kyc::Outcome::Passed) {
+            return Err(ApiError::conflict("consent_required", "the customer's consent is needed before recording"));
+        }
+    }
+    let ch = state.cases.start_challenge(id, &s.workflow, SYSTEM.into()).await.map_err(case_error)?;
+    let challenge_id = ch.challenge_id;
+    let now = Utc::now();
+    update(&state, id, move |s| {
+        open_for_recording(s)?;
+        let first = s.self_record.is_none();
+        // A restart records a new video: the upload begins again.
+        s.self_record = Some(SelfRecordState {
+            phase: SelfRecordPhase::Recording,
+            challenge_id,
+            started_at: now,
+            video_type: None,
+            video_total: None,
+            video_received: 0,
+            video_chunks: 0,
+            submitted_at: None,
+            processed_at: None,
+        });
+        let ev = first.then(|| DomainEvent::new(EventKind::SelfRecordStarted, Some(s.id), json!({})));
+        Ok(((), ev))
+    })
+    .await?;
+    let mut prompts = vec![
+        json!({"id": "intro", "text": "Say your full name and today's date", "seconds": INTRO_SECS, "frames": 2}),
+        json!({"id": "centre", "text": "Look straight at the camera", "seconds": 1}),
+    ];
+    prompts.extend(ch.moves.iter().map(|m| json!({"id": m, "move": m, "seconds": SECONDS_PER_MOVE})));
+    Ok(HttpResponse::Created().json(json!({
+        "challenge": ch,
+        "prompts": prompts,
+        "video_max_duration_secs": s.video_max_duration,
+        "max_video_bytes": state.config.kyc.self_record.max_video_bytes,
+        "max_chunk_bytes": state.config.kyc.self_record.max_chunk_bytes,
+    })))
+}
+
+async fn status(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    state.auth.caller(&req)?.require_session(id, &[Role::Customer, Role::Agent, Role::Observer])?;
+    let s = session(&state, id).await?;
+    Ok(HttpResponse::Ok().json(self_record_json(&s)))
+}
+
+fn self_record_json(s: &Session) -> serde_json::Value {
+    match &s.self_record {
+        None => json!({"phase": null, "status": s.status, "video_received": 0, "video_complete": false}),
+        Some(r) => json!({
+            "phase": r.phase, "status": s.status, "video_type": r.video_type, "video_total": r.video_total,
+            "video_received": r.video_received, "video_complete": r.video_complete(),
+            "started_at": r.started_at, "submitted_at": r.submitted_at, "processed_at": r.processed_at,
+        }),
+    }
+}
+
+/// `Content-Range: bytes START-END/TOTAL` (END inclusive).
+fn content_range(req: &HttpRequest) -> Result<(u64, u64, u64), ApiError> {
+    let bad = || ApiError::bad_request("invalid_content_range", "Content-Range: bytes START-END/TOTAL is required (END inclusive)");
+    let v = req.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok()).ok_or_else(bad)?;
+    let rest = v.trim().strip_prefix("bytes ").ok_or_else(bad)?;
+    let (range, total) = rest.split_once('/').ok_or_else(bad)?;
+    let (a, b) = range.split_once('-').ok_or_else(bad)?;
+    let (a, b, total): (u64, u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?, total.parse().map_err(|_| bad())?);
+    if b < a || b >= total {
+        return Err(bad());
+    }
+    Ok((a, b, total))
+}
+
+async fn upload_chunk(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    state.auth.caller(&req)?.require_session(id, &[Role::Customer])?;
+    let limits = state.config.kyc.self_record.clone();
+    let (a, b, total) = content_range(&req)?;
+    let body = read_body(payload, limits.max_chunk_bytes).await?;
+    if b - a + 1 != body.len() as u64 {
+        return Err(ApiError::bad_request("invalid_content_range", format!("Content-Range says {} bytes, the body has {}", b - a + 1, body.len())));
+    }
+    if total > limits.max_video_bytes {
+        return Err(ApiError::new(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, "video_too_large", format!("the video is at most {} bytes", limits.max_video_bytes)));
+    }
+    let ctype = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if !matches!(ctype.as_str(), "video/webm" | "video/mp4") {
+        return Err(ApiError::new(actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "the video must be video/webm or video/mp4"));
+    }
+    // Where the upload stands (checked again in the transaction below).
+    let s = session(&state, id).await?;
+    open_for_recording(&s)?;
+    let r = s.self_record.as_ref().ok_or_else(|| ApiError::conflict("not_started", "start the recording first (POST …/self-record)"))?;
+    check_chunk(r, a, total)?;
+    // The chunk goes to the blob store first, under the index it will have: a retry after a
+    // failure overwrites the same key, so nothing is half-counted.
+    let n = r.video_chunks;
+    let len = body.len() as u64;
+    state.blobs.put(&chunk_key(id, n), body).await.map_err(|e| ApiError::internal("blob put", e))?;
+    let r = update(&state, id, move |s| {
+        open_for_recording(s)?;
+        let r = s.self_record.as_mut().ok_or_else(|| ApiError::conflict("not_started", "start the recording first"))?;
+        check_chunk(r, a, total)?;
+        if r.video_chunks != n {
+            return Err(ApiError::conflict("upload_conflict", "another upload of this video is running"));
+        }
+        r.video_total = Some(total);
+        r.video_type = Some(ctype);
+        r.video_received += len;
+        r.video_chunks += 1;
+        Ok((r.clone(), None))
+    })
+    .await?;
+    let code = if r.video_complete() { actix_web::http::StatusCode::CREATED } else { actix_web::http::StatusCode::OK };
+    Ok(HttpResponse::build(code).json(json!({"video_received": r.video_received, "video_total": r.video_total, "video_complete": r.video_complete()})))
+}
+
+/// The request body, refused beyond `limit` bytes (the JSON body limit does not apply here).
+async fn read_body(mut payload: web::Payload, limit: u64) -> Result<Vec<u8>, ApiError> {
+    use futures_util::StreamExt;
+    let mut out = Vec::new();
+    while let Some(part) = payload.next().await {
+        let part = part.map_err(|e| ApiError::bad_request("invalid_body", format!("the request body could not be read: {e}")))?;
+        if (out.len() + part.len()) as u64 > limit {
+            return Err(ApiError::new(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, "chunk_too_large", format!("chunks are at most {limit} bytes")));
+        }
+        out.extend_from_slice(&part);
+    }
+    Ok(out)
+}
+
+fn check_chunk(r: &SelfRecordState, start: u64, total: u64) -> Result<(), ApiError> {
+    if r.phase != SelfRecordPhase::Recording {
+        return Err(ApiError::conflict("already_submitted", "the recording has already been submitted"));
+    }
+    if r.video_total.is_some_and(|t| t != total) {
+        return Err(ApiError::conflict("upload_total_changed", "the total size differs from the first chunk's: restart the recording to upload another video"));
+    }
+    if start != r.video_received {
+        // The client resumes from GET …/self-record's video_received.
+        return Err(ApiError::conflict("upload_offset_mismatch", format!("the next chunk starts at byte {}", r.video_received)));
+    }
+    Ok(())
+}
+
+async fn download(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    state.auth.caller(&req)?.require_session(id, &[Role::Agent, Role::Observer])?;
+    let s = session(&state, id).await?;
+    let r = s.self_record.filter(|r| r.video_complete()).ok_or_else(|| ApiError::not_found("video_not_found", "no complete video for this session"))?;
+    let mut out = Vec::with_capacity(r.video_received as usize);
+    for n in 0..r.video_chunks {
+        let chunk = state.blobs.get(&chunk_key(id, n)).await.map_err(|e| ApiError::internal("blob get", e))?;
+        out.extend(chunk.ok_or_else(|| ApiError::internal("blob get", format!("chunk {n} missing")))?);
+    }
+    Ok(HttpResponse::Ok().content_type(r.video_type.unwrap_or_else(|| "video/webm".into())).body(out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitBody {
+    frames: Vec<FrameRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrameRef {
+    capture_id: Uuid,
+    t_ms: u64,
+}
+
+async fn submit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>, body: ValidJson<SubmitBody>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    state.auth.caller(&req)?.require_session(id, &[Role::Customer])?;
+    let s = session(&state, id).await?;
+    open_for_recording(&s)?;
+    let r = s.self_record.clone().ok_or_else(|| ApiError::conflict("not_started", "start the recording first"))?;
+    if r.phase != SelfRecordPhase::Recording {
+        return Err(ApiError::conflict("already_submitted", "the recording has already been submitted"));
+    }
+    if !r.video_complete() {
+        return Err(ApiError::conflict("video_incomplete", format!("the video upload is not complete ({} bytes received)", r.video_received)));
+    }
+    // Load (and so validate) everything before the state changes.
+    let frames: Vec<(Uuid, u64)> = body.into_inner().frames.into_iter().map(|f| (f.capture_id, f.t_ms)).collect();
+    let input = face_input(&state, id, None, Some((r.challenge_id, frames))).await?;
+    let now = Utc::now();
+    update(&state, id, move |s| {
+        open_for_recording(s)?;
+        let r = s.self_record.as_mut().ok_or_else(|| ApiError::conflict("not_started", "start the recording first"))?;
+        if r.phase != SelfRecordPhase::Recording {
+            return Err(ApiError::conflict("already_submitted", "the recording has already been submitted"));
+        }
+        r.phase = SelfRecordPhase::Processing;
+        r.submitted_at = Some(now);
+        let ev = DomainEvent::new(EventKind::SelfRecordSubmitted, Some(s.id), json!({"video_bytes": r.video_received}));
+        Ok(((), Some(ev)))
+    })
+    .await?;
+    // The checks run after the answer: the page shows "submitted" and the lender hears
+    // through video.reviewed (the result) when they are done.
+    let state = state.into_inner();
+    tokio::spawn(async move { process(&state, s, input).await });
+    Ok(HttpResponse::Accepted().json(json!({"phase": SelfRecordPhase::Processing})))
+}
+
+/// The face step on the submitted frames, then the system's result.
+async fn process(state: &AppState, s: Session, input: vkyc_actors::case::StepInput) {
+    let id = s.id;
+    if let Err(e) = state.cases.run(id, &s.workflow, input, SYSTEM.into()).await {
+        // The attempt is recorded as an error where it could run at all; the result below
+        // then asks for review.
+        tracing::warn!(session = %id, code = e.code(), "self-record face step did not complete");
+    }
+    let result = match state.cases.get(id, &s.workflow).await {
+        Ok(case) if recommend(&case, &state.config.kyc.rules).result == CaseResult::Approved => CaseResult::Approved,
+        _ => CaseResult::NeedsReview,
+    };
+    let notes = Some("automatic result of the self-recorded video".to_string());
+    if let Err(e) = state.cases.decide(id, &s.workflow, result, notes, SYSTEM.into()).await {
+        tracing::error!(session = %id, code = e.code(), "self-record result could not be set");
+    }
+    let done = update(state, id, |s| {
+        if let Some(r) = s.self_record.as_mut() {
+            r.phase = SelfRecordPhase::Done;
+            r.processed_at = Some(Utc::now());
+        }
+        Ok(((), None))
+    })
+    .await;
+    if let Err(e) = done {
+        tracing::error!(session = %id, code = e.code, "self-record state could not be saved");
+    }
+}
