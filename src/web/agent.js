@@ -81,6 +81,12 @@ const els = {
   kycRefreshBtn: $('#kyc-refresh-btn'),
   captureFaceBtn: $('#capture-face-btn'),
   livenessBtn: $('#liveness-btn'),
+  groupBox: $('#group-box'),
+  groupCount: $('#group-count'),
+  groupList: $('#group-list'),
+  addApplicantForm: $('#add-applicant-form'),
+  addApplicantName: $('#add-applicant-name'),
+  applicantSelect: $('#applicant-select'),
   captureDocBtn: $('#capture-doc-btn'),
   docKind: $('#doc-kind'),
   docFile: $('#doc-file'),
@@ -270,7 +276,7 @@ async function selectSession(id) {
   const seq = ++selectSeq;
   const session = sessions.find((s) => s.id === id) || (await api.getSession(id).catch(() => null));
   if (!session || seq !== selectSeq) return;
-  current = { session, agent: null, customer: null, agentApi: null };
+  current = { session, agent: null, customer: null, agentApi: null, members: [], target: null };
   kyc = null;
   otpSent = null;
   qForm = null;
@@ -288,6 +294,7 @@ async function selectSession(id) {
     if (seq !== selectSeq) return;
     current.agent = agent;
     current.customer = customer;
+    await loadMembers(seq);
     renderSessionPanel();
     renderKyc(); // the KYC actions need the agent token
     showNotice(els.notice, null);
@@ -550,7 +557,7 @@ function updateCaptureButtons() {
 
 function renderKyc() {
   if (!current) return;
-  const applicantName = current.session.applicant?.name ?? null;
+  const applicantName = (current.target?.session || current.session).applicant?.name ?? null;
   if (!kyc) {
     els.kycSteps.replaceChildren();
     els.kycRec.replaceChildren();
@@ -567,12 +574,12 @@ function renderKyc() {
 
 async function refreshKyc() {
   if (!api || !current) return;
-  const id = current.session.id;
+  const id = targetId();
   const seq = ++kycSeq;
   kycLoadedAt = Date.now();
   try {
     const doc = await api.getKyc(id);
-    if (seq !== kycSeq || current?.session.id !== id) return;
+    if (seq !== kycSeq || targetId() !== id) return;
     kyc = doc;
     renderKyc();
   } catch (err) {
@@ -581,11 +588,91 @@ async function refreshKyc() {
   }
 }
 
-/** The API as the agent of the selected session (its join token), or null before it is issued. */
+/** The applicant whose steps the panel shows: the session's own, or another applicant of a group call. */
+function targetId() {
+  return current?.target?.id || current?.session.id;
+}
+
+/** The agent token for the applicant shown (each applicant's session has its own). */
+function targetAgent() {
+  return current?.target ? current.target.agent : current?.agent;
+}
+
+/** The API as the agent of the applicant shown (its agent token), or null before it is issued. */
 function agentApi() {
-  if (!current?.agent) return null;
-  if (current.agentApi?.apiKey !== current.agent.token) current.agentApi = new Api(current.agent.token);
+  const agent = targetAgent();
+  if (!agent) return null;
+  if (current.agentApi?.apiKey !== agent.token) current.agentApi = new Api(agent.token);
   return current.agentApi;
+}
+
+// ------------------------------------------------------------------ group calls
+
+/** The other applicants of a group call (the parent's `participants`), with their customer links. */
+async function loadMembers(seq) {
+  const doc = await api.getSession(current.session.id).catch(() => null);
+  if (!doc || seq !== selectSeq) return;
+  current.session = { ...current.session, participants: doc.participants || [] };
+  const members = [];
+  for (const id of doc.participants || []) {
+    const [session, customer] = await Promise.all([api.getSession(id), api.issueToken(id, 'customer')]);
+    if (seq !== selectSeq) return;
+    members.push({ id, session, customer, agent: null });
+  }
+  current.members = members;
+  renderGroup();
+}
+
+function renderGroup() {
+  if (!current) return;
+  const members = current.members || [];
+  els.groupCount.textContent = members.length ? `(${members.length})` : '';
+  if (members.length) els.groupBox.open = true;
+  els.groupList.replaceChildren(
+    ...members.map((m, i) => {
+      const link = customerUrl(m.customer.join_url);
+      const copy = h('button', { type: 'button', class: 'btn btn-sm', onclick: async (ev) => { ev.target.textContent = (await copyText(link, ev.target)) ? 'Copied' : 'Copy failed'; } }, 'Copy link');
+      return h('li', { dataset: { sessionId: m.id } }, h('span', {}, `${i + 2}. ${m.session.applicant?.name || 'Applicant'}`), copy);
+    }),
+  );
+  // The steps panel's applicant picker.
+  show(els.applicantSelect, members.length > 0);
+  const options = [{ id: current.session.id, name: current.session.applicant?.name }, ...members.map((m) => ({ id: m.id, name: m.session.applicant?.name }))];
+  els.applicantSelect.replaceChildren(...options.map((o, i) => h('option', { value: o.id }, `${i + 1}. ${o.name || 'Applicant'}`)));
+  els.applicantSelect.value = targetId();
+}
+
+async function addApplicant(ev) {
+  ev.preventDefault();
+  const name = els.addApplicantName.value.trim();
+  if (!api || !current || !name) return;
+  const seq = selectSeq;
+  try {
+    await api.request('POST', '/v1/sessions', { mode: 'live_agent', applicant: { name }, workflow: current.session.workflow, parent_id: current.session.id });
+    els.addApplicantName.value = '';
+    await loadMembers(seq);
+  } catch (err) {
+    apiFailed(err, 'add the applicant');
+  }
+}
+
+/** Shows another applicant's steps: the panel acts with that applicant's agent token. */
+async function pickApplicant() {
+  if (!current) return;
+  const id = els.applicantSelect.value;
+  const member = (current.members || []).find((m) => m.id === id);
+  try {
+    if (member && !member.agent) member.agent = await api.issueToken(id, 'agent', { participantId: current.agent?.participant_id });
+  } catch (err) {
+    apiFailed(err, 'open the applicant');
+    return;
+  }
+  current.target = member ? { id, session: member.session, get agent() { return member.agent; }, set agent(a) { member.agent = a; } } : null;
+  current.agentApi = null;
+  kyc = null;
+  qForm = null;
+  renderKyc();
+  refreshKyc();
 }
 
 /** Runs fn(api) with the agent token; when that token has expired, issues a new one for the same participant and retries once. */
@@ -596,10 +683,11 @@ async function asAgent(fn) {
     return await fn(a);
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 401 || !api || !current) throw err;
-    const sid = current.session.id;
-    const fresh = await api.issueToken(sid, 'agent', { participantId: current.agent.participant_id });
-    if (current?.session.id !== sid) throw err;
-    current.agent = fresh;
+    const sid = targetId();
+    const fresh = await api.issueToken(sid, 'agent', { participantId: targetAgent().participant_id });
+    if (targetId() !== sid) throw err;
+    if (current.target) current.target.agent = fresh;
+    else current.agent = fresh;
     try {
       return await fn(agentApi());
     } catch (again) {
@@ -626,7 +714,7 @@ async function kycAction(what, fn) {
   renderKyc();
   showNotice(els.kycNotice, { kind: 'info', title: `${what[0].toUpperCase()}${what.slice(1)}…` });
   try {
-    const result = await fn(current.session.id);
+    const result = await fn(targetId());
     showNotice(els.kycNotice, result || null);
   } catch (err) {
     kycFailed(err, what);
@@ -739,9 +827,12 @@ function decideStep(step, verdict) {
 
 function decideCase(result) {
   const notes = els.decisionNotes.value.trim();
-  kycAction(result === 'approved' ? 'approve the case' : 'reject the case', async (id) => {
-    await asAgent((a) => a.decide(id, result, notes || undefined));
-    return { kind: result === 'approved' ? 'success' : 'info', title: result === 'approved' ? 'Case approved' : 'Case rejected' };
+  const group = (current?.members || []).length > 0;
+  kycAction(result === 'approved' ? 'approve the case' : 'reject the case', async () => {
+    // A group call is decided on its own session, for every applicant.
+    await new Api(current.agent.token).decide(current.session.id, result, notes || undefined);
+    const what = group ? 'Group' : 'Case';
+    return { kind: result === 'approved' ? 'success' : 'info', title: `${what} ${result === 'approved' ? 'approved' : 'rejected'}` };
   });
 }
 
@@ -843,7 +934,7 @@ function buildQuestionsForm(sessionId, questions, key) {
 function questionsTools(step) {
   const questions = questionsOf(step);
   const key = questions.map((q) => q.id).join('\n');
-  if (!qForm || qForm.sessionId !== current.session.id || qForm.key !== key) qForm = buildQuestionsForm(current.session.id, questions, key);
+  if (!qForm || qForm.sessionId !== targetId() || qForm.key !== key) qForm = buildQuestionsForm(targetId(), questions, key);
   const latest = new Map((step.attempts?.at(-1)?.data?.answers || []).map((a) => [a.id, a]));
   for (const [id, f] of qForm.fields) {
     const a = latest.get(id);
@@ -917,6 +1008,8 @@ els.backBtn.addEventListener('click', backToLobby);
 els.kycRefreshBtn.addEventListener('click', () => refreshKyc());
 els.captureFaceBtn.addEventListener('click', captureFace);
 els.livenessBtn.addEventListener('click', runLiveness);
+els.addApplicantForm.addEventListener('submit', addApplicant);
+els.applicantSelect.addEventListener('change', pickApplicant);
 els.captureDocBtn.addEventListener('click', captureDocument);
 els.docFile.addEventListener('change', uploadDocument);
 els.approveBtn.addEventListener('click', () => decideCase('approved'));

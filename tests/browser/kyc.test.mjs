@@ -467,3 +467,59 @@ test('KYC: one-time code typed by the customer, questions answered and edited by
     await Promise.all(people.map((p) => p.close()));
   }
 });
+
+test('KYC: a group call — two applicants, each with their own steps, decided together', { timeout: 240_000 }, async () => {
+  const { session } = await createSessionWithTokens(server.url, { name: 'Group Applicant One', workflow: ['consent'] });
+  const child = await api(server.url, 'POST', '/v1/sessions', { mode: 'live_agent', applicant: { name: 'Group Applicant Two' }, workflow: ['consent'], parent_id: session.id });
+  assert.equal(child.status, 201, JSON.stringify(child.body));
+  const people = [];
+  try {
+    // ---- agent: picks the parent session; the other applicant and their link are listed
+    const agent = await newPerson(browser, 'agent', { viewport: { width: 1360, height: 900 } });
+    people.push(agent);
+    await agent.page.goto(`${server.url}/agent#key=test-key`);
+    const row = agent.page.locator(`.session-item[data-session-id="${session.id}"]`);
+    await row.waitFor({ state: 'visible' });
+    await row.click();
+    await agent.page.locator(`#group-list li[data-session-id="${child.body.id}"]`).waitFor({ state: 'visible' });
+    const links = [await agent.page.inputValue('#customer-link')];
+    // The second applicant's link, as the console issues it (copy button → clipboard is not
+    // readable headless: take the same link from the API).
+    const childToken = await api(server.url, 'POST', `/v1/sessions/${child.body.id}/tokens`, { role: 'customer' });
+    links.push(new URL(childToken.body.join_url, server.url).href);
+
+    // ---- both customers: consent, then the same call
+    for (const [i, link] of links.entries()) {
+      const cust = await newPerson(browser, `customer${i + 1}`);
+      people.push(cust);
+      await cust.page.goto(link);
+      await cust.page.locator('#consent-yes-btn').click();
+      await cust.page.locator('#join-btn:not([disabled])').click();
+    }
+    await agent.page.locator('#join-btn:not([disabled])').click();
+    await agent.page.waitForFunction(() => document.querySelectorAll('#participants li[data-role="customer"]').length === 2, null, { timeout: 60_000 });
+    await waitForRemoteMedia(agent, { server });
+
+    // ---- the steps panel per applicant
+    await agent.page.locator('#applicant-select').waitFor({ state: 'visible' });
+    assert.equal(await agent.page.locator('#applicant-select option').count(), 2);
+    await agent.page.selectOption('#applicant-select', child.body.id);
+    await agent.page.waitForFunction(() => document.querySelector('#kyc-steps [data-step="consent"]')?.dataset.outcome === 'passed');
+    assert.match(await agent.page.textContent('#kyc-steps'), /by customer/);
+    await screenshot(agent, 'kyc-agent-group.png', { fullPage: true });
+
+    // ---- one decision for the group
+    await agent.page.fill('#decision-notes', 'Both applicants verified');
+    await agent.page.click('#approve-btn');
+    await agent.page.waitForFunction(() => /Decided: Approved/.test(document.querySelector('#decision-state')?.textContent || ''));
+    const doc = (await api(server.url, 'GET', `/v1/sessions/${session.id}`)).body;
+    assert.equal(doc.kyc.result, 'approved');
+    assert.deepEqual(doc.group.participants.map((p) => [p.session_id, p.result]), [[child.body.id, 'approved']]);
+    for (const p of people) assert.deepEqual(p.logs.filter((l) => l.includes('pageerror:')), [], `${p.name} page had uncaught errors`);
+  } catch (err) {
+    console.error(people.map((p) => p.logs.slice(-15).join('\n')).join('\n'));
+    throw err;
+  } finally {
+    await Promise.all(people.map((p) => p.close()));
+  }
+});
