@@ -668,6 +668,13 @@ async function pickApplicant() {
     return;
   }
   current.target = member ? { id, session: member.session, get agent() { return member.agent; }, set agent(a) { member.agent = a; } } : null;
+  // The main video (what the capture buttons take) shows this applicant's customer: a group
+  // applicant's participant id ends with "@" and the first 8 hex digits of their session.
+  if (client) {
+    const tag = member ? `@${id.replace(/-/g, '').slice(0, 8)}` : null;
+    const peer = [...client.peers.values()].find((p) => p.role === 'customer' && (tag ? p.participant_id?.endsWith(tag) : !p.participant_id?.includes('@')));
+    if (peer) view.focus(peer.peer_id);
+  }
   current.agentApi = null;
   kyc = null;
   qForm = null;

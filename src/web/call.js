@@ -134,6 +134,16 @@ export class CallView {
     this._renderRemote();
   }
 
+  /** Shows `peerId`'s video as the main one (the previous main video becomes a tile). */
+  focus(peerId) {
+    const peer = this._peer(peerId);
+    if (!peer?.stream || peerId === this.primaryId) return;
+    if (this.primaryId) this._addExtra(this.primaryId, this.remoteVideo.srcObject);
+    this._removeExtra(peerId);
+    this._setPrimary(peerId, peer.stream);
+    this._renderRemote();
+  }
+
   _onPeerLeft(peerId) {
     this._removeExtra(peerId);
     if (peerId !== this.primaryId) return;

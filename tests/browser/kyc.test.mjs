@@ -505,6 +505,11 @@ test('KYC: a group call — two applicants, each with their own steps, decided t
     assert.equal(await agent.page.locator('#applicant-select option').count(), 2);
     await agent.page.selectOption('#applicant-select', child.body.id);
     await agent.page.waitForFunction(() => document.querySelector('#kyc-steps [data-step="consent"]')?.dataset.outcome === 'passed');
+    // The main video (what captures take) is now the second applicant's camera.
+    await agent.page.waitForFunction(() => {
+      const li = [...document.querySelectorAll('#participants li[data-role="customer"]')].find((l) => l.textContent.includes('@'));
+      return li && document.querySelector('#remote-video').dataset.peerId === li.dataset.peerId;
+    });
     assert.match(await agent.page.textContent('#kyc-steps'), /by customer/);
     await screenshot(agent, 'kyc-agent-group.png', { fullPage: true });
 
