@@ -93,11 +93,12 @@ struct LivenessBody {
     frames: Vec<FrameRef>,
 }
 
+/// A frame of a liveness series: a capture of kind `frame` and its time.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FrameRef {
-    capture_id: Uuid,
-    t_ms: u64,
+pub struct FrameRef {
+    pub capture_id: Uuid,
+    pub t_ms: u64,
 }
 
 /// How long the customer's page shows each move of a challenge.

@@ -31,7 +31,7 @@ use vkyc_actors::Role;
 use crate::domain::{SelfRecordPhase, SelfRecordState, Session, SessionMode, SessionStatus};
 use crate::error::ApiError;
 use crate::extract::ValidJson;
-use crate::kyc_api::{case_error, face_input, SECONDS_PER_MOVE};
+use crate::kyc_api::{case_error, face_input, FrameRef, SECONDS_PER_MOVE};
 use crate::startup::AppState;
 use crate::store::SessionStore;
 
@@ -254,13 +254,6 @@ async fn download(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uu
 #[serde(deny_unknown_fields)]
 struct SubmitBody {
     frames: Vec<FrameRef>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FrameRef {
-    capture_id: Uuid,
-    t_ms: u64,
 }
 
 async fn submit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>, body: ValidJson<SubmitBody>) -> Result<HttpResponse, ApiError> {

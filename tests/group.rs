@@ -11,18 +11,8 @@ use common::*;
 use serde_json::{json, Value};
 use vkyc_loadtest::{SimPeer, SimPeerOptions};
 
-async fn send(app: &TestApp, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let mut r = app.http.request(method, format!("{}{path}", app.base)).bearer_auth(token);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let r = r.send().await.unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn create(app: &TestApp, body: Value) -> (u16, Value) {
-    send(app, reqwest::Method::POST, "/v1/sessions", API_KEY, Some(body)).await
+    call(app, reqwest::Method::POST, "/v1/sessions", API_KEY, Some(body)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,7 +41,7 @@ async fn ten_applicants_share_a_call_the_eleventh_is_refused_and_the_parent_is_d
     let (s, v) = create(&app, json!({"mode": "self_record", "applicant": {"name": "X"}, "parent_id": pid})).await;
     assert_eq!((s, v["error"]["code"].as_str()), (422, Some("validation_failed")), "{v}");
 
-    let (_, doc) = send(&app, reqwest::Method::GET, &format!("/v1/sessions/{pid}"), API_KEY, None).await;
+    let (_, doc) = call(&app, reqwest::Method::GET, &format!("/v1/sessions/{pid}"), API_KEY, None).await;
     assert_eq!(doc["participants"].as_array().unwrap().len(), 9);
     assert_eq!(doc["group"]["participants"].as_array().unwrap().len(), 9);
 
@@ -69,20 +59,20 @@ async fn ten_applicants_share_a_call_the_eleventh_is_refused_and_the_parent_is_d
     assert!(ids.iter().filter(|i| i.starts_with("customer@")).count() == 2, "{ids:?}");
     assert_eq!(rooms["rooms"].as_array().unwrap().len(), 1, "no room of their own for the applicants");
     // Every applicant's session is in the call with the parent.
-    let (_, c) = send(&app, reqwest::Method::GET, &format!("/v1/sessions/{}", children[5]), API_KEY, None).await;
+    let (_, c) = call(&app, reqwest::Method::GET, &format!("/v1/sessions/{}", children[5]), API_KEY, None).await;
     assert_eq!(c["status"], "in_progress", "{c}");
 
     // Each applicant's steps are their own; the agent decides the group on the parent.
     let cust1 = app.api.token(&children[0], "customer").await.unwrap().token;
-    let (s, _) = send(&app, reqwest::Method::POST, &format!("/v1/sessions/{}/steps/consent/attempts", children[0]), &cust1, Some(json!({"text_version": "v1", "given": true}))).await;
+    let (s, _) = call(&app, reqwest::Method::POST, &format!("/v1/sessions/{}/steps/consent/attempts", children[0]), &cust1, Some(json!({"text_version": "v1", "given": true}))).await;
     assert_eq!(s, 201);
-    let (s, v) = send(&app, reqwest::Method::POST, &format!("/v1/sessions/{}/steps/location/attempts", children[0]), &cust1, Some(json!({"latitude": 1.0, "longitude": 2.0}))).await;
+    let (s, v) = call(&app, reqwest::Method::POST, &format!("/v1/sessions/{}/steps/location/attempts", children[0]), &cust1, Some(json!({"latitude": 1.0, "longitude": 2.0}))).await;
     assert_eq!((s, v["error"]["code"].as_str()), (422, Some("step_not_in_workflow")), "{v}");
-    let (s, v) = send(&app, reqwest::Method::POST, &format!("/v1/sessions/{}/decision", children[0]), API_KEY, Some(json!({"result": "approved"}))).await;
+    let (s, v) = call(&app, reqwest::Method::POST, &format!("/v1/sessions/{}/decision", children[0]), API_KEY, Some(json!({"result": "approved"}))).await;
     assert_eq!((s, v["error"]["code"].as_str()), (409, Some("decide_on_parent")), "{v}");
-    let (s, v) = send(&app, reqwest::Method::POST, &format!("/v1/sessions/{pid}/decision"), API_KEY, Some(json!({"result": "declined", "notes": "group declined"}))).await;
+    let (s, v) = call(&app, reqwest::Method::POST, &format!("/v1/sessions/{pid}/decision"), API_KEY, Some(json!({"result": "declined", "notes": "group declined"}))).await;
     assert_eq!(s, 200, "{v}");
-    let (_, doc) = send(&app, reqwest::Method::GET, &format!("/v1/sessions/{pid}"), API_KEY, None).await;
+    let (_, doc) = call(&app, reqwest::Method::GET, &format!("/v1/sessions/{pid}"), API_KEY, None).await;
     let members = doc["group"]["participants"].as_array().unwrap();
     assert!(members.iter().all(|m| m["result"] == "declined"), "{members:?}");
     // The group's recommendation: the most severe (steps missing → needs_review).

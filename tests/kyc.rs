@@ -31,16 +31,6 @@ async fn new_case(app: &TestApp, name: &str, workflow: Option<Value>) -> Case {
     }
 }
 
-async fn call(app: &TestApp, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let mut r = app.http.request(method, format!("{}{path}", app.base)).bearer_auth(token);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let r = r.send().await.unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> (u16, Value) {
     call(app, reqwest::Method::POST, path, token, Some(body)).await
 }

@@ -23,19 +23,9 @@ async fn new_self_record(app: &TestApp, reference: &str) -> SelfRecord {
     assert_eq!((s["mode"].as_str(), s["video_max_duration"].as_u64()), (Some("self_record"), Some(45)));
     let id = s["id"].as_str().unwrap().to_string();
     // The lender's photo of the applicant.
-    let (st, v) = send(app, reqwest::Method::POST, &format!("/v1/sessions/{id}/captures"), API_KEY, Some(json!({"kind": "reference", "image": b64(&photo_bytes(reference))}))).await;
+    let (st, v) = call(app, reqwest::Method::POST, &format!("/v1/sessions/{id}/captures"), API_KEY, Some(json!({"kind": "reference", "image": b64(&photo_bytes(reference))}))).await;
     assert_eq!(st, 201, "{v}");
     SelfRecord { customer: app.api.token(&id, "customer").await.unwrap().token, id }
-}
-
-async fn send(app: &TestApp, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let mut r = app.http.request(method, format!("{}{path}", app.base)).bearer_auth(token);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let r = r.send().await.unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn put_chunk(app: &TestApp, sr: &SelfRecord, video: &[u8], from: usize, to: usize, ctype: &str) -> (u16, Value) {
@@ -63,9 +53,9 @@ fn jpeg(img: &image::RgbImage) -> Vec<u8> {
 /// challenge, waits for the result; returns the session document.
 async fn record_and_submit(app: &TestApp, sr: &SelfRecord, photo: &str, video: &[u8]) -> Value {
     let steps = format!("/v1/sessions/{}/steps", sr.id);
-    let (s, v) = send(app, reqwest::Method::POST, &format!("{steps}/consent/attempts"), &sr.customer, Some(json!({"text_version": "v1", "given": true}))).await;
+    let (s, v) = call(app, reqwest::Method::POST, &format!("{steps}/consent/attempts"), &sr.customer, Some(json!({"text_version": "v1", "given": true}))).await;
     assert_eq!(s, 201, "{v}");
-    let (s, script) = send(app, reqwest::Method::POST, &format!("/v1/sessions/{}/self-record", sr.id), &sr.customer, None).await;
+    let (s, script) = call(app, reqwest::Method::POST, &format!("/v1/sessions/{}/self-record", sr.id), &sr.customer, None).await;
     assert_eq!(s, 201, "{script}");
     assert_eq!(script["video_max_duration_secs"], 45);
     let moves: Vec<Move> = serde_json::from_value(script["challenge"]["moves"].clone()).unwrap();
@@ -82,22 +72,22 @@ async fn record_and_submit(app: &TestApp, sr: &SelfRecord, photo: &str, video: &
     let img = image::load_from_memory(&bytes).unwrap().to_rgb8();
     let mut frames = vec![];
     for (i, f) in headpose::challenge_frames(&img, &geom, &moves, 8, 0.6).iter().enumerate() {
-        let (s, c) = send(app, reqwest::Method::POST, &format!("/v1/sessions/{}/captures", sr.id), &sr.customer, Some(json!({"kind": "frame", "image": b64(&jpeg(f))}))).await;
+        let (s, c) = call(app, reqwest::Method::POST, &format!("/v1/sessions/{}/captures", sr.id), &sr.customer, Some(json!({"kind": "frame", "image": b64(&jpeg(f))}))).await;
         assert_eq!(s, 201, "{c}");
         frames.push(json!({"capture_id": c["id"], "t_ms": i * 125}));
     }
-    let (s, v) = send(app, reqwest::Method::POST, &format!("/v1/sessions/{}/self-record/submit", sr.id), &sr.customer, Some(json!({"frames": frames}))).await;
+    let (s, v) = call(app, reqwest::Method::POST, &format!("/v1/sessions/{}/self-record/submit", sr.id), &sr.customer, Some(json!({"frames": frames}))).await;
     assert_eq!((s, v["phase"].as_str()), (202, Some("processing")), "{v}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
     loop {
-        let (_, st) = send(app, reqwest::Method::GET, &format!("/v1/sessions/{}/self-record", sr.id), &sr.customer, None).await;
+        let (_, st) = call(app, reqwest::Method::GET, &format!("/v1/sessions/{}/self-record", sr.id), &sr.customer, None).await;
         if st["phase"] == "done" {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "still {st}");
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    send(app, reqwest::Method::GET, &format!("/v1/sessions/{}", sr.id), API_KEY, None).await.1
+    call(app, reqwest::Method::GET, &format!("/v1/sessions/{}", sr.id), API_KEY, None).await.1
 }
 
 #[tokio::test]
@@ -107,16 +97,16 @@ async fn a_self_recorded_session_is_uploaded_resumably_and_approved_by_the_syste
     let path = format!("/v1/sessions/{}/self-record", sr.id);
 
     // Not before consent; not by the agent; not a live session's call.
-    let (s, v) = send(&app, reqwest::Method::POST, &path, &sr.customer, None).await;
+    let (s, v) = call(&app, reqwest::Method::POST, &path, &sr.customer, None).await;
     assert_eq!((s, v["error"]["code"].as_str()), (409, Some("consent_required")), "{v}");
     let agent = app.api.token(&sr.id, "agent").await.unwrap().token;
-    let (s, _) = send(&app, reqwest::Method::POST, &path, &agent, None).await;
+    let (s, _) = call(&app, reqwest::Method::POST, &path, &agent, None).await;
     assert_eq!(s, 403);
 
     // The upload's rules, before the real run: chunks in order, a clear offset to resume.
     let video: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
-    send(&app, reqwest::Method::POST, &format!("/v1/sessions/{}/steps/consent/attempts", sr.id), &sr.customer, Some(json!({"text_version": "v1", "given": true}))).await;
-    let (s, _) = send(&app, reqwest::Method::POST, &path, &sr.customer, None).await;
+    call(&app, reqwest::Method::POST, &format!("/v1/sessions/{}/steps/consent/attempts", sr.id), &sr.customer, Some(json!({"text_version": "v1", "given": true}))).await;
+    let (s, _) = call(&app, reqwest::Method::POST, &path, &sr.customer, None).await;
     assert_eq!(s, 201);
     let (s, v) = put_chunk(&app, &sr, &video, 0, 100_000, "video/webm").await;
     assert_eq!((s, v["video_received"].as_u64()), (200, Some(100_000)), "{v}");
@@ -128,10 +118,10 @@ async fn a_self_recorded_session_is_uploaded_resumably_and_approved_by_the_syste
     assert_eq!((s, v["error"]["code"].as_str()), (415, Some("unsupported_media_type")), "{v}");
     let r = app.http.put(format!("{}/v1/sessions/{}/self-record/video", app.base, sr.id)).bearer_auth(&sr.customer).header("content-type", "video/webm").body(vec![1u8; 10]).send().await.unwrap();
     assert_eq!(r.status(), 400);
-    let (s, v) = send(&app, reqwest::Method::POST, &format!("{path}/submit"), &sr.customer, Some(json!({"frames": []}))).await;
+    let (s, v) = call(&app, reqwest::Method::POST, &format!("{path}/submit"), &sr.customer, Some(json!({"frames": []}))).await;
     assert_eq!((s, v["error"]["code"].as_str()), (409, Some("video_incomplete")), "{v}");
     // Resume from where the server says.
-    let (_, st) = send(&app, reqwest::Method::GET, &path, &sr.customer, None).await;
+    let (_, st) = call(&app, reqwest::Method::GET, &path, &sr.customer, None).await;
     assert_eq!((st["video_received"].as_u64(), st["video_complete"].as_bool()), (Some(100_000), Some(false)));
 
     // The real run: (re)start, upload, frames, result.
@@ -150,10 +140,10 @@ async fn a_self_recorded_session_is_uploaded_resumably_and_approved_by_the_syste
     let r = app.http.get(format!("{}{path}/video", app.base)).bearer_auth(API_KEY).send().await.unwrap();
     assert_eq!(r.headers()["content-type"], "video/webm");
     assert_eq!(r.bytes().await.unwrap().as_ref(), video.as_slice());
-    let (s, _) = send(&app, reqwest::Method::GET, &format!("{path}/video"), &sr.customer, None).await;
+    let (s, _) = call(&app, reqwest::Method::GET, &format!("{path}/video"), &sr.customer, None).await;
     assert_eq!(s, 403);
     // Once: the submitted session is completed.
-    let (s, v) = send(&app, reqwest::Method::POST, &path, &sr.customer, None).await;
+    let (s, v) = call(&app, reqwest::Method::POST, &path, &sr.customer, None).await;
     assert_eq!((s, v["error"]["code"].as_str()), (409, Some("session_closed")), "{v}");
 
     let events = app.api.get("/v1/events?limit=1000").await.unwrap();

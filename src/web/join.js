@@ -5,7 +5,7 @@ import { checkBrowserSupport, getLocalMedia, stopStream, UserFacingError } from 
 import { CallView } from './call.js';
 import { $, show, setStatus, showNotice, createMetrics, readUrlParam, scrubUrl } from './ui.js';
 import { Api, tokenClaims } from './api.js';
-import { SelfRecorder } from './selfrecord.js';
+import { SelfRecorder, MOVE_TEXT } from './selfrecord.js';
 
 const CONSENT_TEXT_VERSION = 'v1';
 
@@ -283,13 +283,6 @@ function wireClient(c) {
 
 // ------------------------------------------------------------------ head-movement challenge
 
-/** What to do for each move: the person's own direction (the agent's view is not mirrored). */
-const MOVE_TEXT = {
-  turn_left: 'Turn your head to your left',
-  turn_right: 'Turn your head to your right',
-  look_up: 'Look up',
-  look_down: 'Look down',
-};
 let promptRun = 0;
 
 /** Shows the agent's head-movement challenge, one move at a time, then hides it. */

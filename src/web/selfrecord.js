@@ -7,7 +7,8 @@
 
 import { ApiError } from './api.js';
 
-const MOVE_TEXT = {
+/** What to do for each move: the person's own direction (frames are not mirrored). */
+export const MOVE_TEXT = {
   turn_left: 'Turn your head to your left',
   turn_right: 'Turn your head to your right',
   look_up: 'Look up',

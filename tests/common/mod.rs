@@ -86,3 +86,15 @@ pub async fn assert_session_schema(app: &TestApp, doc: &serde_json::Value) {
     let errors: Vec<String> = validator.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     assert!(errors.is_empty(), "{errors:#?}");
 }
+
+/// One API call with a bearer token: (status, JSON body or null).
+#[allow(dead_code)]
+pub async fn call(app: &TestApp, method: reqwest::Method, path: &str, token: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    let mut r = app.http.request(method, format!("{}{path}", app.base)).bearer_auth(token);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(serde_json::Value::Null))
+}
