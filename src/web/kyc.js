@@ -132,7 +132,7 @@ function attemptBody(type, a, { applicantName } = {}) {
         ? ['Movements', (d.liveness.moves || []).map((m) => `${String(m.move).replace('_', ' ')} ${m.done ? '✓' : '✗'}`).join(' · ')]
         : null,
       ...matches.map((m) => [
-        SOURCE_LABELS[m.source] || m.source || 'Reference',
+        SOURCE_LABELS[m.source] || (String(m.source).startsWith('reference:') ? 'Lender reference photo' : m.source || 'Reference'),
         m.error ? `Error: ${m.error.message || m.error.code || m.error}` : `${m.score ?? '—'} / 100 · ${m.matched ? 'match' : 'no match'}`,
         { class: m.error || m.matched === false ? 'kyc-bad' : '' },
       ]),

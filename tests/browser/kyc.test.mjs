@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { startServer, api, createSessionWithTokens, launchBrowser, newPerson, waitForRemoteMedia, screenshot, panCardFixture, sleep } from './harness.mjs';
+import { startServer, api, createSessionWithTokens, launchBrowser, newPerson, waitForRemoteMedia, screenshot, panCardFixture, cacheDir, sleep } from './harness.mjs';
 
 let server;
 let browser;
@@ -50,8 +50,12 @@ test('KYC: consent, location, document, face + liveness, decision and audit thro
   // carries another photo of her (person_b_2).
   const card = panCardFixture('pan_card_b2');
   const movesBrowser = await launchBrowser({ video: 'face_moves.y4m' });
-  // workflow null: the server's default, consent + location + document + face.
-  const { session, customer } = await createSessionWithTokens(server.url, { name: card.truth.name, dateOfBirth: card.truth.date_of_birth, workflow: null });
+  const workflow = ['consent', 'location', 'otp', 'questions', 'document', 'face'];
+  const { session, customer } = await createSessionWithTokens(server.url, { name: card.truth.name, dateOfBirth: card.truth.date_of_birth, workflow });
+  // The lender's own photo of the applicant (another photo than the camera's).
+  const reference = readFileSync(join(cacheDir(), 'photos', 'person_b_2.jpg')).toString('base64');
+  const refRes = await api(server.url, 'POST', `/v1/sessions/${session.id}/captures`, { kind: 'reference', image: reference });
+  assert.equal(refRes.status, 201, JSON.stringify(refRes.body));
   const people = [];
   const dump = () => people.map((p) => p.logs.slice(-20).join('\n')).join('\n');
   try {
@@ -87,6 +91,19 @@ test('KYC: consent, location, document, face + liveness, decision and audit thro
       if ((await agent.page.evaluate(() => document.querySelector('#remote-video').videoWidth)) >= 640) break;
       await sleep(250);
     }
+
+    // ---- agent: a one-time code the customer types in the call; the questions
+    await agent.page.locator('#otp-send-btn:not([disabled])').click();
+    await agent.page.waitForSelector('#otp-status[data-state="sent"]');
+    await cust.page.fill('#otp-input', await outboxCode(session.id));
+    await cust.page.click('#otp-submit-btn');
+    await cust.page.waitForSelector('#otp-result[data-state="passed"]');
+    await agent.page.waitForSelector('#otp-status[data-state="passed"]', { timeout: 15_000 });
+    const q = (id) => `#kyc-steps [data-step="questions"] input[data-question-id="${id}"]`;
+    for (const [id, value] of Object.entries({ purpose: 'Working capital', occupation: 'Shop owner', address: '3 Market Street, Nashik 422001' })) await agent.page.fill(q(id), value);
+    await agent.page.click('#questions-save-btn');
+    await agent.page.waitForSelector('#kyc-steps [data-step="questions"][data-outcome="passed"]');
+    mark('otpAndQuestions');
 
     // ---- agent: the document (an image the customer shared), then the face from the video
     await agent.page.selectOption('#doc-kind', 'pan');
@@ -140,7 +157,7 @@ test('KYC: consent, location, document, face + liveness, decision and audit thro
       const imgs = [...document.querySelectorAll('#captures img')];
       return imgs.length >= 2 && imgs.every((i) => i.complete && i.naturalWidth > 0);
     });
-    assert.equal(await auditor.page.locator('#kyc-steps .kyc-step[data-outcome="passed"]').count(), 4);
+    assert.equal(await auditor.page.locator('#kyc-steps .kyc-step[data-outcome="passed"]').count(), 6);
     assert.match(await auditor.page.textContent('#decisions'), /PAN card and face checked on the call/);
     await auditor.page.fill('#audit-notes', 'Evidence consistent');
     await screenshot(auditor, 'kyc-auditor.png', { fullPage: true });
@@ -163,13 +180,16 @@ test('KYC: consent, location, document, face + liveness, decision and audit thro
     assert.ok(k.name_match_score >= 90, `name_match_score ${k.name_match_score}`);
     assert.deepEqual(
       k.steps.map((s) => [s.type, s.attempts.at(-1)?.outcome]),
-      [['consent', 'passed'], ['location', 'passed'], ['document', 'passed'], ['face', 'passed']],
+      [['consent', 'passed'], ['location', 'passed'], ['otp', 'passed'], ['questions', 'passed'], ['document', 'passed'], ['face', 'passed']],
     );
+    // The face was compared with the card's photo and the lender's reference: both match.
+    const matches = k.steps.find((s) => s.type === 'face').attempts.at(-1).data.matches;
+    assert.deepEqual(matches.map((m) => [m.source.split(':')[0], m.matched]), [['document_photo', true], ['reference', true]]);
     assert.equal(k.agent_decision.notes, 'PAN card and face checked on the call');
     // The console acts with the agent token of the session: the case says which agent acted.
     const byOf = Object.fromEntries(k.steps.map((s) => [s.type, s.attempts.map((a) => a.by)]));
-    for (const step of ['document', 'face']) assert.match(byOf[step].join(), /^agent:[^,]+$/, `${step} attempts by the agent`);
-    for (const step of ['consent', 'location']) assert.match(byOf[step].join(), /^customer:/, `${step} attempts by the customer`);
+    for (const step of ['document', 'face', 'questions']) assert.match(byOf[step].join(), /^agent:[^,]+$/, `${step} attempts by the agent`);
+    for (const step of ['consent', 'location', 'otp']) assert.match(byOf[step].join(), /^customer:/, `${step} attempts by the customer`);
     assert.match(k.agent_decision.by, /^agent:/);
     console.log(`face match ${k.face_match_score}, liveness ${k.liveness_score} (${live.frames} frames, moves ${live.moves.map((m) => m.move).join(',')}), name match ${k.name_match_score}; video ${videoSize.join('x')}, face capture ${faceCap.width}x${faceCap.height}`);
     console.log(`timings (ms from start): ${JSON.stringify(lap)}`);
