@@ -371,6 +371,65 @@ mod tests {
         assert_eq!(s.largest_pass(), Some(30));
     }
 
+    fn validate(v: &serde_json::Value) -> Vec<String> {
+        let schema: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        validator.iter_errors(v).map(|e| format!("{e} at {}", e.instance_path())).collect()
+    }
+
+    fn full_report() -> Report {
+        let mut level = good_level();
+        level.forwarding_latency_by_kind.insert("video".into(), pct(6.0));
+        level.bitrate.insert("video".into(), Bitrate { streams_sent: 20, sent_kbps_per_stream: 500.0, streams_received: 20, received_kbps_per_stream: 499.0 });
+        level.inference.insert("face".into(), pct(300.0));
+        level.errors.insert("no_media".into(), 1);
+        level.server.inference.insert("face".into(), InferenceServer { count: 10.0, mean_ms: 80.0 });
+        level.timeline.push(TimePoint { t_s: 1.0, calls_up: 3, fwd_p50_ms: 1.0, fwd_p99_ms: 4.0, loss_pct: 0.0, api_p99_ms: 9.0, cpu_cores: 0.5, rss_mb: 60.0 });
+        level.slo = Slo::default().evaluate(&level);
+        let mut r = Report {
+            schema: SCHEMA_ID.into(),
+            tool_version: "0.1.0".into(),
+            started_at: "2026-11-30T10:00:00Z".into(),
+            mode: "capacity".into(),
+            targets: vec!["http://127.0.0.1:8080".into()],
+            machine: Machine { cores: 2, cpu_model: "x".into(), os: "linux".into() },
+            profile: Profile { participants: 2, width: 640, height: 360, fps: 30, video_kbps: 500, audio: true, steps: vec!["face".into()], ramp_calls_per_sec: 5.0, duration_s: 20.0 },
+            slo: Slo::default(),
+            levels: vec![level],
+            capacity: Some(Capacity { largest_passing_calls: Some(10), first_failing_calls: None, calls_per_core: Some(5.0) }),
+            baseline: Some(Baseline { calls: 10, relay_latency: pct(0.3), sfu_latency: pct(5.0), cost_ratio: 12.0, ..Default::default() }),
+            passed: false,
+        };
+        r.finish();
+        r
+    }
+
+    #[test]
+    fn reports_match_the_shipped_schema() {
+        let r = full_report();
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(validate(&v), Vec::<String>::new());
+        // Without capacity and baseline (run mode) too.
+        let mut run = r.clone();
+        run.mode = "run".into();
+        run.capacity = None;
+        run.baseline = None;
+        assert_eq!(validate(&serde_json::to_value(&run).unwrap()), Vec::<String>::new());
+        // And it round-trips.
+        let back: Report = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn the_schema_rejects_broken_reports() {
+        let mut v = serde_json::to_value(full_report()).unwrap();
+        v["levels"][0]["loss"]["pct"] = serde_json::json!(150.0);
+        v["mode"] = serde_json::json!("soak");
+        v["levels"][0].as_object_mut().unwrap().remove("join");
+        let errors = validate(&v);
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+    }
+
     #[test]
     fn run_verdict() {
         let mut r = Report { levels: vec![good_level()], ..Default::default() };
