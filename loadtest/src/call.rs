@@ -229,8 +229,19 @@ async fn call_body(ctx: &CallCtx, up: &mut bool) -> Result<(), CallError> {
         }
     });
     let mut peers = Vec::new();
+    let mut failed = None;
     for r in futures_util::future::join_all(joins).await {
-        peers.push(r?);
+        match r {
+            Ok(p) => peers.push(p),
+            Err(e) => failed = Some(CallError::from(e)),
+        }
+    }
+    if let Some(e) = failed {
+        // Hang up whoever did join, so the room does not wait for its timeout.
+        for (peer, _) in &peers {
+            peer.close().await;
+        }
+        return Err(e);
     }
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -40,7 +40,7 @@ pub fn esc(s: &str) -> String {
 
 /// Tick positions covering [lo, hi] with a 1-2-5 step, about `n` of them.
 pub fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) || !lo.is_finite() || !hi.is_finite() {
         return vec![lo];
     }
     let raw = (hi - lo) / n.max(1) as f64;
@@ -183,8 +183,8 @@ fn level_section(l: &LevelReport) -> String {
     let _ = write!(
         s,
         "<table><caption>server (from /metrics)</caption><tr><td>CPU avg / peak</td><td>{:.2} / {:.2} cores</td></tr><tr><td>RSS peak</td><td>{:.0} MB</td></tr>\
-         <tr><td>steady window</td><td>{:.1} s, {:.2} CPU s, {:.0} packets forwarded, {:.0} delivered</td></tr><tr><td>CPU per delivered packet</td><td>{:.1} µs</td></tr>",
-        sv.cpu_cores_avg, sv.cpu_cores_peak, sv.rss_mb_peak, sv.steady_secs, sv.steady_cpu_seconds, sv.steady_forwarded_packets, sv.steady_delivered_packets, sv.cpu_us_per_packet
+         <tr><td>steady window</td><td>{:.1} s, {:.2} CPU s, {:.0} packets forwarded, {:.0} delivered</td></tr><tr><td>CPU per delivered packet</td><td>{:.1} µs</td></tr><tr><td>load generator / host CPU avg</td><td>{:.2} / {:.2} cores</td></tr>",
+        sv.cpu_cores_avg, sv.cpu_cores_peak, sv.rss_mb_peak, sv.steady_secs, sv.steady_cpu_seconds, sv.steady_forwarded_packets, sv.steady_delivered_packets, sv.cpu_us_per_packet, l.loadgen_cpu_cores_avg, l.host_cpu_cores_avg
     );
     for (e, i) in &sv.inference {
         let _ = write!(s, "<tr><td>inference {}</td><td>{} runs, mean {:.1} ms</td></tr>", esc(e), i.count, i.mean_ms);
@@ -204,6 +204,7 @@ fn level_section(l: &LevelReport) -> String {
 fn charts(r: &Report) -> String {
     let mut offset = 0.0;
     let (mut p50, mut p99, mut calls, mut cpu, mut loss, mut scatter) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut gen, mut host) = (vec![], vec![]);
     for l in &r.levels {
         for p in &l.timeline {
             let t = offset + p.t_s;
@@ -213,6 +214,8 @@ fn charts(r: &Report) -> String {
             }
             calls.push((t, p.calls_up as f64));
             cpu.push((t, p.cpu_cores));
+            gen.push((t, p.loadgen_cpu_cores));
+            host.push((t, p.host_cpu_cores));
             loss.push((t, p.loss_pct));
             if p.cpu_cores > 0.0 {
                 scatter.push((p.calls_up as f64, p.cpu_cores));
@@ -232,11 +235,19 @@ fn charts(r: &Report) -> String {
             scatter: false,
         },
         Chart {
-            title: "Calls up and server CPU".into(),
+            title: "Concurrent calls".into(),
             x_label: time.clone(),
-            y_label: "calls / cores×10".into(),
-            series: vec![s("calls up", "#2f9e44", calls), s("CPU cores ×10", "#862e9c", cpu.iter().map(|&(t, c)| (t, c * 10.0)).collect())],
+            y_label: "calls up".into(),
+            series: vec![s("calls up", "#2f9e44", calls)],
             limit: None,
+            scatter: false,
+        },
+        Chart {
+            title: "CPU: server, load generator, whole host".into(),
+            x_label: time.clone(),
+            y_label: "cores".into(),
+            series: vec![s("server", "#862e9c", cpu), s("load generator", "#f08c00", gen), s("host", "#495057", host)],
+            limit: Some((r.machine.cores as f64, format!("{} cores", r.machine.cores))),
             scatter: false,
         },
         Chart {
@@ -307,11 +318,11 @@ pub fn render(r: &Report) -> String {
             f(c.first_failing_calls),
             c.calls_per_core.map_or("—".into(), |v| format!("{v:.1}"))
         );
-        s.push_str("<table><tr><th>calls</th><th>verdict</th><th>fwd p99 ms</th><th>loss %</th><th>join p99 ms</th><th>failed</th><th>CPU cores avg</th><th>CPU µs/packet</th></tr>");
+        s.push_str("<table><tr><th>calls</th><th>verdict</th><th>fwd p99 ms</th><th>loss %</th><th>join p99 ms</th><th>failed</th><th>server CPU cores</th><th>load gen CPU cores</th><th>host CPU cores</th><th>server CPU µs/packet</th></tr>");
         for l in &r.levels {
             let _ = write!(
                 s,
-                "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.3}</td><td>{:.0}</td><td>{}</td><td>{:.2}</td><td>{:.1}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.3}</td><td>{:.0}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.1}</td></tr>",
                 l.calls,
                 if l.slo.passed { "<span class=pass>pass</span>" } else { "<span class=fail>fail</span>" },
                 l.forwarding_latency.p99_ms,
@@ -319,6 +330,8 @@ pub fn render(r: &Report) -> String {
                 l.join.p99_ms,
                 l.calls_failed,
                 l.server.cpu_cores_avg,
+                l.loadgen_cpu_cores_avg,
+                l.host_cpu_cores_avg,
                 l.server.cpu_us_per_packet
             );
         }

@@ -55,7 +55,7 @@ enum Cmd {
         max: u64,
         /// Bisect between the last pass and the first failure down to this many calls.
         #[arg(long, default_value_t = 1)]
-        resolution: u64,
+        bisect_to: u64,
         /// Seconds each level is held after its ramp.
         #[arg(long, default_value_t = 20.0)]
         duration: f64,
@@ -267,7 +267,7 @@ async fn prepare(c: &Common, duration: f64) -> Result<(RunConfig, Report)> {
 
 fn print_level(l: &report::LevelReport) {
     eprintln!(
-        "level {:>4} calls: {} | up {} failed {} | fwd p50 {:.1} p99 {:.1} ms | loss {:.3}% | join p99 {:.0} ms | server {:.2} cores avg, {:.1} µs CPU/packet",
+        "level {:>4} calls: {} | up {} failed {} | fwd p50 {:.1} p99 {:.1} ms | loss {:.3}% | join p99 {:.0} ms | server {:.2} cores avg, {:.1} µs CPU/packet | load gen {:.2}, host {:.2} cores",
         l.calls,
         if l.slo.passed { "PASS" } else { "FAIL" },
         l.calls_up_peak,
@@ -277,7 +277,9 @@ fn print_level(l: &report::LevelReport) {
         l.loss.pct,
         l.join.p99_ms,
         l.server.cpu_cores_avg,
-        l.server.cpu_us_per_packet
+        l.server.cpu_us_per_packet,
+        l.loadgen_cpu_cores_avg,
+        l.host_cpu_cores_avg
     );
     for v in &l.slo.violations {
         eprintln!("    SLO broken: {} = {:.2} (limit {:.2})", v.slo, v.measured, v.limit);
@@ -342,10 +344,10 @@ async fn main_inner(cli: Cli) -> Result<bool> {
             write_report(&common.out, &report)?;
             Ok(report.passed)
         }
-        Cmd::Capacity { common, start, step, max, resolution, duration } => {
+        Cmd::Capacity { common, start, step, max, bisect_to, duration } => {
             let (cfg, mut report) = prepare(&common, duration).await?;
             report.mode = "capacity".into();
-            let mut search = CapacitySearch::new(start, step, max, resolution);
+            let mut search = CapacitySearch::new(start, step, max, bisect_to);
             while let Some(calls) = search.next_level() {
                 eprintln!("capacity: level {calls} calls");
                 let level = run::run_level(&cfg, calls).await;
@@ -385,5 +387,21 @@ fn main() -> ExitCode {
             eprintln!("vkyc-loadtest: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["vkyc-loadtest", "capacity", "--url", "http://a:1,http://b:2", "--api-key", "k", "--bisect-to", "2", "--resolution", "1280x720"]).unwrap();
+        let Cmd::Capacity { common, bisect_to, .. } = cli.cmd else { panic!("not capacity") };
+        assert_eq!(common.urls, ["http://a:1", "http://b:2"]);
+        assert_eq!(common.resolution, "1280x720");
+        assert_eq!(bisect_to, 2);
     }
 }

@@ -99,6 +99,9 @@ pub struct TimePoint {
     pub api_p99_ms: f64,
     pub cpu_cores: f64,
     pub rss_mb: f64,
+    /// CPU of the load test's own process, and of the whole host (all processes), in cores.
+    pub loadgen_cpu_cores: f64,
+    pub host_cpu_cores: f64,
 }
 
 /// One load level: `calls` concurrent calls for the level's duration.
@@ -123,6 +126,10 @@ pub struct LevelReport {
     pub inference: BTreeMap<String, Percentiles>,
     pub errors: BTreeMap<String, u64>,
     pub server: ServerUsage,
+    /// Average CPU of the load generator and of the whole host over the level, in cores:
+    /// when the host is saturated, the generator is part of what broke.
+    pub loadgen_cpu_cores_avg: f64,
+    pub host_cpu_cores_avg: f64,
     pub timeline: Vec<TimePoint>,
     pub slo: SloResult,
 }
@@ -384,7 +391,7 @@ mod tests {
         level.inference.insert("face".into(), pct(300.0));
         level.errors.insert("no_media".into(), 1);
         level.server.inference.insert("face".into(), InferenceServer { count: 10.0, mean_ms: 80.0 });
-        level.timeline.push(TimePoint { t_s: 1.0, calls_up: 3, fwd_p50_ms: 1.0, fwd_p99_ms: 4.0, loss_pct: 0.0, api_p99_ms: 9.0, cpu_cores: 0.5, rss_mb: 60.0 });
+        level.timeline.push(TimePoint { t_s: 1.0, calls_up: 3, fwd_p50_ms: 1.0, fwd_p99_ms: 4.0, api_p99_ms: 9.0, cpu_cores: 0.5, rss_mb: 60.0, ..Default::default() });
         level.slo = Slo::default().evaluate(&level);
         let mut r = Report {
             schema: SCHEMA_ID.into(),

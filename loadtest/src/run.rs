@@ -50,8 +50,31 @@ pub async fn scrape(clients: &[ApiClient]) -> Option<ServerSnapshot> {
     Some(total)
 }
 
+/// CPU seconds of this process (utime + stime) and of the whole host (all but idle and
+/// iowait), from /proc; (0, 0) where /proc is missing.
+pub fn local_cpu_seconds() -> (f64, f64) {
+    let tick = 100.0; // USER_HZ on Linux
+    let own = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .map(|s| {
+            let f: Vec<f64> = s.rsplit(')').next().unwrap_or("").split_whitespace().map(|v| v.parse().unwrap_or(0.0)).collect();
+            (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / tick
+        })
+        .unwrap_or(0.0);
+    let host = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let f: Vec<f64> = s.lines().next()?.split_whitespace().skip(1).map(|v| v.parse().unwrap_or(0.0)).collect();
+            let busy: f64 = f.iter().take(8).sum::<f64>() - f.get(3).unwrap_or(&0.0) - f.get(4).unwrap_or(&0.0);
+            Some(busy / tick)
+        })
+        .unwrap_or(0.0);
+    (own, host)
+}
+
 struct Sampler {
     timeline: Vec<TimePoint>,
+    local: (Instant, (f64, f64)),
     last: Option<(Instant, ServerSnapshot)>,
     last_loss: (u64, u64),
     cpu: Vec<f64>,
@@ -71,6 +94,13 @@ impl Sampler {
         let (e, r) = m.loss_counts();
         p.loss_pct = loss_ratio(e.saturating_sub(self.last_loss.0), r.saturating_sub(self.last_loss.1)) * 100.0;
         self.last_loss = (e, r);
+        let local = local_cpu_seconds();
+        let dt = now.duration_since(self.local.0).as_secs_f64();
+        if dt > 0.0 {
+            p.loadgen_cpu_cores = ((local.0 - self.local.1 .0) / dt).max(0.0);
+            p.host_cpu_cores = ((local.1 - self.local.1 .1) / dt).max(0.0);
+        }
+        self.local = (now, local);
         if let Some(snap) = snap {
             if let Some((t, prev)) = &self.last {
                 let dt = now.duration_since(*t).as_secs_f64();
@@ -90,7 +120,7 @@ impl Sampler {
 
 fn progress_line(calls: u64, m: &Metrics, p: &TimePoint) -> String {
     format!(
-        "calls up {}/{} failed {} | fwd p50 {:.1} ms p99 {:.1} ms | loss {:.2}% | api p99 {:.0} ms | server cpu {:.2} cores, {:.0} MB",
+        "calls up {}/{} failed {} | fwd p50 {:.1} ms p99 {:.1} ms | loss {:.2}% | api p99 {:.0} ms | cpu: server {:.2}, loadgen {:.2}, host {:.2} cores | server {:.0} MB",
         p.calls_up,
         calls,
         m.calls_failed.load(Ordering::Relaxed),
@@ -99,6 +129,8 @@ fn progress_line(calls: u64, m: &Metrics, p: &TimePoint) -> String {
         p.loss_pct,
         p.api_p99_ms,
         p.cpu_cores,
+        p.loadgen_cpu_cores,
+        p.host_cpu_cores,
         p.rss_mb
     )
 }
@@ -120,20 +152,23 @@ pub async fn run_level(cfg: &RunConfig, calls: u64) -> LevelReport {
     };
 
     // The sampler: every second until the calls are done.
-    let sampler = Arc::new(tokio::sync::Mutex::new(Sampler { timeline: vec![], last: None, last_loss: (0, 0), cpu: vec![], rss_peak: 0.0 }));
+    let sampler = Arc::new(tokio::sync::Mutex::new(Sampler { timeline: vec![], local: (Instant::now(), local_cpu_seconds()), last: scrape(&clients).await.map(|s| (Instant::now(), s)), last_loss: (0, 0), cpu: vec![], rss_peak: 0.0 }));
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler_task = {
         let (sampler, clients, m, done, bar) = (sampler.clone(), clients.clone(), m.clone(), done.clone(), bar.clone());
         let interactive = cfg.interactive;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
+            // The first tick is immediate: skip it, so every sample covers a whole second
+            // (CPU counters move in 10 ms steps).
+            tick.tick().await;
             let mut n = 0u64;
             while !done.load(Ordering::Relaxed) {
                 tick.tick().await;
                 let p = sampler.lock().await.sample(&clients, &m, t0).await;
                 bar.set_position(p.calls_up);
                 bar.set_message(progress_line(calls, &m, &p));
-                if !interactive && n % 5 == 0 && n > 0 {
+                if !interactive && n.is_multiple_of(5) && n > 0 {
                     eprintln!("[{:>5.0}s] {}", p.t_s, progress_line(calls, &m, &p));
                 }
                 n += 1;
@@ -206,6 +241,11 @@ pub async fn run_level(cfg: &RunConfig, calls: u64) -> LevelReport {
         }
     }
     let mut level = level_report(&m, calls, t0.elapsed().as_secs_f64(), server, s.timeline.clone());
+    // Averages over the seconds with calls up (the ramp-down tail would dilute them).
+    let busy: Vec<&TimePoint> = s.timeline.iter().filter(|p| p.calls_up > 0).collect();
+    let avg = |f: fn(&TimePoint) -> f64| if busy.is_empty() { 0.0 } else { busy.iter().map(|p| f(p)).sum::<f64>() / busy.len() as f64 };
+    level.loadgen_cpu_cores_avg = avg(|p| p.loadgen_cpu_cores);
+    level.host_cpu_cores_avg = avg(|p| p.host_cpu_cores);
     level.slo = cfg.slo.evaluate(&level);
     level
 }
@@ -258,6 +298,8 @@ pub fn level_report(m: &Metrics, calls: u64, secs: f64, server: ServerUsage, tim
         inference: m.inference.lock().unwrap().iter().map(|(k, h)| (k.clone(), Percentiles::of(h))).collect(),
         errors: m.errors.lock().unwrap().clone(),
         server,
+        loadgen_cpu_cores_avg: 0.0,
+        host_cpu_cores_avg: 0.0,
         timeline,
         slo: Default::default(),
     }

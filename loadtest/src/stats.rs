@@ -320,7 +320,7 @@ impl Metrics {
     pub fn take_latency_window(&self) -> Histogram<u64> {
         let mut h = new_hist();
         for l in &self.latency {
-            let _ = h.add(&l.lock().unwrap().take_window());
+            let _ = h.add(l.lock().unwrap().take_window());
         }
         h
     }
