@@ -25,6 +25,9 @@ pub struct Chart {
     pub limit: Option<(f64, String)>,
     /// Points instead of lines.
     pub scatter: bool,
+    /// Top of the y axis at most this (higher values are drawn at the top edge), so one
+    /// stall does not flatten the rest of the series.
+    pub y_cap: Option<f64>,
 }
 
 const W: f64 = 560.0;
@@ -83,15 +86,23 @@ impl Chart {
         if let Some((lim, _)) = &self.limit {
             y1 = y1.max(*lim * 1.1);
         }
+        let mut clipped = false;
+        if let Some(cap) = self.y_cap {
+            if y1 > cap {
+                y1 = cap;
+                clipped = true;
+            }
+        }
         if y1 <= 0.0 {
             y1 = 1.0;
         }
         y1 *= 1.05;
         let px = |x: f64| L + (x - x0) / (x1 - x0) * (W - L - R);
-        let py = |y: f64| H - B - y / y1 * (H - T - B);
+        let py = |y: f64| H - B - y.min(y1) / y1 * (H - T - B);
         let mut s = String::new();
         let _ = write!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" class="chart">"#);
-        let _ = write!(s, r#"<text x="{}" y="20" class="title">{}</text>"#, W / 2.0, esc(&self.title));
+        let title = if clipped { format!("{} (axis cut at {})", self.title, fmt_num(y1 / 1.05)) } else { self.title.clone() };
+        let _ = write!(s, r#"<text x="{}" y="20" class="title">{}</text>"#, W / 2.0, esc(&title));
         for t in ticks(0.0, y1, 5) {
             let y = py(t);
             let _ = write!(s, r##"<line x1="{L}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" class="grid"/><text x="{:.1}" y="{:.1}" class="ytick">{}</text>"##, W - R, L - 6.0, y + 4.0, fmt_num(t));
@@ -103,7 +114,7 @@ impl Chart {
         let _ = write!(s, r#"<line x1="{L}" y1="{:.1}" x2="{:.1}" y2="{:.1}" class="axis"/><line x1="{L}" y1="{T}" x2="{L}" y2="{:.1}" class="axis"/>"#, H - B, W - R, H - B, H - B);
         let _ = write!(s, r#"<text x="{:.1}" y="{:.1}" class="xlabel">{}</text>"#, (L + W - R) / 2.0, H - 8.0, esc(&self.x_label));
         let _ = write!(s, r#"<text x="14" y="{:.1}" class="ylabel" transform="rotate(-90 14 {:.1})">{}</text>"#, (T + H - B) / 2.0, (T + H - B) / 2.0, esc(&self.y_label));
-        if let Some((lim, label)) = &self.limit {
+        if let Some((lim, label)) = self.limit.as_ref().filter(|(lim, _)| *lim <= y1) {
             let y = py(*lim);
             let _ = write!(s, r#"<line x1="{L}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" class="limit"/><text x="{:.1}" y="{:.1}" class="limitlabel">{}</text>"#, W - R, W - R - 4.0, y - 4.0, esc(label));
         }
@@ -233,6 +244,7 @@ fn charts(r: &Report) -> String {
             series: vec![s("p50", "#2b7bba", p50), s("p99", "#d9480f", p99)],
             limit: Some((r.slo.forwarding_p99_ms, format!("SLO p99 {} ms", r.slo.forwarding_p99_ms))),
             scatter: false,
+            y_cap: Some(r.slo.forwarding_p99_ms * 4.0),
         },
         Chart {
             title: "Concurrent calls".into(),
@@ -241,6 +253,7 @@ fn charts(r: &Report) -> String {
             series: vec![s("calls up", "#2f9e44", calls)],
             limit: None,
             scatter: false,
+            y_cap: None,
         },
         Chart {
             title: "CPU: server, load generator, whole host".into(),
@@ -249,6 +262,7 @@ fn charts(r: &Report) -> String {
             series: vec![s("server", "#862e9c", cpu), s("load generator", "#f08c00", gen), s("host", "#495057", host)],
             limit: Some((r.machine.cores as f64, format!("{} cores", r.machine.cores))),
             scatter: false,
+            y_cap: None,
         },
         Chart {
             title: "Server CPU vs concurrent calls".into(),
@@ -257,6 +271,7 @@ fn charts(r: &Report) -> String {
             series: vec![s("one second", "#862e9c", scatter)],
             limit: Some((r.machine.cores as f64, format!("{} cores", r.machine.cores))),
             scatter: true,
+            y_cap: None,
         },
         Chart {
             title: "Packet loss (per second)".into(),
@@ -265,6 +280,7 @@ fn charts(r: &Report) -> String {
             series: vec![s("loss", "#e03131", loss)],
             limit: Some((r.slo.loss_pct, format!("SLO {}%", r.slo.loss_pct))),
             scatter: false,
+            y_cap: Some(r.slo.loss_pct * 10.0),
         },
     ]
     .iter()
@@ -395,12 +411,16 @@ mod tests {
             series: vec![Series { name: "s1".into(), color: "#000", points: vec![(0.0, 1.0), (1.0, 2.0), (2.0, f64::NAN)] }],
             limit: Some((5.0, "limit".into())),
             scatter: false,
+            y_cap: Some(1.5),
         };
         let svg = c.svg();
         assert!(svg.contains("a&lt;b"));
         assert_eq!(svg.matches("<polyline").count(), 1);
         assert!(!svg.contains("NaN"));
-        assert!(svg.contains("class=\"limit\""));
+        // The limit (5) is above the cap (1.5): the axis is cut and says so, and the limit
+        // line is not drawn where it is not.
+        assert!(svg.contains("(axis cut at 1.5)"), "{svg}");
+        assert!(!svg.contains("class=\"limit\""));
     }
 
     #[test]

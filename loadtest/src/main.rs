@@ -62,6 +62,13 @@ enum Cmd {
     },
     /// Validate a JSON report against the report's JSON Schema.
     ValidateReport { report: PathBuf },
+    /// Render the HTML page of a JSON report again (e.g. after editing or merging reports).
+    Html {
+        report: PathBuf,
+        /// Output file.
+        #[arg(long, default_value = "report.html")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -330,6 +337,12 @@ async fn main_inner(cli: Cli) -> Result<bool> {
             let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report)?).context("not JSON")?;
             validate(&v)?;
             eprintln!("{}: valid ({})", report.display(), report::SCHEMA_ID);
+            Ok(true)
+        }
+        Cmd::Html { report, out } => {
+            let r: Report = serde_json::from_str(&std::fs::read_to_string(&report)?).context("not a vkyc-loadtest report")?;
+            std::fs::write(&out, html::render(&r))?;
+            eprintln!("{}", out.display());
             Ok(true)
         }
         Cmd::Run { common, calls, duration } => {
