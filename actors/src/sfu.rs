@@ -181,13 +181,25 @@ impl PublishedTrack {
     }
 
     /// The forwarding loop: runs until the publisher's track ends (its connection closes).
+    ///
+    /// Prometheus (process-wide, by kind): `vkyc_sfu_received_packets_total`,
+    /// `vkyc_sfu_received_bytes_total` (RTP payload bytes), `vkyc_sfu_forwarded_packets_total`
+    /// and `vkyc_sfu_forwarded_bytes_total` (one per packet written to the forwarding track,
+    /// whatever the number of subscribers it fans out to).
     pub async fn forward(self: Arc<Self>, remote: Arc<TrackRemote>) {
+        let kind = self.kind.as_str();
+        let rx_packets = metrics::counter!("vkyc_sfu_received_packets_total", "kind" => kind);
+        let rx_bytes = metrics::counter!("vkyc_sfu_received_bytes_total", "kind" => kind);
+        let fw_packets = metrics::counter!("vkyc_sfu_forwarded_packets_total", "kind" => kind);
+        let fw_bytes = metrics::counter!("vkyc_sfu_forwarded_bytes_total", "kind" => kind);
         loop {
             let packet = match remote.read_rtp().await {
                 Ok((packet, _)) => packet,
                 Err(_) => break,
             };
             self.counters.received.fetch_add(1, Ordering::Relaxed);
+            rx_packets.increment(1);
+            rx_bytes.increment(packet.payload.len() as u64);
             if self.is_muted() {
                 self.counters.dropped_muted.fetch_add(1, Ordering::Relaxed);
                 continue;
@@ -195,6 +207,8 @@ impl PublishedTrack {
             match self.local.write_rtp(&packet).await {
                 Ok(_) => {
                     self.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+                    fw_packets.increment(1);
+                    fw_bytes.increment(packet.payload.len() as u64);
                 }
                 // No subscriber bound yet, or one closing: not an error for the publisher.
                 Err(webrtc::Error::ErrClosedPipe) => {}

@@ -60,4 +60,27 @@ impl ApiClient {
     pub async fn post(&self, path: &str, body: Value) -> Result<Value> {
         self.send(self.http.post(format!("{}{path}", self.base)).json(&body)).await
     }
+
+    /// A client for the same server that authenticates with `bearer` (a join token).
+    pub fn with_bearer(&self, bearer: &str) -> ApiClient {
+        ApiClient { base: self.base.clone(), api_key: bearer.to_string(), http: self.http.clone() }
+    }
+
+    /// POST `body` and return the status and JSON body whatever the status (the load test
+    /// counts error codes rather than failing on them). Transport errors are `Err`.
+    pub async fn post_raw(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
+        let resp = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.api_key).json(body).send().await?;
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
+    /// GET a path without authentication as plain text (`/metrics`).
+    pub async fn get_text(&self, path: &str) -> Result<String> {
+        let resp = self.http.get(format!("{}{path}", self.base)).send().await?;
+        if !resp.status().is_success() {
+            bail!("GET {path}: HTTP {}", resp.status());
+        }
+        Ok(resp.text().await?)
+    }
 }

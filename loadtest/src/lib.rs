@@ -1,12 +1,30 @@
-//! Simulated participants for vkyc: REST helpers and [`SimPeer`], a real WebRTC peer
-//! (webrtc-rs) that joins a call over the real signalling protocol (PROTOCOL.md), publishes
-//! RTP and records what it receives. The integration tests and the load test both use it.
-//! [`cards`] draws synthetic ID cards (PAN, Aadhaar) with their true fields.
+//! Simulated participants for vkyc and the load test built on them.
+//!
+//! Layout:
+//! - [`api`]: a small REST client; [`peer`]: [`SimPeer`], a real WebRTC peer (webrtc-rs)
+//!   that joins a call over the real signalling protocol (PROTOCOL.md), publishes RTP and
+//!   records (or hands to a sink) what it receives. The integration tests use these too.
+//! - [`cards`], [`headpose`]: synthetic ID cards and head-pose frames for step flows.
+//! - The load test (`vkyc-loadtest`, `src/main.rs`):
+//!   [`media`] (VP8/Opus clips encoded by ffmpeg, cached, packetised),
+//!   [`call`] (one simulated call: session, peers, paced media, step flow),
+//!   [`stats`] (forwarding latency, loss, jitter, histograms),
+//!   [`prom`] (the server's `/metrics`), [`run`] (a load level: ramp, sampler, progress),
+//!   [`relay`] (the minimal UDP relay baseline), [`report`] (JSON report, SLO verdicts,
+//!   capacity search) and [`html`] (the HTML page with its charts).
 
 pub mod api;
+pub mod call;
 pub mod cards;
 pub mod headpose;
+pub mod html;
+pub mod media;
 pub mod peer;
+pub mod prom;
+pub mod relay;
+pub mod report;
+pub mod run;
+pub mod stats;
 
 pub use api::{ApiClient, IssuedToken};
-pub use peer::{Received, SimPeer, SimPeerOptions};
+pub use peer::{Received, RtpSink, SimPeer, SimPeerOptions};

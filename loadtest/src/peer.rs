@@ -28,15 +28,31 @@ use webrtc::rtp_transceiver::rtp_codec::{RTCRtpCodecCapability, RTPCodecType};
 use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 use webrtc::track::track_local::{TrackLocal, TrackLocalWriter};
 
+/// Called for every RTP packet a peer receives: (publisher stream id, kind, packet, arrival).
+pub type RtpSinkFn = dyn Fn(&str, &'static str, &Packet, Instant) + Send + Sync;
+
+/// A receiver of RTP packets (the load test's measurements) instead of keeping payloads.
+#[derive(Clone)]
+pub struct RtpSink(pub Arc<RtpSinkFn>);
+
+impl std::fmt::Debug for RtpSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RtpSink")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SimPeerOptions {
     /// Add an audio and a video track (as a browser would before answering).
     pub publish: bool,
+    /// When set, received packets go to this sink and their payloads are not kept in
+    /// [`Received::packets`] (a long load run would hold every byte otherwise).
+    pub sink: Option<RtpSink>,
 }
 
 impl Default for SimPeerOptions {
     fn default() -> Self {
-        Self { publish: true }
+        Self { publish: true, sink: None }
     }
 }
 
@@ -157,14 +173,22 @@ impl SimPeer {
             })
         }));
         let rec = received.clone();
+        let rtp_sink = opts.sink.clone();
         pc.on_track(Box::new(move |track, _, _| {
             let rec = rec.clone();
+            let rtp_sink = rtp_sink.clone();
             tokio::spawn(async move {
                 let key = (track.stream_id(), kind_str(track.kind()));
                 rec.lock().unwrap().ssrcs.insert(key.clone(), track.ssrc());
                 while let Ok((pkt, _)) = track.read_rtp().await {
+                    let now = Instant::now();
+                    if let Some(rtp_sink) = &rtp_sink {
+                        (rtp_sink.0)(&key.0, key.1, &pkt, now);
+                        rec.lock().unwrap().first_packet_at.get_or_insert(now);
+                        continue;
+                    }
                     let mut r = rec.lock().unwrap();
-                    r.first_packet_at.get_or_insert_with(Instant::now);
+                    r.first_packet_at.get_or_insert(now);
                     r.packets.entry(key.clone()).or_default().push(pkt.payload);
                 }
             });
@@ -232,23 +256,28 @@ impl SimPeer {
         let _ = self.out.send(msg);
     }
 
-    /// Send one RTP packet with `payload` on the audio or video track.
+    /// Send one RTP packet with `payload` on the audio or video track (one packet per
+    /// frame: marker set, timestamp advancing by a 30 fps / 20 ms frame).
     pub async fn send_rtp(&self, kind: &'static str, payload: Bytes) -> Result<()> {
-        let seq = {
-            let mut s = self.seq.lock().unwrap();
-            let e = s.entry(kind).or_insert(0);
-            *e = e.wrapping_add(1);
-            *e
-        };
-        let (track, ts_step) = if kind == "video" { (&self.video, 3000u32) } else { (&self.audio, 960u32) };
+        let seq = self.next_seq(kind);
+        let ts_step = if kind == "video" { 3000u32 } else { 960u32 };
+        self.write_packet(kind, seq, payload, true, (seq as u32).wrapping_mul(ts_step)).await
+    }
+
+    /// The next RTP sequence number of this peer's `kind` track (starting at 1).
+    pub fn next_seq(&self, kind: &'static str) -> u16 {
+        let mut s = self.seq.lock().unwrap();
+        let e = s.entry(kind).or_insert(0);
+        *e = e.wrapping_add(1);
+        *e
+    }
+
+    /// Send one RTP packet with the caller's sequence number, marker and timestamp (real
+    /// packetised media: several packets per video frame share a timestamp).
+    pub async fn write_packet(&self, kind: &'static str, seq: u16, payload: Bytes, marker: bool, timestamp: u32) -> Result<()> {
+        let track = if kind == "video" { &self.video } else { &self.audio };
         let pkt = Packet {
-            header: Header {
-                version: 2,
-                marker: true,
-                sequence_number: seq,
-                timestamp: (seq as u32).wrapping_mul(ts_step),
-                ..Default::default()
-            },
+            header: Header { version: 2, marker, sequence_number: seq, timestamp, ..Default::default() },
             payload,
         };
         track.write_rtp(&pkt).await?;
