@@ -422,6 +422,30 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)]
+    fn kafka_events_need_brokers_and_acks_all() {
+        Jail::expect_with(|jail| {
+            jail.set_env("VKYC_EVENTS__BACKEND", "kafka");
+            let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
+            assert_eq!(c.events.backend, EventsBackend::Kafka);
+            assert_eq!(c.events.kafka.topics.sessions, "vkyc.sessions");
+            jail.set_env("VKYC_EVENTS__KAFKA__ACKS", "1");
+            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
+            assert!(err.contains("events.kafka.acks"), "{err}");
+            jail.set_env("VKYC_EVENTS__KAFKA__ACKS", "all");
+            jail.set_env("VKYC_EVENTS__KAFKA__BROKERS", "");
+            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
+            assert!(err.contains("events.kafka.brokers"), "{err}");
+            // The test suite's own variables are not configuration keys.
+            jail.set_env("VKYC_EVENTS__KAFKA__BROKERS", "127.0.0.1:9092");
+            jail.set_env("VKYC_KAFKA_BROKERS", "127.0.0.1:9092");
+            jail.set_env("VKYC_TANSU_BIN", "/usr/bin/true");
+            Config::extract(Config::figment("", None).unwrap()).unwrap();
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_profile_is_an_error() {
         let err = Config::figment("nope", None).unwrap_err().to_string();
         assert!(err.contains("VKYC_PROFILE=nope"), "{err}");
