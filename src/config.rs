@@ -2,7 +2,8 @@
 //! (`config/<VKYC_PROFILE>.toml`, compiled in for the bundled profiles, or read from disk),
 //! then `VKYC_CONFIG` (a file path) if set, then environment variables `VKYC_<TABLE>__<KEY>`.
 //! Unknown keys and wrong types fail start-up with a message naming the key.
-//! `VKYC_PROFILE`, `VKYC_CONFIG` and `VKYC_CACHE` (the set-up scripts' cache dir) are not keys.
+//! `VKYC_PROFILE`, `VKYC_CONFIG`, `VKYC_CACHE` (the set-up scripts' cache dir) and the test
+//! suite's `VKYC_KAFKA_BROKERS` / `VKYC_TANSU_BIN` are not keys.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -135,13 +136,47 @@ impl std::fmt::Debug for StorageConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventsBackend {
+    /// The ordered log in the embedded store only (`GET /v1/events`).
     Embedded,
+    /// The same log is the outbox; a relay publishes it to Kafka topics.
+    Kafka,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventsConfig {
     pub backend: EventsBackend,
+    pub kafka: KafkaConfig,
+}
+
+/// The Kafka relay (`events.backend = "kafka"`): topics per aggregate family, key = session id.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma-separated `host:port`.
+    pub brokers: String,
+    pub client_id: String,
+    /// Only "all": the producer is idempotent, which needs every in-sync replica's ack.
+    pub acks: String,
+    /// CloudEvents `source` of every event (this deployment / node).
+    pub source: String,
+    /// How often the relay looks for new outbox entries when it is idle.
+    pub poll_interval_ms: u64,
+    /// Events handed to the producer and not yet acknowledged, at most.
+    pub max_in_flight: usize,
+    pub topics: KafkaTopics,
+}
+
+/// Topic names by aggregate family.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaTopics {
+    pub sessions: String,
+    pub rooms: String,
+    pub steps: String,
+    pub recordings: String,
+    pub stats: String,
+    pub webhooks: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -206,7 +241,7 @@ impl Config {
             }
             fig = fig.merge(Toml::file(file));
         }
-        Ok(fig.merge(Env::prefixed("VKYC_").ignore(&["PROFILE", "CONFIG", "CACHE"]).split("__")))
+        Ok(fig.merge(Env::prefixed("VKYC_").ignore(&["PROFILE", "CONFIG", "CACHE", "KAFKA_BROKERS", "TANSU_BIN"]).split("__")))
     }
 
     pub fn extract(fig: Figment) -> Result<Self, ConfigError> {
@@ -318,6 +353,22 @@ impl Config {
         if !(0.0..=1.0).contains(&p.weight) || p.input_size < 16 || p.crop_scale <= 0.0 || p.std.iter().any(|v| *v == 0.0) {
             return fail("liveness.passive", "weight within 0..=1, input_size ≥ 16, crop_scale > 0, std non-zero");
         }
+        let k = &self.events.kafka;
+        if self.events.backend == EventsBackend::Kafka {
+            if k.brokers.trim().is_empty() {
+                return fail("events.kafka.brokers", "needs at least one host:port when events.backend is kafka");
+            }
+            if k.acks != "all" {
+                return fail("events.kafka.acks", "must be \"all\" (the producer is idempotent)");
+            }
+            let t = &k.topics;
+            if [&t.sessions, &t.rooms, &t.steps, &t.recordings, &t.stats, &t.webhooks].iter().any(|n| n.is_empty()) {
+                return fail("events.kafka.topics", "every topic needs a name");
+            }
+            if k.poll_interval_ms == 0 || k.max_in_flight == 0 || k.client_id.is_empty() || k.source.is_empty() {
+                return fail("events.kafka", "poll_interval_ms and max_in_flight at least 1; client_id and source non-empty");
+            }
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return fail("log.level", "not a valid tracing filter");
         }
@@ -366,6 +417,30 @@ mod tests {
             jail.set_env("VKYC_SERVER__PROT", "1");
             let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
             assert!(err.contains("prot"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn kafka_events_need_brokers_and_acks_all() {
+        Jail::expect_with(|jail| {
+            jail.set_env("VKYC_EVENTS__BACKEND", "kafka");
+            let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
+            assert_eq!(c.events.backend, EventsBackend::Kafka);
+            assert_eq!(c.events.kafka.topics.sessions, "vkyc.sessions");
+            jail.set_env("VKYC_EVENTS__KAFKA__ACKS", "1");
+            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
+            assert!(err.contains("events.kafka.acks"), "{err}");
+            jail.set_env("VKYC_EVENTS__KAFKA__ACKS", "all");
+            jail.set_env("VKYC_EVENTS__KAFKA__BROKERS", "");
+            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
+            assert!(err.contains("events.kafka.brokers"), "{err}");
+            // The test suite's own variables are not configuration keys.
+            jail.set_env("VKYC_EVENTS__KAFKA__BROKERS", "127.0.0.1:9092");
+            jail.set_env("VKYC_KAFKA_BROKERS", "127.0.0.1:9092");
+            jail.set_env("VKYC_TANSU_BIN", "/usr/bin/true");
+            Config::extract(Config::figment("", None).unwrap()).unwrap();
             Ok(())
         });
     }

@@ -7,6 +7,7 @@
 //! - [`config`]: layered configuration (defaults, profile, env).
 //! - [`domain`]: sessions and applicant inputs as validating types.
 //! - [`store`]: storage and event-log ports and the embedded (redb) default.
+//! - [`events`]: the Kafka relay of the event log (the outbox) and `vkyc events tail`.
 //! - [`auth`]: API key and join tokens (JWT).
 //! - [`api`]: REST handlers under `/v1`; [`error`]: the error shape and codes.
 //! - [`signal`]: the WebSocket signalling edge.
@@ -24,6 +25,7 @@ pub mod captures;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod kyc_api;
 pub mod lifecycle;

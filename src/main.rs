@@ -5,14 +5,34 @@ use vkyc::config::{Config, LogFormat};
 use vkyc::startup::Application;
 
 fn usage() -> ! {
-    eprintln!("usage: vkyc [serve]\n\nRuns the vkyc server. Configuration: config/default.toml, VKYC_PROFILE, VKYC_CONFIG, VKYC_<TABLE>__<KEY>.");
+    eprintln!(
+        "usage: vkyc [serve]\n       vkyc events tail --topic NAME [--from-beginning] [--brokers HOST:PORT] [--max N]\n\n\
+         Runs the vkyc server, or prints a Kafka topic's events (one line each: partition:offset key event).\n\
+         Configuration: config/default.toml, VKYC_PROFILE, VKYC_CONFIG, VKYC_<TABLE>__<KEY>."
+    );
     std::process::exit(2)
 }
 
 #[tokio::main]
 async fn main() {
-    match std::env::args().nth(1).as_deref() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
         None | Some("serve") => {}
+        Some("events") if args.get(1).map(String::as_str) == Some("tail") => {
+            let brokers = || Config::load().map(|c| c.events.kafka.brokers).map_err(|e| e.to_string());
+            let tail = match vkyc::events::tail::TailArgs::parse(&args[2..], brokers) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("vkyc events tail: {e}");
+                    usage()
+                }
+            };
+            if let Err(e) = vkyc::events::tail::run(tail).await {
+                eprintln!("vkyc events tail: {e:#}");
+                std::process::exit(1);
+            }
+            return;
+        }
         Some("-h") | Some("--help") | Some(_) => usage(),
     }
     let config = match Config::load() {

