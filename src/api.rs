@@ -49,7 +49,8 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn load_session(state: &AppState, id: Uuid) -> Result<Session, ApiError> {
+/// The session, or 404 `session_not_found`.
+pub async fn load_session(state: &AppState, id: Uuid) -> Result<Session, ApiError> {
     state
         .store
         .get_session(id)

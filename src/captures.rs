@@ -18,7 +18,7 @@ use vkyc_actors::Role;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::{Capture, CaptureKind, CaptureStore, SessionStore};
+use crate::store::{Capture, CaptureKind, CaptureStore};
 use crate::verify::{b64_image, from_json, read_parts, require_image, vision_error};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -45,7 +45,7 @@ async fn upload(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
     let session_id = id.into_inner();
     let caller = state.auth.caller(&req)?;
     caller.require_session(session_id, &[Role::Agent, Role::Customer])?;
-    let session = state.store.get_session(session_id).await.map_err(|e| ApiError::internal("get_session", e))?.ok_or_else(ApiError::session_not_found)?;
+    let session = crate::api::load_session(&state, session_id).await?;
     if matches!(session.status, crate::domain::SessionStatus::Cancelled | crate::domain::SessionStatus::Expired) {
         return Err(ApiError::conflict("session_closed", "this session is cancelled or expired"));
     }
@@ -99,7 +99,7 @@ async fn upload(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
 async fn list(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let session_id = id.into_inner();
     state.auth.caller(&req)?.require_session(session_id, &[Role::Agent, Role::Observer])?;
-    state.store.get_session(session_id).await.map_err(|e| ApiError::internal("get_session", e))?.ok_or_else(ApiError::session_not_found)?;
+    crate::api::load_session(&state, session_id).await?;
     let captures = state.store.list_captures(session_id).await.map_err(|e| ApiError::internal("list_captures", e))?;
     Ok(HttpResponse::Ok().json(json!({ "captures": captures })))
 }

@@ -19,6 +19,7 @@ use vkyc_actors::kyc::{recommend, AuditVerdict, CaseResult, KycCase, StepType, V
 use vkyc_actors::vision::idcard::DocumentKind;
 use vkyc_actors::Role;
 
+use crate::api::load_session as session;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ValidJson;
@@ -52,9 +53,6 @@ fn who(c: &Caller) -> String {
     }
 }
 
-async fn session(state: &AppState, id: Uuid) -> Result<crate::domain::Session, ApiError> {
-    state.store.get_session(id).await.map_err(|e| ApiError::internal("get_session", e))?.ok_or_else(ApiError::session_not_found)
-}
 
 fn parse_step(s: &str) -> Result<StepType, ApiError> {
     serde_json::from_value(json!(s)).map_err(|_| ApiError::not_found("unknown_step", format!("no step type {s:?} (consent, location, otp, questions, document, face)")))

@@ -33,7 +33,6 @@ use crate::error::ApiError;
 use crate::extract::ValidJson;
 use crate::kyc_api::{case_error, face_input, FrameRef, SECONDS_PER_MOVE};
 use crate::startup::AppState;
-use crate::store::SessionStore;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/sessions/{id}/self-record", web::post().to(start))
@@ -53,7 +52,7 @@ fn chunk_key(id: Uuid, n: u32) -> String {
 }
 
 async fn session(state: &AppState, id: Uuid) -> Result<Session, ApiError> {
-    let s = state.store.get_session(id).await.map_err(|e| ApiError::internal("get_session", e))?.ok_or_else(ApiError::session_not_found)?;
+    let s = crate::api::load_session(state, id).await?;
     if s.mode != SessionMode::SelfRecord {
         return Err(ApiError::conflict("not_self_record", "this session is a live call, not a self-recorded one"));
     }

@@ -667,7 +667,7 @@ async function pickApplicant() {
     apiFailed(err, 'open the applicant');
     return;
   }
-  current.target = member ? { id, session: member.session, get agent() { return member.agent; }, set agent(a) { member.agent = a; } } : null;
+  current.target = member || null; // { id, session, customer, agent }
   // The main video (what the capture buttons take) shows this applicant's customer: a group
   // applicant's participant id ends with "@" and the first 8 hex digits of their session.
   if (client) {

@@ -5,7 +5,7 @@ import { checkBrowserSupport, getLocalMedia, stopStream, UserFacingError } from 
 import { CallView } from './call.js';
 import { $, show, setStatus, showNotice, createMetrics, readUrlParam, scrubUrl } from './ui.js';
 import { Api, tokenClaims } from './api.js';
-import { SelfRecorder, MOVE_TEXT } from './selfrecord.js';
+import { SelfRecorder, MOVE_TEXT, showPromptStep } from './selfrecord.js';
 
 const CONSENT_TEXT_VERSION = 'v1';
 
@@ -291,18 +291,12 @@ async function runLivenessPrompt(prompt) {
   const moves = Array.isArray(prompt.moves) ? prompt.moves : [];
   const perMove = Math.max(1, Number(prompt.seconds_per_move) || 3) * 1000;
   const steps = [{ text: 'Look straight at the camera', ms: 1000 }, ...moves.map((m) => ({ text: MOVE_TEXT[m] || m, ms: perMove, move: m }))];
-  show(els.promptBox, true);
+  const ui = { prompt: els.promptBox, step: els.promptStep, text: els.promptText, progress: els.promptProgress };
   for (let i = 0; i < steps.length; i++) {
     if (run !== promptRun) return;
     const st = steps[i];
     els.promptBox.dataset.move = st.move || 'centre';
-    els.promptStep.textContent = i === 0 ? 'Liveness check' : `Movement ${i} of ${moves.length} — then face the camera again`;
-    els.promptText.textContent = st.text;
-    els.promptProgress.style.transition = 'none';
-    els.promptProgress.style.width = '0%';
-    void els.promptProgress.offsetWidth; // restart the bar
-    els.promptProgress.style.transition = `width ${st.ms}ms linear`;
-    els.promptProgress.style.width = '100%';
+    showPromptStep(ui, i === 0 ? 'Liveness check' : `Movement ${i} of ${moves.length} — then face the camera again`, st.text, st.ms);
     await new Promise((r) => setTimeout(r, st.ms));
   }
   if (run !== promptRun) return;

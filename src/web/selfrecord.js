@@ -15,6 +15,18 @@ export const MOVE_TEXT = {
   look_down: 'Look down',
 };
 const FRAMES_PER_SECOND = 4;
+
+/** Shows one prompt in a prompt box (`ui`: { prompt, step, text, progress }) with a bar filling over `ms`. */
+export function showPromptStep(ui, stepText, text, ms) {
+  ui.prompt.hidden = false;
+  ui.step.textContent = stepText;
+  ui.text.textContent = text;
+  ui.progress.style.transition = 'none';
+  ui.progress.style.width = '0%';
+  void ui.progress.offsetWidth; // restart the bar
+  ui.progress.style.transition = `width ${ms}ms linear`;
+  ui.progress.style.width = '100%';
+}
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function recorderType() {
@@ -48,18 +60,6 @@ export class SelfRecorder {
     this.path = `/v1/sessions/${encodeURIComponent(sessionId)}/self-record`;
   }
 
-  async showPrompt(stepText, text, ms) {
-    const { prompt, step, progress } = this.ui;
-    prompt.hidden = false;
-    step.textContent = stepText;
-    this.ui.text.textContent = text;
-    progress.style.transition = 'none';
-    progress.style.width = '0%';
-    void progress.offsetWidth;
-    progress.style.transition = `width ${ms}ms linear`;
-    progress.style.width = '100%';
-  }
-
   /** Records following the script; returns { video: Blob, type, frames: [{image, t}] }. */
   async record() {
     const script = await this.api.request('POST', this.path);
@@ -85,7 +85,7 @@ export class SelfRecorder {
     for (const p of prompts) {
       const ms = p.seconds * 1000;
       const label = p.move ? `Movement ${++k} of ${moves} — then face the camera again` : 'Recording';
-      await this.showPrompt(label, p.move ? MOVE_TEXT[p.move] || p.move : p.text, ms);
+      showPromptStep(this.ui, label, p.move ? MOVE_TEXT[p.move] || p.move : p.text, ms);
       const start = performance.now();
       if (p.frames) {
         // A few pictures while the customer speaks.
@@ -102,7 +102,7 @@ export class SelfRecorder {
       await sleep(start + ms - performance.now());
       if (rec.state === 'inactive') break; // the longest video was reached
     }
-    await this.showPrompt('Done', 'Thank you', 1000);
+    showPromptStep(this.ui, 'Done', 'Thank you', 1000);
     for (let t = 0; t < 1000; t += 1000 / FRAMES_PER_SECOND) {
       await sleep(t ? 1000 / FRAMES_PER_SECOND : 0);
       await shoot();

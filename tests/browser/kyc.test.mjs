@@ -28,6 +28,27 @@ after(async () => {
 
 const MUMBAI = { latitude: 19.07, longitude: 72.88, accuracy: 30 };
 
+/** An agent console (added to `people`) with `sessionId` picked and its steps panel open. */
+async function openAgentConsole(people, sessionId) {
+  const agent = await newPerson(browser, 'agent', { viewport: { width: 1360, height: 900 } });
+  people.push(agent);
+  await agent.page.goto(`${server.url}/agent#key=test-key`);
+  const row = agent.page.locator(`.session-item[data-session-id="${sessionId}"]`);
+  await row.waitFor({ state: 'visible' });
+  await row.click();
+  await agent.page.locator('#kyc-panel').waitFor({ state: 'visible' });
+  return agent;
+}
+
+/** No page logged personal data (`pii`) or had an uncaught error. */
+function assertCleanConsoles(people, pii) {
+  for (const p of people) {
+    const text = p.logs.join('\n');
+    for (const x of pii) assert.ok(!text.includes(x), `${p.name} console has personal data`);
+    assert.deepEqual(p.logs.filter((l) => l.includes('pageerror:')), [], `${p.name} page had uncaught errors`);
+  }
+}
+
 /** Waits until the agent console shows a finished attempt for `step`; returns its outcome. */
 async function stepOutcome(page, step, attempts) {
   await page.waitForFunction(
@@ -73,13 +94,7 @@ test('KYC: consent, location, document, face + liveness, decision and audit thro
     mark('customerJoined');
 
     // ---- agent: pick the session, join the call
-    const agent = await newPerson(browser, 'agent', { viewport: { width: 1360, height: 900 } });
-    people.push(agent);
-    await agent.page.goto(`${server.url}/agent#key=test-key`);
-    const row = agent.page.locator(`.session-item[data-session-id="${session.id}"]`);
-    await row.waitFor({ state: 'visible' });
-    await row.click();
-    await agent.page.locator('#kyc-panel').waitFor({ state: 'visible' });
+    const agent = await openAgentConsole(people, session.id);
     // The customer's consent and location are already in the panel.
     await agent.page.waitForFunction(() => document.querySelector('#kyc-steps [data-step="location"]')?.dataset.outcome === 'passed');
     assert.equal(await agent.page.locator('#kyc-steps [data-step="consent"]').getAttribute('data-outcome'), 'passed');
@@ -195,11 +210,7 @@ test('KYC: consent, location, document, face + liveness, decision and audit thro
     console.log(`timings (ms from start): ${JSON.stringify(lap)}`);
 
     // No personal data in any page's console.
-    for (const p of people) {
-      const text = p.logs.join('\n');
-      for (const pii of [card.truth.name, card.truth.pan_number]) assert.ok(!text.includes(pii), `${p.name} console has personal data`);
-      assert.deepEqual(p.logs.filter((l) => l.includes('pageerror:')), [], `${p.name} page had uncaught errors`);
-    }
+    assertCleanConsoles(people, [card.truth.name, card.truth.pan_number]);
   } catch (err) {
     console.error(dump());
     throw err;
@@ -229,13 +240,7 @@ test("KYC: a different person's face is recommended for rejection", { timeout: 2
     mark('customerJoined');
 
     // ---- agent: the session, the call
-    const agent = await newPerson(browser, 'agent', { viewport: { width: 1360, height: 900 } });
-    people.push(agent);
-    await agent.page.goto(`${server.url}/agent#key=test-key`);
-    const row = agent.page.locator(`.session-item[data-session-id="${session.id}"]`);
-    await row.waitFor({ state: 'visible' });
-    await row.click();
-    await agent.page.locator('#kyc-panel').waitFor({ state: 'visible' });
+    const agent = await openAgentConsole(people, session.id);
     await agent.page.locator('#join-btn:not([disabled])').click();
     await waitForRemoteMedia(agent, { server });
     mark('agentSeesCustomer');
@@ -276,11 +281,7 @@ test("KYC: a different person's face is recommended for rejection", { timeout: 2
     console.log(`impostor: face match ${k.face_match_score}, reasons ${JSON.stringify(k.recommendation.reasons)}`);
     console.log(`impostor timings (ms from start): ${JSON.stringify(lap)}`);
 
-    for (const p of people) {
-      const text = p.logs.join('\n');
-      for (const pii of [card.truth.name, card.truth.pan_number]) assert.ok(!text.includes(pii), `${p.name} console has personal data`);
-      assert.deepEqual(p.logs.filter((l) => l.includes('pageerror:')), [], `${p.name} page had uncaught errors`);
-    }
+    assertCleanConsoles(people, [card.truth.name, card.truth.pan_number]);
   } catch (err) {
     console.error(dump());
     throw err;
@@ -383,11 +384,7 @@ test('KYC: one-time code typed by the customer, questions answered and edited by
     mark('customerInCall');
 
     // ---- agent: the session, the call, the steps panel with the OTP and questions cards
-    const agent = await newPerson(browser, 'agent', { viewport: { width: 1360, height: 900 } });
-    people.push(agent);
-    await agent.page.goto(`${server.url}/agent#key=test-key`);
-    await agent.page.locator(`.session-item[data-session-id="${session.id}"]`).click();
-    await agent.page.locator('#kyc-panel').waitFor({ state: 'visible' });
+    const agent = await openAgentConsole(people, session.id);
     await agent.page.waitForFunction(() => document.querySelector('#kyc-steps [data-step="location"]')?.dataset.outcome === 'passed');
     assert.deepEqual(await agent.page.locator('#kyc-steps > .kyc-step').evaluateAll((els) => els.map((e) => e.dataset.step)), workflow);
     await agent.page.locator('#join-btn:not([disabled])').click();
@@ -495,12 +492,7 @@ test('KYC: a group call — two applicants, each with their own steps, decided t
   const people = [];
   try {
     // ---- agent: picks the parent session; the other applicant and their link are listed
-    const agent = await newPerson(browser, 'agent', { viewport: { width: 1360, height: 900 } });
-    people.push(agent);
-    await agent.page.goto(`${server.url}/agent#key=test-key`);
-    const row = agent.page.locator(`.session-item[data-session-id="${session.id}"]`);
-    await row.waitFor({ state: 'visible' });
-    await row.click();
+    const agent = await openAgentConsole(people, session.id);
     await agent.page.locator(`#group-list li[data-session-id="${child.body.id}"]`).waitFor({ state: 'visible' });
     const links = [await agent.page.inputValue('#customer-link')];
     // The second applicant's link, as the console issues it (copy button → clipboard is not
@@ -540,7 +532,7 @@ test('KYC: a group call — two applicants, each with their own steps, decided t
     const doc = (await api(server.url, 'GET', `/v1/sessions/${session.id}`)).body;
     assert.equal(doc.kyc.result, 'approved');
     assert.deepEqual(doc.group.participants.map((p) => [p.session_id, p.result]), [[child.body.id, 'approved']]);
-    for (const p of people) assert.deepEqual(p.logs.filter((l) => l.includes('pageerror:')), [], `${p.name} page had uncaught errors`);
+    assertCleanConsoles(people, []);
   } catch (err) {
     console.error(people.map((p) => p.logs.slice(-15).join('\n')).join('\n'));
     throw err;
