@@ -35,6 +35,7 @@ pub struct Config {
     pub liveness: LivenessConfig,
     pub ocr: OcrConfig,
     pub kyc: vkyc_actors::case::KycConfig,
+    pub recording: vkyc_actors::recording::RecordingConfig,
     pub log: LogConfig,
 }
 

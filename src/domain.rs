@@ -151,6 +151,10 @@ pub struct NewSession {
     /// parent). Each applicant has their own workflow and case; the agent decides the parent.
     #[serde(default)]
     pub parent_id: Option<Uuid>,
+    /// Record the call on the server (default `recording.enabled`). A group's applicants are
+    /// in the parent's recording.
+    #[serde(default)]
+    pub record: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +197,9 @@ pub struct Session {
     /// A group's parent: the other applicants' sessions, in the order they were added.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub participants: Vec<Uuid>,
+    /// Whether the call is recorded; `None`: the server's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<bool>,
 }
 
 impl Session {
@@ -308,6 +315,7 @@ impl Session {
             self_record: None,
             parent_id: new.parent_id,
             participants: vec![],
+            record: new.record,
         })
     }
 }

@@ -31,6 +31,7 @@ pub mod kyc_api;
 pub mod lifecycle;
 pub mod metrics;
 pub mod notify;
+pub mod recordings;
 pub mod self_record;
 pub mod signal;
 pub mod startup;

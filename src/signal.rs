@@ -188,7 +188,16 @@ async fn join(state: &AppState, token: &str, tx: vkyc_actors::signal::SignalTx) 
         Some(_) => format!("{}@{}", claims.sub, &session.id.simple().to_string()[..8]),
         None => claims.sub.clone(),
     };
-    let spec = JoinSpec { participant_id, role: claims.role, signal: tx };
+    let record = match session.parent_id {
+        // The room is the parent's: its choice counts.
+        Some(parent) => match crate::store::SessionStore::get_session(&state.store, parent).await {
+            Ok(Some(p)) => p.record,
+            _ => session.record,
+        },
+        None => session.record,
+    }
+    .unwrap_or(state.config.recording.enabled);
+    let spec = JoinSpec { participant_id, role: claims.role, signal: tx, record };
     state.rooms.join(session.room_id(), spec).await.map_err(|e| match e {
         JoinError::RoomFull => ServerMsg::error("room_full", "the call has the maximum number of participants"),
         JoinError::RoomEnded => ServerMsg::error("room_ended", "this call has ended"),

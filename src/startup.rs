@@ -27,6 +27,8 @@ pub struct AppState {
     pub inference: Option<std::sync::Arc<crate::verify::Inference>>,
     /// Base URL of this server for links (no trailing slash).
     pub public_url: String,
+    /// Signs recording download URLs (derived from the token secret).
+    pub recording_url_key: Vec<u8>,
 }
 
 pub struct Application {
@@ -54,9 +56,19 @@ impl Application {
             Arc::new(crate::store::FsBlobStore::open(blob_dir, &blob_key).map_err(|e| anyhow::anyhow!("storage.blob_key / blob_dir: {e}"))?);
 
         let sfu = Arc::new(Sfu::new(config.rtc.clone())?);
+        // Recordings cut off by a crash: their files are made readable and they are marked
+        // failed before any new call starts.
+        let repair_blobs = blobs.clone();
+        let failed = store
+            .fail_interrupted_recordings(move |key| repair_blobs.repair_stream(key).ok().flatten())
+            .await?;
+        if !failed.is_empty() {
+            tracing::warn!(count = failed.len(), "recordings interrupted by a server stop were marked failed");
+        }
         let settings = RoomSettings {
             max_peers: config.room.max_peers,
             empty_timeout: Duration::from_secs(config.room.empty_timeout_secs),
+            recording: Some(vkyc_actors::recording::RecordingSettings { blobs: blobs.clone(), config: config.recording.clone() }),
         };
         let rooms = Rooms::start(sfu, Arc::new(store.clone()), settings)
             .await
@@ -113,7 +125,18 @@ impl Application {
 
         let max_body = config.server.max_body_bytes;
         let workers = config.server.workers;
-        let state = web::Data::new(AppState { config, store, auth, rooms: rooms.clone(), blobs, cases: cases.clone(), inference: inference.clone(), public_url: public_url.clone() });
+        let recording_url_key = <sha2::Sha256 as sha2::Digest>::digest(format!("vkyc recording urls\n{jwt_secret}")).to_vec();
+        let state = web::Data::new(AppState {
+            config,
+            store,
+            auth,
+            rooms: rooms.clone(),
+            blobs,
+            cases: cases.clone(),
+            inference: inference.clone(),
+            public_url: public_url.clone(),
+            recording_url_key,
+        });
         crate::metrics::handle();
         let mut server = HttpServer::new(move || {
             App::new()

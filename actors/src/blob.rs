@@ -19,6 +19,65 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), BlobError>;
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError>;
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
+
+    /// A blob written while it is produced (a call recording): appends, and rewrites of bytes
+    /// already written. Each `flush` makes what was written so far durable. Blocking I/O: call
+    /// from a blocking-tolerant context (the recorder's own task).
+    fn create_stream(&self, key: &str) -> Result<Box<dyn StreamWriter>, BlobError> {
+        Err(BlobError::Backend(format!("this blob store cannot stream {key}")))
+    }
+    /// Random access to a streamed blob (for range requests); `None` if there is none.
+    fn open_stream(&self, key: &str) -> Result<Option<Box<dyn StreamReader>>, BlobError> {
+        Err(BlobError::Backend(format!("this blob store cannot stream {key}")))
+    }
+    /// After a crash: drops a torn last chunk so the rest reads; returns the plaintext length.
+    fn repair_stream(&self, key: &str) -> Result<Option<u64>, BlobError> {
+        Err(BlobError::Backend(format!("this blob store cannot stream {key}")))
+    }
+    /// Identifies the encryption key the store writes with (stored with each recording).
+    fn key_id(&self) -> String {
+        "none".into()
+    }
+}
+
+/// Writing side of a streamed blob (see [`BlobStore::create_stream`]).
+pub trait StreamWriter: Send {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()>;
+    fn flush(&mut self) -> std::io::Result<()>;
+}
+
+/// Reading side of a streamed blob.
+pub trait StreamReader: Send {
+    /// Plaintext length.
+    fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Fills `buf` from `offset` (short only at the end); `Ok(0)` past the end.
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize>;
+}
+
+impl StreamWriter for Vec<u8> {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        let end = offset as usize + data.len();
+        if self.len() < end {
+            self.resize(end, 0);
+        }
+        self[offset as usize..end].copy_from_slice(data);
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl StreamWriter for Box<dyn StreamWriter> {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        (**self).write_at(offset, data)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        (**self).flush()
+    }
 }
 
 /// A key is 1–8 segments of `[A-Za-z0-9_.-]`, none of them `.` or `..`.

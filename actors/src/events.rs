@@ -35,6 +35,9 @@ pub enum EventKind {
     SessionWaiting,
     SelfRecordStarted,
     SelfRecordSubmitted,
+    RecordingStarted,
+    RecordingSucceeded,
+    RecordingFailed,
 }
 
 impl EventKind {
@@ -63,6 +66,9 @@ impl EventKind {
             EventKind::SessionWaiting => "session.waiting",
             EventKind::SelfRecordStarted => "self_record.started",
             EventKind::SelfRecordSubmitted => "self_record.submitted",
+            EventKind::RecordingStarted => "recording.started",
+            EventKind::RecordingSucceeded => "recording.succeeded",
+            EventKind::RecordingFailed => "recording.failed",
         }
     }
 }

@@ -6,7 +6,8 @@
 //! RootSupervisor                      (supervisor.rs)  restarts RoomSupervisor if it dies
 //! └── RoomSupervisor                  (supervisor.rs)  one entry per live call, keyed by session id
 //!     └── RoomActor                   (room.rs)        membership, roles, mute/end, track fan-out
-//!         └── PeerActor × n           (peer.rs)        one WebRTC peer connection + its negotiation
+//!         ├── PeerActor × n           (peer.rs)        one WebRTC peer connection + its negotiation
+//!         └── RecordingActor          (recording/)     the call's WebM, written live
 //! ```
 //!
 //! Layout:
@@ -30,6 +31,7 @@ pub mod events;
 pub mod inference;
 pub mod kyc;
 pub mod peer;
+pub mod recording;
 pub mod room;
 pub mod sfu;
 pub mod signal;

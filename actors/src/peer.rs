@@ -112,9 +112,9 @@ impl Actor for PeerActor {
         let room = args.room.clone();
         let peer_id = args.peer_id;
         let can_publish = args.role.can_publish();
-        pc.on_track(Box::new(move |track, _receiver, _transceiver| {
+        pc.on_track(Box::new(move |track, receiver, _transceiver| {
             if can_publish {
-                let _ = room.cast(RoomMsg::TrackPublished { peer_id, track });
+                let _ = room.cast(RoomMsg::TrackPublished { peer_id, track, receiver });
             }
             Box::pin(async {})
         }));

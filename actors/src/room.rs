@@ -14,11 +14,15 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use serde::Serialize;
 use serde_json::json;
 use webrtc::peer_connection::RTCPeerConnection;
+use webrtc::rtcp::sender_report::SenderReport;
+use webrtc::rtp_transceiver::rtp_receiver::RTCRtpReceiver;
 use webrtc::track::track_remote::TrackRemote;
+use uuid::Uuid;
 
 use crate::domain::{MediaKind, PeerId, PeerInfo, Role, SessionId};
 use crate::events::{emit, DomainEvent, EventKind, EventSink};
 use crate::peer::{PeerActor, PeerArgs, PeerMsg};
+use crate::recording::{RecordTap, RecordingActor, RecordingArgs, RecordingMsg, RecordingSettings};
 use crate::sfu::{PublishedTrack, Sfu};
 use crate::signal::{ServerMsg, SignalTx};
 use crate::supervisor::{JoinError, JoinedPeer};
@@ -57,13 +61,15 @@ pub struct JoinSpec {
     pub participant_id: String,
     pub role: Role,
     pub signal: SignalTx,
+    /// Record the call (used by the join that starts the room).
+    pub record: bool,
 }
 
 pub enum RoomMsg {
     Join { spec: JoinSpec, reply: RpcReplyPort<Result<JoinedPeer, JoinError>> },
     Leave { peer_id: PeerId, reason: LeaveReason },
     /// A peer's connection received a track from its client.
-    TrackPublished { peer_id: PeerId, track: Arc<TrackRemote> },
+    TrackPublished { peer_id: PeerId, track: Arc<TrackRemote>, receiver: Arc<RTCRtpReceiver> },
     Mute { by: PeerId, target: PeerId, kind: MediaKind, muted: bool, reply: RpcReplyPort<Result<(), RoomError>> },
     MediaState { peer_id: PeerId, audio: bool, video: bool },
     /// End the call: `by` is the agent's peer id, or `None` when ended through the API.
@@ -104,6 +110,8 @@ pub struct RoomSettings {
     pub max_peers: usize,
     /// End the room when it has had no peer for this long.
     pub empty_timeout: Duration,
+    /// Where and how calls are recorded; `None`: never.
+    pub recording: Option<RecordingSettings>,
 }
 
 pub struct RoomArgs {
@@ -111,6 +119,7 @@ pub struct RoomArgs {
     pub sfu: Arc<Sfu>,
     pub events: Arc<dyn EventSink>,
     pub settings: RoomSettings,
+    pub record: bool,
 }
 
 struct PeerEntry {
@@ -131,6 +140,13 @@ pub struct RoomState {
     peers: HashMap<PeerId, PeerEntry>,
     /// Bumped on every membership change, so a stale empty-room timer does nothing.
     generation: u64,
+    recorder: Option<Recorder>,
+}
+
+struct Recorder {
+    id: Uuid,
+    actor: ActorRef<RecordingMsg>,
+    tap: RecordTap,
 }
 
 impl RoomState {
@@ -158,8 +174,9 @@ impl Actor for RoomActor {
     type State = RoomState;
     type Arguments = RoomArgs;
 
-    async fn pre_start(&self, _myself: ActorRef<RoomMsg>, args: RoomArgs) -> Result<RoomState, ActorProcessingErr> {
-        let state = RoomState {
+    async fn pre_start(&self, myself: ActorRef<RoomMsg>, args: RoomArgs) -> Result<RoomState, ActorProcessingErr> {
+        let recording = args.settings.recording.clone().filter(|_| args.record);
+        let mut state = RoomState {
             session_id: args.session_id,
             started_at: Utc::now(),
             sfu: args.sfu,
@@ -167,8 +184,12 @@ impl Actor for RoomActor {
             settings: args.settings,
             peers: HashMap::new(),
             generation: 0,
+            recorder: None,
         };
         emit(&*state.events, state.event(EventKind::RoomStarted, json!({}))).await;
+        if let Some(settings) = recording {
+            state.recorder = start_recorder(&myself, &state, settings).await;
+        }
         Ok(state)
     }
 
@@ -181,9 +202,24 @@ impl Actor for RoomActor {
             RoomMsg::Leave { peer_id, reason } => {
                 remove_peer(&myself, state, peer_id, reason).await;
             }
-            RoomMsg::TrackPublished { peer_id, track } => {
+            RoomMsg::TrackPublished { peer_id, track, receiver } => {
                 let Some(entry) = state.peers.get_mut(&peer_id) else { return Ok(()) };
                 let Some(published) = PublishedTrack::new(peer_id, &track, &entry.pc) else { return Ok(()) };
+                if let Some(rec) = &state.recorder {
+                    let clock_rate = track.codec().capability.clock_rate;
+                    let tap = rec.tap.add_track(&published, entry.info.role, &entry.info.participant_id, clock_rate);
+                    let _ = published.recorder.set(tap.clone());
+                    // The publisher's sender reports tie the track's RTP clock to wall time.
+                    tokio::spawn(async move {
+                        while let Ok((packets, _)) = receiver.read_rtcp().await {
+                            for p in &packets {
+                                if let Some(sr) = p.as_any().downcast_ref::<SenderReport>() {
+                                    tap.sender_report(sr.ntp_time, sr.rtp_time);
+                                }
+                            }
+                        }
+                    });
+                }
                 // A client re-publishing a kind replaces the old track of that kind.
                 let kind = published.kind;
                 entry.tracks.retain(|t| t.kind != kind);
@@ -278,6 +314,12 @@ impl Actor for RoomActor {
         state: &mut RoomState,
     ) -> Result<(), ActorProcessingErr> {
         match evt {
+            SupervisionEvent::ActorFailed(cell, err) if state.recorder.as_ref().is_some_and(|r| r.actor.get_id() == cell.get_id()) => {
+                let rec = state.recorder.take().expect("checked");
+                tracing::error!(session = %state.session_id, error = %err, "recording actor failed");
+                let ev = state.event(EventKind::RecordingFailed, json!({"recording_id": rec.id, "reason": "actor_failed"}));
+                emit(&*state.events, ev).await;
+            }
             SupervisionEvent::ActorFailed(cell, err) => {
                 let failed = state.peers.iter().find(|(_, p)| p.actor.get_id() == cell.get_id()).map(|(id, _)| *id);
                 if let Some(peer_id) = failed {
@@ -392,5 +434,29 @@ async fn end(myself: &ActorRef<RoomMsg>, state: &mut RoomState, by: Option<PeerI
             let _ = pc.close().await;
         });
     }
+    // The recording is finalized before the room is gone: it is ready when the call ends.
+    if let Some(rec) = state.recorder.take() {
+        let stop = |reply| RecordingMsg::Stop { reason: reason.to_string(), reply: Some(reply) };
+        if let Err(e) = ractor::call_t!(rec.actor, stop, 35_000) {
+            tracing::error!(session = %state.session_id, error = %e, "recording did not finalize");
+        }
+    }
     myself.stop(Some(format!("ended: {reason}")));
+}
+
+/// Starts the room's recorder; a recorder that cannot start is an event, not a failed call.
+async fn start_recorder(myself: &ActorRef<RoomMsg>, state: &RoomState, settings: RecordingSettings) -> Option<Recorder> {
+    let id = Uuid::now_v7();
+    let (slot, tap) = tokio::sync::oneshot::channel();
+    let args = RecordingArgs { recording_id: id, session_id: state.session_id, events: state.events.clone(), settings, tap_slot: slot };
+    match Actor::spawn_linked(None, RecordingActor, args, myself.get_cell()).await {
+        Ok((actor, _)) => match tap.await {
+            Ok(tap) => Some(Recorder { id, actor, tap }),
+            Err(_) => None,
+        },
+        Err(e) => {
+            tracing::error!(session = %state.session_id, error = %e, "recording did not start");
+            None
+        }
+    }
 }

@@ -137,6 +137,8 @@ pub struct PublishedTrack {
     publisher_pc: Weak<RTCPeerConnection>,
     muted: AtomicBool,
     pub counters: TrackCounters,
+    /// The room's recorder, when the call is recorded: gets a copy of every forwarded packet.
+    pub recorder: std::sync::OnceLock<crate::recording::TrackTap>,
 }
 
 impl PublishedTrack {
@@ -155,6 +157,7 @@ impl PublishedTrack {
             publisher_pc: Arc::downgrade(publisher_pc),
             muted: AtomicBool::new(false),
             counters: TrackCounters::default(),
+            recorder: std::sync::OnceLock::new(),
         }))
     }
 
@@ -203,6 +206,9 @@ impl PublishedTrack {
             if self.is_muted() {
                 self.counters.dropped_muted.fetch_add(1, Ordering::Relaxed);
                 continue;
+            }
+            if let Some(tap) = self.recorder.get() {
+                tap.rtp(&packet);
             }
             match self.local.write_rtp(&packet).await {
                 Ok(_) => {

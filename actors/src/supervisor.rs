@@ -49,7 +49,7 @@ pub struct Shared {
 // ---------------------------------------------------------------- RoomSupervisor
 
 pub enum RoomSupMsg {
-    GetOrCreate { session_id: SessionId, reply: RpcReplyPort<Result<ActorRef<RoomMsg>, JoinError>> },
+    GetOrCreate { session_id: SessionId, record: bool, reply: RpcReplyPort<Result<ActorRef<RoomMsg>, JoinError>> },
     Get { session_id: SessionId, reply: RpcReplyPort<Option<ActorRef<RoomMsg>>> },
     List(RpcReplyPort<Vec<ActorRef<RoomMsg>>>),
 }
@@ -72,7 +72,7 @@ impl Actor for RoomSupervisor {
 
     async fn handle(&self, myself: ActorRef<RoomSupMsg>, msg: RoomSupMsg, state: &mut RoomSupState) -> Result<(), ActorProcessingErr> {
         match msg {
-            RoomSupMsg::GetOrCreate { session_id, reply } => {
+            RoomSupMsg::GetOrCreate { session_id, record, reply } => {
                 if let Some(room) = state.rooms.get(&session_id) {
                     let _ = reply.send(Ok(room.clone()));
                     return Ok(());
@@ -82,6 +82,7 @@ impl Actor for RoomSupervisor {
                     sfu: state.shared.sfu.clone(),
                     events: state.shared.events.clone(),
                     settings: state.shared.settings.clone(),
+                    record,
                 };
                 let result = match Actor::spawn_linked(None, RoomActor, args, myself.get_cell()).await {
                     Ok((room, _)) => {
@@ -189,7 +190,8 @@ impl Rooms {
     /// Join the session's room, starting it if it is not live.
     pub async fn join(&self, session_id: SessionId, spec: JoinSpec) -> Result<JoinedPeer, JoinError> {
         let sup = self.supervisor().ok_or_else(|| JoinError::Internal("no room supervisor".into()))?;
-        let room = call_t!(sup, |reply| RoomSupMsg::GetOrCreate { session_id, reply }, CALL_TIMEOUT_MS)
+        let record = spec.record;
+        let room = call_t!(sup, |reply| RoomSupMsg::GetOrCreate { session_id, record, reply }, CALL_TIMEOUT_MS)
             .map_err(|e| JoinError::Internal(e.to_string()))??;
         // A room that stops between lookup and join has just ended.
         call_t!(room, |reply| RoomMsg::Join { spec, reply }, CALL_TIMEOUT_MS).map_err(|_| JoinError::RoomEnded)?

@@ -18,7 +18,7 @@ type Rx = mpsc::UnboundedReceiver<ServerMsg>;
 
 async fn join(rooms: &Rooms, session: Uuid, who: &str, role: Role) -> (vkyc_actors::JoinedPeer, Rx) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let spec = JoinSpec { participant_id: who.to_string(), role, signal: tx };
+    let spec = JoinSpec { participant_id: who.to_string(), role, signal: tx, record: false };
     (rooms.join(session, spec).await.expect("join"), rx)
 }
 
@@ -43,7 +43,7 @@ async fn expect(rx: &mut Rx, what: &str, pred: impl Fn(&ServerMsg) -> bool) -> S
 async fn a_panicking_peer_is_contained_and_can_rejoin() {
     let sink = Arc::new(MemorySink::default());
     let sfu = Arc::new(Sfu::new(RtcConfig::default()).unwrap());
-    let settings = RoomSettings { max_peers: 4, empty_timeout: Duration::from_secs(60) };
+    let settings = RoomSettings { max_peers: 4, empty_timeout: Duration::from_secs(60), recording: None };
     let rooms = Rooms::start(sfu, sink.clone(), settings).await.unwrap();
 
     let s1 = Uuid::new_v4();
@@ -93,14 +93,14 @@ async fn a_panicking_peer_is_contained_and_can_rejoin() {
 async fn a_full_room_refuses_and_a_new_connection_replaces_the_old() {
     let sink = Arc::new(MemorySink::default());
     let sfu = Arc::new(Sfu::new(RtcConfig::default()).unwrap());
-    let rooms = Rooms::start(sfu, sink.clone(), RoomSettings { max_peers: 2, empty_timeout: Duration::from_secs(60) })
+    let rooms = Rooms::start(sfu, sink.clone(), RoomSettings { max_peers: 2, empty_timeout: Duration::from_secs(60), recording: None })
         .await
         .unwrap();
     let s = Uuid::new_v4();
     let (_a, _arx) = join(&rooms, s, "agent", Role::Agent).await;
     let (c1, mut c1_rx) = join(&rooms, s, "customer", Role::Customer).await;
     let (tx, _rx) = mpsc::unbounded_channel();
-    let full = rooms.join(s, JoinSpec { participant_id: "observer-1".into(), role: Role::Observer, signal: tx }).await;
+    let full = rooms.join(s, JoinSpec { participant_id: "observer-1".into(), role: Role::Observer, signal: tx, record: false }).await;
     assert_eq!(full.unwrap_err(), vkyc_actors::JoinError::RoomFull);
     // Same participant again (a reconnect): replaces, does not count twice.
     let (c2, _c2_rx) = join(&rooms, s, "customer", Role::Customer).await;

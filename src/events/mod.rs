@@ -45,7 +45,7 @@ impl Family {
         match kind.split('.').next().unwrap_or_default() {
             "room" | "peer" | "supervisor" => Family::Rooms,
             "step" | "otp" | "challenge" | "capture" => Family::Steps,
-            "self_record" => Family::Recordings,
+            "self_record" | "recording" => Family::Recordings,
             "video" if kind == "video.completed" => Family::Recordings,
             "stats" => Family::Stats,
             "webhook" => Family::Webhooks,

@@ -10,12 +10,16 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use async_trait::async_trait;
 use rand::RngCore;
-use vkyc_actors::blob::{valid_key, BlobError, BlobStore};
+use vkyc_actors::blob::{valid_key, BlobError, BlobStore, StreamReader, StreamWriter};
+
+use super::blob_stream::{repair, ChunkReader, ChunkWriter};
 
 #[derive(Clone)]
 pub struct FsBlobStore {
     root: PathBuf,
     cipher: Aes256Gcm,
+    /// First 8 bytes of SHA-256(key), hex: names the key without revealing it.
+    key_id: String,
 }
 
 impl FsBlobStore {
@@ -29,7 +33,9 @@ impl FsBlobStore {
             .ok_or("storage.blob_key must be 64 hex characters (32 bytes)")?;
         std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
         let cipher = Aes256Gcm::new_from_slice(&key).map_err(|e| e.to_string())?;
-        Ok(Self { root, cipher })
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(&key);
+        let key_id = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Self { root, cipher, key_id })
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, BlobError> {
@@ -92,6 +98,27 @@ impl BlobStore for FsBlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io(e)),
         }
+    }
+
+    fn create_stream(&self, key: &str) -> Result<Box<dyn StreamWriter>, BlobError> {
+        let w = ChunkWriter::create(&self.path(key)?, self.cipher.clone(), key, &self.key_id).map_err(io)?;
+        Ok(Box::new(w))
+    }
+
+    fn open_stream(&self, key: &str) -> Result<Option<Box<dyn StreamReader>>, BlobError> {
+        match ChunkReader::open(&self.path(key)?, self.cipher.clone(), key) {
+            Ok(r) => Ok(r.map(|r| Box::new(r) as Box<dyn StreamReader>)),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(BlobError::Tampered(key.to_string())),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    fn repair_stream(&self, key: &str) -> Result<Option<u64>, BlobError> {
+        repair(&self.path(key)?, &self.cipher, key).map_err(io)
+    }
+
+    fn key_id(&self) -> String {
+        self.key_id.clone()
     }
 }
 

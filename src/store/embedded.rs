@@ -36,7 +36,7 @@ pub struct EmbeddedStore {
     db: Arc<Database>,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
+pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
@@ -55,6 +55,8 @@ impl EmbeddedStore {
             tx.open_table(SESSIONS_BY_EXPIRY).map_err(backend)?;
             tx.open_table(SESSIONS_BY_START).map_err(backend)?;
             tx.open_table(RELAY_CURSORS).map_err(backend)?;
+            tx.open_table(super::recordings::RECORDINGS).map_err(backend)?;
+            tx.open_table(super::recordings::RECORDINGS_BY_SESSION).map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
         Ok(Self { db: Arc::new(db) })
@@ -67,9 +69,31 @@ impl EmbeddedStore {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || f(&db)).await.map_err(backend)?
     }
+
+    /// Runs `f` in a read transaction, off the async threads.
+    pub(super) async fn read_tx<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.blocking(move |db| f(&db.begin_read().map_err(backend)?)).await
+    }
+
+    /// Runs `f` in a write transaction and commits it if `f` succeeds.
+    pub(super) async fn write_tx<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(backend)?;
+            Ok(out)
+        })
+        .await
+    }
 }
 
-fn append_event(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<u64, StoreError> {
+pub(super) fn append_event(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<u64, StoreError> {
     let mut events = tx.open_table(EVENTS).map_err(backend)?;
     let seq = events.last().map_err(backend)?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
     let envelope = EventEnvelope {
@@ -104,6 +128,9 @@ pub const MAX_GROUP: usize = 10;
 /// The session state change an event implies, applied in the event's transaction.
 fn apply(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<(), StoreError> {
     let Some(id) = event.session_id else { return Ok(()) };
+    if matches!(event.kind, EventKind::RecordingStarted | EventKind::RecordingSucceeded | EventKind::RecordingFailed) {
+        return super::recordings::apply(tx, event);
+    }
     let next = match event.kind {
         EventKind::RoomStarted | EventKind::SelfRecordStarted => SessionStatus::InProgress,
         EventKind::RoomEnded | EventKind::SelfRecordSubmitted => SessionStatus::Completed,

@@ -5,10 +5,13 @@
 //! and a state change and the event that describes it are written together.
 
 mod blob_fs;
+mod blob_stream;
 mod embedded;
+mod recordings;
 
 pub use blob_fs::FsBlobStore;
 pub use embedded::EmbeddedStore;
+pub use recordings::{Recording, RecordingStatus};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -1,0 +1,276 @@
+//! Call recordings over HTTP.
+//!
+//! | route | who |
+//! |---|---|
+//! | `GET /v1/sessions/{id}/recordings` | api key; the session's agent or observer (auditor) |
+//! | `GET /v1/recordings/{id}` | same: metadata, tracks (roles), the session's location |
+//! | `GET /v1/recordings/{id}/url` | same: a signed media URL valid for `recording.url_ttl_secs` |
+//! | `GET /v1/recordings/{id}/media?expires=&sig=` | anyone holding a valid signed URL |
+//!
+//! The media endpoint decrypts the file chunk by chunk as it streams, and answers `Range`
+//! requests (206) so a `<video>` element can seek. A signed URL is
+//! `HMAC-SHA256(url key, "{recording id}.{expires}")`, hex; the URL key is derived from the
+//! server's token secret. Expired → 403 `signed_url_expired`; anything else wrong → 403
+//! `signed_url_invalid`.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use futures_util::stream;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::Sha256;
+use uuid::Uuid;
+use vkyc_actors::kyc::StepType;
+use vkyc_actors::Role;
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::{Recording, RecordingStatus};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/sessions/{id}/recordings", web::get().to(list))
+        .route("/recordings/{id}", web::get().to(get))
+        .route("/recordings/{id}/url", web::get().to(signed_url))
+        .route("/recordings/{id}/media", web::get().to(media));
+}
+
+const READERS: &[Role] = &[Role::Agent, Role::Observer];
+
+fn not_found() -> ApiError {
+    ApiError::not_found("recording_not_found", "no recording with this id")
+}
+
+async fn load(state: &AppState, id: Uuid) -> Result<Recording, ApiError> {
+    state.store.get_recording(id).await.map_err(|e| ApiError::internal("get_recording", e))?.ok_or_else(not_found)
+}
+
+async fn list(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let caller = state.auth.caller(&req)?;
+    caller.require_session(id, READERS)?;
+    crate::api::load_session(&state, id).await?;
+    let recordings = state.store.list_recordings(id).await.map_err(|e| ApiError::internal("list_recordings", e))?;
+    Ok(HttpResponse::Ok().json(json!({"recordings": recordings})))
+}
+
+/// Who may read a recording: the api key, or the agent / observer of its session (for a
+/// group call, of the parent session whose room was recorded, or of an applicant in it).
+async fn authorize(req: &HttpRequest, state: &AppState, rec: &Recording) -> Result<(), ApiError> {
+    let caller = state.auth.caller(req)?;
+    if caller.require_session(rec.session_id, READERS).is_ok() {
+        return Ok(());
+    }
+    if let crate::auth::Caller::Participant(c) = &caller {
+        if let Ok(Some(s)) = crate::store::SessionStore::get_session(&state.store, c.sid).await {
+            if s.parent_id == Some(rec.session_id) {
+                return caller.require_session(c.sid, READERS);
+            }
+        }
+    }
+    caller.require_session(rec.session_id, READERS)
+}
+
+async fn get(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let rec = load(&state, id.into_inner()).await?;
+    authorize(&req, &state, &rec).await?;
+    let session = crate::api::load_session(&state, rec.session_id).await?;
+    let case = crate::kyc_api::stored_case(&state, &session).await?;
+    // Where the customer was: the location step's last passing attempt.
+    let location = case
+        .steps
+        .iter()
+        .find(|s| s.step_type == StepType::Location)
+        .and_then(|s| s.attempts.iter().rev().find(|a| a.outcome == vkyc_actors::kyc::Outcome::Passed))
+        .map(|a| a.data.clone());
+    let mut doc = serde_json::to_value(&rec).map_err(|e| ApiError::internal("recording json", e))?;
+    doc["location"] = location.unwrap_or(serde_json::Value::Null);
+    doc["participants"] = json!(rec
+        .tracks
+        .iter()
+        .map(|t| (t.participant_id.clone(), t.role.as_str()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|(participant_id, role)| json!({"participant_id": participant_id, "role": role}))
+        .collect::<Vec<_>>());
+    Ok(HttpResponse::Ok().json(doc))
+}
+
+fn signature(key: &[u8], id: Uuid, expires: i64) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(format!("{id}.{expires}").as_bytes());
+    mac
+}
+
+async fn signed_url(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let rec = load(&state, id.into_inner()).await?;
+    authorize(&req, &state, &rec).await?;
+    if rec.status == RecordingStatus::Recording {
+        return Err(ApiError::conflict("recording_in_progress", "the call is still being recorded"));
+    }
+    let expires = Utc::now().timestamp() + state.config.recording.url_ttl_secs as i64;
+    let sig = signature(&state.recording_url_key, rec.id, expires).finalize().into_bytes();
+    let sig: String = sig.iter().map(|b| format!("{b:02x}")).collect();
+    let path = format!("/v1/recordings/{}/media?expires={expires}&sig={sig}", rec.id);
+    Ok(HttpResponse::Ok().json(json!({
+        "url": format!("{}{path}", state.public_url.trim_end_matches('/')),
+        "path": path,
+        "expires_at": chrono::DateTime::from_timestamp(expires, 0),
+        "status": rec.status,
+    })))
+}
+
+#[derive(Deserialize)]
+struct MediaQuery {
+    expires: Option<i64>,
+    sig: Option<String>,
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// A parsed `Range: bytes=…` header: the inclusive byte range to send, or why it can't be.
+#[derive(Debug, PartialEq)]
+enum RangeReq {
+    Whole,
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+fn parse_range(header: Option<&str>, len: u64) -> RangeReq {
+    let Some(h) = header else { return RangeReq::Whole };
+    let Some(spec) = h.trim().strip_prefix("bytes=") else { return RangeReq::Whole };
+    // One range only; a multi-range request gets the whole file (allowed by RFC 9110).
+    if spec.contains(',') {
+        return RangeReq::Whole;
+    }
+    let Some((a, b)) = spec.split_once('-') else { return RangeReq::Unsatisfiable };
+    let (a, b) = (a.trim(), b.trim());
+    let range = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
+        (Some(start), Some(end)) if start <= end => Some((start, end.min(len.saturating_sub(1)))),
+        (Some(start), None) if b.is_empty() => Some((start, len.saturating_sub(1))),
+        (None, Some(n)) if a.is_empty() && n > 0 => Some((len.saturating_sub(n), len.saturating_sub(1))),
+        _ => None,
+    };
+    match range {
+        Some((start, end)) if start < len && start <= end => RangeReq::Part(start, end),
+        _ => RangeReq::Unsatisfiable,
+    }
+}
+
+async fn media(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    q: web::Query<MediaQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let invalid = || ApiError::forbidden("signed_url_invalid", "this link is not valid for this recording");
+    let (Some(expires), Some(sig)) = (q.expires, q.sig.as_deref()) else { return Err(invalid()) };
+    let sig = hex_decode(sig).ok_or_else(invalid)?;
+    signature(&state.recording_url_key, id, expires).verify_slice(&sig).map_err(|_| invalid())?;
+    if Utc::now().timestamp() > expires {
+        return Err(ApiError::forbidden("signed_url_expired", "this link has expired; ask for a new one"));
+    }
+    let rec = load(&state, id).await?;
+    let blobs = state.blobs.clone();
+    let key = rec.blob_key.clone();
+    let reader = web::block(move || blobs.open_stream(&key))
+        .await
+        .map_err(|e| ApiError::internal("open recording", e))?
+        .map_err(|e| ApiError::internal("open recording", e))?
+        .ok_or_else(|| ApiError::not_found("recording_file_missing", "the recording's file is not in the blob store"))?;
+    let len = reader.len();
+    let range = parse_range(req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()), len);
+    let (start, end, mut resp) = match range {
+        RangeReq::Whole if len == 0 => return Ok(HttpResponse::Ok().content_type("video/webm").finish()),
+        RangeReq::Whole => (0, len - 1, HttpResponse::Ok()),
+        RangeReq::Part(a, b) => {
+            let mut r = HttpResponse::PartialContent();
+            r.insert_header((header::CONTENT_RANGE, format!("bytes {a}-{b}/{len}")));
+            (a, b, r)
+        }
+        RangeReq::Unsatisfiable => {
+            return Ok(HttpResponse::RangeNotSatisfiable()
+                .insert_header((header::CONTENT_RANGE, format!("bytes */{len}")))
+                .json(json!({"error": {"code": "range_not_satisfiable", "message": format!("the file has {len} bytes")}})));
+        }
+    };
+    const PIECE: u64 = 256 * 1024;
+    let body = stream::unfold((reader, start), move |(mut reader, pos)| async move {
+        if pos > end {
+            return None;
+        }
+        let n = (end + 1 - pos).min(PIECE) as usize;
+        let read = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; n];
+            let got = reader.read_at(pos, &mut buf);
+            (reader, buf, got)
+        })
+        .await;
+        match read {
+            Ok((reader, mut buf, Ok(got))) if got > 0 => {
+                buf.truncate(got);
+                Some((Ok::<_, actix_web::Error>(web::Bytes::from(buf)), (reader, pos + got as u64)))
+            }
+            Ok((_, _, Err(e))) => {
+                tracing::error!(error = %e, "recording read failed");
+                Some((Err(actix_web::error::ErrorInternalServerError("read failed")), (noop_reader(), end + 1)))
+            }
+            _ => None,
+        }
+    });
+    Ok(resp
+        .content_type("video/webm")
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .no_chunking(end + 1 - start)
+        .streaming(body))
+}
+
+/// Stands in for a reader after an error (the stream ends right after).
+fn noop_reader() -> Box<dyn vkyc_actors::blob::StreamReader> {
+    struct Done;
+    impl vkyc_actors::blob::StreamReader for Done {
+        fn len(&self) -> u64 {
+            0
+        }
+        fn read_at(&mut self, _: u64, _: &mut [u8]) -> std::io::Result<usize> {
+            Ok(0)
+        }
+    }
+    Box::new(Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_like_rfc_9110() {
+        assert_eq!(parse_range(None, 100), RangeReq::Whole);
+        assert_eq!(parse_range(Some("bytes=0-"), 100), RangeReq::Part(0, 99));
+        assert_eq!(parse_range(Some("bytes=10-19"), 100), RangeReq::Part(10, 19));
+        assert_eq!(parse_range(Some("bytes=90-200"), 100), RangeReq::Part(90, 99));
+        assert_eq!(parse_range(Some("bytes=-10"), 100), RangeReq::Part(90, 99));
+        assert_eq!(parse_range(Some("bytes=100-"), 100), RangeReq::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=20-10"), 100), RangeReq::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=x-y"), 100), RangeReq::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), RangeReq::Whole);
+    }
+
+    #[test]
+    fn signatures_bind_the_recording_and_the_expiry() {
+        let id = Uuid::new_v4();
+        let sig = signature(b"k", id, 100).finalize().into_bytes();
+        assert!(signature(b"k", id, 100).verify_slice(&sig).is_ok());
+        assert!(signature(b"k", id, 101).verify_slice(&sig).is_err());
+        assert!(signature(b"k", Uuid::new_v4(), 100).verify_slice(&sig).is_err());
+        assert!(signature(b"other", id, 100).verify_slice(&sig).is_err());
+    }
+}

@@ -1,0 +1,348 @@
+//! Streamed blobs (call recordings) on the filesystem, encrypted at rest in fixed-size chunks.
+//!
+//! File layout:
+//!
+//! ```text
+//! header (64 bytes): "VKYCSTR1" ‖ chunk size (u32 LE) ‖ key id (16 ASCII bytes) ‖ zeros
+//! record 0:  nonce (12) ‖ AES-256-GCM(chunk 0) ‖ tag (16)     at 64 + 0·(C+28)
+//! record 1:  …                                               at 64 + 1·(C+28)
+//! …          the last record holds the last, possibly short, chunk
+//! ```
+//!
+//! Each chunk is sealed with a fresh nonce and `blob key ‖ chunk index` as associated data,
+//! so chunks cannot be swapped or moved to another file. Random access (HTTP range requests)
+//! decrypts only the chunks it needs. The writer keeps the first chunk (the WebM header, which
+//! is rewritten when tracks are added and at the end) and the growing last chunk in memory and
+//! rewrites their records on `flush`; full chunks are written once. A crash can tear only the
+//! record being written: [`repair`] drops a last record that no longer authenticates.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use rand::RngCore;
+use vkyc_actors::blob::{StreamReader, StreamWriter};
+
+const MAGIC: &[u8; 8] = b"VKYCSTR1";
+pub const HEADER: u64 = 64;
+pub const CHUNK: usize = 64 * 1024;
+const OVERHEAD: usize = 12 + 16;
+
+fn record_at(index: u64, chunk: usize) -> u64 {
+    HEADER + index * (chunk + OVERHEAD) as u64
+}
+
+fn aad(key: &str, index: u64) -> Vec<u8> {
+    let mut a = key.as_bytes().to_vec();
+    a.extend_from_slice(&index.to_be_bytes());
+    a
+}
+
+fn seal(cipher: &Aes256Gcm, key: &str, index: u64, plain: &[u8]) -> io::Result<Vec<u8>> {
+    let mut nonce = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    let sealed = cipher
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: &aad(key, index) })
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+fn open_record(cipher: &Aes256Gcm, key: &str, index: u64, record: &[u8]) -> io::Result<Vec<u8>> {
+    if record.len() < OVERHEAD {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "short record"));
+    }
+    let (nonce, sealed) = record.split_at(12);
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: &aad(key, index) })
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("chunk {index} of {key} does not authenticate")))
+}
+
+pub struct ChunkWriter {
+    file: File,
+    cipher: Aes256Gcm,
+    key: String,
+    /// Chunk 0's plaintext (rewritten often: the WebM header lives there).
+    first: Vec<u8>,
+    first_dirty: bool,
+    /// The growing last chunk (index ≥ 1).
+    tail_index: u64,
+    tail: Vec<u8>,
+    tail_dirty: bool,
+}
+
+impl ChunkWriter {
+    pub fn create(path: &Path, cipher: Aes256Gcm, key: &str, key_id: &str) -> io::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
+        let mut header = [0u8; HEADER as usize];
+        header[..8].copy_from_slice(MAGIC);
+        header[8..12].copy_from_slice(&(CHUNK as u32).to_le_bytes());
+        let id = key_id.as_bytes();
+        header[12..12 + id.len().min(16)].copy_from_slice(&id[..id.len().min(16)]);
+        file.write_all_at(&header, 0)?;
+        Ok(Self { file, cipher, key: key.to_string(), first: vec![], first_dirty: true, tail_index: 1, tail: vec![], tail_dirty: false })
+    }
+
+    fn write_record(&self, index: u64, plain: &[u8]) -> io::Result<()> {
+        let record = seal(&self.cipher, &self.key, index, plain)?;
+        self.file.write_all_at(&record, record_at(index, CHUNK))
+    }
+
+    /// Plaintext of a chunk that is neither the first nor the tail (a rare rewrite).
+    fn read_chunk(&self, index: u64) -> io::Result<Vec<u8>> {
+        let mut record = vec![0u8; CHUNK + OVERHEAD];
+        let n = read_full_at(&self.file, &mut record, record_at(index, CHUNK))?;
+        record.truncate(n);
+        open_record(&self.cipher, &self.key, index, &record)
+    }
+}
+
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64)? {
+            0 => break,
+            n => done += n,
+        }
+    }
+    Ok(done)
+}
+
+impl StreamWriter for ChunkWriter {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let mut pos = offset;
+        let mut rest = data;
+        while !rest.is_empty() {
+            let index = pos / CHUNK as u64;
+            let within = (pos % CHUNK as u64) as usize;
+            let n = rest.len().min(CHUNK - within);
+            let (piece, next) = rest.split_at(n);
+            if index == 0 {
+                patch(&mut self.first, within, piece);
+                self.first_dirty = true;
+            } else if index == self.tail_index {
+                patch(&mut self.tail, within, piece);
+                self.tail_dirty = true;
+            } else if index > self.tail_index {
+                // The tail is complete: seal it for good and start the next chunk.
+                if !self.tail.is_empty() || self.tail_dirty {
+                    let mut full = std::mem::take(&mut self.tail);
+                    full.resize(CHUNK, 0);
+                    self.write_record(self.tail_index, &full)?;
+                }
+                for gap in self.tail_index + 1..index {
+                    self.write_record(gap, &vec![0u8; CHUNK])?;
+                }
+                self.tail_index = index;
+                self.tail.clear();
+                patch(&mut self.tail, within, piece);
+                self.tail_dirty = true;
+            } else {
+                let mut chunk = self.read_chunk(index)?;
+                patch(&mut chunk, within, piece);
+                self.write_record(index, &chunk)?;
+            }
+            pos += n as u64;
+            rest = next;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.first_dirty {
+            let mut first = self.first.clone();
+            // Chunk 0 is full-size once anything is past it.
+            if self.tail_index > 1 || !self.tail.is_empty() {
+                first.resize(CHUNK, 0);
+            }
+            self.write_record(0, &first)?;
+            self.first_dirty = false;
+        }
+        if self.tail_dirty {
+            self.write_record(self.tail_index, &self.tail)?;
+            // A shorter record than before leaves stale bytes: cut the file at this record.
+            let end = record_at(self.tail_index, CHUNK) + (self.tail.len() + OVERHEAD) as u64;
+            self.file.set_len(end)?;
+            self.tail_dirty = false;
+        }
+        self.file.sync_data()
+    }
+}
+
+fn patch(buf: &mut Vec<u8>, at: usize, data: &[u8]) {
+    if buf.len() < at + data.len() {
+        buf.resize(at + data.len(), 0);
+    }
+    buf[at..at + data.len()].copy_from_slice(data);
+}
+
+pub struct ChunkReader {
+    file: File,
+    cipher: Aes256Gcm,
+    key: String,
+    len: u64,
+    cached: Option<(u64, Vec<u8>)>,
+}
+
+impl ChunkReader {
+    pub fn open(path: &Path, cipher: Aes256Gcm, key: &str) -> io::Result<Option<Self>> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut header = [0u8; HEADER as usize];
+        if read_full_at(&file, &mut header, 0)? < HEADER as usize || &header[..8] != MAGIC {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "not a vkyc stream"));
+        }
+        let size = file.metadata()?.len();
+        let len = plain_len(size);
+        Ok(Some(Self { file, cipher, key: key.to_string(), len, cached: None }))
+    }
+
+    fn chunk(&mut self, index: u64) -> io::Result<&[u8]> {
+        if self.cached.as_ref().is_none_or(|(i, _)| *i != index) {
+            let mut record = vec![0u8; CHUNK + OVERHEAD];
+            let n = read_full_at(&self.file, &mut record, record_at(index, CHUNK))?;
+            record.truncate(n);
+            let plain = open_record(&self.cipher, &self.key, index, &record)?;
+            self.cached = Some((index, plain));
+        }
+        Ok(&self.cached.as_ref().expect("filled").1)
+    }
+}
+
+/// Plaintext length of a stream file of `size` bytes.
+fn plain_len(size: u64) -> u64 {
+    if size <= HEADER {
+        return 0;
+    }
+    let body = size - HEADER;
+    let rec = (CHUNK + OVERHEAD) as u64;
+    let full = body / rec;
+    let last = body % rec;
+    full * CHUNK as u64 + last.saturating_sub(OVERHEAD as u64)
+}
+
+impl StreamReader for ChunkReader {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let mut done = 0;
+        while done < buf.len() && offset + (done as u64) < self.len {
+            let pos = offset + done as u64;
+            let index = pos / CHUNK as u64;
+            let within = (pos % CHUNK as u64) as usize;
+            let chunk = self.chunk(index)?;
+            if within >= chunk.len() {
+                break;
+            }
+            let n = (chunk.len() - within).min(buf.len() - done);
+            buf[done..done + n].copy_from_slice(&chunk[within..within + n]);
+            done += n;
+        }
+        Ok(done)
+    }
+}
+
+/// Drops a torn last record (a crash while it was being rewritten); returns the plaintext
+/// length that remains readable.
+pub fn repair(path: &Path, cipher: &Aes256Gcm, key: &str) -> io::Result<Option<u64>> {
+    let file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let size = file.metadata()?.len();
+    if size <= HEADER {
+        return Ok(Some(0));
+    }
+    let rec = (CHUNK + OVERHEAD) as u64;
+    let records = (size - HEADER).div_ceil(rec);
+    let last = records - 1;
+    let start = record_at(last, CHUNK);
+    let mut record = vec![0u8; (size - start) as usize];
+    read_full_at(&file, &mut record, start)?;
+    if open_record(cipher, key, last, &record).is_err() {
+        file.set_len(start)?;
+        file.sync_data()?;
+        return Ok(Some(plain_len(start)));
+    }
+    Ok(Some(plain_len(size)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aes_gcm::KeyInit;
+
+    fn cipher() -> Aes256Gcm {
+        Aes256Gcm::new_from_slice(&[7u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn appends_rewrites_and_random_reads_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r/x.webm");
+        let key = "recordings/s/x.webm";
+        let mut w = ChunkWriter::create(&path, cipher(), key, "k1").unwrap();
+        let mut model = Vec::new();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        // Appends in uneven pieces, with flushes between, and header rewrites.
+        let mut at = 0;
+        for (i, size) in [100usize, 70_000, 5, 131_072, 98_823].iter().enumerate() {
+            w.write_at(at, &data[at as usize..at as usize + size]).unwrap();
+            model.write_at(at, &data[at as usize..at as usize + size]).unwrap();
+            at += *size as u64;
+            if i % 2 == 0 {
+                w.flush().unwrap();
+            }
+            w.write_at(10, b"HEADER").unwrap();
+            model.write_at(10, b"HEADER").unwrap();
+        }
+        w.write_at(70_000, b"middle").unwrap(); // a sealed chunk, rewritten
+        model.write_at(70_000, b"middle").unwrap();
+        w.flush().unwrap();
+        let raw = std::fs::read(&path).unwrap();
+        assert!(!raw.windows(6).any(|x| x == b"HEADER"), "plaintext on disk");
+        let mut r = ChunkReader::open(&path, cipher(), key).unwrap().unwrap();
+        assert_eq!(r.len(), model.len() as u64);
+        let mut all = vec![0u8; model.len()];
+        assert_eq!(r.read_at(0, &mut all).unwrap(), model.len());
+        assert_eq!(all, model);
+        let mut part = vec![0u8; 1000];
+        assert_eq!(r.read_at(65_000, &mut part).unwrap(), 1000);
+        assert_eq!(part, model[65_000..66_000]);
+        assert_eq!(r.read_at(model.len() as u64 - 10, &mut part).unwrap(), 10);
+        // Under another name the chunks do not authenticate.
+        let mut other = ChunkReader::open(&path, cipher(), "recordings/s/y.webm").unwrap().unwrap();
+        assert!(other.read_at(0, &mut part).is_err());
+    }
+
+    #[test]
+    fn a_torn_last_record_is_dropped_by_repair() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x");
+        let mut w = ChunkWriter::create(&path, cipher(), "k", "id").unwrap();
+        w.write_at(0, &vec![1u8; CHUNK + 5000]).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        // Simulate a crash in the middle of rewriting the tail record.
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(&[0xAB; 100], record_at(1, CHUNK) + 20).unwrap();
+        assert_eq!(repair(&path, &cipher(), "k").unwrap(), Some(CHUNK as u64));
+        let mut r = ChunkReader::open(&path, cipher(), "k").unwrap().unwrap();
+        let mut buf = vec![0u8; CHUNK];
+        assert_eq!(r.read_at(0, &mut buf).unwrap(), CHUNK);
+        assert!(buf.iter().all(|b| *b == 1));
+    }
+}

@@ -1,0 +1,180 @@
+//! Call recordings' metadata in the embedded store. The metadata is written by the same
+//! transaction that stores the `recording.*` event describing it (see `apply` in
+//! `embedded.rs`), so the event stream and the table never disagree.
+
+use chrono::{DateTime, Utc};
+use redb::{ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+use vkyc_actors::recording::RecordedTrack;
+use vkyc_actors::{DomainEvent, EventKind};
+
+use super::embedded::{append_event, backend, EmbeddedStore};
+use super::StoreError;
+
+/// recording id → metadata (JSON).
+pub(super) const RECORDINGS: TableDefinition<u128, &[u8]> = TableDefinition::new("recordings");
+/// (session id, recording id) → (): a session's recordings, oldest first (v7 ids).
+pub(super) const RECORDINGS_BY_SESSION: TableDefinition<(u128, u128), ()> = TableDefinition::new("recordings_by_session");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingStatus {
+    Recording,
+    Ready,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recording {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub status: RecordingStatus,
+    pub container: String,
+    pub blob_key: String,
+    /// Which blob-store key encrypted the file.
+    pub key_id: String,
+    pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(default)]
+    pub tracks: Vec<RecordedTrack>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    /// Time from the end of the call to the file being ready, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finalize_ms: Option<u64>,
+}
+
+fn read(tx: &redb::WriteTransaction, id: Uuid) -> Result<Option<Recording>, StoreError> {
+    let table = tx.open_table(RECORDINGS).map_err(backend)?;
+    let v = table.get(id.as_u128()).map_err(backend)?;
+    v.map(|v| serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+}
+
+fn write(tx: &redb::WriteTransaction, r: &Recording) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(r).map_err(backend)?;
+    tx.open_table(RECORDINGS).map_err(backend)?.insert(r.id.as_u128(), bytes.as_slice()).map_err(backend)?;
+    tx.open_table(RECORDINGS_BY_SESSION).map_err(backend)?.insert((r.session_id.as_u128(), r.id.as_u128()), ()).map_err(backend)?;
+    Ok(())
+}
+
+/// Applies a `recording.*` event to the table (in the event's transaction).
+pub(super) fn apply(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<(), StoreError> {
+    let Some(session_id) = event.session_id else { return Ok(()) };
+    let d = &event.data;
+    let Some(id) = d.get("recording_id").and_then(|v| v.as_str()).and_then(|s| s.parse::<Uuid>().ok()) else {
+        return Ok(());
+    };
+    let now = Utc::now();
+    match event.kind {
+        EventKind::RecordingStarted => {
+            let r = Recording {
+                id,
+                session_id,
+                status: RecordingStatus::Recording,
+                container: d["container"].as_str().unwrap_or("webm").to_string(),
+                blob_key: d["blob_key"].as_str().unwrap_or_default().to_string(),
+                key_id: d["key_id"].as_str().unwrap_or_default().to_string(),
+                started_at: d["started_at"].as_str().and_then(|s| s.parse().ok()).unwrap_or(now),
+                ended_at: None,
+                duration_ms: None,
+                bytes: None,
+                tracks: vec![],
+                failure_reason: None,
+                finalize_ms: None,
+            };
+            write(tx, &r)
+        }
+        EventKind::RecordingSucceeded | EventKind::RecordingFailed => {
+            let Some(mut r) = read(tx, id)? else { return Ok(()) };
+            r.ended_at = Some(now);
+            if event.kind == EventKind::RecordingSucceeded {
+                r.status = RecordingStatus::Ready;
+                r.duration_ms = d["duration_ms"].as_i64();
+                r.bytes = d["bytes"].as_u64();
+                r.finalize_ms = d["finalize_ms"].as_u64();
+                r.tracks = serde_json::from_value(d["tracks"].clone()).unwrap_or_default();
+            } else {
+                r.status = RecordingStatus::Failed;
+                r.failure_reason = d["reason"].as_str().map(str::to_string);
+                if let Some(b) = d["bytes"].as_u64() {
+                    r.bytes = Some(b);
+                }
+            }
+            write(tx, &r)
+        }
+        _ => Ok(()),
+    }
+}
+
+impl EmbeddedStore {
+    pub async fn get_recording(&self, id: Uuid) -> Result<Option<Recording>, StoreError> {
+        self.read_tx(move |tx| {
+            let table = tx.open_table(RECORDINGS).map_err(backend)?;
+            let v = table.get(id.as_u128()).map_err(backend)?;
+            v.map(|v| serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+        })
+        .await
+    }
+
+    /// A session's recordings, oldest first.
+    pub async fn list_recordings(&self, session_id: Uuid) -> Result<Vec<Recording>, StoreError> {
+        self.read_tx(move |tx| {
+            let index = tx.open_table(RECORDINGS_BY_SESSION).map_err(backend)?;
+            let table = tx.open_table(RECORDINGS).map_err(backend)?;
+            let s = session_id.as_u128();
+            let mut out = vec![];
+            for row in index.range((s, 0)..=(s, u128::MAX)).map_err(backend)? {
+                let (k, _) = row.map_err(backend)?;
+                if let Some(v) = table.get(k.value().1).map_err(backend)? {
+                    out.push(serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// At start-up: recordings still `recording` were cut off by a crash. Each is marked
+    /// `failed` (with a `recording.failed` event) after `repair` has made its file readable;
+    /// returns their ids.
+    pub async fn fail_interrupted_recordings(
+        &self,
+        repair: impl Fn(&str) -> Option<u64> + Send + 'static,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        self.write_tx(move |tx| {
+            let open: Vec<Recording> = {
+                let table = tx.open_table(RECORDINGS).map_err(backend)?;
+                let mut v = vec![];
+                for row in table.iter().map_err(backend)? {
+                    let (_, value) = row.map_err(backend)?;
+                    let r: Recording = serde_json::from_slice(value.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    if r.status == RecordingStatus::Recording {
+                        v.push(r);
+                    }
+                }
+                v
+            };
+            let mut ids = vec![];
+            for r in open {
+                let bytes = repair(&r.blob_key);
+                let ev = DomainEvent::new(
+                    EventKind::RecordingFailed,
+                    Some(r.session_id),
+                    json!({"recording_id": r.id, "reason": "server_stopped_during_call", "bytes": bytes}),
+                );
+                append_event(tx, &ev)?;
+                apply(tx, &ev)?;
+                ids.push(r.id);
+            }
+            Ok(ids)
+        })
+        .await
+    }
+}

@@ -1,0 +1,382 @@
+//! Server-side recording, black-box: real WebRTC peers (webrtc-rs) send real VP8 and Opus
+//! (encoded by ffmpeg) through the SFU; the recording is fetched through its signed URL and
+//! checked with ffprobe / ffmpeg (Debian's).
+
+mod common;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use vkyc_loadtest::media::{load_or_generate, MediaProfile, MediaSamples};
+use vkyc_loadtest::{SimPeer, SimPeerOptions};
+
+fn samples() -> Arc<MediaSamples> {
+    let profile = MediaProfile { width: 320, height: 240, fps: 30, video_kbps: 300, audio_kbps: 32, clip_secs: 10 };
+    Arc::new(load_or_generate(&vkyc_loadtest::media::default_cache_dir(), &profile).expect("media clips (needs ffmpeg)"))
+}
+
+/// A publisher like a browser's encoder: paced frames with continuous RTP time; on a
+/// keyframe request it jumps to the clip's next keyframe.
+struct Publisher {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Publisher {
+    fn start(peer: Arc<SimPeer>, media: Arc<MediaSamples>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let is_key = |f: &vkyc_loadtest::media::VideoFrame| f.payloads.first().is_some_and(|p| p.len() > 1 && p[1] & 1 == 0);
+        let keys: Vec<usize> = media.video.iter().enumerate().filter(|(_, f)| is_key(f)).map(|(i, _)| i).collect();
+        let (p, m, s) = (peer.clone(), media.clone(), stop.clone());
+        let video = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_micros(33_333)); // 3000 ticks at 90 kHz
+            let (mut ts, mut seq, mut i) = (rand_u32(), rand_u32() as u16, 0usize);
+            let mut asked = p.keyframe_requests.load(Ordering::Relaxed);
+            while !s.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let now_asked = p.keyframe_requests.load(Ordering::Relaxed);
+                if now_asked != asked {
+                    asked = now_asked;
+                    i = keys.iter().copied().find(|k| *k > i % m.video.len()).unwrap_or(0);
+                }
+                let frame = &m.video[i % m.video.len()];
+                for (n, payload) in frame.payloads.iter().enumerate() {
+                    seq = seq.wrapping_add(1);
+                    let _ = p.write_packet("video", seq, payload.clone(), n + 1 == frame.payloads.len(), ts).await;
+                }
+                ts = ts.wrapping_add(3000);
+                i += 1;
+            }
+        });
+        let (p, m, s) = (peer, media, stop.clone());
+        let audio = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            let (mut ts, mut seq, mut i) = (rand_u32(), rand_u32() as u16, 0usize);
+            while !s.load(Ordering::Relaxed) {
+                tick.tick().await;
+                seq = seq.wrapping_add(1);
+                let _ = p.write_packet("audio", seq, m.audio[i % m.audio.len()].clone(), true, ts).await;
+                ts = ts.wrapping_add(960);
+                i += 1;
+            }
+        });
+        Self { stop, tasks: vec![video, audio] }
+    }
+
+    async fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(Instant::now().elapsed().as_nanos() as u64);
+    h.finish() as u32
+}
+
+async fn join(app: &common::TestApp, sid: &str, role: &str) -> Arc<SimPeer> {
+    let t = app.api.token(sid, role).await.unwrap();
+    Arc::new(SimPeer::join(&app.ws_url(), &t.token, SimPeerOptions::default()).await.unwrap())
+}
+
+/// Waits until `rx` has received video and audio from `tx` through the SFU.
+async fn flowing(rx: &SimPeer, tx: &SimPeer) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ok = {
+            let r = rx.received.lock().unwrap();
+            r.count(&tx.peer_id, "video") > 0 && r.count(&tx.peer_id, "audio") > 0
+        };
+        if ok {
+            return;
+        }
+        assert!(Instant::now() < deadline, "media did not flow through the SFU");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn recordings(app: &common::TestApp, sid: &str) -> Vec<Value> {
+    let v = app.api.get(&format!("/v1/sessions/{sid}/recordings")).await.unwrap();
+    v["recordings"].as_array().unwrap().clone()
+}
+
+async fn end_call(app: &common::TestApp, sid: &str) {
+    let r = app.http.post(format!("{}/v1/rooms/{sid}/end", app.base)).bearer_auth(common::API_KEY).send().await.unwrap();
+    assert!(r.status().is_success(), "end: {}", r.status());
+}
+
+async fn download(app: &common::TestApp, rec_id: &str) -> (String, Vec<u8>) {
+    let u = app.api.get(&format!("/v1/recordings/{rec_id}/url")).await.unwrap();
+    let path = u["path"].as_str().unwrap().to_string();
+    let r = app.http.get(format!("{}{path}", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "video/webm");
+    assert_eq!(r.headers()["accept-ranges"], "bytes");
+    (path, r.bytes().await.unwrap().to_vec())
+}
+
+fn ffprobe(file: &std::path::Path) -> Value {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=index,codec_type,codec_name,start_time:stream_tags:format=duration:format_tags", "-of", "json"])
+        .arg(file)
+        .output()
+        .expect("ffprobe (Debian ffmpeg) is installed");
+    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn decode_errors(file: &std::path::Path) -> String {
+    let out = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(file).args(["-f", "null", "-"]).output().unwrap();
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+fn tmp_file(bytes: &[u8]) -> tempfile::NamedTempFile {
+    let f = tempfile::Builder::new().suffix(".webm").tempfile().unwrap();
+    std::fs::write(f.path(), bytes).unwrap();
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_is_recorded_live_and_ready_the_moment_it_ends() {
+    let app = common::spawn_app().await;
+    let media = samples();
+    let sid = app.api.create_session("Recorded Person").await.unwrap();
+    let agent = join(&app, &sid, "agent").await;
+    let customer = join(&app, &sid, "customer").await;
+    // Tokens for the access checks after the call (none are issued once it has ended).
+    let cust = app.api.token(&sid, "customer").await.unwrap();
+    let auditor = app.api.token(&sid, "observer").await.unwrap();
+    let call_started = Instant::now();
+    let pubs = [Publisher::start(agent.clone(), media.clone()), Publisher::start(customer.clone(), media.clone())];
+    flowing(&agent, &customer).await;
+    flowing(&customer, &agent).await;
+    let live = recordings(&app, &sid).await;
+    assert_eq!(live.len(), 1, "one recording, started with the call");
+    assert_eq!(live[0]["status"], "recording");
+    let rec_id = live[0]["id"].as_str().unwrap().to_string();
+    // A recording in progress has no download link yet.
+    let r = app.http.get(format!("{}/v1/recordings/{rec_id}/url", app.base)).bearer_auth(common::API_KEY).send().await.unwrap();
+    assert_eq!(r.status(), 409);
+
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let end_at = Instant::now();
+    end_call(&app, &sid).await;
+    let call_secs = call_started.elapsed().as_secs_f64();
+    // The end call returns once the recording is finalized: it is ready when the call ends.
+    let recs = recordings(&app, &sid).await;
+    println!("recording ready {:?} after the end request (finalize {} ms)", end_at.elapsed(), recs[0]["finalize_ms"]);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["status"], "ready", "{}", recs[0]);
+    for p in pubs {
+        p.stop().await;
+    }
+    let rec = &recs[0];
+    let tracks = rec["tracks"].as_array().unwrap();
+    assert_eq!(tracks.len(), 4, "agent and customer, audio and video: {rec}");
+    for t in tracks {
+        assert!(t["frames"].as_u64().unwrap() > 100, "{t}");
+        assert_eq!(t["lost_packets"], 0, "{t}");
+    }
+
+    let (path, bytes) = download(&app, &rec_id).await;
+    assert_eq!(bytes.len() as u64, rec["bytes"].as_u64().unwrap());
+    let file = tmp_file(&bytes);
+    if let Some(keep) = std::env::var_os("KEEP_RECORDING_AT") {
+        std::fs::write(keep, &bytes).unwrap();
+    }
+    let probe = ffprobe(file.path());
+    let streams = probe["streams"].as_array().unwrap();
+    let kinds: Vec<(String, String)> =
+        streams.iter().map(|s| (s["codec_type"].as_str().unwrap().into(), s["codec_name"].as_str().unwrap().into())).collect();
+    assert_eq!(kinds.iter().filter(|k| *k == &("video".into(), "vp8".into())).count(), 2, "{probe}");
+    assert_eq!(kinds.iter().filter(|k| *k == &("audio".into(), "opus".into())).count(), 2, "{probe}");
+    let duration: f64 = probe["format"]["duration"].as_str().unwrap().parse().unwrap();
+    println!("call {call_secs:.2} s (join → end), recording {duration:.2} s");
+    assert!((duration - rec["duration_ms"].as_f64().unwrap() / 1000.0).abs() < 0.5, "{probe}");
+    assert!((duration - call_secs).abs() < 0.5 + 0.5, "duration {duration} vs call {call_secs}");
+    // Each participant's audio and video start together (sender-report sync).
+    for who in ["agent", "customer"] {
+        let start = |kind: &str| -> f64 {
+            let s = streams
+                .iter()
+                .find(|s| s["codec_type"] == kind && s["tags"]["title"].as_str().unwrap_or_default().starts_with(who))
+                .unwrap_or_else(|| panic!("{who} {kind} in {probe}"));
+            s["start_time"].as_str().unwrap().parse().unwrap()
+        };
+        let (a, v) = (start("audio"), start("video"));
+        println!("{who}: audio starts at {a:.3} s, video at {v:.3} s");
+        assert!((a - v).abs() < 0.1, "{who}: audio {a} vs video {v}");
+    }
+    let tags = &probe["format"]["tags"];
+    assert_eq!(tags["SESSION_ID"], sid.as_str(), "{probe}");
+    assert!(tags["title"].as_str().unwrap().contains(&sid));
+    assert!(tags["creation_time"].is_string(), "DateUTC of the call's start: {probe}");
+    let errors = decode_errors(file.path());
+    assert!(errors.is_empty(), "ffmpeg decode errors: {errors}");
+
+    // Range requests (what a <video> element seeks with).
+    let r = app.http.get(format!("{}{path}", app.base)).header("Range", "bytes=1000-1999").send().await.unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()["content-range"], format!("bytes 1000-1999/{}", bytes.len()).as_str());
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &bytes[1000..2000]);
+    let r = app.http.get(format!("{}{path}", app.base)).header("Range", format!("bytes={}-", bytes.len())).send().await.unwrap();
+    assert_eq!(r.status(), 416);
+
+    // Tampered or missing signatures, and the wrong callers.
+    let code = |v: Value| v["error"]["code"].as_str().unwrap_or_default().to_string();
+    let tampered = path.replace("expires=", "expires=9");
+    let r = app.http.get(format!("{}{tampered}", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(code(r.json().await.unwrap()), "signed_url_invalid");
+    let bare = path.split('?').next().unwrap();
+    let r = app.http.get(format!("{}{bare}", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let other = app.api.create_session("Someone Else").await.unwrap();
+    let other_agent = app.api.token(&other, "agent").await.unwrap();
+    let r = app.http.get(format!("{}/v1/recordings/{rec_id}/url", app.base)).bearer_auth(&other_agent.token).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(code(r.json().await.unwrap()), "forbidden_session");
+    let r = app.http.get(format!("{}/v1/recordings/{rec_id}/url", app.base)).bearer_auth(&cust.token).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app.http.get(format!("{}/v1/recordings/{rec_id}", app.base)).bearer_auth(&auditor.token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let meta: Value = r.json().await.unwrap();
+    let roles: Vec<&str> = meta["participants"].as_array().unwrap().iter().map(|p| p["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, vec!["agent", "customer"]);
+
+    // Encrypted at rest: no WebM bytes in the blob directory.
+    let mut found = vec![];
+    for entry in walk(&app.data_dir.path().join("blobs/recordings")) {
+        found.push(entry.clone());
+        let raw = std::fs::read(&entry).unwrap();
+        assert!(!raw.windows(4).any(|w| w == [0x1A, 0x45, 0xDF, 0xA3]), "EBML header in plaintext on disk");
+        assert!(!raw.windows(6).any(|w| w == b"V_VP8\0" || w == b"A_OPUS"), "codec ids in plaintext on disk");
+    }
+    assert_eq!(found.len(), 1, "one file: {found:?}");
+    // The events describe the lifecycle.
+    let events = app.api.get("/v1/events?limit=1000").await.unwrap();
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["session_id"] == sid.as_str() && e["type"].as_str().unwrap().starts_with("recording."))
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["recording.started", "recording.succeeded"]);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_who_drops_and_rejoins_stays_in_the_same_file() {
+    let app = common::spawn_app().await;
+    let media = samples();
+    let sid = app.api.create_session("Rejoining Person").await.unwrap();
+    let agent = join(&app, &sid, "agent").await;
+    let customer = join(&app, &sid, "customer").await;
+    let a = Publisher::start(agent.clone(), media.clone());
+    let c = Publisher::start(customer.clone(), media.clone());
+    flowing(&agent, &customer).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The customer's connection drops; they come back on a new one with a new link.
+    c.stop().await;
+    customer.close().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let again = join(&app, &sid, "customer").await;
+    let c2 = Publisher::start(again.clone(), media.clone());
+    flowing(&agent, &again).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    end_call(&app, &sid).await;
+    a.stop().await;
+    c2.stop().await;
+
+    let recs = recordings(&app, &sid).await;
+    assert_eq!(recs.len(), 1, "no second recording: {recs:?}");
+    assert_eq!(recs[0]["status"], "ready");
+    let tracks = recs[0]["tracks"].as_array().unwrap();
+    assert_eq!(tracks.len(), 4, "the rejoin continues the customer's tracks: {tracks:?}");
+    let rec_id = recs[0]["id"].as_str().unwrap();
+    let (_, bytes) = download(&app, rec_id).await;
+    let file = tmp_file(&bytes);
+    let probe = ffprobe(file.path());
+    assert_eq!(probe["streams"].as_array().unwrap().len(), 4, "{probe}");
+    let errors = decode_errors(file.path());
+    assert!(errors.is_empty(), "ffmpeg decode errors: {errors}");
+    // The customer's video has frames from both connections: before and after the gap.
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-show_entries", "packet=pts_time,stream_index", "-of", "csv=p=0"])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let customer_video = tracks.iter().find(|t| t["role"] == "customer" && t["kind"] == "video").unwrap()["number"].as_u64().unwrap();
+    let times: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.split_once(','))
+        .filter(|(idx, _)| idx.trim().parse::<u64>().ok() == Some(customer_video - 1))
+        .filter_map(|(_, t)| t.trim().parse().ok())
+        .collect();
+    let gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    println!("customer video: {} frames, longest gap {gap:.2} s (the rejoin)", times.len());
+    assert!(gap > 0.8, "the drop shows as a gap in one track: {gap}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_links_expire_and_sessions_can_opt_out() {
+    let app = common::spawn_app_with(|f| f.merge(("recording.url_ttl_secs", 1))).await;
+    let media = samples();
+    let sid = app.api.create_session("Short Call").await.unwrap();
+    let agent = join(&app, &sid, "agent").await;
+    let p = Publisher::start(agent.clone(), media.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    end_call(&app, &sid).await;
+    p.stop().await;
+    let recs = recordings(&app, &sid).await;
+    assert_eq!(recs[0]["status"], "ready");
+    let rec_id = recs[0]["id"].as_str().unwrap();
+    let u = app.api.get(&format!("/v1/recordings/{rec_id}/url")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let r = app.http.get(format!("{}{}", app.base, u["path"].as_str().unwrap())).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "signed_url_expired");
+
+    // A session created with record: false has no recording.
+    let created = app
+        .http
+        .post(format!("{}/v1/sessions", app.base))
+        .bearer_auth(common::API_KEY)
+        .json(&json!({"mode": "live_agent", "applicant": {"name": "Unrecorded"}, "record": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let sid2 = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let agent2 = join(&app, &sid2, "agent").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    end_call(&app, &sid2).await;
+    drop(agent2);
+    assert!(recordings(&app, &sid2).await.is_empty());
+    let r = app.http.get(format!("{}/v1/recordings/{}", app.base, uuid::Uuid::new_v4())).bearer_auth(common::API_KEY).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
