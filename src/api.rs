@@ -31,7 +31,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(crate::verify::routes)
                 .configure(crate::captures::routes)
                 .configure(crate::kyc_api::routes)
-                .configure(crate::self_record::routes),
+                .configure(crate::self_record::routes)
+                .configure(crate::webhooks::api::routes),
         );
 }
 

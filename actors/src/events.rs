@@ -35,6 +35,8 @@ pub enum EventKind {
     SessionWaiting,
     SelfRecordStarted,
     SelfRecordSubmitted,
+    /// A webhook delivery gave up after its last attempt (published on the webhooks topic).
+    WebhookDeadLettered,
 }
 
 impl EventKind {
@@ -63,6 +65,7 @@ impl EventKind {
             EventKind::SessionWaiting => "session.waiting",
             EventKind::SelfRecordStarted => "self_record.started",
             EventKind::SelfRecordSubmitted => "self_record.submitted",
+            EventKind::WebhookDeadLettered => "webhook.dead_lettered",
         }
     }
 }

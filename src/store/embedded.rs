@@ -29,14 +29,14 @@ const SESSIONS_BY_START: TableDefinition<(i64, u128), ()> = TableDefinition::new
 /// session id → the session's KYC case (JSON).
 const CASES: TableDefinition<u128, &[u8]> = TableDefinition::new("cases");
 /// relay name → the last event `seq` it has published (acknowledged by its broker).
-const RELAY_CURSORS: TableDefinition<&str, u64> = TableDefinition::new("relay_cursors");
+pub(super) const RELAY_CURSORS: TableDefinition<&str, u64> = TableDefinition::new("relay_cursors");
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
+pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
@@ -55,12 +55,13 @@ impl EmbeddedStore {
             tx.open_table(SESSIONS_BY_EXPIRY).map_err(backend)?;
             tx.open_table(SESSIONS_BY_START).map_err(backend)?;
             tx.open_table(RELAY_CURSORS).map_err(backend)?;
+            super::webhooks::create_tables(&tx)?;
         }
         tx.commit().map_err(backend)?;
         Ok(Self { db: Arc::new(db) })
     }
 
-    async fn blocking<T: Send + 'static>(
+    pub(super) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -69,7 +70,7 @@ impl EmbeddedStore {
     }
 }
 
-fn append_event(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<u64, StoreError> {
+pub(super) fn append_event(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<u64, StoreError> {
     let mut events = tx.open_table(EVENTS).map_err(backend)?;
     let seq = events.last().map_err(backend)?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
     let envelope = EventEnvelope {

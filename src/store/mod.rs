@@ -6,9 +6,11 @@
 
 mod blob_fs;
 mod embedded;
+mod webhooks;
 
 pub use blob_fs::FsBlobStore;
 pub use embedded::EmbeddedStore;
+pub use webhooks::{Attempt, Delivery, DeliveryState, NextStep, Subscription, WebhookStore};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
