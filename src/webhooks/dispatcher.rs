@@ -510,3 +510,48 @@ impl Actor for Deliverer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// The destination is checked again at delivery time, whatever was checked when the
+    /// subscription was made: an IP literal against the policy, a host name in the client's
+    /// resolver. No connection reaches the refused address.
+    #[tokio::test]
+    async fn destinations_are_checked_again_before_each_attempt() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let seen = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let mut buf = vec![0u8; 16384];
+                let _ = sock.read(&mut buf).await;
+                let _ = sock.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await;
+            }
+        });
+        let cfg = crate::config::Config::extract(crate::config::Config::figment("test", None).unwrap()).unwrap().webhooks;
+        let sub = |url: String| Subscription { id: Uuid::new_v4(), url, secret: WebhookSecret::generate().expose(), event_types: vec!["*".into()], created_at: Utc::now() };
+        let d = Delivery::new(Uuid::new_v4(), Uuid::new_v4(), "video.completed", None, "{}".into(), Utc::now());
+
+        let strict = Arc::new(DestinationPolicy::default());
+        let client = http_client(&cfg, strict.clone()).unwrap();
+        for url in [format!("http://127.0.0.1:{port}/"), format!("http://localhost:{port}/"), format!("http://[::ffff:127.0.0.1]:{port}/")] {
+            let (status, error) = send(&client, &strict, &sub(url.clone()), &d).await;
+            assert_eq!((status, error.as_deref()), (None, Some("webhook_destination_forbidden")), "{url}");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 0, "no connection to a refused destination");
+
+        let allowed = Arc::new(DestinationPolicy { allow_private: false, allowed_hosts: vec!["127.0.0.1".into()] });
+        let client = http_client(&cfg, allowed.clone()).unwrap();
+        let (status, error) = send(&client, &allowed, &sub(format!("http://127.0.0.1:{port}/")), &d).await;
+        assert_eq!((status, error), (Some(204), None));
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+}
