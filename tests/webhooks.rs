@@ -373,3 +373,77 @@ async fn bad_subscriptions_and_internal_destinations_get_precise_codes() {
         assert_eq!((s, v["error"]["code"].as_str()), (422, Some("webhook_destination_forbidden")), "{url}: {v}");
     }
 }
+
+/// `events.backend = "kafka"`: the fan-out is a consumer in the webhooks group reading the
+/// event topics (what several nodes share in production); the dead letter is announced on the
+/// webhooks topic. Needs `VKYC_KAFKA_BROKERS` (tests/run-all.sh starts tansu); else skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_consumer_group_mode_delivers_and_announces_dead_letters() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::Message;
+
+    let brokers = match std::env::var("VKYC_KAFKA_BROKERS") {
+        Ok(b) if !b.is_empty() => b,
+        _ => {
+            eprintln!("SKIPPED: VKYC_KAFKA_BROKERS is not set (tests/run-all.sh starts tansu and sets it)");
+            return;
+        }
+    };
+    let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let families = ["sessions", "rooms", "steps", "recordings", "stats", "webhooks"];
+    let topics: Vec<(&str, String)> = families.iter().map(|f| (*f, format!("w{run}.{f}"))).collect();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+    let new: Vec<NewTopic> = topics.iter().map(|(_, t)| NewTopic::new(t, 3, TopicReplication::Fixed(1))).collect();
+    for r in admin.create_topics(&new, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))).await.unwrap() {
+        r.expect("topic created");
+    }
+    let (b, t, group) = (brokers.clone(), topics.clone(), format!("webhooks-{run}"));
+    let app = spawn_app_with(move |mut f| {
+        f = f
+            .merge(("events.backend", "kafka"))
+            .merge(("events.kafka.brokers", b))
+            .merge(("webhooks.kafka_group_id", group))
+            .merge(("webhooks.allowed_hosts", vec!["127.0.0.1"]))
+            .merge(("webhooks.retry_schedule_secs", SCHEDULE.to_vec()))
+            .merge(("webhooks.poll_interval_ms", 20));
+        for (family, name) in t {
+            f = f.merge((format!("events.kafka.topics.{family}"), name));
+        }
+        f
+    })
+    .await;
+    let ok = Receiver::start(0).await;
+    let down = Receiver::start(usize::MAX).await;
+    let good = subscribe(&app, &format!("{}/ok", ok.base), json!(["session.created"])).await;
+    let bad = subscribe(&app, &format!("{}/down", down.base), json!(["session.created"])).await;
+    let sid = create_session(&app).await;
+
+    let hits = ok.wait("/ok", Duration::from_secs(60), |h| !h.is_empty()).await;
+    assert_eq!(hits.len(), 1, "delivered through the consumer group");
+    assert!(python_verifies(good["secret"].as_str().unwrap(), &hits[0]));
+    let ev = hits[0].event();
+    assert_eq!((ev["type"].as_str(), ev["subject"].as_str(), ev["source"].as_str()), (Some("session.created"), Some(sid.as_str()), Some("/vkyc")));
+    let d = wait_delivery_state(&app, bad["id"].as_str().unwrap(), "dead").await;
+
+    // The dead letter on the webhooks topic, keyed by the session.
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", format!("test-{run}"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topics[5].1.as_str()]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let m = tokio::time::timeout_at(deadline.into(), consumer.recv()).await.expect("a webhook.dead_lettered record").unwrap();
+        let v: Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
+        if v["type"] == "webhook.dead_lettered" && v["data"]["delivery_id"] == d["id"] {
+            assert_eq!(m.key(), Some(sid.as_bytes()));
+            assert_eq!(v["data"]["event_type"], "session.created");
+            break;
+        }
+    }
+}
