@@ -374,34 +374,34 @@ async fn bad_subscriptions_and_internal_destinations_get_precise_codes() {
     }
 }
 
-/// `events.backend = "kafka"`: the fan-out is a consumer in the webhooks group reading the
-/// event topics (what several nodes share in production); the dead letter is announced on the
-/// webhooks topic. Needs `VKYC_KAFKA_BROKERS` (tests/run-all.sh starts tansu); else skipped.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kafka_consumer_group_mode_delivers_and_announces_dead_letters() {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    use rdkafka::config::ClientConfig;
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::Message;
-
-    let brokers = match std::env::var("VKYC_KAFKA_BROKERS") {
-        Ok(b) if !b.is_empty() => b,
+fn kafka_brokers() -> Option<String> {
+    match std::env::var("VKYC_KAFKA_BROKERS") {
+        Ok(b) if !b.is_empty() => Some(b),
         _ => {
             eprintln!("SKIPPED: VKYC_KAFKA_BROKERS is not set (tests/run-all.sh starts tansu and sets it)");
-            return;
+            None
         }
-    };
-    let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    }
+}
+
+/// Fresh topics (3 partitions each) for one test: (family, name), webhooks last.
+async fn kafka_topics(brokers: &str, run: &str) -> Vec<(&'static str, String)> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
     let families = ["sessions", "rooms", "steps", "recordings", "stats", "webhooks"];
     let topics: Vec<(&str, String)> = families.iter().map(|f| (*f, format!("w{run}.{f}"))).collect();
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+    let admin: AdminClient<DefaultClientContext> = rdkafka::config::ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
     let new: Vec<NewTopic> = topics.iter().map(|(_, t)| NewTopic::new(t, 3, TopicReplication::Fixed(1))).collect();
     for r in admin.create_topics(&new, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))).await.unwrap() {
         r.expect("topic created");
     }
-    let (b, t, group) = (brokers.clone(), topics.clone(), format!("webhooks-{run}"));
-    let app = spawn_app_with(move |mut f| {
+    topics
+}
+
+/// A node with Kafka events and the webhook fan-out in consumer group `group`.
+async fn kafka_node(brokers: &str, topics: &[(&'static str, String)], group: &str) -> TestApp {
+    let (b, t, group) = (brokers.to_string(), topics.to_vec(), group.to_string());
+    spawn_app_with(move |mut f| {
         f = f
             .merge(("events.backend", "kafka"))
             .merge(("events.kafka.brokers", b))
@@ -414,7 +414,63 @@ async fn kafka_consumer_group_mode_delivers_and_announces_dead_letters() {
         }
         f
     })
-    .await;
+    .await
+}
+
+/// Two nodes in one webhooks consumer group share the event partitions: every event is
+/// delivered (by the node that owns its partition), and both nodes do some of the work.
+/// Each node has its own embedded store, so the receiver is subscribed on both (with a
+/// shared store — ScyllaDB — one subscription would do).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_consumer_group_shares_the_work_between_nodes() {
+    let Some(brokers) = kafka_brokers() else { return };
+    let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let topics = kafka_topics(&brokers, &run).await;
+    let group = format!("webhooks-{run}");
+    let a = kafka_node(&brokers, &topics, &group).await;
+    let b = kafka_node(&brokers, &topics, &group).await;
+    let rx = Receiver::start(0).await;
+    let sub_a = subscribe(&a, &format!("{}/a", rx.base), json!(["session.created"])).await;
+    let sub_b = subscribe(&b, &format!("{}/b", rx.base), json!(["session.created"])).await;
+    // Let the group settle (both members assigned) before the events.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    const N: usize = 30;
+    let mut sessions = std::collections::HashSet::new();
+    for i in 0..N {
+        sessions.insert(create_session(if i % 2 == 0 { &a } else { &b }).await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let subjects = |rx: &Receiver| -> Vec<String> {
+        let mut all = rx.hits("/a");
+        all.extend(rx.hits("/b"));
+        all.iter().map(|h| h.event()["subject"].as_str().unwrap().to_string()).collect()
+    };
+    while subjects(&rx).iter().collect::<std::collections::HashSet<_>>().len() < N && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = subjects(&rx);
+    let unique: std::collections::HashSet<String> = got.iter().cloned().collect();
+    assert_eq!(unique, sessions, "every event delivered");
+    let (by_a, by_b) = (rx.hits("/a").len(), rx.hits("/b").len());
+    println!("consumer group: node A delivered {by_a}, node B {by_b}, duplicates {}", got.len() - unique.len());
+    assert!(by_a > 0 && by_b > 0, "both nodes share the partitions: A {by_a}, B {by_b}");
+    let _ = (sub_a, sub_b);
+}
+
+/// `events.backend = "kafka"`: the fan-out is a consumer in the webhooks group reading the
+/// event topics (what several nodes share in production); the dead letter is announced on the
+/// webhooks topic. Needs `VKYC_KAFKA_BROKERS` (tests/run-all.sh starts tansu); else skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_consumer_group_mode_delivers_and_announces_dead_letters() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::Message;
+
+    let Some(brokers) = kafka_brokers() else { return };
+    let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let topics = kafka_topics(&brokers, &run).await;
+    let app = kafka_node(&brokers, &topics, &format!("webhooks-{run}")).await;
     let ok = Receiver::start(0).await;
     let down = Receiver::start(usize::MAX).await;
     let good = subscribe(&app, &format!("{}/ok", ok.base), json!(["session.created"])).await;
