@@ -422,17 +422,47 @@ mod tests {
     use super::*;
     use figment::Jail;
 
+    // Inside a Jail too: the env test below sets VKYC_* variables process-wide, and Jail's
+    // lock keeps these from reading them concurrently (`cargo test` runs tests in threads).
     #[test]
+    #[allow(clippy::result_large_err)]
     fn defaults_load() {
-        let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
-        assert_eq!(c.server.port, 8080);
-        assert_eq!(c.storage.backend, StorageBackend::Embedded);
+        Jail::expect_with(|_| {
+            let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
+            assert_eq!(c.server.port, 8080);
+            assert_eq!(c.storage.backend, StorageBackend::Embedded);
+            assert_eq!(c.webhooks.retry_schedule_secs.len(), 7);
+            assert!(!c.webhooks.allow_private && c.webhooks.allowed_hosts.is_empty());
+            Ok(())
+        });
     }
 
     #[test]
+    #[allow(clippy::result_large_err)]
     fn test_profile_overrides_port() {
-        let c = Config::extract(Config::figment("test", None).unwrap()).unwrap();
-        assert_eq!(c.server.port, 0);
+        Jail::expect_with(|_| {
+            let c = Config::extract(Config::figment("test", None).unwrap()).unwrap();
+            assert_eq!(c.server.port, 0);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn webhook_settings_are_validated() {
+        Jail::expect_with(|jail| {
+            jail.set_env("VKYC_WEBHOOKS__RETRY_SCHEDULE_SECS", "[]");
+            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
+            assert!(err.contains("webhooks.retry_schedule_secs"), "{err}");
+            jail.set_env("VKYC_WEBHOOKS__RETRY_SCHEDULE_SECS", "[0.2, 0.4]");
+            jail.set_env("VKYC_WEBHOOKS__RETRY_JITTER", "2");
+            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
+            assert!(err.contains("webhooks.retry_jitter"), "{err}");
+            jail.set_env("VKYC_WEBHOOKS__RETRY_JITTER", "0.1");
+            let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
+            assert_eq!(c.webhooks.retry_schedule_secs, vec![0.2, 0.4]);
+            Ok(())
+        });
     }
 
     #[test]

@@ -536,7 +536,19 @@ mod tests {
                 let _ = sock.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await;
             }
         });
-        let cfg = crate::config::Config::extract(crate::config::Config::figment("test", None).unwrap()).unwrap().webhooks;
+        // Built by hand, not from the environment (other unit tests set VKYC_* variables).
+        let cfg = WebhooksConfig {
+            enabled: true,
+            allow_private: false,
+            allowed_hosts: vec![],
+            retry_schedule_secs: vec![1.0],
+            retry_jitter: 0.0,
+            request_timeout_ms: 2000,
+            poll_interval_ms: 50,
+            max_in_flight: 4,
+            max_subscriptions: 10,
+            kafka_group_id: "g".into(),
+        };
         let sub = |url: String| Subscription { id: Uuid::new_v4(), url, secret: WebhookSecret::generate().expose(), event_types: vec!["*".into()], created_at: Utc::now() };
         let d = Delivery::new(Uuid::new_v4(), Uuid::new_v4(), "video.completed", None, "{}".into(), Utc::now());
 
