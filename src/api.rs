@@ -32,7 +32,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(crate::captures::routes)
                 .configure(crate::kyc_api::routes)
                 .configure(crate::self_record::routes)
-                .configure(crate::recordings::routes),
+                .configure(crate::recordings::routes)
+                .configure(crate::webhooks::api::routes),
         );
 }
 

@@ -27,6 +27,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub storage: StorageConfig,
     pub events: EventsConfig,
+    pub webhooks: WebhooksConfig,
     pub room: RoomConfig,
     pub rtc: RtcConfig,
     pub signalling: SignallingConfig,
@@ -178,6 +179,33 @@ pub struct KafkaTopics {
     pub recordings: String,
     pub stats: String,
     pub webhooks: String,
+}
+
+/// Signed webhooks (`[webhooks]`): where they may go, how often they are retried.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Run the dispatcher (fan-out and delivery worker). The subscription API is always on.
+    pub enabled: bool,
+    /// Allow destinations on loopback, private, link-local… addresses (development only).
+    pub allow_private: bool,
+    /// Host names or IP literals (as written in the URL) allowed even if internal.
+    pub allowed_hosts: Vec<String>,
+    /// Waits before the 2nd, 3rd… attempt, in seconds; after the last one fails the delivery
+    /// is dead-lettered. Attempts = 1 + entries.
+    pub retry_schedule_secs: Vec<f64>,
+    /// Each wait is multiplied by a random factor in 1 ± jitter.
+    pub retry_jitter: f64,
+    /// One attempt's whole request (connect, send, response headers) at most.
+    pub request_timeout_ms: u64,
+    /// How often the fan-out and the delivery worker look for work when idle.
+    pub poll_interval_ms: u64,
+    /// Attempts running at once, at most.
+    pub max_in_flight: usize,
+    /// Subscriptions, at most.
+    pub max_subscriptions: usize,
+    /// The consumer group of the fan-out when `events.backend = "kafka"`.
+    pub kafka_group_id: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -370,6 +398,19 @@ impl Config {
                 return fail("events.kafka", "poll_interval_ms and max_in_flight at least 1; client_id and source non-empty");
             }
         }
+        let w = &self.webhooks;
+        if w.retry_schedule_secs.is_empty() || w.retry_schedule_secs.len() > 50 || w.retry_schedule_secs.iter().any(|s| !s.is_finite() || *s < 0.0 || *s > 7.0 * 86400.0) {
+            return fail("webhooks.retry_schedule_secs", "1 to 50 waits, each between 0 and 604800 seconds");
+        }
+        if !(0.0..=0.5).contains(&w.retry_jitter) {
+            return fail("webhooks.retry_jitter", "must be between 0 and 0.5");
+        }
+        if w.request_timeout_ms < 100 || w.poll_interval_ms == 0 || w.max_in_flight == 0 || w.max_subscriptions == 0 {
+            return fail("webhooks", "request_timeout_ms ≥ 100; poll_interval_ms, max_in_flight and max_subscriptions ≥ 1");
+        }
+        if self.events.backend == EventsBackend::Kafka && w.kafka_group_id.is_empty() {
+            return fail("webhooks.kafka_group_id", "needs a consumer group id when events.backend is kafka");
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return fail("log.level", "not a valid tracing filter");
         }
@@ -382,17 +423,47 @@ mod tests {
     use super::*;
     use figment::Jail;
 
+    // Inside a Jail too: the env test below sets VKYC_* variables process-wide, and Jail's
+    // lock keeps these from reading them concurrently (`cargo test` runs tests in threads).
     #[test]
+    #[allow(clippy::result_large_err)]
     fn defaults_load() {
-        let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
-        assert_eq!(c.server.port, 8080);
-        assert_eq!(c.storage.backend, StorageBackend::Embedded);
+        Jail::expect_with(|_| {
+            let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
+            assert_eq!(c.server.port, 8080);
+            assert_eq!(c.storage.backend, StorageBackend::Embedded);
+            assert_eq!(c.webhooks.retry_schedule_secs.len(), 7);
+            assert!(!c.webhooks.allow_private && c.webhooks.allowed_hosts.is_empty());
+            Ok(())
+        });
     }
 
     #[test]
+    #[allow(clippy::result_large_err)]
     fn test_profile_overrides_port() {
-        let c = Config::extract(Config::figment("test", None).unwrap()).unwrap();
-        assert_eq!(c.server.port, 0);
+        Jail::expect_with(|_| {
+            let c = Config::extract(Config::figment("test", None).unwrap()).unwrap();
+            assert_eq!(c.server.port, 0);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn webhook_settings_are_validated() {
+        Jail::expect_with(|jail| {
+            jail.set_env("VKYC_WEBHOOKS__RETRY_SCHEDULE_SECS", "[]");
+            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
+            assert!(err.contains("webhooks.retry_schedule_secs"), "{err}");
+            jail.set_env("VKYC_WEBHOOKS__RETRY_SCHEDULE_SECS", "[0.2, 0.4]");
+            jail.set_env("VKYC_WEBHOOKS__RETRY_JITTER", "2");
+            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
+            assert!(err.contains("webhooks.retry_jitter"), "{err}");
+            jail.set_env("VKYC_WEBHOOKS__RETRY_JITTER", "0.1");
+            let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
+            assert_eq!(c.webhooks.retry_schedule_secs, vec![0.2, 0.4]);
+            Ok(())
+        });
     }
 
     #[test]

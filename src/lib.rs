@@ -14,6 +14,7 @@
 //! - [`captures`]: frames captured in a call, kept encrypted in the blob store.
 //! - [`kyc_api`]: the KYC workflow: steps, decisions, audit, the case document.
 //! - [`verify`]: `/v1/verify/*`, the verification engines (face match, liveness, document).
+//! - [`webhooks`]: signed webhook subscriptions, their dispatcher and delivery log.
 //! - [`web`]: the embedded pages.
 //! - [`startup`]: wiring it all together.
 //!
@@ -38,3 +39,4 @@ pub mod startup;
 pub mod store;
 pub mod verify;
 pub mod web;
+pub mod webhooks;

@@ -41,6 +41,7 @@ pub struct Application {
     cases: vkyc_actors::case::Cases,
     expiry: ractor::ActorRef<crate::lifecycle::ExpiryMsg>,
     relay: Option<ractor::ActorRef<crate::events::relay::RelayMsg>>,
+    webhooks: Option<ractor::ActorRef<crate::webhooks::dispatcher::SupMsg>>,
 }
 
 impl Application {
@@ -114,6 +115,16 @@ impl Application {
             None
         };
 
+        let webhooks = if config.webhooks.enabled {
+            let args = crate::webhooks::dispatcher::DispatcherArgs { store: store.clone(), cfg: config.webhooks.clone(), events: config.events.clone() };
+            let (sup, _) = ractor::Actor::spawn(None, crate::webhooks::dispatcher::WebhookSupervisor, args)
+                .await
+                .map_err(|e| anyhow::anyhow!("webhook dispatcher failed to start: {e}"))?;
+            Some(sup)
+        } else {
+            None
+        };
+
         let listener = TcpListener::bind((config.server.host, config.server.port))
             .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", config.server.host, config.server.port))?;
         let port = listener.local_addr()?.port();
@@ -155,7 +166,7 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
-        Ok(Self { port, public_url, api_key, server: server.run(), rooms, inference, cases, expiry, relay })
+        Ok(Self { port, public_url, api_key, server: server.run(), rooms, inference, cases, expiry, relay, webhooks })
     }
 
     pub fn port(&self) -> u16 {
@@ -178,6 +189,9 @@ impl Application {
         self.expiry.stop(None);
         if let Some(relay) = &self.relay {
             relay.stop(None);
+        }
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.stop(None);
         }
         if let Some(inf) = &self.inference {
             inf.stop();

@@ -102,6 +102,14 @@ fn rows() -> Vec<Row> {
         r(M::POST, "/v1/verify/liveness/challenges", Some(json!({})), &[Key]),
         r(M::POST, "/v1/verify/liveness", Some(json!({"challenge_id": uuid::Uuid::new_v4(), "frames": []})), &[Key]),
         r(M::POST, "/v1/verify/document", Some(json!({"kind": "pan", "image": png})), &[Key]),
+        // Webhooks: the lender's backend only. `{W}` = a subscription made for the row, `{D}`
+        // = an unknown delivery (the api key gets past authorisation to a 404).
+        r(M::POST, "/v1/webhooks", Some(json!({"url": "http://203.0.113.10/hook", "event_types": ["video.completed"]})), &[Key]),
+        r(M::GET, "/v1/webhooks", None, &[Key]),
+        r(M::GET, "/v1/webhooks/{W}", None, &[Key]),
+        r(M::GET, "/v1/webhooks/{W}/deliveries", None, &[Key]),
+        r(M::POST, "/v1/webhooks/deliveries/{D}/redeliver", None, &[Key]),
+        r(M::DELETE, "/v1/webhooks/{W}", None, &[Key]),
     ]
 }
 
@@ -116,7 +124,9 @@ async fn every_endpoint_by_every_caller() {
         let (a_id, a) = session(&app, if row.self_record { "self_record" } else { "live_agent" }).await;
         let (_, cap) = call(&app, reqwest::Method::POST, &format!("/v1/sessions/{a_id}/captures"), API_KEY, Some(json!({"kind": "frame", "image": b64(&photo_bytes("person_b_1.jpg"))}))).await;
         let cap_id = cap["id"].as_str().unwrap().to_string();
-        let path = row.path.replace("{A}", &a_id).replace("{C}", &cap_id);
+        let (_, hook) = call(&app, reqwest::Method::POST, "/v1/webhooks", API_KEY, Some(json!({"url": "http://203.0.113.10/hook", "event_types": ["video.completed"]}))).await;
+        let hook_id = hook["id"].as_str().unwrap().to_string();
+        let path = row.path.replace("{A}", &a_id).replace("{C}", &cap_id).replace("{W}", &hook_id).replace("{D}", &uuid::Uuid::new_v4().to_string());
         let body = row.body.as_ref().map(|b| serde_json::from_str::<Value>(&b.to_string().replace("{C}", &cap_id)).unwrap());
         for who in ALL {
             let token = match who {

@@ -38,6 +38,8 @@ pub enum EventKind {
     RecordingStarted,
     RecordingSucceeded,
     RecordingFailed,
+    /// A webhook delivery gave up after its last attempt (published on the webhooks topic).
+    WebhookDeadLettered,
 }
 
 impl EventKind {
@@ -69,6 +71,7 @@ impl EventKind {
             EventKind::RecordingStarted => "recording.started",
             EventKind::RecordingSucceeded => "recording.succeeded",
             EventKind::RecordingFailed => "recording.failed",
+            EventKind::WebhookDeadLettered => "webhook.dead_lettered",
         }
     }
 }

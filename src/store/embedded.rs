@@ -29,7 +29,7 @@ const SESSIONS_BY_START: TableDefinition<(i64, u128), ()> = TableDefinition::new
 /// session id → the session's KYC case (JSON).
 const CASES: TableDefinition<u128, &[u8]> = TableDefinition::new("cases");
 /// relay name → the last event `seq` it has published (acknowledged by its broker).
-const RELAY_CURSORS: TableDefinition<&str, u64> = TableDefinition::new("relay_cursors");
+pub(super) const RELAY_CURSORS: TableDefinition<&str, u64> = TableDefinition::new("relay_cursors");
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -57,12 +57,13 @@ impl EmbeddedStore {
             tx.open_table(RELAY_CURSORS).map_err(backend)?;
             tx.open_table(super::recordings::RECORDINGS).map_err(backend)?;
             tx.open_table(super::recordings::RECORDINGS_BY_SESSION).map_err(backend)?;
+            super::webhooks::create_tables(&tx)?;
         }
         tx.commit().map_err(backend)?;
         Ok(Self { db: Arc::new(db) })
     }
 
-    async fn blocking<T: Send + 'static>(
+    pub(super) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {

@@ -8,10 +8,12 @@ mod blob_fs;
 mod blob_stream;
 mod embedded;
 mod recordings;
+mod webhooks;
 
 pub use blob_fs::FsBlobStore;
 pub use embedded::EmbeddedStore;
 pub use recordings::{Recording, RecordingStatus};
+pub use webhooks::{Attempt, Delivery, DeliveryState, NextStep, Subscription, WebhookStore};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
