@@ -18,7 +18,6 @@ use vkyc_actors::signal::{ClientMsg, ServerMsg};
 use vkyc_actors::{JoinError, JoinedPeer};
 
 use crate::startup::AppState;
-use crate::store::SessionStore;
 
 pub async fn rtc(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
     let (response, session, stream) = actix_ws::handle(&req, body)?;
