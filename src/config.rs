@@ -135,6 +135,10 @@ pub struct ScyllaConfig {
     /// The local datacenter: queries go to its replicas first (token-aware, DC-aware
     /// load balancing) and LOCAL_* consistency levels are counted in it.
     pub datacenter: String,
+    /// Let queries fail over to nodes outside `datacenter` when none of its replicas is up
+    /// (also the nodes whose datacenter the driver cannot learn, as with the in-memory test
+    /// server). Off: a query fails rather than cross datacenters.
+    pub allow_remote_dc: bool,
     pub keyspace: String,
     /// Replication factor in `datacenter` (NetworkTopologyStrategy) when the keyspace is
     /// created by `vkyc migrate`.
@@ -160,6 +164,7 @@ impl std::fmt::Debug for ScyllaConfig {
         f.debug_struct("ScyllaConfig")
             .field("contact_points", &self.contact_points)
             .field("datacenter", &self.datacenter)
+            .field("allow_remote_dc", &self.allow_remote_dc)
             .field("keyspace", &self.keyspace)
             .field("replication_factor", &self.replication_factor)
             .field("username", &self.username)

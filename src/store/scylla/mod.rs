@@ -21,7 +21,8 @@
 //!   writes everything in the one batch, last writer wins.
 //! - **Personal data** (applicant name / date of birth / reference, the KYC case with its OCR
 //!   fields, captures metadata) is written `USING TTL` = `pii_ttl_days`; `erase_session`
-//!   overwrites it with nulls and deletes the case and captures, returning the blob keys.
+//!   overwrites the applicant's columns with empty values and deletes the case and the
+//!   captures' rows, returning the blob keys (`vkyc erase --session ID` deletes those).
 //! - **Event log**: `seq` = (ms << 20) | (node tag << 12) | counter, unique and time-ordered;
 //!   events are partitioned by UTC minute (`events_by_bucket`), with `event_buckets` (per day)
 //!   and `event_days` as the index a reader walks. `events_after(after)` reads from the
@@ -301,6 +302,8 @@ impl ScyllaStore {
         let rows: Vec<SessionRow> = self.rows(st, (id,)).await?;
         let Some((doc, version, name, dob, reference)) = rows.into_iter().next() else { return Ok(None) };
         let Some(doc) = doc else { return Ok(None) };
+        // Absent, or overwritten with "" by an erasure.
+        let (name, dob, reference) = (name.filter(|v| !v.is_empty()), dob.filter(|v| !v.is_empty()), reference.filter(|v| !v.is_empty()));
         let mut v: serde_json::Value = serde_json::from_str(&doc).map_err(corrupt)?;
         let mut applicant = json!({ "name": name.unwrap_or_else(|| super::ERASED_NAME.to_string()) });
         if let Some(d) = dob {
@@ -466,7 +469,11 @@ fn pii_columns(a: &Applicant) -> (String, Option<String>, Option<String>) {
 }
 
 pub async fn open_session(cfg: &ScyllaConfig) -> Result<CqlSession, StoreError> {
-    let policy = DefaultPolicy::builder().prefer_datacenter(cfg.datacenter.clone()).token_aware(true).build();
+    let policy = DefaultPolicy::builder()
+        .prefer_datacenter(cfg.datacenter.clone())
+        .token_aware(true)
+        .permit_dc_failover(cfg.allow_remote_dc)
+        .build();
     let profile = ExecutionProfile::builder()
         .load_balancing_policy(policy)
         .consistency(Consistency::LocalQuorum)
@@ -874,7 +881,9 @@ impl Store for ScyllaStore {
         }
         let captures: Vec<(CqlTimestamp, Uuid, String)> = self.rows(&st.list_captures, (id,)).await?;
         let mut tx = Tx::new();
-        tx.push(&st.erase_session_pii, (None::<String>, None::<String>, None::<String>, id));
+        // Overwritten with empty values (read back as absent): a newer cell supersedes the
+        // personal data on every replica, and compaction drops the old one.
+        tx.push(&st.erase_session_pii, ("", "", "", id));
         tx.push(&st.delete_case, (id,));
         let mut blob_keys = Vec::new();
         for (at, cid, doc) in captures {
