@@ -7,6 +7,8 @@
 //!   with the tests kassandra cannot run (lightweight transactions, TTL, DESC clustering
 //!   order + LIMIT). Without `SCYLLA_URI` they print why they are skipped and pass.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -528,4 +530,47 @@ async fn vkyc_migrate_twice_is_idempotent() {
     assert_eq!(rows[0].0, 1);
     // The schema works: the store connects to the migrated keyspace and writes.
     store.create_session(&new_session(json!({}))).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// The server on the scylla back end (kassandra): migrations at start-up, then the API.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_runs_on_the_scylla_backend() {
+    let addr = kassandra_server::start();
+    let ks = format!("vkyc_app_{}", Uuid::new_v4().simple());
+    let app = common::spawn_app_with(|f| {
+        f.merge(("storage.backend", "scylla"))
+            .merge(("storage.scylla.contact_points", vec![addr.to_string()]))
+            .merge(("storage.scylla.keyspace", ks.clone()))
+            .merge(("storage.scylla.replication_factor", 1))
+            .merge(("storage.scylla.allow_remote_dc", true))
+            .merge(("storage.scylla.migrate_on_start", true))
+            .merge(("storage.scylla.events_settle_ms", 0))
+    })
+    .await;
+    let auth = format!("Bearer {}", common::API_KEY);
+    let http = &app.http;
+    let created: serde_json::Value = http
+        .post(format!("{}/v1/sessions", app.base))
+        .header("authorization", &auth)
+        .json(&json!({"mode": "live_agent", "applicant": {"name": "Ravi Kumar"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("created").to_string();
+    let got = http.get(format!("{}/v1/sessions/{id}", app.base)).header("authorization", &auth).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    let got: serde_json::Value = got.json().await.unwrap();
+    assert_eq!(got["applicant"]["name"], "Ravi Kumar");
+    let cancel = http.post(format!("{}/v1/sessions/{id}/cancel", app.base)).header("authorization", &auth).send().await.unwrap();
+    assert!(cancel.status().is_success(), "{}", cancel.status());
+    let events: serde_json::Value = http.get(format!("{}/v1/events?after=0", app.base)).header("authorization", &auth).send().await.unwrap().json().await.unwrap();
+    let kinds: Vec<&str> = events["events"].as_array().expect("events").iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["session.created", "session.cancelled"], "{events}");
+    let ready = http.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
 }
