@@ -9,7 +9,6 @@ use vkyc_actors::Role;
 use crate::domain::{NewSession, Reference, Session};
 use crate::error::ApiError;
 use crate::extract::ValidJson;
-use crate::store::{EventLog, SessionStore};
 use crate::startup::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -18,7 +18,7 @@ use vkyc_actors::Role;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::{Capture, CaptureKind, CaptureStore};
+use crate::store::{Capture, CaptureKind};
 use crate::verify::{b64_image, from_json, read_parts, require_image, vision_error};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -109,7 +109,10 @@ impl std::fmt::Debug for AuthConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StorageBackend {
+    /// One redb file in `data_dir`.
     Embedded,
+    /// A ScyllaDB (or Cassandra) cluster: `[storage.scylla]`.
+    Scylla,
 }
 
 #[derive(Clone, Deserialize)]
@@ -122,6 +125,59 @@ pub struct StorageConfig {
     /// AES-256-GCM key of the blob store, 64 hex characters. Empty = generated on first
     /// start into `<data_dir>/blob.key`.
     pub blob_key: String,
+    pub scylla: ScyllaConfig,
+}
+
+/// `[storage.scylla]`: the ScyllaDB adapter (`src/store/scylla/`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScyllaConfig {
+    /// `host:port` of one or more nodes; the driver discovers the rest.
+    pub contact_points: Vec<String>,
+    /// The local datacenter: queries go to its replicas first (token-aware, DC-aware
+    /// load balancing) and LOCAL_* consistency levels are counted in it.
+    pub datacenter: String,
+    /// Let queries fail over to nodes outside `datacenter` when none of its replicas is up
+    /// (also the nodes whose datacenter the driver cannot learn, as with the in-memory test
+    /// server). Off: a query fails rather than cross datacenters.
+    pub allow_remote_dc: bool,
+    pub keyspace: String,
+    /// Replication factor in `datacenter` (NetworkTopologyStrategy) when the keyspace is
+    /// created by `vkyc migrate`.
+    pub replication_factor: u32,
+    /// Empty = no authentication.
+    pub username: String,
+    pub password: String,
+    /// Apply pending migrations at start-up (otherwise run `vkyc migrate`).
+    pub migrate_on_start: bool,
+    /// Retention of personal data (applicant name, date of birth, reference, the KYC case with
+    /// its OCR fields, captures metadata): those columns are written `USING TTL` this many days.
+    pub pii_ttl_days: u32,
+    /// The event log is read only up to events this old, so that an event whose write was
+    /// still in flight (or whose node clock is a little behind) is never skipped by a reader.
+    pub events_settle_ms: u64,
+    /// Attempts of a conditional (`IF version = ?`) session update before giving up.
+    pub lwt_attempts: u32,
+    pub request_timeout_ms: u64,
+}
+
+impl std::fmt::Debug for ScyllaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScyllaConfig")
+            .field("contact_points", &self.contact_points)
+            .field("datacenter", &self.datacenter)
+            .field("allow_remote_dc", &self.allow_remote_dc)
+            .field("keyspace", &self.keyspace)
+            .field("replication_factor", &self.replication_factor)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("migrate_on_start", &self.migrate_on_start)
+            .field("pii_ttl_days", &self.pii_ttl_days)
+            .field("events_settle_ms", &self.events_settle_ms)
+            .field("lwt_attempts", &self.lwt_attempts)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for StorageConfig {
@@ -131,6 +187,7 @@ impl std::fmt::Debug for StorageConfig {
             .field("data_dir", &self.data_dir)
             .field("blob_dir", &self.blob_dir)
             .field("blob_key", &"<redacted>")
+            .field("scylla", &self.scylla)
             .finish()
     }
 }
@@ -382,6 +439,28 @@ impl Config {
         if !(0.0..=1.0).contains(&p.weight) || p.input_size < 16 || p.crop_scale <= 0.0 || p.std.iter().any(|v| *v == 0.0) {
             return fail("liveness.passive", "weight within 0..=1, input_size ≥ 16, crop_scale > 0, std non-zero");
         }
+        let sc = &self.storage.scylla;
+        if self.storage.backend == StorageBackend::Scylla {
+            if sc.contact_points.is_empty() || sc.contact_points.iter().any(|c| c.trim().is_empty()) {
+                return fail("storage.scylla.contact_points", "needs at least one host:port when storage.backend is scylla");
+            }
+            if sc.keyspace.is_empty() || !sc.keyspace.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || sc.keyspace.len() > 48 {
+                return fail("storage.scylla.keyspace", "1 to 48 of letters, digits and _");
+            }
+            if sc.datacenter.is_empty() || sc.datacenter.contains('\'') {
+                return fail("storage.scylla.datacenter", "must name the local datacenter");
+            }
+            if sc.replication_factor == 0 {
+                return fail("storage.scylla.replication_factor", "must be at least 1");
+            }
+            // Scylla's and Cassandra's largest TTL is 20 years.
+            if sc.pii_ttl_days == 0 || sc.pii_ttl_days > 7300 {
+                return fail("storage.scylla.pii_ttl_days", "must be between 1 and 7300");
+            }
+            if sc.lwt_attempts == 0 || sc.request_timeout_ms == 0 {
+                return fail("storage.scylla.lwt_attempts", "lwt_attempts and request_timeout_ms must be at least 1");
+            }
+        }
         let k = &self.events.kafka;
         if self.events.backend == EventsBackend::Kafka {
             if k.brokers.trim().is_empty() {
@@ -428,12 +507,14 @@ mod tests {
     #[test]
     #[allow(clippy::result_large_err)]
     fn defaults_load() {
+        // In a Jail: its lock keeps the other tests' VKYC_* variables out of this one.
         Jail::expect_with(|_| {
             let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
             assert_eq!(c.server.port, 8080);
             assert_eq!(c.storage.backend, StorageBackend::Embedded);
             assert_eq!(c.webhooks.retry_schedule_secs.len(), 7);
             assert!(!c.webhooks.allow_private && c.webhooks.allowed_hosts.is_empty());
+            assert!(!c.storage.scylla.allow_remote_dc);
             Ok(())
         });
     }
@@ -513,6 +594,24 @@ mod tests {
             jail.set_env("VKYC_KAFKA_BROKERS", "127.0.0.1:9092");
             jail.set_env("VKYC_TANSU_BIN", "/usr/bin/true");
             Config::extract(Config::figment("", None).unwrap()).unwrap();
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn scylla_storage_from_env() {
+        Jail::expect_with(|jail| {
+            jail.set_env("VKYC_STORAGE__BACKEND", "scylla");
+            jail.set_env("VKYC_STORAGE__SCYLLA__CONTACT_POINTS", "[\"10.0.0.1:9042\",\"10.0.0.2:9042\"]");
+            jail.set_env("VKYC_STORAGE__SCYLLA__PASSWORD", "s3cret-pass");
+            let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
+            assert_eq!(c.storage.backend, StorageBackend::Scylla);
+            assert_eq!(c.storage.scylla.contact_points, vec!["10.0.0.1:9042".to_string(), "10.0.0.2:9042".to_string()]);
+            assert!(!format!("{:?}", c.storage).contains("s3cret-pass"));
+            jail.set_env("VKYC_STORAGE__SCYLLA__PII_TTL_DAYS", "0");
+            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
+            assert!(err.contains("storage.scylla.pii_ttl_days"), "{err}");
             Ok(())
         });
     }

@@ -24,7 +24,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ValidJson;
 use crate::startup::AppState;
-use crate::store::{CaptureKind, CaptureStore, SessionStore};
+use crate::store::CaptureKind;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/sessions/{id}/steps/{step}/attempts", web::post().to(run_step))
@@ -338,7 +338,6 @@ async fn get_case(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uu
 /// The case as stored (every change is saved before it is answered, so this is current),
 /// without starting a case actor just to read it.
 pub async fn stored_case(state: &AppState, s: &crate::domain::Session) -> Result<KycCase, ApiError> {
-    use vkyc_actors::kyc::CaseStore;
     Ok(state.store.load_case(s.id).await.map_err(|e| ApiError::internal("load_case", e))?.unwrap_or_else(|| KycCase::new(s.id, s.workflow.clone())))
 }
 

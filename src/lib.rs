@@ -20,6 +20,7 @@
 //!
 //! See ARCHITECTURE.md for one call followed from HTTP request to actor to store.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod captures;

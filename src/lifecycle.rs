@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::store::EmbeddedStore;
+use std::sync::Arc;
+
+use crate::store::Store;
 
 pub struct ExpiryActor;
 
@@ -16,15 +18,15 @@ pub enum ExpiryMsg {
 
 impl Actor for ExpiryActor {
     type Msg = ExpiryMsg;
-    type State = EmbeddedStore;
-    type Arguments = (EmbeddedStore, Duration);
+    type State = Arc<dyn Store>;
+    type Arguments = (Arc<dyn Store>, Duration);
 
-    async fn pre_start(&self, me: ActorRef<ExpiryMsg>, (store, every): Self::Arguments) -> Result<EmbeddedStore, ActorProcessingErr> {
+    async fn pre_start(&self, me: ActorRef<ExpiryMsg>, (store, every): Self::Arguments) -> Result<Arc<dyn Store>, ActorProcessingErr> {
         me.send_interval(every, || ExpiryMsg::Tick);
         Ok(store)
     }
 
-    async fn handle(&self, _me: ActorRef<ExpiryMsg>, msg: ExpiryMsg, store: &mut EmbeddedStore) -> Result<(), ActorProcessingErr> {
+    async fn handle(&self, _me: ActorRef<ExpiryMsg>, msg: ExpiryMsg, store: &mut Arc<dyn Store>) -> Result<(), ActorProcessingErr> {
         match msg {
             ExpiryMsg::Tick => match store.expire_due(chrono::Utc::now()).await {
                 Ok(ids) if !ids.is_empty() => tracing::info!(count = ids.len(), "sessions expired"),

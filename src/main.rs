@@ -6,11 +6,22 @@ use vkyc::startup::Application;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: vkyc [serve]\n       vkyc events tail --topic NAME [--from-beginning] [--brokers HOST:PORT] [--max N]\n\n\
-         Runs the vkyc server, or prints a Kafka topic's events (one line each: partition:offset key event).\n\
+        "usage: vkyc [serve]\n       vkyc events tail --topic NAME [--from-beginning] [--brokers HOST:PORT] [--max N]\n       vkyc migrate\n       vkyc erase --session ID\n\n\
+         Runs the vkyc server, prints a Kafka topic's events (one line each: partition:offset key event),\n\
+         applies the ScyllaDB schema migrations (storage.backend = \"scylla\"), or erases a session's personal data.\n\
          Configuration: config/default.toml, VKYC_PROFILE, VKYC_CONFIG, VKYC_<TABLE>__<KEY>."
     );
     std::process::exit(2)
+}
+
+fn load_config() -> Config {
+    match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vkyc: {e}");
+            std::process::exit(2);
+        }
+    }
 }
 
 #[tokio::main]
@@ -33,15 +44,43 @@ async fn main() {
             }
             return;
         }
+        Some("migrate") if args.len() == 1 => {
+            let config = load_config();
+            match vkyc::admin::migrate(&config).await {
+                Ok((now, all)) => {
+                    for (v, name, _) in &all {
+                        println!("{v:04} {name} {}", if now.contains(v) { "applied now" } else { "already applied" });
+                    }
+                }
+                Err(e) => {
+                    eprintln!("vkyc migrate: {e:#}");
+                    std::process::exit(1);
+                }
+            }
+            return;
+        }
+        Some("erase") if args.len() == 3 && args[1] == "--session" => {
+            let Ok(id) = args[2].parse::<uuid::Uuid>() else {
+                eprintln!("vkyc erase: --session needs a session id (UUID)");
+                usage()
+            };
+            let config = load_config();
+            match vkyc::admin::erase(&config, id).await {
+                Ok(Some(n)) => println!("erased personal data of session {id} ({n} blobs deleted)"),
+                Ok(None) => {
+                    eprintln!("vkyc erase: no session {id}");
+                    std::process::exit(1);
+                }
+                Err(e) => {
+                    eprintln!("vkyc erase: {e:#}");
+                    std::process::exit(1);
+                }
+            }
+            return;
+        }
         Some("-h") | Some("--help") | Some(_) => usage(),
     }
-    let config = match Config::load() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("vkyc: {e}");
-            std::process::exit(2);
-        }
-    };
+    let config = load_config();
     let filter = EnvFilter::new(&config.log.level);
     match config.log.format {
         LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init(),

@@ -63,7 +63,7 @@ async fn authorize(req: &HttpRequest, state: &AppState, rec: &Recording) -> Resu
         return Ok(());
     }
     if let crate::auth::Caller::Participant(c) = &caller {
-        if let Ok(Some(s)) = crate::store::SessionStore::get_session(&state.store, c.sid).await {
+        if let Ok(Some(s)) = state.store.get_session(c.sid).await {
             if s.parent_id == Some(rec.session_id) {
                 return caller.require_session(c.sid, READERS);
             }

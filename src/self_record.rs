@@ -47,7 +47,7 @@ const INTRO_SECS: u64 = 6;
 /// Who the system's own actions are recorded as.
 const SYSTEM: &str = "system:self_record";
 
-fn chunk_key(id: Uuid, n: u32) -> String {
+pub(crate) fn chunk_key(id: Uuid, n: u32) -> String {
     format!("selfrecord/{}/video/{n:06}", id.simple())
 }
 
@@ -59,11 +59,12 @@ async fn session(state: &AppState, id: Uuid) -> Result<Session, ApiError> {
     Ok(s)
 }
 
-/// Runs a change of the session in one store transaction (see `EmbeddedStore::update_session`).
+/// Runs a change of the session in one store operation (see `Store::change_session`); `f`
+/// may run again on a fresh copy if another writer came first.
 async fn update<T: Send + 'static>(
     state: &AppState,
     id: Uuid,
-    f: impl FnOnce(&mut Session) -> Result<(T, Option<DomainEvent>), ApiError> + Send + 'static,
+    f: impl FnMut(&mut Session) -> Result<(T, Option<DomainEvent>), ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     match state.store.update_session(id, f).await.map_err(|e| ApiError::internal("update_session", e))? {
         None => Err(ApiError::session_not_found()),
@@ -198,7 +199,7 @@ async fn upload_chunk(req: HttpRequest, state: web::Data<AppState>, id: web::Pat
             return Err(ApiError::conflict("upload_conflict", "another upload of this video is running"));
         }
         r.video_total = Some(total);
-        r.video_type = Some(ctype);
+        r.video_type = Some(ctype.clone());
         r.video_received += len;
         r.video_chunks += 1;
         Ok((r.clone(), None))

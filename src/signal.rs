@@ -18,7 +18,6 @@ use vkyc_actors::signal::{ClientMsg, ServerMsg};
 use vkyc_actors::{JoinError, JoinedPeer};
 
 use crate::startup::AppState;
-use crate::store::SessionStore;
 
 pub async fn rtc(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
     let (response, session, stream) = actix_ws::handle(&req, body)?;
@@ -190,7 +189,7 @@ async fn join(state: &AppState, token: &str, tx: vkyc_actors::signal::SignalTx) 
     };
     let record = match session.parent_id {
         // The room is the parent's: its choice counts.
-        Some(parent) => match crate::store::SessionStore::get_session(&state.store, parent).await {
+        Some(parent) => match state.store.get_session(parent).await {
             Ok(Some(p)) => p.record,
             _ => session.record,
         },

@@ -14,11 +14,11 @@ use vkyc_actors::Rooms;
 use crate::auth::{secret_or_generate, Auth};
 use crate::config::Config;
 use crate::error::{json_error, path_error, query_error};
-use crate::store::EmbeddedStore;
+use crate::store::{EmbeddedStore, ScyllaStore, Store};
 
 pub struct AppState {
     pub config: Config,
-    pub store: EmbeddedStore,
+    pub store: Arc<dyn Store>,
     pub auth: Auth,
     pub rooms: Rooms,
     pub blobs: Arc<dyn vkyc_actors::blob::BlobStore>,
@@ -47,7 +47,13 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let data_dir = config.storage.data_dir.clone();
-        let store = EmbeddedStore::open(&data_dir)?;
+        let store: Arc<dyn Store> = match config.storage.backend {
+            crate::config::StorageBackend::Embedded => Arc::new(EmbeddedStore::open(&data_dir)?),
+            crate::config::StorageBackend::Scylla => {
+                let cfg = &config.storage.scylla;
+                Arc::new(ScyllaStore::connect(cfg, cfg.migrate_on_start).await.map_err(|e| anyhow::anyhow!("storage.scylla: {e}"))?)
+            }
+        };
         let api_key = secret_or_generate(&config.auth.api_key, &data_dir, "api.key")?;
         let jwt_secret = secret_or_generate(&config.auth.jwt_secret, &data_dir, "jwt.key")?;
         let auth = Auth::new(api_key.clone(), &jwt_secret);
@@ -60,18 +66,19 @@ impl Application {
         // Recordings cut off by a crash: their files are made readable and they are marked
         // failed before any new call starts.
         let repair_blobs = blobs.clone();
-        let failed = store
-            .fail_interrupted_recordings(move |key| repair_blobs.repair_stream(key).ok().flatten())
-            .await?;
-        if !failed.is_empty() {
-            tracing::warn!(count = failed.len(), "recordings interrupted by a server stop were marked failed");
+        match store.fail_interrupted_recordings(Box::new(move |key| repair_blobs.repair_stream(key).ok().flatten())).await {
+            Ok(failed) if !failed.is_empty() => {
+                tracing::warn!(count = failed.len(), "recordings interrupted by a server stop were marked failed")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "interrupted recordings could not be checked"),
         }
         let settings = RoomSettings {
             max_peers: config.room.max_peers,
             empty_timeout: Duration::from_secs(config.room.empty_timeout_secs),
             recording: Some(vkyc_actors::recording::RecordingSettings { blobs: blobs.clone(), config: config.recording.clone() }),
         };
-        let rooms = Rooms::start(sfu, Arc::new(store.clone()), settings)
+        let rooms = Rooms::start(sfu, store.clone(), settings)
             .await
             .map_err(|e| anyhow::anyhow!("actor system failed to start: {e}"))?;
 
@@ -96,7 +103,7 @@ impl Application {
                 _ => Arc::new(crate::notify::LogNotifier),
             },
         };
-        let cases = vkyc_actors::case::Cases::start(Arc::new(store.clone()), ctx).await.map_err(|e| anyhow::anyhow!("case actors failed to start: {e}"))?;
+        let cases = vkyc_actors::case::Cases::start(store.clone(), ctx).await.map_err(|e| anyhow::anyhow!("case actors failed to start: {e}"))?;
 
         let (expiry, _) = ractor::Actor::spawn(
             None,

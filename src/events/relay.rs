@@ -22,7 +22,9 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
 use super::{cloud_event, key, Family, CONTENT_TYPE};
 use crate::config::KafkaConfig;
-use crate::store::{EmbeddedStore, EventLog};
+use std::sync::Arc;
+
+use crate::store::Store;
 
 /// The relay's name in the cursor table.
 pub const CURSOR: &str = "kafka";
@@ -53,7 +55,7 @@ pub enum RelayMsg {
 }
 
 pub struct RelayState {
-    store: EmbeddedStore,
+    store: Arc<dyn Store>,
     cfg: KafkaConfig,
     producer: FutureProducer,
     /// Persisted: every event up to here is in Kafka.
@@ -138,7 +140,7 @@ impl RelayState {
 impl Actor for KafkaRelay {
     type Msg = RelayMsg;
     type State = RelayState;
-    type Arguments = (EmbeddedStore, KafkaConfig);
+    type Arguments = (Arc<dyn Store>, KafkaConfig);
 
     async fn pre_start(&self, me: ActorRef<RelayMsg>, (store, cfg): Self::Arguments) -> Result<RelayState, ActorProcessingErr> {
         let acked = store.relay_cursor(CURSOR).await?;

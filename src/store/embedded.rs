@@ -12,7 +12,7 @@ use serde_json::json;
 use uuid::Uuid;
 use vkyc_actors::{DomainEvent, EventKind, EventSink};
 
-use super::{Capture, CaptureStore, EventEnvelope, EventLog, SessionStore, StoreError, EVENT_SCHEMA_VERSION};
+use super::{Capture, CaptureStore, Erased, EventEnvelope, EventLog, SessionChange, SessionStore, Store, StoreError, StoreRefusal, EVENT_SCHEMA_VERSION};
 use crate::domain::{Session, SessionStatus};
 
 const SESSIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("sessions");
@@ -465,6 +465,60 @@ impl EmbeddedStore {
         })
         .await
     }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn change_session(&self, id: Uuid, mut change: SessionChange) -> Result<Option<Result<(), StoreRefusal>>, StoreError> {
+        EmbeddedStore::update_session(self, id, move |s| change(s).map(|ev| ((), ev))).await
+    }
+    async fn cancel_session(&self, id: Uuid) -> Result<Option<bool>, StoreError> {
+        EmbeddedStore::cancel_session(self, id).await
+    }
+    async fn expire_due(&self, now: chrono::DateTime<Utc>) -> Result<Vec<Uuid>, StoreError> {
+        EmbeddedStore::expire_due(self, now).await
+    }
+    async fn relay_cursor(&self, name: &'static str) -> Result<u64, StoreError> {
+        EmbeddedStore::relay_cursor(self, name).await
+    }
+    async fn set_relay_cursor(&self, name: &'static str, seq: u64) -> Result<(), StoreError> {
+        EmbeddedStore::set_relay_cursor(self, name, seq).await
+    }
+    async fn erase_session(&self, id: Uuid) -> Result<Option<Erased>, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            let Some(mut s) = read_session(&tx, id)? else { return Ok(None) };
+            s.applicant = erased_applicant();
+            s.updated_at = Utc::now();
+            write_session(&tx, &s)?;
+            tx.open_table(CASES).map_err(backend)?.remove(id.as_u128()).map_err(backend)?;
+            let mut blob_keys = Vec::new();
+            {
+                let mut captures = tx.open_table(CAPTURES).map_err(backend)?;
+                let s = id.as_u128();
+                let keys: Vec<(u128, u128)> = captures
+                    .range((s, 0)..=(s, u128::MAX))
+                    .map_err(backend)?
+                    .map(|r| r.map(|(k, _)| k.value()))
+                    .collect::<Result<_, _>>()
+                    .map_err(backend)?;
+                for key in keys {
+                    if let Some(v) = captures.remove(key).map_err(backend)? {
+                        let c: Capture = serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        blob_keys.push(c.blob_key());
+                    }
+                }
+            }
+            tx.commit().map_err(backend)?;
+            Ok(Some(Erased { blob_keys }))
+        })
+        .await
+    }
+}
+
+/// What an erased session's applicant becomes.
+pub(crate) fn erased_applicant() -> crate::domain::Applicant {
+    serde_json::from_value(json!({ "name": super::ERASED_NAME })).expect("a valid name")
 }
 
 #[async_trait]

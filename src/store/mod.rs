@@ -8,17 +8,21 @@ mod blob_fs;
 mod blob_stream;
 mod embedded;
 mod recordings;
+pub mod scylla;
 mod webhooks;
 
+pub use self::scylla::ScyllaStore;
 pub use blob_fs::FsBlobStore;
 pub use embedded::EmbeddedStore;
-pub use recordings::{Recording, RecordingStatus};
+pub use recordings::{Recording, RecordingStatus, RecordingStore, Repair};
 pub use webhooks::{Attempt, Delivery, DeliveryState, NextStep, Subscription, WebhookStore};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use vkyc_actors::DomainEvent;
 
 use crate::domain::Session;
 
@@ -112,3 +116,72 @@ pub trait EventLog: Send + Sync + 'static {
     /// Events with `seq > after`, oldest first, at most `limit`.
     async fn events_after(&self, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError>;
 }
+
+/// A change of one session refused by the change itself: nothing is written. (The caller's own
+/// error travels beside it; see `<dyn Store>::update_session`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreRefusal;
+
+/// A change of one session: sees the current session, changes it and names the event that
+/// describes the change, or refuses. `FnMut`: a store that checks a version (ScyllaDB's
+/// lightweight transaction) runs it again on a fresh copy when another writer came first.
+pub type SessionChange = Box<dyn FnMut(&mut Session) -> Result<Option<DomainEvent>, StoreRefusal> + Send>;
+
+/// What an erasure removed, and the blob keys (captures) the caller must delete.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Erased {
+    pub blob_keys: Vec<String>,
+}
+
+/// Everything the server needs from its storage, as one object-safe façade over the ports, so
+/// `AppState.store` is an `Arc<dyn Store>` whatever the back end (`storage.backend`).
+#[async_trait]
+pub trait Store:
+    SessionStore + CaptureStore + EventLog + RecordingStore + WebhookStore + vkyc_actors::kyc::CaseStore + vkyc_actors::EventSink
+{
+    /// Applies `change` to the session and stores the result and its event together.
+    /// `Ok(None)`: no such session; `Ok(Some(Err(_)))`: refused, nothing written.
+    async fn change_session(&self, id: Uuid, change: SessionChange) -> Result<Option<Result<(), StoreRefusal>>, StoreError>;
+    /// Cancels a session that has not finished; `Ok(None)` if there is no such session,
+    /// `Ok(Some(false))` if it had already finished.
+    async fn cancel_session(&self, id: Uuid) -> Result<Option<bool>, StoreError>;
+    /// The lifecycle timer's work: scheduled sessions whose window opened become `waiting`,
+    /// unstarted sessions past `expires_at` become `expired`. Returns the expired ones.
+    async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<Uuid>, StoreError>;
+    /// Where the outbox relay `name` stands: the last `seq` it published (0 = none yet).
+    async fn relay_cursor(&self, name: &'static str) -> Result<u64, StoreError>;
+    /// Move the relay's cursor forward (never back) to `seq`.
+    async fn set_relay_cursor(&self, name: &'static str, seq: u64) -> Result<(), StoreError>;
+    /// The erasure path (a data subject's request, `vkyc erase --session ID`): the
+    /// applicant's personal data on the session is overwritten, the KYC case (OCR fields,
+    /// scores) and the captures' metadata are deleted. Returns the blob keys to delete;
+    /// `Ok(None)`: no such session. Events never held personal data, so the log is kept.
+    async fn erase_session(&self, id: Uuid) -> Result<Option<Erased>, StoreError>;
+}
+
+impl dyn Store {
+    /// `change_session` with a typed result and error: `f` may run more than once (see
+    /// [`SessionChange`]); the result of its last run is returned.
+    pub async fn update_session<T: Send + 'static, E: Send + 'static>(
+        &self,
+        id: Uuid,
+        mut f: impl FnMut(&mut Session) -> Result<(T, Option<DomainEvent>), E> + Send + 'static,
+    ) -> Result<Option<Result<T, E>>, StoreError> {
+        let slot: std::sync::Arc<std::sync::Mutex<Option<Result<T, E>>>> = Default::default();
+        let out = slot.clone();
+        let change: SessionChange = Box::new(move |s| {
+            let (r, ev) = match f(s) {
+                Ok((t, ev)) => (Ok(t), Ok(ev)),
+                Err(e) => (Err(e), Err(StoreRefusal)),
+            };
+            *out.lock().unwrap() = Some(r);
+            ev
+        });
+        let done = self.change_session(id, change).await?;
+        let result = slot.lock().unwrap().take();
+        Ok(done.map(|_| result.expect("the change ran")))
+    }
+}
+
+/// The personal data an erased session keeps in place of the applicant's name.
+pub const ERASED_NAME: &str = "[erased]";

@@ -113,8 +113,23 @@ pub(super) fn apply(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<
     }
 }
 
-impl EmbeddedStore {
-    pub async fn get_recording(&self, id: Uuid) -> Result<Option<Recording>, StoreError> {
+/// Recordings' metadata (written from `recording.*` events by the event sink).
+#[async_trait::async_trait]
+pub trait RecordingStore: Send + Sync + 'static {
+    async fn get_recording(&self, id: Uuid) -> Result<Option<Recording>, StoreError>;
+    /// A session's recordings, oldest first.
+    async fn list_recordings(&self, session_id: Uuid) -> Result<Vec<Recording>, StoreError>;
+    /// At start-up: recordings still `recording` were cut off by a crash. Each is marked
+    /// `failed` (with a `recording.failed` event) after `repair` has made its file readable
+    /// (`repair` returns the readable length); returns their ids.
+    async fn fail_interrupted_recordings(&self, repair: Repair) -> Result<Vec<Uuid>, StoreError>;
+}
+
+pub type Repair = Box<dyn Fn(&str) -> Option<u64> + Send + Sync>;
+
+#[async_trait::async_trait]
+impl RecordingStore for EmbeddedStore {
+    async fn get_recording(&self, id: Uuid) -> Result<Option<Recording>, StoreError> {
         self.read_tx(move |tx| {
             let table = tx.open_table(RECORDINGS).map_err(backend)?;
             let v = table.get(id.as_u128()).map_err(backend)?;
@@ -123,8 +138,7 @@ impl EmbeddedStore {
         .await
     }
 
-    /// A session's recordings, oldest first.
-    pub async fn list_recordings(&self, session_id: Uuid) -> Result<Vec<Recording>, StoreError> {
+    async fn list_recordings(&self, session_id: Uuid) -> Result<Vec<Recording>, StoreError> {
         self.read_tx(move |tx| {
             let index = tx.open_table(RECORDINGS_BY_SESSION).map_err(backend)?;
             let table = tx.open_table(RECORDINGS).map_err(backend)?;
@@ -141,13 +155,7 @@ impl EmbeddedStore {
         .await
     }
 
-    /// At start-up: recordings still `recording` were cut off by a crash. Each is marked
-    /// `failed` (with a `recording.failed` event) after `repair` has made its file readable;
-    /// returns their ids.
-    pub async fn fail_interrupted_recordings(
-        &self,
-        repair: impl Fn(&str) -> Option<u64> + Send + 'static,
-    ) -> Result<Vec<Uuid>, StoreError> {
+    async fn fail_interrupted_recordings(&self, repair: Repair) -> Result<Vec<Uuid>, StoreError> {
         self.write_tx(move |tx| {
             let open: Vec<Recording> = {
                 let table = tx.open_table(RECORDINGS).map_err(backend)?;

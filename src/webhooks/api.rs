@@ -15,7 +15,7 @@ use super::{DestinationPolicy, EventFilter, WebhookSecret, WebhookUrl};
 use crate::error::ApiError;
 use crate::extract::ValidJson;
 use crate::startup::AppState;
-use crate::store::{DeliveryState, Subscription, WebhookStore};
+use crate::store::{DeliveryState, Subscription};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/webhooks", web::post().to(create))

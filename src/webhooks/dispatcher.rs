@@ -34,7 +34,7 @@ use vkyc_actors::{DomainEvent, EventKind, EventSink};
 
 use super::{retry_delay, DestinationPolicy, EventFilter, WebhookError, WebhookSecret, WebhookUrl};
 use crate::config::{EventsBackend, EventsConfig, WebhooksConfig};
-use crate::store::{Attempt, Delivery, EmbeddedStore, EventLog, NextStep, Subscription, WebhookStore};
+use crate::store::{Attempt, Delivery, NextStep, Store, Subscription};
 
 /// The fan-out's name in the cursor table.
 pub const CURSOR: &str = "webhooks";
@@ -45,7 +45,7 @@ const RESTART_DELAY: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 pub struct DispatcherArgs {
-    pub store: EmbeddedStore,
+    pub store: std::sync::Arc<dyn Store>,
     pub cfg: WebhooksConfig,
     pub events: EventsConfig,
 }
@@ -119,7 +119,7 @@ impl Actor for WebhookSupervisor {
                     Child::Deliverer => "webhooks.deliverer",
                 };
                 let ev = DomainEvent::new(EventKind::SupervisorRestarted, None, json!({"supervisor": name}));
-                vkyc_actors::events::emit(&st.args.store as &dyn EventSink, ev).await;
+                vkyc_actors::events::emit(&*st.args.store as &dyn EventSink, ev).await;
             }
             Err(e) => {
                 tracing::error!(?child, error = %e, "webhook dispatcher child cannot start; trying again");
@@ -409,7 +409,7 @@ async fn send(client: &reqwest::Client, policy: &DestinationPolicy, sub: &Subscr
 
 #[derive(Clone)]
 struct Worker {
-    store: EmbeddedStore,
+    store: std::sync::Arc<dyn Store>,
     cfg: WebhooksConfig,
     policy: Arc<DestinationPolicy>,
     client: reqwest::Client,

@@ -1,0 +1,576 @@
+//! One storage contract, run against every back end:
+//! - `embedded_*`: the redb store in a temp dir;
+//! - `kassandra_*`: the ScyllaDB adapter against kassandra, an in-memory single-node CQL v4
+//!   server started in this process on a random port (schema, CRUD, prepared statements,
+//!   batches, paging — what it supports);
+//! - `scylla_*`: the same adapter against a real ScyllaDB named by `SCYLLA_URI` (host:port),
+//!   with the tests kassandra cannot run (lightweight transactions, TTL, DESC clustering
+//!   order + LIMIT). Without `SCYLLA_URI` they print why they are skipped and pass.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde_json::json;
+use uuid::Uuid;
+use vkyc::config::{Config, ScyllaConfig};
+use vkyc::domain::{Session, SessionStatus};
+use vkyc::store::{Capture, CaptureKind, EmbeddedStore, ScyllaStore, SessionStore, Store, StoreError};
+use vkyc_actors::kyc::KycCase;
+use vkyc_actors::{DomainEvent, EventKind};
+
+// ---------------------------------------------------------------------------------------
+// kassandra as a server: its library speaks CQL v4 frames; this is the accept loop around it.
+
+mod kassandra_server {
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+
+    use futures_util::{SinkExt, StreamExt};
+    use kassandra::frame::request::Request;
+    use kassandra::frame::response::Response;
+    use kassandra::frame::{request_stream, response_sink};
+    use kassandra::KassandraSession;
+
+    /// Starts a fresh in-memory server on 127.0.0.1 (random port) on its own thread; it lives
+    /// until the test process ends.
+    pub fn start() -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let db = Arc::new(Mutex::new(KassandraSession::new()));
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else { continue };
+                    tokio::task::spawn_local(client(db.clone(), stream));
+                }
+            });
+        });
+        addr
+    }
+
+    async fn client(db: Arc<Mutex<KassandraSession>>, mut stream: tokio::net::TcpStream) {
+        let (read, write) = stream.split();
+        let mut requests = request_stream(read);
+        let mut responses = response_sink(write);
+        while let Some(Ok((frame, opcode, data))) = requests.next().await {
+            if frame.version.is_unsupported() {
+                let _ = responses.send((Response::unsupported_version(), frame.stream)).await;
+                continue;
+            }
+            let response = match Request::deserialize(opcode, &data, frame.flags) {
+                Err(e) => Response::Error(e),
+                Ok(request) => {
+                    let mut db = db.lock().unwrap();
+                    let result = match request {
+                        Request::StartUp(_) | Request::Register { .. } => Ok(None),
+                        Request::Options => {
+                            drop(db);
+                            let _ = responses.send((Response::options(), frame.stream)).await;
+                            continue;
+                        }
+                        Request::Query(q) => db.process(q).map(Some),
+                        Request::Prepare(p) => db.prepare(p).map(Some),
+                        Request::Execute(e) => db.execute(e).map(Some),
+                        Request::Batch(b) => db.process_batch(b).map(Some),
+                        Request::AuthResponse => Ok(None),
+                    };
+                    match result {
+                        Ok(Some(r)) => Response::Result(r),
+                        Ok(None) => Response::Ready,
+                        Err(e) => Response::Error(e),
+                    }
+                }
+            };
+            if responses.send((response, frame.stream)).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Back ends.
+
+fn scylla_config(contact: String, keyspace: String) -> ScyllaConfig {
+    let mut c = Config::extract(Config::figment("test", None).unwrap()).unwrap().storage.scylla;
+    c.contact_points = vec![contact];
+    c.keyspace = keyspace;
+    c.replication_factor = 1;
+    c.datacenter = std::env::var("SCYLLA_DC").unwrap_or_else(|_| "datacenter1".into());
+    c.events_settle_ms = 0;
+    // kassandra does not tell the driver its datacenter.
+    c.allow_remote_dc = std::env::var("SCYLLA_URI").is_err();
+    c
+}
+
+struct Backend {
+    store: Arc<dyn Store>,
+    scylla: Option<ScyllaStore>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn embedded() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    Backend { store: Arc::new(store), scylla: None, _dir: Some(dir) }
+}
+
+async fn scylla_at(contact: String) -> Backend {
+    let ks = format!("vkyc_test_{}", Uuid::new_v4().simple());
+    let store = ScyllaStore::connect(&scylla_config(contact, ks), true).await.unwrap();
+    Backend { store: Arc::new(store.clone()), scylla: Some(store), _dir: None }
+}
+
+async fn kassandra() -> Backend {
+    let addr = kassandra_server::start();
+    let b = scylla_at(addr.to_string()).await;
+    let caps = b.scylla.as_ref().unwrap().capabilities();
+    assert!(!caps.lwt && !caps.ranges, "kassandra is detected as the limited test server: {caps:?}");
+    b
+}
+
+const SKIP: &str = "skipped: SCYLLA_URI not set (needs a real ScyllaDB: lightweight transactions, TTL, clustering order DESC with LIMIT, range predicates); e.g. SCYLLA_URI=127.0.0.1:9042";
+
+async fn real_scylla() -> Option<Backend> {
+    match std::env::var("SCYLLA_URI") {
+        Ok(uri) if !uri.is_empty() => Some(scylla_at(uri).await),
+        _ => {
+            println!("{SKIP}");
+            None
+        }
+    }
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod embedded_contract {
+            $( #[tokio::test] async fn $name() { super::$name(super::embedded()).await } )*
+        }
+        mod kassandra_contract {
+            $( #[tokio::test] async fn $name() { super::$name(super::kassandra().await).await } )*
+        }
+        mod scylla_contract {
+            $( #[tokio::test] async fn $name() { if let Some(b) = super::real_scylla().await { super::$name(b).await } } )*
+        }
+    };
+}
+
+contract!(
+    sessions_create_get_list,
+    update_session_commits_or_writes_nothing,
+    cancel_session,
+    expiry_and_scheduled_windows,
+    captures_crud_and_order,
+    case_save_and_load,
+    events_ordered_with_cursor,
+    relay_cursor_only_moves_forward,
+    call_events_move_the_session,
+    erase_removes_personal_data,
+    group_applicants_join_the_parent,
+);
+
+// ---------------------------------------------------------------------------------------
+// The contract.
+
+fn new_session(extra: serde_json::Value) -> Session {
+    let mut body = json!({"mode":"live_agent","applicant":{"name":"Asha Rao","date_of_birth":"1990-02-28","reference_id":"LN-7"}});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let new = serde_json::from_value(body).unwrap();
+    let sr = vkyc_actors::case::SelfRecordSettings { video_max_duration_secs: 60, max_video_duration_secs: 300, max_video_bytes: 1 << 20, max_chunk_bytes: 1 << 16 };
+    Session::create(new, 3600, &sr).unwrap()
+}
+
+async fn all_events(store: &dyn Store) -> Vec<vkyc::store::EventEnvelope> {
+    store.events_after(0, 10_000).await.unwrap()
+}
+
+async fn kinds_for(store: &dyn Store, id: Uuid) -> Vec<String> {
+    all_events(store).await.into_iter().filter(|e| e.session_id == Some(id)).map(|e| e.kind).collect()
+}
+
+async fn sessions_create_get_list(b: Backend) {
+    let store = &*b.store;
+    let mut made = vec![];
+    for _ in 0..3 {
+        let s = new_session(json!({}));
+        store.create_session(&s).await.unwrap();
+        made.push(s);
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    for s in &made {
+        assert_eq!(store.get_session(s.id).await.unwrap().as_ref(), Some(s), "round trip");
+    }
+    assert!(store.get_session(Uuid::new_v4()).await.unwrap().is_none());
+    let listed: Vec<Uuid> = store.list_sessions(10).await.unwrap().iter().map(|s| s.id).collect();
+    let newest_first: Vec<Uuid> = made.iter().rev().map(|s| s.id).collect();
+    assert_eq!(listed, newest_first);
+    let two: Vec<Uuid> = store.list_sessions(2).await.unwrap().iter().map(|s| s.id).collect();
+    assert_eq!(two, newest_first[..2]);
+    assert_eq!(kinds_for(store, made[0].id).await, vec!["session.created"]);
+    // No personal data in the event stream.
+    let all = serde_json::to_string(&all_events(store).await).unwrap();
+    assert!(!all.contains("Asha") && !all.contains("LN-7") && !all.contains("1990-02-28"));
+}
+
+async fn update_session_commits_or_writes_nothing(b: Backend) {
+    let store = &*b.store;
+    let s = new_session(json!({}));
+    store.create_session(&s).await.unwrap();
+    let id = s.id;
+    let before = all_events(store).await.len();
+
+    let extra = Uuid::new_v4();
+    let r = store
+        .update_session(id, move |s| {
+            s.participants.push(extra);
+            Ok::<_, String>((7, Some(DomainEvent::new(EventKind::ChallengeIssued, Some(s.id), json!({"n": 1})))))
+        })
+        .await
+        .unwrap();
+    assert_eq!(r, Some(Ok(7)));
+    let got = store.get_session(id).await.unwrap().unwrap();
+    assert_eq!(got.participants, vec![extra]);
+    assert!(got.updated_at >= s.updated_at);
+    assert_eq!(kinds_for(store, id).await, vec!["session.created", "challenge.issued"]);
+
+    // A refusal leaves nothing written: neither the change nor an event.
+    let r = store
+        .update_session(id, |s| {
+            s.participants.clear();
+            Err::<((), Option<DomainEvent>), _>("no".to_string())
+        })
+        .await
+        .unwrap();
+    assert_eq!(r, Some(Err("no".to_string())));
+    assert_eq!(store.get_session(id).await.unwrap().unwrap(), got);
+    assert_eq!(all_events(store).await.len(), before + 1);
+
+    let none = store.update_session(Uuid::new_v4(), |_| Ok::<_, String>(((), None))).await.unwrap();
+    assert!(none.is_none());
+}
+
+async fn cancel_session(b: Backend) {
+    let store = &*b.store;
+    let s = new_session(json!({}));
+    store.create_session(&s).await.unwrap();
+    assert_eq!(store.cancel_session(s.id).await.unwrap(), Some(true));
+    let got = store.get_session(s.id).await.unwrap().unwrap();
+    assert_eq!(got.status, SessionStatus::Cancelled);
+    assert!(got.ended_at.is_some());
+    assert_eq!(store.cancel_session(s.id).await.unwrap(), Some(false), "already finished");
+    assert_eq!(store.cancel_session(Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(kinds_for(store, s.id).await, vec!["session.created", "session.cancelled"]);
+}
+
+async fn expiry_and_scheduled_windows(b: Backend) {
+    let store = &*b.store;
+    let short = new_session(json!({"expires_in_secs": 1}));
+    let long = new_session(json!({}));
+    let now = Utc::now();
+    let window = json!({"schedule": {"starts_at": now + chrono::Duration::seconds(2), "ends_at": now + chrono::Duration::hours(1)}});
+    let scheduled = new_session(window);
+    assert_eq!(scheduled.status, SessionStatus::Scheduled);
+    for s in [&short, &long, &scheduled] {
+        store.create_session(s).await.unwrap();
+    }
+    assert!(store.expire_due(now).await.unwrap().is_empty(), "nothing due yet");
+    let later = now + chrono::Duration::seconds(5);
+    assert_eq!(store.expire_due(later).await.unwrap(), vec![short.id]);
+    assert_eq!(store.get_session(short.id).await.unwrap().unwrap().status, SessionStatus::Expired);
+    assert_eq!(store.get_session(long.id).await.unwrap().unwrap().status, SessionStatus::Waiting);
+    assert_eq!(store.get_session(scheduled.id).await.unwrap().unwrap().status, SessionStatus::Waiting, "window opened");
+    assert!(store.expire_due(later).await.unwrap().is_empty(), "each expires once");
+    assert_eq!(kinds_for(store, short.id).await, vec!["session.created", "session.expired"]);
+    assert_eq!(kinds_for(store, scheduled.id).await, vec!["session.created", "session.waiting"]);
+    // A cancelled session does not expire.
+    let c = new_session(json!({"expires_in_secs": 1}));
+    store.create_session(&c).await.unwrap();
+    store.cancel_session(c.id).await.unwrap();
+    assert!(store.expire_due(later + chrono::Duration::seconds(5)).await.unwrap().is_empty());
+}
+
+fn capture(session_id: Uuid, kind: CaptureKind, n: u64) -> Capture {
+    Capture {
+        id: Uuid::now_v7(),
+        session_id,
+        kind,
+        content_type: "image/jpeg".into(),
+        width: 640,
+        height: 480,
+        bytes: 1000 + n,
+        sha256: format!("{n:064x}"),
+        taken_by: "agent".into(),
+        created_at: Utc::now(),
+    }
+}
+
+async fn captures_crud_and_order(b: Backend) {
+    let store = &*b.store;
+    let s = new_session(json!({}));
+    store.create_session(&s).await.unwrap();
+    assert!(store.list_captures(s.id).await.unwrap().is_empty());
+    let mut made = vec![];
+    for (n, kind) in [CaptureKind::Document, CaptureKind::Face, CaptureKind::Frame].into_iter().enumerate() {
+        let c = capture(s.id, kind, n as u64);
+        store.add_capture(&c).await.unwrap();
+        made.push(c);
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    assert_eq!(store.list_captures(s.id).await.unwrap(), made, "oldest first");
+    assert_eq!(store.get_capture(s.id, made[1].id).await.unwrap().as_ref(), Some(&made[1]));
+    assert!(store.get_capture(s.id, Uuid::new_v4()).await.unwrap().is_none());
+    assert!(store.get_capture(Uuid::new_v4(), made[1].id).await.unwrap().is_none());
+    assert_eq!(kinds_for(store, s.id).await, vec!["session.created", "capture.stored", "capture.stored", "capture.stored"]);
+}
+
+async fn case_save_and_load(b: Backend) {
+    let store = &*b.store;
+    let s = new_session(json!({}));
+    store.create_session(&s).await.unwrap();
+    assert!(store.load_case(s.id).await.unwrap().is_none());
+    let case = KycCase::new(s.id, s.workflow.clone());
+    store.save_case(&case, DomainEvent::new(EventKind::StepCompleted, Some(s.id), json!({"step": "consent"}))).await.unwrap();
+    assert_eq!(store.load_case(s.id).await.unwrap(), Some(case.clone()));
+    let mut changed = case.clone();
+    changed.steps.pop();
+    store.save_case(&changed, DomainEvent::new(EventKind::StepCompleted, Some(s.id), json!({}))).await.unwrap();
+    assert_eq!(store.load_case(s.id).await.unwrap(), Some(changed));
+    assert_eq!(kinds_for(store, s.id).await, vec!["session.created", "step.completed", "step.completed"]);
+}
+
+async fn events_ordered_with_cursor(b: Backend) {
+    let store = &*b.store;
+    let s = new_session(json!({}));
+    store.create_session(&s).await.unwrap();
+    for n in 0..7 {
+        store.publish(DomainEvent::new(EventKind::PeerJoined, Some(s.id), json!({"n": n}))).await.unwrap();
+    }
+    let all = all_events(store).await;
+    assert_eq!(all.len(), 8);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "strictly increasing seq");
+    let ns: Vec<i64> = all[1..].iter().map(|e| e.data["n"].as_i64().unwrap()).collect();
+    assert_eq!(ns, (0..7).collect::<Vec<_>>(), "in publishing order");
+    assert!(all.iter().all(|e| e.version == vkyc::store::EVENT_SCHEMA_VERSION));
+    // Cursor: strictly after, limited, and empty at the end.
+    let page = store.events_after(all[2].seq, 3).await.unwrap();
+    assert_eq!(page, all[3..6].to_vec());
+    let mut cursor = 0;
+    let mut walked = vec![];
+    loop {
+        let page = store.events_after(cursor, 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = last.seq;
+        walked.extend(page);
+    }
+    assert_eq!(walked, all);
+    assert!(store.events_after(all[7].seq, 10).await.unwrap().is_empty());
+    assert!(store.events_after(u64::MAX - 1, 1).await.unwrap().is_empty());
+}
+
+async fn relay_cursor_only_moves_forward(b: Backend) {
+    let store = &*b.store;
+    assert_eq!(store.relay_cursor("kafka").await.unwrap(), 0);
+    store.set_relay_cursor("kafka", 5).await.unwrap();
+    assert_eq!(store.relay_cursor("kafka").await.unwrap(), 5);
+    store.set_relay_cursor("kafka", 3).await.unwrap();
+    assert_eq!(store.relay_cursor("kafka").await.unwrap(), 5, "never back");
+    assert_eq!(store.relay_cursor("other").await.unwrap(), 0);
+}
+
+async fn call_events_move_the_session(b: Backend) {
+    let store = &*b.store;
+    let s = new_session(json!({}));
+    store.create_session(&s).await.unwrap();
+    store.publish(DomainEvent::new(EventKind::RoomStarted, Some(s.id), json!({}))).await.unwrap();
+    let got = store.get_session(s.id).await.unwrap().unwrap();
+    assert_eq!(got.status, SessionStatus::InProgress);
+    assert!(got.started_at.is_some());
+    store.publish(DomainEvent::new(EventKind::RoomEnded, Some(s.id), json!({}))).await.unwrap();
+    let got = store.get_session(s.id).await.unwrap().unwrap();
+    assert_eq!(got.status, SessionStatus::Completed);
+    let kinds = kinds_for(store, s.id).await;
+    assert!(kinds.contains(&"video.completed".to_string()) && kinds.contains(&"room.ended".to_string()), "{kinds:?}");
+    // A finished session stays finished; the event is still logged.
+    store.publish(DomainEvent::new(EventKind::RoomStarted, Some(s.id), json!({}))).await.unwrap();
+    assert_eq!(store.get_session(s.id).await.unwrap().unwrap().status, SessionStatus::Completed);
+    assert_eq!(kinds_for(store, s.id).await.last().map(String::as_str), Some("room.started"));
+    // Node-level events have no session.
+    store.publish(DomainEvent::new(EventKind::SupervisorRestarted, None, json!({}))).await.unwrap();
+    assert_eq!(all_events(store).await.last().unwrap().kind, "supervisor.restarted");
+}
+
+async fn erase_removes_personal_data(b: Backend) {
+    let store = &*b.store;
+    let s = new_session(json!({}));
+    store.create_session(&s).await.unwrap();
+    let c = capture(s.id, CaptureKind::Document, 1);
+    store.add_capture(&c).await.unwrap();
+    store.save_case(&KycCase::new(s.id, s.workflow.clone()), DomainEvent::new(EventKind::StepCompleted, Some(s.id), json!({}))).await.unwrap();
+    let other = new_session(json!({}));
+    store.create_session(&other).await.unwrap();
+
+    let erased = store.erase_session(s.id).await.unwrap().unwrap();
+    assert_eq!(erased.blob_keys, vec![c.blob_key()]);
+    let got = store.get_session(s.id).await.unwrap().unwrap();
+    assert_eq!(got.applicant.name.as_str(), vkyc::store::ERASED_NAME);
+    assert!(got.applicant.date_of_birth.is_none() && got.applicant.reference_id.is_none());
+    assert_eq!(got.status, s.status, "the session itself stays");
+    assert!(store.load_case(s.id).await.unwrap().is_none());
+    assert!(store.list_captures(s.id).await.unwrap().is_empty());
+    assert_eq!(store.get_session(other.id).await.unwrap().unwrap(), other, "others untouched");
+    assert!(store.erase_session(Uuid::new_v4()).await.unwrap().is_none());
+}
+
+async fn group_applicants_join_the_parent(b: Backend) {
+    let store = &*b.store;
+    let parent = new_session(json!({}));
+    store.create_session(&parent).await.unwrap();
+    let child = new_session(json!({"parent_id": parent.id}));
+    store.create_session(&child).await.unwrap();
+    assert_eq!(store.get_session(parent.id).await.unwrap().unwrap().participants, vec![child.id]);
+    let orphan = new_session(json!({"parent_id": Uuid::new_v4()}));
+    assert!(matches!(store.create_session(&orphan).await, Err(StoreError::Conflict("parent_not_found", _))));
+    // The call moves the applicants with the parent.
+    store.publish(DomainEvent::new(EventKind::RoomStarted, Some(parent.id), json!({}))).await.unwrap();
+    assert_eq!(store.get_session(child.id).await.unwrap().unwrap().status, SessionStatus::InProgress);
+}
+
+// ---------------------------------------------------------------------------------------
+// Real ScyllaDB only.
+
+#[tokio::test]
+async fn scylla_lwt_keeps_every_concurrent_update() {
+    let Some(b) = real_scylla().await else { return };
+    assert!(b.scylla.as_ref().unwrap().capabilities().lwt);
+    let s = new_session(json!({}));
+    b.store.create_session(&s).await.unwrap();
+    let writers = (0..16).map(|_| {
+        let store = b.store.clone();
+        tokio::spawn(async move {
+            let add = Uuid::new_v4();
+            store.update_session(s.id, move |s| {
+                s.participants.push(add);
+                Ok::<_, String>(((), None))
+            })
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        })
+    });
+    for w in writers.collect::<Vec<_>>() {
+        w.await.unwrap();
+    }
+    assert_eq!(b.store.get_session(s.id).await.unwrap().unwrap().participants.len(), 16, "no update lost");
+}
+
+#[tokio::test]
+async fn scylla_personal_data_is_written_with_ttl() {
+    let Some(b) = real_scylla().await else { return };
+    let sc = b.scylla.as_ref().unwrap();
+    let s = new_session(json!({}));
+    b.store.create_session(&s).await.unwrap();
+    let rows = sc.cql().query_unpaged("SELECT TTL(applicant_name), TTL(doc) FROM sessions WHERE id = ?", (s.id,)).await.unwrap();
+    let (name_ttl, doc_ttl): (Option<i32>, Option<i32>) = rows.into_rows_result().unwrap().single_row().unwrap();
+    let ttl = name_ttl.expect("applicant_name has a TTL") as u64;
+    assert!(ttl > sc.pii_ttl_secs() - 60 && ttl <= sc.pii_ttl_secs(), "{ttl}");
+    assert_eq!(doc_ttl, None, "non-personal columns do not expire");
+}
+
+#[tokio::test]
+async fn scylla_server_supports_ranges_and_desc_order() {
+    let Some(b) = real_scylla().await else { return };
+    let caps = b.scylla.as_ref().unwrap().capabilities();
+    assert!(caps.ranges && caps.lwt, "{caps:?}");
+    sessions_create_get_list(b).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Migrations: `vkyc migrate` twice against a CQL server is idempotent.
+
+#[tokio::test]
+async fn vkyc_migrate_twice_is_idempotent() {
+    let addr: SocketAddr = kassandra_server::start();
+    let ks = format!("vkyc_mig_{}", Uuid::new_v4().simple());
+    let ks2 = ks.clone();
+    let run = move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vkyc"))
+            .arg("migrate")
+            .env("VKYC_PROFILE", "test")
+            .env("VKYC_STORAGE__BACKEND", "scylla")
+            .env("VKYC_STORAGE__SCYLLA__CONTACT_POINTS", format!("[\"{addr}\"]"))
+            .env("VKYC_STORAGE__SCYLLA__KEYSPACE", &ks2)
+            .env("VKYC_STORAGE__SCYLLA__REPLICATION_FACTOR", "1")
+            .env("VKYC_STORAGE__SCYLLA__ALLOW_REMOTE_DC", "true")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    };
+    let first = tokio::task::spawn_blocking(run.clone()).await.unwrap();
+    assert!(first.contains("0001 0001_init applied now"), "{first}");
+    let second = tokio::task::spawn_blocking(run).await.unwrap();
+    assert!(second.contains("0001 0001_init already applied"), "{second}");
+    assert!(!second.contains("applied now"), "{second}");
+
+    let cfg = scylla_config(addr.to_string(), ks);
+    let store = ScyllaStore::connect(&cfg, false).await.unwrap();
+    let rows = vkyc::store::scylla::migrate::applied(store.cql()).await.unwrap();
+    assert_eq!(rows.len(), vkyc::store::scylla::migrate::MIGRATIONS.len(), "{rows:?}");
+    assert_eq!(rows[0].0, 1);
+    // The schema works: the store connects to the migrated keyspace and writes.
+    store.create_session(&new_session(json!({}))).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// The server on the scylla back end (kassandra): migrations at start-up, then the API.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_runs_on_the_scylla_backend() {
+    let addr = kassandra_server::start();
+    let ks = format!("vkyc_app_{}", Uuid::new_v4().simple());
+    let app = common::spawn_app_with(|f| {
+        f.merge(("storage.backend", "scylla"))
+            .merge(("storage.scylla.contact_points", vec![addr.to_string()]))
+            .merge(("storage.scylla.keyspace", ks.clone()))
+            .merge(("storage.scylla.replication_factor", 1))
+            .merge(("storage.scylla.allow_remote_dc", true))
+            .merge(("storage.scylla.migrate_on_start", true))
+            .merge(("storage.scylla.events_settle_ms", 0))
+    })
+    .await;
+    let auth = format!("Bearer {}", common::API_KEY);
+    let http = &app.http;
+    let created: serde_json::Value = http
+        .post(format!("{}/v1/sessions", app.base))
+        .header("authorization", &auth)
+        .json(&json!({"mode": "live_agent", "applicant": {"name": "Ravi Kumar"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("created").to_string();
+    let got = http.get(format!("{}/v1/sessions/{id}", app.base)).header("authorization", &auth).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    let got: serde_json::Value = got.json().await.unwrap();
+    assert_eq!(got["applicant"]["name"], "Ravi Kumar");
+    let cancel = http.post(format!("{}/v1/sessions/{id}/cancel", app.base)).header("authorization", &auth).send().await.unwrap();
+    assert!(cancel.status().is_success(), "{}", cancel.status());
+    let events: serde_json::Value = http.get(format!("{}/v1/events?after=0", app.base)).header("authorization", &auth).send().await.unwrap().json().await.unwrap();
+    let kinds: Vec<&str> = events["events"].as_array().expect("events").iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["session.created", "session.cancelled"], "{events}");
+    let ready = http.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+}
