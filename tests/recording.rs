@@ -380,3 +380,71 @@ async fn signed_links_expire_and_sessions_can_opt_out() {
     let r = app.http.get(format!("{}/v1/recordings/{}", app.base, uuid::Uuid::new_v4())).bearer_auth(common::API_KEY).send().await.unwrap();
     assert_eq!(r.status(), 404);
 }
+
+/// The real binary on a data dir, printing its URL (as in tests/restart.rs).
+fn start_binary(dir: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vkyc"))
+        .env("VKYC_PROFILE", "test")
+        .env("VKYC_STORAGE__DATA_DIR", dir)
+        .env("VKYC_AUTH__API_KEY", common::API_KEY)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a line").unwrap();
+    std::thread::spawn(move || for _ in lines {});
+    (child, first.strip_prefix("vkyc listening on ").expect("listening line").trim().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_call_leaves_a_playable_file_marked_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, url) = start_binary(dir.path());
+    let api = vkyc_loadtest::ApiClient::new(&url, common::API_KEY);
+    let sid = api.create_session("Interrupted Call").await.unwrap();
+    let ws = api.ws_url();
+    let media = samples();
+    let mut peers = vec![];
+    let mut pubs = vec![];
+    for role in ["agent", "customer"] {
+        let t = api.token(&sid, role).await.unwrap();
+        let p = Arc::new(SimPeer::join(&ws, &t.token, SimPeerOptions::default()).await.unwrap());
+        pubs.push(Publisher::start(p.clone(), media.clone()));
+        peers.push(p);
+    }
+    flowing(&peers[0], &peers[1]).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    server.kill().unwrap(); // SIGKILL: no finalizing
+    server.wait().unwrap();
+    for p in pubs {
+        p.stop().await;
+    }
+
+    let (mut again, url) = start_binary(dir.path());
+    let api = vkyc_loadtest::ApiClient::new(&url, common::API_KEY);
+    let recs = api.get(&format!("/v1/sessions/{sid}/recordings")).await.unwrap();
+    let rec = recs["recordings"][0].clone();
+    assert_eq!(rec["status"], "failed", "{rec}");
+    assert_eq!(rec["failure_reason"], "server_stopped_during_call");
+    let u = api.get(&format!("/v1/recordings/{}/url", rec["id"].as_str().unwrap())).await.unwrap();
+    let bytes = reqwest::get(format!("{url}{}", u["path"].as_str().unwrap())).await.unwrap().bytes().await.unwrap();
+    again.kill().unwrap();
+    again.wait().unwrap();
+    let file = tmp_file(&bytes);
+    let probe = ffprobe(file.path());
+    let streams = probe["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 4, "every track of the partial file: {probe}");
+    let errors = decode_errors(file.path());
+    assert!(errors.is_empty(), "the partial file decodes cleanly: {errors}");
+    // What was written up to about a second before the kill plays.
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    let last: f64 = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).fold(0.0, f64::max);
+    println!("partial recording: {} bytes, audio up to {last:.2} s of a ~5.5 s call", bytes.len());
+    assert!(last > 3.0, "most of the call survived the kill: {last} s");
+}

@@ -99,6 +99,16 @@ export class Api {
   }
 
   /** The image of a capture, as a Blob. */
+  /** The call's server-side recordings (oldest first). */
+  listRecordings(sessionId) {
+    return this.request('GET', `${this._s(sessionId)}/recordings`).then((d) => d?.recordings || []);
+  }
+
+  /** A signed, expiring URL for a recording's media (playable and seekable by <video>). */
+  recordingUrl(recordingId) {
+    return this.request('GET', `/v1/recordings/${encodeURIComponent(recordingId)}/url`);
+  }
+
   async captureBlob(sessionId, captureId) {
     let res;
     try {

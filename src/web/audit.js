@@ -28,6 +28,8 @@ const els = {
   fields: $('#case-fields'),
   steps: $('#kyc-steps'),
   captures: $('#captures'),
+  recordings: $('#recordings'),
+  recordingsEmpty: $('#recordings-empty'),
   capturesEmpty: $('#captures-empty'),
   rec: $('#kyc-rec'),
   decisions: $('#decisions'),
@@ -127,6 +129,48 @@ async function renderCaptures() {
   els.captures.replaceChildren(...items);
 }
 
+const REC_STATUS = { recording: 'Recording…', ready: 'Ready', failed: 'Failed (partial file)' };
+
+function fmtDuration(ms) {
+  if (ms == null) return '';
+  const s = Math.round(ms / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** The call's recordings, each with a player on its signed URL (seekable: range requests). */
+async function renderRecordings() {
+  let list;
+  try {
+    list = await api.listRecordings(sessionId);
+  } catch (err) {
+    els.recordings.replaceChildren(h('p', { class: 'kyc-errors' }, err?.message || 'Could not load the recordings.'));
+    return;
+  }
+  show(els.recordingsEmpty, list.length === 0);
+  const items = await Promise.all(
+    list.map(async (r) => {
+      let player = null;
+      if (r.status !== 'recording' && r.bytes) {
+        try {
+          const { url } = await api.recordingUrl(r.id);
+          player = h('video', { class: 'recording-player', controls: true, preload: 'metadata', src: url, dataset: { recordingId: r.id } });
+        } catch (err) {
+          player = h('p', { class: 'kyc-errors' }, err?.message || 'Could not open the recording.');
+        }
+      }
+      const who = [...new Set((r.tracks || []).map((t) => `${t.role} ${t.kind}`))].join(', ');
+      const facts = [REC_STATUS[r.status] || r.status, fmtDuration(r.duration_ms), `started ${fmtTime(r.started_at)}`, who].filter(Boolean).join(' · ');
+      return h(
+        'figure',
+        { class: 'recording', dataset: { recordingId: r.id, status: r.status } },
+        player,
+        h('figcaption', {}, facts, r.failure_reason ? ` · ${r.failure_reason.replaceAll('_', ' ')}` : ''),
+      );
+    }),
+  );
+  els.recordings.replaceChildren(...items);
+}
+
 async function load() {
   setStatus('Loading the case…', 'busy');
   try {
@@ -137,7 +181,7 @@ async function load() {
   }
   showNotice(els.notice, null);
   render();
-  await renderCaptures();
+  await Promise.all([renderRecordings(), renderCaptures()]);
   setStatus(kyc.audited ? 'Case audited' : 'Ready to audit', kyc.audited ? 'ended' : 'info');
 }
 
