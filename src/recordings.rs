@@ -57,12 +57,11 @@ async fn list(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>)
 
 /// Who may read a recording: the api key, or the agent / observer of its session (for a
 /// group call, of the parent session whose room was recorded, or of an applicant in it).
-async fn authorize(req: &HttpRequest, state: &AppState, rec: &Recording) -> Result<(), ApiError> {
-    let caller = state.auth.caller(req)?;
+async fn authorize(caller: &crate::auth::Caller, state: &AppState, rec: &Recording) -> Result<(), ApiError> {
     if caller.require_session(rec.session_id, READERS).is_ok() {
         return Ok(());
     }
-    if let crate::auth::Caller::Participant(c) = &caller {
+    if let crate::auth::Caller::Participant(c) = caller {
         if let Ok(Some(s)) = state.store.get_session(c.sid).await {
             if s.parent_id == Some(rec.session_id) {
                 return caller.require_session(c.sid, READERS);
@@ -73,8 +72,10 @@ async fn authorize(req: &HttpRequest, state: &AppState, rec: &Recording) -> Resu
 }
 
 async fn get(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    // Authenticated first: without a valid token nothing is said about the recording.
+    let caller = state.auth.caller(&req)?;
     let rec = load(&state, id.into_inner()).await?;
-    authorize(&req, &state, &rec).await?;
+    authorize(&caller, &state, &rec).await?;
     let session = crate::api::load_session(&state, rec.session_id).await?;
     let case = crate::kyc_api::stored_case(&state, &session).await?;
     // Where the customer was: the location step's last passing attempt.
@@ -104,8 +105,10 @@ fn signature(key: &[u8], id: Uuid, expires: i64) -> Hmac<Sha256> {
 }
 
 async fn signed_url(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    // Authenticated first: without a valid token nothing is said about the recording.
+    let caller = state.auth.caller(&req)?;
     let rec = load(&state, id.into_inner()).await?;
-    authorize(&req, &state, &rec).await?;
+    authorize(&caller, &state, &rec).await?;
     if rec.status == RecordingStatus::Recording {
         return Err(ApiError::conflict("recording_in_progress", "the call is still being recorded"));
     }

@@ -93,6 +93,10 @@ fn rows() -> Vec<Row> {
         // Only an auditor (observer token) audits; not even the api key.
         r(M::POST, "/v1/sessions/{A}/audit", Some(json!({"verdict": "approved"})), &[ObserverA]),
         r(M::GET, "/v1/sessions/{A}/kyc", None, &[Key, AgentA, ObserverA]),
+        // Recordings: `{R}` = the recording of a short call held in session A for the row.
+        r(M::GET, "/v1/sessions/{A}/recordings", None, &[Key, AgentA, ObserverA]),
+        r(M::GET, "/v1/recordings/{R}", None, &[Key, AgentA, ObserverA]),
+        r(M::GET, "/v1/recordings/{R}/url", None, &[Key, AgentA, ObserverA]),
         sr(M::POST, "/v1/sessions/{A}/self-record", None, &[Key, CustomerA]),
         sr(M::GET, "/v1/sessions/{A}/self-record", None, &[Key, AgentA, CustomerA, ObserverA]),
         sr(M::PUT, "/v1/sessions/{A}/self-record/video", None, &[Key, CustomerA]),
@@ -113,6 +117,16 @@ fn rows() -> Vec<Row> {
     ]
 }
 
+/// Holds a short call (the agent alone) in the session and returns its recording's id.
+async fn recorded_call(app: &TestApp, sid: &str, agent_token: &str) -> String {
+    let peer = vkyc_loadtest::SimPeer::join(&app.ws_url(), agent_token, vkyc_loadtest::SimPeerOptions::default()).await.unwrap();
+    let (s, _) = call(app, reqwest::Method::POST, &format!("/v1/rooms/{sid}/end"), API_KEY, None).await;
+    assert_eq!(s, 200);
+    peer.close().await;
+    let (_, v) = call(app, reqwest::Method::GET, &format!("/v1/sessions/{sid}/recordings"), API_KEY, None).await;
+    v["recordings"][0]["id"].as_str().expect("the call was recorded").to_string()
+}
+
 #[tokio::test]
 async fn every_endpoint_by_every_caller() {
     let app = spawn_app().await;
@@ -126,7 +140,8 @@ async fn every_endpoint_by_every_caller() {
         let cap_id = cap["id"].as_str().unwrap().to_string();
         let (_, hook) = call(&app, reqwest::Method::POST, "/v1/webhooks", API_KEY, Some(json!({"url": "http://203.0.113.10/hook", "event_types": ["video.completed"]}))).await;
         let hook_id = hook["id"].as_str().unwrap().to_string();
-        let path = row.path.replace("{A}", &a_id).replace("{C}", &cap_id).replace("{W}", &hook_id).replace("{D}", &uuid::Uuid::new_v4().to_string());
+        let rec_id = if row.path.contains("{R}") { recorded_call(&app, &a_id, &a.agent).await } else { String::new() };
+        let path = row.path.replace("{R}", &rec_id).replace("{A}", &a_id).replace("{C}", &cap_id).replace("{W}", &hook_id).replace("{D}", &uuid::Uuid::new_v4().to_string());
         let body = row.body.as_ref().map(|b| serde_json::from_str::<Value>(&b.to_string().replace("{C}", &cap_id)).unwrap());
         for who in ALL {
             let token = match who {

@@ -288,6 +288,15 @@ fn print_level(l: &report::LevelReport) {
         l.loadgen_cpu_cores_avg,
         l.host_cpu_cores_avg
     );
+    if l.server.recorded_packets > 0.0 {
+        eprintln!(
+            "    recording: {:.0} of {:.0} received packets recorded ({:.2}%), {:.0} dropped by recorders",
+            l.server.recorded_packets,
+            l.server.received_packets,
+            100.0 * l.server.recorded_packets / l.server.received_packets.max(1.0),
+            l.server.recording_dropped_packets
+        );
+    }
     for v in &l.slo.violations {
         eprintln!("    SLO broken: {} = {:.2} (limit {:.2})", v.slo, v.measured, v.limit);
     }

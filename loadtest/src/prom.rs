@@ -92,6 +92,11 @@ pub struct ServerSnapshot {
     pub sfu_received_packets: f64,
     pub sfu_forwarded_packets: f64,
     pub sfu_forwarded_bytes: f64,
+    /// Packets handed to call recorders, and those a recorder's full queue dropped.
+    #[serde(default)]
+    pub recorded_packets: f64,
+    #[serde(default)]
+    pub recording_dropped_packets: f64,
     /// Inference: engine → (sum of seconds, count).
     pub inference: BTreeMap<String, (f64, f64)>,
 }
@@ -107,6 +112,8 @@ impl ServerSnapshot {
             sfu_received_packets: sum(&s, "vkyc_sfu_received_packets_total"),
             sfu_forwarded_packets: sum(&s, "vkyc_sfu_forwarded_packets_total"),
             sfu_forwarded_bytes: sum(&s, "vkyc_sfu_forwarded_bytes_total"),
+            recorded_packets: sum(&s, "vkyc_recording_packets_total"),
+            recording_dropped_packets: sum(&s, "vkyc_recording_dropped_packets_total"),
             inference: sums.into_iter().map(|(k, v)| (k.clone(), (v, counts.get(&k).copied().unwrap_or(0.0)))).collect(),
         }
     }
@@ -118,6 +125,8 @@ impl ServerSnapshot {
         self.sfu_received_packets += o.sfu_received_packets;
         self.sfu_forwarded_packets += o.sfu_forwarded_packets;
         self.sfu_forwarded_bytes += o.sfu_forwarded_bytes;
+        self.recorded_packets += o.recorded_packets;
+        self.recording_dropped_packets += o.recording_dropped_packets;
         for (k, (s, c)) in &o.inference {
             let e = self.inference.entry(k.clone()).or_insert((0.0, 0.0));
             e.0 += s;

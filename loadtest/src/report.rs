@@ -80,6 +80,15 @@ pub struct ServerUsage {
     pub cpu_us_per_packet: f64,
     /// Server-side inference: engine → mean ms and count over the level.
     pub inference: BTreeMap<String, InferenceServer>,
+    /// Over the whole level: RTP packets the SFU received from publishers, packets it handed
+    /// to call recorders, and packets a recorder dropped (its queue full). With recording on,
+    /// recorded = received (muted tracks aside) and dropped = 0 is the goal.
+    #[serde(default)]
+    pub received_packets: f64,
+    #[serde(default)]
+    pub recorded_packets: f64,
+    #[serde(default)]
+    pub recording_dropped_packets: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

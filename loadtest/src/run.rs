@@ -191,7 +191,8 @@ pub async fn run_level(cfg: &RunConfig, calls: u64) -> LevelReport {
             *steady.lock().unwrap() = Some((ta, a, da, tb, b, db));
         })
     };
-    let inference_before = scrape(&clients).await.map(|s| s.inference).unwrap_or_default();
+    let before = scrape(&clients).await.unwrap_or_default();
+    let inference_before = before.inference.clone();
 
     let mut tasks = Vec::new();
     for i in 0..calls as usize {
@@ -215,13 +216,17 @@ pub async fn run_level(cfg: &RunConfig, calls: u64) -> LevelReport {
     done.store(true, Ordering::Relaxed);
     let _ = sampler_task.await;
     bar.finish_and_clear();
-    let inference_after = scrape(&clients).await.map(|s| s.inference).unwrap_or_default();
+    let after = scrape(&clients).await.unwrap_or_default();
+    let inference_after = after.inference.clone();
 
     let s = sampler.lock().await;
     let mut server = ServerUsage {
         cpu_cores_avg: if s.cpu.is_empty() { 0.0 } else { s.cpu.iter().sum::<f64>() / s.cpu.len() as f64 },
         cpu_cores_peak: s.cpu.iter().copied().fold(0.0, f64::max),
         rss_mb_peak: s.rss_peak,
+        received_packets: (after.sfu_received_packets - before.sfu_received_packets).max(0.0),
+        recorded_packets: (after.recorded_packets - before.recorded_packets).max(0.0),
+        recording_dropped_packets: (after.recording_dropped_packets - before.recording_dropped_packets).max(0.0),
         ..Default::default()
     };
     if let Some((ta, a, da, tb, b, db)) = steady.lock().unwrap().take() {
