@@ -17,7 +17,9 @@ use serde_json::json;
 use uuid::Uuid;
 use vkyc::config::{Config, ScyllaConfig};
 use vkyc::domain::{Session, SessionStatus};
-use vkyc::store::{Capture, CaptureKind, EmbeddedStore, ScyllaStore, SessionStore, Store, StoreError};
+use vkyc::store::{
+    Capture, CaptureKind, EmbeddedStore, RecordingStatus, ScyllaStore, SessionStore, Store, StoreError,
+};
 use vkyc_actors::kyc::KycCase;
 use vkyc_actors::{DomainEvent, EventKind};
 
@@ -174,6 +176,8 @@ contract!(
     call_events_move_the_session,
     erase_removes_personal_data,
     group_applicants_join_the_parent,
+    recordings_follow_their_events,
+    interrupted_recordings_are_failed_at_startup,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -442,6 +446,93 @@ async fn group_applicants_join_the_parent(b: Backend) {
     // The call moves the applicants with the parent.
     store.publish(DomainEvent::new(EventKind::RoomStarted, Some(parent.id), json!({}))).await.unwrap();
     assert_eq!(store.get_session(child.id).await.unwrap().unwrap().status, SessionStatus::InProgress);
+}
+
+// ---------------------------------------------------------------------------------------
+// Recordings: metadata written from recording.* events, in the event's batch/transaction.
+
+fn recording_started(session: Uuid, id: Uuid) -> DomainEvent {
+    let data = json!({"recording_id": id, "blob_key": format!("recordings/{}", id.simple()), "key_id": "k1", "container": "webm", "started_at": Utc::now()});
+    DomainEvent::new(EventKind::RecordingStarted, Some(session), data)
+}
+
+async fn recordings_follow_their_events(b: Backend) {
+    let store = &*b.store;
+    let s = new_session(json!({}));
+    store.create_session(&s).await.unwrap();
+    assert!(store.list_recordings(s.id).await.unwrap().is_empty());
+    let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+    store.publish(recording_started(s.id, first)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    store.publish(recording_started(s.id, second)).await.unwrap();
+    let r = store.get_recording(first).await.unwrap().expect("written with recording.started");
+    assert_eq!((r.session_id, r.status, r.container.as_str(), r.key_id.as_str()), (s.id, RecordingStatus::Recording, "webm", "k1"));
+    assert_eq!(r.blob_key, format!("recordings/{}", first.simple()));
+    assert!(r.ended_at.is_none() && r.bytes.is_none());
+
+    let track = json!({"number": 1, "kind": "video", "role": "customer", "participant_id": "p1", "frames": 300, "packets": 900, "lost_packets": 2, "start_ms": 0, "synced_by_sender_report": true});
+    let ok = json!({"recording_id": first, "reason": "room_ended", "duration_ms": 10_000, "bytes": 123_456, "tracks": [track], "finalize_ms": 40});
+    store.publish(DomainEvent::new(EventKind::RecordingSucceeded, Some(s.id), ok)).await.unwrap();
+    let r = store.get_recording(first).await.unwrap().unwrap();
+    assert_eq!((r.status, r.duration_ms, r.bytes, r.finalize_ms), (RecordingStatus::Ready, Some(10_000), Some(123_456), Some(40)));
+    assert_eq!(r.tracks.len(), 1);
+    assert_eq!(r.tracks[0].frames, 300);
+    assert!(r.ended_at.is_some());
+
+    let failed = json!({"recording_id": second, "reason": "storage_unavailable", "bytes": 99});
+    store.publish(DomainEvent::new(EventKind::RecordingFailed, Some(s.id), failed)).await.unwrap();
+    let r = store.get_recording(second).await.unwrap().unwrap();
+    assert_eq!((r.status, r.failure_reason.as_deref(), r.bytes), (RecordingStatus::Failed, Some("storage_unavailable"), Some(99)));
+
+    // Oldest first, and only this session's.
+    let other = new_session(json!({}));
+    store.create_session(&other).await.unwrap();
+    store.publish(recording_started(other.id, Uuid::now_v7())).await.unwrap();
+    let listed: Vec<Uuid> = store.list_recordings(s.id).await.unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(listed, vec![first, second]);
+    assert_eq!(store.list_recordings(other.id).await.unwrap().len(), 1);
+    assert!(store.get_recording(Uuid::new_v4()).await.unwrap().is_none());
+
+    // An end event for a recording never started changes no table, but is logged.
+    let stray = Uuid::now_v7();
+    store.publish(DomainEvent::new(EventKind::RecordingFailed, Some(s.id), json!({"recording_id": stray, "reason": "x"}))).await.unwrap();
+    assert!(store.get_recording(stray).await.unwrap().is_none());
+    // Recording events leave the session's status alone, and every one is in the log.
+    assert_eq!(store.get_session(s.id).await.unwrap().unwrap().status, s.status);
+    assert_eq!(
+        kinds_for(store, s.id).await,
+        vec!["session.created", "recording.started", "recording.started", "recording.succeeded", "recording.failed", "recording.failed"]
+    );
+}
+
+async fn interrupted_recordings_are_failed_at_startup(b: Backend) {
+    let store = &*b.store;
+    let s = new_session(json!({}));
+    store.create_session(&s).await.unwrap();
+    let (done, cut) = (Uuid::now_v7(), Uuid::now_v7());
+    store.publish(recording_started(s.id, done)).await.unwrap();
+    store.publish(recording_started(s.id, cut)).await.unwrap();
+    let ok = json!({"recording_id": done, "duration_ms": 1, "bytes": 10, "tracks": [], "finalize_ms": 1});
+    store.publish(DomainEvent::new(EventKind::RecordingSucceeded, Some(s.id), ok)).await.unwrap();
+
+    let repaired = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = repaired.clone();
+    let failed = store.fail_interrupted_recordings(Box::new(move |key| {
+        seen.lock().unwrap().push(key.to_string());
+        Some(4096)
+    }))
+    .await
+    .unwrap();
+    assert_eq!(failed, vec![cut]);
+    assert_eq!(*repaired.lock().unwrap(), vec![format!("recordings/{}", cut.simple())], "only the open recording's file is repaired");
+    let r = store.get_recording(cut).await.unwrap().unwrap();
+    assert_eq!((r.status, r.failure_reason.as_deref(), r.bytes), (RecordingStatus::Failed, Some("server_stopped_during_call"), Some(4096)));
+    assert!(r.ended_at.is_some());
+    assert_eq!(store.get_recording(done).await.unwrap().unwrap().status, RecordingStatus::Ready, "finished ones untouched");
+    let last = all_events(store).await.into_iter().filter(|e| e.session_id == Some(s.id)).last().unwrap();
+    assert_eq!((last.kind.as_str(), &last.data["reason"], &last.data["recording_id"]), ("recording.failed", &json!("server_stopped_during_call"), &json!(cut)));
+    // Once only: a second start-up finds nothing open.
+    assert!(store.fail_interrupted_recordings(Box::new(|_| None)).await.unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-//! Ports the ScyllaDB adapter does not implement yet: recordings' metadata and webhooks.
+//! Ports the ScyllaDB adapter does not implement yet: webhooks.
 //! Every call answers a clear storage error (the API turns it into a logged 500), so a
 //! deployment on `storage.backend = "scylla"` sees at once what is missing.
 
@@ -6,23 +6,10 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::ScyllaStore;
-use crate::store::{Attempt, Delivery, DeliveryState, NextStep, Recording, RecordingStore, Repair, StoreError, Subscription, WebhookStore};
+use crate::store::{Attempt, Delivery, DeliveryState, NextStep, StoreError, Subscription, WebhookStore};
 
 fn missing(what: &str) -> StoreError {
     StoreError::Backend(format!("{what} are not implemented on the scylla back end yet"))
-}
-
-#[async_trait::async_trait]
-impl RecordingStore for ScyllaStore {
-    async fn get_recording(&self, _id: Uuid) -> Result<Option<Recording>, StoreError> {
-        Err(missing("recordings"))
-    }
-    async fn list_recordings(&self, _session_id: Uuid) -> Result<Vec<Recording>, StoreError> {
-        Err(missing("recordings"))
-    }
-    async fn fail_interrupted_recordings(&self, _repair: Repair) -> Result<Vec<Uuid>, StoreError> {
-        Err(missing("recordings"))
-    }
 }
 
 #[async_trait::async_trait]
