@@ -18,7 +18,7 @@ use uuid::Uuid;
 use vkyc::config::{Config, ScyllaConfig};
 use vkyc::domain::{Session, SessionStatus};
 use vkyc::store::{
-    Capture, CaptureKind, EmbeddedStore, RecordingStatus, ScyllaStore, SessionStore, Store, StoreError,
+    Attempt, Capture, CaptureKind, Delivery, DeliveryState, EmbeddedStore, NextStep, RecordingStatus, ScyllaStore, SessionStore, Store, StoreError, Subscription,
 };
 use vkyc_actors::kyc::KycCase;
 use vkyc_actors::{DomainEvent, EventKind};
@@ -178,6 +178,10 @@ contract!(
     group_applicants_join_the_parent,
     recordings_follow_their_events,
     interrupted_recordings_are_failed_at_startup,
+    webhook_subscriptions_crud,
+    webhook_deliveries_unique_queued_retried_dead_lettered,
+    webhook_due_queue_order_limit_and_log,
+    webhook_delete_subscription_takes_its_deliveries,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -533,6 +537,150 @@ async fn interrupted_recordings_are_failed_at_startup(b: Backend) {
     assert_eq!((last.kind.as_str(), &last.data["reason"], &last.data["recording_id"]), ("recording.failed", &json!("server_stopped_during_call"), &json!(cut)));
     // Once only: a second start-up finds nothing open.
     assert!(store.fail_interrupted_recordings(Box::new(|_| None)).await.unwrap().is_empty());
+}
+
+// Webhooks.
+
+fn subscription(n: i64) -> Subscription {
+    Subscription {
+        id: Uuid::new_v4(),
+        url: format!("https://hooks.example.com/{n}"),
+        secret: format!("whsec_{n}"),
+        event_types: vec!["video.completed".into(), "session.*".into()],
+        created_at: Utc::now() + chrono::Duration::milliseconds(n),
+    }
+}
+
+fn attempt(n: u32, status: u16) -> Attempt {
+    let error = (status >= 300).then(|| "http_status".to_string());
+    Attempt { attempt: n, at: Utc::now(), status: Some(status), error, latency_ms: 5 }
+}
+
+async fn webhook_subscriptions_crud(b: Backend) {
+    let store = &*b.store;
+    assert!(store.list_subscriptions().await.unwrap().is_empty());
+    let (a, c) = (subscription(0), subscription(10));
+    store.create_subscription(&c).await.unwrap();
+    store.create_subscription(&a).await.unwrap();
+    assert_eq!(store.get_subscription(a.id).await.unwrap().as_ref().map(|s| (&s.url, &s.secret, &s.event_types)), Some((&a.url, &a.secret, &a.event_types)));
+    let got = store.get_subscription(a.id).await.unwrap().unwrap();
+    assert_eq!(got.created_at.timestamp_millis(), a.created_at.timestamp_millis());
+    assert!(store.get_subscription(Uuid::new_v4()).await.unwrap().is_none());
+    let ids: Vec<Uuid> = store.list_subscriptions().await.unwrap().iter().map(|s| s.id).collect();
+    assert_eq!(ids, vec![a.id, c.id], "oldest first");
+    assert!(store.delete_subscription(a.id).await.unwrap());
+    assert!(!store.delete_subscription(a.id).await.unwrap());
+    assert!(store.get_subscription(a.id).await.unwrap().is_none());
+    assert_eq!(store.list_subscriptions().await.unwrap().len(), 1);
+}
+
+async fn webhook_deliveries_unique_queued_retried_dead_lettered(b: Backend) {
+    let store = &*b.store;
+    let s = subscription(0);
+    store.create_subscription(&s).await.unwrap();
+    let session = new_session(json!({}));
+    store.create_session(&session).await.unwrap();
+    let now = Utc::now();
+    let ev = Uuid::new_v4();
+    let d = Delivery::new(s.id, ev, "video.completed", Some(session.id), "{\"type\":\"video.completed\"}".into(), now);
+    assert_eq!(store.enqueue_deliveries(vec![d.clone()], Some(("webhooks", 7))).await.unwrap(), 1);
+    assert_eq!(store.get_delivery(d.id).await.unwrap().as_ref(), Some(&d), "round trip");
+    // A replay of the same event makes no second delivery; the cursor never goes back.
+    let again = Delivery::new(s.id, ev, "video.completed", Some(session.id), "{}".into(), now);
+    assert_eq!(store.enqueue_deliveries(vec![again.clone(), again], Some(("webhooks", 3))).await.unwrap(), 0);
+    assert_eq!(store.relay_cursor("webhooks").await.unwrap(), 7);
+    store.enqueue_deliveries(vec![], Some(("webhooks", 9))).await.unwrap();
+    assert_eq!(store.relay_cursor("webhooks").await.unwrap(), 9, "the cursor moves on its own too");
+    assert_eq!(store.due_deliveries(now, 10).await.unwrap(), vec![d.clone()]);
+
+    let later = now + chrono::Duration::seconds(60);
+    let r = store.record_attempt(d.id, attempt(1, 500), NextStep::Retry(later)).await.unwrap().unwrap();
+    assert_eq!((r.state, r.run_attempts, r.next_attempt_at, r.attempts.len()), (DeliveryState::Pending, 1, Some(later), 1));
+    assert_eq!(store.get_delivery(d.id).await.unwrap().unwrap(), r, "attempt history stored");
+    assert!(store.due_deliveries(now, 10).await.unwrap().is_empty());
+    assert_eq!(store.due_deliveries(later, 10).await.unwrap().len(), 1);
+
+    let r = store.record_attempt(d.id, attempt(2, 503), NextStep::Dead).await.unwrap().unwrap();
+    assert_eq!((r.state, r.next_attempt_at), (DeliveryState::Dead, None));
+    assert!(store.due_deliveries(later, 10).await.unwrap().is_empty());
+    let dead = store.list_deliveries(s.id, Some(DeliveryState::Dead), 10).await.unwrap();
+    assert_eq!(dead.iter().map(|d| d.id).collect::<Vec<_>>(), vec![d.id]);
+    let last = all_events(store).await.pop().unwrap();
+    assert_eq!((last.kind.as_str(), last.session_id), ("webhook.dead_lettered", Some(session.id)));
+    assert_eq!((&last.data["delivery_id"], &last.data["attempts"], &last.data["last_status"]), (&json!(d.id), &json!(2), &json!(503)));
+    assert!(store.record_attempt(d.id, attempt(3, 200), NextStep::Succeeded).await.unwrap().is_none(), "no longer pending");
+
+    // Redelivery: leaves the dead letters, a fresh schedule, the history kept.
+    let r = store.redeliver(d.id, later).await.unwrap().unwrap();
+    assert_eq!((r.state, r.run_attempts, r.attempts.len(), r.next_attempt_at), (DeliveryState::Pending, 0, 2, Some(later)));
+    assert!(store.list_deliveries(s.id, Some(DeliveryState::Dead), 10).await.unwrap().is_empty());
+    assert_eq!(store.due_deliveries(later, 10).await.unwrap().len(), 1);
+    // Redelivering a pending delivery at its own due time keeps it queued once.
+    store.redeliver(d.id, later).await.unwrap().unwrap();
+    assert_eq!(store.due_deliveries(later, 10).await.unwrap().len(), 1);
+    let r = store.record_attempt(d.id, attempt(3, 200), NextStep::Succeeded).await.unwrap().unwrap();
+    assert_eq!((r.state, r.next_attempt_at, r.attempts.len()), (DeliveryState::Succeeded, None, 3));
+    assert!(store.due_deliveries(later + chrono::Duration::hours(3), 10).await.unwrap().is_empty());
+    assert_eq!(store.list_deliveries(s.id, Some(DeliveryState::Succeeded), 10).await.unwrap().len(), 1);
+    assert!(store.redeliver(Uuid::new_v4(), later).await.unwrap().is_none());
+    assert!(store.record_attempt(Uuid::new_v4(), attempt(1, 200), NextStep::Succeeded).await.unwrap().is_none());
+}
+
+async fn webhook_due_queue_order_limit_and_log(b: Backend) {
+    let store = &*b.store;
+    let (s1, s2) = (subscription(0), subscription(1));
+    store.create_subscription(&s1).await.unwrap();
+    store.create_subscription(&s2).await.unwrap();
+    let now = Utc::now();
+    // Due times across hours, enqueued out of order.
+    let offsets = [-7200i64, 30, -60, 5400, -3];
+    let mut made = vec![];
+    for off in offsets {
+        let at = now + chrono::Duration::seconds(off);
+        let d = Delivery::new(s1.id, Uuid::new_v4(), "session.created", None, "{}".into(), at);
+        made.push(d);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let for_s2 = Delivery::new(s2.id, made[0].event_id, "session.created", None, "{}".into(), now);
+    let mut all = made.clone();
+    all.push(for_s2.clone());
+    assert_eq!(store.enqueue_deliveries(all, None).await.unwrap(), 6, "the same event for two subscriptions is two deliveries");
+    let due: Vec<Uuid> = store.due_deliveries(now, 10).await.unwrap().iter().map(|d| d.id).collect();
+    assert_eq!(due.len(), 4);
+    assert_eq!(due[..3], [made[0].id, made[2].id, made[4].id], "soonest first");
+    assert!(due.contains(&for_s2.id));
+    let two: Vec<Uuid> = store.due_deliveries(now, 2).await.unwrap().iter().map(|d| d.id).collect();
+    assert_eq!(two, vec![made[0].id, made[2].id]);
+    assert_eq!(store.due_deliveries(now + chrono::Duration::hours(2), 10).await.unwrap().len(), 6);
+
+    // The log: newest first, limited, per subscription.
+    let log: Vec<Uuid> = store.list_deliveries(s1.id, None, 10).await.unwrap().iter().map(|d| d.id).collect();
+    assert_eq!(log, made.iter().rev().map(|d| d.id).collect::<Vec<_>>());
+    let three: Vec<Uuid> = store.list_deliveries(s1.id, Some(DeliveryState::Pending), 3).await.unwrap().iter().map(|d| d.id).collect();
+    assert_eq!(three, log[..3]);
+    assert_eq!(store.list_deliveries(s2.id, None, 10).await.unwrap(), vec![for_s2]);
+    assert!(store.list_deliveries(s1.id, Some(DeliveryState::Dead), 10).await.unwrap().is_empty());
+}
+
+async fn webhook_delete_subscription_takes_its_deliveries(b: Backend) {
+    let store = &*b.store;
+    let (gone, kept) = (subscription(0), subscription(1));
+    store.create_subscription(&gone).await.unwrap();
+    store.create_subscription(&kept).await.unwrap();
+    let now = Utc::now();
+    let ev = Uuid::new_v4();
+    let d1 = Delivery::new(gone.id, ev, "session.created", None, "{}".into(), now);
+    let d2 = Delivery::new(gone.id, Uuid::new_v4(), "session.created", None, "{}".into(), now);
+    let d3 = Delivery::new(kept.id, ev, "session.created", None, "{}".into(), now);
+    assert_eq!(store.enqueue_deliveries(vec![d1.clone(), d2.clone()], None).await.unwrap(), 2);
+    assert_eq!(store.enqueue_deliveries(vec![d3.clone()], None).await.unwrap(), 1, "the same event, another subscription");
+    store.record_attempt(d2.id, attempt(1, 410), NextStep::Dead).await.unwrap().unwrap();
+    assert!(store.delete_subscription(gone.id).await.unwrap());
+    assert!(store.get_delivery(d1.id).await.unwrap().is_none() && store.get_delivery(d2.id).await.unwrap().is_none());
+    assert!(store.list_deliveries(gone.id, None, 10).await.unwrap().is_empty());
+    assert!(store.list_deliveries(gone.id, Some(DeliveryState::Dead), 10).await.unwrap().is_empty());
+    assert_eq!(store.due_deliveries(now, 10).await.unwrap(), vec![d3.clone()], "the other subscription's queue stays");
+    assert_eq!(store.get_delivery(d3.id).await.unwrap(), Some(d3));
 }
 
 // ---------------------------------------------------------------------------------------

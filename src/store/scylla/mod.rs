@@ -33,8 +33,8 @@
 //!   keeps its cursor in `relay_cursors`.
 
 pub mod migrate;
-mod pending;
 mod recordings;
+mod webhooks;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -170,6 +170,8 @@ pub struct Statements {
     set_relay_cursor: PreparedStatement,
     /// Recordings' metadata (`recordings.rs`).
     rec: recordings::Statements,
+    /// Webhook subscriptions, deliveries, the due queue and dead letters (`webhooks.rs`).
+    wh: webhooks::Statements,
 }
 
 /// What the server supports beyond the CQL subset of the in-memory test server.
@@ -558,6 +560,7 @@ async fn prepare_all(session: &CqlSession, cfg: &ScyllaConfig) -> Result<(Statem
         get_relay_cursor: prep(s, "SELECT seq FROM relay_cursors WHERE name = ?", QUORUM).await?,
         set_relay_cursor: prep(s, "INSERT INTO relay_cursors (name, seq) VALUES (?, ?)", QUORUM).await?,
         rec: recordings::prepare(s).await?,
+        wh: webhooks::prepare(s).await?,
     };
     Ok((st, Capabilities { lwt, ranges }))
 }
