@@ -17,7 +17,9 @@ use serde_json::json;
 use uuid::Uuid;
 use vkyc::config::{Config, ScyllaConfig};
 use vkyc::domain::{Session, SessionStatus};
-use vkyc::store::{Capture, CaptureKind, EmbeddedStore, ScyllaStore, SessionStore, Store, StoreError};
+use vkyc::store::{
+    Attempt, Capture, CaptureKind, Delivery, DeliveryState, EmbeddedStore, NextStep, RecordingStatus, ScyllaStore, SessionStore, Store, StoreError, Subscription,
+};
 use vkyc_actors::kyc::KycCase;
 use vkyc_actors::{DomainEvent, EventKind};
 
@@ -174,6 +176,12 @@ contract!(
     call_events_move_the_session,
     erase_removes_personal_data,
     group_applicants_join_the_parent,
+    recordings_follow_their_events,
+    interrupted_recordings_are_failed_at_startup,
+    webhook_subscriptions_crud,
+    webhook_deliveries_unique_queued_retried_dead_lettered,
+    webhook_due_queue_order_limit_and_log,
+    webhook_delete_subscription_takes_its_deliveries,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -442,6 +450,237 @@ async fn group_applicants_join_the_parent(b: Backend) {
     // The call moves the applicants with the parent.
     store.publish(DomainEvent::new(EventKind::RoomStarted, Some(parent.id), json!({}))).await.unwrap();
     assert_eq!(store.get_session(child.id).await.unwrap().unwrap().status, SessionStatus::InProgress);
+}
+
+// ---------------------------------------------------------------------------------------
+// Recordings: metadata written from recording.* events, in the event's batch/transaction.
+
+fn recording_started(session: Uuid, id: Uuid) -> DomainEvent {
+    let data = json!({"recording_id": id, "blob_key": format!("recordings/{}", id.simple()), "key_id": "k1", "container": "webm", "started_at": Utc::now()});
+    DomainEvent::new(EventKind::RecordingStarted, Some(session), data)
+}
+
+async fn recordings_follow_their_events(b: Backend) {
+    let store = &*b.store;
+    let s = new_session(json!({}));
+    store.create_session(&s).await.unwrap();
+    assert!(store.list_recordings(s.id).await.unwrap().is_empty());
+    let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+    store.publish(recording_started(s.id, first)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    store.publish(recording_started(s.id, second)).await.unwrap();
+    let r = store.get_recording(first).await.unwrap().expect("written with recording.started");
+    assert_eq!((r.session_id, r.status, r.container.as_str(), r.key_id.as_str()), (s.id, RecordingStatus::Recording, "webm", "k1"));
+    assert_eq!(r.blob_key, format!("recordings/{}", first.simple()));
+    assert!(r.ended_at.is_none() && r.bytes.is_none());
+
+    let track = json!({"number": 1, "kind": "video", "role": "customer", "participant_id": "p1", "frames": 300, "packets": 900, "lost_packets": 2, "start_ms": 0, "synced_by_sender_report": true});
+    let ok = json!({"recording_id": first, "reason": "room_ended", "duration_ms": 10_000, "bytes": 123_456, "tracks": [track], "finalize_ms": 40});
+    store.publish(DomainEvent::new(EventKind::RecordingSucceeded, Some(s.id), ok)).await.unwrap();
+    let r = store.get_recording(first).await.unwrap().unwrap();
+    assert_eq!((r.status, r.duration_ms, r.bytes, r.finalize_ms), (RecordingStatus::Ready, Some(10_000), Some(123_456), Some(40)));
+    assert_eq!(r.tracks.len(), 1);
+    assert_eq!(r.tracks[0].frames, 300);
+    assert!(r.ended_at.is_some());
+
+    let failed = json!({"recording_id": second, "reason": "storage_unavailable", "bytes": 99});
+    store.publish(DomainEvent::new(EventKind::RecordingFailed, Some(s.id), failed)).await.unwrap();
+    let r = store.get_recording(second).await.unwrap().unwrap();
+    assert_eq!((r.status, r.failure_reason.as_deref(), r.bytes), (RecordingStatus::Failed, Some("storage_unavailable"), Some(99)));
+
+    // Oldest first, and only this session's.
+    let other = new_session(json!({}));
+    store.create_session(&other).await.unwrap();
+    store.publish(recording_started(other.id, Uuid::now_v7())).await.unwrap();
+    let listed: Vec<Uuid> = store.list_recordings(s.id).await.unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(listed, vec![first, second]);
+    assert_eq!(store.list_recordings(other.id).await.unwrap().len(), 1);
+    assert!(store.get_recording(Uuid::new_v4()).await.unwrap().is_none());
+
+    // An end event for a recording never started changes no table, but is logged.
+    let stray = Uuid::now_v7();
+    store.publish(DomainEvent::new(EventKind::RecordingFailed, Some(s.id), json!({"recording_id": stray, "reason": "x"}))).await.unwrap();
+    assert!(store.get_recording(stray).await.unwrap().is_none());
+    // Recording events leave the session's status alone, and every one is in the log.
+    assert_eq!(store.get_session(s.id).await.unwrap().unwrap().status, s.status);
+    assert_eq!(
+        kinds_for(store, s.id).await,
+        vec!["session.created", "recording.started", "recording.started", "recording.succeeded", "recording.failed", "recording.failed"]
+    );
+}
+
+async fn interrupted_recordings_are_failed_at_startup(b: Backend) {
+    let store = &*b.store;
+    let s = new_session(json!({}));
+    store.create_session(&s).await.unwrap();
+    let (done, cut) = (Uuid::now_v7(), Uuid::now_v7());
+    store.publish(recording_started(s.id, done)).await.unwrap();
+    store.publish(recording_started(s.id, cut)).await.unwrap();
+    let ok = json!({"recording_id": done, "duration_ms": 1, "bytes": 10, "tracks": [], "finalize_ms": 1});
+    store.publish(DomainEvent::new(EventKind::RecordingSucceeded, Some(s.id), ok)).await.unwrap();
+
+    let repaired = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = repaired.clone();
+    let failed = store.fail_interrupted_recordings(Box::new(move |key| {
+        seen.lock().unwrap().push(key.to_string());
+        Some(4096)
+    }))
+    .await
+    .unwrap();
+    assert_eq!(failed, vec![cut]);
+    assert_eq!(*repaired.lock().unwrap(), vec![format!("recordings/{}", cut.simple())], "only the open recording's file is repaired");
+    let r = store.get_recording(cut).await.unwrap().unwrap();
+    assert_eq!((r.status, r.failure_reason.as_deref(), r.bytes), (RecordingStatus::Failed, Some("server_stopped_during_call"), Some(4096)));
+    assert!(r.ended_at.is_some());
+    assert_eq!(store.get_recording(done).await.unwrap().unwrap().status, RecordingStatus::Ready, "finished ones untouched");
+    let last = all_events(store).await.into_iter().filter(|e| e.session_id == Some(s.id)).last().unwrap();
+    assert_eq!((last.kind.as_str(), &last.data["reason"], &last.data["recording_id"]), ("recording.failed", &json!("server_stopped_during_call"), &json!(cut)));
+    // Once only: a second start-up finds nothing open.
+    assert!(store.fail_interrupted_recordings(Box::new(|_| None)).await.unwrap().is_empty());
+}
+
+// Webhooks.
+
+fn subscription(n: i64) -> Subscription {
+    Subscription {
+        id: Uuid::new_v4(),
+        url: format!("https://hooks.example.com/{n}"),
+        secret: format!("whsec_{n}"),
+        event_types: vec!["video.completed".into(), "session.*".into()],
+        created_at: Utc::now() + chrono::Duration::milliseconds(n),
+    }
+}
+
+fn attempt(n: u32, status: u16) -> Attempt {
+    let error = (status >= 300).then(|| "http_status".to_string());
+    Attempt { attempt: n, at: Utc::now(), status: Some(status), error, latency_ms: 5 }
+}
+
+async fn webhook_subscriptions_crud(b: Backend) {
+    let store = &*b.store;
+    assert!(store.list_subscriptions().await.unwrap().is_empty());
+    let (a, c) = (subscription(0), subscription(10));
+    store.create_subscription(&c).await.unwrap();
+    store.create_subscription(&a).await.unwrap();
+    assert_eq!(store.get_subscription(a.id).await.unwrap().as_ref().map(|s| (&s.url, &s.secret, &s.event_types)), Some((&a.url, &a.secret, &a.event_types)));
+    let got = store.get_subscription(a.id).await.unwrap().unwrap();
+    assert_eq!(got.created_at.timestamp_millis(), a.created_at.timestamp_millis());
+    assert!(store.get_subscription(Uuid::new_v4()).await.unwrap().is_none());
+    let ids: Vec<Uuid> = store.list_subscriptions().await.unwrap().iter().map(|s| s.id).collect();
+    assert_eq!(ids, vec![a.id, c.id], "oldest first");
+    assert!(store.delete_subscription(a.id).await.unwrap());
+    assert!(!store.delete_subscription(a.id).await.unwrap());
+    assert!(store.get_subscription(a.id).await.unwrap().is_none());
+    assert_eq!(store.list_subscriptions().await.unwrap().len(), 1);
+}
+
+async fn webhook_deliveries_unique_queued_retried_dead_lettered(b: Backend) {
+    let store = &*b.store;
+    let s = subscription(0);
+    store.create_subscription(&s).await.unwrap();
+    let session = new_session(json!({}));
+    store.create_session(&session).await.unwrap();
+    let now = Utc::now();
+    let ev = Uuid::new_v4();
+    let d = Delivery::new(s.id, ev, "video.completed", Some(session.id), "{\"type\":\"video.completed\"}".into(), now);
+    assert_eq!(store.enqueue_deliveries(vec![d.clone()], Some(("webhooks", 7))).await.unwrap(), 1);
+    assert_eq!(store.get_delivery(d.id).await.unwrap().as_ref(), Some(&d), "round trip");
+    // A replay of the same event makes no second delivery; the cursor never goes back.
+    let again = Delivery::new(s.id, ev, "video.completed", Some(session.id), "{}".into(), now);
+    assert_eq!(store.enqueue_deliveries(vec![again.clone(), again], Some(("webhooks", 3))).await.unwrap(), 0);
+    assert_eq!(store.relay_cursor("webhooks").await.unwrap(), 7);
+    store.enqueue_deliveries(vec![], Some(("webhooks", 9))).await.unwrap();
+    assert_eq!(store.relay_cursor("webhooks").await.unwrap(), 9, "the cursor moves on its own too");
+    assert_eq!(store.due_deliveries(now, 10).await.unwrap(), vec![d.clone()]);
+
+    let later = now + chrono::Duration::seconds(60);
+    let r = store.record_attempt(d.id, attempt(1, 500), NextStep::Retry(later)).await.unwrap().unwrap();
+    assert_eq!((r.state, r.run_attempts, r.next_attempt_at, r.attempts.len()), (DeliveryState::Pending, 1, Some(later), 1));
+    assert_eq!(store.get_delivery(d.id).await.unwrap().unwrap(), r, "attempt history stored");
+    assert!(store.due_deliveries(now, 10).await.unwrap().is_empty());
+    assert_eq!(store.due_deliveries(later, 10).await.unwrap().len(), 1);
+
+    let r = store.record_attempt(d.id, attempt(2, 503), NextStep::Dead).await.unwrap().unwrap();
+    assert_eq!((r.state, r.next_attempt_at), (DeliveryState::Dead, None));
+    assert!(store.due_deliveries(later, 10).await.unwrap().is_empty());
+    let dead = store.list_deliveries(s.id, Some(DeliveryState::Dead), 10).await.unwrap();
+    assert_eq!(dead.iter().map(|d| d.id).collect::<Vec<_>>(), vec![d.id]);
+    let last = all_events(store).await.pop().unwrap();
+    assert_eq!((last.kind.as_str(), last.session_id), ("webhook.dead_lettered", Some(session.id)));
+    assert_eq!((&last.data["delivery_id"], &last.data["attempts"], &last.data["last_status"]), (&json!(d.id), &json!(2), &json!(503)));
+    assert!(store.record_attempt(d.id, attempt(3, 200), NextStep::Succeeded).await.unwrap().is_none(), "no longer pending");
+
+    // Redelivery: leaves the dead letters, a fresh schedule, the history kept.
+    let r = store.redeliver(d.id, later).await.unwrap().unwrap();
+    assert_eq!((r.state, r.run_attempts, r.attempts.len(), r.next_attempt_at), (DeliveryState::Pending, 0, 2, Some(later)));
+    assert!(store.list_deliveries(s.id, Some(DeliveryState::Dead), 10).await.unwrap().is_empty());
+    assert_eq!(store.due_deliveries(later, 10).await.unwrap().len(), 1);
+    // Redelivering a pending delivery at its own due time keeps it queued once.
+    store.redeliver(d.id, later).await.unwrap().unwrap();
+    assert_eq!(store.due_deliveries(later, 10).await.unwrap().len(), 1);
+    let r = store.record_attempt(d.id, attempt(3, 200), NextStep::Succeeded).await.unwrap().unwrap();
+    assert_eq!((r.state, r.next_attempt_at, r.attempts.len()), (DeliveryState::Succeeded, None, 3));
+    assert!(store.due_deliveries(later + chrono::Duration::hours(3), 10).await.unwrap().is_empty());
+    assert_eq!(store.list_deliveries(s.id, Some(DeliveryState::Succeeded), 10).await.unwrap().len(), 1);
+    assert!(store.redeliver(Uuid::new_v4(), later).await.unwrap().is_none());
+    assert!(store.record_attempt(Uuid::new_v4(), attempt(1, 200), NextStep::Succeeded).await.unwrap().is_none());
+}
+
+async fn webhook_due_queue_order_limit_and_log(b: Backend) {
+    let store = &*b.store;
+    let (s1, s2) = (subscription(0), subscription(1));
+    store.create_subscription(&s1).await.unwrap();
+    store.create_subscription(&s2).await.unwrap();
+    let now = Utc::now();
+    // Due times across hours, enqueued out of order.
+    let offsets = [-7200i64, 30, -60, 5400, -3];
+    let mut made = vec![];
+    for off in offsets {
+        let at = now + chrono::Duration::seconds(off);
+        let d = Delivery::new(s1.id, Uuid::new_v4(), "session.created", None, "{}".into(), at);
+        made.push(d);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let for_s2 = Delivery::new(s2.id, made[0].event_id, "session.created", None, "{}".into(), now);
+    let mut all = made.clone();
+    all.push(for_s2.clone());
+    assert_eq!(store.enqueue_deliveries(all, None).await.unwrap(), 6, "the same event for two subscriptions is two deliveries");
+    let due: Vec<Uuid> = store.due_deliveries(now, 10).await.unwrap().iter().map(|d| d.id).collect();
+    assert_eq!(due.len(), 4);
+    assert_eq!(due[..3], [made[0].id, made[2].id, made[4].id], "soonest first");
+    assert!(due.contains(&for_s2.id));
+    let two: Vec<Uuid> = store.due_deliveries(now, 2).await.unwrap().iter().map(|d| d.id).collect();
+    assert_eq!(two, vec![made[0].id, made[2].id]);
+    assert_eq!(store.due_deliveries(now + chrono::Duration::hours(2), 10).await.unwrap().len(), 6);
+
+    // The log: newest first, limited, per subscription.
+    let log: Vec<Uuid> = store.list_deliveries(s1.id, None, 10).await.unwrap().iter().map(|d| d.id).collect();
+    assert_eq!(log, made.iter().rev().map(|d| d.id).collect::<Vec<_>>());
+    let three: Vec<Uuid> = store.list_deliveries(s1.id, Some(DeliveryState::Pending), 3).await.unwrap().iter().map(|d| d.id).collect();
+    assert_eq!(three, log[..3]);
+    assert_eq!(store.list_deliveries(s2.id, None, 10).await.unwrap(), vec![for_s2]);
+    assert!(store.list_deliveries(s1.id, Some(DeliveryState::Dead), 10).await.unwrap().is_empty());
+}
+
+async fn webhook_delete_subscription_takes_its_deliveries(b: Backend) {
+    let store = &*b.store;
+    let (gone, kept) = (subscription(0), subscription(1));
+    store.create_subscription(&gone).await.unwrap();
+    store.create_subscription(&kept).await.unwrap();
+    let now = Utc::now();
+    let ev = Uuid::new_v4();
+    let d1 = Delivery::new(gone.id, ev, "session.created", None, "{}".into(), now);
+    let d2 = Delivery::new(gone.id, Uuid::new_v4(), "session.created", None, "{}".into(), now);
+    let d3 = Delivery::new(kept.id, ev, "session.created", None, "{}".into(), now);
+    assert_eq!(store.enqueue_deliveries(vec![d1.clone(), d2.clone()], None).await.unwrap(), 2);
+    assert_eq!(store.enqueue_deliveries(vec![d3.clone()], None).await.unwrap(), 1, "the same event, another subscription");
+    store.record_attempt(d2.id, attempt(1, 410), NextStep::Dead).await.unwrap().unwrap();
+    assert!(store.delete_subscription(gone.id).await.unwrap());
+    assert!(store.get_delivery(d1.id).await.unwrap().is_none() && store.get_delivery(d2.id).await.unwrap().is_none());
+    assert!(store.list_deliveries(gone.id, None, 10).await.unwrap().is_empty());
+    assert!(store.list_deliveries(gone.id, Some(DeliveryState::Dead), 10).await.unwrap().is_empty());
+    assert_eq!(store.due_deliveries(now, 10).await.unwrap(), vec![d3.clone()], "the other subscription's queue stays");
+    assert_eq!(store.get_delivery(d3.id).await.unwrap(), Some(d3));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -64,35 +64,41 @@ fn write(tx: &redb::WriteTransaction, r: &Recording) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Applies a `recording.*` event to the table (in the event's transaction).
-pub(super) fn apply(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<(), StoreError> {
-    let Some(session_id) = event.session_id else { return Ok(()) };
+/// The recording a `recording.*` event is about: `None` for any other event (or one without
+/// a session or a `recording_id`), which leaves the recordings table alone.
+pub(crate) fn recording_event_target(event: &DomainEvent) -> Option<Uuid> {
+    if !matches!(event.kind, EventKind::RecordingStarted | EventKind::RecordingSucceeded | EventKind::RecordingFailed) {
+        return None;
+    }
+    event.session_id?;
+    event.data.get("recording_id").and_then(|v| v.as_str()).and_then(|s| s.parse::<Uuid>().ok())
+}
+
+/// The recording after a `recording.*` event, given the stored one (`current`): pure, so every
+/// back end applies the events the same way. `None`: nothing to write (not a recording event,
+/// or an end event for a recording that was never started).
+pub(crate) fn recording_after(current: Option<Recording>, event: &DomainEvent, now: DateTime<Utc>) -> Option<Recording> {
+    let id = recording_event_target(event)?;
+    let session_id = event.session_id?;
     let d = &event.data;
-    let Some(id) = d.get("recording_id").and_then(|v| v.as_str()).and_then(|s| s.parse::<Uuid>().ok()) else {
-        return Ok(());
-    };
-    let now = Utc::now();
     match event.kind {
-        EventKind::RecordingStarted => {
-            let r = Recording {
-                id,
-                session_id,
-                status: RecordingStatus::Recording,
-                container: d["container"].as_str().unwrap_or("webm").to_string(),
-                blob_key: d["blob_key"].as_str().unwrap_or_default().to_string(),
-                key_id: d["key_id"].as_str().unwrap_or_default().to_string(),
-                started_at: d["started_at"].as_str().and_then(|s| s.parse().ok()).unwrap_or(now),
-                ended_at: None,
-                duration_ms: None,
-                bytes: None,
-                tracks: vec![],
-                failure_reason: None,
-                finalize_ms: None,
-            };
-            write(tx, &r)
-        }
+        EventKind::RecordingStarted => Some(Recording {
+            id,
+            session_id,
+            status: RecordingStatus::Recording,
+            container: d["container"].as_str().unwrap_or("webm").to_string(),
+            blob_key: d["blob_key"].as_str().unwrap_or_default().to_string(),
+            key_id: d["key_id"].as_str().unwrap_or_default().to_string(),
+            started_at: d["started_at"].as_str().and_then(|s| s.parse().ok()).unwrap_or(now),
+            ended_at: None,
+            duration_ms: None,
+            bytes: None,
+            tracks: vec![],
+            failure_reason: None,
+            finalize_ms: None,
+        }),
         EventKind::RecordingSucceeded | EventKind::RecordingFailed => {
-            let Some(mut r) = read(tx, id)? else { return Ok(()) };
+            let mut r = current?;
             r.ended_at = Some(now);
             if event.kind == EventKind::RecordingSucceeded {
                 r.status = RecordingStatus::Ready;
@@ -107,9 +113,29 @@ pub(super) fn apply(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<
                     r.bytes = Some(b);
                 }
             }
-            write(tx, &r)
+            Some(r)
         }
-        _ => Ok(()),
+        _ => None,
+    }
+}
+
+/// The `recording.failed` event start-up recovery writes for a recording cut off by a crash
+/// (`bytes`: the readable length after repair).
+pub(crate) fn interrupted_event(r: &Recording, bytes: Option<u64>) -> DomainEvent {
+    DomainEvent::new(
+        EventKind::RecordingFailed,
+        Some(r.session_id),
+        json!({"recording_id": r.id, "reason": "server_stopped_during_call", "bytes": bytes}),
+    )
+}
+
+/// Applies a `recording.*` event to the table (in the event's transaction).
+pub(super) fn apply(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<(), StoreError> {
+    let Some(id) = recording_event_target(event) else { return Ok(()) };
+    let current = if event.kind == EventKind::RecordingStarted { None } else { read(tx, id)? };
+    match recording_after(current, event, Utc::now()) {
+        Some(r) => write(tx, &r),
+        None => Ok(()),
     }
 }
 
@@ -171,12 +197,7 @@ impl RecordingStore for EmbeddedStore {
             };
             let mut ids = vec![];
             for r in open {
-                let bytes = repair(&r.blob_key);
-                let ev = DomainEvent::new(
-                    EventKind::RecordingFailed,
-                    Some(r.session_id),
-                    json!({"recording_id": r.id, "reason": "server_stopped_during_call", "bytes": bytes}),
-                );
+                let ev = interrupted_event(&r, repair(&r.blob_key));
                 append_event(tx, &ev)?;
                 apply(tx, &ev)?;
                 ids.push(r.id);

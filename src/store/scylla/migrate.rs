@@ -16,7 +16,10 @@ pub struct Migration {
     pub cql: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration { version: 1, name: "0001_init", cql: include_str!("migrations/0001_init.cql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "0001_init", cql: include_str!("migrations/0001_init.cql") },
+    Migration { version: 2, name: "0002_recordings_webhooks", cql: include_str!("migrations/0002_recordings_webhooks.cql") },
+];
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())

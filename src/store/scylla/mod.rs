@@ -33,7 +33,8 @@
 //!   keeps its cursor in `relay_cursors`.
 
 pub mod migrate;
-mod pending;
+mod recordings;
+mod webhooks;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -167,6 +168,10 @@ pub struct Statements {
     list_events: PreparedStatement,
     get_relay_cursor: PreparedStatement,
     set_relay_cursor: PreparedStatement,
+    /// Recordings' metadata (`recordings.rs`).
+    rec: recordings::Statements,
+    /// Webhook subscriptions, deliveries, the due queue and dead letters (`webhooks.rs`).
+    wh: webhooks::Statements,
 }
 
 /// What the server supports beyond the CQL subset of the in-memory test server.
@@ -493,13 +498,15 @@ pub async fn open_session(cfg: &ScyllaConfig) -> Result<CqlSession, StoreError> 
     builder.build().await.map_err(|e| backend(format!("cannot connect to {:?}: {e}", cfg.contact_points)))
 }
 
+/// Prepares one statement with its consistency level.
+async fn prep(session: &CqlSession, cql: &str, c: Consistency) -> Result<PreparedStatement, StoreError> {
+    let mut p = session.prepare(cql).await.map_err(|e| backend(format!("prepare {cql}: {e}")))?;
+    p.set_consistency(c);
+    p.set_page_size(PAGE);
+    Ok(p)
+}
+
 async fn prepare_all(session: &CqlSession, cfg: &ScyllaConfig) -> Result<(Statements, Capabilities), StoreError> {
-    async fn prep(session: &CqlSession, cql: &str, c: Consistency) -> Result<PreparedStatement, StoreError> {
-        let mut p = session.prepare(cql).await.map_err(|e| backend(format!("prepare {cql}: {e}")))?;
-        p.set_consistency(c);
-        p.set_page_size(PAGE);
-        Ok(p)
-    }
     use Consistency::{LocalOne as ONE, LocalQuorum as QUORUM};
     let ttl = cfg.pii_ttl_days as u64 * 86_400;
     let s = session;
@@ -552,6 +559,8 @@ async fn prepare_all(session: &CqlSession, cfg: &ScyllaConfig) -> Result<(Statem
         list_events,
         get_relay_cursor: prep(s, "SELECT seq FROM relay_cursors WHERE name = ?", QUORUM).await?,
         set_relay_cursor: prep(s, "INSERT INTO relay_cursors (name, seq) VALUES (?, ?)", QUORUM).await?,
+        rec: recordings::prepare(s).await?,
+        wh: webhooks::prepare(s).await?,
     };
     Ok((st, Capabilities { lwt, ranges }))
 }
@@ -749,6 +758,10 @@ impl CaseStore for ScyllaStore {
 impl EventSink for ScyllaStore {
     async fn publish(&self, event: DomainEvent) -> Result<(), String> {
         let run = async {
+            // recording.*: the recordings tables change in the event's batch.
+            if let Some(id) = crate::store::recordings::recording_event_target(&event) {
+                return self.publish_recording(id, event).await;
+            }
             let next = match event.kind {
                 EventKind::RoomStarted | EventKind::SelfRecordStarted => Some(SessionStatus::InProgress),
                 EventKind::RoomEnded | EventKind::SelfRecordSubmitted => Some(SessionStatus::Completed),
