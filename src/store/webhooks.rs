@@ -201,6 +201,39 @@ fn queue(tx: &redb::WriteTransaction, d: &Delivery) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Records an attempt on a pending delivery and moves it to its next state (both stores).
+/// Returns the `webhook.dead_lettered` event when this was the last attempt.
+pub(crate) fn apply_attempt(d: &mut Delivery, attempt: Attempt, next: NextStep) -> Option<DomainEvent> {
+    let (status, error) = (attempt.status, attempt.error.clone());
+    d.attempts.push(attempt);
+    d.run_attempts += 1;
+    match next {
+        NextStep::Succeeded => {
+            d.state = DeliveryState::Succeeded;
+            d.next_attempt_at = None;
+            None
+        }
+        NextStep::Retry(at) => {
+            d.next_attempt_at = Some(at);
+            None
+        }
+        NextStep::Dead => {
+            d.state = DeliveryState::Dead;
+            d.next_attempt_at = None;
+            let data = json!({
+                "delivery_id": d.id,
+                "subscription_id": d.subscription_id,
+                "event_id": d.event_id,
+                "event_type": d.event_type,
+                "attempts": d.attempts.len(),
+                "last_status": status,
+                "last_error": error,
+            });
+            Some(DomainEvent::new(EventKind::WebhookDeadLettered, d.session_id, data))
+        }
+    }
+}
+
 #[async_trait]
 impl WebhookStore for EmbeddedStore {
     async fn create_subscription(&self, s: &Subscription) -> Result<(), StoreError> {
@@ -327,30 +360,9 @@ impl WebhookStore for EmbeddedStore {
                 return Ok(None);
             }
             unqueue(&tx, &d)?;
-            let (status, error) = (attempt.status, attempt.error.clone());
-            d.attempts.push(attempt);
-            d.run_attempts += 1;
-            match next {
-                NextStep::Succeeded => {
-                    d.state = DeliveryState::Succeeded;
-                    d.next_attempt_at = None;
-                }
-                NextStep::Retry(at) => d.next_attempt_at = Some(at),
-                NextStep::Dead => {
-                    d.state = DeliveryState::Dead;
-                    d.next_attempt_at = None;
-                    tx.open_table(DEAD).map_err(backend)?.insert((d.subscription_id.as_u128(), d.id.as_u128()), Utc::now().timestamp_millis()).map_err(backend)?;
-                    let data = json!({
-                        "delivery_id": d.id,
-                        "subscription_id": d.subscription_id,
-                        "event_id": d.event_id,
-                        "event_type": d.event_type,
-                        "attempts": d.attempts.len(),
-                        "last_status": status,
-                        "last_error": error,
-                    });
-                    append_event(&tx, &DomainEvent::new(EventKind::WebhookDeadLettered, d.session_id, data))?;
-                }
+            if let Some(dead) = apply_attempt(&mut d, attempt, next) {
+                tx.open_table(DEAD).map_err(backend)?.insert((d.subscription_id.as_u128(), d.id.as_u128()), Utc::now().timestamp_millis()).map_err(backend)?;
+                append_event(&tx, &dead)?;
             }
             queue(&tx, &d)?;
             write_delivery(&tx, &d)?;

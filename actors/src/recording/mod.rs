@@ -5,7 +5,7 @@
 //! RTCP reader (sender reports) ──┤  bounded channel (full → counted as recorder drops)
 //! RoomActor: TrackAdded ─────────┤
 //!                                ▼
-//!                    writer task: Timeline (jitter buffer, frames, clock sync, order)
+//!                    writer thread: Timeline (jitter buffer, frames, clock sync, order)
 //!                                 → WebmMuxer → blob stream (encrypted chunks)
 //! RecordingActor: start (recording.started), Stop → finalize → recording.succeeded / failed
 //! ```
@@ -90,6 +90,8 @@ enum MediaIn {
     Track { id: TrackId, meta: TrackMeta },
     Rtp { id: TrackId, packet: Packet, arrival_unix_ms: f64 },
     SenderReport { id: TrackId, ntp: u64, rtp_time: u32 },
+    /// Wakes the writer when no media arrives (silence, everyone muted).
+    Tick,
     Finish(oneshot::Sender<Result<Summary, String>>),
 }
 
@@ -204,7 +206,7 @@ pub struct RecordingState {
     session_id: SessionId,
     events: Arc<dyn EventSink>,
     tx: mpsc::Sender<MediaIn>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    task: Option<std::thread::JoinHandle<()>>,
     finished: bool,
 }
 
@@ -250,8 +252,23 @@ impl Actor for RecordingActor {
         };
         let (tx, rx) = mpsc::channel(args.settings.config.queue_packets.max(64));
         let tap = RecordTap { tx: tx.clone(), next_id: Arc::new(AtomicU64::new(0)) };
-        let writer = Writer::new(muxer, args.settings.config.clone(), started_at);
-        let task = tokio::spawn(writer.run(rx));
+        let writer = Writer::new(muxer, args.settings.config.clone(), started_at, tokio::runtime::Handle::current());
+        let thread = std::thread::Builder::new()
+            .name("vkyc-recorder".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| format!("recorder thread: {e}"))?;
+        let ticker = tx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(STEP);
+            loop {
+                tick.tick().await;
+                match ticker.try_send(MediaIn::Tick) {
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                    _ => continue,
+                }
+            }
+        });
+        let task = Some(thread);
         let _ = args.tap_slot.send(tap);
         let ev = DomainEvent::new(
             EventKind::RecordingStarted,
@@ -270,7 +287,7 @@ impl Actor for RecordingActor {
             session_id: args.session_id,
             events: args.events,
             tx,
-            task: Some(task),
+            task,
             finished: false,
         })
     }
@@ -311,9 +328,8 @@ async fn finalize(state: &mut RecordingState, reason: &str) -> Result<Summary, S
         },
         Err(_) => Err("recorder_crashed".to_string()),
     };
-    if let Some(task) = state.task.take() {
-        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-    }
+    // The writer thread ends right after answering `Finish`.
+    drop(state.task.take());
     let ev = match &result {
         Ok(s) => DomainEvent::new(
             EventKind::RecordingSucceeded,
@@ -356,10 +372,16 @@ struct Writer {
     last_keyframe_ms: HashMap<u64, i64>,
     last_ask_ms: HashMap<TrackId, f64>,
     packets: u64,
+    /// For the async work the writer thread starts (keyframe requests).
+    runtime: tokio::runtime::Handle,
 }
 
+/// How often the writer moves media along (and at most how long a frame waits past its
+/// output delay).
+const STEP: Duration = Duration::from_millis(100);
+
 impl Writer {
-    fn new(muxer: WebmMuxer<Box<dyn StreamWriter>>, config: RecordingConfig, started_at: DateTime<Utc>) -> Self {
+    fn new(muxer: WebmMuxer<Box<dyn StreamWriter>>, config: RecordingConfig, started_at: DateTime<Utc>, runtime: tokio::runtime::Handle) -> Self {
         let epoch_unix_ms = started_at.timestamp_millis() as f64;
         let tl = TimelineConfig {
             jitter_ms: config.jitter_ms as f64,
@@ -378,6 +400,7 @@ impl Writer {
             last_keyframe_ms: HashMap::new(),
             last_ask_ms: HashMap::new(),
             packets: 0,
+            runtime,
         }
     }
 
@@ -385,46 +408,44 @@ impl Writer {
         unix_ms_now() - self.epoch_unix_ms
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<MediaIn>) {
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    /// The writer's loop, on its own thread: muxing, encryption and the once-a-second fsync
+    /// never block the runtime threads that forward media.
+    fn run(mut self, mut rx: mpsc::Receiver<MediaIn>) {
+        let mut last_step = Instant::now();
         let mut last_flush = Instant::now();
-        loop {
-            tokio::select! {
-                msg = rx.recv() => match msg {
-                    Some(MediaIn::Track { id, meta }) => {
-                        self.timeline.add_track(id, meta.kind, meta.publisher, meta.clock_rate);
-                        self.tracks.insert(id, meta);
-                    }
-                    Some(MediaIn::Rtp { id, packet, arrival_unix_ms }) => {
-                        self.packets += 1;
-                        self.timeline.push_rtp(id, packet, arrival_unix_ms - self.epoch_unix_ms);
-                    }
-                    Some(MediaIn::SenderReport { id, ntp, rtp_time }) => self.timeline.sender_report(id, ntp, rtp_time),
-                    Some(MediaIn::Finish(reply)) => {
-                        let _ = reply.send(self.finish());
-                        return;
-                    }
-                    None => {
-                        let _ = self.finish();
-                        return;
-                    }
-                },
-                _ = tick.tick() => {
-                    if let Err(e) = self.step(false) {
-                        tracing::error!(error = %e, "recording write failed");
-                    }
-                    if last_flush.elapsed() >= Duration::from_secs(1) {
-                        last_flush = Instant::now();
-                        if let Some(m) = self.muxer.as_mut() {
-                            if let Err(e) = m.flush() {
-                                tracing::error!(error = %e, "recording flush failed");
-                            }
+        while let Some(msg) = rx.blocking_recv() {
+            match msg {
+                MediaIn::Track { id, meta } => {
+                    self.timeline.add_track(id, meta.kind, meta.publisher, meta.clock_rate);
+                    self.tracks.insert(id, meta);
+                }
+                MediaIn::Rtp { id, packet, arrival_unix_ms } => {
+                    self.packets += 1;
+                    self.timeline.push_rtp(id, packet, arrival_unix_ms - self.epoch_unix_ms);
+                }
+                MediaIn::SenderReport { id, ntp, rtp_time } => self.timeline.sender_report(id, ntp, rtp_time),
+                MediaIn::Tick => {}
+                MediaIn::Finish(reply) => {
+                    let _ = reply.send(self.finish());
+                    return;
+                }
+            }
+            if last_step.elapsed() >= STEP {
+                last_step = Instant::now();
+                if let Err(e) = self.step(false) {
+                    tracing::error!(error = %e, "recording write failed");
+                }
+                if last_flush.elapsed() >= Duration::from_secs(1) {
+                    last_flush = Instant::now();
+                    if let Some(m) = self.muxer.as_mut() {
+                        if let Err(e) = m.flush() {
+                            tracing::error!(error = %e, "recording flush failed");
                         }
                     }
                 }
             }
         }
+        let _ = self.finish();
     }
 
     /// Moves media along: jitter buffers → frames → muxer; asks for keyframes.
@@ -506,7 +527,7 @@ impl Writer {
         }
         self.last_ask_ms.insert(id, now);
         if let Some(track) = self.tracks.get(&id).and_then(|m| m.track.upgrade()) {
-            tokio::spawn(async move { track.request_keyframe().await });
+            self.runtime.spawn(async move { track.request_keyframe().await });
         }
     }
 

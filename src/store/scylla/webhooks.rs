@@ -41,9 +41,7 @@ use scylla::client::session::Session as CqlSession;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency::{LocalOne as ONE, LocalQuorum as QUORUM};
 use scylla::value::CqlTimestamp;
-use serde_json::json;
 use uuid::Uuid;
-use vkyc_actors::{DomainEvent, EventKind};
 
 use super::{backend, corrupt, from_ts, hour_of, prep, ts, ScyllaStore, Tx};
 use crate::store::{Attempt, Delivery, DeliveryState, NextStep, Store, StoreError, Subscription, WebhookStore};
@@ -299,30 +297,9 @@ impl WebhookStore for ScyllaStore {
         }
         let mut tx = Tx::new();
         let before = d.next_attempt_at;
-        let (status, error) = (attempt.status, attempt.error.clone());
-        d.attempts.push(attempt);
-        d.run_attempts += 1;
-        match next {
-            NextStep::Succeeded => {
-                d.state = DeliveryState::Succeeded;
-                d.next_attempt_at = None;
-            }
-            NextStep::Retry(at) => d.next_attempt_at = Some(at),
-            NextStep::Dead => {
-                d.state = DeliveryState::Dead;
-                d.next_attempt_at = None;
-                tx.push(&st.insert_dead, (d.subscription_id, d.id, ts(Utc::now())));
-                let data = json!({
-                    "delivery_id": d.id,
-                    "subscription_id": d.subscription_id,
-                    "event_id": d.event_id,
-                    "event_type": d.event_type,
-                    "attempts": d.attempts.len(),
-                    "last_status": status,
-                    "last_error": error,
-                });
-                self.push_events(&mut tx, &[DomainEvent::new(EventKind::WebhookDeadLettered, d.session_id, data)])?;
-            }
+        if let Some(dead) = crate::store::webhooks::apply_attempt(&mut d, attempt, next) {
+            tx.push(&st.insert_dead, (d.subscription_id, d.id, ts(Utc::now())));
+            self.push_events(&mut tx, &[dead])?;
         }
         self.push_requeue(&mut tx, before, &d);
         self.push_delivery(&mut tx, &d)?;
