@@ -100,3 +100,45 @@ mod tests {
         }
     }
 }
+
+/// AES-256-GCM sealing of one chunk of a streamed blob (used by the filesystem store's chunk
+/// format). It lives in this crate because generic crypto code is compiled where it is
+/// called, and this crate is optimised even in debug builds: sealing a call's recording in
+/// unoptimised code cost more CPU than the rest of the recorder.
+pub mod chunk_crypto {
+    use std::io;
+
+    use aes_gcm::aead::{Aead, Payload};
+    use aes_gcm::{Aes256Gcm, Nonce};
+    use rand::RngCore;
+
+    /// Bytes a sealed chunk adds: nonce (12) and tag (16).
+    pub const OVERHEAD: usize = 12 + 16;
+
+    fn aad(key: &str, index: u64) -> Vec<u8> {
+        let mut a = key.as_bytes().to_vec();
+        a.extend_from_slice(&index.to_be_bytes());
+        a
+    }
+
+    pub fn seal(cipher: &Aes256Gcm, key: &str, index: u64, plain: &[u8]) -> io::Result<Vec<u8>> {
+        let mut nonce = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let sealed = cipher
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: &aad(key, index) })
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    pub fn open_record(cipher: &Aes256Gcm, key: &str, index: u64, record: &[u8]) -> io::Result<Vec<u8>> {
+        if record.len() < OVERHEAD {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "short record"));
+        }
+        let (nonce, sealed) = record.split_at(12);
+        cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: &aad(key, index) })
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("chunk {index} of {key} does not authenticate")))
+    }
+}

@@ -21,46 +21,18 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use aes_gcm::aead::{Aead, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
-use rand::RngCore;
+use aes_gcm::Aes256Gcm;
 use vkyc_actors::blob::{StreamReader, StreamWriter};
 
 const MAGIC: &[u8; 8] = b"VKYCSTR1";
 pub const HEADER: u64 = 64;
 pub const CHUNK: usize = 64 * 1024;
-const OVERHEAD: usize = 12 + 16;
 
 fn record_at(index: u64, chunk: usize) -> u64 {
     HEADER + index * (chunk + OVERHEAD) as u64
 }
 
-fn aad(key: &str, index: u64) -> Vec<u8> {
-    let mut a = key.as_bytes().to_vec();
-    a.extend_from_slice(&index.to_be_bytes());
-    a
-}
-
-fn seal(cipher: &Aes256Gcm, key: &str, index: u64, plain: &[u8]) -> io::Result<Vec<u8>> {
-    let mut nonce = [0u8; 12];
-    rand::thread_rng().fill_bytes(&mut nonce);
-    let sealed = cipher
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: &aad(key, index) })
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&sealed);
-    Ok(out)
-}
-
-fn open_record(cipher: &Aes256Gcm, key: &str, index: u64, record: &[u8]) -> io::Result<Vec<u8>> {
-    if record.len() < OVERHEAD {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "short record"));
-    }
-    let (nonce, sealed) = record.split_at(12);
-    cipher
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: &aad(key, index) })
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("chunk {index} of {key} does not authenticate")))
-}
+use vkyc_actors::blob::chunk_crypto::{open_record, seal, OVERHEAD};
 
 pub struct ChunkWriter {
     file: File,
