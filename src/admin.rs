@@ -29,13 +29,16 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// Erases a session's personal data: the applicant's details on the session, the KYC case,
-/// the captures' metadata (store), then the captures' and self-recorded video's blobs.
+/// the captures' metadata (store), then the captures', the self-recorded video's and the call
+/// recordings' blobs (a recording's metadata stays: ids, roles, times, no personal data; its
+/// media answers 404 `recording_file_missing` afterwards).
 /// Returns the number of blobs deleted; `None`: no such session.
 pub async fn erase(config: &Config, id: Uuid) -> anyhow::Result<Option<usize>> {
     let store = open_store(config).await?;
     let Some(session) = store.get_session(id).await? else { return Ok(None) };
     let Some(erased) = store.erase_session(id).await? else { return Ok(None) };
     let mut keys = erased.blob_keys;
+    keys.extend(store.list_recordings(id).await?.into_iter().map(|r| r.blob_key));
     if let Some(r) = &session.self_record {
         keys.extend((0..r.video_chunks).map(|n| crate::self_record::chunk_key(id, n)));
     }
