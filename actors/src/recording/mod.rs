@@ -417,7 +417,14 @@ impl Writer {
             match msg {
                 MediaIn::Track { id, meta } => {
                     self.timeline.add_track(id, meta.kind, meta.publisher, meta.clock_rate);
+                    let video = meta.kind == MediaKind::Video;
                     self.tracks.insert(id, meta);
+                    // A video track is written from a keyframe: ask for one at once rather
+                    // than after the first dropped frame.
+                    if video {
+                        let now = self.now();
+                        self.ask_keyframe(id, now);
+                    }
                 }
                 MediaIn::Rtp { id, packet, arrival_unix_ms } => {
                     self.packets += 1;

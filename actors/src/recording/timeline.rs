@@ -29,6 +29,10 @@ use crate::domain::MediaKind;
 
 pub type TrackId = u64;
 
+/// A sender report moves a track's RTP → wall-clock mapping only when it disagrees with it
+/// by more than this (clock drift), never for the few milliseconds of reporting noise.
+const SR_REANCHOR_MS: f64 = 20.0;
+
 #[derive(Debug, Clone, Copy)]
 pub struct TimelineConfig {
     /// How long a gap in sequence numbers is waited for before it counts as lost.
@@ -239,7 +243,13 @@ impl Timeline {
         let secs = (ntp >> 32) as f64 + (ntp & 0xffff_ffff) as f64 / 4_294_967_296.0;
         let unix_ms = (secs - 2_208_988_800.0) * 1000.0;
         let rtp = t.ts.extend(u64::from(rtp_time));
-        t.sender_report = Some((rtp, unix_ms - self.epoch_unix_ms));
+        let sender_ms = unix_ms - self.epoch_unix_ms;
+        // Keep the mapping unless the sender's clocks drifted apart by more than a frame:
+        // re-anchoring on every report would make frame times jitter by the reports' noise.
+        let keep = t.sender_report.is_some_and(|(r, ms)| (ms + (rtp - r) as f64 * 1000.0 / t.clock_rate - sender_ms).abs() <= SR_REANCHOR_MS);
+        if !keep {
+            t.sender_report = Some((rtp, sender_ms));
+        }
         t.stats.synced_by_sender_report = t.fallback.is_none();
     }
 
@@ -322,10 +332,10 @@ impl Timeline {
             }
         }
         if flush {
-            if let Some(a) = t.assembly.take() {
-                if let Some(f) = finish_assembly(t, a) {
-                    accept_frame(t, f);
-                }
+            // A frame still open at the end never got its last packet.
+            if let Some(mut a) = t.assembly.take() {
+                a.broken = true;
+                let _ = finish_assembly(t, a);
             }
         }
     }
@@ -379,15 +389,18 @@ fn assemble(t: &mut Track, seq: i64, packet: Packet, arrival_ms: f64) -> Vec<Raw
         if a.rtp_ts == rtp_ts && a.next_seq == seq {
             t.assembly = Some(a);
         } else {
-            // A new timestamp (or a gap) ends the previous frame.
-            let complete = a.next_seq == seq;
+            // A new timestamp (or a gap) before the frame's marker: its end was lost.
             let mut a = a;
-            a.broken |= !complete && a.rtp_ts == rtp_ts;
+            a.broken = true;
             done.extend(finish_assembly(t, a));
         }
     }
     if packet.payload.is_empty() {
-        return done; // padding
+        // Padding: it takes a sequence number but carries no media.
+        if let Some(a) = t.assembly.as_mut() {
+            a.next_seq = seq + 1;
+        }
+        return done;
     }
     let piece = t.depacketize(&packet.payload);
     let head = t.is_partition_head(&packet.payload);
@@ -525,6 +538,30 @@ mod tests {
         let kinds: Vec<bool> = frames.iter().map(|f| f.keyframe).collect();
         assert_eq!(kinds, vec![true, true], "the broken frame and the delta after it are dropped");
         assert_eq!(tl.stats(1).unwrap().lost_packets, 1);
+    }
+
+    #[test]
+    fn a_frame_whose_last_packet_never_came_is_not_written() {
+        let mut tl = Timeline::new(TimelineConfig { sr_wait_ms: 0.0, output_delay_ms: 0.0, ..Default::default() }, 0.0);
+        tl.add_track(1, MediaKind::Video, 7, 90_000);
+        for p in vp8_frame(0, 0, true) {
+            tl.push_rtp(1, p, 0.0);
+        }
+        // The next frame's first packet, then (no gap in sequence numbers) a third frame:
+        // the second frame's marker packet was never sent (the sender stopped mid-frame).
+        let [a, _] = vp8_frame(2, 3000, false);
+        tl.push_rtp(1, a, 33.0);
+        let [c, d] = vp8_frame(3, 6000, true);
+        tl.push_rtp(1, c, 66.0);
+        tl.push_rtp(1, d, 66.0);
+        // And the call ends in the middle of a fourth frame.
+        let [e, _] = vp8_frame(5, 9000, false);
+        tl.push_rtp(1, e, 99.0);
+        tl.poll(100.0);
+        let frames = tl.finish(200.0);
+        assert_eq!(frames.len(), 2, "only the two whole frames: {frames:?}");
+        assert!(frames.iter().all(|f| f.keyframe && f.data.len() == 13));
+        assert_eq!(tl.stats(1).unwrap().dropped_frames, 2);
     }
 
     #[test]
