@@ -33,7 +33,7 @@ impl Publisher {
         let (p, m, s) = (peer.clone(), media.clone(), stop.clone());
         let video = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_micros(33_333)); // 3000 ticks at 90 kHz
-            let (mut ts, mut seq, mut i) = (rand_u32(), rand_u32() as u16, 0usize);
+            let (mut ts, mut seq, mut i) = (rand::random::<u32>(), rand::random::<u16>(), 0usize);
             let mut asked = p.keyframe_requests.load(Ordering::Relaxed);
             while !s.load(Ordering::Relaxed) {
                 tick.tick().await;
@@ -59,7 +59,7 @@ impl Publisher {
         let (p, m, s) = (peer, media, stop.clone());
         let audio = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(20));
-            let (mut ts, mut seq, mut i) = (rand_u32(), rand_u32() as u16, 0usize);
+            let (mut ts, mut seq, mut i) = (rand::random::<u32>(), rand::random::<u16>(), 0usize);
             while !s.load(Ordering::Relaxed) {
                 tick.tick().await;
                 seq = seq.wrapping_add(1);
@@ -77,13 +77,6 @@ impl Publisher {
             let _ = t.await;
         }
     }
-}
-
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(Instant::now().elapsed().as_nanos() as u64);
-    h.finish() as u32
 }
 
 async fn join(app: &common::TestApp, sid: &str, role: &str) -> Arc<SimPeer> {
@@ -135,6 +128,16 @@ fn ffprobe(file: &std::path::Path) -> Value {
         .expect("ffprobe (Debian ffmpeg) is installed");
     assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Presentation times (s) of one stream's packets (`select`: an ffprobe stream specifier).
+fn packet_times(file: &std::path::Path, select: &str) -> Vec<f64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", select, "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
 fn decode_errors(file: &std::path::Path) -> String {
@@ -331,19 +334,8 @@ async fn a_participant_who_drops_and_rejoins_stays_in_the_same_file() {
     let errors = decode_errors(file.path());
     assert!(errors.is_empty(), "ffmpeg decode errors: {errors}");
     // The customer's video has frames from both connections: before and after the gap.
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v", "-show_entries", "packet=pts_time,stream_index", "-of", "csv=p=0"])
-        .arg(file.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
     let customer_video = tracks.iter().find(|t| t["role"] == "customer" && t["kind"] == "video").unwrap()["number"].as_u64().unwrap();
-    let times: Vec<f64> = text
-        .lines()
-        .filter_map(|l| l.split_once(','))
-        .filter(|(idx, _)| idx.trim().parse::<u64>().ok() == Some(customer_video - 1))
-        .filter_map(|(_, t)| t.trim().parse().ok())
-        .collect();
+    let times = packet_times(file.path(), &(customer_video - 1).to_string());
     let gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
     println!("customer video: {} frames, longest gap {gap:.2} s (the rejoin)", times.len());
     assert!(gap > 0.8, "the drop shows as a gap in one track: {gap}");
@@ -447,12 +439,7 @@ async fn a_server_killed_mid_call_leaves_a_playable_file_marked_failed() {
     let errors = decode_errors(file.path());
     assert!(errors.is_empty(), "the partial file decodes cleanly: {errors}");
     // What was written up to about a second before the kill plays.
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "a:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
-        .arg(file.path())
-        .output()
-        .unwrap();
-    let last: f64 = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).fold(0.0, f64::max);
+    let last = packet_times(file.path(), "a:0").into_iter().fold(0.0, f64::max);
     println!("partial recording: {} bytes, audio up to {last:.2} s of a ~7.5 s call", bytes.len());
     // At most the last flush interval (1 s), the output delay (0.7 s) and a step are lost.
     assert!(last > 4.5, "the call up to shortly before the kill survived: {last} s");

@@ -77,15 +77,6 @@ pub struct RecordingSettings {
     pub config: RecordingConfig,
 }
 
-/// Process-wide recorder counters (also exported to Prometheus).
-#[derive(Debug, Default)]
-pub struct RecorderCounters {
-    pub packets_in: AtomicU64,
-    pub packets_dropped: AtomicU64,
-}
-
-pub static COUNTERS: RecorderCounters = RecorderCounters { packets_in: AtomicU64::new(0), packets_dropped: AtomicU64::new(0) };
-
 enum MediaIn {
     Track { id: TrackId, meta: TrackMeta },
     Rtp { id: TrackId, packet: Packet, arrival_unix_ms: f64 },
@@ -143,12 +134,10 @@ impl RecordTap {
 
 impl TrackTap {
     pub fn rtp(&self, packet: &Packet) {
-        COUNTERS.packets_in.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("vkyc_recording_packets_total").increment(1);
         let arrival_unix_ms = unix_ms_now();
         let msg = MediaIn::Rtp { id: self.id, packet: packet.clone(), arrival_unix_ms };
         if self.tap.tx.try_send(msg).is_err() {
-            COUNTERS.packets_dropped.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("vkyc_recording_dropped_packets_total").increment(1);
         }
     }

@@ -106,7 +106,6 @@ impl Unwrap {
 
 struct Assembly {
     rtp_ts: i64,
-    first_seq: i64,
     next_seq: i64,
     data: BytesMut,
     arrival_ms: f64,
@@ -406,7 +405,6 @@ fn assemble(t: &mut Track, seq: i64, packet: Packet, arrival_ms: f64) -> Vec<Raw
     let head = t.is_partition_head(&packet.payload);
     let a = t.assembly.get_or_insert_with(|| Assembly {
         rtp_ts,
-        first_seq: seq,
         next_seq: seq,
         data: BytesMut::new(),
         arrival_ms,
@@ -427,7 +425,6 @@ fn assemble(t: &mut Track, seq: i64, packet: Packet, arrival_ms: f64) -> Vec<Raw
 }
 
 fn finish_assembly(t: &mut Track, a: Assembly) -> Option<RawFrame> {
-    let _ = a.first_seq;
     if a.broken || a.data.is_empty() {
         t.stats.dropped_frames += 1;
         if t.kind == MediaKind::Video {

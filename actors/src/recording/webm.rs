@@ -361,7 +361,8 @@ impl<S: SeekSink> WebmMuxer<S> {
         };
         if needs_new {
             self.close_cluster()?;
-            let start = self.cluster_floor().max(ts);
+            // A cluster never starts before a frame already written.
+            let start = self.max_ts.max(ts);
             self.cluster = Some(OpenCluster { ts: start, blocks: vec![], keyframe_tracks: vec![] });
         }
         let cluster = self.cluster.as_mut().expect("opened above");
@@ -387,11 +388,6 @@ impl<S: SeekSink> WebmMuxer<S> {
         }
         self.frames_written += 1;
         Ok(())
-    }
-
-    /// The earliest timestamp a new cluster may start at (the last cluster's start).
-    fn cluster_floor(&self) -> i64 {
-        self.last_ts.iter().copied().filter(|t| *t != i64::MIN).max().unwrap_or(0).min(self.max_ts)
     }
 
     fn close_cluster(&mut self) -> io::Result<()> {
