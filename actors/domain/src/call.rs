@@ -1,33 +1,8 @@
-//! Identifiers, roles and small value types.
+//! Who is in a call: roles, media kinds, and a peer as others see it.
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-/// A KYC session id; a room is keyed by the session it belongs to.
-pub type SessionId = Uuid;
-
-/// One WebRTC connection in a room. A participant who rejoins gets a new peer id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(transparent)]
-pub struct PeerId(pub Uuid);
-
-impl PeerId {
-    pub fn new() -> Self {
-        Self(Uuid::new_v4())
-    }
-}
-
-impl Default for PeerId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl std::fmt::Display for PeerId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+use crate::ids::PeerId;
 
 /// What a peer may do in a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,0 +1,41 @@
+//! # vkyc-domain — the rules of vkyc, once
+//!
+//! Everything a KYC session *is* and every rule about how it may change lives here, as
+//! plain data and pure functions of events and time. The live call, the KYC actors, both
+//! storage back ends and the HTTP edge call these functions; none of them decides a rule
+//! of its own (a storage adapter that computes a session's next status, or a handler that
+//! decides whether a case may change, is a rule that leaked).
+//!
+//! Layout:
+//! - [`ids`]: typed ids ([`SessionId`], [`PeerId`]): a session id is never a bare `Uuid`.
+//! - [`call`]: who is in a call ([`Role`], [`MediaKind`], [`PeerInfo`]).
+//! - [`session`]: a session, its applicant, its validating input types, the **session
+//!   lifecycle** ([`Session::apply`], [`Session::cancel`], [`Session::expire`], …) and
+//!   **group admission** ([`Session::admit`]).
+//! - [`kyc`]: the KYC case (steps, attempts with typed [`kyc::Scores`], decisions, audits),
+//!   **the case lock** ([`kyc::KycCase::check`]: nothing changes after the agent's decision
+//!   except after a `recapture` audit) and the recommendation rules ([`kyc::recommend`]).
+//! - [`events`]: [`EventKind`] — every event type with its family (its Kafka topic), whether
+//!   webhooks may send it out, and its JSON Schema — and the [`EventSink`] port.
+//! - [`challenge`]: the head movements of the active liveness challenge ([`Move`]), shared by
+//!   the liveness check and the simulated participants of the load test.
+//! - [`verhoeff`]: the Verhoeff check digit of Aadhaar numbers (the OCR checks it, the
+//!   synthetic ID cards compute it).
+//!
+//! This crate must not depend on webrtc, ort, ractor, redb, scylla or actix (`cargo tree -p
+//! vkyc-domain` shows it): it has no I/O, no clocks of its own (callers pass `now`) and no
+//! actors, so every rule is unit-tested without sockets.
+
+pub mod call;
+pub mod challenge;
+pub mod events;
+pub mod ids;
+pub mod kyc;
+pub mod session;
+pub mod verhoeff;
+
+pub use call::{MediaKind, PeerInfo, Role};
+pub use challenge::Move;
+pub use events::{DomainEvent, EventKind, EventSink, Family};
+pub use ids::{PeerId, SessionId};
+pub use session::Session;
