@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use uuid::Uuid;
+use vkyc_domain::SessionId;
 
 use crate::config::{Config, StorageBackend};
 use crate::store::{EmbeddedStore, ScyllaStore, Store};
@@ -33,7 +33,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 /// recordings' blobs (a recording's metadata stays: ids, roles, times, no personal data; its
 /// media answers 404 `recording_file_missing` afterwards).
 /// Returns the number of blobs deleted; `None`: no such session.
-pub async fn erase(config: &Config, id: Uuid) -> anyhow::Result<Option<usize>> {
+pub async fn erase(config: &Config, id: SessionId) -> anyhow::Result<Option<usize>> {
     let store = open_store(config).await?;
     let Some(session) = store.get_session(id).await? else { return Ok(None) };
     let Some(erased) = store.erase_session(id).await? else { return Ok(None) };

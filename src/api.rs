@@ -4,9 +4,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
+use vkyc_domain::SessionId;
 use vkyc_actors::Role;
 
-use crate::domain::{NewSession, Reference, Session};
+use vkyc_domain::session::{NewSession, Reference, Session};
 use crate::error::ApiError;
 use crate::extract::ValidJson;
 use crate::startup::AppState;
@@ -51,7 +52,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// The session, or 404 `session_not_found`.
-pub async fn load_session(state: &AppState, id: Uuid) -> Result<Session, ApiError> {
+pub async fn load_session(state: &AppState, id: SessionId) -> Result<Session, ApiError> {
     state
         .store
         .get_session(id)
@@ -66,7 +67,7 @@ async fn create_session(
     body: ValidJson<NewSession>,
 ) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
-    let session = Session::create(body.into_inner(), state.config.kyc.session_ttl_secs, &state.config.kyc.self_record)?;
+    let session = Session::create(body.into_inner(), state.config.kyc.session_ttl_secs, &state.config.kyc.self_record, chrono::Utc::now()).map_err(|e| ApiError::validation(e.0))?;
     state.store.create_session(&session).await.map_err(|e| match e {
         crate::store::StoreError::Conflict(code, msg) => ApiError::conflict(code, msg),
         e => ApiError::internal("create_session", e),
@@ -98,7 +99,7 @@ async fn list_sessions(
 async fn get_session(
     req: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<SessionId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let caller = state.auth.caller(&req)?;
@@ -130,7 +131,7 @@ struct TokenRequest {
 async fn issue_token(
     req: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<SessionId>,
     body: ValidJson<TokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
@@ -173,7 +174,7 @@ async fn session_schema() -> HttpResponse {
     HttpResponse::Ok().content_type("application/schema+json").body(SESSION_SCHEMA)
 }
 
-async fn cancel_session(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+async fn cancel_session(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
     let id = id.into_inner();
     match state.store.cancel_session(id).await.map_err(|e| ApiError::internal("cancel_session", e))? {
@@ -192,7 +193,7 @@ async fn list_rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     Ok(HttpResponse::Ok().json(json!({ "rooms": state.rooms.list().await })))
 }
 
-async fn end_room(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+async fn end_room(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state.auth.caller(&req)?.require_session(id, &[Role::Agent])?;
     load_session(&state, id).await?;

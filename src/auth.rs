@@ -9,6 +9,8 @@ use jsonwebtoken::{decode, encode, errors::ErrorKind, Algorithm, DecodingKey, En
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+use vkyc_domain::kyc::Principal;
+use vkyc_domain::SessionId;
 use vkyc_actors::Role;
 
 use crate::error::ApiError;
@@ -19,7 +21,7 @@ const AUDIENCE: &str = "vkyc-join";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JoinClaims {
     /// Session id.
-    pub sid: Uuid,
+    pub sid: SessionId,
     /// Participant id.
     pub sub: String,
     pub role: Role,
@@ -45,7 +47,15 @@ impl Caller {
     }
 
     /// The backend, or a participant of this session (with one of `roles`).
-    pub fn require_session(&self, session_id: Uuid, roles: &[Role]) -> Result<(), ApiError> {
+    /// Who this caller is in a case's record (`backend` or `role:participant`).
+    pub fn principal(&self) -> Principal {
+        match self {
+            Caller::Backend => Principal::Backend,
+            Caller::Participant(c) => Principal::Participant { role: c.role, id: c.sub.clone() },
+        }
+    }
+
+    pub fn require_session(&self, session_id: SessionId, roles: &[Role]) -> Result<(), ApiError> {
         match self {
             Caller::Backend => Ok(()),
             Caller::Participant(c) if c.sid != session_id => {
@@ -117,7 +127,7 @@ impl Auth {
         &self.api_key
     }
 
-    pub fn issue(&self, sid: Uuid, participant: &str, role: Role, ttl_secs: u64) -> (String, DateTime<Utc>) {
+    pub fn issue(&self, sid: SessionId, participant: &str, role: Role, ttl_secs: u64) -> (String, DateTime<Utc>) {
         let now = Utc::now();
         let exp = now + chrono::Duration::seconds(ttl_secs as i64);
         let claims = JoinClaims {
@@ -166,7 +176,7 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_foreign_or_garbage_fail() {
         let auth = Auth::new("k".repeat(16), &"s".repeat(32));
-        let sid = Uuid::new_v4();
+        let sid = SessionId::new();
         let (token, _) = auth.issue(sid, "customer", Role::Customer, 60);
         let claims = auth.verify(&token).unwrap();
         assert_eq!((claims.sid, claims.role, claims.sub.as_str()), (sid, Role::Customer, "customer"));
@@ -183,12 +193,12 @@ mod tests {
     fn expired_tokens_say_so() {
         let auth = Auth::new("k".repeat(16), &"s".repeat(32));
         let claims = JoinClaims {
-            sid: Uuid::new_v4(),
+            sid: SessionId::new(),
             sub: "c".into(),
             role: Role::Customer,
             iat: 0,
             exp: Utc::now().timestamp() - 5,
-            jti: Uuid::new_v4(),
+            jti: SessionId::new(),
             aud: AUDIENCE.into(),
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &auth.encoding).unwrap();
@@ -197,19 +207,19 @@ mod tests {
 
     #[test]
     fn session_scope_and_roles_are_enforced() {
-        let sid = Uuid::new_v4();
+        let sid = SessionId::new();
         let c = |role| Caller::Participant(JoinClaims {
             sid,
             sub: "x".into(),
             role,
             iat: 0,
             exp: 0,
-            jti: Uuid::new_v4(),
+            jti: SessionId::new(),
             aud: AUDIENCE.into(),
         });
         assert!(c(Role::Agent).require_session(sid, &[Role::Agent]).is_ok());
         assert_eq!(c(Role::Customer).require_session(sid, &[Role::Agent]).unwrap_err().code, "forbidden_role");
-        assert_eq!(c(Role::Agent).require_session(Uuid::new_v4(), &[Role::Agent]).unwrap_err().code, "forbidden_session");
+        assert_eq!(c(Role::Agent).require_session(SessionId::new(), &[Role::Agent]).unwrap_err().code, "forbidden_session");
         assert_eq!(c(Role::Agent).require_backend().unwrap_err().code, "forbidden_role");
         assert!(Caller::Backend.require_session(sid, &[]).is_ok());
     }

@@ -14,6 +14,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use vkyc_actors::vision::decode::decode_rgb;
 use vkyc_actors::Role;
+use vkyc_domain::kyc::Change;
+use vkyc_domain::SessionId;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -34,21 +36,16 @@ struct UploadBody {
     image: String,
 }
 
-fn taken_by(c: &Caller) -> String {
-    match c {
-        Caller::Backend => "backend".into(),
-        Caller::Participant(p) => p.role.as_str().into(),
-    }
-}
-
-async fn upload(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+async fn upload(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
     let session_id = id.into_inner();
     let caller = state.auth.caller(&req)?;
     caller.require_session(session_id, &[Role::Agent, Role::Customer])?;
     let session = crate::api::load_session(&state, session_id).await?;
-    if matches!(session.status, crate::domain::SessionStatus::Cancelled | crate::domain::SessionStatus::Expired) {
+    if matches!(session.status, vkyc_domain::session::SessionStatus::Cancelled | vkyc_domain::session::SessionStatus::Expired) {
         return Err(ApiError::conflict("session_closed", "this session is cancelled or expired"));
     }
+    // Evidence after the agent's decision is refused, as every other change to the case.
+    state.cases.check(session.id, &session.workflow, Change::Capture).await.map_err(crate::kyc_api::case_error)?;
     let limit = state.config.inference.max_image_bytes;
     let mut parts = read_parts(&req, payload, &state).await?;
     let (kind, bytes) = match parts.json.take() {
@@ -86,7 +83,7 @@ async fn upload(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
         height,
         bytes: bytes.len() as u64,
         sha256: Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect(),
-        taken_by: taken_by(&caller),
+        taken_by: caller.principal().role_str().into(),
         created_at: Utc::now(),
     };
     // Blob first, then the record: a crash in between leaves an orphan blob, never a record
@@ -96,7 +93,7 @@ async fn upload(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
     Ok(HttpResponse::Created().json(capture))
 }
 
-async fn list(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+async fn list(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
     let session_id = id.into_inner();
     state.auth.caller(&req)?.require_session(session_id, &[Role::Agent, Role::Observer])?;
     crate::api::load_session(&state, session_id).await?;
@@ -105,7 +102,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>)
 }
 
 /// A capture's image, for the agent console and the auditor.
-pub async fn load(state: &AppState, session_id: Uuid, capture_id: Uuid) -> Result<(Capture, Vec<u8>), ApiError> {
+pub async fn load(state: &AppState, session_id: SessionId, capture_id: Uuid) -> Result<(Capture, Vec<u8>), ApiError> {
     let capture = state
         .store
         .get_capture(session_id, capture_id)
@@ -121,7 +118,7 @@ pub async fn load(state: &AppState, session_id: Uuid, capture_id: Uuid) -> Resul
     Ok((capture, bytes))
 }
 
-async fn download(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(Uuid, Uuid)>) -> Result<HttpResponse, ApiError> {
+async fn download(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(SessionId, Uuid)>) -> Result<HttpResponse, ApiError> {
     let (session_id, capture_id) = path.into_inner();
     state.auth.caller(&req)?.require_session(session_id, &[Role::Agent, Role::Observer])?;
     let (capture, bytes) = load(&state, session_id, capture_id).await?;

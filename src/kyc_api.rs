@@ -14,6 +14,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
+use vkyc_domain::SessionId;
 use vkyc_actors::case::{CaseError, LivenessFrames, StepInput};
 use vkyc_actors::kyc::{recommend, AuditVerdict, CaseResult, KycCase, StepType, Verdict};
 use vkyc_actors::vision::idcard::DocumentKind;
@@ -43,13 +44,6 @@ pub fn case_error(e: CaseError) -> ApiError {
         CaseError::Notify(_) => ApiError::new(StatusCode::BAD_GATEWAY, e.code(), e.to_string()),
         CaseError::StepFailed | CaseError::Inference(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string()),
         CaseError::Store(_) | CaseError::Unavailable(_) => ApiError::internal("case", e),
-    }
-}
-
-fn who(c: &Caller) -> String {
-    match c {
-        Caller::Backend => "backend".into(),
-        Caller::Participant(p) => format!("{}:{}", p.role.as_str(), p.sub),
     }
 }
 
@@ -113,7 +107,7 @@ fn need<T>(v: Option<T>, field: &str) -> Result<T, ApiError> {
     v.ok_or_else(|| ApiError::validation(format!("{field}: required for this step")))
 }
 
-async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(Uuid, String)>, body: ValidJson<StepBody>) -> Result<HttpResponse, ApiError> {
+async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(SessionId, String)>, body: ValidJson<StepBody>) -> Result<HttpResponse, ApiError> {
     let (id, step) = path.into_inner();
     let step = parse_step(&step)?;
     let caller = state.auth.caller(&req)?;
@@ -128,17 +122,17 @@ async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
     };
     caller.require_session(id, roles)?;
     let s = session(&state, id).await?;
-    if s.status.is_final() && s.status != crate::domain::SessionStatus::Completed {
+    if s.status.is_final() && s.status != vkyc_domain::session::SessionStatus::Completed {
         return Err(ApiError::conflict("session_closed", "this session is cancelled or expired"));
     }
     if sending {
-        let ttl = state.cases.send_otp(id, &s.workflow, who(&caller)).await.map_err(case_error)?;
+        let ttl = state.cases.send_otp(id, &s.workflow, caller.principal()).await.map_err(case_error)?;
         return Ok(HttpResponse::Accepted().json(json!({"step": step, "sent": true, "expires_in_secs": ttl})));
     }
     if challenge {
-        let c = state.cases.start_challenge(id, &s.workflow, who(&caller)).await.map_err(case_error)?;
+        let c = state.cases.start_challenge(id, &s.workflow, caller.principal()).await.map_err(case_error)?;
         let prompt = json!({"kind": "liveness", "challenge_id": c.challenge_id, "moves": c.moves, "seconds_per_move": SECONDS_PER_MOVE});
-        let notified = state.rooms.notify(id, &[Role::Customer], vkyc_actors::signal::ServerMsg::Prompt { prompt }).await;
+        let notified = state.rooms.notify(s.room_id(), s.id, &[Role::Customer], vkyc_actors::signal::ServerMsg::Prompt { prompt }).await;
         return Ok(HttpResponse::Created().json(json!({"step": step, "challenge": c, "seconds_per_move": SECONDS_PER_MOVE, "customers_prompted": notified})));
     }
     if let Some(a) = b.action.as_deref().filter(|_| step == StepType::Face) {
@@ -223,13 +217,13 @@ async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
             face_input(&state, id, b.capture_id, liveness).await?
         }
     };
-    let attempt = state.cases.run(id, &s.workflow, input, who(&caller)).await.map_err(case_error)?;
+    let attempt = state.cases.run(id, &s.workflow, input, caller.principal()).await.map_err(case_error)?;
     Ok(HttpResponse::Created().json(json!({"step": step, "attempt": attempt})))
 }
 
 /// The face step's input: the probe capture and/or the liveness frames (capture ids with
 /// their times), with the session's `reference` captures to compare against.
-pub async fn face_input(state: &AppState, id: Uuid, probe: Option<Uuid>, liveness: Option<(Uuid, Vec<(Uuid, u64)>)>) -> Result<StepInput, ApiError> {
+pub async fn face_input(state: &AppState, id: SessionId, probe: Option<Uuid>, liveness: Option<(Uuid, Vec<(Uuid, u64)>)>) -> Result<StepInput, ApiError> {
     let probe = match probe {
         Some(c) => Some((c, crate::captures::load(state, id, c).await?.1)),
         None => None,
@@ -275,18 +269,18 @@ fn notes(n: Option<String>) -> Result<Option<String>, ApiError> {
     }
 }
 
-async fn decide_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(Uuid, String)>, body: ValidJson<DecisionBody<Verdict>>) -> Result<HttpResponse, ApiError> {
+async fn decide_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(SessionId, String)>, body: ValidJson<DecisionBody<Verdict>>) -> Result<HttpResponse, ApiError> {
     let (id, step) = path.into_inner();
     let step = parse_step(&step)?;
     let caller = state.auth.caller(&req)?;
     caller.require_session(id, &[Role::Agent])?;
     let s = session(&state, id).await?;
     let b = body.into_inner();
-    let case = state.cases.decide_step(id, &s.workflow, step, b.verdict, notes(b.notes)?, who(&caller)).await.map_err(case_error)?;
+    let case = state.cases.decide_step(id, &s.workflow, step, b.verdict, notes(b.notes)?, caller.principal()).await.map_err(case_error)?;
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
 }
 
-async fn decide(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>, body: ValidJson<DecisionBody<CaseResult>>) -> Result<HttpResponse, ApiError> {
+async fn decide(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>, body: ValidJson<DecisionBody<CaseResult>>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let caller = state.auth.caller(&req)?;
     caller.require_session(id, &[Role::Agent])?;
@@ -302,16 +296,16 @@ async fn decide(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid
     // A group is decided as one: every applicant's case carries the agent's decision.
     for child in &s.participants {
         let c = session(&state, *child).await?;
-        match state.cases.decide(c.id, &c.workflow, b.verdict, notes.clone(), who(&caller)).await {
+        match state.cases.decide(c.id, &c.workflow, b.verdict, notes.clone(), caller.principal()).await {
             Ok(_) | Err(CaseError::AlreadyDecided) => {}
             Err(e) => return Err(case_error(e)),
         }
     }
-    let case = state.cases.decide(id, &s.workflow, b.verdict, notes, who(&caller)).await.map_err(case_error)?;
+    let case = state.cases.decide(id, &s.workflow, b.verdict, notes, caller.principal()).await.map_err(case_error)?;
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
 }
 
-async fn audit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>, body: ValidJson<DecisionBody<AuditVerdict>>) -> Result<HttpResponse, ApiError> {
+async fn audit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>, body: ValidJson<DecisionBody<AuditVerdict>>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let caller = state.auth.caller(&req)?;
     // Auditors hold observer tokens; the api key (the agent console's) may not audit.
@@ -321,11 +315,11 @@ async fn audit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>
     caller.require_session(id, &[Role::Observer])?;
     let s = session(&state, id).await?;
     let b = body.into_inner();
-    let case = state.cases.audit(id, &s.workflow, b.verdict, notes(b.notes)?, who(&caller)).await.map_err(case_error)?;
+    let case = state.cases.audit(id, &s.workflow, b.verdict, notes(b.notes)?, caller.principal()).await.map_err(case_error)?;
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
 }
 
-async fn get_case(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+async fn get_case(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state.auth.caller(&req)?.require_session(id, &[Role::Agent, Role::Observer])?;
     let s = session(&state, id).await?;
@@ -337,13 +331,13 @@ async fn get_case(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uu
 
 /// The case as stored (every change is saved before it is answered, so this is current),
 /// without starting a case actor just to read it.
-pub async fn stored_case(state: &AppState, s: &crate::domain::Session) -> Result<KycCase, ApiError> {
+pub async fn stored_case(state: &AppState, s: &vkyc_domain::session::Session) -> Result<KycCase, ApiError> {
     Ok(state.store.load_case(s.id).await.map_err(|e| ApiError::internal("load_case", e))?.unwrap_or_else(|| KycCase::new(s.id, s.workflow.clone())))
 }
 
 /// A group call's consolidated view (on the parent): each applicant's session, result and
 /// recommendation, and the group's recommendation — the most severe of them all.
-pub async fn group_document(state: &AppState, parent: &crate::domain::Session, parent_case: &KycCase) -> Result<serde_json::Value, ApiError> {
+pub async fn group_document(state: &AppState, parent: &vkyc_domain::session::Session, parent_case: &KycCase) -> Result<serde_json::Value, ApiError> {
     let rank = |r: CaseResult| match r {
         CaseResult::Approved => 0,
         CaseResult::NeedsReview => 1,
@@ -381,6 +375,7 @@ pub fn case_document(state: &AppState, case: &KycCase) -> serde_json::Value {
     json!({
         "result": result,
         "audited": case.audits.last().is_some_and(|a| a.verdict != AuditVerdict::Recapture),
+        "stage": case.stage(),
         "recommendation": rec,
         "face_match_score": case.face_match_score(),
         "liveness_score": case.liveness_score(),

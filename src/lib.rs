@@ -5,7 +5,8 @@
 //! around it.
 //!
 //! - [`config`]: layered configuration (defaults, profile, env).
-//! - [`domain`]: sessions and applicant inputs as validating types.
+//! - The rules (sessions, the lifecycle, the KYC case and its lock, events) are in
+//!   `vkyc-domain`; the store adapters and handlers here only persist and translate.
 //! - [`store`]: storage and event-log ports and the embedded (redb) default.
 //! - [`events`]: the Kafka relay of the event log (the outbox) and `vkyc events tail`.
 //! - [`auth`]: API key and join tokens (JWT).
@@ -25,7 +26,6 @@ pub mod api;
 pub mod auth;
 pub mod captures;
 pub mod config;
-pub mod domain;
 pub mod error;
 pub mod events;
 pub mod extract;

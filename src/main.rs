@@ -65,7 +65,7 @@ async fn main() {
                 usage()
             };
             let config = load_config();
-            match vkyc::admin::erase(&config, id).await {
+            match vkyc::admin::erase(&config, id.into()).await {
                 Ok(Some(n)) => println!("erased personal data of session {id} ({n} blobs deleted)"),
                 Ok(None) => {
                     eprintln!("vkyc erase: no session {id}");

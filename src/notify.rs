@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use uuid::Uuid;
+use vkyc_domain::SessionId;
 use vkyc_actors::case::Notifier;
 
 /// Development only: the code goes to the server log (a secret in a log; never in
@@ -13,7 +13,7 @@ pub struct LogNotifier;
 
 #[async_trait]
 impl Notifier for LogNotifier {
-    async fn send_otp(&self, session_id: Uuid, code: &str) -> Result<(), String> {
+    async fn send_otp(&self, session_id: SessionId, code: &str) -> Result<(), String> {
         tracing::warn!(session = %session_id, "one-time code {code} (log notifier: development only)");
         Ok(())
     }
@@ -26,7 +26,7 @@ pub struct FileNotifier {
 
 #[async_trait]
 impl Notifier for FileNotifier {
-    async fn send_otp(&self, session_id: Uuid, code: &str) -> Result<(), String> {
+    async fn send_otp(&self, session_id: SessionId, code: &str) -> Result<(), String> {
         let path = self.dir.join(format!("otp-{}.txt", session_id.simple()));
         let code = code.to_string();
         let dir = self.dir.clone();

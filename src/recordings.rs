@@ -46,7 +46,7 @@ async fn load(state: &AppState, id: Uuid) -> Result<Recording, ApiError> {
     state.store.get_recording(id).await.map_err(|e| ApiError::internal("get_recording", e))?.ok_or_else(not_found)
 }
 
-async fn list(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+async fn list(req: HttpRequest, state: web::Data<AppState>, id: web::Path<vkyc_domain::SessionId>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let caller = state.auth.caller(&req)?;
     caller.require_session(id, READERS)?;

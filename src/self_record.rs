@@ -24,11 +24,12 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
+use vkyc_domain::SessionId;
 use vkyc_actors::events::{DomainEvent, EventKind};
 use vkyc_actors::kyc::{recommend, CaseResult, StepType};
 use vkyc_actors::Role;
 
-use crate::domain::{SelfRecordPhase, SelfRecordState, Session, SessionMode, SessionStatus};
+use vkyc_domain::session::{SelfRecordPhase, SelfRecordState, Session, SessionMode, SessionStatus};
 use crate::error::ApiError;
 use crate::extract::ValidJson;
 use crate::kyc_api::{case_error, face_input, FrameRef, SECONDS_PER_MOVE};
@@ -45,13 +46,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Seconds the page gives the customer to say their name and the date.
 const INTRO_SECS: u64 = 6;
 /// Who the system's own actions are recorded as.
-const SYSTEM: &str = "system:self_record";
+fn system() -> vkyc_domain::kyc::Principal {
+    vkyc_domain::kyc::Principal::System("self_record".into())
+}
 
-pub(crate) fn chunk_key(id: Uuid, n: u32) -> String {
+pub(crate) fn chunk_key(id: SessionId, n: u32) -> String {
     format!("selfrecord/{}/video/{n:06}", id.simple())
 }
 
-async fn session(state: &AppState, id: Uuid) -> Result<Session, ApiError> {
+async fn session(state: &AppState, id: SessionId) -> Result<Session, ApiError> {
     let s = crate::api::load_session(state, id).await?;
     if s.mode != SessionMode::SelfRecord {
         return Err(ApiError::conflict("not_self_record", "this session is a live call, not a self-recorded one"));
@@ -63,7 +66,7 @@ async fn session(state: &AppState, id: Uuid) -> Result<Session, ApiError> {
 /// may run again on a fresh copy if another writer came first.
 async fn update<T: Send + 'static>(
     state: &AppState,
-    id: Uuid,
+    id: SessionId,
     f: impl FnMut(&mut Session) -> Result<(T, Option<DomainEvent>), ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     match state.store.update_session(id, f).await.map_err(|e| ApiError::internal("update_session", e))? {
@@ -82,7 +85,7 @@ fn open_for_recording(s: &Session) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn start(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+async fn start(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state.auth.caller(&req)?.require_session(id, &[Role::Customer])?;
     let s = session(&state, id).await?;
@@ -97,7 +100,7 @@ async fn start(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>
             return Err(ApiError::conflict("consent_required", "the customer's consent is needed before recording"));
         }
     }
-    let ch = state.cases.start_challenge(id, &s.workflow, SYSTEM.into()).await.map_err(case_error)?;
+    let ch = state.cases.start_challenge(id, &s.workflow, system()).await.map_err(case_error)?;
     let challenge_id = ch.challenge_id;
     let now = Utc::now();
     update(&state, id, move |s| {
@@ -133,7 +136,7 @@ async fn start(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>
     })))
 }
 
-async fn status(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+async fn status(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state.auth.caller(&req)?.require_session(id, &[Role::Customer, Role::Agent, Role::Observer])?;
     let s = session(&state, id).await?;
@@ -165,7 +168,7 @@ fn content_range(req: &HttpRequest) -> Result<(u64, u64, u64), ApiError> {
     Ok((a, b, total))
 }
 
-async fn upload_chunk(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+async fn upload_chunk(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state.auth.caller(&req)?.require_session(id, &[Role::Customer])?;
     let limits = state.config.kyc.self_record.clone();
@@ -237,7 +240,7 @@ fn check_chunk(r: &SelfRecordState, start: u64, total: u64) -> Result<(), ApiErr
     Ok(())
 }
 
-async fn download(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+async fn download(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state.auth.caller(&req)?.require_session(id, &[Role::Agent, Role::Observer])?;
     let s = session(&state, id).await?;
@@ -256,7 +259,7 @@ struct SubmitBody {
     frames: Vec<FrameRef>,
 }
 
-async fn submit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>, body: ValidJson<SubmitBody>) -> Result<HttpResponse, ApiError> {
+async fn submit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>, body: ValidJson<SubmitBody>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state.auth.caller(&req)?.require_session(id, &[Role::Customer])?;
     let s = session(&state, id).await?;
@@ -294,7 +297,7 @@ async fn submit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid
 /// The face step on the submitted frames, then the system's result.
 async fn process(state: &AppState, s: Session, input: vkyc_actors::case::StepInput) {
     let id = s.id;
-    if let Err(e) = state.cases.run(id, &s.workflow, input, SYSTEM.into()).await {
+    if let Err(e) = state.cases.run(id, &s.workflow, input, system()).await {
         // The attempt is recorded as an error where it could run at all; the result below
         // then asks for review.
         tracing::warn!(session = %id, code = e.code(), "self-record face step did not complete");
@@ -304,7 +307,7 @@ async fn process(state: &AppState, s: Session, input: vkyc_actors::case::StepInp
         _ => CaseResult::NeedsReview,
     };
     let notes = Some("automatic result of the self-recorded video".to_string());
-    if let Err(e) = state.cases.decide(id, &s.workflow, result, notes, SYSTEM.into()).await {
+    if let Err(e) = state.cases.decide(id, &s.workflow, result, notes, system()).await {
         tracing::error!(session = %id, code = e.code(), "self-record result could not be set");
     }
     let done = update(state, id, |s| {

@@ -179,7 +179,7 @@ async fn join(state: &AppState, token: &str, tx: vkyc_actors::signal::SignalTx) 
     if session.status.is_final() {
         return Err(ServerMsg::error("room_ended", "this call has ended"));
     }
-    if session.status == crate::domain::SessionStatus::Scheduled {
+    if session.status == vkyc_domain::session::SessionStatus::Scheduled {
         return Err(ServerMsg::error("session_not_started", "the call's window has not opened yet"));
     }
     // A group's applicant joins the parent's call, as a participant of their own session.
@@ -196,7 +196,7 @@ async fn join(state: &AppState, token: &str, tx: vkyc_actors::signal::SignalTx) 
         None => session.record,
     }
     .unwrap_or(state.config.recording.enabled);
-    let spec = JoinSpec { participant_id, role: claims.role, signal: tx, record };
+    let spec = JoinSpec { session_id: session.id, participant_id, role: claims.role, signal: tx, record };
     state.rooms.join(session.room_id(), spec).await.map_err(|e| match e {
         JoinError::RoomFull => ServerMsg::error("room_full", "the call has the maximum number of participants"),
         JoinError::RoomEnded => ServerMsg::error("room_ended", "this call has ended"),

@@ -458,7 +458,7 @@ async fn benchmark_outbox_to_kafka() {
             use vkyc_actors::EventSink;
             let session = uuid::Uuid::new_v4();
             for i in (w..backlog).step_by(8) {
-                let ev = vkyc_actors::DomainEvent::new(vkyc_actors::EventKind::StepCompleted, Some(session), json!({"step": "consent", "attempt": i + 1, "outcome": "passed"}));
+                let ev = vkyc_actors::DomainEvent::new(vkyc_actors::EventKind::StepCompleted, Some(session.into()), json!({"step": "consent", "attempt": i + 1, "outcome": "passed"}));
                 store.publish(ev).await.unwrap();
             }
         }));

@@ -193,8 +193,8 @@ fn new_session(extra: serde_json::Value) -> Session {
         body[k] = v.clone();
     }
     let new = serde_json::from_value(body).unwrap();
-    let sr = vkyc_actors::case::SelfRecordSettings { video_max_duration_secs: 60, max_video_duration_secs: 300, max_video_bytes: 1 << 20, max_chunk_bytes: 1 << 16 };
-    Session::create(new, 3600, &sr).unwrap()
+    let sr = vkyc_domain::session::SelfRecordSettings { video_max_duration_secs: 60, max_video_duration_secs: 300, max_video_bytes: 1 << 20, max_chunk_bytes: 1 << 16 };
+    Session::create(new, 3600, &sr, Utc::now()).unwrap()
 }
 
 async fn all_events(store: &dyn Store) -> Vec<vkyc::store::EventEnvelope> {

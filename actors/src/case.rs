@@ -21,6 +21,8 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
+use vkyc_domain::kyc::{Change, CaseRefusal, Principal};
+use vkyc_domain::SessionId;
 
 use crate::blob::BlobStore;
 use crate::events::{DomainEvent, EventKind};
@@ -45,6 +47,7 @@ pub enum StepInput {
     /// that differs from the first one recorded for that question is an edit; both are kept.
     Questions { answers: Vec<(String, String, String)> },
     /// Fault injection for tests: the step actor running this step panics.
+    #[cfg(feature = "fault-injection")]
     Crash(StepType),
 }
 
@@ -57,6 +60,7 @@ impl StepInput {
             StepInput::Face { .. } => StepType::Face,
             StepInput::OtpVerify { .. } => StepType::Otp,
             StepInput::Questions { .. } => StepType::Questions,
+            #[cfg(feature = "fault-injection")]
             StepInput::Crash(t) => *t,
         }
     }
@@ -112,7 +116,7 @@ pub struct OtpSettings {
 /// into the case, the events or the logs of the case actor.
 #[async_trait::async_trait]
 pub trait Notifier: Send + Sync + 'static {
-    async fn send_otp(&self, session_id: Uuid, code: &str) -> Result<(), String>;
+    async fn send_otp(&self, session_id: SessionId, code: &str) -> Result<(), String>;
 }
 
 /// A code waiting to be entered: only its hash is kept, in memory.
@@ -122,9 +126,9 @@ struct PendingOtp {
     tries_left: u32,
 }
 
-fn otp_hash(session: Uuid, code: &str) -> [u8; 32] {
+fn otp_hash(session: SessionId, code: &str) -> [u8; 32] {
     use sha2::{Digest, Sha256};
-    Sha256::new().chain_update(session.as_bytes()).chain_update(code.trim().as_bytes()).finalize().into()
+    Sha256::new().chain_update(session.as_uuid().as_bytes()).chain_update(code.trim().as_bytes()).finalize().into()
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -153,6 +157,16 @@ pub enum CaseError {
     Unavailable(String),
 }
 
+impl From<CaseRefusal> for CaseError {
+    fn from(r: CaseRefusal) -> Self {
+        match r {
+            CaseRefusal::NotInWorkflow(t) => CaseError::NotInWorkflow(t.as_str()),
+            CaseRefusal::AlreadyDecided => CaseError::AlreadyDecided,
+            CaseRefusal::NotDecided => CaseError::NotDecided,
+        }
+    }
+}
+
 impl CaseError {
     pub fn code(&self) -> &'static str {
         match self {
@@ -173,15 +187,17 @@ impl CaseError {
 type Reply<T> = RpcReplyPort<Result<T, CaseError>>;
 
 pub enum CaseMsg {
-    Run { input: StepInput, by: String, reply: Reply<Attempt> },
+    Run { input: StepInput, by: Principal, reply: Reply<Attempt> },
     /// Sends a one-time code; answers how long it is valid, in seconds.
-    SendOtp { by: String, reply: Reply<u64> },
+    SendOtp { by: Principal, reply: Reply<u64> },
     /// Issues a head-movement challenge for the face step's liveness check.
-    StartChallenge { by: String, reply: Reply<IssuedChallenge> },
+    StartChallenge { by: Principal, reply: Reply<IssuedChallenge> },
     StepDone { step: StepType, attempt: Attempt, card_face: Option<Vec<u8>> },
-    DecideStep { step: StepType, verdict: Verdict, notes: Option<String>, by: String, reply: Reply<KycCase> },
-    Decide { result: CaseResult, notes: Option<String>, by: String, reply: Reply<KycCase> },
-    Audit { verdict: AuditVerdict, notes: Option<String>, by: String, reply: Reply<KycCase> },
+    DecideStep { step: StepType, verdict: Verdict, notes: Option<String>, by: Principal, reply: Reply<KycCase> },
+    Decide { result: CaseResult, notes: Option<String>, by: Principal, reply: Reply<KycCase> },
+    Audit { verdict: AuditVerdict, notes: Option<String>, by: Principal, reply: Reply<KycCase> },
+    /// Whether the case lock lets `Change` happen now (e.g. before a capture is stored).
+    Check(Change, Reply<()>),
     Get(RpcReplyPort<KycCase>),
     /// Periodic: an idle case actor asks its supervisor to retire it.
     IdleCheck,
@@ -201,7 +217,7 @@ struct StepArgs {
     case: ActorRef<CaseMsg>,
     step: StepType,
     n: u32,
-    by: String,
+    by: Principal,
     input: StepInput,
     ctx: Arc<StepContext>,
     card_face: Option<String>,
@@ -210,13 +226,14 @@ struct StepArgs {
 }
 
 fn inference_err(e: InferenceError) -> CheckError {
-    CheckError { code: e.code().into(), message: e.to_string() }
+    CheckError::new(e.code(), e.to_string())
 }
 
-async fn run_step(args: &mut StepArgs) -> (Outcome, std::collections::BTreeMap<String, u8>, Vec<CheckError>, serde_json::Value, Option<Vec<u8>>) {
-    let mut scores = std::collections::BTreeMap::new();
-    let input = std::mem::replace(&mut args.input, StepInput::Crash(args.step));
+async fn run_step(args: &mut StepArgs) -> (Outcome, Scores, Vec<CheckError>, serde_json::Value, Option<Vec<u8>>) {
+    let mut scores = Scores::default();
+    let input = std::mem::replace(&mut args.input, StepInput::Questions { answers: vec![] });
     match input {
+        #[cfg(feature = "fault-injection")]
         StepInput::Crash(_) => panic!("step actor: injected fault"),
         StepInput::OtpVerify { .. } | StepInput::Questions { .. } => {
             unreachable!("handled by the case actor itself")
@@ -241,7 +258,7 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, std::collections::BTreeMap<S
             match pool.submit(DocumentJob { kind, image, expected_name: Some(expected_name) }).await {
                 Ok(out) => {
                     let name_match = out.name_match.unwrap_or(0);
-                    scores.insert("name_match".into(), name_match);
+                    scores.name_match = Some(name_match);
                     let mut errors: Vec<CheckError> = out.face_error.clone().into_iter().collect();
                     if !out.fields.has_number() {
                         errors.push(CheckError { code: "document_unreadable".into(), message: "the document number could not be read: hold the card flat, fully in frame, without glare".into() });
@@ -267,7 +284,7 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, std::collections::BTreeMap<S
                 match live_pool.submit(LivenessJob { moves: std::mem::take(&mut args.moves), frames }).await {
                     Ok(out) => {
                         let v = &out.verdict;
-                        scores.insert("liveness".into(), v.score);
+                        scores.liveness = Some(v.score);
                         let best = v.active.best_frame;
                         data["liveness"] = json!({
                             "challenge_id": lf.challenge_id, "live": v.live, "score": v.score,
@@ -304,7 +321,7 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, std::collections::BTreeMap<S
             let job = FaceMatchJob { probe: image, references: references.into_iter().map(|(_, b)| b).collect() };
             match pool.submit(job).await {
                 Ok(out) => {
-                    scores.insert("face_match".into(), out.score);
+                    scores.face_match = Some(out.score);
                     let matches: Vec<_> = out
                         .references
                         .iter()
@@ -366,14 +383,14 @@ pub struct CaseState {
     store: Arc<dyn CaseStore>,
     ctx: Arc<StepContext>,
     /// Running step actors: which step, who asked, and where to answer.
-    running: HashMap<ActorId, (StepType, u32, String, Reply<Attempt>)>,
+    running: HashMap<ActorId, (StepType, u32, Principal, Reply<Attempt>)>,
     otp: Option<PendingOtp>,
     challenge: Option<PendingChallenge>,
     last_activity: std::time::Instant,
     supervisor: Option<ActorRef<CaseSupMsg>>,
 }
 
-fn card_face_key(session: Uuid, n: u32) -> String {
+fn card_face_key(session: SessionId, n: u32) -> String {
     format!("cardfaces/{}/{n}", session.simple())
 }
 
@@ -388,10 +405,6 @@ impl CaseState {
         let now = std::time::Instant::now();
         let pending = self.otp.as_ref().is_some_and(|p| p.expires > now) || self.challenge.as_ref().is_some_and(|c| c.expires > now);
         self.last_activity.elapsed() >= self.ctx.idle && self.running.is_empty() && !pending
-    }
-
-    fn decided(&self) -> bool {
-        self.case.agent_decision.is_some()
     }
 }
 
@@ -436,9 +449,12 @@ impl Actor for CaseActor {
             CaseMsg::Get(reply) => {
                 let _ = reply.send(st.case.clone());
             }
+            CaseMsg::Check(change, reply) => {
+                let _ = reply.send(st.case.check(change).map_err(CaseError::from));
+            }
             CaseMsg::SendOtp { by, reply } => {
-                if st.case.step(StepType::Otp).is_none() {
-                    let _ = reply.send(Err(CaseError::NotInWorkflow("otp")));
+                if let Err(e) = st.case.check(Change::Evidence(StepType::Otp)) {
+                    let _ = reply.send(Err(e.into()));
                     return Ok(());
                 }
                 let s = &st.ctx.otp;
@@ -456,29 +472,30 @@ impl Actor for CaseActor {
                     expires: std::time::Instant::now() + std::time::Duration::from_secs(s.ttl_secs),
                     tries_left: s.max_attempts,
                 });
-                let r = st.save(EventKind::OtpSent, json!({"by_role": by.split(':').next()})).await;
+                let r = st.save(EventKind::OtpSent, json!({"by_role": by.role_str()})).await;
                 let _ = reply.send(r.map(|_| s.ttl_secs));
             }
             CaseMsg::StartChallenge { by, reply } => {
-                if st.case.step(StepType::Face).is_none() {
-                    let _ = reply.send(Err(CaseError::NotInWorkflow("face")));
+                if let Err(e) = st.case.check(Change::Evidence(StepType::Face)) {
+                    let _ = reply.send(Err(e.into()));
                     return Ok(());
                 }
                 let c = &st.ctx.challenge;
                 let moves = crate::vision::liveness::random_moves(c.moves, &mut rand::thread_rng());
                 let id = Uuid::new_v4();
                 st.challenge = Some(PendingChallenge { id, moves: moves.clone(), expires: std::time::Instant::now() + std::time::Duration::from_secs(c.time_limit_secs) });
-                let r = st.save(EventKind::ChallengeIssued, json!({"by_role": by.split(':').next(), "moves": moves.len()})).await;
+                let r = st.save(EventKind::ChallengeIssued, json!({"by_role": by.role_str(), "moves": moves.len()})).await;
                 let issued = IssuedChallenge { challenge_id: id, moves, expires_in_secs: c.time_limit_secs, min_frames: c.min_frames, max_frames: c.max_frames };
                 let _ = reply.send(r.map(|_| issued));
             }
             CaseMsg::Run { input: input @ (StepInput::OtpVerify { .. } | StepInput::Questions { .. }), by, reply } => {
                 // Quick steps run in the case actor itself: no inference, nothing to wait for.
                 let step = input.step_type();
-                let Some(s) = st.case.step(step) else {
-                    let _ = reply.send(Err(CaseError::NotInWorkflow(step.as_str())));
+                if let Err(e) = st.case.check(Change::Evidence(step)) {
+                    let _ = reply.send(Err(e.into()));
                     return Ok(());
-                };
+                }
+                let s = st.case.step(step).expect("checked: the step is in the workflow");
                 let n = s.attempts.len() as u32 + 1;
                 let now = Utc::now();
                 let (outcome, errors, data) = match input {
@@ -497,9 +514,9 @@ impl Actor for CaseActor {
                         if ok {
                             (Outcome::Passed, vec![], json!({"tries_left": left}))
                         } else if left == 0 {
-                            (Outcome::Failed, vec![CheckError { code: "otp_attempts_exhausted".into(), message: "the code was wrong too many times; send a new one".into() }], json!({"tries_left": 0}))
+                            (Outcome::Failed, vec![CheckError::new("otp_attempts_exhausted", "the code was wrong too many times; send a new one")], json!({"tries_left": 0}))
                         } else {
-                            (Outcome::Failed, vec![CheckError { code: "otp_mismatch".into(), message: format!("the code is not right; {left} tries left") }], json!({"tries_left": left}))
+                            (Outcome::Failed, vec![CheckError::new("otp_mismatch", format!("the code is not right; {left} tries left"))], json!({"tries_left": left}))
                         }
                     }
                     StepInput::Questions { answers } => {
@@ -521,29 +538,27 @@ impl Actor for CaseActor {
                             })
                             .collect();
                         let all = answers.iter().all(|(_, _, v)| !v.trim().is_empty());
-                        let errors = if all { vec![] } else { vec![CheckError { code: "answer_missing".into(), message: "every question needs an answer".into() }] };
+                        let errors = if all { vec![] } else { vec![CheckError::new("answer_missing", "every question needs an answer")] };
                         (if all { Outcome::Passed } else { Outcome::Failed }, errors, json!({"answers": items}))
                     }
                     _ => unreachable!("matched above"),
                 };
                 let attempt = Attempt { n, by, started_at: now, finished_at: Utc::now(), outcome, scores: Default::default(), errors, data };
                 let ev = json!({"step": step, "attempt": n, "outcome": outcome});
-                if let Some(s) = st.case.step_mut(step) {
-                    s.attempts.push(attempt.clone());
+                if let Err(e) = st.case.record_attempt(step, attempt.clone()) {
+                    let _ = reply.send(Err(e.into()));
+                    return Ok(());
                 }
                 let r = st.save(EventKind::StepCompleted, ev).await;
                 let _ = reply.send(r.map(|_| attempt));
             }
             CaseMsg::Run { input, by, reply } => {
                 let step = input.step_type();
-                let Some(s) = st.case.step(step) else {
-                    let _ = reply.send(Err(CaseError::NotInWorkflow(step.as_str())));
-                    return Ok(());
-                };
-                if st.decided() && st.case.audits.last().is_none_or(|a| a.verdict != AuditVerdict::Recapture) {
-                    let _ = reply.send(Err(CaseError::AlreadyDecided));
+                if let Err(e) = st.case.check(Change::Evidence(step)) {
+                    let _ = reply.send(Err(e.into()));
                     return Ok(());
                 }
+                let s = st.case.step(step).expect("checked: the step is in the workflow");
                 if st.running.values().any(|(t, ..)| *t == step) {
                     let _ = reply.send(Err(CaseError::StepBusy(step.as_str())));
                     return Ok(());
@@ -587,8 +602,12 @@ impl Actor for CaseActor {
                     }
                 }
                 let data = json!({"step": step, "attempt": attempt.n, "outcome": attempt.outcome, "scores": attempt.scores});
-                if let Some(s) = st.case.step_mut(step) {
-                    s.attempts.push(attempt.clone());
+                // The case may have been decided while the step ran: the lock still holds.
+                if let Err(e) = st.case.record_attempt(step, attempt.clone()) {
+                    if let Some(r) = reply {
+                        let _ = r.send(Err(e.into()));
+                    }
+                    return Ok(());
                 }
                 let saved = st.save(EventKind::StepCompleted, data).await;
                 if let Some(r) = reply {
@@ -596,34 +615,27 @@ impl Actor for CaseActor {
                 }
             }
             CaseMsg::DecideStep { step, verdict, notes, by, reply } => {
-                let Some(s) = st.case.step_mut(step) else {
-                    let _ = reply.send(Err(CaseError::NotInWorkflow(step.as_str())));
+                if let Err(e) = st.case.decide_step(step, StepDecision { verdict, by, at: Utc::now(), notes }) {
+                    let _ = reply.send(Err(e.into()));
                     return Ok(());
-                };
-                s.decision = Some(StepDecision { verdict, by, at: Utc::now(), notes });
+                }
                 let r = st.save(EventKind::StepDecided, json!({"step": step, "verdict": verdict})).await;
                 let _ = reply.send(r.map(|_| st.case.clone()));
             }
             CaseMsg::Decide { result, notes, by, reply } => {
-                if st.decided() && st.case.audits.last().is_none_or(|a| a.verdict != AuditVerdict::Recapture) {
-                    let _ = reply.send(Err(CaseError::AlreadyDecided));
+                let rec = recommend(&st.case, &st.ctx.rules);
+                if let Err(e) = st.case.decide(AgentDecision { result, by, at: Utc::now(), notes }) {
+                    let _ = reply.send(Err(e.into()));
                     return Ok(());
                 }
-                let rec = recommend(&st.case, &st.ctx.rules);
-                st.case.agent_decision = Some(AgentDecision { result, by, at: Utc::now(), notes });
                 let r = st.save(EventKind::VideoReviewed, json!({"result": result, "recommendation": rec.result})).await;
                 let _ = reply.send(r.map(|_| st.case.clone()));
             }
             CaseMsg::Audit { verdict, notes, by, reply } => {
-                if !st.decided() {
-                    let _ = reply.send(Err(CaseError::NotDecided));
+                if let Err(e) = st.case.audit(AuditDecision { verdict, by, at: Utc::now(), notes }) {
+                    let _ = reply.send(Err(e.into()));
                     return Ok(());
                 }
-                if st.case.audits.last().is_some_and(|a| a.verdict != AuditVerdict::Recapture) {
-                    let _ = reply.send(Err(CaseError::AlreadyDecided));
-                    return Ok(());
-                }
-                st.case.audits.push(AuditDecision { verdict, by, at: Utc::now(), notes });
                 let r = st.save(EventKind::CaseAudited, json!({"verdict": verdict})).await;
                 let _ = reply.send(r.map(|_| st.case.clone()));
             }
@@ -643,11 +655,12 @@ impl Actor for CaseActor {
                     finished_at: now,
                     outcome: Outcome::Error,
                     scores: Default::default(),
-                    errors: vec![CheckError { code: "step_failed".into(), message: "the step failed while running; retake it".into() }],
+                    errors: vec![CheckError::new("step_failed", "the step failed while running; retake it")],
                     data: serde_json::Value::Null,
                 };
-                if let Some(s) = st.case.step_mut(step) {
-                    s.attempts.push(attempt);
+                if st.case.record_attempt(step, attempt).is_err() {
+                    let _ = reply.send(Err(CaseError::StepFailed));
+                    return Ok(());
                 }
                 let _ = st.save(EventKind::StepFailed, json!({"step": step, "attempt": n})).await;
                 let _ = reply.send(Err(CaseError::StepFailed));
@@ -662,9 +675,9 @@ impl Actor for CaseActor {
 pub enum CaseSupMsg {
     /// Deliver `msg` to the session's case actor, starting it (from the store) if needed.
     /// Everything goes through here, so retiring an idle actor cannot race a caller.
-    Forward { session_id: Uuid, workflow: Vec<StepType>, msg: CaseMsg },
+    Forward { session_id: SessionId, workflow: Vec<StepType>, msg: CaseMsg },
     /// An idle case actor offers to be retired.
-    Idle(Uuid, ActorId),
+    Idle(SessionId, ActorId),
     /// How many case actors are live.
     Count(RpcReplyPort<usize>),
 }
@@ -674,7 +687,7 @@ pub struct CaseSupervisor;
 pub struct CaseSupState {
     store: Arc<dyn CaseStore>,
     ctx: Arc<StepContext>,
-    cases: HashMap<Uuid, ActorRef<CaseMsg>>,
+    cases: HashMap<SessionId, ActorRef<CaseMsg>>,
 }
 
 impl Actor for CaseSupervisor {
@@ -753,7 +766,7 @@ impl Cases {
     }
 
     /// Sends `f(reply)` to the session's case actor (through the supervisor) and waits.
-    async fn call<T: Send + 'static>(&self, session_id: Uuid, workflow: &[StepType], f: impl FnOnce(RpcReplyPort<T>) -> CaseMsg) -> Result<T, CaseError> {
+    async fn call<T: Send + 'static>(&self, session_id: SessionId, workflow: &[StepType], f: impl FnOnce(RpcReplyPort<T>) -> CaseMsg) -> Result<T, CaseError> {
         let (tx, rx) = ractor::concurrency::oneshot();
         let msg = f(RpcReplyPort::from(tx));
         self.sup
@@ -766,35 +779,40 @@ impl Cases {
         }
     }
 
-    async fn ask<T: Send + 'static>(&self, session_id: Uuid, workflow: &[StepType], f: impl FnOnce(Reply<T>) -> CaseMsg) -> Result<T, CaseError> {
+    async fn ask<T: Send + 'static>(&self, session_id: SessionId, workflow: &[StepType], f: impl FnOnce(Reply<T>) -> CaseMsg) -> Result<T, CaseError> {
         self.call(session_id, workflow, f).await?
     }
 
-    pub async fn get(&self, session_id: Uuid, workflow: &[StepType]) -> Result<KycCase, CaseError> {
+    /// Whether the case lock lets `change` happen now (e.g. before a capture is stored).
+    pub async fn check(&self, session_id: SessionId, workflow: &[StepType], change: Change) -> Result<(), CaseError> {
+        self.ask(session_id, workflow, |reply| CaseMsg::Check(change, reply)).await
+    }
+
+    pub async fn get(&self, session_id: SessionId, workflow: &[StepType]) -> Result<KycCase, CaseError> {
         self.call(session_id, workflow, CaseMsg::Get).await
     }
 
-    pub async fn run(&self, session_id: Uuid, workflow: &[StepType], input: StepInput, by: String) -> Result<Attempt, CaseError> {
+    pub async fn run(&self, session_id: SessionId, workflow: &[StepType], input: StepInput, by: Principal) -> Result<Attempt, CaseError> {
         self.ask(session_id, workflow, |reply| CaseMsg::Run { input, by, reply }).await
     }
 
-    pub async fn send_otp(&self, session_id: Uuid, workflow: &[StepType], by: String) -> Result<u64, CaseError> {
+    pub async fn send_otp(&self, session_id: SessionId, workflow: &[StepType], by: Principal) -> Result<u64, CaseError> {
         self.ask(session_id, workflow, |reply| CaseMsg::SendOtp { by, reply }).await
     }
 
-    pub async fn start_challenge(&self, session_id: Uuid, workflow: &[StepType], by: String) -> Result<IssuedChallenge, CaseError> {
+    pub async fn start_challenge(&self, session_id: SessionId, workflow: &[StepType], by: Principal) -> Result<IssuedChallenge, CaseError> {
         self.ask(session_id, workflow, |reply| CaseMsg::StartChallenge { by, reply }).await
     }
 
-    pub async fn decide_step(&self, session_id: Uuid, workflow: &[StepType], step: StepType, verdict: Verdict, notes: Option<String>, by: String) -> Result<KycCase, CaseError> {
+    pub async fn decide_step(&self, session_id: SessionId, workflow: &[StepType], step: StepType, verdict: Verdict, notes: Option<String>, by: Principal) -> Result<KycCase, CaseError> {
         self.ask(session_id, workflow, |reply| CaseMsg::DecideStep { step, verdict, notes, by, reply }).await
     }
 
-    pub async fn decide(&self, session_id: Uuid, workflow: &[StepType], result: CaseResult, notes: Option<String>, by: String) -> Result<KycCase, CaseError> {
+    pub async fn decide(&self, session_id: SessionId, workflow: &[StepType], result: CaseResult, notes: Option<String>, by: Principal) -> Result<KycCase, CaseError> {
         self.ask(session_id, workflow, |reply| CaseMsg::Decide { result, notes, by, reply }).await
     }
 
-    pub async fn audit(&self, session_id: Uuid, workflow: &[StepType], verdict: AuditVerdict, notes: Option<String>, by: String) -> Result<KycCase, CaseError> {
+    pub async fn audit(&self, session_id: SessionId, workflow: &[StepType], verdict: AuditVerdict, notes: Option<String>, by: Principal) -> Result<KycCase, CaseError> {
         self.ask(session_id, workflow, |reply| CaseMsg::Audit { verdict, notes, by, reply }).await
     }
 
@@ -831,17 +849,7 @@ pub struct KycConfig {
     pub self_record: SelfRecordSettings,
 }
 
-/// Self-record sessions (`[kyc.self_record]`): the customer records a video alone.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SelfRecordSettings {
-    /// Default and largest `video_max_duration_secs` of a session.
-    pub video_max_duration_secs: u32,
-    pub max_video_duration_secs: u32,
-    /// Largest video file, and largest chunk of its resumable upload.
-    pub max_video_bytes: u64,
-    pub max_chunk_bytes: u64,
-}
+pub use vkyc_domain::session::SelfRecordSettings;
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]

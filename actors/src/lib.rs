@@ -10,10 +10,8 @@
 //!         └── RecordingActor          (recording/)     the call's WebM, written live
 //! ```
 //!
-//! Layout:
-//! - [`domain`]: ids, roles and the small value types shared by everything.
-//! - [`events`]: domain events and the [`events::EventSink`] port (the server plugs in the
-//!   embedded log or Kafka; tests plug in memory).
+//! The rules (ids, the session lifecycle, the KYC case and its lock, events) are in
+//! `vkyc-domain`; this crate runs them. Layout:
 //! - [`signal`]: the signalling messages exchanged with a client (JSON over WebSocket in the
 //!   server; plain channels here, so the actors are testable without sockets).
 //! - [`sfu`]: the WebRTC media path: building peer connections, published tracks, the
@@ -26,10 +24,7 @@
 
 pub mod blob;
 pub mod case;
-pub mod domain;
-pub mod events;
 pub mod inference;
-pub mod kyc;
 pub mod peer;
 pub mod recording;
 pub mod room;
@@ -39,6 +34,12 @@ pub mod supervisor;
 pub mod verify;
 pub mod vision;
 
-pub use domain::{MediaKind, PeerId, PeerInfo, Role, SessionId};
-pub use events::{DomainEvent, EventKind, EventSink};
+// The domain types this crate's API speaks, under the paths the server has always used.
+pub use vkyc_domain::{events, kyc};
+pub use vkyc_domain::{DomainEvent, EventKind, EventSink, MediaKind, PeerId, PeerInfo, Role, SessionId};
+/// Ids and call roles (from `vkyc-domain`).
+pub mod domain {
+    pub use vkyc_domain::call::*;
+    pub use vkyc_domain::ids::*;
+}
 pub use supervisor::{JoinError, JoinedPeer, Rooms};

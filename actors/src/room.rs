@@ -58,6 +58,9 @@ pub enum RoomError {
 }
 
 pub struct JoinSpec {
+    /// The session the participant belongs to: the room's own, or (in a group call) the
+    /// applicant's session whose call this room is.
+    pub session_id: SessionId,
     pub participant_id: String,
     pub role: Role,
     pub signal: SignalTx,
@@ -77,7 +80,9 @@ pub enum RoomMsg {
     Info(RpcReplyPort<RoomInfo>),
     /// Server-initiated message to the peers with one of these roles (e.g. a step prompt
     /// to the customer); the reply is how many peers it went to.
-    Notify { roles: Vec<Role>, msg: ServerMsg, reply: RpcReplyPort<usize> },
+    /// Sends `msg` to the peers of session `session_id` (an applicant of a group call, or
+    /// the room's own session) that have one of `roles`; answers how many received it.
+    Notify { session_id: SessionId, roles: Vec<Role>, msg: ServerMsg, reply: RpcReplyPort<usize> },
     /// Internal: the room has had no peer for the configured time.
     EmptyTimeout { since_generation: u64 },
 }
@@ -124,6 +129,8 @@ pub struct RoomArgs {
 
 struct PeerEntry {
     info: PeerInfo,
+    /// The session the peer joined for (see [`JoinSpec::session_id`]).
+    session_id: SessionId,
     actor: ActorRef<PeerMsg>,
     pc: Arc<RTCPeerConnection>,
     signal: SignalTx,
@@ -254,9 +261,9 @@ impl Actor for RoomActor {
             RoomMsg::MediaState { peer_id, audio, video } => {
                 state.broadcast(Some(peer_id), ServerMsg::MediaState { peer_id, audio, video });
             }
-            RoomMsg::Notify { roles, msg, reply } => {
+            RoomMsg::Notify { session_id, roles, msg, reply } => {
                 let mut n = 0;
-                for p in state.peers.values().filter(|p| roles.contains(&p.info.role)) {
+                for p in state.peers.values().filter(|p| p.session_id == session_id && roles.contains(&p.info.role)) {
                     if p.signal.send(msg.clone()).is_ok() {
                         n += 1;
                     }
@@ -384,7 +391,7 @@ async fn join(myself: &ActorRef<RoomMsg>, state: &mut RoomState, spec: JoinSpec)
     state.broadcast(None, ServerMsg::PeerJoined { peer: info.clone() });
     state.peers.insert(
         peer_id,
-        PeerEntry { info: info.clone(), actor: actor.clone(), pc, signal: spec.signal, tracks: vec![], joined_at: Utc::now() },
+        PeerEntry { info: info.clone(), session_id: spec.session_id, actor: actor.clone(), pc, signal: spec.signal, tracks: vec![], joined_at: Utc::now() },
     );
     state.generation += 1;
     let ev = state.event(

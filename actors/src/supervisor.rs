@@ -227,12 +227,13 @@ impl Rooms {
         }
     }
 
-    /// Sends `msg` to the peers of the session's live call that have one of `roles`.
+    /// Sends `msg` to the peers in the live call of room `room_id` that joined for session
+    /// `session_id` (the room's own, or an applicant's in a group call) with one of `roles`.
     /// Returns how many received it (0 when there is no live call).
-    pub async fn notify(&self, session_id: SessionId, roles: &[Role], msg: ServerMsg) -> usize {
-        let Some(room) = self.room(session_id).await else { return 0 };
+    pub async fn notify(&self, room_id: SessionId, session_id: SessionId, roles: &[Role], msg: ServerMsg) -> usize {
+        let Some(room) = self.room(room_id).await else { return 0 };
         let roles = roles.to_vec();
-        call_t!(room, |reply| RoomMsg::Notify { roles, msg, reply }, CALL_TIMEOUT_MS).unwrap_or(0)
+        call_t!(room, |reply| RoomMsg::Notify { session_id, roles, msg, reply }, CALL_TIMEOUT_MS).unwrap_or(0)
     }
 
     pub fn shutdown(&self) {

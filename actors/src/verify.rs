@@ -15,16 +15,11 @@ use crate::vision::liveness::{self, ChallengeConfig, FrameFace, LivenessVerdict,
 use crate::vision::runtime::{ModelError, Models};
 use crate::vision::VisionError;
 
-/// What an error on one input looks like in a result.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-pub struct CheckError {
-    pub code: String,
-    pub message: String,
-}
+pub use vkyc_domain::kyc::CheckError;
 
 impl From<&VisionError> for CheckError {
     fn from(e: &VisionError) -> Self {
-        Self { code: e.code().to_string(), message: e.to_string() }
+        CheckError::new(e.code(), e.to_string())
     }
 }
 

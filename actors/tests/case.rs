@@ -7,21 +7,26 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use uuid::Uuid;
+use vkyc_actors::{Role, SessionId};
+
+fn by(role: Role) -> Principal {
+    Principal::Participant { role, id: format!("{}-1", role.as_str()) }
+}
 use vkyc_actors::blob::{BlobError, BlobStore};
 use vkyc_actors::case::{CaseError, Cases, Notifier, OtpSettings, StepContext, StepInput};
 use vkyc_actors::events::DomainEvent;
-use vkyc_actors::kyc::{CaseStore, KycCase, Outcome, RecommendationRules, Region, StepType, DEFAULT_WORKFLOW};
+use vkyc_actors::kyc::{Principal, CaseStore, KycCase, Outcome, RecommendationRules, Region, StepType, DEFAULT_WORKFLOW};
 
 #[derive(Default)]
 struct Memory {
-    cases: Mutex<HashMap<Uuid, KycCase>>,
+    cases: Mutex<HashMap<SessionId, KycCase>>,
     events: Mutex<Vec<DomainEvent>>,
     blobs: Mutex<HashMap<String, Vec<u8>>>,
 }
 
 #[async_trait]
 impl CaseStore for Memory {
-    async fn load_case(&self, id: Uuid) -> Result<Option<KycCase>, String> {
+    async fn load_case(&self, id: SessionId) -> Result<Option<KycCase>, String> {
         Ok(self.cases.lock().unwrap().get(&id).cloned())
     }
     async fn save_case(&self, case: &KycCase, event: DomainEvent) -> Result<(), String> {
@@ -33,7 +38,7 @@ impl CaseStore for Memory {
 
 #[async_trait]
 impl Notifier for Memory {
-    async fn send_otp(&self, session_id: Uuid, code: &str) -> Result<(), String> {
+    async fn send_otp(&self, session_id: SessionId, code: &str) -> Result<(), String> {
         self.blobs.lock().unwrap().insert(format!("otp/{session_id}"), code.as_bytes().to_vec());
         Ok(())
     }
@@ -71,14 +76,15 @@ async fn start() -> (Cases, Arc<Memory>) {
     (Cases::start(mem.clone(), ctx).await.unwrap(), mem)
 }
 
+#[cfg(feature = "fault-injection")]
 #[tokio::test]
 async fn a_panicking_step_is_recorded_and_the_case_carries_on() {
     let (cases, mem) = start().await;
-    let sid = Uuid::new_v4();
+    let sid = SessionId::new();
     let wf = DEFAULT_WORKFLOW.to_vec();
-    let e = cases.run(sid, &wf, StepInput::Crash(StepType::Consent), "agent".into()).await.unwrap_err();
+    let e = cases.run(sid, &wf, StepInput::Crash(StepType::Consent), by(Role::Agent)).await.unwrap_err();
     assert_eq!(e, CaseError::StepFailed);
-    let a = cases.run(sid, &wf, StepInput::Consent { text_version: "v1".into(), given: true }, "customer".into()).await.unwrap();
+    let a = cases.run(sid, &wf, StepInput::Consent { text_version: "v1".into(), given: true }, by(Role::Customer)).await.unwrap();
     assert_eq!((a.n, a.outcome), (2, Outcome::Passed));
     let case = cases.get(sid, &wf).await.unwrap();
     let consent = case.step(StepType::Consent).unwrap();
@@ -94,27 +100,27 @@ async fn a_panicking_step_is_recorded_and_the_case_carries_on() {
 #[tokio::test]
 async fn steps_without_engines_are_errors_not_crashes() {
     let (cases, _) = start().await;
-    let sid = Uuid::new_v4();
+    let sid = SessionId::new();
     let wf = DEFAULT_WORKFLOW.to_vec();
     let a = cases
-        .run(sid, &wf, StepInput::Face { probe: Some((Uuid::new_v4(), vec![1, 2, 3])), references: vec![], liveness: None }, "agent".into())
+        .run(sid, &wf, StepInput::Face { probe: Some((Uuid::new_v4(), vec![1, 2, 3])), references: vec![], liveness: None }, by(Role::Agent))
         .await
         .unwrap();
     assert_eq!((a.outcome, a.errors[0].code.as_str()), (Outcome::Error, "inference_disabled"));
-    let e = cases.run(sid, &[StepType::Consent], StepInput::Location { position: Some((19.0, 72.8, None)), error: None }, "x".into()).await;
+    let e = cases.run(sid, &[StepType::Consent], StepInput::Location { position: Some((19.0, 72.8, None)), error: None }, by(Role::Agent)).await;
     // The case already exists with the default workflow, which has location.
     assert!(e.is_ok());
-    let other = Uuid::new_v4();
-    let e = cases.run(other, &[StepType::Consent], StepInput::Location { position: Some((19.0, 72.8, None)), error: None }, "x".into()).await;
+    let other = SessionId::new();
+    let e = cases.run(other, &[StepType::Consent], StepInput::Location { position: Some((19.0, 72.8, None)), error: None }, by(Role::Agent)).await;
     assert_eq!(e.unwrap_err(), CaseError::NotInWorkflow("location"));
 }
 
 #[tokio::test]
 async fn idle_case_actors_leave_memory_and_come_back_from_the_store() {
     let (cases, _) = start().await;
-    let sid = Uuid::new_v4();
+    let sid = SessionId::new();
     let wf = DEFAULT_WORKFLOW.to_vec();
-    cases.run(sid, &wf, StepInput::Consent { text_version: "v1".into(), given: true }, "c".into()).await.unwrap();
+    cases.run(sid, &wf, StepInput::Consent { text_version: "v1".into(), given: true }, by(Role::Customer)).await.unwrap();
     assert_eq!(cases.live().await, 1);
     let mut live = 1;
     for _ in 0..40 {
@@ -126,7 +132,7 @@ async fn idle_case_actors_leave_memory_and_come_back_from_the_store() {
     }
     assert_eq!(live, 0, "the idle case actor was retired");
     // Used again: reloaded from the store, history intact.
-    let a = cases.run(sid, &wf, StepInput::Consent { text_version: "v1".into(), given: false }, "c".into()).await.unwrap();
+    let a = cases.run(sid, &wf, StepInput::Consent { text_version: "v1".into(), given: false }, by(Role::Customer)).await.unwrap();
     assert_eq!(a.n, 2);
     assert_eq!(cases.live().await, 1);
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use uuid::Uuid;
+use vkyc_actors::SessionId;
 use vkyc_actors::events::MemorySink;
 use vkyc_actors::peer::PeerMsg;
 use vkyc_actors::room::{JoinSpec, RoomSettings};
@@ -16,9 +16,9 @@ use vkyc_actors::{EventKind, Role, Rooms};
 
 type Rx = mpsc::UnboundedReceiver<ServerMsg>;
 
-async fn join(rooms: &Rooms, session: Uuid, who: &str, role: Role) -> (vkyc_actors::JoinedPeer, Rx) {
+async fn join(rooms: &Rooms, session: SessionId, who: &str, role: Role) -> (vkyc_actors::JoinedPeer, Rx) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let spec = JoinSpec { participant_id: who.to_string(), role, signal: tx, record: false };
+    let spec = JoinSpec { session_id: session, participant_id: who.to_string(), role, signal: tx, record: false };
     (rooms.join(session, spec).await.expect("join"), rx)
 }
 
@@ -46,8 +46,8 @@ async fn a_panicking_peer_is_contained_and_can_rejoin() {
     let settings = RoomSettings { max_peers: 4, empty_timeout: Duration::from_secs(60), recording: None };
     let rooms = Rooms::start(sfu, sink.clone(), settings).await.unwrap();
 
-    let s1 = Uuid::new_v4();
-    let s2 = Uuid::new_v4();
+    let s1 = SessionId::new();
+    let s2 = SessionId::new();
     let (agent, mut agent_rx) = join(&rooms, s1, "agent", Role::Agent).await;
     let (customer, mut customer_rx) = join(&rooms, s1, "customer", Role::Customer).await;
     let (other, _other_rx) = join(&rooms, s2, "agent", Role::Agent).await;
@@ -96,11 +96,11 @@ async fn a_full_room_refuses_and_a_new_connection_replaces_the_old() {
     let rooms = Rooms::start(sfu, sink.clone(), RoomSettings { max_peers: 2, empty_timeout: Duration::from_secs(60), recording: None })
         .await
         .unwrap();
-    let s = Uuid::new_v4();
+    let s = SessionId::new();
     let (_a, _arx) = join(&rooms, s, "agent", Role::Agent).await;
     let (c1, mut c1_rx) = join(&rooms, s, "customer", Role::Customer).await;
     let (tx, _rx) = mpsc::unbounded_channel();
-    let full = rooms.join(s, JoinSpec { participant_id: "observer-1".into(), role: Role::Observer, signal: tx, record: false }).await;
+    let full = rooms.join(s, JoinSpec { session_id: s, participant_id: "observer-1".into(), role: Role::Observer, signal: tx, record: false }).await;
     assert_eq!(full.unwrap_err(), vkyc_actors::JoinError::RoomFull);
     // Same participant again (a reconnect): replaces, does not count twice.
     let (c2, _c2_rx) = join(&rooms, s, "customer", Role::Customer).await;

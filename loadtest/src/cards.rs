@@ -287,39 +287,8 @@ fn random_pan(rng: &mut StdRng, surname: &str) -> String {
     s
 }
 
-const VERHOEFF_D: [[u8; 10]; 10] = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-    [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
-    [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
-    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
-    [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
-    [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
-    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
-    [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
-    [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
-    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
-];
-const VERHOEFF_P: [[u8; 10]; 8] = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-    [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
-    [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
-    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
-    [9, 4, 5, 3, 1, 2, 8, 7, 6, 0],
-    [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
-    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
-    [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
-];
-const VERHOEFF_INV: [u8; 10] = [0, 4, 3, 2, 1, 5, 6, 7, 8, 9];
-
 /// The Verhoeff check digit to append to `digits` (ASCII digits).
-pub fn verhoeff_check_digit(digits: &str) -> char {
-    let c = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .fold(0u8, |c, (i, b)| VERHOEFF_D[c as usize][VERHOEFF_P[(i + 1) % 8][(b - b'0') as usize] as usize]);
-    (b'0' + VERHOEFF_INV[c as usize]) as char
-}
+pub use vkyc_domain::verhoeff::check_digit as verhoeff_check_digit;
 
 /// A random Aadhaar-shaped number: first digit 2–9, Verhoeff check digit last.
 fn random_aadhaar(rng: &mut StdRng) -> String {

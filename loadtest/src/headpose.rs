@@ -71,30 +71,7 @@ pub struct FaceGeometry {
 }
 
 /// One head movement of the active liveness challenge (see the module doc for the signs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Move {
-    /// The person turns to their left: the nose moves towards the image's right (+yaw).
-    TurnLeft,
-    /// The person turns to their right: the nose moves towards the image's left (−yaw).
-    TurnRight,
-    /// The nose tip moves up in the image, towards the eyes (−pitch).
-    LookUp,
-    /// The nose tip moves down in the image, towards the mouth (+pitch).
-    LookDown,
-}
-
-impl Move {
-    /// `(yaw, pitch)` of this move at the given amplitude (radians, ≥ 0).
-    pub fn angles(self, amplitude_rad: f32) -> (f32, f32) {
-        match self {
-            Move::TurnLeft => (amplitude_rad, 0.0),
-            Move::TurnRight => (-amplitude_rad, 0.0),
-            Move::LookUp => (0.0, -amplitude_rad),
-            Move::LookDown => (0.0, amplitude_rad),
-        }
-    }
-}
+pub use vkyc_domain::Move;
 
 /// Shape of the head model, relative to the face box `(x, y, w, h)`: semi-axes
 /// `rx = 0.5·w·width_scale`, `ry = 0.5·h·height_scale`, `rz = depth·rx`, and a Gaussian nose

@@ -23,37 +23,15 @@ pub const SCHEMA_BASE: &str = "https://vkyc.dev/schema/v1/events/";
 /// The `content-type` header of every record (CloudEvents Kafka binding, structured mode).
 pub const CONTENT_TYPE: &str = "application/cloudevents+json; charset=UTF-8";
 
-/// The aggregate family of an event type, which picks its topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// `session.*`, the agent's decision (`video.reviewed`) and audits (`case.audited`).
-    Sessions,
-    /// `room.*`, `peer.*` and node supervision.
-    Rooms,
-    /// `step.*`, codes, challenges and captures: the KYC workflow's evidence.
-    Steps,
-    /// The call's video: `video.completed`, `self_record.*`.
-    Recordings,
-    /// `stats.*` (reserved).
-    Stats,
-    /// `webhook.*` deliveries (reserved for the webhooks issue).
-    Webhooks,
+pub use vkyc_domain::Family;
+
+/// The topic of each family in the configuration.
+pub trait FamilyTopic {
+    fn topic(self, topics: &KafkaTopics) -> &str;
 }
 
-impl Family {
-    pub fn of(kind: &str) -> Family {
-        match kind.split('.').next().unwrap_or_default() {
-            "room" | "peer" | "supervisor" => Family::Rooms,
-            "step" | "otp" | "challenge" | "capture" => Family::Steps,
-            "self_record" | "recording" => Family::Recordings,
-            "video" if kind == "video.completed" => Family::Recordings,
-            "stats" => Family::Stats,
-            "webhook" => Family::Webhooks,
-            _ => Family::Sessions,
-        }
-    }
-
-    pub fn topic(self, topics: &KafkaTopics) -> &str {
+impl FamilyTopic for Family {
+    fn topic(self, topics: &KafkaTopics) -> &str {
         match self {
             Family::Sessions => &topics.sessions,
             Family::Rooms => &topics.rooms,
@@ -105,13 +83,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn families_and_wire_form() {
-        assert_eq!(Family::of("session.created"), Family::Sessions);
-        assert_eq!(Family::of("video.reviewed"), Family::Sessions);
-        assert_eq!(Family::of("video.completed"), Family::Recordings);
-        assert_eq!(Family::of("peer.joined"), Family::Rooms);
-        assert_eq!(Family::of("capture.stored"), Family::Steps);
-        assert_eq!(Family::of("self_record.submitted"), Family::Recordings);
+    fn wire_form() {
         let e = EventEnvelope {
             seq: 7,
             id: uuid::Uuid::new_v4(),

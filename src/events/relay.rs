@@ -20,7 +20,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
-use super::{cloud_event, key, Family, CONTENT_TYPE};
+use super::{cloud_event, key, Family, FamilyTopic, CONTENT_TYPE};
 use crate::config::KafkaConfig;
 use std::sync::Arc;
 

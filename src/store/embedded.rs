@@ -10,10 +10,11 @@ use chrono::Utc;
 use redb::{Database, ReadableTable, TableDefinition};
 use serde_json::json;
 use uuid::Uuid;
+use vkyc_domain::SessionId;
 use vkyc_actors::{DomainEvent, EventKind, EventSink};
 
 use super::{Capture, CaptureStore, Erased, EventEnvelope, EventLog, SessionChange, SessionStore, Store, StoreError, StoreRefusal, EVENT_SCHEMA_VERSION};
-use crate::domain::{Session, SessionStatus};
+use vkyc_domain::session::{AdmissionError, Session, SessionStatus};
 
 const SESSIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("sessions");
 /// (created_at millis, session id) → (): the "recent sessions" list.
@@ -111,7 +112,7 @@ pub(super) fn append_event(tx: &redb::WriteTransaction, event: &DomainEvent) -> 
     Ok(seq)
 }
 
-fn read_session(tx: &redb::WriteTransaction, id: Uuid) -> Result<Option<Session>, StoreError> {
+fn read_session(tx: &redb::WriteTransaction, id: SessionId) -> Result<Option<Session>, StoreError> {
     let table = tx.open_table(SESSIONS).map_err(backend)?;
     let value = table.get(id.as_u128()).map_err(backend)?;
     value.map(|v| serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
@@ -123,54 +124,41 @@ fn write_session(tx: &redb::WriteTransaction, s: &Session) -> Result<(), StoreEr
     Ok(())
 }
 
-/// The most applicants in one call (the parent and its participants).
-pub const MAX_GROUP: usize = 10;
-
-/// The session state change an event implies, applied in the event's transaction.
+/// The session change an event implies (`Session::apply`), and the events that follow from
+/// it, written in the event's transaction; a group's call moves every applicant's session
+/// along with the parent's.
 fn apply(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<(), StoreError> {
     let Some(id) = event.session_id else { return Ok(()) };
     if matches!(event.kind, EventKind::RecordingStarted | EventKind::RecordingSucceeded | EventKind::RecordingFailed) {
         return super::recordings::apply(tx, event);
     }
-    let next = match event.kind {
-        EventKind::RoomStarted | EventKind::SelfRecordStarted => SessionStatus::InProgress,
-        EventKind::RoomEnded | EventKind::SelfRecordSubmitted => SessionStatus::Completed,
-        _ => return Ok(()),
-    };
-    let Some(s) = read_session(tx, id)? else { return Ok(()) };
-    // A group's call moves every applicant's session along with the parent's.
-    for child in s.participants.clone() {
-        if let Some(c) = read_session(tx, child)? {
-            advance(tx, c, next)?;
-        }
-    }
-    advance(tx, s, next)
-}
-
-fn advance(tx: &redb::WriteTransaction, mut s: Session, next: SessionStatus) -> Result<(), StoreError> {
-    let id = s.id;
-    if s.status.is_final() {
+    if vkyc_domain::session::status_after(event.kind).is_none() {
         return Ok(());
     }
+    let Some(s) = read_session(tx, id)? else { return Ok(()) };
     let now = Utc::now();
-    s.status = next;
-    s.updated_at = now;
-    match next {
-        SessionStatus::InProgress => s.started_at = s.started_at.or(Some(now)),
-        _ => s.ended_at = Some(now),
+    for child in s.participants.clone() {
+        if let Some(c) = read_session(tx, child)? {
+            apply_to(tx, c, event.kind, now)?;
+        }
     }
-    write_session(tx, &s)?;
-    if next == SessionStatus::Completed {
-        // The call is over: the case is ready for review (webhook subscribers wait for this).
-        let duration = s.started_at.map(|t| (now - t).num_seconds());
-        append_event(tx, &DomainEvent::new(EventKind::VideoCompleted, Some(id), json!({"duration_secs": duration})))?;
+    apply_to(tx, s, event.kind, now)
+}
+
+fn apply_to(tx: &redb::WriteTransaction, mut s: Session, kind: EventKind, now: chrono::DateTime<Utc>) -> Result<(), StoreError> {
+    let (changed, follow) = s.apply(kind, now);
+    if changed {
+        write_session(tx, &s)?;
+    }
+    for e in &follow {
+        append_event(tx, e)?;
     }
     Ok(())
 }
 
 #[async_trait]
 impl vkyc_actors::kyc::CaseStore for EmbeddedStore {
-    async fn load_case(&self, session_id: Uuid) -> Result<Option<vkyc_actors::kyc::KycCase>, String> {
+    async fn load_case(&self, session_id: SessionId) -> Result<Option<vkyc_actors::kyc::KycCase>, String> {
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(backend)?;
             let table = tx.open_table(CASES).map_err(backend)?;
@@ -214,7 +202,7 @@ impl CaptureStore for EmbeddedStore {
         .await
     }
 
-    async fn list_captures(&self, session_id: Uuid) -> Result<Vec<Capture>, StoreError> {
+    async fn list_captures(&self, session_id: SessionId) -> Result<Vec<Capture>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(backend)?;
             let table = tx.open_table(CAPTURES).map_err(backend)?;
@@ -229,7 +217,7 @@ impl CaptureStore for EmbeddedStore {
         .await
     }
 
-    async fn get_capture(&self, session_id: Uuid, capture_id: Uuid) -> Result<Option<Capture>, StoreError> {
+    async fn get_capture(&self, session_id: SessionId, capture_id: Uuid) -> Result<Option<Capture>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(backend)?;
             let table = tx.open_table(CAPTURES).map_err(backend)?;
@@ -244,7 +232,7 @@ impl EmbeddedStore {
     /// The lifecycle timer's work, in one transaction: scheduled sessions whose window has
     /// opened become `waiting` (`session.waiting`); sessions past their `expires_at` whose
     /// call has not started become `expired` (`session.expired`). Returns the expired ones.
-    pub async fn expire_due(&self, now: chrono::DateTime<Utc>) -> Result<Vec<Uuid>, StoreError> {
+    pub async fn expire_due(&self, now: chrono::DateTime<Utc>) -> Result<Vec<SessionId>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
             let mut expired = Vec::new();
@@ -257,13 +245,11 @@ impl EmbeddedStore {
                 let mut starts = tx.open_table(SESSIONS_BY_START).map_err(backend)?;
                 for key in opened {
                     starts.remove(key).map_err(backend)?;
-                    let id = Uuid::from_u128(key.1);
+                    let id = SessionId::from_u128(key.1);
                     let Some(mut s) = read_session(&tx, id)? else { continue };
-                    if s.status == SessionStatus::Scheduled {
-                        s.status = SessionStatus::Waiting;
-                        s.updated_at = now;
+                    if let Some(event) = s.open_window(now) {
                         write_session(&tx, &s)?;
-                        append_event(&tx, &DomainEvent::new(EventKind::SessionWaiting, Some(id), json!({})))?;
+                        append_event(&tx, &event)?;
                     }
                 }
             }
@@ -276,16 +262,13 @@ impl EmbeddedStore {
                 let mut idx = tx.open_table(SESSIONS_BY_EXPIRY).map_err(backend)?;
                 for key in due {
                     idx.remove(key).map_err(backend)?;
-                    let id = Uuid::from_u128(key.1);
+                    let id = SessionId::from_u128(key.1);
                     let Some(mut s) = read_session(&tx, id)? else { continue };
-                    if !matches!(s.status, SessionStatus::Waiting | SessionStatus::Scheduled) {
-                        continue;
+                    if let Some(event) = s.expire(now) {
+                        write_session(&tx, &s)?;
+                        append_event(&tx, &event)?;
+                        expired.push(id);
                     }
-                    s.status = SessionStatus::Expired;
-                    s.updated_at = now;
-                    write_session(&tx, &s)?;
-                    append_event(&tx, &DomainEvent::new(EventKind::SessionExpired, Some(id), json!({"expired_at": now})))?;
-                    expired.push(id);
                 }
             }
             tx.commit().map_err(backend)?;
@@ -299,7 +282,7 @@ impl EmbeddedStore {
     /// with an error, in which case nothing is written. `Ok(None)`: no such session.
     pub async fn update_session<T: Send + 'static, E: Send + 'static>(
         &self,
-        id: Uuid,
+        id: SessionId,
         f: impl FnOnce(&mut Session) -> Result<(T, Option<DomainEvent>), E> + Send + 'static,
     ) -> Result<Option<Result<T, E>>, StoreError> {
         self.blocking(move |db| {
@@ -323,19 +306,13 @@ impl EmbeddedStore {
 
     /// Cancels a session that has not finished; `Ok(None)` if there is no such session,
     /// `Ok(Some(false))` if it had already finished.
-    pub async fn cancel_session(&self, id: Uuid) -> Result<Option<bool>, StoreError> {
+    pub async fn cancel_session(&self, id: SessionId) -> Result<Option<bool>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
             let Some(mut s) = read_session(&tx, id)? else { return Ok(None) };
-            if s.status.is_final() {
-                return Ok(Some(false));
-            }
-            let now = Utc::now();
-            s.status = SessionStatus::Cancelled;
-            s.updated_at = now;
-            s.ended_at = s.ended_at.or(Some(now));
+            let Ok(event) = s.cancel(Utc::now()) else { return Ok(Some(false)) };
             write_session(&tx, &s)?;
-            append_event(&tx, &DomainEvent::new(EventKind::SessionCancelled, Some(id), json!({})))?;
+            append_event(&tx, &event)?;
             tx.commit().map_err(backend)?;
             Ok(Some(true))
         })
@@ -352,23 +329,9 @@ impl SessionStore for EmbeddedStore {
             // A group's applicant joins the parent's list in the same transaction, so two
             // concurrent additions cannot both take the last place.
             if let Some(pid) = session.parent_id {
-                let mut parent = read_session(&tx, pid)?.ok_or_else(|| StoreError::Conflict("parent_not_found", "no session with this parent_id".into()))?;
-                if parent.parent_id.is_some() {
-                    return Err(StoreError::Conflict("parent_is_child", "parent_id must be the group's first session, not another applicant's".into()));
-                }
-                if parent.mode != crate::domain::SessionMode::LiveAgent || parent.status.is_final() {
-                    return Err(StoreError::Conflict("parent_closed", "the parent session is not an open live call".into()));
-                }
-                if parent.participants.len() + 1 >= MAX_GROUP {
-                    return Err(StoreError::Conflict("too_many_participants", format!("a call holds at most {MAX_GROUP} applicants")));
-                }
-                parent.participants.push(session.id);
+                let mut parent = read_session(&tx, pid)?.ok_or_else(|| StoreError::admission(AdmissionError::ParentNotFound))?;
+                parent.admit(&mut session, Utc::now()).map_err(StoreError::admission)?;
                 write_session(&tx, &parent)?;
-                // Joining a call that is already on.
-                if parent.status == SessionStatus::InProgress {
-                    session.status = SessionStatus::InProgress;
-                    session.started_at = Some(Utc::now());
-                }
             }
             write_session(&tx, &session)?;
             tx.open_table(SESSIONS_BY_CREATED)
@@ -381,18 +344,13 @@ impl SessionStore for EmbeddedStore {
             if let Some(at) = session.expires_at {
                 tx.open_table(SESSIONS_BY_EXPIRY).map_err(backend)?.insert((at.timestamp_millis(), session.id.as_u128()), ()).map_err(backend)?;
             }
-            let event = DomainEvent::new(
-                EventKind::SessionCreated,
-                Some(session.id),
-                json!({"mode": session.mode, "status": session.status}),
-            );
-            append_event(&tx, &event)?;
+            append_event(&tx, &session.created_event())?;
             tx.commit().map_err(backend)
         })
         .await
     }
 
-    async fn get_session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
+    async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(backend)?;
             let table = tx.open_table(SESSIONS).map_err(backend)?;
@@ -469,13 +427,13 @@ impl EmbeddedStore {
 
 #[async_trait]
 impl Store for EmbeddedStore {
-    async fn change_session(&self, id: Uuid, mut change: SessionChange) -> Result<Option<Result<(), StoreRefusal>>, StoreError> {
+    async fn change_session(&self, id: SessionId, mut change: SessionChange) -> Result<Option<Result<(), StoreRefusal>>, StoreError> {
         EmbeddedStore::update_session(self, id, move |s| change(s).map(|ev| ((), ev))).await
     }
-    async fn cancel_session(&self, id: Uuid) -> Result<Option<bool>, StoreError> {
+    async fn cancel_session(&self, id: SessionId) -> Result<Option<bool>, StoreError> {
         EmbeddedStore::cancel_session(self, id).await
     }
-    async fn expire_due(&self, now: chrono::DateTime<Utc>) -> Result<Vec<Uuid>, StoreError> {
+    async fn expire_due(&self, now: chrono::DateTime<Utc>) -> Result<Vec<SessionId>, StoreError> {
         EmbeddedStore::expire_due(self, now).await
     }
     async fn relay_cursor(&self, name: &'static str) -> Result<u64, StoreError> {
@@ -484,7 +442,7 @@ impl Store for EmbeddedStore {
     async fn set_relay_cursor(&self, name: &'static str, seq: u64) -> Result<(), StoreError> {
         EmbeddedStore::set_relay_cursor(self, name, seq).await
     }
-    async fn erase_session(&self, id: Uuid) -> Result<Option<Erased>, StoreError> {
+    async fn erase_session(&self, id: SessionId) -> Result<Option<Erased>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
             let Some(mut s) = read_session(&tx, id)? else { return Ok(None) };
@@ -517,7 +475,7 @@ impl Store for EmbeddedStore {
 }
 
 /// What an erased session's applicant becomes.
-pub(crate) fn erased_applicant() -> crate::domain::Applicant {
+pub(crate) fn erased_applicant() -> vkyc_domain::session::Applicant {
     serde_json::from_value(json!({ "name": super::ERASED_NAME })).expect("a valid name")
 }
 
@@ -538,19 +496,19 @@ impl EventSink for EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::NewSession;
+    use vkyc_domain::session::NewSession;
 
     fn new_session() -> Session {
         let new: NewSession =
             serde_json::from_value(json!({"mode":"live_agent","applicant":{"name":"Test Person"}})).unwrap();
-        let sr = vkyc_actors::case::SelfRecordSettings { video_max_duration_secs: 60, max_video_duration_secs: 300, max_video_bytes: 1 << 20, max_chunk_bytes: 1 << 16 };
-        Session::create(new, 3600, &sr).unwrap()
+        let sr = vkyc_domain::session::SelfRecordSettings { video_max_duration_secs: 60, max_video_duration_secs: 300, max_video_bytes: 1 << 20, max_chunk_bytes: 1 << 16 };
+        Session::create(new, 3600, &sr, Utc::now()).unwrap()
     }
 
     #[tokio::test]
     async fn sessions_and_events_survive_reopen_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let ids: Vec<Uuid>;
+        let ids: Vec<SessionId>;
         {
             let store = EmbeddedStore::open(dir.path()).unwrap();
             let mut made = vec![];
@@ -564,7 +522,7 @@ mod tests {
             ids = made;
         }
         let store = EmbeddedStore::open(dir.path()).unwrap();
-        let listed: Vec<Uuid> = store.list_sessions(10).await.unwrap().iter().map(|s| s.id).collect();
+        let listed: Vec<SessionId> = store.list_sessions(10).await.unwrap().iter().map(|s| s.id).collect();
         assert_eq!(listed, ids.iter().rev().copied().collect::<Vec<_>>());
         assert_eq!(store.get_session(ids[0]).await.unwrap().unwrap().status, SessionStatus::InProgress);
         let events = store.events_after(0, 100).await.unwrap();

@@ -21,10 +21,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+use vkyc_domain::SessionId;
 
 use vkyc_actors::DomainEvent;
 
-use crate::domain::Session;
+use vkyc_domain::session::Session;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -36,6 +37,13 @@ pub enum StoreError {
     /// a message for the API's 409.
     #[error("{1}")]
     Conflict(&'static str, String),
+}
+
+impl StoreError {
+    /// A group admission the domain refused (`Session::admit`), as a conflict.
+    pub fn admission(e: vkyc_domain::session::AdmissionError) -> Self {
+        StoreError::Conflict(e.code(), e.to_string())
+    }
 }
 
 /// The versioned envelope every event is stored and served in. `data` carries ids, roles and
@@ -50,7 +58,7 @@ pub struct EventEnvelope {
     pub version: u32,
     pub time: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<Uuid>,
+    pub session_id: Option<SessionId>,
     pub data: serde_json::Value,
 }
 
@@ -60,7 +68,7 @@ pub const EVENT_SCHEMA_VERSION: u32 = 1;
 pub trait SessionStore: Send + Sync + 'static {
     /// Store a new session and its `session.created` event in one operation.
     async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
-    async fn get_session(&self, id: Uuid) -> Result<Option<Session>, StoreError>;
+    async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
     /// Newest first.
     async fn list_sessions(&self, limit: usize) -> Result<Vec<Session>, StoreError>;
 }
@@ -84,7 +92,7 @@ pub enum CaptureKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Capture {
     pub id: Uuid,
-    pub session_id: Uuid,
+    pub session_id: SessionId,
     pub kind: CaptureKind,
     pub content_type: String,
     pub width: u32,
@@ -107,8 +115,8 @@ pub trait CaptureStore: Send + Sync + 'static {
     /// Record a capture (its blob already written) and its `capture.stored` event together.
     async fn add_capture(&self, capture: &Capture) -> Result<(), StoreError>;
     /// A session's captures, oldest first.
-    async fn list_captures(&self, session_id: Uuid) -> Result<Vec<Capture>, StoreError>;
-    async fn get_capture(&self, session_id: Uuid, capture_id: Uuid) -> Result<Option<Capture>, StoreError>;
+    async fn list_captures(&self, session_id: SessionId) -> Result<Vec<Capture>, StoreError>;
+    async fn get_capture(&self, session_id: SessionId, capture_id: Uuid) -> Result<Option<Capture>, StoreError>;
 }
 
 #[async_trait]
@@ -141,13 +149,13 @@ pub trait Store:
 {
     /// Applies `change` to the session and stores the result and its event together.
     /// `Ok(None)`: no such session; `Ok(Some(Err(_)))`: refused, nothing written.
-    async fn change_session(&self, id: Uuid, change: SessionChange) -> Result<Option<Result<(), StoreRefusal>>, StoreError>;
+    async fn change_session(&self, id: SessionId, change: SessionChange) -> Result<Option<Result<(), StoreRefusal>>, StoreError>;
     /// Cancels a session that has not finished; `Ok(None)` if there is no such session,
     /// `Ok(Some(false))` if it had already finished.
-    async fn cancel_session(&self, id: Uuid) -> Result<Option<bool>, StoreError>;
+    async fn cancel_session(&self, id: SessionId) -> Result<Option<bool>, StoreError>;
     /// The lifecycle timer's work: scheduled sessions whose window opened become `waiting`,
     /// unstarted sessions past `expires_at` become `expired`. Returns the expired ones.
-    async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<Uuid>, StoreError>;
+    async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<SessionId>, StoreError>;
     /// Where the outbox relay `name` stands: the last `seq` it published (0 = none yet).
     async fn relay_cursor(&self, name: &'static str) -> Result<u64, StoreError>;
     /// Move the relay's cursor forward (never back) to `seq`.
@@ -156,7 +164,7 @@ pub trait Store:
     /// applicant's personal data on the session is overwritten, the KYC case (OCR fields,
     /// scores) and the captures' metadata are deleted. Returns the blob keys to delete;
     /// `Ok(None)`: no such session. Events never held personal data, so the log is kept.
-    async fn erase_session(&self, id: Uuid) -> Result<Option<Erased>, StoreError>;
+    async fn erase_session(&self, id: SessionId) -> Result<Option<Erased>, StoreError>;
 }
 
 impl dyn Store {
@@ -164,7 +172,7 @@ impl dyn Store {
     /// [`SessionChange`]); the result of its last run is returned.
     pub async fn update_session<T: Send + 'static, E: Send + 'static>(
         &self,
-        id: Uuid,
+        id: SessionId,
         mut f: impl FnMut(&mut Session) -> Result<(T, Option<DomainEvent>), E> + Send + 'static,
     ) -> Result<Option<Result<T, E>>, StoreError> {
         let slot: std::sync::Arc<std::sync::Mutex<Option<Result<T, E>>>> = Default::default();

@@ -7,6 +7,7 @@ use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
+use vkyc_domain::SessionId;
 use vkyc_actors::recording::RecordedTrack;
 use vkyc_actors::{DomainEvent, EventKind};
 
@@ -29,7 +30,7 @@ pub enum RecordingStatus {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Recording {
     pub id: Uuid,
-    pub session_id: Uuid,
+    pub session_id: SessionId,
     pub status: RecordingStatus,
     pub container: String,
     pub blob_key: String,
@@ -144,7 +145,7 @@ pub(super) fn apply(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<
 pub trait RecordingStore: Send + Sync + 'static {
     async fn get_recording(&self, id: Uuid) -> Result<Option<Recording>, StoreError>;
     /// A session's recordings, oldest first.
-    async fn list_recordings(&self, session_id: Uuid) -> Result<Vec<Recording>, StoreError>;
+    async fn list_recordings(&self, session_id: SessionId) -> Result<Vec<Recording>, StoreError>;
     /// At start-up: recordings still `recording` were cut off by a crash. Each is marked
     /// `failed` (with a `recording.failed` event) after `repair` has made its file readable
     /// (`repair` returns the readable length); returns their ids.
@@ -164,7 +165,7 @@ impl RecordingStore for EmbeddedStore {
         .await
     }
 
-    async fn list_recordings(&self, session_id: Uuid) -> Result<Vec<Recording>, StoreError> {
+    async fn list_recordings(&self, session_id: SessionId) -> Result<Vec<Recording>, StoreError> {
         self.read_tx(move |tx| {
             let index = tx.open_table(RECORDINGS_BY_SESSION).map_err(backend)?;
             let table = tx.open_table(RECORDINGS).map_err(backend)?;

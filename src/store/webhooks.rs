@@ -17,6 +17,7 @@ use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
+use vkyc_domain::SessionId;
 use vkyc_actors::{DomainEvent, EventKind};
 
 use super::embedded::{append_event, backend, RELAY_CURSORS};
@@ -91,7 +92,7 @@ pub struct Delivery {
     pub subscription_id: Uuid,
     pub event_id: Uuid,
     pub event_type: String,
-    pub session_id: Option<Uuid>,
+    pub session_id: Option<SessionId>,
     pub state: DeliveryState,
     pub attempts: Vec<Attempt>,
     /// Failed attempts since the last (re)queue: the position in the retry schedule.
@@ -103,7 +104,7 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub fn new(subscription_id: Uuid, event_id: Uuid, event_type: &str, session_id: Option<Uuid>, payload: String, now: DateTime<Utc>) -> Self {
+    pub fn new(subscription_id: Uuid, event_id: Uuid, event_type: &str, session_id: Option<SessionId>, payload: String, now: DateTime<Utc>) -> Self {
         Self {
             id: Uuid::now_v7(),
             subscription_id,

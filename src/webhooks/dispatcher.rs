@@ -58,7 +58,7 @@ impl DispatcherArgs {
 
 /// The deliveries of one event: one per subscription that asked for its type and existed
 /// when it happened (a new subscription gets no history).
-fn deliveries_for(subs: &[Subscription], id: Uuid, kind: &str, time: chrono::DateTime<Utc>, session: Option<Uuid>, payload: &str) -> Vec<Delivery> {
+fn deliveries_for(subs: &[Subscription], id: Uuid, kind: &str, time: chrono::DateTime<Utc>, session: Option<vkyc_domain::SessionId>, payload: &str) -> Vec<Delivery> {
     let now = Utc::now();
     subs.iter()
         .filter(|s| time >= s.created_at && EventFilter::matches(&s.event_types, kind))
@@ -280,7 +280,7 @@ impl KafkaFanoutState {
             let time = v["time"].as_str().and_then(|t| t.parse::<chrono::DateTime<Utc>>().ok()).unwrap_or_else(Utc::now);
             let session = v["subject"].as_str().and_then(|s| s.parse::<Uuid>().ok());
             let payload = String::from_utf8_lossy(r.payload.as_deref().unwrap_or_default());
-            deliveries.extend(deliveries_for(&subs, id, kind, time, session, &payload));
+            deliveries.extend(deliveries_for(&subs, id, kind, time, session.map(vkyc_domain::SessionId::from_uuid), &payload));
         }
         let new = self.args.store.enqueue_deliveries(deliveries, None).await?;
         if new > 0 {

@@ -26,24 +26,12 @@ use sha2::Sha256;
 use crate::config::WebhooksConfig;
 use crate::error::ApiError;
 
-/// The event types a subscription may ask for (`"*"` = all of them). Internal events
-/// (supervision, OTP, challenges, captures, mute…) are never sent out.
-pub const PUBLIC_EVENT_TYPES: &[&str] = &[
-    "session.created",
-    "session.waiting",
-    "session.expired",
-    "session.cancelled",
-    "room.started",
-    "room.ended",
-    "peer.joined",
-    "peer.left",
-    "video.completed",
-    "video.reviewed",
-    "case.audited",
-    "self_record.submitted",
-    "recording.succeeded",
-    "recording.failed",
-];
+/// Whether a subscription may ask for this event type (`"*"` = all of them): only the public
+/// ones (`EventKind::is_public`); internal events (supervision, OTP, challenges, captures,
+/// mute…) are never sent out.
+pub fn is_public_event_type(kind: &str) -> bool {
+    vkyc_domain::EventKind::parse(kind).is_some_and(|k| k.is_public())
+}
 
 /// The prefix of a Standard Webhooks secret.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -296,11 +284,11 @@ impl EventFilter {
         }
         let mut out: Vec<String> = Vec::new();
         for t in types {
-            if t != "*" && !PUBLIC_EVENT_TYPES.contains(&t.as_str()) {
+            if t != "*" && !is_public_event_type(t) {
                 let shown: String = t.chars().take(64).collect();
                 return Err(WebhookError::InvalidEventTypes(format!(
                     "unknown event type {shown:?}; known: {} or \"*\"",
-                    PUBLIC_EVENT_TYPES.join(", ")
+                    vkyc_domain::EventKind::public().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
                 )));
             }
             if !out.contains(t) {
@@ -316,7 +304,7 @@ impl EventFilter {
 
     /// Whether an event of this type goes to the subscription (only public types ever do).
     pub fn matches(types: &[String], kind: &str) -> bool {
-        PUBLIC_EVENT_TYPES.contains(&kind) && types.iter().any(|t| t == "*" || t == kind)
+        is_public_event_type(kind) && types.iter().any(|t| t == "*" || t == kind)
     }
 }
 

@@ -39,6 +39,8 @@ impl CheckError {
 pub enum Principal {
     Backend,
     Participant { role: Role, id: String },
+    /// vkyc itself, e.g. `system:self_record` (the automatic result of a self-recorded session).
+    System(String),
 }
 
 impl Principal {
@@ -47,6 +49,7 @@ impl Principal {
         match self {
             Principal::Backend => "backend",
             Principal::Participant { role, .. } => role.as_str(),
+            Principal::System(_) => "system",
         }
     }
 }
@@ -56,6 +59,7 @@ impl std::fmt::Display for Principal {
         match self {
             Principal::Backend => f.write_str("backend"),
             Principal::Participant { role, id } => write!(f, "{}:{id}", role.as_str()),
+            Principal::System(what) => write!(f, "system:{what}"),
         }
     }
 }
@@ -74,6 +78,9 @@ impl TryFrom<String> for Principal {
         }
         // Cases written before participant ids were kept name only the role.
         let (role, id) = s.split_once(':').unwrap_or((s.as_str(), ""));
+        if role == "system" {
+            return Ok(Principal::System(id.to_string()));
+        }
         let role = role.parse::<Role>().map_err(|_| format!("unknown principal {s:?}"))?;
         Ok(Principal::Participant { role, id: id.to_string() })
     }
@@ -636,7 +643,7 @@ mod lock {
 
     #[test]
     fn principals_keep_their_string_form() {
-        for s in ["backend", "agent:agent-7", "observer:aud-1", "customer:c"] {
+        for s in ["backend", "agent:agent-7", "observer:aud-1", "customer:c", "system:self_record"] {
             let p: Principal = serde_json::from_value(serde_json::json!(s)).unwrap();
             assert_eq!(serde_json::to_value(&p).unwrap(), s);
         }

@@ -117,7 +117,7 @@ impl RecordTap {
             kind: track.kind,
             role,
             participant_id: participant_id.to_string(),
-            publisher: track.publisher.0.as_u128(),
+            publisher: track.publisher.as_u128(),
             clock_rate,
             track: Arc::downgrade(track),
         };

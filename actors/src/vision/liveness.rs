@@ -27,27 +27,7 @@ use super::face::Detection;
 use super::geometry::Point;
 use super::VisionError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Move {
-    TurnLeft,
-    TurnRight,
-    LookUp,
-    LookDown,
-}
-
-impl Move {
-    pub const ALL: [Move; 4] = [Move::TurnLeft, Move::TurnRight, Move::LookUp, Move::LookDown];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Move::TurnLeft => "turn_left",
-            Move::TurnRight => "turn_right",
-            Move::LookUp => "look_up",
-            Move::LookDown => "look_down",
-        }
-    }
-}
+pub use vkyc_domain::Move;
 
 /// Head pose proxies of one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

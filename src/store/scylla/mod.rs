@@ -59,7 +59,8 @@ use vkyc_actors::{DomainEvent, EventKind, EventSink};
 
 use super::{Capture, CaptureStore, Erased, EventEnvelope, EventLog, SessionChange, SessionStore, Store, StoreError, StoreRefusal, EVENT_SCHEMA_VERSION};
 use crate::config::ScyllaConfig;
-use crate::domain::{Applicant, Session, SessionStatus};
+use vkyc_domain::session::{status_after, AdmissionError, Applicant, Session, SessionStatus};
+use vkyc_domain::SessionId;
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -342,7 +343,7 @@ impl ScyllaStore {
             tx.push(&st.insert_event_bucket, (day, bucket));
             tx.push(
                 &st.insert_event,
-                (bucket, seq as i64, Uuid::new_v4(), event.kind.as_str(), EVENT_SCHEMA_VERSION as i32, ts(Utc::now()), event.session_id, data),
+                (bucket, seq as i64, Uuid::new_v4(), event.kind.as_str(), EVENT_SCHEMA_VERSION as i32, ts(Utc::now()), event.session_id.map(SessionId::into_uuid), data),
             );
         }
         Ok(())
@@ -364,7 +365,7 @@ impl ScyllaStore {
         }
         let st = &self.inner.st;
         let day = day_of(after.created_at);
-        let (created, id) = (ts(after.created_at), after.id);
+        let (created, id) = (ts(after.created_at), after.id.into_uuid());
         tx.push(&st.set_status_by_day, (status_str(after.status), day, created, id));
         tx.push(&st.delete_by_status, (status_str(before.status), day, created, id));
         tx.push(&st.insert_by_status, (status_str(after.status), day, created, id, mode_str(after)));
@@ -410,28 +411,16 @@ impl ScyllaStore {
         Err(StoreError::Conflict("concurrent_update", "the session is being changed by someone else; try again".into()))
     }
 
-    /// Moves a session along with its call (and a group's applicants with it), as the
-    /// embedded store's `apply`; the event itself is written with the session's change.
-    async fn advance(&self, id: Uuid, next: SessionStatus, event: Option<DomainEvent>) -> Result<bool, StoreError> {
+    /// Applies a call event to one session (`Session::apply`); the event itself, when given,
+    /// is written with the session's change, before the events that follow from it.
+    async fn advance(&self, id: SessionId, kind: EventKind, event: Option<DomainEvent>) -> Result<bool, StoreError> {
+        let id = id.into_uuid();
         let done = self
             .modify(
                 id,
                 |s| {
-                    let mut events = Vec::new();
-                    let changed = !s.status.is_final();
-                    if changed {
-                        let now = Utc::now();
-                        s.status = next;
-                        match next {
-                            SessionStatus::InProgress => s.started_at = s.started_at.or(Some(now)),
-                            _ => s.ended_at = Some(now),
-                        }
-                        if next == SessionStatus::Completed {
-                            let duration = s.started_at.map(|t| (now - t).num_seconds());
-                            events.push(DomainEvent::new(EventKind::VideoCompleted, Some(s.id), json!({"duration_secs": duration})));
-                        }
-                    }
-                    events.extend(event.clone());
+                    let (changed, follow) = s.apply(kind, Utc::now());
+                    let events = event.iter().cloned().chain(follow).collect();
                     Ok(Some(Plan { changed, events }))
                 },
                 &|_| {},
@@ -463,8 +452,8 @@ fn status_str(s: SessionStatus) -> &'static str {
 
 fn mode_str(s: &Session) -> &'static str {
     match s.mode {
-        crate::domain::SessionMode::LiveAgent => "live_agent",
-        crate::domain::SessionMode::SelfRecord => "self_record",
+        vkyc_domain::session::SessionMode::LiveAgent => "live_agent",
+        vkyc_domain::session::SessionMode::SelfRecord => "self_record",
     }
 }
 
@@ -573,47 +562,36 @@ impl SessionStore for ScyllaStore {
         // A group's applicant joins the parent's list first (a conditional update of the
         // parent on a real cluster, so two additions cannot both take the last place).
         if let Some(pid) = session.parent_id {
-            let child = session.id;
-            let parent = self
-                .modify(
-                    pid,
-                    |p| {
-                        if p.parent_id.is_some() {
-                            return Err(StoreError::Conflict("parent_is_child", "parent_id must be the group's first session, not another applicant's".into()));
-                        }
-                        if p.mode != crate::domain::SessionMode::LiveAgent || p.status.is_final() {
-                            return Err(StoreError::Conflict("parent_closed", "the parent session is not an open live call".into()));
-                        }
-                        if p.participants.len() + 1 >= super::embedded::MAX_GROUP {
-                            return Err(StoreError::Conflict("too_many_participants", format!("a call holds at most {} applicants", super::embedded::MAX_GROUP)));
-                        }
-                        if !p.participants.contains(&child) {
-                            p.participants.push(child);
-                        }
-                        Ok(Some(Plan { changed: true, events: vec![] }))
-                    },
-                    &|_| {},
-                )
-                .await?
-                .ok_or_else(|| StoreError::Conflict("parent_not_found", "no session with this parent_id".into()))?
-                .expect("never refused");
-            if parent.status == SessionStatus::InProgress {
-                session.status = SessionStatus::InProgress;
-                session.started_at = Some(Utc::now());
-            }
+            // `admit` may run again on a fresh parent (a conditional update lost): each run
+            // starts from the child as it was given.
+            let given = session.clone();
+            let mut admitted = given.clone();
+            self.modify(
+                pid.into_uuid(),
+                |p| {
+                    admitted = given.clone();
+                    p.admit(&mut admitted, Utc::now()).map_err(StoreError::admission)?;
+                    Ok(Some(Plan { changed: true, events: vec![] }))
+                },
+                &|_| {},
+            )
+            .await?
+            .ok_or_else(|| StoreError::admission(AdmissionError::ParentNotFound))?
+            .expect("never refused");
+            session = admitted;
         }
         let s = &session;
         let mut tx = Tx::new();
         let day = day_of(s.created_at);
-        tx.push(&st.insert_session, (s.id, 1i64, status_str(s.status), mode_str(s), ts(s.created_at), ts(s.updated_at), Self::session_doc(s)?));
+        tx.push(&st.insert_session, (s.id.into_uuid(), 1i64, status_str(s.status), mode_str(s), ts(s.created_at), ts(s.updated_at), Self::session_doc(s)?));
         let (name, dob, reference) = pii_columns(&s.applicant);
-        tx.push(&st.insert_session_pii, (s.id, name, dob, reference));
-        tx.push(&st.insert_by_day, (day, ts(s.created_at), s.id, status_str(s.status), mode_str(s)));
+        tx.push(&st.insert_session_pii, (s.id.into_uuid(), name, dob, reference));
+        tx.push(&st.insert_by_day, (day, ts(s.created_at), s.id.into_uuid(), status_str(s.status), mode_str(s)));
         tx.push(&st.insert_session_day, (SESSION_LIST, day));
-        tx.push(&st.insert_by_status, (status_str(s.status), day, ts(s.created_at), s.id, mode_str(s)));
+        tx.push(&st.insert_by_status, (status_str(s.status), day, ts(s.created_at), s.id.into_uuid(), mode_str(s)));
         let mut deadline = |kind: &'static str, at: DateTime<Utc>| {
             tx.push(&st.insert_deadline_hour, (kind, hour_of(at)));
-            tx.push(&st.insert_deadline, (kind, hour_of(at), ts(at), s.id));
+            tx.push(&st.insert_deadline, (kind, hour_of(at), ts(at), s.id.into_uuid()));
         };
         if let (SessionStatus::Scheduled, Some(w)) = (s.status, s.schedule) {
             deadline("start", w.starts_at);
@@ -621,12 +599,13 @@ impl SessionStore for ScyllaStore {
         if let Some(at) = s.expires_at {
             deadline("expire", at);
         }
-        let event = DomainEvent::new(EventKind::SessionCreated, Some(s.id), json!({"mode": s.mode, "status": s.status}));
+        let event = s.created_event();
         self.push_events(&mut tx, &[event])?;
         self.run(tx).await
     }
 
-    async fn get_session(&self, id: Uuid) -> Result<Option<Session>, StoreError> {
+    async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        let id = id.into_uuid();
         Ok(self.read_session(id, &self.inner.st.get_session).await?.map(|v| v.session))
     }
 
@@ -657,21 +636,23 @@ impl CaptureStore for ScyllaStore {
     async fn add_capture(&self, c: &Capture) -> Result<(), StoreError> {
         let mut tx = Tx::new();
         let doc = serde_json::to_string(c).map_err(backend)?;
-        tx.push(&self.inner.st.insert_capture, (c.session_id, ts(c.created_at), c.id, doc));
+        tx.push(&self.inner.st.insert_capture, (c.session_id.into_uuid(), ts(c.created_at), c.id, doc));
         let data = json!({"capture_id": c.id, "kind": c.kind, "bytes": c.bytes, "taken_by": c.taken_by});
         self.push_events(&mut tx, &[DomainEvent::new(EventKind::CaptureStored, Some(c.session_id), data)])?;
         self.run(tx).await
     }
 
-    async fn list_captures(&self, session_id: Uuid) -> Result<Vec<Capture>, StoreError> {
+    async fn list_captures(&self, session_id: SessionId) -> Result<Vec<Capture>, StoreError> {
+        let session_id = session_id.into_uuid();
         let mut rows: Vec<(CqlTimestamp, Uuid, String)> = self.rows(&self.inner.st.list_captures, (session_id,)).await?;
         rows.sort_by_key(|r| (r.0 .0, r.1));
         rows.into_iter().map(|(_, _, doc)| serde_json::from_str(&doc).map_err(corrupt)).collect()
     }
 
-    async fn get_capture(&self, session_id: Uuid, capture_id: Uuid) -> Result<Option<Capture>, StoreError> {
+    async fn get_capture(&self, session_id: SessionId, capture_id: Uuid) -> Result<Option<Capture>, StoreError> {
+        let session_id = session_id.into_uuid();
         // One small partition (a session's captures); the clustering key starts with the time.
-        Ok(self.list_captures(session_id).await?.into_iter().find(|c| c.id == capture_id))
+        Ok(self.list_captures(SessionId::from_uuid(session_id)).await?.into_iter().find(|c| c.id == capture_id))
     }
 }
 
@@ -721,7 +702,7 @@ impl EventLog for ScyllaStore {
                         continue;
                     }
                     let data = serde_json::from_str(&data).map_err(corrupt)?;
-                    out.push(EventEnvelope { seq, id, kind, version: version as u32, time: from_ts(time), session_id, data });
+                    out.push(EventEnvelope { seq, id, kind, version: version as u32, time: from_ts(time), session_id: session_id.map(SessionId::from_uuid), data });
                     if out.len() >= limit {
                         return Ok(out);
                     }
@@ -734,7 +715,8 @@ impl EventLog for ScyllaStore {
 
 #[async_trait]
 impl CaseStore for ScyllaStore {
-    async fn load_case(&self, session_id: Uuid) -> Result<Option<KycCase>, String> {
+    async fn load_case(&self, session_id: SessionId) -> Result<Option<KycCase>, String> {
+        let session_id = session_id.into_uuid();
         let rows: Vec<(Option<String>,)> = self.rows(&self.inner.st.get_case, (session_id,)).await.map_err(|e| e.to_string())?;
         match rows.into_iter().next().and_then(|r| r.0) {
             Some(doc) => serde_json::from_str(&doc).map(Some).map_err(|e| corrupt(e).to_string()),
@@ -746,7 +728,7 @@ impl CaseStore for ScyllaStore {
         let run = async {
             let mut tx = Tx::new();
             let doc = serde_json::to_string(case).map_err(backend)?;
-            tx.push(&self.inner.st.insert_case, (case.session_id, doc, ts(Utc::now())));
+            tx.push(&self.inner.st.insert_case, (case.session_id.into_uuid(), doc, ts(Utc::now())));
             self.push_events(&mut tx, &[event])?;
             self.run(tx).await
         };
@@ -762,17 +744,12 @@ impl EventSink for ScyllaStore {
             if let Some(id) = crate::store::recordings::recording_event_target(&event) {
                 return self.publish_recording(id, event).await;
             }
-            let next = match event.kind {
-                EventKind::RoomStarted | EventKind::SelfRecordStarted => Some(SessionStatus::InProgress),
-                EventKind::RoomEnded | EventKind::SelfRecordSubmitted => Some(SessionStatus::Completed),
-                _ => None,
-            };
-            if let (Some(next), Some(id)) = (next, event.session_id) {
+            if let (Some(_), Some(id)) = (status_after(event.kind), event.session_id) {
                 if let Some(s) = self.get_session(id).await? {
                     for child in &s.participants {
-                        self.advance(*child, next, None).await?;
+                        self.advance(*child, event.kind, None).await?;
                     }
-                    if self.advance(id, next, Some(event.clone())).await? {
+                    if self.advance(id, event.kind, Some(event.clone())).await? {
                         return Ok(());
                     }
                 }
@@ -787,7 +764,8 @@ impl EventSink for ScyllaStore {
 
 #[async_trait]
 impl Store for ScyllaStore {
-    async fn change_session(&self, id: Uuid, mut change: SessionChange) -> Result<Option<Result<(), StoreRefusal>>, StoreError> {
+    async fn change_session(&self, id: SessionId, mut change: SessionChange) -> Result<Option<Result<(), StoreRefusal>>, StoreError> {
+        let id = id.into_uuid();
         let done = self
             .modify(
                 id,
@@ -798,26 +776,19 @@ impl Store for ScyllaStore {
         Ok(done.map(|s| s.map(|_| ()).ok_or(StoreRefusal)))
     }
 
-    async fn cancel_session(&self, id: Uuid) -> Result<Option<bool>, StoreError> {
+    async fn cancel_session(&self, id: SessionId) -> Result<Option<bool>, StoreError> {
+        let id = id.into_uuid();
         let done = self
             .modify(
                 id,
-                |s| {
-                    if s.status.is_final() {
-                        return Ok(None);
-                    }
-                    let now = Utc::now();
-                    s.status = SessionStatus::Cancelled;
-                    s.ended_at = s.ended_at.or(Some(now));
-                    Ok(Some(Plan { changed: true, events: vec![DomainEvent::new(EventKind::SessionCancelled, Some(s.id), json!({}))] }))
-                },
+                |s| Ok(s.cancel(Utc::now()).ok().map(|event| Plan { changed: true, events: vec![event] })),
                 &|_| {},
             )
             .await?;
         Ok(done.map(|s| s.is_some()))
     }
 
-    async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<Uuid>, StoreError> {
+    async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<SessionId>, StoreError> {
         let st = &self.inner.st;
         let now_hour = hour_of(now);
         let mut expired = Vec::new();
@@ -838,25 +809,15 @@ impl Store for ScyllaStore {
                         .modify(
                             id,
                             |s| {
-                                let ok = if kind == "start" { s.status == SessionStatus::Scheduled } else { matches!(s.status, SessionStatus::Waiting | SessionStatus::Scheduled) };
-                                if !ok {
-                                    // Nothing to do but drop the deadline.
-                                    return Ok(Some(Plan { changed: false, events: vec![] }));
-                                }
-                                let event = if kind == "start" {
-                                    s.status = SessionStatus::Waiting;
-                                    DomainEvent::new(EventKind::SessionWaiting, Some(s.id), json!({}))
-                                } else {
-                                    s.status = SessionStatus::Expired;
-                                    DomainEvent::new(EventKind::SessionExpired, Some(s.id), json!({"expired_at": now}))
-                                };
-                                Ok(Some(Plan { changed: true, events: vec![event] }))
+                                let event = if kind == "start" { s.open_window(now) } else { s.expire(now) };
+                                // No event: nothing to do but drop the deadline.
+                                Ok(Some(Plan { changed: event.is_some(), events: event.into_iter().collect() }))
                             },
                             &done_row,
                         )
                         .await?;
                     match changed {
-                        Some(Some(s)) if kind == "expire" && s.status == SessionStatus::Expired => expired.push(id),
+                        Some(Some(s)) if kind == "expire" && s.status == SessionStatus::Expired => expired.push(s.id),
                         Some(_) => {}
                         None => {
                             let mut tx = Tx::new();
@@ -888,7 +849,8 @@ impl Store for ScyllaStore {
         Ok(())
     }
 
-    async fn erase_session(&self, id: Uuid) -> Result<Option<Erased>, StoreError> {
+    async fn erase_session(&self, id: SessionId) -> Result<Option<Erased>, StoreError> {
+        let id = id.into_uuid();
         let st = &self.inner.st;
         if self.read_session(id, &st.get_session).await?.is_none() {
             return Ok(None);

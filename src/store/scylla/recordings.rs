@@ -28,6 +28,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency::{LocalOne as ONE, LocalQuorum as QUORUM};
 use scylla::client::session::Session as CqlSession;
 use uuid::Uuid;
+use vkyc_domain::SessionId;
 use vkyc_actors::{DomainEvent, EventKind};
 
 use super::{backend, corrupt, prep, ts, ScyllaStore, Tx};
@@ -87,9 +88,9 @@ impl ScyllaStore {
     fn push_recording(&self, tx: &mut Tx, r: &Recording) -> Result<(), StoreError> {
         let st = &self.inner.st.rec;
         let doc = serde_json::to_string(r).map_err(backend)?;
-        tx.push(&st.insert, (r.id, r.session_id, doc));
+        tx.push(&st.insert, (r.id, r.session_id.into_uuid(), doc));
         let summary = (
-            r.session_id,
+            r.session_id.into_uuid(),
             r.id,
             ts(r.started_at),
             r.ended_at.map(ts),
@@ -101,7 +102,7 @@ impl ScyllaStore {
         );
         tx.push(&st.insert_by_session, summary);
         if r.status == RecordingStatus::Recording {
-            tx.push(&st.insert_open, (OPEN, r.id, r.session_id));
+            tx.push(&st.insert_open, (OPEN, r.id, r.session_id.into_uuid()));
         } else {
             tx.push(&st.delete_open, (OPEN, r.id));
         }
@@ -126,7 +127,8 @@ impl RecordingStore for ScyllaStore {
         self.recording_at(&self.inner.st.rec.get, id).await
     }
 
-    async fn list_recordings(&self, session_id: Uuid) -> Result<Vec<Recording>, StoreError> {
+    async fn list_recordings(&self, session_id: SessionId) -> Result<Vec<Recording>, StoreError> {
+        let session_id = session_id.into_uuid();
         let st = &self.inner.st.rec;
         let mut ids: Vec<(Uuid,)> = self.rows(&st.list_by_session, (session_id,)).await?;
         // v7 ids: ascending is oldest first (the clustering order; sorted here too).
