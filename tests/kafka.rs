@@ -471,7 +471,7 @@ async fn benchmark_outbox_to_kafka() {
     cfg.brokers = brokers.clone();
     cfg.topics.steps = topics["steps"].clone();
     let t = Instant::now();
-    let (relay, _) = ractor::Actor::spawn(None, vkyc::events::relay::KafkaRelay, (std::sync::Arc::new(store.clone()) as std::sync::Arc<dyn vkyc::store::Store>, cfg)).await.unwrap();
+    let (relay, _) = ractor::Actor::spawn(None, vkyc::events::relay::KafkaRelay, vkyc::events::relay::RelayArgs { store: std::sync::Arc::new(store.clone()), cfg, health: Default::default() }).await.unwrap();
     while store.relay_cursor(vkyc::events::relay::CURSOR).await.unwrap() < backlog {
         assert!(t.elapsed() < Duration::from_secs(120), "relay too slow");
         tokio::time::sleep(Duration::from_millis(5)).await;
