@@ -41,6 +41,10 @@ pub async fn erase(config: &Config, id: SessionId) -> anyhow::Result<Option<usiz
     keys.extend(store.list_recordings(id).await?.into_iter().map(|r| r.blob_key));
     if let Some(r) = &session.self_record {
         keys.extend((0..r.video_chunks).map(|n| crate::self_record::chunk_key(id, n)));
+        // The submitted frame list is kept only while the checks run.
+        if r.phase == crate::domain::SelfRecordPhase::Processing {
+            keys.push(crate::self_record::frames_key(id));
+        }
     }
     let data_dir = &config.storage.data_dir;
     let blob_key = crate::auth::secret_or_generate(&config.storage.blob_key, data_dir, "blob.key")?;

@@ -41,13 +41,20 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+/// Ready when the store answers and every component of the supervision tree is running;
+/// otherwise 503 with the reasons. `components` is the tree, ready or not.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.events_after(u64::MAX - 1, 1).await {
-        Ok(_) => HttpResponse::Ok().json(json!({"status": "ready"})),
-        Err(e) => {
-            tracing::error!(error = %e, "store not ready");
-            HttpResponse::ServiceUnavailable().json(json!({"status": "not_ready", "reason": "store"}))
-        }
+    let mut reasons = Vec::new();
+    if let Err(e) = state.store.events_after(u64::MAX - 1, 1).await {
+        tracing::error!(error = %e, "store not ready");
+        reasons.push("store".to_string());
+    }
+    reasons.extend(state.tree.health.not_ready());
+    let components = state.tree.health.snapshot();
+    if reasons.is_empty() {
+        HttpResponse::Ok().json(json!({"status": "ready", "components": components}))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({"status": "not_ready", "reason": reasons.join("; "), "reasons": reasons, "components": components}))
     }
 }
 

@@ -17,6 +17,7 @@
 //! - [`verify`]: `/v1/verify/*`, the verification engines (face match, liveness, document).
 //! - [`webhooks`]: signed webhook subscriptions, their dispatcher and delivery log.
 //! - [`web`]: the embedded pages.
+//! - [`supervision`]: the application supervisor over every actor, and `/readyz`'s health.
 //! - [`startup`]: wiring it all together.
 //!
 //! See ARCHITECTURE.md for one call followed from HTTP request to actor to store.
@@ -38,6 +39,7 @@ pub mod self_record;
 pub mod signal;
 pub mod startup;
 pub mod store;
+pub mod supervision;
 pub mod verify;
 pub mod web;
 pub mod webhooks;

@@ -1,6 +1,7 @@
 //! Session lifecycle timers: the `ExpiryActor` wakes every `kyc.expiry_check_secs` and
 //! expires the sessions whose call has not started by their `expires_at` (the store changes
-//! each status and writes its `session.expired` event in one transaction).
+//! each status and writes its `session.expired` event in one transaction). It is a child of
+//! the application supervisor (`expiry`), restarted if it fails.
 
 use std::time::Duration;
 
@@ -14,6 +15,9 @@ pub struct ExpiryActor;
 
 pub enum ExpiryMsg {
     Tick,
+    /// Fault injection: the timer panics.
+    #[cfg(feature = "fault-injection")]
+    InjectPanic,
 }
 
 impl Actor for ExpiryActor {
@@ -34,6 +38,8 @@ impl Actor for ExpiryActor {
                 // A store hiccup must not stop the timer: the next tick tries again.
                 Err(e) => tracing::error!(error = %e, "expiry check failed"),
             },
+            #[cfg(feature = "fault-injection")]
+            ExpiryMsg::InjectPanic => panic!("expiry timer: injected fault"),
         }
         Ok(())
     }

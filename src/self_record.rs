@@ -17,6 +17,12 @@
 //! The video is stored through the blob store (encrypted) as numbered chunks; the upload
 //! state lives on the session, changed in one store transaction per chunk, so an upload
 //! resumes after a dropped connection or a server restart from `video_received`.
+//!
+//! The checks run in the [`SelfRecordProcessor`], a child of the application supervisor
+//! (`self_record`, restarted if it fails). The submitted frame list is kept (encrypted) beside
+//! the video until the checks are done, so when the processor starts — at server start or
+//! after a failure — it resumes every session left `processing`: a session never stays
+//! there because the server stopped mid-check.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -52,6 +58,11 @@ fn system() -> vkyc_domain::kyc::Principal {
 
 pub(crate) fn chunk_key(id: SessionId, n: u32) -> String {
     format!("selfrecord/{}/video/{n:06}", id.simple())
+}
+
+/// The submitted frames (`[(capture_id, t_ms)]`), kept until the checks are done.
+pub(crate) fn frames_key(id: SessionId) -> String {
+    format!("selfrecord/{}/frames", id.simple())
 }
 
 async fn session(state: &AppState, id: SessionId) -> Result<Session, ApiError> {
@@ -273,7 +284,10 @@ async fn submit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Sess
     }
     // Load (and so validate) everything before the state changes.
     let frames: Vec<(Uuid, u64)> = body.into_inner().frames.into_iter().map(|f| (f.capture_id, f.t_ms)).collect();
-    let input = face_input(&state, id, None, Some((r.challenge_id, frames))).await?;
+    let input = face_input(&state, id, None, Some((r.challenge_id, frames.clone()))).await?;
+    // Kept for a processor that starts after a restart (overwritten by a retried submit).
+    let kept = serde_json::to_vec(&frames).map_err(|e| ApiError::internal("frames", e))?;
+    state.blobs.put(&frames_key(id), kept).await.map_err(|e| ApiError::internal("blob put", e))?;
     let now = Utc::now();
     update(&state, id, move |s| {
         open_for_recording(s)?;
@@ -288,19 +302,110 @@ async fn submit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Sess
     })
     .await?;
     // The checks run after the answer: the page shows "submitted" and the lender hears
-    // through video.reviewed (the result) when they are done.
-    let state = state.into_inner();
-    tokio::spawn(async move { process(&state, s, input).await });
+    // through video.reviewed (the result) when they are done. A processor that is being
+    // restarted picks the session up when it starts.
+    match state.self_record.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        Some(p) => {
+            if p.cast(ProcessMsg::Process(id, Box::new(input))).is_err() {
+                tracing::warn!(session = %id, "self-record processor stopped; its successor resumes this session when it starts");
+            }
+        }
+        None => tracing::warn!(session = %id, "self-record processor restarting; it resumes this session when it starts"),
+    }
     Ok(HttpResponse::Accepted().json(json!({"phase": SelfRecordPhase::Processing})))
 }
 
-/// The face step on the submitted frames, then the system's result.
-async fn process(state: &AppState, s: Session, input: vkyc_actors::case::StepInput) {
+/// The sessions examined for interrupted checks when the processor starts (newest first).
+const RESUME_SCAN: usize = 100_000;
+
+pub struct SelfRecordProcessor;
+
+pub enum ProcessMsg {
+    /// Run the checks of a session just submitted.
+    Process(Uuid, Box<vkyc_actors::case::StepInput>),
+    /// Fault injection: the processor panics.
+    #[cfg(feature = "fault-injection")]
+    InjectPanic,
+}
+
+/// Where the submit handler finds the running processor (None while it restarts).
+pub type ProcessorSlot = std::sync::Arc<std::sync::RwLock<Option<ractor::ActorRef<ProcessMsg>>>>;
+
+impl ractor::Actor for SelfRecordProcessor {
+    type Msg = ProcessMsg;
+    type State = std::sync::Arc<AppState>;
+    type Arguments = std::sync::Arc<AppState>;
+
+    async fn pre_start(&self, me: ractor::ActorRef<ProcessMsg>, state: Self::Arguments) -> Result<Self::State, ractor::ActorProcessingErr> {
+        // Submissions from now on queue here, behind the resumed ones (one found by both is
+        // checked once, see `Process`).
+        *state.self_record.write().unwrap_or_else(|e| e.into_inner()) = Some(me);
+        Ok(state)
+    }
+
+    /// After the start (the supervisor is not held up): the sessions a stop interrupted.
+    async fn post_start(&self, _me: ractor::ActorRef<ProcessMsg>, state: &mut Self::State) -> Result<(), ractor::ActorProcessingErr> {
+        let sessions = state.store.list_sessions(RESUME_SCAN).await?;
+        let left: Vec<Session> = sessions.into_iter().filter(|s| s.self_record.as_ref().is_some_and(|r| r.phase == SelfRecordPhase::Processing)).collect();
+        if !left.is_empty() {
+            tracing::warn!(count = left.len(), "resuming self-record checks interrupted by a stop");
+        }
+        for s in left {
+            resume(state, s).await;
+        }
+        Ok(())
+    }
+
+    async fn handle(&self, _me: ractor::ActorRef<ProcessMsg>, msg: ProcessMsg, state: &mut Self::State) -> Result<(), ractor::ActorProcessingErr> {
+        match msg {
+            ProcessMsg::Process(id, input) => {
+                match crate::api::load_session(state, id).await {
+                    Ok(s) if s.self_record.as_ref().is_some_and(|r| r.phase == SelfRecordPhase::Processing) => process(state, s, Some(*input)).await,
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(session = %id, code = e.code, "self-record session cannot be loaded for its checks"),
+                }
+            }
+            #[cfg(feature = "fault-injection")]
+            ProcessMsg::InjectPanic => panic!("self-record processor: injected fault"),
+        }
+        Ok(())
+    }
+
+    async fn post_stop(&self, _me: ractor::ActorRef<ProcessMsg>, state: &mut Self::State) -> Result<(), ractor::ActorProcessingErr> {
+        *state.self_record.write().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(())
+    }
+}
+
+/// A session found `processing` at start: decided already (only the last save was lost), or
+/// its checks run again from the kept frames; without them, the result asks for review.
+async fn resume(state: &AppState, s: Session) {
     let id = s.id;
-    if let Err(e) = state.cases.run(id, &s.workflow, input, system()).await {
-        // The attempt is recorded as an error where it could run at all; the result below
-        // then asks for review.
-        tracing::warn!(session = %id, code = e.code(), "self-record face step did not complete");
+    if matches!(state.cases.get(id, &s.workflow).await, Ok(c) if c.agent_decision.is_some()) {
+        return finish(state, id).await;
+    }
+    let input = match (&s.self_record, state.blobs.get(&frames_key(id)).await) {
+        (Some(r), Ok(Some(bytes))) => match serde_json::from_slice::<Vec<(Uuid, u64)>>(&bytes) {
+            Ok(frames) => face_input(state, id, None, Some((r.challenge_id, frames))).await.map_err(|e| tracing::warn!(session = %id, code = e.code, "self-record frames cannot be loaded again")).ok(),
+            Err(_) => None,
+        },
+        _ => None,
+    };
+    if input.is_none() {
+        tracing::warn!(session = %id, "self-record frames are gone; the result asks for review");
+    }
+    process(state, s, input).await;
+}
+
+/// The face step on the submitted frames (if any), then the system's result.
+async fn process(state: &AppState, s: Session, input: Option<vkyc_actors::case::StepInput>) {
+    let id = s.id;
+    if let Some(input) = input {
+        if let Err(e) = state.cases.run(id, &s.workflow, input, system()).await {
+            // The attempt is recorded as an error where it could run at all; the result
+            // below then asks for review.
+            tracing::warn!(session = %id, code = e.code(), "self-record face step did not complete");
+        }
     }
     let result = match state.cases.get(id, &s.workflow).await {
         Ok(case) if recommend(&case, &state.config.kyc.rules).result == CaseResult::Approved => CaseResult::Approved,
@@ -310,6 +415,11 @@ async fn process(state: &AppState, s: Session, input: vkyc_actors::case::StepInp
     if let Err(e) = state.cases.decide(id, &s.workflow, result, notes, system()).await {
         tracing::error!(session = %id, code = e.code(), "self-record result could not be set");
     }
+    finish(state, id).await;
+}
+
+/// The checks are over: the session leaves `processing` and the kept frame list goes.
+async fn finish(state: &AppState, id: Uuid) {
     let done = update(state, id, |s| {
         if let Some(r) = s.self_record.as_mut() {
             r.phase = SelfRecordPhase::Done;
@@ -318,7 +428,12 @@ async fn process(state: &AppState, s: Session, input: vkyc_actors::case::StepInp
         Ok(((), None))
     })
     .await;
-    if let Err(e) = done {
-        tracing::error!(session = %id, code = e.code, "self-record state could not be saved");
+    match done {
+        Ok(()) => {
+            if let Err(e) = state.blobs.delete(&frames_key(id)).await {
+                tracing::warn!(session = %id, error = %e, "self-record frame list could not be deleted");
+            }
+        }
+        Err(e) => tracing::error!(session = %id, code = e.code, "self-record state could not be saved"),
     }
 }

@@ -1,5 +1,6 @@
 //! Wiring: config → store, auth, SFU, actor tree → HTTP server. `Application::build` is what
-//! `main` and the black-box tests call.
+//! `main` and the black-box tests call. Every actor runs under one
+//! [`crate::supervision::ApplicationSupervisor`] (see that module for the tree and its policy).
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use crate::auth::{secret_or_generate, Auth};
 use crate::config::Config;
 use crate::error::{json_error, path_error, query_error};
 use crate::store::{EmbeddedStore, ScyllaStore, Store};
+use crate::supervision::{ChildSpec, Restart, Tree};
 
 pub struct AppState {
     pub config: Config,
@@ -29,6 +31,10 @@ pub struct AppState {
     pub public_url: String,
     /// Signs recording download URLs (derived from the token secret).
     pub recording_url_key: Vec<u8>,
+    /// The supervision tree (its health is `/readyz`).
+    pub tree: Tree,
+    /// The running self-record processor.
+    pub self_record: crate::self_record::ProcessorSlot,
 }
 
 pub struct Application {
@@ -36,12 +42,15 @@ pub struct Application {
     public_url: String,
     api_key: String,
     server: Server,
-    rooms: Rooms,
-    inference: Option<std::sync::Arc<crate::verify::Inference>>,
-    cases: vkyc_actors::case::Cases,
-    expiry: ractor::ActorRef<crate::lifecycle::ExpiryMsg>,
-    relay: Option<ractor::ActorRef<crate::events::relay::RelayMsg>>,
-    webhooks: Option<ractor::ActorRef<crate::webhooks::dispatcher::SupMsg>>,
+    tree: Tree,
+}
+
+/// A child whose fault hook sends `msg` (fault injection; without the feature, no hook).
+#[cfg(feature = "fault-injection")]
+fn faulty<M: ractor::Message>(spec: ChildSpec, msg: fn() -> M) -> ChildSpec {
+    spec.with_fault(move |cell| {
+        let _ = cell.send_message(msg());
+    })
 }
 
 impl Application {
@@ -78,12 +87,21 @@ impl Application {
             empty_timeout: Duration::from_secs(config.room.empty_timeout_secs),
             recording: Some(vkyc_actors::recording::RecordingSettings { blobs: blobs.clone(), config: config.recording.clone() }),
         };
-        let rooms = Rooms::start(sfu, store.clone(), settings)
-            .await
-            .map_err(|e| anyhow::anyhow!("actor system failed to start: {e}"))?;
+        let tree = Tree::start(store.clone()).await.map_err(|e| anyhow::anyhow!("application supervisor failed to start: {e}"))?;
+        let rooms = Rooms::new(sfu, store.clone(), settings);
+        let r = rooms.clone();
+        tree.start_child(ChildSpec::new("rooms", Restart::DEFAULT, move |sup| {
+            let r = r.clone();
+            async move { r.spawn_root(Some(sup)).await }
+        }))
+        .await?;
 
         let inference = if config.inference.enabled {
-            Some(std::sync::Arc::new(crate::verify::Inference::start(&config).await?))
+            let inf = crate::verify::Inference::start(&config).await?;
+            tree.adopt("inference.face", inf.face.cell()).await?;
+            tree.adopt("inference.liveness", inf.liveness.cell()).await?;
+            tree.adopt("inference.document", inf.document.cell()).await?;
+            Some(std::sync::Arc::new(inf))
         } else {
             None
         };
@@ -103,34 +121,48 @@ impl Application {
                 _ => Arc::new(crate::notify::LogNotifier),
             },
         };
-        let cases = vkyc_actors::case::Cases::start(store.clone(), ctx).await.map_err(|e| anyhow::anyhow!("case actors failed to start: {e}"))?;
+        // The case supervisor restarts its own case and step actors; its handle is held by
+        // the HTTP layer, so the tree watches it but does not replace it.
+        let cases = vkyc_actors::case::Cases::start_linked(store.clone(), ctx, Some(tree.cell()))
+            .await
+            .map_err(|e| anyhow::anyhow!("case actors failed to start: {e}"))?;
+        tree.adopt("cases", cases.cell()).await?;
 
-        let (expiry, _) = ractor::Actor::spawn(
-            None,
-            crate::lifecycle::ExpiryActor,
-            (store.clone(), Duration::from_secs(config.kyc.expiry_check_secs)),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("expiry timer failed to start: {e}"))?;
+        let (st, every) = (store.clone(), Duration::from_secs(config.kyc.expiry_check_secs));
+        let expiry = ChildSpec::new("expiry", Restart::DEFAULT, move |sup| {
+            let st = st.clone();
+            async move { Ok(ractor::Actor::spawn_linked(None, crate::lifecycle::ExpiryActor, (st, every), sup).await?.0.get_cell()) }
+        });
+        #[cfg(feature = "fault-injection")]
+        let expiry = faulty(expiry, || crate::lifecycle::ExpiryMsg::InjectPanic);
+        tree.start_child(expiry).await?;
 
-        let relay = if config.events.backend == crate::config::EventsBackend::Kafka {
-            let (relay, _) = ractor::Actor::spawn(None, crate::events::relay::KafkaRelay, (store.clone(), config.events.kafka.clone()))
-                .await
-                .map_err(|e| anyhow::anyhow!("kafka relay failed to start: {e}"))?;
-            Some(relay)
-        } else {
-            None
-        };
+        if config.events.backend == crate::config::EventsBackend::Kafka {
+            let (st, cfg, health) = (store.clone(), config.events.kafka.clone(), tree.health.clone());
+            let relay = ChildSpec::new("relay", Restart::DEFAULT, move |sup| {
+                let args = crate::events::relay::RelayArgs { store: st.clone(), cfg: cfg.clone(), health: health.clone() };
+                async move { Ok(ractor::Actor::spawn_linked(None, crate::events::relay::KafkaRelay, args, sup).await?.0.get_cell()) }
+            });
+            #[cfg(feature = "fault-injection")]
+            let relay = faulty(relay, || crate::events::relay::RelayMsg::InjectPanic);
+            tree.start_child(relay).await?;
+        }
 
-        let webhooks = if config.webhooks.enabled {
-            let args = crate::webhooks::dispatcher::DispatcherArgs { store: store.clone(), cfg: config.webhooks.clone(), events: config.events.clone() };
-            let (sup, _) = ractor::Actor::spawn(None, crate::webhooks::dispatcher::WebhookSupervisor, args)
-                .await
-                .map_err(|e| anyhow::anyhow!("webhook dispatcher failed to start: {e}"))?;
-            Some(sup)
-        } else {
-            None
-        };
+        if config.webhooks.enabled {
+            let args = crate::webhooks::dispatcher::DispatcherArgs {
+                store: store.clone(),
+                cfg: config.webhooks.clone(),
+                events: config.events.clone(),
+                health: tree.health.clone(),
+            };
+            let webhooks = ChildSpec::new("webhooks", Restart::DEFAULT, move |sup| {
+                let args = args.clone();
+                async move { Ok(ractor::Actor::spawn_linked(None, crate::webhooks::dispatcher::WebhookSupervisor, args, sup).await?.0.get_cell()) }
+            });
+            #[cfg(feature = "fault-injection")]
+            let webhooks = faulty(webhooks, || crate::webhooks::dispatcher::SupMsg::InjectPanic);
+            tree.start_child(webhooks).await?;
+        }
 
         let listener = TcpListener::bind((config.server.host, config.server.port))
             .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", config.server.host, config.server.port))?;
@@ -154,7 +186,18 @@ impl Application {
             inference: inference.clone(),
             public_url: public_url.clone(),
             recording_url_key,
+            tree: tree.clone(),
+            self_record: Default::default(),
         });
+        // Last: it resumes the self-record checks a stop interrupted, with the whole server.
+        let app = state.clone().into_inner();
+        let processor = ChildSpec::new("self_record", Restart::DEFAULT, move |sup| {
+            let app = app.clone();
+            async move { Ok(ractor::Actor::spawn_linked(None, crate::self_record::SelfRecordProcessor, app, sup).await?.0.get_cell()) }
+        });
+        #[cfg(feature = "fault-injection")]
+        let processor = faulty(processor, || crate::self_record::ProcessMsg::InjectPanic);
+        tree.start_child(processor).await?;
         crate::metrics::handle();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -164,6 +207,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .app_data(web::PayloadConfig::default().limit(max_body))
+                .configure(crate::supervision::routes)
                 .configure(crate::api::routes)
                 .configure(crate::web::routes)
                 .default_service(web::to(crate::api::not_found))
@@ -173,7 +217,7 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
-        Ok(Self { port, public_url, api_key, server: server.run(), rooms, inference, cases, expiry, relay, webhooks })
+        Ok(Self { port, public_url, api_key, server: server.run(), tree })
     }
 
     pub fn port(&self) -> u16 {
@@ -191,18 +235,9 @@ impl Application {
     /// Serve until the process is asked to stop (Ctrl-C / SIGTERM), then stop the actors.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.rooms.shutdown();
-        self.cases.stop();
-        self.expiry.stop(None);
-        if let Some(relay) = &self.relay {
-            relay.stop(None);
-        }
-        if let Some(webhooks) = &self.webhooks {
-            webhooks.stop(None);
-        }
-        if let Some(inf) = &self.inference {
-            inf.stop();
-        }
+        // Newest first: self-record, webhooks, relay (it saves its cursor), expiry, cases,
+        // pools, rooms.
+        self.tree.stop().await;
         result
     }
 }

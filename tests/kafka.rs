@@ -12,12 +12,14 @@
 //! outbox → Kafka and the API → topic latency.
 
 mod common;
+#[path = "support/broker.rs"]
+mod broker;
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use broker::{free_port, start_tansu, Proxy};
 use common::*;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -292,88 +294,6 @@ fn tiny_png() -> Vec<u8> {
     out.into_inner()
 }
 
-fn tansu_bin() -> String {
-    if let Ok(b) = std::env::var("VKYC_TANSU_BIN") {
-        return b;
-    }
-    let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo/bin/tansu");
-    if home.exists() {
-        home.display().to_string()
-    } else {
-        "tansu".into()
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A TCP forwarder in front of the broker; `stop` drops every connection and refuses new
-/// ones until `start` again.
-struct Proxy {
-    listen: SocketAddr,
-    target: SocketAddr,
-    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
-}
-
-impl Proxy {
-    fn new(listen: SocketAddr, target: SocketAddr) -> Self {
-        Self { listen, target, tasks: Arc::default() }
-    }
-
-    fn start(&self) {
-        let sock = tokio::net::TcpSocket::new_v4().unwrap();
-        sock.set_reuseaddr(true).unwrap();
-        sock.bind(self.listen).unwrap();
-        let listener = sock.listen(128).unwrap();
-        let (target, tasks) = (self.target, self.tasks.clone());
-        let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let conn = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                tasks.lock().unwrap().push(conn);
-            }
-        });
-        self.tasks.lock().unwrap().push(accept);
-    }
-
-    fn stop(&self) {
-        for t in self.tasks.lock().unwrap().drain(..) {
-            t.abort();
-        }
-    }
-}
-
-struct Broker {
-    child: std::process::Child,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A tansu of this test's own (in-memory storage), listening on `port` and advertising `advertised`.
-async fn start_tansu(port: u16, advertised: u16) -> Broker {
-    let child = std::process::Command::new(tansu_bin())
-        .args(["broker", "--listener-url", &format!("tcp://127.0.0.1:{port}"), "--advertised-listener-url", &format!("tcp://127.0.0.1:{advertised}"), "--storage-engine", "memory://tansu/"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {} (set VKYC_TANSU_BIN): {e}", tansu_bin()));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "tansu did not listen on {port}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Broker { child }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_broker_outage_loses_nothing_duplicates_nothing_and_the_api_keeps_working() {
     if brokers().is_none() {
@@ -471,7 +391,7 @@ async fn benchmark_outbox_to_kafka() {
     cfg.brokers = brokers.clone();
     cfg.topics.steps = topics["steps"].clone();
     let t = Instant::now();
-    let (relay, _) = ractor::Actor::spawn(None, vkyc::events::relay::KafkaRelay, (std::sync::Arc::new(store.clone()) as std::sync::Arc<dyn vkyc::store::Store>, cfg)).await.unwrap();
+    let (relay, _) = ractor::Actor::spawn(None, vkyc::events::relay::KafkaRelay, vkyc::events::relay::RelayArgs { store: std::sync::Arc::new(store.clone()), cfg, health: Default::default() }).await.unwrap();
     while store.relay_cursor(vkyc::events::relay::CURSOR).await.unwrap() < backlog {
         assert!(t.elapsed() < Duration::from_secs(120), "relay too slow");
         tokio::time::sleep(Duration::from_millis(5)).await;

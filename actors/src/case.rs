@@ -761,8 +761,23 @@ const CALL_MS: u64 = 120_000;
 
 impl Cases {
     pub async fn start(store: Arc<dyn CaseStore>, ctx: StepContext) -> Result<Self, String> {
-        let (sup, _) = Actor::spawn(None, CaseSupervisor, (store, Arc::new(ctx))).await.map_err(|e| e.to_string())?;
+        Self::start_linked(store, ctx, None).await
+    }
+
+    /// Starts the case supervisor linked to `supervisor` (the application supervisor).
+    pub async fn start_linked(store: Arc<dyn CaseStore>, ctx: StepContext, supervisor: Option<ractor::ActorCell>) -> Result<Self, String> {
+        let args = (store, Arc::new(ctx));
+        let (sup, _) = match supervisor {
+            Some(cell) => Actor::spawn_linked(None, CaseSupervisor, args, cell).await,
+            None => Actor::spawn(None, CaseSupervisor, args).await,
+        }
+        .map_err(|e| e.to_string())?;
         Ok(Self { sup })
+    }
+
+    /// The case supervisor's cell.
+    pub fn cell(&self) -> ractor::ActorCell {
+        self.sup.get_cell()
     }
 
     /// Sends `f(reply)` to the session's case actor (through the supervisor) and waits.

@@ -72,12 +72,14 @@ pub struct Envelope<E: Engine> {
 pub enum WorkerMsg<E: Engine> {
     Run(Envelope<E>),
     /// Fault injection: the worker panics while handling this message.
+    #[cfg(feature = "fault-injection")]
     Crash,
 }
 
 pub enum PoolMsg<E: Engine> {
     Submit(Envelope<E>),
     Done(usize),
+    #[cfg(feature = "fault-injection")]
     Crash(usize),
 }
 
@@ -110,6 +112,7 @@ impl<E: Engine> Actor for Worker<E> {
 
     async fn handle(&self, _me: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut WorkerState<E>) -> Result<(), ActorProcessingErr> {
         match msg {
+            #[cfg(feature = "fault-injection")]
             WorkerMsg::Crash => panic!("{} worker {}: injected fault", E::NAME, state.index),
             WorkerMsg::Run(env) => {
                 let mut engine = state.engine.take().ok_or("engine lost")?;
@@ -185,6 +188,7 @@ impl<E: Engine> Actor for PoolSupervisor<E> {
                     *n = n.saturating_sub(1);
                 }
             }
+            #[cfg(feature = "fault-injection")]
             PoolMsg::Crash(i) => {
                 if let Some(Some(w)) = state.workers.get(i) {
                     let _ = w.cast(WorkerMsg::Crash);
@@ -283,6 +287,7 @@ impl<E: Engine> Pool<E> {
     }
 
     /// Fault injection (tests, chaos drills): worker `index` panics on its next message.
+    #[cfg(feature = "fault-injection")]
     pub fn inject_panic(&self, index: usize) {
         let _ = self.sup.cast(PoolMsg::Crash(index));
     }
@@ -294,5 +299,10 @@ impl<E: Engine> Pool<E> {
 
     pub fn stop(&self) {
         self.sup.stop(None);
+    }
+
+    /// The pool supervisor's cell (to link it under the application supervisor).
+    pub fn cell(&self) -> ractor::ActorCell {
+        self.sup.get_cell()
     }
 }

@@ -44,7 +44,8 @@ pub enum PeerMsg {
     /// Internal: the peer connection's state changed.
     ConnectionState(RTCPeerConnectionState),
     /// Fault injection for supervision tests: makes the handler panic. Not reachable from
-    /// the network.
+    /// the network; only built with the `fault-injection` feature.
+    #[cfg(feature = "fault-injection")]
     #[doc(hidden)]
     InjectPanic,
 }
@@ -178,6 +179,7 @@ impl Actor for PeerActor {
                     _ => {}
                 }
             }
+            #[cfg(feature = "fault-injection")]
             PeerMsg::InjectPanic => panic!("injected fault in PeerActor {}", state.peer_id),
         }
         Ok(())

@@ -4,6 +4,9 @@
 //! failure is published as `supervisor.restarted`). `RoomSupervisor` owns the map from
 //! session id to live `RoomActor`; a room that fails is dropped from the map and published
 //! as `room.failed`, and the next join for that session starts a fresh room.
+//!
+//! In the server, `RootSupervisor` is a child of the application supervisor
+//! ([`Rooms::spawn_root`] with its cell), which starts a new root if this one fails.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -171,16 +174,35 @@ impl Actor for RootSupervisor {
 /// The server's handle on the live side: join, list, end.
 #[derive(Clone)]
 pub struct Rooms {
-    root: ActorRef<()>,
+    root: Arc<RwLock<Option<ActorRef<()>>>>,
     slot: Slot,
+    shared: Shared,
 }
 
 impl Rooms {
+    /// The handle, with nothing started yet: see [`Rooms::spawn_root`].
+    pub fn new(sfu: Arc<Sfu>, events: Arc<dyn EventSink>, settings: RoomSettings) -> Self {
+        Self { root: Arc::default(), slot: Arc::new(RwLock::new(None)), shared: Shared { sfu, events, settings } }
+    }
+
+    /// A standalone tree (tests): the root has no supervisor.
     pub async fn start(sfu: Arc<Sfu>, events: Arc<dyn EventSink>, settings: RoomSettings) -> Result<Self, ActorProcessingErr> {
-        let slot: Slot = Arc::new(RwLock::new(None));
-        let shared = Shared { sfu, events, settings };
-        let (root, _) = Actor::spawn(None, RootSupervisor, (shared, slot.clone())).await?;
-        Ok(Self { root, slot })
+        let rooms = Self::new(sfu, events, settings);
+        rooms.spawn_root(None).await?;
+        Ok(rooms)
+    }
+
+    /// Starts the root (again), linked to `supervisor` when given; this handle then reaches
+    /// the new one. Returns the root's cell.
+    pub async fn spawn_root(&self, supervisor: Option<ractor::ActorCell>) -> Result<ractor::ActorCell, ActorProcessingErr> {
+        let args = (self.shared.clone(), self.slot.clone());
+        let (root, _) = match supervisor {
+            Some(sup) => Actor::spawn_linked(None, RootSupervisor, args, sup).await?,
+            None => Actor::spawn(None, RootSupervisor, args).await?,
+        };
+        let cell = root.get_cell();
+        *self.root.write().unwrap() = Some(root);
+        Ok(cell)
     }
 
     fn supervisor(&self) -> Option<ActorRef<RoomSupMsg>> {
@@ -237,6 +259,8 @@ impl Rooms {
     }
 
     pub fn shutdown(&self) {
-        self.root.stop(Some("shutdown".into()));
+        if let Some(root) = self.root.read().unwrap().as_ref() {
+            root.stop(Some("shutdown".into()));
+        }
     }
 }

@@ -10,6 +10,11 @@
 //!   acknowledged it and everything before it: a crash between the ack and the cursor write
 //!   publishes the tail again (at-least-once); the event `id` identifies a redelivery.
 //! - The API never waits for any of this: it only writes the log.
+//! - Health: every `PROBE_EVERY` the relay asks the broker for its metadata (off the actor,
+//!   in a blocking task); the answer is `relay.broker` in the tree's [`Health`]: `failed`
+//!   with the error while no broker answers (the node is then not ready), `running` again
+//!   once one does. The relay itself is a child of the application supervisor, restarted if
+//!   it fails (publishing resumes from the cursor).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -25,12 +30,18 @@ use crate::config::KafkaConfig;
 use std::sync::Arc;
 
 use crate::store::Store;
+use crate::supervision::{Health, State};
 
 /// The relay's name in the cursor table.
 pub const CURSOR: &str = "kafka";
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// Outbox entries read per store query.
 const READ_BATCH: usize = 1000;
+/// How often the broker connection is checked, and how long a check may take.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The relay's broker connection in the tree's health.
+pub const BROKER_HEALTH: &str = "relay.broker";
 
 /// The producer settings the relay depends on (idempotent, acks=all, never expire).
 pub fn producer_config(cfg: &KafkaConfig) -> ClientConfig {
@@ -52,6 +63,19 @@ pub struct KafkaRelay;
 
 pub enum RelayMsg {
     Tick,
+    /// Time to check the broker connection.
+    Probe,
+    /// The check's answer: the number of brokers, or why none answered.
+    Probed(Result<usize, String>),
+    /// Fault injection: the relay panics.
+    #[cfg(feature = "fault-injection")]
+    InjectPanic,
+}
+
+pub struct RelayArgs {
+    pub store: Arc<dyn Store>,
+    pub cfg: KafkaConfig,
+    pub health: Arc<Health>,
 }
 
 pub struct RelayState {
@@ -67,6 +91,8 @@ pub struct RelayState {
     /// producer is rebuilt and publishing resumes from `acked`.
     failed: bool,
     backoff: Duration,
+    health: Arc<Health>,
+    probing: bool,
 }
 
 impl RelayState {
@@ -140,19 +166,71 @@ impl RelayState {
 impl Actor for KafkaRelay {
     type Msg = RelayMsg;
     type State = RelayState;
-    type Arguments = (Arc<dyn Store>, KafkaConfig);
+    type Arguments = RelayArgs;
 
-    async fn pre_start(&self, me: ActorRef<RelayMsg>, (store, cfg): Self::Arguments) -> Result<RelayState, ActorProcessingErr> {
+    async fn pre_start(&self, me: ActorRef<RelayMsg>, RelayArgs { store, cfg, health }: RelayArgs) -> Result<RelayState, ActorProcessingErr> {
         let acked = store.relay_cursor(CURSOR).await?;
         let producer: FutureProducer = producer_config(&cfg).create()?;
         tracing::info!(brokers = %cfg.brokers, cursor = acked, "kafka relay started");
         me.send_message(RelayMsg::Tick)?;
+        me.send_message(RelayMsg::Probe)?;
+        me.send_interval(PROBE_EVERY, || RelayMsg::Probe);
         let backoff = Duration::from_millis(cfg.poll_interval_ms);
-        Ok(RelayState { store, cfg, producer, acked, sent: acked, inflight: VecDeque::new(), failed: false, backoff })
+        Ok(RelayState { store, cfg, producer, acked, sent: acked, inflight: VecDeque::new(), failed: false, backoff, health, probing: false })
     }
 
     async fn handle(&self, me: ActorRef<RelayMsg>, msg: RelayMsg, st: &mut RelayState) -> Result<(), ActorProcessingErr> {
-        let RelayMsg::Tick = msg;
+        match msg {
+            RelayMsg::Tick => st.tick(&me).await,
+            RelayMsg::Probe => {
+                if !st.probing {
+                    st.probing = true;
+                    let (producer, me) = (st.producer.clone(), me.clone());
+                    tokio::task::spawn_blocking(move || {
+                        let answer = producer.client().fetch_metadata(None, PROBE_TIMEOUT);
+                        let _ = me.send_message(RelayMsg::Probed(answer.map(|m| m.brokers().len()).map_err(|e| e.to_string())));
+                    });
+                }
+                Ok(())
+            }
+            RelayMsg::Probed(answer) => {
+                st.probing = false;
+                match answer {
+                    Ok(n) if n > 0 => {
+                        if st.health.get(BROKER_HEALTH).is_none_or(|s| s.state != State::Running) {
+                            tracing::info!(brokers = n, "kafka relay: broker reachable");
+                        }
+                        st.health.running(BROKER_HEALTH);
+                    }
+                    answer => {
+                        let why = answer.err().unwrap_or_else(|| "the metadata lists no broker".into());
+                        if st.health.get(BROKER_HEALTH).is_none_or(|s| s.state == State::Running) {
+                            tracing::error!(error = %why, "kafka relay: no broker answers; events wait in the outbox");
+                        }
+                        st.health.set(BROKER_HEALTH, State::Failed, Some(format!("the Kafka relay cannot reach a broker ({why}); events wait in the outbox")));
+                    }
+                }
+                Ok(())
+            }
+            #[cfg(feature = "fault-injection")]
+            RelayMsg::InjectPanic => panic!("kafka relay: injected fault"),
+        }
+    }
+
+    async fn post_stop(&self, _me: ActorRef<RelayMsg>, st: &mut RelayState) -> Result<(), ActorProcessingErr> {
+        // Give what is in flight a moment; whatever is not acknowledged is published again
+        // from the cursor at the next start.
+        let _ = st.producer.flush(Duration::from_secs(2));
+        st.collect(Duration::ZERO).await;
+        st.store.set_relay_cursor(CURSOR, st.acked).await?;
+        Ok(())
+    }
+}
+
+impl RelayState {
+    /// Publishes what is new and takes in the acknowledgements; schedules the next tick.
+    async fn tick(&mut self, me: &ActorRef<RelayMsg>) -> Result<(), ActorProcessingErr> {
+        let st = self;
         let before = st.acked;
         // A store error (disk full…) must not stop the relay: it tries again next tick.
         let produced = st.produce().await.unwrap_or_else(|e| {
@@ -183,15 +261,6 @@ impl Actor for KafkaRelay {
         } else {
             me.send_after(st.poll(), || RelayMsg::Tick);
         }
-        Ok(())
-    }
-
-    async fn post_stop(&self, _me: ActorRef<RelayMsg>, st: &mut RelayState) -> Result<(), ActorProcessingErr> {
-        // Give what is in flight a moment; whatever is not acknowledged is published again
-        // from the cursor at the next start.
-        let _ = st.producer.flush(Duration::from_secs(2));
-        st.collect(Duration::ZERO).await;
-        st.store.set_relay_cursor(CURSOR, st.acked).await?;
         Ok(())
     }
 }

@@ -1,5 +1,7 @@
-//! The webhook dispatcher: a `WebhookSupervisor` with two linked children, restarted if they
-//! fail (and said so with `supervisor.restarted`):
+//! The webhook dispatcher: a `WebhookSupervisor` (a child of the application supervisor,
+//! restarted by it if it fails) with two linked children, restarted if they fail (and said
+//! so with `supervisor.restarted`); their state is `webhooks.fanout` / `webhooks.deliverer`
+//! in the tree's health, so the node is not ready while one is down:
 //!
 //! - **Fan-out** turns events into delivery rows, one per matching subscription.
 //!   - [`LogFanout`] (`events.backend = "embedded"`): tails the embedded event log from its
@@ -48,6 +50,7 @@ pub struct DispatcherArgs {
     pub store: std::sync::Arc<dyn Store>,
     pub cfg: WebhooksConfig,
     pub events: EventsConfig,
+    pub health: Arc<crate::supervision::Health>,
 }
 
 impl DispatcherArgs {
@@ -76,8 +79,21 @@ pub enum Child {
     Deliverer,
 }
 
+impl Child {
+    /// Its name in events and in the tree's health.
+    pub fn name(self) -> &'static str {
+        match self {
+            Child::Fanout => "webhooks.fanout",
+            Child::Deliverer => "webhooks.deliverer",
+        }
+    }
+}
+
 pub enum SupMsg {
     Start(Child),
+    /// Fault injection: the dispatcher's supervisor panics.
+    #[cfg(feature = "fault-injection")]
+    InjectPanic,
 }
 
 pub struct SupState {
@@ -104,25 +120,28 @@ impl Actor for WebhookSupervisor {
         let mut children = HashMap::new();
         for child in [Child::Fanout, Child::Deliverer] {
             children.insert(start_child(&me, &args, child).await?, child);
+            args.health.running(child.name());
         }
         tracing::info!(mode = ?args.events.backend, "webhook dispatcher started");
         Ok(SupState { args, children })
     }
 
     async fn handle(&self, me: ActorRef<SupMsg>, msg: SupMsg, st: &mut SupState) -> Result<(), ActorProcessingErr> {
-        let SupMsg::Start(child) = msg;
+        let child = match msg {
+            SupMsg::Start(child) => child,
+            #[cfg(feature = "fault-injection")]
+            SupMsg::InjectPanic => panic!("webhook dispatcher: injected fault"),
+        };
         match start_child(&me, &st.args, child).await {
             Ok(id) => {
                 st.children.insert(id, child);
-                let name = match child {
-                    Child::Fanout => "webhooks.fanout",
-                    Child::Deliverer => "webhooks.deliverer",
-                };
-                let ev = DomainEvent::new(EventKind::SupervisorRestarted, None, json!({"supervisor": name}));
+                st.args.health.running(child.name());
+                let ev = DomainEvent::new(EventKind::SupervisorRestarted, None, json!({"supervisor": child.name()}));
                 vkyc_actors::events::emit(&*st.args.store as &dyn EventSink, ev).await;
             }
             Err(e) => {
                 tracing::error!(?child, error = %e, "webhook dispatcher child cannot start; trying again");
+                st.args.health.set(child.name(), crate::supervision::State::Restarting, Some(format!("did not start again: {e}")));
                 me.send_after(RESTART_DELAY * 4, move || SupMsg::Start(child));
             }
         }
@@ -137,6 +156,7 @@ impl Actor for WebhookSupervisor {
         };
         if let Some(child) = st.children.remove(&id) {
             tracing::error!(?child, reason = %why, "webhook dispatcher child stopped; starting a new one");
+            st.args.health.set(child.name(), crate::supervision::State::Restarting, Some(why));
             me.send_after(RESTART_DELAY, move || SupMsg::Start(child));
         }
         Ok(())
