@@ -5,7 +5,9 @@
 //!   batches, paging — what it supports);
 //! - `scylla_*`: the same adapter against a real ScyllaDB named by `SCYLLA_URI` (host:port),
 //!   with the tests kassandra cannot run (lightweight transactions, TTL, DESC clustering
-//!   order + LIMIT). Without `SCYLLA_URI` they print why they are skipped and pass.
+//!   order + LIMIT). They are `#[ignore]`d (skipped) unless asked for; run with
+//!   `SCYLLA_URI=host:port cargo nextest run --test store_contract --run-ignored all`
+//!   (tests/run-all.sh does when `SCYLLA_URI` is set). Asked for without it, they fail.
 
 mod common;
 
@@ -138,15 +140,11 @@ async fn kassandra() -> Backend {
     b
 }
 
-const SKIP: &str = "skipped: SCYLLA_URI not set (needs a real ScyllaDB: lightweight transactions, TTL, clustering order DESC with LIMIT, range predicates); e.g. SCYLLA_URI=127.0.0.1:9042";
-
-async fn real_scylla() -> Option<Backend> {
+/// The real ScyllaDB of the `#[ignore]`d tests: run without one, they fail.
+async fn real_scylla() -> Backend {
     match std::env::var("SCYLLA_URI") {
-        Ok(uri) if !uri.is_empty() => Some(scylla_at(uri).await),
-        _ => {
-            println!("{SKIP}");
-            None
-        }
+        Ok(uri) if !uri.is_empty() => scylla_at(uri).await,
+        _ => panic!("SCYLLA_URI is not set: this test needs a real ScyllaDB (lightweight transactions, TTL, clustering order DESC with LIMIT, range predicates); e.g. SCYLLA_URI=127.0.0.1:9042"),
     }
 }
 
@@ -159,7 +157,11 @@ macro_rules! contract {
             $( #[tokio::test] async fn $name() { super::$name(super::kassandra().await).await } )*
         }
         mod scylla_contract {
-            $( #[tokio::test] async fn $name() { if let Some(b) = super::real_scylla().await { super::$name(b).await } } )*
+            $(
+                #[tokio::test]
+                #[ignore = "needs a real ScyllaDB: set SCYLLA_URI=host:port"]
+                async fn $name() { super::$name(super::real_scylla().await).await }
+            )*
         }
     };
 }
@@ -687,8 +689,9 @@ async fn webhook_delete_subscription_takes_its_deliveries(b: Backend) {
 // Real ScyllaDB only.
 
 #[tokio::test]
+#[ignore = "needs a real ScyllaDB: set SCYLLA_URI=host:port"]
 async fn scylla_lwt_keeps_every_concurrent_update() {
-    let Some(b) = real_scylla().await else { return };
+    let b = real_scylla().await;
     assert!(b.scylla.as_ref().unwrap().capabilities().lwt);
     let s = new_session(json!({}));
     b.store.create_session(&s).await.unwrap();
@@ -713,8 +716,9 @@ async fn scylla_lwt_keeps_every_concurrent_update() {
 }
 
 #[tokio::test]
+#[ignore = "needs a real ScyllaDB: set SCYLLA_URI=host:port"]
 async fn scylla_personal_data_is_written_with_ttl() {
-    let Some(b) = real_scylla().await else { return };
+    let b = real_scylla().await;
     let sc = b.scylla.as_ref().unwrap();
     let s = new_session(json!({}));
     b.store.create_session(&s).await.unwrap();
@@ -726,8 +730,9 @@ async fn scylla_personal_data_is_written_with_ttl() {
 }
 
 #[tokio::test]
+#[ignore = "needs a real ScyllaDB: set SCYLLA_URI=host:port"]
 async fn scylla_server_supports_ranges_and_desc_order() {
-    let Some(b) = real_scylla().await else { return };
+    let b = real_scylla().await;
     let caps = b.scylla.as_ref().unwrap().capabilities();
     assert!(caps.ranges && caps.lwt, "{caps:?}");
     sessions_create_get_list(b).await;

@@ -170,8 +170,8 @@ async fn failed_attempts_are_retried_on_schedule_until_acknowledged_once_and_sig
     let sid = create_session(&app).await;
 
     let hits = rx.wait("/hook", Duration::from_secs(15), |h| h.iter().any(|h| h.status == 200)).await;
-    // Anything more would be a duplicate after the acknowledgement.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Once the store has it acknowledged, anything more would be a duplicate.
+    wait_delivery_state(&app, &sub_id, "succeeded").await;
     let hits_after = rx.hits("/hook");
     assert_eq!(hits_after.len(), 3, "two failures then one success: {hits_after:#?}");
     assert_eq!(hits.iter().map(|h| h.status).collect::<Vec<_>>(), vec![500, 500, 200]);
@@ -200,7 +200,9 @@ async fn failed_attempts_are_retried_on_schedule_until_acknowledged_once_and_sig
     let gap2 = hits[2].at - hits[1].at;
     assert!(gap1 >= Duration::from_millis(150), "{gap1:?}");
     assert!(gap2 >= Duration::from_millis(320), "{gap2:?}");
-    assert!(gap2 > gap1, "backoff grows: {gap1:?} then {gap2:?}");
+    // The backoff grows: the second wait is longer than the first is ever scheduled for
+    // (0.2 s + 10 %). (Not `gap2 > gap1`: a late first retry on a busy host would fail it.)
+    assert!(gap2 > Duration::from_millis(220), "backoff grows: {gap1:?} then {gap2:?}");
     println!("retry gaps: {gap1:?}, {gap2:?}");
 
     // The attempt log.
@@ -374,16 +376,6 @@ async fn bad_subscriptions_and_internal_destinations_get_precise_codes() {
     }
 }
 
-fn kafka_brokers() -> Option<String> {
-    match std::env::var("VKYC_KAFKA_BROKERS") {
-        Ok(b) if !b.is_empty() => Some(b),
-        _ => {
-            eprintln!("SKIPPED: VKYC_KAFKA_BROKERS is not set (tests/run-all.sh starts tansu and sets it)");
-            None
-        }
-    }
-}
-
 /// Fresh topics (3 partitions each) for one test: (family, name), webhooks last.
 async fn kafka_topics(brokers: &str, run: &str) -> Vec<(&'static str, String)> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -422,8 +414,9 @@ async fn kafka_node(brokers: &str, topics: &[(&'static str, String)], group: &st
 /// Each node has its own embedded store, so the receiver is subscribed on both (with a
 /// shared store — ScyllaDB — one subscription would do).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kafka broker: VKYC_KAFKA_BROKERS (tests/run-all.sh starts tansu)"]
 async fn kafka_consumer_group_shares_the_work_between_nodes() {
-    let Some(brokers) = kafka_brokers() else { return };
+    let brokers = kafka_brokers();
     let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let topics = kafka_topics(&brokers, &run).await;
     let group = format!("webhooks-{run}");
@@ -432,23 +425,29 @@ async fn kafka_consumer_group_shares_the_work_between_nodes() {
     let rx = Receiver::start(0).await;
     let sub_a = subscribe(&a, &format!("{}/a", rx.base), json!(["session.created"])).await;
     let sub_b = subscribe(&b, &format!("{}/b", rx.base), json!(["session.created"])).await;
-    // Let the group settle (both members assigned) before the events.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // Batches of events until both members are assigned partitions and have delivered some
+    // (a rebalance takes as long as it takes: no fixed settling time), each batch delivered
+    // in full before the next.
     const N: usize = 30;
     let mut sessions = std::collections::HashSet::new();
-    for i in 0..N {
-        sessions.insert(create_session(if i % 2 == 0 { &a } else { &b }).await);
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let subjects = |rx: &Receiver| -> Vec<String> {
         let mut all = rx.hits("/a");
         all.extend(rx.hits("/b"));
         all.iter().map(|h| h.event()["subject"].as_str().unwrap().to_string()).collect()
     };
-    while subjects(&rx).iter().collect::<std::collections::HashSet<_>>().len() < N && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    loop {
+        for i in 0..N {
+            sessions.insert(create_session(if i % 2 == 0 { &a } else { &b }).await);
+        }
+        while !subjects(&rx).iter().cloned().collect::<std::collections::HashSet<_>>().is_superset(&sessions) {
+            assert!(Instant::now() < deadline, "not every event was delivered");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !rx.hits("/a").is_empty() && !rx.hits("/b").is_empty() || Instant::now() > deadline {
+            break;
+        }
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let got = subjects(&rx);
     let unique: std::collections::HashSet<String> = got.iter().cloned().collect();
     assert_eq!(unique, sessions, "every event delivered");
@@ -460,14 +459,15 @@ async fn kafka_consumer_group_shares_the_work_between_nodes() {
 
 /// `events.backend = "kafka"`: the fan-out is a consumer in the webhooks group reading the
 /// event topics (what several nodes share in production); the dead letter is announced on the
-/// webhooks topic. Needs `VKYC_KAFKA_BROKERS` (tests/run-all.sh starts tansu); else skipped.
+/// webhooks topic. Needs `VKYC_KAFKA_BROKERS` (tests/run-all.sh starts tansu); `#[ignore]`d otherwise.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kafka broker: VKYC_KAFKA_BROKERS (tests/run-all.sh starts tansu)"]
 async fn kafka_consumer_group_mode_delivers_and_announces_dead_letters() {
     use rdkafka::config::ClientConfig;
     use rdkafka::consumer::{Consumer, StreamConsumer};
     use rdkafka::Message;
 
-    let Some(brokers) = kafka_brokers() else { return };
+    let brokers = kafka_brokers();
     let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let topics = kafka_topics(&brokers, &run).await;
     let app = kafka_node(&brokers, &topics, &format!("webhooks-{run}")).await;

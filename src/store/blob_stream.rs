@@ -13,8 +13,11 @@
 //! so chunks cannot be swapped or moved to another file. Random access (HTTP range requests)
 //! decrypts only the chunks it needs. The writer keeps the first chunk (the WebM header, which
 //! is rewritten when tracks are added and at the end) and the growing last chunk in memory and
-//! rewrites their records on `flush`; full chunks are written once. A crash can tear only the
-//! record being written: [`repair`] drops a last record that no longer authenticates.
+//! rewrites their records on `flush`; full chunks are written once, and chunk 0 goes to disk
+//! before any later chunk (so the header on disk always describes what follows it). What a
+//! crash leaves is a prefix of the stream, of which only the record being written can be torn:
+//! [`repair`] drops a last record that no longer authenticates, then cuts the recording after
+//! its last whole WebM element (a cluster half written when the process died does not decode).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -67,6 +70,20 @@ impl ChunkWriter {
         self.file.write_all_at(&record, record_at(index, CHUNK))
     }
 
+    /// Writes chunk 0 if it changed since it was last written; full-size once anything is
+    /// past it (`past_first`).
+    fn write_first(&mut self, past_first: bool) -> io::Result<()> {
+        if self.first_dirty {
+            let mut first = self.first.clone();
+            if past_first {
+                first.resize(CHUNK, 0);
+            }
+            self.write_record(0, &first)?;
+            self.first_dirty = false;
+        }
+        Ok(())
+    }
+
     /// Plaintext of a chunk that is neither the first nor the tail (a rare rewrite).
     fn read_chunk(&self, index: u64) -> io::Result<Vec<u8>> {
         let mut record = vec![0u8; CHUNK + OVERHEAD];
@@ -103,7 +120,9 @@ impl StreamWriter for ChunkWriter {
                 patch(&mut self.tail, within, piece);
                 self.tail_dirty = true;
             } else if index > self.tail_index {
-                // The tail is complete: seal it for good and start the next chunk.
+                // The tail is complete: seal it for good and start the next chunk. The header
+                // goes first: a crash must not leave clusters of a track it does not list yet.
+                self.write_first(true)?;
                 if !self.tail.is_empty() || self.tail_dirty {
                     let mut full = std::mem::take(&mut self.tail);
                     full.resize(CHUNK, 0);
@@ -128,15 +147,7 @@ impl StreamWriter for ChunkWriter {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if self.first_dirty {
-            let mut first = self.first.clone();
-            // Chunk 0 is full-size once anything is past it.
-            if self.tail_index > 1 || !self.tail.is_empty() {
-                first.resize(CHUNK, 0);
-            }
-            self.write_record(0, &first)?;
-            self.first_dirty = false;
-        }
+        self.write_first(self.tail_index > 1 || !self.tail.is_empty())?;
         if self.tail_dirty {
             self.write_record(self.tail_index, &self.tail)?;
             // A shorter record than before leaves stale bytes: cut the file at this record.
@@ -226,8 +237,9 @@ impl StreamReader for ChunkReader {
     }
 }
 
-/// Drops a torn last record (a crash while it was being rewritten); returns the plaintext
-/// length that remains readable.
+/// After a crash: drops a torn last record (one the crash cut while it was being written),
+/// then cuts the recording after its last whole WebM element, so what is kept decodes
+/// cleanly. Returns the plaintext length that remains.
 pub fn repair(path: &Path, cipher: &Aes256Gcm, key: &str) -> io::Result<Option<u64>> {
     let file = match OpenOptions::new().read(true).write(true).open(path) {
         Ok(f) => f,
@@ -247,9 +259,35 @@ pub fn repair(path: &Path, cipher: &Aes256Gcm, key: &str) -> io::Result<Option<u
     if open_record(cipher, key, last, &record).is_err() {
         file.set_len(start)?;
         file.sync_data()?;
-        return Ok(Some(plain_len(start)));
     }
-    Ok(Some(plain_len(size)))
+    let Some(mut reader) = ChunkReader::open(path, cipher.clone(), key)? else { return Ok(None) };
+    let len = reader.len();
+    let keep = vkyc_actors::recording::webm::whole_elements_len(&mut reader)?;
+    if keep < len {
+        cut(&file, cipher, key, keep)?;
+    }
+    Ok(Some(keep))
+}
+
+/// Shortens a stream file to `len` bytes of plaintext (re-sealing its new last chunk).
+fn cut(file: &File, cipher: &Aes256Gcm, key: &str, len: u64) -> io::Result<()> {
+    let index = len / CHUNK as u64;
+    let keep = (len % CHUNK as u64) as usize;
+    let at = record_at(index, CHUNK);
+    if keep > 0 {
+        let mut record = vec![0u8; CHUNK + OVERHEAD];
+        let n = read_full_at(file, &mut record, at)?;
+        record.truncate(n);
+        let mut plain = open_record(cipher, key, index, &record)?;
+        plain.truncate(keep);
+        // Cut first: a crash before the shorter record is written loses this chunk, never
+        // leaves stale bytes after it.
+        file.set_len(at)?;
+        file.write_all_at(&seal(cipher, key, index, &plain)?, at)?;
+    } else {
+        file.set_len(at)?;
+    }
+    file.sync_data()
 }
 
 #[cfg(test)]
@@ -298,6 +336,85 @@ mod tests {
         // Under another name the chunks do not authenticate.
         let mut other = ChunkReader::open(&path, cipher(), "recordings/s/y.webm").unwrap().unwrap();
         assert!(other.read_at(0, &mut part).is_err());
+    }
+
+    #[test]
+    fn the_header_chunk_reaches_the_disk_before_any_chunk_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x");
+        let mut w = ChunkWriter::create(&path, cipher(), "k", "id").unwrap();
+        w.write_at(0, b"old header").unwrap();
+        w.write_at(10, &vec![1u8; CHUNK]).unwrap();
+        w.flush().unwrap();
+        // A track is added (the header changes), then media fills two more chunks; the
+        // process dies before the next flush.
+        w.write_at(0, b"new header").unwrap();
+        w.write_at(CHUNK as u64 + 10, &vec![2u8; 2 * CHUNK]).unwrap();
+        drop(w);
+        let mut r = ChunkReader::open(&path, cipher(), "k").unwrap().unwrap();
+        assert_eq!(r.len(), 3 * CHUNK as u64, "chunks 0 to 2 are on disk");
+        let mut head = [0u8; 10];
+        r.read_at(0, &mut head).unwrap();
+        assert_eq!(&head, b"new header", "the header on disk describes what follows it");
+    }
+
+    /// Writes to the stream file and keeps the bytes as written, for comparison.
+    struct Tee(ChunkWriter, std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl StreamWriter for Tee {
+        fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+            self.1.lock().unwrap().write_at(offset, data)?;
+            self.0.write_at(offset, data)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.0.flush()
+        }
+    }
+
+    #[test]
+    fn a_recording_torn_by_a_crash_is_cut_after_its_last_whole_element() {
+        use vkyc_actors::recording::webm::{whole_elements_len, ContainerMeta, TrackCodec, TrackSpec, WebmMuxer};
+        let meta = ContainerMeta { title: "t".into(), start_unix_ms: 1_700_000_000_000, tags: vec![] };
+        let video = TrackSpec { name: "v".into(), codec: TrackCodec::Vp8 { width: 64, height: 48 }, default: true };
+        let audio = TrackSpec { name: "a".into(), codec: TrackCodec::Opus { channels: 2, sample_rate: 48000 }, default: true };
+        let key_frame = [0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 64, 0, 48, 0];
+        for crash_after in [40, 95, 150, 333] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("r.webm");
+            let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let sink = Tee(ChunkWriter::create(&path, cipher(), "k", "id").unwrap(), written.clone());
+            let mut m = WebmMuxer::new(sink, &meta).unwrap();
+            m.add_track(video.clone()).unwrap();
+            let mut flushed = 0;
+            for i in 0..crash_after {
+                if i == 60 {
+                    m.add_track(audio.clone()).unwrap(); // a participant who joins later
+                }
+                let ts = i as i64 * 33;
+                if i % 30 == 0 {
+                    m.write_frame(1, ts, true, &[&key_frame[..], &[7u8; 2990][..]].concat()).unwrap();
+                } else {
+                    m.write_frame(1, ts, false, &[(i as u8) | 1; 3000]).unwrap();
+                }
+                if i >= 60 {
+                    m.write_frame(2, ts + 5, true, &[i as u8; 120]).unwrap();
+                }
+                if i % 33 == 32 {
+                    m.flush().unwrap();
+                    flushed = written.lock().unwrap().len();
+                }
+            }
+            drop(m); // the process dies: no flush, no finish
+            let kept = repair(&path, &cipher(), "k").unwrap().unwrap();
+            let mut r = ChunkReader::open(&path, cipher(), "k").unwrap().unwrap();
+            assert_eq!(r.len(), kept);
+            let mut disk = vec![0u8; kept as usize];
+            assert_eq!(r.read_at(0, &mut disk).unwrap(), kept as usize);
+            let written = written.lock().unwrap();
+            assert!(kept as usize >= flushed, "{crash_after}: what was flushed is kept ({kept} < {flushed})");
+            assert!(disk[..] == written[..kept as usize], "{crash_after}: the recording as written, header included");
+            assert_eq!(whole_elements_len(&mut r).unwrap(), kept, "{crash_after}: it ends on a whole element");
+        }
     }
 
     #[test]

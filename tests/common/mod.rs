@@ -98,3 +98,29 @@ pub async fn call(app: &TestApp, method: reqwest::Method, path: &str, token: &st
     let s = r.status().as_u16();
     (s, r.json().await.unwrap_or(serde_json::Value::Null))
 }
+
+/// The broker of the `#[ignore]`d Kafka tests (`VKYC_KAFKA_BROKERS`; tests/run-all.sh runs them
+/// when it started one). Run without it, a Kafka test fails.
+pub fn kafka_brokers() -> String {
+    match std::env::var("VKYC_KAFKA_BROKERS") {
+        Ok(b) if !b.is_empty() => b,
+        _ => panic!("VKYC_KAFKA_BROKERS is not set: this test needs a Kafka broker (tests/run-all.sh starts tansu)"),
+    }
+}
+
+/// Polls `check` every 100 ms until it gives a value; fails, naming `what`, once `secs`
+/// seconds have passed without one (a generous deadline, not a timing expectation).
+pub async fn poll_until<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: not within {secs} s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -26,6 +26,7 @@ use std::io;
 
 /// Where the muxer's bytes go: appends and rewrites of already written bytes.
 pub use crate::blob::StreamWriter as SeekSink;
+use crate::blob::StreamReader;
 
 mod id {
     pub const EBML: u32 = 0x1A45_DFA3;
@@ -446,6 +447,10 @@ impl<S: SeekSink> WebmMuxer<S> {
             self.sink.write_at(self.end, &el.0)?;
             self.end += el.0.len() as u64;
         }
+        // Durable before the header points at them (SeekHead, the Segment's size): a crash in
+        // between leaves a live file with its cues, never a header promising bytes that are
+        // not there.
+        self.sink.flush()?;
         let mut duration = Ebml::default();
         duration.float(id::DURATION, duration_ms.max(self.max_ts) as f64);
         debug_assert_eq!(duration.0.len(), DURATION_RESERVE);
@@ -473,6 +478,52 @@ impl<S: SeekSink> WebmMuxer<S> {
         self.sink.flush()?;
         Ok((self.sink, self.end))
     }
+}
+
+/// An element's id and size fields read at the start of `b`: (id, size, header length);
+/// the size is `None` when "unknown". `None` when `b` holds no valid header.
+fn read_element_header(b: &[u8]) -> Option<(u32, Option<u64>, usize)> {
+    let id_len = b.first()?.leading_zeros() as usize + 1;
+    let size_first = *b.get(id_len)?;
+    let size_len = size_first.leading_zeros() as usize + 1;
+    if id_len > 4 || size_len > 8 || b.len() < id_len + size_len {
+        return None;
+    }
+    let id = b[..id_len].iter().fold(0u32, |a, x| a << 8 | u32::from(*x));
+    let marker = 1u64 << (7 * size_len);
+    let raw = b[id_len..id_len + size_len].iter().fold(0u64, |a, x| a << 8 | u64::from(*x)) ^ marker;
+    let size = (raw != marker - 1).then_some(raw);
+    Some((id, size, id_len + size_len))
+}
+
+/// The length of the longest prefix of a WebM file that ends on a whole element of the
+/// Segment: where a recording torn by a crash is cut, so that what is kept plays and decodes
+/// cleanly (a Segment of unknown size is valid live WebM; a cluster cut short is not). A file
+/// that is not WebM is kept whole.
+pub fn whole_elements_len(r: &mut dyn StreamReader) -> io::Result<u64> {
+    let len = r.len();
+    let Some((id::EBML, Some(size), data)) = element_at(r, 0)? else { return Ok(len) };
+    let segment_at = data + size;
+    let Some((id::SEGMENT, segment_size, mut at)) = element_at(r, segment_at)? else { return Ok(segment_at.min(len)) };
+    if segment_size.is_some_and(|s| at + s <= len) {
+        return Ok(len); // finished: the Segment's size is known and it is all there
+    }
+    let mut whole = at;
+    while let Some((_, Some(size), data)) = element_at(r, at)? {
+        let end = data + size;
+        if end > len {
+            break;
+        }
+        (whole, at) = (end, end);
+    }
+    Ok(whole.min(len))
+}
+
+/// The element whose header is at `at`: (id, size, where its data starts).
+fn element_at(r: &mut dyn StreamReader, at: u64) -> io::Result<Option<(u32, Option<u64>, u64)>> {
+    let mut b = [0u8; 12];
+    let n = r.read_at(at, &mut b)?;
+    Ok(read_element_header(&b[..n]).map(|(id, size, hl)| (id, size, at + hl as u64)))
 }
 
 /// Length of an element's id and size fields.
@@ -555,6 +606,60 @@ mod tests {
         let d = m_find(&bytes, &[0x44, 0x89, 0x88]).expect("duration element");
         assert_eq!(f64::from_be_bytes(bytes[d + 3..d + 11].try_into().unwrap()), 1520.0);
         assert!(m_find(&bytes, &[0x1C, 0x53, 0xBB, 0x6B]).is_some(), "cues written");
+    }
+
+    /// A file in memory, read like a blob stream.
+    struct Mem(Vec<u8>);
+
+    impl StreamReader for Mem {
+        fn len(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+            let from = (offset as usize).min(self.0.len());
+            let n = buf.len().min(self.0.len() - from);
+            buf[..n].copy_from_slice(&self.0[from..from + n]);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_torn_file_is_cut_after_its_last_whole_cluster_wherever_it_was_torn() {
+        let meta = ContainerMeta { title: "t".into(), start_unix_ms: 1_700_000_000_000, tags: vec![] };
+        let mut m = WebmMuxer::new(Vec::new(), &meta).unwrap();
+        m.add_track(TrackSpec { name: "v".into(), codec: TrackCodec::Vp8 { width: 64, height: 48 }, default: true }).unwrap();
+        m.add_track(TrackSpec { name: "a".into(), codec: TrackCodec::Opus { channels: 2, sample_rate: 48000 }, default: true }).unwrap();
+        let key = [0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 64, 0, 48, 0];
+        // Where whole clusters end: after the header, and after each flush.
+        let mut boundaries = vec![m.end];
+        for i in 0..40i64 {
+            if i % 10 == 0 {
+                m.write_frame(1, i * 100, true, &key).unwrap();
+            } else {
+                m.write_frame(1, i * 100, false, &[(i as u8) << 1; 300]).unwrap();
+            }
+            m.write_frame(2, i * 100 + 5, true, &[i as u8; 80]).unwrap();
+            if i % 2 == 1 {
+                m.flush().unwrap();
+                boundaries.push(m.end);
+            }
+        }
+        m.flush().unwrap();
+        boundaries.push(m.end);
+        let live = m.sink.clone();
+        assert_eq!(whole_elements_len(&mut Mem(live.clone())).unwrap(), live.len() as u64, "a whole live file is kept");
+        for cut in boundaries[0]..=live.len() as u64 {
+            let expected = boundaries.iter().copied().filter(|b| *b <= cut).max().unwrap();
+            let got = whole_elements_len(&mut Mem(live[..cut as usize].to_vec())).unwrap();
+            assert_eq!(got, expected, "torn at {cut}");
+        }
+        // A finished file is kept whole; torn while its cues were written, it is cut before them.
+        let cues_at = m.end;
+        let (done, len) = m.finish(4000).unwrap();
+        assert_eq!(whole_elements_len(&mut Mem(done.clone())).unwrap(), len);
+        assert_eq!(whole_elements_len(&mut Mem(done[..len as usize - 1].to_vec())).unwrap(), cues_at);
+        // Not WebM: kept as it is.
+        assert_eq!(whole_elements_len(&mut Mem(vec![0u8; 100])).unwrap(), 100);
     }
 
     fn m_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
