@@ -75,3 +75,25 @@ async fn asset(name: String) -> Result<HttpResponse, crate::error::ApiError> {
         .flatten()
         .ok_or_else(|| crate::error::ApiError::not_found("not_found", "no such file"))
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{test, App};
+
+    #[actix_web::test]
+    async fn an_app_page_is_its_body_inside_the_shared_head() {
+        let app = test::init_service(App::new().configure(super::routes)).await;
+        for (path, name, title) in super::APP_PAGES {
+            let res = test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+            assert_eq!(res.status(), 200, "{path}");
+            assert_eq!(res.headers().get("content-type").unwrap(), "text/html; charset=utf-8");
+            assert!(res.headers().get("content-security-policy").unwrap().to_str().unwrap().starts_with("default-src 'self';"));
+            let html = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+            assert!(html.starts_with("<!doctype html>\n<html lang=\"en\">\n<head>\n"), "{path}");
+            assert!(html.contains(&format!("  <title>{title}</title>\n")), "{path}");
+            assert!(html.contains(&format!("<script type=\"module\" src=\"/static/{name}.js\"></script>\n</head>\n<body class=\"page-{name}\"")), "{path}");
+            assert!(html.ends_with("</body>\n</html>\n"), "{path}");
+            assert!(!html.contains("{title}") && !html.contains("{script}") && !html.contains("{body}"), "{path}");
+        }
+    }
+}
