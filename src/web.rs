@@ -1,5 +1,6 @@
-//! The web pages (customer join page, agent console), embedded in the binary from `src/web/`.
-//! Debug builds read the files from disk, so page edits show on reload without a rebuild.
+//! The web pages (landing page, agent console, customer join page, auditor page), embedded in
+//! the binary from `src/web/`. The app pages share one head (`layout.html`) around their own
+//! body. Debug builds read the files from disk, so page edits show on reload without a rebuild.
 
 use actix_web::{web, HttpResponse};
 use rust_embed::RustEmbed;
@@ -8,12 +9,20 @@ use rust_embed::RustEmbed;
 #[folder = "src/web/"]
 struct Assets;
 
+/// The app's pages: path, name (the body is `{name}.html`, its script `{name}.js`), title.
+/// Each is served inside `layout.html`, the head they share.
+const APP_PAGES: [(&str, &str, &str); 3] = [
+    ("/agent", "agent", "Agent console · vkyc"),
+    ("/join", "join", "Video verification call"),
+    ("/audit", "audit", "KYC audit · vkyc"),
+];
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(|| page("index.html")))
-        .route("/agent", web::get().to(|| page("agent.html")))
-        .route("/join", web::get().to(|| page("join.html")))
-        .route("/audit", web::get().to(|| page("audit.html")))
-        .route("/static/{name}", web::get().to(|name: web::Path<String>| asset(name.into_inner())));
+    cfg.route("/", web::get().to(|| page("index.html")));
+    for (path, name, title) in APP_PAGES {
+        cfg.route(path, web::get().to(move || app_page(name, title)));
+    }
+    cfg.route("/static/{name}", web::get().to(|name: web::Path<String>| asset(name.into_inner())));
 }
 
 fn content_type(name: &str) -> &'static str {
@@ -29,23 +38,34 @@ fn content_type(name: &str) -> &'static str {
 }
 
 fn serve(name: &str) -> Option<HttpResponse> {
-    let file = Assets::get(name)?;
-    Some(
-        HttpResponse::Ok()
-            .content_type(content_type(name))
-            .insert_header(("Cache-Control", "no-cache"))
-            .insert_header(("Referrer-Policy", "no-referrer"))
-            .insert_header(("X-Content-Type-Options", "nosniff"))
-            .insert_header((
-                "Content-Security-Policy",
-                "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob: mediastream:; img-src 'self' data: blob:; style-src 'self'; frame-ancestors 'none'",
-            ))
-            .body(file.data.into_owned()),
-    )
+    Some(respond(content_type(name), Assets::get(name)?.data.into_owned()))
+}
+
+fn respond(content_type: &'static str, body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob: mediastream:; img-src 'self' data: blob:; style-src 'self'; frame-ancestors 'none'",
+        ))
+        .body(body)
 }
 
 async fn page(name: &'static str) -> HttpResponse {
     serve(name).unwrap_or_else(|| HttpResponse::NotFound().finish())
+}
+
+/// `layout.html` with the page's title, script and body filled in.
+async fn app_page(name: &'static str, title: &'static str) -> HttpResponse {
+    let text = |file: &str| Assets::get(file).and_then(|f| String::from_utf8(f.data.into_owned()).ok());
+    let (Some(layout), Some(body)) = (text("layout.html"), text(&format!("{name}.html"))) else {
+        return HttpResponse::NotFound().finish();
+    };
+    let html = layout.replace("{title}", title).replace("{script}", &format!("{name}.js")).replace("{body}", &body);
+    respond(content_type("layout.html"), html.into_bytes())
 }
 
 async fn asset(name: String) -> Result<HttpResponse, crate::error::ApiError> {
@@ -54,4 +74,26 @@ async fn asset(name: String) -> Result<HttpResponse, crate::error::ApiError> {
     ok.then(|| serve(&name))
         .flatten()
         .ok_or_else(|| crate::error::ApiError::not_found("not_found", "no such file"))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{test, App};
+
+    #[actix_web::test]
+    async fn an_app_page_is_its_body_inside_the_shared_head() {
+        let app = test::init_service(App::new().configure(super::routes)).await;
+        for (path, name, title) in super::APP_PAGES {
+            let res = test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+            assert_eq!(res.status(), 200, "{path}");
+            assert_eq!(res.headers().get("content-type").unwrap(), "text/html; charset=utf-8");
+            assert!(res.headers().get("content-security-policy").unwrap().to_str().unwrap().starts_with("default-src 'self';"));
+            let html = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+            assert!(html.starts_with("<!doctype html>\n<html lang=\"en\">\n<head>\n"), "{path}");
+            assert!(html.contains(&format!("  <title>{title}</title>\n")), "{path}");
+            assert!(html.contains(&format!("<script type=\"module\" src=\"/static/{name}.js\"></script>\n</head>\n<body class=\"page-{name}\"")), "{path}");
+            assert!(html.ends_with("</body>\n</html>\n"), "{path}");
+            assert!(!html.contains("{title}") && !html.contains("{script}") && !html.contains("{body}"), "{path}");
+        }
+    }
 }

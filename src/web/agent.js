@@ -9,8 +9,8 @@ import { Api, ApiError, blobToBase64 } from './api.js';
 import { renderSteps, renderRecommendation, STEP_LABELS, resultLabel, questionsOf } from './kyc.js';
 import { RtcClient } from './rtc.js';
 import { checkBrowserSupport, getLocalMedia, stopStream } from './media.js';
-import { CallView, mediaBadges } from './call.js';
-import { $, h, show, setStatus, showNotice, createMetrics, readUrlParam, scrubUrl, copyText, roleLabel, formatDuration } from './ui.js';
+import { CallView, mediaBadges, exposeCallState } from './call.js';
+import { $, h, show, setStatus, showNotice, createMetrics, takeUrlSecret, elementsById, copyText, roleLabel, formatDuration } from './ui.js';
 
 const KEY_STORAGE = 'vkyc.agent.key';
 
@@ -23,20 +23,6 @@ let sessions = [];
 let current = null;
 let selectSeq = 0;
 
-window.vkyc = {
-  get client() {
-    return client;
-  },
-  pc: () => client?.pc ?? null,
-  metrics,
-  get session() {
-    return current?.session ?? null;
-  },
-  get kyc() {
-    return kyc;
-  },
-};
-
 /** The selected session's case document (GET /kyc), and whether a KYC action is running. */
 let kyc = null;
 let kycBusy = false;
@@ -47,70 +33,10 @@ let otpSent = null;
 /** The questions form, kept across re-renders so typing is not lost: see questionsTools(). */
 let qForm = null;
 
-const els = {
-  changeKeyBtn: $('#change-key-btn'),
-  keyCard: $('#key-card'),
-  keyForm: $('#key-form'),
-  keyInput: $('#api-key-input'),
-  lobbySide: $('#lobby-side'),
-  callSide: $('#call-side'),
-  newForm: $('#new-session-form'),
-  createBtn: $('#create-session-btn'),
-  refreshBtn: $('#refresh-btn'),
-  list: $('#sessions-list'),
-  listEmpty: $('#sessions-empty'),
-  notice: $('#notice'),
-  sessionPanel: $('#session-panel'),
-  sessionEmpty: $('#session-empty'),
-  sessionDetails: $('#session-details'),
-  sessionTitle: $('#session-title'),
-  sessionStatus: $('#session-status'),
-  sessionFields: $('#session-fields'),
-  customerLink: $('#customer-link'),
-  copyBtn: $('#copy-link-btn'),
-  openLink: $('#open-link'),
-  linkHint: $('#link-hint'),
-  joinBtn: $('#join-btn'),
-  joinHint: $('#join-hint'),
-  call: $('#call'),
-  callDetails: $('#call-session-details'),
-  participants: $('#participants'),
-  endBtn: $('#end-btn'),
-  remoteVideo: $('#remote-video'),
-  kycPanel: $('#kyc-panel'),
-  kycRefreshBtn: $('#kyc-refresh-btn'),
-  captureFaceBtn: $('#capture-face-btn'),
-  livenessBtn: $('#liveness-btn'),
-  groupBox: $('#group-box'),
-  groupCount: $('#group-count'),
-  groupList: $('#group-list'),
-  addApplicantForm: $('#add-applicant-form'),
-  addApplicantName: $('#add-applicant-name'),
-  applicantSelect: $('#applicant-select'),
-  captureDocBtn: $('#capture-doc-btn'),
-  docKind: $('#doc-kind'),
-  docFile: $('#doc-file'),
-  kycToolsHint: $('#kyc-tools-hint'),
-  kycNotice: $('#kyc-notice'),
-  kycSteps: $('#kyc-steps'),
-  kycRec: $('#kyc-rec'),
-  decisionNotes: $('#decision-notes'),
-  approveBtn: $('#approve-btn'),
-  rejectBtn: $('#reject-btn'),
-  decisionState: $('#decision-state'),
-  auditorLinkBtn: $('#auditor-link-btn'),
-  auditorLink: $('#auditor-link'),
-  backBtn: $('#back-btn'),
-  muteBtn: $('#mute-btn'),
-  cameraBtn: $('#camera-btn'),
-};
+const view = new CallView({ section: $('#call'), hangUp: { id: 'end-btn', label: 'End call' }, preferredRole: 'customer', metrics });
+const els = elementsById();
 
-const view = new CallView({
-  preferredRole: 'customer',
-  metrics,
-  text: { waiting: 'Waiting for the customer to join…', connecting: 'Connecting to the customer…' },
-  onRemoteVideo: () => setStatus('In call with the customer', 'live'),
-});
+exposeCallState(() => client, metrics, { session: () => current?.session ?? null, kyc: () => kyc });
 
 // ------------------------------------------------------------------ helpers
 
@@ -185,17 +111,12 @@ function useKey(key) {
 }
 
 function initKey() {
-  const fromUrl = readUrlParam('key');
-  if (fromUrl) {
-    sessionStorage.setItem(KEY_STORAGE, fromUrl);
-    scrubUrl(); // keep the key out of the address bar and history
-  }
-  const key = fromUrl || sessionStorage.getItem(KEY_STORAGE);
+  const key = takeUrlSecret('key', KEY_STORAGE);
   if (key) useKey(key);
   else {
     setPhase('nokey');
     setStatus('API key needed', 'info');
-    els.keyInput.focus();
+    els.apiKeyInput.focus();
   }
 }
 
@@ -218,7 +139,7 @@ async function loadSessions({ quiet = false } = {}) {
 
 function renderSessions() {
   const selected = current?.session?.id;
-  els.list.replaceChildren(
+  els.sessionsList.replaceChildren(
     ...sessions.map((s) =>
       h(
         'li',
@@ -239,13 +160,13 @@ function renderSessions() {
       ),
     ),
   );
-  show(els.listEmpty, sessions.length === 0);
+  show(els.sessionsEmpty, sessions.length === 0);
 }
 
 async function createSession(ev) {
   ev.preventDefault();
   if (!api) return;
-  const form = new FormData(els.newForm);
+  const form = new FormData(els.newSessionForm);
   const applicant = {
     name: String(form.get('name') || '').trim(),
     date_of_birth: String(form.get('date_of_birth') || ''),
@@ -255,11 +176,11 @@ async function createSession(ev) {
     showNotice(els.notice, { kind: 'warning', title: 'Missing details', message: 'Fill in the name, the date of birth and the reference ID.' });
     return;
   }
-  els.createBtn.disabled = true;
+  els.createSessionBtn.disabled = true;
   setStatus('Creating the session…', 'busy');
   try {
     const session = await api.createSession({ applicant });
-    els.newForm.reset();
+    els.newSessionForm.reset();
     showNotice(els.notice, null);
     sessions = [session, ...sessions.filter((s) => s.id !== session.id)];
     renderSessions();
@@ -267,7 +188,7 @@ async function createSession(ev) {
   } catch (err) {
     apiFailed(err, 'create the session');
   } finally {
-    els.createBtn.disabled = false;
+    els.createSessionBtn.disabled = false;
   }
 }
 
@@ -330,8 +251,8 @@ function renderSessionPanel() {
   ]);
   const link = current.customer ? customerUrl(current.customer.join_url) : '';
   els.customerLink.value = link;
-  els.copyBtn.disabled = !link;
-  els.copyBtn.textContent = 'Copy';
+  els.copyLinkBtn.disabled = !link;
+  els.copyLinkBtn.textContent = 'Copy';
   els.openLink.href = link || '#';
   show(els.openLink, !!link);
   els.linkHint.textContent = current.customer ? `Send this link to the customer. It works until ${fmtTime(current.customer.expires_at)}.` : '';
@@ -341,9 +262,9 @@ function renderSessionPanel() {
 
 async function copyLink() {
   const ok = await copyText(els.customerLink.value, els.customerLink);
-  els.copyBtn.textContent = ok ? 'Copied' : 'Select and copy';
+  els.copyLinkBtn.textContent = ok ? 'Copied' : 'Select and copy';
   setTimeout(() => {
-    els.copyBtn.textContent = 'Copy';
+    els.copyLinkBtn.textContent = 'Copy';
   }, 2000);
 }
 
@@ -377,7 +298,7 @@ async function joinCall() {
   view.attach(client);
   wireClient(client);
   const s = current.session;
-  details(els.callDetails, [
+  details(els.callSessionDetails, [
     ['Applicant', s.applicant?.name || '—'],
     ['Date of birth', fmtDate(s.applicant?.date_of_birth)],
     ['Reference ID', s.applicant?.reference_id || '—'],
@@ -411,21 +332,19 @@ function wireClient(c) {
   c.on('server_error', ({ code, message }) => {
     showNotice(els.notice, { kind: 'warning', code, title: 'The server refused an action', message: message || code });
   });
-  c.on('fatal', ({ code, text }) => {
-    stopStream(localStream);
+  // The call view stopped the camera and says why (see CallView).
+  c.on('fatal', () => {
     localStream = null;
     setPhase('ended');
-    setStatus('The call could not continue', 'error');
-    showNotice(els.notice, { kind: 'error', code, title: 'The call could not continue', message: text });
   });
 }
 
 function updateCallStatus() {
   if (!client || client.state !== 'joined') return;
   const customer = [...client.peers.values()].find((p) => p.role === 'customer');
-  if (view.remoteVideo.dataset.playing === 'true' && view.primaryId) setStatus('In call with the customer', 'live');
+  if (view.remoteVideo.dataset.playing === 'true' && view.primaryId) setStatus(view.text.live, 'live');
   else if (customer) setStatus('Customer joined. Connecting video…', 'busy');
-  else setStatus('Waiting for the customer to join…', 'busy');
+  else setStatus(view.text.waiting, 'busy');
 }
 
 function callOver(how) {
@@ -460,6 +379,16 @@ function backToLobby() {
   loadSessions();
 }
 
+/** The agent's button that mutes (or unmutes) a participant's `kind` ('audio' | 'video'): `labels` [to mute, to unmute]. */
+function peerMuteButton(p, kind, live, cls, labels) {
+  const muted = !!p.mutedBy[kind];
+  return h(
+    'button',
+    { type: 'button', class: `btn btn-sm ${cls}`, dataset: { peerId: p.peer_id, kind, muted: String(muted) }, disabled: !live, onclick: () => muteRemote(p.peer_id, kind, !muted) },
+    labels[Number(muted)],
+  );
+}
+
 function renderParticipants() {
   if (!client) {
     els.participants.replaceChildren();
@@ -477,8 +406,6 @@ function renderParticipants() {
   );
   const live = client.state === 'joined';
   for (const p of client.peers.values()) {
-    const audioMuted = !!p.mutedBy.audio;
-    const videoMuted = !!p.mutedBy.video;
     items.push(
       h(
         'li',
@@ -490,28 +417,8 @@ function renderParticipants() {
           : h(
               'span',
               { class: 'actions' },
-              h(
-                'button',
-                {
-                  type: 'button',
-                  class: 'btn btn-sm peer-mute-btn',
-                  dataset: { peerId: p.peer_id, kind: 'audio', muted: String(audioMuted) },
-                  disabled: !live,
-                  onclick: () => muteRemote(p.peer_id, 'audio', !audioMuted),
-                },
-                audioMuted ? 'Unmute' : 'Mute',
-              ),
-              h(
-                'button',
-                {
-                  type: 'button',
-                  class: 'btn btn-sm peer-video-btn',
-                  dataset: { peerId: p.peer_id, kind: 'video', muted: String(videoMuted) },
-                  disabled: !live,
-                  onclick: () => muteRemote(p.peer_id, 'video', !videoMuted),
-                },
-                videoMuted ? 'Resume video' : 'Pause video',
-              ),
+              peerMuteButton(p, 'audio', live, 'peer-mute-btn', ['Mute', 'Unmute']),
+              peerMuteButton(p, 'video', live, 'peer-video-btn', ['Pause video', 'Resume video']),
             ),
       ),
     );
@@ -991,9 +898,9 @@ async function issueAuditorLink() {
 
 els.keyForm.addEventListener('submit', (ev) => {
   ev.preventDefault();
-  const key = els.keyInput.value.trim();
+  const key = els.apiKeyInput.value.trim();
   if (key) {
-    els.keyInput.value = '';
+    els.apiKeyInput.value = '';
     useKey(key);
   }
 });
@@ -1002,13 +909,13 @@ els.changeKeyBtn.addEventListener('click', () => {
   api = null;
   current = null;
   renderSessionPanel();
-  els.list.replaceChildren();
+  els.sessionsList.replaceChildren();
   setPhase('nokey');
   setStatus('API key needed', 'info');
 });
-els.newForm.addEventListener('submit', createSession);
+els.newSessionForm.addEventListener('submit', createSession);
 els.refreshBtn.addEventListener('click', () => loadSessions());
-els.copyBtn.addEventListener('click', copyLink);
+els.copyLinkBtn.addEventListener('click', copyLink);
 els.joinBtn.addEventListener('click', joinCall);
 els.endBtn.addEventListener('click', endCall);
 els.backBtn.addEventListener('click', backToLobby);

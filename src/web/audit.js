@@ -3,7 +3,7 @@
 
 import { Api, ApiError, tokenClaims } from './api.js';
 import { renderSteps, renderRecommendation, renderDecisions, resultLabel, fmtTime } from './kyc.js';
-import { $, h, show, setStatus, showNotice, readUrlParam, scrubUrl } from './ui.js';
+import { h, show, setStatus, showNotice, takeUrlSecret, elementsById, exposeState } from './ui.js';
 
 const TOKEN_KEY = 'vkyc.audit.token';
 const CAPTURE_LABELS = { face: 'Face', document: 'Document', frame: 'Liveness frame', reference: 'Lender reference photo' };
@@ -15,41 +15,9 @@ let kyc = null;
 let busy = false;
 const blobUrls = new Map(); // capture id → object URL
 
-window.vkyc = {
-  get kyc() {
-    return kyc;
-  },
-};
+exposeState({ kyc: () => kyc });
 
-const els = {
-  notice: $('#notice'),
-  case: $('#case'),
-  result: $('#case-result'),
-  fields: $('#case-fields'),
-  steps: $('#kyc-steps'),
-  captures: $('#captures'),
-  recordings: $('#recordings'),
-  recordingsEmpty: $('#recordings-empty'),
-  capturesEmpty: $('#captures-empty'),
-  rec: $('#kyc-rec'),
-  decisions: $('#decisions'),
-  notes: $('#audit-notes'),
-  approve: $('#audit-approve-btn'),
-  decline: $('#audit-decline-btn'),
-  recapture: $('#audit-recapture-btn'),
-  state: $('#audit-state'),
-  reload: $('#reload-btn'),
-};
-
-function readToken() {
-  const fromUrl = readUrlParam('token');
-  if (fromUrl) {
-    sessionStorage.setItem(TOKEN_KEY, fromUrl);
-    scrubUrl();
-    return fromUrl;
-  }
-  return sessionStorage.getItem(TOKEN_KEY);
-}
+const els = elementsById();
 
 function problem(err, title) {
   setStatus(title, 'error');
@@ -61,8 +29,8 @@ function render() {
   if (!kyc) return;
   const decided = !!kyc.agent_decision;
   const lastAudit = kyc.audits?.at(-1);
-  els.result.className = `kyc-badge kyc-${kyc.result || 'none'}`;
-  els.result.textContent = kyc.result ? resultLabel(kyc.result) : 'Not decided';
+  els.caseResult.className = `kyc-badge kyc-${kyc.result || 'none'}`;
+  els.caseResult.textContent = kyc.result ? resultLabel(kyc.result) : 'Not decided';
   const a = session?.applicant || {};
   const rows = [
     ['Applicant', a.name || '—'],
@@ -72,14 +40,14 @@ function render() {
     ['Created', fmtTime(session?.created_at)],
     ['Audited', kyc.audited ? 'Yes' : 'No'],
   ];
-  els.fields.replaceChildren(...rows.flatMap(([k, v, cls]) => [h('dt', {}, k), h('dd', { class: cls }, v)]));
-  renderSteps(els.steps, kyc, { applicantName: a.name ?? null, allAttempts: true });
-  renderRecommendation(els.rec, kyc);
+  els.caseFields.replaceChildren(...rows.flatMap(([k, v, cls]) => [h('dt', {}, k), h('dd', { class: cls }, v)]));
+  renderSteps(els.kycSteps, kyc, { applicantName: a.name ?? null, allAttempts: true });
+  renderRecommendation(els.kycRec, kyc);
   renderDecisions(els.decisions, kyc);
   // An audit needs the agent's decision; after "recapture" the agent decides again first.
   const canAudit = decided && !busy && (!lastAudit || lastAudit.verdict !== 'recapture' || kyc.agent_decision.at > lastAudit.at);
-  for (const b of [els.approve, els.decline, els.recapture]) b.disabled = !canAudit;
-  els.state.textContent = !decided
+  for (const b of [els.auditApproveBtn, els.auditDeclineBtn, els.auditRecaptureBtn]) b.disabled = !canAudit;
+  els.auditState.textContent = !decided
     ? 'The agent has not decided yet: the case can be audited after the decision.'
     : lastAudit
       ? `Last audit: ${resultLabel(lastAudit.verdict)} (${fmtTime(lastAudit.at)}).`
@@ -191,8 +159,8 @@ async function audit(verdict) {
   render();
   setStatus('Saving your audit…', 'busy');
   try {
-    kyc = await api.audit(sessionId, verdict, els.notes.value.trim() || undefined);
-    els.notes.value = '';
+    kyc = await api.audit(sessionId, verdict, els.auditNotes.value.trim() || undefined);
+    els.auditNotes.value = '';
     busy = false;
     render();
     setStatus(`Audit saved: ${resultLabel(verdict)}`, 'live');
@@ -205,17 +173,17 @@ async function audit(verdict) {
 }
 
 function main() {
-  const token = readToken();
+  const token = takeUrlSecret('token', TOKEN_KEY);
   sessionId = tokenClaims(token || '')?.sid || null;
   if (!token || !sessionId) {
     problem({ code: 'missing_token', message: 'Open the complete auditor link you received.' }, 'This link is incomplete');
     return;
   }
   api = new Api(token);
-  els.approve.addEventListener('click', () => audit('approved'));
-  els.decline.addEventListener('click', () => audit('declined'));
-  els.recapture.addEventListener('click', () => audit('recapture'));
-  els.reload.addEventListener('click', load);
+  els.auditApproveBtn.addEventListener('click', () => audit('approved'));
+  els.auditDeclineBtn.addEventListener('click', () => audit('declined'));
+  els.auditRecaptureBtn.addEventListener('click', () => audit('recapture'));
+  els.reloadBtn.addEventListener('click', load);
   load();
 }
 

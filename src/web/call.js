@@ -1,22 +1,96 @@
-// The call view shared by the customer page and the agent console: binds an RtcClient
-// to the remote video (the main participant, large), extra remote tiles, the local
-// preview, the mic / camera toggles and the call timer.
+// The call view shared by the customer page and the agent console: builds the video stage
+// and the call controls, and binds an RtcClient to the remote video (the main participant,
+// large), extra remote tiles, the local preview, the mic / camera toggles and the call timer.
 
-import { $, h, show, playStream, onFirstVideoFrame, CallTimer, roleLabel } from './ui.js';
+import { $, h, show, setStatus, showNotice, exposeState, playStream, onFirstVideoFrame, CallTimer, roleLabel } from './ui.js';
+import { stopStream } from './media.js';
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/** The control icons (24×24, stroked in the text colour): [line ends, shapes]. */
+const ICONS = {
+  mic: [{ 'stroke-linecap': 'round' }, [['rect', { x: 9, y: 3, width: 6, height: 11, rx: 3 }], ['path', { d: 'M5 11a7 7 0 0 0 14 0M12 18v3' }]]],
+  camera: [{ 'stroke-linejoin': 'round' }, [['rect', { x: 3, y: 6, width: 13, height: 12, rx: 2 }], ['path', { d: 'm16 10 5-3v10l-5-3z' }]]],
+  sound: [{ 'stroke-linejoin': 'round' }, [['path', { d: 'M4 9v6h4l5 4V5L8 9z' }], ['path', { d: 'M16 9a4 4 0 0 1 0 6' }]]],
+  hangUp: [{ 'stroke-linecap': 'round' }, [['path', { d: 'M3 14c5-5 13-5 18 0l-2.5 2.5-3-1.5v-2.5a9 9 0 0 0-7 0V15l-3 1.5z' }]]],
+};
+
+function svg(tag, attrs) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, String(value));
+  return el;
+}
+
+function icon(name) {
+  const [ends, shapes] = ICONS[name];
+  const el = svg('svg', { viewBox: '0 0 24 24', fill: 'none', stroke: 'currentColor', 'stroke-width': 2, 'aria-hidden': 'true', ...ends });
+  el.append(...shapes.map(([tag, attrs]) => svg(tag, attrs)));
+  return el;
+}
+
+/** A call control: an icon and a label (`attrs` as for h()). */
+function control(iconName, label, attrs) {
+  return h('button', { type: 'button', ...attrs }, icon(iconName), h('span', { class: 'label' }, label));
+}
+
+/**
+ * Builds a call page's stage and controls in `section`, the same on every call page: the main
+ * remote video (label, badges, overlay), the extra tiles and the self view in `#stage`
+ * (`stageExtras`: more nodes over the main video); the mic, camera, timer, sound and hang-up
+ * (`hangUp`: { id, label }) controls before the page's own buttons in `.controls`; the "muted
+ * by the agent" notice after them.
+ */
+function buildCallLayout(section, { hangUp, stageExtras = [] }) {
+  const toggle = { class: 'btn btn-toggle', 'aria-pressed': 'false', disabled: true };
+  $('#stage', section).append(
+    h(
+      'div',
+      { class: 'stage-main' },
+      h('video', { id: 'remote-video', autoplay: true, playsinline: true }),
+      h('div', { class: 'stage-meta' }, h('span', { id: 'remote-label' }), h('span', { id: 'remote-badges', class: 'badges' })),
+      h('div', { id: 'remote-overlay', class: 'stage-overlay', hidden: true }),
+      h('div', { id: 'remote-extras', class: 'extras', hidden: true }),
+      stageExtras,
+    ),
+    h(
+      'div',
+      { class: 'self-view' },
+      h('video', { id: 'local-video', autoplay: true, playsinline: true, defaultMuted: true, muted: true }),
+      h('span', { class: 'self-label' }, 'You'),
+      h('div', { id: 'local-badges', class: 'badges' }),
+    ),
+  );
+  $('.controls', section).prepend(
+    control('mic', 'Mute', { id: 'mute-btn', ...toggle }),
+    control('camera', 'Stop video', { id: 'camera-btn', ...toggle }),
+    h('span', { id: 'call-timer', class: 'timer', title: 'Call duration' }, '00:00'),
+    control('sound', 'Turn on sound', { id: 'sound-btn', class: 'btn', hidden: true }),
+    control('hangUp', hangUp.label, { id: hangUp.id, class: 'btn btn-danger', hidden: true }),
+  );
+  $('.controls', section).after(h('p', { id: 'self-muted', class: 'notice notice-warning self-muted', role: 'status', hidden: true }));
+}
+
+/** `window.vkyc` of a call page: the call client, its peer connection, the page metrics, and `more` getters. */
+export function exposeCallState(getClient, metrics, more = {}) {
+  exposeState({ client: getClient, pc: () => () => getClient()?.pc ?? null, metrics: () => metrics, ...more });
+}
 
 export class CallView {
   /**
+   * Builds the stage and the controls in `section` (see buildCallLayout) and binds them.
    * @param {object} opts
+   * @param {HTMLElement} opts.section   the page's call section (with `#stage` and `.controls`)
+   * @param {{id:string,label:string}} opts.hangUp  the hang-up button
+   * @param {Node[]} [opts.stageExtras]  more nodes over the main video
    * @param {string} opts.preferredRole  role shown large ('customer' on the agent console)
    * @param {object} opts.metrics        from createMetrics()
-   * @param {object} [opts.text]         { waiting, connecting } overlay texts
-   * @param {(at:number)=>void} [opts.onRemoteVideo]  a main remote video started (each time)
    */
-  constructor({ preferredRole, metrics, text = {}, onRemoteVideo } = {}) {
+  constructor({ section, hangUp, stageExtras, preferredRole, metrics } = {}) {
+    buildCallLayout(section, { hangUp, stageExtras });
     this.preferredRole = preferredRole;
     this.metrics = metrics;
-    this.text = { waiting: 'Waiting for the other participant…', connecting: 'Connecting video…', ...text };
-    this.onRemoteVideo = onRemoteVideo || (() => {});
+    const who = roleLabel(preferredRole).toLowerCase();
+    this.text = { waiting: `Waiting for the ${who} to join…`, connecting: `Connecting to the ${who}…`, live: `In call with the ${who}` };
 
     this.remoteVideo = $('#remote-video');
     this.remoteOverlay = $('#remote-overlay');
@@ -74,6 +148,12 @@ export class CallView {
     on('state', ({ state }) => {
       if (state === 'ended' || state === 'left' || state === 'failed') this.timer.stop();
       this._renderOverlay();
+    });
+    // The call cannot go on: the camera goes off, and the page says why.
+    on('fatal', ({ code, text }) => {
+      stopStream(this.localStream);
+      setStatus('The call could not continue', 'error');
+      showNotice($('#notice'), { kind: 'error', code, title: 'The call could not continue', message: text });
     });
   }
 
@@ -177,7 +257,7 @@ export class CallView {
       this.metrics?.markFirstRemoteFrame(at);
       this.timer.start();
       this._renderOverlay();
-      this.onRemoteVideo(at);
+      setStatus(this.text.live, 'live');
     });
     playStream(this.remoteVideo, stream, { onAudioBlocked: () => show(this.soundBtn, true) });
     this._renderOverlay();

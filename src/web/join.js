@@ -2,10 +2,10 @@
 
 import { RtcClient } from './rtc.js';
 import { checkBrowserSupport, getLocalMedia, stopStream, UserFacingError } from './media.js';
-import { CallView } from './call.js';
-import { $, show, setStatus, showNotice, createMetrics, readUrlParam, scrubUrl } from './ui.js';
+import { CallView, exposeCallState } from './call.js';
+import { $, show, setStatus, showNotice, createMetrics, takeUrlSecret, elementsById } from './ui.js';
 import { Api, tokenClaims } from './api.js';
-import { SelfRecorder, MOVE_TEXT, showPromptStep } from './selfrecord.js';
+import { SelfRecorder, MOVE_TEXT, showPromptStep, promptBox } from './selfrecord.js';
 
 const CONSENT_TEXT_VERSION = 'v1';
 
@@ -18,60 +18,15 @@ let token = null;
 let agentEverSeen = false;
 
 // For tests and diagnostics.
-window.vkyc = {
-  get client() {
-    return client;
-  },
-  pc: () => client?.pc ?? null,
-  metrics,
-  get localStream() {
-    return localStream;
-  },
-};
+exposeCallState(() => client, metrics, { localStream: () => localStream });
 
-const els = {
-  intro: $('#intro'),
-  notice: $('#notice'),
-  call: $('#call'),
-  stage: $('#stage'),
-  joinBtn: $('#join-btn'),
-  leaveBtn: $('#leave-btn'),
-  timer: $('#call-timer'),
-  tips: $('#prejoin-tips'),
-  ended: $('#ended'),
-  endedTitle: $('#ended-title'),
-  endedText: $('#ended-text'),
-  rejoinBtn: $('#rejoin-btn'),
-  consentStep: $('#consent-step'),
-  consentYes: $('#consent-yes-btn'),
-  consentNo: $('#consent-no-btn'),
-  locationStep: $('#location-step'),
-  locationBtn: $('#location-btn'),
-  locationSkip: $('#location-skip-btn'),
-  otpBox: $('#otp-box'),
-  otpForm: $('#otp-form'),
-  otpInput: $('#otp-input'),
-  otpSubmit: $('#otp-submit-btn'),
-  otpResult: $('#otp-result'),
-  selfrec: $('#selfrec'),
-  recVideo: $('#rec-video'),
-  recordBtn: $('#record-btn'),
-  recMax: $('#rec-max'),
-  uploadBox: $('#upload-box'),
-  uploadLabel: $('#upload-label'),
-  uploadProgress: $('#upload-progress'),
-  promptBox: $('#prompt-box'),
-  promptStep: $('#prompt-step'),
-  promptText: $('#prompt-text'),
-  promptProgress: $('#prompt-progress'),
-};
+/** The head-movement prompt over the call's video, and the self-record prompt over the camera. */
+const callPrompt = promptBox({ prompt: 'prompt-box', step: 'prompt-step', text: 'prompt-text', progress: 'prompt-progress' });
+const recPrompt = promptBox({ prompt: 'rec-prompt', step: 'rec-prompt-step', text: 'rec-prompt-text', progress: 'rec-progress' });
+$('#rec-dot').after(recPrompt.prompt);
 
-const view = new CallView({
-  preferredRole: 'agent',
-  metrics,
-  text: { waiting: 'Waiting for the agent to join…', connecting: 'Connecting to the agent…' },
-  onRemoteVideo: () => setStatus('In call with the agent', 'live'),
-});
+const view = new CallView({ section: $('#call'), hangUp: { id: 'leave-btn', label: 'Leave' }, stageExtras: [callPrompt.prompt], preferredRole: 'agent', metrics });
+const els = elementsById();
 
 /** UI phases: 'consent' → 'location' → 'check' → 'prejoin' → 'call' → 'ended' | 'left' | 'failed';
  * self-record sessions: … 'check' → 'selfrec' → 'recording' → 'uploading' → 'ended'. */
@@ -85,9 +40,9 @@ function setPhase(phase) {
   show(els.recordBtn, phase === 'selfrec');
   show(els.uploadBox, phase === 'uploading');
   show(els.joinBtn, phase === 'prejoin');
-  show(els.tips, phase === 'prejoin');
+  show(els.prejoinTips, phase === 'prejoin');
   show(els.leaveBtn, phase === 'call');
-  show(els.timer, phase === 'call');
+  show(els.callTimer, phase === 'call');
   show(els.intro, ['consent', 'location', 'check', 'prejoin', 'selfrec'].includes(phase));
   show(els.ended, phase === 'ended' || phase === 'left');
   // The one-time code can be typed at any time during the call (it never blocks it).
@@ -104,16 +59,6 @@ function fail(err) {
     message: e.message,
     actions: e.retry ? [{ id: 'retry-btn', label: 'Try again', class: 'btn btn-primary', onClick: startPreview }] : [],
   });
-}
-
-function readToken() {
-  const fromUrl = readUrlParam('token');
-  if (fromUrl) {
-    sessionStorage.setItem(TOKEN_KEY, fromUrl);
-    scrubUrl(); // keep the token out of the address bar, history and screen shares
-    return fromUrl;
-  }
-  return sessionStorage.getItem(TOKEN_KEY);
 }
 
 /** Expiry (ms since epoch) from the token's payload, without verifying it (display only). */
@@ -163,12 +108,9 @@ async function selfRecord() {
     sessionId,
     stream: localStream,
     ui: {
+      ...recPrompt,
       video: els.recVideo,
-      prompt: $('#rec-prompt'),
-      step: $('#rec-prompt-step'),
-      text: $('#rec-prompt-text'),
-      progress: $('#rec-progress'),
-      dot: $('#rec-dot'),
+      dot: els.recDot,
       onUpload: (fraction, label) => {
         els.uploadProgress.value = Math.round(fraction * 100);
         els.uploadLabel.textContent = label;
@@ -223,10 +165,10 @@ function agentPresent(c) {
 
 function updateWaitingStatus(c) {
   if (c.state !== 'joined') return;
-  if (view.remoteVideo.dataset.playing === 'true' && view.primaryId) setStatus('In call with the agent', 'live');
-  else if (agentPresent(c)) setStatus('Connecting to the agent…', 'busy');
+  if (view.remoteVideo.dataset.playing === 'true' && view.primaryId) setStatus(view.text.live, 'live');
+  else if (agentPresent(c)) setStatus(view.text.connecting, 'busy');
   else if (agentEverSeen) setStatus('The agent has left the call. Please wait, they may come back.', 'warning');
-  else setStatus('Waiting for the agent to join…', 'busy');
+  else setStatus(view.text.waiting, 'busy');
 }
 
 function wireClient(c) {
@@ -272,12 +214,10 @@ function wireClient(c) {
       showNotice(els.notice, { kind: 'warning', title: 'The call is full', message: 'Trying again in a moment…' });
     }
   });
-  c.on('fatal', ({ code, text }) => {
-    stopStream(localStream);
+  // The call view stopped the camera and says why (see CallView).
+  c.on('fatal', () => {
     localStream = null;
     setPhase('failed');
-    setStatus('The call could not continue', 'error');
-    showNotice(els.notice, { kind: 'error', code, title: 'The call could not continue', message: text });
   });
 }
 
@@ -291,20 +231,19 @@ async function runLivenessPrompt(prompt) {
   const moves = Array.isArray(prompt.moves) ? prompt.moves : [];
   const perMove = Math.max(1, Number(prompt.seconds_per_move) || 3) * 1000;
   const steps = [{ text: 'Look straight at the camera', ms: 1000 }, ...moves.map((m) => ({ text: MOVE_TEXT[m] || m, ms: perMove, move: m }))];
-  const ui = { prompt: els.promptBox, step: els.promptStep, text: els.promptText, progress: els.promptProgress };
   for (let i = 0; i < steps.length; i++) {
     if (run !== promptRun) return;
     const st = steps[i];
-    els.promptBox.dataset.move = st.move || 'centre';
-    showPromptStep(ui, i === 0 ? 'Liveness check' : `Movement ${i} of ${moves.length} — then face the camera again`, st.text, st.ms);
+    callPrompt.prompt.dataset.move = st.move || 'centre';
+    showPromptStep(callPrompt, i === 0 ? 'Liveness check' : `Movement ${i} of ${moves.length} — then face the camera again`, st.text, st.ms);
     await new Promise((r) => setTimeout(r, st.ms));
   }
   if (run !== promptRun) return;
-  els.promptText.textContent = 'Thank you';
-  els.promptStep.textContent = 'Liveness check';
-  els.promptBox.dataset.move = 'done';
+  callPrompt.text.textContent = 'Thank you';
+  callPrompt.step.textContent = 'Liveness check';
+  callPrompt.prompt.dataset.move = 'done';
   await new Promise((r) => setTimeout(r, 1500));
-  if (run === promptRun) show(els.promptBox, false);
+  if (run === promptRun) show(callPrompt.prompt, false);
 }
 
 function finish(how) {
@@ -349,10 +288,10 @@ function nextPreStep(after) {
   if (rest[0] === 'consent') {
     setPhase('consent');
     setStatus('Please read and answer the consent question.', 'info');
-    els.consentYes.focus();
+    els.consentYesBtn.focus();
   } else if (rest[0] === 'location') {
     setPhase('location');
-    show(els.locationSkip, false);
+    show(els.locationSkipBtn, false);
     els.locationBtn.disabled = false;
     setStatus('Please share your location.', 'info');
   } else {
@@ -361,8 +300,8 @@ function nextPreStep(after) {
 }
 
 async function answerConsent(given) {
-  els.consentYes.disabled = true;
-  els.consentNo.disabled = true;
+  els.consentYesBtn.disabled = true;
+  els.consentNoBtn.disabled = true;
   setStatus('Saving your answer…', 'busy');
   try {
     await api.stepAttempt(sessionId, 'consent', { text_version: CONSENT_TEXT_VERSION, given });
@@ -381,8 +320,8 @@ async function answerConsent(given) {
   } catch (err) {
     serverProblem(err, 'Your answer could not be saved');
   } finally {
-    els.consentYes.disabled = false;
-    els.consentNo.disabled = false;
+    els.consentYesBtn.disabled = false;
+    els.consentNoBtn.disabled = false;
   }
 }
 
@@ -404,7 +343,7 @@ function currentPosition() {
 
 async function shareLocation() {
   els.locationBtn.disabled = true;
-  show(els.locationSkip, false);
+  show(els.locationSkipBtn, false);
   showNotice(els.notice, null);
   setStatus('Finding your location…', 'busy');
   let body;
@@ -422,7 +361,7 @@ async function shareLocation() {
     if (geoError) {
       setStatus(geoError[1], 'error');
       showNotice(els.notice, { kind: 'error', code: geoError[0], title: geoError[1], message: geoError[2] });
-      show(els.locationSkip, true);
+      show(els.locationSkipBtn, true);
     } else if (attempt?.outcome !== 'passed') {
       const msg = (attempt?.errors || []).map((e) => e.message).join(' ') || 'Your location could not be confirmed.';
       setStatus('Your location could not be confirmed', 'warning');
@@ -432,7 +371,7 @@ async function shareLocation() {
         title: 'Your location could not be confirmed',
         message: `${msg} The agent will go through this with you during the call.`,
       });
-      show(els.locationSkip, true);
+      show(els.locationSkipBtn, true);
     } else {
       nextPreStep('location');
     }
@@ -464,7 +403,7 @@ async function submitOtp(ev) {
     els.otpInput.focus();
     return;
   }
-  els.otpSubmit.disabled = true;
+  els.otpSubmitBtn.disabled = true;
   otpResult('busy', 'Checking the code…');
   try {
     const res = await api.verifyOtp(sessionId, code);
@@ -492,7 +431,7 @@ async function submitOtp(ev) {
       otpResult('error', err?.message || 'The code could not be checked. Please try again.');
     }
   } finally {
-    els.otpSubmit.disabled = false;
+    els.otpSubmitBtn.disabled = false;
   }
 }
 
@@ -508,10 +447,10 @@ async function loadWorkflow() {
 }
 
 async function main() {
-  els.consentYes.addEventListener('click', () => answerConsent(true));
-  els.consentNo.addEventListener('click', () => answerConsent(false));
+  els.consentYesBtn.addEventListener('click', () => answerConsent(true));
+  els.consentNoBtn.addEventListener('click', () => answerConsent(false));
   els.locationBtn.addEventListener('click', shareLocation);
-  els.locationSkip.addEventListener('click', () => {
+  els.locationSkipBtn.addEventListener('click', () => {
     showNotice(els.notice, null);
     nextPreStep('location');
   });
@@ -524,7 +463,7 @@ async function main() {
   setPhase('check');
   show($('#secure-badge'), location.protocol === 'https:');
 
-  token = readToken();
+  token = takeUrlSecret('token', TOKEN_KEY);
   if (!token) {
     fail(new UserFacingError('missing_token', 'This link is incomplete', 'Please open the complete link you received. If it still doesn\'t work, ask for a new link.', { retry: false }));
     return;

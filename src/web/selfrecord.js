@@ -6,6 +6,7 @@
 // server's `video_received`), and the frames are submitted for face match and liveness.
 
 import { ApiError } from './api.js';
+import { h } from './ui.js';
 
 /** What to do for each move: the person's own direction (frames are not mirrored). */
 export const MOVE_TEXT = {
@@ -15,6 +16,20 @@ export const MOVE_TEXT = {
   look_down: 'Look down',
 };
 const FRAMES_PER_SECOND = 4;
+
+/**
+ * A prompt box (the step, the instruction, a progress bar), hidden, with the given element
+ * ids; returns its parts as showPromptStep takes them: { prompt, step, text, progress }.
+ */
+export function promptBox(ids) {
+  const ui = {
+    step: h('p', { id: ids.step, class: 'prompt-step' }),
+    text: h('p', { id: ids.text, class: 'prompt-text' }),
+    progress: h('span', { id: ids.progress }),
+  };
+  ui.prompt = h('div', { id: ids.prompt, class: 'prompt-box', role: 'alert', 'aria-live': 'assertive', hidden: true }, ui.step, ui.text, h('div', { class: 'prompt-bar' }, ui.progress));
+  return ui;
+}
 
 /** Shows one prompt in a prompt box (`ui`: { prompt, step, text, progress }) with a bar filling over `ms`. */
 export function showPromptStep(ui, stepText, text, ms) {

@@ -221,6 +221,32 @@ export function scrubUrl() {
   history.replaceState(null, '', location.pathname);
 }
 
+/**
+ * A secret the page's link carries (`#name=…`): kept for this tab in sessionStorage under
+ * `storageKey` and removed from the address bar (history, screen shares). Without one in the
+ * link, the one kept earlier in this tab, or null.
+ */
+export function takeUrlSecret(name, storageKey) {
+  const fromUrl = readUrlParam(name);
+  if (!fromUrl) return sessionStorage.getItem(storageKey);
+  sessionStorage.setItem(storageKey, fromUrl);
+  scrubUrl();
+  return fromUrl;
+}
+
+/** Every element of the page that has an id, by its id in camelCase (`#join-btn` → `.joinBtn`). */
+export function elementsById(root = document) {
+  return Object.fromEntries($$('[id]', root).map((el) => [el.id.replace(/-(\w)/g, (_, c) => c.toUpperCase()), el]));
+}
+
+/** Exposes page state to tests and diagnostics as `window.vkyc`: one read-only property per getter. */
+export function exposeState(getters) {
+  window.vkyc = Object.defineProperties(
+    {},
+    Object.fromEntries(Object.entries(getters).map(([name, get]) => [name, { get, enumerable: true }])),
+  );
+}
+
 /** Readable label for a role. */
 export function roleLabel(role) {
   return { agent: 'Agent', customer: 'Customer', observer: 'Observer' }[role] || 'Participant';

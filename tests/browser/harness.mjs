@@ -272,4 +272,47 @@ export function panCardFixture(name = 'pan_card') {
   return { png, truth: JSON.parse(readFileSync(json, 'utf8')) };
 }
 
+// ------------------------------------------------------------------ test scaffolding
+
+/** The server, then the browser, a test file's tests share (if the browser fails to start, the server is stopped). */
+export async function startServerAndBrowser({ server = {}, browser = {} } = {}) {
+  const started = await startServer(server);
+  try {
+    return { server: started, browser: await launchBrowser(browser) };
+  } catch (err) {
+    await started.stop();
+    throw err;
+  }
+}
+
+export async function stopServerAndBrowser({ server, browser }) {
+  await browser?.close().catch(() => {});
+  await server?.stop();
+}
+
+/**
+ * Runs `body(people)`: each person the test adds to `people` is closed afterwards, and so is
+ * each of `browsers` (a test's own fake camera). When the test fails, the last console lines
+ * of every page are printed first.
+ */
+export async function withPeople(body, ...browsers) {
+  const people = [];
+  try {
+    return await body(people);
+  } catch (err) {
+    console.error(people.map((p) => p.logs.slice(-20).join('\n')).join('\n'));
+    throw err;
+  } finally {
+    await Promise.all(people.map((p) => p.close()));
+    for (const b of browsers) await b.close().catch(() => {});
+  }
+}
+
+/** Times a test's phases: `mark(name)` notes in `lap` the milliseconds since the start. */
+export function stopwatch() {
+  const t0 = Date.now();
+  const lap = {};
+  return { lap, mark: (name) => (lap[name] = Date.now() - t0) };
+}
+
 export { sleep };

@@ -11,20 +11,13 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { startServer, api, createSessionWithTokens, launchBrowser, newPerson, waitForRemoteMedia, screenshot, panCardFixture, cacheDir, sleep } from './harness.mjs';
+import { startServerAndBrowser, stopServerAndBrowser, withPeople, stopwatch, api, createSessionWithTokens, launchBrowser, newPerson, waitForRemoteMedia, screenshot, panCardFixture, cacheDir, sleep } from './harness.mjs';
 
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer({ env: { VKYC_KYC__OTP_NOTIFIER: 'file' } });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close().catch(() => {});
-  await server?.stop();
-});
+before(async () => ({ server, browser } = await startServerAndBrowser({ server: { env: { VKYC_KYC__OTP_NOTIFIER: 'file' } } })));
+after(() => stopServerAndBrowser({ server, browser }));
 
 const MUMBAI = { latitude: 19.07, longitude: 72.88, accuracy: 30 };
 
@@ -38,6 +31,21 @@ async function openAgentConsole(people, sessionId) {
   await row.click();
   await agent.page.locator('#kyc-panel').waitFor({ state: 'visible' });
   return agent;
+}
+
+/** A customer (added to `people`) on the join page of `link`, in browser `b`. */
+async function openJoinPage(people, b, link, options) {
+  const cust = await newPerson(b, 'customer', options);
+  people.push(cust);
+  await cust.page.goto(new URL(link, server.url).href);
+  return cust;
+}
+
+/** Lets the customer's video on the agent console reach its full size (WebRTC starts low and ramps up), for up to 5 s. */
+async function fullSizeVideo(page) {
+  await page.waitForFunction(() => document.querySelector('#remote-video').videoWidth >= 640, null, { timeout: 5000 }).catch((err) => {
+    if (err.name !== 'TimeoutError') throw err;
+  });
 }
 
 /** No page logged personal data (`pii`) or had an uncaught error. */
@@ -64,9 +72,7 @@ async function stepOutcome(page, step, attempts) {
 }
 
 test('KYC: consent, location, document, face + liveness, decision and audit through the pages', { timeout: 300_000 }, async () => {
-  const t0 = Date.now();
-  const lap = {};
-  const mark = (k) => (lap[k] = Date.now() - t0);
+  const { lap, mark } = stopwatch();
   // The customer's camera: person_b_1 moving her head (face_moves.y4m, looped); the card
   // carries another photo of her (person_b_2).
   const card = panCardFixture('pan_card_b2');
@@ -77,13 +83,9 @@ test('KYC: consent, location, document, face + liveness, decision and audit thro
   const reference = readFileSync(join(cacheDir(), 'photos', 'person_b_2.jpg')).toString('base64');
   const refRes = await api(server.url, 'POST', `/v1/sessions/${session.id}/captures`, { kind: 'reference', image: reference });
   assert.equal(refRes.status, 201, JSON.stringify(refRes.body));
-  const people = [];
-  const dump = () => people.map((p) => p.logs.slice(-20).join('\n')).join('\n');
-  try {
+  await withPeople(async (people) => {
     // ---- customer: consent and location before the call
-    const cust = await newPerson(movesBrowser, 'customer', { geolocation: MUMBAI });
-    people.push(cust);
-    await cust.page.goto(new URL(customer.join_url, server.url).href);
+    const cust = await openJoinPage(people, movesBrowser, customer.join_url, { geolocation: MUMBAI });
     await cust.page.locator('#consent-step').waitFor({ state: 'visible' });
     assert.match(await cust.page.textContent('#consent-step'), /Do you agree/);
     await screenshot(cust, 'kyc-consent.png');
@@ -101,11 +103,7 @@ test('KYC: consent, location, document, face + liveness, decision and audit thro
     await agent.page.locator('#join-btn:not([disabled])').click();
     await waitForRemoteMedia(agent, { server });
     mark('agentSeesCustomer');
-    // Let the video reach its full size (WebRTC starts low and ramps up).
-    for (let i = 0; i < 20; i++) {
-      if ((await agent.page.evaluate(() => document.querySelector('#remote-video').videoWidth)) >= 640) break;
-      await sleep(250);
-    }
+    await fullSizeVideo(agent.page);
 
     // ---- agent: a one-time code the customer types in the call; the questions
     await agent.page.locator('#otp-send-btn:not([disabled])').click();
@@ -211,31 +209,19 @@ test('KYC: consent, location, document, face + liveness, decision and audit thro
 
     // No personal data in any page's console.
     assertCleanConsoles(people, [card.truth.name, card.truth.pan_number]);
-  } catch (err) {
-    console.error(dump());
-    throw err;
-  } finally {
-    await Promise.all(people.map((p) => p.close()));
-    await movesBrowser.close().catch(() => {});
-  }
+  }, movesBrowser);
 });
 
 test("KYC: a different person's face is recommended for rejection", { timeout: 240_000 }, async () => {
-  const t0 = Date.now();
-  const lap = {};
-  const mark = (k) => (lap[k] = Date.now() - t0);
+  const { lap, mark } = stopwatch();
   const card = panCardFixture();
   // The session is for the card holder (person_b_1.jpg on the card); the camera shows someone else.
   const { session, customer } = await createSessionWithTokens(server.url, { name: card.truth.name, dateOfBirth: card.truth.date_of_birth, workflow: ['document', 'face'] });
   // Chromium's fake camera is per browser: this test has its own, playing face_impostor.y4m.
   const impostorBrowser = await launchBrowser({ video: 'face_impostor.y4m' });
-  const people = [];
-  const dump = () => people.map((p) => p.logs.slice(-20).join('\n')).join('\n');
-  try {
+  await withPeople(async (people) => {
     // ---- customer (the impostor): straight to the call (no consent or location steps)
-    const cust = await newPerson(impostorBrowser, 'customer');
-    people.push(cust);
-    await cust.page.goto(new URL(customer.join_url, server.url).href);
+    const cust = await openJoinPage(people, impostorBrowser, customer.join_url);
     await cust.page.locator('#join-btn:not([disabled])').click();
     mark('customerJoined');
 
@@ -244,10 +230,7 @@ test("KYC: a different person's face is recommended for rejection", { timeout: 2
     await agent.page.locator('#join-btn:not([disabled])').click();
     await waitForRemoteMedia(agent, { server });
     mark('agentSeesCustomer');
-    for (let i = 0; i < 20; i++) {
-      if ((await agent.page.evaluate(() => document.querySelector('#remote-video').videoWidth)) >= 640) break;
-      await sleep(250);
-    }
+    await fullSizeVideo(agent.page);
 
     // ---- agent: the card passes on its own …
     await agent.page.selectOption('#doc-kind', 'pan');
@@ -282,13 +265,7 @@ test("KYC: a different person's face is recommended for rejection", { timeout: 2
     console.log(`impostor timings (ms from start): ${JSON.stringify(lap)}`);
 
     assertCleanConsoles(people, [card.truth.name, card.truth.pan_number]);
-  } catch (err) {
-    console.error(dump());
-    throw err;
-  } finally {
-    await Promise.all(people.map((p) => p.close()));
-    await impostorBrowser.close().catch(() => {});
-  }
+  }, impostorBrowser);
 });
 
 test('KYC: refused consent and denied location are explained and recorded', { timeout: 120_000 }, async () => {
@@ -332,7 +309,7 @@ test('KYC: refused consent and denied location are explained and recorded', { ti
     assert.deepEqual(steps.consent.attempts.map((a) => a.outcome), ['failed', 'passed']);
     assert.equal(steps.location.attempts[0].data.error, 'permission_denied');
     assert.equal(steps.location.decision.verdict, 'declined');
-    for (const p of [cust, agent]) assert.deepEqual(p.logs.filter((l) => l.includes('pageerror:')), [], `${p.name} page had uncaught errors`);
+    assertCleanConsoles([cust, agent], []);
   } finally {
     await cust.close();
     await agent.close();
@@ -354,20 +331,14 @@ async function outboxCode(sessionId, { notBefore = '', timeoutMs = 10_000 } = {}
 }
 
 test('KYC: one-time code typed by the customer, questions answered and edited by the agent', { timeout: 180_000 }, async () => {
-  const t0 = Date.now();
-  const lap = {};
-  const mark = (k) => (lap[k] = Date.now() - t0);
+  const { lap, mark } = stopwatch();
   const workflow = ['consent', 'location', 'otp', 'questions', 'document', 'face'];
   const { session, customer } = await createSessionWithTokens(server.url, { name: 'Meera Iyer', workflow });
   const answers = { purpose: 'Home renovation', occupation: 'Teacher', address: '14 Lake Road, Pune 411001' };
   const edited = 'Senior school teacher';
-  const people = [];
-  const dump = () => people.map((p) => p.logs.slice(-20).join('\n')).join('\n');
-  try {
+  await withPeople(async (people) => {
     // ---- customer: consent, location, then the call
-    const cust = await newPerson(browser, 'customer', { geolocation: MUMBAI });
-    people.push(cust);
-    await cust.page.goto(new URL(customer.join_url, server.url).href);
+    const cust = await openJoinPage(people, browser, customer.join_url, { geolocation: MUMBAI });
     await cust.page.click('#consent-yes-btn');
     await cust.page.locator('#location-step').waitFor({ state: 'visible' });
     await cust.page.click('#location-btn');
@@ -472,25 +443,15 @@ test('KYC: one-time code typed by the customer, questions answered and edited by
     console.log(`otp/questions timings (ms from start): ${JSON.stringify(lap)}`);
 
     // No personal data in any page's console: codes, answers, the name.
-    for (const p of people) {
-      const text = p.logs.join('\n');
-      for (const pii of [code, wrong, 'Meera Iyer', ...Object.values(answers), edited]) assert.ok(!text.includes(pii), `${p.name} console has personal data`);
-      assert.deepEqual(p.logs.filter((l) => l.includes('pageerror:')), [], `${p.name} page had uncaught errors`);
-    }
-  } catch (err) {
-    console.error(dump());
-    throw err;
-  } finally {
-    await Promise.all(people.map((p) => p.close()));
-  }
+    assertCleanConsoles(people, [code, wrong, 'Meera Iyer', ...Object.values(answers), edited]);
+  });
 });
 
 test('KYC: a group call — two applicants, each with their own steps, decided together', { timeout: 240_000 }, async () => {
   const { session } = await createSessionWithTokens(server.url, { name: 'Group Applicant One', workflow: ['consent'] });
   const child = await api(server.url, 'POST', '/v1/sessions', { mode: 'live_agent', applicant: { name: 'Group Applicant Two' }, workflow: ['consent'], parent_id: session.id });
   assert.equal(child.status, 201, JSON.stringify(child.body));
-  const people = [];
-  try {
+  await withPeople(async (people) => {
     // ---- agent: picks the parent session; the other applicant and their link are listed
     const agent = await openAgentConsole(people, session.id);
     await agent.page.locator(`#group-list li[data-session-id="${child.body.id}"]`).waitFor({ state: 'visible' });
@@ -533,10 +494,5 @@ test('KYC: a group call — two applicants, each with their own steps, decided t
     assert.equal(doc.kyc.result, 'approved');
     assert.deepEqual(doc.group.participants.map((p) => [p.session_id, p.result]), [[child.body.id, 'approved']]);
     assertCleanConsoles(people, []);
-  } catch (err) {
-    console.error(people.map((p) => p.logs.slice(-15).join('\n')).join('\n'));
-    throw err;
-  } finally {
-    await Promise.all(people.map((p) => p.close()));
-  }
+  });
 });

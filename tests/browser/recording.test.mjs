@@ -10,23 +10,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { startServer, api, createSessionWithTokens, launchBrowser, newPerson, waitForRemoteMedia, screenshot, sleep } from './harness.mjs';
+import { startServerAndBrowser, stopServerAndBrowser, api, createSessionWithTokens, newPerson, waitForRemoteMedia, screenshot, sleep } from './harness.mjs';
 
 const CALL_SECONDS = 30;
 
 let server;
 let browser;
 
-before(async () => {
-  // No verification engines needed: this is about the call's media.
-  server = await startServer({ env: { VKYC_INFERENCE__ENABLED: 'false' } });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close().catch(() => {});
-  await server?.stop();
-});
+// No verification engines needed: this is about the call's media.
+before(async () => ({ server, browser } = await startServerAndBrowser({ server: { env: { VKYC_INFERENCE__ENABLED: 'false' } } })));
+after(() => stopServerAndBrowser({ server, browser }));
 
 function ffprobe(file) {
   const out = execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=index,codec_type,codec_name,start_time:stream_tags=title:format=duration:format_tags', '-of', 'json', file]);

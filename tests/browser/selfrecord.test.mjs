@@ -12,20 +12,13 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { startServer, api, launchBrowser, newPerson, screenshot, cacheDir, OUT_DIR, API_KEY, sleep } from './harness.mjs';
+import { startServerAndBrowser, stopServerAndBrowser, api, newPerson, screenshot, cacheDir, OUT_DIR, API_KEY, sleep } from './harness.mjs';
 
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser({ video: 'face_moves.y4m' });
-});
-
-after(async () => {
-  await browser?.close().catch(() => {});
-  await server?.stop();
-});
+before(async () => ({ server, browser } = await startServerAndBrowser({ browser: { video: 'face_moves.y4m' } })));
+after(() => stopServerAndBrowser({ server, browser }));
 
 test('self-record: prompts, recording, chunked upload, automatic result', { timeout: 300_000 }, async () => {
   const created = await api(server.url, 'POST', '/v1/sessions', {
