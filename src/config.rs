@@ -746,7 +746,7 @@ mod tests {
             jail.set_env("VKYC_STORAGE__SCYLLA__PASSWORD", "s3cret-pass");
             let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
             assert_eq!(c.storage.backend, StorageBackend::Scylla);
-            assert_eq!(c.storage.scylla.contact_points, vec!["10.0.0.1:9042".to_string(), "10.0.0.2:9042".to_string()]);
+            assert_eq!(c.storage.scylla.contact_points, ["10.0.0.1:9042".parse::<HostPort>().unwrap(), "10.0.0.2:9042".parse().unwrap()]);
             assert!(!format!("{:?}", c.storage).contains("s3cret-pass"));
             jail.set_env("VKYC_STORAGE__SCYLLA__PII_TTL_DAYS", "0");
             let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
