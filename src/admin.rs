@@ -10,8 +10,8 @@ use crate::store::{EmbeddedStore, ScyllaStore, Store};
 
 /// Applies pending migrations to `[storage.scylla]`; returns (applied now, all recorded).
 pub async fn migrate(config: &Config) -> anyhow::Result<(Vec<i32>, Vec<(i32, String, String)>)> {
-    if config.storage.backend != StorageBackend::Scylla {
-        anyhow::bail!("storage.backend is {:?}: migrations are for the scylla back end (the embedded store needs none)", config.storage.backend);
+    if config.storage.backend == StorageBackend::Embedded {
+        anyhow::bail!("storage.backend is \"embedded\": migrations are for the scylla back end (the embedded store needs none)");
     }
     // Connect without the keyspace (it may not exist yet), migrate, then list.
     let session = crate::store::scylla::open_session(&config.storage.scylla).await?;

@@ -1,16 +1,21 @@
 //! Configuration: `config/default.toml` (compiled in), then the profile's file
 //! (`config/<VKYC_PROFILE>.toml`, compiled in for the bundled profiles, or read from disk),
 //! then `VKYC_CONFIG` (a file path) if set, then environment variables `VKYC_<TABLE>__<KEY>`.
-//! Unknown keys and wrong types fail start-up with a message naming the key.
+//! Unknown keys and wrong types fail start-up with a message naming the key. Values with a
+//! form (URLs, IP addresses, `host:port`, names from a fixed set, the log filter) are parsed
+//! into their types here, at load time, so a wrong one is reported the same way.
 //! `VKYC_PROFILE`, `VKYC_CONFIG`, `VKYC_CACHE` (the set-up scripts' cache dir) and the test
 //! suite's `VKYC_KAFKA_BROKERS` / `VKYC_TANSU_BIN` are not keys.
 
+use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+use url::Url;
 use vkyc_actors::sfu::RtcConfig;
 use vkyc_actors::vision::decode::DecodeLimits;
 use vkyc_actors::vision::face::FaceConfig;
@@ -81,7 +86,9 @@ pub struct LivenessConfig {
 pub struct ServerConfig {
     pub host: IpAddr,
     pub port: u16,
-    pub public_url: String,
+    /// Base URL of the join links (http or https); `""` in the file = `http://<host>:<port>`.
+    #[serde(deserialize_with = "http_url_or_empty")]
+    pub public_url: Option<Url>,
     pub max_body_bytes: usize,
     pub workers: usize,
 }
@@ -107,7 +114,7 @@ impl std::fmt::Debug for AuthConfig {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", expecting = "\"embedded\" or \"scylla\"")]
 pub enum StorageBackend {
     /// One redb file in `data_dir`.
     Embedded,
@@ -133,7 +140,7 @@ pub struct StorageConfig {
 #[serde(deny_unknown_fields)]
 pub struct ScyllaConfig {
     /// `host:port` of one or more nodes; the driver discovers the rest.
-    pub contact_points: Vec<String>,
+    pub contact_points: Vec<HostPort>,
     /// The local datacenter: queries go to its replicas first (token-aware, DC-aware
     /// load balancing) and LOCAL_* consistency levels are counted in it.
     pub datacenter: String,
@@ -193,7 +200,7 @@ impl std::fmt::Debug for StorageConfig {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", expecting = "\"embedded\" or \"kafka\"")]
 pub enum EventsBackend {
     /// The ordered log in the embedded store only (`GET /v1/events`).
     Embedded,
@@ -213,10 +220,9 @@ pub struct EventsConfig {
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
     /// Bootstrap servers, comma-separated `host:port`.
-    pub brokers: String,
+    pub brokers: Brokers,
     pub client_id: String,
-    /// Only "all": the producer is idempotent, which needs every in-sync replica's ack.
-    pub acks: String,
+    pub acks: KafkaAcks,
     /// CloudEvents `source` of every event (this deployment / node).
     pub source: String,
     /// How often the relay looks for new outbox entries when it is idle.
@@ -224,6 +230,23 @@ pub struct KafkaConfig {
     /// Events handed to the producer and not yet acknowledged, at most.
     pub max_in_flight: usize,
     pub topics: KafkaTopics,
+}
+
+/// The producer's `acks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", expecting = "\"all\" (the producer is idempotent)")]
+pub enum KafkaAcks {
+    /// Every in-sync replica: the only setting an idempotent producer allows.
+    All,
+}
+
+impl KafkaAcks {
+    /// The librdkafka value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+        }
+    }
 }
 
 /// Topic names by aggregate family.
@@ -247,7 +270,8 @@ pub struct WebhooksConfig {
     /// Allow destinations on loopback, private, link-local… addresses (development only).
     pub allow_private: bool,
     /// Host names or IP literals (as written in the URL) allowed even if internal.
-    pub allowed_hosts: Vec<String>,
+    #[serde(deserialize_with = "hosts")]
+    pub allowed_hosts: Vec<url::Host>,
     /// Waits before the 2nd, 3rd… attempt, in seconds; after the last one fails the delivery
     /// is dead-lettered. Attempts = 1 + entries.
     pub retry_schedule_secs: Vec<f64>,
@@ -284,12 +308,139 @@ pub struct SignallingConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
-    pub level: String,
+    pub level: LogFilter,
     pub format: LogFormat,
 }
 
+/// A `tracing` filter (`EnvFilter` directives), checked when the configuration is loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct LogFilter(String);
+
+impl LogFilter {
+    pub fn env_filter(&self) -> tracing_subscriber::EnvFilter {
+        tracing_subscriber::EnvFilter::new(&self.0)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for LogFilter {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        tracing_subscriber::EnvFilter::try_new(&s).map_err(|e| format!("{s:?} is not a valid tracing filter: {e}"))?;
+        Ok(Self(s))
+    }
+}
+
+/// `host:port`: a DNS name, an IPv4 address or a bracketed IPv6 address, and a port.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct HostPort {
+    pub host: url::Host,
+    pub port: u16,
+}
+
+impl FromStr for HostPort {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("{s:?} is not host:port"))?;
+        let port = port.parse().map_err(|_| format!("{s:?}: {port:?} is not a port number"))?;
+        let host = url::Host::parse(host).map_err(|e| format!("{s:?}: {e}"))?;
+        Ok(Self { host, port })
+    }
+}
+
+impl TryFrom<String> for HostPort {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// Kafka bootstrap servers: comma-separated `host:port` (`""` = none).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Brokers(pub Vec<HostPort>);
+
+impl Brokers {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromStr for Brokers {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.split(',').map(str::trim).filter(|b| !b.is_empty()).map(HostPort::from_str).collect::<Result<_, _>>().map(Self)
+    }
+}
+
+impl TryFrom<String> for Brokers {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+/// The librdkafka form, `host:port,host:port`.
+impl fmt::Display for Brokers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            write!(f, "{}{b}", if i == 0 { "" } else { "," })?;
+        }
+        Ok(())
+    }
+}
+
+/// An http(s) URL without query or fragment, or `""` (none: TOML has no null).
+fn http_url_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
+    use serde::de::Error;
+    let s = String::deserialize(d)?;
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let url = Url::parse(&s).map_err(|e| D::Error::custom(format!("{s:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(D::Error::custom(format!("{s:?}: must be an http:// or https:// URL with a host")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(D::Error::custom(format!("{s:?}: must not have a query or fragment")));
+    }
+    Ok(Some(url))
+}
+
+/// Host names or IP literals (IPv6 with or without brackets).
+fn hosts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<url::Host>, D::Error> {
+    use serde::de::Error;
+    Vec::<String>::deserialize(d)?
+        .into_iter()
+        .map(|h| {
+            let bare = h.trim_start_matches('[').trim_end_matches(']');
+            let parsed = match bare.parse::<std::net::Ipv6Addr>() {
+                Ok(ip) => Ok(url::Host::Ipv6(ip)),
+                Err(_) => url::Host::parse(&h),
+            };
+            parsed.map_err(|e| D::Error::custom(format!("{h:?} is not a host name or IP address: {e}")))
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", expecting = "\"text\" or \"json\"")]
 pub enum LogFormat {
     Text,
     Json,
@@ -349,10 +500,6 @@ impl Config {
         if self.server.max_body_bytes < 1024 {
             return fail("server.max_body_bytes", "must be at least 1024");
         }
-        let url = &self.server.public_url;
-        if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {
-            return fail("server.public_url", "must start with http:// or https://");
-        }
         if self.auth.token_ttl_secs == 0 || self.auth.token_ttl_secs > self.auth.max_token_ttl_secs {
             return fail("auth.token_ttl_secs", "must be between 1 and auth.max_token_ttl_secs");
         }
@@ -368,10 +515,8 @@ impl Config {
         if (self.rtc.udp_port_min == 0) != (self.rtc.udp_port_max == 0) || self.rtc.udp_port_min > self.rtc.udp_port_max {
             return fail("rtc.udp_port_min", "rtc.udp_port_min and rtc.udp_port_max must both be 0 or form a range");
         }
-        for ip in &self.rtc.public_ips {
-            if ip.parse::<IpAddr>().is_err() {
-                return fail("rtc.public_ips", &format!("{ip:?} is not an IP address"));
-            }
+        if let Some(u) = self.rtc.ice_servers.iter().find(|u| !matches!(u.scheme(), "stun" | "stuns" | "turn" | "turns")) {
+            return fail("rtc.ice_servers", &format!("{:?} is not a stun:, stuns:, turn: or turns: URL", u.as_str()));
         }
         if self.rtc.max_sdp_bytes < 1024 {
             return fail("rtc.max_sdp_bytes", "must be at least 1024");
@@ -441,7 +586,7 @@ impl Config {
         }
         let sc = &self.storage.scylla;
         if self.storage.backend == StorageBackend::Scylla {
-            if sc.contact_points.is_empty() || sc.contact_points.iter().any(|c| c.trim().is_empty()) {
+            if sc.contact_points.is_empty() {
                 return fail("storage.scylla.contact_points", "needs at least one host:port when storage.backend is scylla");
             }
             if sc.keyspace.is_empty() || !sc.keyspace.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || sc.keyspace.len() > 48 {
@@ -463,11 +608,8 @@ impl Config {
         }
         let k = &self.events.kafka;
         if self.events.backend == EventsBackend::Kafka {
-            if k.brokers.trim().is_empty() {
+            if k.brokers.is_empty() {
                 return fail("events.kafka.brokers", "needs at least one host:port when events.backend is kafka");
-            }
-            if k.acks != "all" {
-                return fail("events.kafka.acks", "must be \"all\" (the producer is idempotent)");
             }
             let t = &k.topics;
             if [&t.sessions, &t.rooms, &t.steps, &t.recordings, &t.stats, &t.webhooks].iter().any(|n| n.is_empty()) {
@@ -489,9 +631,6 @@ impl Config {
         }
         if self.events.backend == EventsBackend::Kafka && w.kafka_group_id.is_empty() {
             return fail("webhooks.kafka_group_id", "needs a consumer group id when events.backend is kafka");
-        }
-        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            return fail("log.level", "not a valid tracing filter");
         }
         Ok(())
     }
@@ -555,7 +694,7 @@ mod tests {
             jail.set_env("VKYC_RTC__PUBLIC_IPS", "[\"203.0.113.7\"]");
             let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
             assert_eq!(c.server.port, 9123);
-            assert_eq!(c.rtc.public_ips, vec!["203.0.113.7".to_string()]);
+            assert_eq!(c.rtc.public_ips, vec!["203.0.113.7".parse::<IpAddr>().unwrap()]);
 
             jail.set_env("VKYC_SERVER__PORT", "not-a-port");
             let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
@@ -607,11 +746,96 @@ mod tests {
             jail.set_env("VKYC_STORAGE__SCYLLA__PASSWORD", "s3cret-pass");
             let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
             assert_eq!(c.storage.backend, StorageBackend::Scylla);
-            assert_eq!(c.storage.scylla.contact_points, vec!["10.0.0.1:9042".to_string(), "10.0.0.2:9042".to_string()]);
+            assert_eq!(c.storage.scylla.contact_points, ["10.0.0.1:9042".parse::<HostPort>().unwrap(), "10.0.0.2:9042".parse().unwrap()]);
             assert!(!format!("{:?}", c.storage).contains("s3cret-pass"));
             jail.set_env("VKYC_STORAGE__SCYLLA__PII_TTL_DAYS", "0");
             let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
             assert!(err.contains("storage.scylla.pii_ttl_days"), "{err}");
+            Ok(())
+        });
+    }
+
+    /// Loads the defaults with `env` set; the error message if that fails.
+    #[allow(clippy::result_large_err)]
+    fn load_with(jail: &mut Jail, env: &[(&str, &str)]) -> Result<Config, String> {
+        for (k, v) in env {
+            jail.set_env(k, v);
+        }
+        let r = Config::extract(Config::figment("", None).unwrap()).map_err(|e| e.to_string());
+        for (k, _) in env {
+            std::env::remove_var(k);
+        }
+        r
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn typed_values_are_parsed_at_load() {
+        Jail::expect_with(|jail| {
+            let c = load_with(jail, &[]).unwrap();
+            assert_eq!(c.server.public_url, None);
+            assert_eq!(c.events.kafka.acks, KafkaAcks::All);
+            assert_eq!(c.events.kafka.brokers.to_string(), "127.0.0.1:9092");
+            assert_eq!(c.log.format, LogFormat::Text);
+
+            let c = load_with(
+                jail,
+                &[
+                    ("VKYC_SERVER__PUBLIC_URL", "https://kyc.example.org/base/"),
+                    ("VKYC_RTC__PUBLIC_IPS", r#"["203.0.113.7", "2001:db8::1"]"#),
+                    ("VKYC_RTC__ICE_SERVERS", r#"["stun:stun.example.org:3478", "turn:[2001:db8::2]:3478?transport=udp"]"#),
+                    ("VKYC_EVENTS__KAFKA__BROKERS", "kafka-1.internal:9092, [::1]:9093"),
+                    ("VKYC_STORAGE__SCYLLA__CONTACT_POINTS", r#"["scylla-0.scylla:9042", "10.0.0.2:9042"]"#),
+                    ("VKYC_WEBHOOKS__ALLOWED_HOSTS", r#"["Hooks.Example.org", "10.1.2.3", "[::1]", "fd00::1"]"#),
+                    ("VKYC_LOG__LEVEL", "vkyc=debug,webrtc=warn"),
+                    ("VKYC_LOG__FORMAT", "json"),
+                ],
+            )
+            .unwrap();
+            assert_eq!(c.server.public_url.as_ref().map(Url::as_str), Some("https://kyc.example.org/base/"));
+            assert_eq!(c.rtc.public_ips, ["203.0.113.7".parse::<IpAddr>().unwrap(), "2001:db8::1".parse().unwrap()]);
+            let ice: Vec<&str> = c.rtc.ice_servers.iter().map(Url::as_str).collect();
+            assert_eq!(ice, ["stun:stun.example.org:3478", "turn:[2001:db8::2]:3478?transport=udp"]);
+            assert_eq!(c.events.kafka.brokers.to_string(), "kafka-1.internal:9092,[::1]:9093");
+            assert_eq!(c.events.kafka.brokers.0[1], HostPort { host: url::Host::Ipv6("::1".parse().unwrap()), port: 9093 });
+            let contact: Vec<String> = c.storage.scylla.contact_points.iter().map(ToString::to_string).collect();
+            assert_eq!(contact, ["scylla-0.scylla:9042", "10.0.0.2:9042"]);
+            let hosts: Vec<String> = c.webhooks.allowed_hosts.iter().map(ToString::to_string).collect();
+            assert_eq!(hosts, ["hooks.example.org", "10.1.2.3", "[::1]", "[fd00::1]"]);
+            assert_eq!(c.log.level.as_str(), "vkyc=debug,webrtc=warn");
+            assert_eq!(c.log.format, LogFormat::Json);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn invalid_typed_values_name_the_key() {
+        Jail::expect_with(|jail| {
+            let cases: &[(&str, &str, &str)] = &[
+                ("VKYC_SERVER__PUBLIC_URL", "kyc.example.org", "server.public_url"),
+                ("VKYC_SERVER__PUBLIC_URL", "ftp://kyc.example.org", "server.public_url"),
+                ("VKYC_SERVER__PUBLIC_URL", "https://kyc.example.org/?a=1", "server.public_url"),
+                ("VKYC_SERVER__HOST", "localhost", "server.host"),
+                ("VKYC_RTC__PUBLIC_IPS", r#"["203.0.113.300"]"#, "rtc.public_ips"),
+                ("VKYC_RTC__ICE_SERVERS", r#"["not a url"]"#, "rtc.ice_servers"),
+                ("VKYC_RTC__ICE_SERVERS", r#"["https://stun.example.org"]"#, "rtc.ice_servers"),
+                ("VKYC_EVENTS__KAFKA__BROKERS", "127.0.0.1", "events.kafka.brokers"),
+                ("VKYC_EVENTS__KAFKA__BROKERS", "127.0.0.1:9092,kafka:99999", "events.kafka.brokers"),
+                ("VKYC_EVENTS__KAFKA__ACKS", "one", "events.kafka.acks"),
+                ("VKYC_EVENTS__BACKEND", "rabbitmq", "events.backend"),
+                ("VKYC_STORAGE__BACKEND", "postgres", "storage.backend"),
+                ("VKYC_STORAGE__SCYLLA__CONTACT_POINTS", r#"["10.0.0.1"]"#, "storage.scylla.contact_points"),
+                ("VKYC_STORAGE__SCYLLA__CONTACT_POINTS", r#"["[::1:9042"]"#, "storage.scylla.contact_points"),
+                ("VKYC_WEBHOOKS__ALLOWED_HOSTS", r#"["http://hooks.example.org/"]"#, "webhooks.allowed_hosts"),
+                ("VKYC_LOG__LEVEL", "info,vkyc=loud", "log.level"),
+                ("VKYC_LOG__FORMAT", "xml", "log.format"),
+                ("VKYC_LIVENESS__PASSIVE__CHANNEL_ORDER", "rbg", "liveness.passive.channel_order"),
+            ];
+            for (var, value, key) in cases {
+                let err = load_with(jail, &[(var, value)]).map(|_| ()).unwrap_err();
+                assert!(err.contains(key), "{var}={value}: {err}");
+            }
             Ok(())
         });
     }

@@ -1,19 +1,60 @@
 use std::io::Write;
 
-use tracing_subscriber::EnvFilter;
+use clap::{Parser, Subcommand};
 use vkyc::config::{Config, LogFormat};
+use vkyc::events::tail::TailArgs;
 use vkyc::startup::Application;
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: vkyc [serve]\n       vkyc events tail --topic NAME [--from-beginning] [--brokers HOST:PORT] [--max N]\n       vkyc migrate\n       vkyc erase --session ID\n\n\
-         Runs the vkyc server, prints a Kafka topic's events (one line each: partition:offset key event),\n\
-         applies the ScyllaDB schema migrations (storage.backend = \"scylla\"), or erases a session's personal data.\n\
-         Configuration: config/default.toml, VKYC_PROFILE, VKYC_CONFIG, VKYC_<TABLE>__<KEY>."
-    );
-    std::process::exit(2)
+const CONFIG_HELP: &str = "Configuration: config/default.toml (compiled in), then config/<VKYC_PROFILE>.toml, \
+then the file named by VKYC_CONFIG, then environment variables VKYC_<TABLE>__<KEY> \
+(e.g. VKYC_SERVER__PORT=9000). An invalid value stops the command with the key's name (exit 2).";
+
+/// The vkyc video-KYC server and its operator commands.
+#[derive(Debug, Parser)]
+#[command(name = "vkyc", version, after_help = CONFIG_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default without a subcommand).
+    #[command(after_help = CONFIG_HELP)]
+    Serve,
+    /// The Kafka topics of the event relay (events.backend = "kafka").
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Apply the ScyllaDB schema migrations (storage.backend = "scylla"); safe to repeat.
+    ///
+    /// Creates the keyspace if it does not exist, applies the pending migrations and prints
+    /// every migration with "applied now" or "already applied".
+    #[command(after_help = CONFIG_HELP)]
+    Migrate,
+    /// Erase a session's personal data (a data subject's erasure request).
+    ///
+    /// Overwrites the applicant's details on the session, deletes the KYC case (OCR fields,
+    /// scores) and the captures' metadata, then the captures', the self-recorded video's and
+    /// the call recordings' files. The event log (which holds no personal data) and the
+    /// recordings' metadata stay. Exit 1 if there is no such session.
+    #[command(after_help = CONFIG_HELP)]
+    Erase {
+        /// The session's id (a UUID).
+        #[arg(long = "session", value_name = "ID")]
+        session: uuid::Uuid,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// Print a topic's events as they arrive, one line each: `partition:offset key event`.
+    ///
+    /// Reads with a throw-away consumer group, so it never moves anyone else's offsets.
+    #[command(after_help = CONFIG_HELP)]
+    Tail(TailArgs),
+}
+
+/// The configuration, or exit 2 with the reason (which names the key).
 fn load_config() -> Config {
     match Config::load() {
         Ok(c) => c,
@@ -24,74 +65,51 @@ fn load_config() -> Config {
     }
 }
 
+/// Prints `what: error` and exits 1 (a runtime error, not a usage error).
+fn fail(what: &str, e: impl std::fmt::Display) -> ! {
+    eprintln!("{what}: {e}");
+    std::process::exit(1)
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None | Some("serve") => {}
-        Some("events") if args.get(1).map(String::as_str) == Some("tail") => {
-            let brokers = || Config::load().map(|c| c.events.kafka.brokers).map_err(|e| e.to_string());
-            let tail = match vkyc::events::tail::TailArgs::parse(&args[2..], brokers) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("vkyc events tail: {e}");
-                    usage()
-                }
+    match Cli::parse().command {
+        None | Some(Command::Serve) => serve().await,
+        Some(Command::Events(EventsCommand::Tail(args))) => {
+            let brokers = match &args.brokers {
+                Some(b) => b.clone(),
+                None => load_config().events.kafka.brokers,
             };
-            if let Err(e) = vkyc::events::tail::run(tail).await {
-                eprintln!("vkyc events tail: {e:#}");
-                std::process::exit(1);
+            if let Err(e) = vkyc::events::tail::run(args, &brokers).await {
+                fail("vkyc events tail", format_args!("{e:#}"));
             }
-            return;
         }
-        Some("migrate") if args.len() == 1 => {
-            let config = load_config();
-            match vkyc::admin::migrate(&config).await {
-                Ok((now, all)) => {
-                    for (v, name, _) in &all {
-                        println!("{v:04} {name} {}", if now.contains(v) { "applied now" } else { "already applied" });
-                    }
-                }
-                Err(e) => {
-                    eprintln!("vkyc migrate: {e:#}");
-                    std::process::exit(1);
+        Some(Command::Migrate) => match vkyc::admin::migrate(&load_config()).await {
+            Ok((now, all)) => {
+                for (v, name, _) in &all {
+                    println!("{v:04} {name} {}", if now.contains(v) { "applied now" } else { "already applied" });
                 }
             }
-            return;
-        }
-        Some("erase") if args.len() == 3 && args[1] == "--session" => {
-            let Ok(id) = args[2].parse::<uuid::Uuid>() else {
-                eprintln!("vkyc erase: --session needs a session id (UUID)");
-                usage()
-            };
-            let config = load_config();
-            match vkyc::admin::erase(&config, id.into()).await {
-                Ok(Some(n)) => println!("erased personal data of session {id} ({n} blobs deleted)"),
-                Ok(None) => {
-                    eprintln!("vkyc erase: no session {id}");
-                    std::process::exit(1);
-                }
-                Err(e) => {
-                    eprintln!("vkyc erase: {e:#}");
-                    std::process::exit(1);
-                }
-            }
-            return;
-        }
-        Some("-h") | Some("--help") | Some(_) => usage(),
+            Err(e) => fail("vkyc migrate", format_args!("{e:#}")),
+        },
+        Some(Command::Erase { session: id }) => match vkyc::admin::erase(&load_config(), id.into()).await {
+            Ok(Some(n)) => println!("erased personal data of session {id} ({n} blobs deleted)"),
+            Ok(None) => fail("vkyc erase", format_args!("no session {id}")),
+            Err(e) => fail("vkyc erase", format_args!("{e:#}")),
+        },
     }
+}
+
+async fn serve() {
     let config = load_config();
-    let filter = EnvFilter::new(&config.log.level);
+    let filter = config.log.level.env_filter();
     match config.log.format {
         LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init(),
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init(),
     }
     let app = match Application::build(config).await {
         Ok(app) => app,
-        Err(e) => {
-            eprintln!("vkyc: cannot start: {e:#}");
-            std::process::exit(1);
-        }
+        Err(e) => fail("vkyc: cannot start", format_args!("{e:#}")),
     };
     let url = app.public_url().to_string();
     // Write errors are ignored: a closed stdout must not stop the server.
@@ -103,7 +121,6 @@ async fn main() {
     let _ = out.flush();
     drop(out);
     if let Err(e) = app.run_until_stopped().await {
-        eprintln!("vkyc: server error: {e}");
-        std::process::exit(1);
+        fail("vkyc: server error", e);
     }
 }

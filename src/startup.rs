@@ -167,10 +167,9 @@ impl Application {
         let listener = TcpListener::bind((config.server.host, config.server.port))
             .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", config.server.host, config.server.port))?;
         let port = listener.local_addr()?.port();
-        let public_url = if config.server.public_url.is_empty() {
-            format!("http://{}:{}", config.server.host, port)
-        } else {
-            config.server.public_url.trim_end_matches('/').to_string()
+        let public_url = match &config.server.public_url {
+            None => format!("http://{}:{}", config.server.host, port),
+            Some(url) => url.as_str().trim_end_matches('/').to_string(),
         };
 
         let max_body = config.server.max_body_bytes;

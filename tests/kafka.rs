@@ -379,7 +379,7 @@ async fn benchmark_outbox_to_kafka() {
     }
     eprintln!("outbox: {backlog} events written in {:?}", t.elapsed());
     let mut cfg = vkyc::config::Config::extract(vkyc::config::Config::figment("test", None).unwrap()).unwrap().events.kafka;
-    cfg.brokers = brokers.clone();
+    cfg.brokers = brokers.parse().unwrap();
     cfg.topics.steps = topics["steps"].clone();
     let t = Instant::now();
     let (relay, _) = ractor::Actor::spawn(None, vkyc::events::relay::KafkaRelay, vkyc::events::relay::RelayArgs { store: std::sync::Arc::new(store.clone()), cfg, health: Default::default() }).await.unwrap();

@@ -104,7 +104,7 @@ mod kassandra_server {
 
 fn scylla_config(contact: String, keyspace: String) -> ScyllaConfig {
     let mut c = Config::extract(Config::figment("test", None).unwrap()).unwrap().storage.scylla;
-    c.contact_points = vec![contact];
+    c.contact_points = vec![contact.parse().unwrap()];
     c.keyspace = keyspace;
     c.replication_factor = 1;
     c.datacenter = std::env::var("SCYLLA_DC").unwrap_or_else(|_| "datacenter1".into());

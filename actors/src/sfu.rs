@@ -42,11 +42,11 @@ pub struct RtcConfig {
     pub udp_port_min: u16,
     pub udp_port_max: u16,
     /// Public addresses announced instead of the host's (1:1 NAT, e.g. a cloud VM).
-    pub public_ips: Vec<String>,
+    pub public_ips: Vec<std::net::IpAddr>,
     /// Offer 127.0.0.1 candidates (a browser on the same host, tests).
     pub include_loopback: bool,
     /// STUN/TURN URLs the server itself uses (clients get theirs from the pages' config).
-    pub ice_servers: Vec<String>,
+    pub ice_servers: Vec<url::Url>,
     /// Largest SDP accepted from a client, in bytes.
     pub max_sdp_bytes: usize,
 }
@@ -85,7 +85,7 @@ impl Sfu {
             settings.set_udp_network(UDPNetwork::Ephemeral(udp));
         }
         if !config.public_ips.is_empty() {
-            settings.set_nat_1to1_ips(config.public_ips.clone(), RTCIceCandidateType::Host);
+            settings.set_nat_1to1_ips(config.public_ips.iter().map(ToString::to_string).collect(), RTCIceCandidateType::Host);
         }
         let api = APIBuilder::new()
             .with_media_engine(media)
@@ -103,7 +103,7 @@ impl Sfu {
         let ice_servers = if self.config.ice_servers.is_empty() {
             vec![]
         } else {
-            vec![RTCIceServer { urls: self.config.ice_servers.clone(), ..Default::default() }]
+            vec![RTCIceServer { urls: self.config.ice_servers.iter().map(|u| u.to_string()).collect(), ..Default::default() }]
         };
         let pc = self.api.new_peer_connection(RTCConfiguration { ice_servers, ..Default::default() }).await?;
         Ok(Arc::new(pc))

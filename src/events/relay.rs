@@ -46,10 +46,10 @@ pub const BROKER_HEALTH: &str = "relay.broker";
 /// The producer settings the relay depends on (idempotent, acks=all, never expire).
 pub fn producer_config(cfg: &KafkaConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.brokers)
+    c.set("bootstrap.servers", cfg.brokers.to_string())
         .set("client.id", &cfg.client_id)
         .set("enable.idempotence", "true")
-        .set("acks", &cfg.acks)
+        .set("acks", cfg.acks.as_str())
         .set("max.in.flight.requests.per.connection", "5")
         .set("message.timeout.ms", "0")
         .set("linger.ms", "2")

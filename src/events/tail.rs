@@ -9,41 +9,29 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
 
+use crate::config::Brokers;
+
+/// The arguments after `vkyc events tail`.
+#[derive(Debug, Clone, clap::Args)]
 pub struct TailArgs {
+    /// The topic to read, e.g. vkyc.sessions (the names are in [events.kafka.topics]).
+    #[arg(long, value_name = "NAME")]
     pub topic: String,
-    pub brokers: String,
+    /// Start at the topic's oldest event (default: only events published from now on).
+    #[arg(long)]
     pub from_beginning: bool,
-    /// Stop after this many events (None = until interrupted).
+    /// Bootstrap servers, comma-separated [default: events.kafka.brokers of the configuration].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub brokers: Option<Brokers>,
+    /// Stop after this many events [default: until interrupted].
+    #[arg(long, value_name = "N")]
     pub max: Option<u64>,
 }
 
-impl TailArgs {
-    /// Parses the arguments after `events tail`; `brokers` defaults to the configuration's.
-    pub fn parse(args: &[String], default_brokers: impl FnOnce() -> Result<String, String>) -> Result<Self, String> {
-        let (mut topic, mut brokers, mut from_beginning, mut max) = (None, None, false, None);
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
-            match a.as_str() {
-                "--topic" => topic = Some(value("--topic")?),
-                "--brokers" => brokers = Some(value("--brokers")?),
-                "--max" => max = Some(value("--max")?.parse::<u64>().map_err(|_| "--max needs a number".to_string())?),
-                "--from-beginning" => from_beginning = true,
-                other => return Err(format!("unknown argument {other}")),
-            }
-        }
-        let topic = topic.ok_or("--topic NAME is required")?;
-        let brokers = match brokers {
-            Some(b) => b,
-            None => default_brokers()?,
-        };
-        Ok(Self { topic, brokers, from_beginning, max })
-    }
-}
-
-pub async fn run(args: TailArgs) -> anyhow::Result<()> {
+/// Prints `args.topic` from `brokers` (the `--brokers` value, else the configuration's).
+pub async fn run(args: TailArgs, brokers: &Brokers) -> anyhow::Result<()> {
     let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &args.brokers)
+        .set("bootstrap.servers", brokers.to_string())
         .set("group.id", format!("vkyc-tail-{}", uuid::Uuid::new_v4().simple()))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", if args.from_beginning { "earliest" } else { "latest" })

@@ -242,7 +242,7 @@ pub struct KafkaFanoutState {
 pub fn consumer_config(args: &DispatcherArgs) -> ClientConfig {
     let k = &args.events.kafka;
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &k.brokers)
+    c.set("bootstrap.servers", k.brokers.to_string())
         .set("client.id", format!("{}-webhooks", k.client_id))
         .set("group.id", &args.cfg.kafka_group_id)
         .set("enable.auto.commit", "false")

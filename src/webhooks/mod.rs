@@ -175,7 +175,7 @@ impl DestinationPolicy {
     pub fn from_config(cfg: &WebhooksConfig) -> Self {
         Self {
             allow_private: cfg.allow_private,
-            allowed_hosts: cfg.allowed_hosts.iter().map(|h| h.trim_matches(|c| c == '[' || c == ']').to_ascii_lowercase()).collect(),
+            allowed_hosts: cfg.allowed_hosts.iter().map(|h| h.to_string().trim_matches(|c| c == '[' || c == ']').to_ascii_lowercase()).collect(),
         }
     }
 

@@ -477,7 +477,7 @@ pub async fn open_session(cfg: &ScyllaConfig) -> Result<CqlSession, StoreError> 
         .build()
         .into_handle();
     let mut builder = SessionBuilder::new()
-        .known_nodes(&cfg.contact_points)
+        .known_nodes(cfg.contact_points.iter().map(ToString::to_string))
         .default_execution_profile_handle(profile)
         // Migrations wait for agreement themselves (and the test server has no schema versions).
         .auto_await_schema_agreement(false);
