@@ -42,7 +42,7 @@ pub async fn erase(config: &Config, id: SessionId) -> anyhow::Result<Option<usiz
     if let Some(r) = &session.self_record {
         keys.extend((0..r.video_chunks).map(|n| crate::self_record::chunk_key(id, n)));
         // The submitted frame list is kept only while the checks run.
-        if r.phase == crate::domain::SelfRecordPhase::Processing {
+        if r.phase == vkyc_domain::session::SelfRecordPhase::Processing {
             keys.push(crate::self_record::frames_key(id));
         }
     }

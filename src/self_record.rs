@@ -322,7 +322,7 @@ pub struct SelfRecordProcessor;
 
 pub enum ProcessMsg {
     /// Run the checks of a session just submitted.
-    Process(Uuid, Box<vkyc_actors::case::StepInput>),
+    Process(SessionId, Box<vkyc_actors::case::StepInput>),
     /// Fault injection: the processor panics.
     #[cfg(feature = "fault-injection")]
     InjectPanic,
@@ -419,7 +419,7 @@ async fn process(state: &AppState, s: Session, input: Option<vkyc_actors::case::
 }
 
 /// The checks are over: the session leaves `processing` and the kept frame list goes.
-async fn finish(state: &AppState, id: Uuid) {
+async fn finish(state: &AppState, id: SessionId) {
     let done = update(state, id, |s| {
         if let Some(r) = s.self_record.as_mut() {
             r.phase = SelfRecordPhase::Done;

@@ -113,7 +113,7 @@ async fn the_expiry_timer_and_the_self_record_processor_are_restarted() {
 /// without its frames the checks cannot run again, so the result asks for review.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_self_record_session_left_processing_is_finished_at_start() {
-    use vkyc::domain::{NewSession, SelfRecordPhase, SelfRecordState, Session};
+    use vkyc_domain::session::{NewSession, SelfRecordPhase, SelfRecordState, Session};
     use vkyc::store::{EmbeddedStore, Store};
 
     let dir = tempfile::tempdir().unwrap();

@@ -18,7 +18,8 @@ use chrono::Utc;
 use serde_json::json;
 use uuid::Uuid;
 use vkyc::config::{Config, ScyllaConfig};
-use vkyc::domain::{Session, SessionStatus};
+use vkyc_domain::session::{Session, SessionStatus};
+use vkyc_domain::SessionId;
 use vkyc::store::{
     Attempt, Capture, CaptureKind, Delivery, DeliveryState, EmbeddedStore, NextStep, RecordingStatus, ScyllaStore, SessionStore, Store, StoreError, Subscription,
 };
@@ -204,7 +205,7 @@ async fn all_events(store: &dyn Store) -> Vec<vkyc::store::EventEnvelope> {
 }
 
 async fn kinds_for(store: &dyn Store, id: Uuid) -> Vec<String> {
-    all_events(store).await.into_iter().filter(|e| e.session_id == Some(id)).map(|e| e.kind).collect()
+    all_events(store).await.into_iter().filter(|e| e.session_id == Some(id.into())).map(|e| e.kind).collect()
 }
 
 async fn sessions_create_get_list(b: Backend) {
@@ -219,11 +220,11 @@ async fn sessions_create_get_list(b: Backend) {
     for s in &made {
         assert_eq!(store.get_session(s.id).await.unwrap().as_ref(), Some(s), "round trip");
     }
-    assert!(store.get_session(Uuid::new_v4()).await.unwrap().is_none());
-    let listed: Vec<Uuid> = store.list_sessions(10).await.unwrap().iter().map(|s| s.id).collect();
-    let newest_first: Vec<Uuid> = made.iter().rev().map(|s| s.id).collect();
+    assert!(store.get_session(SessionId::new()).await.unwrap().is_none());
+    let listed: Vec<SessionId> = store.list_sessions(10).await.unwrap().iter().map(|s| s.id).collect();
+    let newest_first: Vec<SessionId> = made.iter().rev().map(|s| s.id).collect();
     assert_eq!(listed, newest_first);
-    let two: Vec<Uuid> = store.list_sessions(2).await.unwrap().iter().map(|s| s.id).collect();
+    let two: Vec<SessionId> = store.list_sessions(2).await.unwrap().iter().map(|s| s.id).collect();
     assert_eq!(two, newest_first[..2]);
     assert_eq!(kinds_for(store, made[0].id).await, vec!["session.created"]);
     // No personal data in the event stream.
@@ -241,7 +242,7 @@ async fn update_session_commits_or_writes_nothing(b: Backend) {
     let extra = Uuid::new_v4();
     let r = store
         .update_session(id, move |s| {
-            s.participants.push(extra);
+            s.participants.push(extra.into());
             Ok::<_, String>((7, Some(DomainEvent::new(EventKind::ChallengeIssued, Some(s.id), json!({"n": 1})))))
         })
         .await
@@ -264,7 +265,7 @@ async fn update_session_commits_or_writes_nothing(b: Backend) {
     assert_eq!(store.get_session(id).await.unwrap().unwrap(), got);
     assert_eq!(all_events(store).await.len(), before + 1);
 
-    let none = store.update_session(Uuid::new_v4(), |_| Ok::<_, String>(((), None))).await.unwrap();
+    let none = store.update_session(SessionId::new(), |_| Ok::<_, String>(((), None))).await.unwrap();
     assert!(none.is_none());
 }
 
@@ -277,7 +278,7 @@ async fn cancel_session(b: Backend) {
     assert_eq!(got.status, SessionStatus::Cancelled);
     assert!(got.ended_at.is_some());
     assert_eq!(store.cancel_session(s.id).await.unwrap(), Some(false), "already finished");
-    assert_eq!(store.cancel_session(Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(store.cancel_session(SessionId::new()).await.unwrap(), None);
     assert_eq!(kinds_for(store, s.id).await, vec!["session.created", "session.cancelled"]);
 }
 
@@ -311,7 +312,7 @@ async fn expiry_and_scheduled_windows(b: Backend) {
 fn capture(session_id: Uuid, kind: CaptureKind, n: u64) -> Capture {
     Capture {
         id: Uuid::now_v7(),
-        session_id,
+        session_id: session_id.into(),
         kind,
         content_type: "image/jpeg".into(),
         width: 640,
@@ -338,7 +339,7 @@ async fn captures_crud_and_order(b: Backend) {
     assert_eq!(store.list_captures(s.id).await.unwrap(), made, "oldest first");
     assert_eq!(store.get_capture(s.id, made[1].id).await.unwrap().as_ref(), Some(&made[1]));
     assert!(store.get_capture(s.id, Uuid::new_v4()).await.unwrap().is_none());
-    assert!(store.get_capture(Uuid::new_v4(), made[1].id).await.unwrap().is_none());
+    assert!(store.get_capture(SessionId::new(), made[1].id).await.unwrap().is_none());
     assert_eq!(kinds_for(store, s.id).await, vec!["session.created", "capture.stored", "capture.stored", "capture.stored"]);
 }
 
@@ -437,7 +438,7 @@ async fn erase_removes_personal_data(b: Backend) {
     assert!(store.load_case(s.id).await.unwrap().is_none());
     assert!(store.list_captures(s.id).await.unwrap().is_empty());
     assert_eq!(store.get_session(other.id).await.unwrap().unwrap(), other, "others untouched");
-    assert!(store.erase_session(Uuid::new_v4()).await.unwrap().is_none());
+    assert!(store.erase_session(SessionId::new()).await.unwrap().is_none());
 }
 
 async fn group_applicants_join_the_parent(b: Backend) {
@@ -459,7 +460,7 @@ async fn group_applicants_join_the_parent(b: Backend) {
 
 fn recording_started(session: Uuid, id: Uuid) -> DomainEvent {
     let data = json!({"recording_id": id, "blob_key": format!("recordings/{}", id.simple()), "key_id": "k1", "container": "webm", "started_at": Utc::now()});
-    DomainEvent::new(EventKind::RecordingStarted, Some(session), data)
+    DomainEvent::new(EventKind::RecordingStarted, Some(session.into()), data)
 }
 
 async fn recordings_follow_their_events(b: Backend) {
@@ -700,7 +701,7 @@ async fn scylla_lwt_keeps_every_concurrent_update() {
         tokio::spawn(async move {
             let add = Uuid::new_v4();
             store.update_session(s.id, move |s| {
-                s.participants.push(add);
+                s.participants.push(add.into());
                 Ok::<_, String>(((), None))
             })
             .await
