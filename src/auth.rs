@@ -198,7 +198,7 @@ mod tests {
             role: Role::Customer,
             iat: 0,
             exp: Utc::now().timestamp() - 5,
-            jti: SessionId::new(),
+            jti: Uuid::new_v4(),
             aud: AUDIENCE.into(),
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &auth.encoding).unwrap();
@@ -214,7 +214,7 @@ mod tests {
             role,
             iat: 0,
             exp: 0,
-            jti: SessionId::new(),
+            jti: Uuid::new_v4(),
             aud: AUDIENCE.into(),
         });
         assert!(c(Role::Agent).require_session(sid, &[Role::Agent]).is_ok());

@@ -16,7 +16,7 @@ use vkyc_actors::Role;
 
 fn craft(sid: Uuid, role: Role, exp_offset: i64, secret: &str) -> String {
     let now = chrono::Utc::now().timestamp();
-    let claims = JoinClaims { sid, sub: role.as_str().into(), role, iat: now, exp: now + exp_offset, jti: Uuid::new_v4(), aud: "vkyc-join".into() };
+    let claims = JoinClaims { sid: sid.into(), sub: role.as_str().into(), role, iat: now, exp: now + exp_offset, jti: Uuid::new_v4(), aud: "vkyc-join".into() };
     encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
 }
 

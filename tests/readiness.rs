@@ -121,7 +121,7 @@ async fn a_self_record_session_left_processing_is_finished_at_start() {
         let config = vkyc::config::Config::extract(vkyc::config::Config::figment("test", None).unwrap()).unwrap();
         let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(EmbeddedStore::open(dir.path()).unwrap());
         let new: NewSession = serde_json::from_value(json!({"mode": "self_record", "applicant": {"name": "Interrupted Person"}})).unwrap();
-        let session = Session::create(new, config.kyc.session_ttl_secs, &config.kyc.self_record).unwrap();
+        let session = Session::create(new, config.kyc.session_ttl_secs, &config.kyc.self_record, chrono::Utc::now()).unwrap();
         store.create_session(&session).await.unwrap();
         let now = chrono::Utc::now();
         let stuck = SelfRecordState {

@@ -204,8 +204,8 @@ async fn all_events(store: &dyn Store) -> Vec<vkyc::store::EventEnvelope> {
     store.events_after(0, 10_000).await.unwrap()
 }
 
-async fn kinds_for(store: &dyn Store, id: Uuid) -> Vec<String> {
-    all_events(store).await.into_iter().filter(|e| e.session_id == Some(id.into())).map(|e| e.kind).collect()
+async fn kinds_for(store: &dyn Store, id: SessionId) -> Vec<String> {
+    all_events(store).await.into_iter().filter(|e| e.session_id == Some(id)).map(|e| e.kind).collect()
 }
 
 async fn sessions_create_get_list(b: Backend) {
@@ -309,10 +309,10 @@ async fn expiry_and_scheduled_windows(b: Backend) {
     assert!(store.expire_due(later + chrono::Duration::seconds(5)).await.unwrap().is_empty());
 }
 
-fn capture(session_id: Uuid, kind: CaptureKind, n: u64) -> Capture {
+fn capture(session_id: SessionId, kind: CaptureKind, n: u64) -> Capture {
     Capture {
         id: Uuid::now_v7(),
-        session_id: session_id.into(),
+        session_id,
         kind,
         content_type: "image/jpeg".into(),
         width: 640,
@@ -458,9 +458,9 @@ async fn group_applicants_join_the_parent(b: Backend) {
 // ---------------------------------------------------------------------------------------
 // Recordings: metadata written from recording.* events, in the event's batch/transaction.
 
-fn recording_started(session: Uuid, id: Uuid) -> DomainEvent {
+fn recording_started(session: SessionId, id: Uuid) -> DomainEvent {
     let data = json!({"recording_id": id, "blob_key": format!("recordings/{}", id.simple()), "key_id": "k1", "container": "webm", "started_at": Utc::now()});
-    DomainEvent::new(EventKind::RecordingStarted, Some(session.into()), data)
+    DomainEvent::new(EventKind::RecordingStarted, Some(session), data)
 }
 
 async fn recordings_follow_their_events(b: Backend) {
@@ -723,7 +723,7 @@ async fn scylla_personal_data_is_written_with_ttl() {
     let sc = b.scylla.as_ref().unwrap();
     let s = new_session(json!({}));
     b.store.create_session(&s).await.unwrap();
-    let rows = sc.cql().query_unpaged("SELECT TTL(applicant_name), TTL(doc) FROM sessions WHERE id = ?", (s.id,)).await.unwrap();
+    let rows = sc.cql().query_unpaged("SELECT TTL(applicant_name), TTL(doc) FROM sessions WHERE id = ?", (s.id.into_uuid(),)).await.unwrap();
     let (name_ttl, doc_ttl): (Option<i32>, Option<i32>) = rows.into_rows_result().unwrap().single_row().unwrap();
     let ttl = name_ttl.expect("applicant_name has a TTL") as u64;
     assert!(ttl > sc.pii_ttl_secs() - 60 && ttl <= sc.pii_ttl_secs(), "{ttl}");
