@@ -211,6 +211,11 @@ impl Application {
                 .configure(crate::web::routes)
                 .default_service(web::to(crate::api::not_found))
         })
+        // An idle connection is kept longer than the clients' and load balancers' own idle
+        // limits (commonly 60 s), so the server is never the side that closes a connection
+        // a client is about to reuse (actix's default 5 s raced clients that waited longer
+        // for a slow step: the next request failed with an incomplete message).
+        .keep_alive(std::time::Duration::from_secs(75))
         .listen(listener)?
         .shutdown_timeout(5);
         if workers > 0 {

@@ -207,3 +207,39 @@ async fn signalling_bad_input_gets_precise_errors() {
     a.send(json!({"type": "ping"}).to_string()).await;
     assert!(a.next("pong").await.is_some(), "agent connection affected");
 }
+
+/// A client that waited on a slow step (OCR, liveness: seconds under load) reuses its idle
+/// connection: the server must still be there. actix's default 5 s keep-alive closed it,
+/// and a request sent as it closed failed with an incomplete message (seen in CI on the
+/// capture after a document step).
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_kept_longer_than_a_slow_step() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = common::spawn_app().await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    async fn read_response(conn: &mut tokio::net::TcpStream) -> String {
+        let mut buf = vec![0u8; 4096];
+        let mut got = Vec::new();
+        // The whole (small) response: headers and a body of Content-Length bytes.
+        loop {
+            let n = conn.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the server closed the connection; got so far: {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())).unwrap_or(0);
+                if body.len() >= len {
+                    return text;
+                }
+            }
+        }
+    }
+    conn.write_all(request.as_bytes()).await.unwrap();
+    assert!(read_response(&mut conn).await.starts_with("HTTP/1.1 200"));
+    // Idle longer than the old 5 s keep-alive, then the same connection again.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    conn.write_all(request.as_bytes()).await.unwrap();
+    assert!(read_response(&mut conn).await.starts_with("HTTP/1.1 200"));
+}

@@ -22,7 +22,12 @@ pub struct IssuedToken {
 
 impl ApiClient {
     pub fn new(base: &str, api_key: &str) -> Self {
-        Self { base: base.trim_end_matches('/').to_string(), api_key: api_key.to_string(), http: reqwest::Client::new() }
+        Self { base: base.trim_end_matches('/').to_string(), api_key: api_key.to_string(), http: reqwest::Client::builder()
+                // Shorter than the server's keep-alive (75 s): a pooled connection is never
+                // reused just as the server closes it.
+                .pool_idle_timeout(std::time::Duration::from_secs(30))
+                .build()
+                .expect("http client") }
     }
 
     pub fn ws_url(&self) -> String {

