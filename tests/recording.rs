@@ -140,9 +140,23 @@ fn packet_times(file: &std::path::Path, select: &str) -> Vec<f64> {
     String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
+/// What `ffmpeg -v error` says decoding the whole file, in the streams' own time base
+/// (`-enc_time_base -1`: the file's 1 ms timestamps). With ffmpeg's default 1/30 s output
+/// time base two video frames less than 33 ms apart (a publisher's capture jitter, or frames
+/// timed by arrival before the first sender report on a busy host) collide when rounded, and
+/// the null muxer logs "non monotonically increasing dts" for a file that has none (as
+/// seen in CI). The file's own order is checked directly: every stream's timestamps increase
+/// strictly (a real duplicate or backwards timestamp still fails here and in ffmpeg).
 fn decode_errors(file: &std::path::Path) -> String {
-    let out = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(file).args(["-f", "null", "-"]).output().unwrap();
-    String::from_utf8_lossy(&out.stderr).to_string()
+    let out = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(file).args(["-enc_time_base", "-1", "-f", "null", "-"]).output().unwrap();
+    let mut errors = String::from_utf8_lossy(&out.stderr).to_string();
+    for stream in 0..4 {
+        let times = packet_times(file, &stream.to_string());
+        if let Some(w) = times.windows(2).find(|w| w[1] <= w[0]) {
+            errors.push_str(&format!("stream {stream}: timestamp {} after {}\n", w[1], w[0]));
+        }
+    }
+    errors
 }
 
 fn tmp_file(bytes: &[u8]) -> tempfile::NamedTempFile {
