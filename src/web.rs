@@ -13,6 +13,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/agent", web::get().to(|| page("agent.html")))
         .route("/join", web::get().to(|| page("join.html")))
         .route("/audit", web::get().to(|| page("audit.html")))
+        .route("/docs/api", web::get().to(|| page("reference.html")))
         .route("/static/{name}", web::get().to(|name: web::Path<String>| asset(name.into_inner())));
 }
 

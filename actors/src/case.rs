@@ -69,7 +69,7 @@ pub struct LivenessFrames {
 }
 
 /// A head-movement challenge issued to a session's customer.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct IssuedChallenge {
     pub challenge_id: Uuid,
     pub moves: Vec<Move>,
@@ -843,7 +843,7 @@ pub struct SelfRecordSettings {
     pub max_chunk_bytes: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Question {
     pub id: String,

@@ -7,7 +7,7 @@ use uuid::Uuid;
 pub type SessionId = Uuid;
 
 /// One WebRTC connection in a room. A participant who rejoins gets a new peer id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct PeerId(pub Uuid);
 
@@ -30,7 +30,7 @@ impl std::fmt::Display for PeerId {
 }
 
 /// What a peer may do in a room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Runs the call: publishes, may mute anyone and end the call.
@@ -70,7 +70,7 @@ impl std::str::FromStr for Role {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaKind {
     Audio,
@@ -87,7 +87,7 @@ impl MediaKind {
 }
 
 /// Who a peer is, as other peers and the API see it. Carries no personal data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PeerInfo {
     pub peer_id: PeerId,
     pub role: Role,

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::verify::CheckError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepType {
     Consent,
@@ -40,7 +40,7 @@ impl StepType {
 /// The workflow when a session is created without one.
 pub const DEFAULT_WORKFLOW: [StepType; 4] = [StepType::Consent, StepType::Location, StepType::Document, StepType::Face];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The check passed.
@@ -53,7 +53,7 @@ pub enum Outcome {
 
 /// One run of a step. `data` holds the step's details (fields read, matches per source…);
 /// `scores` the 0–100 figures the recommendation uses.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attempt {
     pub n: u32,
     pub by: String,
@@ -68,14 +68,14 @@ pub struct Attempt {
     pub data: Value,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Verified,
     Declined,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepDecision {
     pub verdict: Verdict,
     pub by: String,
@@ -84,7 +84,7 @@ pub struct StepDecision {
     pub notes: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Step {
     #[serde(rename = "type")]
     pub step_type: StepType,
@@ -100,7 +100,7 @@ impl Step {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseResult {
     Approved,
@@ -108,7 +108,7 @@ pub enum CaseResult {
     NeedsReview,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AgentDecision {
     pub result: CaseResult,
     pub by: String,
@@ -117,7 +117,7 @@ pub struct AgentDecision {
     pub notes: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditVerdict {
     Approved,
@@ -126,7 +126,7 @@ pub enum AuditVerdict {
     Recapture,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditDecision {
     pub verdict: AuditVerdict,
     pub by: String,
@@ -136,7 +136,7 @@ pub struct AuditDecision {
 }
 
 /// Everything the KYC process recorded for one session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KycCase {
     pub session_id: Uuid,
     pub workflow: Vec<StepType>,
@@ -199,7 +199,7 @@ impl Default for RecommendationRules {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Recommendation {
     pub result: CaseResult,
     pub reasons: Vec<String>,

@@ -16,7 +16,7 @@ use crate::vision::runtime::{ModelError, Models};
 use crate::vision::VisionError;
 
 /// What an error on one input looks like in a result.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct CheckError {
     pub code: String,
     pub message: String,
@@ -46,7 +46,7 @@ pub struct FaceMatchJob {
     pub references: Vec<Vec<u8>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FaceSummary {
     pub bbox: BBox,
     pub landmarks: [Point; 5],
@@ -54,7 +54,7 @@ pub struct FaceSummary {
     pub quality: Quality,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReferenceOutcome {
     pub index: usize,
     #[serde(flatten)]
@@ -63,7 +63,7 @@ pub struct ReferenceOutcome {
     pub error: Option<CheckError>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FaceMatchOutcome {
     /// The best reference matched.
     pub matched: bool,
@@ -160,7 +160,7 @@ pub struct LivenessJob {
     pub frames: Vec<Frame>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LivenessOutcome {
     #[serde(flatten)]
     pub verdict: LivenessVerdict,

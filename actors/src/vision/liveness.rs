@@ -27,7 +27,7 @@ use super::face::Detection;
 use super::geometry::Point;
 use super::VisionError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Move {
     TurnLeft,
@@ -113,7 +113,7 @@ pub struct FrameFace {
     pub detection: Option<Detection>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MoveResult {
     #[serde(rename = "move")]
     pub mv: Move,
@@ -124,7 +124,7 @@ pub struct MoveResult {
     pub peak: f32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActiveResult {
     pub passed: bool,
     pub moves: Vec<MoveResult>,
@@ -316,7 +316,7 @@ impl PassiveModel {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LivenessVerdict {
     pub live: bool,
     pub score: u8,
