@@ -75,16 +75,8 @@ pub async fn load_session(state: &AppState, id: Uuid) -> Result<Session, ApiErro
 }
 
 /// Create a session. Personal data (the applicant) is never logged nor put in events.
-#[utoipa::path(
-    tag = "sessions",
-    request_body = NewSession,
-    responses(
-        (status = 201, description = "The new session", body = Session),
-        AuthErrors, BodyErrors,
-        (status = 409, description = "A group applicant (`parent_id`): `parent_not_found`, `parent_is_child` (groups are flat), `parent_closed`, `too_many_participants` (10 applicants per call)", body = ErrorBody),
-    ),
-    security(("api_key" = [])),
-)]
+#[utoipa::path(tag = "sessions", request_body = NewSession, security(("api_key" = [])),
+    responses((status = 201, description = "The new session", body = Session), AuthErrors, BodyErrors, (status = 409, description = "A group applicant (`parent_id`): `parent_not_found`, `parent_is_child` (groups are flat), `parent_closed`, `too_many_participants` (10 applicants per call)", body = ErrorBody)))]
 #[post("/sessions")]
 async fn create_session(
     req: HttpRequest,
@@ -110,16 +102,8 @@ struct ListQuery {
 }
 
 /// The latest sessions, newest first.
-#[utoipa::path(
-    tag = "sessions",
-    params(ListQuery),
-    responses(
-        (status = 200, description = "The sessions", body = SessionListDoc),
-        AuthErrors,
-        (status = 400, description = "`invalid_query`: `limit` outside 1 to 500, or an unknown parameter", body = ErrorBody),
-    ),
-    security(("api_key" = [])),
-)]
+#[utoipa::path(tag = "sessions", params(ListQuery), security(("api_key" = [])),
+    responses((status = 200, description = "The sessions", body = SessionListDoc), AuthErrors, (status = 400, description = "`invalid_query`: `limit` outside 1 to 500, or an unknown parameter", body = ErrorBody)))]
 #[get("/sessions")]
 async fn list_sessions(
     req: HttpRequest,
@@ -137,16 +121,8 @@ async fn list_sessions(
 
 /// A session. For the API key, the agent and the observer it carries the KYC case document
 /// as `kyc` (and `group` on a group's parent); the customer's token gets the session only.
-#[utoipa::path(
-    tag = "sessions",
-    params(("id" = Uuid, Path, description = "The session")),
-    responses(
-        (status = 200, description = "The session document", body = SessionDocumentDoc),
-        AuthErrors,
-        (status = 404, description = "`session_not_found`", body = ErrorBody),
-    ),
-    security(("api_key" = []), ("join_token" = ["agent", "customer", "observer"])),
-)]
+#[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "customer", "observer"])),
+    responses((status = 200, description = "The session document", body = SessionDocumentDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
 #[get("/sessions/{id}")]
 async fn get_session(
     req: HttpRequest,
@@ -183,18 +159,8 @@ struct TokenRequest {
 }
 
 /// Issue a join token for one participant of the session.
-#[utoipa::path(
-    tag = "sessions",
-    params(("id" = Uuid, Path, description = "The session")),
-    request_body = TokenRequest,
-    responses(
-        (status = 201, description = "The token and the join link", body = IssuedTokenDoc),
-        AuthErrors, BodyErrors,
-        (status = 404, description = "`session_not_found`", body = ErrorBody),
-        (status = 409, description = "`session_closed`: the session has ended", body = ErrorBody),
-    ),
-    security(("api_key" = [])),
-)]
+#[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session")), request_body = TokenRequest, security(("api_key" = [])),
+    responses((status = 201, description = "The token and the join link", body = IssuedTokenDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`session_closed`: the session has ended", body = ErrorBody)))]
 #[post("/sessions/{id}/tokens")]
 async fn issue_token(
     req: HttpRequest,
@@ -239,28 +205,16 @@ async fn issue_token(
 pub const SESSION_SCHEMA: &str = include_str!("schema/session.schema.json");
 
 /// The JSON Schema of the session result document (`GET /v1/sessions/{id}`).
-#[utoipa::path(
-    tag = "contract",
-    security(()),
-    responses((status = 200, description = "A JSON Schema (draft 2020-12)", content_type = "application/schema+json", body = serde_json::Value)),
-)]
+#[utoipa::path(tag = "contract", security(()),
+    responses((status = 200, description = "A JSON Schema (draft 2020-12)", content_type = "application/schema+json", body = serde_json::Value)))]
 #[get("/schema/session.json")]
 async fn session_schema() -> HttpResponse {
     HttpResponse::Ok().content_type("application/schema+json").body(SESSION_SCHEMA)
 }
 
 /// Cancel a session; a live call of it ends now.
-#[utoipa::path(
-    tag = "sessions",
-    params(("id" = Uuid, Path, description = "The session")),
-    responses(
-        (status = 200, description = "The cancelled session", body = Session),
-        AuthErrors,
-        (status = 404, description = "`session_not_found`", body = ErrorBody),
-        (status = 409, description = "`session_closed`: already finished", body = ErrorBody),
-    ),
-    security(("api_key" = [])),
-)]
+#[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = [])),
+    responses((status = 200, description = "The cancelled session", body = Session), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`session_closed`: already finished", body = ErrorBody)))]
 #[post("/sessions/{id}/cancel")]
 async fn cancel_session(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
@@ -277,11 +231,8 @@ async fn cancel_session(req: HttpRequest, state: web::Data<AppState>, id: web::P
 }
 
 /// The live calls of this node.
-#[utoipa::path(
-    tag = "sessions",
-    responses((status = 200, description = "The rooms", body = RoomListDoc), AuthErrors),
-    security(("api_key" = [])),
-)]
+#[utoipa::path(tag = "sessions", security(("api_key" = [])),
+    responses((status = 200, description = "The rooms", body = RoomListDoc), AuthErrors))]
 #[get("/rooms")]
 async fn list_rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
@@ -289,16 +240,8 @@ async fn list_rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
 }
 
 /// End a session's live call for everyone.
-#[utoipa::path(
-    tag = "sessions",
-    params(("id" = Uuid, Path, description = "The session whose call it is")),
-    responses(
-        (status = 200, description = "The call ended", body = RoomEndedDoc),
-        AuthErrors,
-        (status = 404, description = "`session_not_found`, `room_not_found` (no live call)", body = ErrorBody),
-    ),
-    security(("api_key" = []), ("join_token" = ["agent"])),
-)]
+#[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session whose call it is")), security(("api_key" = []), ("join_token" = ["agent"])),
+    responses((status = 200, description = "The call ended", body = RoomEndedDoc), AuthErrors, (status = 404, description = "`session_not_found`, `room_not_found` (no live call)", body = ErrorBody)))]
 #[post("/rooms/{id}/end")]
 async fn end_room(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -322,16 +265,8 @@ struct EventsQuery {
 }
 
 /// The event log (the outbox), oldest first from a cursor.
-#[utoipa::path(
-    tag = "sessions",
-    params(EventsQuery),
-    responses(
-        (status = 200, description = "A page of events", body = EventPageDoc),
-        AuthErrors,
-        (status = 400, description = "`invalid_query`", body = ErrorBody),
-    ),
-    security(("api_key" = [])),
-)]
+#[utoipa::path(tag = "sessions", params(EventsQuery), security(("api_key" = [])),
+    responses((status = 200, description = "A page of events", body = EventPageDoc), AuthErrors, (status = 400, description = "`invalid_query`", body = ErrorBody)))]
 #[get("/events")]
 async fn list_events(
     req: HttpRequest,
@@ -351,15 +286,8 @@ async fn list_events(
 
 /// The signalling WebSocket (protocol in PROTOCOL.md): the join token is sent in the first
 /// message, not in a header.
-#[utoipa::path(
-    tag = "sessions",
-    operation_id = "signalling",
-    security(()),
-    responses(
-        (status = 101, description = "Switched to the WebSocket protocol"),
-        (status = 400, description = "Not a WebSocket upgrade request (plain text)"),
-    ),
-)]
+#[utoipa::path(tag = "sessions", operation_id = "signalling", security(()),
+    responses((status = 101, description = "Switched to the WebSocket protocol"), (status = 400, description = "Not a WebSocket upgrade request (plain text)")))]
 #[get("/rtc")]
 async fn rtc(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
     crate::signal::rtc(req, body, state).await

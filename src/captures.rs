@@ -42,26 +42,8 @@ fn taken_by(c: &Caller) -> String {
 
 /// Store a capture: an image from the call (agent), the customer's upload, or the lender's
 /// `reference` photo (api key only). It is decoded (format, size, integrity) before it is kept.
-#[utoipa::path(
-    tag = "captures",
-    operation_id = "upload_capture",
-    params(("id" = Uuid, Path, description = "The session")),
-    request_body(content(
-        (NewCaptureDoc = "application/json"),
-        (NewCaptureFormDoc = "multipart/form-data"),
-    )),
-    responses(
-        (status = 201, description = "The capture's metadata", body = CaptureDoc),
-        AuthErrors,
-        (status = 400, description = "`malformed_json`, `malformed_multipart`", body = ErrorBody),
-        (status = 404, description = "`session_not_found`", body = ErrorBody),
-        (status = 409, description = "`session_closed`: cancelled or expired", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`, `image_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: JSON or multipart", body = ErrorBody),
-        (status = 422, description = "`validation_failed`, `invalid_base64`, `image_empty`, `image_unsupported`, `image_corrupt`, `image_too_small`", body = ErrorBody),
-    ),
-    security(("api_key" = []), ("join_token" = ["agent", "customer"])),
-)]
+#[utoipa::path(tag = "captures", operation_id = "upload_capture", params(("id" = Uuid, Path, description = "The session")), request_body(content((NewCaptureDoc = "application/json"), (NewCaptureFormDoc = "multipart/form-data"))), security(("api_key" = []), ("join_token" = ["agent", "customer"])),
+    responses((status = 201, description = "The capture's metadata", body = CaptureDoc), AuthErrors, (status = 400, description = "`malformed_json`, `malformed_multipart`", body = ErrorBody), (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`session_closed`: cancelled or expired", body = ErrorBody), (status = 413, description = "`payload_too_large`, `image_too_large`", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: JSON or multipart", body = ErrorBody), (status = 422, description = "`validation_failed`, `invalid_base64`, `image_empty`, `image_unsupported`, `image_corrupt`, `image_too_small`", body = ErrorBody)))]
 #[post("/sessions/{id}/captures")]
 async fn upload(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let session_id = id.into_inner();
@@ -119,17 +101,8 @@ async fn upload(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
 }
 
 /// A session's captures (metadata), oldest first.
-#[utoipa::path(
-    tag = "captures",
-    operation_id = "list_captures",
-    params(("id" = Uuid, Path, description = "The session")),
-    responses(
-        (status = 200, description = "The captures", body = CaptureListDoc),
-        AuthErrors,
-        (status = 404, description = "`session_not_found`", body = ErrorBody),
-    ),
-    security(("api_key" = []), ("join_token" = ["agent", "observer"])),
-)]
+#[utoipa::path(tag = "captures", operation_id = "list_captures", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
+    responses((status = 200, description = "The captures", body = CaptureListDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
 #[get("/sessions/{id}/captures")]
 async fn list(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let session_id = id.into_inner();
@@ -157,17 +130,8 @@ pub async fn load(state: &AppState, session_id: Uuid, capture_id: Uuid) -> Resul
 }
 
 /// A capture's image.
-#[utoipa::path(
-    tag = "captures",
-    operation_id = "get_capture_image",
-    params(("id" = Uuid, Path, description = "The session"), ("capture_id" = Uuid, Path, description = "The capture")),
-    responses(
-        (status = 200, description = "The image as stored", content(("image/jpeg"), ("image/png"), ("image/webp"))),
-        AuthErrors,
-        (status = 404, description = "`capture_not_found`", body = ErrorBody),
-    ),
-    security(("api_key" = []), ("join_token" = ["agent", "observer"])),
-)]
+#[utoipa::path(tag = "captures", operation_id = "get_capture_image", params(("id" = Uuid, Path, description = "The session"), ("capture_id" = Uuid, Path, description = "The capture")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
+    responses((status = 200, description = "The image as stored", content(("image/jpeg"), ("image/png"), ("image/webp"))), AuthErrors, (status = 404, description = "`capture_not_found`", body = ErrorBody)))]
 #[get("/sessions/{id}/captures/{capture_id}")]
 async fn download(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(Uuid, Uuid)>) -> Result<HttpResponse, ApiError> {
     let (session_id, capture_id) = path.into_inner();

@@ -120,26 +120,8 @@ fn need<T>(v: Option<T>, field: &str) -> Result<T, ApiError> {
 /// Run a step: every run is an attempt, appended to the step (retakes never overwrite). The
 /// customer's token may run consent, location and an OTP verification; everything else needs
 /// the agent's token or the API key.
-#[utoipa::path(
-    tag = "kyc",
-    operation_id = "run_step",
-    params(("id" = Uuid, Path, description = "The session"), ("step" = StepType, Path, description = "The step type")),
-    request_body = StepBody,
-    responses(
-        (status = 201, description = "The attempt recorded, or (face, `{\"action\":\"challenge\"}`) the challenge issued", body = StepRunDoc),
-        (status = 202, description = "`{\"action\":\"send\"}` on otp: the code was sent", body = OtpSentDoc),
-        AuthErrors,
-        (status = 400, description = "`malformed_json`, `invalid_path`", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 422, description = "`validation_failed` (the message names the field), `step_not_in_workflow`, and the image codes of a document or face check: `image_unsupported`, `no_face`, …", body = ErrorBody),
-        (status = 404, description = "`session_not_found`, `unknown_step`, `capture_not_found`, `challenge_not_found`", body = ErrorBody),
-        (status = 409, description = "`session_closed`, `already_decided` (the agent has decided; again open after a `recapture` audit), `step_busy`, `otp_not_sent`", body = ErrorBody),
-        (status = 502, description = "`otp_delivery_failed`: the OTP could not be sent", body = ErrorBody),
-        (status = 503, description = "`step_failed` (the step crashed; the attempt is kept as an error, retake it), `inference_unavailable`", body = ErrorBody),
-    ),
-    security(("api_key" = []), ("join_token" = ["agent", "customer"])),
-)]
+#[utoipa::path(tag = "kyc", operation_id = "run_step", params(("id" = Uuid, Path, description = "The session"), ("step" = StepType, Path, description = "The step type")), request_body = StepBody, security(("api_key" = []), ("join_token" = ["agent", "customer"])),
+    responses((status = 201, description = "The attempt recorded, or (face, `{\"action\":\"challenge\"}`) the challenge issued", body = StepRunDoc), (status = 202, description = "`{\"action\":\"send\"}` on otp: the code was sent", body = OtpSentDoc), AuthErrors, (status = 400, description = "`malformed_json`, `invalid_path`", body = ErrorBody), (status = 413, description = "`payload_too_large`", body = ErrorBody), (status = 415, description = "`unsupported_media_type`", body = ErrorBody), (status = 422, description = "`validation_failed` (the message names the field), `step_not_in_workflow`, and the image codes of a document or face check: `image_unsupported`, `no_face`, …", body = ErrorBody), (status = 404, description = "`session_not_found`, `unknown_step`, `capture_not_found`, `challenge_not_found`", body = ErrorBody), (status = 409, description = "`session_closed`, `already_decided` (the agent has decided; again open after a `recapture` audit), `step_busy`, `otp_not_sent`", body = ErrorBody), (status = 502, description = "`otp_delivery_failed`: the OTP could not be sent", body = ErrorBody), (status = 503, description = "`step_failed` (the step crashed; the attempt is kept as an error, retake it), `inference_unavailable`", body = ErrorBody)))]
 #[post("/sessions/{id}/steps/{step}/attempts")]
 async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(Uuid, String)>, body: ValidJson<StepBody>) -> Result<HttpResponse, ApiError> {
     let (id, step) = path.into_inner();
@@ -306,18 +288,8 @@ fn notes(n: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 /// The agent's verdict on one step.
-#[utoipa::path(
-    tag = "kyc",
-    params(("id" = Uuid, Path, description = "The session"), ("step" = StepType, Path, description = "The step type")),
-    request_body = DecisionBody<Verdict>,
-    responses(
-        (status = 200, description = "The case document", body = CaseDocumentDoc),
-        AuthErrors, BodyErrors,
-        (status = 404, description = "`session_not_found`, `unknown_step`", body = ErrorBody),
-        (status = 409, description = "`already_decided`", body = ErrorBody),
-    ),
-    security(("api_key" = []), ("join_token" = ["agent"])),
-)]
+#[utoipa::path(tag = "kyc", params(("id" = Uuid, Path, description = "The session"), ("step" = StepType, Path, description = "The step type")), request_body = DecisionBody<Verdict>, security(("api_key" = []), ("join_token" = ["agent"])),
+    responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`, `unknown_step`", body = ErrorBody), (status = 409, description = "`already_decided`", body = ErrorBody)))]
 #[post("/sessions/{id}/steps/{step}/decision")]
 async fn decide_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(Uuid, String)>, body: ValidJson<DecisionBody<Verdict>>) -> Result<HttpResponse, ApiError> {
     let (id, step) = path.into_inner();
@@ -332,19 +304,8 @@ async fn decide_step(req: HttpRequest, state: web::Data<AppState>, path: web::Pa
 
 /// The agent's decision on the case (a group is decided on its parent, for every applicant).
 /// Once; again only after a `recapture` audit.
-#[utoipa::path(
-    tag = "kyc",
-    operation_id = "decide_case",
-    params(("id" = Uuid, Path, description = "The session")),
-    request_body = DecisionBody<CaseResult>,
-    responses(
-        (status = 200, description = "The case document", body = CaseDocumentDoc),
-        AuthErrors, BodyErrors,
-        (status = 404, description = "`session_not_found`", body = ErrorBody),
-        (status = 409, description = "`already_decided`, `decide_on_parent` (an applicant of a group call)", body = ErrorBody),
-    ),
-    security(("api_key" = []), ("join_token" = ["agent"])),
-)]
+#[utoipa::path(tag = "kyc", operation_id = "decide_case", params(("id" = Uuid, Path, description = "The session")), request_body = DecisionBody<CaseResult>, security(("api_key" = []), ("join_token" = ["agent"])),
+    responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`already_decided`, `decide_on_parent` (an applicant of a group call)", body = ErrorBody)))]
 #[post("/sessions/{id}/decision")]
 async fn decide(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>, body: ValidJson<DecisionBody<CaseResult>>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -373,19 +334,8 @@ async fn decide(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid
 
 /// The auditor's verdict, after the agent's decision. Only an observer (auditor) token of the
 /// session: the API key (the agent console's) may not audit.
-#[utoipa::path(
-    tag = "kyc",
-    operation_id = "audit_case",
-    params(("id" = Uuid, Path, description = "The session")),
-    request_body = DecisionBody<AuditVerdict>,
-    responses(
-        (status = 200, description = "The case document", body = CaseDocumentDoc),
-        AuthErrors, BodyErrors,
-        (status = 404, description = "`session_not_found`", body = ErrorBody),
-        (status = 409, description = "`not_decided`: the agent has not decided yet", body = ErrorBody),
-    ),
-    security(("join_token" = ["observer"])),
-)]
+#[utoipa::path(tag = "kyc", operation_id = "audit_case", params(("id" = Uuid, Path, description = "The session")), request_body = DecisionBody<AuditVerdict>, security(("join_token" = ["observer"])),
+    responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`not_decided`: the agent has not decided yet", body = ErrorBody)))]
 #[post("/sessions/{id}/audit")]
 async fn audit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>, body: ValidJson<DecisionBody<AuditVerdict>>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -402,16 +352,8 @@ async fn audit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>
 }
 
 /// The case document, with the configured questions.
-#[utoipa::path(
-    tag = "kyc",
-    params(("id" = Uuid, Path, description = "The session")),
-    responses(
-        (status = 200, description = "The case document", body = CaseDocumentDoc),
-        AuthErrors,
-        (status = 404, description = "`session_not_found`", body = ErrorBody),
-    ),
-    security(("api_key" = []), ("join_token" = ["agent", "observer"])),
-)]
+#[utoipa::path(tag = "kyc", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
+    responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
 #[get("/sessions/{id}/kyc")]
 async fn get_case(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();

@@ -88,12 +88,8 @@ pub fn document_json() -> String {
 static DOCUMENT: LazyLock<String> = LazyLock::new(document_json);
 
 /// This document.
-#[utoipa::path(
-    tag = "contract",
-    operation_id = "openapi_document",
-    security(()),
-    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = serde_json::Value)),
-)]
+#[utoipa::path(tag = "contract", operation_id = "openapi_document", security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = serde_json::Value)))]
 #[get("/openapi.json")]
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(DOCUMENT.as_str())

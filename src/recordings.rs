@@ -46,17 +46,8 @@ async fn load(state: &AppState, id: Uuid) -> Result<Recording, ApiError> {
 }
 
 /// A session's call recordings.
-#[utoipa::path(
-    tag = "recordings",
-    operation_id = "list_recordings",
-    params(("id" = Uuid, Path, description = "The session")),
-    responses(
-        (status = 200, description = "The recordings", body = RecordingListDoc),
-        AuthErrors,
-        (status = 404, description = "`session_not_found`", body = ErrorBody),
-    ),
-    security(("api_key" = []), ("join_token" = ["agent", "observer"])),
-)]
+#[utoipa::path(tag = "recordings", operation_id = "list_recordings", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
+    responses((status = 200, description = "The recordings", body = RecordingListDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
 #[get("/sessions/{id}/recordings")]
 async fn list(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -85,17 +76,8 @@ async fn authorize(caller: &crate::auth::Caller, state: &AppState, rec: &Recordi
 
 /// A recording with who was in the call and where the customer was. A group applicant's
 /// agent or observer token may read the parent's recording.
-#[utoipa::path(
-    tag = "recordings",
-    operation_id = "get_recording",
-    params(("id" = Uuid, Path, description = "The recording")),
-    responses(
-        (status = 200, description = "The recording", body = RecordingDocumentDoc),
-        AuthErrors,
-        (status = 404, description = "`recording_not_found`", body = ErrorBody),
-    ),
-    security(("api_key" = []), ("join_token" = ["agent", "observer"])),
-)]
+#[utoipa::path(tag = "recordings", operation_id = "get_recording", params(("id" = Uuid, Path, description = "The recording")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
+    responses((status = 200, description = "The recording", body = RecordingDocumentDoc), AuthErrors, (status = 404, description = "`recording_not_found`", body = ErrorBody)))]
 #[get("/recordings/{id}")]
 async fn get(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     // Authenticated first: without a valid token nothing is said about the recording.
@@ -131,17 +113,8 @@ fn signature(key: &[u8], id: Uuid, expires: i64) -> Hmac<Sha256> {
 }
 
 /// A signed URL of the recording's media, valid for `recording.url_ttl_secs`.
-#[utoipa::path(
-    tag = "recordings",
-    params(("id" = Uuid, Path, description = "The recording")),
-    responses(
-        (status = 200, description = "The signed URL", body = SignedUrlDoc),
-        AuthErrors,
-        (status = 404, description = "`recording_not_found`", body = ErrorBody),
-        (status = 409, description = "`recording_in_progress`: the call is still being recorded", body = ErrorBody),
-    ),
-    security(("api_key" = []), ("join_token" = ["agent", "observer"])),
-)]
+#[utoipa::path(tag = "recordings", params(("id" = Uuid, Path, description = "The recording")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
+    responses((status = 200, description = "The signed URL", body = SignedUrlDoc), AuthErrors, (status = 404, description = "`recording_not_found`", body = ErrorBody), (status = 409, description = "`recording_in_progress`: the call is still being recorded", body = ErrorBody)))]
 #[get("/recordings/{id}/url")]
 async fn signed_url(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     // Authenticated first: without a valid token nothing is said about the recording.
@@ -210,20 +183,8 @@ fn parse_range(header: Option<&str>, len: u64) -> RangeReq {
 
 /// The recording's WebM, decrypted as it streams. No bearer token: the signed URL is the
 /// credential. `Range: bytes=…` is answered with 206 so a `<video>` can seek.
-#[utoipa::path(
-    tag = "recordings",
-    operation_id = "recording_media",
-    params(("id" = Uuid, Path, description = "The recording"), MediaQuery),
-    security(()),
-    responses(
-        (status = 200, description = "The whole file", content_type = "video/webm"),
-        (status = 206, description = "The requested byte range (`Content-Range`)", content_type = "video/webm"),
-        (status = 400, description = "`invalid_query`, `invalid_path`", body = ErrorBody),
-        (status = 403, description = "`signed_url_invalid`, `signed_url_expired`", body = ErrorBody),
-        (status = 404, description = "`recording_not_found`, `recording_file_missing`", body = ErrorBody),
-        (status = 416, description = "`range_not_satisfiable`", body = ErrorBody),
-    ),
-)]
+#[utoipa::path(tag = "recordings", operation_id = "recording_media", params(("id" = Uuid, Path, description = "The recording"), MediaQuery), security(()),
+    responses((status = 200, description = "The whole file", content_type = "video/webm"), (status = 206, description = "The requested byte range (`Content-Range`)", content_type = "video/webm"), (status = 400, description = "`invalid_query`, `invalid_path`", body = ErrorBody), (status = 403, description = "`signed_url_invalid`, `signed_url_expired`", body = ErrorBody), (status = 404, description = "`recording_not_found`, `recording_file_missing`", body = ErrorBody), (status = 416, description = "`range_not_satisfiable`", body = ErrorBody)))]
 #[get("/recordings/{id}/media")]
 async fn media(
     req: HttpRequest,

@@ -82,17 +82,8 @@ fn open_for_recording(s: &Session) -> Result<(), ApiError> {
 
 /// Start (or restart) the recording: the script the page follows. Starting again resets the
 /// upload. Needs the customer's consent first when the workflow has a consent step.
-#[utoipa::path(
-    tag = "self-record",
-    params(("id" = Uuid, Path, description = "The session")),
-    responses(
-        (status = 201, description = "The challenge and the prompts", body = SelfRecordScriptDoc),
-        AuthErrors,
-        (status = 404, description = "`session_not_found`", body = ErrorBody),
-        (status = 409, description = "`not_self_record`, `session_closed`, `session_not_open` (scheduled), `already_submitted`, `consent_required`", body = ErrorBody),
-    ),
-    security(("api_key" = []), ("join_token" = ["customer"])),
-)]
+#[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["customer"])),
+    responses((status = 201, description = "The challenge and the prompts", body = SelfRecordScriptDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`not_self_record`, `session_closed`, `session_not_open` (scheduled), `already_submitted`, `consent_required`", body = ErrorBody)))]
 #[post("/sessions/{id}/self-record")]
 async fn start_self_record(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -147,17 +138,8 @@ async fn start_self_record(req: HttpRequest, state: web::Data<AppState>, id: web
 
 /// Where the upload and the processing are; an interrupted upload resumes from
 /// `video_received`.
-#[utoipa::path(
-    tag = "self-record",
-    params(("id" = Uuid, Path, description = "The session")),
-    responses(
-        (status = 200, description = "The state", body = SelfRecordStatusDoc),
-        AuthErrors,
-        (status = 404, description = "`session_not_found`", body = ErrorBody),
-        (status = 409, description = "`not_self_record`", body = ErrorBody),
-    ),
-    security(("api_key" = []), ("join_token" = ["customer", "agent", "observer"])),
-)]
+#[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["customer", "agent", "observer"])),
+    responses((status = 200, description = "The state", body = SelfRecordStatusDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`not_self_record`", body = ErrorBody)))]
 #[get("/sessions/{id}/self-record")]
 async fn self_record_status(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -192,25 +174,8 @@ fn content_range(req: &HttpRequest) -> Result<(u64, u64, u64), ApiError> {
 }
 
 /// One chunk of the video, in order: `Content-Range: bytes START-END/TOTAL` (END inclusive).
-#[utoipa::path(
-    tag = "self-record",
-    params(
-        ("id" = Uuid, Path, description = "The session"),
-        ("Content-Range" = String, Header, description = "`bytes START-END/TOTAL`, END inclusive"),
-    ),
-    request_body(content(("video/webm"), ("video/mp4"))),
-    responses(
-        (status = 200, description = "The chunk was stored; more to come", body = UploadProgressDoc),
-        (status = 201, description = "The video is complete", body = UploadProgressDoc),
-        AuthErrors,
-        (status = 400, description = "`invalid_content_range`", body = ErrorBody),
-        (status = 404, description = "`session_not_found`", body = ErrorBody),
-        (status = 409, description = "`not_self_record`, `session_closed`, `session_not_open`, `not_started`, `already_submitted`, `upload_offset_mismatch` (resume from `GET …/self-record`), `upload_total_changed`, `upload_conflict`", body = ErrorBody),
-        (status = 413, description = "`chunk_too_large`, `video_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: video/webm or video/mp4", body = ErrorBody),
-    ),
-    security(("api_key" = []), ("join_token" = ["customer"])),
-)]
+#[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session"), ("Content-Range" = String, Header, description = "`bytes START-END/TOTAL`, END inclusive")), request_body(content(("video/webm"), ("video/mp4"))), security(("api_key" = []), ("join_token" = ["customer"])),
+    responses((status = 200, description = "The chunk was stored; more to come", body = UploadProgressDoc), (status = 201, description = "The video is complete", body = UploadProgressDoc), AuthErrors, (status = 400, description = "`invalid_content_range`", body = ErrorBody), (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`not_self_record`, `session_closed`, `session_not_open`, `not_started`, `already_submitted`, `upload_offset_mismatch` (resume from `GET …/self-record`), `upload_total_changed`, `upload_conflict`", body = ErrorBody), (status = 413, description = "`chunk_too_large`, `video_too_large`", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: video/webm or video/mp4", body = ErrorBody)))]
 #[put("/sessions/{id}/self-record/video")]
 async fn upload_self_record_chunk(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -285,17 +250,8 @@ fn check_chunk(r: &SelfRecordState, start: u64, total: u64) -> Result<(), ApiErr
 }
 
 /// The video as uploaded.
-#[utoipa::path(
-    tag = "self-record",
-    params(("id" = Uuid, Path, description = "The session")),
-    responses(
-        (status = 200, description = "The video", content(("video/webm"), ("video/mp4"))),
-        AuthErrors,
-        (status = 404, description = "`session_not_found`, `video_not_found` (no complete video)", body = ErrorBody),
-        (status = 409, description = "`not_self_record`", body = ErrorBody),
-    ),
-    security(("api_key" = []), ("join_token" = ["agent", "observer"])),
-)]
+#[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
+    responses((status = 200, description = "The video", content(("video/webm"), ("video/mp4"))), AuthErrors, (status = 404, description = "`session_not_found`, `video_not_found` (no complete video)", body = ErrorBody), (status = 409, description = "`not_self_record`", body = ErrorBody)))]
 #[get("/sessions/{id}/self-record/video")]
 async fn get_self_record_video(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -321,18 +277,8 @@ struct SubmitBody {
 /// Submit the recording with its frames: the face step (liveness on the frames, face match
 /// against the references) runs after the answer and the system decides: `approved` when the
 /// recommendation is, otherwise `needs_review` (never an automatic rejection).
-#[utoipa::path(
-    tag = "self-record",
-    params(("id" = Uuid, Path, description = "The session")),
-    request_body = SubmitBody,
-    responses(
-        (status = 202, description = "Submitted; processing", body = SelfRecordSubmittedDoc),
-        AuthErrors, BodyErrors,
-        (status = 404, description = "`session_not_found`, `capture_not_found`", body = ErrorBody),
-        (status = 409, description = "`not_self_record`, `session_closed`, `not_started`, `already_submitted`, `video_incomplete`", body = ErrorBody),
-    ),
-    security(("api_key" = []), ("join_token" = ["customer"])),
-)]
+#[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session")), request_body = SubmitBody, security(("api_key" = []), ("join_token" = ["customer"])),
+    responses((status = 202, description = "Submitted; processing", body = SelfRecordSubmittedDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`, `capture_not_found`", body = ErrorBody), (status = 409, description = "`not_self_record`, `session_closed`, `not_started`, `already_submitted`, `video_incomplete`", body = ErrorBody)))]
 #[post("/sessions/{id}/self-record/submit")]
 async fn submit_self_record(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>, body: ValidJson<SubmitBody>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();

@@ -241,6 +241,32 @@ pub(crate) fn require_image(files: &mut Vec<(String, Vec<u8>)>, name: &str) -> R
     Ok(files.remove(i).1)
 }
 
+/// The answers of a verification request that could not be served.
+#[derive(utoipa::IntoResponses)]
+pub enum VerifyErrors {
+    /// `malformed_json`, `malformed_multipart`
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// `payload_too_large` (`inference.max_request_bytes`), `image_too_large` (bytes or pixels)
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// `unsupported_media_type`: JSON or multipart
+    #[response(status = 415)]
+    UnsupportedMediaType(ErrorBody),
+    /// `validation_failed`, `invalid_base64`, `image_empty`, `image_unsupported`, `image_corrupt`,
+    /// `image_too_small`, `no_face`, `multiple_faces`, `face_out_of_frame`, `face_too_small`,
+    /// `image_too_dark`, `image_too_bright`, `image_blurred` (with an actionable message for the
+    /// customer)
+    #[response(status = 422)]
+    Invalid(ErrorBody),
+    /// `busy`: the engine's queue is full (`Retry-After`)
+    #[response(status = 429)]
+    Busy(ErrorBody),
+    /// `worker_failed` (`Retry-After`), `inference_timeout`, `inference_disabled`
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
 // ------------------------------------------------------------------------ face match
 
 /// Images in base64 (plain or `data:` URLs): JPEG, PNG or WebP.
@@ -256,21 +282,8 @@ struct FaceMatchBody {
 const MAX_REFERENCES: usize = 5;
 
 /// Compare a probe face with 1 to 5 reference images. A score of 60 or more is a match.
-#[utoipa::path(
-    tag = "verify",
-    request_body(content((FaceMatchBody = "application/json"), (FaceMatchFormDoc = "multipart/form-data"))),
-    responses(
-        (status = 200, description = "The best match and one result per reference", body = FaceMatchOutcome),
-        AuthErrors,
-        (status = 400, description = "`malformed_json`, `malformed_multipart`", body = ErrorBody),
-        (status = 413, description = "`payload_too_large` (`inference.max_request_bytes`), `image_too_large` (bytes or pixels)", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: JSON or multipart", body = ErrorBody),
-        (status = 422, description = "`validation_failed`, `invalid_base64`, `image_empty`, `image_unsupported`, `image_corrupt`, `image_too_small`, `no_face`, `multiple_faces`, `face_out_of_frame`, `face_too_small`, `image_too_dark`, `image_too_bright`, `image_blurred` (with an actionable message for the customer)", body = ErrorBody),
-        (status = 429, description = "`busy`: the engine's queue is full (`Retry-After`)", body = ErrorBody),
-        (status = 503, description = "`worker_failed` (`Retry-After`), `inference_timeout`, `inference_disabled`", body = ErrorBody),
-    ),
-    security(("api_key" = [])),
-)]
+#[utoipa::path(tag = "verify", request_body(content((FaceMatchBody = "application/json"), (FaceMatchFormDoc = "multipart/form-data"))), security(("api_key" = [])),
+    responses((status = 200, description = "The best match and one result per reference", body = FaceMatchOutcome), AuthErrors, VerifyErrors))]
 #[post("/verify/face-match")]
 async fn verify_face_match(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
@@ -301,17 +314,8 @@ async fn verify_face_match(req: HttpRequest, payload: web::Payload, state: web::
 
 /// Issue a random head-movement challenge (single use, expires after
 /// `liveness.challenge.time_limit_secs`).
-#[utoipa::path(
-    tag = "verify",
-    request_body(content(("application/json")), description = "`{}` (no fields)"),
-    responses(
-        (status = 201, description = "The challenge", body = LivenessChallengeDoc),
-        AuthErrors,
-        (status = 429, description = "`busy`: too many open challenges", body = ErrorBody),
-        (status = 503, description = "`inference_disabled`", body = ErrorBody),
-    ),
-    security(("api_key" = [])),
-)]
+#[utoipa::path(tag = "verify", request_body(content(("application/json")), description = "`{}` (no fields)"), security(("api_key" = [])),
+    responses((status = 201, description = "The challenge", body = LivenessChallengeDoc), AuthErrors, (status = 429, description = "`busy`: too many open challenges", body = ErrorBody), (status = 503, description = "`inference_disabled`", body = ErrorBody)))]
 #[post("/verify/liveness/challenges")]
 async fn new_liveness_challenge(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
@@ -358,23 +362,8 @@ struct LivenessBody {
 }
 
 /// Check the frames recorded while the person followed a challenge.
-#[utoipa::path(
-    tag = "verify",
-    request_body(content((LivenessBody = "application/json"), (LivenessFormDoc = "multipart/form-data"))),
-    responses(
-        (status = 200, description = "The verdict", body = LivenessOutcome),
-        (status = 404, description = "`challenge_not_found` (each challenge can be used once)", body = ErrorBody),
-        (status = 410, description = "`challenge_expired`", body = ErrorBody),
-        AuthErrors,
-        (status = 400, description = "`malformed_json`, `malformed_multipart`", body = ErrorBody),
-        (status = 413, description = "`payload_too_large` (`inference.max_request_bytes`), `image_too_large` (bytes or pixels)", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: JSON or multipart", body = ErrorBody),
-        (status = 422, description = "`validation_failed`, `invalid_base64`, `image_empty`, `image_unsupported`, `image_corrupt`, `image_too_small`, `no_face`, `multiple_faces`, `face_out_of_frame`, `face_too_small`, `image_too_dark`, `image_too_bright`, `image_blurred` (with an actionable message for the customer)", body = ErrorBody),
-        (status = 429, description = "`busy`: the engine's queue is full (`Retry-After`)", body = ErrorBody),
-        (status = 503, description = "`worker_failed` (`Retry-After`), `inference_timeout`, `inference_disabled`", body = ErrorBody),
-    ),
-    security(("api_key" = [])),
-)]
+#[utoipa::path(tag = "verify", request_body(content((LivenessBody = "application/json"), (LivenessFormDoc = "multipart/form-data"))), security(("api_key" = [])),
+    responses((status = 200, description = "The verdict", body = LivenessOutcome), (status = 404, description = "`challenge_not_found` (each challenge can be used once)", body = ErrorBody), (status = 410, description = "`challenge_expired`", body = ErrorBody), AuthErrors, VerifyErrors))]
 #[post("/verify/liveness")]
 async fn verify_liveness(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
@@ -444,21 +433,8 @@ struct DocumentBody {
 
 /// Read a PAN or Aadhaar card: its fields, the name match, the card's photo (and, given a
 /// `probe`, a face match of the probe against it). The Aadhaar number is only returned masked.
-#[utoipa::path(
-    tag = "verify",
-    request_body(content((DocumentBody = "application/json"), (DocumentFormDoc = "multipart/form-data"))),
-    responses(
-        (status = 200, description = "What was read", body = DocumentResultDoc),
-        AuthErrors,
-        (status = 400, description = "`malformed_json`, `malformed_multipart`", body = ErrorBody),
-        (status = 413, description = "`payload_too_large` (`inference.max_request_bytes`), `image_too_large` (bytes or pixels)", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: JSON or multipart", body = ErrorBody),
-        (status = 422, description = "`validation_failed`, `invalid_base64`, `image_empty`, `image_unsupported`, `image_corrupt`, `image_too_small`, `no_face`, `multiple_faces`, `face_out_of_frame`, `face_too_small`, `image_too_dark`, `image_too_bright`, `image_blurred` (with an actionable message for the customer)", body = ErrorBody),
-        (status = 429, description = "`busy`: the engine's queue is full (`Retry-After`)", body = ErrorBody),
-        (status = 503, description = "`worker_failed` (`Retry-After`), `inference_timeout`, `inference_disabled`", body = ErrorBody),
-    ),
-    security(("api_key" = [])),
-)]
+#[utoipa::path(tag = "verify", request_body(content((DocumentBody = "application/json"), (DocumentFormDoc = "multipart/form-data"))), security(("api_key" = [])),
+    responses((status = 200, description = "What was read", body = DocumentResultDoc), AuthErrors, VerifyErrors))]
 #[post("/verify/document")]
 async fn verify_document(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;

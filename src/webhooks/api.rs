@@ -41,20 +41,8 @@ fn webhook_not_found() -> ApiError {
 }
 
 /// Subscribe a URL to event types. The answer shows the signing secret: only here.
-#[utoipa::path(
-    tag = "webhooks",
-    request_body = NewWebhook,
-    responses(
-        (status = 201, description = "The subscription, with its secret", body = WebhookCreatedDoc),
-        AuthErrors,
-        (status = 400, description = "`malformed_json`", body = ErrorBody),
-        (status = 409, description = "`too_many_webhooks`", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 422, description = "`invalid_webhook_url`, `webhook_destination_forbidden`, `webhook_destination_unresolvable`, `invalid_event_types`, `invalid_webhook_secret`, `validation_failed`", body = ErrorBody),
-    ),
-    security(("api_key" = [])),
-)]
+#[utoipa::path(tag = "webhooks", request_body = NewWebhook, security(("api_key" = [])),
+    responses((status = 201, description = "The subscription, with its secret", body = WebhookCreatedDoc), AuthErrors, (status = 400, description = "`malformed_json`", body = ErrorBody), (status = 409, description = "`too_many_webhooks`", body = ErrorBody), (status = 413, description = "`payload_too_large`", body = ErrorBody), (status = 415, description = "`unsupported_media_type`", body = ErrorBody), (status = 422, description = "`invalid_webhook_url`, `webhook_destination_forbidden`, `webhook_destination_unresolvable`, `invalid_event_types`, `invalid_webhook_secret`, `validation_failed`", body = ErrorBody)))]
 #[post("/webhooks")]
 async fn create_webhook(req: HttpRequest, state: web::Data<AppState>, body: ValidJson<NewWebhook>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
@@ -85,11 +73,8 @@ async fn create_webhook(req: HttpRequest, state: web::Data<AppState>, body: Vali
 }
 
 /// The subscriptions.
-#[utoipa::path(
-    tag = "webhooks",
-    responses((status = 200, description = "The subscriptions (without secrets)", body = WebhookListDoc), AuthErrors),
-    security(("api_key" = [])),
-)]
+#[utoipa::path(tag = "webhooks", security(("api_key" = [])),
+    responses((status = 200, description = "The subscriptions (without secrets)", body = WebhookListDoc), AuthErrors))]
 #[get("/webhooks")]
 async fn list_webhooks(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
@@ -102,16 +87,8 @@ async fn load(state: &AppState, id: Uuid) -> Result<Subscription, ApiError> {
 }
 
 /// One subscription.
-#[utoipa::path(
-    tag = "webhooks",
-    params(("id" = Uuid, Path, description = "The subscription")),
-    responses(
-        (status = 200, description = "The subscription (without its secret)", body = WebhookDoc),
-        AuthErrors,
-        (status = 404, description = "`webhook_not_found`", body = ErrorBody),
-    ),
-    security(("api_key" = [])),
-)]
+#[utoipa::path(tag = "webhooks", params(("id" = Uuid, Path, description = "The subscription")), security(("api_key" = [])),
+    responses((status = 200, description = "The subscription (without its secret)", body = WebhookDoc), AuthErrors, (status = 404, description = "`webhook_not_found`", body = ErrorBody)))]
 #[get("/webhooks/{id}")]
 async fn get_webhook(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
@@ -119,16 +96,8 @@ async fn get_webhook(req: HttpRequest, state: web::Data<AppState>, id: web::Path
 }
 
 /// Delete a subscription and its delivery log.
-#[utoipa::path(
-    tag = "webhooks",
-    params(("id" = Uuid, Path, description = "The subscription")),
-    responses(
-        (status = 200, description = "Deleted", body = WebhookDeletedDoc),
-        AuthErrors,
-        (status = 404, description = "`webhook_not_found`", body = ErrorBody),
-    ),
-    security(("api_key" = [])),
-)]
+#[utoipa::path(tag = "webhooks", params(("id" = Uuid, Path, description = "The subscription")), security(("api_key" = [])),
+    responses((status = 200, description = "Deleted", body = WebhookDeletedDoc), AuthErrors, (status = 404, description = "`webhook_not_found`", body = ErrorBody)))]
 #[delete("/webhooks/{id}")]
 async fn delete_webhook(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
@@ -152,17 +121,8 @@ struct DeliveriesQuery {
 }
 
 /// A subscription's delivery log, newest first.
-#[utoipa::path(
-    tag = "webhooks",
-    params(("id" = Uuid, Path, description = "The subscription"), DeliveriesQuery),
-    responses(
-        (status = 200, description = "The deliveries with their attempts", body = DeliveryListDoc),
-        AuthErrors,
-        (status = 400, description = "`invalid_query`", body = ErrorBody),
-        (status = 404, description = "`webhook_not_found`", body = ErrorBody),
-    ),
-    security(("api_key" = [])),
-)]
+#[utoipa::path(tag = "webhooks", params(("id" = Uuid, Path, description = "The subscription"), DeliveriesQuery), security(("api_key" = [])),
+    responses((status = 200, description = "The deliveries with their attempts", body = DeliveryListDoc), AuthErrors, (status = 400, description = "`invalid_query`", body = ErrorBody), (status = 404, description = "`webhook_not_found`", body = ErrorBody)))]
 #[get("/webhooks/{id}/deliveries")]
 async fn list_deliveries(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>, q: web::Query<DeliveriesQuery>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
@@ -176,16 +136,8 @@ async fn list_deliveries(req: HttpRequest, state: web::Data<AppState>, id: web::
 }
 
 /// Queue a delivery again now, with a fresh retry schedule (a dead one too).
-#[utoipa::path(
-    tag = "webhooks",
-    params(("delivery_id" = Uuid, Path, description = "The delivery")),
-    responses(
-        (status = 202, description = "The delivery, pending again", body = DeliveryDoc),
-        AuthErrors,
-        (status = 404, description = "`delivery_not_found`", body = ErrorBody),
-    ),
-    security(("api_key" = [])),
-)]
+#[utoipa::path(tag = "webhooks", params(("delivery_id" = Uuid, Path, description = "The delivery")), security(("api_key" = [])),
+    responses((status = 202, description = "The delivery, pending again", body = DeliveryDoc), AuthErrors, (status = 404, description = "`delivery_not_found`", body = ErrorBody)))]
 #[post("/webhooks/deliveries/{delivery_id}/redeliver")]
 async fn redeliver(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
