@@ -1,14 +1,17 @@
 //! The REST API under `/v1` (see PROTOCOL.md), plus `/healthz` and `/readyz`.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use vkyc_domain::SessionId;
 use vkyc_actors::Role;
 
 use vkyc_domain::session::{NewSession, Reference, Session};
-use crate::error::ApiError;
+use crate::error::{ApiError, AuthErrors, BodyErrors, ErrorBody};
+use crate::openapi::*;
 use crate::extract::ValidJson;
 use crate::startup::AppState;
 
@@ -16,25 +19,36 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(crate::metrics::scrape))
-        .service(
-            web::scope("/v1")
-                .route("/sessions", web::post().to(create_session))
-                .route("/sessions", web::get().to(list_sessions))
-                .route("/sessions/{id}", web::get().to(get_session))
-                .route("/sessions/{id}/tokens", web::post().to(issue_token))
-                .route("/sessions/{id}/cancel", web::post().to(cancel_session))
-                .route("/schema/session.json", web::get().to(session_schema))
-                .route("/rooms", web::get().to(list_rooms))
-                .route("/rooms/{id}/end", web::post().to(end_room))
-                .route("/events", web::get().to(list_events))
-                .route("/rtc", web::get().to(crate::signal::rtc))
-                .configure(crate::verify::routes)
-                .configure(crate::captures::routes)
-                .configure(crate::kyc_api::routes)
-                .configure(crate::self_record::routes)
-                .configure(crate::recordings::routes)
-                .configure(crate::webhooks::api::routes),
-        );
+        .service(v1_scope());
+}
+
+/// `/v1`: the one route table of the API. Every service here is documented by its
+/// `#[utoipa::path]`, and the OpenAPI document is collected from this scope
+/// ([`crate::openapi::document`]).
+pub fn v1_scope() -> utoipa_actix_web::scope::Scope<
+    impl actix_web::dev::ServiceFactory<actix_web::dev::ServiceRequest, Config = (), Response = actix_web::dev::ServiceResponse, Error = actix_web::Error, InitError = ()>,
+> {
+    utoipa_actix_web::scope("/v1").configure(v1)
+}
+
+fn v1(cfg: &mut ServiceConfig) {
+    cfg.service(create_session)
+        .service(list_sessions)
+        .service(get_session)
+        .service(issue_token)
+        .service(cancel_session)
+        .service(session_schema)
+        .service(crate::openapi::openapi_json)
+        .service(list_rooms)
+        .service(end_room)
+        .service(list_events)
+        .service(rtc)
+        .configure(crate::verify::routes)
+        .configure(crate::captures::routes)
+        .configure(crate::kyc_api::routes)
+        .configure(crate::self_record::routes)
+        .configure(crate::recordings::routes)
+        .configure(crate::webhooks::api::routes);
 }
 
 async fn healthz() -> HttpResponse {
@@ -68,6 +82,10 @@ pub async fn load_session(state: &AppState, id: SessionId) -> Result<Session, Ap
         .ok_or_else(ApiError::session_not_found)
 }
 
+/// Create a session. Personal data (the applicant) is never logged nor put in events.
+#[utoipa::path(tag = "sessions", request_body = NewSession, security(("api_key" = [])),
+    responses((status = 201, description = "The new session", body = Session), AuthErrors, BodyErrors, (status = 409, description = "A group applicant (`parent_id`): `parent_not_found`, `parent_is_child` (groups are flat), `parent_closed`, `too_many_participants` (10 applicants per call)", body = ErrorBody)))]
+#[post("/sessions")]
 async fn create_session(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -83,12 +101,18 @@ async fn create_session(
     Ok(HttpResponse::Created().json(session))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// 1 to 500 (default 50).
     limit: Option<usize>,
 }
 
+/// The latest sessions, newest first.
+#[utoipa::path(tag = "sessions", params(ListQuery), security(("api_key" = [])),
+    responses((status = 200, description = "The sessions", body = SessionListDoc), AuthErrors, (status = 400, description = "`invalid_query`: `limit` outside 1 to 500, or an unknown parameter", body = ErrorBody)))]
+#[get("/sessions")]
 async fn list_sessions(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -103,6 +127,11 @@ async fn list_sessions(
     Ok(HttpResponse::Ok().json(json!({ "sessions": sessions })))
 }
 
+/// A session. For the API key, the agent and the observer it carries the KYC case document
+/// as `kyc` (and `group` on a group's parent); the customer's token gets the session only.
+#[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "customer", "observer"])),
+    responses((status = 200, description = "The session document", body = SessionDocumentDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
+#[get("/sessions/{id}")]
 async fn get_session(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -125,16 +154,22 @@ async fn get_session(
     Ok(HttpResponse::Ok().json(doc))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenRequest {
     role: Role,
+    /// Default: `agent` / `customer` (one of each per session), `observer-<8 hex>`.
     #[serde(default)]
     participant_id: Option<Reference>,
+    /// 1 to `auth.max_token_ttl_secs` (default `auth.token_ttl_secs`).
     #[serde(default)]
     ttl_seconds: Option<u64>,
 }
 
+/// Issue a join token for one participant of the session.
+#[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session")), request_body = TokenRequest, security(("api_key" = [])),
+    responses((status = 201, description = "The token and the join link", body = IssuedTokenDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`session_closed`: the session has ended", body = ErrorBody)))]
+#[post("/sessions/{id}/tokens")]
 async fn issue_token(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -177,10 +212,18 @@ async fn issue_token(
 /// The JSON Schema of the result document, for lenders' integrations.
 pub const SESSION_SCHEMA: &str = include_str!("schema/session.schema.json");
 
+/// The JSON Schema of the session result document (`GET /v1/sessions/{id}`).
+#[utoipa::path(tag = "contract", security(()),
+    responses((status = 200, description = "A JSON Schema (draft 2020-12)", content_type = "application/schema+json", body = serde_json::Value)))]
+#[get("/schema/session.json")]
 async fn session_schema() -> HttpResponse {
     HttpResponse::Ok().content_type("application/schema+json").body(SESSION_SCHEMA)
 }
 
+/// Cancel a session; a live call of it ends now.
+#[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = [])),
+    responses((status = 200, description = "The cancelled session", body = Session), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`session_closed`: already finished", body = ErrorBody)))]
+#[post("/sessions/{id}/cancel")]
 async fn cancel_session(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
     let id = id.into_inner();
@@ -195,11 +238,19 @@ async fn cancel_session(req: HttpRequest, state: web::Data<AppState>, id: web::P
     }
 }
 
+/// The live calls of this node.
+#[utoipa::path(tag = "sessions", security(("api_key" = [])),
+    responses((status = 200, description = "The rooms", body = RoomListDoc), AuthErrors))]
+#[get("/rooms")]
 async fn list_rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
     Ok(HttpResponse::Ok().json(json!({ "rooms": state.rooms.list().await })))
 }
 
+/// End a session's live call for everyone.
+#[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session whose call it is")), security(("api_key" = []), ("join_token" = ["agent"])),
+    responses((status = 200, description = "The call ended", body = RoomEndedDoc), AuthErrors, (status = 404, description = "`session_not_found`, `room_not_found` (no live call)", body = ErrorBody)))]
+#[post("/rooms/{id}/end")]
 async fn end_room(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state.auth.caller(&req)?.require_session(id, &[Role::Agent])?;
@@ -211,13 +262,20 @@ async fn end_room(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Se
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
+    /// The cursor: events with `seq` above it (default 0).
     after: Option<u64>,
+    /// 1 to 1000 (default 100).
     limit: Option<usize>,
 }
 
+/// The event log (the outbox), oldest first from a cursor.
+#[utoipa::path(tag = "sessions", params(EventsQuery), security(("api_key" = [])),
+    responses((status = 200, description = "A page of events", body = EventPageDoc), AuthErrors, (status = 400, description = "`invalid_query`", body = ErrorBody)))]
+#[get("/events")]
 async fn list_events(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -232,6 +290,15 @@ async fn list_events(
     let events = state.store.events_after(after, limit).await.map_err(|e| ApiError::internal("events_after", e))?;
     let next = events.last().map(|e| e.seq).unwrap_or(after);
     Ok(HttpResponse::Ok().json(json!({ "events": events, "next_cursor": next })))
+}
+
+/// The signalling WebSocket (protocol in PROTOCOL.md): the join token is sent in the first
+/// message, not in a header.
+#[utoipa::path(tag = "sessions", operation_id = "signalling", security(()),
+    responses((status = 101, description = "Switched to the WebSocket protocol"), (status = 400, description = "Not a WebSocket upgrade request (plain text)")))]
+#[get("/rtc")]
+async fn rtc(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
+    crate::signal::rtc(req, body, state).await
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {

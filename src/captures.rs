@@ -6,7 +6,7 @@
 //! - `GET  /v1/sessions/{id}/captures` — api key, or the agent/observer token: metadata.
 //! - `GET  /v1/sessions/{id}/captures/{capture_id}` — the image itself (same roles).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
@@ -18,15 +18,14 @@ use vkyc_domain::kyc::Change;
 use vkyc_domain::SessionId;
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, AuthErrors, ErrorBody};
+use crate::openapi::*;
 use crate::startup::AppState;
 use crate::store::{Capture, CaptureKind};
 use crate::verify::{b64_image, from_json, read_parts, require_image, vision_error};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/sessions/{id}/captures", web::post().to(upload))
-        .route("/sessions/{id}/captures", web::get().to(list))
-        .route("/sessions/{id}/captures/{capture_id}", web::get().to(download));
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(upload).service(list).service(download);
 }
 
 #[derive(Deserialize)]
@@ -36,6 +35,11 @@ struct UploadBody {
     image: String,
 }
 
+/// Store a capture: an image from the call (agent), the customer's upload, or the lender's
+/// `reference` photo (api key only). It is decoded (format, size, integrity) before it is kept.
+#[utoipa::path(tag = "captures", operation_id = "upload_capture", params(("id" = Uuid, Path, description = "The session")), request_body(content((NewCaptureDoc = "application/json"), (NewCaptureFormDoc = "multipart/form-data"))), security(("api_key" = []), ("join_token" = ["agent", "customer"])),
+    responses((status = 201, description = "The capture's metadata", body = CaptureDoc), AuthErrors, (status = 400, description = "`malformed_json`, `malformed_multipart`", body = ErrorBody), (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`session_closed`: cancelled or expired", body = ErrorBody), (status = 413, description = "`payload_too_large`, `image_too_large`", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: JSON or multipart", body = ErrorBody), (status = 422, description = "`validation_failed`, `invalid_base64`, `image_empty`, `image_unsupported`, `image_corrupt`, `image_too_small`", body = ErrorBody)))]
+#[post("/sessions/{id}/captures")]
 async fn upload(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
     let session_id = id.into_inner();
     let caller = state.auth.caller(&req)?;
@@ -93,6 +97,10 @@ async fn upload(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
     Ok(HttpResponse::Created().json(capture))
 }
 
+/// A session's captures (metadata), oldest first.
+#[utoipa::path(tag = "captures", operation_id = "list_captures", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
+    responses((status = 200, description = "The captures", body = CaptureListDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
+#[get("/sessions/{id}/captures")]
 async fn list(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
     let session_id = id.into_inner();
     state.auth.caller(&req)?.require_session(session_id, &[Role::Agent, Role::Observer])?;
@@ -118,6 +126,10 @@ pub async fn load(state: &AppState, session_id: SessionId, capture_id: Uuid) -> 
     Ok((capture, bytes))
 }
 
+/// A capture's image.
+#[utoipa::path(tag = "captures", operation_id = "get_capture_image", params(("id" = Uuid, Path, description = "The session"), ("capture_id" = Uuid, Path, description = "The capture")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
+    responses((status = 200, description = "The image as stored", content(("image/jpeg"), ("image/png"), ("image/webp"))), AuthErrors, (status = 404, description = "`capture_not_found`", body = ErrorBody)))]
+#[get("/sessions/{id}/captures/{capture_id}")]
 async fn download(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(SessionId, Uuid)>) -> Result<HttpResponse, ApiError> {
     let (session_id, capture_id) = path.into_inner();
     state.auth.caller(&req)?.require_session(session_id, &[Role::Agent, Role::Observer])?;

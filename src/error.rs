@@ -3,7 +3,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::{IntoResponses, ToSchema};
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -14,7 +15,58 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": {"code": "session_not_found", "message": "no session with this id"}}))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: the codes each operation can answer are listed with its
+    /// responses.
+    pub code: String,
+    /// For people; its wording may change.
+    pub message: String,
+}
+
+/// The answers of authentication and authorisation, common to every operation that takes a
+/// bearer token.
+#[derive(IntoResponses)]
+pub enum AuthErrors {
+    /// `missing_credentials` (no `Authorization: Bearer …`), `invalid_token`, `token_expired`.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// `forbidden_role` (this caller may not do this), `forbidden_session` (a join token of
+    /// another session).
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+}
+
+/// The answers of a JSON body that cannot be read.
+#[derive(IntoResponses)]
+pub enum BodyErrors {
+    /// `malformed_json` (not JSON), `invalid_query`, `invalid_path` (an id that is not a UUID).
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// `payload_too_large`: over `server.max_body_bytes`.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// `unsupported_media_type`: send `Content-Type: application/json`.
+    #[response(status = 415)]
+    UnsupportedMediaType(ErrorBody),
+    /// `validation_failed`: valid JSON of the wrong shape or out-of-range values (the message
+    /// names the field).
+    #[response(status = 422)]
+    Invalid(ErrorBody),
+}
+
 impl ApiError {
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message.clone() } }
+    }
+
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into(), retry_after: None }
     }
@@ -60,7 +112,7 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after {
             resp.insert_header(("Retry-After", secs.to_string()));
         }
-        resp.json(json!({"error": {"code": self.code, "message": self.message}}))
+        resp.json(self.body())
     }
 }
 

@@ -10,7 +10,8 @@
 //! | `POST /v1/sessions/{id}/audit` | observer (auditor) token only: the agent's key cannot audit its own case |
 //! | `GET  /v1/sessions/{id}/kyc` | api key, agent or observer token |
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use utoipa::ToSchema;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -22,17 +23,14 @@ use vkyc_actors::Role;
 
 use crate::api::load_session as session;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, AuthErrors, BodyErrors, ErrorBody};
+use crate::openapi::*;
 use crate::extract::ValidJson;
 use crate::startup::AppState;
 use crate::store::CaptureKind;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/sessions/{id}/steps/{step}/attempts", web::post().to(run_step))
-        .route("/sessions/{id}/steps/{step}/decision", web::post().to(decide_step))
-        .route("/sessions/{id}/decision", web::post().to(decide))
-        .route("/sessions/{id}/audit", web::post().to(audit))
-        .route("/sessions/{id}/kyc", web::get().to(get_case));
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(run_step).service(decide_step).service(decide).service(audit).service(get_case);
 }
 
 pub fn case_error(e: CaseError) -> ApiError {
@@ -52,8 +50,12 @@ fn parse_step(s: &str) -> Result<StepType, ApiError> {
     serde_json::from_value(json!(s)).map_err(|_| ApiError::not_found("unknown_step", format!("no step type {s:?} (consent, location, otp, questions, document, face)")))
 }
 
-/// A step's input, as JSON. The fields needed depend on the step type.
-#[derive(Deserialize)]
+/// A step's input, as JSON. The fields needed depend on the step type: consent
+/// `{"text_version","given"}`; location `{"latitude","longitude","accuracy_m"?}` or
+/// `{"error"}`; otp `{"action":"send"}` or `{"code"}`; questions `{"answers"}`; document
+/// `{"capture_id","kind"}`; face `{"capture_id"}` and/or `{"liveness"}`, or
+/// `{"action":"challenge"}`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StepBody {
     // consent
@@ -77,8 +79,9 @@ struct StepBody {
     answers: Option<Vec<AnswerBody>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = LivenessFrames)]
 struct LivenessBody {
     challenge_id: Uuid,
     /// Captures of kind `frame`, in order, with the milliseconds since the first one.
@@ -86,7 +89,7 @@ struct LivenessBody {
 }
 
 /// A frame of a liveness series: a capture of kind `frame` and its time.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FrameRef {
     pub capture_id: Uuid,
@@ -96,7 +99,8 @@ pub struct FrameRef {
 /// How long the customer's page shows each move of a challenge.
 pub const SECONDS_PER_MOVE: u64 = 3;
 
-#[derive(Deserialize)]
+/// An answer to one of the configured questions (`[[kyc.questions]]`).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AnswerBody {
     id: String,
@@ -107,6 +111,12 @@ fn need<T>(v: Option<T>, field: &str) -> Result<T, ApiError> {
     v.ok_or_else(|| ApiError::validation(format!("{field}: required for this step")))
 }
 
+/// Run a step: every run is an attempt, appended to the step (retakes never overwrite). The
+/// customer's token may run consent, location and an OTP verification; everything else needs
+/// the agent's token or the API key.
+#[utoipa::path(tag = "kyc", operation_id = "run_step", params(("id" = Uuid, Path, description = "The session"), ("step" = StepType, Path, description = "The step type")), request_body = StepBody, security(("api_key" = []), ("join_token" = ["agent", "customer"])),
+    responses((status = 201, description = "The attempt recorded, or (face, `{\"action\":\"challenge\"}`) the challenge issued", body = StepRunDoc), (status = 202, description = "`{\"action\":\"send\"}` on otp: the code was sent", body = OtpSentDoc), AuthErrors, (status = 400, description = "`malformed_json`, `invalid_path`", body = ErrorBody), (status = 413, description = "`payload_too_large`", body = ErrorBody), (status = 415, description = "`unsupported_media_type`", body = ErrorBody), (status = 422, description = "`validation_failed` (the message names the field), `step_not_in_workflow`, and the image codes of a document or face check: `image_unsupported`, `no_face`, …", body = ErrorBody), (status = 404, description = "`session_not_found`, `unknown_step`, `capture_not_found`, `challenge_not_found`", body = ErrorBody), (status = 409, description = "`session_closed`, `already_decided` (the agent has decided; again open after a `recapture` audit), `step_busy`, `otp_not_sent`", body = ErrorBody), (status = 502, description = "`otp_delivery_failed`: the OTP could not be sent", body = ErrorBody), (status = 503, description = "`step_failed` (the step crashed; the attempt is kept as an error, retake it), `inference_unavailable`", body = ErrorBody)))]
+#[post("/sessions/{id}/steps/{step}/attempts")]
 async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(SessionId, String)>, body: ValidJson<StepBody>) -> Result<HttpResponse, ApiError> {
     let (id, step) = path.into_inner();
     let step = parse_step(&step)?;
@@ -253,9 +263,11 @@ pub async fn face_input(state: &AppState, id: SessionId, probe: Option<Uuid>, li
     Ok(StepInput::Face { probe, references, liveness })
 }
 
-#[derive(Deserialize)]
+/// A decision with optional notes (at most 2000 characters).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DecisionBody<T> {
+    /// Also accepted as `result`.
     #[serde(alias = "result")]
     verdict: T,
     notes: Option<String>,
@@ -269,6 +281,10 @@ fn notes(n: Option<String>) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// The agent's verdict on one step.
+#[utoipa::path(tag = "kyc", params(("id" = Uuid, Path, description = "The session"), ("step" = StepType, Path, description = "The step type")), request_body = DecisionBody<Verdict>, security(("api_key" = []), ("join_token" = ["agent"])),
+    responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`, `unknown_step`", body = ErrorBody), (status = 409, description = "`already_decided`", body = ErrorBody)))]
+#[post("/sessions/{id}/steps/{step}/decision")]
 async fn decide_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(SessionId, String)>, body: ValidJson<DecisionBody<Verdict>>) -> Result<HttpResponse, ApiError> {
     let (id, step) = path.into_inner();
     let step = parse_step(&step)?;
@@ -280,6 +296,11 @@ async fn decide_step(req: HttpRequest, state: web::Data<AppState>, path: web::Pa
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
 }
 
+/// The agent's decision on the case (a group is decided on its parent, for every applicant).
+/// Once; again only after a `recapture` audit.
+#[utoipa::path(tag = "kyc", operation_id = "decide_case", params(("id" = Uuid, Path, description = "The session")), request_body = DecisionBody<CaseResult>, security(("api_key" = []), ("join_token" = ["agent"])),
+    responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`already_decided`, `decide_on_parent` (an applicant of a group call)", body = ErrorBody)))]
+#[post("/sessions/{id}/decision")]
 async fn decide(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>, body: ValidJson<DecisionBody<CaseResult>>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let caller = state.auth.caller(&req)?;
@@ -305,6 +326,11 @@ async fn decide(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Sess
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
 }
 
+/// The auditor's verdict, after the agent's decision. Only an observer (auditor) token of the
+/// session: the API key (the agent console's) may not audit.
+#[utoipa::path(tag = "kyc", operation_id = "audit_case", params(("id" = Uuid, Path, description = "The session")), request_body = DecisionBody<AuditVerdict>, security(("join_token" = ["observer"])),
+    responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`not_decided`: the agent has not decided yet", body = ErrorBody)))]
+#[post("/sessions/{id}/audit")]
 async fn audit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>, body: ValidJson<DecisionBody<AuditVerdict>>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let caller = state.auth.caller(&req)?;
@@ -319,6 +345,10 @@ async fn audit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Sessi
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
 }
 
+/// The case document, with the configured questions.
+#[utoipa::path(tag = "kyc", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
+    responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
+#[get("/sessions/{id}/kyc")]
 async fn get_case(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state.auth.caller(&req)?.require_session(id, &[Role::Agent, Role::Observer])?;

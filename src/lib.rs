@@ -33,6 +33,7 @@ pub mod extract;
 pub mod kyc_api;
 pub mod lifecycle;
 pub mod metrics;
+pub mod openapi;
 pub mod notify;
 pub mod recordings;
 pub mod self_record;

@@ -14,7 +14,8 @@
 //! `signed_url_invalid`.
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use utoipa::IntoParams;
 use chrono::Utc;
 use futures_util::stream;
 use hmac::{Hmac, Mac};
@@ -25,15 +26,13 @@ use uuid::Uuid;
 use vkyc_actors::kyc::StepType;
 use vkyc_actors::Role;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, AuthErrors, ErrorBody};
+use crate::openapi::*;
 use crate::startup::AppState;
 use crate::store::{Recording, RecordingStatus};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/sessions/{id}/recordings", web::get().to(list))
-        .route("/recordings/{id}", web::get().to(get))
-        .route("/recordings/{id}/url", web::get().to(signed_url))
-        .route("/recordings/{id}/media", web::get().to(media));
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list).service(get).service(signed_url).service(media);
 }
 
 const READERS: &[Role] = &[Role::Agent, Role::Observer];
@@ -46,6 +45,10 @@ async fn load(state: &AppState, id: Uuid) -> Result<Recording, ApiError> {
     state.store.get_recording(id).await.map_err(|e| ApiError::internal("get_recording", e))?.ok_or_else(not_found)
 }
 
+/// A session's call recordings.
+#[utoipa::path(tag = "recordings", operation_id = "list_recordings", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
+    responses((status = 200, description = "The recordings", body = RecordingListDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
+#[get("/sessions/{id}/recordings")]
 async fn list(req: HttpRequest, state: web::Data<AppState>, id: web::Path<vkyc_domain::SessionId>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let caller = state.auth.caller(&req)?;
@@ -71,6 +74,11 @@ async fn authorize(caller: &crate::auth::Caller, state: &AppState, rec: &Recordi
     caller.require_session(rec.session_id, READERS)
 }
 
+/// A recording with who was in the call and where the customer was. A group applicant's
+/// agent or observer token may read the parent's recording.
+#[utoipa::path(tag = "recordings", operation_id = "get_recording", params(("id" = Uuid, Path, description = "The recording")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
+    responses((status = 200, description = "The recording", body = RecordingDocumentDoc), AuthErrors, (status = 404, description = "`recording_not_found`", body = ErrorBody)))]
+#[get("/recordings/{id}")]
 async fn get(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     // Authenticated first: without a valid token nothing is said about the recording.
     let caller = state.auth.caller(&req)?;
@@ -104,6 +112,10 @@ fn signature(key: &[u8], id: Uuid, expires: i64) -> Hmac<Sha256> {
     mac
 }
 
+/// A signed URL of the recording's media, valid for `recording.url_ttl_secs`.
+#[utoipa::path(tag = "recordings", params(("id" = Uuid, Path, description = "The recording")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
+    responses((status = 200, description = "The signed URL", body = SignedUrlDoc), AuthErrors, (status = 404, description = "`recording_not_found`", body = ErrorBody), (status = 409, description = "`recording_in_progress`: the call is still being recorded", body = ErrorBody)))]
+#[get("/recordings/{id}/url")]
 async fn signed_url(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     // Authenticated first: without a valid token nothing is said about the recording.
     let caller = state.auth.caller(&req)?;
@@ -124,9 +136,12 @@ async fn signed_url(req: HttpRequest, state: web::Data<AppState>, id: web::Path<
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct MediaQuery {
+    /// Unix seconds, from the signed URL.
     expires: Option<i64>,
+    /// Hex HMAC-SHA256, from the signed URL.
     sig: Option<String>,
 }
 
@@ -166,6 +181,11 @@ fn parse_range(header: Option<&str>, len: u64) -> RangeReq {
     }
 }
 
+/// The recording's WebM, decrypted as it streams. No bearer token: the signed URL is the
+/// credential. `Range: bytes=…` is answered with 206 so a `<video>` can seek.
+#[utoipa::path(tag = "recordings", operation_id = "recording_media", params(("id" = Uuid, Path, description = "The recording"), MediaQuery), security(()),
+    responses((status = 200, description = "The whole file", content_type = "video/webm"), (status = 206, description = "The requested byte range (`Content-Range`)", content_type = "video/webm"), (status = 400, description = "`invalid_query`, `invalid_path`", body = ErrorBody), (status = 403, description = "`signed_url_invalid`, `signed_url_expired`", body = ErrorBody), (status = 404, description = "`recording_not_found`, `recording_file_missing`", body = ErrorBody), (status = 416, description = "`range_not_satisfiable`", body = ErrorBody)))]
+#[get("/recordings/{id}/media")]
 async fn media(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -25,7 +25,8 @@
 //! there because the server stopped mid-check.
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
+use utoipa::ToSchema;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
@@ -36,17 +37,14 @@ use vkyc_actors::kyc::{recommend, CaseResult, StepType};
 use vkyc_actors::Role;
 
 use vkyc_domain::session::{SelfRecordPhase, SelfRecordState, Session, SessionMode, SessionStatus};
-use crate::error::ApiError;
+use crate::error::{ApiError, AuthErrors, BodyErrors, ErrorBody};
+use crate::openapi::*;
 use crate::extract::ValidJson;
 use crate::kyc_api::{case_error, face_input, FrameRef, SECONDS_PER_MOVE};
 use crate::startup::AppState;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/sessions/{id}/self-record", web::post().to(start))
-        .route("/sessions/{id}/self-record", web::get().to(status))
-        .route("/sessions/{id}/self-record/video", web::put().to(upload_chunk))
-        .route("/sessions/{id}/self-record/video", web::get().to(download))
-        .route("/sessions/{id}/self-record/submit", web::post().to(submit));
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(start_self_record).service(self_record_status).service(upload_self_record_chunk).service(get_self_record_video).service(submit_self_record);
 }
 
 /// Seconds the page gives the customer to say their name and the date.
@@ -96,7 +94,12 @@ fn open_for_recording(s: &Session) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn start(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
+/// Start (or restart) the recording: the script the page follows. Starting again resets the
+/// upload. Needs the customer's consent first when the workflow has a consent step.
+#[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["customer"])),
+    responses((status = 201, description = "The challenge and the prompts", body = SelfRecordScriptDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`not_self_record`, `session_closed`, `session_not_open` (scheduled), `already_submitted`, `consent_required`", body = ErrorBody)))]
+#[post("/sessions/{id}/self-record")]
+async fn start_self_record(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state.auth.caller(&req)?.require_session(id, &[Role::Customer])?;
     let s = session(&state, id).await?;
@@ -147,7 +150,12 @@ async fn start(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Sessi
     })))
 }
 
-async fn status(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
+/// Where the upload and the processing are; an interrupted upload resumes from
+/// `video_received`.
+#[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["customer", "agent", "observer"])),
+    responses((status = 200, description = "The state", body = SelfRecordStatusDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`not_self_record`", body = ErrorBody)))]
+#[get("/sessions/{id}/self-record")]
+async fn self_record_status(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state.auth.caller(&req)?.require_session(id, &[Role::Customer, Role::Agent, Role::Observer])?;
     let s = session(&state, id).await?;
@@ -179,7 +187,11 @@ fn content_range(req: &HttpRequest) -> Result<(u64, u64, u64), ApiError> {
     Ok((a, b, total))
 }
 
-async fn upload_chunk(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+/// One chunk of the video, in order: `Content-Range: bytes START-END/TOTAL` (END inclusive).
+#[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session"), ("Content-Range" = String, Header, description = "`bytes START-END/TOTAL`, END inclusive")), request_body(content(("video/webm"), ("video/mp4"))), security(("api_key" = []), ("join_token" = ["customer"])),
+    responses((status = 200, description = "The chunk was stored; more to come", body = UploadProgressDoc), (status = 201, description = "The video is complete", body = UploadProgressDoc), AuthErrors, (status = 400, description = "`invalid_content_range`", body = ErrorBody), (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`not_self_record`, `session_closed`, `session_not_open`, `not_started`, `already_submitted`, `upload_offset_mismatch` (resume from `GET …/self-record`), `upload_total_changed`, `upload_conflict`", body = ErrorBody), (status = 413, description = "`chunk_too_large`, `video_too_large`", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: video/webm or video/mp4", body = ErrorBody)))]
+#[put("/sessions/{id}/self-record/video")]
+async fn upload_self_record_chunk(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state.auth.caller(&req)?.require_session(id, &[Role::Customer])?;
     let limits = state.config.kyc.self_record.clone();
@@ -251,7 +263,11 @@ fn check_chunk(r: &SelfRecordState, start: u64, total: u64) -> Result<(), ApiErr
     Ok(())
 }
 
-async fn download(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
+/// The video as uploaded.
+#[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
+    responses((status = 200, description = "The video", content(("video/webm"), ("video/mp4"))), AuthErrors, (status = 404, description = "`session_not_found`, `video_not_found` (no complete video)", body = ErrorBody), (status = 409, description = "`not_self_record`", body = ErrorBody)))]
+#[get("/sessions/{id}/self-record/video")]
+async fn get_self_record_video(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state.auth.caller(&req)?.require_session(id, &[Role::Agent, Role::Observer])?;
     let s = session(&state, id).await?;
@@ -264,13 +280,21 @@ async fn download(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Se
     Ok(HttpResponse::Ok().content_type(r.video_type.unwrap_or_else(|| "video/webm".into())).body(out))
 }
 
-#[derive(Deserialize)]
+/// The frames captured at the prompts (captures of kind `frame`).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SelfRecordSubmit)]
 struct SubmitBody {
     frames: Vec<FrameRef>,
 }
 
-async fn submit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>, body: ValidJson<SubmitBody>) -> Result<HttpResponse, ApiError> {
+/// Submit the recording with its frames: the face step (liveness on the frames, face match
+/// against the references) runs after the answer and the system decides: `approved` when the
+/// recommendation is, otherwise `needs_review` (never an automatic rejection).
+#[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session")), request_body = SubmitBody, security(("api_key" = []), ("join_token" = ["customer"])),
+    responses((status = 202, description = "Submitted; processing", body = SelfRecordSubmittedDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`, `capture_not_found`", body = ErrorBody), (status = 409, description = "`not_self_record`, `session_closed`, `not_started`, `already_submitted`, `video_incomplete`", body = ErrorBody)))]
+#[post("/sessions/{id}/self-record/submit")]
+async fn submit_self_record(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>, body: ValidJson<SubmitBody>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state.auth.caller(&req)?.require_session(id, &[Role::Customer])?;
     let s = session(&state, id).await?;

@@ -15,7 +15,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{post, web, HttpMessage, HttpRequest, HttpResponse};
+use utoipa::ToSchema;
 use base64::Engine as _;
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -23,7 +24,7 @@ use serde_json::json;
 use uuid::Uuid;
 use vkyc_actors::inference::{InferenceError, Pool};
 use vkyc_actors::verify::{
-    DocumentEngine, DocumentInit, DocumentJob, FaceInit, FaceMatchEngine, FaceMatchJob, Frame, LivenessEngine, LivenessInit, LivenessJob,
+    DocumentEngine, FaceMatchOutcome, LivenessOutcome, DocumentInit, DocumentJob, FaceInit, FaceMatchEngine, FaceMatchJob, Frame, LivenessEngine, LivenessInit, LivenessJob,
 };
 use vkyc_actors::vision::idcard::DocumentKind;
 use vkyc_actors::vision::liveness::{random_moves, Move};
@@ -31,7 +32,8 @@ use vkyc_actors::vision::runtime::Models;
 use vkyc_actors::vision::VisionError;
 
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::error::{ApiError, AuthErrors, ErrorBody};
+use crate::openapi::*;
 use crate::startup::AppState;
 
 /// The engines' pools and the open liveness challenges of this node.
@@ -99,11 +101,8 @@ impl Inference {
     }
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/verify/face-match", web::post().to(face_match))
-        .route("/verify/liveness/challenges", web::post().to(new_challenge))
-        .route("/verify/liveness", web::post().to(liveness))
-        .route("/verify/document", web::post().to(document));
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(verify_face_match).service(new_liveness_challenge).service(verify_liveness).service(verify_document);
 }
 
 fn engines(state: &AppState) -> Result<&Inference, ApiError> {
@@ -242,18 +241,51 @@ pub(crate) fn require_image(files: &mut Vec<(String, Vec<u8>)>, name: &str) -> R
     Ok(files.remove(i).1)
 }
 
+/// The answers of a verification request that could not be served.
+#[derive(utoipa::IntoResponses)]
+pub enum VerifyErrors {
+    /// `malformed_json`, `malformed_multipart`
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// `payload_too_large` (`inference.max_request_bytes`), `image_too_large` (bytes or pixels)
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// `unsupported_media_type`: JSON or multipart
+    #[response(status = 415)]
+    UnsupportedMediaType(ErrorBody),
+    /// `validation_failed`, `invalid_base64`, `image_empty`, `image_unsupported`, `image_corrupt`,
+    /// `image_too_small`, `no_face`, `multiple_faces`, `face_out_of_frame`, `face_too_small`,
+    /// `image_too_dark`, `image_too_bright`, `image_blurred` (with an actionable message for the
+    /// customer)
+    #[response(status = 422)]
+    Invalid(ErrorBody),
+    /// `busy`: the engine's queue is full (`Retry-After`)
+    #[response(status = 429)]
+    Busy(ErrorBody),
+    /// `worker_failed` (`Retry-After`), `inference_timeout`, `inference_disabled`
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
 // ------------------------------------------------------------------------ face match
 
-#[derive(Deserialize)]
+/// Images in base64 (plain or `data:` URLs): JPEG, PNG or WebP.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = FaceMatchRequest)]
 struct FaceMatchBody {
     probe: String,
+    /// 1 to 5.
     references: Vec<String>,
 }
 
 const MAX_REFERENCES: usize = 5;
 
-async fn face_match(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// Compare a probe face with 1 to 5 reference images. A score of 60 or more is a match.
+#[utoipa::path(tag = "verify", request_body(content((FaceMatchBody = "application/json"), (FaceMatchFormDoc = "multipart/form-data"))), security(("api_key" = [])),
+    responses((status = 200, description = "The best match and one result per reference", body = FaceMatchOutcome), AuthErrors, VerifyErrors))]
+#[post("/verify/face-match")]
+async fn verify_face_match(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
     let inf = engines(&state)?;
     let limit = state.config.inference.max_image_bytes;
@@ -280,7 +312,12 @@ async fn face_match(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
 
 // -------------------------------------------------------------------------- liveness
 
-async fn new_challenge(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// Issue a random head-movement challenge (single use, expires after
+/// `liveness.challenge.time_limit_secs`).
+#[utoipa::path(tag = "verify", request_body(content(("application/json")), description = "`{}` (no fields)"), security(("api_key" = [])),
+    responses((status = 201, description = "The challenge", body = LivenessChallengeDoc), AuthErrors, (status = 429, description = "`busy`: too many open challenges", body = ErrorBody), (status = 503, description = "`inference_disabled`", body = ErrorBody)))]
+#[post("/verify/liveness/challenges")]
+async fn new_liveness_challenge(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
     let inf = engines(&state)?;
     let cfg = &state.config.liveness.challenge;
@@ -306,21 +343,29 @@ async fn new_challenge(req: HttpRequest, state: web::Data<AppState>) -> Result<H
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = LivenessFrame)]
 struct FrameBody {
+    /// Base64 of a raw (un-mirrored) camera frame.
     image: String,
     t_ms: u64,
 }
 
-#[derive(Deserialize)]
+/// The frames recorded while following a challenge, in order.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = LivenessRequest)]
 struct LivenessBody {
     challenge_id: Uuid,
     frames: Vec<FrameBody>,
 }
 
-async fn liveness(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// Check the frames recorded while the person followed a challenge.
+#[utoipa::path(tag = "verify", request_body(content((LivenessBody = "application/json"), (LivenessFormDoc = "multipart/form-data"))), security(("api_key" = [])),
+    responses((status = 200, description = "The verdict", body = LivenessOutcome), (status = 404, description = "`challenge_not_found` (each challenge can be used once)", body = ErrorBody), (status = 410, description = "`challenge_expired`", body = ErrorBody), AuthErrors, VerifyErrors))]
+#[post("/verify/liveness")]
+async fn verify_liveness(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
     let inf = engines(&state)?;
     let cfg = &state.config.liveness.challenge;
@@ -375,8 +420,10 @@ async fn liveness(req: HttpRequest, payload: web::Payload, state: web::Data<AppS
 
 // -------------------------------------------------------------------------- document
 
-#[derive(Deserialize)]
+/// An ID card image (base64), and optionally a face to compare with the card's photo.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DocumentRequest)]
 struct DocumentBody {
     kind: DocumentKind,
     image: String,
@@ -384,7 +431,12 @@ struct DocumentBody {
     probe: Option<String>,
 }
 
-async fn document(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// Read a PAN or Aadhaar card: its fields, the name match, the card's photo (and, given a
+/// `probe`, a face match of the probe against it). The Aadhaar number is only returned masked.
+#[utoipa::path(tag = "verify", request_body(content((DocumentBody = "application/json"), (DocumentFormDoc = "multipart/form-data"))), security(("api_key" = [])),
+    responses((status = 200, description = "What was read", body = DocumentResultDoc), AuthErrors, VerifyErrors))]
+#[post("/verify/document")]
+async fn verify_document(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
     let inf = engines(&state)?;
     let limit = state.config.inference.max_image_bytes;

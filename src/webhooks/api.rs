@@ -6,32 +6,33 @@
 //! - `GET /v1/webhooks/{id}/deliveries?state=pending|succeeded|dead&limit=N`: the attempt log.
 //! - `POST /v1/webhooks/deliveries/{delivery_id}/redeliver`: queue again (a dead one too).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use utoipa::{IntoParams, ToSchema};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::{DestinationPolicy, EventFilter, WebhookSecret, WebhookUrl};
-use crate::error::ApiError;
+use crate::error::{ApiError, AuthErrors, ErrorBody};
+use crate::openapi::*;
 use crate::extract::ValidJson;
 use crate::startup::AppState;
 use crate::store::{DeliveryState, Subscription};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/webhooks", web::post().to(create))
-        .route("/webhooks", web::get().to(list))
-        .route("/webhooks/deliveries/{delivery_id}/redeliver", web::post().to(redeliver))
-        .route("/webhooks/{id}", web::get().to(get))
-        .route("/webhooks/{id}", web::delete().to(delete))
-        .route("/webhooks/{id}/deliveries", web::get().to(deliveries));
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_webhook).service(list_webhooks).service(redeliver).service(get_webhook).service(delete_webhook).service(list_deliveries);
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewWebhook {
+    /// http or https, at most 2048 characters; not a private, loopback or link-local
+    /// destination (unless in `webhooks.allowed_hosts`).
     url: String,
+    /// `whsec_` + base64 of 24 to 64 bytes; generated when not given.
     #[serde(default)]
     secret: Option<String>,
+    /// Public event types (`session.created`, `video.completed`, …) or `"*"`.
     event_types: Vec<String>,
 }
 
@@ -39,7 +40,11 @@ fn webhook_not_found() -> ApiError {
     ApiError::not_found("webhook_not_found", "no webhook subscription with this id")
 }
 
-async fn create(req: HttpRequest, state: web::Data<AppState>, body: ValidJson<NewWebhook>) -> Result<HttpResponse, ApiError> {
+/// Subscribe a URL to event types. The answer shows the signing secret: only here.
+#[utoipa::path(tag = "webhooks", request_body = NewWebhook, security(("api_key" = [])),
+    responses((status = 201, description = "The subscription, with its secret", body = WebhookCreatedDoc), AuthErrors, (status = 400, description = "`malformed_json`", body = ErrorBody), (status = 409, description = "`too_many_webhooks`", body = ErrorBody), (status = 413, description = "`payload_too_large`", body = ErrorBody), (status = 415, description = "`unsupported_media_type`", body = ErrorBody), (status = 422, description = "`invalid_webhook_url`, `webhook_destination_forbidden`, `webhook_destination_unresolvable`, `invalid_event_types`, `invalid_webhook_secret`, `validation_failed`", body = ErrorBody)))]
+#[post("/webhooks")]
+async fn create_webhook(req: HttpRequest, state: web::Data<AppState>, body: ValidJson<NewWebhook>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
     let body = body.into_inner();
     let url = WebhookUrl::parse(&body.url)?;
@@ -67,7 +72,11 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, body: ValidJson<Ne
     Ok(HttpResponse::Created().json(doc))
 }
 
-async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// The subscriptions.
+#[utoipa::path(tag = "webhooks", security(("api_key" = [])),
+    responses((status = 200, description = "The subscriptions (without secrets)", body = WebhookListDoc), AuthErrors))]
+#[get("/webhooks")]
+async fn list_webhooks(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
     let subs = state.store.list_subscriptions().await.map_err(|e| ApiError::internal("list_subscriptions", e))?;
     Ok(HttpResponse::Ok().json(json!({"webhooks": subs.iter().map(Subscription::view).collect::<Vec<_>>()})))
@@ -77,12 +86,20 @@ async fn load(state: &AppState, id: Uuid) -> Result<Subscription, ApiError> {
     state.store.get_subscription(id).await.map_err(|e| ApiError::internal("get_subscription", e))?.ok_or_else(webhook_not_found)
 }
 
-async fn get(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+/// One subscription.
+#[utoipa::path(tag = "webhooks", params(("id" = Uuid, Path, description = "The subscription")), security(("api_key" = [])),
+    responses((status = 200, description = "The subscription (without its secret)", body = WebhookDoc), AuthErrors, (status = 404, description = "`webhook_not_found`", body = ErrorBody)))]
+#[get("/webhooks/{id}")]
+async fn get_webhook(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
     Ok(HttpResponse::Ok().json(load(&state, id.into_inner()).await?.view()))
 }
 
-async fn delete(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+/// Delete a subscription and its delivery log.
+#[utoipa::path(tag = "webhooks", params(("id" = Uuid, Path, description = "The subscription")), security(("api_key" = [])),
+    responses((status = 200, description = "Deleted", body = WebhookDeletedDoc), AuthErrors, (status = 404, description = "`webhook_not_found`", body = ErrorBody)))]
+#[delete("/webhooks/{id}")]
+async fn delete_webhook(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
     let id = id.into_inner();
     if !state.store.delete_subscription(id).await.map_err(|e| ApiError::internal("delete_subscription", e))? {
@@ -92,14 +109,22 @@ async fn delete(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid
     Ok(HttpResponse::Ok().json(json!({"deleted": true, "id": id})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct DeliveriesQuery {
+    /// Only deliveries in this state (`dead`: the dead letters).
+    #[param(value_type = Option<DeliveryStateDoc>)]
     state: Option<DeliveryState>,
+    /// 1 to 1000 (default 100).
     limit: Option<usize>,
 }
 
-async fn deliveries(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>, q: web::Query<DeliveriesQuery>) -> Result<HttpResponse, ApiError> {
+/// A subscription's delivery log, newest first.
+#[utoipa::path(tag = "webhooks", params(("id" = Uuid, Path, description = "The subscription"), DeliveriesQuery), security(("api_key" = [])),
+    responses((status = 200, description = "The deliveries with their attempts", body = DeliveryListDoc), AuthErrors, (status = 400, description = "`invalid_query`", body = ErrorBody), (status = 404, description = "`webhook_not_found`", body = ErrorBody)))]
+#[get("/webhooks/{id}/deliveries")]
+async fn list_deliveries(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>, q: web::Query<DeliveriesQuery>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -110,6 +135,10 @@ async fn deliveries(req: HttpRequest, state: web::Data<AppState>, id: web::Path<
     Ok(HttpResponse::Ok().json(json!({"deliveries": list.iter().map(|d| d.view()).collect::<Vec<_>>()})))
 }
 
+/// Queue a delivery again now, with a fresh retry schedule (a dead one too).
+#[utoipa::path(tag = "webhooks", params(("delivery_id" = Uuid, Path, description = "The delivery")), security(("api_key" = [])),
+    responses((status = 202, description = "The delivery, pending again", body = DeliveryDoc), AuthErrors, (status = 404, description = "`delivery_not_found`", body = ErrorBody)))]
+#[post("/webhooks/deliveries/{delivery_id}/redeliver")]
 async fn redeliver(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     state.auth.caller(&req)?.require_backend()?;
     let d = state

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::PeerId;
 
 /// What a peer may do in a room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Runs the call: publishes, may mute anyone and end the call.
@@ -45,7 +45,7 @@ impl std::str::FromStr for Role {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaKind {
     Audio,
@@ -62,7 +62,7 @@ impl MediaKind {
 }
 
 /// Who a peer is, as other peers and the API see it. Carries no personal data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PeerInfo {
     pub peer_id: PeerId,
     pub role: Role,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One head movement (signs as the face detector's image coordinates see them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Move {
     /// The person turns to their left: the nose moves towards the image's right (+yaw).

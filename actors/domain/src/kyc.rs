@@ -19,7 +19,7 @@ use crate::call::Role;
 use crate::ids::SessionId;
 
 /// What went wrong with one input of a check, with a stable code (`no_face`, `not_live`…).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct CheckError {
     pub code: String,
     pub message: String,
@@ -34,8 +34,9 @@ impl CheckError {
 /// Who made a change to a case: the lender's backend (API key) or a participant of the
 /// session. Written as `backend` or `role:participant-id` (the participant id is the
 /// lender's opaque reference for an agent or auditor, never the applicant's data).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, example = "agent:agent-7")]
 pub enum Principal {
     Backend,
     Participant { role: Role, id: String },
@@ -86,7 +87,7 @@ impl TryFrom<String> for Principal {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepType {
     Consent,
@@ -113,7 +114,7 @@ impl StepType {
 /// The workflow when a session is created without one.
 pub const DEFAULT_WORKFLOW: [StepType; 4] = [StepType::Consent, StepType::Location, StepType::Document, StepType::Face];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The check passed.
@@ -125,7 +126,7 @@ pub enum Outcome {
 }
 
 /// The 0–100 figures of an attempt that the recommendation uses.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Scores {
     /// Face step: the best reference's face match score (60 and above is a match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,7 +141,7 @@ pub struct Scores {
 
 /// One run of a step. `data` holds the step's details (fields read, matches per source…);
 /// `scores` the 0–100 figures the recommendation uses.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attempt {
     pub n: u32,
     pub by: Principal,
@@ -155,14 +156,14 @@ pub struct Attempt {
     pub data: Value,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Verified,
     Declined,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepDecision {
     pub verdict: Verdict,
     pub by: Principal,
@@ -171,7 +172,7 @@ pub struct StepDecision {
     pub notes: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Step {
     #[serde(rename = "type")]
     pub step_type: StepType,
@@ -187,7 +188,7 @@ impl Step {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseResult {
     Approved,
@@ -195,7 +196,7 @@ pub enum CaseResult {
     NeedsReview,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AgentDecision {
     pub result: CaseResult,
     pub by: Principal,
@@ -204,7 +205,7 @@ pub struct AgentDecision {
     pub notes: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditVerdict {
     Approved,
@@ -213,7 +214,7 @@ pub enum AuditVerdict {
     Recapture,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditDecision {
     pub verdict: AuditVerdict,
     pub by: Principal,
@@ -223,7 +224,7 @@ pub struct AuditDecision {
 }
 
 /// Everything the KYC process recorded for one session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KycCase {
     pub session_id: SessionId,
     pub workflow: Vec<StepType>,
@@ -338,7 +339,7 @@ impl KycCase {
 }
 
 /// Where a case is in its review.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// Taking evidence; the agent has not decided.
@@ -387,7 +388,7 @@ impl CaseRefusal {
 }
 
 /// The thresholds behind the recommendation (`[kyc]` in the server config).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecommendationRules {
     /// Face match score at or above which the face step supports approval (60 = a match).
@@ -406,7 +407,7 @@ impl Default for RecommendationRules {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Recommendation {
     pub result: CaseResult,
     pub reasons: Vec<String>,
@@ -473,7 +474,7 @@ pub fn recommend(case: &KycCase, rules: &RecommendationRules) -> Recommendation 
 }
 
 /// A geographic region as a list of (south, west, north, east) boxes, e.g. India by default.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Region {
     pub name: String,

@@ -30,14 +30,14 @@ fn invalid(msg: impl Into<String>) -> InvalidSession {
     InvalidSession(msg.into())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionMode {
     LiveAgent,
     SelfRecord,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {
     Scheduled,
@@ -56,7 +56,7 @@ impl SessionStatus {
 }
 
 /// An applicant's name: 1–200 characters after trimming, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct PersonName(String);
 
@@ -90,7 +90,7 @@ impl PersonName {
 }
 
 /// An opaque reference (loan number, customer id): 1–64 of `A-Z a-z 0-9 - _ . / :`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Reference(String);
 
@@ -114,7 +114,7 @@ impl From<Reference> for String {
 }
 
 /// A date of birth: ISO `YYYY-MM-DD`, in the past, after 1900-01-01.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct DateOfBirth(NaiveDate);
 
@@ -137,7 +137,7 @@ impl From<DateOfBirth> for String {
 }
 
 /// What the lender tells us about the applicant. Personal data: never logged, never in events.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Applicant {
     pub name: PersonName,
@@ -148,7 +148,7 @@ pub struct Applicant {
 }
 
 /// `POST /v1/sessions` body. Deserialising it validates it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSession {
     pub mode: SessionMode,
@@ -179,14 +179,14 @@ pub struct NewSession {
     pub record: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Session {
     pub id: SessionId,
     pub mode: SessionMode,
@@ -233,7 +233,7 @@ impl Session {
 
 /// Where a self-recorded session is: recording → uploaded (video complete) → processing
 /// (frames submitted; face match and liveness running) → done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SelfRecordPhase {
     Recording,
@@ -241,7 +241,7 @@ pub enum SelfRecordPhase {
     Done,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SelfRecordState {
     pub phase: SelfRecordPhase,
     pub challenge_id: uuid::Uuid,
@@ -342,7 +342,7 @@ impl Session {
 }
 
 /// Self-record sessions (`[kyc.self_record]`): the customer records a video alone.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SelfRecordSettings {
     /// Default and largest `video_max_duration_secs` of a session.

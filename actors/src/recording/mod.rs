@@ -152,7 +152,7 @@ fn unix_ms_now() -> f64 {
 }
 
 /// One WebM track of the finished file.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct RecordedTrack {
     pub number: u64,
     pub kind: MediaKind,

@@ -86,7 +86,7 @@ pub struct Detection {
 }
 
 /// What the quality checks measured on a face.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Quality {
     pub face_px: u32,
     pub brightness: f32,
@@ -389,7 +389,7 @@ pub fn check_quality(q: &Quality, cfg: &FaceConfig) -> Result<(), VisionError> {
 }
 
 /// The result of comparing one probe with one reference.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReferenceMatch {
     pub index: usize,
     pub matched: bool,

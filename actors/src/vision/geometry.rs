@@ -4,7 +4,7 @@
 use image::RgbImage;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Point {
     pub x: f32,
     pub y: f32,
@@ -23,7 +23,7 @@ impl Point {
 }
 
 /// An axis-aligned box in pixels: top-left corner, width, height.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct BBox {
     pub x: f32,
     pub y: f32,

@@ -34,14 +34,14 @@ use serde::{Deserialize, Serialize};
 use super::ocr::{OcrEngine, TextLine};
 use super::VisionError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentKind {
     Pan,
     Aadhaar,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Gender {
     Male,
@@ -51,7 +51,7 @@ pub enum Gender {
 
 /// What was read from a card. A field is `None` (and absent from the JSON) when it is not
 /// on this kind of document or could not be read; the latter are listed in `missing`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DocumentFields {
     pub kind: DocumentKind,
     /// PAN: `AAAAA9999A`, OCR confusions corrected by position.

@@ -93,7 +93,7 @@ pub struct FrameFace {
     pub detection: Option<Detection>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MoveResult {
     #[serde(rename = "move")]
     pub mv: Move,
@@ -104,7 +104,7 @@ pub struct MoveResult {
     pub peak: f32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActiveResult {
     pub passed: bool,
     pub moves: Vec<MoveResult>,
@@ -296,7 +296,7 @@ impl PassiveModel {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LivenessVerdict {
     pub live: bool,
     pub score: u8,
