@@ -34,9 +34,8 @@ impl CheckError {
 /// Who made a change to a case: the lender's backend (API key) or a participant of the
 /// session. Written as `backend` or `role:participant-id` (the participant id is the
 /// lender's opaque reference for an agent or auditor, never the applicant's data).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "agent:agent-7")]
 pub enum Principal {
     Backend,
     Participant { role: Role, id: String },
@@ -64,6 +63,20 @@ impl std::fmt::Display for Principal {
         }
     }
 }
+
+/// In the API contract a principal is its string form.
+impl utoipa::PartialSchema for Principal {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let o = utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("Who made the change: `backend` (API key), `system:<what>`, or `<role>:<participant id>`"))
+            .examples(["agent:agent-7"])
+            .build();
+        utoipa::openapi::schema::Schema::Object(o).into()
+    }
+}
+
+impl utoipa::ToSchema for Principal {}
 
 impl From<Principal> for String {
     fn from(p: Principal) -> String {
