@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 use vkyc_domain::SessionId;
-use vkyc_actors::Role;
+use vkyc_domain::Role;
 
 use vkyc_domain::session::{NewSession, Reference, Session};
 use crate::error::{ApiError, AuthErrors, BodyErrors, ErrorBody};

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use vkyc_domain::kyc::Principal;
 use vkyc_domain::SessionId;
-use vkyc_actors::Role;
+use vkyc_domain::Role;
 
 use crate::error::ApiError;
 

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
-use vkyc_actors::vision::decode::decode_rgb;
-use vkyc_actors::Role;
+use vkyc_vision::decode::decode_rgb;
+use vkyc_domain::Role;
 use vkyc_domain::kyc::Change;
 use vkyc_domain::SessionId;
 

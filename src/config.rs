@@ -16,11 +16,11 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::{Deserialize, Deserializer};
 use url::Url;
-use vkyc_actors::sfu::RtcConfig;
-use vkyc_actors::vision::decode::DecodeLimits;
-use vkyc_actors::vision::face::FaceConfig;
-use vkyc_actors::vision::liveness::{ChallengeConfig, PassiveConfig};
-use vkyc_actors::vision::ocr::OcrConfig;
+use vkyc_media::sfu::RtcConfig;
+use vkyc_vision::decode::DecodeLimits;
+use vkyc_vision::face::FaceConfig;
+use vkyc_vision::liveness::{ChallengeConfig, PassiveConfig};
+use vkyc_vision::ocr::OcrConfig;
 
 const DEFAULT: &str = include_str!("../config/default.toml");
 const PROFILES: &[(&str, &str)] = &[("test", include_str!("../config/test.toml"))];
@@ -40,8 +40,8 @@ pub struct Config {
     pub face: FaceConfig,
     pub liveness: LivenessConfig,
     pub ocr: OcrConfig,
-    pub kyc: vkyc_actors::case::KycConfig,
-    pub recording: vkyc_actors::recording::RecordingConfig,
+    pub kyc: vkyc_case::KycConfig,
+    pub recording: vkyc_media::recording::RecordingConfig,
     pub log: LogConfig,
 }
 
@@ -67,7 +67,7 @@ pub struct InferenceConfig {
 impl InferenceConfig {
     pub fn models_dir(&self) -> PathBuf {
         if self.models_dir.is_empty() {
-            vkyc_actors::vision::runtime::default_models_dir()
+            vkyc_vision::runtime::default_models_dir()
         } else {
             PathBuf::from(&self.models_dir)
         }

@@ -1,6 +1,6 @@
 //! The KYC workflow API: step runs, step decisions, the agent's decision, the audit, and the
 //! case with its recommendation. Each call goes to the session's `CaseActor`
-//! (`vkyc_actors::case`), which serialises changes to one case and stores each with its event.
+//! (`vkyc_case`), which serialises changes to one case and stores each with its event.
 //!
 //! | call | who |
 //! | --- | --- |
@@ -16,10 +16,10 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 use vkyc_domain::SessionId;
-use vkyc_actors::case::{CaseError, LivenessFrames, StepInput};
-use vkyc_actors::kyc::{recommend, AuditVerdict, CaseResult, KycCase, StepType, Verdict};
-use vkyc_actors::vision::idcard::DocumentKind;
-use vkyc_actors::Role;
+use vkyc_case::{CaseError, LivenessFrames, StepInput};
+use vkyc_domain::kyc::{recommend, AuditVerdict, CaseResult, KycCase, StepType, Verdict};
+use vkyc_vision::idcard::DocumentKind;
+use vkyc_domain::Role;
 
 use crate::api::load_session as session;
 use crate::auth::Caller;
@@ -142,7 +142,7 @@ async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
     if challenge {
         let c = state.cases.start_challenge(id, &s.workflow, caller.principal()).await.map_err(case_error)?;
         let prompt = json!({"kind": "liveness", "challenge_id": c.challenge_id, "moves": c.moves, "seconds_per_move": SECONDS_PER_MOVE});
-        let notified = state.rooms.notify(s.room_id(), s.id, &[Role::Customer], vkyc_actors::signal::ServerMsg::Prompt { prompt }).await;
+        let notified = state.rooms.notify(s.room_id(), s.id, &[Role::Customer], vkyc_call::signal::ServerMsg::Prompt { prompt }).await;
         return Ok(HttpResponse::Created().json(json!({"step": step, "challenge": c, "seconds_per_move": SECONDS_PER_MOVE, "customers_prompted": notified})));
     }
     if let Some(a) = b.action.as_deref().filter(|_| step == StepType::Face) {

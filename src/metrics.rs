@@ -10,7 +10,7 @@
 //!   scrape time, for the load test's CPU/memory sampling);
 //! - `vkyc_sfu_received_packets_total{kind}`, `vkyc_sfu_received_bytes_total{kind}`,
 //!   `vkyc_sfu_forwarded_packets_total{kind}`, `vkyc_sfu_forwarded_bytes_total{kind}` (the
-//!   media path, counted in `vkyc_actors::sfu`; the load test divides CPU by packets).
+//!   media path, counted in `vkyc_media::sfu`; the load test divides CPU by packets).
 
 use std::sync::OnceLock;
 use std::time::Instant;

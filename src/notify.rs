@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use vkyc_domain::SessionId;
-use vkyc_actors::case::Notifier;
+use vkyc_case::Notifier;
 
 /// Development only: the code goes to the server log (a secret in a log; never in
 /// production).

@@ -19,14 +19,14 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_actix_web::AppExt;
 use uuid::Uuid;
-use vkyc_actors::case::{IssuedChallenge, Question};
-use vkyc_actors::kyc::{AgentDecision, AuditDecision, CaseResult, Recommendation, Stage, Step, StepType};
-use vkyc_actors::recording::RecordedTrack;
-use vkyc_actors::verify::{CheckError, FaceMatchOutcome};
-use vkyc_actors::vision::geometry::BBox;
-use vkyc_actors::vision::idcard::DocumentFields;
-use vkyc_actors::vision::liveness::Move;
-use vkyc_actors::Role;
+use vkyc_case::{IssuedChallenge, Question};
+use vkyc_domain::kyc::{AgentDecision, AuditDecision, CaseResult, Recommendation, Stage, Step, StepType};
+use vkyc_media::recording::RecordedTrack;
+use vkyc_vision::verify::{CheckError, FaceMatchOutcome};
+use vkyc_vision::geometry::BBox;
+use vkyc_vision::idcard::DocumentFields;
+use vkyc_vision::liveness::Move;
+use vkyc_domain::Role;
 
 use vkyc_domain::session::{Applicant, Reference, Schedule, SelfRecordPhase, SelfRecordState, SessionMode, SessionStatus};
 
@@ -148,7 +148,7 @@ pub struct IssuedTokenDoc {
 #[derive(Serialize, ToSchema)]
 #[schema(as = RoomList)]
 pub struct RoomListDoc {
-    pub rooms: Vec<vkyc_actors::room::RoomInfo>,
+    pub rooms: Vec<vkyc_call::room::RoomInfo>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -303,7 +303,7 @@ pub enum StepRunDoc {
 #[schema(as = AttemptRecorded)]
 pub struct AttemptRecordedDoc {
     pub step: StepType,
-    pub attempt: vkyc_actors::kyc::Attempt,
+    pub attempt: vkyc_domain::kyc::Attempt,
 }
 
 /// `{"action":"challenge"}` on the face step: the customers in the call get a `prompt`.
@@ -481,7 +481,7 @@ pub struct LivenessFormDoc {
 #[derive(Serialize, ToSchema)]
 #[schema(as = DocumentForm)]
 pub struct DocumentFormDoc {
-    pub kind: vkyc_actors::vision::idcard::DocumentKind,
+    pub kind: vkyc_vision::idcard::DocumentKind,
     #[schema(value_type = String, format = Binary)]
     pub image: Vec<u8>,
     pub applicant_name: Option<String>,

@@ -23,8 +23,8 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
 use uuid::Uuid;
-use vkyc_actors::kyc::StepType;
-use vkyc_actors::Role;
+use vkyc_domain::kyc::StepType;
+use vkyc_domain::Role;
 
 use crate::error::{ApiError, AuthErrors, ErrorBody};
 use crate::openapi::*;
@@ -91,7 +91,7 @@ async fn get(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) 
         .steps
         .iter()
         .find(|s| s.step_type == StepType::Location)
-        .and_then(|s| s.attempts.iter().rev().find(|a| a.outcome == vkyc_actors::kyc::Outcome::Passed))
+        .and_then(|s| s.attempts.iter().rev().find(|a| a.outcome == vkyc_domain::kyc::Outcome::Passed))
         .map(|a| a.data.clone());
     let mut doc = serde_json::to_value(&rec).map_err(|e| ApiError::internal("recording json", e))?;
     doc["location"] = location.unwrap_or(serde_json::Value::Null);
@@ -257,9 +257,9 @@ async fn media(
 }
 
 /// Stands in for a reader after an error (the stream ends right after).
-fn noop_reader() -> Box<dyn vkyc_actors::blob::StreamReader> {
+fn noop_reader() -> Box<dyn vkyc_blob::StreamReader> {
     struct Done;
-    impl vkyc_actors::blob::StreamReader for Done {
+    impl vkyc_blob::StreamReader for Done {
         fn len(&self) -> u64 {
             0
         }

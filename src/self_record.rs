@@ -32,9 +32,9 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 use vkyc_domain::SessionId;
-use vkyc_actors::events::{DomainEvent, EventKind};
-use vkyc_actors::kyc::{recommend, CaseResult, StepType};
-use vkyc_actors::Role;
+use vkyc_domain::events::{DomainEvent, EventKind};
+use vkyc_domain::kyc::{recommend, CaseResult, StepType};
+use vkyc_domain::Role;
 
 use vkyc_domain::session::{SelfRecordPhase, SelfRecordState, Session, SessionMode, SessionStatus};
 use crate::error::{ApiError, AuthErrors, BodyErrors, ErrorBody};
@@ -110,7 +110,7 @@ async fn start_self_record(req: HttpRequest, state: web::Data<AppState>, id: web
     // Consent comes before any recording.
     let case = state.cases.get(id, &s.workflow).await.map_err(case_error)?;
     if let Some(c) = case.step(StepType::Consent) {
-        if c.latest().is_none_or(|a| a.outcome != vkyc_actors::kyc::Outcome::Passed) {
+        if c.latest().is_none_or(|a| a.outcome != vkyc_domain::kyc::Outcome::Passed) {
             return Err(ApiError::conflict("consent_required", "the customer's consent is needed before recording"));
         }
     }
@@ -346,7 +346,7 @@ pub struct SelfRecordProcessor;
 
 pub enum ProcessMsg {
     /// Run the checks of a session just submitted.
-    Process(SessionId, Box<vkyc_actors::case::StepInput>),
+    Process(SessionId, Box<vkyc_case::StepInput>),
     /// Fault injection: the processor panics.
     #[cfg(feature = "fault-injection")]
     InjectPanic,
@@ -422,7 +422,7 @@ async fn resume(state: &AppState, s: Session) {
 }
 
 /// The face step on the submitted frames (if any), then the system's result.
-async fn process(state: &AppState, s: Session, input: Option<vkyc_actors::case::StepInput>) {
+async fn process(state: &AppState, s: Session, input: Option<vkyc_case::StepInput>) {
     let id = s.id;
     if let Some(input) = input {
         if let Err(e) = state.cases.run(id, &s.workflow, input, system()).await {

@@ -12,10 +12,10 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session as WsSession};
 use futures_util::StreamExt;
 use ractor::call_t;
 use tokio::sync::mpsc;
-use vkyc_actors::peer::PeerMsg;
-use vkyc_actors::room::{JoinSpec, LeaveReason, RoomError, RoomMsg};
-use vkyc_actors::signal::{ClientMsg, ServerMsg};
-use vkyc_actors::{JoinError, JoinedPeer};
+use vkyc_call::peer::PeerMsg;
+use vkyc_call::room::{JoinSpec, LeaveReason, RoomError, RoomMsg};
+use vkyc_call::signal::{ClientMsg, ServerMsg};
+use vkyc_call::{JoinError, JoinedPeer};
 
 use crate::startup::AppState;
 
@@ -166,7 +166,7 @@ async fn run(state: std::sync::Arc<AppState>, ws: WsSession, mut stream: actix_w
     let _ = conn.ws.close(None).await;
 }
 
-async fn join(state: &AppState, token: &str, tx: vkyc_actors::signal::SignalTx) -> Result<JoinedPeer, ServerMsg> {
+async fn join(state: &AppState, token: &str, tx: vkyc_call::signal::SignalTx) -> Result<JoinedPeer, ServerMsg> {
     let claims = state.auth.verify(token).map_err(|e| ServerMsg::error(e.code, e.message))?;
     let session = match state.store.get_session(claims.sid).await {
         Ok(Some(s)) => s,

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
-use vkyc_actors::room::RoomSettings;
-use vkyc_actors::sfu::Sfu;
-use vkyc_actors::Rooms;
+use vkyc_call::room::RoomSettings;
+use vkyc_media::sfu::Sfu;
+use vkyc_call::Rooms;
 
 use crate::auth::{secret_or_generate, Auth};
 use crate::config::Config;
@@ -23,8 +23,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub auth: Auth,
     pub rooms: Rooms,
-    pub blobs: Arc<dyn vkyc_actors::blob::BlobStore>,
-    pub cases: vkyc_actors::case::Cases,
+    pub blobs: Arc<dyn vkyc_blob::BlobStore>,
+    pub cases: vkyc_case::Cases,
     /// The verification engines; None when `inference.enabled` is false.
     pub inference: Option<std::sync::Arc<crate::verify::Inference>>,
     /// Base URL of this server for links (no trailing slash).
@@ -68,7 +68,7 @@ impl Application {
         let auth = Auth::new(api_key.clone(), &jwt_secret);
         let blob_key = secret_or_generate(&config.storage.blob_key, &data_dir, "blob.key")?;
         let blob_dir = if config.storage.blob_dir.is_empty() { data_dir.join("blobs") } else { config.storage.blob_dir.clone().into() };
-        let blobs: Arc<dyn vkyc_actors::blob::BlobStore> =
+        let blobs: Arc<dyn vkyc_blob::BlobStore> =
             Arc::new(crate::store::FsBlobStore::open(blob_dir, &blob_key).map_err(|e| anyhow::anyhow!("storage.blob_key / blob_dir: {e}"))?);
 
         let sfu = Arc::new(Sfu::new(config.rtc.clone())?);
@@ -85,7 +85,7 @@ impl Application {
         let settings = RoomSettings {
             max_peers: config.room.max_peers,
             empty_timeout: Duration::from_secs(config.room.empty_timeout_secs),
-            recording: Some(vkyc_actors::recording::RecordingSettings { blobs: blobs.clone(), config: config.recording.clone() }),
+            recording: Some(vkyc_media::recording::RecordingSettings { blobs: blobs.clone(), config: config.recording.clone() }),
         };
         let tree = Tree::start(store.clone()).await.map_err(|e| anyhow::anyhow!("application supervisor failed to start: {e}"))?;
         let rooms = Rooms::new(sfu, store.clone(), settings);
@@ -106,7 +106,7 @@ impl Application {
             None
         };
 
-        let ctx = vkyc_actors::case::StepContext {
+        let ctx = vkyc_case::StepContext {
             blobs: blobs.clone(),
             face: inference.as_ref().map(|i| i.face.clone()),
             document: inference.as_ref().map(|i| i.document.clone()),
@@ -123,7 +123,7 @@ impl Application {
         };
         // The case supervisor restarts its own case and step actors; its handle is held by
         // the HTTP layer, so the tree watches it but does not replace it.
-        let cases = vkyc_actors::case::Cases::start_linked(store.clone(), ctx, Some(tree.cell()))
+        let cases = vkyc_case::Cases::start_linked(store.clone(), ctx, Some(tree.cell()))
             .await
             .map_err(|e| anyhow::anyhow!("case actors failed to start: {e}"))?;
         tree.adopt("cases", cases.cell()).await?;

@@ -35,7 +35,7 @@ use futures_util::future::BoxFuture;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serde::Serialize;
 use serde_json::json;
-use vkyc_actors::{DomainEvent, EventKind, EventSink};
+use vkyc_domain::{DomainEvent, EventKind, EventSink};
 
 /// Where a component stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -278,7 +278,7 @@ impl Actor for ApplicationSupervisor {
                         tracing::info!(component = name, "component restarted");
                         metrics::counter!("vkyc_supervisor_restarts_total", "component" => name).increment(1);
                         let ev = DomainEvent::new(EventKind::SupervisorRestarted, None, json!({"supervisor": name}));
-                        vkyc_actors::events::emit(&*st.events, ev).await;
+                        vkyc_domain::events::emit(&*st.events, ev).await;
                     }
                     Err(e) => st.down(&me, name, format!("did not start again: {e}")),
                 }
@@ -393,7 +393,7 @@ async fn inject(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vkyc_actors::events::MemorySink;
+    use vkyc_domain::events::MemorySink;
 
     /// A child that panics on `true` and counts its starts.
     struct Flaky;

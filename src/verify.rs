@@ -8,7 +8,7 @@
 //!
 //! Bodies are JSON with base64 images, or `multipart/form-data` with file parts; the whole
 //! body and each image are size-limited while reading. Every call goes to the inference pools
-//! (`vkyc_actors::inference`): a saturated pool answers 429 with `Retry-After` at once.
+//! (`vkyc_vision::inference`): a saturated pool answers 429 with `Retry-After` at once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,14 +22,14 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
-use vkyc_actors::inference::{InferenceError, Pool};
-use vkyc_actors::verify::{
+use vkyc_vision::inference::{InferenceError, Pool};
+use vkyc_vision::verify::{
     DocumentEngine, FaceMatchOutcome, LivenessOutcome, DocumentInit, DocumentJob, FaceInit, FaceMatchEngine, FaceMatchJob, Frame, LivenessEngine, LivenessInit, LivenessJob,
 };
-use vkyc_actors::vision::idcard::DocumentKind;
-use vkyc_actors::vision::liveness::{random_moves, Move};
-use vkyc_actors::vision::runtime::Models;
-use vkyc_actors::vision::VisionError;
+use vkyc_vision::idcard::DocumentKind;
+use vkyc_vision::liveness::{random_moves, Move};
+use vkyc_vision::runtime::Models;
+use vkyc_vision::VisionError;
 
 use crate::config::Config;
 use crate::error::{ApiError, AuthErrors, ErrorBody};

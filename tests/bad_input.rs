@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 use vkyc::auth::JoinClaims;
-use vkyc_actors::Role;
+use vkyc_domain::Role;
 
 fn craft(sid: Uuid, role: Role, exp_offset: i64, secret: &str) -> String {
     let now = chrono::Utc::now().timestamp();

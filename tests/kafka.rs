@@ -366,10 +366,10 @@ async fn benchmark_outbox_to_kafka() {
     for w in 0..8u64 {
         let store = store.clone();
         writers.push(tokio::spawn(async move {
-            use vkyc_actors::EventSink;
+            use vkyc_domain::EventSink;
             let session = uuid::Uuid::new_v4();
             for i in (w..backlog).step_by(8) {
-                let ev = vkyc_actors::DomainEvent::new(vkyc_actors::EventKind::StepCompleted, Some(session.into()), json!({"step": "consent", "attempt": i + 1, "outcome": "passed"}));
+                let ev = vkyc_domain::DomainEvent::new(vkyc_domain::EventKind::StepCompleted, Some(session.into()), json!({"step": "consent", "attempt": i + 1, "outcome": "passed"}));
                 store.publish(ev).await.unwrap();
             }
         }));

@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
-use vkyc_actors::vision::idcard::{self, name_match, DocumentFields, DocumentKind, Gender};
-use vkyc_actors::vision::ocr::OcrEngine;
-use vkyc_actors::vision::runtime::{default_models_dir, Models};
+use vkyc_vision::idcard::{self, name_match, DocumentFields, DocumentKind, Gender};
+use vkyc_vision::ocr::OcrEngine;
+use vkyc_vision::runtime::{default_models_dir, Models};
 use vkyc_loadtest::cards::{self, CardKind, CardTruth, Fonts};
 
 fn engine() -> OcrEngine {

@@ -23,8 +23,8 @@ use vkyc_domain::SessionId;
 use vkyc::store::{
     Attempt, Capture, CaptureKind, Delivery, DeliveryState, EmbeddedStore, NextStep, RecordingStatus, ScyllaStore, SessionStore, Store, StoreError, Subscription,
 };
-use vkyc_actors::kyc::KycCase;
-use vkyc_actors::{DomainEvent, EventKind};
+use vkyc_domain::kyc::KycCase;
+use vkyc_domain::{DomainEvent, EventKind};
 
 // ---------------------------------------------------------------------------------------
 // kassandra as a server: its library speaks CQL v4 frames; this is the accept loop around it.

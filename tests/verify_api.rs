@@ -149,9 +149,9 @@ async fn a_missing_or_wrong_model_stops_the_start_naming_the_file() {
     assert!(e.contains("is missing") && e.contains("libonnxruntime.so.1.31.1") && e.contains("models/setup.sh"), "{e}");
 
     // Every file present (links to the real ones) but one with the wrong bytes.
-    let real = vkyc_actors::vision::runtime::default_models_dir();
+    let real = vkyc_vision::runtime::default_models_dir();
     let dir = tempfile::tempdir().unwrap();
-    for m in vkyc_actors::vision::runtime::manifest().unwrap() {
+    for m in vkyc_vision::runtime::manifest().unwrap() {
         std::os::unix::fs::symlink(real.join(&m.file), dir.path().join(&m.file)).unwrap();
     }
     std::fs::remove_file(dir.path().join("fr_liveness.onnx")).unwrap();
@@ -249,7 +249,7 @@ async fn a_pan_card_is_read_and_its_photo_matches_another_photo_of_the_holder() 
 /// pre-processing, which changes its output.)
 #[tokio::test]
 async fn a_passive_model_from_config_is_loaded_and_used() {
-    let shipped = vkyc_actors::vision::runtime::default_models_dir().join("fr_liveness.onnx");
+    let shipped = vkyc_vision::runtime::default_models_dir().join("fr_liveness.onnx");
     let app = spawn_app_with(|f| {
         f.merge(("inference.enabled", true))
             .merge(("liveness.passive.model_path", shipped.to_str().unwrap()))

@@ -10,7 +10,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use async_trait::async_trait;
 use rand::RngCore;
-use vkyc_actors::blob::{valid_key, BlobError, BlobStore, StreamReader, StreamWriter};
+use vkyc_blob::{valid_key, BlobError, BlobStore, StreamReader, StreamWriter};
 
 use super::blob_stream::{repair, ChunkReader, ChunkWriter};
 

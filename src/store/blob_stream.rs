@@ -25,7 +25,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use aes_gcm::Aes256Gcm;
-use vkyc_actors::blob::{StreamReader, StreamWriter};
+use vkyc_blob::{StreamReader, StreamWriter};
 
 const MAGIC: &[u8; 8] = b"VKYCSTR1";
 pub const HEADER: u64 = 64;
@@ -35,7 +35,7 @@ fn record_at(index: u64, chunk: usize) -> u64 {
     HEADER + index * (chunk + OVERHEAD) as u64
 }
 
-use vkyc_actors::blob::chunk_crypto::{open_record, seal, OVERHEAD};
+use vkyc_blob::chunk_crypto::{open_record, seal, OVERHEAD};
 
 pub struct ChunkWriter {
     file: File,
@@ -262,7 +262,7 @@ pub fn repair(path: &Path, cipher: &Aes256Gcm, key: &str) -> io::Result<Option<u
     }
     let Some(mut reader) = ChunkReader::open(path, cipher.clone(), key)? else { return Ok(None) };
     let len = reader.len();
-    let keep = vkyc_actors::recording::webm::whole_elements_len(&mut reader)?;
+    let keep = vkyc_media::recording::webm::whole_elements_len(&mut reader)?;
     if keep < len {
         cut(&file, cipher, key, keep)?;
     }
@@ -373,7 +373,7 @@ mod tests {
 
     #[test]
     fn a_recording_torn_by_a_crash_is_cut_after_its_last_whole_element() {
-        use vkyc_actors::recording::webm::{whole_elements_len, ContainerMeta, TrackCodec, TrackSpec, WebmMuxer};
+        use vkyc_media::recording::webm::{whole_elements_len, ContainerMeta, TrackCodec, TrackSpec, WebmMuxer};
         let meta = ContainerMeta { title: "t".into(), start_unix_ms: 1_700_000_000_000, tags: vec![] };
         let video = TrackSpec { name: "v".into(), codec: TrackCodec::Vp8 { width: 64, height: 48 }, default: true };
         let audio = TrackSpec { name: "a".into(), codec: TrackCodec::Opus { channels: 2, sample_rate: 48000 }, default: true };

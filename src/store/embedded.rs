@@ -11,7 +11,7 @@ use redb::{Database, ReadableTable, TableDefinition};
 use serde_json::json;
 use uuid::Uuid;
 use vkyc_domain::SessionId;
-use vkyc_actors::{DomainEvent, EventKind, EventSink};
+use vkyc_domain::{DomainEvent, EventKind, EventSink};
 
 use super::{Capture, CaptureStore, Erased, EventEnvelope, EventLog, SessionChange, SessionStore, Store, StoreError, StoreRefusal, EVENT_SCHEMA_VERSION};
 use vkyc_domain::session::{AdmissionError, Session, SessionStatus};
@@ -157,8 +157,8 @@ fn apply_to(tx: &redb::WriteTransaction, mut s: Session, kind: EventKind, now: c
 }
 
 #[async_trait]
-impl vkyc_actors::kyc::CaseStore for EmbeddedStore {
-    async fn load_case(&self, session_id: SessionId) -> Result<Option<vkyc_actors::kyc::KycCase>, String> {
+impl vkyc_domain::kyc::CaseStore for EmbeddedStore {
+    async fn load_case(&self, session_id: SessionId) -> Result<Option<vkyc_domain::kyc::KycCase>, String> {
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(backend)?;
             let table = tx.open_table(CASES).map_err(backend)?;
@@ -169,7 +169,7 @@ impl vkyc_actors::kyc::CaseStore for EmbeddedStore {
         .map_err(|e| e.to_string())
     }
 
-    async fn save_case(&self, case: &vkyc_actors::kyc::KycCase, event: DomainEvent) -> Result<(), String> {
+    async fn save_case(&self, case: &vkyc_domain::kyc::KycCase, event: DomainEvent) -> Result<(), String> {
         let case = case.clone();
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;

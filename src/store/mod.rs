@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use vkyc_domain::SessionId;
 
-use vkyc_actors::DomainEvent;
+use vkyc_domain::DomainEvent;
 
 use vkyc_domain::session::Session;
 
@@ -145,7 +145,7 @@ pub struct Erased {
 /// `AppState.store` is an `Arc<dyn Store>` whatever the back end (`storage.backend`).
 #[async_trait]
 pub trait Store:
-    SessionStore + CaptureStore + EventLog + RecordingStore + WebhookStore + vkyc_actors::kyc::CaseStore + vkyc_actors::EventSink
+    SessionStore + CaptureStore + EventLog + RecordingStore + WebhookStore + vkyc_domain::kyc::CaseStore + vkyc_domain::EventSink
 {
     /// Applies `change` to the session and stores the result and its event together.
     /// `Ok(None)`: no such session; `Ok(Some(Err(_)))`: refused, nothing written.

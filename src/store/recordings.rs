@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 use vkyc_domain::SessionId;
-use vkyc_actors::recording::RecordedTrack;
-use vkyc_actors::{DomainEvent, EventKind};
+use vkyc_media::recording::RecordedTrack;
+use vkyc_domain::{DomainEvent, EventKind};
 
 use super::embedded::{append_event, backend, EmbeddedStore};
 use super::StoreError;

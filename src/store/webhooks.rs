@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 use vkyc_domain::SessionId;
-use vkyc_actors::{DomainEvent, EventKind};
+use vkyc_domain::{DomainEvent, EventKind};
 
 use super::embedded::{append_event, backend, RELAY_CURSORS};
 use super::{EmbeddedStore, StoreError};

@@ -32,7 +32,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 use uuid::Uuid;
-use vkyc_actors::{DomainEvent, EventKind, EventSink};
+use vkyc_domain::{DomainEvent, EventKind, EventSink};
 
 use super::{retry_delay, DestinationPolicy, EventFilter, WebhookError, WebhookSecret, WebhookUrl};
 use crate::config::{EventsBackend, EventsConfig, WebhooksConfig};
@@ -137,7 +137,7 @@ impl Actor for WebhookSupervisor {
                 st.children.insert(id, child);
                 st.args.health.running(child.name());
                 let ev = DomainEvent::new(EventKind::SupervisorRestarted, None, json!({"supervisor": child.name()}));
-                vkyc_actors::events::emit(&*st.args.store as &dyn EventSink, ev).await;
+                vkyc_domain::events::emit(&*st.args.store as &dyn EventSink, ev).await;
             }
             Err(e) => {
                 tracing::error!(?child, error = %e, "webhook dispatcher child cannot start; trying again");

@@ -160,7 +160,7 @@ if [[ ! -s "$CACHE/face_moves.y4m" || "$(cat "$CACHE/face_moves.y4m.recipe" 2>/d
   [[ -s "$MOVES_PHOTO" ]] || die "$MOVES_PHOTO is missing: run 'bash models/setup.sh --photos'"
   log "making face_moves.y4m (head movements of person_b_1.jpg)"
   frames="$(mktemp -d)"
-  (cd "$HERE/../.." && cargo run -q -p vkyc-actors --example head_moves -- "$MOVES_PHOTO" "$frames" 21 0.6) >/dev/null
+  (cd "$HERE/../.." && cargo run -q -p vkyc-vision --example head_moves -- "$MOVES_PHOTO" "$frames" 21 0.6) >/dev/null
   ffmpeg -nostdin -hide_banner -loglevel error -y -framerate 30 -i "$frames/f%04d.png" \
     -filter_complex "$MOVES_FILTER" -f yuv4mpegpipe "$CACHE/face_moves.y4m.part"
   rm -rf "$frames"

@@ -54,8 +54,8 @@ use scylla::statement::{Consistency, SerialConsistency};
 use scylla::value::{CqlTimestamp, CqlValue, Row};
 use serde_json::json;
 use uuid::Uuid;
-use vkyc_actors::kyc::{CaseStore, KycCase};
-use vkyc_actors::{DomainEvent, EventKind, EventSink};
+use vkyc_domain::kyc::{CaseStore, KycCase};
+use vkyc_domain::{DomainEvent, EventKind, EventSink};
 
 use super::{Capture, CaptureStore, Erased, EventEnvelope, EventLog, SessionChange, SessionStore, Store, StoreError, StoreRefusal, EVENT_SCHEMA_VERSION};
 use crate::config::ScyllaConfig;

@@ -29,7 +29,7 @@ use scylla::statement::Consistency::{LocalOne as ONE, LocalQuorum as QUORUM};
 use scylla::client::session::Session as CqlSession;
 use uuid::Uuid;
 use vkyc_domain::SessionId;
-use vkyc_actors::{DomainEvent, EventKind};
+use vkyc_domain::{DomainEvent, EventKind};
 
 use super::{backend, corrupt, prep, ts, ScyllaStore, Tx};
 use crate::store::recordings::{interrupted_event, recording_after, Recording, RecordingStatus, RecordingStore, Repair};
