@@ -138,7 +138,14 @@ test('KYC: consent, location, document, face + liveness, decision and audit thro
     await screenshot(cust, 'kyc-customer-liveness.png');
     await screenshot(agent, 'kyc-agent-liveness.png', { fullPage: true });
     const faceOutcome = await stepOutcome(agent.page, 'face', 1);
-    assert.equal(faceOutcome, 'passed', `face step: ${await agent.page.textContent('#kyc-steps [data-step="face"]')}`);
+    if (faceOutcome !== 'passed') {
+      // What the liveness check saw, for the failure message.
+      const seen = await agent.page.evaluate(() => {
+        const a = window.vkyc.kyc.steps.find((x) => x.type === 'face').attempts.at(-1);
+        return { errors: a.errors, liveness: a.data?.liveness, scores: a.scores };
+      });
+      assert.fail(`face step ${faceOutcome}: ${await agent.page.textContent('#kyc-steps [data-step="face"]')}\n${JSON.stringify(seen, null, 1)}`);
+    }
     mark('face');
     await agent.page.waitForFunction(() => document.querySelector('#kyc-rec')?.dataset.result === 'approved');
     assert.match(await agent.page.textContent('#kyc-steps [data-step="face"]'), /Liveness\s*\d+ \/ 100 · live/);

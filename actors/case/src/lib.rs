@@ -293,7 +293,13 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, Scores, Vec<CheckError>, ser
                             "reasons": v.reasons,
                         });
                         if !v.live {
-                            errors.push(CheckError { code: "not_live".into(), message: format!("liveness score {} with the challenge {}", v.score, if v.active.passed { "passed" } else { "not completed" }) });
+                            // Name what failed: the agent sees every move ticked and needs to know why.
+                            let why = v.reasons.iter().find(|r| !r.starts_with("challenge_completed") && !r.starts_with("passive_score")).map(String::as_str);
+                            let message = match why {
+                                Some(why) => format!("liveness score {}: {why}", v.score),
+                                None => format!("liveness score {} below the pass score", v.score),
+                            };
+                            errors.push(CheckError { code: "not_live".into(), message });
                         }
                         live = Some(v.live);
                         if probe.is_none() {

@@ -3,7 +3,7 @@
 //! The face geometry comes from the real detector; the warp is `vkyc_loadtest::headpose`.
 //!
 //! ```text
-//! cargo run -p vkyc-actors --example head_moves -- PHOTO OUT_DIR [FRAMES_PER_MOVE=21] [AMPLITUDE_RAD=0.6]
+//! cargo run -p vkyc-vision --example head_moves -- PHOTO OUT_DIR [FRAMES_PER_MOVE=21] [AMPLITUDE_RAD=0.6]
 //! ```
 //! Writes `OUT_DIR/f0000.png …` and prints the frame count. `tests/browser/fixtures.sh`
 //! turns them into `face_moves.y4m` at 30 fps (one cycle ≈ 3 s; Chromium loops it).
