@@ -294,8 +294,7 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, Scores, Vec<CheckError>, ser
                         });
                         if !v.live {
                             // Name what failed: the agent sees every move ticked and needs to know why.
-                            let why = v.reasons.iter().find(|r| !r.starts_with("challenge_completed") && !r.starts_with("passive_score")).map(String::as_str);
-                            let message = match why {
+                            let message = match v.why_not_live() {
                                 Some(why) => format!("liveness score {}: {why}", v.score),
                                 None => format!("liveness score {} below the pass score", v.score),
                             };

@@ -331,6 +331,21 @@ pub fn combine(active: ActiveResult, passive: Option<f32>, ch: &ChallengeConfig,
     LivenessVerdict { live, score, active, passive_live_probability: passive, reasons }
 }
 
+impl LivenessVerdict {
+    /// The reason that explains a verdict of not live: the first reason of a failed
+    /// challenge, else the passive model's (a spoof veto, or a score that kept it below the
+    /// pass score). `None` when live.
+    pub fn why_not_live(&self) -> Option<&str> {
+        if self.live {
+            None
+        } else if !self.active.passed {
+            self.active.reasons.first().map(String::as_str)
+        } else {
+            self.reasons.last().map(String::as_str)
+        }
+    }
+}
+
 /// True when the frames are (nearly) the same picture: mean absolute difference of small
 /// grey thumbnails below 0.5 grey levels between every consecutive pair.
 pub fn frames_identical(frames: &[RgbImage]) -> bool {
