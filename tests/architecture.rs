@@ -7,11 +7,20 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// Normal (non-dev, non-build) dependencies of every package, by package name.
+/// The host's target triple (`rustc -vV`).
+fn host() -> String {
+    let out = Command::new("rustc").arg("-vV").output().expect("rustc runs");
+    let v = String::from_utf8_lossy(&out.stdout);
+    v.lines().find_map(|l| l.strip_prefix("host: ")).expect("rustc -vV names the host").trim().to_string()
+}
+
+/// Normal (non-dev, non-build) dependencies of every package, by package name, as resolved
+/// for this host. (Unfiltered, `cargo metadata` wants the manifests of the other platforms'
+/// dependencies too, which a build on this host never downloads: `--frozen` then fails.)
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--frozen", "--manifest-path"])
+        .args(["metadata", "--format-version", "1", "--frozen", "--filter-platform", &host(), "--manifest-path"])
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
         .output()
         .expect("cargo metadata runs");

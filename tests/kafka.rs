@@ -20,12 +20,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use broker::{free_port, start_tansu, Proxy};
+use broker::{free_port, start_tansu, Proxy, TopicReader};
 use common::*;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
 use serde_json::{json, Value};
 
@@ -75,16 +74,8 @@ struct Collector {
 
 impl Collector {
     fn start(brokers: &str, topics: &BTreeMap<&'static str, String>) -> Self {
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("group.id", format!("test-{}", uuid::Uuid::new_v4().simple()))
-            .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", "10")
-            .set("enable.auto.commit", "true")
-            .create()
-            .unwrap();
         let names: Vec<&str> = topics.values().map(String::as_str).collect();
-        consumer.subscribe(&names).unwrap();
+        let consumer = TopicReader::new(brokers, &names);
         let got = Arc::new(Mutex::new(Vec::new()));
         let sink = got.clone();
         let task = tokio::spawn(async move {

@@ -20,7 +20,6 @@ use common::*;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
 use serde_json::{json, Value};
 
@@ -213,13 +212,7 @@ async fn a_relay_that_loses_kafka_makes_the_node_not_ready_until_it_is_back_and_
     assert!(body["components"]["relay"]["last_failure"].as_str().unwrap().contains("kafka relay: injected fault"), "{body:#}");
     let after = app.api.post("/v1/sessions", create("After Restart")).await.unwrap();
 
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("group.id", format!("readiness-{}", uuid::Uuid::new_v4().simple()))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topics["sessions"].as_str()]).unwrap();
+    let consumer = broker::TopicReader::new(&brokers, &[topics["sessions"].as_str()]);
     let mut want: Vec<String> = [&before, &during, &after].iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !want.is_empty() {

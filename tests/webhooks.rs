@@ -3,6 +3,8 @@
 //! stdlib `hmac`/`hashlib`/`base64`), a fast retry schedule (0.2 s, 0.4 s, 0.8 s).
 
 mod common;
+#[path = "support/broker.rs"]
+mod broker;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -463,8 +465,6 @@ async fn kafka_consumer_group_shares_the_work_between_nodes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a Kafka broker: VKYC_KAFKA_BROKERS (tests/run-all.sh starts tansu)"]
 async fn kafka_consumer_group_mode_delivers_and_announces_dead_letters() {
-    use rdkafka::config::ClientConfig;
-    use rdkafka::consumer::{Consumer, StreamConsumer};
     use rdkafka::Message;
 
     let brokers = kafka_brokers();
@@ -485,13 +485,7 @@ async fn kafka_consumer_group_mode_delivers_and_announces_dead_letters() {
     let d = wait_delivery_state(&app, bad["id"].as_str().unwrap(), "dead").await;
 
     // The dead letter on the webhooks topic, keyed by the session.
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("group.id", format!("test-{run}"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topics[5].1.as_str()]).unwrap();
+    let consumer = broker::TopicReader::new(&brokers, &[topics[5].1.as_str()]);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let m = tokio::time::timeout_at(deadline.into(), consumer.recv()).await.expect("a webhook.dead_lettered record").unwrap();

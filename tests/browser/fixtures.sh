@@ -134,6 +134,17 @@ if [[ ! -s "$CACHE/tone.wav" ]]; then
   mv "$CACHE/tone.wav.part" "$CACHE/tone.wav"
 fi
 
+# A workspace example (make_card, head_moves), built with the whole workspace: `cargo run
+# -p <crate>` would resolve that crate's features alone and rebuild half the dependencies.
+example() {
+  local name=$1
+  shift
+  (cd "$HERE/../.." && cargo build -q --workspace --examples) || die "cannot build the examples"
+  local target=${CARGO_TARGET_DIR:-target}
+  [[ $target = /* ]] || target="$HERE/../../$target"
+  "$target/debug/examples/$name" "$@"
+}
+
 # --- (d) synthetic PAN card with person_b_1.jpg (the same person as the camera) ----
 # pan_card.png + pan_card.json (what is printed on it: name, pan_number, date_of_birth),
 # made by loadtest/examples/make_card.rs from the photo set of the Rust tests.
@@ -142,7 +153,7 @@ CARD_SEED=11
 if [[ ! -s "$CACHE/pan_card.png" || ! -s "$CACHE/pan_card.json" ]]; then
   [[ -s "$CARD_PHOTO" ]] || die "$CARD_PHOTO is missing: run 'bash models/setup.sh --photos'"
   log "making pan_card.png (seed $CARD_SEED, photo person_b_1.jpg)"
-  (cd "$HERE/../.." && cargo run -q -p vkyc-loadtest --example make_card -- \
+  (example make_card \
     "$CARD_PHOTO" "$CARD_SEED" "$CACHE/pan_card.part.png") >"$CACHE/pan_card.json.part"
   mv "$CACHE/pan_card.part.png" "$CACHE/pan_card.png"
   mv "$CACHE/pan_card.json.part" "$CACHE/pan_card.json"
@@ -150,7 +161,7 @@ fi
 
 # --- (e) head movements for the liveness challenge: face_moves.y4m -------------------
 # One cycle of turn left / right, look up / down rendered from person_b_1.jpg by
-# actors/examples/head_moves.rs (the real detector for the face geometry, the 2.5-D warp of
+# actors/vision/examples/head_moves.rs (the real detector for the face geometry, the 2.5-D warp of
 # loadtest/src/headpose.rs), framed like a webcam. Chromium loops it, so frames grabbed
 # over a few cycles contain any order of moves.
 MOVES_PHOTO="$CACHE/photos/person_b_1.jpg"
@@ -160,7 +171,7 @@ if [[ ! -s "$CACHE/face_moves.y4m" || "$(cat "$CACHE/face_moves.y4m.recipe" 2>/d
   [[ -s "$MOVES_PHOTO" ]] || die "$MOVES_PHOTO is missing: run 'bash models/setup.sh --photos'"
   log "making face_moves.y4m (head movements of person_b_1.jpg)"
   frames="$(mktemp -d)"
-  (cd "$HERE/../.." && cargo run -q -p vkyc-vision --example head_moves -- "$MOVES_PHOTO" "$frames" 21 0.6) >/dev/null
+  (example head_moves "$MOVES_PHOTO" "$frames" 21 0.6) >/dev/null
   ffmpeg -nostdin -hide_banner -loglevel error -y -framerate 30 -i "$frames/f%04d.png" \
     -filter_complex "$MOVES_FILTER" -f yuv4mpegpipe "$CACHE/face_moves.y4m.part"
   rm -rf "$frames"
@@ -173,7 +184,7 @@ CARD2_PHOTO="$CACHE/photos/person_b_2.jpg"
 if [[ ! -s "$CACHE/pan_card_b2.png" || ! -s "$CACHE/pan_card_b2.json" ]]; then
   [[ -s "$CARD2_PHOTO" ]] || die "$CARD2_PHOTO is missing: run 'bash models/setup.sh --photos'"
   log "making pan_card_b2.png (seed 13, photo person_b_2.jpg)"
-  (cd "$HERE/../.." && cargo run -q -p vkyc-loadtest --example make_card -- \
+  (example make_card \
     "$CARD2_PHOTO" 13 "$CACHE/pan_card_b2.part.png") >"$CACHE/pan_card_b2.json.part"
   mv "$CACHE/pan_card_b2.part.png" "$CACHE/pan_card_b2.png"
   mv "$CACHE/pan_card_b2.json.part" "$CACHE/pan_card_b2.json"

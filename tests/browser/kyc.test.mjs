@@ -144,7 +144,9 @@ test('KYC: consent, location, document, face + liveness, decision and audit thro
         const a = window.vkyc.kyc.steps.find((x) => x.type === 'face').attempts.at(-1);
         return { errors: a.errors, liveness: a.data?.liveness, scores: a.scores };
       });
-      assert.fail(`face step ${faceOutcome}: ${await agent.page.textContent('#kyc-steps [data-step="face"]')}\n${JSON.stringify(seen, null, 1)}`);
+      const frames = (await api(server.url, 'GET', `/v1/sessions/${session.id}/captures`)).body.captures.filter((c) => c.kind === 'frame');
+      const sizes = frames.map((c) => `${c.width}x${c.height}`).join(' ');
+      assert.fail(`face step ${faceOutcome}: ${await agent.page.textContent('#kyc-steps [data-step="face"]')}\nframe sizes: ${sizes}\n${JSON.stringify(seen, null, 1)}`);
     }
     mark('face');
     await agent.page.waitForFunction(() => document.querySelector('#kyc-rec')?.dataset.result === 'approved');

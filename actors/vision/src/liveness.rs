@@ -141,7 +141,12 @@ pub fn neutral_pose(usable: &[(usize, Pose)]) -> Option<Pose> {
 
 /// Checks the frames against the asked moves, in order. The neutral pose is the median
 /// pose ([`neutral_pose`]); each move must reach its threshold after the previous one did.
-pub fn verify_active(moves: &[Move], frames: &[FrameFace], identical_frames: bool, cfg: &ChallengeConfig) -> ActiveResult {
+///
+/// The best frame (for the passive model, the face match and the identity check) is the most
+/// frontal of the frames whose face is at least `min_face_px` wide, when there is one: at
+/// the start of a call the picture is often still small (the sender's bandwidth estimate is
+/// ramping up), and a frontal face of 50 px says little about who it is.
+pub fn verify_active(moves: &[Move], frames: &[FrameFace], identical_frames: bool, cfg: &ChallengeConfig, min_face_px: f32) -> ActiveResult {
     let mut reasons = Vec::new();
     let usable: Vec<(usize, Pose)> =
         frames.iter().enumerate().filter_map(|(i, f)| f.detection.map(|d| (i, pose(&d.landmarks)))).collect();
@@ -157,11 +162,11 @@ pub fn verify_active(moves: &[Move], frames: &[FrameFace], identical_frames: boo
     }
     let mut results: Vec<MoveResult> = moves.iter().map(|&mv| MoveResult { mv, done: false, frame: None, peak: 0.0 }).collect();
     let neutral = neutral_pose(&usable);
-    // The most frontal frame: the closest to the resting pose on both axes.
-    let best_frame = neutral.and_then(|n| {
-        let off = |p: &Pose| (p.yaw - n.yaw).abs() / cfg.yaw_delta + (p.pitch - n.pitch).abs() / cfg.pitch_delta;
-        usable.iter().min_by(|a, b| off(&a.1).total_cmp(&off(&b.1))).map(|(i, _)| *i)
-    });
+    // The most frontal frame: the closest to the resting pose on both axes, among the
+    // detailed frames if there are any.
+    let detailed: Vec<(usize, Pose)> = usable.iter().copied().filter(|(i, _)| detailed_face(&frames[*i], min_face_px)).collect();
+    let candidates = if detailed.is_empty() { &usable } else { &detailed };
+    let best_frame = neutral.and_then(|n| candidates.iter().min_by(|a, b| off_neutral(&a.1, n, cfg).total_cmp(&off_neutral(&b.1, n, cfg))).map(|(i, _)| *i));
     if let Some(neutral) = neutral {
         let mut k = 0;
         for &(i, p) in &usable {
@@ -194,6 +199,139 @@ pub fn verify_active(moves: &[Move], frames: &[FrameFace], identical_frames: boo
         reasons.push("challenge_completed: every requested head movement was seen in order".into());
     }
     ActiveResult { passed, moves: results, frames: frames.len(), frames_with_face, best_frame, reasons }
+}
+
+/// How far a pose is from the resting pose, in thresholds: 1.0 = one move's worth on one axis.
+pub fn off_neutral(p: &Pose, neutral: Pose, cfg: &ChallengeConfig) -> f32 {
+    (p.yaw - neutral.yaw).abs() / cfg.yaw_delta + (p.pitch - neutral.pitch).abs() / cfg.pitch_delta
+}
+
+/// A face is detailed enough to say who it is when its box is at least `min_face_px` wide
+/// (the face match's own floor for a live probe, `face.min_face_px`).
+fn detailed_face(f: &FrameFace, min_face_px: f32) -> bool {
+    f.detection.is_some_and(|d| d.bbox.w >= min_face_px)
+}
+
+/// The frames that show the person stayed the same, to be compared with the best frame.
+///
+/// The series is cut at each completed move: before the first, between moves, after the
+/// last. Of each part's detailed faces (at least `min_face_px` wide), up to three are
+/// compared: the most frontal, however far it is from the resting pose (another person's
+/// face has another resting pose, so a swapped-in face often looks "turned"; the frames
+/// where a move reached its threshold are left out), and the
+/// first and last near-frontal ones (turned or nodding faces embed poorly even for one
+/// person). A part is confirmed when at least half of them match the best frame: one
+/// blurred or badly compressed frame does not make a different person; a face that is
+/// the only one compared in its part, or outvoted, does. A part without a detailed face is
+/// not judged: when no part other than the best frame's own could be (a call whose
+/// picture sharpened only after the moves), [`judge_identity`] says so without failing
+/// the check; the agent, who watches the video, sees the note.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentityPlan {
+    pub best: usize,
+    /// Per part: the frames to compare (none = the part could not be judged).
+    pub parts: Vec<Vec<usize>>,
+    /// Index of the part that holds the best frame.
+    pub best_part: usize,
+}
+
+/// Near frontal for the identity check: at most one move's worth from the resting pose.
+const IDENTITY_MAX_OFF: f32 = 1.0;
+
+pub fn identity_plan(active: &ActiveResult, frames: &[FrameFace], cfg: &ChallengeConfig, min_face_px: f32) -> Option<IdentityPlan> {
+    let best = active.best_frame?;
+    let usable: Vec<(usize, Pose)> = frames.iter().enumerate().filter_map(|(i, f)| f.detection.map(|d| (i, pose(&d.landmarks)))).collect();
+    let neutral = neutral_pose(&usable)?;
+    let mut cuts: Vec<usize> = vec![0];
+    cuts.extend(active.moves.iter().filter_map(|m| m.frame.map(|f| f + 1)));
+    cuts.push(usize::MAX);
+    // The frame where a move reached its threshold shows the head turned, by definition.
+    let completions: Vec<usize> = active.moves.iter().filter_map(|m| m.frame).collect();
+    let mut parts = Vec::new();
+    let mut best_part = 0;
+    for (k, w) in cuts.windows(2).enumerate() {
+        if (w[0]..w[1]).contains(&best) {
+            best_part = k;
+        }
+        let part: Vec<(usize, Pose)> =
+            usable.iter().copied().filter(|&(i, _)| i >= w[0] && i < w[1] && i != best && !completions.contains(&i) && detailed_face(&frames[i], min_face_px)).collect();
+        let mut picks: Vec<usize> = Vec::new();
+        if let Some(frontal) = part.iter().min_by(|a, b| off_neutral(&a.1, neutral, cfg).total_cmp(&off_neutral(&b.1, neutral, cfg))) {
+            picks.push(frontal.0);
+        }
+        let near: Vec<usize> = part.iter().filter(|(_, p)| off_neutral(p, neutral, cfg) <= IDENTITY_MAX_OFF).map(|(i, _)| *i).collect();
+        for i in [near.first(), near.last()].into_iter().flatten() {
+            if !picks.contains(i) {
+                picks.push(*i);
+            }
+        }
+        parts.push(picks);
+    }
+    Some(IdentityPlan { best, parts, best_part })
+}
+
+/// What [`judge_identity`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Identity {
+    /// The compared frames show the person of the best frame.
+    Same,
+    /// No frame away from the best frame's part was detailed enough to compare
+    /// (`identity_unchecked: …`, a note, not a failure).
+    Unchecked(String),
+    /// Someone else (`face_changed: …`): the challenge fails.
+    Changed(String),
+}
+
+/// Runs the plan with `embed(frame)` (the face embedding of a frame). `Changed` when fewer
+/// than half of a part's frames match the best frame, or when two compared frames match
+/// each other but neither matches the best frame (a second person, whichever of the two the
+/// best frame shows); `Unchecked` when no part other than the best frame's own could be
+/// judged.
+pub fn judge_identity<E>(plan: &IdentityPlan, threshold: f32, mut embed: impl FnMut(usize) -> Result<Vec<f32>, E>) -> Result<Identity, E> {
+    let reference = embed(plan.best)?;
+    let mut compared: Vec<(usize, Vec<f32>, f32)> = Vec::new();
+    let mut judged = 0;
+    for (k, picks) in plan.parts.iter().enumerate() {
+        if picks.is_empty() {
+            continue;
+        }
+        let mut unlike: Option<(usize, f32)> = None;
+        let mut matched = 0;
+        for &i in picks {
+            let e = embed(i)?;
+            let c = crate::face::cosine(&reference, &e);
+            if c >= threshold {
+                matched += 1;
+            } else if unlike.is_none_or(|(_, u)| c < u) {
+                unlike = Some((i, c));
+            }
+            compared.push((i, e, c));
+        }
+        if let Some((i, c)) = unlike.filter(|_| matched * 2 < picks.len()) {
+            return Ok(Identity::Changed(format!("face_changed: frame {i} shows a different face than frame {} (similarity {c:.2})", plan.best)));
+        }
+        if k != plan.best_part {
+            judged += 1;
+        }
+    }
+    let strangers: Vec<&(usize, Vec<f32>, f32)> = compared.iter().filter(|(_, _, c)| *c < threshold).collect();
+    for (n, a) in strangers.iter().enumerate() {
+        for b in &strangers[n + 1..] {
+            if crate::face::cosine(&a.1, &b.1) >= threshold {
+                return Ok(Identity::Changed(format!(
+                    "face_changed: frames {} and {} show the same face, and not the face of frame {} (similarity {:.2}, {:.2})",
+                    a.0, b.0, plan.best, a.2, b.2
+                )));
+            }
+        }
+    }
+    if judged == 0 && plan.parts.len() > 1 {
+        return Ok(Identity::Unchecked(format!(
+            "identity_unchecked: no frame away from frame {} showed the face large and frontal enough to confirm that the same person stayed in front of the camera",
+            plan.best
+        )));
+    }
+    Ok(Identity::Same)
 }
 
 /// Channel order of a passive model's input.
@@ -398,10 +536,10 @@ mod tests {
         let cfg = ChallengeConfig::default();
         let moves = [Move::TurnLeft, Move::LookUp];
         let good = series(&[(0.0, 0.55), (0.0, 0.55), (0.08, 0.55), (0.16, 0.55), (0.0, 0.55), (0.0, 0.5), (0.0, 0.4), (0.0, 0.55)]);
-        let r = verify_active(&moves, &good, false, &cfg);
+        let r = verify_active(&moves, &good, false, &cfg, 64.0);
         assert!(r.passed, "{r:?}");
         let still = series(&[(0.0, 0.55); 8]);
-        let r = verify_active(&moves, &still, true, &cfg);
+        let r = verify_active(&moves, &still, true, &cfg, 64.0);
         assert!(!r.passed);
         assert!(r.reasons.iter().any(|s| s.starts_with("static_frames")));
         assert!(r.reasons.iter().any(|s| s.starts_with("move_not_seen: turn_left")));
@@ -412,10 +550,10 @@ mod tests {
         let cfg = ChallengeConfig::default();
         // Looks up first, then turns left: asked turn_left then look_up.
         let frames = series(&[(0.0, 0.55), (0.0, 0.4), (0.0, 0.55), (0.16, 0.55), (0.0, 0.55), (0.0, 0.55)]);
-        assert!(!verify_active(&[Move::TurnLeft, Move::LookUp], &frames, false, &cfg).passed);
+        assert!(!verify_active(&[Move::TurnLeft, Move::LookUp], &frames, false, &cfg, 64.0).passed);
         // Turns right when asked left.
         let frames = series(&[(0.0, 0.55), (-0.1, 0.55), (-0.2, 0.55), (0.0, 0.55), (0.0, 0.55), (0.0, 0.55)]);
-        assert!(!verify_active(&[Move::TurnLeft], &frames, false, &cfg).passed);
+        assert!(!verify_active(&[Move::TurnLeft], &frames, false, &cfg, 64.0).passed);
     }
 
     #[test]
@@ -424,15 +562,100 @@ mod tests {
         let pc = PassiveConfig::default();
         let moves = [Move::TurnRight];
         let good = series(&[(0.0, 0.55), (-0.05, 0.55), (-0.15, 0.55), (0.0, 0.55), (0.0, 0.55), (0.0, 0.55)]);
-        let a = verify_active(&moves, &good, false, &ch);
+        let a = verify_active(&moves, &good, false, &ch, 64.0);
         let v = combine(a.clone(), Some(0.5), &ch, &pc);
         assert!(v.live && v.score == 85, "{v:?}");
         let vetoing = PassiveConfig { veto_below: 0.05, ..PassiveConfig::default() };
         assert!(!combine(a.clone(), Some(0.01), &ch, &vetoing).live);
         assert!(combine(a, Some(0.01), &ch, &pc).live, "no veto by default");
-        let still = verify_active(&moves, &series(&[(0.0, 0.55); 6]), true, &ch);
+        let still = verify_active(&moves, &series(&[(0.0, 0.55); 6]), true, &ch, 64.0);
         let v = combine(still, Some(0.99), &ch, &pc);
         assert!(!v.live && v.score <= 40);
+    }
+
+    fn small(mut f: FrameFace) -> FrameFace {
+        if let Some(d) = f.detection.as_mut() {
+            d.bbox.w = 40.0;
+        }
+        f
+    }
+
+    /// Frames 0–2 small and exactly neutral, then a turn left and a look up (completed at
+    /// frames 4 and 7), back to neutral.
+    fn ramping_series() -> Vec<FrameFace> {
+        let mut f = series(&[(0.0, 0.55), (0.0, 0.55), (0.0, 0.55), (0.01, 0.55), (0.16, 0.55), (0.01, 0.56), (0.0, 0.5), (0.0, 0.4), (0.01, 0.55), (0.0, 0.56)]);
+        for x in &mut f[..3] {
+            *x = small(*x);
+        }
+        f
+    }
+
+    #[test]
+    fn the_best_frame_and_the_identity_checks_use_detailed_near_frontal_faces() {
+        let cfg = ChallengeConfig::default();
+        let frames = ramping_series();
+        let r = verify_active(&[Move::TurnLeft, Move::LookUp], &frames, false, &cfg, 64.0);
+        assert!(r.passed, "{r:?}");
+        assert!(r.best_frame.is_some_and(|b| b >= 3), "the small frontal frames are not the best: {:?}", r.best_frame);
+        let plan = identity_plan(&r, &frames, &cfg, 64.0).unwrap();
+        // Cut after frame 4 (turn) and 7 (look up); the small faces and the moves are left out.
+        assert_eq!(plan.parts.len(), 3);
+        let all: Vec<usize> = plan.parts.iter().flatten().copied().collect();
+        assert!(all.iter().all(|&i| i >= 3 && i != 4 && i != 7 && i != plan.best), "{plan:?}");
+        assert!(plan.parts.iter().enumerate().all(|(k, p)| k == plan.best_part || !p.is_empty()), "{plan:?}");
+        // Without a size floor the best frame may be a small one.
+        let r0 = verify_active(&[Move::TurnLeft, Move::LookUp], &frames, false, &cfg, 0.0);
+        assert_eq!(r0.best_frame, Some(0));
+    }
+
+    /// The reason, if any.
+    fn judge(plan: &IdentityPlan, faces: &dyn Fn(usize) -> [f32; 3]) -> Option<String> {
+        match judge_identity::<()>(plan, 0.4, |i| Ok(faces(i).to_vec())).unwrap() {
+            Identity::Same => None,
+            Identity::Unchecked(why) | Identity::Changed(why) => Some(why),
+        }
+    }
+
+    #[test]
+    fn one_unclear_frame_is_tolerated_and_a_second_person_is_not() {
+        const A: [f32; 3] = [1.0, 0.0, 0.0];
+        const B: [f32; 3] = [0.0, 1.0, 0.0];
+        const BLUR: [f32; 3] = [0.3, 0.0, 0.95]; // like A a little (cos 0.30), like B not at all
+        let plan = IdentityPlan { best: 3, parts: vec![vec![5], vec![8, 9, 10], vec![12, 14]], best_part: 0 };
+        assert_eq!(judge(&plan, &|_| A), None);
+        // One poor frame in a part that also shows the person.
+        assert_eq!(judge(&plan, &|i| if i == 9 { BLUR } else { A }), None);
+        // Someone else for a whole part.
+        let why = judge(&plan, &|i| if i >= 12 { B } else { A }).unwrap();
+        assert!(why.starts_with("face_changed: frame 12"), "{why}");
+        // The best frame shows the other person, and so do most frames of each part: every
+        // part is confirmed, but the frames that do not match are one face.
+        let why = judge(&plan, &|i| if [3, 5, 8, 10, 12].contains(&i) { B } else { A }).unwrap();
+        assert!(why.starts_with("face_changed: frames"), "{why}");
+        // Two poor frames that are not alike are not a second person.
+        const BLUR2: [f32; 3] = [0.3, -0.95, 0.0];
+        assert_eq!(judge(&plan, &|i| match i { 9 => BLUR, 12 => BLUR2, _ => A }), None);
+        // Nothing away from the best frame's part could be compared.
+        let unclear = IdentityPlan { best: 3, parts: vec![vec![1], vec![], vec![]], best_part: 0 };
+        let v = judge_identity::<()>(&unclear, 0.4, |_| Ok(A.to_vec())).unwrap();
+        assert!(matches!(&v, Identity::Unchecked(why) if why.starts_with("identity_unchecked")), "{v:?}");
+        let v = judge_identity::<()>(&unclear, 0.4, |i| Ok(if i == 1 { B } else { A }.to_vec())).unwrap();
+        assert!(matches!(v, Identity::Changed(_)), "the best frame's own part still counts: {v:?}");
+    }
+
+    #[test]
+    fn why_not_live_names_the_failed_challenge_first_then_the_passive_model() {
+        let ch = ChallengeConfig::default();
+        let pc = PassiveConfig::default();
+        let moves = [Move::TurnRight];
+        let good = series(&[(0.0, 0.55), (-0.05, 0.55), (-0.15, 0.55), (0.0, 0.55), (0.0, 0.55), (0.0, 0.55)]);
+        let live = combine(verify_active(&moves, &good, false, &ch, 64.0), Some(0.5), &ch, &pc);
+        assert_eq!(live.why_not_live(), None);
+        let still = combine(verify_active(&moves, &series(&[(0.0, 0.55); 6]), true, &ch, 64.0), Some(0.9), &ch, &pc);
+        assert!(still.why_not_live().unwrap().starts_with("static_frames"), "{:?}", still.reasons);
+        let vetoing = PassiveConfig { veto_below: 0.05, ..PassiveConfig::default() };
+        let spoof = combine(verify_active(&moves, &good, false, &ch, 64.0), Some(0.01), &ch, &vetoing);
+        assert!(spoof.why_not_live().unwrap().starts_with("passive_spoof"), "{:?}", spoof.reasons);
     }
 
     #[test]

@@ -202,48 +202,26 @@ impl Engine for LivenessEngine {
             images.push(img);
         }
         let identical = liveness::frames_identical(&images);
-        let mut active = liveness::verify_active(&job.moves, &faces, identical, &cfg.challenge);
+        let min_face_px = cfg.face.min_face_px as f32;
+        let mut active = liveness::verify_active(&job.moves, &faces, identical, &cfg.challenge, min_face_px);
         let mut passive = None;
         if let Some(best) = active.best_frame {
             let det = faces[best].detection.expect("best frame has a face");
             passive = Some(self.passive.live_probability(&images[best], &det)?);
-            // The same person throughout: the most frontal frame is compared with near-frontal
-            // frames before, between and after the moves (between moves the head is back near
-            // neutral). Turned or nodding faces are not compared: they embed poorly even for
-            // one person.
-            let usable: Vec<(usize, liveness::Pose)> =
-                faces.iter().enumerate().filter_map(|(i, f)| f.detection.map(|d| (i, liveness::pose(&d.landmarks)))).collect();
-            if let Some(neutral) = liveness::neutral_pose(&usable) {
-                let d0 = faces[best].detection.expect("usable");
-                let reference = self.engine.embedder.embed(&face::align(&images[best], &d0))?;
-                let off = |p: &liveness::Pose| (p.yaw - neutral.yaw).abs() / cfg.challenge.yaw_delta + (p.pitch - neutral.pitch).abs() / cfg.challenge.pitch_delta;
-                // The series cut at each completed move: before the first, between moves,
-                // after the last. In each part, its first frame (when near frontal) and its
-                // most frontal frame are compared with the best frame.
-                let mut cuts: Vec<usize> = vec![0];
-                cuts.extend(active.moves.iter().filter_map(|m| m.frame.map(|f| f + 1)));
-                cuts.push(usize::MAX);
-                let mut checks: Vec<usize> = vec![];
-                for w in cuts.windows(2) {
-                    let part: Vec<&(usize, liveness::Pose)> = usable.iter().filter(|(i, _)| *i >= w[0] && *i < w[1]).collect();
-                    if let Some(&&(i, p)) = part.first() {
-                        if off(&p) <= 1.0 {
-                            checks.push(i);
-                        }
-                    }
-                    if let Some(&&(i, _)) = part.iter().min_by(|a, b| off(&a.1).total_cmp(&off(&b.1))) {
-                        checks.push(i);
-                    }
-                }
-                checks.dedup();
-                for i in checks.into_iter().filter(|&i| i != best) {
-                    let d = faces[i].detection.expect("usable");
-                    let c = face::cosine(&reference, &self.engine.embedder.embed(&face::align(&images[i], &d))?);
-                    if c < cfg.face.match_threshold {
+            // The same person throughout ([`liveness::identity_plan`]).
+            if let Some(plan) = liveness::identity_plan(&active, &faces, &cfg.challenge, min_face_px) {
+                let embedder = &mut self.engine.embedder;
+                let why = liveness::judge_identity(&plan, cfg.face.match_threshold, |i| {
+                    let d = faces[i].detection.expect("planned frames have a face");
+                    embedder.embed(&face::align(&images[i], &d))
+                })?;
+                match why {
+                    liveness::Identity::Same => {}
+                    liveness::Identity::Unchecked(note) => active.reasons.push(note),
+                    liveness::Identity::Changed(why) => {
                         active.passed = false;
                         active.reasons.retain(|r| !r.starts_with("challenge_completed"));
-                        active.reasons.push(format!("face_changed: frame {i} shows a different face than frame {best} (similarity {c:.2})"));
-                        break;
+                        active.reasons.push(why);
                     }
                 }
             }

@@ -82,6 +82,46 @@ async fn the_wrong_order_or_another_face_fails() {
     assert!(v.reasons.iter().any(|r| r.starts_with("face_changed")), "{:?}", v.reasons);
 }
 
+/// A call's picture starts small (the sender's bandwidth estimate ramps up) and sharpens:
+/// the first frames of the series are 160 px wide, sent as they are. The small faces are
+/// not used to judge who is in front of the camera, so the series passes; a person swapped
+/// in after the small frames still fails.
+#[tokio::test]
+async fn a_picture_that_sharpens_midway_passes_and_a_swap_still_fails() {
+    let models = models();
+    let pool = liveness_pool(&models).await;
+    let photo = photo("person_b_1.jpg");
+    let geom = geometry(&models, &photo);
+    let small = |f: &image::RgbImage| {
+        let h = (f.height() as u64 * 160 / f.width() as u64) as u32;
+        image::imageops::resize(f, 160, h, image::imageops::FilterType::Triangle)
+    };
+    let asked = [Move::TurnLeft, Move::LookUp, Move::TurnRight];
+    let performed: Vec<headpose::Move> = asked.iter().map(|&m| to_loadtest(m)).collect();
+    let mut frames = headpose::challenge_frames(&photo, &geom, &performed, 8, 0.5);
+    let n = frames.len() / 3;
+    for f in &mut frames[..n] {
+        *f = small(f);
+    }
+    let v = pool.submit(job(&asked, frames)).await.unwrap().verdict;
+    println!("sharpening: live={} score={} best={:?}\n  {:?}", v.live, v.score, v.active.best_frame, v.reasons);
+    assert!(v.live, "{:?}", v.reasons);
+    assert!(v.active.best_frame.is_some_and(|b| b >= n), "the best frame is a sharp one: {:?}", v.active.best_frame);
+
+    // Small frames of the customer, then someone else makes the moves.
+    let other = photo_resized_like("person_a_2.jpg", &photo);
+    let og = geometry(&models, &other);
+    let asked = [Move::TurnRight, Move::LookDown];
+    let performed = [headpose::Move::TurnRight, headpose::Move::LookDown];
+    let mut frames: Vec<image::RgbImage> = headpose::still_frames(&photo, 4).iter().map(small).collect();
+    frames.extend(headpose::still_frames(&photo, 3));
+    frames.extend(headpose::challenge_frames(&other, &og, &performed, 8, 0.5).into_iter().skip(3));
+    let v = pool.submit(job(&asked, frames)).await.unwrap().verdict;
+    println!("swapped after small frames: live={} score={}\n  {:?}", v.live, v.score, v.reasons);
+    assert!(!v.live);
+    assert!(v.reasons.iter().any(|r| r.starts_with("face_changed")), "{:?}", v.reasons);
+}
+
 fn photo_resized_like(name: &str, like: &image::RgbImage) -> image::RgbImage {
     image::imageops::resize(&photo(name), like.width(), like.height(), image::imageops::FilterType::Triangle)
 }
