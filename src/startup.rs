@@ -53,6 +53,28 @@ fn faulty<M: ractor::Message>(spec: ChildSpec, msg: fn() -> M) -> ChildSpec {
     })
 }
 
+/// An inference pool as a child of the tree: the pool started with the engines is linked
+/// to the tree at first; after a failure a new pool is started in its place, and the
+/// handle the HTTP layer holds reaches it.
+fn pool_child<E: vkyc_vision::inference::Engine>(name: &'static str, pool: vkyc_vision::inference::Pool<E>) -> ChildSpec {
+    let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let spec = ChildSpec::new(name, Restart::DEFAULT, move |sup| {
+        let (pool, first) = (pool.clone(), first.clone());
+        async move {
+            if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                let cell = pool.cell();
+                cell.link(sup);
+                Ok(cell)
+            } else {
+                pool.restart_linked(sup).await.map_err(Into::into)
+            }
+        }
+    });
+    #[cfg(feature = "fault-injection")]
+    let spec = faulty(spec, || vkyc_vision::inference::PoolMsg::<E>::Panic);
+    spec
+}
+
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let data_dir = config.storage.data_dir.clone();
@@ -98,9 +120,9 @@ impl Application {
 
         let inference = if config.inference.enabled {
             let inf = crate::verify::Inference::start(&config).await?;
-            tree.adopt("inference.face", inf.face.cell()).await?;
-            tree.adopt("inference.liveness", inf.liveness.cell()).await?;
-            tree.adopt("inference.document", inf.document.cell()).await?;
+            tree.start_child(pool_child("inference.face", inf.face.clone())).await?;
+            tree.start_child(pool_child("inference.liveness", inf.liveness.clone())).await?;
+            tree.start_child(pool_child("inference.document", inf.document.clone())).await?;
             Some(std::sync::Arc::new(inf))
         } else {
             None
@@ -121,12 +143,17 @@ impl Application {
                 _ => Arc::new(crate::notify::LogNotifier),
             },
         };
-        // The case supervisor restarts its own case and step actors; its handle is held by
-        // the HTTP layer, so the tree watches it but does not replace it.
-        let cases = vkyc_case::Cases::start_linked(store.clone(), ctx, Some(tree.cell()))
-            .await
-            .map_err(|e| anyhow::anyhow!("case actors failed to start: {e}"))?;
-        tree.adopt("cases", cases.cell()).await?;
+        // The case supervisor restarts its own case and step actors; the tree restarts the
+        // case supervisor, and the handle the HTTP layer holds reaches the new one.
+        let cases = vkyc_case::Cases::new(store.clone(), ctx);
+        let handle = cases.clone();
+        let spec = ChildSpec::new("cases", Restart::DEFAULT, move |sup| {
+            let cases = handle.clone();
+            async move { cases.spawn_linked(Some(sup)).await.map_err(|e| format!("case actors failed to start: {e}").into()) }
+        });
+        #[cfg(feature = "fault-injection")]
+        let spec = faulty(spec, || vkyc_case::CaseSupMsg::InjectPanic);
+        tree.start_child(spec).await?;
 
         let (st, every) = (store.clone(), Duration::from_secs(config.kyc.expiry_check_secs));
         let expiry = ChildSpec::new("expiry", Restart::DEFAULT, move |sup| {

@@ -4,8 +4,8 @@
 //! ```text
 //! ApplicationSupervisor
 //! ├── rooms            RootSupervisor → RoomSupervisor → RoomActor → PeerActor      restarted
-//! ├── cases            CaseSupervisor → CaseActor → StepActor                      not restarted
-//! ├── inference.*      PoolSupervisor → Worker × n (face, liveness, document)       not restarted
+//! ├── cases            CaseSupervisor → CaseActor → StepActor                      restarted
+//! ├── inference.*      PoolSupervisor → Worker × n (face, liveness, document)       restarted
 //! ├── relay            KafkaRelay (events.backend = "kafka")                        restarted
 //! ├── webhooks         WebhookSupervisor → fan-out, deliverer (webhooks.enabled)    restarted
 //! ├── expiry           ExpiryActor                                                  restarted
@@ -15,8 +15,11 @@
 //! Policy (`handle_supervisor_evt`): a child that fails or stops on its own is marked
 //! `restarting` and started again after a back-off that doubles with each failure
 //! ([`Restart::Limited`]); more than `max` failures within `window` and it is `failed` for
-//! good. A child whose handle the HTTP layer holds directly (cases, pools) cannot be
-//! replaced under it ([`Restart::Never`]): its failure is `failed` at once. Every restart is
+//! good. The HTTP layer reaches the case supervisor and the inference pools through handles
+//! that a restart updates ([`vkyc_case::Cases::spawn_linked`],
+//! [`vkyc_vision::inference::Pool::restart_linked`]). An adopted child (`Tree::adopt`, a
+//! cell started elsewhere) cannot be replaced ([`Restart::Never`]): its failure is `failed`
+//! at once. Every restart is
 //! published as `supervisor.restarted`. Components also report on their own parts (the
 //! relay's broker connection as `relay.broker`, the dispatcher's children as
 //! `webhooks.fanout` / `webhooks.deliverer`). The node is ready only while every entry is

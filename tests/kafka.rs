@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use broker::{free_port, start_tansu, Proxy, TopicReader};
+use broker::{free_port, start_tansu, Proxy, topic_reader};
 use common::*;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -75,7 +75,7 @@ struct Collector {
 impl Collector {
     fn start(brokers: &str, topics: &BTreeMap<&'static str, String>) -> Self {
         let names: Vec<&str> = topics.values().map(String::as_str).collect();
-        let consumer = TopicReader::new(brokers, &names);
+        let consumer = topic_reader(brokers, &names);
         let got = Arc::new(Mutex::new(Vec::new()));
         let sink = got.clone();
         let task = tokio::spawn(async move {

@@ -4,13 +4,6 @@
 # each running the consent/location/face step flow with captures, then 5 s of the UDP relay
 # baseline — and require that the run met its SLOs (exit 0) and that the JSON report
 # matches loadtest/report.schema.json. Reports land in $LOADTEST_OUT (target/loadtest-smoke).
-#
-# This is a check that the media path works under load, not a measurement: every call must
-# come up, media must flow without loss and be recorded, the report must be valid. The
-# latency SLOs are the capacity figures of BENCHMARKS.md (release build, quiet host); here a
-# debug server shares 2 cores with the load generator and whatever else the CI host runs,
-# so the forwarding p99 limit is 250 ms (a broken forwarding path, queueing without bound,
-# still fails it; a busy host does not). The run prints its real figures either way.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 server=${LOADTEST_SERVER_BIN:-target/debug/vkyc}
@@ -43,7 +36,7 @@ fi
 
 rm -rf "$out"
 VKYC_API_KEY="$key" "$loadtest" run --url "$url" --calls 10 --duration 20 --ramp 1 \
-  --steps consent,location,face --baseline-secs 5 --slo-forwarding-p99-ms 250 --out "$out"
+  --steps consent,location,face --baseline-secs 5 --out "$out"
 rc=$?
 "$loadtest" validate-report "$out/report.json" || rc=1
 if [ "$rc" -ne 0 ]; then

@@ -107,6 +107,59 @@ async fn the_expiry_timer_and_the_self_record_processor_are_restarted() {
     }
 }
 
+/// The case supervisor panics: the tree starts a new one, the HTTP layer's handle reaches
+/// it, and the case is loaded again from the store with what it held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_case_supervisor_is_restarted_and_the_cases_are_kept() {
+    let app = spawn_app().await;
+    let s = app.api.post("/v1/sessions", json!({"mode": "live_agent", "applicant": {"name": "Case Restart"}, "workflow": ["consent", "location"]})).await.unwrap();
+    let id = s["id"].as_str().unwrap().to_string();
+    let customer = app.api.token(&id, "customer").await.unwrap().token;
+    let agent = app.api.token(&id, "agent").await.unwrap().token;
+    let steps = format!("/v1/sessions/{id}/steps");
+    let (st, v) = call(&app, reqwest::Method::POST, &format!("{steps}/consent/attempts"), &customer, Some(json!({"text_version": "v1", "given": true}))).await;
+    assert_eq!(st, 201, "{v}");
+
+    readyz_until(&app, "ready", |s, b| s == 200 && running(b, "cases")).await;
+    assert_eq!(inject(&app, "cases").await, 202);
+    let body = readyz_until(&app, "the case supervisor restarted", |s, b| s == 200 && b["components"]["cases"]["restarts"] == 1).await;
+    assert!(body["components"]["cases"]["last_failure"].as_str().unwrap().contains("case supervisor: injected fault"), "{body:#}");
+
+    // The same handle, a new supervisor: the consent is still there, and the case goes on.
+    let (st, v) = call(&app, reqwest::Method::POST, &format!("{steps}/location/attempts"), &customer, Some(json!({"latitude": 19.07, "longitude": 72.88, "accuracy_m": 30.0}))).await;
+    assert_eq!(st, 201, "{v}");
+    let (st, kyc) = call(&app, reqwest::Method::GET, &format!("/v1/sessions/{id}/kyc"), &agent, None).await;
+    assert_eq!(st, 200, "{kyc}");
+    let attempts: Vec<usize> = kyc["steps"].as_array().unwrap().iter().map(|s| s["attempts"].as_array().unwrap().len()).collect();
+    assert_eq!(attempts, vec![1, 1], "{kyc:#}");
+    let events = app.api.get("/v1/events?limit=1000").await.unwrap();
+    assert!(
+        events["events"].as_array().unwrap().iter().any(|e| e["type"] == "supervisor.restarted" && e["data"]["supervisor"] == "cases"),
+        "{events:#}"
+    );
+}
+
+/// An inference pool's supervisor panics: the tree starts a new pool in its place, and the
+/// verification API (holding the same handle) answers from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_inference_pool_is_replaced_and_the_api_uses_the_new_one() {
+    let app = spawn_app_with_inference().await;
+    let photo = b64(&photo_bytes("person_b_1.jpg"));
+    let face_match = || async {
+        let r = app.http.post(format!("{}/v1/verify/face-match", app.base)).bearer_auth(API_KEY).json(&json!({"probe": photo, "references": [photo]})).send().await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    let (st, v) = face_match().await;
+    assert_eq!(st, 200, "{v}");
+    readyz_until(&app, "ready", |s, b| s == 200 && running(b, "inference.face")).await;
+    assert_eq!(inject(&app, "inference.face").await, 202);
+    let body = readyz_until(&app, "the pool replaced", |s, b| s == 200 && b["components"]["inference.face"]["restarts"] == 1).await;
+    assert!(body["components"]["inference.face"]["last_failure"].as_str().unwrap().contains("face pool: injected fault"), "{body:#}");
+    let (st, v) = face_match().await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["matched"], true, "{v}");
+}
+
 /// A session the server stopped while checking it (phase `processing`, written straight
 /// into the data dir as the stopped server left it) is finished when the server starts:
 /// without its frames the checks cannot run again, so the result asks for review.
@@ -212,7 +265,7 @@ async fn a_relay_that_loses_kafka_makes_the_node_not_ready_until_it_is_back_and_
     assert!(body["components"]["relay"]["last_failure"].as_str().unwrap().contains("kafka relay: injected fault"), "{body:#}");
     let after = app.api.post("/v1/sessions", create("After Restart")).await.unwrap();
 
-    let consumer = broker::TopicReader::new(&brokers, &[topics["sessions"].as_str()]);
+    let consumer = broker::topic_reader(&brokers, &[topics["sessions"].as_str()]);
     let mut want: Vec<String> = [&before, &during, &after].iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !want.is_empty() {

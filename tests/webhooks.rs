@@ -485,7 +485,7 @@ async fn kafka_consumer_group_mode_delivers_and_announces_dead_letters() {
     let d = wait_delivery_state(&app, bad["id"].as_str().unwrap(), "dead").await;
 
     // The dead letter on the webhooks topic, keyed by the session.
-    let consumer = broker::TopicReader::new(&brokers, &[topics[5].1.as_str()]);
+    let consumer = broker::topic_reader(&brokers, &[topics[5].1.as_str()]);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let m = tokio::time::timeout_at(deadline.into(), consumer.recv()).await.expect("a webhook.dead_lettered record").unwrap();

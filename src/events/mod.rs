@@ -8,8 +8,11 @@
 //! `sequence` (position in the outbox) and `data`. The Kafka key is the session id, so one
 //! session's events stay ordered within a topic; node-level events use the key [`NODE_KEY`].
 
+pub mod consumer;
 pub mod relay;
 pub mod tail;
+
+pub use consumer::GroupConsumer;
 
 use serde_json::{json, Value};
 

@@ -38,6 +38,7 @@ pub async fn run(args: TailArgs, brokers: &Brokers) -> anyhow::Result<()> {
         .set("fetch.wait.max.ms", "100")
         .set("log_level", "3")
         .create()?;
+    let consumer = super::GroupConsumer::new(consumer);
     consumer.subscribe(&[&args.topic])?;
     let mut seen = 0;
     while args.max.is_none_or(|m| seen < m) {

@@ -234,7 +234,7 @@ pub struct KafkaFanout;
 
 pub struct KafkaFanoutState {
     args: DispatcherArgs,
-    consumer: StreamConsumer,
+    consumer: crate::events::GroupConsumer,
 }
 
 /// The consumer of the fan-out: its group shares the partitions among the nodes; offsets are
@@ -332,7 +332,7 @@ impl Actor for KafkaFanout {
         consumer.subscribe(&names)?;
         tracing::info!(group = %args.cfg.kafka_group_id, "webhook fan-out consuming the event topics");
         me.send_message(FanoutMsg::Tick)?;
-        Ok(KafkaFanoutState { args, consumer })
+        Ok(KafkaFanoutState { args, consumer: crate::events::GroupConsumer::new(consumer) })
     }
 
     async fn handle(&self, me: ActorRef<FanoutMsg>, msg: FanoutMsg, st: &mut KafkaFanoutState) -> Result<(), ActorProcessingErr> {

@@ -97,43 +97,19 @@ pub async fn start_tansu(port: u16, advertised: u16) -> Broker {
     Broker { child }
 }
 
-/// A test's consumer of `topics`, from their oldest records, in a throw-away group.
-///
-/// Dropping an rdkafka group member waits, without a bound, until the group has let it go
-/// (rust-rdkafka #509; rdkafka 0.39 polls `closed()` in `Drop`); after an outage, or once the
-/// test has stopped the broker, that can hang the test at its end. So the consumer is let go
-/// on a thread of its own: the test ends either way, and the process takes the thread with it.
-pub struct TopicReader {
-    consumer: Option<rdkafka::consumer::StreamConsumer>,
-}
-
-impl TopicReader {
-    pub fn new(brokers: &str, topics: &[&str]) -> Self {
-        use rdkafka::consumer::Consumer;
-        let consumer: rdkafka::consumer::StreamConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("group.id", format!("test-{}", uuid::Uuid::new_v4().simple()))
-            .set("auto.offset.reset", "earliest")
-            .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", "10")
-            .create()
-            .expect("a Kafka consumer");
-        consumer.subscribe(topics).expect("subscribed");
-        Self { consumer: Some(consumer) }
-    }
-}
-
-impl std::ops::Deref for TopicReader {
-    type Target = rdkafka::consumer::StreamConsumer;
-    fn deref(&self) -> &Self::Target {
-        self.consumer.as_ref().expect("consumer present until drop")
-    }
-}
-
-impl Drop for TopicReader {
-    fn drop(&mut self) {
-        if let Some(c) = self.consumer.take() {
-            std::thread::spawn(move || drop(c));
-        }
-    }
+/// A test's consumer of `topics`, from their oldest records, in a throw-away group. It is a
+/// [`vkyc::events::GroupConsumer`]: let go on a thread of its own, so a test that ends
+/// after a broker outage, or after stopping its broker, does not hang in rdkafka's `Drop`.
+pub fn topic_reader(brokers: &str, topics: &[&str]) -> vkyc::events::GroupConsumer {
+    use rdkafka::consumer::Consumer;
+    let consumer: rdkafka::consumer::StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("test-{}", uuid::Uuid::new_v4().simple()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("a Kafka consumer");
+    consumer.subscribe(topics).expect("subscribed");
+    vkyc::events::GroupConsumer::new(consumer)
 }

@@ -685,6 +685,10 @@ pub enum CaseSupMsg {
     Idle(SessionId, ActorId),
     /// How many case actors are live.
     Count(RpcReplyPort<usize>),
+    /// Panic (fault injection, tests only): the application supervisor starts a new case
+    /// supervisor, and the cases load again from the store.
+    #[cfg(feature = "fault-injection")]
+    InjectPanic,
 }
 
 pub struct CaseSupervisor;
@@ -721,6 +725,8 @@ impl Actor for CaseSupervisor {
                 return Ok(());
             }
             CaseSupMsg::Forward { session_id, workflow, msg } => (session_id, workflow, msg),
+            #[cfg(feature = "fault-injection")]
+            CaseSupMsg::InjectPanic => panic!("case supervisor: injected fault"),
         };
         if let Some(a) = st.cases.get(&session_id) {
             let _ = a.cast(msg);
@@ -759,37 +765,52 @@ impl Actor for CaseSupervisor {
 /// The handle the server uses.
 #[derive(Clone)]
 pub struct Cases {
-    sup: ActorRef<CaseSupMsg>,
+    /// The running case supervisor; replaced when the application supervisor restarts it,
+    /// so every holder of this handle reaches the new one.
+    sup: Arc<std::sync::RwLock<Option<ActorRef<CaseSupMsg>>>>,
+    store: Arc<dyn CaseStore>,
+    ctx: Arc<StepContext>,
 }
 
 const CALL_MS: u64 = 120_000;
 
 impl Cases {
-    pub async fn start(store: Arc<dyn CaseStore>, ctx: StepContext) -> Result<Self, String> {
-        Self::start_linked(store, ctx, None).await
+    /// The handle, with no case supervisor running yet ([`Cases::spawn_linked`] starts one).
+    pub fn new(store: Arc<dyn CaseStore>, ctx: StepContext) -> Self {
+        Self { sup: Arc::default(), store, ctx: Arc::new(ctx) }
     }
 
-    /// Starts the case supervisor linked to `supervisor` (the application supervisor).
-    pub async fn start_linked(store: Arc<dyn CaseStore>, ctx: StepContext, supervisor: Option<ractor::ActorCell>) -> Result<Self, String> {
-        let args = (store, Arc::new(ctx));
+    /// A handle with its case supervisor running, supervised by nobody (tests).
+    pub async fn start(store: Arc<dyn CaseStore>, ctx: StepContext) -> Result<Self, String> {
+        let cases = Self::new(store, ctx);
+        cases.spawn_linked(None).await?;
+        Ok(cases)
+    }
+
+    /// Starts a case supervisor linked to `supervisor` (the application supervisor) and puts
+    /// it in place of the previous one: the start function of the tree's `cases` child. The
+    /// cases of the failed one are loaded again from the store when next asked for.
+    pub async fn spawn_linked(&self, supervisor: Option<ractor::ActorCell>) -> Result<ractor::ActorCell, String> {
+        let args = (self.store.clone(), self.ctx.clone());
         let (sup, _) = match supervisor {
             Some(cell) => Actor::spawn_linked(None, CaseSupervisor, args, cell).await,
             None => Actor::spawn(None, CaseSupervisor, args).await,
         }
         .map_err(|e| e.to_string())?;
-        Ok(Self { sup })
+        let cell = sup.get_cell();
+        *self.sup.write().unwrap_or_else(|p| p.into_inner()) = Some(sup);
+        Ok(cell)
     }
 
-    /// The case supervisor's cell.
-    pub fn cell(&self) -> ractor::ActorCell {
-        self.sup.get_cell()
+    fn sup(&self) -> Result<ActorRef<CaseSupMsg>, CaseError> {
+        self.sup.read().unwrap_or_else(|p| p.into_inner()).clone().ok_or_else(|| CaseError::Unavailable("the case supervisor is not running".into()))
     }
 
     /// Sends `f(reply)` to the session's case actor (through the supervisor) and waits.
     async fn call<T: Send + 'static>(&self, session_id: SessionId, workflow: &[StepType], f: impl FnOnce(RpcReplyPort<T>) -> CaseMsg) -> Result<T, CaseError> {
         let (tx, rx) = ractor::concurrency::oneshot();
         let msg = f(RpcReplyPort::from(tx));
-        self.sup
+        self.sup()?
             .cast(CaseSupMsg::Forward { session_id, workflow: workflow.to_vec(), msg })
             .map_err(|e| CaseError::Unavailable(e.to_string()))?;
         match tokio::time::timeout(std::time::Duration::from_millis(CALL_MS), rx).await {
@@ -838,11 +859,16 @@ impl Cases {
 
     /// Case actors currently in memory.
     pub async fn live(&self) -> usize {
-        ractor::call_t!(self.sup, CaseSupMsg::Count, CALL_MS).unwrap_or(0)
+        match self.sup() {
+            Ok(sup) => ractor::call_t!(sup, CaseSupMsg::Count, CALL_MS).unwrap_or(0),
+            Err(_) => 0,
+        }
     }
 
     pub fn stop(&self) {
-        self.sup.stop(None);
+        if let Ok(sup) = self.sup() {
+            sup.stop(None);
+        }
     }
 }
 

@@ -81,6 +81,10 @@ pub enum PoolMsg<E: Engine> {
     Done(usize),
     #[cfg(feature = "fault-injection")]
     Crash(usize),
+    /// The pool supervisor itself panics (fault injection): the application supervisor
+    /// starts a new pool in its place ([`Pool::restart_linked`]).
+    #[cfg(feature = "fault-injection")]
+    Panic,
 }
 
 // ------------------------------------------------------------------------- Worker
@@ -194,6 +198,8 @@ impl<E: Engine> Actor for PoolSupervisor<E> {
                     let _ = w.cast(WorkerMsg::Crash);
                 }
             }
+            #[cfg(feature = "fault-injection")]
+            PoolMsg::Panic => panic!("{} pool: injected fault", E::NAME),
         }
         Ok(())
     }
@@ -222,9 +228,12 @@ impl<E: Engine> Actor for PoolSupervisor<E> {
 
 // ------------------------------------------------------------------------- Pool
 
-/// The handle callers use. Cheap to clone.
+/// The handle callers use. Cheap to clone. The pool supervisor behind it can be replaced
+/// ([`Pool::restart_linked`]); every clone reaches the new one.
 pub struct Pool<E: Engine> {
-    sup: ActorRef<PoolMsg<E>>,
+    sup: Arc<std::sync::RwLock<ActorRef<PoolMsg<E>>>>,
+    workers: usize,
+    init: E::Init,
     slots: Arc<Semaphore>,
     timeout: Duration,
     retry_after_secs: u64,
@@ -232,7 +241,14 @@ pub struct Pool<E: Engine> {
 
 impl<E: Engine> Clone for Pool<E> {
     fn clone(&self) -> Self {
-        Self { sup: self.sup.clone(), slots: self.slots.clone(), timeout: self.timeout, retry_after_secs: self.retry_after_secs }
+        Self {
+            sup: self.sup.clone(),
+            workers: self.workers,
+            init: self.init.clone(),
+            slots: self.slots.clone(),
+            timeout: self.timeout,
+            retry_after_secs: self.retry_after_secs,
+        }
     }
 }
 
@@ -240,15 +256,35 @@ impl<E: Engine> Pool<E> {
     /// Starts `workers` workers (each builds its engine: a model error stops the start).
     pub async fn start(workers: usize, queue_per_worker: usize, timeout: Duration, init: E::Init) -> Result<Self, String> {
         let workers = workers.max(1);
-        let (sup, _) = Actor::spawn(None, PoolSupervisor::<E>(std::marker::PhantomData), (workers, init))
+        let (sup, _) = Actor::spawn(None, PoolSupervisor::<E>(std::marker::PhantomData), (workers, init.clone()))
             .await
             .map_err(|e| format!("{} pool: {e}", E::NAME))?;
         Ok(Self {
-            sup,
+            sup: Arc::new(std::sync::RwLock::new(sup)),
+            workers,
+            init,
             slots: Arc::new(Semaphore::new(workers * queue_per_worker.max(1))),
             timeout,
             retry_after_secs: 1,
         })
+    }
+
+    /// Starts a new pool supervisor and its workers, linked to `supervisor`, in place of the
+    /// current one (which is stopped if it still runs): what the application supervisor
+    /// does after the pool failed. Jobs in flight on the old pool fail (`worker_failed`);
+    /// the job slots are the same.
+    pub async fn restart_linked(&self, supervisor: ractor::ActorCell) -> Result<ractor::ActorCell, String> {
+        let (sup, _) = Actor::spawn_linked(None, PoolSupervisor::<E>(std::marker::PhantomData), (self.workers, self.init.clone()), supervisor)
+            .await
+            .map_err(|e| format!("{} pool: {e}", E::NAME))?;
+        let cell = sup.get_cell();
+        let old = std::mem::replace(&mut *self.sup.write().unwrap_or_else(|p| p.into_inner()), sup);
+        old.stop(None);
+        Ok(cell)
+    }
+
+    fn sup(&self) -> ActorRef<PoolMsg<E>> {
+        self.sup.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Runs `job` on a worker. Metrics: `vkyc_inference_seconds{engine,outcome}` (queue +
@@ -273,7 +309,7 @@ impl<E: Engine> Pool<E> {
         let (reply, rx) = oneshot::channel();
         let gauge = metrics::gauge!("vkyc_inference_in_flight", "engine" => E::NAME);
         gauge.increment(1.0);
-        let sent = self.sup.cast(PoolMsg::Submit(Envelope { job, reply, _slot: slot }));
+        let sent = self.sup().cast(PoolMsg::Submit(Envelope { job, reply, _slot: slot }));
         let r = match sent {
             Err(_) => Err(InferenceError::WorkerFailed(E::NAME)),
             Ok(()) => match tokio::time::timeout(self.timeout, rx).await {
@@ -289,7 +325,7 @@ impl<E: Engine> Pool<E> {
     /// Fault injection (tests, chaos drills): worker `index` panics on its next message.
     #[cfg(feature = "fault-injection")]
     pub fn inject_panic(&self, index: usize) {
-        let _ = self.sup.cast(PoolMsg::Crash(index));
+        let _ = self.sup().cast(PoolMsg::Crash(index));
     }
 
     /// Free job slots right now.
@@ -298,11 +334,11 @@ impl<E: Engine> Pool<E> {
     }
 
     pub fn stop(&self) {
-        self.sup.stop(None);
+        self.sup().stop(None);
     }
 
-    /// The pool supervisor's cell (to link it under the application supervisor).
+    /// The current pool supervisor's cell (to link it under the application supervisor).
     pub fn cell(&self) -> ractor::ActorCell {
-        self.sup.get_cell()
+        self.sup().get_cell()
     }
 }
