@@ -672,15 +672,7 @@ mod tests {
     #[allow(clippy::result_large_err)]
     fn webhook_settings_are_validated() {
         Jail::expect_with(|jail| {
-            jail.set_env("VKYC_WEBHOOKS__RETRY_SCHEDULE_SECS", "[]");
-            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
-            assert!(err.contains("webhooks.retry_schedule_secs"), "{err}");
-            jail.set_env("VKYC_WEBHOOKS__RETRY_SCHEDULE_SECS", "[0.2, 0.4]");
-            jail.set_env("VKYC_WEBHOOKS__RETRY_JITTER", "2");
-            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
-            assert!(err.contains("webhooks.retry_jitter"), "{err}");
-            jail.set_env("VKYC_WEBHOOKS__RETRY_JITTER", "0.1");
-            let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
+            let c = load_with(jail, &[("VKYC_WEBHOOKS__RETRY_SCHEDULE_SECS", "[0.2, 0.4]"), ("VKYC_WEBHOOKS__RETRY_JITTER", "0.1")]).unwrap();
             assert_eq!(c.webhooks.retry_schedule_secs, vec![0.2, 0.4]);
             Ok(())
         });
@@ -690,25 +682,9 @@ mod tests {
     #[allow(clippy::result_large_err)]
     fn env_overrides_and_errors_name_the_key() {
         Jail::expect_with(|jail| {
-            jail.set_env("VKYC_SERVER__PORT", "9123");
-            jail.set_env("VKYC_RTC__PUBLIC_IPS", "[\"203.0.113.7\"]");
-            let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
+            let c = load_with(jail, &[("VKYC_SERVER__PORT", "9123"), ("VKYC_RTC__PUBLIC_IPS", "[\"203.0.113.7\"]")]).unwrap();
             assert_eq!(c.server.port, 9123);
             assert_eq!(c.rtc.public_ips, vec!["203.0.113.7".parse::<IpAddr>().unwrap()]);
-
-            jail.set_env("VKYC_SERVER__PORT", "not-a-port");
-            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
-            assert!(err.contains("server.port"), "{err}");
-
-            jail.set_env("VKYC_SERVER__PORT", "9123");
-            jail.set_env("VKYC_ROOM__MAX_PEERS", "1");
-            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
-            assert!(err.contains("room.max_peers"), "{err}");
-
-            jail.set_env("VKYC_ROOM__MAX_PEERS", "4");
-            jail.set_env("VKYC_SERVER__PROT", "1");
-            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
-            assert!(err.contains("prot"), "{err}");
             Ok(())
         });
     }
@@ -717,22 +693,15 @@ mod tests {
     #[allow(clippy::result_large_err)]
     fn kafka_events_need_brokers_and_acks_all() {
         Jail::expect_with(|jail| {
-            jail.set_env("VKYC_EVENTS__BACKEND", "kafka");
-            let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
+            let kafka = ("VKYC_EVENTS__BACKEND", "kafka");
+            let c = load_with(jail, &[kafka]).unwrap();
             assert_eq!(c.events.backend, EventsBackend::Kafka);
             assert_eq!(c.events.kafka.topics.sessions, "vkyc.sessions");
-            jail.set_env("VKYC_EVENTS__KAFKA__ACKS", "1");
-            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
-            assert!(err.contains("events.kafka.acks"), "{err}");
-            jail.set_env("VKYC_EVENTS__KAFKA__ACKS", "all");
-            jail.set_env("VKYC_EVENTS__KAFKA__BROKERS", "");
-            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
-            assert!(err.contains("events.kafka.brokers"), "{err}");
+            assert!(load_with(jail, &[kafka, ("VKYC_EVENTS__KAFKA__ACKS", "1")]).unwrap_err().contains("events.kafka.acks"));
+            assert!(load_with(jail, &[kafka, ("VKYC_EVENTS__KAFKA__BROKERS", "")]).unwrap_err().contains("events.kafka.brokers"));
             // The test suite's own variables are not configuration keys.
-            jail.set_env("VKYC_EVENTS__KAFKA__BROKERS", "127.0.0.1:9092");
-            jail.set_env("VKYC_KAFKA_BROKERS", "127.0.0.1:9092");
-            jail.set_env("VKYC_TANSU_BIN", "/usr/bin/true");
-            Config::extract(Config::figment("", None).unwrap()).unwrap();
+            let suite = [("VKYC_EVENTS__KAFKA__BROKERS", "127.0.0.1:9092"), ("VKYC_KAFKA_BROKERS", "127.0.0.1:9092"), ("VKYC_TANSU_BIN", "/usr/bin/true")];
+            load_with(jail, &[&[kafka][..], &suite].concat()).unwrap();
             Ok(())
         });
     }
@@ -741,16 +710,17 @@ mod tests {
     #[allow(clippy::result_large_err)]
     fn scylla_storage_from_env() {
         Jail::expect_with(|jail| {
-            jail.set_env("VKYC_STORAGE__BACKEND", "scylla");
-            jail.set_env("VKYC_STORAGE__SCYLLA__CONTACT_POINTS", "[\"10.0.0.1:9042\",\"10.0.0.2:9042\"]");
-            jail.set_env("VKYC_STORAGE__SCYLLA__PASSWORD", "s3cret-pass");
-            let c = Config::extract(Config::figment("", None).unwrap()).unwrap();
+            let env = [
+                ("VKYC_STORAGE__BACKEND", "scylla"),
+                ("VKYC_STORAGE__SCYLLA__CONTACT_POINTS", "[\"10.0.0.1:9042\",\"10.0.0.2:9042\"]"),
+                ("VKYC_STORAGE__SCYLLA__PASSWORD", "s3cret-pass"),
+            ];
+            let c = load_with(jail, &env).unwrap();
             assert_eq!(c.storage.backend, StorageBackend::Scylla);
             assert_eq!(c.storage.scylla.contact_points, ["10.0.0.1:9042".parse::<HostPort>().unwrap(), "10.0.0.2:9042".parse().unwrap()]);
             assert!(!format!("{:?}", c.storage).contains("s3cret-pass"));
-            jail.set_env("VKYC_STORAGE__SCYLLA__PII_TTL_DAYS", "0");
-            let err = Config::extract(Config::figment("", None).unwrap()).unwrap_err().to_string();
-            assert!(err.contains("storage.scylla.pii_ttl_days"), "{err}");
+            let zero_ttl = [&env[..], &[("VKYC_STORAGE__SCYLLA__PII_TTL_DAYS", "0")]].concat();
+            assert!(load_with(jail, &zero_ttl).unwrap_err().contains("storage.scylla.pii_ttl_days"));
             Ok(())
         });
     }
@@ -831,6 +801,11 @@ mod tests {
                 ("VKYC_LOG__LEVEL", "info,vkyc=loud", "log.level"),
                 ("VKYC_LOG__FORMAT", "xml", "log.format"),
                 ("VKYC_LIVENESS__PASSIVE__CHANNEL_ORDER", "rbg", "liveness.passive.channel_order"),
+                ("VKYC_SERVER__PORT", "not-a-port", "server.port"),
+                ("VKYC_ROOM__MAX_PEERS", "1", "room.max_peers"),
+                ("VKYC_SERVER__PROT", "1", "prot"),
+                ("VKYC_WEBHOOKS__RETRY_SCHEDULE_SECS", "[]", "webhooks.retry_schedule_secs"),
+                ("VKYC_WEBHOOKS__RETRY_JITTER", "2", "webhooks.retry_jitter"),
             ];
             for (var, value, key) in cases {
                 let err = load_with(jail, &[(var, value)]).map(|_| ()).unwrap_err();

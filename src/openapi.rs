@@ -21,14 +21,15 @@ use utoipa_actix_web::AppExt;
 use uuid::Uuid;
 use vkyc_case::{IssuedChallenge, Question};
 use vkyc_domain::kyc::{AgentDecision, AuditDecision, CaseResult, Recommendation, Stage, Step, StepType};
-use vkyc_media::recording::RecordedTrack;
 use vkyc_vision::verify::{CheckError, FaceMatchOutcome};
 use vkyc_vision::geometry::BBox;
 use vkyc_vision::idcard::DocumentFields;
 use vkyc_vision::liveness::Move;
 use vkyc_domain::Role;
 
-use vkyc_domain::session::{Applicant, Reference, Schedule, SelfRecordPhase, SelfRecordState, SessionMode, SessionStatus};
+pub use crate::store::{Capture, CaptureKind, EventEnvelope, Recording, RecordingStatus};
+
+use vkyc_domain::session::{Applicant, SelfRecordPhase, SessionStatus};
 
 /// The security scheme names used by the operations.
 pub const API_KEY: &str = "api_key";
@@ -102,23 +103,8 @@ pub async fn openapi_json() -> HttpResponse {
 #[derive(Serialize, ToSchema)]
 #[schema(as = SessionDocument)]
 pub struct SessionDocumentDoc {
-    pub id: Uuid,
-    pub mode: SessionMode,
-    pub status: SessionStatus,
-    pub applicant: Applicant,
-    pub external_ref: Option<Reference>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub ended_at: Option<DateTime<Utc>>,
-    pub workflow: Vec<StepType>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub schedule: Option<Schedule>,
-    pub video_max_duration: Option<u32>,
-    pub self_record: Option<SelfRecordState>,
-    pub parent_id: Option<Uuid>,
-    pub participants: Option<Vec<Uuid>>,
-    pub record: Option<bool>,
+    #[serde(flatten)]
+    pub session: vkyc_domain::session::Session,
     /// Not for the customer's token.
     pub kyc: Option<CaseDocumentDoc>,
     /// A group's parent (not for the customer's token).
@@ -157,77 +143,29 @@ pub struct RoomEndedDoc {
     pub ended: bool,
 }
 
-/// One event of the log. `data` never carries personal data (ids, roles, reasons only).
-#[derive(Serialize, ToSchema)]
-#[schema(as = EventEnvelope)]
-pub struct EventEnvelopeDoc {
-    /// Position in the log: the cursor for `?after=`.
-    pub seq: u64,
-    pub id: Uuid,
-    /// `session.created`, `peer.joined`, … (the schemas are in `src/schema/events/`).
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub version: u32,
-    pub time: DateTime<Utc>,
-    pub session_id: Option<Uuid>,
-    #[schema(value_type = Object)]
-    pub data: serde_json::Value,
-}
-
 #[derive(Serialize, ToSchema)]
 #[schema(as = EventPage)]
 pub struct EventPageDoc {
     /// Oldest first.
-    pub events: Vec<EventEnvelopeDoc>,
+    pub events: Vec<EventEnvelope>,
     /// The `seq` of the last event (or `after` when there was none): the next `?after=`.
     pub next_cursor: u64,
 }
 
 // ------------------------------------------------------------------ captures
 
-/// A stored capture's metadata.
-#[derive(Serialize, ToSchema)]
-#[schema(as = Capture)]
-pub struct CaptureDoc {
-    pub id: Uuid,
-    pub session_id: Uuid,
-    pub kind: CaptureKindDoc,
-    /// `image/jpeg`, `image/png` or `image/webp`.
-    pub content_type: String,
-    pub width: u32,
-    pub height: u32,
-    pub bytes: u64,
-    /// Hex SHA-256 of the image.
-    pub sha256: String,
-    /// `backend`, `agent` or `customer`.
-    pub taken_by: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// `face`, `document`, `frame` (any other frame of the call, e.g. a liveness frame) or
-/// `reference` (the lender's photo of the applicant: api key only).
-#[derive(Serialize, ToSchema)]
-#[schema(as = CaptureKind)]
-#[serde(rename_all = "snake_case")]
-pub enum CaptureKindDoc {
-    Face,
-    Document,
-    Frame,
-    Reference,
-}
-
 #[derive(Serialize, ToSchema)]
 #[schema(as = CaptureList)]
 pub struct CaptureListDoc {
     /// Oldest first.
-    pub captures: Vec<CaptureDoc>,
+    pub captures: Vec<Capture>,
 }
 
 /// A capture as a JSON body.
 #[derive(Serialize, ToSchema)]
 #[schema(as = NewCapture)]
 pub struct NewCaptureDoc {
-    pub kind: CaptureKindDoc,
+    pub kind: CaptureKind,
     /// Base64 (plain or a `data:` URL) of a JPEG, PNG or WebP image.
     pub image: String,
 }
@@ -236,7 +174,7 @@ pub struct NewCaptureDoc {
 #[derive(Serialize, ToSchema)]
 #[schema(as = NewCaptureForm)]
 pub struct NewCaptureFormDoc {
-    pub kind: CaptureKindDoc,
+    pub kind: CaptureKind,
     #[schema(value_type = String, format = Binary)]
     pub image: Vec<u8>,
 }
@@ -384,44 +322,12 @@ pub struct SelfRecordSubmittedDoc {
 
 // ------------------------------------------------------------------ recordings
 
-/// `recording` → `ready`, or `failed` (with `failure_reason`).
-#[derive(Serialize, ToSchema)]
-#[schema(as = RecordingStatus)]
-#[serde(rename_all = "snake_case")]
-pub enum RecordingStatusDoc {
-    Recording,
-    Ready,
-    Failed,
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(as = Recording)]
-pub struct RecordingDoc {
-    pub id: Uuid,
-    pub session_id: Uuid,
-    pub status: RecordingStatusDoc,
-    /// `webm`
-    pub container: String,
-    pub blob_key: String,
-    /// Which blob-store key encrypted the file.
-    pub key_id: String,
-    pub started_at: DateTime<Utc>,
-    pub ended_at: Option<DateTime<Utc>>,
-    pub duration_ms: Option<i64>,
-    pub bytes: Option<u64>,
-    pub tracks: Vec<RecordedTrack>,
-    /// e.g. `server_stopped_during_call`.
-    pub failure_reason: Option<String>,
-    /// Time from the end of the call to the file being ready, ms.
-    pub finalize_ms: Option<u64>,
-}
-
 /// A recording with who was in it and where the customer was.
 #[derive(Serialize, ToSchema)]
 #[schema(as = RecordingDocument)]
 pub struct RecordingDocumentDoc {
     #[serde(flatten)]
-    pub recording: RecordingDoc,
+    pub recording: Recording,
     /// The location step's last passing attempt's data, or null.
     #[schema(value_type = Option<Object>)]
     pub location: Option<serde_json::Value>,
@@ -438,7 +344,7 @@ pub struct RecordingParticipantDoc {
 #[derive(Serialize, ToSchema)]
 #[schema(as = RecordingList)]
 pub struct RecordingListDoc {
-    pub recordings: Vec<RecordingDoc>,
+    pub recordings: Vec<Recording>,
 }
 
 /// A signed media URL, valid until `expires_at` (`recording.url_ttl_secs`).
@@ -449,7 +355,7 @@ pub struct SignedUrlDoc {
     /// The same without the server's base URL.
     pub path: String,
     pub expires_at: DateTime<Utc>,
-    pub status: RecordingStatusDoc,
+    pub status: RecordingStatus,
 }
 
 // ------------------------------------------------------------------ verify

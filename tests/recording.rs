@@ -86,18 +86,11 @@ async fn join(app: &common::TestApp, sid: &str, role: &str) -> Arc<SimPeer> {
 
 /// Waits until `rx` has received video and audio from `tx` through the SFU.
 async fn flowing(rx: &SimPeer, tx: &SimPeer) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ok = {
-            let r = rx.received.lock().unwrap();
-            r.count(&tx.peer_id, "video") > 0 && r.count(&tx.peer_id, "audio") > 0
-        };
-        if ok {
-            return;
-        }
-        assert!(Instant::now() < deadline, "media did not flow through the SFU");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::poll_until("media flows through the SFU", 20, move || async move {
+        let r = rx.received.lock().unwrap();
+        (r.count(&tx.peer_id, "video") > 0 && r.count(&tx.peer_id, "audio") > 0).then_some(())
+    })
+    .await;
 }
 
 async fn recordings(app: &common::TestApp, sid: &str) -> Vec<Value> {

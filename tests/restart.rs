@@ -27,16 +27,8 @@ async fn sessions_survive_a_hard_restart() {
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
     let (mut first, url) = start(dir.path());
-    let created: serde_json::Value = http
-        .post(format!("{url}/v1/sessions"))
-        .bearer_auth(KEY)
-        .json(&serde_json::json!({"mode": "live_agent", "applicant": {"name": "Restart Person", "reference_id": "LN-42"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = serde_json::json!({"mode": "live_agent", "applicant": {"name": "Restart Person", "reference_id": "LN-42"}});
+    let created: serde_json::Value = http.post(format!("{url}/v1/sessions")).bearer_auth(KEY).json(&body).send().await.unwrap().json().await.unwrap();
     let id = created["id"].as_str().unwrap().to_string();
     first.kill().unwrap(); // SIGKILL: no graceful shutdown
     first.wait().unwrap();

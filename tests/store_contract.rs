@@ -554,6 +554,14 @@ fn subscription(n: i64) -> Subscription {
     }
 }
 
+/// Two subscriptions, stored.
+async fn two_subscriptions(store: &dyn Store) -> (Subscription, Subscription) {
+    let (a, b) = (subscription(0), subscription(1));
+    store.create_subscription(&a).await.unwrap();
+    store.create_subscription(&b).await.unwrap();
+    (a, b)
+}
+
 fn attempt(n: u32, status: u16) -> Attempt {
     let error = (status >= 300).then(|| "http_status".to_string());
     Attempt { attempt: n, at: Utc::now(), status: Some(status), error, latency_ms: 5 }
@@ -631,9 +639,7 @@ async fn webhook_deliveries_unique_queued_retried_dead_lettered(b: Backend) {
 
 async fn webhook_due_queue_order_limit_and_log(b: Backend) {
     let store = &*b.store;
-    let (s1, s2) = (subscription(0), subscription(1));
-    store.create_subscription(&s1).await.unwrap();
-    store.create_subscription(&s2).await.unwrap();
+    let (s1, s2) = two_subscriptions(store).await;
     let now = Utc::now();
     // Due times across hours, enqueued out of order.
     let offsets = [-7200i64, 30, -60, 5400, -3];
@@ -667,9 +673,7 @@ async fn webhook_due_queue_order_limit_and_log(b: Backend) {
 
 async fn webhook_delete_subscription_takes_its_deliveries(b: Backend) {
     let store = &*b.store;
-    let (gone, kept) = (subscription(0), subscription(1));
-    store.create_subscription(&gone).await.unwrap();
-    store.create_subscription(&kept).await.unwrap();
+    let (gone, kept) = two_subscriptions(store).await;
     let now = Utc::now();
     let ev = Uuid::new_v4();
     let d1 = Delivery::new(gone.id, ev, "session.created", None, "{}".into(), now);
@@ -796,16 +800,7 @@ async fn server_runs_on_the_scylla_backend() {
     .await;
     let auth = format!("Bearer {}", common::API_KEY);
     let http = &app.http;
-    let created: serde_json::Value = http
-        .post(format!("{}/v1/sessions", app.base))
-        .header("authorization", &auth)
-        .json(&json!({"mode": "live_agent", "applicant": {"name": "Ravi Kumar"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, created) = common::call(&app, reqwest::Method::POST, "/v1/sessions", common::API_KEY, Some(json!({"mode": "live_agent", "applicant": {"name": "Ravi Kumar"}}))).await;
     let id = created["id"].as_str().expect("created").to_string();
     let got = http.get(format!("{}/v1/sessions/{id}", app.base)).header("authorization", &auth).send().await.unwrap();
     assert_eq!(got.status(), 200);

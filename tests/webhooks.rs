@@ -378,8 +378,10 @@ async fn bad_subscriptions_and_internal_destinations_get_precise_codes() {
     }
 }
 
-/// Fresh topics (3 partitions each) for one test: (family, name), webhooks last.
-async fn kafka_topics(brokers: &str, run: &str) -> Vec<(&'static str, String)> {
+/// Fresh topics (3 partitions each) for one test: (family, name), webhooks last, named after
+/// a random run id (returned with them), so runs never read each other's events.
+async fn kafka_topics(brokers: &str) -> (String, Vec<(&'static str, String)>) {
+    let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::client::DefaultClientContext;
     let families = ["sessions", "rooms", "steps", "recordings", "stats", "webhooks"];
@@ -389,7 +391,7 @@ async fn kafka_topics(brokers: &str, run: &str) -> Vec<(&'static str, String)> {
     for r in admin.create_topics(&new, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))).await.unwrap() {
         r.expect("topic created");
     }
-    topics
+    (run, topics)
 }
 
 /// A node with Kafka events and the webhook fan-out in consumer group `group`.
@@ -419,8 +421,7 @@ async fn kafka_node(brokers: &str, topics: &[(&'static str, String)], group: &st
 #[ignore = "needs a Kafka broker: VKYC_KAFKA_BROKERS (tests/run-all.sh starts tansu)"]
 async fn kafka_consumer_group_shares_the_work_between_nodes() {
     let brokers = kafka_brokers();
-    let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-    let topics = kafka_topics(&brokers, &run).await;
+    let (run, topics) = kafka_topics(&brokers).await;
     let group = format!("webhooks-{run}");
     let a = kafka_node(&brokers, &topics, &group).await;
     let b = kafka_node(&brokers, &topics, &group).await;
@@ -468,8 +469,7 @@ async fn kafka_consumer_group_mode_delivers_and_announces_dead_letters() {
     use rdkafka::Message;
 
     let brokers = kafka_brokers();
-    let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-    let topics = kafka_topics(&brokers, &run).await;
+    let (run, topics) = kafka_topics(&brokers).await;
     let app = kafka_node(&brokers, &topics, &format!("webhooks-{run}")).await;
     let ok = Receiver::start(0).await;
     let down = Receiver::start(usize::MAX).await;

@@ -93,10 +93,12 @@ pub fn load_or_generate(dir: &Path, profile: &MediaProfile) -> Result<MediaSampl
     Ok(MediaSamples { profile: profile.clone(), video, audio })
 }
 
-/// Run ffmpeg into a temporary file, then move it into place (no half-written clip is
-/// ever taken for a cached one).
+/// Run ffmpeg into a temporary file of this process's own, then move it into place: no
+/// half-written clip is ever taken for a cached one, and test processes that make the same
+/// clip at once (a fresh machine) each write their own file and rename it over the other's.
 fn ffmpeg(args: &[&str], out: &Path) -> Result<()> {
-    let tmp = out.with_extension(format!("tmp.{}", out.extension().and_then(|e| e.to_str()).unwrap_or("bin")));
+    let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("bin");
+    let tmp = out.with_extension(format!("tmp{}-{:x}.{ext}", std::process::id(), rand::random::<u32>()));
     let status = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y"])
         .args(args)

@@ -341,15 +341,21 @@ mod tests {
         assert!(!Slo::default().evaluate(&l).passed);
     }
 
-    #[test]
-    fn capacity_search_steps_up_then_bisects() {
-        let mut s = CapacitySearch::new(4, 4, 100, 1);
-        // Pretend the real capacity is 13 calls.
+    /// Runs a search against a node whose real capacity is `capacity` calls: the levels it
+    /// ran, and the search.
+    fn search(mut s: CapacitySearch, capacity: u64) -> (Vec<u64>, CapacitySearch) {
         let mut ran = Vec::new();
         while let Some(n) = s.next_level() {
             ran.push(n);
-            s.record(n, n <= 13);
+            s.record(n, n <= capacity);
         }
+        (ran, s)
+    }
+
+    #[test]
+    fn capacity_search_steps_up_then_bisects() {
+        // The real capacity is 13 calls.
+        let (ran, s) = search(CapacitySearch::new(4, 4, 100, 1), 13);
         assert_eq!(ran, [4, 8, 12, 16, 14, 13]);
         assert_eq!(s.largest_pass(), Some(13));
         assert_eq!(s.first_fail(), Some(14));
@@ -357,31 +363,18 @@ mod tests {
 
     #[test]
     fn capacity_search_stops_at_max_and_when_nothing_passes() {
-        let mut s = CapacitySearch::new(5, 5, 12, 1);
-        while let Some(n) = s.next_level() {
-            s.record(n, true);
-        }
+        let (_, s) = search(CapacitySearch::new(5, 5, 12, 1), u64::MAX);
         assert_eq!(s.largest_pass(), Some(12));
         assert_eq!(s.first_fail(), None);
 
-        let mut s = CapacitySearch::new(8, 4, 50, 1);
-        let mut ran = Vec::new();
-        while let Some(n) = s.next_level() {
-            ran.push(n);
-            s.record(n, false);
-        }
+        let (ran, s) = search(CapacitySearch::new(8, 4, 50, 1), 0);
         assert_eq!(ran, [8, 4, 2, 1]);
         assert_eq!(s.largest_pass(), None);
     }
 
     #[test]
     fn capacity_search_resolution_ends_the_bisection_early() {
-        let mut s = CapacitySearch::new(10, 10, 100, 5);
-        let mut ran = Vec::new();
-        while let Some(n) = s.next_level() {
-            ran.push(n);
-            s.record(n, n <= 33);
-        }
+        let (ran, s) = search(CapacitySearch::new(10, 10, 100, 5), 33);
         // 30 passed, 35 failed: a gap of 5 is the resolution asked for.
         assert_eq!(ran, [10, 20, 30, 40, 35]);
         assert_eq!(s.largest_pass(), Some(30));

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use vkyc_domain::SessionId;
 use vkyc_domain::{DomainEvent, EventKind, EventSink};
 
-use super::{Capture, CaptureStore, Erased, EventEnvelope, EventLog, SessionChange, SessionStore, Store, StoreError, StoreRefusal, EVENT_SCHEMA_VERSION};
+use super::{rows, Capture, CaptureStore, Erased, EventEnvelope, EventLog, SessionChange, SessionStore, Store, StoreError, StoreRefusal, EVENT_SCHEMA_VERSION};
 use vkyc_domain::session::{AdmissionError, Session, SessionStatus};
 
 const SESSIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("sessions");
@@ -113,15 +113,40 @@ pub(super) fn append_event(tx: &redb::WriteTransaction, event: &DomainEvent) -> 
 }
 
 fn read_session(tx: &redb::WriteTransaction, id: SessionId) -> Result<Option<Session>, StoreError> {
-    let table = tx.open_table(SESSIONS).map_err(backend)?;
-    let value = table.get(id.as_u128()).map_err(backend)?;
-    value.map(|v| serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+    rows::read(tx, SESSIONS, id.as_u128())
 }
 
 fn write_session(tx: &redb::WriteTransaction, s: &Session) -> Result<(), StoreError> {
-    let bytes = serde_json::to_vec(s).map_err(backend)?;
-    tx.open_table(SESSIONS).map_err(backend)?.insert(s.id.as_u128(), bytes.as_slice()).map_err(backend)?;
-    Ok(())
+    rows::write(tx, SESSIONS, s.id.as_u128(), s)
+}
+
+/// Takes every entry of a time index (`(millis, session id)` keys) that is due at `now` out of
+/// it, applies `change` to its session, and stores the changed session with the event
+/// `change` returns. Returns the sessions that changed.
+fn drain_due(
+    tx: &redb::WriteTransaction,
+    index: TableDefinition<(i64, u128), ()>,
+    now: chrono::DateTime<Utc>,
+    change: impl Fn(&mut Session) -> Option<DomainEvent>,
+) -> Result<Vec<SessionId>, StoreError> {
+    let due: Vec<(i64, u128)> = {
+        let idx = tx.open_table(index).map_err(backend)?;
+        let rows = idx.range((i64::MIN, 0)..=(now.timestamp_millis(), u128::MAX)).map_err(backend)?;
+        rows.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>().map_err(backend)?
+    };
+    let mut idx = tx.open_table(index).map_err(backend)?;
+    let mut changed = Vec::new();
+    for key in due {
+        idx.remove(key).map_err(backend)?;
+        let id = SessionId::from_u128(key.1);
+        let Some(mut s) = read_session(tx, id)? else { continue };
+        if let Some(event) = change(&mut s) {
+            write_session(tx, &s)?;
+            append_event(tx, &event)?;
+            changed.push(id);
+        }
+    }
+    Ok(changed)
 }
 
 /// The session change an event implies (`Session::apply`), and the events that follow from
@@ -159,14 +184,7 @@ fn apply_to(tx: &redb::WriteTransaction, mut s: Session, kind: EventKind, now: c
 #[async_trait]
 impl vkyc_domain::kyc::CaseStore for EmbeddedStore {
     async fn load_case(&self, session_id: SessionId) -> Result<Option<vkyc_domain::kyc::KycCase>, String> {
-        self.blocking(move |db| {
-            let tx = db.begin_read().map_err(backend)?;
-            let table = tx.open_table(CASES).map_err(backend)?;
-            let v = table.get(session_id.as_u128()).map_err(backend)?;
-            v.map(|v| serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
-        })
-        .await
-        .map_err(|e| e.to_string())
+        self.row(CASES, session_id.as_u128()).await.map_err(|e| e.to_string())
     }
 
     async fn save_case(&self, case: &vkyc_domain::kyc::KycCase, event: DomainEvent) -> Result<(), String> {
@@ -174,8 +192,7 @@ impl vkyc_domain::kyc::CaseStore for EmbeddedStore {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
             {
-                let bytes = serde_json::to_vec(&case).map_err(backend)?;
-                tx.open_table(CASES).map_err(backend)?.insert(case.session_id.as_u128(), bytes.as_slice()).map_err(backend)?;
+                rows::write(&tx, CASES, case.session_id.as_u128(), &case)?;
                 append_event(&tx, &event)?;
             }
             tx.commit().map_err(backend)
@@ -192,8 +209,7 @@ impl CaptureStore for EmbeddedStore {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
             {
-                let bytes = serde_json::to_vec(&c).map_err(backend)?;
-                tx.open_table(CAPTURES).map_err(backend)?.insert((c.session_id.as_u128(), c.id.as_u128()), bytes.as_slice()).map_err(backend)?;
+                rows::write(&tx, CAPTURES, (c.session_id.as_u128(), c.id.as_u128()), &c)?;
                 let data = json!({"capture_id": c.id, "kind": c.kind, "bytes": c.bytes, "taken_by": c.taken_by});
                 append_event(&tx, &DomainEvent::new(EventKind::CaptureStored, Some(c.session_id), data))?;
             }
@@ -210,7 +226,7 @@ impl CaptureStore for EmbeddedStore {
             let mut out = Vec::new();
             for row in table.range((s, 0)..=(s, u128::MAX)).map_err(backend)? {
                 let (_, v) = row.map_err(backend)?;
-                out.push(serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+                out.push(rows::decode(v.value())?);
             }
             Ok(out)
         })
@@ -218,13 +234,7 @@ impl CaptureStore for EmbeddedStore {
     }
 
     async fn get_capture(&self, session_id: SessionId, capture_id: Uuid) -> Result<Option<Capture>, StoreError> {
-        self.blocking(move |db| {
-            let tx = db.begin_read().map_err(backend)?;
-            let table = tx.open_table(CAPTURES).map_err(backend)?;
-            let v = table.get((session_id.as_u128(), capture_id.as_u128())).map_err(backend)?;
-            v.map(|v| serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
-        })
-        .await
+        self.row(CAPTURES, (session_id.as_u128(), capture_id.as_u128())).await
     }
 }
 
@@ -235,42 +245,8 @@ impl EmbeddedStore {
     pub async fn expire_due(&self, now: chrono::DateTime<Utc>) -> Result<Vec<SessionId>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
-            let mut expired = Vec::new();
-            {
-                let opened: Vec<(i64, u128)> = {
-                    let idx = tx.open_table(SESSIONS_BY_START).map_err(backend)?;
-                    let rows = idx.range((i64::MIN, 0)..=(now.timestamp_millis(), u128::MAX)).map_err(backend)?;
-                    rows.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>().map_err(backend)?
-                };
-                let mut starts = tx.open_table(SESSIONS_BY_START).map_err(backend)?;
-                for key in opened {
-                    starts.remove(key).map_err(backend)?;
-                    let id = SessionId::from_u128(key.1);
-                    let Some(mut s) = read_session(&tx, id)? else { continue };
-                    if let Some(event) = s.open_window(now) {
-                        write_session(&tx, &s)?;
-                        append_event(&tx, &event)?;
-                    }
-                }
-            }
-            {
-                let due: Vec<(i64, u128)> = {
-                    let idx = tx.open_table(SESSIONS_BY_EXPIRY).map_err(backend)?;
-                    let rows = idx.range((i64::MIN, 0)..=(now.timestamp_millis(), u128::MAX)).map_err(backend)?;
-                    rows.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>().map_err(backend)?
-                };
-                let mut idx = tx.open_table(SESSIONS_BY_EXPIRY).map_err(backend)?;
-                for key in due {
-                    idx.remove(key).map_err(backend)?;
-                    let id = SessionId::from_u128(key.1);
-                    let Some(mut s) = read_session(&tx, id)? else { continue };
-                    if let Some(event) = s.expire(now) {
-                        write_session(&tx, &s)?;
-                        append_event(&tx, &event)?;
-                        expired.push(id);
-                    }
-                }
-            }
+            drain_due(&tx, SESSIONS_BY_START, now, |s| s.open_window(now))?;
+            let expired = drain_due(&tx, SESSIONS_BY_EXPIRY, now, |s| s.expire(now))?;
             tx.commit().map_err(backend)?;
             Ok(expired)
         })
@@ -351,13 +327,7 @@ impl SessionStore for EmbeddedStore {
     }
 
     async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        self.blocking(move |db| {
-            let tx = db.begin_read().map_err(backend)?;
-            let table = tx.open_table(SESSIONS).map_err(backend)?;
-            let value = table.get(id.as_u128()).map_err(backend)?;
-            value.map(|v| serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
-        })
-        .await
+        self.row(SESSIONS, id.as_u128()).await
     }
 
     async fn list_sessions(&self, limit: usize) -> Result<Vec<Session>, StoreError> {
@@ -370,7 +340,7 @@ impl SessionStore for EmbeddedStore {
                 let (key, _) = row.map_err(backend)?;
                 let (_, id) = key.value();
                 if let Some(v) = sessions.get(id).map_err(backend)? {
-                    out.push(serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+                    out.push(rows::decode(v.value())?);
                 }
             }
             Ok(out)
@@ -389,7 +359,7 @@ impl EventLog for EmbeddedStore {
             let Some(start) = after.checked_add(1) else { return Ok(out) };
             for row in events.range(start..).map_err(backend)?.take(limit) {
                 let (_, v) = row.map_err(backend)?;
-                out.push(serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+                out.push(rows::decode(v.value())?);
             }
             Ok(out)
         })
@@ -462,7 +432,7 @@ impl Store for EmbeddedStore {
                     .map_err(backend)?;
                 for key in keys {
                     if let Some(v) = captures.remove(key).map_err(backend)? {
-                        let c: Capture = serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        let c: Capture = rows::decode(v.value())?;
                         blob_keys.push(c.blob_key());
                     }
                 }

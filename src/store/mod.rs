@@ -8,6 +8,7 @@ mod blob_fs;
 mod blob_stream;
 mod embedded;
 mod recordings;
+mod rows;
 pub mod scylla;
 mod webhooks;
 
@@ -48,17 +49,19 @@ impl StoreError {
 
 /// The versioned envelope every event is stored and served in. `data` carries ids, roles and
 /// reasons only — never personal data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventEnvelope {
     /// Position in the log: the cursor for `GET /v1/events?after=`.
     pub seq: u64,
     pub id: Uuid,
+    /// `session.created`, `peer.joined`, … (the schemas are in `src/schema/events/`).
     #[serde(rename = "type")]
     pub kind: String,
     pub version: u32,
     pub time: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<SessionId>,
+    #[schema(value_type = Object)]
     pub data: serde_json::Value,
 }
 
@@ -73,8 +76,9 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn list_sessions(&self, limit: usize) -> Result<Vec<Session>, StoreError>;
 }
 
-/// What kind of picture a capture is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// `face`, `document`, `frame` (any other frame of the call, e.g. a liveness frame) or
+/// `reference` (the lender's photo of the applicant: api key only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaptureKind {
     /// The customer's face (for face match / liveness).
@@ -89,15 +93,17 @@ pub enum CaptureKind {
 }
 
 /// A stored capture's metadata; the image itself is in the blob store under `blob_key`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Capture {
     pub id: Uuid,
     pub session_id: SessionId,
     pub kind: CaptureKind,
+    /// `image/jpeg`, `image/png` or `image/webp`.
     pub content_type: String,
     pub width: u32,
     pub height: u32,
     pub bytes: u64,
+    /// Hex SHA-256 of the image.
     pub sha256: String,
     /// `backend`, `agent` or `customer`.
     pub taken_by: String,

@@ -12,14 +12,15 @@ use vkyc_media::recording::RecordedTrack;
 use vkyc_domain::{DomainEvent, EventKind};
 
 use super::embedded::{append_event, backend, EmbeddedStore};
-use super::StoreError;
+use super::{rows, StoreError};
 
 /// recording id → metadata (JSON).
 pub(super) const RECORDINGS: TableDefinition<u128, &[u8]> = TableDefinition::new("recordings");
 /// (session id, recording id) → (): a session's recordings, oldest first (v7 ids).
 pub(super) const RECORDINGS_BY_SESSION: TableDefinition<(u128, u128), ()> = TableDefinition::new("recordings_by_session");
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// `recording` → `ready`, or `failed` (with `failure_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordingStatus {
     Recording,
@@ -27,40 +28,36 @@ pub enum RecordingStatus {
     Failed,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Recording {
     pub id: Uuid,
     pub session_id: SessionId,
     pub status: RecordingStatus,
+    /// `webm`
     pub container: String,
     pub blob_key: String,
     /// Which blob-store key encrypted the file.
     pub key_id: String,
     pub started_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
     #[serde(default)]
+    #[schema(required = true)]
     pub tracks: Vec<RecordedTrack>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// e.g. `server_stopped_during_call`.
     pub failure_reason: Option<String>,
     /// Time from the end of the call to the file being ready, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finalize_ms: Option<u64>,
 }
 
 fn read(tx: &redb::WriteTransaction, id: Uuid) -> Result<Option<Recording>, StoreError> {
-    let table = tx.open_table(RECORDINGS).map_err(backend)?;
-    let v = table.get(id.as_u128()).map_err(backend)?;
-    v.map(|v| serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+    rows::read(tx, RECORDINGS, id.as_u128())
 }
 
 fn write(tx: &redb::WriteTransaction, r: &Recording) -> Result<(), StoreError> {
-    let bytes = serde_json::to_vec(r).map_err(backend)?;
-    tx.open_table(RECORDINGS).map_err(backend)?.insert(r.id.as_u128(), bytes.as_slice()).map_err(backend)?;
+    rows::write(tx, RECORDINGS, r.id.as_u128(), r)?;
     tx.open_table(RECORDINGS_BY_SESSION).map_err(backend)?.insert((r.session_id.as_u128(), r.id.as_u128()), ()).map_err(backend)?;
     Ok(())
 }
@@ -157,12 +154,7 @@ pub type Repair = Box<dyn Fn(&str) -> Option<u64> + Send + Sync>;
 #[async_trait::async_trait]
 impl RecordingStore for EmbeddedStore {
     async fn get_recording(&self, id: Uuid) -> Result<Option<Recording>, StoreError> {
-        self.read_tx(move |tx| {
-            let table = tx.open_table(RECORDINGS).map_err(backend)?;
-            let v = table.get(id.as_u128()).map_err(backend)?;
-            v.map(|v| serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
-        })
-        .await
+        self.row(RECORDINGS, id.as_u128()).await
     }
 
     async fn list_recordings(&self, session_id: SessionId) -> Result<Vec<Recording>, StoreError> {
@@ -174,7 +166,7 @@ impl RecordingStore for EmbeddedStore {
             for row in index.range((s, 0)..=(s, u128::MAX)).map_err(backend)? {
                 let (k, _) = row.map_err(backend)?;
                 if let Some(v) = table.get(k.value().1).map_err(backend)? {
-                    out.push(serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+                    out.push(rows::decode(v.value())?);
                 }
             }
             Ok(out)
@@ -189,7 +181,7 @@ impl RecordingStore for EmbeddedStore {
                 let mut v = vec![];
                 for row in table.iter().map_err(backend)? {
                     let (_, value) = row.map_err(backend)?;
-                    let r: Recording = serde_json::from_slice(value.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    let r: Recording = rows::decode(value.value())?;
                     if r.status == RecordingStatus::Recording {
                         v.push(r);
                     }

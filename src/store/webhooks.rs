@@ -21,7 +21,7 @@ use vkyc_domain::SessionId;
 use vkyc_domain::{DomainEvent, EventKind};
 
 use super::embedded::{append_event, backend, RELAY_CURSORS};
-use super::{EmbeddedStore, StoreError};
+use super::{rows, EmbeddedStore, StoreError};
 
 const SUBS: TableDefinition<u128, &[u8]> = TableDefinition::new("webhook_subscriptions");
 const DELIVERIES: TableDefinition<u128, &[u8]> = TableDefinition::new("webhook_deliveries");
@@ -172,20 +172,12 @@ pub trait WebhookStore: Send + Sync + 'static {
     async fn redeliver(&self, id: Uuid, now: DateTime<Utc>) -> Result<Option<Delivery>, StoreError>;
 }
 
-fn corrupt(e: serde_json::Error) -> StoreError {
-    StoreError::Corrupt(e.to_string())
-}
-
 fn read_delivery(tx: &redb::WriteTransaction, id: Uuid) -> Result<Option<Delivery>, StoreError> {
-    let t = tx.open_table(DELIVERIES).map_err(backend)?;
-    let v = t.get(id.as_u128()).map_err(backend)?;
-    v.map(|v| serde_json::from_slice(v.value()).map_err(corrupt)).transpose()
+    rows::read(tx, DELIVERIES, id.as_u128())
 }
 
 fn write_delivery(tx: &redb::WriteTransaction, d: &Delivery) -> Result<(), StoreError> {
-    let bytes = serde_json::to_vec(d).map_err(backend)?;
-    tx.open_table(DELIVERIES).map_err(backend)?.insert(d.id.as_u128(), bytes.as_slice()).map_err(backend)?;
-    Ok(())
+    rows::write(tx, DELIVERIES, d.id.as_u128(), d)
 }
 
 fn unqueue(tx: &redb::WriteTransaction, d: &Delivery) -> Result<(), StoreError> {
@@ -251,13 +243,7 @@ impl WebhookStore for EmbeddedStore {
     }
 
     async fn get_subscription(&self, id: Uuid) -> Result<Option<Subscription>, StoreError> {
-        self.blocking(move |db| {
-            let tx = db.begin_read().map_err(backend)?;
-            let t = tx.open_table(SUBS).map_err(backend)?;
-            let v = t.get(id.as_u128()).map_err(backend)?;
-            v.map(|v| serde_json::from_slice(v.value()).map_err(corrupt)).transpose()
-        })
-        .await
+        self.row(SUBS, id.as_u128()).await
     }
 
     async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
@@ -267,7 +253,7 @@ impl WebhookStore for EmbeddedStore {
             let mut out: Vec<Subscription> = Vec::new();
             for row in t.iter().map_err(backend)? {
                 let (_, v) = row.map_err(backend)?;
-                out.push(serde_json::from_slice(v.value()).map_err(corrupt)?);
+                out.push(rows::decode(v.value())?);
             }
             out.sort_by_key(|s| s.created_at);
             Ok(out)
@@ -345,7 +331,7 @@ impl WebhookStore for EmbeddedStore {
             for row in due.range((i64::MIN, 0)..=(now.timestamp_millis(), u128::MAX)).map_err(backend)?.take(limit) {
                 let (k, _) = row.map_err(backend)?;
                 if let Some(v) = deliveries.get(k.value().1).map_err(backend)? {
-                    out.push(serde_json::from_slice(v.value()).map_err(corrupt)?);
+                    out.push(rows::decode(v.value())?);
                 }
             }
             Ok(out)
@@ -374,13 +360,7 @@ impl WebhookStore for EmbeddedStore {
     }
 
     async fn get_delivery(&self, id: Uuid) -> Result<Option<Delivery>, StoreError> {
-        self.blocking(move |db| {
-            let tx = db.begin_read().map_err(backend)?;
-            let t = tx.open_table(DELIVERIES).map_err(backend)?;
-            let v = t.get(id.as_u128()).map_err(backend)?;
-            v.map(|v| serde_json::from_slice(v.value()).map_err(corrupt)).transpose()
-        })
-        .await
+        self.row(DELIVERIES, id.as_u128()).await
     }
 
     async fn list_deliveries(&self, subscription: Uuid, state: Option<DeliveryState>, limit: usize) -> Result<Vec<Delivery>, StoreError> {
@@ -403,7 +383,7 @@ impl WebhookStore for EmbeddedStore {
                     break;
                 }
                 let Some(v) = deliveries.get(id).map_err(backend)? else { continue };
-                let d: Delivery = serde_json::from_slice(v.value()).map_err(corrupt)?;
+                let d: Delivery = rows::decode(v.value())?;
                 if state.is_none_or(|s| s == d.state) {
                     out.push(d);
                 }

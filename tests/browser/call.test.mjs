@@ -67,6 +67,20 @@ async function setUpCall({ restLink = false } = {}) {
 }
 
 /**
+ * Runs `body` in a call set up by `setUpCall(options)`; then checks that no page had an
+ * uncaught error, and closes both browsers whatever happened.
+ */
+async function inCall(options, body) {
+  const call = await setUpCall(options);
+  try {
+    await body(call);
+    call.assertNoPageErrors();
+  } finally {
+    await call.cleanup();
+  }
+}
+
+/**
  * Waits until the page's remote video has decoded `by` more frames than `from` (from
  * RTCPeerConnection.getStats, inbound-rtp video), polling up to a generous deadline; fails
  * if it does not.
@@ -100,8 +114,7 @@ test('REST API: sessions and tokens', { timeout: 30_000 }, async () => {
 });
 
 test('agent and customer see and hear each other', { timeout: TEST_TIMEOUT }, async () => {
-  const call = await setUpCall();
-  try {
+  await inCall({}, async (call) => {
     const [agentMedia, customerMedia] = await Promise.all([
       waitForRemoteMedia(call.agentP, { server }),
       waitForRemoteMedia(call.customerP, { server }),
@@ -133,10 +146,7 @@ test('agent and customer see and hear each other', { timeout: TEST_TIMEOUT }, as
 
     await screenshot(call.agentP, 'agent.png');
     await screenshot(call.customerP, 'customer.png');
-    call.assertNoPageErrors();
-  } finally {
-    await call.cleanup();
-  }
+  });
 });
 
 test('clear messages: camera denied, unsupported browser', { timeout: TEST_TIMEOUT }, async () => {
@@ -186,8 +196,7 @@ test('clear messages: camera denied, unsupported browser', { timeout: TEST_TIMEO
 });
 
 test('agent mutes the customer; the customer is told', { timeout: TEST_TIMEOUT }, async () => {
-  const call = await setUpCall();
-  try {
+  await inCall({}, async (call) => {
     await Promise.all([waitForRemoteMedia(call.agentP, { server }), waitForRemoteMedia(call.customerP, { server })]);
     const muteBtn = call.agentP.page.locator('#participants [data-role="customer"] .peer-mute-btn');
     await muteBtn.click();
@@ -201,16 +210,12 @@ test('agent mutes the customer; the customer is told', { timeout: TEST_TIMEOUT }
     // And back on.
     await call.agentP.page.locator('#participants [data-role="customer"] .peer-mute-btn').click();
     await banner.waitFor({ state: 'hidden', timeout: 20_000 });
-    call.assertNoPageErrors();
-  } finally {
-    await call.cleanup();
-  }
+  });
 });
 
 test('agent ends the call; the customer sees it ended', { timeout: TEST_TIMEOUT }, async () => {
   // This time the customer uses the link issued over REST.
-  const call = await setUpCall({ restLink: true });
-  try {
+  await inCall({ restLink: true }, async (call) => {
     await Promise.all([waitForRemoteMedia(call.agentP, { server }), waitForRemoteMedia(call.customerP, { server })]);
     await call.agentP.page.click('#end-btn');
 
@@ -236,15 +241,11 @@ test('agent ends the call; the customer sees it ended', { timeout: TEST_TIMEOUT 
       if (listed) await sleep(250);
     }
     assert.ok(!listed, 'the room is no longer listed');
-    call.assertNoPageErrors();
-  } finally {
-    await call.cleanup();
-  }
+  });
 });
 
 test('customer leaves and rejoins', { timeout: TEST_TIMEOUT }, async () => {
-  const call = await setUpCall();
-  try {
+  await inCall({}, async (call) => {
     await Promise.all([waitForRemoteMedia(call.agentP, { server }), waitForRemoteMedia(call.customerP, { server })]);
     await call.customerP.page.click('#leave-btn');
     await call.customerP.page.locator('#ended').waitFor({ state: 'visible' });
@@ -262,15 +263,11 @@ test('customer leaves and rejoins', { timeout: TEST_TIMEOUT }, async () => {
       null,
       { timeout: 60_000 },
     );
-    call.assertNoPageErrors();
-  } finally {
-    await call.cleanup();
-  }
+  });
 });
 
 test('customer reconnects by itself when its connection drops', { timeout: TEST_TIMEOUT }, async () => {
-  const call = await setUpCall();
-  try {
+  await inCall({}, async (call) => {
     await Promise.all([waitForRemoteMedia(call.agentP, { server }), waitForRemoteMedia(call.customerP, { server })]);
     const before = await call.customerP.page.evaluate(() => window.vkyc.client.self.peer_id);
     // Drop the signalling socket as a network failure would (the page did not ask to leave).
@@ -296,8 +293,5 @@ test('customer reconnects by itself when its connection drops', { timeout: TEST_
     );
     assert.match(await call.agentP.page.textContent('#status'), /in call/i);
     assert.equal(await call.agentP.page.locator('#participants [data-role="customer"]').count(), 1, 'one customer, not two');
-    call.assertNoPageErrors();
-  } finally {
-    await call.cleanup();
-  }
+  });
 });

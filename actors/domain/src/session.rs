@@ -186,41 +186,33 @@ pub struct Schedule {
     pub ends_at: DateTime<Utc>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Session {
     pub id: SessionId,
     pub mode: SessionMode,
     pub status: SessionStatus,
     pub applicant: Applicant,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_ref: Option<Reference>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
     #[serde(default = "default_workflow")]
     pub workflow: Vec<StepType>,
     /// When a session that has not started its call expires (the link stops working).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Schedule>,
     /// `self_record` sessions: the longest video, in seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video_max_duration: Option<u32>,
     /// `self_record` sessions: the recording's upload and processing state.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub self_record: Option<SelfRecordState>,
     /// A group's other applicant: the parent session, whose call it shares.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<SessionId>,
     /// A group's parent: the other applicants' sessions, in the order they were added.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub participants: Vec<SessionId>,
     /// Whether the call is recorded; `None`: the server's default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<bool>,
 }
 

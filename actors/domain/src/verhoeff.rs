@@ -1,27 +1,53 @@
 //! The Verhoeff checksum, the last digit of an Aadhaar number.
+//!
+//! The checksum works in the dihedral group D5 (the symmetries of a pentagon): digits 0–4
+//! are its rotations, 5–9 its reflections. Its three tables — the group's multiplication,
+//! the inverse and the position permutation — follow from that and are built at compile
+//! time rather than written out.
 
-const D: [[u8; 10]; 10] = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-    [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
-    [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
-    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
-    [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
-    [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
-    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
-    [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
-    [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
-    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
-];
-const P: [[u8; 10]; 8] = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-    [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
-    [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
-    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
-    [9, 4, 5, 3, 1, 2, 8, 7, 6, 0],
-    [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
-    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
-    [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
-];
+/// `D[j][k]`: the product of `j` and `k` in D5.
+const D: [[u8; 10]; 10] = {
+    let mut t = [[0u8; 10]; 10];
+    let mut j = 0;
+    while j < 10 {
+        let mut k = 0;
+        while k < 10 {
+            let (a, b) = (j % 5, k % 5);
+            t[j][k] = match (j < 5, k < 5) {
+                (true, true) => (a + b) % 5,
+                (true, false) => 5 + (a + b) % 5,
+                (false, true) => 5 + (a + 5 - b) % 5,
+                (false, false) => (a + 5 - b) % 5,
+            } as u8;
+            k += 1;
+        }
+        j += 1;
+    }
+    t
+};
+
+/// The permutation applied to the digit in position `i` (from the right) is `σ^(i mod 8)`.
+const SIGMA: [u8; 10] = [1, 5, 7, 6, 2, 8, 3, 0, 9, 4];
+const P: [[u8; 10]; 8] = {
+    let mut t = [[0u8; 10]; 8];
+    let mut d = 0;
+    while d < 10 {
+        t[0][d] = d as u8;
+        d += 1;
+    }
+    let mut i = 1;
+    while i < 8 {
+        let mut d = 0;
+        while d < 10 {
+            t[i][d] = SIGMA[t[i - 1][d] as usize];
+            d += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// The inverse in D5: a rotation's is the opposite rotation, a reflection is its own.
 const INV: [u8; 10] = [0, 4, 3, 2, 1, 5, 6, 7, 8, 9];
 
 /// The checksum state over ASCII digits, read from the right; `offset` 1 leaves room for a
@@ -54,6 +80,15 @@ mod tests {
         assert!(!is_valid("12a4"));
         assert_eq!(check_digit("236"), '3');
         assert_eq!(check_digit("23456789012"), '4');
+        // The published multiplication table's second and last rows, and P's second.
+        assert_eq!(D[1], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5]);
+        assert_eq!(D[5], [5, 9, 8, 7, 6, 0, 4, 3, 2, 1]);
+        assert_eq!(D[9], [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+        assert_eq!(P[2], [5, 8, 0, 3, 7, 9, 6, 1, 4, 2]);
+        assert_eq!(P[7], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8]);
+        for j in 0..10 {
+            assert_eq!(D[j][INV[j] as usize], 0, "{j} · inv({j}) is the identity");
+        }
         for n in ["1", "98765", "12345678901"] {
             assert!(is_valid(&format!("{n}{}", check_digit(n))));
         }

@@ -63,12 +63,8 @@ impl Default for FaceConfig {
 
 impl FaceConfig {
     pub fn validate(&self) -> Result<(), String> {
-        if !(0.05..=0.75).contains(&self.match_threshold) {
-            return Err(format!("face.match_threshold must be within 0.05..=0.75, got {}", self.match_threshold));
-        }
-        if !(0.05..1.0).contains(&self.score_threshold) {
-            return Err(format!("face.score_threshold must be within 0.05..1, got {}", self.score_threshold));
-        }
+        crate::within("face.match_threshold", self.match_threshold, 0.05..=0.75)?;
+        crate::within("face.score_threshold", self.score_threshold, 0.05..1.0)?;
         if self.det_max_side < 64 || self.det_max_side % 32 != 0 {
             return Err(format!("face.det_max_side must be a multiple of 32, at least 64, got {}", self.det_max_side));
         }

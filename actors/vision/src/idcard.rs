@@ -51,29 +51,23 @@ pub enum Gender {
 
 /// What was read from a card. A field is `None` (and absent from the JSON) when it is not
 /// on this kind of document or could not be read; the latter are listed in `missing`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DocumentFields {
     pub kind: DocumentKind,
     /// PAN: `AAAAA9999A`, OCR confusions corrected by position.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pan_number: Option<String>,
     /// Aadhaar: `XXXX XXXX 1234` — the full number is never kept.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub aadhaar_masked: Option<String>,
     /// Aadhaar: whether the 12 digits read pass the Verhoeff checksum (a misread digit almost
     /// always fails it).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub aadhaar_checksum_ok: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// PAN only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub father_name: Option<String>,
     /// ISO 8601: `yyyy-mm-dd`, or just `yyyy` when the card has only the year of birth.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub date_of_birth: Option<String>,
     /// Aadhaar only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub gender: Option<Gender>,
     /// Fields of this kind of document that were not found, by their JSON name.
     pub missing: Vec<&'static str>,

@@ -29,6 +29,20 @@ pub mod ocr;
 pub mod runtime;
 pub mod verify;
 
+/// A setting's check for the engines' `validate`: `value` must lie in `range`, or the message
+/// names the key (`face.match_threshold must be within 0.05..=0.75, got 0.9`).
+pub(crate) fn within<T, R>(key: &str, value: T, range: R) -> Result<(), String>
+where
+    T: PartialOrd + std::fmt::Display,
+    R: std::ops::RangeBounds<T> + std::fmt::Debug,
+{
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{key} must be within {range:?}, got {value}"))
+    }
+}
+
 use serde::Serialize;
 
 /// A check failed on the input, or inference failed. `code()` is stable API.

@@ -556,20 +556,24 @@ mod tests {
         assert!(!verify_active(&[Move::TurnLeft], &frames, false, &cfg, 64.0).passed);
     }
 
+    /// A turn to the right and back, then still.
+    const TURN_RIGHT: [(f32, f32); 6] = [(0.0, 0.55), (-0.05, 0.55), (-0.15, 0.55), (0.0, 0.55), (0.0, 0.55), (0.0, 0.55)];
+
+    /// The active check of a one-move (turn right) challenge on a series of poses.
+    fn asked_to_turn_right(poses: &[(f32, f32)], static_frames: bool) -> ActiveResult {
+        verify_active(&[Move::TurnRight], &series(poses), static_frames, &ChallengeConfig::default(), 64.0)
+    }
+
     #[test]
     fn combine_needs_the_challenge_and_respects_the_veto() {
-        let ch = ChallengeConfig::default();
-        let pc = PassiveConfig::default();
-        let moves = [Move::TurnRight];
-        let good = series(&[(0.0, 0.55), (-0.05, 0.55), (-0.15, 0.55), (0.0, 0.55), (0.0, 0.55), (0.0, 0.55)]);
-        let a = verify_active(&moves, &good, false, &ch, 64.0);
+        let (ch, pc) = (ChallengeConfig::default(), PassiveConfig::default());
+        let a = asked_to_turn_right(&TURN_RIGHT, false);
         let v = combine(a.clone(), Some(0.5), &ch, &pc);
         assert!(v.live && v.score == 85, "{v:?}");
         let vetoing = PassiveConfig { veto_below: 0.05, ..PassiveConfig::default() };
         assert!(!combine(a.clone(), Some(0.01), &ch, &vetoing).live);
         assert!(combine(a, Some(0.01), &ch, &pc).live, "no veto by default");
-        let still = verify_active(&moves, &series(&[(0.0, 0.55); 6]), true, &ch, 64.0);
-        let v = combine(still, Some(0.99), &ch, &pc);
+        let v = combine(asked_to_turn_right(&[(0.0, 0.55); 6], true), Some(0.99), &ch, &pc);
         assert!(!v.live && v.score <= 40);
     }
 
@@ -645,16 +649,13 @@ mod tests {
 
     #[test]
     fn why_not_live_names_the_failed_challenge_first_then_the_passive_model() {
-        let ch = ChallengeConfig::default();
-        let pc = PassiveConfig::default();
-        let moves = [Move::TurnRight];
-        let good = series(&[(0.0, 0.55), (-0.05, 0.55), (-0.15, 0.55), (0.0, 0.55), (0.0, 0.55), (0.0, 0.55)]);
-        let live = combine(verify_active(&moves, &good, false, &ch, 64.0), Some(0.5), &ch, &pc);
+        let (ch, pc) = (ChallengeConfig::default(), PassiveConfig::default());
+        let live = combine(asked_to_turn_right(&TURN_RIGHT, false), Some(0.5), &ch, &pc);
         assert_eq!(live.why_not_live(), None);
-        let still = combine(verify_active(&moves, &series(&[(0.0, 0.55); 6]), true, &ch, 64.0), Some(0.9), &ch, &pc);
+        let still = combine(asked_to_turn_right(&[(0.0, 0.55); 6], true), Some(0.9), &ch, &pc);
         assert!(still.why_not_live().unwrap().starts_with("static_frames"), "{:?}", still.reasons);
         let vetoing = PassiveConfig { veto_below: 0.05, ..PassiveConfig::default() };
-        let spoof = combine(verify_active(&moves, &good, false, &ch, 64.0), Some(0.01), &ch, &vetoing);
+        let spoof = combine(asked_to_turn_right(&TURN_RIGHT, false), Some(0.01), &ch, &vetoing);
         assert!(spoof.why_not_live().unwrap().starts_with("passive_spoof"), "{:?}", spoof.reasons);
     }
 

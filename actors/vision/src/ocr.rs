@@ -78,22 +78,16 @@ impl Default for OcrConfig {
 
 impl OcrConfig {
     pub fn validate(&self) -> Result<(), String> {
-        if !(128..=2048).contains(&self.det_long_side) {
-            return Err(format!("ocr.det_long_side must be within 128..=2048, got {}", self.det_long_side));
-        }
-        for (name, v) in [
-            ("det_threshold", self.det_threshold),
-            ("box_threshold", self.box_threshold),
-            ("space_threshold", self.space_threshold),
-            ("min_confidence", self.min_confidence),
+        crate::within("ocr.det_long_side", self.det_long_side, 128..=2048)?;
+        for (key, v) in [
+            ("ocr.det_threshold", self.det_threshold),
+            ("ocr.box_threshold", self.box_threshold),
+            ("ocr.space_threshold", self.space_threshold),
+            ("ocr.min_confidence", self.min_confidence),
         ] {
-            if !(0.0..1.0).contains(&v) {
-                return Err(format!("ocr.{name} must be within 0..1, got {v}"));
-            }
+            crate::within(key, v, 0.0..1.0)?;
         }
-        if !(1.0..=4.0).contains(&self.unclip_ratio) {
-            return Err(format!("ocr.unclip_ratio must be within 1..=4, got {}", self.unclip_ratio));
-        }
+        crate::within("ocr.unclip_ratio", self.unclip_ratio, 1.0..=4.0)?;
         if self.rec_batch == 0 || self.rec_max_width < REC_MIN_WIDTH {
             return Err(format!("ocr.rec_batch must be ≥ 1 and ocr.rec_max_width ≥ {REC_MIN_WIDTH}"));
         }

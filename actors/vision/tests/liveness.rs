@@ -5,7 +5,8 @@
 mod support;
 
 use support::*;
-use vkyc_vision::verify::{Frame, LivenessJob};
+use vkyc_vision::inference::Pool;
+use vkyc_vision::verify::{Frame, LivenessEngine, LivenessJob};
 use vkyc_vision::face::{FaceConfig, FaceDetector};
 use vkyc_vision::liveness::Move;
 use vkyc_loadtest::headpose::{self, FaceGeometry};
@@ -16,13 +17,20 @@ fn geometry(models: &vkyc_vision::runtime::Models, img: &image::RgbImage) -> Fac
     FaceGeometry { bbox: (d.bbox.x, d.bbox.y, d.bbox.w, d.bbox.h), landmarks: d.landmarks.map(|p| (p.x, p.y)) }
 }
 
-fn to_loadtest(m: Move) -> headpose::Move {
-    match m {
-        Move::TurnLeft => headpose::Move::TurnLeft,
-        Move::TurnRight => headpose::Move::TurnRight,
-        Move::LookUp => headpose::Move::LookUp,
-        Move::LookDown => headpose::Move::LookDown,
-    }
+/// The models, a liveness pool and the customer's photo with its face geometry.
+struct Fixture {
+    models: vkyc_vision::runtime::Models,
+    pool: Pool<LivenessEngine>,
+    photo: image::RgbImage,
+    geom: FaceGeometry,
+}
+
+async fn fixture() -> Fixture {
+    let models = models();
+    let pool = liveness_pool(&models).await;
+    let photo = photo("person_b_1.jpg");
+    let geom = geometry(&models, &photo);
+    Fixture { models, pool, photo, geom }
 }
 
 fn job(moves: &[Move], frames: Vec<image::RgbImage>) -> LivenessJob {
@@ -31,13 +39,9 @@ fn job(moves: &[Move], frames: Vec<image::RgbImage>) -> LivenessJob {
 
 #[tokio::test]
 async fn following_the_challenge_passes_and_a_still_photo_fails() {
-    let models = models();
-    let pool = liveness_pool(&models).await;
-    let photo = photo("person_b_1.jpg");
-    let geom = geometry(&models, &photo);
+    let Fixture { pool, photo, geom, .. } = fixture().await;
     let asked = [Move::TurnLeft, Move::LookUp, Move::TurnRight];
-    let performed: Vec<headpose::Move> = asked.iter().map(|&m| to_loadtest(m)).collect();
-    let frames = headpose::challenge_frames(&photo, &geom, &performed, 8, 0.5);
+    let frames = headpose::challenge_frames(&photo, &geom, &asked, 8, 0.5);
     let v = pool.submit(job(&asked, frames)).await.unwrap().verdict;
     println!("followed: live={} score={} passive={:?}\n  {:?}", v.live, v.score, v.passive_live_probability, v.reasons);
     for m in &v.active.moves {
@@ -56,14 +60,11 @@ async fn following_the_challenge_passes_and_a_still_photo_fails() {
 
 #[tokio::test]
 async fn the_wrong_order_or_another_face_fails() {
-    let models = models();
-    let pool = liveness_pool(&models).await;
-    let photo = photo("person_b_1.jpg");
-    let geom = geometry(&models, &photo);
+    let Fixture { models, pool, photo, geom } = fixture().await;
 
     // Asked: look up, then turn left. Performed: turn left, then look up.
     let asked = [Move::LookUp, Move::TurnLeft];
-    let frames = headpose::challenge_frames(&photo, &geom, &[headpose::Move::TurnLeft, headpose::Move::LookUp], 8, 0.5);
+    let frames = headpose::challenge_frames(&photo, &geom, &[Move::TurnLeft, Move::LookUp], 8, 0.5);
     let v = pool.submit(job(&asked, frames)).await.unwrap().verdict;
     println!("wrong order: live={} score={}\n  {:?}", v.live, v.score, v.reasons);
     assert!(!v.live);
@@ -73,9 +74,8 @@ async fn the_wrong_order_or_another_face_fails() {
     let other = photo_resized_like("person_a_2.jpg", &photo);
     let og = geometry(&models, &other);
     let asked = [Move::TurnRight, Move::LookDown];
-    let performed = [headpose::Move::TurnRight, headpose::Move::LookDown];
     let mut frames = headpose::still_frames(&photo, 4);
-    frames.extend(headpose::challenge_frames(&other, &og, &performed, 8, 0.5).into_iter().skip(3));
+    frames.extend(headpose::challenge_frames(&other, &og, &asked, 8, 0.5).into_iter().skip(3));
     let v = pool.submit(job(&asked, frames)).await.unwrap().verdict;
     println!("swapped face: live={} score={}\n  {:?}", v.live, v.score, v.reasons);
     assert!(!v.live);
@@ -88,17 +88,13 @@ async fn the_wrong_order_or_another_face_fails() {
 /// in after the small frames still fails.
 #[tokio::test]
 async fn a_picture_that_sharpens_midway_passes_and_a_swap_still_fails() {
-    let models = models();
-    let pool = liveness_pool(&models).await;
-    let photo = photo("person_b_1.jpg");
-    let geom = geometry(&models, &photo);
+    let Fixture { models, pool, photo, geom } = fixture().await;
     let small = |f: &image::RgbImage| {
         let h = (f.height() as u64 * 160 / f.width() as u64) as u32;
         image::imageops::resize(f, 160, h, image::imageops::FilterType::Triangle)
     };
     let asked = [Move::TurnLeft, Move::LookUp, Move::TurnRight];
-    let performed: Vec<headpose::Move> = asked.iter().map(|&m| to_loadtest(m)).collect();
-    let mut frames = headpose::challenge_frames(&photo, &geom, &performed, 8, 0.5);
+    let mut frames = headpose::challenge_frames(&photo, &geom, &asked, 8, 0.5);
     let n = frames.len() / 3;
     for f in &mut frames[..n] {
         *f = small(f);
@@ -112,10 +108,9 @@ async fn a_picture_that_sharpens_midway_passes_and_a_swap_still_fails() {
     let other = photo_resized_like("person_a_2.jpg", &photo);
     let og = geometry(&models, &other);
     let asked = [Move::TurnRight, Move::LookDown];
-    let performed = [headpose::Move::TurnRight, headpose::Move::LookDown];
     let mut frames: Vec<image::RgbImage> = headpose::still_frames(&photo, 4).iter().map(small).collect();
     frames.extend(headpose::still_frames(&photo, 3));
-    frames.extend(headpose::challenge_frames(&other, &og, &performed, 8, 0.5).into_iter().skip(3));
+    frames.extend(headpose::challenge_frames(&other, &og, &asked, 8, 0.5).into_iter().skip(3));
     let v = pool.submit(job(&asked, frames)).await.unwrap().verdict;
     println!("swapped after small frames: live={} score={}\n  {:?}", v.live, v.score, v.reasons);
     assert!(!v.live);
@@ -130,19 +125,16 @@ fn photo_resized_like(name: &str, like: &image::RgbImage) -> image::RgbImage {
 /// count as a nod, and the other way round).
 #[tokio::test]
 async fn every_move_is_recognised_and_order_matters() {
-    let models = models();
-    let pool = liveness_pool(&models).await;
-    let photo = photo("person_b_1.jpg");
-    let geom = geometry(&models, &photo);
+    let Fixture { pool, photo, geom, .. } = fixture().await;
     for m in Move::ALL {
-        let frames = headpose::challenge_frames(&photo, &geom, &[to_loadtest(m)], 8, 0.6);
+        let frames = headpose::challenge_frames(&photo, &geom, &[m], 8, 0.6);
         let v = pool.submit(job(&[m], frames)).await.unwrap().verdict;
         println!("{:<10} alone: live={} peak={:.3}", m.as_str(), v.live, v.active.moves[0].peak);
         assert!(v.live, "{} alone: {:?}", m.as_str(), v.reasons);
     }
     for a in Move::ALL {
         for b in Move::ALL.into_iter().filter(|&b| b != a) {
-            let frames = headpose::challenge_frames(&photo, &geom, &[to_loadtest(b), to_loadtest(a)], 8, 0.6);
+            let frames = headpose::challenge_frames(&photo, &geom, &[b, a], 8, 0.6);
             let v = pool.submit(job(&[a, b], frames)).await.unwrap().verdict;
             assert!(!v.live, "asked {} then {}, performed the other way round: {:?}", a.as_str(), b.as_str(), v.reasons);
         }

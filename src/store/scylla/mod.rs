@@ -285,6 +285,12 @@ impl ScyllaStore {
         self.sessions_for_list(rows.into_iter().map(|r| r.1).collect()).await
     }
 
+    /// The JSON document of the first row `st` (a `SELECT doc … WHERE id = ?`) returns.
+    async fn doc_at<T: serde::de::DeserializeOwned>(&self, st: &PreparedStatement, id: Uuid) -> Result<Option<T>, StoreError> {
+        let rows: Vec<(Option<String>,)> = self.rows(st, (id,)).await?;
+        rows.into_iter().next().and_then(|r| r.0).map(|doc| serde_json::from_str(&doc).map_err(corrupt)).transpose()
+    }
+
     async fn rows<R>(&self, st: &PreparedStatement, values: impl SerializeRow) -> Result<Vec<R>, StoreError>
     where
         R: for<'f, 'm> scylla::deserialize::row::DeserializeRow<'f, 'm> + Send + 'static,

@@ -31,7 +31,7 @@ use uuid::Uuid;
 use vkyc_domain::SessionId;
 use vkyc_domain::{DomainEvent, EventKind};
 
-use super::{backend, corrupt, prep, ts, ScyllaStore, Tx};
+use super::{backend, prep, ts, ScyllaStore, Tx};
 use crate::store::recordings::{interrupted_event, recording_after, Recording, RecordingStatus, RecordingStore, Repair};
 use crate::store::StoreError;
 
@@ -77,11 +77,7 @@ fn state_str(s: RecordingStatus) -> &'static str {
 
 impl ScyllaStore {
     async fn recording_at(&self, st: &PreparedStatement, id: Uuid) -> Result<Option<Recording>, StoreError> {
-        let rows: Vec<(Option<String>,)> = self.rows(st, (id,)).await?;
-        match rows.into_iter().next().and_then(|r| r.0) {
-            Some(doc) => serde_json::from_str(&doc).map(Some).map_err(corrupt),
-            None => Ok(None),
-        }
+        self.doc_at(st, id).await
     }
 
     /// The rows of a recording's new state into a batch.

@@ -118,11 +118,7 @@ fn subscription(row: SubRow) -> Result<Subscription, StoreError> {
 
 impl ScyllaStore {
     async fn delivery_at(&self, st: &PreparedStatement, id: Uuid) -> Result<Option<Delivery>, StoreError> {
-        let rows: Vec<(Option<String>,)> = self.rows(st, (id,)).await?;
-        match rows.into_iter().next().and_then(|r| r.0) {
-            Some(doc) => serde_json::from_str(&doc).map(Some).map_err(corrupt),
-            None => Ok(None),
-        }
+        self.doc_at(st, id).await
     }
 
     fn push_delivery(&self, tx: &mut Tx, d: &Delivery) -> Result<(), StoreError> {

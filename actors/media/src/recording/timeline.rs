@@ -489,10 +489,17 @@ mod tests {
         assert_eq!(u.extend(2), 65538);
     }
 
-    #[test]
-    fn reordered_packets_make_whole_frames_and_video_starts_at_a_keyframe() {
+    /// A timeline that writes at once (no sender-report wait, no output delay) with one video
+    /// track: track 1, SSRC 7, 90 kHz.
+    fn one_video_track() -> Timeline {
         let mut tl = Timeline::new(TimelineConfig { sr_wait_ms: 0.0, output_delay_ms: 0.0, ..Default::default() }, 0.0);
         tl.add_track(1, MediaKind::Video, 7, 90_000);
+        tl
+    }
+
+    #[test]
+    fn reordered_packets_make_whole_frames_and_video_starts_at_a_keyframe() {
+        let mut tl = one_video_track();
         // A delta frame first: dropped, and a keyframe is asked for.
         for p in vp8_frame(10, 0, false) {
             tl.push_rtp(1, p, 0.0);
@@ -539,8 +546,7 @@ mod tests {
 
     #[test]
     fn a_frame_whose_last_packet_never_came_is_not_written() {
-        let mut tl = Timeline::new(TimelineConfig { sr_wait_ms: 0.0, output_delay_ms: 0.0, ..Default::default() }, 0.0);
-        tl.add_track(1, MediaKind::Video, 7, 90_000);
+        let mut tl = one_video_track();
         for p in vp8_frame(0, 0, true) {
             tl.push_rtp(1, p, 0.0);
         }
