@@ -337,8 +337,7 @@ impl TryFrom<String> for LogFilter {
 }
 
 /// `host:port`: a DNS name, an IPv4 address or a bracketed IPv6 address, and a port.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, serde_with::DeserializeFromStr)]
 pub struct HostPort {
     pub host: url::Host,
     pub port: u16,
@@ -355,14 +354,6 @@ impl FromStr for HostPort {
     }
 }
 
-impl TryFrom<String> for HostPort {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
 impl fmt::Display for HostPort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.host, self.port)
@@ -370,8 +361,7 @@ impl fmt::Display for HostPort {
 }
 
 /// Kafka bootstrap servers: comma-separated `host:port` (`""` = none).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde_with::DeserializeFromStr)]
 pub struct Brokers(pub Vec<HostPort>);
 
 impl Brokers {
@@ -385,14 +375,6 @@ impl FromStr for Brokers {
 
     fn from_str(s: &str) -> Result<Self, String> {
         s.split(',').map(str::trim).filter(|b| !b.is_empty()).map(HostPort::from_str).collect::<Result<_, _>>().map(Self)
-    }
-}
-
-impl TryFrom<String> for Brokers {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
     }
 }
 
