@@ -620,13 +620,14 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    // Jail::expect_with closures return figment's (large) error type.
+    #![allow(clippy::result_large_err)]
     use super::*;
     use figment::Jail;
 
     // Inside a Jail too: the env test below sets VKYC_* variables process-wide, and Jail's
     // lock keeps these from reading them concurrently (`cargo test` runs tests in threads).
     #[test]
-    #[allow(clippy::result_large_err)]
     fn defaults_load() {
         // In a Jail: its lock keeps the other tests' VKYC_* variables out of this one.
         Jail::expect_with(|_| {
@@ -641,7 +642,6 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::result_large_err)]
     fn test_profile_overrides_port() {
         Jail::expect_with(|_| {
             let c = Config::extract(Config::figment("test", None).unwrap()).unwrap();
@@ -651,7 +651,6 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::result_large_err)]
     fn webhook_settings_are_validated() {
         Jail::expect_with(|jail| {
             let c = load_with(jail, &[("VKYC_WEBHOOKS__RETRY_SCHEDULE_SECS", "[0.2, 0.4]"), ("VKYC_WEBHOOKS__RETRY_JITTER", "0.1")]).unwrap();
@@ -661,7 +660,6 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::result_large_err)]
     fn env_overrides_and_errors_name_the_key() {
         Jail::expect_with(|jail| {
             let c = load_with(jail, &[("VKYC_SERVER__PORT", "9123"), ("VKYC_RTC__PUBLIC_IPS", "[\"203.0.113.7\"]")]).unwrap();
@@ -672,7 +670,6 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::result_large_err)]
     fn kafka_events_need_brokers_and_acks_all() {
         Jail::expect_with(|jail| {
             let kafka = ("VKYC_EVENTS__BACKEND", "kafka");
@@ -689,7 +686,6 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::result_large_err)]
     fn scylla_storage_from_env() {
         Jail::expect_with(|jail| {
             let env = [
@@ -708,7 +704,6 @@ mod tests {
     }
 
     /// Loads the defaults with `env` set; the error message if that fails.
-    #[allow(clippy::result_large_err)]
     fn load_with(jail: &mut Jail, env: &[(&str, &str)]) -> Result<Config, String> {
         for (k, v) in env {
             jail.set_env(k, v);
@@ -721,7 +716,6 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::result_large_err)]
     fn typed_values_are_parsed_at_load() {
         Jail::expect_with(|jail| {
             let c = load_with(jail, &[]).unwrap();
@@ -761,7 +755,6 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::result_large_err)]
     fn invalid_typed_values_name_the_key() {
         Jail::expect_with(|jail| {
             let cases: &[(&str, &str, &str)] = &[

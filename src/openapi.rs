@@ -27,7 +27,7 @@ use vkyc_vision::idcard::DocumentFields;
 use vkyc_vision::liveness::Move;
 use vkyc_domain::Role;
 
-pub use crate::store::{Capture, CaptureKind, EventEnvelope, Recording, RecordingStatus};
+pub use crate::store::{Attempt as DeliveryAttempt, Capture, CaptureKind, DeliveryState, EventEnvelope, Recording, RecordingStatus};
 
 use vkyc_domain::session::{Applicant, SelfRecordPhase, SessionStatus};
 
@@ -466,16 +466,6 @@ pub struct WebhookDeletedDoc {
     pub id: Uuid,
 }
 
-/// `pending`, `succeeded` or `dead` (dead-lettered after the last retry).
-#[derive(Serialize, ToSchema)]
-#[schema(as = DeliveryState)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryStateDoc {
-    Pending,
-    Succeeded,
-    Dead,
-}
-
 /// One event for one subscription, with its attempts.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Delivery)]
@@ -485,24 +475,10 @@ pub struct DeliveryDoc {
     pub subscription_id: Uuid,
     pub event_id: Uuid,
     pub event_type: String,
-    pub state: DeliveryStateDoc,
-    pub attempts: Vec<DeliveryAttemptDoc>,
+    pub state: DeliveryState,
+    pub attempts: Vec<DeliveryAttempt>,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
-}
-
-/// One HTTP attempt of a delivery.
-#[derive(Serialize, ToSchema)]
-#[schema(as = DeliveryAttempt)]
-pub struct DeliveryAttemptDoc {
-    pub attempt: u32,
-    pub at: DateTime<Utc>,
-    /// The response's status, if one came.
-    pub status: Option<u16>,
-    /// `http_status`, `timeout`, `connect`, `request`, `webhook_destination_forbidden`,
-    /// `webhook_destination_unresolvable`.
-    pub error: Option<String>,
-    pub latency_ms: u64,
 }
 
 #[derive(Serialize, ToSchema)]

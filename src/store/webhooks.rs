@@ -63,7 +63,8 @@ impl Subscription {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// `pending`, `succeeded` or `dead` (dead-lettered after the last retry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     Pending,
@@ -72,7 +73,8 @@ pub enum DeliveryState {
 }
 
 /// One HTTP attempt of a delivery.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = DeliveryAttempt)]
 pub struct Attempt {
     /// 1, 2, … over the delivery's whole life (a redelivery continues the count).
     pub attempt: u32,

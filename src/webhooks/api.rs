@@ -114,7 +114,7 @@ async fn delete_webhook(req: HttpRequest, state: web::Data<AppState>, id: web::P
 #[into_params(parameter_in = Query)]
 struct DeliveriesQuery {
     /// Only deliveries in this state (`dead`: the dead letters).
-    #[param(value_type = Option<DeliveryStateDoc>)]
+    #[param(value_type = Option<DeliveryState>)]
     state: Option<DeliveryState>,
     /// 1 to 1000 (default 100).
     limit: Option<usize>,

@@ -474,6 +474,13 @@ mod tests {
         [pkt(seq, ts, false, &first), pkt(seq.wrapping_add(1), ts, true, &[0x00, 0xAA, 0xBB, 0xCC])]
     }
 
+    /// Every packet of `frame` into track 1, arriving at `at_ms`.
+    fn push_frame(tl: &mut Timeline, frame: [Packet; 2], at_ms: f64) {
+        for p in frame {
+            tl.push_rtp(1, p, at_ms);
+        }
+    }
+
     fn ntp(unix_ms: f64) -> u64 {
         let secs = unix_ms / 1000.0 + 2_208_988_800.0;
         ((secs.floor() as u64) << 32) | ((secs.fract() * 4_294_967_296.0) as u64)
@@ -501,9 +508,7 @@ mod tests {
     fn reordered_packets_make_whole_frames_and_video_starts_at_a_keyframe() {
         let mut tl = one_video_track();
         // A delta frame first: dropped, and a keyframe is asked for.
-        for p in vp8_frame(10, 0, false) {
-            tl.push_rtp(1, p, 0.0);
-        }
+        push_frame(&mut tl, vp8_frame(10, 0, false), 0.0);
         let [a, b] = vp8_frame(12, 3000, true);
         tl.push_rtp(1, b, 33.0); // out of order
         tl.push_rtp(1, a, 34.0);
@@ -524,17 +529,11 @@ mod tests {
     fn a_lost_packet_drops_the_frame_and_waits_for_a_keyframe() {
         let mut tl = Timeline::new(TimelineConfig { sr_wait_ms: 0.0, output_delay_ms: 0.0, jitter_ms: 50.0, ..Default::default() }, 0.0);
         tl.add_track(1, MediaKind::Video, 7, 90_000);
-        for p in vp8_frame(0, 0, true) {
-            tl.push_rtp(1, p, 0.0);
-        }
+        push_frame(&mut tl, vp8_frame(0, 0, true), 0.0);
         let [a, _lost] = vp8_frame(2, 3000, false);
         tl.push_rtp(1, a, 33.0);
-        for p in vp8_frame(4, 6000, false) {
-            tl.push_rtp(1, p, 66.0);
-        }
-        for p in vp8_frame(6, 9000, true) {
-            tl.push_rtp(1, p, 99.0);
-        }
+        push_frame(&mut tl, vp8_frame(4, 6000, false), 66.0);
+        push_frame(&mut tl, vp8_frame(6, 9000, true), 99.0);
         tl.poll(60.0); // the gap is not old enough yet
         let asks = tl.poll(200.0);
         assert_eq!(asks, vec![1]);
@@ -547,9 +546,7 @@ mod tests {
     #[test]
     fn a_frame_whose_last_packet_never_came_is_not_written() {
         let mut tl = one_video_track();
-        for p in vp8_frame(0, 0, true) {
-            tl.push_rtp(1, p, 0.0);
-        }
+        push_frame(&mut tl, vp8_frame(0, 0, true), 0.0);
         // The next frame's first packet, then (no gap in sequence numbers) a third frame:
         // the second frame's marker packet was never sent (the sender stopped mid-frame).
         let [a, _] = vp8_frame(2, 3000, false);
@@ -578,9 +575,7 @@ mod tests {
         // Both captured at our t=1000 ms; audio RTP base 1000, video base 5000.
         tl.sender_report(1, ntp(epoch + 1000.0 + skew), 5000);
         tl.sender_report(2, ntp(epoch + 1000.0 + skew), 1000);
-        for p in vp8_frame(0, 5000, true) {
-            tl.push_rtp(1, p, 1030.0);
-        }
+        push_frame(&mut tl, vp8_frame(0, 5000, true), 1030.0);
         tl.push_rtp(2, pkt(0, 1000, true, &[0xFC, 1, 2]), 1010.0);
         tl.push_rtp(2, pkt(1, 1960, true, &[0xFC, 1, 2]), 1030.0);
         tl.poll(2000.0);
