@@ -175,10 +175,8 @@ async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
             // Every attempt holds every configured question: the ones not sent keep their
             // latest recorded value, so the latest attempt is complete on its own.
             let case = stored_case(&state, &s).await?;
-            let latest = case.step(StepType::Questions).and_then(|st| st.latest()).map(|a| a.data["answers"].clone()).unwrap_or_default();
-            let previous = |id: &str| {
-                latest.as_array().into_iter().flatten().find(|a| a["id"] == id).and_then(|a| a["value"].as_str()).unwrap_or("").to_string()
-            };
+            let latest = case.step(StepType::Questions).and_then(|st| st.latest()).and_then(|a| a.questions());
+            let previous = |id: &str| latest.and_then(|q| q.value(id)).unwrap_or("").to_string();
             let out = state
                 .config
                 .kyc
