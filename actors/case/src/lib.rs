@@ -31,21 +31,23 @@ use vkyc_domain::kyc::*;
 use vkyc_vision::verify::{CheckError, DocumentEngine, DocumentJob, FaceMatchEngine, FaceMatchJob, Frame, LivenessEngine, LivenessJob};
 use vkyc_vision::liveness::{ChallengeConfig, Move};
 use vkyc_domain::document::DocumentKind;
+use vkyc_domain::step_input::{ConsentVersion, NoPosition, OtpCode, Position};
 use vkyc_domain::step_data::{
     CardPhoto, ConsentData, DocumentData, DocumentNotRead, DocumentRead, FaceData, LivenessData, LocationData, LocationFound, LocationUnavailable, OtpData, QuestionsData, SourceMatch, StepData,
 };
 
 /// What a step run is given (the server resolves capture ids to their bytes).
 pub enum StepInput {
-    Consent { text_version: String, given: bool },
-    Location { position: Option<(f64, f64, Option<f64>)>, error: Option<String> },
+    Consent { text_version: ConsentVersion, given: bool },
+    /// The browser's position, or why it gave none.
+    Location(Result<Position, NoPosition>),
     Document { capture_id: Uuid, kind: DocumentKind, image: Vec<u8>, expected_name: String },
     /// A face capture compared with the document photo and the references; with
     /// `liveness`, the frames recorded while the customer followed the session's open
     /// challenge (the probe is then the most frontal frame unless a capture is given).
     Face { probe: Option<(Uuid, Vec<u8>)>, references: Vec<(String, Vec<u8>)>, liveness: Option<LivenessFrames> },
     /// The code the customer entered: an attempt.
-    OtpVerify { code: String },
+    OtpVerify { code: OtpCode },
     /// The agent's record of the answers: `(question id, question text, value)`. A value
     /// that differs from the first one recorded for that question is an edit; both are kept.
     Questions { answers: Vec<(String, String, String)> },
@@ -58,7 +60,7 @@ impl StepInput {
     pub fn step_type(&self) -> StepType {
         match self {
             StepInput::Consent { .. } => StepType::Consent,
-            StepInput::Location { .. } => StepType::Location,
+            StepInput::Location(_) => StepType::Location,
             StepInput::Document { .. } => StepType::Document,
             StepInput::Face { .. } => StepType::Face,
             StepInput::OtpVerify { .. } => StepType::Otp,
@@ -242,16 +244,16 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, Scores, Vec<CheckError>, Ste
             unreachable!("handled by the case actor itself")
         }
         StepInput::Consent { text_version, given } => {
-            (if given { Outcome::Passed } else { Outcome::Failed }, scores, vec![], StepData::Consent(ConsentData { text_version, given }), None)
+            (if given { Outcome::Passed } else { Outcome::Failed }, scores, vec![], StepData::Consent(ConsentData { text_version: text_version.into_string(), given }), None)
         }
-        StepInput::Location { position: Some((lat, lon, acc)), .. } => {
+        StepInput::Location(Ok(Position { latitude: lat, longitude: lon, accuracy_m: acc })) => {
             let inside = args.ctx.region.contains(lat, lon);
             let data = StepData::Location(LocationData::Found(LocationFound { latitude: lat, longitude: lon, accuracy_m: acc, region: args.ctx.region.name.clone(), inside_region: inside }));
             let errors = if inside { vec![] } else { vec![CheckError { code: "outside_region".into(), message: format!("the location is outside {}", args.ctx.region.name) }] };
             (if inside { Outcome::Passed } else { Outcome::Failed }, scores, errors, data, None)
         }
-        StepInput::Location { position: None, error } => {
-            let why = error.unwrap_or_else(|| "unavailable".into());
+        StepInput::Location(Err(why)) => {
+            let why = why.into_string();
             let errors = vec![CheckError { code: "location_unavailable".into(), message: format!("no location from the browser: {why}") }];
             (Outcome::Failed, scores, errors, StepData::Location(LocationData::Unavailable(LocationUnavailable { error: why })), None)
         }
@@ -522,7 +524,7 @@ impl Actor for CaseActor {
                             return Ok(());
                         };
                         p.tries_left -= 1;
-                        let ok = p.hash == otp_hash(st.case.session_id, &code);
+                        let ok = p.hash == otp_hash(st.case.session_id, code.as_str());
                         let left = p.tries_left;
                         if ok || left == 0 {
                             st.otp = None;

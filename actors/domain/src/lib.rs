@@ -20,6 +20,8 @@
 //!   webhooks may send it out, and its JSON Schema — and the [`EventSink`] port.
 //! - [`step_data`]: what an attempt of each step type recorded ([`step_data::StepData`]:
 //!   consent, position, answers, fields read, face matches per source, liveness verdict).
+//! - [`step_input`]: the steps' inputs, checked once where they arrive ([`step_input::OtpCode`],
+//!   [`step_input::Position`]…; an [`step_input::InvalidStepInput`] is a 422 at the edge).
 //! - [`document`]: an ID card's kind and the fields read from it (the OCR fills them).
 //! - [`geometry`]: points and boxes on an image (where a face or a card photo was found).
 //! - [`challenge`]: the head movements of the active liveness challenge ([`Move`]) and how
@@ -41,6 +43,7 @@ pub mod ids;
 pub mod kyc;
 pub mod session;
 pub mod step_data;
+pub mod step_input;
 pub mod verhoeff;
 
 pub use call::{MediaKind, PeerInfo, Role};

@@ -124,7 +124,7 @@ pub struct LocationFound {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LocationUnavailable {
-    /// The browser's reason (`unavailable` when it gave none).
+    /// The browser's reason.
     pub error: String,
 }
 
