@@ -97,6 +97,13 @@ impl ApiError {
     }
 }
 
+/// A step input that breaks a rule of the domain's (`vkyc_domain::step_input`).
+impl From<vkyc_domain::step_input::InvalidStepInput> for ApiError {
+    fn from(e: vkyc_domain::step_input::InvalidStepInput) -> Self {
+        ApiError::validation(e.0)
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.code, self.message)

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use vkyc_domain::SessionId;
 use vkyc_case::{CaseError, LivenessFrames, StepInput};
 use vkyc_domain::kyc::{recommend, AuditVerdict, CaseResult, KycCase, StepType, Verdict};
+use vkyc_domain::step_input::{check_answers, ConsentVersion, NoPosition, OtpCode, Position};
 use vkyc_vision::idcard::DocumentKind;
 use vkyc_domain::Role;
 
@@ -153,36 +154,18 @@ async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
             if let Some(a) = b.action {
                 return Err(ApiError::validation(format!("action: only \"send\" (got {a:?}); to verify, send {{\"code\": …}}")));
             }
-            let code = need(b.code, "code")?;
-            if code.len() > 12 || !code.trim().chars().all(|c| c.is_ascii_digit()) {
-                return Err(ApiError::validation("code: digits only"));
-            }
-            StepInput::OtpVerify { code }
+            StepInput::OtpVerify { code: OtpCode::parse(need(b.code, "code")?)? }
         }
         StepType::Questions => {
             let answers = need(b.answers, "answers")?;
-            if answers.is_empty() {
-                return Err(ApiError::validation("answers: at least one"));
-            }
-            for a in &answers {
-                if !state.config.kyc.questions.iter().any(|q| q.id == a.id) {
-                    return Err(ApiError::validation(format!("answers: no question {:?}", a.id)));
-                }
-                if a.value.chars().count() > 1000 {
-                    return Err(ApiError::validation("answers: at most 1000 characters each"));
-                }
-            }
+            let questions = &state.config.kyc.questions;
+            check_answers(answers.iter().map(|a| (a.id.as_str(), a.value.as_str())), |id| questions.iter().any(|q| q.id == id))?;
             // Every attempt holds every configured question: the ones not sent keep their
             // latest recorded value, so the latest attempt is complete on its own.
             let case = stored_case(&state, &s).await?;
-            let latest = case.step(StepType::Questions).and_then(|st| st.latest()).map(|a| a.data["answers"].clone()).unwrap_or_default();
-            let previous = |id: &str| {
-                latest.as_array().into_iter().flatten().find(|a| a["id"] == id).and_then(|a| a["value"].as_str()).unwrap_or("").to_string()
-            };
-            let out = state
-                .config
-                .kyc
-                .questions
+            let latest = case.step(StepType::Questions).and_then(|st| st.latest()).and_then(|a| a.questions());
+            let previous = |id: &str| latest.and_then(|q| q.value(id)).unwrap_or("").to_string();
+            let out = questions
                 .iter()
                 .map(|q| {
                     let v = answers.iter().rev().find(|a| a.id == q.id).map(|a| a.value.clone()).unwrap_or_else(|| previous(&q.id));
@@ -192,26 +175,12 @@ async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
             StepInput::Questions { answers: out }
         }
         StepType::Consent => {
-            let text_version = need(b.text_version, "text_version")?;
-            if !state.config.kyc.consent_versions.contains(&text_version) {
-                return Err(ApiError::validation(format!("text_version: not one of {:?}", state.config.kyc.consent_versions)));
-            }
+            let text_version = ConsentVersion::parse(need(b.text_version, "text_version")?, &state.config.kyc.consent_versions)?;
             StepInput::Consent { text_version, given: need(b.given, "given")? }
         }
         StepType::Location => match (b.latitude, b.longitude) {
-            (Some(lat), Some(lon)) => {
-                if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) || b.accuracy_m.is_some_and(|a| !(0.0..=1e7).contains(&a)) {
-                    return Err(ApiError::validation("latitude within ±90, longitude within ±180, accuracy_m ≥ 0"));
-                }
-                StepInput::Location { position: Some((lat, lon, b.accuracy_m)), error: None }
-            }
-            (None, None) => {
-                let e = need(b.error, "latitude and longitude, or error")?;
-                if e.len() > 100 {
-                    return Err(ApiError::validation("error: at most 100 characters"));
-                }
-                StepInput::Location { position: None, error: Some(e) }
-            }
+            (Some(lat), Some(lon)) => StepInput::Location(Ok(Position::new(lat, lon, b.accuracy_m)?)),
+            (None, None) => StepInput::Location(Err(NoPosition::parse(need(b.error, "latitude and longitude, or error")?)?)),
             _ => return Err(ApiError::validation("give both latitude and longitude")),
         },
         StepType::Document => {

@@ -328,9 +328,8 @@ pub struct SelfRecordSubmittedDoc {
 pub struct RecordingDocumentDoc {
     #[serde(flatten)]
     pub recording: Recording,
-    /// The location step's last passing attempt's data, or null.
-    #[schema(value_type = Option<Object>)]
-    pub location: Option<serde_json::Value>,
+    /// The location step's last passing attempt's data (a position inside the region), or null.
+    pub location: Option<vkyc_domain::step_data::LocationFound>,
     pub participants: Vec<RecordingParticipantDoc>,
 }
 

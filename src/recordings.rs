@@ -92,9 +92,9 @@ async fn get(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) 
         .iter()
         .find(|s| s.step_type == StepType::Location)
         .and_then(|s| s.attempts.iter().rev().find(|a| a.outcome == vkyc_domain::kyc::Outcome::Passed))
-        .map(|a| a.data.clone());
+        .and_then(|a| a.data.as_ref());
     let mut doc = serde_json::to_value(&rec).map_err(|e| ApiError::internal("recording json", e))?;
-    doc["location"] = location.unwrap_or(serde_json::Value::Null);
+    doc["location"] = json!(location);
     doc["participants"] = json!(rec
         .tracks
         .iter()

@@ -278,6 +278,8 @@ async fn otp_and_questions_keep_every_attempt_and_edit() {
     assert_eq!((s, v["error"]["code"].as_str()), (403, Some("forbidden_role")), "the customer cannot send codes");
     let (s, v) = post(&app, &format!("{steps}/otp/attempts"), &c.customer, json!({"code": "123456"})).await;
     assert_eq!((s, v["error"]["code"].as_str()), (409, Some("otp_not_sent")), "{v}");
+    let (s, v) = post(&app, &format!("{steps}/otp/attempts"), &c.customer, json!({"code": "12ab56"})).await;
+    assert_eq!((s, v["error"]["code"].as_str(), v["error"]["message"].as_str()), (422, Some("validation_failed"), Some("code: digits only")), "{v}");
     let (s, v) = post(&app, &format!("{steps}/otp/attempts"), &c.agent, json!({"action": "send"})).await;
     assert_eq!((s, v["sent"].as_bool()), (202, Some(true)), "{v}");
     let code = std::fs::read_to_string(&code_file).unwrap();
@@ -318,7 +320,9 @@ async fn otp_and_questions_keep_every_attempt_and_edit() {
     let (s, v) = post(&app, &format!("{steps}/questions/attempts"), &c.customer, json!({"answers": [{"id": "purpose", "value": "x"}]})).await;
     assert_eq!((s, v["error"]["code"].as_str()), (403, Some("forbidden_role")));
     let (s, v) = post(&app, &format!("{steps}/questions/attempts"), &c.agent, json!({"answers": [{"id": "nope", "value": "x"}]})).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("validation_failed")));
+    assert_eq!((s, v["error"]["code"].as_str(), v["error"]["message"].as_str()), (422, Some("validation_failed"), Some(r#"answers: no question "nope""#)));
+    let (s, v) = post(&app, &format!("{steps}/questions/attempts"), &c.agent, json!({"answers": []})).await;
+    assert_eq!((s, v["error"]["message"].as_str()), (422, Some("answers: at least one")));
 
     // Events never carry the code or the answers.
     let events = app.api.get("/v1/events?limit=1000").await.unwrap();

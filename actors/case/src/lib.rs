@@ -30,19 +30,24 @@ use vkyc_vision::inference::{InferenceError, Pool};
 use vkyc_domain::kyc::*;
 use vkyc_vision::verify::{CheckError, DocumentEngine, DocumentJob, FaceMatchEngine, FaceMatchJob, Frame, LivenessEngine, LivenessJob};
 use vkyc_vision::liveness::{ChallengeConfig, Move};
-use vkyc_vision::idcard::DocumentKind;
+use vkyc_domain::document::DocumentKind;
+use vkyc_domain::step_input::{ConsentVersion, NoPosition, OtpCode, Position};
+use vkyc_domain::step_data::{
+    CardPhoto, ConsentData, DocumentData, DocumentNotRead, DocumentRead, FaceData, LivenessData, LocationData, LocationFound, LocationUnavailable, OtpData, QuestionsData, SourceMatch, StepData,
+};
 
 /// What a step run is given (the server resolves capture ids to their bytes).
 pub enum StepInput {
-    Consent { text_version: String, given: bool },
-    Location { position: Option<(f64, f64, Option<f64>)>, error: Option<String> },
+    Consent { text_version: ConsentVersion, given: bool },
+    /// The browser's position, or why it gave none.
+    Location(Result<Position, NoPosition>),
     Document { capture_id: Uuid, kind: DocumentKind, image: Vec<u8>, expected_name: String },
     /// A face capture compared with the document photo and the references; with
     /// `liveness`, the frames recorded while the customer followed the session's open
     /// challenge (the probe is then the most frontal frame unless a capture is given).
     Face { probe: Option<(Uuid, Vec<u8>)>, references: Vec<(String, Vec<u8>)>, liveness: Option<LivenessFrames> },
     /// The code the customer entered: an attempt.
-    OtpVerify { code: String },
+    OtpVerify { code: OtpCode },
     /// The agent's record of the answers: `(question id, question text, value)`. A value
     /// that differs from the first one recorded for that question is an edit; both are kept.
     Questions { answers: Vec<(String, String, String)> },
@@ -55,7 +60,7 @@ impl StepInput {
     pub fn step_type(&self) -> StepType {
         match self {
             StepInput::Consent { .. } => StepType::Consent,
-            StepInput::Location { .. } => StepType::Location,
+            StepInput::Location(_) => StepType::Location,
             StepInput::Document { .. } => StepType::Document,
             StepInput::Face { .. } => StepType::Face,
             StepInput::OtpVerify { .. } => StepType::Otp,
@@ -229,7 +234,7 @@ fn inference_err(e: InferenceError) -> CheckError {
     CheckError::new(e.code(), e.to_string())
 }
 
-async fn run_step(args: &mut StepArgs) -> (Outcome, Scores, Vec<CheckError>, serde_json::Value, Option<Vec<u8>>) {
+async fn run_step(args: &mut StepArgs) -> (Outcome, Scores, Vec<CheckError>, StepData, Option<Vec<u8>>) {
     let mut scores = Scores::default();
     let input = std::mem::replace(&mut args.input, StepInput::Questions { answers: vec![] });
     match input {
@@ -239,21 +244,23 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, Scores, Vec<CheckError>, ser
             unreachable!("handled by the case actor itself")
         }
         StepInput::Consent { text_version, given } => {
-            (if given { Outcome::Passed } else { Outcome::Failed }, scores, vec![], json!({"text_version": text_version, "given": given}), None)
+            (if given { Outcome::Passed } else { Outcome::Failed }, scores, vec![], StepData::Consent(ConsentData { text_version: text_version.into_string(), given }), None)
         }
-        StepInput::Location { position: Some((lat, lon, acc)), .. } => {
+        StepInput::Location(Ok(Position { latitude: lat, longitude: lon, accuracy_m: acc })) => {
             let inside = args.ctx.region.contains(lat, lon);
-            let data = json!({"latitude": lat, "longitude": lon, "accuracy_m": acc, "region": args.ctx.region.name, "inside_region": inside});
+            let data = StepData::Location(LocationData::Found(LocationFound { latitude: lat, longitude: lon, accuracy_m: acc, region: args.ctx.region.name.clone(), inside_region: inside }));
             let errors = if inside { vec![] } else { vec![CheckError { code: "outside_region".into(), message: format!("the location is outside {}", args.ctx.region.name) }] };
             (if inside { Outcome::Passed } else { Outcome::Failed }, scores, errors, data, None)
         }
-        StepInput::Location { position: None, error } => {
-            let why = error.unwrap_or_else(|| "unavailable".into());
-            (Outcome::Failed, scores, vec![CheckError { code: "location_unavailable".into(), message: format!("no location from the browser: {why}") }], json!({"error": why}), None)
+        StepInput::Location(Err(why)) => {
+            let why = why.into_string();
+            let errors = vec![CheckError { code: "location_unavailable".into(), message: format!("no location from the browser: {why}") }];
+            (Outcome::Failed, scores, errors, StepData::Location(LocationData::Unavailable(LocationUnavailable { error: why })), None)
         }
         StepInput::Document { capture_id, kind, image, expected_name } => {
+            let not_read = StepData::Document(DocumentData::NotRead(DocumentNotRead { capture_id }));
             let Some(pool) = &args.ctx.document else {
-                return (Outcome::Error, scores, vec![CheckError { code: "inference_disabled".into(), message: "verification is switched off".into() }], json!({"capture_id": capture_id}), None);
+                return (Outcome::Error, scores, vec![CheckError { code: "inference_disabled".into(), message: "verification is switched off".into() }], not_read, None);
             };
             match pool.submit(DocumentJob { kind, image, expected_name: Some(expected_name) }).await {
                 Ok(out) => {
@@ -264,17 +271,18 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, Scores, Vec<CheckError>, ser
                         errors.push(CheckError { code: "document_unreadable".into(), message: "the document number could not be read: hold the card flat, fully in frame, without glare".into() });
                     }
                     let outcome = if out.fields.has_number() && out.face.is_some() { Outcome::Passed } else { Outcome::Failed };
-                    let data = json!({"capture_id": capture_id, "kind": kind, "fields": out.fields, "name_match": name_match, "card_face": out.face.as_ref().map(|f| json!({"bbox": f.bbox}))});
+                    let card_face = out.face.as_ref().map(|f| CardPhoto { bbox: f.bbox });
+                    let data = StepData::Document(DocumentData::Read(DocumentRead { capture_id, kind, fields: out.fields, name_match, card_face }));
                     (outcome, scores, errors, data, out.face.map(|f| f.jpeg))
                 }
-                Err(e) => (Outcome::Error, scores, vec![inference_err(e)], json!({"capture_id": capture_id}), None),
+                Err(e) => (Outcome::Error, scores, vec![inference_err(e)], not_read, None),
             }
         }
         StepInput::Face { probe, mut references, liveness } => {
             let (Some(pool), Some(live_pool)) = (&args.ctx.face, &args.ctx.liveness) else {
-                return (Outcome::Error, scores, vec![CheckError { code: "inference_disabled".into(), message: "verification is switched off".into() }], json!({}), None);
+                return (Outcome::Error, scores, vec![CheckError { code: "inference_disabled".into(), message: "verification is switched off".into() }], StepData::Face(FaceData::default()), None);
             };
-            let mut data = json!({});
+            let mut data = FaceData::default();
             let mut errors = vec![];
             let mut live = None;
             let mut probe = probe;
@@ -286,11 +294,16 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, Scores, Vec<CheckError>, ser
                         let v = &out.verdict;
                         scores.liveness = Some(v.score);
                         let best = v.active.best_frame;
-                        data["liveness"] = json!({
-                            "challenge_id": lf.challenge_id, "live": v.live, "score": v.score,
-                            "moves": v.active.moves, "frames": ids.len(), "frames_with_face": v.active.frames_with_face,
-                            "best_frame": best.map(|b| ids[b].0), "passive_live_probability": v.passive_live_probability,
-                            "reasons": v.reasons,
+                        data.liveness = Some(LivenessData {
+                            challenge_id: lf.challenge_id,
+                            live: v.live,
+                            score: v.score,
+                            moves: v.active.moves.clone(),
+                            frames: ids.len(),
+                            frames_with_face: v.active.frames_with_face,
+                            best_frame: best.map(|b| ids[b].0),
+                            passive_live_probability: v.passive_live_probability,
+                            reasons: v.reasons.clone(),
                         });
                         if !v.live {
                             // Name what failed: the agent sees every move ticked and needs to know why.
@@ -305,14 +318,14 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, Scores, Vec<CheckError>, ser
                             probe = best.map(|b| (ids[b].0, lf.frames[b].2.clone()));
                         }
                     }
-                    Err(e) => return (Outcome::Error, scores, vec![inference_err(e)], data, None),
+                    Err(e) => return (Outcome::Error, scores, vec![inference_err(e)], StepData::Face(data), None),
                 }
             }
             let Some((capture_id, image)) = probe else {
                 errors.push(CheckError { code: "no_probe".into(), message: "no frame with a usable face to compare: capture the face again".into() });
-                return (Outcome::Error, scores, errors, data, None);
+                return (Outcome::Error, scores, errors, StepData::Face(data), None);
             };
-            data["capture_id"] = json!(capture_id);
+            data.capture_id = Some(capture_id);
             if let Some(key) = &args.card_face {
                 if let Ok(Some(bytes)) = args.ctx.blobs.get(key).await {
                     references.insert(0, ("document_photo".into(), bytes));
@@ -320,26 +333,26 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, Scores, Vec<CheckError>, ser
             }
             if references.is_empty() {
                 errors.push(CheckError { code: "no_reference".into(), message: "nothing to compare with: do the document step first or upload a reference image".into() });
-                return (Outcome::Error, scores, errors, data, None);
+                return (Outcome::Error, scores, errors, StepData::Face(data), None);
             }
             let labels: Vec<String> = references.iter().map(|(l, _)| l.clone()).collect();
             let job = FaceMatchJob { probe: image, references: references.into_iter().map(|(_, b)| b).collect() };
             match pool.submit(job).await {
                 Ok(out) => {
                     scores.face_match = Some(out.score);
-                    let matches: Vec<_> = out
+                    let matches = out
                         .references
                         .iter()
-                        .map(|r| json!({"source": labels[r.index], "score": r.result.as_ref().map(|m| m.score), "matched": r.result.as_ref().map(|m| m.matched), "error": r.error}))
+                        .map(|r| SourceMatch { source: labels[r.index].clone(), score: r.result.as_ref().map(|m| m.score), matched: r.result.as_ref().map(|m| m.matched), error: r.error.clone() })
                         .collect();
-                    data["matches"] = json!(matches);
-                    data["quality"] = json!(out.probe.quality);
+                    data.matches = Some(matches);
+                    data.quality = Some(out.probe.quality);
                     let outcome = if out.matched && live != Some(false) { Outcome::Passed } else { Outcome::Failed };
-                    (outcome, scores, errors, data, None)
+                    (outcome, scores, errors, StepData::Face(data), None)
                 }
                 Err(e) => {
                     errors.push(inference_err(e));
-                    (Outcome::Error, scores, errors, data, None)
+                    (Outcome::Error, scores, errors, StepData::Face(data), None)
                 }
             }
         }
@@ -361,7 +374,7 @@ impl Actor for StepActor {
         let mut args = state.take().ok_or("step started twice")?;
         let started_at = Utc::now();
         let (outcome, scores, errors, data, card_face) = run_step(&mut args).await;
-        let attempt = Attempt { n: args.n, by: args.by.clone(), started_at, finished_at: Utc::now(), outcome, scores, errors, data };
+        let attempt = Attempt { n: args.n, by: args.by.clone(), started_at, finished_at: Utc::now(), outcome, scores, errors, data: Some(data) };
         let _ = args.case.cast(CaseMsg::StepDone { step: args.step, attempt, card_face });
         me.stop(None);
         Ok(())
@@ -511,44 +524,29 @@ impl Actor for CaseActor {
                             return Ok(());
                         };
                         p.tries_left -= 1;
-                        let ok = p.hash == otp_hash(st.case.session_id, &code);
+                        let ok = p.hash == otp_hash(st.case.session_id, code.as_str());
                         let left = p.tries_left;
                         if ok || left == 0 {
                             st.otp = None;
                         }
+                        let data = StepData::Otp(OtpData { tries_left: left });
                         if ok {
-                            (Outcome::Passed, vec![], json!({"tries_left": left}))
+                            (Outcome::Passed, vec![], data)
                         } else if left == 0 {
-                            (Outcome::Failed, vec![CheckError::new("otp_attempts_exhausted", "the code was wrong too many times; send a new one")], json!({"tries_left": 0}))
+                            (Outcome::Failed, vec![CheckError::new("otp_attempts_exhausted", "the code was wrong too many times; send a new one")], data)
                         } else {
-                            (Outcome::Failed, vec![CheckError::new("otp_mismatch", format!("the code is not right; {left} tries left"))], json!({"tries_left": left}))
+                            (Outcome::Failed, vec![CheckError::new("otp_mismatch", format!("the code is not right; {left} tries left"))], data)
                         }
                     }
                     StepInput::Questions { answers } => {
-                        let first: HashMap<String, String> = s
-                            .attempts
-                            .iter()
-                            .flat_map(|a| a.data["answers"].as_array().cloned().unwrap_or_default())
-                            .filter_map(|a| Some((a["id"].as_str()?.to_string(), a["original"].as_str()?.to_string())))
-                            .filter(|(_, v)| !v.trim().is_empty())
-                            .fold(HashMap::new(), |mut m, (k, v)| {
-                                m.entry(k).or_insert(v);
-                                m
-                            });
-                        let items: Vec<_> = answers
-                            .iter()
-                            .map(|(id, q, v)| {
-                                let original = first.get(id).cloned().unwrap_or_else(|| v.clone());
-                                json!({"id": id, "question": q, "original": original, "value": v, "edited": &original != v})
-                            })
-                            .collect();
-                        let all = answers.iter().all(|(_, _, v)| !v.trim().is_empty());
+                        let recorded = QuestionsData::record(s.attempts.iter().filter_map(Attempt::questions), answers);
+                        let all = recorded.complete();
                         let errors = if all { vec![] } else { vec![CheckError::new("answer_missing", "every question needs an answer")] };
-                        (if all { Outcome::Passed } else { Outcome::Failed }, errors, json!({"answers": items}))
+                        (if all { Outcome::Passed } else { Outcome::Failed }, errors, StepData::Questions(recorded))
                     }
                     _ => unreachable!("matched above"),
                 };
-                let attempt = Attempt { n, by, started_at: now, finished_at: Utc::now(), outcome, scores: Default::default(), errors, data };
+                let attempt = Attempt { n, by, started_at: now, finished_at: Utc::now(), outcome, scores: Default::default(), errors, data: Some(data) };
                 let ev = json!({"step": step, "attempt": n, "outcome": outcome});
                 if let Err(e) = st.case.record_attempt(step, attempt.clone()) {
                     let _ = reply.send(Err(e.into()));
@@ -661,7 +659,7 @@ impl Actor for CaseActor {
                     outcome: Outcome::Error,
                     scores: Default::default(),
                     errors: vec![CheckError::new("step_failed", "the step failed while running; retake it")],
-                    data: serde_json::Value::Null,
+                    data: None,
                 };
                 if st.case.record_attempt(step, attempt).is_err() {
                     let _ = reply.send(Err(CaseError::StepFailed));

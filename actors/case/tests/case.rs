@@ -16,6 +16,12 @@ use vkyc_blob::{BlobError, BlobStore};
 use vkyc_case::{CaseError, Cases, Notifier, OtpSettings, StepContext, StepInput};
 use vkyc_domain::events::DomainEvent;
 use vkyc_domain::kyc::{Principal, CaseStore, KycCase, Outcome, RecommendationRules, Region, StepType, DEFAULT_WORKFLOW};
+use vkyc_domain::step_input::{ConsentVersion, Position};
+
+/// Consent text version `v1`, as the edge checks it.
+fn v1() -> ConsentVersion {
+    ConsentVersion::parse("v1".into(), &["v1".into()]).unwrap()
+}
 
 #[derive(Default)]
 struct Memory {
@@ -84,7 +90,7 @@ async fn a_panicking_step_is_recorded_and_the_case_carries_on() {
     let wf = DEFAULT_WORKFLOW.to_vec();
     let e = cases.run(sid, &wf, StepInput::Crash(StepType::Consent), by(Role::Agent)).await.unwrap_err();
     assert_eq!(e, CaseError::StepFailed);
-    let a = cases.run(sid, &wf, StepInput::Consent { text_version: "v1".into(), given: true }, by(Role::Customer)).await.unwrap();
+    let a = cases.run(sid, &wf, StepInput::Consent { text_version: v1(), given: true }, by(Role::Customer)).await.unwrap();
     assert_eq!((a.n, a.outcome), (2, Outcome::Passed));
     let case = cases.get(sid, &wf).await.unwrap();
     let consent = case.step(StepType::Consent).unwrap();
@@ -107,11 +113,11 @@ async fn steps_without_engines_are_errors_not_crashes() {
         .await
         .unwrap();
     assert_eq!((a.outcome, a.errors[0].code.as_str()), (Outcome::Error, "inference_disabled"));
-    let e = cases.run(sid, &[StepType::Consent], StepInput::Location { position: Some((19.0, 72.8, None)), error: None }, by(Role::Agent)).await;
+    let e = cases.run(sid, &[StepType::Consent], StepInput::Location(Ok(Position::new(19.0, 72.8, None).unwrap())), by(Role::Agent)).await;
     // The case already exists with the default workflow, which has location.
     assert!(e.is_ok());
     let other = SessionId::new();
-    let e = cases.run(other, &[StepType::Consent], StepInput::Location { position: Some((19.0, 72.8, None)), error: None }, by(Role::Agent)).await;
+    let e = cases.run(other, &[StepType::Consent], StepInput::Location(Ok(Position::new(19.0, 72.8, None).unwrap())), by(Role::Agent)).await;
     assert_eq!(e.unwrap_err(), CaseError::NotInWorkflow("location"));
 }
 
@@ -120,7 +126,7 @@ async fn idle_case_actors_leave_memory_and_come_back_from_the_store() {
     let (cases, _) = start().await;
     let sid = SessionId::new();
     let wf = DEFAULT_WORKFLOW.to_vec();
-    cases.run(sid, &wf, StepInput::Consent { text_version: "v1".into(), given: true }, by(Role::Customer)).await.unwrap();
+    cases.run(sid, &wf, StepInput::Consent { text_version: v1(), given: true }, by(Role::Customer)).await.unwrap();
     assert_eq!(cases.live().await, 1);
     // Polled up to a generous deadline: how soon a busy host runs the idle timer is not the point.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -129,7 +135,7 @@ async fn idle_case_actors_leave_memory_and_come_back_from_the_store() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     // Used again: reloaded from the store, history intact.
-    let a = cases.run(sid, &wf, StepInput::Consent { text_version: "v1".into(), given: false }, by(Role::Customer)).await.unwrap();
+    let a = cases.run(sid, &wf, StepInput::Consent { text_version: v1(), given: false }, by(Role::Customer)).await.unwrap();
     assert_eq!(a.n, 2);
     assert_eq!(cases.live().await, 1);
 }

@@ -17,6 +17,19 @@ pub enum Move {
     LookDown,
 }
 
+/// How the customer did on one move of a challenge (the liveness check's finding, kept in the
+/// face step's attempt).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MoveResult {
+    #[serde(rename = "move")]
+    pub mv: Move,
+    pub done: bool,
+    /// Index of the frame where the move reached its threshold.
+    pub frame: Option<usize>,
+    /// The largest change in the asked direction seen while it was expected.
+    pub peak: f32,
+}
+
 impl Move {
     pub const ALL: [Move; 4] = [Move::TurnLeft, Move::TurnRight, Move::LookUp, Move::LookDown];
 

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::call::Role;
 use crate::ids::SessionId;
+use crate::step_data::{QuestionsData, StepData};
 
 /// What went wrong with one input of a check, with a stable code (`no_face`, `not_live`…).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
@@ -165,8 +166,28 @@ pub struct Attempt {
     pub scores: Scores,
     #[serde(default)]
     pub errors: Vec<CheckError>,
-    #[serde(default)]
-    pub data: Value,
+    /// The step's details, as the step's `type` has them; null when the step crashed
+    /// (`step_failed`).
+    #[serde(default, deserialize_with = "data_read_with_its_step")]
+    pub data: Option<StepData>,
+}
+
+impl Attempt {
+    /// The answers, on an attempt of the questions step.
+    pub fn questions(&self) -> Option<&QuestionsData> {
+        match &self.data {
+            Some(StepData::Questions(q)) => Some(q),
+            _ => None,
+        }
+    }
+}
+
+/// An attempt read on its own has no step type to read its data by: only `null` is taken.
+fn data_read_with_its_step<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<StepData>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        _ => Err(serde::de::Error::custom("an attempt's data is read with its step's type")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -185,7 +206,10 @@ pub struct StepDecision {
     pub notes: Option<String>,
 }
 
+// Read in two passes: the `type` first, then each attempt's `data` as that type's
+// [`StepData`] (the JSON has no tag of its own).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(try_from = "StoredStep")]
 pub struct Step {
     #[serde(rename = "type")]
     pub step_type: StepType,
@@ -193,6 +217,30 @@ pub struct Step {
     pub attempts: Vec<Attempt>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<StepDecision>,
+}
+
+/// A [`Step`] as stored, before its attempts' data is read by the step's type.
+#[derive(Deserialize)]
+struct StoredStep {
+    #[serde(rename = "type")]
+    step_type: StepType,
+    attempts: Vec<Value>,
+    #[serde(default)]
+    decision: Option<StepDecision>,
+}
+
+impl TryFrom<StoredStep> for Step {
+    type Error = serde_json::Error;
+    fn try_from(s: StoredStep) -> Result<Self, serde_json::Error> {
+        let mut attempts = Vec::with_capacity(s.attempts.len());
+        for mut a in s.attempts {
+            let data = a.as_object_mut().and_then(|m| m.remove("data")).unwrap_or(Value::Null);
+            let mut attempt: Attempt = serde_json::from_value(a)?;
+            attempt.data = StepData::from_json(s.step_type, data)?;
+            attempts.push(attempt);
+        }
+        Ok(Step { step_type: s.step_type, attempts, decision: s.decision })
+    }
 }
 
 impl Step {
@@ -522,7 +570,7 @@ mod tests {
             outcome,
             scores: Scores { face_match: get("face_match"), liveness: get("liveness"), name_match: get("name_match") },
             errors: vec![],
-            data: Value::Null,
+            data: None,
         }
     }
 
@@ -571,6 +619,30 @@ mod tests {
     }
 
     #[test]
+    fn a_case_reads_back_with_its_step_data() {
+        use crate::step_data::{ConsentData, FaceData, OtpData};
+        let mut c = done_case();
+        c.step_mut(StepType::Consent).unwrap().attempts[0].data = Some(StepData::Consent(ConsentData { text_version: "v1".into(), given: true }));
+        // The same JSON as a consent's would be a face's too: the step's type decides.
+        c.step_mut(StepType::Face).unwrap().attempts[0].data = Some(StepData::Face(FaceData { capture_id: Some(uuid::Uuid::nil()), ..FaceData::default() }));
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["steps"][0]["attempts"][0]["data"], serde_json::json!({"text_version": "v1", "given": true}));
+        assert_eq!(json["steps"][1]["attempts"][0]["data"], Value::Null, "no data is null, as before");
+        assert_eq!(serde_json::from_value::<KycCase>(json.clone()).unwrap(), c);
+
+        // Stored without `data`, or with data of another step's shape.
+        let mut old = json.clone();
+        old["steps"][1]["attempts"][0].as_object_mut().unwrap().remove("data");
+        assert_eq!(serde_json::from_value::<KycCase>(old).unwrap(), c);
+        let mut wrong = json.clone();
+        wrong["steps"][0]["attempts"][0]["data"] = serde_json::to_value(OtpData { tries_left: 1 }).unwrap();
+        assert!(serde_json::from_value::<KycCase>(wrong).is_err());
+        // An attempt alone has no type to read its data by.
+        assert!(serde_json::from_value::<Attempt>(json["steps"][0]["attempts"][0].clone()).is_err());
+        assert!(serde_json::from_value::<Attempt>(json["steps"][1]["attempts"][0].clone()).is_ok());
+    }
+
+    #[test]
     fn india_region() {
         let india = Region { name: "IN".into(), boxes: vec![[6.5, 68.0, 35.7, 97.5]] };
         assert!(india.contains(19.07, 72.88)); // Mumbai
@@ -588,7 +660,7 @@ mod lock {
 
     fn passed(n: u32) -> Attempt {
         let now = Utc::now();
-        Attempt { n, by: by(Role::Agent), started_at: now, finished_at: now, outcome: Outcome::Passed, scores: Scores::default(), errors: vec![], data: Value::Null }
+        Attempt { n, by: by(Role::Agent), started_at: now, finished_at: now, outcome: Outcome::Passed, scores: Scores::default(), errors: vec![], data: None }
     }
 
     fn decision() -> AgentDecision {

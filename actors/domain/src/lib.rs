@@ -12,13 +12,21 @@
 //! - [`session`]: a session, its applicant, its validating input types, the **session
 //!   lifecycle** ([`Session::apply`], [`Session::cancel`], [`Session::expire`], …) and
 //!   **group admission** ([`Session::admit`]).
-//! - [`kyc`]: the KYC case (steps, attempts with typed [`kyc::Scores`], decisions, audits),
+//! - [`kyc`]: the KYC case (steps, attempts with typed [`kyc::Scores`] and details
+//!   [`step_data::StepData`], decisions, audits),
 //!   **the case lock** ([`kyc::KycCase::check`]: nothing changes after the agent's decision
 //!   except after a `recapture` audit) and the recommendation rules ([`kyc::recommend`]).
 //! - [`events`]: [`EventKind`] — every event type with its family (its Kafka topic), whether
 //!   webhooks may send it out, and its JSON Schema — and the [`EventSink`] port.
-//! - [`challenge`]: the head movements of the active liveness challenge ([`Move`]), shared by
-//!   the liveness check and the simulated participants of the load test.
+//! - [`step_data`]: what an attempt of each step type recorded ([`step_data::StepData`]:
+//!   consent, position, answers, fields read, face matches per source, liveness verdict).
+//! - [`step_input`]: the steps' inputs, checked once where they arrive ([`step_input::OtpCode`],
+//!   [`step_input::Position`]…; an [`step_input::InvalidStepInput`] is a 422 at the edge).
+//! - [`document`]: an ID card's kind and the fields read from it (the OCR fills them).
+//! - [`geometry`]: points and boxes on an image (where a face or a card photo was found).
+//! - [`challenge`]: the head movements of the active liveness challenge ([`Move`]) and how
+//!   each was done ([`challenge::MoveResult`]), shared by the liveness check and the
+//!   simulated participants of the load test.
 //! - [`verhoeff`]: the Verhoeff check digit of Aadhaar numbers (the OCR checks it, the
 //!   synthetic ID cards compute it).
 //!
@@ -28,10 +36,14 @@
 
 pub mod call;
 pub mod challenge;
+pub mod document;
 pub mod events;
+pub mod geometry;
 pub mod ids;
 pub mod kyc;
 pub mod session;
+pub mod step_data;
+pub mod step_input;
 pub mod verhoeff;
 
 pub use call::{MediaKind, PeerInfo, Role};

@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::geometry::{warp_affine, Affine, BBox, Point};
 use crate::VisionError;
 
+pub use vkyc_domain::step_data::Quality;
+
 /// Tunables of the face pipeline (the `[face]` table of the server config).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -79,14 +81,6 @@ pub struct Detection {
     pub bbox: BBox,
     pub landmarks: [Point; 5],
     pub score: f32,
-}
-
-/// What the quality checks measured on a face.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Quality {
-    pub face_px: u32,
-    pub brightness: f32,
-    pub sharpness: f32,
 }
 
 /// A face found, checked, aligned and embedded.

@@ -29,70 +29,11 @@
 //! name is the nearest name-like line above the date of birth.
 
 use image::RgbImage;
-use serde::{Deserialize, Serialize};
 
 use crate::ocr::{OcrEngine, TextLine};
 use crate::VisionError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DocumentKind {
-    Pan,
-    Aadhaar,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Gender {
-    Male,
-    Female,
-    Transgender,
-}
-
-/// What was read from a card. A field is `None` (and absent from the JSON) when it is not
-/// on this kind of document or could not be read; the latter are listed in `missing`.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct DocumentFields {
-    pub kind: DocumentKind,
-    /// PAN: `AAAAA9999A`, OCR confusions corrected by position.
-    pub pan_number: Option<String>,
-    /// Aadhaar: `XXXX XXXX 1234` — the full number is never kept.
-    pub aadhaar_masked: Option<String>,
-    /// Aadhaar: whether the 12 digits read pass the Verhoeff checksum (a misread digit almost
-    /// always fails it).
-    pub aadhaar_checksum_ok: Option<bool>,
-    pub name: Option<String>,
-    /// PAN only.
-    pub father_name: Option<String>,
-    /// ISO 8601: `yyyy-mm-dd`, or just `yyyy` when the card has only the year of birth.
-    pub date_of_birth: Option<String>,
-    /// Aadhaar only.
-    pub gender: Option<Gender>,
-    /// Fields of this kind of document that were not found, by their JSON name.
-    pub missing: Vec<&'static str>,
-}
-
-impl DocumentFields {
-    fn empty(kind: DocumentKind) -> Self {
-        Self {
-            kind,
-            pan_number: None,
-            aadhaar_masked: None,
-            aadhaar_checksum_ok: None,
-            name: None,
-            father_name: None,
-            date_of_birth: None,
-            gender: None,
-            missing: Vec::new(),
-        }
-    }
-
-    /// The document's number was found (the key field; without it the card was not read).
-    pub fn has_number(&self) -> bool {
-        self.pan_number.is_some() || self.aadhaar_masked.is_some()
-    }
-}
+pub use vkyc_domain::document::{DocumentFields, DocumentKind, Gender};
 
 /// OCR's the card and extracts the fields; when the document number is not found the card
 /// is read again turned 180° (cheaper and more reliable than an orientation model), and the
@@ -169,7 +110,7 @@ fn extract_pan(texts: &[String]) -> DocumentFields {
         ("date_of_birth", f.date_of_birth.is_some()),
     ] {
         if !present {
-            f.missing.push(field);
+            f.missing.push(field.into());
         }
     }
     f
@@ -210,7 +151,7 @@ fn extract_aadhaar(texts: &[String], rows: &[String]) -> DocumentFields {
         ("gender", f.gender.is_some()),
     ] {
         if !present {
-            f.missing.push(field);
+            f.missing.push(field.into());
         }
     }
     f
@@ -863,7 +804,7 @@ mod tests {
         assert_eq!(f.aadhaar_checksum_ok, Some(false));
         // A lone VID is not an Aadhaar number.
         let f = extract(DocumentKind::Aadhaar, &lines(&["VID: 9123 4567 8901 2345"]));
-        assert!(f.missing.contains(&"aadhaar_number"));
+        assert!(f.missing.iter().any(|m| m == "aadhaar_number"));
         assert_eq!(f.aadhaar_checksum_ok, None);
     }
 

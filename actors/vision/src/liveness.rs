@@ -27,7 +27,7 @@ use crate::face::Detection;
 use crate::geometry::Point;
 use crate::VisionError;
 
-pub use vkyc_domain::Move;
+pub use vkyc_domain::challenge::{Move, MoveResult};
 
 /// Head pose proxies of one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -93,16 +93,6 @@ pub struct FrameFace {
     pub detection: Option<Detection>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct MoveResult {
-    #[serde(rename = "move")]
-    pub mv: Move,
-    pub done: bool,
-    /// Index of the frame where the move reached its threshold.
-    pub frame: Option<usize>,
-    /// The largest change in the asked direction seen while it was expected.
-    pub peak: f32,
-}
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActiveResult {
