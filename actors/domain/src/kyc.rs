@@ -100,7 +100,7 @@ impl TryFrom<String> for Principal {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepType {
     Consent,
@@ -127,7 +127,7 @@ impl StepType {
 /// The workflow when a session is created without one.
 pub const DEFAULT_WORKFLOW: [StepType; 4] = [StepType::Consent, StepType::Location, StepType::Document, StepType::Face];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The check passed.
@@ -139,16 +139,22 @@ pub enum Outcome {
 }
 
 /// The 0–100 figures of an attempt that the recommendation uses.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+// Its JSON Schema (in the `step.completed` event) says a score is present or absent, never
+// null, and that any score added later is a 0–100 integer too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
+#[schemars(extend("additionalProperties" = {"type": "integer", "minimum": 0, "maximum": 100}))]
 pub struct Scores {
     /// Face step: the best reference's face match score (60 and above is a match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(required, range(max = 100))]
     pub face_match: Option<u8>,
     /// Face step: the liveness score, when a head-movement challenge ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(required, range(max = 100))]
     pub liveness: Option<u8>,
     /// Document step: how well the name read matches the applicant's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(required, range(max = 100))]
     pub name_match: Option<u8>,
 }
 
@@ -169,7 +175,7 @@ pub struct Attempt {
     pub data: Value,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Verified,
@@ -201,7 +207,7 @@ impl Step {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseResult {
     Approved,
@@ -218,7 +224,7 @@ pub struct AgentDecision {
     pub notes: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditVerdict {
     Approved,
@@ -234,6 +240,21 @@ pub struct AuditDecision {
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+}
+
+/// What kind of picture a capture is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureKind {
+    /// The customer's face (for face match / liveness).
+    Face,
+    /// An ID document held up to the camera.
+    Document,
+    /// Any other frame of the call.
+    Frame,
+    /// A reference image of the applicant from the lender (e.g. the photo on file); only
+    /// the api key may upload one.
+    Reference,
 }
 
 /// Everything the KYC process recorded for one session.

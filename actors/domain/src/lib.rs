@@ -8,7 +8,7 @@
 //!
 //! Layout:
 //! - [`ids`]: typed ids ([`SessionId`], [`PeerId`]): a session id is never a bare `Uuid`.
-//! - [`call`]: who is in a call ([`Role`], [`MediaKind`], [`PeerInfo`]).
+//! - [`call`]: who is in a call ([`Role`], [`MediaKind`], [`PeerInfo`], [`call::LeaveReason`]).
 //! - [`session`]: a session, its applicant, its validating input types, the **session
 //!   lifecycle** ([`Session::apply`], [`Session::cancel`], [`Session::expire`], …) and
 //!   **group admission** ([`Session::admit`]).
@@ -16,26 +16,33 @@
 //!   **the case lock** ([`kyc::KycCase::check`]: nothing changes after the agent's decision
 //!   except after a `recapture` audit) and the recommendation rules ([`kyc::recommend`]).
 //! - [`events`]: [`EventKind`] — every event type with its family (its Kafka topic), whether
-//!   webhooks may send it out, and its JSON Schema — and the [`EventSink`] port.
+//!   webhooks may send it out, and its meaning — its typed payload ([`events::data`], one
+//!   struct per type: [`DomainEvent`] is built from one, so its type and data never
+//!   disagree), the JSON Schema derived from that payload (the Kafka contract the server
+//!   writes to `src/schema/events/`), and the [`EventSink`] port.
+//! - [`recording`]: a call's recording as events and stores see it ([`recording::RecordedTrack`],
+//!   the recorder's [`recording::RecordingSummary`]).
 //! - [`challenge`]: the head movements of the active liveness challenge ([`Move`]), shared by
 //!   the liveness check and the simulated participants of the load test.
 //! - [`verhoeff`]: the Verhoeff check digit of Aadhaar numbers (the OCR checks it, the
 //!   synthetic ID cards compute it).
 //!
 //! This crate must not depend on webrtc, ort, ractor, redb, scylla or actix (`cargo tree -p
-//! vkyc-domain` shows it): it has no I/O, no clocks of its own (callers pass `now`) and no
-//! actors, so every rule is unit-tested without sockets.
+//! vkyc-domain` shows it; serde, utoipa and schemars are used for their derives): it has no
+//! I/O, no clocks of its own (callers pass `now`) and no actors, so every rule is unit-tested
+//! without sockets.
 
 pub mod call;
 pub mod challenge;
 pub mod events;
 pub mod ids;
 pub mod kyc;
+pub mod recording;
 pub mod session;
 pub mod verhoeff;
 
 pub use call::{MediaKind, PeerInfo, Role};
 pub use challenge::Move;
-pub use events::{DomainEvent, EventKind, EventSink, Family};
+pub use events::{DomainEvent, EventData, EventKind, EventSink, Family};
 pub use ids::{PeerId, SessionId};
 pub use session::Session;
