@@ -242,8 +242,8 @@ impl DomainEvent {
         self.data.kind()
     }
 
-    /// The data as the envelope stores it (a JSON object; keys in order, as `json!` made
-    /// them before the payloads were typed).
+    /// The data as the envelope stores it: a JSON object, its keys sorted (as the stores
+    /// wrote them when events were built with `json!`).
     pub fn data_json(&self) -> Value {
         serde_json::to_value(&self.data).expect("event data serialises")
     }
@@ -306,5 +306,58 @@ mod tests {
         assert_eq!(Family::of("self_record.submitted"), Family::Recordings);
         assert_eq!(Family::of("webhook.dead_lettered"), Family::Webhooks);
         assert!(EventKind::VideoCompleted.is_public() && !EventKind::OtpSent.is_public());
+    }
+
+    /// The payloads serialise to the objects the events carried when they were built with
+    /// `json!`: the same keys (absent or null alike) and values.
+    #[test]
+    fn payloads_keep_the_events_json() {
+        use crate::call::{LeaveReason, Role};
+        use crate::kyc::{Outcome, Scores, StepType};
+        use crate::recording::RecordingSummary;
+        use serde_json::json;
+
+        let session = Some(SessionId::new());
+        let peer = crate::ids::PeerId::new();
+        let id = uuid::Uuid::new_v4();
+        let gone = |reason| DomainEvent::new(session, data::PeerGone { peer_id: peer, role: Role::Customer, participant_id: "customer".into(), reason });
+        let left = gone(LeaveReason::Disconnected);
+        assert_eq!(left.kind(), EventKind::PeerLeft);
+        assert_eq!(left.data_json(), json!({"peer_id": peer, "role": "customer", "participant_id": "customer", "reason": "disconnected"}));
+        assert_eq!(gone(LeaveReason::Failed).kind(), EventKind::PeerFailed);
+
+        let quick = data::StepCompleted { step: StepType::Otp, attempt: 1, outcome: Outcome::Passed, scores: None };
+        assert_eq!(DomainEvent::new(session, quick).data_json(), json!({"step": "otp", "attempt": 1, "outcome": "passed"}));
+        let scores = Scores { face_match: Some(80), ..Default::default() };
+        let checked = data::StepCompleted { step: StepType::Face, attempt: 2, outcome: Outcome::Failed, scores: Some(scores) };
+        assert_eq!(DomainEvent::new(session, checked).data_json(), json!({"step": "face", "attempt": 2, "outcome": "failed", "scores": {"face_match": 80}}));
+
+        let failed = |bytes| DomainEvent::new(session, data::RecordingFailed { recording_id: id, reason: "x".into(), bytes }).data_json();
+        assert_eq!(failed(None), json!({"recording_id": id, "reason": "x"}));
+        assert_eq!(failed(Some(None)), json!({"recording_id": id, "reason": "x", "bytes": null}));
+        assert_eq!(failed(Some(Some(7))), json!({"recording_id": id, "reason": "x", "bytes": 7}));
+
+        let summary = RecordingSummary { duration_ms: 5, bytes: 6, tracks: vec![], packets_recorded: 7, frames_clamped: 8, finalize_ms: 9 };
+        let ok = DomainEvent::new(session, data::RecordingSucceeded { recording_id: id, reason: "empty".into(), summary });
+        assert_eq!(
+            ok.data_json(),
+            json!({"recording_id": id, "reason": "empty", "duration_ms": 5, "bytes": 6, "tracks": [], "packets_recorded": 7, "frames_clamped": 8, "finalize_ms": 9})
+        );
+        assert_eq!(DomainEvent::new(session, data::RoomStarted {}).data_json(), json!({}));
+        assert_eq!(DomainEvent::new(session, data::VideoCompleted { duration_secs: None }).data_json(), json!({"duration_secs": null}));
+    }
+
+    #[test]
+    fn every_kind_has_an_object_schema_of_its_data() {
+        for k in EventKind::ALL {
+            let schema = k.data_schema();
+            assert_eq!(schema["type"], "object", "{k}");
+            assert!(schema["description"].is_string(), "{k}: its payload has no doc comment");
+            assert!(!k.description().is_empty());
+            for (field, s) in schema["properties"].as_object().into_iter().flatten() {
+                let d = s["description"].as_str().unwrap_or_default();
+                assert!(!d.contains('\n'), "{k}.{field}: a description is one line per paragraph");
+            }
+        }
     }
 }
