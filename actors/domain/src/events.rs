@@ -51,10 +51,21 @@ pub enum Scope {
     Node,
 }
 
-/// Doc comments wrap at the source's line length; in a description a paragraph is one line.
-fn unwrap_lines(schema: &mut schemars::Schema) {
+/// What a data schema needs beyond what schemars derives: a description has one line per
+/// paragraph (doc comments wrap at the source's line length), and an integer has no `format`
+/// (`uint32`, `int64`… are schemars' own, which strict validators refuse as unknown; JSON
+/// Schema has no integer formats, and the range is in `minimum`/`maximum`).
+fn tidy(schema: &mut schemars::Schema) {
     if let Some(Value::String(d)) = schema.get_mut("description") {
         *d = d.split("\n\n").map(|p| p.replace('\n', " ")).collect::<Vec<_>>().join("\n\n");
+    }
+    let integer = match schema.get("type") {
+        Some(Value::String(t)) => t == "integer",
+        Some(Value::Array(types)) => types.iter().any(|t| t == "integer"),
+        _ => false,
+    };
+    if integer {
+        schema.remove("format");
     }
 }
 
@@ -118,7 +129,7 @@ macro_rules! event_kinds {
                     .with(|s| s.inline_subschemas = true)
                     .into_generator();
                 let mut schema = match self { $(EventKind::$kind => generator.subschema_for::<data::$payload>()),* };
-                schemars::transform::Transform::transform(&mut schemars::transform::RecursiveTransform(unwrap_lines), &mut schema);
+                schemars::transform::Transform::transform(&mut schemars::transform::RecursiveTransform(tidy), &mut schema);
                 schema.to_value()
             }
         }
