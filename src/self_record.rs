@@ -32,7 +32,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 use vkyc_domain::SessionId;
-use vkyc_domain::events::{DomainEvent, EventKind};
+use vkyc_domain::events::{data, DomainEvent};
 use vkyc_domain::kyc::{recommend, CaseResult, StepType};
 use vkyc_domain::Role;
 
@@ -132,7 +132,7 @@ async fn start_self_record(req: HttpRequest, state: web::Data<AppState>, id: web
             submitted_at: None,
             processed_at: None,
         });
-        let ev = first.then(|| DomainEvent::new(EventKind::SelfRecordStarted, Some(s.id), json!({})));
+        let ev = first.then(|| DomainEvent::new(Some(s.id), data::SelfRecordStarted {}));
         Ok(((), ev))
     })
     .await?;
@@ -321,7 +321,7 @@ async fn submit_self_record(req: HttpRequest, state: web::Data<AppState>, id: we
         }
         r.phase = SelfRecordPhase::Processing;
         r.submitted_at = Some(now);
-        let ev = DomainEvent::new(EventKind::SelfRecordSubmitted, Some(s.id), json!({"video_bytes": r.video_received}));
+        let ev = DomainEvent::new(Some(s.id), data::SelfRecordSubmitted { video_bytes: r.video_received });
         Ok(((), Some(ev)))
     })
     .await?;

@@ -37,8 +37,8 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serde::Serialize;
-use serde_json::json;
-use vkyc_domain::{DomainEvent, EventKind, EventSink};
+use vkyc_domain::events::data;
+use vkyc_domain::{DomainEvent, EventSink};
 
 /// Where a component stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -280,7 +280,7 @@ impl Actor for ApplicationSupervisor {
                         st.health.restarted(name);
                         tracing::info!(component = name, "component restarted");
                         metrics::counter!("vkyc_supervisor_restarts_total", "component" => name).increment(1);
-                        let ev = DomainEvent::new(EventKind::SupervisorRestarted, None, json!({"supervisor": name}));
+                        let ev = DomainEvent::new(None, data::SupervisorRestarted { supervisor: name.to_string() });
                         vkyc_domain::events::emit(&*st.events, ev).await;
                     }
                     Err(e) => st.down(&me, name, format!("did not start again: {e}")),
@@ -387,7 +387,7 @@ async fn inject(
 ) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
     state.auth.caller(&req)?.require_backend()?;
     if state.tree.inject_fault(&name).await {
-        Ok(actix_web::HttpResponse::Accepted().json(json!({"component": name.as_str(), "fault": "panic"})))
+        Ok(actix_web::HttpResponse::Accepted().json(serde_json::json!({"component": name.as_str(), "fault": "panic"})))
     } else {
         Err(crate::error::ApiError::not_found("component_not_found", "no running component of that name takes injected faults"))
     }
@@ -397,6 +397,7 @@ async fn inject(
 mod tests {
     use super::*;
     use vkyc_domain::events::MemorySink;
+    use vkyc_domain::EventKind;
 
     /// A child that panics on `true` and counts its starts.
     struct Flaky;

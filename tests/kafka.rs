@@ -15,6 +15,8 @@
 mod common;
 #[path = "support/broker.rs"]
 mod broker;
+#[path = "support/event_schemas.rs"]
+mod event_schemas;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -150,32 +152,10 @@ async fn session_with_steps(app: &TestApp) -> Result<String, String> {
     Ok(id)
 }
 
+/// The committed schemas (what a consumer of the topics reads) as validators.
 fn schema_validators() -> HashMap<String, jsonschema::Validator> {
-    struct Local(Value);
-    impl jsonschema::Retrieve for Local {
-        fn retrieve(&self, uri: &jsonschema::Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
-            if uri.as_str() == vkyc::events::SCHEMA_BASE.to_string() + "envelope.schema.json" {
-                Ok(self.0.clone())
-            } else {
-                Err(format!("no local schema {uri}").into())
-            }
-        }
-    }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/schema/events");
-    let read = |p: &std::path::Path| -> Value { serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() };
-    let envelope = read(&dir.join("envelope.schema.json"));
-    let mut out = HashMap::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_string();
-        let Some(kind) = name.strip_suffix(".schema.json") else { continue };
-        if kind == "envelope" {
-            continue;
-        }
-        let v = jsonschema::options().with_retriever(Local(envelope.clone())).build(&read(&path)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        out.insert(kind.to_string(), v);
-    }
-    out
+    let files = event_schemas::committed().into_iter().map(|(name, text)| (name, serde_json::from_str(&text).unwrap())).collect();
+    event_schemas::validators(&files)
 }
 
 /// Every outbox event is in the topics exactly once, on its family's topic, keyed by its
@@ -218,7 +198,7 @@ fn check_delivery(outbox: &[Value], got: &[Got], topics: &BTreeMap<&'static str,
         let prev = last.insert((g.topic.clone(), g.key.clone()), seq).unwrap_or(0);
         assert!(seq > prev, "{kind} #{seq} after #{prev} for {key} on {}", g.topic);
         let v = validators.get(kind).unwrap_or_else(|| panic!("no schema for {kind}"));
-        let errors: Vec<String> = v.iter_errors(e).map(|er| format!("{er} at {}", er.instance_path())).collect();
+        let errors = event_schemas::errors(v, e);
         assert!(errors.is_empty(), "{kind} is not schema-valid: {errors:#?}\n{e:#}");
     }
 }
@@ -360,7 +340,13 @@ async fn benchmark_outbox_to_kafka() {
             use vkyc_domain::EventSink;
             let session = uuid::Uuid::new_v4();
             for i in (w..backlog).step_by(8) {
-                let ev = vkyc_domain::DomainEvent::new(vkyc_domain::EventKind::StepCompleted, Some(session.into()), json!({"step": "consent", "attempt": i + 1, "outcome": "passed"}));
+                let completed = vkyc_domain::events::data::StepCompleted {
+                    step: vkyc_domain::kyc::StepType::Consent,
+                    attempt: (i + 1) as u32,
+                    outcome: vkyc_domain::kyc::Outcome::Passed,
+                    scores: None,
+                };
+                let ev = vkyc_domain::DomainEvent::new(Some(session.into()), completed);
                 store.publish(ev).await.unwrap();
             }
         }));

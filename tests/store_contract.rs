@@ -24,7 +24,15 @@ use vkyc::store::{
     Attempt, Capture, CaptureKind, Delivery, DeliveryState, EmbeddedStore, NextStep, RecordingStatus, ScyllaStore, SessionStore, Store, StoreError, Subscription,
 };
 use vkyc_domain::kyc::KycCase;
-use vkyc_domain::{DomainEvent, EventKind};
+use vkyc_domain::events::data;
+use vkyc_domain::kyc::{Outcome, StepType};
+use vkyc_domain::recording::{Container, RecordedTrack, RecordingSummary};
+use vkyc_domain::{DomainEvent, PeerId, Role};
+
+/// A `step.completed` event of `session`'s consent step.
+fn consent_completed(session: SessionId) -> DomainEvent {
+    DomainEvent::new(Some(session), data::StepCompleted { step: StepType::Consent, attempt: 1, outcome: Outcome::Passed, scores: None })
+}
 
 // ---------------------------------------------------------------------------------------
 // kassandra as a server: its library speaks CQL v4 frames; this is the accept loop around it.
@@ -243,7 +251,7 @@ async fn update_session_commits_or_writes_nothing(b: Backend) {
     let r = store
         .update_session(id, move |s| {
             s.participants.push(extra.into());
-            Ok::<_, String>((7, Some(DomainEvent::new(EventKind::ChallengeIssued, Some(s.id), json!({"n": 1})))))
+            Ok::<_, String>((7, Some(DomainEvent::new(Some(s.id), data::ChallengeIssued { by_role: "agent".into(), moves: 1 }))))
         })
         .await
         .unwrap();
@@ -349,11 +357,11 @@ async fn case_save_and_load(b: Backend) {
     store.create_session(&s).await.unwrap();
     assert!(store.load_case(s.id).await.unwrap().is_none());
     let case = KycCase::new(s.id, s.workflow.clone());
-    store.save_case(&case, DomainEvent::new(EventKind::StepCompleted, Some(s.id), json!({"step": "consent"}))).await.unwrap();
+    store.save_case(&case, consent_completed(s.id)).await.unwrap();
     assert_eq!(store.load_case(s.id).await.unwrap(), Some(case.clone()));
     let mut changed = case.clone();
     changed.steps.pop();
-    store.save_case(&changed, DomainEvent::new(EventKind::StepCompleted, Some(s.id), json!({}))).await.unwrap();
+    store.save_case(&changed, consent_completed(s.id)).await.unwrap();
     assert_eq!(store.load_case(s.id).await.unwrap(), Some(changed));
     assert_eq!(kinds_for(store, s.id).await, vec!["session.created", "step.completed", "step.completed"]);
 }
@@ -363,12 +371,13 @@ async fn events_ordered_with_cursor(b: Backend) {
     let s = new_session(json!({}));
     store.create_session(&s).await.unwrap();
     for n in 0..7 {
-        store.publish(DomainEvent::new(EventKind::PeerJoined, Some(s.id), json!({"n": n}))).await.unwrap();
+        let joined = data::PeerJoined { peer_id: PeerId::new(), role: Role::Customer, participant_id: n.to_string() };
+        store.publish(DomainEvent::new(Some(s.id), joined)).await.unwrap();
     }
     let all = all_events(store).await;
     assert_eq!(all.len(), 8);
     assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "strictly increasing seq");
-    let ns: Vec<i64> = all[1..].iter().map(|e| e.data["n"].as_i64().unwrap()).collect();
+    let ns: Vec<i64> = all[1..].iter().map(|e| e.data["participant_id"].as_str().unwrap().parse().unwrap()).collect();
     assert_eq!(ns, (0..7).collect::<Vec<_>>(), "in publishing order");
     assert!(all.iter().all(|e| e.version == vkyc::store::EVENT_SCHEMA_VERSION));
     // Cursor: strictly after, limited, and empty at the end.
@@ -401,21 +410,21 @@ async fn call_events_move_the_session(b: Backend) {
     let store = &*b.store;
     let s = new_session(json!({}));
     store.create_session(&s).await.unwrap();
-    store.publish(DomainEvent::new(EventKind::RoomStarted, Some(s.id), json!({}))).await.unwrap();
+    store.publish(DomainEvent::new(Some(s.id), data::RoomStarted {})).await.unwrap();
     let got = store.get_session(s.id).await.unwrap().unwrap();
     assert_eq!(got.status, SessionStatus::InProgress);
     assert!(got.started_at.is_some());
-    store.publish(DomainEvent::new(EventKind::RoomEnded, Some(s.id), json!({}))).await.unwrap();
+    store.publish(DomainEvent::new(Some(s.id), data::RoomEnded { reason: "ended_by_api".into(), by: None, duration_ms: 1 })).await.unwrap();
     let got = store.get_session(s.id).await.unwrap().unwrap();
     assert_eq!(got.status, SessionStatus::Completed);
     let kinds = kinds_for(store, s.id).await;
     assert!(kinds.contains(&"video.completed".to_string()) && kinds.contains(&"room.ended".to_string()), "{kinds:?}");
     // A finished session stays finished; the event is still logged.
-    store.publish(DomainEvent::new(EventKind::RoomStarted, Some(s.id), json!({}))).await.unwrap();
+    store.publish(DomainEvent::new(Some(s.id), data::RoomStarted {})).await.unwrap();
     assert_eq!(store.get_session(s.id).await.unwrap().unwrap().status, SessionStatus::Completed);
     assert_eq!(kinds_for(store, s.id).await.last().map(String::as_str), Some("room.started"));
     // Node-level events have no session.
-    store.publish(DomainEvent::new(EventKind::SupervisorRestarted, None, json!({}))).await.unwrap();
+    store.publish(DomainEvent::new(None, data::SupervisorRestarted { supervisor: "rooms".into() })).await.unwrap();
     assert_eq!(all_events(store).await.last().unwrap().kind, "supervisor.restarted");
 }
 
@@ -425,7 +434,7 @@ async fn erase_removes_personal_data(b: Backend) {
     store.create_session(&s).await.unwrap();
     let c = capture(s.id, CaptureKind::Document, 1);
     store.add_capture(&c).await.unwrap();
-    store.save_case(&KycCase::new(s.id, s.workflow.clone()), DomainEvent::new(EventKind::StepCompleted, Some(s.id), json!({}))).await.unwrap();
+    store.save_case(&KycCase::new(s.id, s.workflow.clone()), consent_completed(s.id)).await.unwrap();
     let other = new_session(json!({}));
     store.create_session(&other).await.unwrap();
 
@@ -451,7 +460,7 @@ async fn group_applicants_join_the_parent(b: Backend) {
     let orphan = new_session(json!({"parent_id": Uuid::new_v4()}));
     assert!(matches!(store.create_session(&orphan).await, Err(StoreError::Conflict("parent_not_found", _))));
     // The call moves the applicants with the parent.
-    store.publish(DomainEvent::new(EventKind::RoomStarted, Some(parent.id), json!({}))).await.unwrap();
+    store.publish(DomainEvent::new(Some(parent.id), data::RoomStarted {})).await.unwrap();
     assert_eq!(store.get_session(child.id).await.unwrap().unwrap().status, SessionStatus::InProgress);
 }
 
@@ -459,8 +468,16 @@ async fn group_applicants_join_the_parent(b: Backend) {
 // Recordings: metadata written from recording.* events, in the event's batch/transaction.
 
 fn recording_started(session: SessionId, id: Uuid) -> DomainEvent {
-    let data = json!({"recording_id": id, "blob_key": format!("recordings/{}", id.simple()), "key_id": "k1", "container": "webm", "started_at": Utc::now()});
-    DomainEvent::new(EventKind::RecordingStarted, Some(session), data)
+    let started = data::RecordingStarted { recording_id: id, blob_key: format!("recordings/{}", id.simple()), key_id: "k1".into(), container: Container::Webm, started_at: Utc::now() };
+    DomainEvent::new(Some(session), started)
+}
+
+fn recording_succeeded(session: SessionId, id: Uuid, summary: RecordingSummary) -> DomainEvent {
+    DomainEvent::new(Some(session), data::RecordingSucceeded { recording_id: id, reason: "room_ended".into(), summary })
+}
+
+fn recording_failed(session: SessionId, id: Uuid, reason: &str, bytes: Option<Option<u64>>) -> DomainEvent {
+    DomainEvent::new(Some(session), data::RecordingFailed { recording_id: id, reason: reason.into(), bytes })
 }
 
 async fn recordings_follow_their_events(b: Backend) {
@@ -477,17 +494,26 @@ async fn recordings_follow_their_events(b: Backend) {
     assert_eq!(r.blob_key, format!("recordings/{}", first.simple()));
     assert!(r.ended_at.is_none() && r.bytes.is_none());
 
-    let track = json!({"number": 1, "kind": "video", "role": "customer", "participant_id": "p1", "frames": 300, "packets": 900, "lost_packets": 2, "start_ms": 0, "synced_by_sender_report": true});
-    let ok = json!({"recording_id": first, "reason": "room_ended", "duration_ms": 10_000, "bytes": 123_456, "tracks": [track], "finalize_ms": 40});
-    store.publish(DomainEvent::new(EventKind::RecordingSucceeded, Some(s.id), ok)).await.unwrap();
+    let track = RecordedTrack {
+        number: 1,
+        kind: vkyc_domain::MediaKind::Video,
+        role: Role::Customer,
+        participant_id: "p1".into(),
+        frames: 300,
+        packets: 900,
+        lost_packets: 2,
+        start_ms: 0,
+        synced_by_sender_report: true,
+    };
+    let ok = RecordingSummary { duration_ms: 10_000, bytes: 123_456, tracks: vec![track], packets_recorded: 900, frames_clamped: 0, finalize_ms: 40 };
+    store.publish(recording_succeeded(s.id, first, ok)).await.unwrap();
     let r = store.get_recording(first).await.unwrap().unwrap();
     assert_eq!((r.status, r.duration_ms, r.bytes, r.finalize_ms), (RecordingStatus::Ready, Some(10_000), Some(123_456), Some(40)));
     assert_eq!(r.tracks.len(), 1);
     assert_eq!(r.tracks[0].frames, 300);
     assert!(r.ended_at.is_some());
 
-    let failed = json!({"recording_id": second, "reason": "storage_unavailable", "bytes": 99});
-    store.publish(DomainEvent::new(EventKind::RecordingFailed, Some(s.id), failed)).await.unwrap();
+    store.publish(recording_failed(s.id, second, "storage_unavailable", Some(Some(99)))).await.unwrap();
     let r = store.get_recording(second).await.unwrap().unwrap();
     assert_eq!((r.status, r.failure_reason.as_deref(), r.bytes), (RecordingStatus::Failed, Some("storage_unavailable"), Some(99)));
 
@@ -502,7 +528,7 @@ async fn recordings_follow_their_events(b: Backend) {
 
     // An end event for a recording never started changes no table, but is logged.
     let stray = Uuid::now_v7();
-    store.publish(DomainEvent::new(EventKind::RecordingFailed, Some(s.id), json!({"recording_id": stray, "reason": "x"}))).await.unwrap();
+    store.publish(recording_failed(s.id, stray, "x", None)).await.unwrap();
     assert!(store.get_recording(stray).await.unwrap().is_none());
     // Recording events leave the session's status alone, and every one is in the log.
     assert_eq!(store.get_session(s.id).await.unwrap().unwrap().status, s.status);
@@ -519,8 +545,8 @@ async fn interrupted_recordings_are_failed_at_startup(b: Backend) {
     let (done, cut) = (Uuid::now_v7(), Uuid::now_v7());
     store.publish(recording_started(s.id, done)).await.unwrap();
     store.publish(recording_started(s.id, cut)).await.unwrap();
-    let ok = json!({"recording_id": done, "duration_ms": 1, "bytes": 10, "tracks": [], "finalize_ms": 1});
-    store.publish(DomainEvent::new(EventKind::RecordingSucceeded, Some(s.id), ok)).await.unwrap();
+    let ok = RecordingSummary { duration_ms: 1, bytes: 10, tracks: vec![], packets_recorded: 0, frames_clamped: 0, finalize_ms: 1 };
+    store.publish(recording_succeeded(s.id, done, ok)).await.unwrap();
 
     let repaired = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let seen = repaired.clone();

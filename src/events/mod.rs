@@ -4,15 +4,18 @@
 //!
 //! On the wire an event is a CloudEvents 1.0 JSON object (structured mode): `id` (stable per
 //! event, so a redelivery is recognisable), `source`, `type`, `subject` (the session id),
-//! `time`, `datacontenttype`, `dataschema` (a JSON Schema in `src/schema/events/`),
-//! `sequence` (position in the outbox) and `data`. The Kafka key is the session id, so one
-//! session's events stay ordered within a topic; node-level events use the key [`NODE_KEY`].
+//! `time`, `datacontenttype`, `dataschema` (a JSON Schema in `src/schema/events/`, generated
+//! by [`schema`] from the events' typed payloads), `sequence` (position in the outbox) and
+//! `data`. The Kafka key is the session id, so one session's events stay ordered within a
+//! topic; node-level events use the key [`NODE_KEY`].
 
 pub mod consumer;
 pub mod relay;
+pub mod schema;
 pub mod tail;
 
 pub use consumer::GroupConsumer;
+pub use schema::schemas;
 
 use serde_json::{json, Value};
 

@@ -101,11 +101,11 @@ pub(super) fn append_event(tx: &redb::WriteTransaction, event: &DomainEvent) -> 
     let envelope = EventEnvelope {
         seq,
         id: Uuid::new_v4(),
-        kind: event.kind.as_str().to_string(),
+        kind: event.kind().as_str().to_string(),
         version: EVENT_SCHEMA_VERSION,
         time: Utc::now(),
         session_id: event.session_id,
-        data: event.data.clone(),
+        data: event.data_json(),
     };
     let bytes = serde_json::to_vec(&envelope).map_err(backend)?;
     events.insert(seq, bytes.as_slice()).map_err(backend)?;
@@ -154,20 +154,20 @@ fn drain_due(
 /// along with the parent's.
 fn apply(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<(), StoreError> {
     let Some(id) = event.session_id else { return Ok(()) };
-    if matches!(event.kind, EventKind::RecordingStarted | EventKind::RecordingSucceeded | EventKind::RecordingFailed) {
+    if matches!(event.kind(), EventKind::RecordingStarted | EventKind::RecordingSucceeded | EventKind::RecordingFailed) {
         return super::recordings::apply(tx, event);
     }
-    if vkyc_domain::session::status_after(event.kind).is_none() {
+    if vkyc_domain::session::status_after(event.kind()).is_none() {
         return Ok(());
     }
     let Some(s) = read_session(tx, id)? else { return Ok(()) };
     let now = Utc::now();
     for child in s.participants.clone() {
         if let Some(c) = read_session(tx, child)? {
-            apply_to(tx, c, event.kind, now)?;
+            apply_to(tx, c, event.kind(), now)?;
         }
     }
-    apply_to(tx, s, event.kind, now)
+    apply_to(tx, s, event.kind(), now)
 }
 
 fn apply_to(tx: &redb::WriteTransaction, mut s: Session, kind: EventKind, now: chrono::DateTime<Utc>) -> Result<(), StoreError> {
@@ -210,8 +210,7 @@ impl CaptureStore for EmbeddedStore {
             let tx = db.begin_write().map_err(backend)?;
             {
                 rows::write(&tx, CAPTURES, (c.session_id.as_u128(), c.id.as_u128()), &c)?;
-                let data = json!({"capture_id": c.id, "kind": c.kind, "bytes": c.bytes, "taken_by": c.taken_by});
-                append_event(&tx, &DomainEvent::new(EventKind::CaptureStored, Some(c.session_id), data))?;
+                append_event(&tx, &c.stored_event())?;
             }
             tx.commit().map_err(backend)
         })
@@ -488,7 +487,7 @@ mod tests {
                 made.push(s.id);
                 tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             }
-            store.publish(DomainEvent::new(EventKind::RoomStarted, Some(made[0]), json!({}))).await.unwrap();
+            store.publish(DomainEvent::new(Some(made[0]), vkyc_domain::events::data::RoomStarted {})).await.unwrap();
             ids = made;
         }
         let store = EmbeddedStore::open(dir.path()).unwrap();

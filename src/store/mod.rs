@@ -76,21 +76,7 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn list_sessions(&self, limit: usize) -> Result<Vec<Session>, StoreError>;
 }
 
-/// `face`, `document`, `frame` (any other frame of the call, e.g. a liveness frame) or
-/// `reference` (the lender's photo of the applicant: api key only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CaptureKind {
-    /// The customer's face (for face match / liveness).
-    Face,
-    /// An ID document held up to the camera.
-    Document,
-    /// Any other frame of the call.
-    Frame,
-    /// A reference image of the applicant from the lender (e.g. the photo on file); only
-    /// the api key may upload one.
-    Reference,
-}
+pub use vkyc_domain::kyc::CaptureKind;
 
 /// A stored capture's metadata; the image itself is in the blob store under `blob_key`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -113,6 +99,12 @@ pub struct Capture {
 impl Capture {
     pub fn blob_key(&self) -> String {
         format!("captures/{}/{}", self.session_id.simple(), self.id.simple())
+    }
+
+    /// The `capture.stored` event both stores write with the capture.
+    pub fn stored_event(&self) -> DomainEvent {
+        let stored = vkyc_domain::events::data::CaptureStored { capture_id: self.id, kind: self.kind, bytes: self.bytes, taken_by: self.taken_by.clone() };
+        DomainEvent::new(Some(self.session_id), stored)
     }
 }
 

@@ -5,11 +5,11 @@
 use chrono::{DateTime, Utc};
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 use vkyc_domain::SessionId;
 use vkyc_media::recording::RecordedTrack;
-use vkyc_domain::{DomainEvent, EventKind};
+use vkyc_domain::events::data;
+use vkyc_domain::{DomainEvent, EventData, EventKind};
 
 use super::embedded::{append_event, backend, EmbeddedStore};
 use super::{rows, StoreError};
@@ -63,31 +63,31 @@ fn write(tx: &redb::WriteTransaction, r: &Recording) -> Result<(), StoreError> {
 }
 
 /// The recording a `recording.*` event is about: `None` for any other event (or one without
-/// a session or a `recording_id`), which leaves the recordings table alone.
+/// a session), which leaves the recordings table alone.
 pub(crate) fn recording_event_target(event: &DomainEvent) -> Option<Uuid> {
-    if !matches!(event.kind, EventKind::RecordingStarted | EventKind::RecordingSucceeded | EventKind::RecordingFailed) {
-        return None;
-    }
     event.session_id?;
-    event.data.get("recording_id").and_then(|v| v.as_str()).and_then(|s| s.parse::<Uuid>().ok())
+    match &event.data {
+        EventData::RecordingStarted(d) => Some(d.recording_id),
+        EventData::RecordingSucceeded(d) => Some(d.recording_id),
+        EventData::RecordingFailed(d) => Some(d.recording_id),
+        _ => None,
+    }
 }
 
 /// The recording after a `recording.*` event, given the stored one (`current`): pure, so every
 /// back end applies the events the same way. `None`: nothing to write (not a recording event,
 /// or an end event for a recording that was never started).
 pub(crate) fn recording_after(current: Option<Recording>, event: &DomainEvent, now: DateTime<Utc>) -> Option<Recording> {
-    let id = recording_event_target(event)?;
     let session_id = event.session_id?;
-    let d = &event.data;
-    match event.kind {
-        EventKind::RecordingStarted => Some(Recording {
-            id,
+    match &event.data {
+        EventData::RecordingStarted(d) => Some(Recording {
+            id: d.recording_id,
             session_id,
             status: RecordingStatus::Recording,
-            container: d["container"].as_str().unwrap_or("webm").to_string(),
-            blob_key: d["blob_key"].as_str().unwrap_or_default().to_string(),
-            key_id: d["key_id"].as_str().unwrap_or_default().to_string(),
-            started_at: d["started_at"].as_str().and_then(|s| s.parse().ok()).unwrap_or(now),
+            container: d.container.as_str().to_string(),
+            blob_key: d.blob_key.clone(),
+            key_id: d.key_id.clone(),
+            started_at: d.started_at,
             ended_at: None,
             duration_ms: None,
             bytes: None,
@@ -95,21 +95,24 @@ pub(crate) fn recording_after(current: Option<Recording>, event: &DomainEvent, n
             failure_reason: None,
             finalize_ms: None,
         }),
-        EventKind::RecordingSucceeded | EventKind::RecordingFailed => {
+        EventData::RecordingSucceeded(d) => {
+            let mut r = current?;
+            let s = &d.summary;
+            r.ended_at = Some(now);
+            r.status = RecordingStatus::Ready;
+            r.duration_ms = Some(s.duration_ms);
+            r.bytes = Some(s.bytes);
+            r.finalize_ms = Some(s.finalize_ms);
+            r.tracks = s.tracks.clone();
+            Some(r)
+        }
+        EventData::RecordingFailed(d) => {
             let mut r = current?;
             r.ended_at = Some(now);
-            if event.kind == EventKind::RecordingSucceeded {
-                r.status = RecordingStatus::Ready;
-                r.duration_ms = d["duration_ms"].as_i64();
-                r.bytes = d["bytes"].as_u64();
-                r.finalize_ms = d["finalize_ms"].as_u64();
-                r.tracks = serde_json::from_value(d["tracks"].clone()).unwrap_or_default();
-            } else {
-                r.status = RecordingStatus::Failed;
-                r.failure_reason = d["reason"].as_str().map(str::to_string);
-                if let Some(b) = d["bytes"].as_u64() {
-                    r.bytes = Some(b);
-                }
+            r.status = RecordingStatus::Failed;
+            r.failure_reason = Some(d.reason.clone());
+            if let Some(Some(b)) = d.bytes {
+                r.bytes = Some(b);
             }
             Some(r)
         }
@@ -120,17 +123,14 @@ pub(crate) fn recording_after(current: Option<Recording>, event: &DomainEvent, n
 /// The `recording.failed` event start-up recovery writes for a recording cut off by a crash
 /// (`bytes`: the readable length after repair).
 pub(crate) fn interrupted_event(r: &Recording, bytes: Option<u64>) -> DomainEvent {
-    DomainEvent::new(
-        EventKind::RecordingFailed,
-        Some(r.session_id),
-        json!({"recording_id": r.id, "reason": "server_stopped_during_call", "bytes": bytes}),
-    )
+    let failed = data::RecordingFailed { recording_id: r.id, reason: "server_stopped_during_call".into(), bytes: Some(bytes) };
+    DomainEvent::new(Some(r.session_id), failed)
 }
 
 /// Applies a `recording.*` event to the table (in the event's transaction).
 pub(super) fn apply(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<(), StoreError> {
     let Some(id) = recording_event_target(event) else { return Ok(()) };
-    let current = if event.kind == EventKind::RecordingStarted { None } else { read(tx, id)? };
+    let current = if event.kind() == EventKind::RecordingStarted { None } else { read(tx, id)? };
     match recording_after(current, event, Utc::now()) {
         Some(r) => write(tx, &r),
         None => Ok(()),

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 use vkyc_domain::SessionId;
-use vkyc_domain::{DomainEvent, EventKind};
+use vkyc_domain::events::data;
+use vkyc_domain::DomainEvent;
 
 use super::embedded::{append_event, backend, RELAY_CURSORS};
 use super::{rows, EmbeddedStore, StoreError};
@@ -215,16 +216,16 @@ pub(crate) fn apply_attempt(d: &mut Delivery, attempt: Attempt, next: NextStep) 
         NextStep::Dead => {
             d.state = DeliveryState::Dead;
             d.next_attempt_at = None;
-            let data = json!({
-                "delivery_id": d.id,
-                "subscription_id": d.subscription_id,
-                "event_id": d.event_id,
-                "event_type": d.event_type,
-                "attempts": d.attempts.len(),
-                "last_status": status,
-                "last_error": error,
-            });
-            Some(DomainEvent::new(EventKind::WebhookDeadLettered, d.session_id, data))
+            let dead = data::WebhookDeadLettered {
+                delivery_id: d.id,
+                subscription_id: d.subscription_id,
+                event_id: d.event_id,
+                event_type: d.event_type.clone(),
+                attempts: d.attempts.len(),
+                last_status: status,
+                last_error: error,
+            };
+            Some(DomainEvent::new(d.session_id, dead))
         }
     }
 }

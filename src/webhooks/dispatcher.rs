@@ -30,9 +30,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
-use vkyc_domain::{DomainEvent, EventKind, EventSink};
+use vkyc_domain::events::data;
+use vkyc_domain::{DomainEvent, EventSink};
 
 use super::{retry_delay, DestinationPolicy, EventFilter, WebhookError, WebhookSecret, WebhookUrl};
 use crate::config::{EventsBackend, EventsConfig, WebhooksConfig};
@@ -136,7 +137,7 @@ impl Actor for WebhookSupervisor {
             Ok(id) => {
                 st.children.insert(id, child);
                 st.args.health.running(child.name());
-                let ev = DomainEvent::new(EventKind::SupervisorRestarted, None, json!({"supervisor": child.name()}));
+                let ev = DomainEvent::new(None, data::SupervisorRestarted { supervisor: child.name().to_string() });
                 vkyc_domain::events::emit(&*st.args.store as &dyn EventSink, ev).await;
             }
             Err(e) => {

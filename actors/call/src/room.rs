@@ -12,44 +12,20 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serde::Serialize;
-use serde_json::json;
 use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::rtcp::sender_report::SenderReport;
 use webrtc::rtp_transceiver::rtp_receiver::RTCRtpReceiver;
 use webrtc::track::track_remote::TrackRemote;
 use uuid::Uuid;
 
+pub use vkyc_domain::call::LeaveReason;
 use vkyc_domain::{MediaKind, PeerId, PeerInfo, Role, SessionId};
-use vkyc_domain::events::{emit, DomainEvent, EventKind, EventSink};
+use vkyc_domain::events::{data, emit, DomainEvent, EventData, EventSink};
 use crate::peer::{PeerActor, PeerArgs, PeerMsg};
 use vkyc_media::recording::{RecordTap, RecordingActor, RecordingArgs, RecordingMsg, RecordingSettings};
 use vkyc_media::sfu::{PublishedTrack, Sfu};
 use crate::signal::{ServerMsg, SignalTx};
 use crate::supervisor::{JoinError, JoinedPeer};
-
-/// Why a peer is no longer in the room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LeaveReason {
-    /// The client said `leave`.
-    Left,
-    /// Its signalling connection dropped (it may resume with the same token).
-    Disconnected,
-    /// The same participant joined again on a new connection.
-    Replaced,
-    /// Its actor failed (panic or error).
-    Failed,
-}
-
-impl LeaveReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LeaveReason::Left => "left",
-            LeaveReason::Disconnected => "disconnected",
-            LeaveReason::Replaced => "replaced",
-            LeaveReason::Failed => "failed",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoomError {
@@ -158,8 +134,8 @@ struct Recorder {
 }
 
 impl RoomState {
-    fn event(&self, kind: EventKind, data: serde_json::Value) -> DomainEvent {
-        DomainEvent::new(kind, Some(self.session_id), data)
+    fn event(&self, data: impl Into<EventData>) -> DomainEvent {
+        DomainEvent::new(Some(self.session_id), data)
     }
 
     fn broadcast(&self, except: Option<PeerId>, msg: ServerMsg) {
@@ -194,7 +170,7 @@ impl Actor for RoomActor {
             generation: 0,
             recorder: None,
         };
-        emit(&*state.events, state.event(EventKind::RoomStarted, json!({}))).await;
+        emit(&*state.events, state.event(data::RoomStarted {})).await;
         if let Some(settings) = recording {
             state.recorder = start_recorder(&myself, &state, settings).await;
         }
@@ -248,10 +224,7 @@ impl Actor for RoomActor {
                         track.set_muted(muted);
                     }
                     state.broadcast(None, ServerMsg::Muted { peer_id: target, kind, muted, by });
-                    let ev = state.event(
-                        EventKind::PeerMuted,
-                        json!({"peer_id": target, "kind": kind, "muted": muted, "by": by}),
-                    );
+                    let ev = state.event(data::PeerMuted { peer_id: target, kind, muted, by });
                     emit(&*state.events, ev).await;
                     Ok(())
                 } else {
@@ -325,7 +298,7 @@ impl Actor for RoomActor {
             SupervisionEvent::ActorFailed(cell, err) if state.recorder.as_ref().is_some_and(|r| r.actor.get_id() == cell.get_id()) => {
                 let rec = state.recorder.take().expect("checked");
                 tracing::error!(session = %state.session_id, error = %err, "recording actor failed");
-                let ev = state.event(EventKind::RecordingFailed, json!({"recording_id": rec.id, "reason": "actor_failed"}));
+                let ev = state.event(data::RecordingFailed { recording_id: rec.id, reason: "actor_failed".into(), bytes: None });
                 emit(&*state.events, ev).await;
             }
             SupervisionEvent::ActorFailed(cell, err) => {
@@ -395,10 +368,7 @@ async fn join(myself: &ActorRef<RoomMsg>, state: &mut RoomState, spec: JoinSpec)
         PeerEntry { info: info.clone(), session_id: spec.session_id, actor: actor.clone(), pc, signal: spec.signal, tracks: vec![], joined_at: Utc::now() },
     );
     state.generation += 1;
-    let ev = state.event(
-        EventKind::PeerJoined,
-        json!({"peer_id": peer_id, "role": info.role, "participant_id": info.participant_id}),
-    );
+    let ev = state.event(data::PeerJoined { peer_id, role: info.role, participant_id: info.participant_id });
     emit(&*state.events, ev).await;
     Ok(JoinedPeer { peer_id, role: info.role, actor, room: myself.clone() })
 }
@@ -417,11 +387,7 @@ async fn remove_peer(myself: &ActorRef<RoomMsg>, state: &mut RoomState, peer_id:
         }
     }
     state.broadcast(None, ServerMsg::PeerLeft { peer_id, reason: reason.as_str().to_string() });
-    let kind = if reason == LeaveReason::Failed { EventKind::PeerFailed } else { EventKind::PeerLeft };
-    let ev = state.event(
-        kind,
-        json!({"peer_id": peer_id, "role": entry.info.role, "participant_id": entry.info.participant_id, "reason": reason.as_str()}),
-    );
+    let ev = state.event(data::PeerGone { peer_id, role: entry.info.role, participant_id: entry.info.participant_id, reason });
     emit(&*state.events, ev).await;
     if state.peers.is_empty() {
         let generation = state.generation;
@@ -432,7 +398,7 @@ async fn remove_peer(myself: &ActorRef<RoomMsg>, state: &mut RoomState, peer_id:
 async fn end(myself: &ActorRef<RoomMsg>, state: &mut RoomState, by: Option<PeerId>, reason: &str) {
     // Persist first: once a client hears "ended", the session reads as completed.
     let duration_ms = (Utc::now() - state.started_at).num_milliseconds();
-    let ev = state.event(EventKind::RoomEnded, json!({"reason": reason, "by": by, "duration_ms": duration_ms}));
+    let ev = state.event(data::RoomEnded { reason: reason.to_string(), by, duration_ms });
     emit(&*state.events, ev).await;
     state.broadcast(None, ServerMsg::RoomEnded { reason: reason.to_string() });
     for (_, p) in state.peers.drain() {

@@ -12,11 +12,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use serde_json::json;
 
 use vkyc_domain::{PeerId, Role, SessionId};
 use crate::signal::ServerMsg;
-use vkyc_domain::events::{emit, DomainEvent, EventKind, EventSink};
+use vkyc_domain::events::{data, emit, DomainEvent, EventSink};
 use crate::peer::PeerMsg;
 use crate::room::{JoinSpec, RoomActor, RoomArgs, RoomError, RoomInfo, RoomMsg, RoomSettings};
 use vkyc_media::sfu::Sfu;
@@ -122,7 +121,7 @@ impl Actor for RoomSupervisor {
             state.rooms.remove(&session_id);
             if let Some(error) = failure {
                 tracing::error!(session = %session_id, %error, "room actor failed");
-                let ev = DomainEvent::new(EventKind::RoomFailed, Some(session_id), json!({"error_kind": "actor_failed"}));
+                let ev = DomainEvent::new(Some(session_id), data::RoomFailed { error_kind: "actor_failed".into() });
                 emit(&*state.shared.events, ev).await;
             }
         }
@@ -162,7 +161,7 @@ impl Actor for RootSupervisor {
             // The live rooms were lost with it; new joins get a fresh supervisor.
             tracing::error!(error = %err, "room supervisor failed; starting a new one");
             start_room_supervisor(&myself, &state.shared, &state.slot).await?;
-            let ev = DomainEvent::new(EventKind::SupervisorRestarted, None, json!({"supervisor": "rooms"}));
+            let ev = DomainEvent::new(None, data::SupervisorRestarted { supervisor: "rooms".into() });
             emit(&*state.shared.events, ev).await;
         }
         Ok(())

@@ -19,13 +19,12 @@ use std::sync::Arc;
 use chrono::Utc;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serde::Deserialize;
-use serde_json::json;
 use uuid::Uuid;
 use vkyc_domain::kyc::{Change, CaseRefusal, Principal};
 use vkyc_domain::SessionId;
 
 use vkyc_blob::BlobStore;
-use vkyc_domain::events::{DomainEvent, EventKind};
+use vkyc_domain::events::{data, DomainEvent, EventData};
 use vkyc_vision::inference::{InferenceError, Pool};
 use vkyc_domain::kyc::*;
 use vkyc_vision::verify::{CheckError, DocumentEngine, DocumentJob, FaceMatchEngine, FaceMatchJob, Frame, LivenessEngine, LivenessJob};
@@ -413,8 +412,8 @@ fn card_face_key(session: SessionId, n: u32) -> String {
 }
 
 impl CaseState {
-    async fn save(&self, kind: EventKind, data: serde_json::Value) -> Result<(), CaseError> {
-        let event = DomainEvent::new(kind, Some(self.case.session_id), data);
+    async fn save(&self, data: impl Into<EventData>) -> Result<(), CaseError> {
+        let event = DomainEvent::new(Some(self.case.session_id), data);
         self.store.save_case(&self.case, event).await.map_err(CaseError::Store)
     }
 
@@ -490,7 +489,7 @@ impl Actor for CaseActor {
                     expires: std::time::Instant::now() + std::time::Duration::from_secs(s.ttl_secs),
                     tries_left: s.max_attempts,
                 });
-                let r = st.save(EventKind::OtpSent, json!({"by_role": by.role_str()})).await;
+                let r = st.save(data::OtpSent { by_role: by.role_str().into() }).await;
                 let _ = reply.send(r.map(|_| s.ttl_secs));
             }
             CaseMsg::StartChallenge { by, reply } => {
@@ -502,7 +501,7 @@ impl Actor for CaseActor {
                 let moves = vkyc_vision::liveness::random_moves(c.moves, &mut rand::thread_rng());
                 let id = Uuid::new_v4();
                 st.challenge = Some(PendingChallenge { id, moves: moves.clone(), expires: std::time::Instant::now() + std::time::Duration::from_secs(c.time_limit_secs) });
-                let r = st.save(EventKind::ChallengeIssued, json!({"by_role": by.role_str(), "moves": moves.len()})).await;
+                let r = st.save(data::ChallengeIssued { by_role: by.role_str().into(), moves: moves.len() }).await;
                 let issued = IssuedChallenge { challenge_id: id, moves, expires_in_secs: c.time_limit_secs, min_frames: c.min_frames, max_frames: c.max_frames };
                 let _ = reply.send(r.map(|_| issued));
             }
@@ -547,12 +546,12 @@ impl Actor for CaseActor {
                     _ => unreachable!("matched above"),
                 };
                 let attempt = Attempt { n, by, started_at: now, finished_at: Utc::now(), outcome, scores: Default::default(), errors, data: Some(data) };
-                let ev = json!({"step": step, "attempt": n, "outcome": outcome});
+                let ev = data::StepCompleted { step, attempt: n, outcome, scores: None };
                 if let Err(e) = st.case.record_attempt(step, attempt.clone()) {
                     let _ = reply.send(Err(e.into()));
                     return Ok(());
                 }
-                let r = st.save(EventKind::StepCompleted, ev).await;
+                let r = st.save(ev).await;
                 let _ = reply.send(r.map(|_| attempt));
             }
             CaseMsg::Run { input, by, reply } => {
@@ -604,7 +603,7 @@ impl Actor for CaseActor {
                         tracing::error!(error = %e, "card face could not be stored");
                     }
                 }
-                let data = json!({"step": step, "attempt": attempt.n, "outcome": attempt.outcome, "scores": attempt.scores});
+                let ev = data::StepCompleted { step, attempt: attempt.n, outcome: attempt.outcome, scores: Some(attempt.scores) };
                 // The case may have been decided while the step ran: the lock still holds.
                 if let Err(e) = st.case.record_attempt(step, attempt.clone()) {
                     if let Some(r) = reply {
@@ -612,7 +611,7 @@ impl Actor for CaseActor {
                     }
                     return Ok(());
                 }
-                let saved = st.save(EventKind::StepCompleted, data).await;
+                let saved = st.save(ev).await;
                 if let Some(r) = reply {
                     let _ = r.send(saved.map(|_| attempt));
                 }
@@ -622,7 +621,7 @@ impl Actor for CaseActor {
                     let _ = reply.send(Err(e.into()));
                     return Ok(());
                 }
-                let r = st.save(EventKind::StepDecided, json!({"step": step, "verdict": verdict})).await;
+                let r = st.save(data::StepDecided { step, verdict }).await;
                 let _ = reply.send(r.map(|_| st.case.clone()));
             }
             CaseMsg::Decide { result, notes, by, reply } => {
@@ -631,7 +630,7 @@ impl Actor for CaseActor {
                     let _ = reply.send(Err(e.into()));
                     return Ok(());
                 }
-                let r = st.save(EventKind::VideoReviewed, json!({"result": result, "recommendation": rec.result})).await;
+                let r = st.save(data::VideoReviewed { result, recommendation: rec.result }).await;
                 let _ = reply.send(r.map(|_| st.case.clone()));
             }
             CaseMsg::Audit { verdict, notes, by, reply } => {
@@ -639,7 +638,7 @@ impl Actor for CaseActor {
                     let _ = reply.send(Err(e.into()));
                     return Ok(());
                 }
-                let r = st.save(EventKind::CaseAudited, json!({"verdict": verdict})).await;
+                let r = st.save(data::CaseAudited { verdict }).await;
                 let _ = reply.send(r.map(|_| st.case.clone()));
             }
         }
@@ -665,7 +664,7 @@ impl Actor for CaseActor {
                     let _ = reply.send(Err(CaseError::StepFailed));
                     return Ok(());
                 }
-                let _ = st.save(EventKind::StepFailed, json!({"step": step, "attempt": n})).await;
+                let _ = st.save(data::StepFailed { step, attempt: n }).await;
                 let _ = reply.send(Err(CaseError::StepFailed));
             }
         }

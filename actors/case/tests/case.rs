@@ -97,7 +97,7 @@ async fn a_panicking_step_is_recorded_and_the_case_carries_on() {
     assert_eq!(consent.attempts.len(), 2);
     assert_eq!(consent.attempts[0].outcome, Outcome::Error);
     assert_eq!(consent.attempts[0].errors[0].code, "step_failed");
-    let kinds: Vec<&str> = mem.events.lock().unwrap().iter().map(|e| e.kind.as_str()).collect();
+    let kinds: Vec<&str> = mem.events.lock().unwrap().iter().map(|e| e.kind().as_str()).collect();
     assert_eq!(kinds, ["step.failed", "step.completed"]);
     // The stored case is what the actor holds.
     assert_eq!(mem.cases.lock().unwrap()[&sid], case);

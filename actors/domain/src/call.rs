@@ -1,11 +1,12 @@
-//! Who is in a call: roles, media kinds, and a peer as others see it.
+//! Who is in a call: roles, media kinds, a peer as others see it, and why a peer left.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::PeerId;
 
 /// What a peer may do in a room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Runs the call: publishes, may mute anyone and end the call.
@@ -45,7 +46,7 @@ impl std::str::FromStr for Role {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaKind {
     Audio,
@@ -57,6 +58,31 @@ impl MediaKind {
         match self {
             MediaKind::Audio => "audio",
             MediaKind::Video => "video",
+        }
+    }
+}
+
+/// Why a peer is no longer in the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// The client said `leave`.
+    Left,
+    /// Its signalling connection dropped (it may resume with the same token).
+    Disconnected,
+    /// The same participant joined again on a new connection.
+    Replaced,
+    /// Its actor failed (panic or error).
+    Failed,
+}
+
+impl LeaveReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaveReason::Left => "left",
+            LeaveReason::Disconnected => "disconnected",
+            LeaveReason::Replaced => "replaced",
+            LeaveReason::Failed => "failed",
         }
     }
 }

@@ -1,47 +1,22 @@
-//! Domain events and the port they are published through.
+//! Domain events, their typed data, and the port they are published through.
 //!
-//! Events carry ids, roles and reasons — never personal data. The envelope (sequence number,
-//! event id, time, schema version) is added by the sink that stores them.
+//! Each event type ([`EventKind`]) has one payload type in [`data`]; an event is built from
+//! its payload ([`DomainEvent::new`]), so its type and its data never disagree. Payloads carry
+//! ids, roles, codes, scores and reasons — never personal data (no names, numbers or
+//! coordinates). The envelope (sequence number, event id, time, schema version) is added by
+//! the sink that stores them.
+//!
+//! The payload types are also the Kafka contract: [`EventKind::data_schema`] derives each
+//! type's JSON Schema from them (`schemars`, doc comments as descriptions), and the server
+//! writes those into `src/schema/events/` (a drift test keeps the files equal to the code).
+
+pub mod data;
 
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::ids::SessionId;
-
-/// Every event type the live side emits. The string form is the stable `type` of the envelope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(into = "&'static str")]
-pub enum EventKind {
-    SessionCreated,
-    RoomStarted,
-    RoomEnded,
-    RoomFailed,
-    PeerJoined,
-    PeerLeft,
-    PeerFailed,
-    PeerMuted,
-    SupervisorRestarted,
-    CaptureStored,
-    StepCompleted,
-    StepFailed,
-    StepDecided,
-    VideoReviewed,
-    CaseAudited,
-    OtpSent,
-    ChallengeIssued,
-    SessionExpired,
-    SessionCancelled,
-    VideoCompleted,
-    SessionWaiting,
-    SelfRecordStarted,
-    SelfRecordSubmitted,
-    RecordingStarted,
-    RecordingSucceeded,
-    RecordingFailed,
-    /// A webhook delivery gave up after its last attempt (published on the webhooks topic).
-    WebhookDeadLettered,
-}
 
 /// The aggregate family of an event type, which picks its Kafka topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,8 +43,57 @@ pub enum Audience {
     Internal,
 }
 
+/// What an event type is about: always one session (`Session`: the envelope's `subject`), or
+/// possibly none (`Node`: node-level supervision, a dead-lettered delivery of such an event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Session,
+    Node,
+}
+
+/// What a data schema needs beyond what schemars derives: a description has one line per
+/// paragraph (doc comments wrap at the source's line length), and an integer has no `format`
+/// (`uint32`, `int64`… are schemars' own, which strict validators refuse as unknown; JSON
+/// Schema has no integer formats, and the range is in `minimum`/`maximum`).
+fn tidy(schema: &mut schemars::Schema) {
+    if let Some(Value::String(d)) = schema.get_mut("description") {
+        *d = d.split("\n\n").map(|p| p.replace('\n', " ")).collect::<Vec<_>>().join("\n\n");
+    }
+    let integer = match schema.get("type") {
+        Some(Value::String(t)) => t == "integer",
+        Some(Value::Array(types)) => types.iter().any(|t| t == "integer"),
+        _ => false,
+    };
+    if integer {
+        schema.remove("format");
+    }
+}
+
+/// The table of event types: name, family, audience, scope, payload type and what it means.
 macro_rules! event_kinds {
-    ($($kind:ident => $name:literal, $family:ident, $audience:ident;)*) => {
+    ($($kind:ident($payload:ident) => $name:literal, $family:ident, $audience:ident, $scope:ident, $what:literal;)*) => {
+        /// Every event type vkyc emits. The string form is the stable `type` of the envelope.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[serde(into = "&'static str")]
+        pub enum EventKind {
+            $(#[doc = $what] $kind),*
+        }
+
+        /// The data of an event: one typed payload per event type. It serialises as the
+        /// payload alone (the envelope's `data`); [`EventData::kind`] is the event's type.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(untagged)]
+        pub enum EventData {
+            $($kind(data::$payload)),*
+        }
+
+        impl EventData {
+            /// The event type this data belongs to.
+            pub fn kind(&self) -> EventKind {
+                match self { $(EventData::$kind(_) => EventKind::$kind),* }
+            }
+        }
+
         impl EventKind {
             /// Every event type, in a fixed order.
             pub const ALL: &'static [EventKind] = &[$(EventKind::$kind),*];
@@ -87,38 +111,86 @@ macro_rules! event_kinds {
             pub fn audience(self) -> Audience {
                 match self { $(EventKind::$kind => Audience::$audience),* }
             }
+
+            pub fn scope(self) -> Scope {
+                match self { $(EventKind::$kind => Scope::$scope),* }
+            }
+
+            /// What an event of this type means (one sentence, for its schema).
+            pub fn description(self) -> &'static str {
+                match self { $(EventKind::$kind => $what),* }
+            }
+
+            /// The JSON Schema (draft 2020-12, self-contained) of this type's `data`, derived
+            /// from its payload type as it serialises.
+            pub fn data_schema(self) -> Value {
+                let mut generator = schemars::generate::SchemaSettings::draft2020_12()
+                    .for_serialize()
+                    .with(|s| s.inline_subschemas = true)
+                    .into_generator();
+                let mut schema = match self { $(EventKind::$kind => generator.subschema_for::<data::$payload>()),* };
+                schemars::transform::Transform::transform(&mut schemars::transform::RecursiveTransform(tidy), &mut schema);
+                schema.to_value()
+            }
         }
     };
 }
 
 event_kinds! {
-    SessionCreated => "session.created", Sessions, Public;
-    RoomStarted => "room.started", Rooms, Public;
-    RoomEnded => "room.ended", Rooms, Public;
-    RoomFailed => "room.failed", Rooms, Internal;
-    PeerJoined => "peer.joined", Rooms, Public;
-    PeerLeft => "peer.left", Rooms, Public;
-    PeerFailed => "peer.failed", Rooms, Internal;
-    PeerMuted => "peer.muted", Rooms, Internal;
-    SupervisorRestarted => "supervisor.restarted", Rooms, Internal;
-    CaptureStored => "capture.stored", Steps, Internal;
-    StepCompleted => "step.completed", Steps, Internal;
-    StepFailed => "step.failed", Steps, Internal;
-    StepDecided => "step.decided", Steps, Internal;
-    VideoReviewed => "video.reviewed", Sessions, Public;
-    CaseAudited => "case.audited", Sessions, Public;
-    OtpSent => "otp.sent", Steps, Internal;
-    ChallengeIssued => "challenge.issued", Steps, Internal;
-    SessionExpired => "session.expired", Sessions, Public;
-    SessionCancelled => "session.cancelled", Sessions, Public;
-    VideoCompleted => "video.completed", Recordings, Public;
-    SessionWaiting => "session.waiting", Sessions, Public;
-    SelfRecordStarted => "self_record.started", Recordings, Internal;
-    SelfRecordSubmitted => "self_record.submitted", Recordings, Public;
-    RecordingStarted => "recording.started", Recordings, Internal;
-    RecordingSucceeded => "recording.succeeded", Recordings, Public;
-    RecordingFailed => "recording.failed", Recordings, Public;
-    WebhookDeadLettered => "webhook.dead_lettered", Webhooks, Internal;
+    SessionCreated(SessionCreated) => "session.created", Sessions, Public, Session,
+        "A session was created (its link can be issued).";
+    RoomStarted(RoomStarted) => "room.started", Rooms, Public, Session,
+        "The call's room started (the session is in progress).";
+    RoomEnded(RoomEnded) => "room.ended", Rooms, Public, Session,
+        "The call ended.";
+    RoomFailed(RoomFailed) => "room.failed", Rooms, Internal, Session,
+        "The call's room actor failed.";
+    PeerJoined(PeerJoined) => "peer.joined", Rooms, Public, Session,
+        "A participant joined the call.";
+    PeerLeft(PeerGone) => "peer.left", Rooms, Public, Session,
+        "A participant left the call.";
+    PeerFailed(PeerGone) => "peer.failed", Rooms, Internal, Session,
+        "A participant's connection failed.";
+    PeerMuted(PeerMuted) => "peer.muted", Rooms, Internal, Session,
+        "A participant's track was muted or unmuted.";
+    SupervisorRestarted(SupervisorRestarted) => "supervisor.restarted", Rooms, Internal, Node,
+        "A node-level supervisor restarted (no session: key \"node\").";
+    CaptureStored(CaptureStored) => "capture.stored", Steps, Internal, Session,
+        "A picture of the call was stored (encrypted).";
+    StepCompleted(StepCompleted) => "step.completed", Steps, Internal, Session,
+        "An attempt of a KYC step finished.";
+    StepFailed(StepFailed) => "step.failed", Steps, Internal, Session,
+        "An attempt of a KYC step could not run (engine failure).";
+    StepDecided(StepDecided) => "step.decided", Steps, Internal, Session,
+        "The agent's verdict on a step.";
+    VideoReviewed(VideoReviewed) => "video.reviewed", Sessions, Public, Session,
+        "The agent decided the case.";
+    CaseAudited(CaseAudited) => "case.audited", Sessions, Public, Session,
+        "An auditor's verdict on the case.";
+    OtpSent(OtpSent) => "otp.sent", Steps, Internal, Session,
+        "A one-time code was sent to the customer.";
+    ChallengeIssued(ChallengeIssued) => "challenge.issued", Steps, Internal, Session,
+        "A head-movement liveness challenge was issued.";
+    SessionExpired(SessionExpired) => "session.expired", Sessions, Public, Session,
+        "A session's call did not start before it expired.";
+    SessionCancelled(SessionCancelled) => "session.cancelled", Sessions, Public, Session,
+        "The lender cancelled the session.";
+    VideoCompleted(VideoCompleted) => "video.completed", Recordings, Public, Session,
+        "The call is over; the case is ready for review.";
+    SessionWaiting(SessionWaiting) => "session.waiting", Sessions, Public, Session,
+        "A scheduled session's window opened.";
+    SelfRecordStarted(SelfRecordStarted) => "self_record.started", Recordings, Internal, Session,
+        "The customer started a self-recorded video.";
+    SelfRecordSubmitted(SelfRecordSubmitted) => "self_record.submitted", Recordings, Public, Session,
+        "The customer submitted the self-recorded video.";
+    RecordingStarted(RecordingStarted) => "recording.started", Recordings, Internal, Session,
+        "The call's server-side recording started (state `recording`).";
+    RecordingSucceeded(RecordingSucceeded) => "recording.succeeded", Recordings, Public, Session,
+        "The recording was finalized when the call ended (state `ready`).";
+    RecordingFailed(RecordingFailed) => "recording.failed", Recordings, Public, Session,
+        "The recording failed (state `failed`); what was written stays playable.";
+    WebhookDeadLettered(WebhookDeadLettered) => "webhook.dead_lettered", Webhooks, Internal, Node,
+        "A webhook delivery failed its last scheduled attempt and was dead-lettered (published on the webhooks topic). subject is the session of the event that was being delivered (absent for node-level events); data never carries the payload or the URL.";
 }
 
 impl EventKind {
@@ -161,17 +233,30 @@ impl Family {
     }
 }
 
+/// One event as the live side emits it: what it is about and its typed data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DomainEvent {
-    pub kind: EventKind,
-    /// `None` only for node-level events (e.g. a supervisor restart).
+    /// `None` only for events of [`Scope::Node`] (e.g. a supervisor restart).
     pub session_id: Option<SessionId>,
-    pub data: Value,
+    pub data: EventData,
 }
 
 impl DomainEvent {
-    pub fn new(kind: EventKind, session_id: Option<SessionId>, data: Value) -> Self {
-        Self { kind, session_id, data }
+    /// The event that `data` describes, about session `session_id`.
+    pub fn new(session_id: Option<SessionId>, data: impl Into<EventData>) -> Self {
+        let data = data.into();
+        debug_assert!(session_id.is_some() || data.kind().scope() == Scope::Node, "{} needs a session", data.kind());
+        Self { session_id, data }
+    }
+
+    pub fn kind(&self) -> EventKind {
+        self.data.kind()
+    }
+
+    /// The data as the envelope stores it: a JSON object, its keys sorted (as the stores
+    /// wrote them when events were built with `json!`).
+    pub fn data_json(&self) -> Value {
+        serde_json::to_value(&self.data).expect("event data serialises")
     }
 }
 
@@ -186,7 +271,7 @@ pub trait EventSink: Send + Sync + 'static {
 /// Publish and log a failure instead of failing the caller: the live call must not stop
 /// because the event store is slow or full; the error is visible in the logs and metrics.
 pub async fn emit(sink: &dyn EventSink, event: DomainEvent) {
-    let kind = event.kind.as_str();
+    let kind = event.kind().as_str();
     if let Err(e) = sink.publish(event).await {
         tracing::error!(event = kind, error = %e, "event could not be published");
     }
@@ -200,7 +285,7 @@ pub struct MemorySink {
 
 impl MemorySink {
     pub fn kinds(&self) -> Vec<EventKind> {
-        self.events.lock().unwrap().iter().map(|e| e.kind).collect()
+        self.events.lock().unwrap().iter().map(DomainEvent::kind).collect()
     }
 }
 
@@ -232,5 +317,58 @@ mod tests {
         assert_eq!(Family::of("self_record.submitted"), Family::Recordings);
         assert_eq!(Family::of("webhook.dead_lettered"), Family::Webhooks);
         assert!(EventKind::VideoCompleted.is_public() && !EventKind::OtpSent.is_public());
+    }
+
+    /// The payloads serialise to the objects the events carried when they were built with
+    /// `json!`: the same keys (absent or null alike) and values.
+    #[test]
+    fn payloads_keep_the_events_json() {
+        use crate::call::{LeaveReason, Role};
+        use crate::kyc::{Outcome, Scores, StepType};
+        use crate::recording::RecordingSummary;
+        use serde_json::json;
+
+        let session = Some(SessionId::new());
+        let peer = crate::ids::PeerId::new();
+        let id = uuid::Uuid::new_v4();
+        let gone = |reason| DomainEvent::new(session, data::PeerGone { peer_id: peer, role: Role::Customer, participant_id: "customer".into(), reason });
+        let left = gone(LeaveReason::Disconnected);
+        assert_eq!(left.kind(), EventKind::PeerLeft);
+        assert_eq!(left.data_json(), json!({"peer_id": peer, "role": "customer", "participant_id": "customer", "reason": "disconnected"}));
+        assert_eq!(gone(LeaveReason::Failed).kind(), EventKind::PeerFailed);
+
+        let quick = data::StepCompleted { step: StepType::Otp, attempt: 1, outcome: Outcome::Passed, scores: None };
+        assert_eq!(DomainEvent::new(session, quick).data_json(), json!({"step": "otp", "attempt": 1, "outcome": "passed"}));
+        let scores = Scores { face_match: Some(80), ..Default::default() };
+        let checked = data::StepCompleted { step: StepType::Face, attempt: 2, outcome: Outcome::Failed, scores: Some(scores) };
+        assert_eq!(DomainEvent::new(session, checked).data_json(), json!({"step": "face", "attempt": 2, "outcome": "failed", "scores": {"face_match": 80}}));
+
+        let failed = |bytes| DomainEvent::new(session, data::RecordingFailed { recording_id: id, reason: "x".into(), bytes }).data_json();
+        assert_eq!(failed(None), json!({"recording_id": id, "reason": "x"}));
+        assert_eq!(failed(Some(None)), json!({"recording_id": id, "reason": "x", "bytes": null}));
+        assert_eq!(failed(Some(Some(7))), json!({"recording_id": id, "reason": "x", "bytes": 7}));
+
+        let summary = RecordingSummary { duration_ms: 5, bytes: 6, tracks: vec![], packets_recorded: 7, frames_clamped: 8, finalize_ms: 9 };
+        let ok = DomainEvent::new(session, data::RecordingSucceeded { recording_id: id, reason: "empty".into(), summary });
+        assert_eq!(
+            ok.data_json(),
+            json!({"recording_id": id, "reason": "empty", "duration_ms": 5, "bytes": 6, "tracks": [], "packets_recorded": 7, "frames_clamped": 8, "finalize_ms": 9})
+        );
+        assert_eq!(DomainEvent::new(session, data::RoomStarted {}).data_json(), json!({}));
+        assert_eq!(DomainEvent::new(session, data::VideoCompleted { duration_secs: None }).data_json(), json!({"duration_secs": null}));
+    }
+
+    #[test]
+    fn every_kind_has_an_object_schema_of_its_data() {
+        for k in EventKind::ALL {
+            let schema = k.data_schema();
+            assert_eq!(schema["type"], "object", "{k}");
+            assert!(schema["description"].is_string(), "{k}: its payload has no doc comment");
+            assert!(!k.description().is_empty());
+            for (field, s) in schema["properties"].as_object().into_iter().flatten() {
+                let d = s["description"].as_str().unwrap_or_default();
+                assert!(!d.contains('\n'), "{k}.{field}: a description is one line per paragraph");
+            }
+        }
     }
 }

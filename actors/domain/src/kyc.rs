@@ -101,7 +101,7 @@ impl TryFrom<String> for Principal {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepType {
     Consent,
@@ -128,7 +128,7 @@ impl StepType {
 /// The workflow when a session is created without one.
 pub const DEFAULT_WORKFLOW: [StepType; 4] = [StepType::Consent, StepType::Location, StepType::Document, StepType::Face];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The check passed.
@@ -140,16 +140,22 @@ pub enum Outcome {
 }
 
 /// The 0–100 figures of an attempt that the recommendation uses.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+// Its JSON Schema (in the `step.completed` event) says a score is present or absent, never
+// null, and that any score added later is a 0–100 integer too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
+#[schemars(extend("additionalProperties" = {"type": "integer", "minimum": 0, "maximum": 100}))]
 pub struct Scores {
     /// Face step: the best reference's face match score (60 and above is a match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(required, range(max = 100))]
     pub face_match: Option<u8>,
     /// Face step: the liveness score, when a head-movement challenge ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(required, range(max = 100))]
     pub liveness: Option<u8>,
     /// Document step: how well the name read matches the applicant's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(required, range(max = 100))]
     pub name_match: Option<u8>,
 }
 
@@ -190,7 +196,7 @@ fn data_read_with_its_step<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Opt
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Verified,
@@ -249,7 +255,7 @@ impl Step {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseResult {
     Approved,
@@ -266,7 +272,7 @@ pub struct AgentDecision {
     pub notes: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditVerdict {
     Approved,
@@ -282,6 +288,22 @@ pub struct AuditDecision {
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+}
+
+/// `face`, `document`, `frame` (any other frame of the call, e.g. a liveness frame) or
+/// `reference` (the lender's photo of the applicant: api key only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureKind {
+    /// The customer's face (for face match / liveness).
+    Face,
+    /// An ID document held up to the camera.
+    Document,
+    /// Any other frame of the call.
+    Frame,
+    /// A reference image of the applicant from the lender (e.g. the photo on file); only
+    /// the api key may upload one.
+    Reference,
 }
 
 /// Everything the KYC process recorded for one session.

@@ -8,7 +8,7 @@
 //!
 //! Layout:
 //! - [`ids`]: typed ids ([`SessionId`], [`PeerId`]): a session id is never a bare `Uuid`.
-//! - [`call`]: who is in a call ([`Role`], [`MediaKind`], [`PeerInfo`]).
+//! - [`call`]: who is in a call ([`Role`], [`MediaKind`], [`PeerInfo`], [`call::LeaveReason`]).
 //! - [`session`]: a session, its applicant, its validating input types, the **session
 //!   lifecycle** ([`Session::apply`], [`Session::cancel`], [`Session::expire`], …) and
 //!   **group admission** ([`Session::admit`]).
@@ -17,7 +17,12 @@
 //!   **the case lock** ([`kyc::KycCase::check`]: nothing changes after the agent's decision
 //!   except after a `recapture` audit) and the recommendation rules ([`kyc::recommend`]).
 //! - [`events`]: [`EventKind`] — every event type with its family (its Kafka topic), whether
-//!   webhooks may send it out, and its JSON Schema — and the [`EventSink`] port.
+//!   webhooks may send it out, and its meaning — its typed payload ([`events::data`], one
+//!   struct per type: [`DomainEvent`] is built from one, so its type and data never
+//!   disagree), the JSON Schema derived from that payload (the Kafka contract the server
+//!   writes to `src/schema/events/`), and the [`EventSink`] port.
+//! - [`recording`]: a call's recording as events and stores see it ([`recording::RecordedTrack`],
+//!   the recorder's [`recording::RecordingSummary`]).
 //! - [`step_data`]: what an attempt of each step type recorded ([`step_data::StepData`]:
 //!   consent, position, answers, fields read, face matches per source, liveness verdict).
 //! - [`step_input`]: the steps' inputs, checked once where they arrive ([`step_input::OtpCode`],
@@ -31,8 +36,9 @@
 //!   synthetic ID cards compute it).
 //!
 //! This crate must not depend on webrtc, ort, ractor, redb, scylla or actix (`cargo tree -p
-//! vkyc-domain` shows it): it has no I/O, no clocks of its own (callers pass `now`) and no
-//! actors, so every rule is unit-tested without sockets.
+//! vkyc-domain` shows it; serde, utoipa and schemars are used for their derives): it has no
+//! I/O, no clocks of its own (callers pass `now`) and no actors, so every rule is unit-tested
+//! without sockets.
 
 pub mod call;
 pub mod challenge;
@@ -41,6 +47,7 @@ pub mod events;
 pub mod geometry;
 pub mod ids;
 pub mod kyc;
+pub mod recording;
 pub mod session;
 pub mod step_data;
 pub mod step_input;
@@ -48,6 +55,6 @@ pub mod verhoeff;
 
 pub use call::{MediaKind, PeerInfo, Role};
 pub use challenge::Move;
-pub use events::{DomainEvent, EventKind, EventSink, Family};
+pub use events::{DomainEvent, EventData, EventKind, EventSink, Family};
 pub use ids::{PeerId, SessionId};
 pub use session::Session;

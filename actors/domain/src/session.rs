@@ -15,9 +15,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::events::{DomainEvent, EventKind};
+use crate::events::{data, DomainEvent, EventKind};
 use crate::ids::SessionId;
 use crate::kyc::{StepType, DEFAULT_WORKFLOW};
 
@@ -30,14 +29,14 @@ fn invalid(msg: impl Into<String>) -> InvalidSession {
     InvalidSession(msg.into())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionMode {
     LiveAgent,
     SelfRecord,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {
     Scheduled,
@@ -381,7 +380,7 @@ impl Session {
             _ => {
                 self.ended_at = Some(now);
                 let duration = self.started_at.map(|t| (now - t).num_seconds());
-                follow.push(DomainEvent::new(EventKind::VideoCompleted, Some(self.id), json!({"duration_secs": duration})));
+                follow.push(DomainEvent::new(Some(self.id), data::VideoCompleted { duration_secs: duration }));
             }
         }
         (true, follow)
@@ -395,7 +394,7 @@ impl Session {
         self.status = SessionStatus::Cancelled;
         self.updated_at = now;
         self.ended_at = self.ended_at.or(Some(now));
-        Ok(DomainEvent::new(EventKind::SessionCancelled, Some(self.id), json!({})))
+        Ok(DomainEvent::new(Some(self.id), data::SessionCancelled {}))
     }
 
     /// A scheduled session whose window has opened becomes `waiting`.
@@ -405,7 +404,7 @@ impl Session {
         }
         self.status = SessionStatus::Waiting;
         self.updated_at = now;
-        Some(DomainEvent::new(EventKind::SessionWaiting, Some(self.id), json!({})))
+        Some(DomainEvent::new(Some(self.id), data::SessionWaiting {}))
     }
 
     /// A session past its `expires_at` whose call has not started becomes `expired`.
@@ -415,12 +414,12 @@ impl Session {
         }
         self.status = SessionStatus::Expired;
         self.updated_at = now;
-        Some(DomainEvent::new(EventKind::SessionExpired, Some(self.id), json!({"expired_at": now})))
+        Some(DomainEvent::new(Some(self.id), data::SessionExpired { expired_at: now }))
     }
 
     /// The `session.created` event of a new session.
     pub fn created_event(&self) -> DomainEvent {
-        DomainEvent::new(EventKind::SessionCreated, Some(self.id), json!({"mode": self.mode, "status": self.status}))
+        DomainEvent::new(Some(self.id), data::SessionCreated { mode: self.mode, status: self.status })
     }
 }
 
@@ -512,11 +511,11 @@ mod tests {
         assert!(changed);
         assert_eq!(s.status, SessionStatus::Completed);
         assert_eq!(follow.len(), 1);
-        assert_eq!(follow[0].kind, EventKind::VideoCompleted);
-        assert_eq!(follow[0].data["duration_secs"], 90);
+        assert_eq!(follow[0].kind(), EventKind::VideoCompleted);
+        assert_eq!(follow[0].data_json()["duration_secs"], 90);
         // Completed is final: a late room.started, a cancel and expiry change nothing.
         assert_eq!(s.apply(EventKind::RoomStarted, t1), (false, vec![]));
-        assert_eq!(s.cancel(t1).map(|e| e.kind), Err(AlreadyFinal));
+        assert_eq!(s.cancel(t1).map(|e| e.kind()), Err(AlreadyFinal));
         assert!(s.expire(t1 + chrono::Duration::days(2)).is_none());
         assert_eq!(s.status, SessionStatus::Completed);
     }
@@ -526,19 +525,19 @@ mod tests {
         let mut s = live();
         assert!(s.expire(Utc::now()).is_none(), "not yet due");
         let later = s.expires_at.unwrap() + chrono::Duration::seconds(1);
-        assert_eq!(s.expire(later).map(|e| e.kind), Some(EventKind::SessionExpired));
+        assert_eq!(s.expire(later).map(|e| e.kind()), Some(EventKind::SessionExpired));
         assert_eq!(s.status, SessionStatus::Expired);
 
         let now = Utc::now();
         let w = serde_json::json!({"starts_at": now + chrono::Duration::hours(1), "ends_at": now + chrono::Duration::hours(2)});
         let mut s = session(serde_json::json!({"mode":"live_agent","applicant":{"name":"A"},"schedule": w}));
         assert_eq!(s.status, SessionStatus::Scheduled);
-        assert_eq!(s.open_window(now).map(|e| e.kind), Some(EventKind::SessionWaiting));
+        assert_eq!(s.open_window(now).map(|e| e.kind()), Some(EventKind::SessionWaiting));
         assert!(s.open_window(now).is_none());
         let mut s = live();
         s.apply(EventKind::RoomStarted, now);
         assert!(s.expire(now + chrono::Duration::days(3)).is_none(), "a call that started does not expire");
-        assert_eq!(s.cancel(now).map(|e| e.kind), Ok(EventKind::SessionCancelled));
+        assert_eq!(s.cancel(now).map(|e| e.kind()), Ok(EventKind::SessionCancelled));
     }
 
     #[test]

@@ -344,12 +344,12 @@ impl ScyllaStore {
             let seq = self.inner.seq.next();
             let bucket = bucket_of(seq);
             let day = bucket.div_euclid(BUCKETS_PER_DAY);
-            let data = serde_json::to_string(&event.data).map_err(backend)?;
+            let data = serde_json::to_string(&event.data_json()).map_err(backend)?;
             tx.push(&st.insert_event_day, (EVENT_LOG, day));
             tx.push(&st.insert_event_bucket, (day, bucket));
             tx.push(
                 &st.insert_event,
-                (bucket, seq as i64, Uuid::new_v4(), event.kind.as_str(), EVENT_SCHEMA_VERSION as i32, ts(Utc::now()), event.session_id.map(SessionId::into_uuid), data),
+                (bucket, seq as i64, Uuid::new_v4(), event.kind().as_str(), EVENT_SCHEMA_VERSION as i32, ts(Utc::now()), event.session_id.map(SessionId::into_uuid), data),
             );
         }
         Ok(())
@@ -643,8 +643,7 @@ impl CaptureStore for ScyllaStore {
         let mut tx = Tx::new();
         let doc = serde_json::to_string(c).map_err(backend)?;
         tx.push(&self.inner.st.insert_capture, (c.session_id.into_uuid(), ts(c.created_at), c.id, doc));
-        let data = json!({"capture_id": c.id, "kind": c.kind, "bytes": c.bytes, "taken_by": c.taken_by});
-        self.push_events(&mut tx, &[DomainEvent::new(EventKind::CaptureStored, Some(c.session_id), data)])?;
+        self.push_events(&mut tx, &[c.stored_event()])?;
         self.run(tx).await
     }
 
@@ -750,12 +749,12 @@ impl EventSink for ScyllaStore {
             if let Some(id) = crate::store::recordings::recording_event_target(&event) {
                 return self.publish_recording(id, event).await;
             }
-            if let (Some(_), Some(id)) = (status_after(event.kind), event.session_id) {
+            if let (Some(_), Some(id)) = (status_after(event.kind()), event.session_id) {
                 if let Some(s) = self.get_session(id).await? {
                     for child in &s.participants {
-                        self.advance(*child, event.kind, None).await?;
+                        self.advance(*child, event.kind(), None).await?;
                     }
-                    if self.advance(id, event.kind, Some(event.clone())).await? {
+                    if self.advance(id, event.kind(), Some(event.clone())).await? {
                         return Ok(());
                     }
                 }

@@ -107,7 +107,7 @@ impl ScyllaStore {
 
     /// Writes a `recording.*` event and the recording rows it implies in one logged batch.
     pub(super) async fn publish_recording(&self, id: Uuid, event: DomainEvent) -> Result<(), StoreError> {
-        let current = if event.kind == EventKind::RecordingStarted { None } else { self.recording_at(&self.inner.st.rec.get, id).await? };
+        let current = if event.kind() == EventKind::RecordingStarted { None } else { self.recording_at(&self.inner.st.rec.get, id).await? };
         let mut tx = Tx::new();
         if let Some(r) = recording_after(current, &event, Utc::now()) {
             self.push_recording(&mut tx, &r)?;

@@ -25,8 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use webrtc::rtp::packet::Packet;
@@ -35,7 +34,9 @@ use self::timeline::{Timeline, TimelineConfig, TrackId};
 use self::webm::{vp8_keyframe_size, ContainerMeta, TrackCodec, TrackSpec, WebmMuxer};
 use vkyc_blob::{BlobStore, StreamWriter};
 use vkyc_domain::{MediaKind, Role, SessionId};
-use vkyc_domain::events::{emit, DomainEvent, EventKind, EventSink};
+pub use vkyc_domain::recording::{RecordedTrack, RecordingSummary};
+use vkyc_domain::recording::Container;
+use vkyc_domain::events::{data, emit, DomainEvent, EventSink};
 use crate::sfu::PublishedTrack;
 
 /// The `[recording]` table of the server's config.
@@ -83,7 +84,7 @@ enum MediaIn {
     SenderReport { id: TrackId, ntp: u64, rtp_time: u32 },
     /// Wakes the writer when no media arrives (silence, everyone muted).
     Tick,
-    Finish(oneshot::Sender<Result<Summary, String>>),
+    Finish(oneshot::Sender<Result<RecordingSummary, String>>),
 }
 
 struct TrackMeta {
@@ -151,34 +152,9 @@ fn unix_ms_now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
 }
 
-/// One WebM track of the finished file.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-pub struct RecordedTrack {
-    pub number: u64,
-    pub kind: MediaKind,
-    pub role: Role,
-    pub participant_id: String,
-    pub frames: u64,
-    pub packets: u64,
-    pub lost_packets: u64,
-    /// First frame's media time, ms.
-    pub start_ms: i64,
-    pub synced_by_sender_report: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Summary {
-    pub duration_ms: i64,
-    pub bytes: u64,
-    pub tracks: Vec<RecordedTrack>,
-    pub packets_recorded: u64,
-    pub frames_clamped: u64,
-    pub finalize_ms: u64,
-}
-
 pub enum RecordingMsg {
     /// Finalize the file (the room is ending); replies once it is ready or failed.
-    Stop { reason: String, reply: Option<RpcReplyPort<Result<Summary, String>>> },
+    Stop { reason: String, reply: Option<RpcReplyPort<Result<RecordingSummary, String>>> },
 }
 
 pub struct RecordingArgs {
@@ -230,11 +206,8 @@ impl Actor for RecordingActor {
         let muxer = match muxer {
             Ok(m) => m,
             Err(error) => {
-                let ev = DomainEvent::new(
-                    EventKind::RecordingFailed,
-                    Some(args.session_id),
-                    json!({"recording_id": args.recording_id, "reason": "storage_unavailable"}),
-                );
+                let failed = data::RecordingFailed { recording_id: args.recording_id, reason: "storage_unavailable".into(), bytes: None };
+                let ev = DomainEvent::new(Some(args.session_id), failed);
                 emit(&*args.events, ev).await;
                 return Err(format!("recording could not start: {error}").into());
             }
@@ -259,17 +232,14 @@ impl Actor for RecordingActor {
         });
         let task = Some(thread);
         let _ = args.tap_slot.send(tap);
-        let ev = DomainEvent::new(
-            EventKind::RecordingStarted,
-            Some(args.session_id),
-            json!({
-                "recording_id": args.recording_id,
-                "blob_key": key,
-                "key_id": args.settings.blobs.key_id(),
-                "container": "webm",
-                "started_at": started_at,
-            }),
-        );
+        let started = data::RecordingStarted {
+            recording_id: args.recording_id,
+            blob_key: key,
+            key_id: args.settings.blobs.key_id(),
+            container: Container::Webm,
+            started_at,
+        };
+        let ev = DomainEvent::new(Some(args.session_id), started);
         emit(&*args.events, ev).await;
         Ok(RecordingState {
             recording_id: args.recording_id,
@@ -303,7 +273,7 @@ impl Actor for RecordingActor {
     }
 }
 
-async fn finalize(state: &mut RecordingState, reason: &str) -> Result<Summary, String> {
+async fn finalize(state: &mut RecordingState, reason: &str) -> Result<RecordingSummary, String> {
     if state.finished {
         return Err("already finalized".into());
     }
@@ -320,27 +290,14 @@ async fn finalize(state: &mut RecordingState, reason: &str) -> Result<Summary, S
     // The writer thread ends right after answering `Finish`.
     drop(state.task.take());
     let ev = match &result {
-        Ok(s) => DomainEvent::new(
-            EventKind::RecordingSucceeded,
-            Some(state.session_id),
-            json!({
-                "recording_id": state.recording_id,
-                "reason": reason,
-                "duration_ms": s.duration_ms,
-                "bytes": s.bytes,
-                "tracks": s.tracks,
-                "packets_recorded": s.packets_recorded,
-                "frames_clamped": s.frames_clamped,
-                "finalize_ms": s.finalize_ms,
-            }),
-        ),
+        Ok(s) => {
+            let succeeded = data::RecordingSucceeded { recording_id: state.recording_id, reason: reason.to_string(), summary: s.clone() };
+            DomainEvent::new(Some(state.session_id), succeeded)
+        }
         Err(e) => {
             tracing::error!(session = %state.session_id, error = %e, "recording failed");
-            DomainEvent::new(
-                EventKind::RecordingFailed,
-                Some(state.session_id),
-                json!({"recording_id": state.recording_id, "reason": e}),
-            )
+            let failed = data::RecordingFailed { recording_id: state.recording_id, reason: e.clone(), bytes: None };
+            DomainEvent::new(Some(state.session_id), failed)
         }
     };
     emit(&*state.events, ev).await;
@@ -527,7 +484,7 @@ impl Writer {
         }
     }
 
-    fn finish(&mut self) -> Result<Summary, String> {
+    fn finish(&mut self) -> Result<RecordingSummary, String> {
         let t0 = Instant::now();
         self.step(true).map_err(|e| e.to_string())?;
         let muxer = self.muxer.take().ok_or("already finished")?;
@@ -543,7 +500,7 @@ impl Writer {
                 info.synced_by_sender_report |= stats.synced_by_sender_report;
             }
         }
-        Ok(Summary {
+        Ok(RecordingSummary {
             duration_ms,
             bytes,
             tracks: self.webm_info.clone(),
