@@ -9,11 +9,15 @@
 //! | [`SessionCaller<R, B>`] | the same with the body `B` and the session, loaded once | the same, then 404 `session_not_found` |
 //!
 //! The checks run in the order the API has always answered them: the path's id
-//! (`invalid_path`), the body (when the operation has one: `B`, a [`ValidJson`] for
-//! instance, read and checked here rather than beside the caller, so the order does not
-//! depend on when the body arrives), the credentials (401), the token's session and role
-//! (403), and only then the store (404): a caller without a token of the session learns
-//! nothing about which sessions exist.
+//! (`invalid_path`), the body when the operation has one, the credentials (401), the
+//! token's session and role (403), and only then the store (404): a caller without a token
+//! of the session learns nothing about which sessions exist. The body is the type parameter
+//! `B` (a [`ValidJson`], say) rather than an argument beside the caller because actix polls
+//! a handler's extractors together and answers with the first that fails: the body usually
+//! arrives after that first poll, so a caller checked beside it would answer first, or
+//! not, depending on the network. Actix's `Path` and `Query` answer at once and are listed
+//! before these. [`SessionAccess`] is for the operations that read the session later or not
+//! at all (a capture's image; a self-recorded chunk, whose session is read after the chunk).
 //!
 //! A role set `R` is a marker type ([`AgentOnly`], [`AgentOrCustomer`], [`AgentOrObserver`],
 //! [`AnyRole`], [`CustomerOnly`], [`AuditorOnly`], [`KeyOnly`]). An operation whose roles
@@ -199,5 +203,48 @@ impl<R: RoleSet, B: FromRequest + 'static> FromRequest for SessionCaller<R, B> {
             let session = crate::api::load_session(app_state(&req)?, id).await?;
             Ok(Self { caller, session, body, roles: PhantomData })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::JoinClaims;
+
+    fn token(sid: SessionId, role: Role) -> Caller {
+        Caller::Participant(JoinClaims { sid, sub: "p".into(), role, iat: 0, exp: 0, jti: uuid::Uuid::new_v4(), aud: "vkyc-join".into() })
+    }
+
+    fn code<R: RoleSet>(caller: &Caller, sid: SessionId) -> &'static str {
+        R::admit(caller, sid).err().map_or("ok", |e| e.code)
+    }
+
+    /// Every role set × the API key, session A's agent, customer and observer, and a token of
+    /// session B (another session's token is `forbidden_session`, except where only the key
+    /// may call: there every token is `forbidden_role`).
+    #[test]
+    fn each_role_set_admits_the_key_and_its_roles_of_this_session_only() {
+        let (a, b) = (SessionId::new(), SessionId::new());
+        let (ok, role, session) = ("ok", "forbidden_role", "forbidden_session");
+        // AgentOnly, AgentOrCustomer, AgentOrObserver, AnyRole, CustomerOnly, AuditorOnly, KeyOnly
+        let table = [
+            (Caller::Backend, [ok, ok, ok, ok, ok, role, ok]),
+            (token(a, Role::Agent), [ok, ok, ok, ok, role, role, role]),
+            (token(a, Role::Customer), [role, ok, role, ok, ok, role, role]),
+            (token(a, Role::Observer), [role, role, ok, ok, role, ok, role]),
+            (token(b, Role::Observer), [session, session, session, session, session, session, role]),
+        ];
+        for (caller, expected) in table {
+            let got = [
+                code::<AgentOnly>(&caller, a),
+                code::<AgentOrCustomer>(&caller, a),
+                code::<AgentOrObserver>(&caller, a),
+                code::<AnyRole>(&caller, a),
+                code::<CustomerOnly>(&caller, a),
+                code::<AuditorOnly>(&caller, a),
+                code::<KeyOnly>(&caller, a),
+            ];
+            assert_eq!(got, expected, "{caller:?}");
+        }
     }
 }

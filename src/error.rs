@@ -1,10 +1,10 @@
 //! API errors: every failure answers `{"error":{"code","message"}}` with a precise status and
 //! a stable, machine-readable `code`.
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
 use std::collections::BTreeMap;
 
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::{Content, Ref, RefOr};
