@@ -10,6 +10,7 @@ use vkyc_domain::SessionId;
 use vkyc_domain::Role;
 
 use vkyc_domain::session::{NewSession, Reference, Session};
+use crate::access::{AgentOnly, AnyRole, Backend, KeyOnly, SessionCaller};
 use crate::error::{ApiError, AuthErrors, BodyErrors, ErrorBody};
 use crate::openapi::*;
 use crate::extract::ValidJson;
@@ -82,17 +83,22 @@ pub async fn load_session(state: &AppState, id: SessionId) -> Result<Session, Ap
         .ok_or_else(ApiError::session_not_found)
 }
 
+/// A page size from the query: `default` when not given, otherwise 1 to `max`
+/// (`invalid_query` outside).
+pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_query", format!("limit must be between 1 and {max}")));
+    }
+    Ok(limit)
+}
+
 /// Create a session. Personal data (the applicant) is never logged nor put in events.
 #[utoipa::path(tag = "sessions", request_body = NewSession, security(("api_key" = [])),
     responses((status = 201, description = "The new session", body = Session), AuthErrors, BodyErrors, (status = 409, description = "A group applicant (`parent_id`): `parent_not_found`, `parent_is_child` (groups are flat), `parent_closed`, `too_many_participants` (10 applicants per call)", body = ErrorBody)))]
 #[post("/sessions")]
-async fn create_session(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: ValidJson<NewSession>,
-) -> Result<HttpResponse, ApiError> {
-    state.auth.caller(&req)?.require_backend()?;
-    let session = Session::create(body.into_inner(), state.config.kyc.session_ttl_secs, &state.config.kyc.self_record, chrono::Utc::now()).map_err(|e| ApiError::validation(e.0))?;
+async fn create_session(state: web::Data<AppState>, Backend(ValidJson(body)): Backend<ValidJson<NewSession>>) -> Result<HttpResponse, ApiError> {
+    let session = Session::create(body, state.config.kyc.session_ttl_secs, &state.config.kyc.self_record, chrono::Utc::now()).map_err(|e| ApiError::validation(e.0))?;
     state.store.create_session(&session).await.map_err(|e| match e {
         crate::store::StoreError::Conflict(code, msg) => ApiError::conflict(code, msg),
         e => ApiError::internal("create_session", e),
@@ -113,16 +119,8 @@ struct ListQuery {
 #[utoipa::path(tag = "sessions", params(ListQuery), security(("api_key" = [])),
     responses((status = 200, description = "The sessions", body = SessionListDoc), AuthErrors, (status = 400, description = "`invalid_query`: `limit` outside 1 to 500, or an unknown parameter", body = ErrorBody)))]
 #[get("/sessions")]
-async fn list_sessions(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    q: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
-    state.auth.caller(&req)?.require_backend()?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 500"));
-    }
+async fn list_sessions(state: web::Data<AppState>, q: web::Query<ListQuery>, _: Backend) -> Result<HttpResponse, ApiError> {
+    let limit = page_limit(q.limit, 50, 500)?;
     let sessions = state.store.list_sessions(limit).await.map_err(|e| ApiError::internal("list_sessions", e))?;
     Ok(HttpResponse::Ok().json(json!({ "sessions": sessions })))
 }
@@ -132,19 +130,10 @@ async fn list_sessions(
 #[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "customer", "observer"])),
     responses((status = 200, description = "The session document", body = SessionDocumentDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
 #[get("/sessions/{id}")]
-async fn get_session(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<SessionId>,
-) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let caller = state.auth.caller(&req)?;
-    caller.require_session(id, &[Role::Agent, Role::Customer, Role::Observer])?;
-    let session = load_session(&state, id).await?;
+async fn get_session(state: web::Data<AppState>, SessionCaller { caller, session, .. }: SessionCaller<AnyRole>) -> Result<HttpResponse, ApiError> {
     let mut doc = serde_json::to_value(&session).map_err(|e| ApiError::internal("session json", e))?;
     // The result document: the KYC case for everyone but the customer.
-    let is_customer = matches!(&caller, crate::auth::Caller::Participant(c) if c.role == Role::Customer);
-    if !is_customer {
+    if caller.role() != Some(Role::Customer) {
         let case = crate::kyc_api::stored_case(&state, &session).await?;
         doc["kyc"] = crate::kyc_api::case_document(&state, &case);
         if !session.participants.is_empty() {
@@ -170,18 +159,10 @@ struct TokenRequest {
 #[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session")), request_body = TokenRequest, security(("api_key" = [])),
     responses((status = 201, description = "The token and the join link", body = IssuedTokenDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`session_closed`: the session has ended", body = ErrorBody)))]
 #[post("/sessions/{id}/tokens")]
-async fn issue_token(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    id: web::Path<SessionId>,
-    body: ValidJson<TokenRequest>,
-) -> Result<HttpResponse, ApiError> {
-    state.auth.caller(&req)?.require_backend()?;
-    let session = load_session(&state, id.into_inner()).await?;
+async fn issue_token(state: web::Data<AppState>, SessionCaller { session, body: ValidJson(body), .. }: SessionCaller<KeyOnly, ValidJson<TokenRequest>>) -> Result<HttpResponse, ApiError> {
     if session.status.is_final() {
         return Err(ApiError::conflict("session_closed", "this session has ended; no new join tokens"));
     }
-    let body = body.into_inner();
     let ttl = body.ttl_seconds.unwrap_or(state.config.auth.token_ttl_secs);
     if ttl == 0 || ttl > state.config.auth.max_token_ttl_secs {
         return Err(ApiError::validation(format!(
@@ -224,8 +205,7 @@ async fn session_schema() -> HttpResponse {
 #[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = [])),
     responses((status = 200, description = "The cancelled session", body = Session), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`session_closed`: already finished", body = ErrorBody)))]
 #[post("/sessions/{id}/cancel")]
-async fn cancel_session(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
-    state.auth.caller(&req)?.require_backend()?;
+async fn cancel_session(state: web::Data<AppState>, id: web::Path<SessionId>, _: Backend) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     match state.store.cancel_session(id).await.map_err(|e| ApiError::internal("cancel_session", e))? {
         None => Err(ApiError::session_not_found()),
@@ -242,8 +222,7 @@ async fn cancel_session(req: HttpRequest, state: web::Data<AppState>, id: web::P
 #[utoipa::path(tag = "sessions", security(("api_key" = [])),
     responses((status = 200, description = "The rooms", body = RoomListDoc), AuthErrors))]
 #[get("/rooms")]
-async fn list_rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.auth.caller(&req)?.require_backend()?;
+async fn list_rooms(state: web::Data<AppState>, _: Backend) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(json!({ "rooms": state.rooms.list().await })))
 }
 
@@ -251,11 +230,8 @@ async fn list_rooms(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
 #[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session whose call it is")), security(("api_key" = []), ("join_token" = ["agent"])),
     responses((status = 200, description = "The call ended", body = RoomEndedDoc), AuthErrors, (status = 404, description = "`session_not_found`, `room_not_found` (no live call)", body = ErrorBody)))]
 #[post("/rooms/{id}/end")]
-async fn end_room(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    state.auth.caller(&req)?.require_session(id, &[Role::Agent])?;
-    load_session(&state, id).await?;
-    match state.rooms.end(id, None, "ended_by_api").await {
+async fn end_room(state: web::Data<AppState>, SessionCaller { session, .. }: SessionCaller<AgentOnly>) -> Result<HttpResponse, ApiError> {
+    match state.rooms.end(session.id, None, "ended_by_api").await {
         Ok(true) => Ok(HttpResponse::Ok().json(json!({"ended": true}))),
         Ok(false) => Err(ApiError::not_found("room_not_found", "this session has no live call")),
         Err(_) => Err(ApiError::forbidden("forbidden_role", "only the agent may end the call")),
@@ -276,17 +252,9 @@ struct EventsQuery {
 #[utoipa::path(tag = "sessions", params(EventsQuery), security(("api_key" = [])),
     responses((status = 200, description = "A page of events", body = EventPageDoc), AuthErrors, (status = 400, description = "`invalid_query`", body = ErrorBody)))]
 #[get("/events")]
-async fn list_events(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    q: web::Query<EventsQuery>,
-) -> Result<HttpResponse, ApiError> {
-    state.auth.caller(&req)?.require_backend()?;
+async fn list_events(state: web::Data<AppState>, q: web::Query<EventsQuery>, _: Backend) -> Result<HttpResponse, ApiError> {
     let after = q.after.unwrap_or(0);
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 1000"));
-    }
+    let limit = page_limit(q.limit, 100, 1000)?;
     let events = state.store.events_after(after, limit).await.map_err(|e| ApiError::internal("events_after", e))?;
     let next = events.last().map(|e| e.seq).unwrap_or(after);
     Ok(HttpResponse::Ok().json(json!({ "events": events, "next_cursor": next })))

@@ -1,5 +1,6 @@
 //! Who is calling: the lender's backend / agent console (API key) or a participant of one
-//! session (a signed join token). Every handler asks for the caller it accepts.
+//! session (a signed join token). Handlers do not call this themselves: they name the
+//! caller they accept with an extractor of [`crate::access`].
 
 use std::path::Path;
 
@@ -46,7 +47,6 @@ impl Caller {
         }
     }
 
-    /// The backend, or a participant of this session (with one of `roles`).
     /// Who this caller is in a case's record (`backend` or `role:participant`).
     pub fn principal(&self) -> Principal {
         match self {
@@ -55,16 +55,31 @@ impl Caller {
         }
     }
 
+    /// The token's role; `None` for the API key.
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Caller::Backend => None,
+            Caller::Participant(c) => Some(c.role),
+        }
+    }
+
+    /// The backend, or a participant of this session (with one of `roles`).
     pub fn require_session(&self, session_id: SessionId, roles: &[Role]) -> Result<(), ApiError> {
         match self {
-            Caller::Backend => Ok(()),
             Caller::Participant(c) if c.sid != session_id => {
                 Err(ApiError::forbidden("forbidden_session", "this token belongs to another session"))
             }
+            _ => self.require_role(roles),
+        }
+    }
+
+    /// The backend, or a participant with one of `roles`.
+    pub fn require_role(&self, roles: &[Role]) -> Result<(), ApiError> {
+        match self {
             Caller::Participant(c) if !roles.contains(&c.role) => {
                 Err(ApiError::forbidden("forbidden_role", format!("a {} token may not do this", c.role.as_str())))
             }
-            Caller::Participant(_) => Ok(()),
+            _ => Ok(()),
         }
     }
 }

@@ -13,16 +13,15 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use vkyc_vision::decode::decode_rgb;
-use vkyc_domain::Role;
 use vkyc_domain::kyc::Change;
 use vkyc_domain::SessionId;
 
-use crate::auth::Caller;
+use crate::access::{AgentOrCustomer, AgentOrObserver, Caller, SessionAccess, SessionCaller};
 use crate::error::{ApiError, AuthErrors, ErrorBody};
 use crate::openapi::*;
 use crate::startup::AppState;
 use crate::store::{Capture, CaptureKind};
-use crate::verify::{b64_image, from_json, read_parts, require_image, vision_error};
+use crate::verify::{from_json, read_parts, require_image, vision_error};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(upload).service(list).service(download);
@@ -40,22 +39,22 @@ struct UploadBody {
 #[utoipa::path(tag = "captures", operation_id = "upload_capture", params(("id" = Uuid, Path, description = "The session")), request_body(content((NewCaptureDoc = "application/json"), (NewCaptureFormDoc = "multipart/form-data"))), security(("api_key" = []), ("join_token" = ["agent", "customer"])),
     responses((status = 201, description = "The capture's metadata", body = Capture), AuthErrors, (status = 400, description = "`malformed_json`, `malformed_multipart`", body = ErrorBody), (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`session_closed`: cancelled or expired", body = ErrorBody), (status = 413, description = "`payload_too_large`, `image_too_large`", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: JSON or multipart", body = ErrorBody), (status = 422, description = "`validation_failed`, `invalid_base64`, `image_empty`, `image_unsupported`, `image_corrupt`, `image_too_small`", body = ErrorBody)))]
 #[post("/sessions/{id}/captures")]
-async fn upload(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
-    let session_id = id.into_inner();
-    let caller = state.auth.caller(&req)?;
-    caller.require_session(session_id, &[Role::Agent, Role::Customer])?;
-    let session = crate::api::load_session(&state, session_id).await?;
+async fn upload(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    SessionCaller { caller, session, .. }: SessionCaller<AgentOrCustomer>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     if matches!(session.status, vkyc_domain::session::SessionStatus::Cancelled | vkyc_domain::session::SessionStatus::Expired) {
         return Err(ApiError::conflict("session_closed", "this session is cancelled or expired"));
     }
     // Evidence after the agent's decision is refused, as every other change to the case.
     state.cases.check(session.id, &session.workflow, Change::Capture).await.map_err(crate::kyc_api::case_error)?;
-    let limit = state.config.inference.max_image_bytes;
     let mut parts = read_parts(&req, payload, &state).await?;
     let (kind, bytes) = match parts.json.take() {
         Some(v) => {
             let b: UploadBody = from_json(v)?;
-            (b.kind, b64_image("image", &b.image, limit)?)
+            (b.kind, parts.image("image", &b.image)?)
         }
         None => {
             let kind = parts.texts.get("kind").ok_or_else(|| ApiError::validation("kind: missing (face, document or frame)"))?;
@@ -80,7 +79,7 @@ async fn upload(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
     };
     let capture = Capture {
         id: Uuid::now_v7(),
-        session_id,
+        session_id: session.id,
         kind,
         content_type: content_type.into(),
         width,
@@ -101,11 +100,8 @@ async fn upload(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
 #[utoipa::path(tag = "captures", operation_id = "list_captures", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
     responses((status = 200, description = "The captures", body = CaptureListDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
 #[get("/sessions/{id}/captures")]
-async fn list(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
-    let session_id = id.into_inner();
-    state.auth.caller(&req)?.require_session(session_id, &[Role::Agent, Role::Observer])?;
-    crate::api::load_session(&state, session_id).await?;
-    let captures = state.store.list_captures(session_id).await.map_err(|e| ApiError::internal("list_captures", e))?;
+async fn list(state: web::Data<AppState>, SessionCaller { session, .. }: SessionCaller<AgentOrObserver>) -> Result<HttpResponse, ApiError> {
+    let captures = state.store.list_captures(session.id).await.map_err(|e| ApiError::internal("list_captures", e))?;
     Ok(HttpResponse::Ok().json(json!({ "captures": captures })))
 }
 
@@ -130,9 +126,8 @@ pub async fn load(state: &AppState, session_id: SessionId, capture_id: Uuid) -> 
 #[utoipa::path(tag = "captures", operation_id = "get_capture_image", params(("id" = Uuid, Path, description = "The session"), ("capture_id" = Uuid, Path, description = "The capture")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
     responses((status = 200, description = "The image as stored", content(("image/jpeg"), ("image/png"), ("image/webp"))), AuthErrors, (status = 404, description = "`capture_not_found`", body = ErrorBody)))]
 #[get("/sessions/{id}/captures/{capture_id}")]
-async fn download(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(SessionId, Uuid)>) -> Result<HttpResponse, ApiError> {
+async fn download(state: web::Data<AppState>, path: web::Path<(SessionId, Uuid)>, _: SessionAccess<AgentOrObserver>) -> Result<HttpResponse, ApiError> {
     let (session_id, capture_id) = path.into_inner();
-    state.auth.caller(&req)?.require_session(session_id, &[Role::Agent, Role::Observer])?;
     let (capture, bytes) = load(&state, session_id, capture_id).await?;
     Ok(HttpResponse::Ok()
         .content_type(capture.content_type.as_str())

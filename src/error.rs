@@ -1,10 +1,14 @@
 //! API errors: every failure answers `{"error":{"code","message"}}` with a precise status and
 //! a stable, machine-readable `code`.
 
+use std::collections::BTreeMap;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-use utoipa::{IntoResponses, ToSchema};
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::{Content, Ref, RefOr};
+use utoipa::ToSchema;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -31,35 +35,50 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
-/// The answers of authentication and authorisation, common to every operation that takes a
-/// bearer token.
-#[derive(IntoResponses)]
-pub enum AuthErrors {
-    /// `missing_credentials` (no `Authorization: Bearer …`), `invalid_token`, `token_expired`.
-    #[response(status = 401)]
-    Unauthorized(ErrorBody),
-    /// `forbidden_role` (this caller may not do this), `forbidden_session` (a join token of
-    /// another session).
-    #[response(status = 403)]
-    Forbidden(ErrorBody),
+/// Documents a set of error answers that operations list in their `responses(…)`: each
+/// status with its description (the codes it carries), all with the [`ErrorBody`] schema.
+macro_rules! error_answers {
+    ($(#[$doc:meta])* $vis:vis $name:ident { $($status:literal => $description:literal,)+ }) => {
+        $(#[$doc])*
+        $vis struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>> {
+                $crate::error::error_responses(&[$(($status, $description)),+])
+            }
+        }
+    };
+}
+pub(crate) use error_answers;
+
+/// Error answers: (status, description), each with the [`ErrorBody`] schema.
+pub fn error_responses(answers: &[(u16, &str)]) -> BTreeMap<String, RefOr<Response>> {
+    let body = || Content::new(Some(Ref::from_schema_name("ErrorBody")));
+    answers
+        .iter()
+        .map(|(status, description)| (status.to_string(), ResponseBuilder::new().description(*description).content("application/json", body()).build().into()))
+        .collect()
 }
 
-/// The answers of a JSON body that cannot be read.
-#[derive(IntoResponses)]
-pub enum BodyErrors {
-    /// `malformed_json` (not JSON), `invalid_query`, `invalid_path` (an id that is not a UUID).
-    #[response(status = 400)]
-    BadRequest(ErrorBody),
-    /// `payload_too_large`: over `server.max_body_bytes`.
-    #[response(status = 413)]
-    TooLarge(ErrorBody),
-    /// `unsupported_media_type`: send `Content-Type: application/json`.
-    #[response(status = 415)]
-    UnsupportedMediaType(ErrorBody),
-    /// `validation_failed`: valid JSON of the wrong shape or out-of-range values (the message
-    /// names the field).
-    #[response(status = 422)]
-    Invalid(ErrorBody),
+error_answers! {
+    /// The answers of authentication and authorisation, common to every operation that takes
+    /// a bearer token.
+    pub AuthErrors {
+        401 => "`missing_credentials` (no `Authorization: Bearer …`), `invalid_token`, `token_expired`.",
+        403 => "`forbidden_role` (this caller may not do this), `forbidden_session` (a join token of\n\
+                another session).",
+    }
+}
+
+error_answers! {
+    /// The answers of a JSON body that cannot be read.
+    pub BodyErrors {
+        400 => "`malformed_json` (not JSON), `invalid_query`, `invalid_path` (an id that is not a UUID).",
+        413 => "`payload_too_large`: over `server.max_body_bytes`.",
+        415 => "`unsupported_media_type`: send `Content-Type: application/json`.",
+        422 => "`validation_failed`: valid JSON of the wrong shape or out-of-range values (the message\n\
+                names the field).",
+    }
 }
 
 impl ApiError {

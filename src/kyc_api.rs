@@ -10,7 +10,9 @@
 //! | `POST /v1/sessions/{id}/audit` | observer (auditor) token only: the agent's key cannot audit its own case |
 //! | `GET  /v1/sessions/{id}/kyc` | api key, agent or observer token |
 
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::dev::Payload;
+use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse};
+use futures_util::future::LocalBoxFuture;
 use utoipa::ToSchema;
 use serde::Deserialize;
 use serde_json::json;
@@ -22,8 +24,8 @@ use vkyc_domain::step_input::{check_answers, ConsentVersion, NoPosition, OtpCode
 use vkyc_vision::idcard::DocumentKind;
 use vkyc_domain::Role;
 
+use crate::access::{AgentOnly, AgentOrCustomer, AgentOrObserver, AuditorOnly, SessionCaller};
 use crate::api::load_session as session;
-use crate::auth::Caller;
 use crate::error::{ApiError, AuthErrors, BodyErrors, ErrorBody};
 use crate::openapi::*;
 use crate::extract::ValidJson;
@@ -49,6 +51,27 @@ pub fn case_error(e: CaseError) -> ApiError {
 
 fn parse_step(s: &str) -> Result<StepType, ApiError> {
     serde_json::from_value(json!(s)).map_err(|_| ApiError::not_found("unknown_step", format!("no step type {s:?} (consent, location, otp, questions, document, face)")))
+}
+
+/// The body of a call on one step (`…/steps/{step}/…`) and the step it names: the body is
+/// read first, then the step (404 `unknown_step`), as the API has always answered.
+struct StepRequest<T> {
+    step: StepType,
+    body: T,
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for StepRequest<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = ValidJson::<T>::from_request(req, payload);
+        let step = req.match_info().get("step").unwrap_or_default().to_string();
+        Box::pin(async move {
+            let body = body.await?.into_inner();
+            Ok(Self { step: parse_step(&step)?, body })
+        })
+    }
 }
 
 /// A step's input, as JSON. The fields needed depend on the step type: consent
@@ -118,11 +141,11 @@ fn need<T>(v: Option<T>, field: &str) -> Result<T, ApiError> {
 #[utoipa::path(tag = "kyc", operation_id = "run_step", params(("id" = Uuid, Path, description = "The session"), ("step" = StepType, Path, description = "The step type")), request_body = StepBody, security(("api_key" = []), ("join_token" = ["agent", "customer"])),
     responses((status = 201, description = "The attempt recorded, or (face, `{\"action\":\"challenge\"}`) the challenge issued", body = StepRunDoc), (status = 202, description = "`{\"action\":\"send\"}` on otp: the code was sent", body = OtpSentDoc), AuthErrors, (status = 400, description = "`malformed_json`, `invalid_path`", body = ErrorBody), (status = 413, description = "`payload_too_large`", body = ErrorBody), (status = 415, description = "`unsupported_media_type`", body = ErrorBody), (status = 422, description = "`validation_failed` (the message names the field), `step_not_in_workflow`, and the image codes of a document or face check: `image_unsupported`, `no_face`, …", body = ErrorBody), (status = 404, description = "`session_not_found`, `unknown_step`, `capture_not_found`, `challenge_not_found`", body = ErrorBody), (status = 409, description = "`session_closed`, `already_decided` (the agent has decided; again open after a `recapture` audit), `step_busy`, `otp_not_sent`", body = ErrorBody), (status = 502, description = "`otp_delivery_failed`: the OTP could not be sent", body = ErrorBody), (status = 503, description = "`step_failed` (the step crashed; the attempt is kept as an error, retake it), `inference_unavailable`", body = ErrorBody)))]
 #[post("/sessions/{id}/steps/{step}/attempts")]
-async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(SessionId, String)>, body: ValidJson<StepBody>) -> Result<HttpResponse, ApiError> {
-    let (id, step) = path.into_inner();
-    let step = parse_step(&step)?;
-    let caller = state.auth.caller(&req)?;
-    let b = body.into_inner();
+async fn run_step(
+    state: web::Data<AppState>,
+    SessionCaller { caller, session: s, body: StepRequest { step, body: b }, .. }: SessionCaller<AgentOrCustomer, StepRequest<StepBody>>,
+) -> Result<HttpResponse, ApiError> {
+    let id = s.id;
     let sending = step == StepType::Otp && b.action.as_deref() == Some("send");
     let challenge = step == StepType::Face && b.action.as_deref() == Some("challenge");
     let roles: &[Role] = match step {
@@ -131,8 +154,7 @@ async fn run_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
         StepType::Consent | StepType::Location | StepType::Otp => &[Role::Agent, Role::Customer],
         _ => &[Role::Agent],
     };
-    caller.require_session(id, roles)?;
-    let s = session(&state, id).await?;
+    caller.require_role(roles)?;
     if s.status.is_final() && s.status != vkyc_domain::session::SessionStatus::Completed {
         return Err(ApiError::conflict("session_closed", "this session is cancelled or expired"));
     }
@@ -254,14 +276,11 @@ fn notes(n: Option<String>) -> Result<Option<String>, ApiError> {
 #[utoipa::path(tag = "kyc", params(("id" = Uuid, Path, description = "The session"), ("step" = StepType, Path, description = "The step type")), request_body = DecisionBody<Verdict>, security(("api_key" = []), ("join_token" = ["agent"])),
     responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`, `unknown_step`", body = ErrorBody), (status = 409, description = "`already_decided`", body = ErrorBody)))]
 #[post("/sessions/{id}/steps/{step}/decision")]
-async fn decide_step(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(SessionId, String)>, body: ValidJson<DecisionBody<Verdict>>) -> Result<HttpResponse, ApiError> {
-    let (id, step) = path.into_inner();
-    let step = parse_step(&step)?;
-    let caller = state.auth.caller(&req)?;
-    caller.require_session(id, &[Role::Agent])?;
-    let s = session(&state, id).await?;
-    let b = body.into_inner();
-    let case = state.cases.decide_step(id, &s.workflow, step, b.verdict, notes(b.notes)?, caller.principal()).await.map_err(case_error)?;
+async fn decide_step(
+    state: web::Data<AppState>,
+    SessionCaller { caller, session: s, body: StepRequest { step, body: b }, .. }: SessionCaller<AgentOnly, StepRequest<DecisionBody<Verdict>>>,
+) -> Result<HttpResponse, ApiError> {
+    let case = state.cases.decide_step(s.id, &s.workflow, step, b.verdict, notes(b.notes)?, caller.principal()).await.map_err(case_error)?;
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
 }
 
@@ -270,12 +289,7 @@ async fn decide_step(req: HttpRequest, state: web::Data<AppState>, path: web::Pa
 #[utoipa::path(tag = "kyc", operation_id = "decide_case", params(("id" = Uuid, Path, description = "The session")), request_body = DecisionBody<CaseResult>, security(("api_key" = []), ("join_token" = ["agent"])),
     responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`already_decided`, `decide_on_parent` (an applicant of a group call)", body = ErrorBody)))]
 #[post("/sessions/{id}/decision")]
-async fn decide(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>, body: ValidJson<DecisionBody<CaseResult>>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let caller = state.auth.caller(&req)?;
-    caller.require_session(id, &[Role::Agent])?;
-    let s = session(&state, id).await?;
-    let b = body.into_inner();
+async fn decide(state: web::Data<AppState>, SessionCaller { caller, session: s, body: ValidJson(b), .. }: SessionCaller<AgentOnly, ValidJson<DecisionBody<CaseResult>>>) -> Result<HttpResponse, ApiError> {
     if b.verdict == CaseResult::NeedsReview {
         return Err(ApiError::validation("result: approved or declined"));
     }
@@ -291,7 +305,7 @@ async fn decide(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Sess
             Err(e) => return Err(case_error(e)),
         }
     }
-    let case = state.cases.decide(id, &s.workflow, b.verdict, notes, caller.principal()).await.map_err(case_error)?;
+    let case = state.cases.decide(s.id, &s.workflow, b.verdict, notes, caller.principal()).await.map_err(case_error)?;
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
 }
 
@@ -300,17 +314,8 @@ async fn decide(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Sess
 #[utoipa::path(tag = "kyc", operation_id = "audit_case", params(("id" = Uuid, Path, description = "The session")), request_body = DecisionBody<AuditVerdict>, security(("join_token" = ["observer"])),
     responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`not_decided`: the agent has not decided yet", body = ErrorBody)))]
 #[post("/sessions/{id}/audit")]
-async fn audit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>, body: ValidJson<DecisionBody<AuditVerdict>>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let caller = state.auth.caller(&req)?;
-    // Auditors hold observer tokens; the api key (the agent console's) may not audit.
-    if matches!(caller, Caller::Backend) {
-        return Err(ApiError::forbidden("forbidden_role", "auditing needs an auditor's (observer) token of this session"));
-    }
-    caller.require_session(id, &[Role::Observer])?;
-    let s = session(&state, id).await?;
-    let b = body.into_inner();
-    let case = state.cases.audit(id, &s.workflow, b.verdict, notes(b.notes)?, caller.principal()).await.map_err(case_error)?;
+async fn audit(state: web::Data<AppState>, SessionCaller { caller, session: s, body: ValidJson(b), .. }: SessionCaller<AuditorOnly, ValidJson<DecisionBody<AuditVerdict>>>) -> Result<HttpResponse, ApiError> {
+    let case = state.cases.audit(s.id, &s.workflow, b.verdict, notes(b.notes)?, caller.principal()).await.map_err(case_error)?;
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
 }
 
@@ -318,10 +323,7 @@ async fn audit(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Sessi
 #[utoipa::path(tag = "kyc", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
     responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
 #[get("/sessions/{id}/kyc")]
-async fn get_case(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    state.auth.caller(&req)?.require_session(id, &[Role::Agent, Role::Observer])?;
-    let s = session(&state, id).await?;
+async fn get_case(state: web::Data<AppState>, SessionCaller { session: s, .. }: SessionCaller<AgentOrObserver>) -> Result<HttpResponse, ApiError> {
     let mut doc = case_document(&state, &stored_case(&state, &s).await?);
     // The questions the agent asks (config), for the console.
     doc["questions"] = json!(state.config.kyc.questions);

@@ -9,7 +9,8 @@
 //!   `vkyc-domain`; the store adapters and handlers here only persist and translate.
 //! - [`store`]: storage and event-log ports and the embedded (redb) default.
 //! - [`events`]: the Kafka relay of the event log (the outbox) and `vkyc events tail`.
-//! - [`auth`]: API key and join tokens (JWT).
+//! - [`auth`]: API key and join tokens (JWT); [`access`]: the extractors that say who may
+//!   call a handler (the API key, or a participant of the path's session).
 //! - [`api`]: REST handlers under `/v1`; [`error`]: the error shape and codes.
 //! - [`signal`]: the WebSocket signalling edge.
 //! - [`captures`]: frames captured in a call, kept encrypted in the blob store.
@@ -22,6 +23,7 @@
 //!
 //! See ARCHITECTURE.md for one call followed from HTTP request to actor to store.
 
+pub mod access;
 pub mod admin;
 pub mod api;
 pub mod auth;

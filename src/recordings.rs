@@ -26,6 +26,7 @@ use uuid::Uuid;
 use vkyc_domain::kyc::StepType;
 use vkyc_domain::Role;
 
+use crate::access::{AgentOrObserver, Caller, RoleSet, SessionCaller};
 use crate::error::{ApiError, AuthErrors, ErrorBody};
 use crate::openapi::*;
 use crate::startup::AppState;
@@ -35,7 +36,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list).service(get).service(signed_url).service(media);
 }
 
-const READERS: &[Role] = &[Role::Agent, Role::Observer];
+/// Who may read a session's recordings (besides the API key).
+const READERS: &[Role] = AgentOrObserver::ROLES;
 
 fn not_found() -> ApiError {
     ApiError::not_found("recording_not_found", "no recording with this id")
@@ -49,22 +51,17 @@ async fn load(state: &AppState, id: Uuid) -> Result<Recording, ApiError> {
 #[utoipa::path(tag = "recordings", operation_id = "list_recordings", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
     responses((status = 200, description = "The recordings", body = RecordingListDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
 #[get("/sessions/{id}/recordings")]
-async fn list(req: HttpRequest, state: web::Data<AppState>, id: web::Path<vkyc_domain::SessionId>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let caller = state.auth.caller(&req)?;
-    caller.require_session(id, READERS)?;
-    crate::api::load_session(&state, id).await?;
-    let recordings = state.store.list_recordings(id).await.map_err(|e| ApiError::internal("list_recordings", e))?;
-    Ok(HttpResponse::Ok().json(json!({"recordings": recordings})))
+async fn list(state: web::Data<AppState>, SessionCaller { session, .. }: SessionCaller<AgentOrObserver>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(json!({"recordings": state.store.list_recordings(session.id).await.map_err(|e| ApiError::internal("list_recordings", e))?})))
 }
 
 /// Who may read a recording: the api key, or the agent / observer of its session (for a
 /// group call, of the parent session whose room was recorded, or of an applicant in it).
-async fn authorize(caller: &crate::auth::Caller, state: &AppState, rec: &Recording) -> Result<(), ApiError> {
+async fn authorize(caller: &Caller, state: &AppState, rec: &Recording) -> Result<(), ApiError> {
     if caller.require_session(rec.session_id, READERS).is_ok() {
         return Ok(());
     }
-    if let crate::auth::Caller::Participant(c) = caller {
+    if let Caller::Participant(c) = caller {
         if let Ok(Some(s)) = state.store.get_session(c.sid).await {
             if s.parent_id == Some(rec.session_id) {
                 return caller.require_session(c.sid, READERS);
@@ -79,9 +76,8 @@ async fn authorize(caller: &crate::auth::Caller, state: &AppState, rec: &Recordi
 #[utoipa::path(tag = "recordings", operation_id = "get_recording", params(("id" = Uuid, Path, description = "The recording")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
     responses((status = 200, description = "The recording", body = RecordingDocumentDoc), AuthErrors, (status = 404, description = "`recording_not_found`", body = ErrorBody)))]
 #[get("/recordings/{id}")]
-async fn get(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+async fn get(state: web::Data<AppState>, id: web::Path<Uuid>, caller: Caller) -> Result<HttpResponse, ApiError> {
     // Authenticated first: without a valid token nothing is said about the recording.
-    let caller = state.auth.caller(&req)?;
     let rec = load(&state, id.into_inner()).await?;
     authorize(&caller, &state, &rec).await?;
     let session = crate::api::load_session(&state, rec.session_id).await?;
@@ -116,9 +112,8 @@ fn signature(key: &[u8], id: Uuid, expires: i64) -> Hmac<Sha256> {
 #[utoipa::path(tag = "recordings", params(("id" = Uuid, Path, description = "The recording")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
     responses((status = 200, description = "The signed URL", body = SignedUrlDoc), AuthErrors, (status = 404, description = "`recording_not_found`", body = ErrorBody), (status = 409, description = "`recording_in_progress`: the call is still being recorded", body = ErrorBody)))]
 #[get("/recordings/{id}/url")]
-async fn signed_url(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+async fn signed_url(state: web::Data<AppState>, id: web::Path<Uuid>, caller: Caller) -> Result<HttpResponse, ApiError> {
     // Authenticated first: without a valid token nothing is said about the recording.
-    let caller = state.auth.caller(&req)?;
     let rec = load(&state, id.into_inner()).await?;
     authorize(&caller, &state, &rec).await?;
     if rec.status == RecordingStatus::Recording {

@@ -34,9 +34,9 @@ use uuid::Uuid;
 use vkyc_domain::SessionId;
 use vkyc_domain::events::{data, DomainEvent};
 use vkyc_domain::kyc::{recommend, CaseResult, StepType};
-use vkyc_domain::Role;
 
 use vkyc_domain::session::{SelfRecordPhase, SelfRecordState, Session, SessionMode, SessionStatus};
+use crate::access::{AgentOrObserver, AnyRole, CustomerOnly, SessionAccess, SessionCaller};
 use crate::error::{ApiError, AuthErrors, BodyErrors, ErrorBody};
 use crate::openapi::*;
 use crate::extract::ValidJson;
@@ -63,8 +63,8 @@ pub(crate) fn frames_key(id: SessionId) -> String {
     format!("selfrecord/{}/frames", id.simple())
 }
 
-async fn session(state: &AppState, id: SessionId) -> Result<Session, ApiError> {
-    let s = crate::api::load_session(state, id).await?;
+/// The session, if it is a self-recorded one (409 `not_self_record` otherwise).
+fn self_recorded(s: Session) -> Result<Session, ApiError> {
     if s.mode != SessionMode::SelfRecord {
         return Err(ApiError::conflict("not_self_record", "this session is a live call, not a self-recorded one"));
     }
@@ -99,10 +99,9 @@ fn open_for_recording(s: &Session) -> Result<(), ApiError> {
 #[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["customer"])),
     responses((status = 201, description = "The challenge and the prompts", body = SelfRecordScriptDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`not_self_record`, `session_closed`, `session_not_open` (scheduled), `already_submitted`, `consent_required`", body = ErrorBody)))]
 #[post("/sessions/{id}/self-record")]
-async fn start_self_record(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    state.auth.caller(&req)?.require_session(id, &[Role::Customer])?;
-    let s = session(&state, id).await?;
+async fn start_self_record(state: web::Data<AppState>, SessionCaller { session, .. }: SessionCaller<CustomerOnly>) -> Result<HttpResponse, ApiError> {
+    let s = self_recorded(session)?;
+    let id = s.id;
     open_for_recording(&s)?;
     if s.self_record.as_ref().is_some_and(|r| r.phase != SelfRecordPhase::Recording) {
         return Err(ApiError::conflict("already_submitted", "the recording has already been submitted"));
@@ -155,10 +154,8 @@ async fn start_self_record(req: HttpRequest, state: web::Data<AppState>, id: web
 #[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["customer", "agent", "observer"])),
     responses((status = 200, description = "The state", body = SelfRecordStatusDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`not_self_record`", body = ErrorBody)))]
 #[get("/sessions/{id}/self-record")]
-async fn self_record_status(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    state.auth.caller(&req)?.require_session(id, &[Role::Customer, Role::Agent, Role::Observer])?;
-    let s = session(&state, id).await?;
+async fn self_record_status(SessionCaller { session, .. }: SessionCaller<AnyRole>) -> Result<HttpResponse, ApiError> {
+    let s = self_recorded(session)?;
     Ok(HttpResponse::Ok().json(self_record_json(&s)))
 }
 
@@ -191,9 +188,12 @@ fn content_range(req: &HttpRequest) -> Result<(u64, u64, u64), ApiError> {
 #[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session"), ("Content-Range" = String, Header, description = "`bytes START-END/TOTAL`, END inclusive")), request_body(content(("video/webm"), ("video/mp4"))), security(("api_key" = []), ("join_token" = ["customer"])),
     responses((status = 200, description = "The chunk was stored; more to come", body = UploadProgressDoc), (status = 201, description = "The video is complete", body = UploadProgressDoc), AuthErrors, (status = 400, description = "`invalid_content_range`", body = ErrorBody), (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`not_self_record`, `session_closed`, `session_not_open`, `not_started`, `already_submitted`, `upload_offset_mismatch` (resume from `GET …/self-record`), `upload_total_changed`, `upload_conflict`", body = ErrorBody), (status = 413, description = "`chunk_too_large`, `video_too_large`", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: video/webm or video/mp4", body = ErrorBody)))]
 #[put("/sessions/{id}/self-record/video")]
-async fn upload_self_record_chunk(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    state.auth.caller(&req)?.require_session(id, &[Role::Customer])?;
+async fn upload_self_record_chunk(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    SessionAccess { id, .. }: SessionAccess<CustomerOnly>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let limits = state.config.kyc.self_record.clone();
     let (a, b, total) = content_range(&req)?;
     let body = read_body(payload, limits.max_chunk_bytes).await?;
@@ -208,7 +208,7 @@ async fn upload_self_record_chunk(req: HttpRequest, state: web::Data<AppState>, 
         return Err(ApiError::new(actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "the video must be video/webm or video/mp4"));
     }
     // Where the upload stands (checked again in the transaction below).
-    let s = session(&state, id).await?;
+    let s = self_recorded(crate::api::load_session(&state, id).await?)?;
     open_for_recording(&s)?;
     let r = s.self_record.as_ref().ok_or_else(|| ApiError::conflict("not_started", "start the recording first (POST …/self-record)"))?;
     check_chunk(r, a, total)?;
@@ -267,10 +267,9 @@ fn check_chunk(r: &SelfRecordState, start: u64, total: u64) -> Result<(), ApiErr
 #[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
     responses((status = 200, description = "The video", content(("video/webm"), ("video/mp4"))), AuthErrors, (status = 404, description = "`session_not_found`, `video_not_found` (no complete video)", body = ErrorBody), (status = 409, description = "`not_self_record`", body = ErrorBody)))]
 #[get("/sessions/{id}/self-record/video")]
-async fn get_self_record_video(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    state.auth.caller(&req)?.require_session(id, &[Role::Agent, Role::Observer])?;
-    let s = session(&state, id).await?;
+async fn get_self_record_video(state: web::Data<AppState>, SessionCaller { session, .. }: SessionCaller<AgentOrObserver>) -> Result<HttpResponse, ApiError> {
+    let s = self_recorded(session)?;
+    let id = s.id;
     let r = s.self_record.filter(|r| r.video_complete()).ok_or_else(|| ApiError::not_found("video_not_found", "no complete video for this session"))?;
     let mut out = Vec::with_capacity(r.video_received as usize);
     for n in 0..r.video_chunks {
@@ -294,10 +293,9 @@ struct SubmitBody {
 #[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session")), request_body = SubmitBody, security(("api_key" = []), ("join_token" = ["customer"])),
     responses((status = 202, description = "Submitted; processing", body = SelfRecordSubmittedDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`, `capture_not_found`", body = ErrorBody), (status = 409, description = "`not_self_record`, `session_closed`, `not_started`, `already_submitted`, `video_incomplete`", body = ErrorBody)))]
 #[post("/sessions/{id}/self-record/submit")]
-async fn submit_self_record(req: HttpRequest, state: web::Data<AppState>, id: web::Path<SessionId>, body: ValidJson<SubmitBody>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    state.auth.caller(&req)?.require_session(id, &[Role::Customer])?;
-    let s = session(&state, id).await?;
+async fn submit_self_record(state: web::Data<AppState>, SessionCaller { session, body: ValidJson(body), .. }: SessionCaller<CustomerOnly, ValidJson<SubmitBody>>) -> Result<HttpResponse, ApiError> {
+    let s = self_recorded(session)?;
+    let id = s.id;
     open_for_recording(&s)?;
     let r = s.self_record.clone().ok_or_else(|| ApiError::conflict("not_started", "start the recording first"))?;
     if r.phase != SelfRecordPhase::Recording {
@@ -307,7 +305,7 @@ async fn submit_self_record(req: HttpRequest, state: web::Data<AppState>, id: we
         return Err(ApiError::conflict("video_incomplete", format!("the video upload is not complete ({} bytes received)", r.video_received)));
     }
     // Load (and so validate) everything before the state changes.
-    let frames: Vec<(Uuid, u64)> = body.into_inner().frames.into_iter().map(|f| (f.capture_id, f.t_ms)).collect();
+    let frames: Vec<(Uuid, u64)> = body.frames.into_iter().map(|f| (f.capture_id, f.t_ms)).collect();
     let input = face_input(&state, id, None, Some((r.challenge_id, frames.clone()))).await?;
     // Kept for a processor that starts after a restart (overwritten by a retried submit).
     let kept = serde_json::to_vec(&frames).map_err(|e| ApiError::internal("frames", e))?;

@@ -381,11 +381,10 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
 
 #[cfg(feature = "fault-injection")]
 async fn inject(
-    req: actix_web::HttpRequest,
     state: actix_web::web::Data<crate::startup::AppState>,
     name: actix_web::web::Path<String>,
+    _: crate::access::Backend,
 ) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
-    state.auth.caller(&req)?.require_backend()?;
     if state.tree.inject_fault(&name).await {
         Ok(actix_web::HttpResponse::Accepted().json(serde_json::json!({"component": name.as_str(), "fault": "panic"})))
     } else {

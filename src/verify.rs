@@ -31,6 +31,7 @@ use vkyc_vision::liveness::{random_moves, Move};
 use vkyc_vision::runtime::Models;
 use vkyc_vision::VisionError;
 
+use crate::access::Backend;
 use crate::config::Config;
 use crate::error::{ApiError, AuthErrors, ErrorBody};
 use crate::openapi::*;
@@ -61,36 +62,18 @@ impl Inference {
         let threads = inf.threads_per_worker;
         let models = tokio::task::spawn_blocking(move || Models::load(&dir, threads, &extra)).await??;
         let timeout = Duration::from_secs(inf.timeout_secs);
-        let face = Pool::start(
-            inf.face_workers,
-            inf.queue_per_worker,
-            timeout,
-            FaceInit { models: models.clone(), face: config.face.clone(), limits: inf.limits },
-        )
-        .await
-        .map_err(anyhow::Error::msg)?;
-        let document = Pool::start(
-            inf.document_workers,
-            inf.queue_per_worker,
-            timeout,
-            DocumentInit { models: models.clone(), ocr: config.ocr.clone(), face: config.face.clone(), limits: inf.limits },
-        )
-        .await
-        .map_err(anyhow::Error::msg)?;
-        let liveness = Pool::start(
-            inf.liveness_workers,
-            inf.queue_per_worker,
-            timeout,
-            LivenessInit {
-                models,
-                face: config.face.clone(),
-                challenge: config.liveness.challenge.clone(),
-                passive: config.liveness.passive.clone(),
-                limits: inf.limits,
-            },
-        )
-        .await
-        .map_err(anyhow::Error::msg)?;
+        let face = FaceInit { models: models.clone(), face: config.face.clone(), limits: inf.limits };
+        let document = DocumentInit { models: models.clone(), ocr: config.ocr.clone(), face: config.face.clone(), limits: inf.limits };
+        let liveness = LivenessInit {
+            models,
+            face: config.face.clone(),
+            challenge: config.liveness.challenge.clone(),
+            passive: config.liveness.passive.clone(),
+            limits: inf.limits,
+        };
+        let face = Pool::start(inf.face_workers, inf.queue_per_worker, timeout, face).await.map_err(anyhow::Error::msg)?;
+        let document = Pool::start(inf.document_workers, inf.queue_per_worker, timeout, document).await.map_err(anyhow::Error::msg)?;
+        let liveness = Pool::start(inf.liveness_workers, inf.queue_per_worker, timeout, liveness).await.map_err(anyhow::Error::msg)?;
         Ok(Self { face, liveness, document, challenges: Mutex::new(HashMap::new()) })
     }
 
@@ -145,10 +128,25 @@ pub(crate) struct Parts {
     pub json: Option<serde_json::Value>,
     pub texts: HashMap<String, String>,
     pub files: Vec<(String, Vec<u8>)>,
+    /// `inference.max_image_bytes`: what one image may weigh.
+    image_limit: usize,
+}
+
+impl Parts {
+    /// One base64 image field of the JSON body (plain or a `data:` URL), within the limit.
+    pub fn image(&self, field: &str, b64: &str) -> Result<Vec<u8>, ApiError> {
+        b64_image(field, b64, self.image_limit)
+    }
 }
 
 fn too_large(limit: usize) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("body exceeds {limit} bytes"))
+}
+
+/// The engines (503 `inference_disabled` when they are off) and the request's parts.
+async fn verify_request<'a>(req: &HttpRequest, payload: web::Payload, state: &'a AppState) -> Result<(&'a Inference, Parts), ApiError> {
+    let inf = engines(state)?;
+    Ok((inf, read_parts(req, payload, state).await?))
 }
 
 pub(crate) async fn read_parts(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Parts, ApiError> {
@@ -172,7 +170,7 @@ pub(crate) async fn read_parts(req: &HttpRequest, payload: web::Payload, state: 
             body.extend_from_slice(&chunk);
         }
         let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}")))?;
-        return Ok(Parts { json: Some(v), ..Default::default() });
+        return Ok(Parts { json: Some(v), image_limit, ..Default::default() });
     }
     if !is_multipart {
         return Err(ApiError::new(
@@ -182,7 +180,7 @@ pub(crate) async fn read_parts(req: &HttpRequest, payload: web::Payload, state: 
         ));
     }
     let mut mp = actix_multipart::Multipart::new(req.headers(), payload.into_inner());
-    let mut parts = Parts::default();
+    let mut parts = Parts { image_limit, ..Default::default() };
     let mut total = 0usize;
     while let Some(field) = mp.next().await {
         let mut field = field.map_err(|e| ApiError::bad_request("malformed_multipart", format!("invalid multipart body: {e}")))?;
@@ -211,7 +209,7 @@ pub(crate) async fn read_parts(req: &HttpRequest, payload: web::Payload, state: 
 }
 
 /// Decodes one base64 image field (plain or a `data:` URL), within the image size limit.
-pub(crate) fn b64_image(field: &str, s: &str, limit: usize) -> Result<Vec<u8>, ApiError> {
+fn b64_image(field: &str, s: &str, limit: usize) -> Result<Vec<u8>, ApiError> {
     let s = s.trim();
     let s = match s.strip_prefix("data:") {
         Some(rest) => rest.split_once(',').map(|(_, d)| d).unwrap_or(""),
@@ -241,30 +239,19 @@ pub(crate) fn require_image(files: &mut Vec<(String, Vec<u8>)>, name: &str) -> R
     Ok(files.remove(i).1)
 }
 
-/// The answers of a verification request that could not be served.
-#[derive(utoipa::IntoResponses)]
-pub enum VerifyErrors {
-    /// `malformed_json`, `malformed_multipart`
-    #[response(status = 400)]
-    BadRequest(ErrorBody),
-    /// `payload_too_large` (`inference.max_request_bytes`), `image_too_large` (bytes or pixels)
-    #[response(status = 413)]
-    TooLarge(ErrorBody),
-    /// `unsupported_media_type`: JSON or multipart
-    #[response(status = 415)]
-    UnsupportedMediaType(ErrorBody),
-    /// `validation_failed`, `invalid_base64`, `image_empty`, `image_unsupported`, `image_corrupt`,
-    /// `image_too_small`, `no_face`, `multiple_faces`, `face_out_of_frame`, `face_too_small`,
-    /// `image_too_dark`, `image_too_bright`, `image_blurred` (with an actionable message for the
-    /// customer)
-    #[response(status = 422)]
-    Invalid(ErrorBody),
-    /// `busy`: the engine's queue is full (`Retry-After`)
-    #[response(status = 429)]
-    Busy(ErrorBody),
-    /// `worker_failed` (`Retry-After`), `inference_timeout`, `inference_disabled`
-    #[response(status = 503)]
-    Unavailable(ErrorBody),
+crate::error::error_answers! {
+    /// The answers of a verification request that could not be served.
+    pub VerifyErrors {
+        400 => "`malformed_json`, `malformed_multipart`",
+        413 => "`payload_too_large` (`inference.max_request_bytes`), `image_too_large` (bytes or pixels)",
+        415 => "`unsupported_media_type`: JSON or multipart",
+        422 => "`validation_failed`, `invalid_base64`, `image_empty`, `image_unsupported`, `image_corrupt`,\n\
+                `image_too_small`, `no_face`, `multiple_faces`, `face_out_of_frame`, `face_too_small`,\n\
+                `image_too_dark`, `image_too_bright`, `image_blurred` (with an actionable message for the\n\
+                customer)",
+        429 => "`busy`: the engine's queue is full (`Retry-After`)",
+        503 => "`worker_failed` (`Retry-After`), `inference_timeout`, `inference_disabled`",
+    }
 }
 
 // ------------------------------------------------------------------------ face match
@@ -285,16 +272,13 @@ const MAX_REFERENCES: usize = 5;
 #[utoipa::path(tag = "verify", request_body(content((FaceMatchBody = "application/json"), (FaceMatchFormDoc = "multipart/form-data"))), security(("api_key" = [])),
     responses((status = 200, description = "The best match and one result per reference", body = FaceMatchOutcome), AuthErrors, VerifyErrors))]
 #[post("/verify/face-match")]
-async fn verify_face_match(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.auth.caller(&req)?.require_backend()?;
-    let inf = engines(&state)?;
-    let limit = state.config.inference.max_image_bytes;
-    let mut parts = read_parts(&req, payload, &state).await?;
+async fn verify_face_match(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>, _: Backend) -> Result<HttpResponse, ApiError> {
+    let (inf, mut parts) = verify_request(&req, payload, &state).await?;
     let job = match parts.json.take() {
         Some(v) => {
             let b: FaceMatchBody = from_json(v)?;
-            let probe = b64_image("probe", &b.probe, limit)?;
-            let references = b.references.iter().enumerate().map(|(i, r)| b64_image(&format!("references[{i}]"), r, limit)).collect::<Result<Vec<_>, _>>()?;
+            let probe = parts.image("probe", &b.probe)?;
+            let references = b.references.iter().enumerate().map(|(i, r)| parts.image(&format!("references[{i}]"), r)).collect::<Result<Vec<_>, _>>()?;
             FaceMatchJob { probe, references }
         }
         None => {
@@ -317,8 +301,7 @@ async fn verify_face_match(req: HttpRequest, payload: web::Payload, state: web::
 #[utoipa::path(tag = "verify", request_body(content(("application/json")), description = "`{}` (no fields)"), security(("api_key" = [])),
     responses((status = 201, description = "The challenge", body = LivenessChallengeDoc), AuthErrors, (status = 429, description = "`busy`: too many open challenges", body = ErrorBody), (status = 503, description = "`inference_disabled`", body = ErrorBody)))]
 #[post("/verify/liveness/challenges")]
-async fn new_liveness_challenge(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.auth.caller(&req)?.require_backend()?;
+async fn new_liveness_challenge(state: web::Data<AppState>, _: Backend) -> Result<HttpResponse, ApiError> {
     let inf = engines(&state)?;
     let cfg = &state.config.liveness.challenge;
     let moves = random_moves(cfg.moves, &mut rand::thread_rng());
@@ -365,12 +348,9 @@ struct LivenessBody {
 #[utoipa::path(tag = "verify", request_body(content((LivenessBody = "application/json"), (LivenessFormDoc = "multipart/form-data"))), security(("api_key" = [])),
     responses((status = 200, description = "The verdict", body = LivenessOutcome), (status = 404, description = "`challenge_not_found` (each challenge can be used once)", body = ErrorBody), (status = 410, description = "`challenge_expired`", body = ErrorBody), AuthErrors, VerifyErrors))]
 #[post("/verify/liveness")]
-async fn verify_liveness(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.auth.caller(&req)?.require_backend()?;
-    let inf = engines(&state)?;
+async fn verify_liveness(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>, _: Backend) -> Result<HttpResponse, ApiError> {
+    let (inf, mut parts) = verify_request(&req, payload, &state).await?;
     let cfg = &state.config.liveness.challenge;
-    let limit = state.config.inference.max_image_bytes;
-    let mut parts = read_parts(&req, payload, &state).await?;
     let (challenge_id, frames) = match parts.json.take() {
         Some(v) => {
             let b: LivenessBody = from_json(v)?;
@@ -378,7 +358,7 @@ async fn verify_liveness(req: HttpRequest, payload: web::Payload, state: web::Da
                 .frames
                 .iter()
                 .enumerate()
-                .map(|(i, f)| Ok(Frame { image: b64_image(&format!("frames[{i}].image"), &f.image, limit)?, t_ms: f.t_ms }))
+                .map(|(i, f)| Ok(Frame { image: parts.image(&format!("frames[{i}].image"), &f.image)?, t_ms: f.t_ms }))
                 .collect::<Result<Vec<_>, ApiError>>()?;
             (b.challenge_id, frames)
         }
@@ -436,16 +416,13 @@ struct DocumentBody {
 #[utoipa::path(tag = "verify", request_body(content((DocumentBody = "application/json"), (DocumentFormDoc = "multipart/form-data"))), security(("api_key" = [])),
     responses((status = 200, description = "What was read", body = DocumentResultDoc), AuthErrors, VerifyErrors))]
 #[post("/verify/document")]
-async fn verify_document(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.auth.caller(&req)?.require_backend()?;
-    let inf = engines(&state)?;
-    let limit = state.config.inference.max_image_bytes;
-    let mut parts = read_parts(&req, payload, &state).await?;
+async fn verify_document(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>, _: Backend) -> Result<HttpResponse, ApiError> {
+    let (inf, mut parts) = verify_request(&req, payload, &state).await?;
     let (job, probe) = match parts.json.take() {
         Some(v) => {
             let b: DocumentBody = from_json(v)?;
-            let image = b64_image("image", &b.image, limit)?;
-            let probe = b.probe.as_deref().map(|p| b64_image("probe", p, limit)).transpose()?;
+            let image = parts.image("image", &b.image)?;
+            let probe = b.probe.as_deref().map(|p| parts.image("probe", p)).transpose()?;
             (DocumentJob { kind: b.kind, image, expected_name: b.applicant_name }, probe)
         }
         None => {

@@ -68,6 +68,15 @@ async fn http_bad_input_gets_precise_errors() {
         ("bad cursor", Method::GET, "/v1/events?after=abc".into(), Some(&key), Body::None, 400, "invalid_query"),
         ("limit out of range", Method::GET, "/v1/sessions?limit=0".into(), Some(&key), Body::None, 400, "invalid_query"),
         ("unknown endpoint", Method::GET, "/v1/nope".into(), Some(&key), Body::None, 404, "not_found"),
+        // The order of the checks: path, body, credentials, the token's session and role, and
+        // only then whether the session exists.
+        ("body before credentials", Method::POST, "/v1/sessions".into(), None, Body::Raw("application/json", "{".into()), 400, "malformed_json"),
+        ("body before the session", Method::POST, format!("/v1/sessions/{}/decision", Uuid::new_v4()), Some(&key), Body::Raw("application/json", "{".into()), 400, "malformed_json"),
+        ("token before the session", Method::GET, format!("/v1/sessions/{}", Uuid::new_v4()), Some(&foreign), Body::None, 403, "forbidden_session"),
+        ("path before the body", Method::POST, "/v1/sessions/abc/decision".into(), Some(&key), Body::Raw("application/json", "{".into()), 400, "invalid_path"),
+        ("unknown step", Method::POST, format!("/v1/sessions/{sid}/steps/nope/attempts"), Some(&key), Body::Json(json!({})), 404, "unknown_step"),
+        ("step body before the step", Method::POST, format!("/v1/sessions/{sid}/steps/nope/attempts"), Some(&key), Body::Raw("application/json", "{".into()), 400, "malformed_json"),
+        ("step before credentials", Method::POST, format!("/v1/sessions/{sid}/steps/nope/attempts"), None, Body::Json(json!({})), 404, "unknown_step"),
     ];
 
     let mut failures = vec![];

@@ -6,13 +6,14 @@
 //! - `GET /v1/webhooks/{id}/deliveries?state=pending|succeeded|dead&limit=N`: the attempt log.
 //! - `POST /v1/webhooks/deliveries/{delivery_id}/redeliver`: queue again (a dead one too).
 
-use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, web, HttpResponse};
 use utoipa::{IntoParams, ToSchema};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::{DestinationPolicy, EventFilter, WebhookSecret, WebhookUrl};
+use crate::access::Backend;
 use crate::error::{ApiError, AuthErrors, ErrorBody};
 use crate::openapi::*;
 use crate::extract::ValidJson;
@@ -44,9 +45,7 @@ fn webhook_not_found() -> ApiError {
 #[utoipa::path(tag = "webhooks", request_body = NewWebhook, security(("api_key" = [])),
     responses((status = 201, description = "The subscription, with its secret", body = WebhookCreatedDoc), AuthErrors, (status = 400, description = "`malformed_json`", body = ErrorBody), (status = 409, description = "`too_many_webhooks`", body = ErrorBody), (status = 413, description = "`payload_too_large`", body = ErrorBody), (status = 415, description = "`unsupported_media_type`", body = ErrorBody), (status = 422, description = "`invalid_webhook_url`, `webhook_destination_forbidden`, `webhook_destination_unresolvable`, `invalid_event_types`, `invalid_webhook_secret`, `validation_failed`", body = ErrorBody)))]
 #[post("/webhooks")]
-async fn create_webhook(req: HttpRequest, state: web::Data<AppState>, body: ValidJson<NewWebhook>) -> Result<HttpResponse, ApiError> {
-    state.auth.caller(&req)?.require_backend()?;
-    let body = body.into_inner();
+async fn create_webhook(state: web::Data<AppState>, Backend(ValidJson(body)): Backend<ValidJson<NewWebhook>>) -> Result<HttpResponse, ApiError> {
     let url = WebhookUrl::parse(&body.url)?;
     let filter = EventFilter::parse(&body.event_types)?;
     let secret = match &body.secret {
@@ -76,8 +75,7 @@ async fn create_webhook(req: HttpRequest, state: web::Data<AppState>, body: Vali
 #[utoipa::path(tag = "webhooks", security(("api_key" = [])),
     responses((status = 200, description = "The subscriptions (without secrets)", body = WebhookListDoc), AuthErrors))]
 #[get("/webhooks")]
-async fn list_webhooks(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state.auth.caller(&req)?.require_backend()?;
+async fn list_webhooks(state: web::Data<AppState>, _: Backend) -> Result<HttpResponse, ApiError> {
     let subs = state.store.list_subscriptions().await.map_err(|e| ApiError::internal("list_subscriptions", e))?;
     Ok(HttpResponse::Ok().json(json!({"webhooks": subs.iter().map(Subscription::view).collect::<Vec<_>>()})))
 }
@@ -90,8 +88,7 @@ async fn load(state: &AppState, id: Uuid) -> Result<Subscription, ApiError> {
 #[utoipa::path(tag = "webhooks", params(("id" = Uuid, Path, description = "The subscription")), security(("api_key" = [])),
     responses((status = 200, description = "The subscription (without its secret)", body = WebhookDoc), AuthErrors, (status = 404, description = "`webhook_not_found`", body = ErrorBody)))]
 #[get("/webhooks/{id}")]
-async fn get_webhook(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    state.auth.caller(&req)?.require_backend()?;
+async fn get_webhook(state: web::Data<AppState>, id: web::Path<Uuid>, _: Backend) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(load(&state, id.into_inner()).await?.view()))
 }
 
@@ -99,8 +96,7 @@ async fn get_webhook(req: HttpRequest, state: web::Data<AppState>, id: web::Path
 #[utoipa::path(tag = "webhooks", params(("id" = Uuid, Path, description = "The subscription")), security(("api_key" = [])),
     responses((status = 200, description = "Deleted", body = WebhookDeletedDoc), AuthErrors, (status = 404, description = "`webhook_not_found`", body = ErrorBody)))]
 #[delete("/webhooks/{id}")]
-async fn delete_webhook(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    state.auth.caller(&req)?.require_backend()?;
+async fn delete_webhook(state: web::Data<AppState>, id: web::Path<Uuid>, _: Backend) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     if !state.store.delete_subscription(id).await.map_err(|e| ApiError::internal("delete_subscription", e))? {
         return Err(webhook_not_found());
@@ -124,12 +120,8 @@ struct DeliveriesQuery {
 #[utoipa::path(tag = "webhooks", params(("id" = Uuid, Path, description = "The subscription"), DeliveriesQuery), security(("api_key" = [])),
     responses((status = 200, description = "The deliveries with their attempts", body = DeliveryListDoc), AuthErrors, (status = 400, description = "`invalid_query`", body = ErrorBody), (status = 404, description = "`webhook_not_found`", body = ErrorBody)))]
 #[get("/webhooks/{id}/deliveries")]
-async fn list_deliveries(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>, q: web::Query<DeliveriesQuery>) -> Result<HttpResponse, ApiError> {
-    state.auth.caller(&req)?.require_backend()?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 1000"));
-    }
+async fn list_deliveries(state: web::Data<AppState>, id: web::Path<Uuid>, q: web::Query<DeliveriesQuery>, _: Backend) -> Result<HttpResponse, ApiError> {
+    let limit = crate::api::page_limit(q.limit, 100, 1000)?;
     let sub = load(&state, id.into_inner()).await?;
     let list = state.store.list_deliveries(sub.id, q.state, limit).await.map_err(|e| ApiError::internal("list_deliveries", e))?;
     Ok(HttpResponse::Ok().json(json!({"deliveries": list.iter().map(|d| d.view()).collect::<Vec<_>>()})))
@@ -139,8 +131,7 @@ async fn list_deliveries(req: HttpRequest, state: web::Data<AppState>, id: web::
 #[utoipa::path(tag = "webhooks", params(("delivery_id" = Uuid, Path, description = "The delivery")), security(("api_key" = [])),
     responses((status = 202, description = "The delivery, pending again", body = DeliveryDoc), AuthErrors, (status = 404, description = "`delivery_not_found`", body = ErrorBody)))]
 #[post("/webhooks/deliveries/{delivery_id}/redeliver")]
-async fn redeliver(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    state.auth.caller(&req)?.require_backend()?;
+async fn redeliver(state: web::Data<AppState>, id: web::Path<Uuid>, _: Backend) -> Result<HttpResponse, ApiError> {
     let d = state
         .store
         .redeliver(id.into_inner(), chrono::Utc::now())

@@ -1,0 +1,250 @@
+//! Who may call what: the extractors a handler names to get its caller, so that no handler
+//! authenticates, checks a role or loads its session by hand.
+//!
+//! | extractor | what it yields | refused with |
+//! | --- | --- | --- |
+//! | [`Caller`] | the API key or a join token (of any session) | 401 |
+//! | [`Backend<B>`] | the API key only, with the body `B` | 401; 403 `forbidden_role` for every token |
+//! | [`SessionAccess<R>`] | the caller and the path's `{id}`, for the role set `R` | 400 `invalid_path`; 401; 403 `forbidden_session` (another session's token), `forbidden_role` |
+//! | [`SessionCaller<R, B>`] | the same with the body `B` and the session, loaded once | the same, then 404 `session_not_found` |
+//!
+//! The checks run in the order the API has always answered them: the path's id
+//! (`invalid_path`), the body when the operation has one, the credentials (401), the
+//! token's session and role (403), and only then the store (404): a caller without a token
+//! of the session learns nothing about which sessions exist. The body is the type parameter
+//! `B` (a [`ValidJson`], say) rather than an argument beside the caller because actix polls
+//! a handler's extractors together and answers with the first that fails: the body usually
+//! arrives after that first poll, so a caller checked beside it would answer first, or
+//! not, depending on the network. Actix's `Path` and `Query` answer at once and are listed
+//! before these. [`SessionAccess`] is for the operations that read the session later or not
+//! at all (a capture's image; a self-recorded chunk, whose session is read after the chunk).
+//!
+//! A role set `R` is a marker type ([`AgentOnly`], [`AgentOrCustomer`], [`AgentOrObserver`],
+//! [`AnyRole`], [`CustomerOnly`], [`AuditorOnly`], [`KeyOnly`]). An operation whose roles
+//! depend on its body takes the widest set it may admit and narrows it with
+//! [`Caller::require_role`] once the body is parsed.
+//!
+//! None of these is a request body or a parameter in the OpenAPI document: `utoipa` only
+//! reads actix's own `Path`, `Query` and `Json` arguments, so each operation says what it
+//! takes in its `#[utoipa::path]`.
+//!
+//! [`ValidJson`]: crate::extract::ValidJson
+
+use std::future::{ready, Ready};
+use std::marker::PhantomData;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use serde::Deserialize;
+use vkyc_domain::session::Session;
+use vkyc_domain::{Role, SessionId};
+
+pub use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// The application state of a request (registered once in `startup`).
+fn app_state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::internal("extract", "the application state is not registered"))
+}
+
+/// The request's credentials (`Authorization: Bearer …`), checked.
+fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+    app_state(req)?.auth.caller(req)
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+/// The holder of the API key (the lender's backend or the agent console), with the body `B`
+/// of the request (`()`: none), read first.
+pub struct Backend<B = ()>(pub B);
+
+impl<B: FromRequest + 'static> FromRequest for Backend<B> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = B::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let body = body.await.map_err(Into::into)?;
+            authenticate(&req)?.require_backend()?;
+            Ok(Backend(body))
+        })
+    }
+}
+
+/// Who may call an operation on one session: which of its participants, and the API key.
+pub trait RoleSet: 'static {
+    /// The participant roles admitted.
+    const ROLES: &'static [Role];
+
+    /// Admits the caller for the session `id`, or says why not. By default the API key and
+    /// a token of this session with one of [`Self::ROLES`].
+    fn admit(caller: &Caller, id: SessionId) -> Result<(), ApiError> {
+        caller.require_session(id, Self::ROLES)
+    }
+}
+
+macro_rules! role_sets {
+    ($($(#[$doc:meta])* $name:ident = [$($role:ident),*];)+) => {$(
+        $(#[$doc])*
+        pub struct $name;
+        impl RoleSet for $name {
+            const ROLES: &'static [Role] = &[$(Role::$role),*];
+        }
+    )+};
+}
+
+role_sets! {
+    /// The API key or the session's agent.
+    AgentOnly = [Agent];
+    /// The API key, the session's agent or its customer.
+    AgentOrCustomer = [Agent, Customer];
+    /// The API key, the session's agent or its observer (an auditor).
+    AgentOrObserver = [Agent, Observer];
+    /// The API key or any participant of the session.
+    AnyRole = [Agent, Customer, Observer];
+    /// The API key or the session's customer.
+    CustomerOnly = [Customer];
+}
+
+/// Only an auditor, who holds an observer token of the session: not even the API key (the
+/// agent console's), so an agent cannot audit its own case.
+pub struct AuditorOnly;
+
+impl RoleSet for AuditorOnly {
+    const ROLES: &'static [Role] = &[Role::Observer];
+
+    fn admit(caller: &Caller, id: SessionId) -> Result<(), ApiError> {
+        if matches!(caller, Caller::Backend) {
+            return Err(ApiError::forbidden("forbidden_role", "auditing needs an auditor's (observer) token of this session"));
+        }
+        caller.require_session(id, Self::ROLES)
+    }
+}
+
+/// The API key only: every token is refused with `forbidden_role`, whichever its session.
+pub struct KeyOnly;
+
+impl RoleSet for KeyOnly {
+    const ROLES: &'static [Role] = &[];
+
+    fn admit(caller: &Caller, _: SessionId) -> Result<(), ApiError> {
+        caller.require_backend()
+    }
+}
+
+/// The `{id}` segment of a session's path (other segments are their handler's), with the
+/// `invalid_path` answer of every path.
+fn session_id(req: &HttpRequest) -> Result<SessionId, actix_web::Error> {
+    #[derive(Deserialize)]
+    struct IdSegment {
+        id: SessionId,
+    }
+    Ok(web::Path::<IdSegment>::extract(req).into_inner()?.id)
+}
+
+/// A caller admitted to the session of the path's `{id}` by the role set `R`; the session is
+/// not read (see [`SessionCaller`] for that).
+pub struct SessionAccess<R> {
+    pub caller: Caller,
+    pub id: SessionId,
+    roles: PhantomData<R>,
+}
+
+impl<R: RoleSet> SessionAccess<R> {
+    fn admit(req: &HttpRequest, id: SessionId) -> Result<Self, ApiError> {
+        let caller = authenticate(req)?;
+        R::admit(&caller, id)?;
+        Ok(Self { caller, id, roles: PhantomData })
+    }
+}
+
+impl<R: RoleSet> FromRequest for SessionAccess<R> {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(session_id(req).and_then(|id| Ok(Self::admit(req, id)?)))
+    }
+}
+
+/// A caller admitted to the session of the path's `{id}` by the role set `R`, with the body
+/// `B` of the request (`()`: none) and the session (404 `session_not_found` if there is none,
+/// after the caller was admitted).
+pub struct SessionCaller<R, B = ()> {
+    pub caller: Caller,
+    pub session: Session,
+    pub body: B,
+    roles: PhantomData<R>,
+}
+
+impl<R: RoleSet, B: FromRequest + 'static> FromRequest for SessionCaller<R, B> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let id = session_id(req);
+        let body = B::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let id = id?;
+            let body = body.await.map_err(Into::into)?;
+            let SessionAccess { caller, .. } = SessionAccess::<R>::admit(&req, id)?;
+            let session = crate::api::load_session(app_state(&req)?, id).await?;
+            Ok(Self { caller, session, body, roles: PhantomData })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::JoinClaims;
+
+    fn token(sid: SessionId, role: Role) -> Caller {
+        Caller::Participant(JoinClaims { sid, sub: "p".into(), role, iat: 0, exp: 0, jti: uuid::Uuid::new_v4(), aud: "vkyc-join".into() })
+    }
+
+    fn code<R: RoleSet>(caller: &Caller, sid: SessionId) -> &'static str {
+        R::admit(caller, sid).err().map_or("ok", |e| e.code)
+    }
+
+    /// Every role set × the API key, session A's agent, customer and observer, and a token of
+    /// session B (another session's token is `forbidden_session`, except where only the key
+    /// may call: there every token is `forbidden_role`).
+    #[test]
+    fn each_role_set_admits_the_key_and_its_roles_of_this_session_only() {
+        let (a, b) = (SessionId::new(), SessionId::new());
+        let (ok, role, session) = ("ok", "forbidden_role", "forbidden_session");
+        // AgentOnly, AgentOrCustomer, AgentOrObserver, AnyRole, CustomerOnly, AuditorOnly, KeyOnly
+        let table = [
+            (Caller::Backend, [ok, ok, ok, ok, ok, role, ok]),
+            (token(a, Role::Agent), [ok, ok, ok, ok, role, role, role]),
+            (token(a, Role::Customer), [role, ok, role, ok, ok, role, role]),
+            (token(a, Role::Observer), [role, role, ok, ok, role, ok, role]),
+            (token(b, Role::Observer), [session, session, session, session, session, session, role]),
+        ];
+        for (caller, expected) in table {
+            let got = [
+                code::<AgentOnly>(&caller, a),
+                code::<AgentOrCustomer>(&caller, a),
+                code::<AgentOrObserver>(&caller, a),
+                code::<AnyRole>(&caller, a),
+                code::<CustomerOnly>(&caller, a),
+                code::<AuditorOnly>(&caller, a),
+                code::<KeyOnly>(&caller, a),
+            ];
+            assert_eq!(got, expected, "{caller:?}");
+        }
+    }
+}
