@@ -47,7 +47,7 @@ pub async fn erase(config: &Config, id: SessionId) -> anyhow::Result<Option<usiz
         }
     }
     let data_dir = &config.storage.data_dir;
-    let blob_key = crate::auth::secret_or_generate(&config.storage.blob_key, data_dir, "blob.key")?;
+    let blob_key = crate::auth::secret_or_generate(config.storage.blob_key.expose(), data_dir, "blob.key")?;
     let blob_dir = if config.storage.blob_dir.is_empty() { data_dir.join("blobs") } else { config.storage.blob_dir.clone().into() };
     let blobs = crate::store::FsBlobStore::open(blob_dir, &blob_key).map_err(|e| anyhow::anyhow!("blob store: {e}"))?;
     use vkyc_blob::BlobStore;

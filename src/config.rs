@@ -93,24 +93,38 @@ pub struct ServerConfig {
     pub workers: usize,
 }
 
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    pub api_key: String,
-    pub jwt_secret: String,
-    pub token_ttl_secs: u64,
-    pub max_token_ttl_secs: u64,
+/// A secret from the configuration (a key, a password): its `Debug` form is `<redacted>`, so
+/// a configuration that is logged or printed never shows it.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is empty, or else at least `min` characters long (an empty secret is
+    /// generated at the first start).
+    pub fn empty_or_at_least(&self, min: usize) -> bool {
+        self.0.is_empty() || self.0.len() >= min
+    }
 }
 
-impl std::fmt::Debug for AuthConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthConfig")
-            .field("api_key", &"<redacted>")
-            .field("jwt_secret", &"<redacted>")
-            .field("token_ttl_secs", &self.token_ttl_secs)
-            .field("max_token_ttl_secs", &self.max_token_ttl_secs)
-            .finish()
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
     }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub api_key: Secret,
+    pub jwt_secret: Secret,
+    pub token_ttl_secs: u64,
+    pub max_token_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -122,7 +136,7 @@ pub enum StorageBackend {
     Scylla,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     pub backend: StorageBackend,
@@ -131,12 +145,12 @@ pub struct StorageConfig {
     pub blob_dir: String,
     /// AES-256-GCM key of the blob store, 64 hex characters. Empty = generated on first
     /// start into `<data_dir>/blob.key`.
-    pub blob_key: String,
+    pub blob_key: Secret,
     pub scylla: ScyllaConfig,
 }
 
 /// `[storage.scylla]`: the ScyllaDB adapter (`src/store/scylla/`).
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScyllaConfig {
     /// `host:port` of one or more nodes; the driver discovers the rest.
@@ -154,7 +168,7 @@ pub struct ScyllaConfig {
     pub replication_factor: u32,
     /// Empty = no authentication.
     pub username: String,
-    pub password: String,
+    pub password: Secret,
     /// Apply pending migrations at start-up (otherwise run `vkyc migrate`).
     pub migrate_on_start: bool,
     /// Retention of personal data (applicant name, date of birth, reference, the KYC case with
@@ -166,37 +180,6 @@ pub struct ScyllaConfig {
     /// Attempts of a conditional (`IF version = ?`) session update before giving up.
     pub lwt_attempts: u32,
     pub request_timeout_ms: u64,
-}
-
-impl std::fmt::Debug for ScyllaConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScyllaConfig")
-            .field("contact_points", &self.contact_points)
-            .field("datacenter", &self.datacenter)
-            .field("allow_remote_dc", &self.allow_remote_dc)
-            .field("keyspace", &self.keyspace)
-            .field("replication_factor", &self.replication_factor)
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .field("migrate_on_start", &self.migrate_on_start)
-            .field("pii_ttl_days", &self.pii_ttl_days)
-            .field("events_settle_ms", &self.events_settle_ms)
-            .field("lwt_attempts", &self.lwt_attempts)
-            .field("request_timeout_ms", &self.request_timeout_ms)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for StorageConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StorageConfig")
-            .field("backend", &self.backend)
-            .field("data_dir", &self.data_dir)
-            .field("blob_dir", &self.blob_dir)
-            .field("blob_key", &"<redacted>")
-            .field("scylla", &self.scylla)
-            .finish()
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -485,10 +468,10 @@ impl Config {
         if self.auth.token_ttl_secs == 0 || self.auth.token_ttl_secs > self.auth.max_token_ttl_secs {
             return fail("auth.token_ttl_secs", "must be between 1 and auth.max_token_ttl_secs");
         }
-        if !self.auth.api_key.is_empty() && self.auth.api_key.len() < 8 {
+        if !self.auth.api_key.empty_or_at_least(8) {
             return fail("auth.api_key", "must be at least 8 characters (or empty to generate one)");
         }
-        if !self.auth.jwt_secret.is_empty() && self.auth.jwt_secret.len() < 32 {
+        if !self.auth.jwt_secret.empty_or_at_least(32) {
             return fail("auth.jwt_secret", "must be at least 32 characters (or empty to generate one)");
         }
         if self.room.max_peers < 2 || self.room.max_peers > 32 {

@@ -85,10 +85,10 @@ impl Application {
                 Arc::new(ScyllaStore::connect(cfg, cfg.migrate_on_start).await.map_err(|e| anyhow::anyhow!("storage.scylla: {e}"))?)
             }
         };
-        let api_key = secret_or_generate(&config.auth.api_key, &data_dir, "api.key")?;
-        let jwt_secret = secret_or_generate(&config.auth.jwt_secret, &data_dir, "jwt.key")?;
+        let api_key = secret_or_generate(config.auth.api_key.expose(), &data_dir, "api.key")?;
+        let jwt_secret = secret_or_generate(config.auth.jwt_secret.expose(), &data_dir, "jwt.key")?;
         let auth = Auth::new(api_key.clone(), &jwt_secret);
-        let blob_key = secret_or_generate(&config.storage.blob_key, &data_dir, "blob.key")?;
+        let blob_key = secret_or_generate(config.storage.blob_key.expose(), &data_dir, "blob.key")?;
         let blob_dir = if config.storage.blob_dir.is_empty() { data_dir.join("blobs") } else { config.storage.blob_dir.clone().into() };
         let blobs: Arc<dyn vkyc_blob::BlobStore> =
             Arc::new(crate::store::FsBlobStore::open(blob_dir, &blob_key).map_err(|e| anyhow::anyhow!("storage.blob_key / blob_dir: {e}"))?);

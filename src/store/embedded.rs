@@ -48,16 +48,8 @@ impl EmbeddedStore {
         let db = Database::create(&path).map_err(|e| backend(format!("cannot open {}: {e}", path.display())))?;
         let tx = db.begin_write().map_err(backend)?;
         {
-            tx.open_table(SESSIONS).map_err(backend)?;
-            tx.open_table(SESSIONS_BY_CREATED).map_err(backend)?;
-            tx.open_table(EVENTS).map_err(backend)?;
-            tx.open_table(CAPTURES).map_err(backend)?;
-            tx.open_table(CASES).map_err(backend)?;
-            tx.open_table(SESSIONS_BY_EXPIRY).map_err(backend)?;
-            tx.open_table(SESSIONS_BY_START).map_err(backend)?;
-            tx.open_table(RELAY_CURSORS).map_err(backend)?;
-            tx.open_table(super::recordings::RECORDINGS).map_err(backend)?;
-            tx.open_table(super::recordings::RECORDINGS_BY_SESSION).map_err(backend)?;
+            use super::recordings::{RECORDINGS, RECORDINGS_BY_SESSION};
+            rows::create_tables!(tx, SESSIONS, SESSIONS_BY_CREATED, EVENTS, CAPTURES, CASES, SESSIONS_BY_EXPIRY, SESSIONS_BY_START, RELAY_CURSORS, RECORDINGS, RECORDINGS_BY_SESSION);
             super::webhooks::create_tables(&tx)?;
         }
         tx.commit().map_err(backend)?;

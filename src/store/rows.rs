@@ -10,6 +10,14 @@ use serde::Serialize;
 use super::embedded::{backend, EmbeddedStore};
 use super::StoreError;
 
+/// Creates the tables that do not exist yet (opening a table in a write transaction does).
+macro_rules! create_tables {
+    ($tx:expr, $($table:expr),+ $(,)?) => {{
+        $( $tx.open_table($table).map_err($crate::store::embedded::backend)?; )+
+    }};
+}
+pub(super) use create_tables;
+
 /// A table of JSON values.
 pub(super) type JsonTable<K> = TableDefinition<'static, K, &'static [u8]>;
 

@@ -32,12 +32,7 @@ const DUE: TableDefinition<(i64, u128), ()> = TableDefinition::new("webhook_due"
 const DEAD: TableDefinition<(u128, u128), i64> = TableDefinition::new("webhook_dead_letters");
 
 pub(super) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
-    tx.open_table(SUBS).map_err(backend)?;
-    tx.open_table(DELIVERIES).map_err(backend)?;
-    tx.open_table(BY_SUB).map_err(backend)?;
-    tx.open_table(KEYS).map_err(backend)?;
-    tx.open_table(DUE).map_err(backend)?;
-    tx.open_table(DEAD).map_err(backend)?;
+    rows::create_tables!(tx, SUBS, DELIVERIES, BY_SUB, KEYS, DUE, DEAD);
     Ok(())
 }
 

@@ -488,7 +488,7 @@ pub async fn open_session(cfg: &ScyllaConfig) -> Result<CqlSession, StoreError> 
         // Migrations wait for agreement themselves (and the test server has no schema versions).
         .auto_await_schema_agreement(false);
     if !cfg.username.is_empty() {
-        builder = builder.user(cfg.username.clone(), cfg.password.clone());
+        builder = builder.user(cfg.username.clone(), cfg.password.expose());
     }
     builder.build().await.map_err(|e| backend(format!("cannot connect to {:?}: {e}", cfg.contact_points)))
 }
