@@ -204,7 +204,9 @@ export class CallView {
       return;
     }
     const primaryPreferred = this.primaryId && this._isPreferred(this.primaryId);
-    if (!this.primaryId || (!primaryPreferred && this._isPreferred(peerId))) {
+    // The peer the user picked (`focus`) before its video arrived takes the main view now.
+    const picked = peerId && peerId === this.pickedId;
+    if (picked || !this.primaryId || (!primaryPreferred && this._isPreferred(peerId))) {
       if (this.primaryId) this._addExtra(this.primaryId, this.remoteVideo.srcObject);
       this._removeExtra(peerId);
       this._setPrimary(peerId, stream);
@@ -214,8 +216,12 @@ export class CallView {
     this._renderRemote();
   }
 
-  /** Shows `peerId`'s video as the main one (the previous main video becomes a tile). */
+  /**
+   * Shows `peerId`'s video as the main one (the previous main video becomes a tile); when its
+   * video has not arrived yet, it becomes the main one as soon as it does.
+   */
   focus(peerId) {
+    this.pickedId = peerId;
     const peer = this._peer(peerId);
     if (!peer?.stream || peerId === this.primaryId) return;
     if (this.primaryId) this._addExtra(this.primaryId, this.remoteVideo.srcObject);
