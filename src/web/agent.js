@@ -580,7 +580,7 @@ async function pickApplicant() {
   if (client) {
     const tag = member ? `@${id.replace(/-/g, '').slice(0, 8)}` : null;
     const peer = [...client.peers.values()].find((p) => p.role === 'customer' && (tag ? p.participant_id?.endsWith(tag) : !p.participant_id?.includes('@')));
-    if (peer) view.focus(peer.peer_id);
+    view.focus(peer ? peer.peer_id : null);
   }
   current.agentApi = null;
   kyc = null;

@@ -176,6 +176,7 @@ export class CallView {
 
   /** Clears the remote side (after the call, before a new one). */
   resetRemote() {
+    this.pickedId = null;
     this._setPrimary(null, null);
     this.extras?.replaceChildren();
     this.timer.reset();
@@ -218,10 +219,11 @@ export class CallView {
 
   /**
    * Shows `peerId`'s video as the main one (the previous main video becomes a tile); when its
-   * video has not arrived yet, it becomes the main one as soon as it does.
+   * video has not arrived yet, it becomes the main one as soon as it does. `null` forgets an
+   * earlier pick.
    */
   focus(peerId) {
-    this.pickedId = peerId;
+    this.pickedId = peerId || null;
     const peer = this._peer(peerId);
     if (!peer?.stream || peerId === this.primaryId) return;
     if (this.primaryId) this._addExtra(this.primaryId, this.remoteVideo.srcObject);
