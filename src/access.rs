@@ -46,7 +46,8 @@ use crate::startup::AppState;
 
 /// The application state of a request (registered once in `startup`).
 fn app_state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
-    req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::internal("extract", "the application state is not registered"))
+    req.app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal("extract", "the application state is not registered"))
 }
 
 /// The request's credentials (`Authorization: Bearer …`), checked.
@@ -126,7 +127,10 @@ impl RoleSet for AuditorOnly {
 
     fn admit(caller: &Caller, id: SessionId) -> Result<(), ApiError> {
         if matches!(caller, Caller::Backend) {
-            return Err(ApiError::forbidden("forbidden_role", "auditing needs an auditor's (observer) token of this session"));
+            return Err(ApiError::forbidden(
+                "forbidden_role",
+                "auditing needs an auditor's (observer) token of this session",
+            ));
         }
         caller.require_session(id, Self::ROLES)
     }
@@ -165,7 +169,11 @@ impl<R: RoleSet> SessionAccess<R> {
     fn admit(req: &HttpRequest, id: SessionId) -> Result<Self, ApiError> {
         let caller = authenticate(req)?;
         R::admit(&caller, id)?;
-        Ok(Self { caller, id, roles: PhantomData })
+        Ok(Self {
+            caller,
+            id,
+            roles: PhantomData,
+        })
     }
 }
 
@@ -201,7 +209,12 @@ impl<R: RoleSet, B: FromRequest + 'static> FromRequest for SessionCaller<R, B> {
             let body = body.await.map_err(Into::into)?;
             let SessionAccess { caller, .. } = SessionAccess::<R>::admit(&req, id)?;
             let session = crate::api::load_session(app_state(&req)?, id).await?;
-            Ok(Self { caller, session, body, roles: PhantomData })
+            Ok(Self {
+                caller,
+                session,
+                body,
+                roles: PhantomData,
+            })
         })
     }
 }
@@ -212,7 +225,15 @@ mod tests {
     use crate::auth::JoinClaims;
 
     fn token(sid: SessionId, role: Role) -> Caller {
-        Caller::Participant(JoinClaims { sid, sub: "p".into(), role, iat: 0, exp: 0, jti: uuid::Uuid::new_v4(), aud: "vkyc-join".into() })
+        Caller::Participant(JoinClaims {
+            sid,
+            sub: "p".into(),
+            role,
+            iat: 0,
+            exp: 0,
+            jti: uuid::Uuid::new_v4(),
+            aud: "vkyc-join".into(),
+        })
     }
 
     fn code<R: RoleSet>(caller: &Caller, sid: SessionId) -> &'static str {
@@ -230,9 +251,18 @@ mod tests {
         let table = [
             (Caller::Backend, [ok, ok, ok, ok, ok, role, ok]),
             (token(a, Role::Agent), [ok, ok, ok, ok, role, role, role]),
-            (token(a, Role::Customer), [role, ok, role, ok, ok, role, role]),
-            (token(a, Role::Observer), [role, role, ok, ok, role, ok, role]),
-            (token(b, Role::Observer), [session, session, session, session, session, session, role]),
+            (
+                token(a, Role::Customer),
+                [role, ok, role, ok, ok, role, role],
+            ),
+            (
+                token(a, Role::Observer),
+                [role, role, ok, ok, role, ok, role],
+            ),
+            (
+                token(b, Role::Observer),
+                [session, session, session, session, session, session, role],
+            ),
         ];
         for (caller, expected) in table {
             let got = [

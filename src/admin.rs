@@ -24,7 +24,9 @@ pub async fn migrate(config: &Config) -> anyhow::Result<(Vec<i32>, Vec<(i32, Str
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match config.storage.backend {
         StorageBackend::Embedded => Arc::new(EmbeddedStore::open(&config.storage.data_dir)?),
-        StorageBackend::Scylla => Arc::new(ScyllaStore::connect(&config.storage.scylla, false).await?),
+        StorageBackend::Scylla => {
+            Arc::new(ScyllaStore::connect(&config.storage.scylla, false).await?)
+        }
     })
 }
 
@@ -35,10 +37,20 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 /// Returns the number of blobs deleted; `None`: no such session.
 pub async fn erase(config: &Config, id: SessionId) -> anyhow::Result<Option<usize>> {
     let store = open_store(config).await?;
-    let Some(session) = store.get_session(id).await? else { return Ok(None) };
-    let Some(erased) = store.erase_session(id).await? else { return Ok(None) };
+    let Some(session) = store.get_session(id).await? else {
+        return Ok(None);
+    };
+    let Some(erased) = store.erase_session(id).await? else {
+        return Ok(None);
+    };
     let mut keys = erased.blob_keys;
-    keys.extend(store.list_recordings(id).await?.into_iter().map(|r| r.blob_key));
+    keys.extend(
+        store
+            .list_recordings(id)
+            .await?
+            .into_iter()
+            .map(|r| r.blob_key),
+    );
     if let Some(r) = &session.self_record {
         keys.extend((0..r.video_chunks).map(|n| crate::self_record::chunk_key(id, n)));
         // The submitted frame list is kept only while the checks run.
@@ -47,12 +59,21 @@ pub async fn erase(config: &Config, id: SessionId) -> anyhow::Result<Option<usiz
         }
     }
     let data_dir = &config.storage.data_dir;
-    let blob_key = crate::auth::secret_or_generate(config.storage.blob_key.expose(), data_dir, "blob.key")?;
-    let blob_dir = if config.storage.blob_dir.is_empty() { data_dir.join("blobs") } else { config.storage.blob_dir.clone().into() };
-    let blobs = crate::store::FsBlobStore::open(blob_dir, &blob_key).map_err(|e| anyhow::anyhow!("blob store: {e}"))?;
+    let blob_key =
+        crate::auth::secret_or_generate(config.storage.blob_key.expose(), data_dir, "blob.key")?;
+    let blob_dir = if config.storage.blob_dir.is_empty() {
+        data_dir.join("blobs")
+    } else {
+        config.storage.blob_dir.clone().into()
+    };
+    let blobs = crate::store::FsBlobStore::open(blob_dir, &blob_key)
+        .map_err(|e| anyhow::anyhow!("blob store: {e}"))?;
     use vkyc_blob::BlobStore;
     for k in &keys {
-        blobs.delete(k).await.map_err(|e| anyhow::anyhow!("deleting blob {k}: {e}"))?;
+        blobs
+            .delete(k)
+            .await
+            .map_err(|e| anyhow::anyhow!("deleting blob {k}: {e}"))?;
     }
     Ok(Some(keys.len()))
 }

@@ -6,15 +6,15 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
-use vkyc_domain::SessionId;
 use vkyc_domain::Role;
+use vkyc_domain::SessionId;
 
-use vkyc_domain::session::{NewSession, Reference, Session};
 use crate::access::{AgentOnly, AnyRole, Backend, KeyOnly, SessionCaller};
 use crate::error::{ApiError, AuthErrors, BodyErrors, ErrorBody};
-use crate::openapi::*;
 use crate::extract::ValidJson;
+use crate::openapi::*;
 use crate::startup::AppState;
+use vkyc_domain::session::{NewSession, Reference, Session};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -27,7 +27,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// `#[utoipa::path]`, and the OpenAPI document is collected from this scope
 /// ([`crate::openapi::document`]).
 pub fn v1_scope() -> utoipa_actix_web::scope::Scope<
-    impl actix_web::dev::ServiceFactory<actix_web::dev::ServiceRequest, Config = (), Response = actix_web::dev::ServiceResponse, Error = actix_web::Error, InitError = ()>,
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
 > {
     utoipa_actix_web::scope("/v1").configure(v1)
 }
@@ -88,7 +94,10 @@ pub async fn load_session(state: &AppState, id: SessionId) -> Result<Session, Ap
 pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
     let limit = limit.unwrap_or(default);
     if !(1..=max).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_query", format!("limit must be between 1 and {max}")));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be between 1 and {max}"),
+        ));
     }
     Ok(limit)
 }
@@ -97,12 +106,25 @@ pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<us
 #[utoipa::path(tag = "sessions", request_body = NewSession, security(("api_key" = [])),
     responses((status = 201, description = "The new session", body = Session), AuthErrors, BodyErrors, (status = 409, description = "A group applicant (`parent_id`): `parent_not_found`, `parent_is_child` (groups are flat), `parent_closed`, `too_many_participants` (10 applicants per call)", body = ErrorBody)))]
 #[post("/sessions")]
-async fn create_session(state: web::Data<AppState>, Backend(ValidJson(body)): Backend<ValidJson<NewSession>>) -> Result<HttpResponse, ApiError> {
-    let session = Session::create(body, state.config.kyc.session_ttl_secs, &state.config.kyc.self_record, chrono::Utc::now()).map_err(|e| ApiError::validation(e.0))?;
-    state.store.create_session(&session).await.map_err(|e| match e {
-        crate::store::StoreError::Conflict(code, msg) => ApiError::conflict(code, msg),
-        e => ApiError::internal("create_session", e),
-    })?;
+async fn create_session(
+    state: web::Data<AppState>,
+    Backend(ValidJson(body)): Backend<ValidJson<NewSession>>,
+) -> Result<HttpResponse, ApiError> {
+    let session = Session::create(
+        body,
+        state.config.kyc.session_ttl_secs,
+        &state.config.kyc.self_record,
+        chrono::Utc::now(),
+    )
+    .map_err(|e| ApiError::validation(e.0))?;
+    state
+        .store
+        .create_session(&session)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict(code, msg) => ApiError::conflict(code, msg),
+            e => ApiError::internal("create_session", e),
+        })?;
     tracing::info!(session = %session.id, "session created");
     Ok(HttpResponse::Created().json(session))
 }
@@ -119,9 +141,17 @@ struct ListQuery {
 #[utoipa::path(tag = "sessions", params(ListQuery), security(("api_key" = [])),
     responses((status = 200, description = "The sessions", body = SessionListDoc), AuthErrors, (status = 400, description = "`invalid_query`: `limit` outside 1 to 500, or an unknown parameter", body = ErrorBody)))]
 #[get("/sessions")]
-async fn list_sessions(state: web::Data<AppState>, q: web::Query<ListQuery>, _: Backend) -> Result<HttpResponse, ApiError> {
+async fn list_sessions(
+    state: web::Data<AppState>,
+    q: web::Query<ListQuery>,
+    _: Backend,
+) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(q.limit, 50, 500)?;
-    let sessions = state.store.list_sessions(limit).await.map_err(|e| ApiError::internal("list_sessions", e))?;
+    let sessions = state
+        .store
+        .list_sessions(limit)
+        .await
+        .map_err(|e| ApiError::internal("list_sessions", e))?;
     Ok(HttpResponse::Ok().json(json!({ "sessions": sessions })))
 }
 
@@ -130,8 +160,14 @@ async fn list_sessions(state: web::Data<AppState>, q: web::Query<ListQuery>, _: 
 #[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "customer", "observer"])),
     responses((status = 200, description = "The session document", body = SessionDocumentDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
 #[get("/sessions/{id}")]
-async fn get_session(state: web::Data<AppState>, SessionCaller { caller, session, .. }: SessionCaller<AnyRole>) -> Result<HttpResponse, ApiError> {
-    let mut doc = serde_json::to_value(&session).map_err(|e| ApiError::internal("session json", e))?;
+async fn get_session(
+    state: web::Data<AppState>,
+    SessionCaller {
+        caller, session, ..
+    }: SessionCaller<AnyRole>,
+) -> Result<HttpResponse, ApiError> {
+    let mut doc =
+        serde_json::to_value(&session).map_err(|e| ApiError::internal("session json", e))?;
     // The result document: the KYC case for everyone but the customer.
     if caller.role() != Some(Role::Customer) {
         let case = crate::kyc_api::stored_case(&state, &session).await?;
@@ -159,9 +195,19 @@ struct TokenRequest {
 #[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session")), request_body = TokenRequest, security(("api_key" = [])),
     responses((status = 201, description = "The token and the join link", body = IssuedTokenDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`session_closed`: the session has ended", body = ErrorBody)))]
 #[post("/sessions/{id}/tokens")]
-async fn issue_token(state: web::Data<AppState>, SessionCaller { session, body: ValidJson(body), .. }: SessionCaller<KeyOnly, ValidJson<TokenRequest>>) -> Result<HttpResponse, ApiError> {
+async fn issue_token(
+    state: web::Data<AppState>,
+    SessionCaller {
+        session,
+        body: ValidJson(body),
+        ..
+    }: SessionCaller<KeyOnly, ValidJson<TokenRequest>>,
+) -> Result<HttpResponse, ApiError> {
     if session.status.is_final() {
-        return Err(ApiError::conflict("session_closed", "this session has ended; no new join tokens"));
+        return Err(ApiError::conflict(
+            "session_closed",
+            "this session has ended; no new join tokens",
+        ));
     }
     let ttl = body.ttl_seconds.unwrap_or(state.config.auth.token_ttl_secs);
     if ttl == 0 || ttl > state.config.auth.max_token_ttl_secs {
@@ -198,18 +244,32 @@ pub const SESSION_SCHEMA: &str = include_str!("schema/session.schema.json");
     responses((status = 200, description = "A JSON Schema (draft 2020-12)", content_type = "application/schema+json", body = serde_json::Value)))]
 #[get("/schema/session.json")]
 async fn session_schema() -> HttpResponse {
-    HttpResponse::Ok().content_type("application/schema+json").body(SESSION_SCHEMA)
+    HttpResponse::Ok()
+        .content_type("application/schema+json")
+        .body(SESSION_SCHEMA)
 }
 
 /// Cancel a session; a live call of it ends now.
 #[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = [])),
     responses((status = 200, description = "The cancelled session", body = Session), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`session_closed`: already finished", body = ErrorBody)))]
 #[post("/sessions/{id}/cancel")]
-async fn cancel_session(state: web::Data<AppState>, id: web::Path<SessionId>, _: Backend) -> Result<HttpResponse, ApiError> {
+async fn cancel_session(
+    state: web::Data<AppState>,
+    id: web::Path<SessionId>,
+    _: Backend,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    match state.store.cancel_session(id).await.map_err(|e| ApiError::internal("cancel_session", e))? {
+    match state
+        .store
+        .cancel_session(id)
+        .await
+        .map_err(|e| ApiError::internal("cancel_session", e))?
+    {
         None => Err(ApiError::session_not_found()),
-        Some(false) => Err(ApiError::conflict("session_closed", "this session has already finished")),
+        Some(false) => Err(ApiError::conflict(
+            "session_closed",
+            "this session has already finished",
+        )),
         Some(true) => {
             // A live call of a cancelled session ends now.
             let _ = state.rooms.end(id, None, "session_cancelled").await;
@@ -230,11 +290,20 @@ async fn list_rooms(state: web::Data<AppState>, _: Backend) -> Result<HttpRespon
 #[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session whose call it is")), security(("api_key" = []), ("join_token" = ["agent"])),
     responses((status = 200, description = "The call ended", body = RoomEndedDoc), AuthErrors, (status = 404, description = "`session_not_found`, `room_not_found` (no live call)", body = ErrorBody)))]
 #[post("/rooms/{id}/end")]
-async fn end_room(state: web::Data<AppState>, SessionCaller { session, .. }: SessionCaller<AgentOnly>) -> Result<HttpResponse, ApiError> {
+async fn end_room(
+    state: web::Data<AppState>,
+    SessionCaller { session, .. }: SessionCaller<AgentOnly>,
+) -> Result<HttpResponse, ApiError> {
     match state.rooms.end(session.id, None, "ended_by_api").await {
         Ok(true) => Ok(HttpResponse::Ok().json(json!({"ended": true}))),
-        Ok(false) => Err(ApiError::not_found("room_not_found", "this session has no live call")),
-        Err(_) => Err(ApiError::forbidden("forbidden_role", "only the agent may end the call")),
+        Ok(false) => Err(ApiError::not_found(
+            "room_not_found",
+            "this session has no live call",
+        )),
+        Err(_) => Err(ApiError::forbidden(
+            "forbidden_role",
+            "only the agent may end the call",
+        )),
     }
 }
 
@@ -252,10 +321,18 @@ struct EventsQuery {
 #[utoipa::path(tag = "sessions", params(EventsQuery), security(("api_key" = [])),
     responses((status = 200, description = "A page of events", body = EventPageDoc), AuthErrors, (status = 400, description = "`invalid_query`", body = ErrorBody)))]
 #[get("/events")]
-async fn list_events(state: web::Data<AppState>, q: web::Query<EventsQuery>, _: Backend) -> Result<HttpResponse, ApiError> {
+async fn list_events(
+    state: web::Data<AppState>,
+    q: web::Query<EventsQuery>,
+    _: Backend,
+) -> Result<HttpResponse, ApiError> {
     let after = q.after.unwrap_or(0);
     let limit = page_limit(q.limit, 100, 1000)?;
-    let events = state.store.events_after(after, limit).await.map_err(|e| ApiError::internal("events_after", e))?;
+    let events = state
+        .store
+        .events_after(after, limit)
+        .await
+        .map_err(|e| ApiError::internal("events_after", e))?;
     let next = events.last().map(|e| e.seq).unwrap_or(after);
     Ok(HttpResponse::Ok().json(json!({ "events": events, "next_cursor": next })))
 }
@@ -265,7 +342,11 @@ async fn list_events(state: web::Data<AppState>, q: web::Query<EventsQuery>, _: 
 #[utoipa::path(tag = "sessions", operation_id = "signalling", security(()),
     responses((status = 101, description = "Switched to the WebSocket protocol"), (status = 400, description = "Not a WebSocket upgrade request (plain text)")))]
 #[get("/rtc")]
-async fn rtc(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
+async fn rtc(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> actix_web::Result<HttpResponse> {
     crate::signal::rtc(req, body, state).await
 }
 

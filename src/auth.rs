@@ -6,13 +6,15 @@ use std::path::Path;
 
 use actix_web::HttpRequest;
 use chrono::{DateTime, Utc};
-use jsonwebtoken::{decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use vkyc_domain::kyc::Principal;
-use vkyc_domain::SessionId;
 use vkyc_domain::Role;
+use vkyc_domain::SessionId;
 
 use crate::error::ApiError;
 
@@ -43,7 +45,10 @@ impl Caller {
     pub fn require_backend(&self) -> Result<(), ApiError> {
         match self {
             Caller::Backend => Ok(()),
-            Caller::Participant(_) => Err(ApiError::forbidden("forbidden_role", "this endpoint needs the API key")),
+            Caller::Participant(_) => Err(ApiError::forbidden(
+                "forbidden_role",
+                "this endpoint needs the API key",
+            )),
         }
     }
 
@@ -51,7 +56,10 @@ impl Caller {
     pub fn principal(&self) -> Principal {
         match self {
             Caller::Backend => Principal::Backend,
-            Caller::Participant(c) => Principal::Participant { role: c.role, id: c.sub.clone() },
+            Caller::Participant(c) => Principal::Participant {
+                role: c.role,
+                id: c.sub.clone(),
+            },
         }
     }
 
@@ -66,9 +74,10 @@ impl Caller {
     /// The backend, or a participant of this session (with one of `roles`).
     pub fn require_session(&self, session_id: SessionId, roles: &[Role]) -> Result<(), ApiError> {
         match self {
-            Caller::Participant(c) if c.sid != session_id => {
-                Err(ApiError::forbidden("forbidden_session", "this token belongs to another session"))
-            }
+            Caller::Participant(c) if c.sid != session_id => Err(ApiError::forbidden(
+                "forbidden_session",
+                "this token belongs to another session",
+            )),
             _ => self.require_role(roles),
         }
     }
@@ -76,9 +85,10 @@ impl Caller {
     /// The backend, or a participant with one of `roles`.
     pub fn require_role(&self, roles: &[Role]) -> Result<(), ApiError> {
         match self {
-            Caller::Participant(c) if !roles.contains(&c.role) => {
-                Err(ApiError::forbidden("forbidden_role", format!("a {} token may not do this", c.role.as_str())))
-            }
+            Caller::Participant(c) if !roles.contains(&c.role) => Err(ApiError::forbidden(
+                "forbidden_role",
+                format!("a {} token may not do this", c.role.as_str()),
+            )),
             _ => Ok(()),
         }
     }
@@ -98,7 +108,11 @@ fn random_hex(bytes: usize) -> String {
 }
 
 /// A configured secret, or one generated on first start and kept in `data_dir/file`.
-pub fn secret_or_generate(configured: &str, data_dir: &Path, file: &str) -> std::io::Result<String> {
+pub fn secret_or_generate(
+    configured: &str,
+    data_dir: &Path,
+    file: &str,
+) -> std::io::Result<String> {
     if !configured.is_empty() {
         return Ok(configured.to_string());
     }
@@ -142,7 +156,13 @@ impl Auth {
         &self.api_key
     }
 
-    pub fn issue(&self, sid: SessionId, participant: &str, role: Role, ttl_secs: u64) -> (String, DateTime<Utc>) {
+    pub fn issue(
+        &self,
+        sid: SessionId,
+        participant: &str,
+        role: Role,
+        ttl_secs: u64,
+    ) -> (String, DateTime<Utc>) {
         let now = Utc::now();
         let exp = now + chrono::Duration::seconds(ttl_secs as i64);
         let claims = JoinClaims {
@@ -154,24 +174,33 @@ impl Auth {
             jti: Uuid::new_v4(),
             aud: AUDIENCE.to_string(),
         };
-        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).expect("HS256 encoding cannot fail");
+        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 encoding cannot fail");
         (token, exp)
     }
 
     pub fn verify(&self, token: &str) -> Result<JoinClaims, ApiError> {
-        decode::<JoinClaims>(token, &self.decoding, &self.validation).map(|d| d.claims).map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => ApiError::unauthorized("token_expired", "the join token has expired"),
-            _ => ApiError::unauthorized("invalid_token", "the token is not valid"),
-        })
+        decode::<JoinClaims>(token, &self.decoding, &self.validation)
+            .map(|d| d.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => {
+                    ApiError::unauthorized("token_expired", "the join token has expired")
+                }
+                _ => ApiError::unauthorized("invalid_token", "the token is not valid"),
+            })
     }
 
     /// Authenticate from `Authorization: Bearer …` (the API key or a join token).
     pub fn caller(&self, req: &HttpRequest) -> Result<Caller, ApiError> {
-        let header = req
-            .headers()
-            .get("authorization")
-            .ok_or_else(|| ApiError::unauthorized("missing_credentials", "send Authorization: Bearer <api key or token>"))?;
-        let value = header.to_str().map_err(|_| ApiError::unauthorized("invalid_token", "the token is not valid"))?;
+        let header = req.headers().get("authorization").ok_or_else(|| {
+            ApiError::unauthorized(
+                "missing_credentials",
+                "send Authorization: Bearer <api key or token>",
+            )
+        })?;
+        let value = header
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("invalid_token", "the token is not valid"))?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
@@ -194,7 +223,10 @@ mod tests {
         let sid = SessionId::new();
         let (token, _) = auth.issue(sid, "customer", Role::Customer, 60);
         let claims = auth.verify(&token).unwrap();
-        assert_eq!((claims.sid, claims.role, claims.sub.as_str()), (sid, Role::Customer, "customer"));
+        assert_eq!(
+            (claims.sid, claims.role, claims.sub.as_str()),
+            (sid, Role::Customer, "customer")
+        );
 
         let other = Auth::new("k".repeat(16), &"t".repeat(32));
         assert_eq!(other.verify(&token).unwrap_err().code, "invalid_token");
@@ -223,19 +255,36 @@ mod tests {
     #[test]
     fn session_scope_and_roles_are_enforced() {
         let sid = SessionId::new();
-        let c = |role| Caller::Participant(JoinClaims {
-            sid,
-            sub: "x".into(),
-            role,
-            iat: 0,
-            exp: 0,
-            jti: Uuid::new_v4(),
-            aud: AUDIENCE.into(),
-        });
+        let c = |role| {
+            Caller::Participant(JoinClaims {
+                sid,
+                sub: "x".into(),
+                role,
+                iat: 0,
+                exp: 0,
+                jti: Uuid::new_v4(),
+                aud: AUDIENCE.into(),
+            })
+        };
         assert!(c(Role::Agent).require_session(sid, &[Role::Agent]).is_ok());
-        assert_eq!(c(Role::Customer).require_session(sid, &[Role::Agent]).unwrap_err().code, "forbidden_role");
-        assert_eq!(c(Role::Agent).require_session(SessionId::new(), &[Role::Agent]).unwrap_err().code, "forbidden_session");
-        assert_eq!(c(Role::Agent).require_backend().unwrap_err().code, "forbidden_role");
+        assert_eq!(
+            c(Role::Customer)
+                .require_session(sid, &[Role::Agent])
+                .unwrap_err()
+                .code,
+            "forbidden_role"
+        );
+        assert_eq!(
+            c(Role::Agent)
+                .require_session(SessionId::new(), &[Role::Agent])
+                .unwrap_err()
+                .code,
+            "forbidden_session"
+        );
+        assert_eq!(
+            c(Role::Agent).require_backend().unwrap_err().code,
+            "forbidden_role"
+        );
         assert!(Caller::Backend.require_session(sid, &[]).is_ok());
     }
 }

@@ -217,7 +217,10 @@ pub struct KafkaConfig {
 
 /// The producer's `acks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case", expecting = "\"all\" (the producer is idempotent)")]
+#[serde(
+    rename_all = "snake_case",
+    expecting = "\"all\" (the producer is idempotent)"
+)]
 pub enum KafkaAcks {
     /// Every in-sync replica: the only setting an idempotent producer allows.
     All,
@@ -314,7 +317,8 @@ impl TryFrom<String> for LogFilter {
     type Error = String;
 
     fn try_from(s: String) -> Result<Self, String> {
-        tracing_subscriber::EnvFilter::try_new(&s).map_err(|e| format!("{s:?} is not a valid tracing filter: {e}"))?;
+        tracing_subscriber::EnvFilter::try_new(&s)
+            .map_err(|e| format!("{s:?} is not a valid tracing filter: {e}"))?;
         Ok(Self(s))
     }
 }
@@ -330,8 +334,12 @@ impl FromStr for HostPort {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("{s:?} is not host:port"))?;
-        let port = port.parse().map_err(|_| format!("{s:?}: {port:?} is not a port number"))?;
+        let (host, port) = s
+            .rsplit_once(':')
+            .ok_or_else(|| format!("{s:?} is not host:port"))?;
+        let port = port
+            .parse()
+            .map_err(|_| format!("{s:?}: {port:?} is not a port number"))?;
         let host = url::Host::parse(host).map_err(|e| format!("{s:?}: {e}"))?;
         Ok(Self { host, port })
     }
@@ -357,7 +365,12 @@ impl FromStr for Brokers {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        s.split(',').map(str::trim).filter(|b| !b.is_empty()).map(HostPort::from_str).collect::<Result<_, _>>().map(Self)
+        s.split(',')
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+            .map(HostPort::from_str)
+            .collect::<Result<_, _>>()
+            .map(Self)
     }
 }
 
@@ -380,10 +393,14 @@ fn http_url_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::
     }
     let url = Url::parse(&s).map_err(|e| D::Error::custom(format!("{s:?} is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(D::Error::custom(format!("{s:?}: must be an http:// or https:// URL with a host")));
+        return Err(D::Error::custom(format!(
+            "{s:?}: must be an http:// or https:// URL with a host"
+        )));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(D::Error::custom(format!("{s:?}: must not have a query or fragment")));
+        return Err(D::Error::custom(format!(
+            "{s:?}: must not have a query or fragment"
+        )));
     }
     Ok(Some(url))
 }
@@ -399,7 +416,9 @@ fn hosts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<url::Host>, D::Error> {
                 Ok(ip) => Ok(url::Host::Ipv6(ip)),
                 Err(_) => url::Host::parse(&h),
             };
-            parsed.map_err(|e| D::Error::custom(format!("{h:?} is not a host name or IP address: {e}")))
+            parsed.map_err(|e| {
+                D::Error::custom(format!("{h:?} is not a host name or IP address: {e}"))
+            })
         })
         .collect()
 }
@@ -432,7 +451,10 @@ impl Config {
             } else {
                 let path = PathBuf::from("config").join(format!("{profile}.toml"));
                 if !path.exists() {
-                    return Err(ConfigError(format!("VKYC_PROFILE={profile}: no bundled profile and no file {}", path.display())));
+                    return Err(ConfigError(format!(
+                        "VKYC_PROFILE={profile}: no bundled profile and no file {}",
+                        path.display()
+                    )));
                 }
                 fig = fig.merge(Toml::file(path));
             }
@@ -443,7 +465,11 @@ impl Config {
             }
             fig = fig.merge(Toml::file(file));
         }
-        Ok(fig.merge(Env::prefixed("VKYC_").ignore(&["PROFILE", "CONFIG", "CACHE", "KAFKA_BROKERS", "TANSU_BIN"]).split("__")))
+        Ok(fig.merge(
+            Env::prefixed("VKYC_")
+                .ignore(&["PROFILE", "CONFIG", "CACHE", "KAFKA_BROKERS", "TANSU_BIN"])
+                .split("__"),
+        ))
     }
 
     pub fn extract(fig: Figment) -> Result<Self, ConfigError> {
@@ -451,8 +477,16 @@ impl Config {
             // figment names the key (and the env var or file it came from) in each error.
             let each = e.into_iter().map(|e| {
                 let key = e.path.join(".").to_lowercase();
-                let from = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
-                if key.is_empty() { format!("{}{from}", e.kind) } else { format!("{key}: {}{from}", e.kind) }
+                let from = e
+                    .metadata
+                    .as_ref()
+                    .map(|m| format!(" (from {})", m.name))
+                    .unwrap_or_default();
+                if key.is_empty() {
+                    format!("{}{from}", e.kind)
+                } else {
+                    format!("{key}: {}{from}", e.kind)
+                }
             });
             ConfigError(each.collect::<Vec<_>>().join("; "))
         })?;
@@ -465,38 +499,75 @@ impl Config {
         if self.server.max_body_bytes < 1024 {
             return fail("server.max_body_bytes", "must be at least 1024");
         }
-        if self.auth.token_ttl_secs == 0 || self.auth.token_ttl_secs > self.auth.max_token_ttl_secs {
-            return fail("auth.token_ttl_secs", "must be between 1 and auth.max_token_ttl_secs");
+        if self.auth.token_ttl_secs == 0 || self.auth.token_ttl_secs > self.auth.max_token_ttl_secs
+        {
+            return fail(
+                "auth.token_ttl_secs",
+                "must be between 1 and auth.max_token_ttl_secs",
+            );
         }
         if !self.auth.api_key.empty_or_at_least(8) {
-            return fail("auth.api_key", "must be at least 8 characters (or empty to generate one)");
+            return fail(
+                "auth.api_key",
+                "must be at least 8 characters (or empty to generate one)",
+            );
         }
         if !self.auth.jwt_secret.empty_or_at_least(32) {
-            return fail("auth.jwt_secret", "must be at least 32 characters (or empty to generate one)");
+            return fail(
+                "auth.jwt_secret",
+                "must be at least 32 characters (or empty to generate one)",
+            );
         }
         if self.room.max_peers < 2 || self.room.max_peers > 32 {
             return fail("room.max_peers", "must be between 2 and 32");
         }
-        if (self.rtc.udp_port_min == 0) != (self.rtc.udp_port_max == 0) || self.rtc.udp_port_min > self.rtc.udp_port_max {
-            return fail("rtc.udp_port_min", "rtc.udp_port_min and rtc.udp_port_max must both be 0 or form a range");
+        if (self.rtc.udp_port_min == 0) != (self.rtc.udp_port_max == 0)
+            || self.rtc.udp_port_min > self.rtc.udp_port_max
+        {
+            return fail(
+                "rtc.udp_port_min",
+                "rtc.udp_port_min and rtc.udp_port_max must both be 0 or form a range",
+            );
         }
-        if let Some(u) = self.rtc.ice_servers.iter().find(|u| !matches!(u.scheme(), "stun" | "stuns" | "turn" | "turns")) {
-            return fail("rtc.ice_servers", &format!("{:?} is not a stun:, stuns:, turn: or turns: URL", u.as_str()));
+        if let Some(u) = self
+            .rtc
+            .ice_servers
+            .iter()
+            .find(|u| !matches!(u.scheme(), "stun" | "stuns" | "turn" | "turns"))
+        {
+            return fail(
+                "rtc.ice_servers",
+                &format!(
+                    "{:?} is not a stun:, stuns:, turn: or turns: URL",
+                    u.as_str()
+                ),
+            );
         }
         if self.rtc.max_sdp_bytes < 1024 {
             return fail("rtc.max_sdp_bytes", "must be at least 1024");
         }
         if self.signalling.join_timeout_secs == 0 || self.signalling.heartbeat_secs == 0 {
-            return fail("signalling.heartbeat_secs", "timeouts must be at least 1 second");
+            return fail(
+                "signalling.heartbeat_secs",
+                "timeouts must be at least 1 second",
+            );
         }
         if self.signalling.client_timeout_secs <= self.signalling.heartbeat_secs {
-            return fail("signalling.client_timeout_secs", "must be longer than signalling.heartbeat_secs");
+            return fail(
+                "signalling.client_timeout_secs",
+                "must be longer than signalling.heartbeat_secs",
+            );
         }
         let inf = &self.inference;
         if inf.threads_per_worker == 0 || inf.threads_per_worker > 64 {
             return fail("inference.threads_per_worker", "must be between 1 and 64");
         }
-        for (key, n) in [("inference.face_workers", inf.face_workers), ("inference.liveness_workers", inf.liveness_workers), ("inference.document_workers", inf.document_workers), ("inference.queue_per_worker", inf.queue_per_worker)] {
+        for (key, n) in [
+            ("inference.face_workers", inf.face_workers),
+            ("inference.liveness_workers", inf.liveness_workers),
+            ("inference.document_workers", inf.document_workers),
+            ("inference.queue_per_worker", inf.queue_per_worker),
+        ] {
             if n == 0 || n > 256 {
                 return fail(key, "must be between 1 and 256");
             }
@@ -505,10 +576,19 @@ impl Config {
             return fail("inference.timeout_secs", "must be at least 1");
         }
         if inf.max_image_bytes < 1024 || inf.max_image_bytes > inf.max_request_bytes {
-            return fail("inference.max_image_bytes", "must be at least 1024 and at most inference.max_request_bytes");
+            return fail(
+                "inference.max_image_bytes",
+                "must be at least 1024 and at most inference.max_request_bytes",
+            );
         }
-        if inf.limits.max_pixels < 10_000 || inf.limits.min_side == 0 || inf.limits.max_side < inf.limits.min_side {
-            return fail("inference.limits", "max_pixels ≥ 10000 and 0 < min_side ≤ max_side");
+        if inf.limits.max_pixels < 10_000
+            || inf.limits.min_side == 0
+            || inf.limits.max_side < inf.limits.min_side
+        {
+            return fail(
+                "inference.limits",
+                "max_pixels ≥ 10000 and 0 < min_side ≤ max_side",
+            );
         }
         if let Err(e) = self.face.validate() {
             return fail("face", &e);
@@ -516,49 +596,102 @@ impl Config {
         if let Err(e) = self.ocr.validate() {
             return fail("ocr", &e);
         }
-        if self.kyc.session_ttl_secs == 0 || self.kyc.expiry_check_secs == 0 || self.kyc.case_idle_secs == 0 {
-            return fail("kyc.session_ttl_secs", "session_ttl_secs and expiry_check_secs must be at least 1");
+        if self.kyc.session_ttl_secs == 0
+            || self.kyc.expiry_check_secs == 0
+            || self.kyc.case_idle_secs == 0
+        {
+            return fail(
+                "kyc.session_ttl_secs",
+                "session_ttl_secs and expiry_check_secs must be at least 1",
+            );
         }
         if !matches!(self.kyc.otp_notifier.as_str(), "log" | "file") {
             return fail("kyc.otp_notifier", "log or file");
         }
-        if !(4..=10).contains(&self.kyc.otp.digits) || self.kyc.otp.max_attempts == 0 || self.kyc.otp.ttl_secs == 0 {
+        if !(4..=10).contains(&self.kyc.otp.digits)
+            || self.kyc.otp.max_attempts == 0
+            || self.kyc.otp.ttl_secs == 0
+        {
             return fail("kyc.otp", "digits 4..=10, max_attempts ≥ 1, ttl_secs ≥ 1");
         }
         let ids: Vec<&str> = self.kyc.questions.iter().map(|q| q.id.as_str()).collect();
         if ids.iter().any(|i| i.is_empty()) || (1..ids.len()).any(|i| ids[..i].contains(&ids[i])) {
-            return fail("kyc.questions", "each question needs a unique, non-empty id");
+            return fail(
+                "kyc.questions",
+                "each question needs a unique, non-empty id",
+            );
         }
         if self.kyc.consent_versions.is_empty() {
-            return fail("kyc.consent_versions", "list at least one consent text version");
+            return fail(
+                "kyc.consent_versions",
+                "list at least one consent text version",
+            );
         }
-        if self.kyc.region.boxes.iter().any(|&[s, w, n, e]| !(s < n && w < e && (-90.0..=90.0).contains(&s) && (-90.0..=90.0).contains(&n) && (-180.0..=180.0).contains(&w) && (-180.0..=180.0).contains(&e))) {
-            return fail("kyc.region.boxes", "each box is [south, west, north, east] with south < north and west < east");
+        if self.kyc.region.boxes.iter().any(|&[s, w, n, e]| {
+            !(s < n
+                && w < e
+                && (-90.0..=90.0).contains(&s)
+                && (-90.0..=90.0).contains(&n)
+                && (-180.0..=180.0).contains(&w)
+                && (-180.0..=180.0).contains(&e))
+        }) {
+            return fail(
+                "kyc.region.boxes",
+                "each box is [south, west, north, east] with south < north and west < east",
+            );
         }
         let ch = &self.liveness.challenge;
         if ch.moves == 0 || ch.moves > 4 {
             return fail("liveness.challenge.moves", "must be between 1 and 4");
         }
         if ch.min_frames < 2 || ch.max_frames < ch.min_frames || ch.max_frames > 300 {
-            return fail("liveness.challenge.min_frames", "need 2 ≤ min_frames ≤ max_frames ≤ 300");
+            return fail(
+                "liveness.challenge.min_frames",
+                "need 2 ≤ min_frames ≤ max_frames ≤ 300",
+            );
         }
         if ch.time_limit_secs == 0 || ch.pass_score > 100 {
-            return fail("liveness.challenge.time_limit_secs", "time_limit_secs ≥ 1 and pass_score ≤ 100");
+            return fail(
+                "liveness.challenge.time_limit_secs",
+                "time_limit_secs ≥ 1 and pass_score ≤ 100",
+            );
         }
         let p = &self.liveness.passive;
-        if !(0.0..=1.0).contains(&p.weight) || p.input_size < 16 || p.crop_scale <= 0.0 || p.std.iter().any(|v| *v == 0.0) {
-            return fail("liveness.passive", "weight within 0..=1, input_size ≥ 16, crop_scale > 0, std non-zero");
+        if !(0.0..=1.0).contains(&p.weight)
+            || p.input_size < 16
+            || p.crop_scale <= 0.0
+            || p.std.iter().any(|v| *v == 0.0)
+        {
+            return fail(
+                "liveness.passive",
+                "weight within 0..=1, input_size ≥ 16, crop_scale > 0, std non-zero",
+            );
         }
         let sc = &self.storage.scylla;
         if self.storage.backend == StorageBackend::Scylla {
             if sc.contact_points.is_empty() {
-                return fail("storage.scylla.contact_points", "needs at least one host:port when storage.backend is scylla");
+                return fail(
+                    "storage.scylla.contact_points",
+                    "needs at least one host:port when storage.backend is scylla",
+                );
             }
-            if sc.keyspace.is_empty() || !sc.keyspace.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || sc.keyspace.len() > 48 {
-                return fail("storage.scylla.keyspace", "1 to 48 of letters, digits and _");
+            if sc.keyspace.is_empty()
+                || !sc
+                    .keyspace
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || sc.keyspace.len() > 48
+            {
+                return fail(
+                    "storage.scylla.keyspace",
+                    "1 to 48 of letters, digits and _",
+                );
             }
             if sc.datacenter.is_empty() || sc.datacenter.contains('\'') {
-                return fail("storage.scylla.datacenter", "must name the local datacenter");
+                return fail(
+                    "storage.scylla.datacenter",
+                    "must name the local datacenter",
+                );
             }
             if sc.replication_factor == 0 {
                 return fail("storage.scylla.replication_factor", "must be at least 1");
@@ -568,34 +701,72 @@ impl Config {
                 return fail("storage.scylla.pii_ttl_days", "must be between 1 and 7300");
             }
             if sc.lwt_attempts == 0 || sc.request_timeout_ms == 0 {
-                return fail("storage.scylla.lwt_attempts", "lwt_attempts and request_timeout_ms must be at least 1");
+                return fail(
+                    "storage.scylla.lwt_attempts",
+                    "lwt_attempts and request_timeout_ms must be at least 1",
+                );
             }
         }
         let k = &self.events.kafka;
         if self.events.backend == EventsBackend::Kafka {
             if k.brokers.is_empty() {
-                return fail("events.kafka.brokers", "needs at least one host:port when events.backend is kafka");
+                return fail(
+                    "events.kafka.brokers",
+                    "needs at least one host:port when events.backend is kafka",
+                );
             }
             let t = &k.topics;
-            if [&t.sessions, &t.rooms, &t.steps, &t.recordings, &t.stats, &t.webhooks].iter().any(|n| n.is_empty()) {
+            if [
+                &t.sessions,
+                &t.rooms,
+                &t.steps,
+                &t.recordings,
+                &t.stats,
+                &t.webhooks,
+            ]
+            .iter()
+            .any(|n| n.is_empty())
+            {
                 return fail("events.kafka.topics", "every topic needs a name");
             }
-            if k.poll_interval_ms == 0 || k.max_in_flight == 0 || k.client_id.is_empty() || k.source.is_empty() {
-                return fail("events.kafka", "poll_interval_ms and max_in_flight at least 1; client_id and source non-empty");
+            if k.poll_interval_ms == 0
+                || k.max_in_flight == 0
+                || k.client_id.is_empty()
+                || k.source.is_empty()
+            {
+                return fail(
+                    "events.kafka",
+                    "poll_interval_ms and max_in_flight at least 1; client_id and source non-empty",
+                );
             }
         }
         let w = &self.webhooks;
-        if w.retry_schedule_secs.is_empty() || w.retry_schedule_secs.len() > 50 || w.retry_schedule_secs.iter().any(|s| !s.is_finite() || *s < 0.0 || *s > 7.0 * 86400.0) {
-            return fail("webhooks.retry_schedule_secs", "1 to 50 waits, each between 0 and 604800 seconds");
+        if w.retry_schedule_secs.is_empty()
+            || w.retry_schedule_secs.len() > 50
+            || w.retry_schedule_secs
+                .iter()
+                .any(|s| !s.is_finite() || *s < 0.0 || *s > 7.0 * 86400.0)
+        {
+            return fail(
+                "webhooks.retry_schedule_secs",
+                "1 to 50 waits, each between 0 and 604800 seconds",
+            );
         }
         if !(0.0..=0.5).contains(&w.retry_jitter) {
             return fail("webhooks.retry_jitter", "must be between 0 and 0.5");
         }
-        if w.request_timeout_ms < 100 || w.poll_interval_ms == 0 || w.max_in_flight == 0 || w.max_subscriptions == 0 {
+        if w.request_timeout_ms < 100
+            || w.poll_interval_ms == 0
+            || w.max_in_flight == 0
+            || w.max_subscriptions == 0
+        {
             return fail("webhooks", "request_timeout_ms ≥ 100; poll_interval_ms, max_in_flight and max_subscriptions ≥ 1");
         }
         if self.events.backend == EventsBackend::Kafka && w.kafka_group_id.is_empty() {
-            return fail("webhooks.kafka_group_id", "needs a consumer group id when events.backend is kafka");
+            return fail(
+                "webhooks.kafka_group_id",
+                "needs a consumer group id when events.backend is kafka",
+            );
         }
         Ok(())
     }
@@ -636,7 +807,14 @@ mod tests {
     #[test]
     fn webhook_settings_are_validated() {
         Jail::expect_with(|jail| {
-            let c = load_with(jail, &[("VKYC_WEBHOOKS__RETRY_SCHEDULE_SECS", "[0.2, 0.4]"), ("VKYC_WEBHOOKS__RETRY_JITTER", "0.1")]).unwrap();
+            let c = load_with(
+                jail,
+                &[
+                    ("VKYC_WEBHOOKS__RETRY_SCHEDULE_SECS", "[0.2, 0.4]"),
+                    ("VKYC_WEBHOOKS__RETRY_JITTER", "0.1"),
+                ],
+            )
+            .unwrap();
             assert_eq!(c.webhooks.retry_schedule_secs, vec![0.2, 0.4]);
             Ok(())
         });
@@ -645,9 +823,19 @@ mod tests {
     #[test]
     fn env_overrides_and_errors_name_the_key() {
         Jail::expect_with(|jail| {
-            let c = load_with(jail, &[("VKYC_SERVER__PORT", "9123"), ("VKYC_RTC__PUBLIC_IPS", "[\"203.0.113.7\"]")]).unwrap();
+            let c = load_with(
+                jail,
+                &[
+                    ("VKYC_SERVER__PORT", "9123"),
+                    ("VKYC_RTC__PUBLIC_IPS", "[\"203.0.113.7\"]"),
+                ],
+            )
+            .unwrap();
             assert_eq!(c.server.port, 9123);
-            assert_eq!(c.rtc.public_ips, vec!["203.0.113.7".parse::<IpAddr>().unwrap()]);
+            assert_eq!(
+                c.rtc.public_ips,
+                vec!["203.0.113.7".parse::<IpAddr>().unwrap()]
+            );
             Ok(())
         });
     }
@@ -659,10 +847,20 @@ mod tests {
             let c = load_with(jail, &[kafka]).unwrap();
             assert_eq!(c.events.backend, EventsBackend::Kafka);
             assert_eq!(c.events.kafka.topics.sessions, "vkyc.sessions");
-            assert!(load_with(jail, &[kafka, ("VKYC_EVENTS__KAFKA__ACKS", "1")]).unwrap_err().contains("events.kafka.acks"));
-            assert!(load_with(jail, &[kafka, ("VKYC_EVENTS__KAFKA__BROKERS", "")]).unwrap_err().contains("events.kafka.brokers"));
+            assert!(load_with(jail, &[kafka, ("VKYC_EVENTS__KAFKA__ACKS", "1")])
+                .unwrap_err()
+                .contains("events.kafka.acks"));
+            assert!(
+                load_with(jail, &[kafka, ("VKYC_EVENTS__KAFKA__BROKERS", "")])
+                    .unwrap_err()
+                    .contains("events.kafka.brokers")
+            );
             // The test suite's own variables are not configuration keys.
-            let suite = [("VKYC_EVENTS__KAFKA__BROKERS", "127.0.0.1:9092"), ("VKYC_KAFKA_BROKERS", "127.0.0.1:9092"), ("VKYC_TANSU_BIN", "/usr/bin/true")];
+            let suite = [
+                ("VKYC_EVENTS__KAFKA__BROKERS", "127.0.0.1:9092"),
+                ("VKYC_KAFKA_BROKERS", "127.0.0.1:9092"),
+                ("VKYC_TANSU_BIN", "/usr/bin/true"),
+            ];
             load_with(jail, &[&[kafka][..], &suite].concat()).unwrap();
             Ok(())
         });
@@ -673,15 +871,26 @@ mod tests {
         Jail::expect_with(|jail| {
             let env = [
                 ("VKYC_STORAGE__BACKEND", "scylla"),
-                ("VKYC_STORAGE__SCYLLA__CONTACT_POINTS", "[\"10.0.0.1:9042\",\"10.0.0.2:9042\"]"),
+                (
+                    "VKYC_STORAGE__SCYLLA__CONTACT_POINTS",
+                    "[\"10.0.0.1:9042\",\"10.0.0.2:9042\"]",
+                ),
                 ("VKYC_STORAGE__SCYLLA__PASSWORD", "s3cret-pass"),
             ];
             let c = load_with(jail, &env).unwrap();
             assert_eq!(c.storage.backend, StorageBackend::Scylla);
-            assert_eq!(c.storage.scylla.contact_points, ["10.0.0.1:9042".parse::<HostPort>().unwrap(), "10.0.0.2:9042".parse().unwrap()]);
+            assert_eq!(
+                c.storage.scylla.contact_points,
+                [
+                    "10.0.0.1:9042".parse::<HostPort>().unwrap(),
+                    "10.0.0.2:9042".parse().unwrap()
+                ]
+            );
             assert!(!format!("{:?}", c.storage).contains("s3cret-pass"));
             let zero_ttl = [&env[..], &[("VKYC_STORAGE__SCYLLA__PII_TTL_DAYS", "0")]].concat();
-            assert!(load_with(jail, &zero_ttl).unwrap_err().contains("storage.scylla.pii_ttl_days"));
+            assert!(load_with(jail, &zero_ttl)
+                .unwrap_err()
+                .contains("storage.scylla.pii_ttl_days"));
             Ok(())
         });
     }
@@ -721,16 +930,54 @@ mod tests {
                 ],
             )
             .unwrap();
-            assert_eq!(c.server.public_url.as_ref().map(Url::as_str), Some("https://kyc.example.org/base/"));
-            assert_eq!(c.rtc.public_ips, ["203.0.113.7".parse::<IpAddr>().unwrap(), "2001:db8::1".parse().unwrap()]);
+            assert_eq!(
+                c.server.public_url.as_ref().map(Url::as_str),
+                Some("https://kyc.example.org/base/")
+            );
+            assert_eq!(
+                c.rtc.public_ips,
+                [
+                    "203.0.113.7".parse::<IpAddr>().unwrap(),
+                    "2001:db8::1".parse().unwrap()
+                ]
+            );
             let ice: Vec<&str> = c.rtc.ice_servers.iter().map(Url::as_str).collect();
-            assert_eq!(ice, ["stun:stun.example.org:3478", "turn:[2001:db8::2]:3478?transport=udp"]);
-            assert_eq!(c.events.kafka.brokers.to_string(), "kafka-1.internal:9092,[::1]:9093");
-            assert_eq!(c.events.kafka.brokers.0[1], HostPort { host: url::Host::Ipv6("::1".parse().unwrap()), port: 9093 });
-            let contact: Vec<String> = c.storage.scylla.contact_points.iter().map(ToString::to_string).collect();
+            assert_eq!(
+                ice,
+                [
+                    "stun:stun.example.org:3478",
+                    "turn:[2001:db8::2]:3478?transport=udp"
+                ]
+            );
+            assert_eq!(
+                c.events.kafka.brokers.to_string(),
+                "kafka-1.internal:9092,[::1]:9093"
+            );
+            assert_eq!(
+                c.events.kafka.brokers.0[1],
+                HostPort {
+                    host: url::Host::Ipv6("::1".parse().unwrap()),
+                    port: 9093
+                }
+            );
+            let contact: Vec<String> = c
+                .storage
+                .scylla
+                .contact_points
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             assert_eq!(contact, ["scylla-0.scylla:9042", "10.0.0.2:9042"]);
-            let hosts: Vec<String> = c.webhooks.allowed_hosts.iter().map(ToString::to_string).collect();
-            assert_eq!(hosts, ["hooks.example.org", "10.1.2.3", "[::1]", "[fd00::1]"]);
+            let hosts: Vec<String> = c
+                .webhooks
+                .allowed_hosts
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(
+                hosts,
+                ["hooks.example.org", "10.1.2.3", "[::1]", "[fd00::1]"]
+            );
             assert_eq!(c.log.level.as_str(), "vkyc=debug,webrtc=warn");
             assert_eq!(c.log.format, LogFormat::Json);
             Ok(())
@@ -741,28 +988,80 @@ mod tests {
     fn invalid_typed_values_name_the_key() {
         Jail::expect_with(|jail| {
             let cases: &[(&str, &str, &str)] = &[
-                ("VKYC_SERVER__PUBLIC_URL", "kyc.example.org", "server.public_url"),
-                ("VKYC_SERVER__PUBLIC_URL", "ftp://kyc.example.org", "server.public_url"),
-                ("VKYC_SERVER__PUBLIC_URL", "https://kyc.example.org/?a=1", "server.public_url"),
+                (
+                    "VKYC_SERVER__PUBLIC_URL",
+                    "kyc.example.org",
+                    "server.public_url",
+                ),
+                (
+                    "VKYC_SERVER__PUBLIC_URL",
+                    "ftp://kyc.example.org",
+                    "server.public_url",
+                ),
+                (
+                    "VKYC_SERVER__PUBLIC_URL",
+                    "https://kyc.example.org/?a=1",
+                    "server.public_url",
+                ),
                 ("VKYC_SERVER__HOST", "localhost", "server.host"),
-                ("VKYC_RTC__PUBLIC_IPS", r#"["203.0.113.300"]"#, "rtc.public_ips"),
-                ("VKYC_RTC__ICE_SERVERS", r#"["not a url"]"#, "rtc.ice_servers"),
-                ("VKYC_RTC__ICE_SERVERS", r#"["https://stun.example.org"]"#, "rtc.ice_servers"),
-                ("VKYC_EVENTS__KAFKA__BROKERS", "127.0.0.1", "events.kafka.brokers"),
-                ("VKYC_EVENTS__KAFKA__BROKERS", "127.0.0.1:9092,kafka:99999", "events.kafka.brokers"),
+                (
+                    "VKYC_RTC__PUBLIC_IPS",
+                    r#"["203.0.113.300"]"#,
+                    "rtc.public_ips",
+                ),
+                (
+                    "VKYC_RTC__ICE_SERVERS",
+                    r#"["not a url"]"#,
+                    "rtc.ice_servers",
+                ),
+                (
+                    "VKYC_RTC__ICE_SERVERS",
+                    r#"["https://stun.example.org"]"#,
+                    "rtc.ice_servers",
+                ),
+                (
+                    "VKYC_EVENTS__KAFKA__BROKERS",
+                    "127.0.0.1",
+                    "events.kafka.brokers",
+                ),
+                (
+                    "VKYC_EVENTS__KAFKA__BROKERS",
+                    "127.0.0.1:9092,kafka:99999",
+                    "events.kafka.brokers",
+                ),
                 ("VKYC_EVENTS__KAFKA__ACKS", "one", "events.kafka.acks"),
                 ("VKYC_EVENTS__BACKEND", "rabbitmq", "events.backend"),
                 ("VKYC_STORAGE__BACKEND", "postgres", "storage.backend"),
-                ("VKYC_STORAGE__SCYLLA__CONTACT_POINTS", r#"["10.0.0.1"]"#, "storage.scylla.contact_points"),
-                ("VKYC_STORAGE__SCYLLA__CONTACT_POINTS", r#"["[::1:9042"]"#, "storage.scylla.contact_points"),
-                ("VKYC_WEBHOOKS__ALLOWED_HOSTS", r#"["http://hooks.example.org/"]"#, "webhooks.allowed_hosts"),
+                (
+                    "VKYC_STORAGE__SCYLLA__CONTACT_POINTS",
+                    r#"["10.0.0.1"]"#,
+                    "storage.scylla.contact_points",
+                ),
+                (
+                    "VKYC_STORAGE__SCYLLA__CONTACT_POINTS",
+                    r#"["[::1:9042"]"#,
+                    "storage.scylla.contact_points",
+                ),
+                (
+                    "VKYC_WEBHOOKS__ALLOWED_HOSTS",
+                    r#"["http://hooks.example.org/"]"#,
+                    "webhooks.allowed_hosts",
+                ),
                 ("VKYC_LOG__LEVEL", "info,vkyc=loud", "log.level"),
                 ("VKYC_LOG__FORMAT", "xml", "log.format"),
-                ("VKYC_LIVENESS__PASSIVE__CHANNEL_ORDER", "rbg", "liveness.passive.channel_order"),
+                (
+                    "VKYC_LIVENESS__PASSIVE__CHANNEL_ORDER",
+                    "rbg",
+                    "liveness.passive.channel_order",
+                ),
                 ("VKYC_SERVER__PORT", "not-a-port", "server.port"),
                 ("VKYC_ROOM__MAX_PEERS", "1", "room.max_peers"),
                 ("VKYC_SERVER__PROT", "1", "prot"),
-                ("VKYC_WEBHOOKS__RETRY_SCHEDULE_SECS", "[]", "webhooks.retry_schedule_secs"),
+                (
+                    "VKYC_WEBHOOKS__RETRY_SCHEDULE_SECS",
+                    "[]",
+                    "webhooks.retry_schedule_secs",
+                ),
                 ("VKYC_WEBHOOKS__RETRY_JITTER", "2", "webhooks.retry_jitter"),
             ];
             for (var, value, key) in cases {

@@ -56,7 +56,16 @@ pub fn error_responses(answers: &[(u16, &str)]) -> BTreeMap<String, RefOr<Respon
     let body = || Content::new(Some(Ref::from_schema_name("ErrorBody")));
     answers
         .iter()
-        .map(|(status, description)| (status.to_string(), ResponseBuilder::new().description(*description).content("application/json", body()).build().into()))
+        .map(|(status, description)| {
+            (
+                status.to_string(),
+                ResponseBuilder::new()
+                    .description(*description)
+                    .content("application/json", body())
+                    .build()
+                    .into(),
+            )
+        })
         .collect()
 }
 
@@ -83,17 +92,31 @@ error_answers! {
 
 impl ApiError {
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message.clone() } }
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+            },
+        }
     }
 
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
     pub fn validation(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message,
+        )
     }
     pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
@@ -109,7 +132,11 @@ impl ApiError {
     }
     pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
         tracing::error!(%context, error = %err, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; it has been logged")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; it has been logged",
+        )
     }
     pub fn session_not_found() -> Self {
         Self::not_found("session_not_found", "no session with this id")
@@ -143,7 +170,10 @@ impl ResponseError for ApiError {
 }
 
 /// Map actix's JSON extractor failures to precise codes.
-pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     use actix_web::error::JsonPayloadError as E;
     let api = match &err {
         E::OverflowKnownLength { length, limit } => ApiError::new(
@@ -151,25 +181,35 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::Htt
             "payload_too_large",
             format!("body is {length} bytes; the limit is {limit}"),
         ),
-        E::Overflow { limit } => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("body exceeds {limit} bytes"))
-        }
+        E::Overflow { limit } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("body exceeds {limit} bytes"),
+        ),
         E::ContentType => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "send JSON with Content-Type: application/json",
         ),
         E::Deserialize(e) if e.is_data() => ApiError::validation(format!("invalid field: {e}")),
-        E::Deserialize(e) => ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}")),
+        E::Deserialize(e) => {
+            ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}"))
+        }
         other => ApiError::bad_request("bad_request", other.to_string()),
     };
     api.into()
 }
 
-pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::bad_request("invalid_query", err.to_string()).into()
 }
 
-pub fn path_error(err: actix_web::error::PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn path_error(
+    err: actix_web::error::PathError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::bad_request("invalid_path", format!("invalid id in path: {err}")).into()
 }

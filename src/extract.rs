@@ -21,7 +21,11 @@ impl<T> ValidJson<T> {
 }
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("body exceeds {limit} bytes"))
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("body exceeds {limit} bytes"),
+    )
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
@@ -29,9 +33,19 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req.app_data::<web::Data<AppState>>().map_or(64 * 1024, |s| s.config.server.max_body_bytes);
-        let is_json = req.mime_type().ok().flatten().is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
-        let declared = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(64 * 1024, |s| s.config.server.max_body_bytes);
+        let is_json = req
+            .mime_type()
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
+        let declared = req
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
         let mut payload = payload.take();
         Box::pin(async move {
             if !is_json {
@@ -46,15 +60,20 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::bad_request("bad_request", format!("could not read body: {e}")))?;
+                let chunk = chunk.map_err(|e| {
+                    ApiError::bad_request("bad_request", format!("could not read body: {e}"))
+                })?;
                 if body.len() + chunk.len() > limit {
                     return Err(too_large(limit));
                 }
                 body.extend_from_slice(&chunk);
             }
-            let value: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}")))?;
-            serde_json::from_value(value).map(ValidJson).map_err(|e| ApiError::validation(format!("invalid body: {e}")))
+            let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}"))
+            })?;
+            serde_json::from_value(value)
+                .map(ValidJson)
+                .map_err(|e| ApiError::validation(format!("invalid body: {e}")))
         })
     }
 }

@@ -13,44 +13,59 @@
 use actix_web::dev::Payload;
 use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::future::LocalBoxFuture;
-use utoipa::ToSchema;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
-use vkyc_domain::SessionId;
 use vkyc_case::{CaseError, LivenessFrames, StepInput};
 use vkyc_domain::kyc::{recommend, AuditVerdict, CaseResult, KycCase, StepType, Verdict};
 use vkyc_domain::step_input::{check_answers, ConsentVersion, NoPosition, OtpCode, Position};
-use vkyc_vision::idcard::DocumentKind;
 use vkyc_domain::Role;
+use vkyc_domain::SessionId;
+use vkyc_vision::idcard::DocumentKind;
 
 use crate::access::{AgentOnly, AgentOrCustomer, AgentOrObserver, AuditorOnly, SessionCaller};
 use crate::api::load_session as session;
 use crate::error::{ApiError, AuthErrors, BodyErrors, ErrorBody};
-use crate::openapi::*;
 use crate::extract::ValidJson;
+use crate::openapi::*;
 use crate::startup::AppState;
 use crate::store::CaptureKind;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(run_step).service(decide_step).service(decide).service(audit).service(get_case);
+    cfg.service(run_step)
+        .service(decide_step)
+        .service(decide)
+        .service(audit)
+        .service(get_case);
 }
 
 pub fn case_error(e: CaseError) -> ApiError {
     use actix_web::http::StatusCode;
     match e {
-        CaseError::NotInWorkflow(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()),
+        CaseError::NotInWorkflow(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
+        }
         CaseError::NoChallenge => ApiError::not_found(e.code(), e.to_string()),
-        CaseError::StepBusy(_) | CaseError::NotDecided | CaseError::AlreadyDecided | CaseError::NoOtp => ApiError::conflict(e.code(), e.to_string()),
+        CaseError::StepBusy(_)
+        | CaseError::NotDecided
+        | CaseError::AlreadyDecided
+        | CaseError::NoOtp => ApiError::conflict(e.code(), e.to_string()),
         CaseError::Notify(_) => ApiError::new(StatusCode::BAD_GATEWAY, e.code(), e.to_string()),
-        CaseError::StepFailed | CaseError::Inference(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string()),
+        CaseError::StepFailed | CaseError::Inference(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string())
+        }
         CaseError::Store(_) | CaseError::Unavailable(_) => ApiError::internal("case", e),
     }
 }
 
-
 fn parse_step(s: &str) -> Result<StepType, ApiError> {
-    serde_json::from_value(json!(s)).map_err(|_| ApiError::not_found("unknown_step", format!("no step type {s:?} (consent, location, otp, questions, document, face)")))
+    serde_json::from_value(json!(s)).map_err(|_| {
+        ApiError::not_found(
+            "unknown_step",
+            format!("no step type {s:?} (consent, location, otp, questions, document, face)"),
+        )
+    })
 }
 
 /// The body of a call on one step (`…/steps/{step}/…`) and the step it names: the body is
@@ -69,7 +84,10 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequest for StepRequest<T> {
         let step = req.match_info().get("step").unwrap_or_default().to_string();
         Box::pin(async move {
             let body = body.await?.into_inner();
-            Ok(Self { step: parse_step(&step)?, body })
+            Ok(Self {
+                step: parse_step(&step)?,
+                body,
+            })
         })
     }
 }
@@ -143,7 +161,12 @@ fn need<T>(v: Option<T>, field: &str) -> Result<T, ApiError> {
 #[post("/sessions/{id}/steps/{step}/attempts")]
 async fn run_step(
     state: web::Data<AppState>,
-    SessionCaller { caller, session: s, body: StepRequest { step, body: b }, .. }: SessionCaller<AgentOrCustomer, StepRequest<StepBody>>,
+    SessionCaller {
+        caller,
+        session: s,
+        body: StepRequest { step, body: b },
+        ..
+    }: SessionCaller<AgentOrCustomer, StepRequest<StepBody>>,
 ) -> Result<HttpResponse, ApiError> {
     let id = s.id;
     let sending = step == StepType::Otp && b.action.as_deref() == Some("send");
@@ -156,75 +179,147 @@ async fn run_step(
     };
     caller.require_role(roles)?;
     if s.status.is_final() && s.status != vkyc_domain::session::SessionStatus::Completed {
-        return Err(ApiError::conflict("session_closed", "this session is cancelled or expired"));
+        return Err(ApiError::conflict(
+            "session_closed",
+            "this session is cancelled or expired",
+        ));
     }
     if sending {
-        let ttl = state.cases.send_otp(id, &s.workflow, caller.principal()).await.map_err(case_error)?;
-        return Ok(HttpResponse::Accepted().json(json!({"step": step, "sent": true, "expires_in_secs": ttl})));
+        let ttl = state
+            .cases
+            .send_otp(id, &s.workflow, caller.principal())
+            .await
+            .map_err(case_error)?;
+        return Ok(HttpResponse::Accepted()
+            .json(json!({"step": step, "sent": true, "expires_in_secs": ttl})));
     }
     if challenge {
-        let c = state.cases.start_challenge(id, &s.workflow, caller.principal()).await.map_err(case_error)?;
+        let c = state
+            .cases
+            .start_challenge(id, &s.workflow, caller.principal())
+            .await
+            .map_err(case_error)?;
         let prompt = json!({"kind": "liveness", "challenge_id": c.challenge_id, "moves": c.moves, "seconds_per_move": SECONDS_PER_MOVE});
-        let notified = state.rooms.notify(s.room_id(), s.id, &[Role::Customer], vkyc_call::signal::ServerMsg::Prompt { prompt }).await;
+        let notified = state
+            .rooms
+            .notify(
+                s.room_id(),
+                s.id,
+                &[Role::Customer],
+                vkyc_call::signal::ServerMsg::Prompt { prompt },
+            )
+            .await;
         return Ok(HttpResponse::Created().json(json!({"step": step, "challenge": c, "seconds_per_move": SECONDS_PER_MOVE, "customers_prompted": notified})));
     }
     if let Some(a) = b.action.as_deref().filter(|_| step == StepType::Face) {
-        return Err(ApiError::validation(format!("action: only \"challenge\" for face (got {a:?})")));
+        return Err(ApiError::validation(format!(
+            "action: only \"challenge\" for face (got {a:?})"
+        )));
     }
     let input = match step {
         StepType::Otp => {
             if let Some(a) = b.action {
-                return Err(ApiError::validation(format!("action: only \"send\" (got {a:?}); to verify, send {{\"code\": …}}")));
+                return Err(ApiError::validation(format!(
+                    "action: only \"send\" (got {a:?}); to verify, send {{\"code\": …}}"
+                )));
             }
-            StepInput::OtpVerify { code: OtpCode::parse(need(b.code, "code")?)? }
+            StepInput::OtpVerify {
+                code: OtpCode::parse(need(b.code, "code")?)?,
+            }
         }
         StepType::Questions => {
             let answers = need(b.answers, "answers")?;
             let questions = &state.config.kyc.questions;
-            check_answers(answers.iter().map(|a| (a.id.as_str(), a.value.as_str())), |id| questions.iter().any(|q| q.id == id))?;
+            check_answers(
+                answers.iter().map(|a| (a.id.as_str(), a.value.as_str())),
+                |id| questions.iter().any(|q| q.id == id),
+            )?;
             // Every attempt holds every configured question: the ones not sent keep their
             // latest recorded value, so the latest attempt is complete on its own.
             let case = stored_case(&state, &s).await?;
-            let latest = case.step(StepType::Questions).and_then(|st| st.latest()).and_then(|a| a.questions());
+            let latest = case
+                .step(StepType::Questions)
+                .and_then(|st| st.latest())
+                .and_then(|a| a.questions());
             let previous = |id: &str| latest.and_then(|q| q.value(id)).unwrap_or("").to_string();
             let out = questions
                 .iter()
                 .map(|q| {
-                    let v = answers.iter().rev().find(|a| a.id == q.id).map(|a| a.value.clone()).unwrap_or_else(|| previous(&q.id));
+                    let v = answers
+                        .iter()
+                        .rev()
+                        .find(|a| a.id == q.id)
+                        .map(|a| a.value.clone())
+                        .unwrap_or_else(|| previous(&q.id));
                     (q.id.clone(), q.text.clone(), v)
                 })
                 .collect();
             StepInput::Questions { answers: out }
         }
         StepType::Consent => {
-            let text_version = ConsentVersion::parse(need(b.text_version, "text_version")?, &state.config.kyc.consent_versions)?;
-            StepInput::Consent { text_version, given: need(b.given, "given")? }
+            let text_version = ConsentVersion::parse(
+                need(b.text_version, "text_version")?,
+                &state.config.kyc.consent_versions,
+            )?;
+            StepInput::Consent {
+                text_version,
+                given: need(b.given, "given")?,
+            }
         }
         StepType::Location => match (b.latitude, b.longitude) {
-            (Some(lat), Some(lon)) => StepInput::Location(Ok(Position::new(lat, lon, b.accuracy_m)?)),
-            (None, None) => StepInput::Location(Err(NoPosition::parse(need(b.error, "latitude and longitude, or error")?)?)),
+            (Some(lat), Some(lon)) => {
+                StepInput::Location(Ok(Position::new(lat, lon, b.accuracy_m)?))
+            }
+            (None, None) => StepInput::Location(Err(NoPosition::parse(need(
+                b.error,
+                "latitude and longitude, or error",
+            )?)?)),
             _ => return Err(ApiError::validation("give both latitude and longitude")),
         },
         StepType::Document => {
             let capture_id = need(b.capture_id, "capture_id")?;
             let (_, image) = crate::captures::load(&state, id, capture_id).await?;
-            StepInput::Document { capture_id, kind: need(b.kind, "kind")?, image, expected_name: s.applicant.name.as_str().to_string() }
+            StepInput::Document {
+                capture_id,
+                kind: need(b.kind, "kind")?,
+                image,
+                expected_name: s.applicant.name.as_str().to_string(),
+            }
         }
         StepType::Face => {
             if b.capture_id.is_none() && b.liveness.is_none() {
-                return Err(ApiError::validation("capture_id: required for this step (or liveness frames)"));
+                return Err(ApiError::validation(
+                    "capture_id: required for this step (or liveness frames)",
+                ));
             }
-            let liveness = b.liveness.map(|l| (l.challenge_id, l.frames.into_iter().map(|f| (f.capture_id, f.t_ms)).collect()));
+            let liveness = b.liveness.map(|l| {
+                (
+                    l.challenge_id,
+                    l.frames
+                        .into_iter()
+                        .map(|f| (f.capture_id, f.t_ms))
+                        .collect(),
+                )
+            });
             face_input(&state, id, b.capture_id, liveness).await?
         }
     };
-    let attempt = state.cases.run(id, &s.workflow, input, caller.principal()).await.map_err(case_error)?;
+    let attempt = state
+        .cases
+        .run(id, &s.workflow, input, caller.principal())
+        .await
+        .map_err(case_error)?;
     Ok(HttpResponse::Created().json(json!({"step": step, "attempt": attempt})))
 }
 
 /// The face step's input: the probe capture and/or the liveness frames (capture ids with
 /// their times), with the session's `reference` captures to compare against.
-pub async fn face_input(state: &AppState, id: SessionId, probe: Option<Uuid>, liveness: Option<(Uuid, Vec<(Uuid, u64)>)>) -> Result<StepInput, ApiError> {
+pub async fn face_input(
+    state: &AppState,
+    id: SessionId,
+    probe: Option<Uuid>,
+    liveness: Option<(Uuid, Vec<(Uuid, u64)>)>,
+) -> Result<StepInput, ApiError> {
     let probe = match probe {
         Some(c) => Some((c, crate::captures::load(state, id, c).await?.1)),
         None => None,
@@ -234,24 +329,43 @@ pub async fn face_input(state: &AppState, id: SessionId, probe: Option<Uuid>, li
         Some((challenge_id, refs)) => {
             let ch = &state.config.liveness.challenge;
             if refs.len() < ch.min_frames || refs.len() > ch.max_frames {
-                return Err(ApiError::validation(format!("liveness.frames: {} to {} frames", ch.min_frames, ch.max_frames)));
+                return Err(ApiError::validation(format!(
+                    "liveness.frames: {} to {} frames",
+                    ch.min_frames, ch.max_frames
+                )));
             }
             let mut frames = Vec::with_capacity(refs.len());
             for (capture_id, t_ms) in refs {
-                frames.push((capture_id, t_ms, crate::captures::load(state, id, capture_id).await?.1));
+                frames.push((
+                    capture_id,
+                    t_ms,
+                    crate::captures::load(state, id, capture_id).await?.1,
+                ));
             }
-            Some(LivenessFrames { challenge_id, frames })
+            Some(LivenessFrames {
+                challenge_id,
+                frames,
+            })
         }
     };
     // The lender's reference images (captures of kind `reference`) are compared too.
     let mut references = Vec::new();
-    for c in state.store.list_captures(id).await.map_err(|e| ApiError::internal("list_captures", e))? {
+    for c in state
+        .store
+        .list_captures(id)
+        .await
+        .map_err(|e| ApiError::internal("list_captures", e))?
+    {
         if c.kind == CaptureKind::Reference {
             let (_, bytes) = crate::captures::load(state, id, c.id).await?;
             references.push((format!("reference:{}", c.id), bytes));
         }
     }
-    Ok(StepInput::Face { probe, references, liveness })
+    Ok(StepInput::Face {
+        probe,
+        references,
+        liveness,
+    })
 }
 
 /// A decision with optional notes (at most 2000 characters).
@@ -266,7 +380,9 @@ struct DecisionBody<T> {
 
 fn notes(n: Option<String>) -> Result<Option<String>, ApiError> {
     match n {
-        Some(n) if n.chars().count() > 2000 => Err(ApiError::validation("notes: at most 2000 characters")),
+        Some(n) if n.chars().count() > 2000 => {
+            Err(ApiError::validation("notes: at most 2000 characters"))
+        }
         Some(n) if n.trim().is_empty() => Ok(None),
         n => Ok(n),
     }
@@ -278,9 +394,25 @@ fn notes(n: Option<String>) -> Result<Option<String>, ApiError> {
 #[post("/sessions/{id}/steps/{step}/decision")]
 async fn decide_step(
     state: web::Data<AppState>,
-    SessionCaller { caller, session: s, body: StepRequest { step, body: b }, .. }: SessionCaller<AgentOnly, StepRequest<DecisionBody<Verdict>>>,
+    SessionCaller {
+        caller,
+        session: s,
+        body: StepRequest { step, body: b },
+        ..
+    }: SessionCaller<AgentOnly, StepRequest<DecisionBody<Verdict>>>,
 ) -> Result<HttpResponse, ApiError> {
-    let case = state.cases.decide_step(s.id, &s.workflow, step, b.verdict, notes(b.notes)?, caller.principal()).await.map_err(case_error)?;
+    let case = state
+        .cases
+        .decide_step(
+            s.id,
+            &s.workflow,
+            step,
+            b.verdict,
+            notes(b.notes)?,
+            caller.principal(),
+        )
+        .await
+        .map_err(case_error)?;
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
 }
 
@@ -289,23 +421,48 @@ async fn decide_step(
 #[utoipa::path(tag = "kyc", operation_id = "decide_case", params(("id" = Uuid, Path, description = "The session")), request_body = DecisionBody<CaseResult>, security(("api_key" = []), ("join_token" = ["agent"])),
     responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`already_decided`, `decide_on_parent` (an applicant of a group call)", body = ErrorBody)))]
 #[post("/sessions/{id}/decision")]
-async fn decide(state: web::Data<AppState>, SessionCaller { caller, session: s, body: ValidJson(b), .. }: SessionCaller<AgentOnly, ValidJson<DecisionBody<CaseResult>>>) -> Result<HttpResponse, ApiError> {
+async fn decide(
+    state: web::Data<AppState>,
+    SessionCaller {
+        caller,
+        session: s,
+        body: ValidJson(b),
+        ..
+    }: SessionCaller<AgentOnly, ValidJson<DecisionBody<CaseResult>>>,
+) -> Result<HttpResponse, ApiError> {
     if b.verdict == CaseResult::NeedsReview {
         return Err(ApiError::validation("result: approved or declined"));
     }
     if let Some(parent) = s.parent_id {
-        return Err(ApiError::conflict("decide_on_parent", format!("this applicant is part of a group call: decide the group's session {parent}")));
+        return Err(ApiError::conflict(
+            "decide_on_parent",
+            format!("this applicant is part of a group call: decide the group's session {parent}"),
+        ));
     }
     let notes = notes(b.notes)?;
     // A group is decided as one: every applicant's case carries the agent's decision.
     for child in &s.participants {
         let c = session(&state, *child).await?;
-        match state.cases.decide(c.id, &c.workflow, b.verdict, notes.clone(), caller.principal()).await {
+        match state
+            .cases
+            .decide(
+                c.id,
+                &c.workflow,
+                b.verdict,
+                notes.clone(),
+                caller.principal(),
+            )
+            .await
+        {
             Ok(_) | Err(CaseError::AlreadyDecided) => {}
             Err(e) => return Err(case_error(e)),
         }
     }
-    let case = state.cases.decide(s.id, &s.workflow, b.verdict, notes, caller.principal()).await.map_err(case_error)?;
+    let case = state
+        .cases
+        .decide(s.id, &s.workflow, b.verdict, notes, caller.principal())
+        .await
+        .map_err(case_error)?;
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
 }
 
@@ -314,8 +471,26 @@ async fn decide(state: web::Data<AppState>, SessionCaller { caller, session: s, 
 #[utoipa::path(tag = "kyc", operation_id = "audit_case", params(("id" = Uuid, Path, description = "The session")), request_body = DecisionBody<AuditVerdict>, security(("join_token" = ["observer"])),
     responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`not_decided`: the agent has not decided yet", body = ErrorBody)))]
 #[post("/sessions/{id}/audit")]
-async fn audit(state: web::Data<AppState>, SessionCaller { caller, session: s, body: ValidJson(b), .. }: SessionCaller<AuditorOnly, ValidJson<DecisionBody<AuditVerdict>>>) -> Result<HttpResponse, ApiError> {
-    let case = state.cases.audit(s.id, &s.workflow, b.verdict, notes(b.notes)?, caller.principal()).await.map_err(case_error)?;
+async fn audit(
+    state: web::Data<AppState>,
+    SessionCaller {
+        caller,
+        session: s,
+        body: ValidJson(b),
+        ..
+    }: SessionCaller<AuditorOnly, ValidJson<DecisionBody<AuditVerdict>>>,
+) -> Result<HttpResponse, ApiError> {
+    let case = state
+        .cases
+        .audit(
+            s.id,
+            &s.workflow,
+            b.verdict,
+            notes(b.notes)?,
+            caller.principal(),
+        )
+        .await
+        .map_err(case_error)?;
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
 }
 
@@ -323,7 +498,10 @@ async fn audit(state: web::Data<AppState>, SessionCaller { caller, session: s, b
 #[utoipa::path(tag = "kyc", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
     responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
 #[get("/sessions/{id}/kyc")]
-async fn get_case(state: web::Data<AppState>, SessionCaller { session: s, .. }: SessionCaller<AgentOrObserver>) -> Result<HttpResponse, ApiError> {
+async fn get_case(
+    state: web::Data<AppState>,
+    SessionCaller { session: s, .. }: SessionCaller<AgentOrObserver>,
+) -> Result<HttpResponse, ApiError> {
     let mut doc = case_document(&state, &stored_case(&state, &s).await?);
     // The questions the agent asks (config), for the console.
     doc["questions"] = json!(state.config.kyc.questions);
@@ -332,13 +510,25 @@ async fn get_case(state: web::Data<AppState>, SessionCaller { session: s, .. }: 
 
 /// The case as stored (every change is saved before it is answered, so this is current),
 /// without starting a case actor just to read it.
-pub async fn stored_case(state: &AppState, s: &vkyc_domain::session::Session) -> Result<KycCase, ApiError> {
-    Ok(state.store.load_case(s.id).await.map_err(|e| ApiError::internal("load_case", e))?.unwrap_or_else(|| KycCase::new(s.id, s.workflow.clone())))
+pub async fn stored_case(
+    state: &AppState,
+    s: &vkyc_domain::session::Session,
+) -> Result<KycCase, ApiError> {
+    Ok(state
+        .store
+        .load_case(s.id)
+        .await
+        .map_err(|e| ApiError::internal("load_case", e))?
+        .unwrap_or_else(|| KycCase::new(s.id, s.workflow.clone())))
 }
 
 /// A group call's consolidated view (on the parent): each applicant's session, result and
 /// recommendation, and the group's recommendation — the most severe of them all.
-pub async fn group_document(state: &AppState, parent: &vkyc_domain::session::Session, parent_case: &KycCase) -> Result<serde_json::Value, ApiError> {
+pub async fn group_document(
+    state: &AppState,
+    parent: &vkyc_domain::session::Session,
+    parent_case: &KycCase,
+) -> Result<serde_json::Value, ApiError> {
     let rank = |r: CaseResult| match r {
         CaseResult::Approved => 0,
         CaseResult::NeedsReview => 1,
@@ -347,7 +537,14 @@ pub async fn group_document(state: &AppState, parent: &vkyc_domain::session::Ses
     let mut worst = recommend(parent_case, &state.config.kyc.rules).result;
     let mut members = vec![];
     for id in &parent.participants {
-        let Some(child) = state.store.get_session(*id).await.map_err(|e| ApiError::internal("get_session", e))? else { continue };
+        let Some(child) = state
+            .store
+            .get_session(*id)
+            .await
+            .map_err(|e| ApiError::internal("get_session", e))?
+        else {
+            continue;
+        };
         let case = stored_case(state, &child).await?;
         let doc = case_document(state, &case);
         let rec = recommend(&case, &state.config.kyc.rules).result;

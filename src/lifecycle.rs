@@ -25,12 +25,21 @@ impl Actor for ExpiryActor {
     type State = Arc<dyn Store>;
     type Arguments = (Arc<dyn Store>, Duration);
 
-    async fn pre_start(&self, me: ActorRef<ExpiryMsg>, (store, every): Self::Arguments) -> Result<Arc<dyn Store>, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        me: ActorRef<ExpiryMsg>,
+        (store, every): Self::Arguments,
+    ) -> Result<Arc<dyn Store>, ActorProcessingErr> {
         me.send_interval(every, || ExpiryMsg::Tick);
         Ok(store)
     }
 
-    async fn handle(&self, _me: ActorRef<ExpiryMsg>, msg: ExpiryMsg, store: &mut Arc<dyn Store>) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _me: ActorRef<ExpiryMsg>,
+        msg: ExpiryMsg,
+        store: &mut Arc<dyn Store>,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             ExpiryMsg::Tick => match store.expire_due(chrono::Utc::now()).await {
                 Ok(ids) if !ids.is_empty() => tracing::info!(count = ids.len(), "sessions expired"),

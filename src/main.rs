@@ -5,7 +5,8 @@ use vkyc::config::{Config, LogFormat};
 use vkyc::events::tail::TailArgs;
 use vkyc::startup::Application;
 
-const CONFIG_HELP: &str = "Configuration: config/default.toml (compiled in), then config/<VKYC_PROFILE>.toml, \
+const CONFIG_HELP: &str =
+    "Configuration: config/default.toml (compiled in), then config/<VKYC_PROFILE>.toml, \
 then the file named by VKYC_CONFIG, then environment variables VKYC_<TABLE>__<KEY> \
 (e.g. VKYC_SERVER__PORT=9000). An invalid value stops the command with the key's name (exit 2).";
 
@@ -87,16 +88,25 @@ async fn main() {
         Some(Command::Migrate) => match vkyc::admin::migrate(&load_config()).await {
             Ok((now, all)) => {
                 for (v, name, _) in &all {
-                    println!("{v:04} {name} {}", if now.contains(v) { "applied now" } else { "already applied" });
+                    println!(
+                        "{v:04} {name} {}",
+                        if now.contains(v) {
+                            "applied now"
+                        } else {
+                            "already applied"
+                        }
+                    );
                 }
             }
             Err(e) => fail("vkyc migrate", format_args!("{e:#}")),
         },
-        Some(Command::Erase { session: id }) => match vkyc::admin::erase(&load_config(), id.into()).await {
-            Ok(Some(n)) => println!("erased personal data of session {id} ({n} blobs deleted)"),
-            Ok(None) => fail("vkyc erase", format_args!("no session {id}")),
-            Err(e) => fail("vkyc erase", format_args!("{e:#}")),
-        },
+        Some(Command::Erase { session: id }) => {
+            match vkyc::admin::erase(&load_config(), id.into()).await {
+                Ok(Some(n)) => println!("erased personal data of session {id} ({n} blobs deleted)"),
+                Ok(None) => fail("vkyc erase", format_args!("no session {id}")),
+                Err(e) => fail("vkyc erase", format_args!("{e:#}")),
+            }
+        }
     }
 }
 
@@ -104,8 +114,15 @@ async fn serve() {
     let config = load_config();
     let filter = config.log.level.env_filter();
     match config.log.format {
-        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init(),
-        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
     }
     let app = match Application::build(config).await {
         Ok(app) => app,
@@ -116,8 +133,14 @@ async fn serve() {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "vkyc listening on {url}");
     let _ = writeln!(out, "  agent console:  {url}/agent#key={}", app.api_key());
-    let _ = writeln!(out, "  customer page:  create a session in the console, then open the customer link it shows");
-    let _ = writeln!(out, "  API:            {url}/v1  (Authorization: Bearer <api key>)");
+    let _ = writeln!(
+        out,
+        "  customer page:  create a session in the console, then open the customer link it shows"
+    );
+    let _ = writeln!(
+        out,
+        "  API:            {url}/v1  (Authorization: Bearer <api key>)"
+    );
     let _ = out.flush();
     drop(out);
     if let Err(e) = app.run_until_stopped().await {

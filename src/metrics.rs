@@ -28,7 +28,9 @@ pub fn handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
-                .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+                .set_buckets(&[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
                 .expect("static buckets are valid")
                 .build_recorder();
             let handle = recorder.handle();
@@ -40,27 +42,45 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
-pub async fn record(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+pub async fn record(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let res = next.call(req).await?;
     let status = res.status().as_u16().to_string();
     metrics::counter!("vkyc_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!("vkyc_http_request_seconds", "method" => method, "route" => route).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("vkyc_http_request_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
     Ok(res)
 }
 
 fn process_stats() {
     // /proc/self/stat: utime and stime (fields 14, 15) in clock ticks; statm: resident pages.
     if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
         // Fields after the command name start at field 3; utime is field 14 → index 11.
         metrics::gauge!("vkyc_process_cpu_seconds_total").set((ticks(11) + ticks(12)) / 100.0);
     }
     if let Ok(statm) = std::fs::read_to_string("/proc/self/statm") {
-        if let Some(pages) = statm.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()) {
+        if let Some(pages) = statm
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse::<f64>().ok())
+        {
             metrics::gauge!("vkyc_process_resident_bytes").set(pages * 4096.0);
         }
     }
@@ -68,5 +88,7 @@ fn process_stats() {
 
 pub async fn scrape() -> HttpResponse {
     process_stats();
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(handle().render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(handle().render())
 }

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use vkyc_domain::SessionId;
 use vkyc_case::Notifier;
+use vkyc_domain::SessionId;
 
 /// Development only: the code goes to the server log (a secret in a log; never in
 /// production).

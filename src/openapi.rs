@@ -20,14 +20,19 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_actix_web::AppExt;
 use uuid::Uuid;
 use vkyc_case::{IssuedChallenge, Question};
-use vkyc_domain::kyc::{AgentDecision, AuditDecision, CaseResult, Recommendation, Stage, Step, StepType};
-use vkyc_vision::verify::{CheckError, FaceMatchOutcome};
+use vkyc_domain::kyc::{
+    AgentDecision, AuditDecision, CaseResult, Recommendation, Stage, Step, StepType,
+};
+use vkyc_domain::Role;
 use vkyc_vision::geometry::BBox;
 use vkyc_vision::idcard::DocumentFields;
 use vkyc_vision::liveness::Move;
-use vkyc_domain::Role;
+use vkyc_vision::verify::{CheckError, FaceMatchOutcome};
 
-pub use crate::store::{Attempt as DeliveryAttempt, Capture, CaptureKind, DeliveryState, EventEnvelope, Recording, RecordingStatus};
+pub use crate::store::{
+    Attempt as DeliveryAttempt, Capture, CaptureKind, DeliveryState, EventEnvelope, Recording,
+    RecordingStatus,
+};
 
 use vkyc_domain::session::{Applicant, SelfRecordPhase, SessionStatus};
 
@@ -75,13 +80,19 @@ impl Modify for Security {
 
 /// The document, as the routes register it.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let (_, api) = actix_web::App::new().into_utoipa_app().openapi(Base::openapi()).service(crate::api::v1_scope()).split_for_parts();
+    let (_, api) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(Base::openapi())
+        .service(crate::api::v1_scope())
+        .split_for_parts();
     api
 }
 
 /// The document as pretty JSON with a final newline: what `src/schema/openapi.json` holds.
 pub fn document_json() -> String {
-    let mut s = document().to_pretty_json().expect("the OpenAPI document serialises");
+    let mut s = document()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
     s.push('\n');
     s
 }
@@ -93,7 +104,9 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(document_json);
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = serde_json::Value)))]
 #[get("/openapi.json")]
 pub async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(DOCUMENT.as_str())
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(DOCUMENT.as_str())
 }
 
 // ------------------------------------------------------------------ sessions

@@ -15,13 +15,13 @@
 
 use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use utoipa::IntoParams;
 use chrono::Utc;
 use futures_util::stream;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
+use utoipa::IntoParams;
 use uuid::Uuid;
 use vkyc_domain::kyc::StepType;
 use vkyc_domain::Role;
@@ -33,7 +33,10 @@ use crate::startup::AppState;
 use crate::store::{Recording, RecordingStatus};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list).service(get).service(signed_url).service(media);
+    cfg.service(list)
+        .service(get)
+        .service(signed_url)
+        .service(media);
 }
 
 /// Who may read a session's recordings (besides the API key).
@@ -44,14 +47,22 @@ fn not_found() -> ApiError {
 }
 
 async fn load(state: &AppState, id: Uuid) -> Result<Recording, ApiError> {
-    state.store.get_recording(id).await.map_err(|e| ApiError::internal("get_recording", e))?.ok_or_else(not_found)
+    state
+        .store
+        .get_recording(id)
+        .await
+        .map_err(|e| ApiError::internal("get_recording", e))?
+        .ok_or_else(not_found)
 }
 
 /// A session's call recordings.
 #[utoipa::path(tag = "recordings", operation_id = "list_recordings", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
     responses((status = 200, description = "The recordings", body = RecordingListDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
 #[get("/sessions/{id}/recordings")]
-async fn list(state: web::Data<AppState>, SessionCaller { session, .. }: SessionCaller<AgentOrObserver>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    state: web::Data<AppState>,
+    SessionCaller { session, .. }: SessionCaller<AgentOrObserver>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(json!({"recordings": state.store.list_recordings(session.id).await.map_err(|e| ApiError::internal("list_recordings", e))?})))
 }
 
@@ -76,7 +87,11 @@ async fn authorize(caller: &Caller, state: &AppState, rec: &Recording) -> Result
 #[utoipa::path(tag = "recordings", operation_id = "get_recording", params(("id" = Uuid, Path, description = "The recording")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
     responses((status = 200, description = "The recording", body = RecordingDocumentDoc), AuthErrors, (status = 404, description = "`recording_not_found`", body = ErrorBody)))]
 #[get("/recordings/{id}")]
-async fn get(state: web::Data<AppState>, id: web::Path<Uuid>, caller: Caller) -> Result<HttpResponse, ApiError> {
+async fn get(
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
     // Authenticated first: without a valid token nothing is said about the recording.
     let rec = load(&state, id.into_inner()).await?;
     authorize(&caller, &state, &rec).await?;
@@ -87,9 +102,15 @@ async fn get(state: web::Data<AppState>, id: web::Path<Uuid>, caller: Caller) ->
         .steps
         .iter()
         .find(|s| s.step_type == StepType::Location)
-        .and_then(|s| s.attempts.iter().rev().find(|a| a.outcome == vkyc_domain::kyc::Outcome::Passed))
+        .and_then(|s| {
+            s.attempts
+                .iter()
+                .rev()
+                .find(|a| a.outcome == vkyc_domain::kyc::Outcome::Passed)
+        })
         .and_then(|a| a.data.as_ref());
-    let mut doc = serde_json::to_value(&rec).map_err(|e| ApiError::internal("recording json", e))?;
+    let mut doc =
+        serde_json::to_value(&rec).map_err(|e| ApiError::internal("recording json", e))?;
     doc["location"] = json!(location);
     doc["participants"] = json!(rec
         .tracks
@@ -112,17 +133,29 @@ fn signature(key: &[u8], id: Uuid, expires: i64) -> Hmac<Sha256> {
 #[utoipa::path(tag = "recordings", params(("id" = Uuid, Path, description = "The recording")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
     responses((status = 200, description = "The signed URL", body = SignedUrlDoc), AuthErrors, (status = 404, description = "`recording_not_found`", body = ErrorBody), (status = 409, description = "`recording_in_progress`: the call is still being recorded", body = ErrorBody)))]
 #[get("/recordings/{id}/url")]
-async fn signed_url(state: web::Data<AppState>, id: web::Path<Uuid>, caller: Caller) -> Result<HttpResponse, ApiError> {
+async fn signed_url(
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
     // Authenticated first: without a valid token nothing is said about the recording.
     let rec = load(&state, id.into_inner()).await?;
     authorize(&caller, &state, &rec).await?;
     if rec.status == RecordingStatus::Recording {
-        return Err(ApiError::conflict("recording_in_progress", "the call is still being recorded"));
+        return Err(ApiError::conflict(
+            "recording_in_progress",
+            "the call is still being recorded",
+        ));
     }
     let expires = Utc::now().timestamp() + state.config.recording.url_ttl_secs as i64;
-    let sig = signature(&state.recording_url_key, rec.id, expires).finalize().into_bytes();
+    let sig = signature(&state.recording_url_key, rec.id, expires)
+        .finalize()
+        .into_bytes();
     let sig: String = sig.iter().map(|b| format!("{b:02x}")).collect();
-    let path = format!("/v1/recordings/{}/media?expires={expires}&sig={sig}", rec.id);
+    let path = format!(
+        "/v1/recordings/{}/media?expires={expires}&sig={sig}",
+        rec.id
+    );
     Ok(HttpResponse::Ok().json(json!({
         "url": format!("{}{path}", state.public_url.trim_end_matches('/')),
         "path": path,
@@ -144,7 +177,10 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// A parsed `Range: bytes=…` header: the inclusive byte range to send, or why it can't be.
@@ -156,18 +192,26 @@ enum RangeReq {
 }
 
 fn parse_range(header: Option<&str>, len: u64) -> RangeReq {
-    let Some(h) = header else { return RangeReq::Whole };
-    let Some(spec) = h.trim().strip_prefix("bytes=") else { return RangeReq::Whole };
+    let Some(h) = header else {
+        return RangeReq::Whole;
+    };
+    let Some(spec) = h.trim().strip_prefix("bytes=") else {
+        return RangeReq::Whole;
+    };
     // One range only; a multi-range request gets the whole file (allowed by RFC 9110).
     if spec.contains(',') {
         return RangeReq::Whole;
     }
-    let Some((a, b)) = spec.split_once('-') else { return RangeReq::Unsatisfiable };
+    let Some((a, b)) = spec.split_once('-') else {
+        return RangeReq::Unsatisfiable;
+    };
     let (a, b) = (a.trim(), b.trim());
     let range = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
         (Some(start), Some(end)) if start <= end => Some((start, end.min(len.saturating_sub(1)))),
         (Some(start), None) if b.is_empty() => Some((start, len.saturating_sub(1))),
-        (None, Some(n)) if a.is_empty() && n > 0 => Some((len.saturating_sub(n), len.saturating_sub(1))),
+        (None, Some(n)) if a.is_empty() && n > 0 => {
+            Some((len.saturating_sub(n), len.saturating_sub(1)))
+        }
         _ => None,
     };
     match range {
@@ -188,12 +232,24 @@ async fn media(
     q: web::Query<MediaQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let invalid = || ApiError::forbidden("signed_url_invalid", "this link is not valid for this recording");
-    let (Some(expires), Some(sig)) = (q.expires, q.sig.as_deref()) else { return Err(invalid()) };
+    let invalid = || {
+        ApiError::forbidden(
+            "signed_url_invalid",
+            "this link is not valid for this recording",
+        )
+    };
+    let (Some(expires), Some(sig)) = (q.expires, q.sig.as_deref()) else {
+        return Err(invalid());
+    };
     let sig = hex_decode(sig).ok_or_else(invalid)?;
-    signature(&state.recording_url_key, id, expires).verify_slice(&sig).map_err(|_| invalid())?;
+    signature(&state.recording_url_key, id, expires)
+        .verify_slice(&sig)
+        .map_err(|_| invalid())?;
     if Utc::now().timestamp() > expires {
-        return Err(ApiError::forbidden("signed_url_expired", "this link has expired; ask for a new one"));
+        return Err(ApiError::forbidden(
+            "signed_url_expired",
+            "this link has expired; ask for a new one",
+        ));
     }
     let rec = load(&state, id).await?;
     let blobs = state.blobs.clone();
@@ -202,11 +258,23 @@ async fn media(
         .await
         .map_err(|e| ApiError::internal("open recording", e))?
         .map_err(|e| ApiError::internal("open recording", e))?
-        .ok_or_else(|| ApiError::not_found("recording_file_missing", "the recording's file is not in the blob store"))?;
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "recording_file_missing",
+                "the recording's file is not in the blob store",
+            )
+        })?;
     let len = reader.len();
-    let range = parse_range(req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()), len);
+    let range = parse_range(
+        req.headers()
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok()),
+        len,
+    );
     let (start, end, mut resp) = match range {
-        RangeReq::Whole if len == 0 => return Ok(HttpResponse::Ok().content_type("video/webm").finish()),
+        RangeReq::Whole if len == 0 => {
+            return Ok(HttpResponse::Ok().content_type("video/webm").finish())
+        }
         RangeReq::Whole => (0, len - 1, HttpResponse::Ok()),
         RangeReq::Part(a, b) => {
             let mut r = HttpResponse::PartialContent();
@@ -234,11 +302,17 @@ async fn media(
         match read {
             Ok((reader, mut buf, Ok(got))) if got > 0 => {
                 buf.truncate(got);
-                Some((Ok::<_, actix_web::Error>(web::Bytes::from(buf)), (reader, pos + got as u64)))
+                Some((
+                    Ok::<_, actix_web::Error>(web::Bytes::from(buf)),
+                    (reader, pos + got as u64),
+                ))
             }
             Ok((_, _, Err(e))) => {
                 tracing::error!(error = %e, "recording read failed");
-                Some((Err(actix_web::error::ErrorInternalServerError("read failed")), (noop_reader(), end + 1)))
+                Some((
+                    Err(actix_web::error::ErrorInternalServerError("read failed")),
+                    (noop_reader(), end + 1),
+                ))
             }
             _ => None,
         }
@@ -273,11 +347,23 @@ mod tests {
     fn ranges_parse_like_rfc_9110() {
         assert_eq!(parse_range(None, 100), RangeReq::Whole);
         assert_eq!(parse_range(Some("bytes=0-"), 100), RangeReq::Part(0, 99));
-        assert_eq!(parse_range(Some("bytes=10-19"), 100), RangeReq::Part(10, 19));
-        assert_eq!(parse_range(Some("bytes=90-200"), 100), RangeReq::Part(90, 99));
+        assert_eq!(
+            parse_range(Some("bytes=10-19"), 100),
+            RangeReq::Part(10, 19)
+        );
+        assert_eq!(
+            parse_range(Some("bytes=90-200"), 100),
+            RangeReq::Part(90, 99)
+        );
         assert_eq!(parse_range(Some("bytes=-10"), 100), RangeReq::Part(90, 99));
-        assert_eq!(parse_range(Some("bytes=100-"), 100), RangeReq::Unsatisfiable);
-        assert_eq!(parse_range(Some("bytes=20-10"), 100), RangeReq::Unsatisfiable);
+        assert_eq!(
+            parse_range(Some("bytes=100-"), 100),
+            RangeReq::Unsatisfiable
+        );
+        assert_eq!(
+            parse_range(Some("bytes=20-10"), 100),
+            RangeReq::Unsatisfiable
+        );
         assert_eq!(parse_range(Some("bytes=x-y"), 100), RangeReq::Unsatisfiable);
         assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), RangeReq::Whole);
     }
@@ -288,7 +374,9 @@ mod tests {
         let sig = signature(b"k", id, 100).finalize().into_bytes();
         assert!(signature(b"k", id, 100).verify_slice(&sig).is_ok());
         assert!(signature(b"k", id, 101).verify_slice(&sig).is_err());
-        assert!(signature(b"k", Uuid::new_v4(), 100).verify_slice(&sig).is_err());
+        assert!(signature(b"k", Uuid::new_v4(), 100)
+            .verify_slice(&sig)
+            .is_err());
         assert!(signature(b"other", id, 100).verify_slice(&sig).is_err());
     }
 }

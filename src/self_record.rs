@@ -26,25 +26,29 @@
 
 use actix_web::http::header;
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
-use utoipa::ToSchema;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
-use vkyc_domain::SessionId;
 use vkyc_domain::events::{data, DomainEvent};
 use vkyc_domain::kyc::{recommend, CaseResult, StepType};
+use vkyc_domain::SessionId;
 
-use vkyc_domain::session::{SelfRecordPhase, SelfRecordState, Session, SessionMode, SessionStatus};
 use crate::access::{AgentOrObserver, AnyRole, CustomerOnly, SessionAccess, SessionCaller};
 use crate::error::{ApiError, AuthErrors, BodyErrors, ErrorBody};
-use crate::openapi::*;
 use crate::extract::ValidJson;
 use crate::kyc_api::{case_error, face_input, FrameRef, SECONDS_PER_MOVE};
+use crate::openapi::*;
 use crate::startup::AppState;
+use vkyc_domain::session::{SelfRecordPhase, SelfRecordState, Session, SessionMode, SessionStatus};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(start_self_record).service(self_record_status).service(upload_self_record_chunk).service(get_self_record_video).service(submit_self_record);
+    cfg.service(start_self_record)
+        .service(self_record_status)
+        .service(upload_self_record_chunk)
+        .service(get_self_record_video)
+        .service(submit_self_record);
 }
 
 /// Seconds the page gives the customer to say their name and the date.
@@ -66,7 +70,10 @@ pub(crate) fn frames_key(id: SessionId) -> String {
 /// The session, if it is a self-recorded one (409 `not_self_record` otherwise).
 fn self_recorded(s: Session) -> Result<Session, ApiError> {
     if s.mode != SessionMode::SelfRecord {
-        return Err(ApiError::conflict("not_self_record", "this session is a live call, not a self-recorded one"));
+        return Err(ApiError::conflict(
+            "not_self_record",
+            "this session is a live call, not a self-recorded one",
+        ));
     }
     Ok(s)
 }
@@ -78,7 +85,12 @@ async fn update<T: Send + 'static>(
     id: SessionId,
     f: impl FnMut(&mut Session) -> Result<(T, Option<DomainEvent>), ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    match state.store.update_session(id, f).await.map_err(|e| ApiError::internal("update_session", e))? {
+    match state
+        .store
+        .update_session(id, f)
+        .await
+        .map_err(|e| ApiError::internal("update_session", e))?
+    {
         None => Err(ApiError::session_not_found()),
         Some(r) => r,
     }
@@ -86,10 +98,16 @@ async fn update<T: Send + 'static>(
 
 fn open_for_recording(s: &Session) -> Result<(), ApiError> {
     if s.status.is_final() {
-        return Err(ApiError::conflict("session_closed", "this session has ended"));
+        return Err(ApiError::conflict(
+            "session_closed",
+            "this session has ended",
+        ));
     }
     if s.status == SessionStatus::Scheduled {
-        return Err(ApiError::conflict("session_not_open", "this session's window has not opened yet"));
+        return Err(ApiError::conflict(
+            "session_not_open",
+            "this session's window has not opened yet",
+        ));
     }
     Ok(())
 }
@@ -99,21 +117,39 @@ fn open_for_recording(s: &Session) -> Result<(), ApiError> {
 #[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["customer"])),
     responses((status = 201, description = "The challenge and the prompts", body = SelfRecordScriptDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`not_self_record`, `session_closed`, `session_not_open` (scheduled), `already_submitted`, `consent_required`", body = ErrorBody)))]
 #[post("/sessions/{id}/self-record")]
-async fn start_self_record(state: web::Data<AppState>, SessionCaller { session, .. }: SessionCaller<CustomerOnly>) -> Result<HttpResponse, ApiError> {
+async fn start_self_record(
+    state: web::Data<AppState>,
+    SessionCaller { session, .. }: SessionCaller<CustomerOnly>,
+) -> Result<HttpResponse, ApiError> {
     let s = self_recorded(session)?;
     let id = s.id;
     open_for_recording(&s)?;
-    if s.self_record.as_ref().is_some_and(|r| r.phase != SelfRecordPhase::Recording) {
-        return Err(ApiError::conflict("already_submitted", "the recording has already been submitted"));
+    if s.self_record
+        .as_ref()
+        .is_some_and(|r| r.phase != SelfRecordPhase::Recording)
+    {
+        return Err(ApiError::conflict(
+            "already_submitted",
+            "the recording has already been submitted",
+        ));
     }
     // Consent comes before any recording.
     let case = state.cases.get(id, &s.workflow).await.map_err(case_error)?;
     if let Some(c) = case.step(StepType::Consent) {
-        if c.latest().is_none_or(|a| a.outcome != vkyc_domain::kyc::Outcome::Passed) {
-            return Err(ApiError::conflict("consent_required", "the customer's consent is needed before recording"));
+        if c.latest()
+            .is_none_or(|a| a.outcome != vkyc_domain::kyc::Outcome::Passed)
+        {
+            return Err(ApiError::conflict(
+                "consent_required",
+                "the customer's consent is needed before recording",
+            ));
         }
     }
-    let ch = state.cases.start_challenge(id, &s.workflow, system()).await.map_err(case_error)?;
+    let ch = state
+        .cases
+        .start_challenge(id, &s.workflow, system())
+        .await
+        .map_err(case_error)?;
     let challenge_id = ch.challenge_id;
     let now = Utc::now();
     update(&state, id, move |s| {
@@ -139,7 +175,11 @@ async fn start_self_record(state: web::Data<AppState>, SessionCaller { session, 
         json!({"id": "intro", "text": "Say your full name and today's date", "seconds": INTRO_SECS, "frames": 2}),
         json!({"id": "centre", "text": "Look straight at the camera", "seconds": 1}),
     ];
-    prompts.extend(ch.moves.iter().map(|m| json!({"id": m, "move": m, "seconds": SECONDS_PER_MOVE})));
+    prompts.extend(
+        ch.moves
+            .iter()
+            .map(|m| json!({"id": m, "move": m, "seconds": SECONDS_PER_MOVE})),
+    );
     Ok(HttpResponse::Created().json(json!({
         "challenge": ch,
         "prompts": prompts,
@@ -154,14 +194,18 @@ async fn start_self_record(state: web::Data<AppState>, SessionCaller { session, 
 #[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["customer", "agent", "observer"])),
     responses((status = 200, description = "The state", body = SelfRecordStatusDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`not_self_record`", body = ErrorBody)))]
 #[get("/sessions/{id}/self-record")]
-async fn self_record_status(SessionCaller { session, .. }: SessionCaller<AnyRole>) -> Result<HttpResponse, ApiError> {
+async fn self_record_status(
+    SessionCaller { session, .. }: SessionCaller<AnyRole>,
+) -> Result<HttpResponse, ApiError> {
     let s = self_recorded(session)?;
     Ok(HttpResponse::Ok().json(self_record_json(&s)))
 }
 
 fn self_record_json(s: &Session) -> serde_json::Value {
     match &s.self_record {
-        None => json!({"phase": null, "status": s.status, "video_received": 0, "video_complete": false}),
+        None => {
+            json!({"phase": null, "status": s.status, "video_received": 0, "video_complete": false})
+        }
         Some(r) => json!({
             "phase": r.phase, "status": s.status, "video_type": r.video_type, "video_total": r.video_total,
             "video_received": r.video_received, "video_complete": r.video_complete(),
@@ -172,12 +216,25 @@ fn self_record_json(s: &Session) -> serde_json::Value {
 
 /// `Content-Range: bytes START-END/TOTAL` (END inclusive).
 fn content_range(req: &HttpRequest) -> Result<(u64, u64, u64), ApiError> {
-    let bad = || ApiError::bad_request("invalid_content_range", "Content-Range: bytes START-END/TOTAL is required (END inclusive)");
-    let v = req.headers().get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok()).ok_or_else(bad)?;
+    let bad = || {
+        ApiError::bad_request(
+            "invalid_content_range",
+            "Content-Range: bytes START-END/TOTAL is required (END inclusive)",
+        )
+    };
+    let v = req
+        .headers()
+        .get(header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(bad)?;
     let rest = v.trim().strip_prefix("bytes ").ok_or_else(bad)?;
     let (range, total) = rest.split_once('/').ok_or_else(bad)?;
     let (a, b) = range.split_once('-').ok_or_else(bad)?;
-    let (a, b, total): (u64, u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?, total.parse().map_err(|_| bad())?);
+    let (a, b, total): (u64, u64, u64) = (
+        a.parse().map_err(|_| bad())?,
+        b.parse().map_err(|_| bad())?,
+        total.parse().map_err(|_| bad())?,
+    );
     if b < a || b >= total {
         return Err(bad());
     }
@@ -198,31 +255,70 @@ async fn upload_self_record_chunk(
     let (a, b, total) = content_range(&req)?;
     let body = read_body(payload, limits.max_chunk_bytes).await?;
     if b - a + 1 != body.len() as u64 {
-        return Err(ApiError::bad_request("invalid_content_range", format!("Content-Range says {} bytes, the body has {}", b - a + 1, body.len())));
+        return Err(ApiError::bad_request(
+            "invalid_content_range",
+            format!(
+                "Content-Range says {} bytes, the body has {}",
+                b - a + 1,
+                body.len()
+            ),
+        ));
     }
     if total > limits.max_video_bytes {
-        return Err(ApiError::new(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, "video_too_large", format!("the video is at most {} bytes", limits.max_video_bytes)));
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "video_too_large",
+            format!("the video is at most {} bytes", limits.max_video_bytes),
+        ));
     }
-    let ctype = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let ctype = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if !matches!(ctype.as_str(), "video/webm" | "video/mp4") {
-        return Err(ApiError::new(actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "the video must be video/webm or video/mp4"));
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the video must be video/webm or video/mp4",
+        ));
     }
     // Where the upload stands (checked again in the transaction below).
     let s = self_recorded(crate::api::load_session(&state, id).await?)?;
     open_for_recording(&s)?;
-    let r = s.self_record.as_ref().ok_or_else(|| ApiError::conflict("not_started", "start the recording first (POST …/self-record)"))?;
+    let r = s.self_record.as_ref().ok_or_else(|| {
+        ApiError::conflict(
+            "not_started",
+            "start the recording first (POST …/self-record)",
+        )
+    })?;
     check_chunk(r, a, total)?;
     // The chunk goes to the blob store first, under the index it will have: a retry after a
     // failure overwrites the same key, so nothing is half-counted.
     let n = r.video_chunks;
     let len = body.len() as u64;
-    state.blobs.put(&chunk_key(id, n), body).await.map_err(|e| ApiError::internal("blob put", e))?;
+    state
+        .blobs
+        .put(&chunk_key(id, n), body)
+        .await
+        .map_err(|e| ApiError::internal("blob put", e))?;
     let r = update(&state, id, move |s| {
         open_for_recording(s)?;
-        let r = s.self_record.as_mut().ok_or_else(|| ApiError::conflict("not_started", "start the recording first"))?;
+        let r = s
+            .self_record
+            .as_mut()
+            .ok_or_else(|| ApiError::conflict("not_started", "start the recording first"))?;
         check_chunk(r, a, total)?;
         if r.video_chunks != n {
-            return Err(ApiError::conflict("upload_conflict", "another upload of this video is running"));
+            return Err(ApiError::conflict(
+                "upload_conflict",
+                "another upload of this video is running",
+            ));
         }
         r.video_total = Some(total);
         r.video_type = Some(ctype.clone());
@@ -231,7 +327,11 @@ async fn upload_self_record_chunk(
         Ok((r.clone(), None))
     })
     .await?;
-    let code = if r.video_complete() { actix_web::http::StatusCode::CREATED } else { actix_web::http::StatusCode::OK };
+    let code = if r.video_complete() {
+        actix_web::http::StatusCode::CREATED
+    } else {
+        actix_web::http::StatusCode::OK
+    };
     Ok(HttpResponse::build(code).json(json!({"video_received": r.video_received, "video_total": r.video_total, "video_complete": r.video_complete()})))
 }
 
@@ -240,9 +340,18 @@ async fn read_body(mut payload: web::Payload, limit: u64) -> Result<Vec<u8>, Api
     use futures_util::StreamExt;
     let mut out = Vec::new();
     while let Some(part) = payload.next().await {
-        let part = part.map_err(|e| ApiError::bad_request("invalid_body", format!("the request body could not be read: {e}")))?;
+        let part = part.map_err(|e| {
+            ApiError::bad_request(
+                "invalid_body",
+                format!("the request body could not be read: {e}"),
+            )
+        })?;
         if (out.len() + part.len()) as u64 > limit {
-            return Err(ApiError::new(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, "chunk_too_large", format!("chunks are at most {limit} bytes")));
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "chunk_too_large",
+                format!("chunks are at most {limit} bytes"),
+            ));
         }
         out.extend_from_slice(&part);
     }
@@ -251,14 +360,20 @@ async fn read_body(mut payload: web::Payload, limit: u64) -> Result<Vec<u8>, Api
 
 fn check_chunk(r: &SelfRecordState, start: u64, total: u64) -> Result<(), ApiError> {
     if r.phase != SelfRecordPhase::Recording {
-        return Err(ApiError::conflict("already_submitted", "the recording has already been submitted"));
+        return Err(ApiError::conflict(
+            "already_submitted",
+            "the recording has already been submitted",
+        ));
     }
     if r.video_total.is_some_and(|t| t != total) {
         return Err(ApiError::conflict("upload_total_changed", "the total size differs from the first chunk's: restart the recording to upload another video"));
     }
     if start != r.video_received {
         // The client resumes from GET …/self-record's video_received.
-        return Err(ApiError::conflict("upload_offset_mismatch", format!("the next chunk starts at byte {}", r.video_received)));
+        return Err(ApiError::conflict(
+            "upload_offset_mismatch",
+            format!("the next chunk starts at byte {}", r.video_received),
+        ));
     }
     Ok(())
 }
@@ -267,16 +382,32 @@ fn check_chunk(r: &SelfRecordState, start: u64, total: u64) -> Result<(), ApiErr
 #[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
     responses((status = 200, description = "The video", content(("video/webm"), ("video/mp4"))), AuthErrors, (status = 404, description = "`session_not_found`, `video_not_found` (no complete video)", body = ErrorBody), (status = 409, description = "`not_self_record`", body = ErrorBody)))]
 #[get("/sessions/{id}/self-record/video")]
-async fn get_self_record_video(state: web::Data<AppState>, SessionCaller { session, .. }: SessionCaller<AgentOrObserver>) -> Result<HttpResponse, ApiError> {
+async fn get_self_record_video(
+    state: web::Data<AppState>,
+    SessionCaller { session, .. }: SessionCaller<AgentOrObserver>,
+) -> Result<HttpResponse, ApiError> {
     let s = self_recorded(session)?;
     let id = s.id;
-    let r = s.self_record.filter(|r| r.video_complete()).ok_or_else(|| ApiError::not_found("video_not_found", "no complete video for this session"))?;
+    let r = s
+        .self_record
+        .filter(|r| r.video_complete())
+        .ok_or_else(|| {
+            ApiError::not_found("video_not_found", "no complete video for this session")
+        })?;
     let mut out = Vec::with_capacity(r.video_received as usize);
     for n in 0..r.video_chunks {
-        let chunk = state.blobs.get(&chunk_key(id, n)).await.map_err(|e| ApiError::internal("blob get", e))?;
-        out.extend(chunk.ok_or_else(|| ApiError::internal("blob get", format!("chunk {n} missing")))?);
+        let chunk = state
+            .blobs
+            .get(&chunk_key(id, n))
+            .await
+            .map_err(|e| ApiError::internal("blob get", e))?;
+        out.extend(
+            chunk.ok_or_else(|| ApiError::internal("blob get", format!("chunk {n} missing")))?,
+        );
     }
-    Ok(HttpResponse::Ok().content_type(r.video_type.unwrap_or_else(|| "video/webm".into())).body(out))
+    Ok(HttpResponse::Ok()
+        .content_type(r.video_type.unwrap_or_else(|| "video/webm".into()))
+        .body(out))
 }
 
 /// The frames captured at the prompts (captures of kind `frame`).
@@ -293,46 +424,91 @@ struct SubmitBody {
 #[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session")), request_body = SubmitBody, security(("api_key" = []), ("join_token" = ["customer"])),
     responses((status = 202, description = "Submitted; processing", body = SelfRecordSubmittedDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`, `capture_not_found`", body = ErrorBody), (status = 409, description = "`not_self_record`, `session_closed`, `not_started`, `already_submitted`, `video_incomplete`", body = ErrorBody)))]
 #[post("/sessions/{id}/self-record/submit")]
-async fn submit_self_record(state: web::Data<AppState>, SessionCaller { session, body: ValidJson(body), .. }: SessionCaller<CustomerOnly, ValidJson<SubmitBody>>) -> Result<HttpResponse, ApiError> {
+async fn submit_self_record(
+    state: web::Data<AppState>,
+    SessionCaller {
+        session,
+        body: ValidJson(body),
+        ..
+    }: SessionCaller<CustomerOnly, ValidJson<SubmitBody>>,
+) -> Result<HttpResponse, ApiError> {
     let s = self_recorded(session)?;
     let id = s.id;
     open_for_recording(&s)?;
-    let r = s.self_record.clone().ok_or_else(|| ApiError::conflict("not_started", "start the recording first"))?;
+    let r = s
+        .self_record
+        .clone()
+        .ok_or_else(|| ApiError::conflict("not_started", "start the recording first"))?;
     if r.phase != SelfRecordPhase::Recording {
-        return Err(ApiError::conflict("already_submitted", "the recording has already been submitted"));
+        return Err(ApiError::conflict(
+            "already_submitted",
+            "the recording has already been submitted",
+        ));
     }
     if !r.video_complete() {
-        return Err(ApiError::conflict("video_incomplete", format!("the video upload is not complete ({} bytes received)", r.video_received)));
+        return Err(ApiError::conflict(
+            "video_incomplete",
+            format!(
+                "the video upload is not complete ({} bytes received)",
+                r.video_received
+            ),
+        ));
     }
     // Load (and so validate) everything before the state changes.
-    let frames: Vec<(Uuid, u64)> = body.frames.into_iter().map(|f| (f.capture_id, f.t_ms)).collect();
+    let frames: Vec<(Uuid, u64)> = body
+        .frames
+        .into_iter()
+        .map(|f| (f.capture_id, f.t_ms))
+        .collect();
     let input = face_input(&state, id, None, Some((r.challenge_id, frames.clone()))).await?;
     // Kept for a processor that starts after a restart (overwritten by a retried submit).
     let kept = serde_json::to_vec(&frames).map_err(|e| ApiError::internal("frames", e))?;
-    state.blobs.put(&frames_key(id), kept).await.map_err(|e| ApiError::internal("blob put", e))?;
+    state
+        .blobs
+        .put(&frames_key(id), kept)
+        .await
+        .map_err(|e| ApiError::internal("blob put", e))?;
     let now = Utc::now();
     update(&state, id, move |s| {
         open_for_recording(s)?;
-        let r = s.self_record.as_mut().ok_or_else(|| ApiError::conflict("not_started", "start the recording first"))?;
+        let r = s
+            .self_record
+            .as_mut()
+            .ok_or_else(|| ApiError::conflict("not_started", "start the recording first"))?;
         if r.phase != SelfRecordPhase::Recording {
-            return Err(ApiError::conflict("already_submitted", "the recording has already been submitted"));
+            return Err(ApiError::conflict(
+                "already_submitted",
+                "the recording has already been submitted",
+            ));
         }
         r.phase = SelfRecordPhase::Processing;
         r.submitted_at = Some(now);
-        let ev = DomainEvent::new(Some(s.id), data::SelfRecordSubmitted { video_bytes: r.video_received });
+        let ev = DomainEvent::new(
+            Some(s.id),
+            data::SelfRecordSubmitted {
+                video_bytes: r.video_received,
+            },
+        );
         Ok(((), Some(ev)))
     })
     .await?;
     // The checks run after the answer: the page shows "submitted" and the lender hears
     // through video.reviewed (the result) when they are done. A processor that is being
     // restarted picks the session up when it starts.
-    match state.self_record.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+    match state
+        .self_record
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+    {
         Some(p) => {
             if p.cast(ProcessMsg::Process(id, Box::new(input))).is_err() {
                 tracing::warn!(session = %id, "self-record processor stopped; its successor resumes this session when it starts");
             }
         }
-        None => tracing::warn!(session = %id, "self-record processor restarting; it resumes this session when it starts"),
+        None => {
+            tracing::warn!(session = %id, "self-record processor restarting; it resumes this session when it starts")
+        }
     }
     Ok(HttpResponse::Accepted().json(json!({"phase": SelfRecordPhase::Processing})))
 }
@@ -358,7 +534,11 @@ impl ractor::Actor for SelfRecordProcessor {
     type State = std::sync::Arc<AppState>;
     type Arguments = std::sync::Arc<AppState>;
 
-    async fn pre_start(&self, me: ractor::ActorRef<ProcessMsg>, state: Self::Arguments) -> Result<Self::State, ractor::ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        me: ractor::ActorRef<ProcessMsg>,
+        state: Self::Arguments,
+    ) -> Result<Self::State, ractor::ActorProcessingErr> {
         // Submissions from now on queue here, behind the resumed ones (one found by both is
         // checked once, see `Process`).
         *state.self_record.write().unwrap_or_else(|e| e.into_inner()) = Some(me);
@@ -366,11 +546,25 @@ impl ractor::Actor for SelfRecordProcessor {
     }
 
     /// After the start (the supervisor is not held up): the sessions a stop interrupted.
-    async fn post_start(&self, _me: ractor::ActorRef<ProcessMsg>, state: &mut Self::State) -> Result<(), ractor::ActorProcessingErr> {
+    async fn post_start(
+        &self,
+        _me: ractor::ActorRef<ProcessMsg>,
+        state: &mut Self::State,
+    ) -> Result<(), ractor::ActorProcessingErr> {
         let sessions = state.store.list_sessions(RESUME_SCAN).await?;
-        let left: Vec<Session> = sessions.into_iter().filter(|s| s.self_record.as_ref().is_some_and(|r| r.phase == SelfRecordPhase::Processing)).collect();
+        let left: Vec<Session> = sessions
+            .into_iter()
+            .filter(|s| {
+                s.self_record
+                    .as_ref()
+                    .is_some_and(|r| r.phase == SelfRecordPhase::Processing)
+            })
+            .collect();
         if !left.is_empty() {
-            tracing::warn!(count = left.len(), "resuming self-record checks interrupted by a stop");
+            tracing::warn!(
+                count = left.len(),
+                "resuming self-record checks interrupted by a stop"
+            );
         }
         for s in left {
             resume(state, s).await;
@@ -378,22 +572,37 @@ impl ractor::Actor for SelfRecordProcessor {
         Ok(())
     }
 
-    async fn handle(&self, _me: ractor::ActorRef<ProcessMsg>, msg: ProcessMsg, state: &mut Self::State) -> Result<(), ractor::ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _me: ractor::ActorRef<ProcessMsg>,
+        msg: ProcessMsg,
+        state: &mut Self::State,
+    ) -> Result<(), ractor::ActorProcessingErr> {
         match msg {
-            ProcessMsg::Process(id, input) => {
-                match crate::api::load_session(state, id).await {
-                    Ok(s) if s.self_record.as_ref().is_some_and(|r| r.phase == SelfRecordPhase::Processing) => process(state, s, Some(*input)).await,
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(session = %id, code = e.code, "self-record session cannot be loaded for its checks"),
+            ProcessMsg::Process(id, input) => match crate::api::load_session(state, id).await {
+                Ok(s)
+                    if s.self_record
+                        .as_ref()
+                        .is_some_and(|r| r.phase == SelfRecordPhase::Processing) =>
+                {
+                    process(state, s, Some(*input)).await
                 }
-            }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(session = %id, code = e.code, "self-record session cannot be loaded for its checks")
+                }
+            },
             #[cfg(feature = "fault-injection")]
             ProcessMsg::InjectPanic => panic!("self-record processor: injected fault"),
         }
         Ok(())
     }
 
-    async fn post_stop(&self, _me: ractor::ActorRef<ProcessMsg>, state: &mut Self::State) -> Result<(), ractor::ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _me: ractor::ActorRef<ProcessMsg>,
+        state: &mut Self::State,
+    ) -> Result<(), ractor::ActorProcessingErr> {
         *state.self_record.write().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(())
     }
@@ -430,11 +639,17 @@ async fn process(state: &AppState, s: Session, input: Option<vkyc_case::StepInpu
         }
     }
     let result = match state.cases.get(id, &s.workflow).await {
-        Ok(case) if recommend(&case, &state.config.kyc.rules).result == CaseResult::Approved => CaseResult::Approved,
+        Ok(case) if recommend(&case, &state.config.kyc.rules).result == CaseResult::Approved => {
+            CaseResult::Approved
+        }
         _ => CaseResult::NeedsReview,
     };
     let notes = Some("automatic result of the self-recorded video".to_string());
-    if let Err(e) = state.cases.decide(id, &s.workflow, result, notes, system()).await {
+    if let Err(e) = state
+        .cases
+        .decide(id, &s.workflow, result, notes, system())
+        .await
+    {
         tracing::error!(session = %id, code = e.code(), "self-record result could not be set");
     }
     finish(state, id).await;
@@ -456,6 +671,8 @@ async fn finish(state: &AppState, id: SessionId) {
                 tracing::warn!(session = %id, error = %e, "self-record frame list could not be deleted");
             }
         }
-        Err(e) => tracing::error!(session = %id, code = e.code, "self-record state could not be saved"),
+        Err(e) => {
+            tracing::error!(session = %id, code = e.code, "self-record state could not be saved")
+        }
     }
 }

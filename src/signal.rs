@@ -19,10 +19,17 @@ use vkyc_call::{JoinError, JoinedPeer};
 
 use crate::startup::AppState;
 
-pub async fn rtc(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
+pub async fn rtc(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> actix_web::Result<HttpResponse> {
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let max = state.config.signalling.max_message_bytes;
-    let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
+    let stream = stream
+        .max_frame_size(max)
+        .aggregate_continuations()
+        .max_continuation_size(max);
     actix_web::rt::spawn(run(state.into_inner(), session, stream));
     Ok(response)
 }
@@ -30,15 +37,23 @@ pub async fn rtc(req: HttpRequest, body: web::Payload, state: web::Data<AppState
 /// Parse one client frame: `bad_message` for anything that is not a well-formed message,
 /// `unknown_type` for a well-formed message of a type we do not have.
 pub fn parse(text: &str) -> Result<ClientMsg, ServerMsg> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|_| ServerMsg::error("bad_message", "not a JSON object"))?;
-    let Some(kind) = value.get("type").and_then(|t| t.as_str()).map(str::to_string) else {
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|_| ServerMsg::error("bad_message", "not a JSON object"))?;
+    let Some(kind) = value
+        .get("type")
+        .and_then(|t| t.as_str())
+        .map(str::to_string)
+    else {
         return Err(ServerMsg::error("bad_message", "missing \"type\""));
     };
     if !ClientMsg::TYPES.contains(&kind.as_str()) {
-        return Err(ServerMsg::error("unknown_type", format!("unknown message type {:?}", truncate(&kind, 40))));
+        return Err(ServerMsg::error(
+            "unknown_type",
+            format!("unknown message type {:?}", truncate(&kind, 40)),
+        ));
     }
-    serde_json::from_value(value).map_err(|e| ServerMsg::error("bad_message", format!("invalid {kind} message: {e}")))
+    serde_json::from_value(value)
+        .map_err(|e| ServerMsg::error("bad_message", format!("invalid {kind} message: {e}")))
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -64,11 +79,21 @@ impl Conn {
             _ => String::new(),
         };
         this.send(&msg).await;
-        let _ = this.ws.close(Some(CloseReason { code: CloseCode::Policy, description: Some(code) })).await;
+        let _ = this
+            .ws
+            .close(Some(CloseReason {
+                code: CloseCode::Policy,
+                description: Some(code),
+            }))
+            .await;
     }
 }
 
-async fn run(state: std::sync::Arc<AppState>, ws: WsSession, mut stream: actix_ws::AggregatedMessageStream) {
+async fn run(
+    state: std::sync::Arc<AppState>,
+    ws: WsSession,
+    mut stream: actix_ws::AggregatedMessageStream,
+) {
     let cfg = &state.config.signalling;
     let mut conn = Conn { ws };
     let (tx, mut rx) = mpsc::unbounded_channel::<ServerMsg>();
@@ -162,25 +187,46 @@ async fn run(state: std::sync::Arc<AppState>, ws: WsSession, mut stream: actix_w
             }
         }
     }
-    let _ = joined.room.cast(RoomMsg::Leave { peer_id: joined.peer_id, reason });
+    let _ = joined.room.cast(RoomMsg::Leave {
+        peer_id: joined.peer_id,
+        reason,
+    });
     let _ = conn.ws.close(None).await;
 }
 
-async fn join(state: &AppState, token: &str, tx: vkyc_call::signal::SignalTx) -> Result<JoinedPeer, ServerMsg> {
-    let claims = state.auth.verify(token).map_err(|e| ServerMsg::error(e.code, e.message))?;
+async fn join(
+    state: &AppState,
+    token: &str,
+    tx: vkyc_call::signal::SignalTx,
+) -> Result<JoinedPeer, ServerMsg> {
+    let claims = state
+        .auth
+        .verify(token)
+        .map_err(|e| ServerMsg::error(e.code, e.message))?;
     let session = match state.store.get_session(claims.sid).await {
         Ok(Some(s)) => s,
-        Ok(None) => return Err(ServerMsg::error("session_not_found", "no session with this id")),
+        Ok(None) => {
+            return Err(ServerMsg::error(
+                "session_not_found",
+                "no session with this id",
+            ))
+        }
         Err(e) => {
             tracing::error!(error = %e, "store failure at join");
-            return Err(ServerMsg::error("internal", "internal error; it has been logged"));
+            return Err(ServerMsg::error(
+                "internal",
+                "internal error; it has been logged",
+            ));
         }
     };
     if session.status.is_final() {
         return Err(ServerMsg::error("room_ended", "this call has ended"));
     }
     if session.status == vkyc_domain::session::SessionStatus::Scheduled {
-        return Err(ServerMsg::error("session_not_started", "the call's window has not opened yet"));
+        return Err(ServerMsg::error(
+            "session_not_started",
+            "the call's window has not opened yet",
+        ));
     }
     // A group's applicant joins the parent's call, as a participant of their own session.
     let participant_id = match session.parent_id {
@@ -196,21 +242,41 @@ async fn join(state: &AppState, token: &str, tx: vkyc_call::signal::SignalTx) ->
         None => session.record,
     }
     .unwrap_or(state.config.recording.enabled);
-    let spec = JoinSpec { session_id: session.id, participant_id, role: claims.role, signal: tx, record };
-    state.rooms.join(session.room_id(), spec).await.map_err(|e| match e {
-        JoinError::RoomFull => ServerMsg::error("room_full", "the call has the maximum number of participants"),
-        JoinError::RoomEnded => ServerMsg::error("room_ended", "this call has ended"),
-        JoinError::Internal(e) => {
-            tracing::error!(error = %e, "join failed");
-            ServerMsg::error("internal", "internal error; it has been logged")
-        }
-    })
+    let spec = JoinSpec {
+        session_id: session.id,
+        participant_id,
+        role: claims.role,
+        signal: tx,
+        record,
+    };
+    state
+        .rooms
+        .join(session.room_id(), spec)
+        .await
+        .map_err(|e| match e {
+            JoinError::RoomFull => ServerMsg::error(
+                "room_full",
+                "the call has the maximum number of participants",
+            ),
+            JoinError::RoomEnded => ServerMsg::error("room_ended", "this call has ended"),
+            JoinError::Internal(e) => {
+                tracing::error!(error = %e, "join failed");
+                ServerMsg::error("internal", "internal error; it has been logged")
+            }
+        })
 }
 
 /// Route one client message; returns an immediate reply for the client, if any.
-async fn dispatch(peer: &JoinedPeer, msg: ClientMsg, reason: &mut LeaveReason) -> Option<ServerMsg> {
+async fn dispatch(
+    peer: &JoinedPeer,
+    msg: ClientMsg,
+    reason: &mut LeaveReason,
+) -> Option<ServerMsg> {
     match msg {
-        ClientMsg::Join { .. } => Some(ServerMsg::error("already_joined", "this connection has joined already")),
+        ClientMsg::Join { .. } => Some(ServerMsg::error(
+            "already_joined",
+            "this connection has joined already",
+        )),
         ClientMsg::Answer { sdp } => {
             let _ = peer.actor.cast(PeerMsg::Answer(sdp));
             None
@@ -219,27 +285,60 @@ async fn dispatch(peer: &JoinedPeer, msg: ClientMsg, reason: &mut LeaveReason) -
             let _ = peer.actor.cast(PeerMsg::Candidate(candidate));
             None
         }
-        ClientMsg::Mute { peer_id, kind, muted } => {
+        ClientMsg::Mute {
+            peer_id,
+            kind,
+            muted,
+        } => {
             if !peer.role.can_moderate() {
-                return Some(ServerMsg::error("forbidden", "only the agent may mute other participants"));
+                return Some(ServerMsg::error(
+                    "forbidden",
+                    "only the agent may mute other participants",
+                ));
             }
             let by = peer.peer_id;
-            match call_t!(peer.room, |reply| RoomMsg::Mute { by, target: peer_id, kind, muted, reply }, 5000) {
+            match call_t!(
+                peer.room,
+                |reply| RoomMsg::Mute {
+                    by,
+                    target: peer_id,
+                    kind,
+                    muted,
+                    reply
+                },
+                5000
+            ) {
                 Ok(Ok(())) => None,
-                Ok(Err(RoomError::UnknownPeer)) => Some(ServerMsg::error("unknown_peer", "no such peer in this call")),
-                Ok(Err(RoomError::Forbidden)) => Some(ServerMsg::error("forbidden", "only the agent may mute")),
+                Ok(Err(RoomError::UnknownPeer)) => Some(ServerMsg::error(
+                    "unknown_peer",
+                    "no such peer in this call",
+                )),
+                Ok(Err(RoomError::Forbidden)) => {
+                    Some(ServerMsg::error("forbidden", "only the agent may mute"))
+                }
                 Err(_) => Some(ServerMsg::error("room_ended", "this call has ended")),
             }
         }
         ClientMsg::MediaState { audio, video } => {
-            let _ = peer.room.cast(RoomMsg::MediaState { peer_id: peer.peer_id, audio, video });
+            let _ = peer.room.cast(RoomMsg::MediaState {
+                peer_id: peer.peer_id,
+                audio,
+                video,
+            });
             None
         }
         ClientMsg::End => {
             if !peer.role.can_moderate() {
-                return Some(ServerMsg::error("forbidden", "only the agent may end the call"));
+                return Some(ServerMsg::error(
+                    "forbidden",
+                    "only the agent may end the call",
+                ));
             }
-            let _ = peer.room.cast(RoomMsg::End { by: Some(peer.peer_id), reason: "ended_by_agent".into(), reply: None });
+            let _ = peer.room.cast(RoomMsg::End {
+                by: Some(peer.peer_id),
+                reason: "ended_by_agent".into(),
+                reply: None,
+            });
             None
         }
         ClientMsg::Leave => {
@@ -268,6 +367,9 @@ mod tests {
         assert_eq!(code("{\"type\":\"dance\"}"), "unknown_type");
         assert_eq!(code("{\"type\":\"answer\"}"), "bad_message");
         assert_eq!(code("{\"type\":\"answer\",\"sdp\":5}"), "bad_message");
-        assert_eq!(code("{\"type\":\"mute\",\"peer_id\":\"nope\",\"kind\":\"audio\",\"muted\":true}"), "bad_message");
+        assert_eq!(
+            code("{\"type\":\"mute\",\"peer_id\":\"nope\",\"kind\":\"audio\",\"muted\":true}"),
+            "bad_message"
+        );
     }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use vkyc_call::room::RoomSettings;
-use vkyc_media::sfu::Sfu;
 use vkyc_call::Rooms;
+use vkyc_media::sfu::Sfu;
 
 use crate::auth::{secret_or_generate, Auth};
 use crate::config::Config;
@@ -56,7 +56,10 @@ fn faulty<M: ractor::Message>(spec: ChildSpec, msg: fn() -> M) -> ChildSpec {
 /// An inference pool as a child of the tree: the pool started with the engines is linked
 /// to the tree at first; after a failure a new pool is started in its place, and the
 /// handle the HTTP layer holds reaches it.
-fn pool_child<E: vkyc_vision::inference::Engine>(name: &'static str, pool: vkyc_vision::inference::Pool<E>) -> ChildSpec {
+fn pool_child<E: vkyc_vision::inference::Engine>(
+    name: &'static str,
+    pool: vkyc_vision::inference::Pool<E>,
+) -> ChildSpec {
     let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let spec = ChildSpec::new(name, Restart::DEFAULT, move |sup| {
         let (pool, first) = (pool.clone(), first.clone());
@@ -82,24 +85,42 @@ impl Application {
             crate::config::StorageBackend::Embedded => Arc::new(EmbeddedStore::open(&data_dir)?),
             crate::config::StorageBackend::Scylla => {
                 let cfg = &config.storage.scylla;
-                Arc::new(ScyllaStore::connect(cfg, cfg.migrate_on_start).await.map_err(|e| anyhow::anyhow!("storage.scylla: {e}"))?)
+                Arc::new(
+                    ScyllaStore::connect(cfg, cfg.migrate_on_start)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("storage.scylla: {e}"))?,
+                )
             }
         };
         let api_key = secret_or_generate(config.auth.api_key.expose(), &data_dir, "api.key")?;
         let jwt_secret = secret_or_generate(config.auth.jwt_secret.expose(), &data_dir, "jwt.key")?;
         let auth = Auth::new(api_key.clone(), &jwt_secret);
         let blob_key = secret_or_generate(config.storage.blob_key.expose(), &data_dir, "blob.key")?;
-        let blob_dir = if config.storage.blob_dir.is_empty() { data_dir.join("blobs") } else { config.storage.blob_dir.clone().into() };
-        let blobs: Arc<dyn vkyc_blob::BlobStore> =
-            Arc::new(crate::store::FsBlobStore::open(blob_dir, &blob_key).map_err(|e| anyhow::anyhow!("storage.blob_key / blob_dir: {e}"))?);
+        let blob_dir = if config.storage.blob_dir.is_empty() {
+            data_dir.join("blobs")
+        } else {
+            config.storage.blob_dir.clone().into()
+        };
+        let blobs: Arc<dyn vkyc_blob::BlobStore> = Arc::new(
+            crate::store::FsBlobStore::open(blob_dir, &blob_key)
+                .map_err(|e| anyhow::anyhow!("storage.blob_key / blob_dir: {e}"))?,
+        );
 
         let sfu = Arc::new(Sfu::new(config.rtc.clone())?);
         // Recordings cut off by a crash: their files are made readable and they are marked
         // failed before any new call starts.
         let repair_blobs = blobs.clone();
-        match store.fail_interrupted_recordings(Box::new(move |key| repair_blobs.repair_stream(key).ok().flatten())).await {
+        match store
+            .fail_interrupted_recordings(Box::new(move |key| {
+                repair_blobs.repair_stream(key).ok().flatten()
+            }))
+            .await
+        {
             Ok(failed) if !failed.is_empty() => {
-                tracing::warn!(count = failed.len(), "recordings interrupted by a server stop were marked failed")
+                tracing::warn!(
+                    count = failed.len(),
+                    "recordings interrupted by a server stop were marked failed"
+                )
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "interrupted recordings could not be checked"),
@@ -107,9 +128,14 @@ impl Application {
         let settings = RoomSettings {
             max_peers: config.room.max_peers,
             empty_timeout: Duration::from_secs(config.room.empty_timeout_secs),
-            recording: Some(vkyc_media::recording::RecordingSettings { blobs: blobs.clone(), config: config.recording.clone() }),
+            recording: Some(vkyc_media::recording::RecordingSettings {
+                blobs: blobs.clone(),
+                config: config.recording.clone(),
+            }),
         };
-        let tree = Tree::start(store.clone()).await.map_err(|e| anyhow::anyhow!("application supervisor failed to start: {e}"))?;
+        let tree = Tree::start(store.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("application supervisor failed to start: {e}"))?;
         let rooms = Rooms::new(sfu, store.clone(), settings);
         let r = rooms.clone();
         tree.start_child(ChildSpec::new("rooms", Restart::DEFAULT, move |sup| {
@@ -120,9 +146,12 @@ impl Application {
 
         let inference = if config.inference.enabled {
             let inf = crate::verify::Inference::start(&config).await?;
-            tree.start_child(pool_child("inference.face", inf.face.clone())).await?;
-            tree.start_child(pool_child("inference.liveness", inf.liveness.clone())).await?;
-            tree.start_child(pool_child("inference.document", inf.document.clone())).await?;
+            tree.start_child(pool_child("inference.face", inf.face.clone()))
+                .await?;
+            tree.start_child(pool_child("inference.liveness", inf.liveness.clone()))
+                .await?;
+            tree.start_child(pool_child("inference.document", inf.document.clone()))
+                .await?;
             Some(std::sync::Arc::new(inf))
         } else {
             None
@@ -139,7 +168,9 @@ impl Application {
             otp: config.kyc.otp.clone(),
             idle: Duration::from_secs(config.kyc.case_idle_secs),
             notifier: match config.kyc.otp_notifier.as_str() {
-                "file" => Arc::new(crate::notify::FileNotifier { dir: data_dir.join("outbox") }),
+                "file" => Arc::new(crate::notify::FileNotifier {
+                    dir: data_dir.join("outbox"),
+                }),
                 _ => Arc::new(crate::notify::LogNotifier),
             },
         };
@@ -149,26 +180,62 @@ impl Application {
         let handle = cases.clone();
         let spec = ChildSpec::new("cases", Restart::DEFAULT, move |sup| {
             let cases = handle.clone();
-            async move { cases.spawn_linked(Some(sup)).await.map_err(|e| format!("case actors failed to start: {e}").into()) }
+            async move {
+                cases
+                    .spawn_linked(Some(sup))
+                    .await
+                    .map_err(|e| format!("case actors failed to start: {e}").into())
+            }
         });
         #[cfg(feature = "fault-injection")]
         let spec = faulty(spec, || vkyc_case::CaseSupMsg::InjectPanic);
         tree.start_child(spec).await?;
 
-        let (st, every) = (store.clone(), Duration::from_secs(config.kyc.expiry_check_secs));
+        let (st, every) = (
+            store.clone(),
+            Duration::from_secs(config.kyc.expiry_check_secs),
+        );
         let expiry = ChildSpec::new("expiry", Restart::DEFAULT, move |sup| {
             let st = st.clone();
-            async move { Ok(ractor::Actor::spawn_linked(None, crate::lifecycle::ExpiryActor, (st, every), sup).await?.0.get_cell()) }
+            async move {
+                Ok(ractor::Actor::spawn_linked(
+                    None,
+                    crate::lifecycle::ExpiryActor,
+                    (st, every),
+                    sup,
+                )
+                .await?
+                .0
+                .get_cell())
+            }
         });
         #[cfg(feature = "fault-injection")]
         let expiry = faulty(expiry, || crate::lifecycle::ExpiryMsg::InjectPanic);
         tree.start_child(expiry).await?;
 
         if config.events.backend == crate::config::EventsBackend::Kafka {
-            let (st, cfg, health) = (store.clone(), config.events.kafka.clone(), tree.health.clone());
+            let (st, cfg, health) = (
+                store.clone(),
+                config.events.kafka.clone(),
+                tree.health.clone(),
+            );
             let relay = ChildSpec::new("relay", Restart::DEFAULT, move |sup| {
-                let args = crate::events::relay::RelayArgs { store: st.clone(), cfg: cfg.clone(), health: health.clone() };
-                async move { Ok(ractor::Actor::spawn_linked(None, crate::events::relay::KafkaRelay, args, sup).await?.0.get_cell()) }
+                let args = crate::events::relay::RelayArgs {
+                    store: st.clone(),
+                    cfg: cfg.clone(),
+                    health: health.clone(),
+                };
+                async move {
+                    Ok(ractor::Actor::spawn_linked(
+                        None,
+                        crate::events::relay::KafkaRelay,
+                        args,
+                        sup,
+                    )
+                    .await?
+                    .0
+                    .get_cell())
+                }
             });
             #[cfg(feature = "fault-injection")]
             let relay = faulty(relay, || crate::events::relay::RelayMsg::InjectPanic);
@@ -184,15 +251,33 @@ impl Application {
             };
             let webhooks = ChildSpec::new("webhooks", Restart::DEFAULT, move |sup| {
                 let args = args.clone();
-                async move { Ok(ractor::Actor::spawn_linked(None, crate::webhooks::dispatcher::WebhookSupervisor, args, sup).await?.0.get_cell()) }
+                async move {
+                    Ok(ractor::Actor::spawn_linked(
+                        None,
+                        crate::webhooks::dispatcher::WebhookSupervisor,
+                        args,
+                        sup,
+                    )
+                    .await?
+                    .0
+                    .get_cell())
+                }
             });
             #[cfg(feature = "fault-injection")]
-            let webhooks = faulty(webhooks, || crate::webhooks::dispatcher::SupMsg::InjectPanic);
+            let webhooks = faulty(webhooks, || {
+                crate::webhooks::dispatcher::SupMsg::InjectPanic
+            });
             tree.start_child(webhooks).await?;
         }
 
-        let listener = TcpListener::bind((config.server.host, config.server.port))
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", config.server.host, config.server.port))?;
+        let listener =
+            TcpListener::bind((config.server.host, config.server.port)).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot listen on {}:{}: {e}",
+                    config.server.host,
+                    config.server.port
+                )
+            })?;
         let port = listener.local_addr()?.port();
         let public_url = match &config.server.public_url {
             None => format!("http://{}:{}", config.server.host, port),
@@ -201,7 +286,9 @@ impl Application {
 
         let max_body = config.server.max_body_bytes;
         let workers = config.server.workers;
-        let recording_url_key = <sha2::Sha256 as sha2::Digest>::digest(format!("vkyc recording urls\n{jwt_secret}")).to_vec();
+        let recording_url_key =
+            <sha2::Sha256 as sha2::Digest>::digest(format!("vkyc recording urls\n{jwt_secret}"))
+                .to_vec();
         let state = web::Data::new(AppState {
             config,
             store,
@@ -219,7 +306,17 @@ impl Application {
         let app = state.clone().into_inner();
         let processor = ChildSpec::new("self_record", Restart::DEFAULT, move |sup| {
             let app = app.clone();
-            async move { Ok(ractor::Actor::spawn_linked(None, crate::self_record::SelfRecordProcessor, app, sup).await?.0.get_cell()) }
+            async move {
+                Ok(ractor::Actor::spawn_linked(
+                    None,
+                    crate::self_record::SelfRecordProcessor,
+                    app,
+                    sup,
+                )
+                .await?
+                .0
+                .get_cell())
+            }
         });
         #[cfg(feature = "fault-injection")]
         let processor = faulty(processor, || crate::self_record::ProcessMsg::InjectPanic);
@@ -229,7 +326,11 @@ impl Application {
             App::new()
                 .wrap(actix_web::middleware::from_fn(crate::metrics::record))
                 .app_data(state.clone())
-                .app_data(web::JsonConfig::default().limit(max_body).error_handler(json_error))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(max_body)
+                        .error_handler(json_error),
+                )
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .app_data(web::PayloadConfig::default().limit(max_body))
@@ -248,7 +349,13 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
-        Ok(Self { port, public_url, api_key, server: server.run(), tree })
+        Ok(Self {
+            port,
+            public_url,
+            api_key,
+            server: server.run(),
+            tree,
+        })
     }
 
     pub fn port(&self) -> u16 {

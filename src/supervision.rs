@@ -72,9 +72,13 @@ impl Health {
     pub fn set(&self, name: &str, state: State, reason: Option<String>) {
         let now = Utc::now();
         let mut all = self.0.write().unwrap_or_else(|e| e.into_inner());
-        let s = all
-            .entry(name.to_string())
-            .or_insert(Status { state, reason: None, restarts: 0, last_failure: None, since: now });
+        let s = all.entry(name.to_string()).or_insert(Status {
+            state,
+            reason: None,
+            restarts: 0,
+            last_failure: None,
+            since: now,
+        });
         if s.state != state {
             s.since = now;
         }
@@ -103,7 +107,11 @@ impl Health {
     }
 
     pub fn get(&self, name: &str) -> Option<Status> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// One line per component that is not running; empty when the tree is ready.
@@ -112,7 +120,11 @@ impl Health {
         all.iter()
             .filter(|(_, s)| s.state != State::Running)
             .map(|(name, s)| {
-                let state = if s.state == State::Restarting { "restarting" } else { "failed" };
+                let state = if s.state == State::Restarting {
+                    "restarting"
+                } else {
+                    "failed"
+                };
                 match &s.reason {
                     Some(r) => format!("{name} {state}: {r}"),
                     None => format!("{name} {state}"),
@@ -129,26 +141,52 @@ pub enum Restart {
     Never,
     /// Started again after `backoff`, doubled with each failure within `window` up to
     /// `max_backoff`; the `max + 1`-th failure within `window` is final.
-    Limited { max: u32, window: Duration, backoff: Duration, max_backoff: Duration },
+    Limited {
+        max: u32,
+        window: Duration,
+        backoff: Duration,
+        max_backoff: Duration,
+    },
 }
 
 impl Restart {
-    pub const DEFAULT: Restart =
-        Restart::Limited { max: 5, window: Duration::from_secs(60), backoff: Duration::from_millis(200), max_backoff: Duration::from_secs(8) };
+    pub const DEFAULT: Restart = Restart::Limited {
+        max: 5,
+        window: Duration::from_secs(60),
+        backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_secs(8),
+    };
 
     /// Records a failure at `now`; the delay before the next start, or None to give up.
     fn next(&self, failures: &mut VecDeque<Instant>, now: Instant) -> Option<Duration> {
-        let Restart::Limited { max, window, backoff, max_backoff } = *self else { return None };
-        while failures.front().is_some_and(|t| now.duration_since(*t) > window) {
+        let Restart::Limited {
+            max,
+            window,
+            backoff,
+            max_backoff,
+        } = *self
+        else {
+            return None;
+        };
+        while failures
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > window)
+        {
             failures.pop_front();
         }
         failures.push_back(now);
         let n = failures.len() as u32;
-        (n <= max).then(|| backoff.saturating_mul(1 << (n - 1).min(16)).min(max_backoff))
+        (n <= max).then(|| {
+            backoff
+                .saturating_mul(1 << (n - 1).min(16))
+                .min(max_backoff)
+        })
     }
 }
 
-pub type StartFn = Arc<dyn Fn(ActorCell) -> BoxFuture<'static, Result<ActorCell, ActorProcessingErr>> + Send + Sync>;
+pub type StartFn = Arc<
+    dyn Fn(ActorCell) -> BoxFuture<'static, Result<ActorCell, ActorProcessingErr>> + Send + Sync,
+>;
 pub type FaultFn = Arc<dyn Fn(&ActorCell) + Send + Sync>;
 
 /// One child of the application supervisor.
@@ -168,7 +206,12 @@ impl ChildSpec {
         Fut: std::future::Future<Output = Result<ActorCell, ActorProcessingErr>> + Send + 'static,
     {
         let start: StartFn = Arc::new(move |sup| Box::pin(start(sup)));
-        Self { name, restart, start: Some(start), fault: None }
+        Self {
+            name,
+            restart,
+            start: Some(start),
+            fault: None,
+        }
     }
 
     /// How to make this child panic (fault injection; unused without the feature).
@@ -215,7 +258,11 @@ impl TreeState {
         let health = self.health.clone();
         let Some(c) = self.child(name) else { return };
         c.cell = None;
-        let delay = if c.spec.start.is_some() { c.spec.restart.next(&mut c.failures, Instant::now()) } else { None };
+        let delay = if c.spec.start.is_some() {
+            c.spec.restart.next(&mut c.failures, Instant::now())
+        } else {
+            None
+        };
         match delay {
             Some(delay) => {
                 tracing::error!(component = name, reason = %why, delay_ms = delay.as_millis() as u64, "component stopped; restarting it");
@@ -235,11 +282,24 @@ impl Actor for ApplicationSupervisor {
     type State = TreeState;
     type Arguments = (Arc<Health>, Arc<dyn EventSink>);
 
-    async fn pre_start(&self, _me: ActorRef<AppMsg>, (health, events): Self::Arguments) -> Result<TreeState, ActorProcessingErr> {
-        Ok(TreeState { health, events, children: Vec::new() })
+    async fn pre_start(
+        &self,
+        _me: ActorRef<AppMsg>,
+        (health, events): Self::Arguments,
+    ) -> Result<TreeState, ActorProcessingErr> {
+        Ok(TreeState {
+            health,
+            events,
+            children: Vec::new(),
+        })
     }
 
-    async fn handle(&self, me: ActorRef<AppMsg>, msg: AppMsg, st: &mut TreeState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        me: ActorRef<AppMsg>,
+        msg: AppMsg,
+        st: &mut TreeState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             AppMsg::Start(spec, reply) => {
                 let name = spec.name;
@@ -255,22 +315,40 @@ impl Actor for ApplicationSupervisor {
                         Some(cell)
                     }
                     Err(e) => {
-                        st.health.set(name, State::Failed, Some(format!("did not start: {e}")));
+                        st.health
+                            .set(name, State::Failed, Some(format!("did not start: {e}")));
                         let _ = reply.send(Err(e.to_string()));
                         None
                     }
                 };
-                st.children.push(Child { spec, cell, failures: VecDeque::new() });
+                st.children.push(Child {
+                    spec,
+                    cell,
+                    failures: VecDeque::new(),
+                });
             }
             AppMsg::Adopt(name, cell, reply) => {
                 cell.link(me.get_cell());
                 st.health.running(name);
-                st.children.push(Child { spec: ChildSpec { name, restart: Restart::Never, start: None, fault: None }, cell: Some(cell), failures: VecDeque::new() });
+                st.children.push(Child {
+                    spec: ChildSpec {
+                        name,
+                        restart: Restart::Never,
+                        start: None,
+                        fault: None,
+                    },
+                    cell: Some(cell),
+                    failures: VecDeque::new(),
+                });
                 let _ = reply.send(());
             }
             AppMsg::Restart(name) => {
-                let Some(c) = st.child(name) else { return Ok(()) };
-                let Some(start) = c.spec.start.clone() else { return Ok(()) };
+                let Some(c) = st.child(name) else {
+                    return Ok(());
+                };
+                let Some(start) = c.spec.start.clone() else {
+                    return Ok(());
+                };
                 match start(me.get_cell()).await {
                     Ok(cell) => {
                         if let Some(c) = st.child(name) {
@@ -279,8 +357,14 @@ impl Actor for ApplicationSupervisor {
                         st.health.running(name);
                         st.health.restarted(name);
                         tracing::info!(component = name, "component restarted");
-                        metrics::counter!("vkyc_supervisor_restarts_total", "component" => name).increment(1);
-                        let ev = DomainEvent::new(None, data::SupervisorRestarted { supervisor: name.to_string() });
+                        metrics::counter!("vkyc_supervisor_restarts_total", "component" => name)
+                            .increment(1);
+                        let ev = DomainEvent::new(
+                            None,
+                            data::SupervisorRestarted {
+                                supervisor: name.to_string(),
+                            },
+                        );
                         vkyc_domain::events::emit(&*st.events, ev).await;
                     }
                     Err(e) => st.down(&me, name, format!("did not start again: {e}")),
@@ -288,7 +372,11 @@ impl Actor for ApplicationSupervisor {
             }
             #[cfg(feature = "fault-injection")]
             AppMsg::InjectFault(name, reply) => {
-                let hit = st.children.iter().find(|c| c.spec.name == name).and_then(|c| Some((c.spec.fault.clone()?, c.cell.clone()?)));
+                let hit = st
+                    .children
+                    .iter()
+                    .find(|c| c.spec.name == name)
+                    .and_then(|c| Some((c.spec.fault.clone()?, c.cell.clone()?)));
                 if let Some((fault, cell)) = &hit {
                     tracing::warn!(component = %name, "fault injected");
                     fault(cell);
@@ -299,27 +387,46 @@ impl Actor for ApplicationSupervisor {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, me: ActorRef<AppMsg>, evt: SupervisionEvent, st: &mut TreeState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        me: ActorRef<AppMsg>,
+        evt: SupervisionEvent,
+        st: &mut TreeState,
+    ) -> Result<(), ActorProcessingErr> {
         let (id, why) = match &evt {
             SupervisionEvent::ActorFailed(cell, err) => (cell.get_id(), format!("failed: {err}")),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                (cell.get_id(), format!("stopped: {}", reason.as_deref().unwrap_or("no reason given")))
-            }
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (
+                cell.get_id(),
+                format!(
+                    "stopped: {}",
+                    reason.as_deref().unwrap_or("no reason given")
+                ),
+            ),
             _ => return Ok(()),
         };
-        let name = st.children.iter().find(|c| c.cell.as_ref().is_some_and(|c| c.get_id() == id)).map(|c| c.spec.name);
+        let name = st
+            .children
+            .iter()
+            .find(|c| c.cell.as_ref().is_some_and(|c| c.get_id() == id))
+            .map(|c| c.spec.name);
         if let Some(name) = name {
             st.down(&me, name, why);
         }
         Ok(())
     }
 
-    async fn post_stop(&self, _me: ActorRef<AppMsg>, st: &mut TreeState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _me: ActorRef<AppMsg>,
+        st: &mut TreeState,
+    ) -> Result<(), ActorProcessingErr> {
         // Newest first: the lifecycle work and the outbox stop (the relay saves its cursor)
         // before the parts they use.
         for c in st.children.iter().rev() {
             if let Some(cell) = &c.cell {
-                cell.stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(10))).await.ok();
+                cell.stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(10)))
+                    .await
+                    .ok();
             }
         }
         Ok(())
@@ -355,7 +462,8 @@ impl Tree {
 
     /// Supervises an actor started elsewhere (not restarted).
     pub async fn adopt(&self, name: &'static str, cell: ActorCell) -> anyhow::Result<()> {
-        ractor::call!(self.sup, AppMsg::Adopt, name, cell).map_err(|e| anyhow::anyhow!("{name}: the application supervisor did not answer: {e}"))
+        ractor::call!(self.sup, AppMsg::Adopt, name, cell)
+            .map_err(|e| anyhow::anyhow!("{name}: the application supervisor did not answer: {e}"))
     }
 
     /// Makes the named component panic; false when it has no fault hook or is not running.
@@ -366,7 +474,10 @@ impl Tree {
 
     /// Stops every component (newest first) and then the supervisor.
     pub async fn stop(&self) {
-        let _ = self.sup.stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(30))).await;
+        let _ = self
+            .sup
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(30)))
+            .await;
     }
 }
 
@@ -386,9 +497,13 @@ async fn inject(
     _: crate::access::Backend,
 ) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
     if state.tree.inject_fault(&name).await {
-        Ok(actix_web::HttpResponse::Accepted().json(serde_json::json!({"component": name.as_str(), "fault": "panic"})))
+        Ok(actix_web::HttpResponse::Accepted()
+            .json(serde_json::json!({"component": name.as_str(), "fault": "panic"})))
     } else {
-        Err(crate::error::ApiError::not_found("component_not_found", "no running component of that name takes injected faults"))
+        Err(crate::error::ApiError::not_found(
+            "component_not_found",
+            "no running component of that name takes injected faults",
+        ))
     }
 }
 
@@ -406,12 +521,21 @@ mod tests {
         type State = ();
         type Arguments = Arc<std::sync::atomic::AtomicU32>;
 
-        async fn pre_start(&self, _me: ActorRef<bool>, starts: Self::Arguments) -> Result<(), ActorProcessingErr> {
+        async fn pre_start(
+            &self,
+            _me: ActorRef<bool>,
+            starts: Self::Arguments,
+        ) -> Result<(), ActorProcessingErr> {
             starts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok(())
         }
 
-        async fn handle(&self, _me: ActorRef<bool>, panic: bool, _st: &mut ()) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            _me: ActorRef<bool>,
+            panic: bool,
+            _st: &mut (),
+        ) -> Result<(), ActorProcessingErr> {
             if panic {
                 panic!("flaky: told to");
             }
@@ -422,7 +546,12 @@ mod tests {
     fn flaky(restart: Restart, starts: Arc<std::sync::atomic::AtomicU32>) -> ChildSpec {
         ChildSpec::new("flaky", restart, move |sup| {
             let starts = starts.clone();
-            async move { Ok(Actor::spawn_linked(None, Flaky, starts, sup).await?.0.get_cell()) }
+            async move {
+                Ok(Actor::spawn_linked(None, Flaky, starts, sup)
+                    .await?
+                    .0
+                    .get_cell())
+            }
         })
         .with_fault(|c| {
             let _ = c.send_message(true);
@@ -441,7 +570,10 @@ mod tests {
     }
 
     fn current(sup: &ActorRef<AppMsg>) -> ActorCell {
-        sup.get_children().into_iter().next().expect("the child is running")
+        sup.get_children()
+            .into_iter()
+            .next()
+            .expect("the child is running")
     }
 
     #[tokio::test(start_paused = true)]
@@ -449,19 +581,36 @@ mod tests {
         let sink = Arc::new(MemorySink::default());
         let tree = Tree::start(sink.clone()).await.unwrap();
         let starts = Arc::new(std::sync::atomic::AtomicU32::new(0));
-        let restart = Restart::Limited { max: 2, window: Duration::from_secs(60), backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1) };
-        tree.start_child(flaky(restart, starts.clone())).await.unwrap();
+        let restart = Restart::Limited {
+            max: 2,
+            window: Duration::from_secs(60),
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+        };
+        tree.start_child(flaky(restart, starts.clone()))
+            .await
+            .unwrap();
         assert_eq!(tree.health.not_ready(), Vec::<String>::new());
 
         current(&tree.sup).send_message(true).unwrap();
         let s = until(&tree.health, State::Restarting).await;
-        assert!(s.reason.as_deref().unwrap().contains("flaky: told to"), "{s:?}");
+        assert!(
+            s.reason.as_deref().unwrap().contains("flaky: told to"),
+            "{s:?}"
+        );
         assert_eq!(tree.health.not_ready().len(), 1);
         let down = tokio::time::Instant::now();
         let s = until(&tree.health, State::Running).await;
         assert!(down.elapsed() >= Duration::from_millis(100));
-        assert_eq!((s.restarts, starts.load(std::sync::atomic::Ordering::SeqCst)), (1, 2));
-        assert!(s.last_failure.as_deref().unwrap().contains("flaky: told to"));
+        assert_eq!(
+            (s.restarts, starts.load(std::sync::atomic::Ordering::SeqCst)),
+            (1, 2)
+        );
+        assert!(s
+            .last_failure
+            .as_deref()
+            .unwrap()
+            .contains("flaky: told to"));
         assert!(sink.kinds().contains(&EventKind::SupervisorRestarted));
 
         // The second failure waits twice as long; the third within the window is final.
@@ -473,7 +622,11 @@ mod tests {
         current(&tree.sup).send_message(true).unwrap();
         let s = until(&tree.health, State::Failed).await;
         assert_eq!(s.restarts, 2);
-        assert!(tree.health.not_ready()[0].starts_with("flaky failed: failed:"), "{:?}", tree.health.not_ready());
+        assert!(
+            tree.health.not_ready()[0].starts_with("flaky failed: failed:"),
+            "{:?}",
+            tree.health.not_ready()
+        );
         tree.stop().await;
     }
 
@@ -481,12 +634,16 @@ mod tests {
     async fn a_child_that_is_never_restarted_fails_the_node_and_adopted_ones_are_watched() {
         let tree = Tree::start(Arc::new(MemorySink::default())).await.unwrap();
         let starts = Arc::new(std::sync::atomic::AtomicU32::new(0));
-        tree.start_child(flaky(Restart::Never, starts.clone())).await.unwrap();
+        tree.start_child(flaky(Restart::Never, starts.clone()))
+            .await
+            .unwrap();
         current(&tree.sup).send_message(true).unwrap();
         until(&tree.health, State::Failed).await;
         assert_eq!(starts.load(std::sync::atomic::Ordering::SeqCst), 1);
 
-        let (other, _) = Actor::spawn(None, Flaky, Arc::new(std::sync::atomic::AtomicU32::new(0))).await.unwrap();
+        let (other, _) = Actor::spawn(None, Flaky, Arc::new(std::sync::atomic::AtomicU32::new(0)))
+            .await
+            .unwrap();
         tree.adopt("adopted", other.get_cell()).await.unwrap();
         assert_eq!(tree.health.get("adopted").unwrap().state, State::Running);
         other.stop(Some("gone".into()));
@@ -496,13 +653,21 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        assert_eq!(tree.health.get("adopted").unwrap().reason.as_deref(), Some("stopped: gone"));
+        assert_eq!(
+            tree.health.get("adopted").unwrap().reason.as_deref(),
+            Some("stopped: gone")
+        );
         tree.stop().await;
     }
 
     #[test]
     fn the_backoff_doubles_and_old_failures_are_forgotten() {
-        let r = Restart::Limited { max: 3, window: Duration::from_secs(10), backoff: Duration::from_millis(100), max_backoff: Duration::from_millis(250) };
+        let r = Restart::Limited {
+            max: 3,
+            window: Duration::from_secs(10),
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(250),
+        };
         let mut f = VecDeque::new();
         let t0 = Instant::now();
         assert_eq!(r.next(&mut f, t0), Some(Duration::from_millis(100)));

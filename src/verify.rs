@@ -16,19 +16,20 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpMessage, HttpRequest, HttpResponse};
-use utoipa::ToSchema;
 use base64::Engine as _;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
-use vkyc_vision::inference::{InferenceError, Pool};
-use vkyc_vision::verify::{
-    DocumentEngine, FaceMatchOutcome, LivenessOutcome, DocumentInit, DocumentJob, FaceInit, FaceMatchEngine, FaceMatchJob, Frame, LivenessEngine, LivenessInit, LivenessJob,
-};
 use vkyc_vision::idcard::DocumentKind;
+use vkyc_vision::inference::{InferenceError, Pool};
 use vkyc_vision::liveness::{random_moves, Move};
 use vkyc_vision::runtime::Models;
+use vkyc_vision::verify::{
+    DocumentEngine, DocumentInit, DocumentJob, FaceInit, FaceMatchEngine, FaceMatchJob,
+    FaceMatchOutcome, Frame, LivenessEngine, LivenessInit, LivenessJob, LivenessOutcome,
+};
 use vkyc_vision::VisionError;
 
 use crate::access::Backend;
@@ -56,14 +57,27 @@ impl Inference {
         let inf = &config.inference;
         let mut extra = Vec::new();
         if !config.liveness.passive.model_path.is_empty() {
-            extra.push(("liveness_custom".to_string(), config.liveness.passive.model_path.clone().into()));
+            extra.push((
+                "liveness_custom".to_string(),
+                config.liveness.passive.model_path.clone().into(),
+            ));
         }
         let dir = inf.models_dir();
         let threads = inf.threads_per_worker;
-        let models = tokio::task::spawn_blocking(move || Models::load(&dir, threads, &extra)).await??;
+        let models =
+            tokio::task::spawn_blocking(move || Models::load(&dir, threads, &extra)).await??;
         let timeout = Duration::from_secs(inf.timeout_secs);
-        let face = FaceInit { models: models.clone(), face: config.face.clone(), limits: inf.limits };
-        let document = DocumentInit { models: models.clone(), ocr: config.ocr.clone(), face: config.face.clone(), limits: inf.limits };
+        let face = FaceInit {
+            models: models.clone(),
+            face: config.face.clone(),
+            limits: inf.limits,
+        };
+        let document = DocumentInit {
+            models: models.clone(),
+            ocr: config.ocr.clone(),
+            face: config.face.clone(),
+            limits: inf.limits,
+        };
         let liveness = LivenessInit {
             models,
             face: config.face.clone(),
@@ -71,10 +85,31 @@ impl Inference {
             passive: config.liveness.passive.clone(),
             limits: inf.limits,
         };
-        let face = Pool::start(inf.face_workers, inf.queue_per_worker, timeout, face).await.map_err(anyhow::Error::msg)?;
-        let document = Pool::start(inf.document_workers, inf.queue_per_worker, timeout, document).await.map_err(anyhow::Error::msg)?;
-        let liveness = Pool::start(inf.liveness_workers, inf.queue_per_worker, timeout, liveness).await.map_err(anyhow::Error::msg)?;
-        Ok(Self { face, liveness, document, challenges: Mutex::new(HashMap::new()) })
+        let face = Pool::start(inf.face_workers, inf.queue_per_worker, timeout, face)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let document = Pool::start(
+            inf.document_workers,
+            inf.queue_per_worker,
+            timeout,
+            document,
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+        let liveness = Pool::start(
+            inf.liveness_workers,
+            inf.queue_per_worker,
+            timeout,
+            liveness,
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+        Ok(Self {
+            face,
+            liveness,
+            document,
+            challenges: Mutex::new(HashMap::new()),
+        })
     }
 
     pub fn stop(&self) {
@@ -85,28 +120,50 @@ impl Inference {
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(verify_face_match).service(new_liveness_challenge).service(verify_liveness).service(verify_document);
+    cfg.service(verify_face_match)
+        .service(new_liveness_challenge)
+        .service(verify_liveness)
+        .service(verify_document);
 }
 
 fn engines(state: &AppState) -> Result<&Inference, ApiError> {
     state.inference.as_deref().ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "inference_disabled", "verification is switched off on this server (inference.enabled)")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "inference_disabled",
+            "verification is switched off on this server (inference.enabled)",
+        )
     })
 }
 
 pub fn inference_error(e: InferenceError) -> ApiError {
     match e {
-        InferenceError::Busy { engine, retry_after_secs } => {
-            let mut a = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", format!("the {engine} engine is at capacity; retry shortly"));
+        InferenceError::Busy {
+            engine,
+            retry_after_secs,
+        } => {
+            let mut a = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "busy",
+                format!("the {engine} engine is at capacity; retry shortly"),
+            );
             a.retry_after = Some(retry_after_secs);
             a
         }
         InferenceError::WorkerFailed(engine) => {
-            let mut a = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "worker_failed", format!("the {engine} worker failed on this request and is being restarted; retry"));
+            let mut a = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "worker_failed",
+                format!("the {engine} worker failed on this request and is being restarted; retry"),
+            );
             a.retry_after = Some(1);
             a
         }
-        InferenceError::Timeout(engine) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "inference_timeout", format!("the {engine} engine did not answer in time")),
+        InferenceError::Timeout(engine) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "inference_timeout",
+            format!("the {engine} engine did not answer in time"),
+        ),
         InferenceError::Vision(v) => vision_error(v),
     }
 }
@@ -140,37 +197,65 @@ impl Parts {
 }
 
 fn too_large(limit: usize) -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("body exceeds {limit} bytes"))
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("body exceeds {limit} bytes"),
+    )
 }
 
 /// The engines (503 `inference_disabled` when they are off) and the request's parts.
-async fn verify_request<'a>(req: &HttpRequest, payload: web::Payload, state: &'a AppState) -> Result<(&'a Inference, Parts), ApiError> {
+async fn verify_request<'a>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &'a AppState,
+) -> Result<(&'a Inference, Parts), ApiError> {
     let inf = engines(state)?;
     Ok((inf, read_parts(req, payload, state).await?))
 }
 
-pub(crate) async fn read_parts(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Parts, ApiError> {
+pub(crate) async fn read_parts(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Parts, ApiError> {
     let limit = state.config.inference.max_request_bytes;
     let image_limit = state.config.inference.max_image_bytes;
-    let declared = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large(limit));
     }
     let mime = req.mime_type().ok().flatten();
-    let is_json = mime.as_ref().is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
-    let is_multipart = mime.as_ref().is_some_and(|m| m.type_() == "multipart" && m.subtype() == "form-data");
+    let is_json = mime
+        .as_ref()
+        .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
+    let is_multipart = mime
+        .as_ref()
+        .is_some_and(|m| m.type_() == "multipart" && m.subtype() == "form-data");
     if is_json {
         let mut body = web::BytesMut::new();
         let mut payload = payload.into_inner();
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|e| ApiError::bad_request("bad_request", format!("could not read body: {e}")))?;
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request("bad_request", format!("could not read body: {e}"))
+            })?;
             if body.len() + chunk.len() > limit {
                 return Err(too_large(limit));
             }
             body.extend_from_slice(&chunk);
         }
-        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}")))?;
-        return Ok(Parts { json: Some(v), image_limit, ..Default::default() });
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}"))
+        })?;
+        return Ok(Parts {
+            json: Some(v),
+            image_limit,
+            ..Default::default()
+        });
     }
     if !is_multipart {
         return Err(ApiError::new(
@@ -180,28 +265,53 @@ pub(crate) async fn read_parts(req: &HttpRequest, payload: web::Payload, state: 
         ));
     }
     let mut mp = actix_multipart::Multipart::new(req.headers(), payload.into_inner());
-    let mut parts = Parts { image_limit, ..Default::default() };
+    let mut parts = Parts {
+        image_limit,
+        ..Default::default()
+    };
     let mut total = 0usize;
     while let Some(field) = mp.next().await {
-        let mut field = field.map_err(|e| ApiError::bad_request("malformed_multipart", format!("invalid multipart body: {e}")))?;
+        let mut field = field.map_err(|e| {
+            ApiError::bad_request(
+                "malformed_multipart",
+                format!("invalid multipart body: {e}"),
+            )
+        })?;
         let name = field.name().unwrap_or_default().to_string();
-        let is_file = field.content_disposition().and_then(|cd| cd.get_filename()).is_some();
+        let is_file = field
+            .content_disposition()
+            .and_then(|cd| cd.get_filename())
+            .is_some();
         let mut data = Vec::new();
         while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| ApiError::bad_request("malformed_multipart", format!("invalid multipart body: {e}")))?;
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request(
+                    "malformed_multipart",
+                    format!("invalid multipart body: {e}"),
+                )
+            })?;
             total += chunk.len();
             if total > limit {
                 return Err(too_large(limit));
             }
             if data.len() + chunk.len() > image_limit {
-                return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "image_too_large", format!("part {name:?} exceeds {image_limit} bytes")));
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "image_too_large",
+                    format!("part {name:?} exceeds {image_limit} bytes"),
+                ));
             }
             data.extend_from_slice(&chunk);
         }
         if is_file {
             parts.files.push((name, data));
         } else {
-            let text = String::from_utf8(data).map_err(|_| ApiError::bad_request("malformed_multipart", format!("field {name:?} is not UTF-8 text")))?;
+            let text = String::from_utf8(data).map_err(|_| {
+                ApiError::bad_request(
+                    "malformed_multipart",
+                    format!("field {name:?} is not UTF-8 text"),
+                )
+            })?;
             parts.texts.insert(name, text);
         }
     }
@@ -216,11 +326,18 @@ fn b64_image(field: &str, s: &str, limit: usize) -> Result<Vec<u8>, ApiError> {
         None => s,
     };
     if s.len() / 4 * 3 > limit + 3 {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "image_too_large", format!("{field} exceeds {limit} bytes")));
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "image_too_large",
+            format!("{field} exceeds {limit} bytes"),
+        ));
     }
     base64::engine::general_purpose::STANDARD
         .decode(s)
-        .map_err(|e| ApiError::validation(format!("{field}: not valid base64: {e}")).with_code("invalid_base64"))
+        .map_err(|e| {
+            ApiError::validation(format!("{field}: not valid base64: {e}"))
+                .with_code("invalid_base64")
+        })
 }
 
 impl ApiError {
@@ -230,12 +347,20 @@ impl ApiError {
     }
 }
 
-pub(crate) fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    v: serde_json::Value,
+) -> Result<T, ApiError> {
     serde_json::from_value(v).map_err(|e| ApiError::validation(format!("invalid body: {e}")))
 }
 
-pub(crate) fn require_image(files: &mut Vec<(String, Vec<u8>)>, name: &str) -> Result<Vec<u8>, ApiError> {
-    let i = files.iter().position(|(n, _)| n == name).ok_or_else(|| ApiError::validation(format!("missing file part {name:?}")))?;
+pub(crate) fn require_image(
+    files: &mut Vec<(String, Vec<u8>)>,
+    name: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let i = files
+        .iter()
+        .position(|(n, _)| n == name)
+        .ok_or_else(|| ApiError::validation(format!("missing file part {name:?}")))?;
     Ok(files.remove(i).1)
 }
 
@@ -272,23 +397,40 @@ const MAX_REFERENCES: usize = 5;
 #[utoipa::path(tag = "verify", request_body(content((FaceMatchBody = "application/json"), (FaceMatchFormDoc = "multipart/form-data"))), security(("api_key" = [])),
     responses((status = 200, description = "The best match and one result per reference", body = FaceMatchOutcome), AuthErrors, VerifyErrors))]
 #[post("/verify/face-match")]
-async fn verify_face_match(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>, _: Backend) -> Result<HttpResponse, ApiError> {
+async fn verify_face_match(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    _: Backend,
+) -> Result<HttpResponse, ApiError> {
     let (inf, mut parts) = verify_request(&req, payload, &state).await?;
     let job = match parts.json.take() {
         Some(v) => {
             let b: FaceMatchBody = from_json(v)?;
             let probe = parts.image("probe", &b.probe)?;
-            let references = b.references.iter().enumerate().map(|(i, r)| parts.image(&format!("references[{i}]"), r)).collect::<Result<Vec<_>, _>>()?;
+            let references = b
+                .references
+                .iter()
+                .enumerate()
+                .map(|(i, r)| parts.image(&format!("references[{i}]"), r))
+                .collect::<Result<Vec<_>, _>>()?;
             FaceMatchJob { probe, references }
         }
         None => {
             let probe = require_image(&mut parts.files, "probe")?;
-            let references = parts.files.into_iter().filter(|(n, _)| n == "reference" || n == "references").map(|(_, d)| d).collect();
+            let references = parts
+                .files
+                .into_iter()
+                .filter(|(n, _)| n == "reference" || n == "references")
+                .map(|(_, d)| d)
+                .collect();
             FaceMatchJob { probe, references }
         }
     };
     if job.references.is_empty() || job.references.len() > MAX_REFERENCES {
-        return Err(ApiError::validation(format!("give 1 to {MAX_REFERENCES} reference images")));
+        return Err(ApiError::validation(format!(
+            "give 1 to {MAX_REFERENCES} reference images"
+        )));
     }
     let out = inf.face.submit(job).await.map_err(inference_error)?;
     Ok(HttpResponse::Ok().json(out))
@@ -301,7 +443,10 @@ async fn verify_face_match(req: HttpRequest, payload: web::Payload, state: web::
 #[utoipa::path(tag = "verify", request_body(content(("application/json")), description = "`{}` (no fields)"), security(("api_key" = [])),
     responses((status = 201, description = "The challenge", body = LivenessChallengeDoc), AuthErrors, (status = 429, description = "`busy`: too many open challenges", body = ErrorBody), (status = 503, description = "`inference_disabled`", body = ErrorBody)))]
 #[post("/verify/liveness/challenges")]
-async fn new_liveness_challenge(state: web::Data<AppState>, _: Backend) -> Result<HttpResponse, ApiError> {
+async fn new_liveness_challenge(
+    state: web::Data<AppState>,
+    _: Backend,
+) -> Result<HttpResponse, ApiError> {
     let inf = engines(&state)?;
     let cfg = &state.config.liveness.challenge;
     let moves = random_moves(cfg.moves, &mut rand::thread_rng());
@@ -312,9 +457,18 @@ async fn new_liveness_challenge(state: web::Data<AppState>, _: Backend) -> Resul
         let now = Instant::now();
         open.retain(|_, c| c.expires > now);
         if open.len() >= 100_000 {
-            return Err(inference_error(InferenceError::Busy { engine: "liveness", retry_after_secs: 5 }));
+            return Err(inference_error(InferenceError::Busy {
+                engine: "liveness",
+                retry_after_secs: 5,
+            }));
         }
-        open.insert(id, Challenge { moves: moves.clone(), expires: now + ttl });
+        open.insert(
+            id,
+            Challenge {
+                moves: moves.clone(),
+                expires: now + ttl,
+            },
+        );
     }
     Ok(HttpResponse::Created().json(json!({
         "challenge_id": id,
@@ -348,7 +502,12 @@ struct LivenessBody {
 #[utoipa::path(tag = "verify", request_body(content((LivenessBody = "application/json"), (LivenessFormDoc = "multipart/form-data"))), security(("api_key" = [])),
     responses((status = 200, description = "The verdict", body = LivenessOutcome), (status = 404, description = "`challenge_not_found` (each challenge can be used once)", body = ErrorBody), (status = 410, description = "`challenge_expired`", body = ErrorBody), AuthErrors, VerifyErrors))]
 #[post("/verify/liveness")]
-async fn verify_liveness(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>, _: Backend) -> Result<HttpResponse, ApiError> {
+async fn verify_liveness(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    _: Backend,
+) -> Result<HttpResponse, ApiError> {
     let (inf, mut parts) = verify_request(&req, payload, &state).await?;
     let cfg = &state.config.liveness.challenge;
     let (challenge_id, frames) = match parts.json.take() {
@@ -358,43 +517,97 @@ async fn verify_liveness(req: HttpRequest, payload: web::Payload, state: web::Da
                 .frames
                 .iter()
                 .enumerate()
-                .map(|(i, f)| Ok(Frame { image: parts.image(&format!("frames[{i}].image"), &f.image)?, t_ms: f.t_ms }))
+                .map(|(i, f)| {
+                    Ok(Frame {
+                        image: parts.image(&format!("frames[{i}].image"), &f.image)?,
+                        t_ms: f.t_ms,
+                    })
+                })
                 .collect::<Result<Vec<_>, ApiError>>()?;
             (b.challenge_id, frames)
         }
         None => {
-            let id = parts.texts.get("challenge_id").and_then(|s| s.trim().parse::<Uuid>().ok()).ok_or_else(|| ApiError::validation("challenge_id: missing or not a UUID"))?;
+            let id = parts
+                .texts
+                .get("challenge_id")
+                .and_then(|s| s.trim().parse::<Uuid>().ok())
+                .ok_or_else(|| ApiError::validation("challenge_id: missing or not a UUID"))?;
             let times: Vec<u64> = match parts.texts.get("frame_times_ms") {
-                Some(t) => t.split(',').map(|s| s.trim().parse::<u64>()).collect::<Result<_, _>>().map_err(|_| ApiError::validation("frame_times_ms: comma-separated milliseconds"))?,
+                Some(t) => t
+                    .split(',')
+                    .map(|s| s.trim().parse::<u64>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| {
+                        ApiError::validation("frame_times_ms: comma-separated milliseconds")
+                    })?,
                 None => Vec::new(),
             };
-            let files: Vec<Vec<u8>> = parts.files.into_iter().filter(|(n, _)| n == "frame" || n == "frames").map(|(_, d)| d).collect();
+            let files: Vec<Vec<u8>> = parts
+                .files
+                .into_iter()
+                .filter(|(n, _)| n == "frame" || n == "frames")
+                .map(|(_, d)| d)
+                .collect();
             if !times.is_empty() && times.len() != files.len() {
                 return Err(ApiError::validation("frame_times_ms: one time per frame"));
             }
-            let frames = files.into_iter().enumerate().map(|(i, image)| Frame { image, t_ms: times.get(i).copied().unwrap_or(i as u64 * 100) }).collect();
+            let frames = files
+                .into_iter()
+                .enumerate()
+                .map(|(i, image)| Frame {
+                    image,
+                    t_ms: times.get(i).copied().unwrap_or(i as u64 * 100),
+                })
+                .collect();
             (id, frames)
         }
     };
     if frames.len() < cfg.min_frames || frames.len() > cfg.max_frames {
-        return Err(ApiError::validation(format!("send {} to {} frames", cfg.min_frames, cfg.max_frames)));
+        return Err(ApiError::validation(format!(
+            "send {} to {} frames",
+            cfg.min_frames, cfg.max_frames
+        )));
     }
     if frames.windows(2).any(|w| w[1].t_ms < w[0].t_ms) {
         return Err(ApiError::validation("frame times must not go backwards"));
     }
-    let span = frames.last().map_or(0, |f| f.t_ms).saturating_sub(frames[0].t_ms);
+    let span = frames
+        .last()
+        .map_or(0, |f| f.t_ms)
+        .saturating_sub(frames[0].t_ms);
     // One use per challenge: taken out before the work, so a replay finds nothing.
-    let challenge = inf.challenges.lock().unwrap_or_else(|e| e.into_inner()).remove(&challenge_id);
+    let challenge = inf
+        .challenges
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&challenge_id);
     let Some(challenge) = challenge else {
-        return Err(ApiError::not_found("challenge_not_found", "no open challenge with this id (each challenge can be used once)"));
+        return Err(ApiError::not_found(
+            "challenge_not_found",
+            "no open challenge with this id (each challenge can be used once)",
+        ));
     };
     if Instant::now() > challenge.expires {
-        return Err(ApiError::new(StatusCode::GONE, "challenge_expired", "the challenge expired; ask for a new one"));
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "challenge_expired",
+            "the challenge expired; ask for a new one",
+        ));
     }
     if span > cfg.time_limit_secs * 1000 {
-        return Err(ApiError::validation(format!("the frames span {span} ms; the challenge allows {} s", cfg.time_limit_secs)));
+        return Err(ApiError::validation(format!(
+            "the frames span {span} ms; the challenge allows {} s",
+            cfg.time_limit_secs
+        )));
     }
-    let out = inf.liveness.submit(LivenessJob { moves: challenge.moves, frames }).await.map_err(inference_error)?;
+    let out = inf
+        .liveness
+        .submit(LivenessJob {
+            moves: challenge.moves,
+            frames,
+        })
+        .await
+        .map_err(inference_error)?;
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -416,29 +629,72 @@ struct DocumentBody {
 #[utoipa::path(tag = "verify", request_body(content((DocumentBody = "application/json"), (DocumentFormDoc = "multipart/form-data"))), security(("api_key" = [])),
     responses((status = 200, description = "What was read", body = DocumentResultDoc), AuthErrors, VerifyErrors))]
 #[post("/verify/document")]
-async fn verify_document(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>, _: Backend) -> Result<HttpResponse, ApiError> {
+async fn verify_document(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    _: Backend,
+) -> Result<HttpResponse, ApiError> {
     let (inf, mut parts) = verify_request(&req, payload, &state).await?;
     let (job, probe) = match parts.json.take() {
         Some(v) => {
             let b: DocumentBody = from_json(v)?;
             let image = parts.image("image", &b.image)?;
-            let probe = b.probe.as_deref().map(|p| parts.image("probe", p)).transpose()?;
-            (DocumentJob { kind: b.kind, image, expected_name: b.applicant_name }, probe)
+            let probe = b
+                .probe
+                .as_deref()
+                .map(|p| parts.image("probe", p))
+                .transpose()?;
+            (
+                DocumentJob {
+                    kind: b.kind,
+                    image,
+                    expected_name: b.applicant_name,
+                },
+                probe,
+            )
         }
         None => {
-            let kind = parts.texts.get("kind").ok_or_else(|| ApiError::validation("kind: missing (pan or aadhaar)"))?;
-            let kind: DocumentKind = serde_json::from_value(json!(kind.trim())).map_err(|_| ApiError::validation("kind: pan or aadhaar"))?;
+            let kind = parts
+                .texts
+                .get("kind")
+                .ok_or_else(|| ApiError::validation("kind: missing (pan or aadhaar)"))?;
+            let kind: DocumentKind = serde_json::from_value(json!(kind.trim()))
+                .map_err(|_| ApiError::validation("kind: pan or aadhaar"))?;
             let image = require_image(&mut parts.files, "image")?;
-            let probe = parts.files.iter().position(|(n, _)| n == "probe").map(|i| parts.files.remove(i).1);
-            (DocumentJob { kind, image, expected_name: parts.texts.remove("applicant_name") }, probe)
+            let probe = parts
+                .files
+                .iter()
+                .position(|(n, _)| n == "probe")
+                .map(|i| parts.files.remove(i).1);
+            (
+                DocumentJob {
+                    kind,
+                    image,
+                    expected_name: parts.texts.remove("applicant_name"),
+                },
+                probe,
+            )
         }
     };
-    if job.expected_name.as_deref().is_some_and(|n| n.trim().is_empty() || n.len() > 200) {
+    if job
+        .expected_name
+        .as_deref()
+        .is_some_and(|n| n.trim().is_empty() || n.len() > 200)
+    {
         return Err(ApiError::validation("applicant_name: 1 to 200 characters"));
     }
     let out = inf.document.submit(job).await.map_err(inference_error)?;
     let face_match = match (&probe, &out.face) {
-        (Some(p), Some(f)) => Some(inf.face.submit(FaceMatchJob { probe: p.clone(), references: vec![f.jpeg.clone()] }).await.map_err(inference_error)?),
+        (Some(p), Some(f)) => Some(
+            inf.face
+                .submit(FaceMatchJob {
+                    probe: p.clone(),
+                    references: vec![f.jpeg.clone()],
+                })
+                .await
+                .map_err(inference_error)?,
+        ),
         _ => None,
     };
     let face = out.face.as_ref().map(|f| {

@@ -22,7 +22,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     for (path, name, title) in APP_PAGES {
         cfg.route(path, web::get().to(move || app_page(name, title)));
     }
-    cfg.route("/static/{name}", web::get().to(|name: web::Path<String>| asset(name.into_inner())));
+    cfg.route(
+        "/static/{name}",
+        web::get().to(|name: web::Path<String>| asset(name.into_inner())),
+    );
     cfg.route("/docs/api", web::get().to(|| page("reference.html")));
 }
 
@@ -39,7 +42,10 @@ fn content_type(name: &str) -> &'static str {
 }
 
 fn serve(name: &str) -> Option<HttpResponse> {
-    Some(respond(content_type(name), Assets::get(name)?.data.into_owned()))
+    Some(respond(
+        content_type(name),
+        Assets::get(name)?.data.into_owned(),
+    ))
 }
 
 fn respond(content_type: &'static str, body: Vec<u8>) -> HttpResponse {
@@ -61,17 +67,25 @@ async fn page(name: &'static str) -> HttpResponse {
 
 /// `layout.html` with the page's title, script and body filled in.
 async fn app_page(name: &'static str, title: &'static str) -> HttpResponse {
-    let text = |file: &str| Assets::get(file).and_then(|f| String::from_utf8(f.data.into_owned()).ok());
+    let text =
+        |file: &str| Assets::get(file).and_then(|f| String::from_utf8(f.data.into_owned()).ok());
     let (Some(layout), Some(body)) = (text("layout.html"), text(&format!("{name}.html"))) else {
         return HttpResponse::NotFound().finish();
     };
-    let html = layout.replace("{title}", title).replace("{script}", &format!("{name}.js")).replace("{body}", &body);
+    let html = layout
+        .replace("{title}", title)
+        .replace("{script}", &format!("{name}.js"))
+        .replace("{body}", &body);
     respond(content_type("layout.html"), html.into_bytes())
 }
 
 async fn asset(name: String) -> Result<HttpResponse, crate::error::ApiError> {
     // Only plain file names: no paths, no pages under /static.
-    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) && !name.starts_with('.');
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !name.starts_with('.');
     ok.then(|| serve(&name))
         .flatten()
         .ok_or_else(|| crate::error::ApiError::not_found("not_found", "no such file"))
@@ -85,16 +99,35 @@ mod tests {
     async fn an_app_page_is_its_body_inside_the_shared_head() {
         let app = test::init_service(App::new().configure(super::routes)).await;
         for (path, name, title) in super::APP_PAGES {
-            let res = test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+            let res =
+                test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
             assert_eq!(res.status(), 200, "{path}");
-            assert_eq!(res.headers().get("content-type").unwrap(), "text/html; charset=utf-8");
-            assert!(res.headers().get("content-security-policy").unwrap().to_str().unwrap().starts_with("default-src 'self';"));
+            assert_eq!(
+                res.headers().get("content-type").unwrap(),
+                "text/html; charset=utf-8"
+            );
+            assert!(res
+                .headers()
+                .get("content-security-policy")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("default-src 'self';"));
             let html = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
-            assert!(html.starts_with("<!doctype html>\n<html lang=\"en\">\n<head>\n"), "{path}");
-            assert!(html.contains(&format!("  <title>{title}</title>\n")), "{path}");
+            assert!(
+                html.starts_with("<!doctype html>\n<html lang=\"en\">\n<head>\n"),
+                "{path}"
+            );
+            assert!(
+                html.contains(&format!("  <title>{title}</title>\n")),
+                "{path}"
+            );
             assert!(html.contains(&format!("<script type=\"module\" src=\"/static/{name}.js\"></script>\n</head>\n<body class=\"page-{name}\"")), "{path}");
             assert!(html.ends_with("</body>\n</html>\n"), "{path}");
-            assert!(!html.contains("{title}") && !html.contains("{script}") && !html.contains("{body}"), "{path}");
+            assert!(
+                !html.contains("{title}") && !html.contains("{script}") && !html.contains("{body}"),
+                "{path}"
+            );
         }
     }
 }

@@ -43,7 +43,11 @@ fn the_committed_openapi_document_is_what_the_code_generates() {
 /// Fails, saying where, when the committed text of `file` is not the generated one.
 fn assert_generated(file: &str, committed: &str, generated: &str) {
     if committed != generated {
-        let first = committed.lines().zip(generated.lines()).position(|(a, b)| a != b).unwrap_or(committed.lines().count().min(generated.lines().count()));
+        let first = committed
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(committed.lines().count().min(generated.lines().count()));
         let line = |s: &str| s.lines().nth(first).unwrap_or("<end of file>").to_string();
         panic!(
             "{file} differs from what the code generates (first at line {}):\n  committed: {}\n  generated: {}\nRegenerate it with `{REGENERATE}` and commit the file.",
@@ -72,7 +76,12 @@ fn refs(v: &Value, out: &mut BTreeSet<String>) {
 fn every_operation_is_described_completely() {
     let doc: Value = serde_json::from_str(&vkyc::openapi::document_json()).unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
-    let schemes: BTreeSet<&str> = doc["components"]["securitySchemes"].as_object().unwrap().keys().map(String::as_str).collect();
+    let schemes: BTreeSet<&str> = doc["components"]["securitySchemes"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(schemes, BTreeSet::from(["api_key", "join_token"]));
     let mut ids = BTreeSet::new();
     let mut count = 0;
@@ -81,18 +90,40 @@ fn every_operation_is_described_completely() {
         for (method, op) in item.as_object().unwrap() {
             let what = format!("{} {path}", method.to_uppercase());
             count += 1;
-            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{what}: no operationId"));
-            assert!(ids.insert(id.to_string()), "{what}: operationId {id} is used twice");
-            assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{what}: no tag");
-            assert!(op["description"].is_string() || op["summary"].is_string(), "{what}: no description");
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{what}: no operationId"));
+            assert!(
+                ids.insert(id.to_string()),
+                "{what}: operationId {id} is used twice"
+            );
+            assert!(
+                op["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                "{what}: no tag"
+            );
+            assert!(
+                op["description"].is_string() || op["summary"].is_string(),
+                "{what}: no description"
+            );
             // Security is always said: a list of alternatives, `[{}]` for a public endpoint.
-            let security = op["security"].as_array().unwrap_or_else(|| panic!("{what}: no security requirement"));
+            let security = op["security"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{what}: no security requirement"));
             let responses = op["responses"].as_object().unwrap();
-            let bearer = security.iter().any(|s| s.as_object().is_some_and(|o| !o.is_empty()));
+            let bearer = security
+                .iter()
+                .any(|s| s.as_object().is_some_and(|o| !o.is_empty()));
             if bearer {
                 for s in ["401", "403"] {
-                    assert!(responses.contains_key(s), "{what}: takes a token but does not document {s}");
-                    assert_eq!(responses[s]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody", "{what}: {s}");
+                    assert!(
+                        responses.contains_key(s),
+                        "{what}: takes a token but does not document {s}"
+                    );
+                    assert_eq!(
+                        responses[s]["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody",
+                        "{what}: {s}"
+                    );
                 }
             }
             // Every error answer has the error body.
@@ -101,7 +132,10 @@ fn every_operation_is_described_completely() {
                     let content = r["content"].as_object();
                     let json = content.and_then(|c| c.get("application/json"));
                     if let Some(json) = json {
-                        assert_eq!(json["schema"]["$ref"], "#/components/schemas/ErrorBody", "{what}: {status}");
+                        assert_eq!(
+                            json["schema"]["$ref"], "#/components/schemas/ErrorBody",
+                            "{what}: {status}"
+                        );
                     } else {
                         assert!(path == "/v1/rtc", "{what}: {status} has no error body");
                     }
@@ -110,7 +144,11 @@ fn every_operation_is_described_completely() {
             // Path parameters are declared.
             for seg in path.split('/').filter(|s| s.starts_with('{')) {
                 let name = seg.trim_matches(|c| c == '{' || c == '}');
-                let declared = op["parameters"].as_array().into_iter().flatten().any(|p| p["name"] == name && p["in"] == "path");
+                let declared = op["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|p| p["name"] == name && p["in"] == "path");
                 assert!(declared, "{what}: path parameter {name} is not declared");
             }
         }
@@ -120,8 +158,13 @@ fn every_operation_is_described_completely() {
     let mut all = BTreeSet::new();
     refs(&doc, &mut all);
     for r in all {
-        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected $ref {r}"));
-        assert!(doc["components"]["schemas"][name].is_object(), "$ref {r} does not resolve");
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected $ref {r}"));
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "$ref {r} does not resolve"
+        );
     }
     // The error body, with its stable code.
     let err = &doc["components"]["schemas"]["ErrorBody"];
@@ -131,25 +174,53 @@ fn every_operation_is_described_completely() {
 #[tokio::test]
 async fn the_server_serves_the_document_and_its_reference_page() {
     let app = spawn_app().await;
-    let resp = app.http.get(format!("{}/v1/openapi.json", app.base)).send().await.unwrap();
+    let resp = app
+        .http
+        .get(format!("{}/v1/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "application/json");
     let served = resp.text().await.unwrap();
-    assert_eq!(served, vkyc::openapi::document_json(), "GET /v1/openapi.json is not the generated document");
+    assert_eq!(
+        served,
+        vkyc::openapi::document_json(),
+        "GET /v1/openapi.json is not the generated document"
+    );
 
-    let page = app.http.get(format!("{}/docs/api", app.base)).send().await.unwrap();
+    let page = app
+        .http
+        .get(format!("{}/docs/api", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
-    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(csp.starts_with("default-src 'self'"), "{csp}");
     let html = page.text().await.unwrap();
     assert!(html.contains("/static/reference.js"), "{html}");
     // Nothing comes from another origin: no CDN.
-    assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("//cdn"), "{html}");
+    assert!(
+        !html.contains("http://") && !html.contains("https://") && !html.contains("//cdn"),
+        "{html}"
+    );
     for asset in ["reference.js", "reference.css"] {
-        let r = app.http.get(format!("{}/static/{asset}", app.base)).send().await.unwrap();
+        let r = app
+            .http
+            .get(format!("{}/static/{asset}", app.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{asset}");
         let text = r.text().await.unwrap();
-        assert!(!text.contains("https://") && !text.contains("http://"), "{asset} loads from another origin");
+        assert!(
+            !text.contains("https://") && !text.contains("http://"),
+            "{asset} loads from another origin"
+        );
     }
 }
 
@@ -166,12 +237,22 @@ fn the_committed_event_schemas_are_what_the_code_generates() {
     }
     let generated = vkyc::events::schemas();
     let committed = event_schemas::committed();
-    let stale: Vec<&String> = committed.keys().filter(|name| !generated.contains_key(*name)).collect();
+    let stale: Vec<&String> = committed
+        .keys()
+        .filter(|name| !generated.contains_key(*name))
+        .collect();
     assert!(stale.is_empty(), "src/schema/events/ has files of no event type: {stale:?}. Regenerate with `{REGENERATE}` (it removes them).");
-    let missing: Vec<&String> = generated.keys().filter(|name| !committed.contains_key(*name)).collect();
+    let missing: Vec<&String> = generated
+        .keys()
+        .filter(|name| !committed.contains_key(*name))
+        .collect();
     assert!(missing.is_empty(), "event types without a schema file: {missing:?}. Regenerate with `{REGENERATE}` and commit the files.");
     for (name, schema) in &generated {
-        assert_generated(&format!("src/schema/events/{name}"), &committed[name], &vkyc::events::schema::file_text(schema));
+        assert_generated(
+            &format!("src/schema/events/{name}"),
+            &committed[name],
+            &vkyc::events::schema::file_text(schema),
+        );
     }
     // One file per event type, and the envelope.
     assert_eq!(generated.len(), EventKind::ALL.len() + 1);
@@ -179,14 +260,20 @@ fn the_committed_event_schemas_are_what_the_code_generates() {
         let s = &generated[&kind.schema_file()];
         assert_eq!(s["$id"], vkyc::events::dataschema(kind.as_str()));
         assert_eq!(s["properties"]["type"]["const"], kind.as_str());
-        assert_eq!(s["required"] == json!(["subject"]), kind.scope() == Scope::Session, "{kind}: subject required iff it always has a session");
+        assert_eq!(
+            s["required"] == json!(["subject"]),
+            kind.scope() == Scope::Session,
+            "{kind}: subject required iff it always has a session"
+        );
     }
 }
 
 /// Events of every type as the code builds them (some types more than once, for the parts
 /// that are null or absent in some events).
 fn sample_events() -> Vec<DomainEvent> {
-    use vkyc_domain::kyc::{AuditVerdict, CaptureKind, CaseResult, Outcome, Scores, StepType, Verdict};
+    use vkyc_domain::kyc::{
+        AuditVerdict, CaptureKind, CaseResult, Outcome, Scores, StepType, Verdict,
+    };
     use vkyc_domain::recording::{Container, RecordedTrack, RecordingSummary};
     use vkyc_domain::session::{SessionMode, SessionStatus};
     use vkyc_domain::{call::LeaveReason, MediaKind, PeerId, Role, SessionId};
@@ -204,43 +291,207 @@ fn sample_events() -> Vec<DomainEvent> {
         start_ms: 0,
         synced_by_sender_report: true,
     };
-    let summary = RecordingSummary { duration_ms: 10_000, bytes: 123_456, tracks: vec![track], packets_recorded: 900, frames_clamped: 1, finalize_ms: 40 };
-    let gone = |reason| data::PeerGone { peer_id: peer, role: Role::Customer, participant_id: "customer".into(), reason };
-    let failed = |bytes| data::RecordingFailed { recording_id: Uuid::now_v7(), reason: "server_stopped_during_call".into(), bytes };
-    let scores = Scores { face_match: Some(87), liveness: Some(100), name_match: None };
+    let summary = RecordingSummary {
+        duration_ms: 10_000,
+        bytes: 123_456,
+        tracks: vec![track],
+        packets_recorded: 900,
+        frames_clamped: 1,
+        finalize_ms: 40,
+    };
+    let gone = |reason| data::PeerGone {
+        peer_id: peer,
+        role: Role::Customer,
+        participant_id: "customer".into(),
+        reason,
+    };
+    let failed = |bytes| data::RecordingFailed {
+        recording_id: Uuid::now_v7(),
+        reason: "server_stopped_during_call".into(),
+        bytes,
+    };
+    let scores = Scores {
+        face_match: Some(87),
+        liveness: Some(100),
+        name_match: None,
+    };
     vec![
-        DomainEvent::new(s, data::SessionCreated { mode: SessionMode::LiveAgent, status: SessionStatus::Waiting }),
-        DomainEvent::new(s, data::RoomStarted {}),
-        DomainEvent::new(s, data::RoomEnded { reason: "ended_by_agent".into(), by: Some(peer), duration_ms: 61_000 }),
-        DomainEvent::new(s, data::RoomEnded { reason: "ended_by_api".into(), by: None, duration_ms: 0 }),
-        DomainEvent::new(s, data::RoomFailed { error_kind: "actor_failed".into() }),
-        DomainEvent::new(s, data::PeerJoined { peer_id: peer, role: Role::Agent, participant_id: "agent".into() }),
-        DomainEvent::new(s, gone(LeaveReason::Disconnected)),
-        DomainEvent::new(s, gone(LeaveReason::Failed)),
-        DomainEvent::new(s, data::PeerMuted { peer_id: peer, kind: MediaKind::Audio, muted: true, by: PeerId::new() }),
-        DomainEvent::new(None, data::SupervisorRestarted { supervisor: "rooms".into() }),
-        DomainEvent::new(s, data::CaptureStored { capture_id: Uuid::new_v4(), kind: CaptureKind::Document, bytes: 52_000, taken_by: "agent".into() }),
-        DomainEvent::new(s, data::StepCompleted { step: StepType::Face, attempt: 2, outcome: Outcome::Passed, scores: Some(scores) }),
-        DomainEvent::new(s, data::StepCompleted { step: StepType::Document, attempt: 1, outcome: Outcome::Error, scores: Some(Scores::default()) }),
-        DomainEvent::new(s, data::StepCompleted { step: StepType::Otp, attempt: 1, outcome: Outcome::Failed, scores: None }),
-        DomainEvent::new(s, data::StepFailed { step: StepType::Face, attempt: 3 }),
-        DomainEvent::new(s, data::StepDecided { step: StepType::Consent, verdict: Verdict::Verified }),
-        DomainEvent::new(s, data::VideoReviewed { result: CaseResult::Approved, recommendation: CaseResult::NeedsReview }),
-        DomainEvent::new(s, data::CaseAudited { verdict: AuditVerdict::Recapture }),
-        DomainEvent::new(s, data::OtpSent { by_role: "agent".into() }),
-        DomainEvent::new(s, data::ChallengeIssued { by_role: "customer".into(), moves: 3 }),
-        DomainEvent::new(s, data::SessionExpired { expired_at: Utc::now() }),
-        DomainEvent::new(s, data::SessionCancelled {}),
-        DomainEvent::new(s, data::VideoCompleted { duration_secs: Some(61) }),
-        DomainEvent::new(s, data::VideoCompleted { duration_secs: None }),
-        DomainEvent::new(s, data::SessionWaiting {}),
-        DomainEvent::new(s, data::SelfRecordStarted {}),
-        DomainEvent::new(s, data::SelfRecordSubmitted { video_bytes: 2_400_000 }),
         DomainEvent::new(
             s,
-            data::RecordingStarted { recording_id: Uuid::now_v7(), blob_key: "recordings/a/b.webm".into(), key_id: "k1".into(), container: Container::Webm, started_at: Utc::now() },
+            data::SessionCreated {
+                mode: SessionMode::LiveAgent,
+                status: SessionStatus::Waiting,
+            },
         ),
-        DomainEvent::new(s, data::RecordingSucceeded { recording_id: Uuid::now_v7(), reason: "ended_by_agent".into(), summary }),
+        DomainEvent::new(s, data::RoomStarted {}),
+        DomainEvent::new(
+            s,
+            data::RoomEnded {
+                reason: "ended_by_agent".into(),
+                by: Some(peer),
+                duration_ms: 61_000,
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::RoomEnded {
+                reason: "ended_by_api".into(),
+                by: None,
+                duration_ms: 0,
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::RoomFailed {
+                error_kind: "actor_failed".into(),
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::PeerJoined {
+                peer_id: peer,
+                role: Role::Agent,
+                participant_id: "agent".into(),
+            },
+        ),
+        DomainEvent::new(s, gone(LeaveReason::Disconnected)),
+        DomainEvent::new(s, gone(LeaveReason::Failed)),
+        DomainEvent::new(
+            s,
+            data::PeerMuted {
+                peer_id: peer,
+                kind: MediaKind::Audio,
+                muted: true,
+                by: PeerId::new(),
+            },
+        ),
+        DomainEvent::new(
+            None,
+            data::SupervisorRestarted {
+                supervisor: "rooms".into(),
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::CaptureStored {
+                capture_id: Uuid::new_v4(),
+                kind: CaptureKind::Document,
+                bytes: 52_000,
+                taken_by: "agent".into(),
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::StepCompleted {
+                step: StepType::Face,
+                attempt: 2,
+                outcome: Outcome::Passed,
+                scores: Some(scores),
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::StepCompleted {
+                step: StepType::Document,
+                attempt: 1,
+                outcome: Outcome::Error,
+                scores: Some(Scores::default()),
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::StepCompleted {
+                step: StepType::Otp,
+                attempt: 1,
+                outcome: Outcome::Failed,
+                scores: None,
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::StepFailed {
+                step: StepType::Face,
+                attempt: 3,
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::StepDecided {
+                step: StepType::Consent,
+                verdict: Verdict::Verified,
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::VideoReviewed {
+                result: CaseResult::Approved,
+                recommendation: CaseResult::NeedsReview,
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::CaseAudited {
+                verdict: AuditVerdict::Recapture,
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::OtpSent {
+                by_role: "agent".into(),
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::ChallengeIssued {
+                by_role: "customer".into(),
+                moves: 3,
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::SessionExpired {
+                expired_at: Utc::now(),
+            },
+        ),
+        DomainEvent::new(s, data::SessionCancelled {}),
+        DomainEvent::new(
+            s,
+            data::VideoCompleted {
+                duration_secs: Some(61),
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::VideoCompleted {
+                duration_secs: None,
+            },
+        ),
+        DomainEvent::new(s, data::SessionWaiting {}),
+        DomainEvent::new(s, data::SelfRecordStarted {}),
+        DomainEvent::new(
+            s,
+            data::SelfRecordSubmitted {
+                video_bytes: 2_400_000,
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::RecordingStarted {
+                recording_id: Uuid::now_v7(),
+                blob_key: "recordings/a/b.webm".into(),
+                key_id: "k1".into(),
+                container: Container::Webm,
+                started_at: Utc::now(),
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::RecordingSucceeded {
+                recording_id: Uuid::now_v7(),
+                reason: "ended_by_agent".into(),
+                summary,
+            },
+        ),
         DomainEvent::new(s, failed(None)),
         DomainEvent::new(s, failed(Some(None))),
         DomainEvent::new(s, failed(Some(Some(4096)))),
@@ -295,7 +546,11 @@ fn every_event_the_code_builds_satisfies_its_generated_schema() {
     for (n, e) in samples.iter().enumerate() {
         let event = wire(n as u64 + 1, e);
         let errors = event_schemas::errors(&validators[e.kind().as_str()], &event);
-        assert!(errors.is_empty(), "{} is not schema-valid: {errors:#?}\n{event:#}", e.kind());
+        assert!(
+            errors.is_empty(),
+            "{} is not schema-valid: {errors:#?}\n{event:#}",
+            e.kind()
+        );
     }
 }
 
@@ -305,32 +560,52 @@ fn the_event_schemas_refuse_what_the_code_never_emits() {
     // The first sample of each type.
     let mut samples: BTreeMap<&str, Value> = BTreeMap::new();
     for (n, e) in sample_events().iter().enumerate() {
-        samples.entry(e.kind().as_str()).or_insert_with(|| wire(n as u64 + 1, e));
+        samples
+            .entry(e.kind().as_str())
+            .or_insert_with(|| wire(n as u64 + 1, e));
     }
     let refused = |kind: &str, change: &dyn Fn(&mut Value)| {
         let mut event = samples[kind].clone();
         change(&mut event);
-        assert!(!validators[kind].is_valid(&event), "{kind}: the schema accepts {:#}", event["data"]);
+        assert!(
+            !validators[kind].is_valid(&event),
+            "{kind}: the schema accepts {:#}",
+            event["data"]
+        );
     };
-    refused("step.completed", &|e| e["data"]["scores"]["face_match"] = json!(101));
-    refused("step.completed", &|e| e["data"]["scores"]["liveness"] = Value::Null);
-    refused("step.completed", &|e| e["data"]["scores"]["some_new_score"] = json!(-1));
+    refused("step.completed", &|e| {
+        e["data"]["scores"]["face_match"] = json!(101)
+    });
+    refused("step.completed", &|e| {
+        e["data"]["scores"]["liveness"] = Value::Null
+    });
+    refused("step.completed", &|e| {
+        e["data"]["scores"]["some_new_score"] = json!(-1)
+    });
     refused("step.completed", &|e| e["data"]["attempt"] = json!(0));
     refused("step.completed", &|e| e["data"]["step"] = json!("selfie"));
     refused("step.failed", &|e| e["data"]["attempt"] = json!(0));
     refused("challenge.issued", &|e| e["data"]["moves"] = json!(0));
     refused("otp.sent", &|e| e["data"]["by_role"] = Value::Null);
-    refused("webhook.dead_lettered", &|e| e["data"]["attempts"] = json!(0));
+    refused("webhook.dead_lettered", &|e| {
+        e["data"]["attempts"] = json!(0)
+    });
     refused("peer.joined", &|e| e["data"]["role"] = json!("admin"));
     refused("peer.joined", &|e| {
         e["data"].as_object_mut().unwrap().remove("participant_id");
     });
-    refused("video.reviewed", &|e| e["data"]["recommendation"] = json!("approve"));
+    refused("video.reviewed", &|e| {
+        e["data"]["recommendation"] = json!("approve")
+    });
     refused("room.ended", &|e| {
         e["data"].as_object_mut().unwrap().remove("by");
     });
-    refused("recording.started", &|e| e["data"]["container"] = json!("mp4"));
-    refused("recording.succeeded", &|e| e["data"]["tracks"][0]["number"] = json!(0));
+    refused("recording.started", &|e| {
+        e["data"]["container"] = json!("mp4")
+    });
+    refused("recording.succeeded", &|e| {
+        e["data"]["tracks"][0]["number"] = json!(0)
+    });
     refused("session.created", &|e| e["type"] = json!("session.expired"));
     // A session's event names its session; a node-level one need not.
     refused("session.created", &|e| {
@@ -339,5 +614,8 @@ fn the_event_schemas_refuse_what_the_code_never_emits() {
     let mut node = samples["supervisor.restarted"].clone();
     assert!(node.get("subject").is_none() && validators["supervisor.restarted"].is_valid(&node));
     node["data"] = json!({});
-    assert!(!validators["supervisor.restarted"].is_valid(&node), "supervisor is required");
+    assert!(
+        !validators["supervisor.restarted"].is_valid(&node),
+        "supervisor is required"
+    );
 }

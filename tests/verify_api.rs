@@ -8,9 +8,19 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
 async fn post_json(app: &TestApp, path: &str, body: &Value) -> (u16, Value, Option<String>) {
-    let r = app.http.post(format!("{}{path}", app.base)).bearer_auth(API_KEY).json(body).send().await.unwrap();
+    let r = app
+        .http
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(API_KEY)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
     let status = r.status().as_u16();
-    let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
     (status, r.json().await.unwrap_or(Value::Null), retry)
 }
 
@@ -31,21 +41,63 @@ async fn face_match_by_json_and_by_multipart() {
     assert!(v["probe"]["quality"]["sharpness"].as_f64().unwrap() > 10.0);
 
     let form = Form::new()
-        .part("probe", Part::bytes(photo_bytes("person_a_2.jpg")).file_name("probe.jpg").mime_str("image/jpeg").unwrap())
-        .part("reference", Part::bytes(photo_bytes("person_b_2.jpg")).file_name("ref.jpg").mime_str("image/jpeg").unwrap());
-    let r = app.http.post(format!("{}/v1/verify/face-match", app.base)).bearer_auth(API_KEY).multipart(form).send().await.unwrap();
+        .part(
+            "probe",
+            Part::bytes(photo_bytes("person_a_2.jpg"))
+                .file_name("probe.jpg")
+                .mime_str("image/jpeg")
+                .unwrap(),
+        )
+        .part(
+            "reference",
+            Part::bytes(photo_bytes("person_b_2.jpg"))
+                .file_name("ref.jpg")
+                .mime_str("image/jpeg")
+                .unwrap(),
+        );
+    let r = app
+        .http
+        .post(format!("{}/v1/verify/face-match", app.base))
+        .bearer_auth(API_KEY)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["matched"], false, "{v}");
     assert!(v["score"].as_u64().unwrap() < 60);
 
     // Both calls are in the Prometheus metrics, by route (never a raw path) and engine.
-    let text = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
-    let line = |prefix: &str| text.lines().find(|l| l.starts_with(prefix) && l.contains("engine=\"face\"") && l.contains("outcome=\"ok\"")).map(str::to_string);
-    let count = line("vkyc_inference_seconds_count").unwrap_or_else(|| panic!("no inference metric in:\n{text}"));
-    assert!(count.rsplit(' ').next().unwrap().parse::<f64>().unwrap() >= 2.0, "{count}");
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with(prefix)
+                    && l.contains("engine=\"face\"")
+                    && l.contains("outcome=\"ok\"")
+            })
+            .map(str::to_string)
+    };
+    let count = line("vkyc_inference_seconds_count")
+        .unwrap_or_else(|| panic!("no inference metric in:\n{text}"));
     assert!(
-        text.lines().any(|l| l.starts_with("vkyc_http_requests_total") && l.contains("route=\"/v1/verify/face-match\"") && l.contains("status=\"200\"")),
+        count.rsplit(' ').next().unwrap().parse::<f64>().unwrap() >= 2.0,
+        "{count}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("vkyc_http_requests_total")
+                && l.contains("route=\"/v1/verify/face-match\"")
+                && l.contains("status=\"200\"")),
         "{text}"
     );
     assert!(text.contains("vkyc_process_resident_bytes"));
@@ -59,48 +111,148 @@ async fn bad_requests_get_precise_codes_and_the_server_keeps_working() {
     let full = photo_bytes("person_b_2.jpg");
     let truncated = b64(&full[..full.len() / 2]);
     let cases: Vec<(&str, Value, u16, &str)> = vec![
-        ("empty probe", json!({"probe": "", "references": [good]}), 422, "image_empty"),
-        ("text file", json!({"probe": text, "references": [good]}), 422, "image_unsupported"),
-        ("truncated jpeg", json!({"probe": truncated, "references": [good]}), 422, "image_corrupt"),
-        ("no face", json!({"probe": b64(&blank_png()), "references": [good]}), 422, "no_face"),
-        ("not base64", json!({"probe": "%%%", "references": [good]}), 422, "invalid_base64"),
-        ("no references", json!({"probe": good, "references": []}), 422, "validation_failed"),
-        ("wrong field type", json!({"probe": 5, "references": [good]}), 422, "validation_failed"),
+        (
+            "empty probe",
+            json!({"probe": "", "references": [good]}),
+            422,
+            "image_empty",
+        ),
+        (
+            "text file",
+            json!({"probe": text, "references": [good]}),
+            422,
+            "image_unsupported",
+        ),
+        (
+            "truncated jpeg",
+            json!({"probe": truncated, "references": [good]}),
+            422,
+            "image_corrupt",
+        ),
+        (
+            "no face",
+            json!({"probe": b64(&blank_png()), "references": [good]}),
+            422,
+            "no_face",
+        ),
+        (
+            "not base64",
+            json!({"probe": "%%%", "references": [good]}),
+            422,
+            "invalid_base64",
+        ),
+        (
+            "no references",
+            json!({"probe": good, "references": []}),
+            422,
+            "validation_failed",
+        ),
+        (
+            "wrong field type",
+            json!({"probe": 5, "references": [good]}),
+            422,
+            "validation_failed",
+        ),
     ];
     for (name, body, status, code) in cases {
         let (s, v, _) = post_json(&app, "/v1/verify/face-match", &body).await;
-        assert_eq!((s, v["error"]["code"].as_str().unwrap_or("")), (status, code), "{name}: {v}");
+        assert_eq!(
+            (s, v["error"]["code"].as_str().unwrap_or("")),
+            (status, code),
+            "{name}: {v}"
+        );
     }
     // Wrong content type, malformed JSON, an oversized body, no key, a participant's token.
     let url = format!("{}/v1/verify/face-match", app.base);
-    let r = app.http.post(&url).bearer_auth(API_KEY).header("content-type", "text/plain").body("hello").send().await.unwrap();
+    let r = app
+        .http
+        .post(&url)
+        .bearer_auth(API_KEY)
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 415);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "unsupported_media_type");
-    let r = app.http.post(&url).bearer_auth(API_KEY).header("content-type", "application/json").body("{\"probe\":").send().await.unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "unsupported_media_type"
+    );
+    let r = app
+        .http
+        .post(&url)
+        .bearer_auth(API_KEY)
+        .header("content-type", "application/json")
+        .body("{\"probe\":")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "malformed_json");
-    let r = app.http.post(&url).bearer_auth(API_KEY).header("content-type", "application/json").body(vec![b' '; 27 * 1024 * 1024]).send().await.unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "malformed_json"
+    );
+    let r = app
+        .http
+        .post(&url)
+        .bearer_auth(API_KEY)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 27 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     let r = app.http.post(&url).json(&json!({})).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let session = app.api.create_session("Verify Test").await.unwrap();
     let token = app.api.token(&session, "customer").await.unwrap();
-    let r = app.http.post(&url).bearer_auth(&token.token).json(&json!({})).send().await.unwrap();
+    let r = app
+        .http
+        .post(&url)
+        .bearer_auth(&token.token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     // Still answering correctly afterwards.
-    let (s, v, _) = post_json(&app, "/v1/verify/face-match", &json!({"probe": good, "references": [b64(&photo_bytes("person_b_2.jpg"))]})).await;
+    let (s, v, _) = post_json(
+        &app,
+        "/v1/verify/face-match",
+        &json!({"probe": good, "references": [b64(&photo_bytes("person_b_2.jpg"))]}),
+    )
+    .await;
     assert_eq!((s, v["matched"].as_bool()), (200, Some(true)), "{v}");
 }
 
 #[tokio::test]
 async fn a_saturated_engine_answers_429_with_retry_after() {
-    let app = spawn_app_with(|f| f.merge(("inference.enabled", true)).merge(("inference.queue_per_worker", 1))).await;
+    let app = spawn_app_with(|f| {
+        f.merge(("inference.enabled", true))
+            .merge(("inference.queue_per_worker", 1))
+    })
+    .await;
     let body = json!({"probe": b64(&photo_bytes("person_a_2.jpg")), "references": vec![b64(&photo_bytes("person_b_2.jpg")); 5]});
     let calls = (0..6).map(|_| {
-        let (http, url, body) = (app.http.clone(), format!("{}/v1/verify/face-match", app.base), body.clone());
+        let (http, url, body) = (
+            app.http.clone(),
+            format!("{}/v1/verify/face-match", app.base),
+            body.clone(),
+        );
         tokio::spawn(async move {
-            let r = http.post(url).bearer_auth(API_KEY).json(&body).send().await.unwrap();
-            (r.status().as_u16(), r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string()))
+            let r = http
+                .post(url)
+                .bearer_auth(API_KEY)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_string()),
+            )
         })
     });
     let mut results = Vec::new();
@@ -109,15 +261,31 @@ async fn a_saturated_engine_answers_429_with_retry_after() {
     }
     println!("statuses: {results:?}");
     assert!(results.iter().any(|(s, _)| *s == 200), "{results:?}");
-    assert!(results.iter().any(|(s, r)| *s == 429 && r.as_deref() == Some("1")), "{results:?}");
-    assert!(results.iter().all(|(s, _)| *s == 200 || *s == 429), "{results:?}");
+    assert!(
+        results
+            .iter()
+            .any(|(s, r)| *s == 429 && r.as_deref() == Some("1")),
+        "{results:?}"
+    );
+    assert!(
+        results.iter().all(|(s, _)| *s == 200 || *s == 429),
+        "{results:?}"
+    );
 }
 
 #[tokio::test]
 async fn verification_disabled_is_a_clear_503() {
     let app = spawn_app().await;
-    let (s, v, _) = post_json(&app, "/v1/verify/face-match", &json!({"probe": "", "references": []})).await;
-    assert_eq!((s, v["error"]["code"].as_str().unwrap()), (503, "inference_disabled"));
+    let (s, v, _) = post_json(
+        &app,
+        "/v1/verify/face-match",
+        &json!({"probe": "", "references": []}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str().unwrap()),
+        (503, "inference_disabled")
+    );
 }
 
 fn blank_png() -> Vec<u8> {
@@ -146,7 +314,12 @@ async fn a_missing_or_wrong_model_stops_the_start_naming_the_file() {
     let empty = tempfile::tempdir().unwrap();
     let e = start_error(empty.path()).await;
     println!("{e}");
-    assert!(e.contains("is missing") && e.contains("libonnxruntime.so.1.31.1") && e.contains("models/setup.sh"), "{e}");
+    assert!(
+        e.contains("is missing")
+            && e.contains("libonnxruntime.so.1.31.1")
+            && e.contains("models/setup.sh"),
+        "{e}"
+    );
 
     // Every file present (links to the real ones) but one with the wrong bytes.
     let real = vkyc_vision::runtime::default_models_dir();
@@ -158,12 +331,17 @@ async fn a_missing_or_wrong_model_stops_the_start_naming_the_file() {
     std::fs::write(dir.path().join("fr_liveness.onnx"), b"not a model").unwrap();
     let e = start_error(dir.path()).await;
     println!("{e}");
-    assert!(e.contains("fr_liveness.onnx") && e.contains("SHA-256"), "{e}");
+    assert!(
+        e.contains("fr_liveness.onnx") && e.contains("SHA-256"),
+        "{e}"
+    );
 }
 
 fn jpeg(img: &image::RgbImage) -> Vec<u8> {
     let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(img).unwrap();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode_image(img)
+        .unwrap();
     out
 }
 
@@ -186,13 +364,19 @@ async fn liveness_challenge_over_http_passes_once_and_cannot_be_replayed() {
     });
     let (s, v, _) = post_json(&app, "/v1/verify/liveness", &body).await;
     assert_eq!(s, 200, "{v}");
-    println!("moves {moves:?}: live={} score={} reasons={}", v["live"], v["score"], v["reasons"]);
+    println!(
+        "moves {moves:?}: live={} score={} reasons={}",
+        v["live"], v["score"], v["reasons"]
+    );
     assert_eq!(v["live"], true, "{v}");
     assert!(v["score"].as_u64().unwrap() >= 60);
 
     // The same challenge again: gone.
     let (s, v, _) = post_json(&app, "/v1/verify/liveness", &body).await;
-    assert_eq!((s, v["error"]["code"].as_str().unwrap()), (404, "challenge_not_found"));
+    assert_eq!(
+        (s, v["error"]["code"].as_str().unwrap()),
+        (404, "challenge_not_found")
+    );
 
     // A still photo against a fresh challenge: answered, and not live.
     let (_, ch, _) = post_json(&app, "/v1/verify/liveness/challenges", &json!({})).await;
@@ -203,13 +387,24 @@ async fn liveness_challenge_over_http_passes_once_and_cannot_be_replayed() {
     let (s, v, _) = post_json(&app, "/v1/verify/liveness", &still).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["live"], false, "{v}");
-    assert!(v["reasons"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().starts_with("static_frames")), "{v}");
+    assert!(
+        v["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().starts_with("static_frames")),
+        "{v}"
+    );
 
     // Too few frames is a validation error, and does not use the challenge up.
     let (_, ch, _) = post_json(&app, "/v1/verify/liveness/challenges", &json!({})).await;
-    let few = json!({"challenge_id": ch["challenge_id"], "frames": [{"image": b64(&bytes), "t_ms": 0}]});
+    let few =
+        json!({"challenge_id": ch["challenge_id"], "frames": [{"image": b64(&bytes), "t_ms": 0}]});
     let (s, v, _) = post_json(&app, "/v1/verify/liveness", &few).await;
-    assert_eq!((s, v["error"]["code"].as_str().unwrap()), (422, "validation_failed"));
+    assert_eq!(
+        (s, v["error"]["code"].as_str().unwrap()),
+        (422, "validation_failed")
+    );
 }
 
 #[tokio::test]
@@ -217,7 +412,11 @@ async fn a_pan_card_is_read_and_its_photo_matches_another_photo_of_the_holder() 
     use vkyc_loadtest::cards;
     let app = spawn_app_with_inference().await;
     let fonts = cards::Fonts::system().expect("fonts");
-    let face = cards::portrait_crop(&image::load_from_memory(&photo_bytes("person_b_1.jpg")).unwrap().to_rgb8());
+    let face = cards::portrait_crop(
+        &image::load_from_memory(&photo_bytes("person_b_1.jpg"))
+            .unwrap()
+            .to_rgb8(),
+    );
     let (card, truth) = cards::pan_card(7, &face, &fonts);
     let body = json!({
         "kind": "pan",
@@ -227,9 +426,20 @@ async fn a_pan_card_is_read_and_its_photo_matches_another_photo_of_the_holder() 
     });
     let (s, v, _) = post_json(&app, "/v1/verify/document", &body).await;
     assert_eq!(s, 200, "{v}");
-    println!("fields {} name_match {} face_match score {}", v["fields"], v["name_match"], v["face_match"]["score"]);
-    assert_eq!(v["fields"]["pan_number"].as_str(), truth.pan_number.as_deref(), "{v}");
-    assert_eq!(v["fields"]["date_of_birth"].as_str(), Some(truth.date_of_birth.as_str()), "{v}");
+    println!(
+        "fields {} name_match {} face_match score {}",
+        v["fields"], v["name_match"], v["face_match"]["score"]
+    );
+    assert_eq!(
+        v["fields"]["pan_number"].as_str(),
+        truth.pan_number.as_deref(),
+        "{v}"
+    );
+    assert_eq!(
+        v["fields"]["date_of_birth"].as_str(),
+        Some(truth.date_of_birth.as_str()),
+        "{v}"
+    );
     assert!(v["name_match"].as_u64().unwrap() >= 90, "{v}");
     assert_eq!(v["face_match"]["matched"], true, "{v}");
     assert!(v["face"]["image_jpeg_base64"].as_str().unwrap().len() > 1000);
@@ -237,11 +447,31 @@ async fn a_pan_card_is_read_and_its_photo_matches_another_photo_of_the_holder() 
     // Someone else's selfie against the card: no match. A text file as the card: its code.
     let body = json!({"kind": "pan", "image": b64(&jpeg(&card)), "probe": b64(&photo_bytes("impostor_2.jpg"))});
     let (s, v, _) = post_json(&app, "/v1/verify/document", &body).await;
-    assert_eq!((s, v["face_match"]["matched"].as_bool()), (200, Some(false)), "{v}");
-    let (s, v, _) = post_json(&app, "/v1/verify/document", &json!({"kind": "pan", "image": b64(b"hello")})).await;
-    assert_eq!((s, v["error"]["code"].as_str().unwrap()), (422, "image_unsupported"));
-    let (s, v, _) = post_json(&app, "/v1/verify/document", &json!({"kind": "passport", "image": b64(b"hello")})).await;
-    assert_eq!((s, v["error"]["code"].as_str().unwrap()), (422, "validation_failed"));
+    assert_eq!(
+        (s, v["face_match"]["matched"].as_bool()),
+        (200, Some(false)),
+        "{v}"
+    );
+    let (s, v, _) = post_json(
+        &app,
+        "/v1/verify/document",
+        &json!({"kind": "pan", "image": b64(b"hello")}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str().unwrap()),
+        (422, "image_unsupported")
+    );
+    let (s, v, _) = post_json(
+        &app,
+        "/v1/verify/document",
+        &json!({"kind": "passport", "image": b64(b"hello")}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str().unwrap()),
+        (422, "validation_failed")
+    );
 }
 
 /// The passive model is pluggable: a model file and its pre-processing come from config.
@@ -272,8 +502,13 @@ async fn a_passive_model_from_config_is_loaded_and_used() {
         .unwrap()
         .merge(("storage.data_dir", data_dir.path()))
         .merge(("inference.enabled", true))
-        .merge(("liveness.passive.model_path", "/nonexistent/better_liveness.onnx"));
-    let e = match vkyc::startup::Application::build(vkyc::config::Config::extract(fig).unwrap()).await {
+        .merge((
+            "liveness.passive.model_path",
+            "/nonexistent/better_liveness.onnx",
+        ));
+    let e = match vkyc::startup::Application::build(vkyc::config::Config::extract(fig).unwrap())
+        .await
+    {
         Ok(_) => panic!("started without the configured model"),
         Err(e) => format!("{e:#}"),
     };

@@ -62,37 +62,70 @@ fn main() -> Result<()> {
              [OUT_DIR] [AMPLITUDE_RAD] [FRAMES_PER_MOVE] [MOVES]"
         );
     }
-    let photo = image::open(&args[0]).with_context(|| format!("reading {}", args[0]))?.to_rgb8();
+    let photo = image::open(&args[0])
+        .with_context(|| format!("reading {}", args[0]))?
+        .to_rgb8();
     let b = numbers(&args[1], 4, "face box")?;
     let l = numbers(&args[2], 10, "landmarks")?;
     let geom = FaceGeometry {
         bbox: (b[0], b[1], b[2], b[3]),
-        landmarks: [(l[0], l[1]), (l[2], l[3]), (l[4], l[5]), (l[6], l[7]), (l[8], l[9])],
+        landmarks: [
+            (l[0], l[1]),
+            (l[2], l[3]),
+            (l[4], l[5]),
+            (l[6], l[7]),
+            (l[8], l[9]),
+        ],
     };
-    let out_dir = PathBuf::from(args.get(3).map(String::as_str).unwrap_or("target/headpose/demo"));
+    let out_dir = PathBuf::from(
+        args.get(3)
+            .map(String::as_str)
+            .unwrap_or("target/headpose/demo"),
+    );
     let amplitude: f32 = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(0.5);
     let per_move: usize = args.get(5).map(|s| s.parse()).transpose()?.unwrap_or(16);
     let moves: Vec<Move> = match args.get(6) {
         Some(s) => s
             .split(',')
-            .map(|m| serde_json::from_str(&format!("\"{}\"", m.trim())).with_context(|| format!("unknown move {m}")))
+            .map(|m| {
+                serde_json::from_str(&format!("\"{}\"", m.trim()))
+                    .with_context(|| format!("unknown move {m}"))
+            })
             .collect::<Result<_>>()?,
-        None => vec![Move::TurnLeft, Move::TurnRight, Move::LookUp, Move::LookDown],
+        None => vec![
+            Move::TurnLeft,
+            Move::TurnRight,
+            Move::LookUp,
+            Move::LookDown,
+        ],
     };
     std::fs::create_dir_all(&out_dir)?;
 
-    println!("photo {}x{}, amplitude {amplitude} rad, {params:?}", photo.width(), photo.height());
+    println!(
+        "photo {}x{}, amplitude {amplitude} rad, {params:?}",
+        photo.width(),
+        photo.height()
+    );
     println!(
         "neutral: r = {:.3}, p = {:.3}",
         headpose::yaw_ratio(&geom.landmarks),
         headpose::pitch_ratio(&geom.landmarks)
     );
     let mut peaks = vec![photo.clone()];
-    for m in [Move::TurnLeft, Move::TurnRight, Move::LookUp, Move::LookDown] {
+    for m in [
+        Move::TurnLeft,
+        Move::TurnRight,
+        Move::LookUp,
+        Move::LookDown,
+    ] {
         let (yaw, pitch) = m.angles(amplitude);
         let f = headpose::forward_landmarks(&geom, &params, yaw, pitch);
-        let nose_d = ((f[2].0 - geom.landmarks[2].0).powi(2) + (f[2].1 - geom.landmarks[2].1).powi(2)).sqrt();
-        let eye_d = ((f[0].0 - geom.landmarks[0].0).powi(2) + (f[0].1 - geom.landmarks[0].1).powi(2)).sqrt();
+        let nose_d = ((f[2].0 - geom.landmarks[2].0).powi(2)
+            + (f[2].1 - geom.landmarks[2].1).powi(2))
+        .sqrt();
+        let eye_d = ((f[0].0 - geom.landmarks[0].0).powi(2)
+            + (f[0].1 - geom.landmarks[0].1).powi(2))
+        .sqrt();
         println!(
             "{m:?} (yaw {yaw:+.2}, pitch {pitch:+.2}): r = {:.3}, p = {:.3}, nose moved {nose_d:.1} px, eye L moved {eye_d:.1} px, landmarks {:?}",
             headpose::yaw_ratio(&f),
@@ -121,7 +154,8 @@ fn main() -> Result<()> {
     sheet.save(out_dir.join("peaks.png"))?;
 
     let t = Instant::now();
-    let frames = headpose::challenge_frames_with(&photo, &geom, &params, &moves, per_move, amplitude);
+    let frames =
+        headpose::challenge_frames_with(&photo, &geom, &params, &moves, per_move, amplitude);
     let el = t.elapsed();
     println!(
         "{} frames in {:.1} ms ({:.2} ms/frame at {}x{})",
@@ -134,6 +168,10 @@ fn main() -> Result<()> {
     for (i, f) in frames.iter().enumerate() {
         f.save(out_dir.join(format!("frame_{i:03}.png")))?;
     }
-    println!("wrote {} frames and peaks.png to {}", frames.len(), out_dir.display());
+    println!(
+        "wrote {} frames and peaks.png to {}",
+        frames.len(),
+        out_dir.display()
+    );
     Ok(())
 }

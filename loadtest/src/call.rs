@@ -46,12 +46,26 @@ pub struct StepImages {
 /// Where one media packet goes: a SimPeer's track, or a UDP socket (the relay baseline).
 #[async_trait]
 pub trait PacketWriter: Send + Sync {
-    async fn write(&self, kind: &'static str, seq: u16, payload: Bytes, marker: bool, ts: u32) -> Result<()>;
+    async fn write(
+        &self,
+        kind: &'static str,
+        seq: u16,
+        payload: Bytes,
+        marker: bool,
+        ts: u32,
+    ) -> Result<()>;
 }
 
 #[async_trait]
 impl PacketWriter for SimPeer {
-    async fn write(&self, kind: &'static str, seq: u16, payload: Bytes, marker: bool, ts: u32) -> Result<()> {
+    async fn write(
+        &self,
+        kind: &'static str,
+        seq: u16,
+        payload: Bytes,
+        marker: bool,
+        ts: u32,
+    ) -> Result<()> {
         match self.write_packet(kind, seq, payload, marker, ts).await {
             // Not negotiated yet: the packet is simply not sent, like a muted browser track.
             Err(e) if e.to_string().contains("closed pipe") => Ok(()),
@@ -73,11 +87,26 @@ pub async fn send_media(
 ) {
     let (period, ts_step, frames): (Duration, u32, Vec<&[Bytes]>) = if kind == "video" {
         let fps = samples.profile.fps.max(1);
-        (Duration::from_secs_f64(1.0 / f64::from(fps)), 90_000 / fps, samples.video.iter().map(|f| f.payloads.as_slice()).collect())
+        (
+            Duration::from_secs_f64(1.0 / f64::from(fps)),
+            90_000 / fps,
+            samples
+                .video
+                .iter()
+                .map(|f| f.payloads.as_slice())
+                .collect(),
+        )
     } else {
-        (Duration::from_millis(20), 960, samples.audio.iter().map(std::slice::from_ref).collect())
+        (
+            Duration::from_millis(20),
+            960,
+            samples.audio.iter().map(std::slice::from_ref).collect(),
+        )
     };
-    metrics.media(kind).streams_sent.fetch_add(1, Ordering::Relaxed);
+    metrics
+        .media(kind)
+        .streams_sent
+        .fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -92,7 +121,10 @@ pub async fn send_media(
         for (i, payload) in frame.iter().enumerate() {
             seq = seq.wrapping_add(1);
             metrics.record_sent(&log, kind, seq, payload.len(), Instant::now());
-            if let Err(e) = out.write(kind, seq, payload.clone(), i + 1 == frame.len(), ts).await {
+            if let Err(e) = out
+                .write(kind, seq, payload.clone(), i + 1 == frame.len(), ts)
+                .await
+            {
                 if !reported {
                     tracing::debug!(error = %e, "rtp write failed");
                     metrics.error("rtp_write_failed");
@@ -102,7 +134,10 @@ pub async fn send_media(
         }
         ts = ts.wrapping_add(ts_step);
     }
-    metrics.media(kind).sent_stream_us.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    metrics
+        .media(kind)
+        .sent_stream_us
+        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
 }
 
 /// A receiver's per-stream state: (publisher, kind) → loss/jitter and the publisher's log.
@@ -111,17 +146,30 @@ type RxStreams = Mutex<HashMap<(String, &'static str), (StreamRx, Option<Arc<Pee
 /// The sink a receiving peer hands every packet to.
 pub fn measuring_sink(metrics: Arc<Metrics>) -> RtpSink {
     let streams: RxStreams = Mutex::new(HashMap::new());
-    RtpSink(Arc::new(move |stream: &str, kind: &'static str, pkt: &webrtc::rtp::packet::Packet, at: Instant| {
-        let mut s = streams.lock().unwrap();
-        let (rx, log) = s.entry((stream.to_string(), kind)).or_insert_with(|| {
-            let clock = if kind == "video" { 90_000 } else { 48_000 };
-            (StreamRx::new(clock), metrics.senders.lock().unwrap().get(stream).cloned())
-        });
-        if log.is_none() {
-            *log = metrics.senders.lock().unwrap().get(stream).cloned();
-        }
-        metrics.record_received(rx, log.as_deref(), kind, pkt.header.sequence_number, pkt.header.timestamp, pkt.payload.len(), at);
-    }))
+    RtpSink(Arc::new(
+        move |stream: &str, kind: &'static str, pkt: &webrtc::rtp::packet::Packet, at: Instant| {
+            let mut s = streams.lock().unwrap();
+            let (rx, log) = s.entry((stream.to_string(), kind)).or_insert_with(|| {
+                let clock = if kind == "video" { 90_000 } else { 48_000 };
+                (
+                    StreamRx::new(clock),
+                    metrics.senders.lock().unwrap().get(stream).cloned(),
+                )
+            });
+            if log.is_none() {
+                *log = metrics.senders.lock().unwrap().get(stream).cloned();
+            }
+            metrics.record_received(
+                rx,
+                log.as_deref(),
+                kind,
+                pkt.header.sequence_number,
+                pkt.header.timestamp,
+                pkt.payload.len(),
+                at,
+            );
+        },
+    ))
 }
 
 /// A failed call: the error code it is counted under.
@@ -144,13 +192,23 @@ impl<E: std::fmt::Display> From<E> for CallError {
 }
 
 /// POST through `client`, timing it under `endpoint`; HTTP errors become their error code.
-pub async fn timed_post(metrics: &Metrics, client: &ApiClient, endpoint: &str, path: &str, body: Value) -> Result<Value, CallError> {
+pub async fn timed_post(
+    metrics: &Metrics,
+    client: &ApiClient,
+    endpoint: &str,
+    path: &str,
+    body: Value,
+) -> Result<Value, CallError> {
     let t = Instant::now();
     let res = client.post_raw(path, &body).await;
     let us = t.elapsed().as_micros() as u64;
     let inference = endpoint.contains("/steps/face/") || endpoint.contains("/steps/document/");
     if inference {
-        let step = if endpoint.contains("/face/") { "face" } else { "document" };
+        let step = if endpoint.contains("/face/") {
+            "face"
+        } else {
+            "document"
+        };
         metrics.record_inference(step, us);
     } else {
         metrics.record_api(endpoint, us);
@@ -158,7 +216,9 @@ pub async fn timed_post(metrics: &Metrics, client: &ApiClient, endpoint: &str, p
     match res {
         Ok((status, v)) if (200..300).contains(&status) => Ok(v),
         Ok((status, v)) => {
-            let code = v["error"]["code"].as_str().map_or_else(|| format!("http_{status}"), str::to_string);
+            let code = v["error"]["code"]
+                .as_str()
+                .map_or_else(|| format!("http_{status}"), str::to_string);
             Err(CallError(code))
         }
         Err(_) => Err(CallError("http_transport_error".into())),
@@ -200,7 +260,8 @@ pub async fn run_call(ctx: CallCtx) {
 async fn call_body(ctx: &CallCtx, up: &mut bool) -> Result<(), CallError> {
     let m = &ctx.metrics;
     let p = &ctx.profile;
-    let mut body = json!({"mode": "live_agent", "applicant": {"name": format!("Load Test {}", ctx.index)}});
+    let mut body =
+        json!({"mode": "live_agent", "applicant": {"name": format!("Load Test {}", ctx.index)}});
     if let Some((_, name)) = ctx.images.as_ref().and_then(|i| i.card.as_ref()) {
         body["applicant"]["name"] = json!(name);
     }
@@ -208,19 +269,39 @@ async fn call_body(ctx: &CallCtx, up: &mut bool) -> Result<(), CallError> {
         body["workflow"] = json!(p.steps);
     }
     let session = timed_post(m, &ctx.api, "POST /v1/sessions", "/v1/sessions", body).await?;
-    let sid = session["id"].as_str().ok_or_else(|| CallError("bad_session_response".into()))?.to_string();
+    let sid = session["id"]
+        .as_str()
+        .ok_or_else(|| CallError("bad_session_response".into()))?
+        .to_string();
 
-    let roles: Vec<&str> = (0..p.participants.max(2)).map(|i| ["agent", "customer"].get(i).copied().unwrap_or("observer")).collect();
+    let roles: Vec<&str> = (0..p.participants.max(2))
+        .map(|i| ["agent", "customer"].get(i).copied().unwrap_or("observer"))
+        .collect();
     let mut tokens = Vec::new();
     for role in &roles {
-        let v = timed_post(m, &ctx.api, "POST /v1/sessions/{id}/tokens", &format!("/v1/sessions/{sid}/tokens"), json!({"role": role})).await?;
-        tokens.push(v["token"].as_str().ok_or_else(|| CallError("bad_token_response".into()))?.to_string());
+        let v = timed_post(
+            m,
+            &ctx.api,
+            "POST /v1/sessions/{id}/tokens",
+            &format!("/v1/sessions/{sid}/tokens"),
+            json!({"role": role}),
+        )
+        .await?;
+        tokens.push(
+            v["token"]
+                .as_str()
+                .ok_or_else(|| CallError("bad_token_response".into()))?
+                .to_string(),
+        );
     }
 
     // Join everyone at once, as two browsers would.
     let ws = ctx.api.ws_url();
     let joins = tokens.iter().zip(&roles).map(|(t, role)| {
-        let opts = SimPeerOptions { publish: *role != "observer", sink: Some(measuring_sink(m.clone())) };
+        let opts = SimPeerOptions {
+            publish: *role != "observer",
+            sink: Some(measuring_sink(m.clone())),
+        };
         let ws = ws.clone();
         async move {
             let issued = Instant::now();
@@ -255,7 +336,14 @@ async fn call_body(ctx: &CallCtx, up: &mut bool) -> Result<(), CallError> {
         for (kind, on) in kinds {
             if on {
                 let out: Arc<dyn PacketWriter> = peer.clone();
-                senders.push(tokio::spawn(send_media(out, kind, log.clone(), m.clone(), ctx.samples.clone(), stop.clone())));
+                senders.push(tokio::spawn(send_media(
+                    out,
+                    kind,
+                    log.clone(),
+                    m.clone(),
+                    ctx.samples.clone(),
+                    stop.clone(),
+                )));
             }
         }
     }
@@ -299,7 +387,12 @@ async fn call_body(ctx: &CallCtx, up: &mut bool) -> Result<(), CallError> {
 }
 
 /// The agent runs the session's workflow steps while the call is up.
-async fn run_steps(ctx: &CallCtx, sid: &str, tokens: &[String], images: &StepImages) -> Result<(), CallError> {
+async fn run_steps(
+    ctx: &CallCtx,
+    sid: &str,
+    tokens: &[String],
+    images: &StepImages,
+) -> Result<(), CallError> {
     let m = &ctx.metrics;
     let agent = ctx.api.with_bearer(&tokens[0]);
     let customer = ctx.api.with_bearer(&tokens[1]);
@@ -310,18 +403,66 @@ async fn run_steps(ctx: &CallCtx, sid: &str, tokens: &[String], images: &StepIma
         let ep = format!("POST /v1/sessions/{{id}}/steps/{step}/attempts");
         let path = format!("{steps}/{step}/attempts");
         let attempt = match step.as_str() {
-            "consent" => timed_post(m, &customer, &ep, &path, json!({"text_version": "v1", "given": true})).await?,
-            "location" => timed_post(m, &customer, &ep, &path, json!({"latitude": 19.07, "longitude": 72.88, "accuracy_m": 30.0})).await?,
+            "consent" => {
+                timed_post(
+                    m,
+                    &customer,
+                    &ep,
+                    &path,
+                    json!({"text_version": "v1", "given": true}),
+                )
+                .await?
+            }
+            "location" => {
+                timed_post(
+                    m,
+                    &customer,
+                    &ep,
+                    &path,
+                    json!({"latitude": 19.07, "longitude": 72.88, "accuracy_m": 30.0}),
+                )
+                .await?
+            }
             "document" => {
-                let Some((card, _)) = &images.card else { continue };
-                let c = timed_post(m, &agent, capture_ep, &captures, json!({"kind": "document", "image": card})).await?;
-                timed_post(m, &agent, &ep, &path, json!({"capture_id": c["id"], "kind": "pan"})).await?
+                let Some((card, _)) = &images.card else {
+                    continue;
+                };
+                let c = timed_post(
+                    m,
+                    &agent,
+                    capture_ep,
+                    &captures,
+                    json!({"kind": "document", "image": card}),
+                )
+                .await?;
+                timed_post(
+                    m,
+                    &agent,
+                    &ep,
+                    &path,
+                    json!({"capture_id": c["id"], "kind": "pan"}),
+                )
+                .await?
             }
             "face" => {
                 if !ctx.profile.steps.iter().any(|s| s == "document") {
-                    timed_post(m, &ctx.api, capture_ep, &captures, json!({"kind": "reference", "image": images.reference})).await?;
+                    timed_post(
+                        m,
+                        &ctx.api,
+                        capture_ep,
+                        &captures,
+                        json!({"kind": "reference", "image": images.reference}),
+                    )
+                    .await?;
                 }
-                let c = timed_post(m, &agent, capture_ep, &captures, json!({"kind": "face", "image": images.face})).await?;
+                let c = timed_post(
+                    m,
+                    &agent,
+                    capture_ep,
+                    &captures,
+                    json!({"kind": "face", "image": images.face}),
+                )
+                .await?;
                 timed_post(m, &agent, &ep, &path, json!({"capture_id": c["id"]})).await?
             }
             _ => continue,
@@ -329,7 +470,9 @@ async fn run_steps(ctx: &CallCtx, sid: &str, tokens: &[String], images: &StepIma
         // An attempt that could not run (engine busy, timeout) counts by its error code; a
         // plain "failed" (say, a weak face match) is a business outcome, not an error.
         if attempt["attempt"]["outcome"] == "error" {
-            let code = attempt["attempt"]["errors"][0]["code"].as_str().unwrap_or("step_error");
+            let code = attempt["attempt"]["errors"][0]["code"]
+                .as_str()
+                .unwrap_or("step_error");
             m.error(&format!("{step}:{code}"));
         }
     }

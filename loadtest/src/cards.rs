@@ -29,8 +29,8 @@ use anyhow::{bail, Context};
 use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 use imageproc::drawing::{
-    draw_filled_circle_mut, draw_filled_rect_mut, draw_hollow_circle_mut, draw_line_segment_mut, draw_text_mut,
-    text_size,
+    draw_filled_circle_mut, draw_filled_rect_mut, draw_hollow_circle_mut, draw_line_segment_mut,
+    draw_text_mut, text_size,
 };
 use imageproc::geometric_transformations::{rotate_about_center, Interpolation, Projection};
 use imageproc::rect::Rect;
@@ -40,18 +40,45 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 /// Where Debian puts the fonts used (packages fonts-dejavu-core and fonts-liberation).
-pub const FONT_DIRS: [&str; 2] = ["/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype/liberation"];
+pub const FONT_DIRS: [&str; 2] = [
+    "/usr/share/fonts/truetype/dejavu",
+    "/usr/share/fonts/truetype/liberation",
+];
 
 /// Font families: (name, regular file, bold file).
 const FAMILIES: [(&str, &str, &str); 8] = [
     ("DejaVu Sans", "DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
-    ("DejaVu Sans Condensed", "DejaVuSansCondensed.ttf", "DejaVuSansCondensed-Bold.ttf"),
+    (
+        "DejaVu Sans Condensed",
+        "DejaVuSansCondensed.ttf",
+        "DejaVuSansCondensed-Bold.ttf",
+    ),
     ("DejaVu Serif", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf"),
-    ("DejaVu Sans Mono", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf"),
-    ("Liberation Sans", "LiberationSans-Regular.ttf", "LiberationSans-Bold.ttf"),
-    ("Liberation Sans Narrow", "LiberationSansNarrow-Regular.ttf", "LiberationSansNarrow-Bold.ttf"),
-    ("Liberation Serif", "LiberationSerif-Regular.ttf", "LiberationSerif-Bold.ttf"),
-    ("Liberation Mono", "LiberationMono-Regular.ttf", "LiberationMono-Bold.ttf"),
+    (
+        "DejaVu Sans Mono",
+        "DejaVuSansMono.ttf",
+        "DejaVuSansMono-Bold.ttf",
+    ),
+    (
+        "Liberation Sans",
+        "LiberationSans-Regular.ttf",
+        "LiberationSans-Bold.ttf",
+    ),
+    (
+        "Liberation Sans Narrow",
+        "LiberationSansNarrow-Regular.ttf",
+        "LiberationSansNarrow-Bold.ttf",
+    ),
+    (
+        "Liberation Serif",
+        "LiberationSerif-Regular.ttf",
+        "LiberationSerif-Bold.ttf",
+    ),
+    (
+        "Liberation Mono",
+        "LiberationMono-Regular.ttf",
+        "LiberationMono-Bold.ttf",
+    ),
 ];
 
 pub struct FontFamily {
@@ -78,11 +105,21 @@ impl Fonts {
         let mut families = Vec::new();
         for (name, regular, bold) in FAMILIES {
             if let (Some(r), Some(b)) = (find(regular), find(bold)) {
-                families.push(FontFamily { name: name.to_string(), regular: load_font(&r)?, bold: load_font(&b)? });
+                families.push(FontFamily {
+                    name: name.to_string(),
+                    regular: load_font(&r)?,
+                    bold: load_font(&b)?,
+                });
             }
         }
         if families.is_empty() {
-            bail!("no usable fonts in {}", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+            bail!(
+                "no usable fonts in {}",
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         Ok(Self { families })
     }
@@ -181,10 +218,11 @@ const MALE: [&str; 40] = [
     "IMRAN",
 ];
 const FEMALE: [&str; 40] = [
-    "PRIYA", "ANITA", "SUNITA", "POOJA", "NEHA", "KAVITA", "LAKSHMI", "DIVYA", "MEERA", "ANJALI", "SHALINI", "REKHA",
-    "GEETA", "SWATI", "NISHA", "PREETI", "ASHA", "USHA", "DEEPA", "SNEHA", "ARCHANA", "BHAVANA", "CHITRA", "JYOTI",
-    "KALPANA", "MADHURI", "NANDINI", "PALLAVI", "RADHIKA", "SAVITA", "SHWETA", "SMITA", "TANVI", "VIDYA", "YAMINI",
-    "FATIMA", "AYESHA", "HEMA", "MAMTA", "SEEMA",
+    "PRIYA", "ANITA", "SUNITA", "POOJA", "NEHA", "KAVITA", "LAKSHMI", "DIVYA", "MEERA", "ANJALI",
+    "SHALINI", "REKHA", "GEETA", "SWATI", "NISHA", "PREETI", "ASHA", "USHA", "DEEPA", "SNEHA",
+    "ARCHANA", "BHAVANA", "CHITRA", "JYOTI", "KALPANA", "MADHURI", "NANDINI", "PALLAVI", "RADHIKA",
+    "SAVITA", "SHWETA", "SMITA", "TANVI", "VIDYA", "YAMINI", "FATIMA", "AYESHA", "HEMA", "MAMTA",
+    "SEEMA",
 ];
 const SURNAMES: [&str; 40] = [
     "SHARMA",
@@ -232,7 +270,13 @@ const MIDDLE: [&str; 6] = ["KUMAR", "PRASAD", "LAL", "CHANDRA", "NATH", "DEVI"];
 
 /// A random full name (upper case): first [middle] surname.
 fn random_name(rng: &mut StdRng, female: bool, surname: &str) -> String {
-    let first = if female { FEMALE.choose(rng) } else { MALE.choose(rng) }.copied().unwrap_or("ASHA");
+    let first = if female {
+        FEMALE.choose(rng)
+    } else {
+        MALE.choose(rng)
+    }
+    .copied()
+    .unwrap_or("ASHA");
     let middle = if rng.gen_bool(0.2) {
         let m = *MIDDLE.choose(rng).unwrap_or(&"KUMAR");
         // DEVI is a woman's, KUMAR mostly a man's middle name.
@@ -255,7 +299,10 @@ fn title_case(s: &str) -> String {
         .map(|w| {
             let mut c = w.chars();
             match c.next() {
-                Some(f) => f.to_uppercase().chain(c.flat_map(char::to_lowercase)).collect(),
+                Some(f) => f
+                    .to_uppercase()
+                    .chain(c.flat_map(char::to_lowercase))
+                    .collect(),
                 None => String::new(),
             }
         })
@@ -303,7 +350,11 @@ fn random_aadhaar(rng: &mut StdRng) -> String {
 }
 
 fn group4(s: &str) -> String {
-    s.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).unwrap_or("")).collect::<Vec<_>>().join(" ")
+    s.as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -327,11 +378,19 @@ struct Style {
 }
 
 fn bold(size: f32, color: Rgb<u8>) -> Style {
-    Style { size, bold: true, color }
+    Style {
+        size,
+        bold: true,
+        color,
+    }
 }
 
 fn regular(size: f32, color: Rgb<u8>) -> Style {
-    Style { size, bold: false, color }
+    Style {
+        size,
+        bold: false,
+        color,
+    }
 }
 
 impl Canvas<'_> {
@@ -363,7 +422,11 @@ impl Canvas<'_> {
         }
         let (px, py) = (self.px(x), self.px(y));
         let scale = PxScale::from(style.size * self.s);
-        let font = if style.bold { &self.family.bold } else { &self.family.regular };
+        let font = if style.bold {
+            &self.family.bold
+        } else {
+            &self.family.regular
+        };
         draw_text_mut(&mut self.img, style.color, px, py, scale, font, text);
     }
 
@@ -373,14 +436,20 @@ impl Canvas<'_> {
     }
 
     fn rect(&mut self, x: f32, y: f32, w: f32, h: f32, color: Rgb<u8>) {
-        let r = Rect::at(self.px(x), self.px(y)).of_size(self.px(w).max(1) as u32, self.px(h).max(1) as u32);
+        let r = Rect::at(self.px(x), self.px(y))
+            .of_size(self.px(w).max(1) as u32, self.px(h).max(1) as u32);
         draw_filled_rect_mut(&mut self.img, r, color);
     }
 
     /// The face photo, centre-cropped to the box's aspect and scaled into it, with a thin
     /// frame. Returns the box in pixels.
     fn photo(&mut self, face: &RgbImage, x: f32, y: f32, w: f32, h: f32) -> (u32, u32, u32, u32) {
-        let (bx, by, bw, bh) = (self.px(x) as u32, self.px(y) as u32, self.px(w) as u32, self.px(h) as u32);
+        let (bx, by, bw, bh) = (
+            self.px(x) as u32,
+            self.px(y) as u32,
+            self.px(w) as u32,
+            self.px(h) as u32,
+        );
         let (fw, fh) = face.dimensions();
         let target = bw as f32 / bh as f32;
         let (cw, ch) = if fw as f32 / fh as f32 > target {
@@ -388,7 +457,8 @@ impl Canvas<'_> {
         } else {
             (fw, (fw as f32 / target) as u32)
         };
-        let crop = imageops::crop_imm(face, (fw - cw) / 2, (fh - ch) / 2, cw.max(1), ch.max(1)).to_image();
+        let crop =
+            imageops::crop_imm(face, (fw - cw) / 2, (fh - ch) / 2, cw.max(1), ch.max(1)).to_image();
         let scaled = imageops::resize(&crop, bw, bh, FilterType::Triangle);
         imageops::replace(&mut self.img, &scaled, bx as i64, by as i64);
         let frame = Rgb([90, 90, 100]);
@@ -398,7 +468,12 @@ impl Canvas<'_> {
             (bx, by, bx, by + bh),
             (bx + bw, by, bx + bw, by + bh),
         ] {
-            draw_line_segment_mut(&mut self.img, (x0 as f32, y0 as f32), (x1 as f32, y1 as f32), frame);
+            draw_line_segment_mut(
+                &mut self.img,
+                (x0 as f32, y0 as f32),
+                (x1 as f32, y1 as f32),
+                frame,
+            );
         }
         (bx, by, bw, bh)
     }
@@ -408,8 +483,11 @@ impl Canvas<'_> {
         use std::f32::consts::TAU;
         let ink = Rgb([20, 30, 90]);
         let n = 60;
-        let (f1, f2, ph) =
-            (rng.gen_range(2.0..5.0f32), rng.gen_range(7.0..13.0f32), rng.gen_range(0.0..std::f32::consts::TAU));
+        let (f1, f2, ph) = (
+            rng.gen_range(2.0..5.0f32),
+            rng.gen_range(7.0..13.0f32),
+            rng.gen_range(0.0..std::f32::consts::TAU),
+        );
         let mut prev = None;
         for i in 0..=n {
             let t = i as f32 / n as f32;
@@ -428,21 +506,35 @@ impl Canvas<'_> {
     fn fake_qr(&mut self, rng: &mut StdRng, x: f32, y: f32, size: f32) {
         let n = 25;
         let m = size / n as f32;
-        self.rect(x - m, y - m, size + 2.0 * m, size + 2.0 * m, Rgb([250, 250, 250]));
+        self.rect(
+            x - m,
+            y - m,
+            size + 2.0 * m,
+            size + 2.0 * m,
+            Rgb([250, 250, 250]),
+        );
         let finder = |r: usize, c: usize| {
-            [(0usize, 0usize), (0, n - 7), (n - 7, 0)].iter().find_map(|&(r0, c0)| {
-                (r >= r0 && r < r0 + 7 && c >= c0 && c < c0 + 7).then(|| {
-                    let (dr, dc) = (r - r0, c - c0);
-                    let ring = dr.min(dc).min(6 - dr).min(6 - dc);
-                    ring != 1
+            [(0usize, 0usize), (0, n - 7), (n - 7, 0)]
+                .iter()
+                .find_map(|&(r0, c0)| {
+                    (r >= r0 && r < r0 + 7 && c >= c0 && c < c0 + 7).then(|| {
+                        let (dr, dc) = (r - r0, c - c0);
+                        let ring = dr.min(dc).min(6 - dr).min(6 - dc);
+                        ring != 1
+                    })
                 })
-            })
         };
         for r in 0..n {
             for c in 0..n {
                 let dark = finder(r, c).unwrap_or_else(|| rng.gen_bool(0.5));
                 if dark {
-                    self.rect(x + c as f32 * m, y + r as f32 * m, m + 0.5, m + 0.5, Rgb([15, 15, 15]));
+                    self.rect(
+                        x + c as f32 * m,
+                        y + r as f32 * m,
+                        m + 0.5,
+                        m + 0.5,
+                        Rgb([15, 15, 15]),
+                    );
                 }
             }
         }
@@ -458,7 +550,10 @@ impl Canvas<'_> {
             let (s, c) = a.sin_cos();
             draw_line_segment_mut(
                 &mut self.img,
-                (x as f32 + c * rr as f32 * 0.66, y as f32 + s * rr as f32 * 0.66),
+                (
+                    x as f32 + c * rr as f32 * 0.66,
+                    y as f32 + s * rr as f32 * 0.66,
+                ),
                 (x as f32 + c * rr as f32, y as f32 + s * rr as f32),
                 color,
             );
@@ -469,12 +564,17 @@ impl Canvas<'_> {
 
 /// Light card background: a diagonal gradient between two tints with a faint guilloche.
 fn background(w: u32, h: u32, a: [f32; 3], b: [f32; 3], rng: &mut StdRng) -> RgbImage {
-    let (f1, f2, f3) = (rng.gen_range(14.0..22.0f32), rng.gen_range(20.0..30.0f32), rng.gen_range(2.0..4.0f32));
+    let (f1, f2, f3) = (
+        rng.gen_range(14.0..22.0f32),
+        rng.gen_range(20.0..30.0f32),
+        rng.gen_range(2.0..4.0f32),
+    );
     let amp = rng.gen_range(3.0..7.0f32);
     RgbImage::from_fn(w, h, |x, y| {
         let t = (x as f32 / w as f32 * 0.7 + y as f32 / h as f32 * 0.3).clamp(0.0, 1.0);
         let wave = amp
-            * ((x as f32 / f1 + f3 * (y as f32 / f2).sin()).sin() * (y as f32 / f1 + f3 * (x as f32 / f2).cos()).cos());
+            * ((x as f32 / f1 + f3 * (y as f32 / f2).sin()).sin()
+                * (y as f32 / f1 + f3 * (x as f32 / f2).cos()).cos());
         let px = |i: usize| (a[i] + (b[i] - a[i]) * t + wave).clamp(0.0, 255.0) as u8;
         Rgb([px(0), px(1), px(2)])
     })
@@ -484,11 +584,20 @@ fn background(w: u32, h: u32, a: [f32; 3], b: [f32; 3], rng: &mut StdRng) -> Rgb
 const DESIGN_W: f32 = 1000.0;
 const DESIGN_H: f32 = 630.0;
 
-fn new_canvas<'f>(rng: &mut StdRng, fonts: &'f Fonts, tint_a: [f32; 3], tint_b: [f32; 3]) -> Canvas<'f> {
+fn new_canvas<'f>(
+    rng: &mut StdRng,
+    fonts: &'f Fonts,
+    tint_a: [f32; 3],
+    tint_b: [f32; 3],
+) -> Canvas<'f> {
     let s = *[0.9f32, 1.0, 1.1].choose(rng).unwrap_or(&1.0);
     let family = fonts.families.choose(rng).expect("Fonts is never empty");
     let (w, h) = ((DESIGN_W * s).round() as u32, (DESIGN_H * s).round() as u32);
-    Canvas { img: background(w, h, tint_a, tint_b, rng), s, family }
+    Canvas {
+        img: background(w, h, tint_a, tint_b, rng),
+        s,
+        family,
+    }
 }
 
 /// A PAN card (new format) with a random holder; `face` is a face photo already cropped
@@ -502,7 +611,12 @@ pub fn pan_card(seed: u64, face: &RgbImage, fonts: &Fonts) -> (RgbImage, CardTru
     let (d, m, y) = random_dob(&mut rng);
     let pan = random_pan(&mut rng, surname);
 
-    let mut c = new_canvas(&mut rng, fonts, [222.0, 232.0, 240.0], [238.0, 236.0, 222.0]);
+    let mut c = new_canvas(
+        &mut rng,
+        fonts,
+        [222.0, 232.0, 240.0],
+        [238.0, 236.0, 222.0],
+    );
     let header = Rgb([20, 40, 110]);
     c.rect(0.0, 0.0, DESIGN_W, 8.0, header);
     let left = "INCOME TAX DEPARTMENT";
@@ -510,7 +624,13 @@ pub fn pan_card(seed: u64, face: &RgbImage, fonts: &Fonts) -> (RgbImage, CardTru
     c.emblem(530.0, 48.0, 30.0, Rgb([120, 110, 60]));
     let right = "GOVT. OF INDIA";
     let rw = c.width_of(bold(30.0, header), right).min(330.0);
-    c.text(DESIGN_W - 40.0 - rw, 26.0, bold(30.0, header), right, Some(330.0));
+    c.text(
+        DESIGN_W - 40.0 - rw,
+        26.0,
+        bold(30.0, header),
+        right,
+        Some(330.0),
+    );
 
     let photo = c.photo(face, 45.0, 120.0, 180.0, 225.0);
     c.scribble(&mut rng, 50.0, 365.0, 170.0, 55.0);
@@ -519,14 +639,26 @@ pub fn pan_card(seed: u64, face: &RgbImage, fonts: &Fonts) -> (RgbImage, CardTru
     let x0 = 270.0;
     let label = Rgb([60, 64, 80]);
     let value_w = Some(DESIGN_W - x0 - 40.0);
-    c.text(x0, 118.0, regular(22.0, label), "Permanent Account Number Card", None);
+    c.text(
+        x0,
+        118.0,
+        regular(22.0, label),
+        "Permanent Account Number Card",
+        None,
+    );
     c.text(x0, 150.0, bold(38.0, INK), &pan, None);
     c.text(x0, 218.0, regular(20.0, label), "Name", None);
     c.text(x0, 243.0, bold(30.0, INK), &name, value_w);
     c.text(x0, 298.0, regular(20.0, label), "Father's Name", None);
     c.text(x0, 323.0, bold(30.0, INK), &father, value_w);
     c.text(x0, 378.0, regular(20.0, label), "Date of Birth", None);
-    c.text(x0, 403.0, bold(30.0, INK), &format!("{d:02}/{m:02}/{y}"), None);
+    c.text(
+        x0,
+        403.0,
+        bold(30.0, INK),
+        &format!("{d:02}/{m:02}/{y}"),
+        None,
+    );
     c.fake_qr(&mut rng, 815.0, 440.0, 140.0);
 
     let family = c.family.name.clone();
@@ -557,7 +689,12 @@ pub fn aadhaar_card(seed: u64, face: &RgbImage, fonts: &Fonts) -> (RgbImage, Car
     let number = random_aadhaar(&mut rng);
     let upper_gender = rng.gen_bool(0.6);
 
-    let mut c = new_canvas(&mut rng, fonts, [250.0, 250.0, 246.0], [240.0, 244.0, 250.0]);
+    let mut c = new_canvas(
+        &mut rng,
+        fonts,
+        [250.0, 250.0, 246.0],
+        [240.0, 244.0, 250.0],
+    );
     c.rect(0.0, 0.0, DESIGN_W, 16.0, Rgb([240, 130, 40]));
     c.rect(0.0, 84.0, DESIGN_W, 8.0, Rgb([30, 140, 60]));
     c.emblem(70.0, 50.0, 28.0, Rgb([110, 100, 60]));
@@ -566,20 +703,46 @@ pub fn aadhaar_card(seed: u64, face: &RgbImage, fonts: &Fonts) -> (RgbImage, Car
 
     let photo = c.photo(face, 50.0, 125.0, 190.0, 235.0);
     let x0 = 285.0;
-    c.text(x0, 145.0, regular(32.0, INK), &name, Some(DESIGN_W - x0 - 40.0));
-    let dob_text = if year_only { format!("Year of Birth : {y}") } else { format!("DOB: {d:02}/{m:02}/{y}") };
+    c.text(
+        x0,
+        145.0,
+        regular(32.0, INK),
+        &name,
+        Some(DESIGN_W - x0 - 40.0),
+    );
+    let dob_text = if year_only {
+        format!("Year of Birth : {y}")
+    } else {
+        format!("DOB: {d:02}/{m:02}/{y}")
+    };
     c.text(x0, 205.0, regular(28.0, INK), &dob_text, None);
     let gender = if female { "female" } else { "male" };
-    let printed_gender = if upper_gender { gender.to_uppercase() } else { title_case(gender) };
+    let printed_gender = if upper_gender {
+        gender.to_uppercase()
+    } else {
+        title_case(gender)
+    };
     c.text(x0, 258.0, regular(28.0, INK), &printed_gender, None);
 
     c.centred_text(DESIGN_W / 2.0, 420.0, bold(54.0, INK), &group4(&number));
     if rng.gen_bool(0.5) {
-        let vid: String = (0..16).map(|_| (b'0' + rng.gen_range(0..=9u8)) as char).collect();
-        c.centred_text(DESIGN_W / 2.0, 492.0, regular(22.0, INK), &format!("VID : {}", group4(&vid)));
+        let vid: String = (0..16)
+            .map(|_| (b'0' + rng.gen_range(0..=9u8)) as char)
+            .collect();
+        c.centred_text(
+            DESIGN_W / 2.0,
+            492.0,
+            regular(22.0, INK),
+            &format!("VID : {}", group4(&vid)),
+        );
     }
     c.rect(40.0, 540.0, DESIGN_W - 80.0, 4.0, Rgb([200, 30, 30]));
-    c.centred_text(DESIGN_W / 2.0, 560.0, bold(26.0, Rgb([200, 30, 30])), "Mera Aadhaar, Meri Pehchan");
+    c.centred_text(
+        DESIGN_W / 2.0,
+        560.0,
+        bold(26.0, Rgb([200, 30, 30])),
+        "Mera Aadhaar, Meri Pehchan",
+    );
 
     let family = c.family.name.clone();
     let (img, face_box, rotation_deg) = capture(c.img, photo, &mut rng, seed);
@@ -587,7 +750,11 @@ pub fn aadhaar_card(seed: u64, face: &RgbImage, fonts: &Fonts) -> (RgbImage, Car
         kind: CardKind::Aadhaar,
         name,
         father_name: None,
-        date_of_birth: if year_only { format!("{y:04}") } else { format!("{y:04}-{m:02}-{d:02}") },
+        date_of_birth: if year_only {
+            format!("{y:04}")
+        } else {
+            format!("{y:04}-{m:02}-{d:02}")
+        },
         pan_number: None,
         aadhaar_number: Some(number),
         gender: Some(gender.to_string()),
@@ -610,12 +777,21 @@ pub fn card(kind: CardKind, seed: u64, face: &RgbImage, fonts: &Fonts) -> (RgbIm
 /// spot on a third of the cards, farther away (scaled ×0.6–1), brightness ×0.8–1.1,
 /// Gaussian blur σ 0.3–0.9, sensor noise σ 2–6, JPEG quality 75–92. Returns the image, the
 /// photo's box in it and the rotation.
-fn capture(card: RgbImage, photo: (u32, u32, u32, u32), rng: &mut StdRng, seed: u64) -> (RgbImage, PixelBox, f32) {
+fn capture(
+    card: RgbImage,
+    photo: (u32, u32, u32, u32),
+    rng: &mut StdRng,
+    seed: u64,
+) -> (RgbImage, PixelBox, f32) {
     let (cw, ch) = card.dimensions();
     let mx = (cw as f32 * rng.gen_range(0.06..0.10)) as u32;
     let my = (ch as f32 * rng.gen_range(0.06..0.10)) as u32;
     let (w, h) = (cw + 2 * mx, ch + 2 * my);
-    let surface = [rng.gen_range(40.0..90.0f32), rng.gen_range(35.0..80.0f32), rng.gen_range(30.0..70.0f32)];
+    let surface = [
+        rng.gen_range(40.0..90.0f32),
+        rng.gen_range(35.0..80.0f32),
+        rng.gen_range(30.0..70.0f32),
+    ];
     let mut img = RgbImage::from_fn(w, h, |x, y| {
         let t = 0.8 + 0.4 * (x as f32 / w as f32) * (1.0 - 0.5 * y as f32 / h as f32);
         Rgb(surface.map(|v| (v * t).clamp(0.0, 255.0) as u8))
@@ -632,17 +808,24 @@ fn capture(card: RgbImage, photo: (u32, u32, u32, u32), rng: &mut StdRng, seed: 
         imageproc::geometric_transformations::Border::Constant(fill),
     );
     let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
-    let turn = Projection::translate(cx, cy) * Projection::rotate(theta) * Projection::translate(-cx, -cy);
+    let turn =
+        Projection::translate(cx, cy) * Projection::rotate(theta) * Projection::translate(-cx, -cy);
     let (px, py, pw, ph) = photo;
     let corners = [(px, py), (px + pw, py), (px + pw, py + ph), (px, py + ph)]
         .map(|(x, y)| turn * ((x + mx) as f32, (y + my) as f32));
-    let (x0, x1) = corners.iter().fold((f32::MAX, f32::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (y0, y1) = corners.iter().fold((f32::MAX, f32::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let (x0, x1) = corners
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (y0, y1) = corners
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
     let mut img = img;
     if rng.gen_bool(0.33) {
         // Light reflected off the laminate: a soft additive spot.
-        let (gx, gy) =
-            (mx as f32 + rng.gen_range(0.2..0.8) * cw as f32, my as f32 + rng.gen_range(0.2..0.8) * ch as f32);
+        let (gx, gy) = (
+            mx as f32 + rng.gen_range(0.2..0.8) * cw as f32,
+            my as f32 + rng.gen_range(0.2..0.8) * ch as f32,
+        );
         let sigma = rng.gen_range(0.08..0.18) * cw as f32;
         let strength = rng.gen_range(30.0..70.0f32);
         for (x, y, p) in img.enumerate_pixels_mut() {
@@ -669,7 +852,8 @@ fn capture(card: RgbImage, photo: (u32, u32, u32, u32), rng: &mut StdRng, seed: 
     let offset = rng.gen_range(-10.0..10.0f32);
     let mut img = img;
     for p in img.pixels_mut() {
-        p.0 = p.0.map(|v| (v as f32 * gain + offset).clamp(0.0, 255.0) as u8);
+        p.0 =
+            p.0.map(|v| (v as f32 * gain + offset).clamp(0.0, 255.0) as u8);
     }
     let img = imageproc::filter::gaussian_blur_f32(&img, rng.gen_range(0.3..0.9));
     let mut img = img;
@@ -680,8 +864,12 @@ fn capture(card: RgbImage, photo: (u32, u32, u32, u32), rng: &mut StdRng, seed: 
 
 fn jpeg_round_trip(img: &RgbImage, quality: u8) -> RgbImage {
     let mut buf = Vec::new();
-    let encoded = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, quality).encode_image(img);
-    match encoded.ok().and_then(|_| image::load_from_memory_with_format(&buf, image::ImageFormat::Jpeg).ok()) {
+    let encoded =
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, quality).encode_image(img);
+    match encoded
+        .ok()
+        .and_then(|_| image::load_from_memory_with_format(&buf, image::ImageFormat::Jpeg).ok())
+    {
         Some(decoded) => decoded.to_rgb8(),
         None => img.clone(),
     }
@@ -732,7 +920,8 @@ mod tests {
     #[test]
     fn cards_are_deterministic_and_locate_the_face() {
         // The fonts are installed with the suite (tests/run-all.sh): without them this fails.
-        let fonts = Fonts::system().expect("system fonts (Debian fonts-dejavu-core, fonts-liberation)");
+        let fonts =
+            Fonts::system().expect("system fonts (Debian fonts-dejavu-core, fonts-liberation)");
         let face = RgbImage::from_pixel(160, 200, Rgb([40, 220, 40]));
         let (a, ta) = pan_card(7, &face, &fonts);
         let (b, tb) = pan_card(7, &face, &fonts);
@@ -740,15 +929,23 @@ mod tests {
         assert_eq!(ta.pan_number, tb.pan_number);
         let (c, tc) = aadhaar_card(7, &face, &fonts);
         assert!(c.width() > 500 && tc.aadhaar_number.is_some());
-        assert!(tc.face_box.x + tc.face_box.w <= c.width() && tc.face_box.y + tc.face_box.h <= c.height());
+        assert!(
+            tc.face_box.x + tc.face_box.w <= c.width()
+                && tc.face_box.y + tc.face_box.h <= c.height()
+        );
         // The face box is where the (green) photo ended up.
         let green = |p: &Rgb<u8>| p[1] > 150 && p[0] < 110 && p[2] < 110;
         let fb = ta.face_box;
         let all = a.pixels().filter(|p| green(p)).count();
         let inside = a
             .enumerate_pixels()
-            .filter(|(x, y, p)| green(p) && (fb.x..fb.x + fb.w).contains(x) && (fb.y..fb.y + fb.h).contains(y))
+            .filter(|(x, y, p)| {
+                green(p) && (fb.x..fb.x + fb.w).contains(x) && (fb.y..fb.y + fb.h).contains(y)
+            })
             .count();
-        assert!(inside as f32 > 0.97 * all as f32 && all as f32 > 0.6 * (fb.w * fb.h) as f32, "{fb:?} {inside} {all}");
+        assert!(
+            inside as f32 > 0.97 * all as f32 && all as f32 > 0.6 * (fb.w * fb.h) as f32,
+            "{fb:?} {inside} {all}"
+        );
     }
 }

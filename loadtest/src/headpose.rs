@@ -96,11 +96,21 @@ pub struct HeadParams {
 impl HeadParams {
     /// The flatter head (`rz = 0.8·rx`, `ry = 0.65·h`): frames look a little more natural in
     /// pitch, but YuNet registers only 13 of 32 test moves at 0.5 rad (see the module doc).
-    pub const FLAT: HeadParams =
-        HeadParams { width_scale: 1.1, height_scale: 1.3, depth: 0.8, nose_height: 0.35, nose_sigma: 0.12 };
+    pub const FLAT: HeadParams = HeadParams {
+        width_scale: 1.1,
+        height_scale: 1.3,
+        depth: 0.8,
+        nose_height: 0.35,
+        nose_sigma: 0.12,
+    };
     /// The default (see the type's doc).
-    pub const DEEP: HeadParams =
-        HeadParams { width_scale: 1.1, height_scale: 1.0, depth: 1.2, nose_height: 0.35, nose_sigma: 0.12 };
+    pub const DEEP: HeadParams = HeadParams {
+        width_scale: 1.1,
+        height_scale: 1.0,
+        depth: 1.2,
+        nose_height: 0.35,
+        nose_sigma: 0.12,
+    };
 }
 
 impl Default for HeadParams {
@@ -148,7 +158,12 @@ struct Pose {
 
 impl Pose {
     fn new(yaw: f32, pitch: f32) -> Self {
-        Self { cos_y: yaw.cos(), sin_y: yaw.sin(), cos_p: pitch.cos(), sin_p: pitch.sin() }
+        Self {
+            cos_y: yaw.cos(),
+            sin_y: yaw.sin(),
+            cos_p: pitch.cos(),
+            sin_p: pitch.sin(),
+        }
     }
 }
 
@@ -250,14 +265,24 @@ impl HeadModel {
         let zm = self.rz + self.nose_h;
         let mx = xm * (1.0 - pose.cos_y) + zm * pose.sin_y.abs() + 2.0;
         let my = ym * (1.0 - pose.cos_p) + (xm + zm) * pose.sin_p.abs() + 2.0;
-        (self.cx - xm - mx, self.cy - ym - my, self.cx + xm + mx, self.cy + ym + my)
+        (
+            self.cx - xm - mx,
+            self.cy - ym - my,
+            self.cx + xm + mx,
+            self.cy + ym + my,
+        )
     }
 }
 
 /// Where an image point of the photo appears after turning the head by `yaw_rad` and
 /// `pitch_rad` (the forward map the renderer inverts), with the default [`HeadParams`].
 /// Useful to see where the landmark detector should find a point on a rendered frame.
-pub fn forward_point(geom: &FaceGeometry, p: (f32, f32), yaw_rad: f32, pitch_rad: f32) -> (f32, f32) {
+pub fn forward_point(
+    geom: &FaceGeometry,
+    p: (f32, f32),
+    yaw_rad: f32,
+    pitch_rad: f32,
+) -> (f32, f32) {
     forward_point_with(geom, &HeadParams::default(), p, yaw_rad, pitch_rad)
 }
 
@@ -275,8 +300,14 @@ pub fn forward_point_with(
 }
 
 /// The five landmarks of `geom` mapped through [`forward_point_with`].
-pub fn forward_landmarks(geom: &FaceGeometry, params: &HeadParams, yaw_rad: f32, pitch_rad: f32) -> [(f32, f32); 5] {
-    geom.landmarks.map(|p| forward_point_with(geom, params, p, yaw_rad, pitch_rad))
+pub fn forward_landmarks(
+    geom: &FaceGeometry,
+    params: &HeadParams,
+    yaw_rad: f32,
+    pitch_rad: f32,
+) -> [(f32, f32); 5] {
+    geom.landmarks
+        .map(|p| forward_point_with(geom, params, p, yaw_rad, pitch_rad))
 }
 
 /// Bilinear sample with edge clamping; pixel centres are at integer coordinates.
@@ -390,7 +421,13 @@ fn source_map(model: &HeadModel, pose: &Pose, w: u32, h: u32, step: f32) -> Opti
         for i in 0..nx {
             let x = sx0 + i as f32 * step;
             let (xo, yo, z) = model.warp(x, y, pose);
-            verts.push(Vertex { sx: x, sy: y, x: xo, y: yo, z });
+            verts.push(Vertex {
+                sx: x,
+                sy: y,
+                x: xo,
+                y: yo,
+                z,
+            });
         }
     }
     // Rasterise the warped mesh with a depth buffer: each covered output pixel gets the
@@ -418,8 +455,18 @@ fn source_map(model: &HeadModel, pose: &Pose, w: u32, h: u32, step: f32) -> Opti
             }
         }
     }
-    let src = depth.iter().zip(src).map(|(&z, s)| (z > f32::NEG_INFINITY).then_some(s)).collect();
-    Some(SourceMap { x0: ox0, y0: oy0, w: ow, h: oh, src })
+    let src = depth
+        .iter()
+        .zip(src)
+        .map(|(&z, s)| (z > f32::NEG_INFINITY).then_some(s))
+        .collect();
+    Some(SourceMap {
+        x0: ox0,
+        y0: oy0,
+        w: ow,
+        h: oh,
+        src,
+    })
 }
 
 /// A mesh vertex: source position, warped position, depth towards the camera.
@@ -438,7 +485,11 @@ struct Vertex {
 /// the surface turns behind itself) and degenerate ones are skipped. Pixel centres on a
 /// shared edge go to both triangles, so the mesh leaves no cracks.
 #[inline]
-fn raster_triangle(t: [&Vertex; 3], clip: (f32, f32, f32, f32), mut f: impl FnMut(u32, u32, f32, f32, f32)) {
+fn raster_triangle(
+    t: [&Vertex; 3],
+    clip: (f32, f32, f32, f32),
+    mut f: impl FnMut(u32, u32, f32, f32, f32),
+) {
     let [a, b, c] = t;
     let area = (b.x - a.x) * (c.y - a.y) - (b.y - a.y) * (c.x - a.x);
     if area <= 1e-6 {
@@ -487,7 +538,11 @@ fn envelope(t: f32) -> f32 {
 }
 
 /// The `(yaw, pitch)` of every frame of [`challenge_frames`], without rendering.
-pub fn challenge_angles(moves: &[Move], frames_per_move: usize, amplitude_rad: f32) -> Vec<(f32, f32)> {
+pub fn challenge_angles(
+    moves: &[Move],
+    frames_per_move: usize,
+    amplitude_rad: f32,
+) -> Vec<(f32, f32)> {
     let neutral = (frames_per_move / 4).max(3);
     let mut out = vec![(0.0, 0.0); neutral];
     for &m in moves {
@@ -513,7 +568,14 @@ pub fn challenge_frames(
     frames_per_move: usize,
     amplitude_rad: f32,
 ) -> Vec<RgbImage> {
-    challenge_frames_with(photo, geom, &HeadParams::default(), moves, frames_per_move, amplitude_rad)
+    challenge_frames_with(
+        photo,
+        geom,
+        &HeadParams::default(),
+        moves,
+        frames_per_move,
+        amplitude_rad,
+    )
 }
 
 /// [`challenge_frames`] with explicit head-model parameters.
@@ -557,15 +619,29 @@ mod tests {
     fn geom() -> FaceGeometry {
         FaceGeometry {
             bbox: (250.0, 140.0, 140.0, 180.0),
-            landmarks: [(290.0, 210.0), (350.0, 210.0), (320.0, 245.0), (295.0, 280.0), (345.0, 280.0)],
+            landmarks: [
+                (290.0, 210.0),
+                (350.0, 210.0),
+                (320.0, 245.0),
+                (295.0, 280.0),
+                (345.0, 280.0),
+            ],
         }
     }
 
     /// A textured test picture (smooth gradients plus a checker) so warps are visible.
     fn picture(w: u32, h: u32) -> RgbImage {
         RgbImage::from_fn(w, h, |x, y| {
-            let c = if ((x / 16) + (y / 16)) % 2 == 0 { 40 } else { 0 };
-            Rgb([(x * 255 / w) as u8 / 2 + c, (y * 255 / h) as u8 / 2 + c, 128])
+            let c = if ((x / 16) + (y / 16)) % 2 == 0 {
+                40
+            } else {
+                0
+            };
+            Rgb([
+                (x * 255 / w) as u8 / 2 + c,
+                (y * 255 / h) as u8 / 2 + c,
+                128,
+            ])
         })
     }
 
@@ -640,7 +716,11 @@ mod tests {
         let down = forward_landmarks(&g, &HeadParams::default(), 0.0, 0.4);
         let up = forward_landmarks(&g, &HeadParams::default(), 0.0, -0.4);
         assert!(down[2].1 > g.landmarks[2].1 && up[2].1 < g.landmarks[2].1);
-        assert!(pitch_ratio(&down) > p0 + 0.1, "{} vs {p0}", pitch_ratio(&down));
+        assert!(
+            pitch_ratio(&down) > p0 + 0.1,
+            "{} vs {p0}",
+            pitch_ratio(&down)
+        );
         assert!(pitch_ratio(&up) < p0 - 0.1, "{} vs {p0}", pitch_ratio(&up));
     }
 
@@ -689,7 +769,13 @@ mod tests {
     fn warped_mesh_covers_the_moving_region() {
         let g = geom();
         let m = HeadModel::new(&g, &HeadParams::default());
-        for (yaw, pitch) in [(0.5, 0.0), (-0.8, 0.0), (0.0, 0.8), (0.0, -0.5), (0.6, -0.6)] {
+        for (yaw, pitch) in [
+            (0.5, 0.0),
+            (-0.8, 0.0),
+            (0.0, 0.8),
+            (0.0, -0.5),
+            (0.6, -0.6),
+        ] {
             let pose = Pose::new(yaw, pitch);
             let map = source_map(&m, &pose, 640, 480, 2.0).expect("a moving region");
             let mut holes = Vec::new();
@@ -719,7 +805,9 @@ mod tests {
         let small = geom();
         let mut large = small;
         large.bbox = (100.0, 40.0, 280.0, 360.0);
-        large.landmarks = small.landmarks.map(|(x, y)| (2.0 * x - 400.0, 2.0 * y - 240.0));
+        large.landmarks = small
+            .landmarks
+            .map(|(x, y)| (2.0 * x - 400.0, 2.0 * y - 240.0));
         for g in [small, large] {
             let m = HeadModel::new(&g, &HeadParams::default());
             let step = mesh_step(&g);
@@ -736,7 +824,10 @@ mod tests {
                         }
                     }
                 }
-                assert!(worst < 0.1, "worst {worst} px at {yaw},{pitch}, step {step}");
+                assert!(
+                    worst < 0.1,
+                    "worst {worst} px at {yaw},{pitch}, step {step}"
+                );
             }
         }
     }
@@ -753,13 +844,19 @@ mod tests {
             let q = forward_point(&g, g.landmarks[2], yaw, pitch);
             let (qx, qy) = (q.0.round() as u32 - map.x0, q.1.round() as u32 - map.y0);
             let s = map.src[qy as usize * map.w + qx as usize].expect("covered");
-            assert!(dist(s, g.landmarks[2]) < 2.0, "nose pixel shows {s:?} at {yaw},{pitch}");
+            assert!(
+                dist(s, g.landmarks[2]) < 2.0,
+                "nose pixel shows {s:?} at {yaw},{pitch}"
+            );
             for y in 0..map.h {
                 for x in 0..map.w {
                     let (px, py) = ((map.x0 + x as u32) as f32, (map.y0 + y as u32) as f32);
                     if let Some(s) = map.src[y * map.w + x] {
                         // Face (u < 1) never lands well outside the head.
-                        assert!(!(m.u(s.0, s.1) < 1.0 && m.u(px, py) > 1.6), "{s:?} -> {px},{py} at {yaw},{pitch}");
+                        assert!(
+                            !(m.u(s.0, s.1) < 1.0 && m.u(px, py) > 1.6),
+                            "{s:?} -> {px},{py} at {yaw},{pitch}"
+                        );
                     }
                 }
             }
@@ -787,7 +884,13 @@ mod tests {
 
     #[test]
     fn move_serde_is_snake_case() {
-        assert_eq!(serde_json::to_string(&Move::TurnLeft).unwrap(), "\"turn_left\"");
-        assert_eq!(serde_json::from_str::<Move>("\"look_down\"").unwrap(), Move::LookDown);
+        assert_eq!(
+            serde_json::to_string(&Move::TurnLeft).unwrap(),
+            "\"turn_left\""
+        );
+        assert_eq!(
+            serde_json::from_str::<Move>("\"look_down\"").unwrap(),
+            Move::LookDown
+        );
     }
 }

@@ -38,17 +38,27 @@ const T: f64 = 34.0;
 const B: f64 = 46.0;
 
 pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Tick positions covering [lo, hi] with a 1-2-5 step, about `n` of them.
 pub fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) || !lo.is_finite() || !hi.is_finite() {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater)
+        || !lo.is_finite()
+        || !hi.is_finite()
+    {
         return vec![lo];
     }
     let raw = (hi - lo) / n.max(1) as f64;
     let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
     let mut v = (lo / step).ceil() * step;
     let mut out = Vec::new();
     while v <= hi + step * 1e-9 {
@@ -70,7 +80,11 @@ fn fmt_num(v: f64) -> String {
 
 impl Chart {
     pub fn svg(&self) -> String {
-        let pts = self.series.iter().flat_map(|s| s.points.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
+        let pts = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(|(x, y)| x.is_finite() && y.is_finite());
         let (mut x0, mut x1, mut y1) = (f64::MAX, f64::MIN, 0.0f64);
         for &(x, y) in pts {
             x0 = x0.min(x);
@@ -100,36 +114,115 @@ impl Chart {
         let px = |x: f64| L + (x - x0) / (x1 - x0) * (W - L - R);
         let py = |y: f64| H - B - y.min(y1) / y1 * (H - T - B);
         let mut s = String::new();
-        let _ = write!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" class="chart">"#);
-        let title = if clipped { format!("{} (axis cut at {})", self.title, fmt_num(y1 / 1.05)) } else { self.title.clone() };
-        let _ = write!(s, r#"<text x="{}" y="20" class="title">{}</text>"#, W / 2.0, esc(&title));
+        let _ = write!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" class="chart">"#
+        );
+        let title = if clipped {
+            format!("{} (axis cut at {})", self.title, fmt_num(y1 / 1.05))
+        } else {
+            self.title.clone()
+        };
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="20" class="title">{}</text>"#,
+            W / 2.0,
+            esc(&title)
+        );
         for t in ticks(0.0, y1, 5) {
             let y = py(t);
-            let _ = write!(s, r##"<line x1="{L}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" class="grid"/><text x="{:.1}" y="{:.1}" class="ytick">{}</text>"##, W - R, L - 6.0, y + 4.0, fmt_num(t));
+            let _ = write!(
+                s,
+                r##"<line x1="{L}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" class="grid"/><text x="{:.1}" y="{:.1}" class="ytick">{}</text>"##,
+                W - R,
+                L - 6.0,
+                y + 4.0,
+                fmt_num(t)
+            );
         }
         for t in ticks(x0, x1, 6) {
             let x = px(t);
-            let _ = write!(s, r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" class="axis"/><text x="{x:.1}" y="{:.1}" class="xtick">{}</text>"#, H - B, H - B + 4.0, H - B + 16.0, fmt_num(t));
+            let _ = write!(
+                s,
+                r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" class="axis"/><text x="{x:.1}" y="{:.1}" class="xtick">{}</text>"#,
+                H - B,
+                H - B + 4.0,
+                H - B + 16.0,
+                fmt_num(t)
+            );
         }
-        let _ = write!(s, r#"<line x1="{L}" y1="{:.1}" x2="{:.1}" y2="{:.1}" class="axis"/><line x1="{L}" y1="{T}" x2="{L}" y2="{:.1}" class="axis"/>"#, H - B, W - R, H - B, H - B);
-        let _ = write!(s, r#"<text x="{:.1}" y="{:.1}" class="xlabel">{}</text>"#, (L + W - R) / 2.0, H - 8.0, esc(&self.x_label));
-        let _ = write!(s, r#"<text x="14" y="{:.1}" class="ylabel" transform="rotate(-90 14 {:.1})">{}</text>"#, (T + H - B) / 2.0, (T + H - B) / 2.0, esc(&self.y_label));
+        let _ = write!(
+            s,
+            r#"<line x1="{L}" y1="{:.1}" x2="{:.1}" y2="{:.1}" class="axis"/><line x1="{L}" y1="{T}" x2="{L}" y2="{:.1}" class="axis"/>"#,
+            H - B,
+            W - R,
+            H - B,
+            H - B
+        );
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" class="xlabel">{}</text>"#,
+            (L + W - R) / 2.0,
+            H - 8.0,
+            esc(&self.x_label)
+        );
+        let _ = write!(
+            s,
+            r#"<text x="14" y="{:.1}" class="ylabel" transform="rotate(-90 14 {:.1})">{}</text>"#,
+            (T + H - B) / 2.0,
+            (T + H - B) / 2.0,
+            esc(&self.y_label)
+        );
         if let Some((lim, label)) = self.limit.as_ref().filter(|(lim, _)| *lim <= y1) {
             let y = py(*lim);
-            let _ = write!(s, r#"<line x1="{L}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" class="limit"/><text x="{:.1}" y="{:.1}" class="limitlabel">{}</text>"#, W - R, W - R - 4.0, y - 4.0, esc(label));
+            let _ = write!(
+                s,
+                r#"<line x1="{L}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" class="limit"/><text x="{:.1}" y="{:.1}" class="limitlabel">{}</text>"#,
+                W - R,
+                W - R - 4.0,
+                y - 4.0,
+                esc(label)
+            );
         }
         for (i, ser) in self.series.iter().enumerate() {
-            let finite: Vec<(f64, f64)> = ser.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+            let finite: Vec<(f64, f64)> = ser
+                .points
+                .iter()
+                .copied()
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .collect();
             if self.scatter {
                 for (x, y) in &finite {
-                    let _ = write!(s, r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{}" fill-opacity="0.6"/>"#, px(*x), py(*y), ser.color);
+                    let _ = write!(
+                        s,
+                        r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{}" fill-opacity="0.6"/>"#,
+                        px(*x),
+                        py(*y),
+                        ser.color
+                    );
                 }
             } else if !finite.is_empty() {
-                let path: Vec<String> = finite.iter().map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y))).collect();
-                let _ = write!(s, r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="1.8"/>"#, path.join(" "), ser.color);
+                let path: Vec<String> = finite
+                    .iter()
+                    .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
+                    .collect();
+                let _ = write!(
+                    s,
+                    r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="1.8"/>"#,
+                    path.join(" "),
+                    ser.color
+                );
             }
             let lx = L + 10.0 + i as f64 * 110.0;
-            let _ = write!(s, r#"<rect x="{lx:.1}" y="{:.1}" width="10" height="10" fill="{}"/><text x="{:.1}" y="{:.1}" class="legend">{}</text>"#, T - 2.0, ser.color, lx + 14.0, T + 7.0, esc(&ser.name));
+            let _ = write!(
+                s,
+                r#"<rect x="{lx:.1}" y="{:.1}" width="10" height="10" fill="{}"/><text x="{:.1}" y="{:.1}" class="legend">{}</text>"#,
+                T - 2.0,
+                ser.color,
+                lx + 14.0,
+                T + 7.0,
+                esc(&ser.name)
+            );
         }
         s.push_str("</svg>");
         s
@@ -149,16 +242,27 @@ fn pct_row(name: &str, p: &Percentiles) -> String {
     )
 }
 
-const PCT_HEAD: &str = "<tr><th></th><th>count</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>";
+const PCT_HEAD: &str =
+    "<tr><th></th><th>count</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>";
 
 fn level_section(l: &LevelReport) -> String {
     let mut s = String::new();
-    let verdict = if l.slo.passed { "<span class=pass>PASS</span>" } else { "<span class=fail>FAIL</span>" };
+    let verdict = if l.slo.passed {
+        "<span class=pass>PASS</span>"
+    } else {
+        "<span class=fail>FAIL</span>"
+    };
     let _ = write!(s, "<h3>{} calls — {verdict}</h3>", l.calls);
     if !l.slo.violations.is_empty() {
         s.push_str("<ul>");
         for v in &l.slo.violations {
-            let _ = write!(s, "<li class=fail>{}: measured {:.2}, limit {:.2}</li>", esc(&v.slo), v.measured, v.limit);
+            let _ = write!(
+                s,
+                "<li class=fail>{}: measured {:.2}, limit {:.2}</li>",
+                esc(&v.slo),
+                v.measured,
+                v.limit
+            );
         }
         s.push_str("</ul>");
     }
@@ -198,7 +302,13 @@ fn level_section(l: &LevelReport) -> String {
         sv.cpu_cores_avg, sv.cpu_cores_peak, sv.rss_mb_peak, sv.steady_secs, sv.steady_cpu_seconds, sv.steady_forwarded_packets, sv.steady_delivered_packets, sv.cpu_us_per_packet, l.loadgen_cpu_cores_avg, l.host_cpu_cores_avg
     );
     for (e, i) in &sv.inference {
-        let _ = write!(s, "<tr><td>inference {}</td><td>{} runs, mean {:.1} ms</td></tr>", esc(e), i.count, i.mean_ms);
+        let _ = write!(
+            s,
+            "<tr><td>inference {}</td><td>{} runs, mean {:.1} ms</td></tr>",
+            esc(e),
+            i.count,
+            i.mean_ms
+        );
     }
     s.push_str("</table>");
     if !l.errors.is_empty() {
@@ -214,7 +324,8 @@ fn level_section(l: &LevelReport) -> String {
 /// The time series of all levels one after another (x = seconds since the first level).
 fn charts(r: &Report) -> String {
     let mut offset = 0.0;
-    let (mut p50, mut p99, mut calls, mut cpu, mut loss, mut scatter) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut p50, mut p99, mut calls, mut cpu, mut loss, mut scatter) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     let (mut gen, mut host) = (vec![], vec![]);
     for l in &r.levels {
         for p in &l.timeline {
@@ -234,7 +345,11 @@ fn charts(r: &Report) -> String {
         }
         offset += l.duration_s;
     }
-    let s = |name: &str, color: &'static str, points: Vec<(f64, f64)>| Series { name: name.into(), color, points };
+    let s = |name: &str, color: &'static str, points: Vec<(f64, f64)>| Series {
+        name: name.into(),
+        color,
+        points,
+    };
     let time = "time (s)".to_string();
     [
         Chart {
@@ -242,7 +357,10 @@ fn charts(r: &Report) -> String {
             x_label: time.clone(),
             y_label: "ms".into(),
             series: vec![s("p50", "#2b7bba", p50), s("p99", "#d9480f", p99)],
-            limit: Some((r.slo.forwarding_p99_ms, format!("SLO p99 {} ms", r.slo.forwarding_p99_ms))),
+            limit: Some((
+                r.slo.forwarding_p99_ms,
+                format!("SLO p99 {} ms", r.slo.forwarding_p99_ms),
+            )),
             scatter: false,
             y_cap: Some(r.slo.forwarding_p99_ms * 4.0),
         },
@@ -259,7 +377,11 @@ fn charts(r: &Report) -> String {
             title: "CPU: server, load generator, whole host".into(),
             x_label: time.clone(),
             y_label: "cores".into(),
-            series: vec![s("server", "#862e9c", cpu), s("load generator", "#f08c00", gen), s("host", "#495057", host)],
+            series: vec![
+                s("server", "#862e9c", cpu),
+                s("load generator", "#f08c00", gen),
+                s("host", "#495057", host),
+            ],
             limit: Some((r.machine.cores as f64, format!("{} cores", r.machine.cores))),
             scatter: false,
             y_cap: None,
@@ -291,7 +413,11 @@ fn charts(r: &Report) -> String {
 
 pub fn render(r: &Report) -> String {
     let mut s = String::new();
-    let verdict = if r.passed { "<span class=pass>PASSED</span>" } else { "<span class=fail>FAILED</span>" };
+    let verdict = if r.passed {
+        "<span class=pass>PASSED</span>"
+    } else {
+        "<span class=fail>FAILED</span>"
+    };
     let _ = write!(
         s,
         "<!doctype html><html><head><meta charset=utf-8><title>vkyc load test — {}</title><style>{CSS}</style></head><body>\
@@ -408,7 +534,11 @@ mod tests {
             title: "a<b".into(),
             x_label: "x".into(),
             y_label: "y".into(),
-            series: vec![Series { name: "s1".into(), color: "#000", points: vec![(0.0, 1.0), (1.0, 2.0), (2.0, f64::NAN)] }],
+            series: vec![Series {
+                name: "s1".into(),
+                color: "#000",
+                points: vec![(0.0, 1.0), (1.0, 2.0), (2.0, f64::NAN)],
+            }],
             limit: Some((5.0, "limit".into())),
             scatter: false,
             y_cap: Some(1.5),

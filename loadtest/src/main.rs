@@ -21,7 +21,11 @@ use vkyc_loadtest::run::{self, RunConfig};
 use vkyc_loadtest::{cards, html, relay};
 
 #[derive(Parser)]
-#[command(name = "vkyc-loadtest", version, about = "Load test for vkyc: real WebRTC calls against a running server or cluster")]
+#[command(
+    name = "vkyc-loadtest",
+    version,
+    about = "Load test for vkyc: real WebRTC calls against a running server or cluster"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -141,18 +145,37 @@ struct Common {
 
 fn machine() -> Machine {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu_model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split(':').nth(1))).unwrap_or("unknown").trim().to_string();
+    let cpu_model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split(':').nth(1))
+        })
+        .unwrap_or("unknown")
+        .trim()
+        .to_string();
     let os = std::fs::read_to_string("/etc/os-release")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string())))
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
         .unwrap_or_else(|| std::env::consts::OS.to_string());
-    Machine { cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u64), cpu_model, os }
+    Machine {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
+        cpu_model,
+        os,
+    }
 }
 
 fn photo_dir() -> PathBuf {
     std::env::var_os("VKYC_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/vkyc-test"))
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/vkyc-test")
+        })
         .join("photos")
 }
 
@@ -163,9 +186,19 @@ fn jpeg_b64(img: &image::RgbImage) -> Result<String> {
 }
 
 fn load_photo(p: &Path) -> Result<image::RgbImage> {
-    let img = image::open(p).with_context(|| format!("{} (run `bash models/setup.sh --photos`, or pass --face-photo/--reference-photo)", p.display()))?;
+    let img = image::open(p).with_context(|| {
+        format!(
+            "{} (run `bash models/setup.sh --photos`, or pass --face-photo/--reference-photo)",
+            p.display()
+        )
+    })?;
     // Captures as a camera frame would be: at most 1280 px wide.
-    Ok(if img.width() > 1280 { img.resize(1280, 1280, image::imageops::FilterType::Triangle) } else { img }.to_rgb8())
+    Ok(if img.width() > 1280 {
+        img.resize(1280, 1280, image::imageops::FilterType::Triangle)
+    } else {
+        img
+    }
+    .to_rgb8())
 }
 
 fn step_images(c: &Common) -> Result<Option<Arc<StepImages>>> {
@@ -177,8 +210,16 @@ fn step_images(c: &Common) -> Result<Option<Arc<StepImages>>> {
             bail!("unknown step {s:?} (consent, location, document, face)");
         }
     }
-    let face = load_photo(&c.face_photo.clone().unwrap_or_else(|| photo_dir().join("person_b_2.jpg")))?;
-    let reference = load_photo(&c.reference_photo.clone().unwrap_or_else(|| photo_dir().join("person_b_1.jpg")))?;
+    let face = load_photo(
+        &c.face_photo
+            .clone()
+            .unwrap_or_else(|| photo_dir().join("person_b_2.jpg")),
+    )?;
+    let reference = load_photo(
+        &c.reference_photo
+            .clone()
+            .unwrap_or_else(|| photo_dir().join("person_b_1.jpg")),
+    )?;
     let card = if c.steps.iter().any(|s| s == "document") {
         let fonts = cards::Fonts::system()?;
         let (img, truth) = cards::pan_card(7, &cards::portrait_crop(&reference), &fonts);
@@ -186,7 +227,11 @@ fn step_images(c: &Common) -> Result<Option<Arc<StepImages>>> {
     } else {
         None
     };
-    Ok(Some(Arc::new(StepImages { face: jpeg_b64(&face)?, reference: jpeg_b64(&reference)?, card })))
+    Ok(Some(Arc::new(StepImages {
+        face: jpeg_b64(&face)?,
+        reference: jpeg_b64(&reference)?,
+        card,
+    })))
 }
 
 fn api_key(c: &Common) -> Result<String> {
@@ -194,21 +239,37 @@ fn api_key(c: &Common) -> Result<String> {
         return Ok(k.clone());
     }
     if let Some(f) = &c.api_key_file {
-        return Ok(std::fs::read_to_string(f).with_context(|| f.display().to_string())?.trim().to_string());
+        return Ok(std::fs::read_to_string(f)
+            .with_context(|| f.display().to_string())?
+            .trim()
+            .to_string());
     }
     bail!("no API key: pass --api-key, set VKYC_API_KEY or pass --api-key-file <data_dir>/api.key")
 }
 
 async fn prepare(c: &Common, duration: f64) -> Result<(RunConfig, Report)> {
-    let (w, h) = c.resolution.split_once('x').and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?))).context("--resolution must be WxH, e.g. 640x360")?;
+    let (w, h) = c
+        .resolution
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .context("--resolution must be WxH, e.g. 640x360")?;
     if c.participants < 2 {
         bail!("--participants must be at least 2");
     }
     if c.ramp <= 0.0 || duration <= 0.0 {
         bail!("--ramp and --duration must be positive");
     }
-    let mp = MediaProfile { width: w, height: h, fps: c.fps, video_kbps: c.video_kbps, ..Default::default() };
-    let dir = c.samples_dir.clone().unwrap_or_else(media::default_cache_dir);
+    let mp = MediaProfile {
+        width: w,
+        height: h,
+        fps: c.fps,
+        video_kbps: c.video_kbps,
+        ..Default::default()
+    };
+    let dir = c
+        .samples_dir
+        .clone()
+        .unwrap_or_else(media::default_cache_dir);
     let samples = tokio::task::spawn_blocking(move || media::load_or_generate(&dir, &mp)).await??;
     eprintln!(
         "media: VP8 {}x{} {} fps, {} frames, {:.0} kbit/s of RTP payload; Opus {} packets",
@@ -234,7 +295,11 @@ async fn prepare(c: &Common, duration: f64) -> Result<(RunConfig, Report)> {
         join_timeout: Duration::from_secs_f64(c.join_timeout),
     };
     let cfg = RunConfig {
-        targets: c.urls.iter().map(|u| u.trim_end_matches('/').to_string()).collect(),
+        targets: c
+            .urls
+            .iter()
+            .map(|u| u.trim_end_matches('/').to_string())
+            .collect(),
         api_key: api_key(c)?,
         profile: Arc::new(profile),
         samples: Arc::new(samples),
@@ -245,7 +310,10 @@ async fn prepare(c: &Common, duration: f64) -> Result<(RunConfig, Report)> {
         interactive: run::interactive(),
     };
     for t in &cfg.targets {
-        if run::scrape(std::slice::from_ref(&vkyc_loadtest::ApiClient::new(t, ""))).await.is_none() {
+        if run::scrape(std::slice::from_ref(&vkyc_loadtest::ApiClient::new(t, "")))
+            .await
+            .is_none()
+        {
             bail!("cannot read {t}/metrics: is the server running?");
         }
     }
@@ -298,19 +366,37 @@ fn print_level(l: &report::LevelReport) {
         );
     }
     for v in &l.slo.violations {
-        eprintln!("    SLO broken: {} = {:.2} (limit {:.2})", v.slo, v.measured, v.limit);
+        eprintln!(
+            "    SLO broken: {} = {:.2} (limit {:.2})",
+            v.slo, v.measured, v.limit
+        );
     }
     if !l.errors.is_empty() {
         eprintln!("    errors: {:?}", l.errors);
     }
 }
 
-async fn run_baseline(c: &Common, cfg: &RunConfig, level: &report::LevelReport, report: &mut Report) -> Result<()> {
+async fn run_baseline(
+    c: &Common,
+    cfg: &RunConfig,
+    level: &report::LevelReport,
+    report: &mut Report,
+) -> Result<()> {
     if c.baseline_secs <= 0.0 {
         return Ok(());
     }
-    eprintln!("baseline: the same media through a minimal UDP relay, {} calls for {} s", level.calls, c.baseline_secs);
-    let (run, m) = relay::run_baseline(level.calls as usize, Duration::from_secs_f64(c.baseline_secs), cfg.samples.clone(), cfg.profile.audio, cfg.profile.video).await?;
+    eprintln!(
+        "baseline: the same media through a minimal UDP relay, {} calls for {} s",
+        level.calls, c.baseline_secs
+    );
+    let (run, m) = relay::run_baseline(
+        level.calls as usize,
+        Duration::from_secs_f64(c.baseline_secs),
+        cfg.samples.clone(),
+        cfg.profile.audio,
+        cfg.profile.video,
+    )
+    .await?;
     let b = run::baseline(level, &run, &m, level.calls);
     eprintln!(
         "baseline: relay {:.2} µs CPU/packet (p99 {:.2} ms), SFU {:.2} µs CPU/packet (p99 {:.2} ms): SFU/relay = {:.1}x",
@@ -326,16 +412,26 @@ fn write_report(out: &Path, r: &Report) -> Result<()> {
     validate(&serde_json::from_str(&json)?)?;
     std::fs::write(out.join("report.json"), json)?;
     std::fs::write(out.join("report.html"), html::render(r))?;
-    eprintln!("report: {} and report.html", out.join("report.json").display());
+    eprintln!(
+        "report: {} and report.html",
+        out.join("report.json").display()
+    );
     Ok(())
 }
 
 fn validate(v: &serde_json::Value) -> Result<()> {
     let schema: serde_json::Value = serde_json::from_str(report::SCHEMA)?;
-    let validator = jsonschema::validator_for(&schema).map_err(|e| anyhow::anyhow!("schema: {e}"))?;
-    let errors: Vec<String> = validator.iter_errors(v).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    let validator =
+        jsonschema::validator_for(&schema).map_err(|e| anyhow::anyhow!("schema: {e}"))?;
+    let errors: Vec<String> = validator
+        .iter_errors(v)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
     if !errors.is_empty() {
-        bail!("report does not match its schema:\n  {}", errors.join("\n  "));
+        bail!(
+            "report does not match its schema:\n  {}",
+            errors.join("\n  ")
+        );
     }
     Ok(())
 }
@@ -343,21 +439,31 @@ fn validate(v: &serde_json::Value) -> Result<()> {
 async fn main_inner(cli: Cli) -> Result<bool> {
     match cli.cmd {
         Cmd::ValidateReport { report } => {
-            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report)?).context("not JSON")?;
+            let v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&report)?).context("not JSON")?;
             validate(&v)?;
             eprintln!("{}: valid ({})", report.display(), report::SCHEMA_ID);
             Ok(true)
         }
         Cmd::Html { report, out } => {
-            let r: Report = serde_json::from_str(&std::fs::read_to_string(&report)?).context("not a vkyc-loadtest report")?;
+            let r: Report = serde_json::from_str(&std::fs::read_to_string(&report)?)
+                .context("not a vkyc-loadtest report")?;
             std::fs::write(&out, html::render(&r))?;
             eprintln!("{}", out.display());
             Ok(true)
         }
-        Cmd::Run { common, calls, duration } => {
+        Cmd::Run {
+            common,
+            calls,
+            duration,
+        } => {
             let (cfg, mut report) = prepare(&common, duration).await?;
             report.mode = "run".into();
-            eprintln!("run: {calls} calls, ramp {} calls/s, hold {duration} s against {}", common.ramp, cfg.targets.join(", "));
+            eprintln!(
+                "run: {calls} calls, ramp {} calls/s, hold {duration} s against {}",
+                common.ramp,
+                cfg.targets.join(", ")
+            );
             let level = run::run_level(&cfg, calls).await;
             print_level(&level);
             run_baseline(&common, &cfg, &level, &mut report).await?;
@@ -366,7 +472,14 @@ async fn main_inner(cli: Cli) -> Result<bool> {
             write_report(&common.out, &report)?;
             Ok(report.passed)
         }
-        Cmd::Capacity { common, start, step, max, bisect_to, duration } => {
+        Cmd::Capacity {
+            common,
+            start,
+            step,
+            max,
+            bisect_to,
+            duration,
+        } => {
             let (cfg, mut report) = prepare(&common, duration).await?;
             report.mode = "capacity".into();
             let mut search = CapacitySearch::new(start, step, max, bisect_to);
@@ -385,8 +498,13 @@ async fn main_inner(cli: Cli) -> Result<bool> {
                 first_failing_calls: search.first_fail(),
                 calls_per_core: largest.map(|n| n as f64 / report.machine.cores as f64),
             });
-            eprintln!("capacity: largest passing level {largest:?}, first failing {:?}", search.first_fail());
-            if let Some(level) = largest.and_then(|n| report.levels.iter().find(|l| l.calls == n).cloned()) {
+            eprintln!(
+                "capacity: largest passing level {largest:?}, first failing {:?}",
+                search.first_fail()
+            );
+            if let Some(level) =
+                largest.and_then(|n| report.levels.iter().find(|l| l.calls == n).cloned())
+            {
                 run_baseline(&common, &cfg, &level, &mut report).await?;
             }
             report.finish();
@@ -398,7 +516,10 @@ async fn main_inner(cli: Cli) -> Result<bool> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match rt.block_on(main_inner(cli)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
@@ -420,8 +541,25 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
-        let cli = Cli::try_parse_from(["vkyc-loadtest", "capacity", "--url", "http://a:1,http://b:2", "--api-key", "k", "--bisect-to", "2", "--resolution", "1280x720"]).unwrap();
-        let Cmd::Capacity { common, bisect_to, .. } = cli.cmd else { panic!("not capacity") };
+        let cli = Cli::try_parse_from([
+            "vkyc-loadtest",
+            "capacity",
+            "--url",
+            "http://a:1,http://b:2",
+            "--api-key",
+            "k",
+            "--bisect-to",
+            "2",
+            "--resolution",
+            "1280x720",
+        ])
+        .unwrap();
+        let Cmd::Capacity {
+            common, bisect_to, ..
+        } = cli.cmd
+        else {
+            panic!("not capacity")
+        };
         assert_eq!(common.urls, ["http://a:1", "http://b:2"]);
         assert_eq!(common.resolution, "1280x720");
         assert_eq!(bisect_to, 2);

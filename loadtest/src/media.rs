@@ -32,7 +32,14 @@ pub struct MediaProfile {
 
 impl Default for MediaProfile {
     fn default() -> Self {
-        Self { width: 640, height: 360, fps: 30, video_kbps: 500, audio_kbps: 32, clip_secs: 10 }
+        Self {
+            width: 640,
+            height: 360,
+            fps: 30,
+            video_kbps: 500,
+            audio_kbps: 32,
+            clip_secs: 10,
+        }
     }
 }
 
@@ -54,20 +61,31 @@ pub struct MediaSamples {
 impl MediaSamples {
     /// Average RTP payload bit rate of the video clip, in kbit/s.
     pub fn video_kbps(&self) -> f64 {
-        let bytes: usize = self.video.iter().flat_map(|f| f.payloads.iter()).map(Bytes::len).sum();
+        let bytes: usize = self
+            .video
+            .iter()
+            .flat_map(|f| f.payloads.iter())
+            .map(Bytes::len)
+            .sum();
         bytes as f64 * 8.0 / 1000.0 / (self.video.len() as f64 / self.profile.fps as f64)
     }
 }
 
 pub fn default_cache_dir() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join(".cache/vkyc-loadtest")
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(".cache/vkyc-loadtest")
 }
 
 /// Load the clips for `profile` from `dir`, encoding them with ffmpeg first if missing.
 pub fn load_or_generate(dir: &Path, profile: &MediaProfile) -> Result<MediaSamples> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let p = profile;
-    let video = dir.join(format!("vp8-{}x{}-{}fps-{}k-{}s.ivf", p.width, p.height, p.fps, p.video_kbps, p.clip_secs));
+    let video = dir.join(format!(
+        "vp8-{}x{}-{}fps-{}k-{}s.ivf",
+        p.width, p.height, p.fps, p.video_kbps, p.clip_secs
+    ));
     let audio = dir.join(format!("opus-{}k-{}s.ogg", p.audio_kbps, p.clip_secs));
     if !video.exists() {
         let size = format!("testsrc2=size={}x{}:rate={}", p.width, p.height, p.fps);
@@ -86,11 +104,16 @@ pub fn load_or_generate(dir: &Path, profile: &MediaProfile) -> Result<MediaSampl
         ffmpeg(&args, &audio)?;
     }
     let video = read_ivf(&std::fs::read(&video)?).with_context(|| video.display().to_string())?;
-    let audio = ogg_packets(&std::fs::read(&audio)?).with_context(|| audio.display().to_string())?;
+    let audio =
+        ogg_packets(&std::fs::read(&audio)?).with_context(|| audio.display().to_string())?;
     if video.is_empty() || audio.is_empty() {
         bail!("empty media clips in {}", dir.display());
     }
-    Ok(MediaSamples { profile: profile.clone(), video, audio })
+    Ok(MediaSamples {
+        profile: profile.clone(),
+        video,
+        audio,
+    })
 }
 
 /// Run ffmpeg into a temporary file of this process's own, then move it into place: no
@@ -98,7 +121,11 @@ pub fn load_or_generate(dir: &Path, profile: &MediaProfile) -> Result<MediaSampl
 /// clip at once (a fresh machine) each write their own file and rename it over the other's.
 fn ffmpeg(args: &[&str], out: &Path) -> Result<()> {
     let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("bin");
-    let tmp = out.with_extension(format!("tmp{}-{:x}.{ext}", std::process::id(), rand::random::<u32>()));
+    let tmp = out.with_extension(format!(
+        "tmp{}-{:x}.{ext}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     let status = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y"])
         .args(args)
@@ -114,9 +141,13 @@ fn ffmpeg(args: &[&str], out: &Path) -> Result<()> {
 
 /// IVF (VP8) file → frames packetised into RTP payloads.
 pub fn read_ivf(data: &[u8]) -> Result<Vec<VideoFrame>> {
-    let (mut reader, header) = IVFReader::new(std::io::Cursor::new(data)).context("not an IVF file")?;
+    let (mut reader, header) =
+        IVFReader::new(std::io::Cursor::new(data)).context("not an IVF file")?;
     if &header.four_cc != b"VP80" {
-        bail!("IVF codec is {:?}, not VP8", String::from_utf8_lossy(&header.four_cc));
+        bail!(
+            "IVF codec is {:?}, not VP8",
+            String::from_utf8_lossy(&header.four_cc)
+        );
     }
     let mut payloader = Vp8Payloader::default();
     let mut frames = Vec::new();
@@ -140,10 +171,14 @@ pub fn ogg_packets(data: &[u8]) -> Result<Vec<Bytes>> {
             bail!("bad Ogg page at byte {pos}");
         }
         let nseg = data[pos + 26] as usize;
-        let table = data.get(pos + 27..pos + 27 + nseg).context("truncated Ogg page")?;
+        let table = data
+            .get(pos + 27..pos + 27 + nseg)
+            .context("truncated Ogg page")?;
         let mut body = pos + 27 + nseg;
         for &lace in table {
-            let seg = data.get(body..body + lace as usize).context("truncated Ogg segment")?;
+            let seg = data
+                .get(body..body + lace as usize)
+                .context("truncated Ogg segment")?;
             current.extend_from_slice(seg);
             body += lace as usize;
             if lace < 255 {
@@ -152,7 +187,10 @@ pub fn ogg_packets(data: &[u8]) -> Result<Vec<Bytes>> {
         }
         pos = body;
     }
-    let audio: Vec<Bytes> = packets.into_iter().filter(|p| !p.starts_with(b"OpusHead") && !p.starts_with(b"OpusTags")).collect();
+    let audio: Vec<Bytes> = packets
+        .into_iter()
+        .filter(|p| !p.starts_with(b"OpusHead") && !p.starts_with(b"OpusTags"))
+        .collect();
     Ok(audio)
 }
 

@@ -52,7 +52,10 @@ pub struct SimPeerOptions {
 
 impl Default for SimPeerOptions {
     fn default() -> Self {
-        Self { publish: true, sink: None }
+        Self {
+            publish: true,
+            sink: None,
+        }
     }
 }
 
@@ -67,7 +70,9 @@ pub struct Received {
 
 impl Received {
     pub fn count(&self, stream: &str, kind: &'static str) -> usize {
-        self.packets.get(&(stream.to_string(), kind)).map_or(0, Vec::len)
+        self.packets
+            .get(&(stream.to_string(), kind))
+            .map_or(0, Vec::len)
     }
 }
 
@@ -97,9 +102,14 @@ fn kind_str(k: RTPCodecType) -> &'static str {
 impl SimPeer {
     /// Connect to `ws_url`, join with `token`, and answer the server's offers from then on.
     pub async fn join(ws_url: &str, token: &str, opts: SimPeerOptions) -> Result<SimPeer> {
-        let (ws, _) = tokio_tungstenite::connect_async(ws_url).await.context("websocket connect")?;
+        let (ws, _) = tokio_tungstenite::connect_async(ws_url)
+            .await
+            .context("websocket connect")?;
         let (mut sink, mut stream) = ws.split();
-        sink.send(Message::Text(json!({"type": "join", "token": token}).to_string())).await?;
+        sink.send(Message::Text(
+            json!({"type": "join", "token": token}).to_string(),
+        ))
+        .await?;
         let joined = loop {
             let msg = tokio::time::timeout(Duration::from_secs(10), stream.next())
                 .await
@@ -130,18 +140,30 @@ impl SimPeer {
         let pc = Arc::new(api.new_peer_connection(RTCConfiguration::default()).await?);
 
         let video = Arc::new(TrackLocalStaticRTP::new(
-            RTCRtpCodecCapability { mime_type: MIME_TYPE_VP8.to_owned(), clock_rate: 90000, ..Default::default() },
+            RTCRtpCodecCapability {
+                mime_type: MIME_TYPE_VP8.to_owned(),
+                clock_rate: 90000,
+                ..Default::default()
+            },
             "video".into(),
             format!("sim-{peer_id}"),
         ));
         let audio = Arc::new(TrackLocalStaticRTP::new(
-            RTCRtpCodecCapability { mime_type: MIME_TYPE_OPUS.to_owned(), clock_rate: 48000, channels: 2, ..Default::default() },
+            RTCRtpCodecCapability {
+                mime_type: MIME_TYPE_OPUS.to_owned(),
+                clock_rate: 48000,
+                channels: 2,
+                ..Default::default()
+            },
             "audio".into(),
             format!("sim-{peer_id}"),
         ));
         let keyframe_requests = Arc::new(std::sync::atomic::AtomicU64::new(0));
         if opts.publish {
-            for t in [video.clone() as Arc<dyn TrackLocal + Send + Sync>, audio.clone()] {
+            for t in [
+                video.clone() as Arc<dyn TrackLocal + Send + Sync>,
+                audio.clone(),
+            ] {
                 let sender = pc.add_track(t).await?;
                 // Read RTCP (interceptors need it) and count keyframe requests.
                 let kf = keyframe_requests.clone();
@@ -210,20 +232,33 @@ impl SimPeer {
         tokio::spawn(async move {
             while let Some(Ok(msg)) = stream.next().await {
                 let Message::Text(t) = msg else { continue };
-                let Ok(v) = serde_json::from_str::<Value>(&t) else { continue };
+                let Ok(v) = serde_json::from_str::<Value>(&t) else {
+                    continue;
+                };
                 match v["type"].as_str() {
                     Some("offer") => {
                         let sdp = v["sdp"].as_str().unwrap_or_default().to_string();
                         if let Err(e) = answer(&pc2, sdp, &out).await {
-                            let _ = ev_tx.send(json!({"type": "client_error", "message": e.to_string()}));
+                            let _ = ev_tx
+                                .send(json!({"type": "client_error", "message": e.to_string()}));
                         }
                     }
                     Some("candidate") => {
                         if let Some(c) = v["candidate"].as_object() {
                             let init = RTCIceCandidateInit {
-                                candidate: c.get("candidate").and_then(Value::as_str).unwrap_or_default().to_string(),
-                                sdp_mid: c.get("sdpMid").and_then(Value::as_str).map(str::to_string),
-                                sdp_mline_index: c.get("sdpMLineIndex").and_then(Value::as_u64).map(|i| i as u16),
+                                candidate: c
+                                    .get("candidate")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or_default()
+                                    .to_string(),
+                                sdp_mid: c
+                                    .get("sdpMid")
+                                    .and_then(Value::as_str)
+                                    .map(str::to_string),
+                                sdp_mline_index: c
+                                    .get("sdpMLineIndex")
+                                    .and_then(Value::as_u64)
+                                    .map(|i| i as u16),
                                 username_fragment: None,
                             };
                             let _ = pc2.add_ice_candidate(init).await;
@@ -261,7 +296,8 @@ impl SimPeer {
     pub async fn send_rtp(&self, kind: &'static str, payload: Bytes) -> Result<()> {
         let seq = self.next_seq(kind);
         let ts_step = if kind == "video" { 3000u32 } else { 960u32 };
-        self.write_packet(kind, seq, payload, true, (seq as u32).wrapping_mul(ts_step)).await
+        self.write_packet(kind, seq, payload, true, (seq as u32).wrapping_mul(ts_step))
+            .await
     }
 
     /// The next RTP sequence number of this peer's `kind` track (starting at 1).
@@ -274,10 +310,27 @@ impl SimPeer {
 
     /// Send one RTP packet with the caller's sequence number, marker and timestamp (real
     /// packetised media: several packets per video frame share a timestamp).
-    pub async fn write_packet(&self, kind: &'static str, seq: u16, payload: Bytes, marker: bool, timestamp: u32) -> Result<()> {
-        let track = if kind == "video" { &self.video } else { &self.audio };
+    pub async fn write_packet(
+        &self,
+        kind: &'static str,
+        seq: u16,
+        payload: Bytes,
+        marker: bool,
+        timestamp: u32,
+    ) -> Result<()> {
+        let track = if kind == "video" {
+            &self.video
+        } else {
+            &self.audio
+        };
         let pkt = Packet {
-            header: Header { version: 2, marker, sequence_number: seq, timestamp, ..Default::default() },
+            header: Header {
+                version: 2,
+                marker,
+                sequence_number: seq,
+                timestamp,
+                ..Default::default()
+            },
             payload,
         };
         track.write_rtp(&pkt).await?;
@@ -286,16 +339,30 @@ impl SimPeer {
 
     /// Ask the server for a keyframe of `publisher`'s video, as a decoder would (PLI).
     pub async fn request_keyframe(&self, publisher: &str) -> Result<()> {
-        let ssrc = self.received.lock().unwrap().ssrcs.get(&(publisher.to_string(), "video")).copied();
+        let ssrc = self
+            .received
+            .lock()
+            .unwrap()
+            .ssrcs
+            .get(&(publisher.to_string(), "video"))
+            .copied();
         let ssrc = ssrc.ok_or_else(|| anyhow!("no video received from {publisher}"))?;
-        self.pc.write_rtcp(&[Box::new(PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc })]).await?;
+        self.pc
+            .write_rtcp(&[Box::new(PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc: ssrc,
+            })])
+            .await?;
         Ok(())
     }
 
     /// The next server event (not offer/candidate) within `timeout`.
     pub async fn next_event(&self, timeout: Duration) -> Option<Value> {
         let mut rx = self.events.lock().await;
-        tokio::time::timeout(timeout, rx.recv()).await.ok().flatten()
+        tokio::time::timeout(timeout, rx.recv())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Wait for an event of `kind`, skipping others.
@@ -317,8 +384,13 @@ impl SimPeer {
     }
 }
 
-async fn answer(pc: &RTCPeerConnection, sdp: String, out: &mpsc::UnboundedSender<Value>) -> Result<()> {
-    pc.set_remote_description(RTCSessionDescription::offer(sdp)?).await?;
+async fn answer(
+    pc: &RTCPeerConnection,
+    sdp: String,
+    out: &mpsc::UnboundedSender<Value>,
+) -> Result<()> {
+    pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
+        .await?;
     let answer = pc.create_answer(None).await?;
     pc.set_local_description(answer.clone()).await?;
     let _ = out.send(json!({"type": "answer", "sdp": answer.sdp}));

@@ -26,7 +26,11 @@ fn parse_line(line: &str) -> Option<Sample> {
     let (name, rest, labels) = match line.find('{') {
         Some(open) => {
             let close = line.rfind('}')?;
-            (&line[..open], &line[close + 1..], parse_labels(&line[open + 1..close]))
+            (
+                &line[..open],
+                &line[close + 1..],
+                parse_labels(&line[open + 1..close]),
+            )
         }
         None => {
             let sp = line.find(char::is_whitespace)?;
@@ -39,7 +43,11 @@ fn parse_line(line: &str) -> Option<Sample> {
         "-Inf" => f64::NEG_INFINITY,
         v => v.parse().ok()?,
     };
-    Some(Sample { name: name.to_string(), labels, value })
+    Some(Sample {
+        name: name.to_string(),
+        labels,
+        value,
+    })
 }
 
 fn parse_labels(s: &str) -> BTreeMap<String, String> {
@@ -72,14 +80,19 @@ fn parse_labels(s: &str) -> BTreeMap<String, String> {
 
 /// Sum of every series named `name`.
 pub fn sum(samples: &[Sample], name: &str) -> f64 {
-    samples.iter().filter(|s| s.name == name).map(|s| s.value).sum()
+    samples
+        .iter()
+        .filter(|s| s.name == name)
+        .map(|s| s.value)
+        .sum()
 }
 
 /// Sum of the series named `name` grouped by the value of `label`.
 pub fn sum_by(samples: &[Sample], name: &str, label: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for s in samples.iter().filter(|s| s.name == name) {
-        *out.entry(s.labels.get(label).cloned().unwrap_or_default()).or_insert(0.0) += s.value;
+        *out.entry(s.labels.get(label).cloned().unwrap_or_default())
+            .or_insert(0.0) += s.value;
     }
     out
 }
@@ -114,7 +127,10 @@ impl ServerSnapshot {
             sfu_forwarded_bytes: sum(&s, "vkyc_sfu_forwarded_bytes_total"),
             recorded_packets: sum(&s, "vkyc_recording_packets_total"),
             recording_dropped_packets: sum(&s, "vkyc_recording_dropped_packets_total"),
-            inference: sums.into_iter().map(|(k, v)| (k.clone(), (v, counts.get(&k).copied().unwrap_or(0.0)))).collect(),
+            inference: sums
+                .into_iter()
+                .map(|(k, v)| (k.clone(), (v, counts.get(&k).copied().unwrap_or(0.0))))
+                .collect(),
         }
     }
 
@@ -160,7 +176,10 @@ weird{a="x\"y, z",b="2"} 1e3
         assert_eq!(w.labels["a"], "x\"y, z");
         assert_eq!(w.labels["b"], "2");
         assert_eq!(w.value, 1000.0);
-        let inf = s.iter().find(|x| x.name == "vkyc_inference_seconds_bucket").unwrap();
+        let inf = s
+            .iter()
+            .find(|x| x.name == "vkyc_inference_seconds_bucket")
+            .unwrap();
         assert_eq!(inf.labels["le"], "+Inf");
     }
 

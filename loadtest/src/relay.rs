@@ -39,7 +39,14 @@ struct UdpOut {
 
 #[async_trait]
 impl PacketWriter for UdpOut {
-    async fn write(&self, kind: &'static str, seq: u16, payload: Bytes, marker: bool, ts: u32) -> Result<()> {
+    async fn write(
+        &self,
+        kind: &'static str,
+        seq: u16,
+        payload: Bytes,
+        marker: bool,
+        ts: u32,
+    ) -> Result<()> {
         let video = kind == "video";
         let pkt = Packet {
             header: Header {
@@ -62,7 +69,10 @@ impl PacketWriter for UdpOut {
 /// `/proc/thread-self/schedstat` only moves when the scheduler accounts the running thread,
 /// at a tick or a switch, and so can read the same before and after a few milliseconds' work).
 pub fn thread_cpu_seconds() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec for the call to fill in.
     if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
         return 0.0;
@@ -80,63 +90,109 @@ pub struct RelayRun {
 
 /// Forward `flows` (relay socket → destination) on a dedicated thread until `stop`;
 /// returns each flow's relay address at once and the measurements at the end.
-fn start_relay(dests: Vec<SocketAddr>, stop: Arc<AtomicBool>) -> Result<(Vec<SocketAddr>, std::thread::JoinHandle<RelayRun>)> {
+fn start_relay(
+    dests: Vec<SocketAddr>,
+    stop: Arc<AtomicBool>,
+) -> Result<(Vec<SocketAddr>, std::thread::JoinHandle<RelayRun>)> {
     let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::Builder::new().name("udp-relay".into()).spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("relay runtime");
-        rt.block_on(async move {
-            let mut sockets = Vec::new();
-            for _ in &dests {
-                sockets.push(Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("relay bind")));
-            }
-            let _ = tx.send(sockets.iter().map(|s| s.local_addr().expect("bound")).collect::<Vec<_>>());
-            let packets = Arc::new(AtomicU64::new(0));
-            let cpu0 = thread_cpu_seconds();
-            let t0 = Instant::now();
-            let mut tasks = Vec::new();
-            for (sock, dest) in sockets.into_iter().zip(dests) {
-                let packets = packets.clone();
-                tasks.push(tokio::spawn(async move {
-                    let mut buf = vec![0u8; 2048];
-                    while let Ok((n, _)) = sock.recv_from(&mut buf).await {
-                        if sock.send_to(&buf[..n], dest).await.is_ok() {
-                            packets.fetch_add(1, Ordering::Relaxed);
+    let handle = std::thread::Builder::new()
+        .name("udp-relay".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("relay runtime");
+            rt.block_on(async move {
+                let mut sockets = Vec::new();
+                for _ in &dests {
+                    sockets.push(Arc::new(
+                        UdpSocket::bind("127.0.0.1:0").await.expect("relay bind"),
+                    ));
+                }
+                let _ = tx.send(
+                    sockets
+                        .iter()
+                        .map(|s| s.local_addr().expect("bound"))
+                        .collect::<Vec<_>>(),
+                );
+                let packets = Arc::new(AtomicU64::new(0));
+                let cpu0 = thread_cpu_seconds();
+                let t0 = Instant::now();
+                let mut tasks = Vec::new();
+                for (sock, dest) in sockets.into_iter().zip(dests) {
+                    let packets = packets.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let mut buf = vec![0u8; 2048];
+                        while let Ok((n, _)) = sock.recv_from(&mut buf).await {
+                            if sock.send_to(&buf[..n], dest).await.is_ok() {
+                                packets.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
-                    }
-                }));
-            }
-            while !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            let run = RelayRun { packets: packets.load(Ordering::Relaxed), cpu_seconds: thread_cpu_seconds() - cpu0, secs: t0.elapsed().as_secs_f64() };
-            for t in tasks {
-                t.abort();
-            }
-            run
-        })
-    })?;
-    let addrs = rx.recv_timeout(Duration::from_secs(5)).context("relay did not start")?;
+                    }));
+                }
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                let run = RelayRun {
+                    packets: packets.load(Ordering::Relaxed),
+                    cpu_seconds: thread_cpu_seconds() - cpu0,
+                    secs: t0.elapsed().as_secs_f64(),
+                };
+                for t in tasks {
+                    t.abort();
+                }
+                run
+            })
+        })?;
+    let addrs = rx
+        .recv_timeout(Duration::from_secs(5))
+        .context("relay did not start")?;
     Ok((addrs, handle))
 }
 
 /// Receive RTP on `socket` and account it like a WebRTC receiver does.
-async fn receive(socket: UdpSocket, publisher: String, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) {
+async fn receive(
+    socket: UdpSocket,
+    publisher: String,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+) {
     let mut streams = [StreamRx::new(48_000), StreamRx::new(90_000)];
     let log = metrics.send_log(&publisher);
     let mut buf = vec![0u8; 2048];
     while !stop.load(Ordering::Relaxed) {
-        let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(100), socket.recv(&mut buf)).await else { continue };
+        let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(100), socket.recv(&mut buf)).await
+        else {
+            continue;
+        };
         let at = Instant::now();
-        let Ok(pkt) = Packet::unmarshal(&mut &buf[..n]) else { continue };
+        let Ok(pkt) = Packet::unmarshal(&mut &buf[..n]) else {
+            continue;
+        };
         let video = pkt.header.payload_type == PT_VIDEO;
         let kind = if video { "video" } else { "audio" };
-        metrics.record_received(&mut streams[usize::from(video)], Some(&log), kind, pkt.header.sequence_number, pkt.header.timestamp, pkt.payload.len(), at);
+        metrics.record_received(
+            &mut streams[usize::from(video)],
+            Some(&log),
+            kind,
+            pkt.header.sequence_number,
+            pkt.header.timestamp,
+            pkt.payload.len(),
+            at,
+        );
     }
 }
 
 /// Run `calls` two-party "calls" through the relay for `duration`: each side sends the clips
 /// to the other. Returns the relay's numbers and the receivers' [`Metrics`].
-pub async fn run_baseline(calls: usize, duration: Duration, samples: Arc<MediaSamples>, audio: bool, video: bool) -> Result<(RelayRun, Arc<Metrics>)> {
+pub async fn run_baseline(
+    calls: usize,
+    duration: Duration,
+    samples: Arc<MediaSamples>,
+    audio: bool,
+    video: bool,
+) -> Result<(RelayRun, Arc<Metrics>)> {
     let metrics = Metrics::new();
     let stop_relay = Arc::new(AtomicBool::new(false));
     let stop_media = Arc::new(AtomicBool::new(false));
@@ -145,18 +201,37 @@ pub async fn run_baseline(calls: usize, duration: Duration, samples: Arc<MediaSa
     for _ in 0..calls * 2 {
         receivers.push(UdpSocket::bind("127.0.0.1:0").await?);
     }
-    let dests = receivers.iter().map(|s| s.local_addr()).collect::<std::io::Result<Vec<_>>>()?;
+    let dests = receivers
+        .iter()
+        .map(|s| s.local_addr())
+        .collect::<std::io::Result<Vec<_>>>()?;
     let (relay_addrs, relay) = start_relay(dests, stop_relay.clone())?;
 
     let mut tasks = Vec::new();
     for (flow, (rx_sock, relay_addr)) in receivers.into_iter().zip(relay_addrs).enumerate() {
         let publisher = format!("relay-{flow}");
-        tasks.push(tokio::spawn(receive(rx_sock, publisher.clone(), metrics.clone(), stop_media.clone())));
-        let out: Arc<dyn PacketWriter> = Arc::new(UdpOut { socket: UdpSocket::bind("127.0.0.1:0").await?, to: relay_addr, ssrc: rand::random() });
+        tasks.push(tokio::spawn(receive(
+            rx_sock,
+            publisher.clone(),
+            metrics.clone(),
+            stop_media.clone(),
+        )));
+        let out: Arc<dyn PacketWriter> = Arc::new(UdpOut {
+            socket: UdpSocket::bind("127.0.0.1:0").await?,
+            to: relay_addr,
+            ssrc: rand::random(),
+        });
         let log = metrics.send_log(&publisher);
         for (kind, on) in [("video", video), ("audio", audio)] {
             if on {
-                tasks.push(tokio::spawn(send_media(out.clone(), kind, log.clone(), metrics.clone(), samples.clone(), stop_media.clone())));
+                tasks.push(tokio::spawn(send_media(
+                    out.clone(),
+                    kind,
+                    log.clone(),
+                    metrics.clone(),
+                    samples.clone(),
+                    stop_media.clone(),
+                )));
             }
         }
     }
@@ -165,7 +240,9 @@ pub async fn run_baseline(calls: usize, duration: Duration, samples: Arc<MediaSa
     // Tail: let the last packets through, then stop the relay and read its CPU.
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop_relay.store(true, Ordering::Relaxed);
-    let run = tokio::task::spawn_blocking(move || relay.join()).await?.map_err(|_| anyhow::anyhow!("relay thread panicked"))?;
+    let run = tokio::task::spawn_blocking(move || relay.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("relay thread panicked"))?;
     for t in tasks {
         let _ = t.await;
     }

@@ -29,7 +29,13 @@ pub struct Slo {
 
 impl Default for Slo {
     fn default() -> Self {
-        Self { forwarding_p99_ms: 50.0, loss_pct: 1.0, join_p99_ms: 5000.0, failed_calls_pct: 1.0, api_p99_ms: 2000.0 }
+        Self {
+            forwarding_p99_ms: 50.0,
+            loss_pct: 1.0,
+            join_p99_ms: 5000.0,
+            failed_calls_pct: 1.0,
+            api_p99_ms: 2000.0,
+        }
     }
 }
 
@@ -208,21 +214,40 @@ impl Slo {
         let mut violations = Vec::new();
         let mut check = |slo: &str, limit: f64, measured: f64| {
             if measured > limit || measured.is_nan() {
-                violations.push(Violation { slo: slo.to_string(), limit, measured });
+                violations.push(Violation {
+                    slo: slo.to_string(),
+                    limit,
+                    measured,
+                });
             }
         };
-        check("forwarding_p99_ms", self.forwarding_p99_ms, l.forwarding_latency.p99_ms);
+        check(
+            "forwarding_p99_ms",
+            self.forwarding_p99_ms,
+            l.forwarding_latency.p99_ms,
+        );
         check("loss_pct", self.loss_pct, l.loss.pct);
         check("join_p99_ms", self.join_p99_ms, l.join.p99_ms);
-        let failed = if l.calls_started == 0 { 100.0 } else { l.calls_failed as f64 * 100.0 / l.calls_started as f64 };
+        let failed = if l.calls_started == 0 {
+            100.0
+        } else {
+            l.calls_failed as f64 * 100.0 / l.calls_started as f64
+        };
         check("failed_calls_pct", self.failed_calls_pct, failed);
         let api_p99 = l.api.values().map(|p| p.p99_ms).fold(0.0, f64::max);
         check("api_p99_ms", self.api_p99_ms, api_p99);
         // No media measured at all is a failure, not a pass by default.
         if l.forwarding_latency.count == 0 {
-            violations.push(Violation { slo: "media_received".into(), limit: 1.0, measured: 0.0 });
+            violations.push(Violation {
+                slo: "media_received".into(),
+                limit: 1.0,
+                measured: 0.0,
+            });
         }
-        SloResult { passed: violations.is_empty(), violations }
+        SloResult {
+            passed: violations.is_empty(),
+            violations,
+        }
     }
 }
 
@@ -239,7 +264,13 @@ pub struct CapacitySearch {
 
 impl CapacitySearch {
     pub fn new(start: u64, step: u64, max: u64, resolution: u64) -> Self {
-        Self { start: start.max(1), step: step.max(1), max: max.max(start), resolution: resolution.max(1), results: BTreeMap::new() }
+        Self {
+            start: start.max(1),
+            step: step.max(1),
+            max: max.max(start),
+            resolution: resolution.max(1),
+            results: BTreeMap::new(),
+        }
     }
 
     pub fn record(&mut self, calls: u64, passed: bool) {
@@ -249,7 +280,11 @@ impl CapacitySearch {
     pub fn largest_pass(&self) -> Option<u64> {
         // The largest passing level below the first failure.
         let fail = self.first_fail();
-        self.results.iter().filter(|&(&c, &p)| p && fail.is_none_or(|f| c < f)).map(|(&c, _)| c).max()
+        self.results
+            .iter()
+            .filter(|&(&c, &p)| p && fail.is_none_or(|f| c < f))
+            .map(|(&c, _)| c)
+            .max()
     }
 
     pub fn first_fail(&self) -> Option<u64> {
@@ -293,7 +328,14 @@ mod tests {
     use super::*;
 
     fn pct(p99: f64) -> Percentiles {
-        Percentiles { count: 100, mean_ms: p99 / 2.0, p50_ms: p99 / 2.0, p90_ms: p99 * 0.8, p99_ms: p99, max_ms: p99 * 1.2 }
+        Percentiles {
+            count: 100,
+            mean_ms: p99 / 2.0,
+            p50_ms: p99 / 2.0,
+            p90_ms: p99 * 0.8,
+            p99_ms: p99,
+            max_ms: p99 * 1.2,
+        }
     }
 
     fn good_level() -> LevelReport {
@@ -304,7 +346,12 @@ mod tests {
             calls_completed: 10,
             forwarding_latency: pct(5.0),
             join: pct(800.0),
-            loss: Loss { expected: 1000, received: 999, lost: 1, pct: 0.1 },
+            loss: Loss {
+                expected: 1000,
+                received: 999,
+                lost: 1,
+                pct: 0.1,
+            },
             api: [("POST /v1/sessions".to_string(), pct(20.0))].into(),
             ..Default::default()
         }
@@ -322,11 +369,20 @@ mod tests {
         l.forwarding_latency = pct(51.0);
         l.loss.pct = 1.5;
         l.calls_failed = 1;
-        l.api.insert("POST /v1/sessions/{id}/tokens".into(), pct(2500.0));
+        l.api
+            .insert("POST /v1/sessions/{id}/tokens".into(), pct(2500.0));
         let r = Slo::default().evaluate(&l);
         assert!(!r.passed);
         let names: Vec<&str> = r.violations.iter().map(|v| v.slo.as_str()).collect();
-        assert_eq!(names, ["forwarding_p99_ms", "loss_pct", "failed_calls_pct", "api_p99_ms"]);
+        assert_eq!(
+            names,
+            [
+                "forwarding_p99_ms",
+                "loss_pct",
+                "failed_calls_pct",
+                "api_p99_ms"
+            ]
+        );
         assert_eq!(r.violations[0].measured, 51.0);
         assert_eq!(r.violations[0].limit, 50.0);
     }
@@ -383,17 +439,45 @@ mod tests {
     fn validate(v: &serde_json::Value) -> Vec<String> {
         let schema: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
         let validator = jsonschema::validator_for(&schema).unwrap();
-        validator.iter_errors(v).map(|e| format!("{e} at {}", e.instance_path())).collect()
+        validator
+            .iter_errors(v)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect()
     }
 
     fn full_report() -> Report {
         let mut level = good_level();
-        level.forwarding_latency_by_kind.insert("video".into(), pct(6.0));
-        level.bitrate.insert("video".into(), Bitrate { streams_sent: 20, sent_kbps_per_stream: 500.0, streams_received: 20, received_kbps_per_stream: 499.0 });
+        level
+            .forwarding_latency_by_kind
+            .insert("video".into(), pct(6.0));
+        level.bitrate.insert(
+            "video".into(),
+            Bitrate {
+                streams_sent: 20,
+                sent_kbps_per_stream: 500.0,
+                streams_received: 20,
+                received_kbps_per_stream: 499.0,
+            },
+        );
         level.inference.insert("face".into(), pct(300.0));
         level.errors.insert("no_media".into(), 1);
-        level.server.inference.insert("face".into(), InferenceServer { count: 10.0, mean_ms: 80.0 });
-        level.timeline.push(TimePoint { t_s: 1.0, calls_up: 3, fwd_p50_ms: 1.0, fwd_p99_ms: 4.0, api_p99_ms: 9.0, cpu_cores: 0.5, rss_mb: 60.0, ..Default::default() });
+        level.server.inference.insert(
+            "face".into(),
+            InferenceServer {
+                count: 10.0,
+                mean_ms: 80.0,
+            },
+        );
+        level.timeline.push(TimePoint {
+            t_s: 1.0,
+            calls_up: 3,
+            fwd_p50_ms: 1.0,
+            fwd_p99_ms: 4.0,
+            api_p99_ms: 9.0,
+            cpu_cores: 0.5,
+            rss_mb: 60.0,
+            ..Default::default()
+        });
         level.slo = Slo::default().evaluate(&level);
         let mut r = Report {
             schema: SCHEMA_ID.into(),
@@ -401,12 +485,36 @@ mod tests {
             started_at: "2026-11-30T10:00:00Z".into(),
             mode: "capacity".into(),
             targets: vec!["http://127.0.0.1:8080".into()],
-            machine: Machine { cores: 2, cpu_model: "x".into(), os: "linux".into() },
-            profile: Profile { participants: 2, width: 640, height: 360, fps: 30, video_kbps: 500, audio: true, steps: vec!["face".into()], ramp_calls_per_sec: 5.0, duration_s: 20.0 },
+            machine: Machine {
+                cores: 2,
+                cpu_model: "x".into(),
+                os: "linux".into(),
+            },
+            profile: Profile {
+                participants: 2,
+                width: 640,
+                height: 360,
+                fps: 30,
+                video_kbps: 500,
+                audio: true,
+                steps: vec!["face".into()],
+                ramp_calls_per_sec: 5.0,
+                duration_s: 20.0,
+            },
             slo: Slo::default(),
             levels: vec![level],
-            capacity: Some(Capacity { largest_passing_calls: Some(10), first_failing_calls: None, calls_per_core: Some(5.0) }),
-            baseline: Some(Baseline { calls: 10, relay_latency: pct(0.3), sfu_latency: pct(5.0), cost_ratio: 12.0, ..Default::default() }),
+            capacity: Some(Capacity {
+                largest_passing_calls: Some(10),
+                first_failing_calls: None,
+                calls_per_core: Some(5.0),
+            }),
+            baseline: Some(Baseline {
+                calls: 10,
+                relay_latency: pct(0.3),
+                sfu_latency: pct(5.0),
+                cost_ratio: 12.0,
+                ..Default::default()
+            }),
             passed: false,
         };
         r.finish();
@@ -423,7 +531,10 @@ mod tests {
         run.mode = "run".into();
         run.capacity = None;
         run.baseline = None;
-        assert_eq!(validate(&serde_json::to_value(&run).unwrap()), Vec::<String>::new());
+        assert_eq!(
+            validate(&serde_json::to_value(&run).unwrap()),
+            Vec::<String>::new()
+        );
         // And it round-trips.
         let back: Report = serde_json::from_value(v).unwrap();
         assert_eq!(back, r);
@@ -441,14 +552,20 @@ mod tests {
 
     #[test]
     fn run_verdict() {
-        let mut r = Report { levels: vec![good_level()], ..Default::default() };
+        let mut r = Report {
+            levels: vec![good_level()],
+            ..Default::default()
+        };
         r.levels[0].slo = Slo::default().evaluate(&r.levels[0]);
         r.finish();
         assert!(r.passed);
         r.levels[0].slo.passed = false;
         r.finish();
         assert!(!r.passed);
-        r.capacity = Some(Capacity { largest_passing_calls: Some(3), ..Default::default() });
+        r.capacity = Some(Capacity {
+            largest_passing_calls: Some(3),
+            ..Default::default()
+        });
         r.finish();
         assert!(r.passed);
     }

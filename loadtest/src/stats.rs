@@ -69,7 +69,10 @@ pub struct Windowed {
 
 impl Default for Windowed {
     fn default() -> Self {
-        Self { total: new_hist(), window: new_hist() }
+        Self {
+            total: new_hist(),
+            window: new_hist(),
+        }
     }
 }
 
@@ -97,7 +100,10 @@ const MICROS_MASK: u64 = (1 << 48) - 1;
 
 impl SendLog {
     pub fn new(epoch: Instant) -> Self {
-        Self { slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(), epoch }
+        Self {
+            slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            epoch,
+        }
     }
 
     pub fn sent(&self, seq: u16, at: Instant) {
@@ -124,7 +130,9 @@ pub struct PeerSendLog {
 
 impl PeerSendLog {
     pub fn new(epoch: Instant) -> Self {
-        Self { logs: [SendLog::new(epoch), SendLog::new(epoch)] }
+        Self {
+            logs: [SendLog::new(epoch), SendLog::new(epoch)],
+        }
     }
     pub fn kind(&self, kind: &str) -> &SendLog {
         &self.logs[kind_index(kind)]
@@ -146,7 +154,15 @@ pub struct StreamRx {
 
 impl StreamRx {
     pub fn new(clock_rate: u32) -> Self {
-        Self { clock_rate: f64::from(clock_rate), base: None, highest: 0, received: 0, bytes: 0, last_transit: None, jitter_s: 0.0 }
+        Self {
+            clock_rate: f64::from(clock_rate),
+            base: None,
+            highest: 0,
+            received: 0,
+            bytes: 0,
+            last_transit: None,
+            jitter_s: 0.0,
+        }
     }
 
     /// Account one packet; returns how many packets this raised "expected" by.
@@ -197,8 +213,12 @@ impl StreamRx {
 /// The extended sequence number closest to `highest` whose low 16 bits are `seq`.
 pub fn extend_seq(highest: u64, seq: u16) -> u64 {
     let cycle = highest & !0xffff;
-    let candidates = [cycle.wrapping_sub(0x10000), cycle, cycle + 0x10000].map(|c| c | u64::from(seq));
-    *candidates.iter().min_by_key(|c| c.abs_diff(highest)).expect("three candidates")
+    let candidates =
+        [cycle.wrapping_sub(0x10000), cycle, cycle + 0x10000].map(|c| c | u64::from(seq));
+    *candidates
+        .iter()
+        .min_by_key(|c| c.abs_diff(highest))
+        .expect("three candidates")
 }
 
 /// Per-kind media counters of a run.
@@ -262,7 +282,12 @@ impl Metrics {
 
     /// A publisher's send log, created on first use.
     pub fn send_log(&self, stream: &str) -> Arc<PeerSendLog> {
-        self.senders.lock().unwrap().entry(stream.to_string()).or_insert_with(|| Arc::new(PeerSendLog::new(self.epoch))).clone()
+        self.senders
+            .lock()
+            .unwrap()
+            .entry(stream.to_string())
+            .or_insert_with(|| Arc::new(PeerSendLog::new(self.epoch)))
+            .clone()
     }
 
     pub fn record_sent(&self, log: &PeerSendLog, kind: &str, seq: u16, bytes: usize, at: Instant) {
@@ -274,12 +299,26 @@ impl Metrics {
 
     /// One received packet of `stream`/`kind`: latency, loss and jitter accounting.
     #[allow(clippy::too_many_arguments)]
-    pub fn record_received(&self, rx: &mut StreamRx, log: Option<&PeerSendLog>, kind: &str, seq: u16, ts: u32, len: usize, arrival: Instant) {
+    pub fn record_received(
+        &self,
+        rx: &mut StreamRx,
+        log: Option<&PeerSendLog>,
+        kind: &str,
+        seq: u16,
+        ts: u32,
+        len: usize,
+        arrival: Instant,
+    ) {
         let m = self.media(kind);
         if rx.received == 0 {
             m.streams_received.fetch_add(1, Ordering::Relaxed);
         }
-        let grown = rx.on_packet(seq, ts, len, arrival.saturating_duration_since(self.epoch).as_secs_f64());
+        let grown = rx.on_packet(
+            seq,
+            ts,
+            len,
+            arrival.saturating_duration_since(self.epoch).as_secs_f64(),
+        );
         m.recv_packets.fetch_add(1, Ordering::Relaxed);
         m.recv_bytes.fetch_add(len as u64, Ordering::Relaxed);
         m.expected.fetch_add(grown, Ordering::Relaxed);
@@ -287,16 +326,31 @@ impl Metrics {
             m.matched.fetch_add(1, Ordering::Relaxed);
             self.latency[kind_index(kind)].lock().unwrap().record(us);
         }
-        self.jitter.lock().unwrap().record((rx.jitter_s * 1e6) as u64);
+        self.jitter
+            .lock()
+            .unwrap()
+            .record((rx.jitter_s * 1e6) as u64);
     }
 
     pub fn record_api(&self, endpoint: &str, us: u64) {
-        let _ = self.api.lock().unwrap().entry(endpoint.to_string()).or_insert_with(new_hist).record(us.max(1));
+        let _ = self
+            .api
+            .lock()
+            .unwrap()
+            .entry(endpoint.to_string())
+            .or_insert_with(new_hist)
+            .record(us.max(1));
         let _ = self.api_window.lock().unwrap().record(us.max(1));
     }
 
     pub fn record_inference(&self, step: &str, us: u64) {
-        let _ = self.inference.lock().unwrap().entry(step.to_string()).or_insert_with(new_hist).record(us.max(1));
+        let _ = self
+            .inference
+            .lock()
+            .unwrap()
+            .entry(step.to_string())
+            .or_insert_with(new_hist)
+            .record(us.max(1));
     }
 
     pub fn record_join(&self, us: u64) {
@@ -304,7 +358,12 @@ impl Metrics {
     }
 
     pub fn error(&self, code: &str) {
-        *self.errors.lock().unwrap().entry(code.to_string()).or_default() += 1;
+        *self
+            .errors
+            .lock()
+            .unwrap()
+            .entry(code.to_string())
+            .or_default() += 1;
     }
 
     /// Forwarding latency of both kinds together (run total).
@@ -327,7 +386,12 @@ impl Metrics {
 
     /// Sums over both kinds: (expected, received) packets.
     pub fn loss_counts(&self) -> (u64, u64) {
-        self.media.iter().fold((0, 0), |(e, r), m| (e + m.expected.load(Ordering::Relaxed), r + m.recv_packets.load(Ordering::Relaxed)))
+        self.media.iter().fold((0, 0), |(e, r), m| {
+            (
+                e + m.expected.load(Ordering::Relaxed),
+                r + m.recv_packets.load(Ordering::Relaxed),
+            )
+        })
     }
 }
 
@@ -386,7 +450,11 @@ mod tests {
         }
         assert!(even.jitter_s < 1e-9, "{}", even.jitter_s);
         // Alternating 5 ms offsets: |D| = 5 ms every packet → jitter converges to 5 ms.
-        assert!((uneven.jitter_s - 0.005).abs() < 0.0005, "{}", uneven.jitter_s);
+        assert!(
+            (uneven.jitter_s - 0.005).abs() < 0.0005,
+            "{}",
+            uneven.jitter_s
+        );
     }
 
     #[test]
@@ -395,7 +463,10 @@ mod tests {
         let log = SendLog::new(epoch);
         let t = epoch + Duration::from_millis(10);
         log.sent(5, t);
-        assert_eq!(log.latency_us(5, t + Duration::from_micros(1500)), Some(1500));
+        assert_eq!(
+            log.latency_us(5, t + Duration::from_micros(1500)),
+            Some(1500)
+        );
         // Same slot, different sequence number (4096 later): not a match.
         assert_eq!(log.latency_us(5 + 4096, t), None);
         assert_eq!(log.latency_us(6, t), None);
@@ -425,7 +496,15 @@ mod tests {
         }
         let mut rx = StreamRx::new(90_000);
         for seq in [1u16, 2, 3, 5, 6, 7, 8, 9, 10] {
-            m.record_received(&mut rx, Some(&log), "video", seq, 0, 1000, t0 + Duration::from_millis(2));
+            m.record_received(
+                &mut rx,
+                Some(&log),
+                "video",
+                seq,
+                0,
+                1000,
+                t0 + Duration::from_millis(2),
+            );
         }
         let (e, r) = m.loss_counts();
         assert_eq!((e, r), (10, 9));

@@ -16,7 +16,9 @@ pub struct GroupConsumer {
 
 impl GroupConsumer {
     pub fn new(consumer: StreamConsumer) -> Self {
-        Self { consumer: Some(consumer) }
+        Self {
+            consumer: Some(consumer),
+        }
     }
 }
 
@@ -30,7 +32,9 @@ impl std::ops::Deref for GroupConsumer {
 impl Drop for GroupConsumer {
     fn drop(&mut self) {
         if let Some(c) = self.consumer.take() {
-            let spawned = std::thread::Builder::new().name("kafka-consumer-close".into()).spawn(move || drop(c));
+            let spawned = std::thread::Builder::new()
+                .name("kafka-consumer-close".into())
+                .spawn(move || drop(c));
             if let Err(e) = spawned {
                 // No thread to spare: the consumer (moved into the failed closure) is
                 // dropped here, on the caller's thread.

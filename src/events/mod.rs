@@ -51,12 +51,21 @@ impl FamilyTopic for Family {
 
 /// Every topic of the configuration, in a fixed order.
 pub fn all_topics(topics: &KafkaTopics) -> [&str; 6] {
-    [&topics.sessions, &topics.rooms, &topics.steps, &topics.recordings, &topics.stats, &topics.webhooks]
+    [
+        &topics.sessions,
+        &topics.rooms,
+        &topics.steps,
+        &topics.recordings,
+        &topics.stats,
+        &topics.webhooks,
+    ]
 }
 
 /// The Kafka key of an event: its session id, or [`NODE_KEY`].
 pub fn key(e: &EventEnvelope) -> String {
-    e.session_id.map(|s| s.to_string()).unwrap_or_else(|| NODE_KEY.to_string())
+    e.session_id
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| NODE_KEY.to_string())
 }
 
 /// The JSON Schema URI of an event type at the current schema version.
@@ -104,6 +113,9 @@ mod tests {
         assert_eq!(v["sequence"], 7);
         assert!(v.get("subject").is_none());
         assert_eq!(key(&e), NODE_KEY);
-        assert_eq!(v["dataschema"], "https://vkyc.dev/schema/v1/events/supervisor.restarted.schema.json");
+        assert_eq!(
+            v["dataschema"],
+            "https://vkyc.dev/schema/v1/events/supervisor.restarted.schema.json"
+        );
     }
 }

@@ -102,7 +102,11 @@ impl RelayState {
 
     /// Hand new log entries to the producer, up to the in-flight limit. Returns how many.
     async fn produce(&mut self) -> Result<usize, ActorProcessingErr> {
-        let room = self.cfg.max_in_flight.saturating_sub(self.inflight.len()).min(READ_BATCH);
+        let room = self
+            .cfg
+            .max_in_flight
+            .saturating_sub(self.inflight.len())
+            .min(READ_BATCH);
         if room == 0 || self.failed {
             return Ok(0);
         }
@@ -113,11 +117,23 @@ impl RelayState {
             let k = key(e);
             let id = e.id.to_string();
             let headers = OwnedHeaders::new()
-                .insert(Header { key: "content-type", value: Some(CONTENT_TYPE) })
-                .insert(Header { key: "ce_id", value: Some(id.as_str()) })
-                .insert(Header { key: "ce_type", value: Some(e.kind.as_str()) });
+                .insert(Header {
+                    key: "content-type",
+                    value: Some(CONTENT_TYPE),
+                })
+                .insert(Header {
+                    key: "ce_id",
+                    value: Some(id.as_str()),
+                })
+                .insert(Header {
+                    key: "ce_type",
+                    value: Some(e.kind.as_str()),
+                });
             let topic = Family::of(&e.kind).topic(&self.cfg.topics);
-            let record = FutureRecord::to(topic).key(&k).payload(&payload).headers(headers);
+            let record = FutureRecord::to(topic)
+                .key(&k)
+                .payload(&payload)
+                .headers(headers);
             match self.producer.send_result(record) {
                 Ok(fut) => {
                     self.inflight.push_back((e.seq, fut));
@@ -139,7 +155,11 @@ impl RelayState {
     async fn collect(&mut self, wait: Duration) -> usize {
         let mut done = 0;
         while let Some((seq, mut fut)) = self.inflight.pop_front() {
-            let result = if done == 0 && !wait.is_zero() { tokio::time::timeout(wait, &mut fut).await.ok() } else { (&mut fut).now_or_never() };
+            let result = if done == 0 && !wait.is_zero() {
+                tokio::time::timeout(wait, &mut fut).await.ok()
+            } else {
+                (&mut fut).now_or_never()
+            };
             let Some(result) = result else {
                 // Still on its way: it stays first in line.
                 self.inflight.push_front((seq, fut));
@@ -154,7 +174,10 @@ impl RelayState {
                     self.failed = true;
                 }
                 Err(_) => {
-                    tracing::error!(seq, "kafka delivery report lost; publishing resumes from the cursor");
+                    tracing::error!(
+                        seq,
+                        "kafka delivery report lost; publishing resumes from the cursor"
+                    );
                     self.failed = true;
                 }
             }
@@ -168,7 +191,11 @@ impl Actor for KafkaRelay {
     type State = RelayState;
     type Arguments = RelayArgs;
 
-    async fn pre_start(&self, me: ActorRef<RelayMsg>, RelayArgs { store, cfg, health }: RelayArgs) -> Result<RelayState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        me: ActorRef<RelayMsg>,
+        RelayArgs { store, cfg, health }: RelayArgs,
+    ) -> Result<RelayState, ActorProcessingErr> {
         let acked = store.relay_cursor(CURSOR).await?;
         let producer: FutureProducer = producer_config(&cfg).create()?;
         tracing::info!(brokers = %cfg.brokers, cursor = acked, "kafka relay started");
@@ -176,10 +203,26 @@ impl Actor for KafkaRelay {
         me.send_message(RelayMsg::Probe)?;
         me.send_interval(PROBE_EVERY, || RelayMsg::Probe);
         let backoff = Duration::from_millis(cfg.poll_interval_ms);
-        Ok(RelayState { store, cfg, producer, acked, sent: acked, inflight: VecDeque::new(), failed: false, backoff, health, probing: false })
+        Ok(RelayState {
+            store,
+            cfg,
+            producer,
+            acked,
+            sent: acked,
+            inflight: VecDeque::new(),
+            failed: false,
+            backoff,
+            health,
+            probing: false,
+        })
     }
 
-    async fn handle(&self, me: ActorRef<RelayMsg>, msg: RelayMsg, st: &mut RelayState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        me: ActorRef<RelayMsg>,
+        msg: RelayMsg,
+        st: &mut RelayState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             RelayMsg::Tick => st.tick(&me).await,
             RelayMsg::Probe => {
@@ -188,7 +231,9 @@ impl Actor for KafkaRelay {
                     let (producer, me) = (st.producer.clone(), me.clone());
                     tokio::task::spawn_blocking(move || {
                         let answer = producer.client().fetch_metadata(None, PROBE_TIMEOUT);
-                        let _ = me.send_message(RelayMsg::Probed(answer.map(|m| m.brokers().len()).map_err(|e| e.to_string())));
+                        let _ = me.send_message(RelayMsg::Probed(
+                            answer.map(|m| m.brokers().len()).map_err(|e| e.to_string()),
+                        ));
                     });
                 }
                 Ok(())
@@ -197,14 +242,24 @@ impl Actor for KafkaRelay {
                 st.probing = false;
                 match answer {
                     Ok(n) if n > 0 => {
-                        if st.health.get(BROKER_HEALTH).is_none_or(|s| s.state != State::Running) {
+                        if st
+                            .health
+                            .get(BROKER_HEALTH)
+                            .is_none_or(|s| s.state != State::Running)
+                        {
                             tracing::info!(brokers = n, "kafka relay: broker reachable");
                         }
                         st.health.running(BROKER_HEALTH);
                     }
                     answer => {
-                        let why = answer.err().unwrap_or_else(|| "the metadata lists no broker".into());
-                        if st.health.get(BROKER_HEALTH).is_none_or(|s| s.state == State::Running) {
+                        let why = answer
+                            .err()
+                            .unwrap_or_else(|| "the metadata lists no broker".into());
+                        if st
+                            .health
+                            .get(BROKER_HEALTH)
+                            .is_none_or(|s| s.state == State::Running)
+                        {
                             tracing::error!(error = %why, "kafka relay: no broker answers; events wait in the outbox");
                         }
                         st.health.set(BROKER_HEALTH, State::Failed, Some(format!("the Kafka relay cannot reach a broker ({why}); events wait in the outbox")));
@@ -217,7 +272,11 @@ impl Actor for KafkaRelay {
         }
     }
 
-    async fn post_stop(&self, _me: ActorRef<RelayMsg>, st: &mut RelayState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _me: ActorRef<RelayMsg>,
+        st: &mut RelayState,
+    ) -> Result<(), ActorProcessingErr> {
         // Give what is in flight a moment; whatever is not acknowledged is published again
         // from the cursor at the next start.
         let _ = st.producer.flush(Duration::from_secs(2));
@@ -237,7 +296,11 @@ impl RelayState {
             tracing::error!(error = %e, "kafka relay cannot read the outbox");
             0
         });
-        let wait = if st.inflight.is_empty() { Duration::ZERO } else { st.backoff };
+        let wait = if st.inflight.is_empty() {
+            Duration::ZERO
+        } else {
+            st.backoff
+        };
         let acked = st.collect(wait).await;
         if acked > 0 {
             st.backoff = st.poll();

@@ -69,7 +69,9 @@ pub fn schema(kind: EventKind) -> Value {
 /// Every schema file of `src/schema/events/`: file name → schema.
 pub fn schemas() -> BTreeMap<String, Value> {
     let types = EventKind::ALL.iter().map(|k| (k.schema_file(), schema(*k)));
-    std::iter::once((ENVELOPE_FILE.to_string(), envelope())).chain(types).collect()
+    std::iter::once((ENVELOPE_FILE.to_string(), envelope()))
+        .chain(types)
+        .collect()
 }
 
 /// A schema as its file holds it: pretty JSON with a final newline.

@@ -32,9 +32,19 @@ pub struct TailArgs {
 pub async fn run(args: TailArgs, brokers: &Brokers) -> anyhow::Result<()> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers.to_string())
-        .set("group.id", format!("vkyc-tail-{}", uuid::Uuid::new_v4().simple()))
+        .set(
+            "group.id",
+            format!("vkyc-tail-{}", uuid::Uuid::new_v4().simple()),
+        )
         .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", if args.from_beginning { "earliest" } else { "latest" })
+        .set(
+            "auto.offset.reset",
+            if args.from_beginning {
+                "earliest"
+            } else {
+                "latest"
+            },
+        )
         .set("fetch.wait.max.ms", "100")
         .set("log_level", "3")
         .create()?;
@@ -45,14 +55,23 @@ pub async fn run(args: TailArgs, brokers: &Brokers) -> anyhow::Result<()> {
         let msg = match tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await {
             Ok(m) => m?,
             Err(_) => {
-                eprintln!("vkyc events tail: nothing for 30 s on {} (still waiting)", args.topic);
+                eprintln!(
+                    "vkyc events tail: nothing for 30 s on {} (still waiting)",
+                    args.topic
+                );
                 continue;
             }
         };
         let key = msg.key().map(String::from_utf8_lossy).unwrap_or_default();
-        let payload = msg.payload().map(String::from_utf8_lossy).unwrap_or_default();
+        let payload = msg
+            .payload()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
         let mut out = std::io::stdout().lock();
-        if writeln!(out, "{}:{} {key} {payload}", msg.partition(), msg.offset()).and_then(|_| out.flush()).is_err() {
+        if writeln!(out, "{}:{} {key} {payload}", msg.partition(), msg.offset())
+            .and_then(|_| out.flush())
+            .is_err()
+        {
             break; // stdout closed (e.g. `| head`)
         }
         seen += 1;

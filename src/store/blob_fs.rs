@@ -27,15 +27,24 @@ impl FsBlobStore {
     pub fn open(root: PathBuf, key_hex: &str) -> Result<Self, String> {
         let key = (0..key_hex.len())
             .step_by(2)
-            .map(|i| key_hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .map(|i| {
+                key_hex
+                    .get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
             .collect::<Option<Vec<u8>>>()
             .filter(|k| k.len() == 32)
             .ok_or("storage.blob_key must be 64 hex characters (32 bytes)")?;
-        std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+        std::fs::create_dir_all(&root)
+            .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
         let cipher = Aes256Gcm::new_from_slice(&key).map_err(|e| e.to_string())?;
         let digest = <sha2::Sha256 as sha2::Digest>::digest(&key);
         let key_id = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Self { root, cipher, key_id })
+        Ok(Self {
+            root,
+            cipher,
+            key_id,
+        })
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, BlobError> {
@@ -58,7 +67,13 @@ impl BlobStore for FsBlobStore {
         rand::thread_rng().fill_bytes(&mut nonce);
         let sealed = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &bytes, aad: key.as_bytes() })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &bytes,
+                    aad: key.as_bytes(),
+                },
+            )
             .map_err(|e| BlobError::Backend(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
             use std::io::Write;
@@ -87,7 +102,13 @@ impl BlobStore for FsBlobStore {
         }
         let (nonce, sealed) = data.split_at(12);
         self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: key.as_bytes() })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: key.as_bytes(),
+                },
+            )
             .map(Some)
             .map_err(|_| BlobError::Tampered(key.to_string()))
     }
@@ -101,14 +122,17 @@ impl BlobStore for FsBlobStore {
     }
 
     fn create_stream(&self, key: &str) -> Result<Box<dyn StreamWriter>, BlobError> {
-        let w = ChunkWriter::create(&self.path(key)?, self.cipher.clone(), key, &self.key_id).map_err(io)?;
+        let w = ChunkWriter::create(&self.path(key)?, self.cipher.clone(), key, &self.key_id)
+            .map_err(io)?;
         Ok(Box::new(w))
     }
 
     fn open_stream(&self, key: &str) -> Result<Option<Box<dyn StreamReader>>, BlobError> {
         match ChunkReader::open(&self.path(key)?, self.cipher.clone(), key) {
             Ok(r) => Ok(r.map(|r| Box::new(r) as Box<dyn StreamReader>)),
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(BlobError::Tampered(key.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                Err(BlobError::Tampered(key.to_string()))
+            }
             Err(e) => Err(io(e)),
         }
     }
@@ -136,16 +160,32 @@ mod tests {
         store.put("captures/s1/c1", secret.clone()).await.unwrap();
         assert_eq!(store.get("captures/s1/c1").await.unwrap().unwrap(), secret);
         let on_disk = std::fs::read(dir.path().join("captures/s1/c1")).unwrap();
-        assert!(!on_disk.windows(9).any(|w| w == b"personal "), "plaintext on disk");
+        assert!(
+            !on_disk.windows(9).any(|w| w == b"personal "),
+            "plaintext on disk"
+        );
         // Moved to another key: the associated data no longer matches.
         std::fs::create_dir_all(dir.path().join("captures/s2")).unwrap();
-        std::fs::copy(dir.path().join("captures/s1/c1"), dir.path().join("captures/s2/c1")).unwrap();
-        assert!(matches!(store.get("captures/s2/c1").await, Err(BlobError::Tampered(_))));
+        std::fs::copy(
+            dir.path().join("captures/s1/c1"),
+            dir.path().join("captures/s2/c1"),
+        )
+        .unwrap();
+        assert!(matches!(
+            store.get("captures/s2/c1").await,
+            Err(BlobError::Tampered(_))
+        ));
         // Another key cannot read it.
         let other = FsBlobStore::open(dir.path().to_path_buf(), &KEY.replace("00", "ff")).unwrap();
-        assert!(matches!(other.get("captures/s1/c1").await, Err(BlobError::Tampered(_))));
+        assert!(matches!(
+            other.get("captures/s1/c1").await,
+            Err(BlobError::Tampered(_))
+        ));
         assert!(store.get("captures/s1/none").await.unwrap().is_none());
-        assert!(matches!(store.put("../escape", vec![1]).await, Err(BlobError::InvalidKey(_))));
+        assert!(matches!(
+            store.put("../escape", vec![1]).await,
+            Err(BlobError::InvalidKey(_))
+        ));
         store.delete("captures/s1/c1").await.unwrap();
         assert!(store.get("captures/s1/c1").await.unwrap().is_none());
     }

@@ -55,14 +55,27 @@ impl ChunkWriter {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)?;
         let mut header = [0u8; HEADER as usize];
         header[..8].copy_from_slice(MAGIC);
         header[8..12].copy_from_slice(&(CHUNK as u32).to_le_bytes());
         let id = key_id.as_bytes();
         header[12..12 + id.len().min(16)].copy_from_slice(&id[..id.len().min(16)]);
         file.write_all_at(&header, 0)?;
-        Ok(Self { file, cipher, key: key.to_string(), first: vec![], first_dirty: true, tail_index: 1, tail: vec![], tail_dirty: false })
+        Ok(Self {
+            file,
+            cipher,
+            key: key.to_string(),
+            first: vec![],
+            first_dirty: true,
+            tail_index: 1,
+            tail: vec![],
+            tail_dirty: false,
+        })
     }
 
     fn write_record(&self, index: u64, plain: &[u8]) -> io::Result<()> {
@@ -183,11 +196,20 @@ impl ChunkReader {
         };
         let mut header = [0u8; HEADER as usize];
         if read_full_at(&file, &mut header, 0)? < HEADER as usize || &header[..8] != MAGIC {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "not a vkyc stream"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a vkyc stream",
+            ));
         }
         let size = file.metadata()?.len();
         let len = plain_len(size);
-        Ok(Some(Self { file, cipher, key: key.to_string(), len, cached: None }))
+        Ok(Some(Self {
+            file,
+            cipher,
+            key: key.to_string(),
+            len,
+            cached: None,
+        }))
     }
 
     fn chunk(&mut self, index: u64) -> io::Result<&[u8]> {
@@ -260,7 +282,9 @@ pub fn repair(path: &Path, cipher: &Aes256Gcm, key: &str) -> io::Result<Option<u
         file.set_len(start)?;
         file.sync_data()?;
     }
-    let Some(mut reader) = ChunkReader::open(path, cipher.clone(), key)? else { return Ok(None) };
+    let Some(mut reader) = ChunkReader::open(path, cipher.clone(), key)? else {
+        return Ok(None);
+    };
     let len = reader.len();
     let keep = vkyc_media::recording::webm::whole_elements_len(&mut reader)?;
     if keep < len {
@@ -310,8 +334,11 @@ mod tests {
         // Appends in uneven pieces, with flushes between, and header rewrites.
         let mut at = 0;
         for (i, size) in [100usize, 70_000, 5, 131_072, 98_823].iter().enumerate() {
-            w.write_at(at, &data[at as usize..at as usize + size]).unwrap();
-            model.write_at(at, &data[at as usize..at as usize + size]).unwrap();
+            w.write_at(at, &data[at as usize..at as usize + size])
+                .unwrap();
+            model
+                .write_at(at, &data[at as usize..at as usize + size])
+                .unwrap();
             at += *size as u64;
             if i % 2 == 0 {
                 w.flush().unwrap();
@@ -334,7 +361,9 @@ mod tests {
         assert_eq!(part, model[65_000..66_000]);
         assert_eq!(r.read_at(model.len() as u64 - 10, &mut part).unwrap(), 10);
         // Under another name the chunks do not authenticate.
-        let mut other = ChunkReader::open(&path, cipher(), "recordings/s/y.webm").unwrap().unwrap();
+        let mut other = ChunkReader::open(&path, cipher(), "recordings/s/y.webm")
+            .unwrap()
+            .unwrap();
         assert!(other.read_at(0, &mut part).is_err());
     }
 
@@ -349,13 +378,17 @@ mod tests {
         // A track is added (the header changes), then media fills two more chunks; the
         // process dies before the next flush.
         w.write_at(0, b"new header").unwrap();
-        w.write_at(CHUNK as u64 + 10, &vec![2u8; 2 * CHUNK]).unwrap();
+        w.write_at(CHUNK as u64 + 10, &vec![2u8; 2 * CHUNK])
+            .unwrap();
         drop(w);
         let mut r = ChunkReader::open(&path, cipher(), "k").unwrap().unwrap();
         assert_eq!(r.len(), 3 * CHUNK as u64, "chunks 0 to 2 are on disk");
         let mut head = [0u8; 10];
         r.read_at(0, &mut head).unwrap();
-        assert_eq!(&head, b"new header", "the header on disk describes what follows it");
+        assert_eq!(
+            &head, b"new header",
+            "the header on disk describes what follows it"
+        );
     }
 
     /// Writes to the stream file and keeps the bytes as written, for comparison.
@@ -373,16 +406,39 @@ mod tests {
 
     #[test]
     fn a_recording_torn_by_a_crash_is_cut_after_its_last_whole_element() {
-        use vkyc_media::recording::webm::{whole_elements_len, ContainerMeta, TrackCodec, TrackSpec, WebmMuxer};
-        let meta = ContainerMeta { title: "t".into(), start_unix_ms: 1_700_000_000_000, tags: vec![] };
-        let video = TrackSpec { name: "v".into(), codec: TrackCodec::Vp8 { width: 64, height: 48 }, default: true };
-        let audio = TrackSpec { name: "a".into(), codec: TrackCodec::Opus { channels: 2, sample_rate: 48000 }, default: true };
+        use vkyc_media::recording::webm::{
+            whole_elements_len, ContainerMeta, TrackCodec, TrackSpec, WebmMuxer,
+        };
+        let meta = ContainerMeta {
+            title: "t".into(),
+            start_unix_ms: 1_700_000_000_000,
+            tags: vec![],
+        };
+        let video = TrackSpec {
+            name: "v".into(),
+            codec: TrackCodec::Vp8 {
+                width: 64,
+                height: 48,
+            },
+            default: true,
+        };
+        let audio = TrackSpec {
+            name: "a".into(),
+            codec: TrackCodec::Opus {
+                channels: 2,
+                sample_rate: 48000,
+            },
+            default: true,
+        };
         let key_frame = [0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 64, 0, 48, 0];
         for crash_after in [40, 95, 150, 333] {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("r.webm");
             let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-            let sink = Tee(ChunkWriter::create(&path, cipher(), "k", "id").unwrap(), written.clone());
+            let sink = Tee(
+                ChunkWriter::create(&path, cipher(), "k", "id").unwrap(),
+                written.clone(),
+            );
             let mut m = WebmMuxer::new(sink, &meta).unwrap();
             m.add_track(video.clone()).unwrap();
             let mut flushed = 0;
@@ -392,7 +448,8 @@ mod tests {
                 }
                 let ts = i as i64 * 33;
                 if i % 30 == 0 {
-                    m.write_frame(1, ts, true, &[&key_frame[..], &[7u8; 2990][..]].concat()).unwrap();
+                    m.write_frame(1, ts, true, &[&key_frame[..], &[7u8; 2990][..]].concat())
+                        .unwrap();
                 } else {
                     m.write_frame(1, ts, false, &[(i as u8) | 1; 3000]).unwrap();
                 }
@@ -411,9 +468,19 @@ mod tests {
             let mut disk = vec![0u8; kept as usize];
             assert_eq!(r.read_at(0, &mut disk).unwrap(), kept as usize);
             let written = written.lock().unwrap();
-            assert!(kept as usize >= flushed, "{crash_after}: what was flushed is kept ({kept} < {flushed})");
-            assert!(disk[..] == written[..kept as usize], "{crash_after}: the recording as written, header included");
-            assert_eq!(whole_elements_len(&mut r).unwrap(), kept, "{crash_after}: it ends on a whole element");
+            assert!(
+                kept as usize >= flushed,
+                "{crash_after}: what was flushed is kept ({kept} < {flushed})"
+            );
+            assert!(
+                disk[..] == written[..kept as usize],
+                "{crash_after}: the recording as written, header included"
+            );
+            assert_eq!(
+                whole_elements_len(&mut r).unwrap(),
+                kept,
+                "{crash_after}: it ends on a whole element"
+            );
         }
     }
 
@@ -427,7 +494,8 @@ mod tests {
         drop(w);
         // Simulate a crash in the middle of rewriting the tail record.
         let f = OpenOptions::new().write(true).open(&path).unwrap();
-        f.write_all_at(&[0xAB; 100], record_at(1, CHUNK) + 20).unwrap();
+        f.write_all_at(&[0xAB; 100], record_at(1, CHUNK) + 20)
+            .unwrap();
         assert_eq!(repair(&path, &cipher(), "k").unwrap(), Some(CHUNK as u64));
         let mut r = ChunkReader::open(&path, cipher(), "k").unwrap().unwrap();
         let mut buf = vec![0u8; CHUNK];

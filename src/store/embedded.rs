@@ -13,20 +13,26 @@ use uuid::Uuid;
 use vkyc_domain::SessionId;
 use vkyc_domain::{DomainEvent, EventKind, EventSink};
 
-use super::{rows, Capture, CaptureStore, Erased, EventEnvelope, EventLog, SessionChange, SessionStore, Store, StoreError, StoreRefusal, EVENT_SCHEMA_VERSION};
+use super::{
+    rows, Capture, CaptureStore, Erased, EventEnvelope, EventLog, SessionChange, SessionStore,
+    Store, StoreError, StoreRefusal, EVENT_SCHEMA_VERSION,
+};
 use vkyc_domain::session::{AdmissionError, Session, SessionStatus};
 
 const SESSIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("sessions");
 /// (created_at millis, session id) → (): the "recent sessions" list.
-const SESSIONS_BY_CREATED: TableDefinition<(i64, u128), ()> = TableDefinition::new("sessions_by_created");
+const SESSIONS_BY_CREATED: TableDefinition<(i64, u128), ()> =
+    TableDefinition::new("sessions_by_created");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 /// (session id, capture id) → capture metadata (JSON). Capture ids are v7 UUIDs, so a
 /// session's captures come out in the order they were taken.
 const CAPTURES: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("captures");
 /// (expires_at millis, session id) → (): sessions that can still expire.
-const SESSIONS_BY_EXPIRY: TableDefinition<(i64, u128), ()> = TableDefinition::new("sessions_by_expiry");
+const SESSIONS_BY_EXPIRY: TableDefinition<(i64, u128), ()> =
+    TableDefinition::new("sessions_by_expiry");
 /// (starts_at millis, session id) → (): scheduled sessions waiting for their window.
-const SESSIONS_BY_START: TableDefinition<(i64, u128), ()> = TableDefinition::new("sessions_by_start");
+const SESSIONS_BY_START: TableDefinition<(i64, u128), ()> =
+    TableDefinition::new("sessions_by_start");
 /// session id → the session's KYC case (JSON).
 const CASES: TableDefinition<u128, &[u8]> = TableDefinition::new("cases");
 /// relay name → the last event `seq` it has published (acknowledged by its broker).
@@ -43,13 +49,27 @@ pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
 
 impl EmbeddedStore {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| backend(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join("vkyc.redb");
-        let db = Database::create(&path).map_err(|e| backend(format!("cannot open {}: {e}", path.display())))?;
+        let db = Database::create(&path)
+            .map_err(|e| backend(format!("cannot open {}: {e}", path.display())))?;
         let tx = db.begin_write().map_err(backend)?;
         {
             use super::recordings::{RECORDINGS, RECORDINGS_BY_SESSION};
-            rows::create_tables!(tx, SESSIONS, SESSIONS_BY_CREATED, EVENTS, CAPTURES, CASES, SESSIONS_BY_EXPIRY, SESSIONS_BY_START, RELAY_CURSORS, RECORDINGS, RECORDINGS_BY_SESSION);
+            rows::create_tables!(
+                tx,
+                SESSIONS,
+                SESSIONS_BY_CREATED,
+                EVENTS,
+                CAPTURES,
+                CASES,
+                SESSIONS_BY_EXPIRY,
+                SESSIONS_BY_START,
+                RELAY_CURSORS,
+                RECORDINGS,
+                RECORDINGS_BY_SESSION
+            );
             super::webhooks::create_tables(&tx)?;
         }
         tx.commit().map_err(backend)?;
@@ -61,7 +81,9 @@ impl EmbeddedStore {
         f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&db)).await.map_err(backend)?
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(backend)?
     }
 
     /// Runs `f` in a read transaction, off the async threads.
@@ -69,7 +91,8 @@ impl EmbeddedStore {
         &self,
         f: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.blocking(move |db| f(&db.begin_read().map_err(backend)?)).await
+        self.blocking(move |db| f(&db.begin_read().map_err(backend)?))
+            .await
     }
 
     /// Runs `f` in a write transaction and commits it if `f` succeeds.
@@ -87,9 +110,17 @@ impl EmbeddedStore {
     }
 }
 
-pub(super) fn append_event(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<u64, StoreError> {
+pub(super) fn append_event(
+    tx: &redb::WriteTransaction,
+    event: &DomainEvent,
+) -> Result<u64, StoreError> {
     let mut events = tx.open_table(EVENTS).map_err(backend)?;
-    let seq = events.last().map_err(backend)?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
+    let seq = events
+        .last()
+        .map_err(backend)?
+        .map(|(k, _)| k.value())
+        .unwrap_or(0)
+        + 1;
     let envelope = EventEnvelope {
         seq,
         id: Uuid::new_v4(),
@@ -123,15 +154,21 @@ fn drain_due(
 ) -> Result<Vec<SessionId>, StoreError> {
     let due: Vec<(i64, u128)> = {
         let idx = tx.open_table(index).map_err(backend)?;
-        let rows = idx.range((i64::MIN, 0)..=(now.timestamp_millis(), u128::MAX)).map_err(backend)?;
-        rows.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>().map_err(backend)?
+        let rows = idx
+            .range((i64::MIN, 0)..=(now.timestamp_millis(), u128::MAX))
+            .map_err(backend)?;
+        rows.map(|r| r.map(|(k, _)| k.value()))
+            .collect::<Result<_, _>>()
+            .map_err(backend)?
     };
     let mut idx = tx.open_table(index).map_err(backend)?;
     let mut changed = Vec::new();
     for key in due {
         idx.remove(key).map_err(backend)?;
         let id = SessionId::from_u128(key.1);
-        let Some(mut s) = read_session(tx, id)? else { continue };
+        let Some(mut s) = read_session(tx, id)? else {
+            continue;
+        };
         if let Some(event) = change(&mut s) {
             write_session(tx, &s)?;
             append_event(tx, &event)?;
@@ -145,14 +182,21 @@ fn drain_due(
 /// it, written in the event's transaction; a group's call moves every applicant's session
 /// along with the parent's.
 fn apply(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<(), StoreError> {
-    let Some(id) = event.session_id else { return Ok(()) };
-    if matches!(event.kind(), EventKind::RecordingStarted | EventKind::RecordingSucceeded | EventKind::RecordingFailed) {
+    let Some(id) = event.session_id else {
+        return Ok(());
+    };
+    if matches!(
+        event.kind(),
+        EventKind::RecordingStarted | EventKind::RecordingSucceeded | EventKind::RecordingFailed
+    ) {
         return super::recordings::apply(tx, event);
     }
     if vkyc_domain::session::status_after(event.kind()).is_none() {
         return Ok(());
     }
-    let Some(s) = read_session(tx, id)? else { return Ok(()) };
+    let Some(s) = read_session(tx, id)? else {
+        return Ok(());
+    };
     let now = Utc::now();
     for child in s.participants.clone() {
         if let Some(c) = read_session(tx, child)? {
@@ -162,7 +206,12 @@ fn apply(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<(), StoreEr
     apply_to(tx, s, event.kind(), now)
 }
 
-fn apply_to(tx: &redb::WriteTransaction, mut s: Session, kind: EventKind, now: chrono::DateTime<Utc>) -> Result<(), StoreError> {
+fn apply_to(
+    tx: &redb::WriteTransaction,
+    mut s: Session,
+    kind: EventKind,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), StoreError> {
     let (changed, follow) = s.apply(kind, now);
     if changed {
         write_session(tx, &s)?;
@@ -175,11 +224,20 @@ fn apply_to(tx: &redb::WriteTransaction, mut s: Session, kind: EventKind, now: c
 
 #[async_trait]
 impl vkyc_domain::kyc::CaseStore for EmbeddedStore {
-    async fn load_case(&self, session_id: SessionId) -> Result<Option<vkyc_domain::kyc::KycCase>, String> {
-        self.row(CASES, session_id.as_u128()).await.map_err(|e| e.to_string())
+    async fn load_case(
+        &self,
+        session_id: SessionId,
+    ) -> Result<Option<vkyc_domain::kyc::KycCase>, String> {
+        self.row(CASES, session_id.as_u128())
+            .await
+            .map_err(|e| e.to_string())
     }
 
-    async fn save_case(&self, case: &vkyc_domain::kyc::KycCase, event: DomainEvent) -> Result<(), String> {
+    async fn save_case(
+        &self,
+        case: &vkyc_domain::kyc::KycCase,
+        event: DomainEvent,
+    ) -> Result<(), String> {
         let case = case.clone();
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
@@ -224,8 +282,13 @@ impl CaptureStore for EmbeddedStore {
         .await
     }
 
-    async fn get_capture(&self, session_id: SessionId, capture_id: Uuid) -> Result<Option<Capture>, StoreError> {
-        self.row(CAPTURES, (session_id.as_u128(), capture_id.as_u128())).await
+    async fn get_capture(
+        &self,
+        session_id: SessionId,
+        capture_id: Uuid,
+    ) -> Result<Option<Capture>, StoreError> {
+        self.row(CAPTURES, (session_id.as_u128(), capture_id.as_u128()))
+            .await
     }
 }
 
@@ -233,7 +296,10 @@ impl EmbeddedStore {
     /// The lifecycle timer's work, in one transaction: scheduled sessions whose window has
     /// opened become `waiting` (`session.waiting`); sessions past their `expires_at` whose
     /// call has not started become `expired` (`session.expired`). Returns the expired ones.
-    pub async fn expire_due(&self, now: chrono::DateTime<Utc>) -> Result<Vec<SessionId>, StoreError> {
+    pub async fn expire_due(
+        &self,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
             drain_due(&tx, SESSIONS_BY_START, now, |s| s.open_window(now))?;
@@ -254,7 +320,9 @@ impl EmbeddedStore {
     ) -> Result<Option<Result<T, E>>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
-            let Some(mut s) = read_session(&tx, id)? else { return Ok(None) };
+            let Some(mut s) = read_session(&tx, id)? else {
+                return Ok(None);
+            };
             let (out, event) = match f(&mut s) {
                 Ok(v) => v,
                 Err(e) => return Ok(Some(Err(e))),
@@ -276,8 +344,12 @@ impl EmbeddedStore {
     pub async fn cancel_session(&self, id: SessionId) -> Result<Option<bool>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
-            let Some(mut s) = read_session(&tx, id)? else { return Ok(None) };
-            let Ok(event) = s.cancel(Utc::now()) else { return Ok(Some(false)) };
+            let Some(mut s) = read_session(&tx, id)? else {
+                return Ok(None);
+            };
+            let Ok(event) = s.cancel(Utc::now()) else {
+                return Ok(Some(false));
+            };
             write_session(&tx, &s)?;
             append_event(&tx, &event)?;
             tx.commit().map_err(backend)?;
@@ -296,20 +368,32 @@ impl SessionStore for EmbeddedStore {
             // A group's applicant joins the parent's list in the same transaction, so two
             // concurrent additions cannot both take the last place.
             if let Some(pid) = session.parent_id {
-                let mut parent = read_session(&tx, pid)?.ok_or_else(|| StoreError::admission(AdmissionError::ParentNotFound))?;
-                parent.admit(&mut session, Utc::now()).map_err(StoreError::admission)?;
+                let mut parent = read_session(&tx, pid)?
+                    .ok_or_else(|| StoreError::admission(AdmissionError::ParentNotFound))?;
+                parent
+                    .admit(&mut session, Utc::now())
+                    .map_err(StoreError::admission)?;
                 write_session(&tx, &parent)?;
             }
             write_session(&tx, &session)?;
             tx.open_table(SESSIONS_BY_CREATED)
                 .map_err(backend)?
-                .insert((session.created_at.timestamp_millis(), session.id.as_u128()), ())
+                .insert(
+                    (session.created_at.timestamp_millis(), session.id.as_u128()),
+                    (),
+                )
                 .map_err(backend)?;
             if let (SessionStatus::Scheduled, Some(w)) = (session.status, session.schedule) {
-                tx.open_table(SESSIONS_BY_START).map_err(backend)?.insert((w.starts_at.timestamp_millis(), session.id.as_u128()), ()).map_err(backend)?;
+                tx.open_table(SESSIONS_BY_START)
+                    .map_err(backend)?
+                    .insert((w.starts_at.timestamp_millis(), session.id.as_u128()), ())
+                    .map_err(backend)?;
             }
             if let Some(at) = session.expires_at {
-                tx.open_table(SESSIONS_BY_EXPIRY).map_err(backend)?.insert((at.timestamp_millis(), session.id.as_u128()), ()).map_err(backend)?;
+                tx.open_table(SESSIONS_BY_EXPIRY)
+                    .map_err(backend)?
+                    .insert((at.timestamp_millis(), session.id.as_u128()), ())
+                    .map_err(backend)?;
             }
             append_event(&tx, &session.created_event())?;
             tx.commit().map_err(backend)
@@ -342,12 +426,18 @@ impl SessionStore for EmbeddedStore {
 
 #[async_trait]
 impl EventLog for EmbeddedStore {
-    async fn events_after(&self, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
+    async fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(backend)?;
             let events = tx.open_table(EVENTS).map_err(backend)?;
             let mut out = Vec::new();
-            let Some(start) = after.checked_add(1) else { return Ok(out) };
+            let Some(start) = after.checked_add(1) else {
+                return Ok(out);
+            };
             for row in events.range(start..).map_err(backend)?.take(limit) {
                 let (_, v) = row.map_err(backend)?;
                 out.push(rows::decode(v.value())?);
@@ -364,7 +454,11 @@ impl EmbeddedStore {
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(backend)?;
             let table = tx.open_table(RELAY_CURSORS).map_err(backend)?;
-            Ok(table.get(name).map_err(backend)?.map(|v| v.value()).unwrap_or(0))
+            Ok(table
+                .get(name)
+                .map_err(backend)?
+                .map(|v| v.value())
+                .unwrap_or(0))
         })
         .await
     }
@@ -375,7 +469,11 @@ impl EmbeddedStore {
             let tx = db.begin_write().map_err(backend)?;
             {
                 let mut table = tx.open_table(RELAY_CURSORS).map_err(backend)?;
-                let now = table.get(name).map_err(backend)?.map(|v| v.value()).unwrap_or(0);
+                let now = table
+                    .get(name)
+                    .map_err(backend)?
+                    .map(|v| v.value())
+                    .unwrap_or(0);
                 if seq > now {
                     table.insert(name, seq).map_err(backend)?;
                 }
@@ -388,7 +486,11 @@ impl EmbeddedStore {
 
 #[async_trait]
 impl Store for EmbeddedStore {
-    async fn change_session(&self, id: SessionId, mut change: SessionChange) -> Result<Option<Result<(), StoreRefusal>>, StoreError> {
+    async fn change_session(
+        &self,
+        id: SessionId,
+        mut change: SessionChange,
+    ) -> Result<Option<Result<(), StoreRefusal>>, StoreError> {
         EmbeddedStore::update_session(self, id, move |s| change(s).map(|ev| ((), ev))).await
     }
     async fn cancel_session(&self, id: SessionId) -> Result<Option<bool>, StoreError> {
@@ -406,11 +508,16 @@ impl Store for EmbeddedStore {
     async fn erase_session(&self, id: SessionId) -> Result<Option<Erased>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
-            let Some(mut s) = read_session(&tx, id)? else { return Ok(None) };
+            let Some(mut s) = read_session(&tx, id)? else {
+                return Ok(None);
+            };
             s.applicant = erased_applicant();
             s.updated_at = Utc::now();
             write_session(&tx, &s)?;
-            tx.open_table(CASES).map_err(backend)?.remove(id.as_u128()).map_err(backend)?;
+            tx.open_table(CASES)
+                .map_err(backend)?
+                .remove(id.as_u128())
+                .map_err(backend)?;
             let mut blob_keys = Vec::new();
             {
                 let mut captures = tx.open_table(CAPTURES).map_err(backend)?;
@@ -461,8 +568,14 @@ mod tests {
 
     fn new_session() -> Session {
         let new: NewSession =
-            serde_json::from_value(json!({"mode":"live_agent","applicant":{"name":"Test Person"}})).unwrap();
-        let sr = vkyc_domain::session::SelfRecordSettings { video_max_duration_secs: 60, max_video_duration_secs: 300, max_video_bytes: 1 << 20, max_chunk_bytes: 1 << 16 };
+            serde_json::from_value(json!({"mode":"live_agent","applicant":{"name":"Test Person"}}))
+                .unwrap();
+        let sr = vkyc_domain::session::SelfRecordSettings {
+            video_max_duration_secs: 60,
+            max_video_duration_secs: 300,
+            max_video_bytes: 1 << 20,
+            max_chunk_bytes: 1 << 16,
+        };
         Session::create(new, 3600, &sr, Utc::now()).unwrap()
     }
 
@@ -479,15 +592,33 @@ mod tests {
                 made.push(s.id);
                 tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             }
-            store.publish(DomainEvent::new(Some(made[0]), vkyc_domain::events::data::RoomStarted {})).await.unwrap();
+            store
+                .publish(DomainEvent::new(
+                    Some(made[0]),
+                    vkyc_domain::events::data::RoomStarted {},
+                ))
+                .await
+                .unwrap();
             ids = made;
         }
         let store = EmbeddedStore::open(dir.path()).unwrap();
-        let listed: Vec<SessionId> = store.list_sessions(10).await.unwrap().iter().map(|s| s.id).collect();
+        let listed: Vec<SessionId> = store
+            .list_sessions(10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
         assert_eq!(listed, ids.iter().rev().copied().collect::<Vec<_>>());
-        assert_eq!(store.get_session(ids[0]).await.unwrap().unwrap().status, SessionStatus::InProgress);
+        assert_eq!(
+            store.get_session(ids[0]).await.unwrap().unwrap().status,
+            SessionStatus::InProgress
+        );
         let events = store.events_after(0, 100).await.unwrap();
-        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        assert_eq!(
+            events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
         assert_eq!(events[3].kind, "room.started");
         assert_eq!(store.events_after(2, 1).await.unwrap()[0].seq, 3);
         assert!(store.events_after(u64::MAX, 10).await.unwrap().is_empty());

@@ -103,7 +103,12 @@ impl Capture {
 
     /// The `capture.stored` event both stores write with the capture.
     pub fn stored_event(&self) -> DomainEvent {
-        let stored = vkyc_domain::events::data::CaptureStored { capture_id: self.id, kind: self.kind, bytes: self.bytes, taken_by: self.taken_by.clone() };
+        let stored = vkyc_domain::events::data::CaptureStored {
+            capture_id: self.id,
+            kind: self.kind,
+            bytes: self.bytes,
+            taken_by: self.taken_by.clone(),
+        };
         DomainEvent::new(Some(self.session_id), stored)
     }
 }
@@ -114,13 +119,21 @@ pub trait CaptureStore: Send + Sync + 'static {
     async fn add_capture(&self, capture: &Capture) -> Result<(), StoreError>;
     /// A session's captures, oldest first.
     async fn list_captures(&self, session_id: SessionId) -> Result<Vec<Capture>, StoreError>;
-    async fn get_capture(&self, session_id: SessionId, capture_id: Uuid) -> Result<Option<Capture>, StoreError>;
+    async fn get_capture(
+        &self,
+        session_id: SessionId,
+        capture_id: Uuid,
+    ) -> Result<Option<Capture>, StoreError>;
 }
 
 #[async_trait]
 pub trait EventLog: Send + Sync + 'static {
     /// Events with `seq > after`, oldest first, at most `limit`.
-    async fn events_after(&self, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError>;
+    async fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<EventEnvelope>, StoreError>;
 }
 
 /// A change of one session refused by the change itself: nothing is written. (The caller's own
@@ -131,7 +144,8 @@ pub struct StoreRefusal;
 /// A change of one session: sees the current session, changes it and names the event that
 /// describes the change, or refuses. `FnMut`: a store that checks a version (ScyllaDB's
 /// lightweight transaction) runs it again on a fresh copy when another writer came first.
-pub type SessionChange = Box<dyn FnMut(&mut Session) -> Result<Option<DomainEvent>, StoreRefusal> + Send>;
+pub type SessionChange =
+    Box<dyn FnMut(&mut Session) -> Result<Option<DomainEvent>, StoreRefusal> + Send>;
 
 /// What an erasure removed, and the blob keys (captures) the caller must delete.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -143,11 +157,21 @@ pub struct Erased {
 /// `AppState.store` is an `Arc<dyn Store>` whatever the back end (`storage.backend`).
 #[async_trait]
 pub trait Store:
-    SessionStore + CaptureStore + EventLog + RecordingStore + WebhookStore + vkyc_domain::kyc::CaseStore + vkyc_domain::EventSink
+    SessionStore
+    + CaptureStore
+    + EventLog
+    + RecordingStore
+    + WebhookStore
+    + vkyc_domain::kyc::CaseStore
+    + vkyc_domain::EventSink
 {
     /// Applies `change` to the session and stores the result and its event together.
     /// `Ok(None)`: no such session; `Ok(Some(Err(_)))`: refused, nothing written.
-    async fn change_session(&self, id: SessionId, change: SessionChange) -> Result<Option<Result<(), StoreRefusal>>, StoreError>;
+    async fn change_session(
+        &self,
+        id: SessionId,
+        change: SessionChange,
+    ) -> Result<Option<Result<(), StoreRefusal>>, StoreError>;
     /// Cancels a session that has not finished; `Ok(None)` if there is no such session,
     /// `Ok(Some(false))` if it had already finished.
     async fn cancel_session(&self, id: SessionId) -> Result<Option<bool>, StoreError>;

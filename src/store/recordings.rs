@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use vkyc_domain::SessionId;
-use vkyc_media::recording::RecordedTrack;
 use vkyc_domain::events::data;
+use vkyc_domain::SessionId;
 use vkyc_domain::{DomainEvent, EventData, EventKind};
+use vkyc_media::recording::RecordedTrack;
 
 use super::embedded::{append_event, backend, EmbeddedStore};
 use super::{rows, StoreError};
@@ -17,7 +17,8 @@ use super::{rows, StoreError};
 /// recording id → metadata (JSON).
 pub(super) const RECORDINGS: TableDefinition<u128, &[u8]> = TableDefinition::new("recordings");
 /// (session id, recording id) → (): a session's recordings, oldest first (v7 ids).
-pub(super) const RECORDINGS_BY_SESSION: TableDefinition<(u128, u128), ()> = TableDefinition::new("recordings_by_session");
+pub(super) const RECORDINGS_BY_SESSION: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("recordings_by_session");
 
 /// `recording` → `ready`, or `failed` (with `failure_reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -58,7 +59,10 @@ fn read(tx: &redb::WriteTransaction, id: Uuid) -> Result<Option<Recording>, Stor
 
 fn write(tx: &redb::WriteTransaction, r: &Recording) -> Result<(), StoreError> {
     rows::write(tx, RECORDINGS, r.id.as_u128(), r)?;
-    tx.open_table(RECORDINGS_BY_SESSION).map_err(backend)?.insert((r.session_id.as_u128(), r.id.as_u128()), ()).map_err(backend)?;
+    tx.open_table(RECORDINGS_BY_SESSION)
+        .map_err(backend)?
+        .insert((r.session_id.as_u128(), r.id.as_u128()), ())
+        .map_err(backend)?;
     Ok(())
 }
 
@@ -77,7 +81,11 @@ pub(crate) fn recording_event_target(event: &DomainEvent) -> Option<Uuid> {
 /// The recording after a `recording.*` event, given the stored one (`current`): pure, so every
 /// back end applies the events the same way. `None`: nothing to write (not a recording event,
 /// or an end event for a recording that was never started).
-pub(crate) fn recording_after(current: Option<Recording>, event: &DomainEvent, now: DateTime<Utc>) -> Option<Recording> {
+pub(crate) fn recording_after(
+    current: Option<Recording>,
+    event: &DomainEvent,
+    now: DateTime<Utc>,
+) -> Option<Recording> {
     let session_id = event.session_id?;
     match &event.data {
         EventData::RecordingStarted(d) => Some(Recording {
@@ -123,14 +131,24 @@ pub(crate) fn recording_after(current: Option<Recording>, event: &DomainEvent, n
 /// The `recording.failed` event start-up recovery writes for a recording cut off by a crash
 /// (`bytes`: the readable length after repair).
 pub(crate) fn interrupted_event(r: &Recording, bytes: Option<u64>) -> DomainEvent {
-    let failed = data::RecordingFailed { recording_id: r.id, reason: "server_stopped_during_call".into(), bytes: Some(bytes) };
+    let failed = data::RecordingFailed {
+        recording_id: r.id,
+        reason: "server_stopped_during_call".into(),
+        bytes: Some(bytes),
+    };
     DomainEvent::new(Some(r.session_id), failed)
 }
 
 /// Applies a `recording.*` event to the table (in the event's transaction).
 pub(super) fn apply(tx: &redb::WriteTransaction, event: &DomainEvent) -> Result<(), StoreError> {
-    let Some(id) = recording_event_target(event) else { return Ok(()) };
-    let current = if event.kind() == EventKind::RecordingStarted { None } else { read(tx, id)? };
+    let Some(id) = recording_event_target(event) else {
+        return Ok(());
+    };
+    let current = if event.kind() == EventKind::RecordingStarted {
+        None
+    } else {
+        read(tx, id)?
+    };
     match recording_after(current, event, Utc::now()) {
         Some(r) => write(tx, &r),
         None => Ok(()),

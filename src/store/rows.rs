@@ -31,7 +31,11 @@ pub(super) fn get<'k, K: Key + 'static, T: DeserializeOwned>(
     table: &impl ReadableTable<K, &'static [u8]>,
     key: K::SelfType<'k>,
 ) -> Result<Option<T>, StoreError> {
-    table.get(key).map_err(backend)?.map(|v| decode(v.value())).transpose()
+    table
+        .get(key)
+        .map_err(backend)?
+        .map(|v| decode(v.value()))
+        .transpose()
 }
 
 /// The value under `key`, read inside a write transaction.
@@ -51,18 +55,26 @@ pub(super) fn write<'k, K: Key + 'static, T: Serialize>(
     value: &T,
 ) -> Result<(), StoreError> {
     let bytes = serde_json::to_vec(value).map_err(backend)?;
-    tx.open_table(table).map_err(backend)?.insert(key, bytes.as_slice()).map_err(backend)?;
+    tx.open_table(table)
+        .map_err(backend)?
+        .insert(key, bytes.as_slice())
+        .map_err(backend)?;
     Ok(())
 }
 
 impl EmbeddedStore {
     /// The value under `key`, in a read transaction of its own.
-    pub(super) async fn row<K, T>(&self, table: JsonTable<K>, key: K::SelfType<'static>) -> Result<Option<T>, StoreError>
+    pub(super) async fn row<K, T>(
+        &self,
+        table: JsonTable<K>,
+        key: K::SelfType<'static>,
+    ) -> Result<Option<T>, StoreError>
     where
         K: Key + Send + 'static,
         K::SelfType<'static>: Send,
         T: DeserializeOwned + Send + 'static,
     {
-        self.read_tx(move |tx| get(&tx.open_table(table).map_err(backend)?, key)).await
+        self.read_tx(move |tx| get(&tx.open_table(table).map_err(backend)?, key))
+            .await
     }
 }

@@ -17,9 +17,9 @@ use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
-use vkyc_domain::SessionId;
 use vkyc_domain::events::data;
 use vkyc_domain::DomainEvent;
+use vkyc_domain::SessionId;
 
 use super::embedded::{append_event, backend, RELAY_CURSORS};
 use super::{rows, EmbeddedStore, StoreError};
@@ -48,7 +48,11 @@ pub struct Subscription {
 
 impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscription").field("id", &self.id).field("event_types", &self.event_types).field("secret", &"<redacted>").finish()
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .field("event_types", &self.event_types)
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }
 
@@ -102,7 +106,14 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub fn new(subscription_id: Uuid, event_id: Uuid, event_type: &str, session_id: Option<SessionId>, payload: String, now: DateTime<Utc>) -> Self {
+    pub fn new(
+        subscription_id: Uuid,
+        event_id: Uuid,
+        event_type: &str,
+        session_id: Option<SessionId>,
+        payload: String,
+        now: DateTime<Utc>,
+    ) -> Self {
         Self {
             id: Uuid::now_v7(),
             subscription_id,
@@ -156,18 +167,37 @@ pub trait WebhookStore: Send + Sync + 'static {
     /// Durably records new deliveries — skipping an (event, subscription) pair already
     /// recorded — and, if given, moves the named cursor forward to `seq`, in one operation.
     /// Returns how many deliveries were new.
-    async fn enqueue_deliveries(&self, deliveries: Vec<Delivery>, cursor: Option<(&'static str, u64)>) -> Result<usize, StoreError>;
+    async fn enqueue_deliveries(
+        &self,
+        deliveries: Vec<Delivery>,
+        cursor: Option<(&'static str, u64)>,
+    ) -> Result<usize, StoreError>;
     /// Pending deliveries whose next attempt is due, soonest first.
-    async fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
     /// Appends an attempt and moves the delivery on. None if the delivery is gone (its
     /// subscription was deleted) or no longer pending.
-    async fn record_attempt(&self, id: Uuid, attempt: Attempt, next: NextStep) -> Result<Option<Delivery>, StoreError>;
+    async fn record_attempt(
+        &self,
+        id: Uuid,
+        attempt: Attempt,
+        next: NextStep,
+    ) -> Result<Option<Delivery>, StoreError>;
     async fn get_delivery(&self, id: Uuid) -> Result<Option<Delivery>, StoreError>;
     /// A subscription's deliveries, newest first; `Dead` reads the dead letters.
-    async fn list_deliveries(&self, subscription: Uuid, state: Option<DeliveryState>, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+    async fn list_deliveries(
+        &self,
+        subscription: Uuid,
+        state: Option<DeliveryState>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
     /// Queues a delivery again now (a dead one too: it leaves the dead letters) with a fresh
     /// retry schedule. None if there is no such delivery.
-    async fn redeliver(&self, id: Uuid, now: DateTime<Utc>) -> Result<Option<Delivery>, StoreError>;
+    async fn redeliver(&self, id: Uuid, now: DateTime<Utc>)
+        -> Result<Option<Delivery>, StoreError>;
 }
 
 fn read_delivery(tx: &redb::WriteTransaction, id: Uuid) -> Result<Option<Delivery>, StoreError> {
@@ -180,21 +210,31 @@ fn write_delivery(tx: &redb::WriteTransaction, d: &Delivery) -> Result<(), Store
 
 fn unqueue(tx: &redb::WriteTransaction, d: &Delivery) -> Result<(), StoreError> {
     if let Some(at) = d.next_attempt_at {
-        tx.open_table(DUE).map_err(backend)?.remove((at.timestamp_millis(), d.id.as_u128())).map_err(backend)?;
+        tx.open_table(DUE)
+            .map_err(backend)?
+            .remove((at.timestamp_millis(), d.id.as_u128()))
+            .map_err(backend)?;
     }
     Ok(())
 }
 
 fn queue(tx: &redb::WriteTransaction, d: &Delivery) -> Result<(), StoreError> {
     if let (DeliveryState::Pending, Some(at)) = (d.state, d.next_attempt_at) {
-        tx.open_table(DUE).map_err(backend)?.insert((at.timestamp_millis(), d.id.as_u128()), ()).map_err(backend)?;
+        tx.open_table(DUE)
+            .map_err(backend)?
+            .insert((at.timestamp_millis(), d.id.as_u128()), ())
+            .map_err(backend)?;
     }
     Ok(())
 }
 
 /// Records an attempt on a pending delivery and moves it to its next state (both stores).
 /// Returns the `webhook.dead_lettered` event when this was the last attempt.
-pub(crate) fn apply_attempt(d: &mut Delivery, attempt: Attempt, next: NextStep) -> Option<DomainEvent> {
+pub(crate) fn apply_attempt(
+    d: &mut Delivery,
+    attempt: Attempt,
+    next: NextStep,
+) -> Option<DomainEvent> {
     let (status, error) = (attempt.status, attempt.error.clone());
     d.attempts.push(attempt);
     d.run_attempts += 1;
@@ -233,7 +273,10 @@ impl WebhookStore for EmbeddedStore {
             let tx = db.begin_write().map_err(backend)?;
             {
                 let bytes = serde_json::to_vec(&s).map_err(backend)?;
-                tx.open_table(SUBS).map_err(backend)?.insert(s.id.as_u128(), bytes.as_slice()).map_err(backend)?;
+                tx.open_table(SUBS)
+                    .map_err(backend)?
+                    .insert(s.id.as_u128(), bytes.as_slice())
+                    .map_err(backend)?;
             }
             tx.commit().map_err(backend)
         })
@@ -264,22 +307,42 @@ impl WebhookStore for EmbeddedStore {
             let tx = db.begin_write().map_err(backend)?;
             let sid = id.as_u128();
             {
-                if tx.open_table(SUBS).map_err(backend)?.remove(sid).map_err(backend)?.is_none() {
+                if tx
+                    .open_table(SUBS)
+                    .map_err(backend)?
+                    .remove(sid)
+                    .map_err(backend)?
+                    .is_none()
+                {
                     return Ok(false);
                 }
                 let ids: Vec<u128> = {
                     let by = tx.open_table(BY_SUB).map_err(backend)?;
                     let rows = by.range((sid, 0)..=(sid, u128::MAX)).map_err(backend)?;
-                    rows.map(|r| r.map(|(k, _)| k.value().1)).collect::<Result<_, _>>().map_err(backend)?
+                    rows.map(|r| r.map(|(k, _)| k.value().1))
+                        .collect::<Result<_, _>>()
+                        .map_err(backend)?
                 };
                 for did in ids {
                     if let Some(d) = read_delivery(&tx, Uuid::from_u128(did))? {
                         unqueue(&tx, &d)?;
-                        tx.open_table(KEYS).map_err(backend)?.remove((d.event_id.as_u128(), sid)).map_err(backend)?;
+                        tx.open_table(KEYS)
+                            .map_err(backend)?
+                            .remove((d.event_id.as_u128(), sid))
+                            .map_err(backend)?;
                     }
-                    tx.open_table(DELIVERIES).map_err(backend)?.remove(did).map_err(backend)?;
-                    tx.open_table(BY_SUB).map_err(backend)?.remove((sid, did)).map_err(backend)?;
-                    tx.open_table(DEAD).map_err(backend)?.remove((sid, did)).map_err(backend)?;
+                    tx.open_table(DELIVERIES)
+                        .map_err(backend)?
+                        .remove(did)
+                        .map_err(backend)?;
+                    tx.open_table(BY_SUB)
+                        .map_err(backend)?
+                        .remove((sid, did))
+                        .map_err(backend)?;
+                    tx.open_table(DEAD)
+                        .map_err(backend)?
+                        .remove((sid, did))
+                        .map_err(backend)?;
                 }
             }
             tx.commit().map_err(backend)?;
@@ -288,7 +351,11 @@ impl WebhookStore for EmbeddedStore {
         .await
     }
 
-    async fn enqueue_deliveries(&self, deliveries: Vec<Delivery>, cursor: Option<(&'static str, u64)>) -> Result<usize, StoreError> {
+    async fn enqueue_deliveries(
+        &self,
+        deliveries: Vec<Delivery>,
+        cursor: Option<(&'static str, u64)>,
+    ) -> Result<usize, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
             let mut new = 0;
@@ -302,13 +369,20 @@ impl WebhookStore for EmbeddedStore {
                     keys.insert(key, d.id.as_u128()).map_err(backend)?;
                     drop(keys);
                     write_delivery(&tx, d)?;
-                    tx.open_table(BY_SUB).map_err(backend)?.insert((d.subscription_id.as_u128(), d.id.as_u128()), ()).map_err(backend)?;
+                    tx.open_table(BY_SUB)
+                        .map_err(backend)?
+                        .insert((d.subscription_id.as_u128(), d.id.as_u128()), ())
+                        .map_err(backend)?;
                     queue(&tx, d)?;
                     new += 1;
                 }
                 if let Some((name, seq)) = cursor {
                     let mut t = tx.open_table(RELAY_CURSORS).map_err(backend)?;
-                    let now = t.get(name).map_err(backend)?.map(|v| v.value()).unwrap_or(0);
+                    let now = t
+                        .get(name)
+                        .map_err(backend)?
+                        .map(|v| v.value())
+                        .unwrap_or(0);
                     if seq > now {
                         t.insert(name, seq).map_err(backend)?;
                     }
@@ -320,13 +394,21 @@ impl WebhookStore for EmbeddedStore {
         .await
     }
 
-    async fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(backend)?;
             let due = tx.open_table(DUE).map_err(backend)?;
             let deliveries = tx.open_table(DELIVERIES).map_err(backend)?;
             let mut out = Vec::new();
-            for row in due.range((i64::MIN, 0)..=(now.timestamp_millis(), u128::MAX)).map_err(backend)?.take(limit) {
+            for row in due
+                .range((i64::MIN, 0)..=(now.timestamp_millis(), u128::MAX))
+                .map_err(backend)?
+                .take(limit)
+            {
                 let (k, _) = row.map_err(backend)?;
                 if let Some(v) = deliveries.get(k.value().1).map_err(backend)? {
                     out.push(rows::decode(v.value())?);
@@ -337,16 +419,29 @@ impl WebhookStore for EmbeddedStore {
         .await
     }
 
-    async fn record_attempt(&self, id: Uuid, attempt: Attempt, next: NextStep) -> Result<Option<Delivery>, StoreError> {
+    async fn record_attempt(
+        &self,
+        id: Uuid,
+        attempt: Attempt,
+        next: NextStep,
+    ) -> Result<Option<Delivery>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
-            let Some(mut d) = read_delivery(&tx, id)? else { return Ok(None) };
+            let Some(mut d) = read_delivery(&tx, id)? else {
+                return Ok(None);
+            };
             if d.state != DeliveryState::Pending {
                 return Ok(None);
             }
             unqueue(&tx, &d)?;
             if let Some(dead) = apply_attempt(&mut d, attempt, next) {
-                tx.open_table(DEAD).map_err(backend)?.insert((d.subscription_id.as_u128(), d.id.as_u128()), Utc::now().timestamp_millis()).map_err(backend)?;
+                tx.open_table(DEAD)
+                    .map_err(backend)?
+                    .insert(
+                        (d.subscription_id.as_u128(), d.id.as_u128()),
+                        Utc::now().timestamp_millis(),
+                    )
+                    .map_err(backend)?;
                 append_event(&tx, &dead)?;
             }
             queue(&tx, &d)?;
@@ -361,7 +456,12 @@ impl WebhookStore for EmbeddedStore {
         self.row(DELIVERIES, id.as_u128()).await
     }
 
-    async fn list_deliveries(&self, subscription: Uuid, state: Option<DeliveryState>, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+    async fn list_deliveries(
+        &self,
+        subscription: Uuid,
+        state: Option<DeliveryState>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(backend)?;
             let deliveries = tx.open_table(DELIVERIES).map_err(backend)?;
@@ -369,18 +469,26 @@ impl WebhookStore for EmbeddedStore {
             let ids: Vec<u128> = if state == Some(DeliveryState::Dead) {
                 let dead = tx.open_table(DEAD).map_err(backend)?;
                 let rows = dead.range((sid, 0)..=(sid, u128::MAX)).map_err(backend)?;
-                rows.rev().map(|r| r.map(|(k, _)| k.value().1)).collect::<Result<_, _>>().map_err(backend)?
+                rows.rev()
+                    .map(|r| r.map(|(k, _)| k.value().1))
+                    .collect::<Result<_, _>>()
+                    .map_err(backend)?
             } else {
                 let by = tx.open_table(BY_SUB).map_err(backend)?;
                 let rows = by.range((sid, 0)..=(sid, u128::MAX)).map_err(backend)?;
-                rows.rev().map(|r| r.map(|(k, _)| k.value().1)).collect::<Result<_, _>>().map_err(backend)?
+                rows.rev()
+                    .map(|r| r.map(|(k, _)| k.value().1))
+                    .collect::<Result<_, _>>()
+                    .map_err(backend)?
             };
             let mut out = Vec::new();
             for id in ids {
                 if out.len() >= limit {
                     break;
                 }
-                let Some(v) = deliveries.get(id).map_err(backend)? else { continue };
+                let Some(v) = deliveries.get(id).map_err(backend)? else {
+                    continue;
+                };
                 let d: Delivery = rows::decode(v.value())?;
                 if state.is_none_or(|s| s == d.state) {
                     out.push(d);
@@ -391,12 +499,21 @@ impl WebhookStore for EmbeddedStore {
         .await
     }
 
-    async fn redeliver(&self, id: Uuid, now: DateTime<Utc>) -> Result<Option<Delivery>, StoreError> {
+    async fn redeliver(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
-            let Some(mut d) = read_delivery(&tx, id)? else { return Ok(None) };
+            let Some(mut d) = read_delivery(&tx, id)? else {
+                return Ok(None);
+            };
             unqueue(&tx, &d)?;
-            tx.open_table(DEAD).map_err(backend)?.remove((d.subscription_id.as_u128(), d.id.as_u128())).map_err(backend)?;
+            tx.open_table(DEAD)
+                .map_err(backend)?
+                .remove((d.subscription_id.as_u128(), d.id.as_u128()))
+                .map_err(backend)?;
             d.state = DeliveryState::Pending;
             d.run_attempts = 0;
             d.next_attempt_at = Some(now);
@@ -415,7 +532,13 @@ mod tests {
     use crate::store::EventLog;
 
     fn sub() -> Subscription {
-        Subscription { id: Uuid::new_v4(), url: "http://203.0.113.1/".into(), secret: "whsec_x".into(), event_types: vec!["*".into()], created_at: Utc::now() }
+        Subscription {
+            id: Uuid::new_v4(),
+            url: "http://203.0.113.1/".into(),
+            secret: "whsec_x".into(),
+            event_types: vec!["*".into()],
+            created_at: Utc::now(),
+        }
     }
 
     #[tokio::test]
@@ -427,33 +550,92 @@ mod tests {
         let now = Utc::now();
         let ev = Uuid::new_v4();
         let d = Delivery::new(s.id, ev, "video.completed", None, "{}".into(), now);
-        assert_eq!(store.enqueue_deliveries(vec![d.clone()], Some(("webhooks", 7))).await.unwrap(), 1);
+        assert_eq!(
+            store
+                .enqueue_deliveries(vec![d.clone()], Some(("webhooks", 7)))
+                .await
+                .unwrap(),
+            1
+        );
         // A replay of the same event makes no second delivery; the cursor never goes back.
         let again = Delivery::new(s.id, ev, "video.completed", None, "{}".into(), now);
-        assert_eq!(store.enqueue_deliveries(vec![again], Some(("webhooks", 3))).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .enqueue_deliveries(vec![again], Some(("webhooks", 3)))
+                .await
+                .unwrap(),
+            0
+        );
         assert_eq!(store.relay_cursor("webhooks").await.unwrap(), 7);
         assert_eq!(store.due_deliveries(now, 10).await.unwrap().len(), 1);
 
-        let at = |n| Attempt { attempt: n, at: Utc::now(), status: Some(500), error: Some("http_status".into()), latency_ms: 1 };
+        let at = |n| Attempt {
+            attempt: n,
+            at: Utc::now(),
+            status: Some(500),
+            error: Some("http_status".into()),
+            latency_ms: 1,
+        };
         let later = now + chrono::Duration::seconds(60);
-        let r = store.record_attempt(d.id, at(1), NextStep::Retry(later)).await.unwrap().unwrap();
-        assert_eq!((r.state, r.run_attempts, r.next_attempt_at), (DeliveryState::Pending, 1, Some(later)));
+        let r = store
+            .record_attempt(d.id, at(1), NextStep::Retry(later))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (r.state, r.run_attempts, r.next_attempt_at),
+            (DeliveryState::Pending, 1, Some(later))
+        );
         assert!(store.due_deliveries(now, 10).await.unwrap().is_empty());
         assert_eq!(store.due_deliveries(later, 10).await.unwrap().len(), 1);
 
-        let r = store.record_attempt(d.id, at(2), NextStep::Dead).await.unwrap().unwrap();
+        let r = store
+            .record_attempt(d.id, at(2), NextStep::Dead)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(r.state, DeliveryState::Dead);
         assert!(store.due_deliveries(later, 10).await.unwrap().is_empty());
-        assert_eq!(store.list_deliveries(s.id, Some(DeliveryState::Dead), 10).await.unwrap().len(), 1);
+        assert_eq!(
+            store
+                .list_deliveries(s.id, Some(DeliveryState::Dead), 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         let events = store.events_after(0, 10).await.unwrap();
         assert_eq!(events.last().unwrap().kind, "webhook.dead_lettered");
 
         let r = store.redeliver(d.id, later).await.unwrap().unwrap();
-        assert_eq!((r.state, r.run_attempts, r.attempts.len()), (DeliveryState::Pending, 0, 2));
-        assert!(store.list_deliveries(s.id, Some(DeliveryState::Dead), 10).await.unwrap().is_empty());
-        let r = store.record_attempt(d.id, Attempt { status: Some(200), error: None, ..at(3) }, NextStep::Succeeded).await.unwrap().unwrap();
+        assert_eq!(
+            (r.state, r.run_attempts, r.attempts.len()),
+            (DeliveryState::Pending, 0, 2)
+        );
+        assert!(store
+            .list_deliveries(s.id, Some(DeliveryState::Dead), 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let r = store
+            .record_attempt(
+                d.id,
+                Attempt {
+                    status: Some(200),
+                    error: None,
+                    ..at(3)
+                },
+                NextStep::Succeeded,
+            )
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(r.state, DeliveryState::Succeeded);
-        assert!(store.record_attempt(d.id, at(4), NextStep::Succeeded).await.unwrap().is_none());
+        assert!(store
+            .record_attempt(d.id, at(4), NextStep::Succeeded)
+            .await
+            .unwrap()
+            .is_none());
 
         assert!(store.delete_subscription(s.id).await.unwrap());
         assert!(store.get_delivery(d.id).await.unwrap().is_none());

@@ -62,7 +62,14 @@ impl DispatcherArgs {
 
 /// The deliveries of one event: one per subscription that asked for its type and existed
 /// when it happened (a new subscription gets no history).
-fn deliveries_for(subs: &[Subscription], id: Uuid, kind: &str, time: chrono::DateTime<Utc>, session: Option<vkyc_domain::SessionId>, payload: &str) -> Vec<Delivery> {
+fn deliveries_for(
+    subs: &[Subscription],
+    id: Uuid,
+    kind: &str,
+    time: chrono::DateTime<Utc>,
+    session: Option<vkyc_domain::SessionId>,
+    payload: &str,
+) -> Vec<Delivery> {
     let now = Utc::now();
     subs.iter()
         .filter(|s| time >= s.created_at && EventFilter::matches(&s.event_types, kind))
@@ -102,12 +109,29 @@ pub struct SupState {
     children: HashMap<ractor::ActorId, Child>,
 }
 
-async fn start_child(me: &ActorRef<SupMsg>, args: &DispatcherArgs, child: Child) -> Result<ractor::ActorId, ActorProcessingErr> {
+async fn start_child(
+    me: &ActorRef<SupMsg>,
+    args: &DispatcherArgs,
+    child: Child,
+) -> Result<ractor::ActorId, ActorProcessingErr> {
     let cell = me.get_cell();
     let id = match (child, args.events.backend) {
-        (Child::Fanout, EventsBackend::Embedded) => Actor::spawn_linked(None, LogFanout, args.clone(), cell).await?.0.get_id(),
-        (Child::Fanout, EventsBackend::Kafka) => Actor::spawn_linked(None, KafkaFanout, args.clone(), cell).await?.0.get_id(),
-        (Child::Deliverer, _) => Actor::spawn_linked(None, Deliverer, args.clone(), cell).await?.0.get_id(),
+        (Child::Fanout, EventsBackend::Embedded) => {
+            Actor::spawn_linked(None, LogFanout, args.clone(), cell)
+                .await?
+                .0
+                .get_id()
+        }
+        (Child::Fanout, EventsBackend::Kafka) => {
+            Actor::spawn_linked(None, KafkaFanout, args.clone(), cell)
+                .await?
+                .0
+                .get_id()
+        }
+        (Child::Deliverer, _) => Actor::spawn_linked(None, Deliverer, args.clone(), cell)
+            .await?
+            .0
+            .get_id(),
     };
     Ok(id)
 }
@@ -117,7 +141,11 @@ impl Actor for WebhookSupervisor {
     type State = SupState;
     type Arguments = DispatcherArgs;
 
-    async fn pre_start(&self, me: ActorRef<SupMsg>, args: DispatcherArgs) -> Result<SupState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        me: ActorRef<SupMsg>,
+        args: DispatcherArgs,
+    ) -> Result<SupState, ActorProcessingErr> {
         let mut children = HashMap::new();
         for child in [Child::Fanout, Child::Deliverer] {
             children.insert(start_child(&me, &args, child).await?, child);
@@ -127,7 +155,12 @@ impl Actor for WebhookSupervisor {
         Ok(SupState { args, children })
     }
 
-    async fn handle(&self, me: ActorRef<SupMsg>, msg: SupMsg, st: &mut SupState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        me: ActorRef<SupMsg>,
+        msg: SupMsg,
+        st: &mut SupState,
+    ) -> Result<(), ActorProcessingErr> {
         let child = match msg {
             SupMsg::Start(child) => child,
             #[cfg(feature = "fault-injection")]
@@ -137,27 +170,48 @@ impl Actor for WebhookSupervisor {
             Ok(id) => {
                 st.children.insert(id, child);
                 st.args.health.running(child.name());
-                let ev = DomainEvent::new(None, data::SupervisorRestarted { supervisor: child.name().to_string() });
+                let ev = DomainEvent::new(
+                    None,
+                    data::SupervisorRestarted {
+                        supervisor: child.name().to_string(),
+                    },
+                );
                 vkyc_domain::events::emit(&*st.args.store as &dyn EventSink, ev).await;
             }
             Err(e) => {
                 tracing::error!(?child, error = %e, "webhook dispatcher child cannot start; trying again");
-                st.args.health.set(child.name(), crate::supervision::State::Restarting, Some(format!("did not start again: {e}")));
+                st.args.health.set(
+                    child.name(),
+                    crate::supervision::State::Restarting,
+                    Some(format!("did not start again: {e}")),
+                );
                 me.send_after(RESTART_DELAY * 4, move || SupMsg::Start(child));
             }
         }
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, me: ActorRef<SupMsg>, evt: SupervisionEvent, st: &mut SupState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        me: ActorRef<SupMsg>,
+        evt: SupervisionEvent,
+        st: &mut SupState,
+    ) -> Result<(), ActorProcessingErr> {
         let (id, why) = match &evt {
             SupervisionEvent::ActorFailed(cell, err) => (cell.get_id(), err.to_string()),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell.get_id(), reason.clone().unwrap_or_else(|| "stopped".into())),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (
+                cell.get_id(),
+                reason.clone().unwrap_or_else(|| "stopped".into()),
+            ),
             _ => return Ok(()),
         };
         if let Some(child) = st.children.remove(&id) {
             tracing::error!(?child, reason = %why, "webhook dispatcher child stopped; starting a new one");
-            st.args.health.set(child.name(), crate::supervision::State::Restarting, Some(why));
+            st.args.health.set(
+                child.name(),
+                crate::supervision::State::Restarting,
+                Some(why),
+            );
             me.send_after(RESTART_DELAY, move || SupMsg::Start(child));
         }
         Ok(())
@@ -181,16 +235,35 @@ impl LogFanoutState {
     /// One batch; returns whether there may be more.
     async fn step(&mut self) -> Result<bool, ActorProcessingErr> {
         let events = self.args.store.events_after(self.cursor, BATCH).await?;
-        let Some(last) = events.last().map(|e| e.seq) else { return Ok(false) };
+        let Some(last) = events.last().map(|e| e.seq) else {
+            return Ok(false);
+        };
         let subs = self.args.store.list_subscriptions().await?;
         let mut deliveries = Vec::new();
         for e in &events {
-            if subs.iter().any(|s| EventFilter::matches(&s.event_types, &e.kind)) {
-                let payload = serde_json::to_string(&crate::events::cloud_event(e, &self.args.events.kafka.source))?;
-                deliveries.extend(deliveries_for(&subs, e.id, &e.kind, e.time, e.session_id, &payload));
+            if subs
+                .iter()
+                .any(|s| EventFilter::matches(&s.event_types, &e.kind))
+            {
+                let payload = serde_json::to_string(&crate::events::cloud_event(
+                    e,
+                    &self.args.events.kafka.source,
+                ))?;
+                deliveries.extend(deliveries_for(
+                    &subs,
+                    e.id,
+                    &e.kind,
+                    e.time,
+                    e.session_id,
+                    &payload,
+                ));
             }
         }
-        let new = self.args.store.enqueue_deliveries(deliveries, Some((CURSOR, last))).await?;
+        let new = self
+            .args
+            .store
+            .enqueue_deliveries(deliveries, Some((CURSOR, last)))
+            .await?;
         self.cursor = last;
         metrics::gauge!("vkyc_webhook_fanout_cursor").set(last as f64);
         if new > 0 {
@@ -205,13 +278,22 @@ impl Actor for LogFanout {
     type State = LogFanoutState;
     type Arguments = DispatcherArgs;
 
-    async fn pre_start(&self, me: ActorRef<FanoutMsg>, args: DispatcherArgs) -> Result<LogFanoutState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        me: ActorRef<FanoutMsg>,
+        args: DispatcherArgs,
+    ) -> Result<LogFanoutState, ActorProcessingErr> {
         let cursor = args.store.relay_cursor(CURSOR).await?;
         me.send_message(FanoutMsg::Tick)?;
         Ok(LogFanoutState { args, cursor })
     }
 
-    async fn handle(&self, me: ActorRef<FanoutMsg>, msg: FanoutMsg, st: &mut LogFanoutState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        me: ActorRef<FanoutMsg>,
+        msg: FanoutMsg,
+        st: &mut LogFanoutState,
+    ) -> Result<(), ActorProcessingErr> {
         let FanoutMsg::Tick = msg;
         match st.step().await {
             Ok(true) => me.send_message(FanoutMsg::Tick)?,
@@ -260,7 +342,12 @@ pub fn consumer_config(args: &DispatcherArgs) -> ClientConfig {
 /// The topics that carry public event types (all families but stats and webhooks).
 pub fn fanout_topics(events: &EventsConfig) -> Vec<String> {
     let t = &events.kafka.topics;
-    vec![t.sessions.clone(), t.rooms.clone(), t.steps.clone(), t.recordings.clone()]
+    vec![
+        t.sessions.clone(),
+        t.rooms.clone(),
+        t.steps.clone(),
+        t.recordings.clone(),
+    ]
 }
 
 struct Received {
@@ -273,16 +360,26 @@ struct Received {
 impl KafkaFanoutState {
     async fn batch(&mut self) -> Result<Vec<Received>, ActorProcessingErr> {
         let mut out = Vec::new();
-        let deadline = tokio::time::Instant::now() + self.args.poll().max(Duration::from_millis(100));
+        let deadline =
+            tokio::time::Instant::now() + self.args.poll().max(Duration::from_millis(100));
         while out.len() < BATCH {
-            let wait = if out.is_empty() { deadline } else { tokio::time::Instant::now() + Duration::from_millis(5) };
+            let wait = if out.is_empty() {
+                deadline
+            } else {
+                tokio::time::Instant::now() + Duration::from_millis(5)
+            };
             match tokio::time::timeout_at(wait, self.consumer.recv()).await {
                 Err(_) => break,
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "webhook fan-out: kafka consumer error");
                     break;
                 }
-                Ok(Ok(m)) => out.push(Received { topic: m.topic().to_string(), partition: m.partition(), offset: m.offset(), payload: m.payload().map(<[u8]>::to_vec) }),
+                Ok(Ok(m)) => out.push(Received {
+                    topic: m.topic().to_string(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    payload: m.payload().map(<[u8]>::to_vec),
+                }),
             }
         }
         Ok(out)
@@ -296,12 +393,33 @@ impl KafkaFanoutState {
         let subs = self.args.store.list_subscriptions().await?;
         let mut deliveries = Vec::new();
         for r in &batch {
-            let Some(v) = r.payload.as_deref().and_then(|p| serde_json::from_slice::<Value>(p).ok()) else { continue };
-            let (Some(kind), Some(id)) = (v["type"].as_str(), v["id"].as_str().and_then(|s| s.parse::<Uuid>().ok())) else { continue };
-            let time = v["time"].as_str().and_then(|t| t.parse::<chrono::DateTime<Utc>>().ok()).unwrap_or_else(Utc::now);
+            let Some(v) = r
+                .payload
+                .as_deref()
+                .and_then(|p| serde_json::from_slice::<Value>(p).ok())
+            else {
+                continue;
+            };
+            let (Some(kind), Some(id)) = (
+                v["type"].as_str(),
+                v["id"].as_str().and_then(|s| s.parse::<Uuid>().ok()),
+            ) else {
+                continue;
+            };
+            let time = v["time"]
+                .as_str()
+                .and_then(|t| t.parse::<chrono::DateTime<Utc>>().ok())
+                .unwrap_or_else(Utc::now);
             let session = v["subject"].as_str().and_then(|s| s.parse::<Uuid>().ok());
             let payload = String::from_utf8_lossy(r.payload.as_deref().unwrap_or_default());
-            deliveries.extend(deliveries_for(&subs, id, kind, time, session.map(vkyc_domain::SessionId::from_uuid), &payload));
+            deliveries.extend(deliveries_for(
+                &subs,
+                id,
+                kind,
+                time,
+                session.map(vkyc_domain::SessionId::from_uuid),
+                &payload,
+            ));
         }
         let new = self.args.store.enqueue_deliveries(deliveries, None).await?;
         if new > 0 {
@@ -309,7 +427,9 @@ impl KafkaFanoutState {
         }
         let mut next: HashMap<(String, i32), i64> = HashMap::new();
         for r in &batch {
-            let e = next.entry((r.topic.clone(), r.partition)).or_insert(r.offset + 1);
+            let e = next
+                .entry((r.topic.clone(), r.partition))
+                .or_insert(r.offset + 1);
             *e = (*e).max(r.offset + 1);
         }
         let mut tpl = TopicPartitionList::new();
@@ -326,17 +446,29 @@ impl Actor for KafkaFanout {
     type State = KafkaFanoutState;
     type Arguments = DispatcherArgs;
 
-    async fn pre_start(&self, me: ActorRef<FanoutMsg>, args: DispatcherArgs) -> Result<KafkaFanoutState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        me: ActorRef<FanoutMsg>,
+        args: DispatcherArgs,
+    ) -> Result<KafkaFanoutState, ActorProcessingErr> {
         let consumer: StreamConsumer = consumer_config(&args).create()?;
         let topics = fanout_topics(&args.events);
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names)?;
         tracing::info!(group = %args.cfg.kafka_group_id, "webhook fan-out consuming the event topics");
         me.send_message(FanoutMsg::Tick)?;
-        Ok(KafkaFanoutState { args, consumer: crate::events::GroupConsumer::new(consumer) })
+        Ok(KafkaFanoutState {
+            args,
+            consumer: crate::events::GroupConsumer::new(consumer),
+        })
     }
 
-    async fn handle(&self, me: ActorRef<FanoutMsg>, msg: FanoutMsg, st: &mut KafkaFanoutState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        me: ActorRef<FanoutMsg>,
+        msg: FanoutMsg,
+        st: &mut KafkaFanoutState,
+    ) -> Result<(), ActorProcessingErr> {
         let FanoutMsg::Tick = msg;
         // A store failure after messages were read must not skip them: the actor fails, and
         // its successor's consumer starts again from the committed offsets.
@@ -357,13 +489,19 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let policy = self.0.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs = policy.resolve(&host, 0).await.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            let addrs = policy
+                .resolve(&host, 0)
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }
 }
 
-pub fn http_client(cfg: &WebhooksConfig, policy: Arc<DestinationPolicy>) -> reqwest::Result<reqwest::Client> {
+pub fn http_client(
+    cfg: &WebhooksConfig,
+    policy: Arc<DestinationPolicy>,
+) -> reqwest::Result<reqwest::Client> {
     let timeout = Duration::from_millis(cfg.request_timeout_ms);
     reqwest::Client::builder()
         .timeout(timeout)
@@ -394,7 +532,12 @@ fn error_kind(e: &reqwest::Error) -> String {
 }
 
 /// One attempt: (status, error kind).
-async fn send(client: &reqwest::Client, policy: &DestinationPolicy, sub: &Subscription, d: &Delivery) -> (Option<u16>, Option<String>) {
+async fn send(
+    client: &reqwest::Client,
+    policy: &DestinationPolicy,
+    sub: &Subscription,
+    d: &Delivery,
+) -> (Option<u16>, Option<String>) {
     let url = match WebhookUrl::parse(&sub.url) {
         Ok(u) => u,
         Err(e) => return (None, Some(e.code().into())),
@@ -422,7 +565,10 @@ async fn send(client: &reqwest::Client, policy: &DestinationPolicy, sub: &Subscr
         Ok(resp) => {
             let status = resp.status();
             // The body is not read: nothing in it is used, and it may be large.
-            (Some(status.as_u16()), (!status.is_success()).then(|| "http_status".to_string()))
+            (
+                Some(status.as_u16()),
+                (!status.is_success()).then(|| "http_status".to_string()),
+            )
         }
         Err(e) => (None, Some(error_kind(&e))),
     }
@@ -446,8 +592,14 @@ impl Worker {
         let next = if error.is_none() {
             NextStep::Succeeded
         } else {
-            match retry_delay(&self.cfg.retry_schedule_secs, self.cfg.retry_jitter, d.run_attempts + 1) {
-                Some(wait) => NextStep::Retry(Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)),
+            match retry_delay(
+                &self.cfg.retry_schedule_secs,
+                self.cfg.retry_jitter,
+                d.run_attempts + 1,
+            ) {
+                Some(wait) => NextStep::Retry(
+                    Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX),
+                ),
                 None => NextStep::Dead,
             }
         };
@@ -459,7 +611,13 @@ impl Worker {
         metrics::counter!("vkyc_webhook_attempts_total", "outcome" => outcome).increment(1);
         metrics::histogram!("vkyc_webhook_attempt_seconds").record(latency_ms as f64 / 1000.0);
         tracing::info!(delivery = %d.id, subscription = %sub.id, event_type = %d.event_type, attempt = n, status, error = error.as_deref(), latency_ms, outcome, "webhook attempt");
-        let attempt = Attempt { attempt: n, at, status, error, latency_ms };
+        let attempt = Attempt {
+            attempt: n,
+            at,
+            status,
+            error,
+            latency_ms,
+        };
         if let Err(e) = self.store.record_attempt(d.id, attempt, next).await {
             // The delivery stays due and is attempted again.
             tracing::error!(delivery = %d.id, error = %e, "webhook attempt could not be recorded");
@@ -484,25 +642,51 @@ impl Actor for Deliverer {
     type State = DelivererState;
     type Arguments = DispatcherArgs;
 
-    async fn pre_start(&self, me: ActorRef<DeliverMsg>, args: DispatcherArgs) -> Result<DelivererState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        me: ActorRef<DeliverMsg>,
+        args: DispatcherArgs,
+    ) -> Result<DelivererState, ActorProcessingErr> {
         let policy = Arc::new(DestinationPolicy::from_config(&args.cfg));
         let client = http_client(&args.cfg, policy.clone())?;
         me.send_interval(args.poll(), || DeliverMsg::Tick);
-        let worker = Worker { store: args.store, cfg: args.cfg, policy, client };
-        Ok(DelivererState { worker, inflight: HashSet::new() })
+        let worker = Worker {
+            store: args.store,
+            cfg: args.cfg,
+            policy,
+            client,
+        };
+        Ok(DelivererState {
+            worker,
+            inflight: HashSet::new(),
+        })
     }
 
-    async fn handle(&self, me: ActorRef<DeliverMsg>, msg: DeliverMsg, st: &mut DelivererState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        me: ActorRef<DeliverMsg>,
+        msg: DeliverMsg,
+        st: &mut DelivererState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             DeliverMsg::Done(id) => {
                 st.inflight.remove(&id);
             }
             DeliverMsg::Tick => {
-                let room = st.worker.cfg.max_in_flight.saturating_sub(st.inflight.len());
+                let room = st
+                    .worker
+                    .cfg
+                    .max_in_flight
+                    .saturating_sub(st.inflight.len());
                 if room == 0 {
                     return Ok(());
                 }
-                let due = match st.worker.store.due_deliveries(Utc::now(), room + st.inflight.len()).await {
+                let due = match st
+                    .worker
+                    .store
+                    .due_deliveries(Utc::now(), room + st.inflight.len())
+                    .await
+                {
                     Ok(d) => d,
                     Err(e) => {
                         tracing::error!(error = %e, "webhook worker cannot read the due deliveries");
@@ -510,14 +694,25 @@ impl Actor for Deliverer {
                     }
                 };
                 let mut subs: HashMap<Uuid, Option<Subscription>> = HashMap::new();
-                let fresh: Vec<Delivery> = due.into_iter().filter(|d| !st.inflight.contains(&d.id)).take(room).collect();
+                let fresh: Vec<Delivery> = due
+                    .into_iter()
+                    .filter(|d| !st.inflight.contains(&d.id))
+                    .take(room)
+                    .collect();
                 for d in fresh {
                     if !subs.contains_key(&d.subscription_id) {
-                        let s = st.worker.store.get_subscription(d.subscription_id).await.unwrap_or(None);
+                        let s = st
+                            .worker
+                            .store
+                            .get_subscription(d.subscription_id)
+                            .await
+                            .unwrap_or(None);
                         subs.insert(d.subscription_id, s);
                     }
                     // Deleted subscriptions take their deliveries with them.
-                    let Some(Some(sub)) = subs.get(&d.subscription_id).cloned() else { continue };
+                    let Some(Some(sub)) = subs.get(&d.subscription_id).cloned() else {
+                        continue;
+                    };
                     st.inflight.insert(d.id);
                     let (worker, me, id) = (st.worker.clone(), me.clone(), d.id);
                     tokio::spawn(async move {
@@ -554,7 +749,9 @@ mod tests {
                 seen.fetch_add(1, Ordering::SeqCst);
                 let mut buf = vec![0u8; 16384];
                 let _ = sock.read(&mut buf).await;
-                let _ = sock.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await;
+                let _ = sock
+                    .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                    .await;
             }
         });
         // Built by hand, not from the environment (other unit tests set VKYC_* variables).
@@ -570,20 +767,54 @@ mod tests {
             max_subscriptions: 10,
             kafka_group_id: "g".into(),
         };
-        let sub = |url: String| Subscription { id: Uuid::new_v4(), url, secret: WebhookSecret::generate().expose(), event_types: vec!["*".into()], created_at: Utc::now() };
-        let d = Delivery::new(Uuid::new_v4(), Uuid::new_v4(), "video.completed", None, "{}".into(), Utc::now());
+        let sub = |url: String| Subscription {
+            id: Uuid::new_v4(),
+            url,
+            secret: WebhookSecret::generate().expose(),
+            event_types: vec!["*".into()],
+            created_at: Utc::now(),
+        };
+        let d = Delivery::new(
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            "video.completed",
+            None,
+            "{}".into(),
+            Utc::now(),
+        );
 
         let strict = Arc::new(DestinationPolicy::default());
         let client = http_client(&cfg, strict.clone()).unwrap();
-        for url in [format!("http://127.0.0.1:{port}/"), format!("http://localhost:{port}/"), format!("http://[::ffff:127.0.0.1]:{port}/")] {
+        for url in [
+            format!("http://127.0.0.1:{port}/"),
+            format!("http://localhost:{port}/"),
+            format!("http://[::ffff:127.0.0.1]:{port}/"),
+        ] {
             let (status, error) = send(&client, &strict, &sub(url.clone()), &d).await;
-            assert_eq!((status, error.as_deref()), (None, Some("webhook_destination_forbidden")), "{url}");
+            assert_eq!(
+                (status, error.as_deref()),
+                (None, Some("webhook_destination_forbidden")),
+                "{url}"
+            );
         }
-        assert_eq!(accepted.load(Ordering::SeqCst), 0, "no connection to a refused destination");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            0,
+            "no connection to a refused destination"
+        );
 
-        let allowed = Arc::new(DestinationPolicy { allow_private: false, allowed_hosts: vec!["127.0.0.1".into()] });
+        let allowed = Arc::new(DestinationPolicy {
+            allow_private: false,
+            allowed_hosts: vec!["127.0.0.1".into()],
+        });
         let client = http_client(&cfg, allowed.clone()).unwrap();
-        let (status, error) = send(&client, &allowed, &sub(format!("http://127.0.0.1:{port}/")), &d).await;
+        let (status, error) = send(
+            &client,
+            &allowed,
+            &sub(format!("http://127.0.0.1:{port}/")),
+            &d,
+        )
+        .await;
         assert_eq!((status, error), (Some(204), None));
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }

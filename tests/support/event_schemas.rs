@@ -29,7 +29,10 @@ pub fn committed() -> BTreeMap<String, String> {
 pub fn validators(files: &BTreeMap<String, Value>) -> HashMap<String, jsonschema::Validator> {
     struct Local(Value);
     impl jsonschema::Retrieve for Local {
-        fn retrieve(&self, uri: &jsonschema::Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        fn retrieve(
+            &self,
+            uri: &jsonschema::Uri<String>,
+        ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
             if uri.as_str() == vkyc::events::SCHEMA_BASE.to_string() + ENVELOPE_FILE {
                 Ok(self.0.clone())
             } else {
@@ -37,14 +40,22 @@ pub fn validators(files: &BTreeMap<String, Value>) -> HashMap<String, jsonschema
             }
         }
     }
-    let envelope = files.get(ENVELOPE_FILE).expect("the envelope's schema").clone();
+    let envelope = files
+        .get(ENVELOPE_FILE)
+        .expect("the envelope's schema")
+        .clone();
     let mut out = HashMap::new();
     for (name, schema) in files {
-        let Some(kind) = name.strip_suffix(".schema.json") else { continue };
+        let Some(kind) = name.strip_suffix(".schema.json") else {
+            continue;
+        };
         if name == ENVELOPE_FILE {
             continue;
         }
-        let v = jsonschema::options().with_retriever(Local(envelope.clone())).build(schema).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let v = jsonschema::options()
+            .with_retriever(Local(envelope.clone()))
+            .build(schema)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         out.insert(kind.to_string(), v);
     }
     out
@@ -52,5 +63,7 @@ pub fn validators(files: &BTreeMap<String, Value>) -> HashMap<String, jsonschema
 
 /// Why `event` does not satisfy `v` (empty when it does).
 pub fn errors(v: &jsonschema::Validator, event: &Value) -> Vec<String> {
-    v.iter_errors(event).map(|e| format!("{e} at {}", e.instance_path())).collect()
+    v.iter_errors(event)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
 }

@@ -24,15 +24,21 @@ pub trait BlobStore: Send + Sync + 'static {
     /// already written. Each `flush` makes what was written so far durable. Blocking I/O: call
     /// from a blocking-tolerant context (the recorder's own task).
     fn create_stream(&self, key: &str) -> Result<Box<dyn StreamWriter>, BlobError> {
-        Err(BlobError::Backend(format!("this blob store cannot stream {key}")))
+        Err(BlobError::Backend(format!(
+            "this blob store cannot stream {key}"
+        )))
     }
     /// Random access to a streamed blob (for range requests); `None` if there is none.
     fn open_stream(&self, key: &str) -> Result<Option<Box<dyn StreamReader>>, BlobError> {
-        Err(BlobError::Backend(format!("this blob store cannot stream {key}")))
+        Err(BlobError::Backend(format!(
+            "this blob store cannot stream {key}"
+        )))
     }
     /// After a crash: drops a torn last chunk so the rest reads; returns the plaintext length.
     fn repair_stream(&self, key: &str) -> Result<Option<u64>, BlobError> {
-        Err(BlobError::Backend(format!("this blob store cannot stream {key}")))
+        Err(BlobError::Backend(format!(
+            "this blob store cannot stream {key}"
+        )))
     }
     /// Identifies the encryption key the store writes with (stored with each recording).
     fn key_id(&self) -> String {
@@ -86,7 +92,11 @@ pub fn valid_key(key: &str) -> bool {
     !key.is_empty()
         && segs.len() <= 8
         && segs.iter().all(|s| {
-            !s.is_empty() && *s != "." && *s != ".." && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            !s.is_empty()
+                && *s != "."
+                && *s != ".."
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
         })
 }
 
@@ -125,20 +135,42 @@ pub mod chunk_crypto {
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut nonce);
         let sealed = cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: &aad(key, index) })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: &aad(key, index),
+                },
+            )
             .map_err(|e| io::Error::other(e.to_string()))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         Ok(out)
     }
 
-    pub fn open_record(cipher: &Aes256Gcm, key: &str, index: u64, record: &[u8]) -> io::Result<Vec<u8>> {
+    pub fn open_record(
+        cipher: &Aes256Gcm,
+        key: &str,
+        index: u64,
+        record: &[u8],
+    ) -> io::Result<Vec<u8>> {
         if record.len() < OVERHEAD {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "short record"));
         }
         let (nonce, sealed) = record.split_at(12);
         cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: &aad(key, index) })
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("chunk {index} of {key} does not authenticate")))
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: &aad(key, index),
+                },
+            )
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("chunk {index} of {key} does not authenticate"),
+                )
+            })
     }
 }

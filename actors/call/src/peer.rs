@@ -18,15 +18,15 @@ use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use webrtc::peer_connection::signaling_state::RTCSignalingState;
 use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::rtp_transceiver::rtp_codec::RTPCodecType;
+use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
 use webrtc::rtp_transceiver::rtp_transceiver_direction::RTCRtpTransceiverDirection;
 use webrtc::rtp_transceiver::RTCRtpTransceiverInit;
-use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
 use webrtc::track::track_local::TrackLocal;
 
-use vkyc_domain::{PeerId, Role};
 use crate::room::RoomMsg;
-use vkyc_media::sfu::{relay_keyframe_requests, PublishedTrack};
 use crate::signal::{IceCandidate, ServerMsg, SignalTx};
+use vkyc_domain::{PeerId, Role};
+use vkyc_media::sfu::{relay_keyframe_requests, PublishedTrack};
 
 /// Identifies a published track inside a room: its publisher and kind.
 pub type TrackKey = (PeerId, vkyc_domain::MediaKind);
@@ -85,7 +85,11 @@ impl Actor for PeerActor {
     type State = PeerState;
     type Arguments = PeerArgs;
 
-    async fn pre_start(&self, myself: ActorRef<PeerMsg>, args: PeerArgs) -> Result<PeerState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<PeerMsg>,
+        args: PeerArgs,
+    ) -> Result<PeerState, ActorProcessingErr> {
         let pc = args.pc.clone();
 
         // Our ICE candidates go straight to the client.
@@ -115,7 +119,11 @@ impl Actor for PeerActor {
         let can_publish = args.role.can_publish();
         pc.on_track(Box::new(move |track, receiver, _transceiver| {
             if can_publish {
-                let _ = room.cast(RoomMsg::TrackPublished { peer_id, track, receiver });
+                let _ = room.cast(RoomMsg::TrackPublished {
+                    peer_id,
+                    track,
+                    receiver,
+                });
             }
             Box::pin(async {})
         }));
@@ -125,7 +133,10 @@ impl Actor for PeerActor {
             for kind in [RTPCodecType::Audio, RTPCodecType::Video] {
                 pc.add_transceiver_from_kind(
                     kind,
-                    Some(RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, send_encodings: vec![] }),
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Recvonly,
+                        send_encodings: vec![],
+                    }),
                 )
                 .await?;
             }
@@ -148,11 +159,20 @@ impl Actor for PeerActor {
         Ok(state)
     }
 
-    async fn post_start(&self, _myself: ActorRef<PeerMsg>, state: &mut PeerState) -> Result<(), ActorProcessingErr> {
+    async fn post_start(
+        &self,
+        _myself: ActorRef<PeerMsg>,
+        state: &mut PeerState,
+    ) -> Result<(), ActorProcessingErr> {
         negotiate(state).await
     }
 
-    async fn handle(&self, _myself: ActorRef<PeerMsg>, msg: PeerMsg, state: &mut PeerState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<PeerMsg>,
+        msg: PeerMsg,
+        state: &mut PeerState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             PeerMsg::Answer(sdp) => on_answer(state, sdp).await?,
             PeerMsg::Candidate(c) => on_candidate(state, c).await,
@@ -185,7 +205,11 @@ impl Actor for PeerActor {
         Ok(())
     }
 
-    async fn post_stop(&self, _myself: ActorRef<PeerMsg>, state: &mut PeerState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<PeerMsg>,
+        state: &mut PeerState,
+    ) -> Result<(), ActorProcessingErr> {
         let _ = state.pc.close().await;
         Ok(())
     }
@@ -200,16 +224,30 @@ async fn request_keyframes(state: &mut PeerState) {
     }
 }
 
-async fn add_subscription(state: &mut PeerState, track: Arc<PublishedTrack>) -> Result<(), ActorProcessingErr> {
+async fn add_subscription(
+    state: &mut PeerState,
+    track: Arc<PublishedTrack>,
+) -> Result<(), ActorProcessingErr> {
     let key = (track.publisher, track.kind);
     if state.senders.contains_key(&key) || track.publisher == state.peer_id {
         return Ok(());
     }
     let local: Arc<dyn TrackLocal + Send + Sync> = track.local.clone();
     // Send-only: a client cannot push media back on a forwarded track's m-line.
-    let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Sendonly, send_encodings: vec![] };
-    let sender = state.pc.add_transceiver_from_track(local, Some(init)).await?.sender().await;
-    tokio::spawn(relay_keyframe_requests(sender.clone(), Arc::downgrade(&track)));
+    let init = RTCRtpTransceiverInit {
+        direction: RTCRtpTransceiverDirection::Sendonly,
+        send_encodings: vec![],
+    };
+    let sender = state
+        .pc
+        .add_transceiver_from_track(local, Some(init))
+        .await?
+        .sender()
+        .await;
+    tokio::spawn(relay_keyframe_requests(
+        sender.clone(),
+        Arc::downgrade(&track),
+    ));
     state.senders.insert(key, (sender, track));
     state.needs_keyframe.push(key);
     Ok(())
@@ -236,13 +274,20 @@ async fn negotiate(state: &mut PeerState) -> Result<(), ActorProcessingErr> {
 
 async fn on_answer(state: &mut PeerState, sdp: String) -> Result<(), ActorProcessingErr> {
     if !state.awaiting_answer {
-        let _ = state.signal.send(ServerMsg::error("bad_sdp", "no offer is waiting for an answer"));
+        let _ = state.signal.send(ServerMsg::error(
+            "bad_sdp",
+            "no offer is waiting for an answer",
+        ));
         return Ok(());
     }
     if sdp.len() > state.max_sdp_bytes {
         let _ = state.signal.send(ServerMsg::error(
             "sdp_too_large",
-            format!("the answer is {} bytes; at most {} are accepted", sdp.len(), state.max_sdp_bytes),
+            format!(
+                "the answer is {} bytes; at most {} are accepted",
+                sdp.len(),
+                state.max_sdp_bytes
+            ),
         ));
         return Ok(());
     }
@@ -252,7 +297,10 @@ async fn on_answer(state: &mut PeerState, sdp: String) -> Result<(), ActorProces
     };
     if let Err(e) = applied {
         // The offer stays outstanding: the client may send a corrected answer.
-        let _ = state.signal.send(ServerMsg::error("bad_sdp", format!("the answer was rejected: {e}")));
+        let _ = state.signal.send(ServerMsg::error(
+            "bad_sdp",
+            format!("the answer was rejected: {e}"),
+        ));
         return Ok(());
     }
     state.awaiting_answer = false;
@@ -277,7 +325,9 @@ async fn on_candidate(state: &mut PeerState, candidate: Option<IceCandidate>) {
         return;
     }
     if c.candidate.len() > 1024 {
-        let _ = state.signal.send(ServerMsg::error("bad_candidate", "candidate too long"));
+        let _ = state
+            .signal
+            .send(ServerMsg::error("bad_candidate", "candidate too long"));
         return;
     }
     let init = RTCIceCandidateInit {
@@ -287,6 +337,9 @@ async fn on_candidate(state: &mut PeerState, candidate: Option<IceCandidate>) {
         username_fragment: c.username_fragment,
     };
     if let Err(e) = state.pc.add_ice_candidate(init).await {
-        let _ = state.signal.send(ServerMsg::error("bad_candidate", format!("candidate rejected: {e}")));
+        let _ = state.signal.send(ServerMsg::error(
+            "bad_candidate",
+            format!("candidate rejected: {e}"),
+        ));
     }
 }

@@ -23,11 +23,24 @@ pub struct IceCandidate {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMsg {
-    Join { token: String },
-    Answer { sdp: String },
-    Candidate { candidate: Option<IceCandidate> },
-    Mute { peer_id: PeerId, kind: MediaKind, muted: bool },
-    MediaState { audio: bool, video: bool },
+    Join {
+        token: String,
+    },
+    Answer {
+        sdp: String,
+    },
+    Candidate {
+        candidate: Option<IceCandidate>,
+    },
+    Mute {
+        peer_id: PeerId,
+        kind: MediaKind,
+        muted: bool,
+    },
+    MediaState {
+        audio: bool,
+        video: bool,
+    },
     End,
     Leave,
     Ping,
@@ -35,8 +48,16 @@ pub enum ClientMsg {
 
 impl ClientMsg {
     /// The `type` values a client may send, to tell "unknown type" from "bad fields".
-    pub const TYPES: &'static [&'static str] =
-        &["join", "answer", "candidate", "mute", "media_state", "end", "leave", "ping"];
+    pub const TYPES: &'static [&'static str] = &[
+        "join",
+        "answer",
+        "candidate",
+        "mute",
+        "media_state",
+        "end",
+        "leave",
+        "ping",
+    ];
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,23 +70,51 @@ pub enum ServerMsg {
         participant_id: String,
         peers: Vec<PeerInfo>,
     },
-    Offer { sdp: String },
-    Candidate { candidate: Option<IceCandidate> },
-    PeerJoined { peer: PeerInfo },
-    PeerLeft { peer_id: PeerId, reason: String },
-    Muted { peer_id: PeerId, kind: MediaKind, muted: bool, by: PeerId },
-    MediaState { peer_id: PeerId, audio: bool, video: bool },
-    RoomEnded { reason: String },
+    Offer {
+        sdp: String,
+    },
+    Candidate {
+        candidate: Option<IceCandidate>,
+    },
+    PeerJoined {
+        peer: PeerInfo,
+    },
+    PeerLeft {
+        peer_id: PeerId,
+        reason: String,
+    },
+    Muted {
+        peer_id: PeerId,
+        kind: MediaKind,
+        muted: bool,
+        by: PeerId,
+    },
+    MediaState {
+        peer_id: PeerId,
+        audio: bool,
+        video: bool,
+    },
+    RoomEnded {
+        reason: String,
+    },
     /// Something the server asks this participant to do now (a verification step's prompt,
     /// e.g. `{"kind":"liveness","challenge_id":…,"moves":[…],"seconds_per_move":N}`).
-    Prompt { prompt: serde_json::Value },
-    Error { code: String, message: String },
+    Prompt {
+        prompt: serde_json::Value,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
     Pong,
 }
 
 impl ServerMsg {
     pub fn error(code: &str, message: impl Into<String>) -> Self {
-        ServerMsg::Error { code: code.to_string(), message: message.into() }
+        ServerMsg::Error {
+            code: code.to_string(),
+            message: message.into(),
+        }
     }
 }
 

@@ -13,11 +13,11 @@ use std::sync::{Arc, RwLock};
 
 use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
-use vkyc_domain::{PeerId, Role, SessionId};
-use crate::signal::ServerMsg;
-use vkyc_domain::events::{data, emit, DomainEvent, EventSink};
 use crate::peer::PeerMsg;
 use crate::room::{JoinSpec, RoomActor, RoomArgs, RoomError, RoomInfo, RoomMsg, RoomSettings};
+use crate::signal::ServerMsg;
+use vkyc_domain::events::{data, emit, DomainEvent, EventSink};
+use vkyc_domain::{PeerId, Role, SessionId};
 use vkyc_media::sfu::Sfu;
 
 const CALL_TIMEOUT_MS: u64 = 10_000;
@@ -51,8 +51,15 @@ pub struct Shared {
 // ---------------------------------------------------------------- RoomSupervisor
 
 pub enum RoomSupMsg {
-    GetOrCreate { session_id: SessionId, record: bool, reply: RpcReplyPort<Result<ActorRef<RoomMsg>, JoinError>> },
-    Get { session_id: SessionId, reply: RpcReplyPort<Option<ActorRef<RoomMsg>>> },
+    GetOrCreate {
+        session_id: SessionId,
+        record: bool,
+        reply: RpcReplyPort<Result<ActorRef<RoomMsg>, JoinError>>,
+    },
+    Get {
+        session_id: SessionId,
+        reply: RpcReplyPort<Option<ActorRef<RoomMsg>>>,
+    },
     List(RpcReplyPort<Vec<ActorRef<RoomMsg>>>),
 }
 
@@ -68,13 +75,29 @@ impl Actor for RoomSupervisor {
     type State = RoomSupState;
     type Arguments = Shared;
 
-    async fn pre_start(&self, _myself: ActorRef<RoomSupMsg>, shared: Shared) -> Result<RoomSupState, ActorProcessingErr> {
-        Ok(RoomSupState { shared, rooms: HashMap::new() })
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<RoomSupMsg>,
+        shared: Shared,
+    ) -> Result<RoomSupState, ActorProcessingErr> {
+        Ok(RoomSupState {
+            shared,
+            rooms: HashMap::new(),
+        })
     }
 
-    async fn handle(&self, myself: ActorRef<RoomSupMsg>, msg: RoomSupMsg, state: &mut RoomSupState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<RoomSupMsg>,
+        msg: RoomSupMsg,
+        state: &mut RoomSupState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
-            RoomSupMsg::GetOrCreate { session_id, record, reply } => {
+            RoomSupMsg::GetOrCreate {
+                session_id,
+                record,
+                reply,
+            } => {
                 if let Some(room) = state.rooms.get(&session_id) {
                     let _ = reply.send(Ok(room.clone()));
                     return Ok(());
@@ -86,13 +109,14 @@ impl Actor for RoomSupervisor {
                     settings: state.shared.settings.clone(),
                     record,
                 };
-                let result = match Actor::spawn_linked(None, RoomActor, args, myself.get_cell()).await {
-                    Ok((room, _)) => {
-                        state.rooms.insert(session_id, room.clone());
-                        Ok(room)
-                    }
-                    Err(e) => Err(JoinError::Internal(e.to_string())),
-                };
+                let result =
+                    match Actor::spawn_linked(None, RoomActor, args, myself.get_cell()).await {
+                        Ok((room, _)) => {
+                            state.rooms.insert(session_id, room.clone());
+                            Ok(room)
+                        }
+                        Err(e) => Err(JoinError::Internal(e.to_string())),
+                    };
                 let _ = reply.send(result);
             }
             RoomSupMsg::Get { session_id, reply } => {
@@ -116,12 +140,21 @@ impl Actor for RoomSupervisor {
             SupervisionEvent::ActorFailed(cell, err) => (cell, Some(err.to_string())),
             _ => return Ok(()),
         };
-        let session = state.rooms.iter().find(|(_, r)| r.get_id() == cell.get_id()).map(|(s, _)| *s);
+        let session = state
+            .rooms
+            .iter()
+            .find(|(_, r)| r.get_id() == cell.get_id())
+            .map(|(s, _)| *s);
         if let Some(session_id) = session {
             state.rooms.remove(&session_id);
             if let Some(error) = failure {
                 tracing::error!(session = %session_id, %error, "room actor failed");
-                let ev = DomainEvent::new(Some(session_id), data::RoomFailed { error_kind: "actor_failed".into() });
+                let ev = DomainEvent::new(
+                    Some(session_id),
+                    data::RoomFailed {
+                        error_kind: "actor_failed".into(),
+                    },
+                );
                 emit(&*state.shared.events, ev).await;
             }
         }
@@ -140,8 +173,13 @@ pub struct RootState {
     slot: Slot,
 }
 
-async fn start_room_supervisor(root: &ActorRef<()>, shared: &Shared, slot: &Slot) -> Result<(), ActorProcessingErr> {
-    let (rooms, _) = Actor::spawn_linked(None, RoomSupervisor, shared.clone(), root.get_cell()).await?;
+async fn start_room_supervisor(
+    root: &ActorRef<()>,
+    shared: &Shared,
+    slot: &Slot,
+) -> Result<(), ActorProcessingErr> {
+    let (rooms, _) =
+        Actor::spawn_linked(None, RoomSupervisor, shared.clone(), root.get_cell()).await?;
     *slot.write().unwrap() = Some(rooms);
     Ok(())
 }
@@ -151,17 +189,31 @@ impl Actor for RootSupervisor {
     type State = RootState;
     type Arguments = (Shared, Slot);
 
-    async fn pre_start(&self, myself: ActorRef<()>, (shared, slot): (Shared, Slot)) -> Result<RootState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<()>,
+        (shared, slot): (Shared, Slot),
+    ) -> Result<RootState, ActorProcessingErr> {
         start_room_supervisor(&myself, &shared, &slot).await?;
         Ok(RootState { shared, slot })
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<()>, evt: SupervisionEvent, state: &mut RootState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<()>,
+        evt: SupervisionEvent,
+        state: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorFailed(_, err) = evt {
             // The live rooms were lost with it; new joins get a fresh supervisor.
             tracing::error!(error = %err, "room supervisor failed; starting a new one");
             start_room_supervisor(&myself, &state.shared, &state.slot).await?;
-            let ev = DomainEvent::new(None, data::SupervisorRestarted { supervisor: "rooms".into() });
+            let ev = DomainEvent::new(
+                None,
+                data::SupervisorRestarted {
+                    supervisor: "rooms".into(),
+                },
+            );
             emit(&*state.shared.events, ev).await;
         }
         Ok(())
@@ -181,11 +233,23 @@ pub struct Rooms {
 impl Rooms {
     /// The handle, with nothing started yet: see [`Rooms::spawn_root`].
     pub fn new(sfu: Arc<Sfu>, events: Arc<dyn EventSink>, settings: RoomSettings) -> Self {
-        Self { root: Arc::default(), slot: Arc::new(RwLock::new(None)), shared: Shared { sfu, events, settings } }
+        Self {
+            root: Arc::default(),
+            slot: Arc::new(RwLock::new(None)),
+            shared: Shared {
+                sfu,
+                events,
+                settings,
+            },
+        }
     }
 
     /// A standalone tree (tests): the root has no supervisor.
-    pub async fn start(sfu: Arc<Sfu>, events: Arc<dyn EventSink>, settings: RoomSettings) -> Result<Self, ActorProcessingErr> {
+    pub async fn start(
+        sfu: Arc<Sfu>,
+        events: Arc<dyn EventSink>,
+        settings: RoomSettings,
+    ) -> Result<Self, ActorProcessingErr> {
         let rooms = Self::new(sfu, events, settings);
         rooms.spawn_root(None).await?;
         Ok(rooms)
@@ -193,7 +257,10 @@ impl Rooms {
 
     /// Starts the root (again), linked to `supervisor` when given; this handle then reaches
     /// the new one. Returns the root's cell.
-    pub async fn spawn_root(&self, supervisor: Option<ractor::ActorCell>) -> Result<ractor::ActorCell, ActorProcessingErr> {
+    pub async fn spawn_root(
+        &self,
+        supervisor: Option<ractor::ActorCell>,
+    ) -> Result<ractor::ActorCell, ActorProcessingErr> {
         let args = (self.shared.clone(), self.slot.clone());
         let (root, _) = match supervisor {
             Some(sup) => Actor::spawn_linked(None, RootSupervisor, args, sup).await?,
@@ -209,23 +276,46 @@ impl Rooms {
     }
 
     /// Join the session's room, starting it if it is not live.
-    pub async fn join(&self, session_id: SessionId, spec: JoinSpec) -> Result<JoinedPeer, JoinError> {
-        let sup = self.supervisor().ok_or_else(|| JoinError::Internal("no room supervisor".into()))?;
+    pub async fn join(
+        &self,
+        session_id: SessionId,
+        spec: JoinSpec,
+    ) -> Result<JoinedPeer, JoinError> {
+        let sup = self
+            .supervisor()
+            .ok_or_else(|| JoinError::Internal("no room supervisor".into()))?;
         let record = spec.record;
-        let room = call_t!(sup, |reply| RoomSupMsg::GetOrCreate { session_id, record, reply }, CALL_TIMEOUT_MS)
-            .map_err(|e| JoinError::Internal(e.to_string()))??;
+        let room = call_t!(
+            sup,
+            |reply| RoomSupMsg::GetOrCreate {
+                session_id,
+                record,
+                reply
+            },
+            CALL_TIMEOUT_MS
+        )
+        .map_err(|e| JoinError::Internal(e.to_string()))??;
         // A room that stops between lookup and join has just ended.
-        call_t!(room, |reply| RoomMsg::Join { spec, reply }, CALL_TIMEOUT_MS).map_err(|_| JoinError::RoomEnded)?
+        call_t!(room, |reply| RoomMsg::Join { spec, reply }, CALL_TIMEOUT_MS)
+            .map_err(|_| JoinError::RoomEnded)?
     }
 
     pub async fn room(&self, session_id: SessionId) -> Option<ActorRef<RoomMsg>> {
         let sup = self.supervisor()?;
-        call_t!(sup, |reply| RoomSupMsg::Get { session_id, reply }, CALL_TIMEOUT_MS).ok().flatten()
+        call_t!(
+            sup,
+            |reply| RoomSupMsg::Get { session_id, reply },
+            CALL_TIMEOUT_MS
+        )
+        .ok()
+        .flatten()
     }
 
     /// Every live room, with its peers.
     pub async fn list(&self) -> Vec<RoomInfo> {
-        let Some(sup) = self.supervisor() else { return vec![] };
+        let Some(sup) = self.supervisor() else {
+            return vec![];
+        };
         let rooms = call_t!(sup, RoomSupMsg::List, CALL_TIMEOUT_MS).unwrap_or_default();
         let mut out = Vec::with_capacity(rooms.len());
         for room in rooms {
@@ -239,10 +329,25 @@ impl Rooms {
     }
 
     /// End the session's live room. `Ok(false)` when it has none.
-    pub async fn end(&self, session_id: SessionId, by: Option<PeerId>, reason: &str) -> Result<bool, RoomError> {
-        let Some(room) = self.room(session_id).await else { return Ok(false) };
+    pub async fn end(
+        &self,
+        session_id: SessionId,
+        by: Option<PeerId>,
+        reason: &str,
+    ) -> Result<bool, RoomError> {
+        let Some(room) = self.room(session_id).await else {
+            return Ok(false);
+        };
         let reason = reason.to_string();
-        match call_t!(room, |reply| RoomMsg::End { by, reason, reply: Some(reply) }, CALL_TIMEOUT_MS) {
+        match call_t!(
+            room,
+            |reply| RoomMsg::End {
+                by,
+                reason,
+                reply: Some(reply)
+            },
+            CALL_TIMEOUT_MS
+        ) {
             Ok(result) => result.map(|_| true),
             Err(_) => Ok(false),
         }
@@ -251,10 +356,28 @@ impl Rooms {
     /// Sends `msg` to the peers in the live call of room `room_id` that joined for session
     /// `session_id` (the room's own, or an applicant's in a group call) with one of `roles`.
     /// Returns how many received it (0 when there is no live call).
-    pub async fn notify(&self, room_id: SessionId, session_id: SessionId, roles: &[Role], msg: ServerMsg) -> usize {
-        let Some(room) = self.room(room_id).await else { return 0 };
+    pub async fn notify(
+        &self,
+        room_id: SessionId,
+        session_id: SessionId,
+        roles: &[Role],
+        msg: ServerMsg,
+    ) -> usize {
+        let Some(room) = self.room(room_id).await else {
+            return 0;
+        };
         let roles = roles.to_vec();
-        call_t!(room, |reply| RoomMsg::Notify { session_id, roles, msg, reply }, CALL_TIMEOUT_MS).unwrap_or(0)
+        call_t!(
+            room,
+            |reply| RoomMsg::Notify {
+                session_id,
+                roles,
+                msg,
+                reply
+            },
+            CALL_TIMEOUT_MS
+        )
+        .unwrap_or(0)
     }
 
     pub fn shutdown(&self) {

@@ -20,36 +20,55 @@ use chrono::Utc;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serde::Deserialize;
 use uuid::Uuid;
-use vkyc_domain::kyc::{Change, CaseRefusal, Principal};
+use vkyc_domain::kyc::{CaseRefusal, Change, Principal};
 use vkyc_domain::SessionId;
 
 use vkyc_blob::BlobStore;
-use vkyc_domain::events::{data, DomainEvent, EventData};
-use vkyc_vision::inference::{InferenceError, Pool};
-use vkyc_domain::kyc::*;
-use vkyc_vision::verify::{CheckError, DocumentEngine, DocumentJob, FaceMatchEngine, FaceMatchJob, Frame, LivenessEngine, LivenessJob};
-use vkyc_vision::liveness::{ChallengeConfig, Move};
 use vkyc_domain::document::DocumentKind;
-use vkyc_domain::step_input::{ConsentVersion, NoPosition, OtpCode, Position};
+use vkyc_domain::events::{data, DomainEvent, EventData};
+use vkyc_domain::kyc::*;
 use vkyc_domain::step_data::{
-    CardPhoto, ConsentData, DocumentData, DocumentNotRead, DocumentRead, FaceData, LivenessData, LocationData, LocationFound, LocationUnavailable, OtpData, QuestionsData, SourceMatch, StepData,
+    CardPhoto, ConsentData, DocumentData, DocumentNotRead, DocumentRead, FaceData, LivenessData,
+    LocationData, LocationFound, LocationUnavailable, OtpData, QuestionsData, SourceMatch,
+    StepData,
+};
+use vkyc_domain::step_input::{ConsentVersion, NoPosition, OtpCode, Position};
+use vkyc_vision::inference::{InferenceError, Pool};
+use vkyc_vision::liveness::{ChallengeConfig, Move};
+use vkyc_vision::verify::{
+    CheckError, DocumentEngine, DocumentJob, FaceMatchEngine, FaceMatchJob, Frame, LivenessEngine,
+    LivenessJob,
 };
 
 /// What a step run is given (the server resolves capture ids to their bytes).
 pub enum StepInput {
-    Consent { text_version: ConsentVersion, given: bool },
+    Consent {
+        text_version: ConsentVersion,
+        given: bool,
+    },
     /// The browser's position, or why it gave none.
     Location(Result<Position, NoPosition>),
-    Document { capture_id: Uuid, kind: DocumentKind, image: Vec<u8>, expected_name: String },
+    Document {
+        capture_id: Uuid,
+        kind: DocumentKind,
+        image: Vec<u8>,
+        expected_name: String,
+    },
     /// A face capture compared with the document photo and the references; with
     /// `liveness`, the frames recorded while the customer followed the session's open
     /// challenge (the probe is then the most frontal frame unless a capture is given).
-    Face { probe: Option<(Uuid, Vec<u8>)>, references: Vec<(String, Vec<u8>)>, liveness: Option<LivenessFrames> },
+    Face {
+        probe: Option<(Uuid, Vec<u8>)>,
+        references: Vec<(String, Vec<u8>)>,
+        liveness: Option<LivenessFrames>,
+    },
     /// The code the customer entered: an attempt.
     OtpVerify { code: OtpCode },
     /// The agent's record of the answers: `(question id, question text, value)`. A value
     /// that differs from the first one recorded for that question is an edit; both are kept.
-    Questions { answers: Vec<(String, String, String)> },
+    Questions {
+        answers: Vec<(String, String, String)>,
+    },
     /// Fault injection for tests: the step actor running this step panics.
     #[cfg(feature = "fault-injection")]
     Crash(StepType),
@@ -132,7 +151,11 @@ struct PendingOtp {
 
 fn otp_hash(session: SessionId, code: &str) -> [u8; 32] {
     use sha2::{Digest, Sha256};
-    Sha256::new().chain_update(session.as_uuid().as_bytes()).chain_update(code.trim().as_bytes()).finalize().into()
+    Sha256::new()
+        .chain_update(session.as_uuid().as_bytes())
+        .chain_update(code.trim().as_bytes())
+        .finalize()
+        .into()
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -191,15 +214,45 @@ impl CaseError {
 type Reply<T> = RpcReplyPort<Result<T, CaseError>>;
 
 pub enum CaseMsg {
-    Run { input: StepInput, by: Principal, reply: Reply<Attempt> },
+    Run {
+        input: StepInput,
+        by: Principal,
+        reply: Reply<Attempt>,
+    },
     /// Sends a one-time code; answers how long it is valid, in seconds.
-    SendOtp { by: Principal, reply: Reply<u64> },
+    SendOtp {
+        by: Principal,
+        reply: Reply<u64>,
+    },
     /// Issues a head-movement challenge for the face step's liveness check.
-    StartChallenge { by: Principal, reply: Reply<IssuedChallenge> },
-    StepDone { step: StepType, attempt: Attempt, card_face: Option<Vec<u8>> },
-    DecideStep { step: StepType, verdict: Verdict, notes: Option<String>, by: Principal, reply: Reply<KycCase> },
-    Decide { result: CaseResult, notes: Option<String>, by: Principal, reply: Reply<KycCase> },
-    Audit { verdict: AuditVerdict, notes: Option<String>, by: Principal, reply: Reply<KycCase> },
+    StartChallenge {
+        by: Principal,
+        reply: Reply<IssuedChallenge>,
+    },
+    StepDone {
+        step: StepType,
+        attempt: Attempt,
+        card_face: Option<Vec<u8>>,
+    },
+    DecideStep {
+        step: StepType,
+        verdict: Verdict,
+        notes: Option<String>,
+        by: Principal,
+        reply: Reply<KycCase>,
+    },
+    Decide {
+        result: CaseResult,
+        notes: Option<String>,
+        by: Principal,
+        reply: Reply<KycCase>,
+    },
+    Audit {
+        verdict: AuditVerdict,
+        notes: Option<String>,
+        by: Principal,
+        reply: Reply<KycCase>,
+    },
     /// Whether the case lock lets `Change` happen now (e.g. before a capture is stored).
     Check(Change, Reply<()>),
     Get(RpcReplyPort<KycCase>),
@@ -210,8 +263,6 @@ pub enum CaseMsg {
     /// while the supervisor waits for the answer, so no message is lost.
     TryRetire(RpcReplyPort<bool>),
 }
-
-
 
 // ------------------------------------------------------------------------ StepActor
 
@@ -233,7 +284,9 @@ fn inference_err(e: InferenceError) -> CheckError {
     CheckError::new(e.code(), e.to_string())
 }
 
-async fn run_step(args: &mut StepArgs) -> (Outcome, Scores, Vec<CheckError>, StepData, Option<Vec<u8>>) {
+async fn run_step(
+    args: &mut StepArgs,
+) -> (Outcome, Scores, Vec<CheckError>, StepData, Option<Vec<u8>>) {
     let mut scores = Scores::default();
     let input = std::mem::replace(&mut args.input, StepInput::Questions { answers: vec![] });
     match input {
@@ -242,26 +295,100 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, Scores, Vec<CheckError>, Ste
         StepInput::OtpVerify { .. } | StepInput::Questions { .. } => {
             unreachable!("handled by the case actor itself")
         }
-        StepInput::Consent { text_version, given } => {
-            (if given { Outcome::Passed } else { Outcome::Failed }, scores, vec![], StepData::Consent(ConsentData { text_version: text_version.into_string(), given }), None)
-        }
-        StepInput::Location(Ok(Position { latitude: lat, longitude: lon, accuracy_m: acc })) => {
+        StepInput::Consent {
+            text_version,
+            given,
+        } => (
+            if given {
+                Outcome::Passed
+            } else {
+                Outcome::Failed
+            },
+            scores,
+            vec![],
+            StepData::Consent(ConsentData {
+                text_version: text_version.into_string(),
+                given,
+            }),
+            None,
+        ),
+        StepInput::Location(Ok(Position {
+            latitude: lat,
+            longitude: lon,
+            accuracy_m: acc,
+        })) => {
             let inside = args.ctx.region.contains(lat, lon);
-            let data = StepData::Location(LocationData::Found(LocationFound { latitude: lat, longitude: lon, accuracy_m: acc, region: args.ctx.region.name.clone(), inside_region: inside }));
-            let errors = if inside { vec![] } else { vec![CheckError { code: "outside_region".into(), message: format!("the location is outside {}", args.ctx.region.name) }] };
-            (if inside { Outcome::Passed } else { Outcome::Failed }, scores, errors, data, None)
+            let data = StepData::Location(LocationData::Found(LocationFound {
+                latitude: lat,
+                longitude: lon,
+                accuracy_m: acc,
+                region: args.ctx.region.name.clone(),
+                inside_region: inside,
+            }));
+            let errors = if inside {
+                vec![]
+            } else {
+                vec![CheckError {
+                    code: "outside_region".into(),
+                    message: format!("the location is outside {}", args.ctx.region.name),
+                }]
+            };
+            (
+                if inside {
+                    Outcome::Passed
+                } else {
+                    Outcome::Failed
+                },
+                scores,
+                errors,
+                data,
+                None,
+            )
         }
         StepInput::Location(Err(why)) => {
             let why = why.into_string();
-            let errors = vec![CheckError { code: "location_unavailable".into(), message: format!("no location from the browser: {why}") }];
-            (Outcome::Failed, scores, errors, StepData::Location(LocationData::Unavailable(LocationUnavailable { error: why })), None)
+            let errors = vec![CheckError {
+                code: "location_unavailable".into(),
+                message: format!("no location from the browser: {why}"),
+            }];
+            (
+                Outcome::Failed,
+                scores,
+                errors,
+                StepData::Location(LocationData::Unavailable(LocationUnavailable {
+                    error: why,
+                })),
+                None,
+            )
         }
-        StepInput::Document { capture_id, kind, image, expected_name } => {
-            let not_read = StepData::Document(DocumentData::NotRead(DocumentNotRead { capture_id }));
+        StepInput::Document {
+            capture_id,
+            kind,
+            image,
+            expected_name,
+        } => {
+            let not_read =
+                StepData::Document(DocumentData::NotRead(DocumentNotRead { capture_id }));
             let Some(pool) = &args.ctx.document else {
-                return (Outcome::Error, scores, vec![CheckError { code: "inference_disabled".into(), message: "verification is switched off".into() }], not_read, None);
+                return (
+                    Outcome::Error,
+                    scores,
+                    vec![CheckError {
+                        code: "inference_disabled".into(),
+                        message: "verification is switched off".into(),
+                    }],
+                    not_read,
+                    None,
+                );
             };
-            match pool.submit(DocumentJob { kind, image, expected_name: Some(expected_name) }).await {
+            match pool
+                .submit(DocumentJob {
+                    kind,
+                    image,
+                    expected_name: Some(expected_name),
+                })
+                .await
+            {
                 Ok(out) => {
                     let name_match = out.name_match.unwrap_or(0);
                     scores.name_match = Some(name_match);
@@ -269,17 +396,46 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, Scores, Vec<CheckError>, Ste
                     if !out.fields.has_number() {
                         errors.push(CheckError { code: "document_unreadable".into(), message: "the document number could not be read: hold the card flat, fully in frame, without glare".into() });
                     }
-                    let outcome = if out.fields.has_number() && out.face.is_some() { Outcome::Passed } else { Outcome::Failed };
+                    let outcome = if out.fields.has_number() && out.face.is_some() {
+                        Outcome::Passed
+                    } else {
+                        Outcome::Failed
+                    };
                     let card_face = out.face.as_ref().map(|f| CardPhoto { bbox: f.bbox });
-                    let data = StepData::Document(DocumentData::Read(DocumentRead { capture_id, kind, fields: out.fields, name_match, card_face }));
+                    let data = StepData::Document(DocumentData::Read(DocumentRead {
+                        capture_id,
+                        kind,
+                        fields: out.fields,
+                        name_match,
+                        card_face,
+                    }));
                     (outcome, scores, errors, data, out.face.map(|f| f.jpeg))
                 }
-                Err(e) => (Outcome::Error, scores, vec![inference_err(e)], not_read, None),
+                Err(e) => (
+                    Outcome::Error,
+                    scores,
+                    vec![inference_err(e)],
+                    not_read,
+                    None,
+                ),
             }
         }
-        StepInput::Face { probe, mut references, liveness } => {
+        StepInput::Face {
+            probe,
+            mut references,
+            liveness,
+        } => {
             let (Some(pool), Some(live_pool)) = (&args.ctx.face, &args.ctx.liveness) else {
-                return (Outcome::Error, scores, vec![CheckError { code: "inference_disabled".into(), message: "verification is switched off".into() }], StepData::Face(FaceData::default()), None);
+                return (
+                    Outcome::Error,
+                    scores,
+                    vec![CheckError {
+                        code: "inference_disabled".into(),
+                        message: "verification is switched off".into(),
+                    }],
+                    StepData::Face(FaceData::default()),
+                    None,
+                );
             };
             let mut data = FaceData::default();
             let mut errors = vec![];
@@ -287,8 +443,21 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, Scores, Vec<CheckError>, Ste
             let mut probe = probe;
             if let Some(lf) = liveness {
                 let ids: Vec<(Uuid, u64)> = lf.frames.iter().map(|(id, t, _)| (*id, *t)).collect();
-                let frames: Vec<Frame> = lf.frames.iter().map(|(_, t, b)| Frame { image: b.clone(), t_ms: *t }).collect();
-                match live_pool.submit(LivenessJob { moves: std::mem::take(&mut args.moves), frames }).await {
+                let frames: Vec<Frame> = lf
+                    .frames
+                    .iter()
+                    .map(|(_, t, b)| Frame {
+                        image: b.clone(),
+                        t_ms: *t,
+                    })
+                    .collect();
+                match live_pool
+                    .submit(LivenessJob {
+                        moves: std::mem::take(&mut args.moves),
+                        frames,
+                    })
+                    .await
+                {
                     Ok(out) => {
                         let v = &out.verdict;
                         scores.liveness = Some(v.score);
@@ -310,18 +479,33 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, Scores, Vec<CheckError>, Ste
                                 Some(why) => format!("liveness score {}: {why}", v.score),
                                 None => format!("liveness score {} below the pass score", v.score),
                             };
-                            errors.push(CheckError { code: "not_live".into(), message });
+                            errors.push(CheckError {
+                                code: "not_live".into(),
+                                message,
+                            });
                         }
                         live = Some(v.live);
                         if probe.is_none() {
                             probe = best.map(|b| (ids[b].0, lf.frames[b].2.clone()));
                         }
                     }
-                    Err(e) => return (Outcome::Error, scores, vec![inference_err(e)], StepData::Face(data), None),
+                    Err(e) => {
+                        return (
+                            Outcome::Error,
+                            scores,
+                            vec![inference_err(e)],
+                            StepData::Face(data),
+                            None,
+                        )
+                    }
                 }
             }
             let Some((capture_id, image)) = probe else {
-                errors.push(CheckError { code: "no_probe".into(), message: "no frame with a usable face to compare: capture the face again".into() });
+                errors.push(CheckError {
+                    code: "no_probe".into(),
+                    message: "no frame with a usable face to compare: capture the face again"
+                        .into(),
+                });
                 return (Outcome::Error, scores, errors, StepData::Face(data), None);
             };
             data.capture_id = Some(capture_id);
@@ -335,18 +519,30 @@ async fn run_step(args: &mut StepArgs) -> (Outcome, Scores, Vec<CheckError>, Ste
                 return (Outcome::Error, scores, errors, StepData::Face(data), None);
             }
             let labels: Vec<String> = references.iter().map(|(l, _)| l.clone()).collect();
-            let job = FaceMatchJob { probe: image, references: references.into_iter().map(|(_, b)| b).collect() };
+            let job = FaceMatchJob {
+                probe: image,
+                references: references.into_iter().map(|(_, b)| b).collect(),
+            };
             match pool.submit(job).await {
                 Ok(out) => {
                     scores.face_match = Some(out.score);
                     let matches = out
                         .references
                         .iter()
-                        .map(|r| SourceMatch { source: labels[r.index].clone(), score: r.result.as_ref().map(|m| m.score), matched: r.result.as_ref().map(|m| m.matched), error: r.error.clone() })
+                        .map(|r| SourceMatch {
+                            source: labels[r.index].clone(),
+                            score: r.result.as_ref().map(|m| m.score),
+                            matched: r.result.as_ref().map(|m| m.matched),
+                            error: r.error.clone(),
+                        })
                         .collect();
                     data.matches = Some(matches);
                     data.quality = Some(out.probe.quality);
-                    let outcome = if out.matched && live != Some(false) { Outcome::Passed } else { Outcome::Failed };
+                    let outcome = if out.matched && live != Some(false) {
+                        Outcome::Passed
+                    } else {
+                        Outcome::Failed
+                    };
                     (outcome, scores, errors, StepData::Face(data), None)
                 }
                 Err(e) => {
@@ -363,23 +559,49 @@ impl Actor for StepActor {
     type State = Option<StepArgs>;
     type Arguments = StepArgs;
 
-    async fn pre_start(&self, _me: ActorRef<()>, args: StepArgs) -> Result<Option<StepArgs>, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _me: ActorRef<()>,
+        args: StepArgs,
+    ) -> Result<Option<StepArgs>, ActorProcessingErr> {
         Ok(Some(args))
     }
 
     /// The work runs after start, so the case actor is not held up by it, and a panic here
     /// reaches the case actor as a supervision event.
-    async fn post_start(&self, me: ActorRef<()>, state: &mut Option<StepArgs>) -> Result<(), ActorProcessingErr> {
+    async fn post_start(
+        &self,
+        me: ActorRef<()>,
+        state: &mut Option<StepArgs>,
+    ) -> Result<(), ActorProcessingErr> {
         let mut args = state.take().ok_or("step started twice")?;
         let started_at = Utc::now();
         let (outcome, scores, errors, data, card_face) = run_step(&mut args).await;
-        let attempt = Attempt { n: args.n, by: args.by.clone(), started_at, finished_at: Utc::now(), outcome, scores, errors, data: Some(data) };
-        let _ = args.case.cast(CaseMsg::StepDone { step: args.step, attempt, card_face });
+        let attempt = Attempt {
+            n: args.n,
+            by: args.by.clone(),
+            started_at,
+            finished_at: Utc::now(),
+            outcome,
+            scores,
+            errors,
+            data: Some(data),
+        };
+        let _ = args.case.cast(CaseMsg::StepDone {
+            step: args.step,
+            attempt,
+            card_face,
+        });
         me.stop(None);
         Ok(())
     }
 
-    async fn handle(&self, _me: ActorRef<()>, _msg: (), _state: &mut Option<StepArgs>) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _me: ActorRef<()>,
+        _msg: (),
+        _state: &mut Option<StepArgs>,
+    ) -> Result<(), ActorProcessingErr> {
         Ok(())
     }
 }
@@ -414,13 +636,17 @@ fn card_face_key(session: SessionId, n: u32) -> String {
 impl CaseState {
     async fn save(&self, data: impl Into<EventData>) -> Result<(), CaseError> {
         let event = DomainEvent::new(Some(self.case.session_id), data);
-        self.store.save_case(&self.case, event).await.map_err(CaseError::Store)
+        self.store
+            .save_case(&self.case, event)
+            .await
+            .map_err(CaseError::Store)
     }
 
     /// Nothing running, nothing pending, nothing asked for `ctx.idle`.
     fn idle(&self) -> bool {
         let now = std::time::Instant::now();
-        let pending = self.otp.as_ref().is_some_and(|p| p.expires > now) || self.challenge.as_ref().is_some_and(|c| c.expires > now);
+        let pending = self.otp.as_ref().is_some_and(|p| p.expires > now)
+            || self.challenge.as_ref().is_some_and(|c| c.expires > now);
         self.last_activity.elapsed() >= self.ctx.idle && self.running.is_empty() && !pending
     }
 }
@@ -430,7 +656,11 @@ impl Actor for CaseActor {
     type State = CaseState;
     type Arguments = CaseArgs;
 
-    async fn pre_start(&self, me: ActorRef<CaseMsg>, a: CaseArgs) -> Result<CaseState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        me: ActorRef<CaseMsg>,
+        a: CaseArgs,
+    ) -> Result<CaseState, ActorProcessingErr> {
         me.send_interval(a.ctx.idle / 5, || CaseMsg::IdleCheck);
         Ok(CaseState {
             case: a.case,
@@ -444,7 +674,12 @@ impl Actor for CaseActor {
         })
     }
 
-    async fn handle(&self, me: ActorRef<CaseMsg>, msg: CaseMsg, st: &mut CaseState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        me: ActorRef<CaseMsg>,
+        msg: CaseMsg,
+        st: &mut CaseState,
+    ) -> Result<(), ActorProcessingErr> {
         if !matches!(msg, CaseMsg::IdleCheck | CaseMsg::TryRetire(_)) {
             st.last_activity = std::time::Instant::now();
         }
@@ -478,7 +713,9 @@ impl Actor for CaseActor {
                 let code: String = {
                     use rand::Rng;
                     let mut rng = rand::thread_rng();
-                    (0..s.digits).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect()
+                    (0..s.digits)
+                        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+                        .collect()
                 };
                 if let Err(e) = st.ctx.notifier.send_otp(st.case.session_id, &code).await {
                     let _ = reply.send(Err(CaseError::Notify(e)));
@@ -489,7 +726,11 @@ impl Actor for CaseActor {
                     expires: std::time::Instant::now() + std::time::Duration::from_secs(s.ttl_secs),
                     tries_left: s.max_attempts,
                 });
-                let r = st.save(data::OtpSent { by_role: by.role_str().into() }).await;
+                let r = st
+                    .save(data::OtpSent {
+                        by_role: by.role_str().into(),
+                    })
+                    .await;
                 let _ = reply.send(r.map(|_| s.ttl_secs));
             }
             CaseMsg::StartChallenge { by, reply } => {
@@ -500,24 +741,51 @@ impl Actor for CaseActor {
                 let c = &st.ctx.challenge;
                 let moves = vkyc_vision::liveness::random_moves(c.moves, &mut rand::thread_rng());
                 let id = Uuid::new_v4();
-                st.challenge = Some(PendingChallenge { id, moves: moves.clone(), expires: std::time::Instant::now() + std::time::Duration::from_secs(c.time_limit_secs) });
-                let r = st.save(data::ChallengeIssued { by_role: by.role_str().into(), moves: moves.len() }).await;
-                let issued = IssuedChallenge { challenge_id: id, moves, expires_in_secs: c.time_limit_secs, min_frames: c.min_frames, max_frames: c.max_frames };
+                st.challenge = Some(PendingChallenge {
+                    id,
+                    moves: moves.clone(),
+                    expires: std::time::Instant::now()
+                        + std::time::Duration::from_secs(c.time_limit_secs),
+                });
+                let r = st
+                    .save(data::ChallengeIssued {
+                        by_role: by.role_str().into(),
+                        moves: moves.len(),
+                    })
+                    .await;
+                let issued = IssuedChallenge {
+                    challenge_id: id,
+                    moves,
+                    expires_in_secs: c.time_limit_secs,
+                    min_frames: c.min_frames,
+                    max_frames: c.max_frames,
+                };
                 let _ = reply.send(r.map(|_| issued));
             }
-            CaseMsg::Run { input: input @ (StepInput::OtpVerify { .. } | StepInput::Questions { .. }), by, reply } => {
+            CaseMsg::Run {
+                input: input @ (StepInput::OtpVerify { .. } | StepInput::Questions { .. }),
+                by,
+                reply,
+            } => {
                 // Quick steps run in the case actor itself: no inference, nothing to wait for.
                 let step = input.step_type();
                 if let Err(e) = st.case.check(Change::Evidence(step)) {
                     let _ = reply.send(Err(e.into()));
                     return Ok(());
                 }
-                let s = st.case.step(step).expect("checked: the step is in the workflow");
+                let s = st
+                    .case
+                    .step(step)
+                    .expect("checked: the step is in the workflow");
                 let n = s.attempts.len() as u32 + 1;
                 let now = Utc::now();
                 let (outcome, errors, data) = match input {
                     StepInput::OtpVerify { code } => {
-                        let Some(p) = st.otp.as_mut().filter(|p| p.expires > std::time::Instant::now()) else {
+                        let Some(p) = st
+                            .otp
+                            .as_mut()
+                            .filter(|p| p.expires > std::time::Instant::now())
+                        else {
                             st.otp = None;
                             let _ = reply.send(Err(CaseError::NoOtp));
                             return Ok(());
@@ -532,21 +800,67 @@ impl Actor for CaseActor {
                         if ok {
                             (Outcome::Passed, vec![], data)
                         } else if left == 0 {
-                            (Outcome::Failed, vec![CheckError::new("otp_attempts_exhausted", "the code was wrong too many times; send a new one")], data)
+                            (
+                                Outcome::Failed,
+                                vec![CheckError::new(
+                                    "otp_attempts_exhausted",
+                                    "the code was wrong too many times; send a new one",
+                                )],
+                                data,
+                            )
                         } else {
-                            (Outcome::Failed, vec![CheckError::new("otp_mismatch", format!("the code is not right; {left} tries left"))], data)
+                            (
+                                Outcome::Failed,
+                                vec![CheckError::new(
+                                    "otp_mismatch",
+                                    format!("the code is not right; {left} tries left"),
+                                )],
+                                data,
+                            )
                         }
                     }
                     StepInput::Questions { answers } => {
-                        let recorded = QuestionsData::record(s.attempts.iter().filter_map(Attempt::questions), answers);
+                        let recorded = QuestionsData::record(
+                            s.attempts.iter().filter_map(Attempt::questions),
+                            answers,
+                        );
                         let all = recorded.complete();
-                        let errors = if all { vec![] } else { vec![CheckError::new("answer_missing", "every question needs an answer")] };
-                        (if all { Outcome::Passed } else { Outcome::Failed }, errors, StepData::Questions(recorded))
+                        let errors = if all {
+                            vec![]
+                        } else {
+                            vec![CheckError::new(
+                                "answer_missing",
+                                "every question needs an answer",
+                            )]
+                        };
+                        (
+                            if all {
+                                Outcome::Passed
+                            } else {
+                                Outcome::Failed
+                            },
+                            errors,
+                            StepData::Questions(recorded),
+                        )
                     }
                     _ => unreachable!("matched above"),
                 };
-                let attempt = Attempt { n, by, started_at: now, finished_at: Utc::now(), outcome, scores: Default::default(), errors, data: Some(data) };
-                let ev = data::StepCompleted { step, attempt: n, outcome, scores: None };
+                let attempt = Attempt {
+                    n,
+                    by,
+                    started_at: now,
+                    finished_at: Utc::now(),
+                    outcome,
+                    scores: Default::default(),
+                    errors,
+                    data: Some(data),
+                };
+                let ev = data::StepCompleted {
+                    step,
+                    attempt: n,
+                    outcome,
+                    scores: None,
+                };
                 if let Err(e) = st.case.record_attempt(step, attempt.clone()) {
                     let _ = reply.send(Err(e.into()));
                     return Ok(());
@@ -560,7 +874,10 @@ impl Actor for CaseActor {
                     let _ = reply.send(Err(e.into()));
                     return Ok(());
                 }
-                let s = st.case.step(step).expect("checked: the step is in the workflow");
+                let s = st
+                    .case
+                    .step(step)
+                    .expect("checked: the step is in the workflow");
                 if st.running.values().any(|(t, ..)| *t == step) {
                     let _ = reply.send(Err(CaseError::StepBusy(step.as_str())));
                     return Ok(());
@@ -568,9 +885,16 @@ impl Actor for CaseActor {
                 let n = s.attempts.len() as u32 + 1;
                 // Liveness frames answer the open challenge, once.
                 let mut moves = vec![];
-                if let StepInput::Face { liveness: Some(lf), .. } = &input {
+                if let StepInput::Face {
+                    liveness: Some(lf), ..
+                } = &input
+                {
                     match st.challenge.take() {
-                        Some(c) if c.id == lf.challenge_id && c.expires > std::time::Instant::now() => moves = c.moves,
+                        Some(c)
+                            if c.id == lf.challenge_id && c.expires > std::time::Instant::now() =>
+                        {
+                            moves = c.moves
+                        }
                         other => {
                             st.challenge = other.filter(|c| c.id != lf.challenge_id);
                             let _ = reply.send(Err(CaseError::NoChallenge));
@@ -581,9 +905,23 @@ impl Actor for CaseActor {
                 let card_face = st
                     .case
                     .step(StepType::Document)
-                    .and_then(|d| d.attempts.iter().rev().find(|a| a.outcome == Outcome::Passed))
+                    .and_then(|d| {
+                        d.attempts
+                            .iter()
+                            .rev()
+                            .find(|a| a.outcome == Outcome::Passed)
+                    })
                     .map(|a| card_face_key(st.case.session_id, a.n));
-                let args = StepArgs { case: me.clone(), step, n, by: by.clone(), input, ctx: st.ctx.clone(), card_face, moves };
+                let args = StepArgs {
+                    case: me.clone(),
+                    step,
+                    n,
+                    by: by.clone(),
+                    input,
+                    ctx: st.ctx.clone(),
+                    card_face,
+                    moves,
+                };
                 match Actor::spawn_linked(None, StepActor, args, me.get_cell()).await {
                     Ok((actor, _)) => {
                         st.running.insert(actor.get_id(), (step, n, by, reply));
@@ -595,15 +933,33 @@ impl Actor for CaseActor {
                     }
                 }
             }
-            CaseMsg::StepDone { step, attempt, card_face } => {
-                let key = st.running.iter().find(|(_, (t, n, ..))| *t == step && *n == attempt.n).map(|(k, _)| k.clone());
+            CaseMsg::StepDone {
+                step,
+                attempt,
+                card_face,
+            } => {
+                let key = st
+                    .running
+                    .iter()
+                    .find(|(_, (t, n, ..))| *t == step && *n == attempt.n)
+                    .map(|(k, _)| k.clone());
                 let reply = key.and_then(|k| st.running.remove(&k)).map(|(.., r)| r);
                 if let Some(bytes) = card_face {
-                    if let Err(e) = st.ctx.blobs.put(&card_face_key(st.case.session_id, attempt.n), bytes).await {
+                    if let Err(e) = st
+                        .ctx
+                        .blobs
+                        .put(&card_face_key(st.case.session_id, attempt.n), bytes)
+                        .await
+                    {
                         tracing::error!(error = %e, "card face could not be stored");
                     }
                 }
-                let ev = data::StepCompleted { step, attempt: attempt.n, outcome: attempt.outcome, scores: Some(attempt.scores) };
+                let ev = data::StepCompleted {
+                    step,
+                    attempt: attempt.n,
+                    outcome: attempt.outcome,
+                    scores: Some(attempt.scores),
+                };
                 // The case may have been decided while the step ran: the lock still holds.
                 if let Err(e) = st.case.record_attempt(step, attempt.clone()) {
                     if let Some(r) = reply {
@@ -616,25 +972,64 @@ impl Actor for CaseActor {
                     let _ = r.send(saved.map(|_| attempt));
                 }
             }
-            CaseMsg::DecideStep { step, verdict, notes, by, reply } => {
-                if let Err(e) = st.case.decide_step(step, StepDecision { verdict, by, at: Utc::now(), notes }) {
+            CaseMsg::DecideStep {
+                step,
+                verdict,
+                notes,
+                by,
+                reply,
+            } => {
+                if let Err(e) = st.case.decide_step(
+                    step,
+                    StepDecision {
+                        verdict,
+                        by,
+                        at: Utc::now(),
+                        notes,
+                    },
+                ) {
                     let _ = reply.send(Err(e.into()));
                     return Ok(());
                 }
                 let r = st.save(data::StepDecided { step, verdict }).await;
                 let _ = reply.send(r.map(|_| st.case.clone()));
             }
-            CaseMsg::Decide { result, notes, by, reply } => {
+            CaseMsg::Decide {
+                result,
+                notes,
+                by,
+                reply,
+            } => {
                 let rec = recommend(&st.case, &st.ctx.rules);
-                if let Err(e) = st.case.decide(AgentDecision { result, by, at: Utc::now(), notes }) {
+                if let Err(e) = st.case.decide(AgentDecision {
+                    result,
+                    by,
+                    at: Utc::now(),
+                    notes,
+                }) {
                     let _ = reply.send(Err(e.into()));
                     return Ok(());
                 }
-                let r = st.save(data::VideoReviewed { result, recommendation: rec.result }).await;
+                let r = st
+                    .save(data::VideoReviewed {
+                        result,
+                        recommendation: rec.result,
+                    })
+                    .await;
                 let _ = reply.send(r.map(|_| st.case.clone()));
             }
-            CaseMsg::Audit { verdict, notes, by, reply } => {
-                if let Err(e) = st.case.audit(AuditDecision { verdict, by, at: Utc::now(), notes }) {
+            CaseMsg::Audit {
+                verdict,
+                notes,
+                by,
+                reply,
+            } => {
+                if let Err(e) = st.case.audit(AuditDecision {
+                    verdict,
+                    by,
+                    at: Utc::now(),
+                    notes,
+                }) {
                     let _ = reply.send(Err(e.into()));
                     return Ok(());
                 }
@@ -645,7 +1040,12 @@ impl Actor for CaseActor {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, _me: ActorRef<CaseMsg>, evt: SupervisionEvent, st: &mut CaseState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        _me: ActorRef<CaseMsg>,
+        evt: SupervisionEvent,
+        st: &mut CaseState,
+    ) -> Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorFailed(cell, err) = evt {
             if let Some((step, n, by, reply)) = st.running.remove(&cell.get_id()) {
                 tracing::warn!(session = %st.case.session_id, step = step.as_str(), "step actor failed: {err}");
@@ -657,7 +1057,10 @@ impl Actor for CaseActor {
                     finished_at: now,
                     outcome: Outcome::Error,
                     scores: Default::default(),
-                    errors: vec![CheckError::new("step_failed", "the step failed while running; retake it")],
+                    errors: vec![CheckError::new(
+                        "step_failed",
+                        "the step failed while running; retake it",
+                    )],
                     data: None,
                 };
                 if st.case.record_attempt(step, attempt).is_err() {
@@ -677,7 +1080,11 @@ impl Actor for CaseActor {
 pub enum CaseSupMsg {
     /// Deliver `msg` to the session's case actor, starting it (from the store) if needed.
     /// Everything goes through here, so retiring an idle actor cannot race a caller.
-    Forward { session_id: SessionId, workflow: Vec<StepType>, msg: CaseMsg },
+    Forward {
+        session_id: SessionId,
+        workflow: Vec<StepType>,
+        msg: CaseMsg,
+    },
     /// An idle case actor offers to be retired.
     Idle(SessionId, ActorId),
     /// How many case actors are live.
@@ -701,11 +1108,24 @@ impl Actor for CaseSupervisor {
     type State = CaseSupState;
     type Arguments = (Arc<dyn CaseStore>, Arc<StepContext>);
 
-    async fn pre_start(&self, _me: ActorRef<CaseSupMsg>, (store, ctx): Self::Arguments) -> Result<CaseSupState, ActorProcessingErr> {
-        Ok(CaseSupState { store, ctx, cases: HashMap::new() })
+    async fn pre_start(
+        &self,
+        _me: ActorRef<CaseSupMsg>,
+        (store, ctx): Self::Arguments,
+    ) -> Result<CaseSupState, ActorProcessingErr> {
+        Ok(CaseSupState {
+            store,
+            ctx,
+            cases: HashMap::new(),
+        })
     }
 
-    async fn handle(&self, me: ActorRef<CaseSupMsg>, msg: CaseSupMsg, st: &mut CaseSupState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        me: ActorRef<CaseSupMsg>,
+        msg: CaseSupMsg,
+        st: &mut CaseSupState,
+    ) -> Result<(), ActorProcessingErr> {
         let (session_id, workflow, msg) = match msg {
             CaseSupMsg::Idle(session_id, id) => {
                 if let Some(a) = st.cases.get(&session_id).filter(|a| a.get_id() == id) {
@@ -721,7 +1141,11 @@ impl Actor for CaseSupervisor {
                 let _ = reply.send(st.cases.len());
                 return Ok(());
             }
-            CaseSupMsg::Forward { session_id, workflow, msg } => (session_id, workflow, msg),
+            CaseSupMsg::Forward {
+                session_id,
+                workflow,
+                msg,
+            } => (session_id, workflow, msg),
             #[cfg(feature = "fault-injection")]
             CaseSupMsg::InjectPanic => panic!("case supervisor: injected fault"),
         };
@@ -737,7 +1161,12 @@ impl Actor for CaseSupervisor {
                 return Ok(()); // the message (and its reply port) is dropped: the caller gets an error
             }
         };
-        let args = CaseArgs { case, store: st.store.clone(), ctx: st.ctx.clone(), supervisor: Some(me.clone()) };
+        let args = CaseArgs {
+            case,
+            store: st.store.clone(),
+            ctx: st.ctx.clone(),
+            supervisor: Some(me.clone()),
+        };
         match Actor::spawn_linked(None, CaseActor, args, me.get_cell()).await {
             Ok((a, _)) => {
                 let _ = a.cast(msg);
@@ -748,9 +1177,15 @@ impl Actor for CaseSupervisor {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, _me: ActorRef<CaseSupMsg>, evt: SupervisionEvent, st: &mut CaseSupState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        _me: ActorRef<CaseSupMsg>,
+        evt: SupervisionEvent,
+        st: &mut CaseSupState,
+    ) -> Result<(), ActorProcessingErr> {
         match evt {
-            SupervisionEvent::ActorFailed(cell, _) | SupervisionEvent::ActorTerminated(cell, ..) => {
+            SupervisionEvent::ActorFailed(cell, _)
+            | SupervisionEvent::ActorTerminated(cell, ..) => {
                 st.cases.retain(|_, a| a.get_id() != cell.get_id());
             }
             _ => {}
@@ -774,7 +1209,11 @@ const CALL_MS: u64 = 120_000;
 impl Cases {
     /// The handle, with no case supervisor running yet ([`Cases::spawn_linked`] starts one).
     pub fn new(store: Arc<dyn CaseStore>, ctx: StepContext) -> Self {
-        Self { sup: Arc::default(), store, ctx: Arc::new(ctx) }
+        Self {
+            sup: Arc::default(),
+            store,
+            ctx: Arc::new(ctx),
+        }
     }
 
     /// A handle with its case supervisor running, supervised by nobody (tests).
@@ -787,7 +1226,10 @@ impl Cases {
     /// Starts a case supervisor linked to `supervisor` (the application supervisor) and puts
     /// it in place of the previous one: the start function of the tree's `cases` child. The
     /// cases of the failed one are loaded again from the store when next asked for.
-    pub async fn spawn_linked(&self, supervisor: Option<ractor::ActorCell>) -> Result<ractor::ActorCell, String> {
+    pub async fn spawn_linked(
+        &self,
+        supervisor: Option<ractor::ActorCell>,
+    ) -> Result<ractor::ActorCell, String> {
         let args = (self.store.clone(), self.ctx.clone());
         let (sup, _) = match supervisor {
             Some(cell) => Actor::spawn_linked(None, CaseSupervisor, args, cell).await,
@@ -800,58 +1242,157 @@ impl Cases {
     }
 
     fn sup(&self) -> Result<ActorRef<CaseSupMsg>, CaseError> {
-        self.sup.read().unwrap_or_else(|p| p.into_inner()).clone().ok_or_else(|| CaseError::Unavailable("the case supervisor is not running".into()))
+        self.sup
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| CaseError::Unavailable("the case supervisor is not running".into()))
     }
 
     /// Sends `f(reply)` to the session's case actor (through the supervisor) and waits.
-    async fn call<T: Send + 'static>(&self, session_id: SessionId, workflow: &[StepType], f: impl FnOnce(RpcReplyPort<T>) -> CaseMsg) -> Result<T, CaseError> {
+    async fn call<T: Send + 'static>(
+        &self,
+        session_id: SessionId,
+        workflow: &[StepType],
+        f: impl FnOnce(RpcReplyPort<T>) -> CaseMsg,
+    ) -> Result<T, CaseError> {
         let (tx, rx) = ractor::concurrency::oneshot();
         let msg = f(RpcReplyPort::from(tx));
         self.sup()?
-            .cast(CaseSupMsg::Forward { session_id, workflow: workflow.to_vec(), msg })
+            .cast(CaseSupMsg::Forward {
+                session_id,
+                workflow: workflow.to_vec(),
+                msg,
+            })
             .map_err(|e| CaseError::Unavailable(e.to_string()))?;
         match tokio::time::timeout(std::time::Duration::from_millis(CALL_MS), rx).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(_)) => Err(CaseError::Unavailable("the case actor stopped before answering".into())),
-            Err(_) => Err(CaseError::Unavailable("the case actor did not answer in time".into())),
+            Ok(Err(_)) => Err(CaseError::Unavailable(
+                "the case actor stopped before answering".into(),
+            )),
+            Err(_) => Err(CaseError::Unavailable(
+                "the case actor did not answer in time".into(),
+            )),
         }
     }
 
-    async fn ask<T: Send + 'static>(&self, session_id: SessionId, workflow: &[StepType], f: impl FnOnce(Reply<T>) -> CaseMsg) -> Result<T, CaseError> {
+    async fn ask<T: Send + 'static>(
+        &self,
+        session_id: SessionId,
+        workflow: &[StepType],
+        f: impl FnOnce(Reply<T>) -> CaseMsg,
+    ) -> Result<T, CaseError> {
         self.call(session_id, workflow, f).await?
     }
 
     /// Whether the case lock lets `change` happen now (e.g. before a capture is stored).
-    pub async fn check(&self, session_id: SessionId, workflow: &[StepType], change: Change) -> Result<(), CaseError> {
-        self.ask(session_id, workflow, |reply| CaseMsg::Check(change, reply)).await
+    pub async fn check(
+        &self,
+        session_id: SessionId,
+        workflow: &[StepType],
+        change: Change,
+    ) -> Result<(), CaseError> {
+        self.ask(session_id, workflow, |reply| CaseMsg::Check(change, reply))
+            .await
     }
 
-    pub async fn get(&self, session_id: SessionId, workflow: &[StepType]) -> Result<KycCase, CaseError> {
+    pub async fn get(
+        &self,
+        session_id: SessionId,
+        workflow: &[StepType],
+    ) -> Result<KycCase, CaseError> {
         self.call(session_id, workflow, CaseMsg::Get).await
     }
 
-    pub async fn run(&self, session_id: SessionId, workflow: &[StepType], input: StepInput, by: Principal) -> Result<Attempt, CaseError> {
-        self.ask(session_id, workflow, |reply| CaseMsg::Run { input, by, reply }).await
+    pub async fn run(
+        &self,
+        session_id: SessionId,
+        workflow: &[StepType],
+        input: StepInput,
+        by: Principal,
+    ) -> Result<Attempt, CaseError> {
+        self.ask(session_id, workflow, |reply| CaseMsg::Run {
+            input,
+            by,
+            reply,
+        })
+        .await
     }
 
-    pub async fn send_otp(&self, session_id: SessionId, workflow: &[StepType], by: Principal) -> Result<u64, CaseError> {
-        self.ask(session_id, workflow, |reply| CaseMsg::SendOtp { by, reply }).await
+    pub async fn send_otp(
+        &self,
+        session_id: SessionId,
+        workflow: &[StepType],
+        by: Principal,
+    ) -> Result<u64, CaseError> {
+        self.ask(session_id, workflow, |reply| CaseMsg::SendOtp { by, reply })
+            .await
     }
 
-    pub async fn start_challenge(&self, session_id: SessionId, workflow: &[StepType], by: Principal) -> Result<IssuedChallenge, CaseError> {
-        self.ask(session_id, workflow, |reply| CaseMsg::StartChallenge { by, reply }).await
+    pub async fn start_challenge(
+        &self,
+        session_id: SessionId,
+        workflow: &[StepType],
+        by: Principal,
+    ) -> Result<IssuedChallenge, CaseError> {
+        self.ask(session_id, workflow, |reply| CaseMsg::StartChallenge {
+            by,
+            reply,
+        })
+        .await
     }
 
-    pub async fn decide_step(&self, session_id: SessionId, workflow: &[StepType], step: StepType, verdict: Verdict, notes: Option<String>, by: Principal) -> Result<KycCase, CaseError> {
-        self.ask(session_id, workflow, |reply| CaseMsg::DecideStep { step, verdict, notes, by, reply }).await
+    pub async fn decide_step(
+        &self,
+        session_id: SessionId,
+        workflow: &[StepType],
+        step: StepType,
+        verdict: Verdict,
+        notes: Option<String>,
+        by: Principal,
+    ) -> Result<KycCase, CaseError> {
+        self.ask(session_id, workflow, |reply| CaseMsg::DecideStep {
+            step,
+            verdict,
+            notes,
+            by,
+            reply,
+        })
+        .await
     }
 
-    pub async fn decide(&self, session_id: SessionId, workflow: &[StepType], result: CaseResult, notes: Option<String>, by: Principal) -> Result<KycCase, CaseError> {
-        self.ask(session_id, workflow, |reply| CaseMsg::Decide { result, notes, by, reply }).await
+    pub async fn decide(
+        &self,
+        session_id: SessionId,
+        workflow: &[StepType],
+        result: CaseResult,
+        notes: Option<String>,
+        by: Principal,
+    ) -> Result<KycCase, CaseError> {
+        self.ask(session_id, workflow, |reply| CaseMsg::Decide {
+            result,
+            notes,
+            by,
+            reply,
+        })
+        .await
     }
 
-    pub async fn audit(&self, session_id: SessionId, workflow: &[StepType], verdict: AuditVerdict, notes: Option<String>, by: Principal) -> Result<KycCase, CaseError> {
-        self.ask(session_id, workflow, |reply| CaseMsg::Audit { verdict, notes, by, reply }).await
+    pub async fn audit(
+        &self,
+        session_id: SessionId,
+        workflow: &[StepType],
+        verdict: AuditVerdict,
+        notes: Option<String>,
+        by: Principal,
+    ) -> Result<KycCase, CaseError> {
+        self.ask(session_id, workflow, |reply| CaseMsg::Audit {
+            verdict,
+            notes,
+            by,
+            reply,
+        })
+        .await
     }
 
     /// Case actors currently in memory.

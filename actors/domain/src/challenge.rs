@@ -31,7 +31,12 @@ pub struct MoveResult {
 }
 
 impl Move {
-    pub const ALL: [Move; 4] = [Move::TurnLeft, Move::TurnRight, Move::LookUp, Move::LookDown];
+    pub const ALL: [Move; 4] = [
+        Move::TurnLeft,
+        Move::TurnRight,
+        Move::LookUp,
+        Move::LookDown,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

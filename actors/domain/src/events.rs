@@ -57,7 +57,11 @@ pub enum Scope {
 /// Schema has no integer formats, and the range is in `minimum`/`maximum`).
 fn tidy(schema: &mut schemars::Schema) {
     if let Some(Value::String(d)) = schema.get_mut("description") {
-        *d = d.split("\n\n").map(|p| p.replace('\n', " ")).collect::<Vec<_>>().join("\n\n");
+        *d = d
+            .split("\n\n")
+            .map(|p| p.replace('\n', " "))
+            .collect::<Vec<_>>()
+            .join("\n\n");
     }
     let integer = match schema.get("type") {
         Some(Value::String(t)) => t == "integer",
@@ -229,7 +233,9 @@ impl std::fmt::Display for EventKind {
 impl Family {
     /// The family of an event type by its name; a name vkyc does not know is a session event.
     pub fn of(kind: &str) -> Family {
-        EventKind::parse(kind).map(EventKind::family).unwrap_or(Family::Sessions)
+        EventKind::parse(kind)
+            .map(EventKind::family)
+            .unwrap_or(Family::Sessions)
     }
 }
 
@@ -245,7 +251,11 @@ impl DomainEvent {
     /// The event that `data` describes, about session `session_id`.
     pub fn new(session_id: Option<SessionId>, data: impl Into<EventData>) -> Self {
         let data = data.into();
-        debug_assert!(session_id.is_some() || data.kind().scope() == Scope::Node, "{} needs a session", data.kind());
+        debug_assert!(
+            session_id.is_some() || data.kind().scope() == Scope::Node,
+            "{} needs a session",
+            data.kind()
+        );
         Self { session_id, data }
     }
 
@@ -285,7 +295,12 @@ pub struct MemorySink {
 
 impl MemorySink {
     pub fn kinds(&self) -> Vec<EventKind> {
-        self.events.lock().unwrap().iter().map(DomainEvent::kind).collect()
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(DomainEvent::kind)
+            .collect()
     }
 }
 
@@ -303,7 +318,8 @@ mod tests {
 
     #[test]
     fn every_kind_has_one_name_and_a_family() {
-        let names: std::collections::HashSet<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        let names: std::collections::HashSet<_> =
+            EventKind::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(names.len(), EventKind::ALL.len());
         for k in EventKind::ALL {
             assert_eq!(EventKind::parse(k.as_str()), Some(*k));
@@ -331,31 +347,105 @@ mod tests {
         let session = Some(SessionId::new());
         let peer = crate::ids::PeerId::new();
         let id = uuid::Uuid::new_v4();
-        let gone = |reason| DomainEvent::new(session, data::PeerGone { peer_id: peer, role: Role::Customer, participant_id: "customer".into(), reason });
+        let gone = |reason| {
+            DomainEvent::new(
+                session,
+                data::PeerGone {
+                    peer_id: peer,
+                    role: Role::Customer,
+                    participant_id: "customer".into(),
+                    reason,
+                },
+            )
+        };
         let left = gone(LeaveReason::Disconnected);
         assert_eq!(left.kind(), EventKind::PeerLeft);
-        assert_eq!(left.data_json(), json!({"peer_id": peer, "role": "customer", "participant_id": "customer", "reason": "disconnected"}));
+        assert_eq!(
+            left.data_json(),
+            json!({"peer_id": peer, "role": "customer", "participant_id": "customer", "reason": "disconnected"})
+        );
         assert_eq!(gone(LeaveReason::Failed).kind(), EventKind::PeerFailed);
 
-        let quick = data::StepCompleted { step: StepType::Otp, attempt: 1, outcome: Outcome::Passed, scores: None };
-        assert_eq!(DomainEvent::new(session, quick).data_json(), json!({"step": "otp", "attempt": 1, "outcome": "passed"}));
-        let scores = Scores { face_match: Some(80), ..Default::default() };
-        let checked = data::StepCompleted { step: StepType::Face, attempt: 2, outcome: Outcome::Failed, scores: Some(scores) };
-        assert_eq!(DomainEvent::new(session, checked).data_json(), json!({"step": "face", "attempt": 2, "outcome": "failed", "scores": {"face_match": 80}}));
+        let quick = data::StepCompleted {
+            step: StepType::Otp,
+            attempt: 1,
+            outcome: Outcome::Passed,
+            scores: None,
+        };
+        assert_eq!(
+            DomainEvent::new(session, quick).data_json(),
+            json!({"step": "otp", "attempt": 1, "outcome": "passed"})
+        );
+        let scores = Scores {
+            face_match: Some(80),
+            ..Default::default()
+        };
+        let checked = data::StepCompleted {
+            step: StepType::Face,
+            attempt: 2,
+            outcome: Outcome::Failed,
+            scores: Some(scores),
+        };
+        assert_eq!(
+            DomainEvent::new(session, checked).data_json(),
+            json!({"step": "face", "attempt": 2, "outcome": "failed", "scores": {"face_match": 80}})
+        );
 
-        let failed = |bytes| DomainEvent::new(session, data::RecordingFailed { recording_id: id, reason: "x".into(), bytes }).data_json();
+        let failed = |bytes| {
+            DomainEvent::new(
+                session,
+                data::RecordingFailed {
+                    recording_id: id,
+                    reason: "x".into(),
+                    bytes,
+                },
+            )
+            .data_json()
+        };
         assert_eq!(failed(None), json!({"recording_id": id, "reason": "x"}));
-        assert_eq!(failed(Some(None)), json!({"recording_id": id, "reason": "x", "bytes": null}));
-        assert_eq!(failed(Some(Some(7))), json!({"recording_id": id, "reason": "x", "bytes": 7}));
+        assert_eq!(
+            failed(Some(None)),
+            json!({"recording_id": id, "reason": "x", "bytes": null})
+        );
+        assert_eq!(
+            failed(Some(Some(7))),
+            json!({"recording_id": id, "reason": "x", "bytes": 7})
+        );
 
-        let summary = RecordingSummary { duration_ms: 5, bytes: 6, tracks: vec![], packets_recorded: 7, frames_clamped: 8, finalize_ms: 9 };
-        let ok = DomainEvent::new(session, data::RecordingSucceeded { recording_id: id, reason: "empty".into(), summary });
+        let summary = RecordingSummary {
+            duration_ms: 5,
+            bytes: 6,
+            tracks: vec![],
+            packets_recorded: 7,
+            frames_clamped: 8,
+            finalize_ms: 9,
+        };
+        let ok = DomainEvent::new(
+            session,
+            data::RecordingSucceeded {
+                recording_id: id,
+                reason: "empty".into(),
+                summary,
+            },
+        );
         assert_eq!(
             ok.data_json(),
             json!({"recording_id": id, "reason": "empty", "duration_ms": 5, "bytes": 6, "tracks": [], "packets_recorded": 7, "frames_clamped": 8, "finalize_ms": 9})
         );
-        assert_eq!(DomainEvent::new(session, data::RoomStarted {}).data_json(), json!({}));
-        assert_eq!(DomainEvent::new(session, data::VideoCompleted { duration_secs: None }).data_json(), json!({"duration_secs": null}));
+        assert_eq!(
+            DomainEvent::new(session, data::RoomStarted {}).data_json(),
+            json!({})
+        );
+        assert_eq!(
+            DomainEvent::new(
+                session,
+                data::VideoCompleted {
+                    duration_secs: None
+                }
+            )
+            .data_json(),
+            json!({"duration_secs": null})
+        );
     }
 
     #[test]
@@ -363,11 +453,17 @@ mod tests {
         for k in EventKind::ALL {
             let schema = k.data_schema();
             assert_eq!(schema["type"], "object", "{k}");
-            assert!(schema["description"].is_string(), "{k}: its payload has no doc comment");
+            assert!(
+                schema["description"].is_string(),
+                "{k}: its payload has no doc comment"
+            );
             assert!(!k.description().is_empty());
             for (field, s) in schema["properties"].as_object().into_iter().flatten() {
                 let d = s["description"].as_str().unwrap_or_default();
-                assert!(!d.contains('\n'), "{k}.{field}: a description is one line per paragraph");
+                assert!(
+                    !d.contains('\n'),
+                    "{k}.{field}: a description is one line per paragraph"
+                );
             }
         }
     }

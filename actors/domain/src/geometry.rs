@@ -54,6 +54,11 @@ impl BBox {
     /// The same box grown around its centre by `factor`.
     pub fn scaled(&self, factor: f32) -> BBox {
         let c = self.center();
-        BBox { x: c.x - self.w * factor / 2.0, y: c.y - self.h * factor / 2.0, w: self.w * factor, h: self.h * factor }
+        BBox {
+            x: c.x - self.w * factor / 2.0,
+            y: c.y - self.h * factor / 2.0,
+            w: self.w * factor,
+            h: self.h * factor,
+        }
     }
 }

@@ -90,6 +90,12 @@ uuid_id!(
     Uuid::new_v4
 );
 
+uuid_id!(
+    /// A staff member's account (agent, auditor, supervisor, admin).
+    UserId,
+    Uuid::new_v4
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

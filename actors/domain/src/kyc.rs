@@ -28,7 +28,10 @@ pub struct CheckError {
 
 impl CheckError {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into() }
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -39,7 +42,10 @@ impl CheckError {
 #[serde(try_from = "String", into = "String")]
 pub enum Principal {
     Backend,
-    Participant { role: Role, id: String },
+    Participant {
+        role: Role,
+        id: String,
+    },
     /// vkyc itself, e.g. `system:self_record` (the automatic result of a self-recorded session).
     System(String),
 }
@@ -96,12 +102,28 @@ impl TryFrom<String> for Principal {
         if role == "system" {
             return Ok(Principal::System(id.to_string()));
         }
-        let role = role.parse::<Role>().map_err(|_| format!("unknown principal {s:?}"))?;
-        Ok(Principal::Participant { role, id: id.to_string() })
+        let role = role
+            .parse::<Role>()
+            .map_err(|_| format!("unknown principal {s:?}"))?;
+        Ok(Principal::Participant {
+            role,
+            id: id.to_string(),
+        })
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum StepType {
     Consent,
@@ -126,9 +148,24 @@ impl StepType {
 }
 
 /// The workflow when a session is created without one.
-pub const DEFAULT_WORKFLOW: [StepType; 4] = [StepType::Consent, StepType::Location, StepType::Document, StepType::Face];
+pub const DEFAULT_WORKFLOW: [StepType; 4] = [
+    StepType::Consent,
+    StepType::Location,
+    StepType::Document,
+    StepType::Face,
+];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The check passed.
@@ -142,7 +179,18 @@ pub enum Outcome {
 /// The 0–100 figures of an attempt that the recommendation uses.
 // Its JSON Schema (in the `step.completed` event) says a score is present or absent, never
 // null, and that any score added later is a 0–100 integer too.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    schemars::JsonSchema,
+)]
 #[schemars(extend("additionalProperties" = {"type": "integer", "minimum": 0, "maximum": 100}))]
 pub struct Scores {
     /// Face step: the best reference's face match score (60 and above is a match).
@@ -189,14 +237,28 @@ impl Attempt {
 }
 
 /// An attempt read on its own has no step type to read its data by: only `null` is taken.
-fn data_read_with_its_step<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<StepData>, D::Error> {
+fn data_read_with_its_step<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<StepData>, D::Error> {
     match Value::deserialize(d)? {
         Value::Null => Ok(None),
-        _ => Err(serde::de::Error::custom("an attempt's data is read with its step's type")),
+        _ => Err(serde::de::Error::custom(
+            "an attempt's data is read with its step's type",
+        )),
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Verified,
@@ -240,12 +302,19 @@ impl TryFrom<StoredStep> for Step {
     fn try_from(s: StoredStep) -> Result<Self, serde_json::Error> {
         let mut attempts = Vec::with_capacity(s.attempts.len());
         for mut a in s.attempts {
-            let data = a.as_object_mut().and_then(|m| m.remove("data")).unwrap_or(Value::Null);
+            let data = a
+                .as_object_mut()
+                .and_then(|m| m.remove("data"))
+                .unwrap_or(Value::Null);
             let mut attempt: Attempt = serde_json::from_value(a)?;
             attempt.data = StepData::from_json(s.step_type, data)?;
             attempts.push(attempt);
         }
-        Ok(Step { step_type: s.step_type, attempts, decision: s.decision })
+        Ok(Step {
+            step_type: s.step_type,
+            attempts,
+            decision: s.decision,
+        })
     }
 }
 
@@ -255,7 +324,17 @@ impl Step {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseResult {
     Approved,
@@ -272,7 +351,17 @@ pub struct AgentDecision {
     pub notes: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditVerdict {
     Approved,
@@ -292,7 +381,17 @@ pub struct AuditDecision {
 
 /// `face`, `document`, `frame` (any other frame of the call, e.g. a liveness frame) or
 /// `reference` (the lender's photo of the applicant: api key only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CaptureKind {
     /// The customer's face (for face match / liveness).
@@ -321,8 +420,21 @@ pub struct KycCase {
 
 impl KycCase {
     pub fn new(session_id: SessionId, workflow: Vec<StepType>) -> Self {
-        let steps = workflow.iter().map(|&t| Step { step_type: t, attempts: Vec::new(), decision: None }).collect();
-        Self { session_id, workflow, steps, agent_decision: None, audits: Vec::new() }
+        let steps = workflow
+            .iter()
+            .map(|&t| Step {
+                step_type: t,
+                attempts: Vec::new(),
+                decision: None,
+            })
+            .collect();
+        Self {
+            session_id,
+            workflow,
+            steps,
+            agent_decision: None,
+            audits: Vec::new(),
+        }
     }
 
     pub fn step(&self, t: StepType) -> Option<&Step> {
@@ -338,7 +450,8 @@ impl KycCase {
     }
 
     pub fn face_match_score(&self) -> Option<u8> {
-        self.latest_scores(StepType::Face).and_then(|s| s.face_match)
+        self.latest_scores(StepType::Face)
+            .and_then(|s| s.face_match)
     }
 
     pub fn liveness_score(&self) -> Option<u8> {
@@ -346,12 +459,15 @@ impl KycCase {
     }
 
     pub fn name_match_score(&self) -> Option<u8> {
-        self.latest_scores(StepType::Document).and_then(|s| s.name_match)
+        self.latest_scores(StepType::Document)
+            .and_then(|s| s.name_match)
     }
 
     /// Where the case is in its review (see the module doc).
     pub fn stage(&self) -> Stage {
-        let Some(decision) = &self.agent_decision else { return Stage::Open };
+        let Some(decision) = &self.agent_decision else {
+            return Stage::Open;
+        };
         match self.audits.last() {
             None => Stage::Decided,
             Some(a) if a.verdict == AuditVerdict::Recapture => {
@@ -373,7 +489,10 @@ impl KycCase {
             }
         }
         match (change, self.stage()) {
-            (Change::Evidence(_) | Change::Capture | Change::Decide, Stage::Open | Stage::Reopened) => Ok(()),
+            (
+                Change::Evidence(_) | Change::Capture | Change::Decide,
+                Stage::Open | Stage::Reopened,
+            ) => Ok(()),
             (Change::Audit, Stage::Decided) => Ok(()),
             (Change::Audit, Stage::Open | Stage::Reopened) => Err(CaseRefusal::NotDecided),
             _ => Err(CaseRefusal::AlreadyDecided),
@@ -388,14 +507,19 @@ impl KycCase {
     /// Appends an attempt (a retake never replaces an earlier one).
     pub fn record_attempt(&mut self, t: StepType, attempt: Attempt) -> Result<(), CaseRefusal> {
         self.check(Change::Evidence(t))?;
-        self.step_mut(t).ok_or(CaseRefusal::NotInWorkflow(t))?.attempts.push(attempt);
+        self.step_mut(t)
+            .ok_or(CaseRefusal::NotInWorkflow(t))?
+            .attempts
+            .push(attempt);
         Ok(())
     }
 
     /// The agent's verdict on one step.
     pub fn decide_step(&mut self, t: StepType, decision: StepDecision) -> Result<(), CaseRefusal> {
         self.check(Change::Evidence(t))?;
-        self.step_mut(t).ok_or(CaseRefusal::NotInWorkflow(t))?.decision = Some(decision);
+        self.step_mut(t)
+            .ok_or(CaseRefusal::NotInWorkflow(t))?
+            .decision = Some(decision);
         Ok(())
     }
 
@@ -486,7 +610,12 @@ pub struct RecommendationRules {
 
 impl Default for RecommendationRules {
     fn default() -> Self {
-        Self { face_match_min: 60, name_match_min: 80, name_match_reject_below: 40, require_liveness: true }
+        Self {
+            face_match_min: 60,
+            name_match_min: 80,
+            name_match_reject_below: 40,
+            require_liveness: true,
+        }
     }
 }
 
@@ -519,41 +648,76 @@ pub fn recommend(case: &KycCase, rules: &RecommendationRules) -> Recommendation 
                 } else if step.step_type == StepType::Face && a.outcome == Outcome::Failed {
                     let s = a.scores.face_match.unwrap_or(0);
                     if s < rules.face_match_min {
-                        reject.push(format!("face_mismatch: face match score {s} is below {}", rules.face_match_min));
+                        reject.push(format!(
+                            "face_mismatch: face match score {s} is below {}",
+                            rules.face_match_min
+                        ));
                     }
                     if a.errors.iter().any(|e| e.code == "not_live") {
                         let l = a.scores.liveness.unwrap_or(0);
                         reject.push(format!("liveness_failed: liveness score {l}; the head-movement challenge or the anti-spoofing check did not pass"));
                     }
                 } else {
-                    review.push(format!("step_not_passed: the latest {t} attempt {}", if a.outcome == Outcome::Failed { "failed" } else { "could not run" }));
+                    review.push(format!(
+                        "step_not_passed: the latest {t} attempt {}",
+                        if a.outcome == Outcome::Failed {
+                            "failed"
+                        } else {
+                            "could not run"
+                        }
+                    ));
                 }
             }
             Some(a) => {
-                if step.step_type == StepType::Face && rules.require_liveness && a.scores.liveness.is_none() {
-                    review.push("liveness_missing: the face step ran without a head-movement challenge".to_string());
+                if step.step_type == StepType::Face
+                    && rules.require_liveness
+                    && a.scores.liveness.is_none()
+                {
+                    review.push(
+                        "liveness_missing: the face step ran without a head-movement challenge"
+                            .to_string(),
+                    );
                 }
             }
         }
-        if step.decision.as_ref().is_some_and(|d| d.verdict == Verdict::Declined) {
+        if step
+            .decision
+            .as_ref()
+            .is_some_and(|d| d.verdict == Verdict::Declined)
+        {
             review.push(format!("step_declined: the agent declined {t}"));
         }
     }
     if let Some(n) = case.name_match_score() {
         if n < rules.name_match_reject_below {
-            reject.push(format!("name_mismatch: name match {n} is below {}", rules.name_match_reject_below));
+            reject.push(format!(
+                "name_mismatch: name match {n} is below {}",
+                rules.name_match_reject_below
+            ));
         } else if n < rules.name_match_min {
-            review.push(format!("name_match_low: name match {n} is below {}", rules.name_match_min));
+            review.push(format!(
+                "name_match_low: name match {n} is below {}",
+                rules.name_match_min
+            ));
         }
     }
     if !reject.is_empty() {
         reject.extend(review);
-        return Recommendation { result: CaseResult::Declined, reasons: reject };
+        return Recommendation {
+            result: CaseResult::Declined,
+            reasons: reject,
+        };
     }
     if !review.is_empty() {
-        return Recommendation { result: CaseResult::NeedsReview, reasons: review };
+        return Recommendation {
+            result: CaseResult::NeedsReview,
+            reasons: review,
+        };
     }
-    Recommendation { result: CaseResult::Approved, reasons: vec!["all_checks_passed: every workflow step passed".into()] }
+    Recommendation {
+        result: CaseResult::Approved,
+        reasons: vec!["all_checks_passed: every workflow step passed".into()],
+    }
 }
 
 /// A geographic region as a list of (south, west, north, east) boxes, e.g. India by default.
@@ -566,7 +730,9 @@ pub struct Region {
 
 impl Region {
     pub fn contains(&self, lat: f64, lon: f64) -> bool {
-        self.boxes.iter().any(|&[s, w, n, e]| lat >= s && lat <= n && lon >= w && lon <= e)
+        self.boxes
+            .iter()
+            .any(|&[s, w, n, e]| lat >= s && lat <= n && lon >= w && lon <= e)
     }
 }
 
@@ -575,7 +741,11 @@ impl Region {
 #[async_trait]
 pub trait CaseStore: Send + Sync + 'static {
     async fn load_case(&self, session_id: SessionId) -> Result<Option<KycCase>, String>;
-    async fn save_case(&self, case: &KycCase, event: crate::events::DomainEvent) -> Result<(), String>;
+    async fn save_case(
+        &self,
+        case: &KycCase,
+        event: crate::events::DomainEvent,
+    ) -> Result<(), String>;
 }
 
 #[cfg(test)]
@@ -586,11 +756,18 @@ mod tests {
         let get = |k: &str| scores.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
         Attempt {
             n: 1,
-            by: Principal::Participant { role: Role::Agent, id: "agent-1".into() },
+            by: Principal::Participant {
+                role: Role::Agent,
+                id: "agent-1".into(),
+            },
             started_at: Utc::now(),
             finished_at: Utc::now(),
             outcome,
-            scores: Scores { face_match: get("face_match"), liveness: get("liveness"), name_match: get("name_match") },
+            scores: Scores {
+                face_match: get("face_match"),
+                liveness: get("liveness"),
+                name_match: get("name_match"),
+            },
             errors: vec![],
             data: None,
         }
@@ -598,10 +775,22 @@ mod tests {
 
     fn done_case() -> KycCase {
         let mut c = KycCase::new(SessionId::new(), DEFAULT_WORKFLOW.to_vec());
-        c.step_mut(StepType::Consent).unwrap().attempts.push(attempt(Outcome::Passed, &[]));
-        c.step_mut(StepType::Location).unwrap().attempts.push(attempt(Outcome::Passed, &[]));
-        c.step_mut(StepType::Document).unwrap().attempts.push(attempt(Outcome::Passed, &[("name_match", 100)]));
-        c.step_mut(StepType::Face).unwrap().attempts.push(attempt(Outcome::Passed, &[("face_match", 85), ("liveness", 90)]));
+        c.step_mut(StepType::Consent)
+            .unwrap()
+            .attempts
+            .push(attempt(Outcome::Passed, &[]));
+        c.step_mut(StepType::Location)
+            .unwrap()
+            .attempts
+            .push(attempt(Outcome::Passed, &[]));
+        c.step_mut(StepType::Document)
+            .unwrap()
+            .attempts
+            .push(attempt(Outcome::Passed, &[("name_match", 100)]));
+        c.step_mut(StepType::Face).unwrap().attempts.push(attempt(
+            Outcome::Passed,
+            &[("face_match", 85), ("liveness", 90)],
+        ));
         c
     }
 
@@ -611,23 +800,38 @@ mod tests {
         assert_eq!(recommend(&done_case(), &r).result, CaseResult::Approved);
 
         let mut c = done_case();
-        c.step_mut(StepType::Face).unwrap().attempts.push(attempt(Outcome::Failed, &[("face_match", 20)]));
+        c.step_mut(StepType::Face)
+            .unwrap()
+            .attempts
+            .push(attempt(Outcome::Failed, &[("face_match", 20)]));
         let rec = recommend(&c, &r);
         assert_eq!(rec.result, CaseResult::Declined);
         assert!(rec.reasons[0].starts_with("face_mismatch"), "{rec:?}");
 
         // A retake that passes wins over the failed one before it.
-        c.step_mut(StepType::Face).unwrap().attempts.push(attempt(Outcome::Passed, &[("face_match", 80), ("liveness", 88)]));
+        c.step_mut(StepType::Face).unwrap().attempts.push(attempt(
+            Outcome::Passed,
+            &[("face_match", 80), ("liveness", 88)],
+        ));
         assert_eq!(recommend(&c, &r).result, CaseResult::Approved);
 
         let mut c = done_case();
-        c.step_mut(StepType::Location).unwrap().attempts.push(attempt(Outcome::Failed, &[]));
+        c.step_mut(StepType::Location)
+            .unwrap()
+            .attempts
+            .push(attempt(Outcome::Failed, &[]));
         assert_eq!(recommend(&c, &r).result, CaseResult::NeedsReview);
 
         let mut c = done_case();
-        c.step_mut(StepType::Document).unwrap().attempts.push(attempt(Outcome::Passed, &[("name_match", 60)]));
+        c.step_mut(StepType::Document)
+            .unwrap()
+            .attempts
+            .push(attempt(Outcome::Passed, &[("name_match", 60)]));
         assert_eq!(recommend(&c, &r).result, CaseResult::NeedsReview);
-        c.step_mut(StepType::Document).unwrap().attempts.push(attempt(Outcome::Passed, &[("name_match", 10)]));
+        c.step_mut(StepType::Document)
+            .unwrap()
+            .attempts
+            .push(attempt(Outcome::Passed, &[("name_match", 10)]));
         assert_eq!(recommend(&c, &r).result, CaseResult::Declined);
 
         let c = KycCase::new(SessionId::new(), DEFAULT_WORKFLOW.to_vec());
@@ -636,7 +840,10 @@ mod tests {
         assert_eq!(rec.reasons.len(), 4);
 
         let mut c = done_case();
-        c.step_mut(StepType::Consent).unwrap().attempts.push(attempt(Outcome::Failed, &[]));
+        c.step_mut(StepType::Consent)
+            .unwrap()
+            .attempts
+            .push(attempt(Outcome::Failed, &[]));
         assert_eq!(recommend(&c, &r).result, CaseResult::Declined);
     }
 
@@ -644,29 +851,52 @@ mod tests {
     fn a_case_reads_back_with_its_step_data() {
         use crate::step_data::{ConsentData, FaceData, OtpData};
         let mut c = done_case();
-        c.step_mut(StepType::Consent).unwrap().attempts[0].data = Some(StepData::Consent(ConsentData { text_version: "v1".into(), given: true }));
+        c.step_mut(StepType::Consent).unwrap().attempts[0].data =
+            Some(StepData::Consent(ConsentData {
+                text_version: "v1".into(),
+                given: true,
+            }));
         // The same JSON as a consent's would be a face's too: the step's type decides.
-        c.step_mut(StepType::Face).unwrap().attempts[0].data = Some(StepData::Face(FaceData { capture_id: Some(uuid::Uuid::nil()), ..FaceData::default() }));
+        c.step_mut(StepType::Face).unwrap().attempts[0].data = Some(StepData::Face(FaceData {
+            capture_id: Some(uuid::Uuid::nil()),
+            ..FaceData::default()
+        }));
         let json = serde_json::to_value(&c).unwrap();
-        assert_eq!(json["steps"][0]["attempts"][0]["data"], serde_json::json!({"text_version": "v1", "given": true}));
-        assert_eq!(json["steps"][1]["attempts"][0]["data"], Value::Null, "no data is null, as before");
+        assert_eq!(
+            json["steps"][0]["attempts"][0]["data"],
+            serde_json::json!({"text_version": "v1", "given": true})
+        );
+        assert_eq!(
+            json["steps"][1]["attempts"][0]["data"],
+            Value::Null,
+            "no data is null, as before"
+        );
         assert_eq!(serde_json::from_value::<KycCase>(json.clone()).unwrap(), c);
 
         // Stored without `data`, or with data of another step's shape.
         let mut old = json.clone();
-        old["steps"][1]["attempts"][0].as_object_mut().unwrap().remove("data");
+        old["steps"][1]["attempts"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("data");
         assert_eq!(serde_json::from_value::<KycCase>(old).unwrap(), c);
         let mut wrong = json.clone();
-        wrong["steps"][0]["attempts"][0]["data"] = serde_json::to_value(OtpData { tries_left: 1 }).unwrap();
+        wrong["steps"][0]["attempts"][0]["data"] =
+            serde_json::to_value(OtpData { tries_left: 1 }).unwrap();
         assert!(serde_json::from_value::<KycCase>(wrong).is_err());
         // An attempt alone has no type to read its data by.
-        assert!(serde_json::from_value::<Attempt>(json["steps"][0]["attempts"][0].clone()).is_err());
+        assert!(
+            serde_json::from_value::<Attempt>(json["steps"][0]["attempts"][0].clone()).is_err()
+        );
         assert!(serde_json::from_value::<Attempt>(json["steps"][1]["attempts"][0].clone()).is_ok());
     }
 
     #[test]
     fn india_region() {
-        let india = Region { name: "IN".into(), boxes: vec![[6.5, 68.0, 35.7, 97.5]] };
+        let india = Region {
+            name: "IN".into(),
+            boxes: vec![[6.5, 68.0, 35.7, 97.5]],
+        };
         assert!(india.contains(19.07, 72.88)); // Mumbai
         assert!(!india.contains(51.5, -0.12)); // London
     }
@@ -677,20 +907,42 @@ mod lock {
     use super::*;
 
     fn by(role: Role) -> Principal {
-        Principal::Participant { role, id: format!("{}-1", role.as_str()) }
+        Principal::Participant {
+            role,
+            id: format!("{}-1", role.as_str()),
+        }
     }
 
     fn passed(n: u32) -> Attempt {
         let now = Utc::now();
-        Attempt { n, by: by(Role::Agent), started_at: now, finished_at: now, outcome: Outcome::Passed, scores: Scores::default(), errors: vec![], data: None }
+        Attempt {
+            n,
+            by: by(Role::Agent),
+            started_at: now,
+            finished_at: now,
+            outcome: Outcome::Passed,
+            scores: Scores::default(),
+            errors: vec![],
+            data: None,
+        }
     }
 
     fn decision() -> AgentDecision {
-        AgentDecision { result: CaseResult::Approved, by: by(Role::Agent), at: Utc::now(), notes: None }
+        AgentDecision {
+            result: CaseResult::Approved,
+            by: by(Role::Agent),
+            at: Utc::now(),
+            notes: None,
+        }
     }
 
     fn audit(verdict: AuditVerdict) -> AuditDecision {
-        AuditDecision { verdict, by: by(Role::Observer), at: Utc::now(), notes: None }
+        AuditDecision {
+            verdict,
+            by: by(Role::Observer),
+            at: Utc::now(),
+            notes: None,
+        }
     }
 
     /// Every kind of change × every stage of the review: what the lock allows.
@@ -721,41 +973,94 @@ mod lock {
             let takes_evidence = matches!(stage, Stage::Open | Stage::Reopened);
             let expect = |ok: bool, refusal: CaseRefusal| if ok { Ok(()) } else { Err(refusal) };
             for t in DEFAULT_WORKFLOW {
-                assert_eq!(case.check(Change::Evidence(t)), expect(takes_evidence, AlreadyDecided), "{stage:?} {t:?}");
+                assert_eq!(
+                    case.check(Change::Evidence(t)),
+                    expect(takes_evidence, AlreadyDecided),
+                    "{stage:?} {t:?}"
+                );
                 let mut c = case.clone();
-                assert_eq!(c.record_attempt(t, passed(1)), expect(takes_evidence, AlreadyDecided));
-                assert_eq!(c.step(t).unwrap().attempts.len(), usize::from(takes_evidence), "a refused change changes nothing");
+                assert_eq!(
+                    c.record_attempt(t, passed(1)),
+                    expect(takes_evidence, AlreadyDecided)
+                );
+                assert_eq!(
+                    c.step(t).unwrap().attempts.len(),
+                    usize::from(takes_evidence),
+                    "a refused change changes nothing"
+                );
                 let mut c = case.clone();
-                let d = StepDecision { verdict: Verdict::Verified, by: by(Role::Agent), at: Utc::now(), notes: None };
+                let d = StepDecision {
+                    verdict: Verdict::Verified,
+                    by: by(Role::Agent),
+                    at: Utc::now(),
+                    notes: None,
+                };
                 assert_eq!(c.decide_step(t, d), expect(takes_evidence, AlreadyDecided));
             }
-            assert_eq!(case.check(Change::Capture), expect(takes_evidence, AlreadyDecided));
-            assert_eq!(case.clone().decide(decision()), expect(takes_evidence, AlreadyDecided));
-            let audit_refusal = if takes_evidence { NotDecided } else { AlreadyDecided };
-            assert_eq!(case.clone().audit(audit(AuditVerdict::Approved)), expect(stage == Stage::Decided, audit_refusal));
+            assert_eq!(
+                case.check(Change::Capture),
+                expect(takes_evidence, AlreadyDecided)
+            );
+            assert_eq!(
+                case.clone().decide(decision()),
+                expect(takes_evidence, AlreadyDecided)
+            );
+            let audit_refusal = if takes_evidence {
+                NotDecided
+            } else {
+                AlreadyDecided
+            };
+            assert_eq!(
+                case.clone().audit(audit(AuditVerdict::Approved)),
+                expect(stage == Stage::Decided, audit_refusal)
+            );
         }
-        assert_eq!(open.check(Change::Evidence(StepType::Otp)), Err(NotInWorkflow(StepType::Otp)));
+        assert_eq!(
+            open.check(Change::Evidence(StepType::Otp)),
+            Err(NotInWorkflow(StepType::Otp))
+        );
     }
 
     #[test]
     fn a_decision_after_a_recapture_closes_the_case_whatever_the_clock() {
         let mut c = KycCase::new(SessionId::new(), DEFAULT_WORKFLOW.to_vec());
         let t = Utc::now();
-        c.decide(AgentDecision { at: t, ..decision() }).unwrap();
+        c.decide(AgentDecision {
+            at: t,
+            ..decision()
+        })
+        .unwrap();
         // The auditor's clock is behind; the audit still counts as after the decision.
-        c.audit(AuditDecision { at: t - chrono::Duration::seconds(5), ..audit(AuditVerdict::Recapture) }).unwrap();
+        c.audit(AuditDecision {
+            at: t - chrono::Duration::seconds(5),
+            ..audit(AuditVerdict::Recapture)
+        })
+        .unwrap();
         assert_eq!(c.stage(), Stage::Reopened);
-        c.decide(AgentDecision { at: t - chrono::Duration::seconds(10), ..decision() }).unwrap();
+        c.decide(AgentDecision {
+            at: t - chrono::Duration::seconds(10),
+            ..decision()
+        })
+        .unwrap();
         assert_eq!(c.stage(), Stage::Decided);
     }
 
     #[test]
     fn principals_keep_their_string_form() {
-        for s in ["backend", "agent:agent-7", "observer:aud-1", "customer:c", "system:self_record"] {
+        for s in [
+            "backend",
+            "agent:agent-7",
+            "observer:aud-1",
+            "customer:c",
+            "system:self_record",
+        ] {
             let p: Principal = serde_json::from_value(serde_json::json!(s)).unwrap();
             assert_eq!(serde_json::to_value(&p).unwrap(), s);
         }
-        assert_eq!(Principal::try_from("agent".to_string()).unwrap().role_str(), "agent");
+        assert_eq!(
+            Principal::try_from("agent".to_string()).unwrap().role_str(),
+            "agent"
+        );
         assert!(Principal::try_from("root:x".to_string()).is_err());
     }
 }

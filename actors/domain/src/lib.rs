@@ -27,6 +27,8 @@
 //!   consent, position, answers, fields read, face matches per source, liveness verdict).
 //! - [`step_input`]: the steps' inputs, checked once where they arrive ([`step_input::OtpCode`],
 //!   [`step_input::Position`]…; an [`step_input::InvalidStepInput`] is a 422 at the edge).
+//! - [`desk`]: the agent desk — staff accounts and their roles ([`desk::user`]), skills and a
+//!   session's requirements, agents' presence and the queue's routing rules.
 //! - [`document`]: an ID card's kind and the fields read from it (the OCR fills them).
 //! - [`geometry`]: points and boxes on an image (where a face or a card photo was found).
 //! - [`challenge`]: the head movements of the active liveness challenge ([`Move`]) and how
@@ -42,6 +44,7 @@
 
 pub mod call;
 pub mod challenge;
+pub mod desk;
 pub mod document;
 pub mod events;
 pub mod geometry;
@@ -56,5 +59,5 @@ pub mod verhoeff;
 pub use call::{MediaKind, PeerInfo, Role};
 pub use challenge::Move;
 pub use events::{DomainEvent, EventData, EventKind, EventSink, Family};
-pub use ids::{PeerId, SessionId};
+pub use ids::{PeerId, SessionId, UserId};
 pub use session::Session;

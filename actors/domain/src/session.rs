@@ -29,14 +29,34 @@ fn invalid(msg: impl Into<String>) -> InvalidSession {
     InvalidSession(msg.into())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionMode {
     LiveAgent,
     SelfRecord,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {
     Scheduled,
@@ -50,7 +70,10 @@ pub enum SessionStatus {
 impl SessionStatus {
     /// No call can happen in this session any more.
     pub fn is_final(self) -> bool {
-        matches!(self, SessionStatus::Completed | SessionStatus::Expired | SessionStatus::Cancelled)
+        matches!(
+            self,
+            SessionStatus::Completed | SessionStatus::Expired | SessionStatus::Cancelled
+        )
     }
 }
 
@@ -99,7 +122,10 @@ impl TryFrom<String> for Reference {
         if s.is_empty() || s.len() > 64 {
             return Err("reference must be 1 to 64 characters".into());
         }
-        if !s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c)) {
+        if !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c))
+        {
             return Err("reference may only contain letters, digits and - _ . / :".into());
         }
         Ok(Self(s))
@@ -120,7 +146,8 @@ pub struct DateOfBirth(NaiveDate);
 impl TryFrom<String> for DateOfBirth {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        let d = NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|_| "date_of_birth must be YYYY-MM-DD".to_string())?;
+        let d = NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+            .map_err(|_| "date_of_birth must be YYYY-MM-DD".to_string())?;
         let min = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
         if d < min || d >= Utc::now().date_naive() {
             return Err("date_of_birth must be after 1900-01-01 and in the past".into());
@@ -251,42 +278,56 @@ pub struct SelfRecordState {
 
 impl SelfRecordState {
     pub fn video_complete(&self) -> bool {
-        self.video_total.is_some_and(|t| t > 0 && self.video_received == t)
+        self.video_total
+            .is_some_and(|t| t > 0 && self.video_received == t)
     }
 }
 
 /// The steps a self-record session can hold (no agent is there to capture a document).
-pub const SELF_RECORD_STEPS: [StepType; 3] = [StepType::Consent, StepType::Location, StepType::Face];
+pub const SELF_RECORD_STEPS: [StepType; 3] =
+    [StepType::Consent, StepType::Location, StepType::Face];
 
 fn default_workflow() -> Vec<StepType> {
     DEFAULT_WORKFLOW.to_vec()
 }
 
 impl Session {
-    pub fn create(new: NewSession, default_ttl_secs: u64, sr: &SelfRecordSettings, now: DateTime<Utc>) -> Result<Self, InvalidSession> {
+    pub fn create(
+        new: NewSession,
+        default_ttl_secs: u64,
+        sr: &SelfRecordSettings,
+        now: DateTime<Utc>,
+    ) -> Result<Self, InvalidSession> {
         let ttl = new.expires_in_secs.unwrap_or(default_ttl_secs);
         if ttl == 0 || ttl > 90 * 86_400 {
             return Err(invalid("expires_in_secs: 1 second to 90 days"));
         }
         let video_max_duration = match (new.mode, new.video_max_duration) {
             (SessionMode::LiveAgent, None) => None,
-            (SessionMode::LiveAgent, Some(_)) => return Err(invalid("video_max_duration: only for self_record sessions")),
+            (SessionMode::LiveAgent, Some(_)) => {
+                return Err(invalid("video_max_duration: only for self_record sessions"))
+            }
             (SessionMode::SelfRecord, d) => {
                 let d = d.unwrap_or(sr.video_max_duration_secs);
                 if !(15..=sr.max_video_duration_secs).contains(&d) {
-                    return Err(invalid(format!("video_max_duration: 15 to {} seconds", sr.max_video_duration_secs)));
+                    return Err(invalid(format!(
+                        "video_max_duration: 15 to {} seconds",
+                        sr.max_video_duration_secs
+                    )));
                 }
                 Some(d)
             }
         };
-        if new.parent_id.is_some() && (new.mode != SessionMode::LiveAgent || new.schedule.is_some()) {
+        if new.parent_id.is_some() && (new.mode != SessionMode::LiveAgent || new.schedule.is_some())
+        {
             return Err(invalid("parent_id: only for live_agent sessions without their own schedule (the call is the parent's)"));
         }
         let workflow = match new.mode {
             SessionMode::LiveAgent => new.workflow.unwrap_or_else(default_workflow),
             SessionMode::SelfRecord => {
                 let w = new.workflow.unwrap_or_else(|| SELF_RECORD_STEPS.to_vec());
-                if w.iter().any(|t| !SELF_RECORD_STEPS.contains(t)) || !w.contains(&StepType::Face) {
+                if w.iter().any(|t| !SELF_RECORD_STEPS.contains(t)) || !w.contains(&StepType::Face)
+                {
                     return Err(invalid("workflow: a self_record session has a face step and otherwise only consent and location"));
                 }
                 w
@@ -299,15 +340,28 @@ impl Session {
             return Err(invalid("workflow: each step type at most once"));
         }
         let (status, expires_at) = match new.schedule {
-            None => (SessionStatus::Waiting, now + chrono::Duration::seconds(ttl as i64)),
+            None => (
+                SessionStatus::Waiting,
+                now + chrono::Duration::seconds(ttl as i64),
+            ),
             Some(w) => {
                 if new.expires_in_secs.is_some() {
                     return Err(invalid("give schedule or expires_in_secs, not both: a scheduled session expires at schedule.ends_at"));
                 }
-                if w.starts_at >= w.ends_at || w.ends_at <= now || w.ends_at - w.starts_at > chrono::Duration::days(90) {
+                if w.starts_at >= w.ends_at
+                    || w.ends_at <= now
+                    || w.ends_at - w.starts_at > chrono::Duration::days(90)
+                {
                     return Err(invalid("schedule: starts_at before ends_at, ends_at in the future, at most 90 days apart"));
                 }
-                (if w.starts_at > now { SessionStatus::Scheduled } else { SessionStatus::Waiting }, w.ends_at)
+                (
+                    if w.starts_at > now {
+                        SessionStatus::Scheduled
+                    } else {
+                        SessionStatus::Waiting
+                    },
+                    w.ends_at,
+                )
             }
         };
         Ok(Self {
@@ -368,7 +422,9 @@ impl Session {
     /// session does not change. For a group's parent the caller applies the same event to
     /// each of [`Session::participants`].
     pub fn apply(&mut self, event: EventKind, now: DateTime<Utc>) -> (bool, Vec<DomainEvent>) {
-        let Some(next) = status_after(event) else { return (false, vec![]) };
+        let Some(next) = status_after(event) else {
+            return (false, vec![]);
+        };
         if self.status.is_final() {
             return (false, vec![]);
         }
@@ -380,7 +436,12 @@ impl Session {
             _ => {
                 self.ended_at = Some(now);
                 let duration = self.started_at.map(|t| (now - t).num_seconds());
-                follow.push(DomainEvent::new(Some(self.id), data::VideoCompleted { duration_secs: duration }));
+                follow.push(DomainEvent::new(
+                    Some(self.id),
+                    data::VideoCompleted {
+                        duration_secs: duration,
+                    },
+                ));
             }
         }
         (true, follow)
@@ -409,17 +470,30 @@ impl Session {
 
     /// A session past its `expires_at` whose call has not started becomes `expired`.
     pub fn expire(&mut self, now: DateTime<Utc>) -> Option<DomainEvent> {
-        if !matches!(self.status, SessionStatus::Waiting | SessionStatus::Scheduled) || self.expires_at.is_some_and(|at| at > now) {
+        if !matches!(
+            self.status,
+            SessionStatus::Waiting | SessionStatus::Scheduled
+        ) || self.expires_at.is_some_and(|at| at > now)
+        {
             return None;
         }
         self.status = SessionStatus::Expired;
         self.updated_at = now;
-        Some(DomainEvent::new(Some(self.id), data::SessionExpired { expired_at: now }))
+        Some(DomainEvent::new(
+            Some(self.id),
+            data::SessionExpired { expired_at: now },
+        ))
     }
 
     /// The `session.created` event of a new session.
     pub fn created_event(&self) -> DomainEvent {
-        DomainEvent::new(Some(self.id), data::SessionCreated { mode: self.mode, status: self.status })
+        DomainEvent::new(
+            Some(self.id),
+            data::SessionCreated {
+                mode: self.mode,
+                status: self.status,
+            },
+        )
     }
 }
 
@@ -489,7 +563,12 @@ mod tests {
     }
 
     fn session(new: serde_json::Value) -> Session {
-        let sr = SelfRecordSettings { video_max_duration_secs: 60, max_video_duration_secs: 300, max_video_bytes: 1 << 20, max_chunk_bytes: 1 << 16 };
+        let sr = SelfRecordSettings {
+            video_max_duration_secs: 60,
+            max_video_duration_secs: 300,
+            max_video_bytes: 1 << 20,
+            max_chunk_bytes: 1 << 16,
+        };
         Session::create(parse(new).unwrap(), 3600, &sr, Utc::now()).unwrap()
     }
 
@@ -505,7 +584,10 @@ mod tests {
         assert_eq!(s.apply(EventKind::PeerJoined, t0), (false, vec![]));
         let (changed, follow) = s.apply(EventKind::RoomStarted, t0);
         assert!(changed && follow.is_empty());
-        assert_eq!((s.status, s.started_at), (SessionStatus::InProgress, Some(t0)));
+        assert_eq!(
+            (s.status, s.started_at),
+            (SessionStatus::InProgress, Some(t0))
+        );
         let t1 = t0 + chrono::Duration::seconds(90);
         let (changed, follow) = s.apply(EventKind::RoomEnded, t1);
         assert!(changed);
@@ -525,19 +607,33 @@ mod tests {
         let mut s = live();
         assert!(s.expire(Utc::now()).is_none(), "not yet due");
         let later = s.expires_at.unwrap() + chrono::Duration::seconds(1);
-        assert_eq!(s.expire(later).map(|e| e.kind()), Some(EventKind::SessionExpired));
+        assert_eq!(
+            s.expire(later).map(|e| e.kind()),
+            Some(EventKind::SessionExpired)
+        );
         assert_eq!(s.status, SessionStatus::Expired);
 
         let now = Utc::now();
         let w = serde_json::json!({"starts_at": now + chrono::Duration::hours(1), "ends_at": now + chrono::Duration::hours(2)});
-        let mut s = session(serde_json::json!({"mode":"live_agent","applicant":{"name":"A"},"schedule": w}));
+        let mut s = session(
+            serde_json::json!({"mode":"live_agent","applicant":{"name":"A"},"schedule": w}),
+        );
         assert_eq!(s.status, SessionStatus::Scheduled);
-        assert_eq!(s.open_window(now).map(|e| e.kind()), Some(EventKind::SessionWaiting));
+        assert_eq!(
+            s.open_window(now).map(|e| e.kind()),
+            Some(EventKind::SessionWaiting)
+        );
         assert!(s.open_window(now).is_none());
         let mut s = live();
         s.apply(EventKind::RoomStarted, now);
-        assert!(s.expire(now + chrono::Duration::days(3)).is_none(), "a call that started does not expire");
-        assert_eq!(s.cancel(now).map(|e| e.kind()), Ok(EventKind::SessionCancelled));
+        assert!(
+            s.expire(now + chrono::Duration::days(3)).is_none(),
+            "a call that started does not expire"
+        );
+        assert_eq!(
+            s.cancel(now).map(|e| e.kind()),
+            Ok(EventKind::SessionCancelled)
+        );
     }
 
     #[test]
@@ -551,11 +647,18 @@ mod tests {
         assert_eq!(child.status, SessionStatus::Waiting);
         let mut grandchild = live();
         child.parent_id = Some(parent.id);
-        assert_eq!(child.admit(&mut grandchild, now), Err(AdmissionError::ParentIsChild));
+        assert_eq!(
+            child.admit(&mut grandchild, now),
+            Err(AdmissionError::ParentIsChild)
+        );
         parent.apply(EventKind::RoomStarted, now);
         let mut late = live();
         parent.admit(&mut late, now).unwrap();
-        assert_eq!(late.status, SessionStatus::InProgress, "joins a call that is on");
+        assert_eq!(
+            late.status,
+            SessionStatus::InProgress,
+            "joins a call that is on"
+        );
         while parent.participants.len() + 1 < MAX_GROUP {
             parent.admit(&mut live(), now).unwrap();
         }
@@ -563,9 +666,15 @@ mod tests {
         assert_eq!(e.code(), "too_many_participants");
         assert_eq!(parent.participants.len() + 1, MAX_GROUP);
         parent.apply(EventKind::RoomEnded, now);
-        assert_eq!(parent.admit(&mut live(), now), Err(AdmissionError::ParentClosed));
+        assert_eq!(
+            parent.admit(&mut live(), now),
+            Err(AdmissionError::ParentClosed)
+        );
         let mut sr = session(serde_json::json!({"mode":"self_record","applicant":{"name":"A"}}));
-        assert_eq!(sr.admit(&mut live(), now), Err(AdmissionError::ParentClosed));
+        assert_eq!(
+            sr.admit(&mut live(), now),
+            Err(AdmissionError::ParentClosed)
+        );
     }
 
     #[test]
@@ -577,14 +686,38 @@ mod tests {
     #[test]
     fn invalid_inputs_are_rejected_with_a_reason() {
         let cases = [
-            (serde_json::json!({"mode":"live_agent","applicant":{"name":""}}), "empty"),
-            (serde_json::json!({"mode":"live_agent","applicant":{"name":"a\u{0007}b"}}), "control"),
-            (serde_json::json!({"mode":"live_agent","applicant":{"name":"x".repeat(201)}}), "200"),
-            (serde_json::json!({"mode":"live_agent","applicant":{"name":"A","date_of_birth":"31-01-1990"}}), "YYYY-MM-DD"),
-            (serde_json::json!({"mode":"live_agent","applicant":{"name":"A","date_of_birth":"2999-01-01"}}), "past"),
-            (serde_json::json!({"mode":"live_agent","applicant":{"name":"A","reference_id":"a b"}}), "reference"),
-            (serde_json::json!({"mode":"video","applicant":{"name":"A"}}), "unknown variant"),
-            (serde_json::json!({"mode":"live_agent","applicant":{"name":"A"},"extra":1}), "unknown field"),
+            (
+                serde_json::json!({"mode":"live_agent","applicant":{"name":""}}),
+                "empty",
+            ),
+            (
+                serde_json::json!({"mode":"live_agent","applicant":{"name":"a\u{0007}b"}}),
+                "control",
+            ),
+            (
+                serde_json::json!({"mode":"live_agent","applicant":{"name":"x".repeat(201)}}),
+                "200",
+            ),
+            (
+                serde_json::json!({"mode":"live_agent","applicant":{"name":"A","date_of_birth":"31-01-1990"}}),
+                "YYYY-MM-DD",
+            ),
+            (
+                serde_json::json!({"mode":"live_agent","applicant":{"name":"A","date_of_birth":"2999-01-01"}}),
+                "past",
+            ),
+            (
+                serde_json::json!({"mode":"live_agent","applicant":{"name":"A","reference_id":"a b"}}),
+                "reference",
+            ),
+            (
+                serde_json::json!({"mode":"video","applicant":{"name":"A"}}),
+                "unknown variant",
+            ),
+            (
+                serde_json::json!({"mode":"live_agent","applicant":{"name":"A"},"extra":1}),
+                "unknown field",
+            ),
         ];
         for (input, why) in cases {
             let err = parse(input.clone()).unwrap_err();

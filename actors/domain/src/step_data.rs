@@ -88,7 +88,16 @@ macro_rules! any_of_schema {
     };
 }
 
-any_of_schema!(StepData, "The details of one attempt: the object of the step's `type`.", ConsentData, LocationData, OtpData, QuestionsData, DocumentData, FaceData);
+any_of_schema!(
+    StepData,
+    "The details of one attempt: the object of the step's `type`.",
+    ConsentData,
+    LocationData,
+    OtpData,
+    QuestionsData,
+    DocumentData,
+    FaceData
+);
 any_of_schema!(DocumentData, "The document step: what was read from the ID card, or only which capture it was when the card could not be read.", DocumentRead, DocumentNotRead);
 
 // ------------------------------------------------------------------------ consent
@@ -164,7 +173,10 @@ impl QuestionsData {
     /// A new attempt's answers, `(question id, question text, value)`: each keeps as its
     /// `original` the first non-empty value an `earlier` attempt recorded for its question
     /// (else its own value), and is `edited` when its value differs from that.
-    pub fn record<'a>(earlier: impl IntoIterator<Item = &'a QuestionsData>, answers: Vec<(String, String, String)>) -> Self {
+    pub fn record<'a>(
+        earlier: impl IntoIterator<Item = &'a QuestionsData>,
+        answers: Vec<(String, String, String)>,
+    ) -> Self {
         let mut first: HashMap<&str, &str> = HashMap::new();
         for a in earlier.into_iter().flat_map(|q| &q.answers) {
             if !a.original.trim().is_empty() {
@@ -174,8 +186,16 @@ impl QuestionsData {
         let answers = answers
             .into_iter()
             .map(|(id, question, value)| {
-                let original = first.get(id.as_str()).map_or_else(|| value.clone(), |o| o.to_string());
-                Answer { edited: original != value, id, question, original, value }
+                let original = first
+                    .get(id.as_str())
+                    .map_or_else(|| value.clone(), |o| o.to_string());
+                Answer {
+                    edited: original != value,
+                    id,
+                    question,
+                    original,
+                    value,
+                }
             })
             .collect();
         Self { answers }
@@ -188,7 +208,10 @@ impl QuestionsData {
 
     /// The value recorded for question `id`.
     pub fn value(&self, id: &str) -> Option<&str> {
-        self.answers.iter().find(|a| a.id == id).map(|a| a.value.as_str())
+        self.answers
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| a.value.as_str())
     }
 }
 
@@ -298,9 +321,18 @@ mod tests {
     fn every_step_keeps_its_json() {
         let id = "6f1c2a52-54a1-4c6b-9d0e-0a7f1d2a3b4c";
         let samples = [
-            (StepType::Consent, json!({"text_version": "v1", "given": true})),
-            (StepType::Location, json!({"latitude": 19.07, "longitude": 72.88, "accuracy_m": 25.0, "region": "IN", "inside_region": true})),
-            (StepType::Location, json!({"latitude": 51.5, "longitude": -0.12, "accuracy_m": null, "region": "IN", "inside_region": false})),
+            (
+                StepType::Consent,
+                json!({"text_version": "v1", "given": true}),
+            ),
+            (
+                StepType::Location,
+                json!({"latitude": 19.07, "longitude": 72.88, "accuracy_m": 25.0, "region": "IN", "inside_region": true}),
+            ),
+            (
+                StepType::Location,
+                json!({"latitude": 51.5, "longitude": -0.12, "accuracy_m": null, "region": "IN", "inside_region": false}),
+            ),
             (StepType::Location, json!({"error": "permission denied"})),
             (StepType::Otp, json!({"tries_left": 2})),
             (
@@ -326,10 +358,10 @@ mod tests {
             (
                 StepType::Face,
                 json!({"capture_id": id, "quality": {"face_px": 180, "brightness": 0.5, "sharpness": 120.25},
-                    "matches": [
-                        {"source": "document_photo", "score": 82, "matched": true, "error": null},
-                        {"source": format!("reference:{id}"), "score": null, "matched": null, "error": {"code": "no_face", "message": "no face found"}},
-                    ]}),
+                "matches": [
+                    {"source": "document_photo", "score": 82, "matched": true, "error": null},
+                    {"source": format!("reference:{id}"), "score": null, "matched": null, "error": {"code": "no_face", "message": "no face found"}},
+                ]}),
             ),
             (
                 StepType::Face,
@@ -340,40 +372,85 @@ mod tests {
                         "frames": 12, "frames_with_face": 11, "best_frame": id, "passive_live_probability": 0.75,
                         "reasons": ["move_missed: look_up was not seen"]}}),
             ),
-            (StepType::Face, json!({"liveness": {"challenge_id": id, "live": false, "score": 0, "moves": [], "frames": 8, "frames_with_face": 0, "best_frame": null, "passive_live_probability": null, "reasons": []}})),
+            (
+                StepType::Face,
+                json!({"liveness": {"challenge_id": id, "live": false, "score": 0, "moves": [], "frames": 8, "frames_with_face": 0, "best_frame": null, "passive_live_probability": null, "reasons": []}}),
+            ),
         ];
         for (t, v) in samples {
-            let data = StepData::from_json(t, v.clone()).unwrap_or_else(|e| panic!("{t:?} {v}: {e}")).unwrap();
+            let data = StepData::from_json(t, v.clone())
+                .unwrap_or_else(|e| panic!("{t:?} {v}: {e}"))
+                .unwrap();
             assert_eq!(data.step_type(), t);
             assert_eq!(serde_json::to_value(&data).unwrap(), v, "{t:?}");
         }
-        assert_eq!(StepData::from_json(StepType::Face, Value::Null).unwrap(), None);
+        assert_eq!(
+            StepData::from_json(StepType::Face, Value::Null).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn variants_hold_what_the_json_says() {
         let v = json!({"latitude": 51.5, "longitude": -0.12, "accuracy_m": null, "region": "IN", "inside_region": false});
-        let Some(StepData::Location(LocationData::Found(l))) = StepData::from_json(StepType::Location, v).unwrap() else { panic!("a position") };
+        let Some(StepData::Location(LocationData::Found(l))) =
+            StepData::from_json(StepType::Location, v).unwrap()
+        else {
+            panic!("a position")
+        };
         assert_eq!((l.accuracy_m, l.inside_region), (None, false));
         let v = json!({"capture_id": Uuid::nil()});
-        assert_eq!(StepData::from_json(StepType::Document, v).unwrap(), Some(StepData::Document(DocumentData::NotRead(DocumentNotRead { capture_id: Uuid::nil() }))));
+        assert_eq!(
+            StepData::from_json(StepType::Document, v).unwrap(),
+            Some(StepData::Document(DocumentData::NotRead(DocumentNotRead {
+                capture_id: Uuid::nil()
+            })))
+        );
         let v = json!({"liveness": {"challenge_id": Uuid::nil(), "live": true, "score": 90, "moves": [{"move": "look_down", "done": true, "frame": 2, "peak": 0.5}], "frames": 8, "frames_with_face": 8, "best_frame": null, "passive_live_probability": 0.5, "reasons": []}});
-        let Some(StepData::Face(f)) = StepData::from_json(StepType::Face, v).unwrap() else { panic!("face") };
-        assert_eq!(f.liveness.as_ref().map(|l| (l.live, l.moves[0].mv)), Some((true, Move::LookDown)));
-        assert!(StepData::from_json(StepType::Otp, json!({"tries": 1})).is_err(), "a shape that is not the step's is refused");
+        let Some(StepData::Face(f)) = StepData::from_json(StepType::Face, v).unwrap() else {
+            panic!("face")
+        };
+        assert_eq!(
+            f.liveness.as_ref().map(|l| (l.live, l.moves[0].mv)),
+            Some((true, Move::LookDown))
+        );
+        assert!(
+            StepData::from_json(StepType::Otp, json!({"tries": 1})).is_err(),
+            "a shape that is not the step's is refused"
+        );
     }
 
     #[test]
     fn answers_keep_their_first_value() {
         let q = |id: &str, v: &str| (id.to_string(), format!("{id}?"), v.to_string());
-        let first = QuestionsData::record([], vec![q("purpose", "Home renovation"), q("address", "")]);
+        let first =
+            QuestionsData::record([], vec![q("purpose", "Home renovation"), q("address", "")]);
         assert!(!first.complete());
-        let second = QuestionsData::record([&first], vec![q("purpose", "Home repair"), q("address", "12 MG Road, Pune")]);
-        let third = QuestionsData::record([&first, &second], vec![q("purpose", "Home repair"), q("address", "12 MG Road, Pune")]);
+        let second = QuestionsData::record(
+            [&first],
+            vec![
+                q("purpose", "Home repair"),
+                q("address", "12 MG Road, Pune"),
+            ],
+        );
+        let third = QuestionsData::record(
+            [&first, &second],
+            vec![
+                q("purpose", "Home repair"),
+                q("address", "12 MG Road, Pune"),
+            ],
+        );
         assert!(third.complete());
         let a = &third.answers;
-        assert_eq!((a[0].original.as_str(), a[0].value.as_str(), a[0].edited), ("Home renovation", "Home repair", true));
-        assert_eq!((a[1].original.as_str(), a[1].edited), ("12 MG Road, Pune", false), "an empty first answer is not the original");
+        assert_eq!(
+            (a[0].original.as_str(), a[0].value.as_str(), a[0].edited),
+            ("Home renovation", "Home repair", true)
+        );
+        assert_eq!(
+            (a[1].original.as_str(), a[1].edited),
+            ("12 MG Road, Pune", false),
+            "an empty first answer is not the original"
+        );
         assert_eq!(third.value("address"), Some("12 MG Road, Pune"));
         assert_eq!(third.value("nope"), None);
     }

@@ -42,11 +42,24 @@ pub struct Position {
 
 impl Position {
     /// Latitude within ±90°, longitude within ±180°, accuracy 0 to 10 000 km.
-    pub fn new(latitude: f64, longitude: f64, accuracy_m: Option<f64>) -> Result<Self, InvalidStepInput> {
-        if !(-90.0..=90.0).contains(&latitude) || !(-180.0..=180.0).contains(&longitude) || accuracy_m.is_some_and(|a| !(0.0..=1e7).contains(&a)) {
-            return Err(invalid("latitude within ±90, longitude within ±180, accuracy_m ≥ 0"));
+    pub fn new(
+        latitude: f64,
+        longitude: f64,
+        accuracy_m: Option<f64>,
+    ) -> Result<Self, InvalidStepInput> {
+        if !(-90.0..=90.0).contains(&latitude)
+            || !(-180.0..=180.0).contains(&longitude)
+            || accuracy_m.is_some_and(|a| !(0.0..=1e7).contains(&a))
+        {
+            return Err(invalid(
+                "latitude within ±90, longitude within ±180, accuracy_m ≥ 0",
+            ));
         }
-        Ok(Self { latitude, longitude, accuracy_m })
+        Ok(Self {
+            latitude,
+            longitude,
+            accuracy_m,
+        })
     }
 }
 
@@ -86,7 +99,10 @@ impl ConsentVersion {
 
 /// The answers an agent records, `(question id, value)`: at least one, each to a configured
 /// question (`is_question`), each value at most 1000 characters.
-pub fn check_answers<'a>(answers: impl IntoIterator<Item = (&'a str, &'a str)>, is_question: impl Fn(&str) -> bool) -> Result<(), InvalidStepInput> {
+pub fn check_answers<'a>(
+    answers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    is_question: impl Fn(&str) -> bool,
+) -> Result<(), InvalidStepInput> {
     let mut any = false;
     for (id, value) in answers {
         any = true;
@@ -110,29 +126,72 @@ mod tests {
     /// The rules and their messages, as the API has answered them (422 `validation_failed`).
     #[test]
     fn inputs_are_checked_once_with_the_api_messages() {
-        assert_eq!(OtpCode::parse(" 123456 ".into()).map(|c| c.as_str().to_string()), Ok(" 123456 ".into()));
+        assert_eq!(
+            OtpCode::parse(" 123456 ".into()).map(|c| c.as_str().to_string()),
+            Ok(" 123456 ".into())
+        );
         for bad in ["12a456", "1234567890123", "12 34"] {
-            assert_eq!(OtpCode::parse(bad.into()), Err(InvalidStepInput("code: digits only".into())), "{bad:?}");
+            assert_eq!(
+                OtpCode::parse(bad.into()),
+                Err(InvalidStepInput("code: digits only".into())),
+                "{bad:?}"
+            );
         }
 
         assert!(Position::new(19.07, 72.88, Some(25.0)).is_ok());
         assert!(Position::new(-90.0, 180.0, None).is_ok());
-        for (lat, lon, acc) in [(90.5, 0.0, None), (0.0, -180.5, None), (0.0, 0.0, Some(-1.0)), (0.0, 0.0, Some(2e7))] {
-            assert_eq!(Position::new(lat, lon, acc).unwrap_err().0, "latitude within ±90, longitude within ±180, accuracy_m ≥ 0");
+        for (lat, lon, acc) in [
+            (90.5, 0.0, None),
+            (0.0, -180.5, None),
+            (0.0, 0.0, Some(-1.0)),
+            (0.0, 0.0, Some(2e7)),
+        ] {
+            assert_eq!(
+                Position::new(lat, lon, acc).unwrap_err().0,
+                "latitude within ±90, longitude within ±180, accuracy_m ≥ 0"
+            );
         }
-        assert_eq!(NoPosition::parse("permission denied".into()).map(NoPosition::into_string), Ok("permission denied".into()));
-        assert_eq!(NoPosition::parse("x".repeat(101)).unwrap_err().0, "error: at most 100 characters");
+        assert_eq!(
+            NoPosition::parse("permission denied".into()).map(NoPosition::into_string),
+            Ok("permission denied".into())
+        );
+        assert_eq!(
+            NoPosition::parse("x".repeat(101)).unwrap_err().0,
+            "error: at most 100 characters"
+        );
 
         let versions = vec!["v1".to_string(), "v2".to_string()];
-        assert_eq!(ConsentVersion::parse("v2".into(), &versions).map(ConsentVersion::into_string), Ok("v2".into()));
-        assert_eq!(ConsentVersion::parse("v3".into(), &versions).unwrap_err().0, r#"text_version: not one of ["v1", "v2"]"#);
+        assert_eq!(
+            ConsentVersion::parse("v2".into(), &versions).map(ConsentVersion::into_string),
+            Ok("v2".into())
+        );
+        assert_eq!(
+            ConsentVersion::parse("v3".into(), &versions).unwrap_err().0,
+            r#"text_version: not one of ["v1", "v2"]"#
+        );
 
         let known = |id: &str| ["purpose", "address"].contains(&id);
         assert!(check_answers([("purpose", "Home repair")], known).is_ok());
-        assert_eq!(check_answers([], known).unwrap_err().0, "answers: at least one");
-        assert_eq!(check_answers([("purpose", "x"), ("age", "40")], known).unwrap_err().0, r#"answers: no question "age""#);
+        assert_eq!(
+            check_answers([], known).unwrap_err().0,
+            "answers: at least one"
+        );
+        assert_eq!(
+            check_answers([("purpose", "x"), ("age", "40")], known)
+                .unwrap_err()
+                .0,
+            r#"answers: no question "age""#
+        );
         let long = "é".repeat(1001);
-        assert_eq!(check_answers([("address", long.as_str())], known).unwrap_err().0, "answers: at most 1000 characters each");
-        assert!(check_answers([("address", &long[2..])], known).is_ok(), "1000 characters, 2000 bytes");
+        assert_eq!(
+            check_answers([("address", long.as_str())], known)
+                .unwrap_err()
+                .0,
+            "answers: at most 1000 characters each"
+        );
+        assert!(
+            check_answers([("address", &long[2..])], known).is_ok(),
+            "1000 characters, 2000 bytes"
+        );
     }
 }

@@ -53,7 +53,9 @@ const INV: [u8; 10] = [0, 4, 3, 2, 1, 5, 6, 7, 8, 9];
 /// The checksum state over ASCII digits, read from the right; `offset` 1 leaves room for a
 /// check digit still to be appended.
 fn fold(digits: &str, offset: usize) -> u8 {
-    digits.bytes().rev().enumerate().fold(0u8, |c, (i, b)| D[c as usize][P[(i + offset) % 8][(b - b'0') as usize] as usize])
+    digits.bytes().rev().enumerate().fold(0u8, |c, (i, b)| {
+        D[c as usize][P[(i + offset) % 8][(b - b'0') as usize] as usize]
+    })
 }
 
 /// Whether a string of ASCII digits ends in its correct Verhoeff check digit.

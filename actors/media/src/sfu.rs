@@ -85,7 +85,10 @@ impl Sfu {
             settings.set_udp_network(UDPNetwork::Ephemeral(udp));
         }
         if !config.public_ips.is_empty() {
-            settings.set_nat_1to1_ips(config.public_ips.iter().map(ToString::to_string).collect(), RTCIceCandidateType::Host);
+            settings.set_nat_1to1_ips(
+                config.public_ips.iter().map(ToString::to_string).collect(),
+                RTCIceCandidateType::Host,
+            );
         }
         let api = APIBuilder::new()
             .with_media_engine(media)
@@ -103,9 +106,23 @@ impl Sfu {
         let ice_servers = if self.config.ice_servers.is_empty() {
             vec![]
         } else {
-            vec![RTCIceServer { urls: self.config.ice_servers.iter().map(|u| u.to_string()).collect(), ..Default::default() }]
+            vec![RTCIceServer {
+                urls: self
+                    .config
+                    .ice_servers
+                    .iter()
+                    .map(|u| u.to_string())
+                    .collect(),
+                ..Default::default()
+            }]
         };
-        let pc = self.api.new_peer_connection(RTCConfiguration { ice_servers, ..Default::default() }).await?;
+        let pc = self
+            .api
+            .new_peer_connection(RTCConfiguration {
+                ice_servers,
+                ..Default::default()
+            })
+            .await?;
         Ok(Arc::new(pc))
     }
 }
@@ -142,7 +159,11 @@ pub struct PublishedTrack {
 }
 
 impl PublishedTrack {
-    pub fn new(publisher: PeerId, remote: &TrackRemote, publisher_pc: &Arc<RTCPeerConnection>) -> Option<Arc<Self>> {
+    pub fn new(
+        publisher: PeerId,
+        remote: &TrackRemote,
+        publisher_pc: &Arc<RTCPeerConnection>,
+    ) -> Option<Arc<Self>> {
         let kind = media_kind(remote.kind())?;
         let local = TrackLocalStaticRTP::new(
             remote.codec().capability,
@@ -175,8 +196,13 @@ impl PublishedTrack {
             return;
         }
         if let Some(pc) = self.publisher_pc.upgrade() {
-            self.counters.keyframe_requests.fetch_add(1, Ordering::Relaxed);
-            let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: self.remote_ssrc };
+            self.counters
+                .keyframe_requests
+                .fetch_add(1, Ordering::Relaxed);
+            let pli = PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc: self.remote_ssrc,
+            };
             if let Err(e) = pc.write_rtcp(&[Box::new(pli)]).await {
                 tracing::debug!(error = %e, "PLI to publisher failed");
             }

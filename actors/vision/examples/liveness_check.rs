@@ -22,16 +22,27 @@ fn main() -> anyhow::Result<()> {
     let every: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(250);
     let moves: Vec<Move> = args[1]
         .split(',')
-        .map(|m| serde_json::from_value(serde_json::Value::String(m.trim().into())).map_err(|e| anyhow::anyhow!("move {m:?}: {e}")))
+        .map(|m| {
+            serde_json::from_value(serde_json::Value::String(m.trim().into()))
+                .map_err(|e| anyhow::anyhow!("move {m:?}: {e}"))
+        })
         .collect::<anyhow::Result<_>>()?;
-    let mut paths: Vec<_> = std::fs::read_dir(&args[0])?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut paths: Vec<_> = std::fs::read_dir(&args[0])?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     paths.sort();
     let frames = paths
         .iter()
         .enumerate()
-        .map(|(i, p)| Ok(Frame { image: std::fs::read(p)?, t_ms: i as u64 * every }))
+        .map(|(i, p)| {
+            Ok(Frame {
+                image: std::fs::read(p)?,
+                t_ms: i as u64 * every,
+            })
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let models = Models::load(&default_models_dir(), 1, &[]).map_err(|e| anyhow::anyhow!("{e} (run bash models/setup.sh)"))?;
+    let models = Models::load(&default_models_dir(), 1, &[])
+        .map_err(|e| anyhow::anyhow!("{e} (run bash models/setup.sh)"))?;
     let init = LivenessInit {
         models,
         face: FaceConfig::default(),
@@ -40,7 +51,9 @@ fn main() -> anyhow::Result<()> {
         limits: DecodeLimits::default(),
     };
     let mut engine = LivenessEngine::build(&init).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let out = engine.run(LivenessJob { moves, frames }).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let out = engine
+        .run(LivenessJob { moves, frames })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }

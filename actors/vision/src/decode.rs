@@ -23,7 +23,11 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        Self { max_pixels: 24_000_000, max_side: 8192, min_side: 32 }
+        Self {
+            max_pixels: 24_000_000,
+            max_side: 8192,
+            min_side: 32,
+        }
     }
 }
 
@@ -33,22 +37,36 @@ pub fn decode_rgb(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Visio
         return Err(VisionError::ImageEmpty);
     }
     let format = image::guess_format(bytes).map_err(|_| VisionError::ImageUnsupported)?;
-    if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP) {
+    if !matches!(
+        format,
+        ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP
+    ) {
         return Err(VisionError::ImageUnsupported);
     }
     if format == ImageFormat::Jpeg && !jpeg_complete(bytes) {
         // The JPEG decoder fills a cut-off scan with grey instead of failing.
-        return Err(VisionError::ImageCorrupt("the JPEG data ends before its end-of-image marker".into()));
+        return Err(VisionError::ImageCorrupt(
+            "the JPEG data ends before its end-of-image marker".into(),
+        ));
     }
     let (width, height) = ImageReader::with_format(Cursor::new(bytes), format)
         .into_dimensions()
         .map_err(|e| VisionError::ImageCorrupt(e.to_string()))?;
     let pixels = u64::from(width) * u64::from(height);
     if pixels > limits.max_pixels || width > limits.max_side || height > limits.max_side {
-        return Err(VisionError::ImageTooLarge { width, height, max_pixels: limits.max_pixels, max_side: limits.max_side });
+        return Err(VisionError::ImageTooLarge {
+            width,
+            height,
+            max_pixels: limits.max_pixels,
+            max_side: limits.max_side,
+        });
     }
     if width < limits.min_side || height < limits.min_side {
-        return Err(VisionError::ImageTooSmall { width, height, min_side: limits.min_side });
+        return Err(VisionError::ImageTooSmall {
+            width,
+            height,
+            min_side: limits.min_side,
+        });
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut l = Limits::default();
@@ -57,13 +75,18 @@ pub fn decode_rgb(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Visio
     // RGBA at 16 bits a channel is the worst case a decoder may allocate, plus slack.
     l.max_alloc = Some(limits.max_pixels * 8 + (1 << 20));
     reader.limits(l);
-    let img = reader.decode().map_err(|e| VisionError::ImageCorrupt(e.to_string()))?;
+    let img = reader
+        .decode()
+        .map_err(|e| VisionError::ImageCorrupt(e.to_string()))?;
     Ok(img.to_rgb8())
 }
 
 /// A complete JPEG ends with the EOI marker (FF D9), give or take trailing padding.
 fn jpeg_complete(bytes: &[u8]) -> bool {
-    let end = bytes.iter().rposition(|&b| b != 0 && b != b'\n' && b != b'\r' && b != b' ').map_or(0, |i| i + 1);
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != 0 && b != b'\n' && b != b'\r' && b != b' ')
+        .map_or(0, |i| i + 1);
     end >= 4 && bytes[end - 2] == 0xFF && bytes[end - 1] == 0xD9
 }
 
@@ -74,7 +97,8 @@ mod tests {
     fn png(w: u32, h: u32) -> Vec<u8> {
         let img = RgbImage::from_pixel(w, h, image::Rgb([10, 20, 30]));
         let mut out = Vec::new();
-        img.write_to(&mut Cursor::new(&mut out), ImageFormat::Png).unwrap();
+        img.write_to(&mut Cursor::new(&mut out), ImageFormat::Png)
+            .unwrap();
         out
     }
 
@@ -89,9 +113,15 @@ mod tests {
     fn refuses_empty_text_and_truncated() {
         let l = DecodeLimits::default();
         assert_eq!(decode_rgb(b"", &l).unwrap_err().code(), "image_empty");
-        assert_eq!(decode_rgb(b"hello, this is text", &l).unwrap_err().code(), "image_unsupported");
+        assert_eq!(
+            decode_rgb(b"hello, this is text", &l).unwrap_err().code(),
+            "image_unsupported"
+        );
         let p = png(200, 200);
-        assert_eq!(decode_rgb(&p[..p.len() / 2], &l).unwrap_err().code(), "image_corrupt");
+        assert_eq!(
+            decode_rgb(&p[..p.len() / 2], &l).unwrap_err().code(),
+            "image_corrupt"
+        );
     }
 
     #[test]
@@ -106,9 +136,13 @@ mod tests {
         assert_eq!(e.code(), "image_too_large", "{e}");
     }
 
-
     #[test]
     fn refuses_tiny_images() {
-        assert_eq!(decode_rgb(&png(8, 8), &DecodeLimits::default()).unwrap_err().code(), "image_too_small");
+        assert_eq!(
+            decode_rgb(&png(8, 8), &DecodeLimits::default())
+                .unwrap_err()
+                .code(),
+            "image_too_small"
+        );
     }
 }

@@ -68,7 +68,10 @@ impl FaceConfig {
         crate::within("face.match_threshold", self.match_threshold, 0.05..=0.75)?;
         crate::within("face.score_threshold", self.score_threshold, 0.05..1.0)?;
         if self.det_max_side < 64 || self.det_max_side % 32 != 0 {
-            return Err(format!("face.det_max_side must be a multiple of 32, at least 64, got {}", self.det_max_side));
+            return Err(format!(
+                "face.det_max_side must be a multiple of 32, at least 64, got {}",
+                self.det_max_side
+            ));
         }
         Ok(())
     }
@@ -103,11 +106,26 @@ pub enum Strictness {
 /// Where the five landmarks go in a 112×112 aligned face (the ArcFace template SFace was
 /// trained with).
 pub const TEMPLATE_112: [Point; 5] = [
-    Point { x: 38.2946, y: 51.6963 },
-    Point { x: 73.5318, y: 51.5014 },
-    Point { x: 56.0252, y: 71.7366 },
-    Point { x: 41.5493, y: 92.3655 },
-    Point { x: 70.7299, y: 92.2041 },
+    Point {
+        x: 38.2946,
+        y: 51.6963,
+    },
+    Point {
+        x: 73.5318,
+        y: 51.5014,
+    },
+    Point {
+        x: 56.0252,
+        y: 71.7366,
+    },
+    Point {
+        x: 41.5493,
+        y: 92.3655,
+    },
+    Point {
+        x: 70.7299,
+        y: 92.2041,
+    },
 ];
 
 const STRIDES: [usize; 3] = [8, 16, 32];
@@ -123,10 +141,17 @@ impl FaceDetector {
     }
 
     /// All faces above the score threshold, largest first.
-    pub fn detect(&mut self, img: &RgbImage, cfg: &FaceConfig) -> Result<Vec<Detection>, VisionError> {
+    pub fn detect(
+        &mut self,
+        img: &RgbImage,
+        cfg: &FaceConfig,
+    ) -> Result<Vec<Detection>, VisionError> {
         let (w, h) = img.dimensions();
         let scale = (cfg.det_max_side as f32 / w.max(h) as f32).min(1.0);
-        let (rw, rh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
+        let (rw, rh) = (
+            ((w as f32 * scale).round() as u32).max(1),
+            ((h as f32 * scale).round() as u32).max(1),
+        );
         let resized;
         let src = if (rw, rh) == (w, h) {
             img
@@ -144,15 +169,17 @@ impl FaceDetector {
             input[[0, 1, y, x]] = p[1] as f32;
             input[[0, 2, y, x]] = p[0] as f32;
         }
-        let outputs = self.session.run(ort::inputs![TensorRef::from_array_view(&input)?])?;
+        let outputs = self
+            .session
+            .run(ort::inputs![TensorRef::from_array_view(&input)?])?;
         let mut faces = Vec::new();
         for s in STRIDES {
             let cols = pw as usize / s;
             let rows = ph as usize / s;
             let get = |name: String| -> Result<Vec<f32>, VisionError> {
-                let v = outputs
-                    .get(name.as_str())
-                    .ok_or_else(|| VisionError::Inference(format!("YuNet output {name} missing")))?;
+                let v = outputs.get(name.as_str()).ok_or_else(|| {
+                    VisionError::Inference(format!("YuNet output {name} missing"))
+                })?;
                 let (_, data) = v.try_extract_tensor::<f32>()?;
                 Ok(data.to_vec())
             };
@@ -162,7 +189,9 @@ impl FaceDetector {
             let kps = get(format!("kps_{s}"))?;
             let n = rows * cols;
             if cls.len() < n || obj.len() < n || bbox.len() < n * 4 || kps.len() < n * 10 {
-                return Err(VisionError::Inference(format!("YuNet stride {s}: unexpected output sizes")));
+                return Err(VisionError::Inference(format!(
+                    "YuNet stride {s}: unexpected output sizes"
+                )));
             }
             let sf = s as f32;
             for r in 0..rows {
@@ -178,10 +207,18 @@ impl FaceDetector {
                     let bh = bbox[i * 4 + 3].exp() * sf;
                     let mut landmarks = [Point::new(0.0, 0.0); 5];
                     for (k, l) in landmarks.iter_mut().enumerate() {
-                        *l = Point::new((kps[i * 10 + 2 * k] + c as f32) * sf / scale, (kps[i * 10 + 2 * k + 1] + r as f32) * sf / scale);
+                        *l = Point::new(
+                            (kps[i * 10 + 2 * k] + c as f32) * sf / scale,
+                            (kps[i * 10 + 2 * k + 1] + r as f32) * sf / scale,
+                        );
                     }
                     faces.push(Detection {
-                        bbox: BBox { x: (cx - bw / 2.0) / scale, y: (cy - bh / 2.0) / scale, w: bw / scale, h: bh / scale },
+                        bbox: BBox {
+                            x: (cx - bw / 2.0) / scale,
+                            y: (cy - bh / 2.0) / scale,
+                            w: bw / scale,
+                            h: bh / scale,
+                        },
                         landmarks,
                         score,
                     });
@@ -206,11 +243,19 @@ fn nms(mut faces: Vec<Detection>, iou: f32) -> Vec<Detection> {
 }
 
 /// The one face of a picture, or why there is not exactly one usable face.
-pub fn single_face(faces: &[Detection], img_w: u32, img_h: u32, cfg: &FaceConfig) -> Result<Detection, VisionError> {
+pub fn single_face(
+    faces: &[Detection],
+    img_w: u32,
+    img_h: u32,
+    cfg: &FaceConfig,
+) -> Result<Detection, VisionError> {
     let Some(main) = faces.first().copied() else {
         return Err(VisionError::NoFace);
     };
-    let others = faces[1..].iter().filter(|f| f.bbox.w >= main.bbox.w * cfg.multi_face_ratio).count();
+    let others = faces[1..]
+        .iter()
+        .filter(|f| f.bbox.w >= main.bbox.w * cfg.multi_face_ratio)
+        .count();
     if others > 0 {
         return Err(VisionError::MultipleFaces(others + 1));
     }
@@ -219,7 +264,10 @@ pub fn single_face(faces: &[Detection], img_w: u32, img_h: u32, cfg: &FaceConfig
     let b = main.bbox;
     let cut_x = (-b.x).max(0.0) + (b.x + b.w - w).max(0.0);
     let cut_y = (-b.y).max(0.0) + (b.y + b.h - h).max(0.0);
-    let landmark_out = main.landmarks.iter().any(|p| p.x < 0.0 || p.y < 0.0 || p.x >= w || p.y >= h);
+    let landmark_out = main
+        .landmarks
+        .iter()
+        .any(|p| p.x < 0.0 || p.y < 0.0 || p.x >= w || p.y >= h);
     if landmark_out || cut_x > 0.12 * b.w || cut_y > 0.12 * b.h {
         return Err(VisionError::FaceOutOfFrame);
     }
@@ -228,7 +276,8 @@ pub fn single_face(faces: &[Detection], img_w: u32, img_h: u32, cfg: &FaceConfig
 
 /// The face warped onto the 112×112 template.
 pub fn align(img: &RgbImage, det: &Detection) -> RgbImage {
-    let m = Affine::similarity(&det.landmarks, &TEMPLATE_112).unwrap_or(Affine([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]));
+    let m = Affine::similarity(&det.landmarks, &TEMPLATE_112)
+        .unwrap_or(Affine([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]));
     warp_affine(img, &m, 112, 112)
 }
 
@@ -258,9 +307,14 @@ pub fn brightness(img: &RgbImage, b: &BBox) -> f32 {
 pub fn face_crop(img: &RgbImage, b: &BBox, max_w: u32) -> RgbImage {
     let x0 = b.x.max(0.0) as u32;
     let y0 = b.y.max(0.0) as u32;
-    let w = ((b.x + b.w).min(img.width() as f32) as u32).saturating_sub(x0).max(1);
-    let h = ((b.y + b.h).min(img.height() as f32) as u32).saturating_sub(y0).max(1);
-    let crop = imageops::crop_imm(img, x0.min(img.width() - 1), y0.min(img.height() - 1), w, h).to_image();
+    let w = ((b.x + b.w).min(img.width() as f32) as u32)
+        .saturating_sub(x0)
+        .max(1);
+    let h = ((b.y + b.h).min(img.height() as f32) as u32)
+        .saturating_sub(y0)
+        .max(1);
+    let crop =
+        imageops::crop_imm(img, x0.min(img.width() - 1), y0.min(img.height() - 1), w, h).to_image();
     if w <= max_w {
         return crop;
     }
@@ -272,13 +326,17 @@ pub fn face_crop(img: &RgbImage, b: &BBox, max_w: u32) -> RgbImage {
 /// the face crop scaled to at most 112 px wide ([`face_crop`]).
 pub fn sharpness(face: &RgbImage) -> f32 {
     let (w, h) = face.dimensions();
-    let g: Vec<f32> = face.pixels().map(|p| 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).collect();
+    let g: Vec<f32> = face
+        .pixels()
+        .map(|p| 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32)
+        .collect();
     let (w, h) = (w as usize, h as usize);
     let mut vals = Vec::with_capacity(w * h);
     // Only the central part: the template's corners can be black padding.
     for y in (h / 8).max(1)..(h - h / 8).min(h - 1) {
         for x in (w / 8).max(1)..(w - w / 8).min(w - 1) {
-            let l = g[y * w + x - 1] + g[y * w + x + 1] + g[(y - 1) * w + x] + g[(y + 1) * w + x] - 4.0 * g[y * w + x];
+            let l = g[y * w + x - 1] + g[y * w + x + 1] + g[(y - 1) * w + x] + g[(y + 1) * w + x]
+                - 4.0 * g[y * w + x];
             vals.push(l);
         }
     }
@@ -306,7 +364,9 @@ impl FaceEmbedder {
                 input[[0, ch, y as usize, x as usize]] = p[ch] as f32;
             }
         }
-        let outputs = self.session.run(ort::inputs![TensorRef::from_array_view(&input)?])?;
+        let outputs = self
+            .session
+            .run(ort::inputs![TensorRef::from_array_view(&input)?])?;
         let (_, data) = outputs[0].try_extract_tensor::<f32>()?;
         let norm = data.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
         Ok(data.iter().map(|v| v / norm).collect())
@@ -332,7 +392,11 @@ pub fn match_score(cos: f32, threshold: f32) -> u8 {
         100.0
     };
     // Never round a non-match up to the pass mark.
-    let s = if cos < threshold { s.min(59.0) } else { s.max(60.0) };
+    let s = if cos < threshold {
+        s.min(59.0)
+    } else {
+        s.max(60.0)
+    };
     s.round().clamp(0.0, 100.0) as u8
 }
 
@@ -344,7 +408,12 @@ pub struct FaceEngine {
 
 impl FaceEngine {
     /// Finds the one face, checks it (strictly for a capture), aligns and embeds it.
-    pub fn analyze(&mut self, img: &RgbImage, strictness: Strictness, cfg: &FaceConfig) -> Result<FaceAnalysis, VisionError> {
+    pub fn analyze(
+        &mut self,
+        img: &RgbImage,
+        strictness: Strictness,
+        cfg: &FaceConfig,
+    ) -> Result<FaceAnalysis, VisionError> {
         let faces = self.detector.detect(img, cfg)?;
         let det = single_face(&faces, img.width(), img.height(), cfg)?;
         let aligned = align(img, &det);
@@ -357,7 +426,11 @@ impl FaceEngine {
             check_quality(&quality, cfg)?;
         }
         let embedding = self.embedder.embed(&aligned)?;
-        Ok(FaceAnalysis { detection: det, quality, embedding })
+        Ok(FaceAnalysis {
+            detection: det,
+            quality,
+            embedding,
+        })
     }
 }
 
@@ -389,7 +462,12 @@ pub struct ReferenceMatch {
 
 pub fn compare(index: usize, probe: &[f32], reference: &[f32], cfg: &FaceConfig) -> ReferenceMatch {
     let similarity = cosine(probe, reference);
-    ReferenceMatch { index, matched: similarity >= cfg.match_threshold, score: match_score(similarity, cfg.match_threshold), similarity }
+    ReferenceMatch {
+        index,
+        matched: similarity >= cfg.match_threshold,
+        score: match_score(similarity, cfg.match_threshold),
+        similarity,
+    }
 }
 
 #[cfg(test)]
@@ -412,25 +490,62 @@ mod tests {
     }
 
     fn det(x: f32, w: f32, score: f32) -> Detection {
-        let b = BBox { x, y: 10.0, w, h: w };
+        let b = BBox {
+            x,
+            y: 10.0,
+            w,
+            h: w,
+        };
         let c = b.center();
-        Detection { bbox: b, landmarks: [c; 5], score }
+        Detection {
+            bbox: b,
+            landmarks: [c; 5],
+            score,
+        }
     }
 
     #[test]
     fn single_face_rules() {
         let cfg = FaceConfig::default();
-        assert_eq!(single_face(&[], 100, 100, &cfg).unwrap_err(), VisionError::NoFace);
+        assert_eq!(
+            single_face(&[], 100, 100, &cfg).unwrap_err(),
+            VisionError::NoFace
+        );
         // A small face in the background does not count; a comparable one does.
-        assert!(single_face(&[det(10.0, 60.0, 0.9), det(80.0, 10.0, 0.9)], 200, 200, &cfg).is_ok());
-        assert_eq!(single_face(&[det(10.0, 60.0, 0.9), det(100.0, 50.0, 0.9)], 200, 200, &cfg).unwrap_err(), VisionError::MultipleFaces(2));
+        assert!(single_face(
+            &[det(10.0, 60.0, 0.9), det(80.0, 10.0, 0.9)],
+            200,
+            200,
+            &cfg
+        )
+        .is_ok());
+        assert_eq!(
+            single_face(
+                &[det(10.0, 60.0, 0.9), det(100.0, 50.0, 0.9)],
+                200,
+                200,
+                &cfg
+            )
+            .unwrap_err(),
+            VisionError::MultipleFaces(2)
+        );
         // Half the face beyond the right edge.
-        assert_eq!(single_face(&[det(170.0, 60.0, 0.9)], 200, 200, &cfg).unwrap_err(), VisionError::FaceOutOfFrame);
+        assert_eq!(
+            single_face(&[det(170.0, 60.0, 0.9)], 200, 200, &cfg).unwrap_err(),
+            VisionError::FaceOutOfFrame
+        );
     }
 
     #[test]
     fn nms_drops_overlaps_and_sorts_by_size() {
-        let out = nms(vec![det(10.0, 50.0, 0.8), det(12.0, 50.0, 0.9), det(100.0, 70.0, 0.7)], 0.3);
+        let out = nms(
+            vec![
+                det(10.0, 50.0, 0.8),
+                det(12.0, 50.0, 0.9),
+                det(100.0, 70.0, 0.7),
+            ],
+            0.3,
+        );
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].bbox.w, 70.0);
         assert_eq!(out[1].score, 0.9);

@@ -13,7 +13,10 @@ pub struct Affine(pub [f32; 6]);
 impl Affine {
     pub fn apply(&self, p: Point) -> Point {
         let m = &self.0;
-        Point::new(m[0] * p.x + m[1] * p.y + m[2], m[3] * p.x + m[4] * p.y + m[5])
+        Point::new(
+            m[0] * p.x + m[1] * p.y + m[2],
+            m[3] * p.x + m[4] * p.y + m[5],
+        )
     }
 
     pub fn invert(&self) -> Option<Affine> {
@@ -23,7 +26,14 @@ impl Affine {
             return None;
         }
         let (ia, ib, ic, id) = (d / det, -b / det, -c / det, a / det);
-        Some(Affine([ia, ib, -(ia * tx + ib * ty), ic, id, -(ic * tx + id * ty)]))
+        Some(Affine([
+            ia,
+            ib,
+            -(ia * tx + ib * ty),
+            ic,
+            id,
+            -(ic * tx + id * ty),
+        ]))
     }
 
     /// The least-squares similarity (rotation, uniform scale, translation) taking `src` onto
@@ -59,7 +69,9 @@ impl Affine {
         let b = num_b / den;
         let tx = dx - (a * sx - b * sy);
         let ty = dy - (b * sx + a * sy);
-        Some(Affine([a as f32, -b as f32, tx as f32, b as f32, a as f32, ty as f32]))
+        Some(Affine([
+            a as f32, -b as f32, tx as f32, b as f32, a as f32, ty as f32,
+        ]))
     }
 }
 
@@ -89,7 +101,15 @@ pub fn warp_affine(src: &RgbImage, m: &Affine, w: u32, h: u32) -> RgbImage {
                     acc[2] += raw[i + 2] as f32 * wgt;
                 }
             }
-            out.put_pixel(x, y, image::Rgb([acc[0].round() as u8, acc[1].round() as u8, acc[2].round() as u8]));
+            out.put_pixel(
+                x,
+                y,
+                image::Rgb([
+                    acc[0].round() as u8,
+                    acc[1].round() as u8,
+                    acc[2].round() as u8,
+                ]),
+            );
         }
     }
     out
@@ -102,8 +122,18 @@ mod tests {
     #[test]
     fn similarity_recovers_a_known_transform() {
         let (s, th, tx, ty) = (1.7f32, 0.3f32, 12.0f32, -4.0f32);
-        let truth = Affine([s * th.cos(), -s * th.sin(), tx, s * th.sin(), s * th.cos(), ty]);
-        let src: Vec<Point> = [(1.0, 2.0), (10.0, 3.0), (5.0, 9.0), (2.0, 14.0)].iter().map(|&(x, y)| Point::new(x, y)).collect();
+        let truth = Affine([
+            s * th.cos(),
+            -s * th.sin(),
+            tx,
+            s * th.sin(),
+            s * th.cos(),
+            ty,
+        ]);
+        let src: Vec<Point> = [(1.0, 2.0), (10.0, 3.0), (5.0, 9.0), (2.0, 14.0)]
+            .iter()
+            .map(|&(x, y)| Point::new(x, y))
+            .collect();
         let dst: Vec<Point> = src.iter().map(|&p| truth.apply(p)).collect();
         let m = Affine::similarity(&src, &dst).unwrap();
         for (a, b) in m.0.iter().zip(truth.0.iter()) {
@@ -115,9 +145,27 @@ mod tests {
 
     #[test]
     fn iou_of_boxes() {
-        let a = BBox { x: 0.0, y: 0.0, w: 10.0, h: 10.0 };
-        let b = BBox { x: 5.0, y: 0.0, w: 10.0, h: 10.0 };
+        let a = BBox {
+            x: 0.0,
+            y: 0.0,
+            w: 10.0,
+            h: 10.0,
+        };
+        let b = BBox {
+            x: 5.0,
+            y: 0.0,
+            w: 10.0,
+            h: 10.0,
+        };
         assert!((a.iou(&b) - 50.0 / 150.0).abs() < 1e-6);
-        assert_eq!(a.iou(&BBox { x: 20.0, y: 20.0, w: 1.0, h: 1.0 }), 0.0);
+        assert_eq!(
+            a.iou(&BBox {
+                x: 20.0,
+                y: 20.0,
+                w: 1.0,
+                h: 1.0
+            }),
+            0.0
+        );
     }
 }

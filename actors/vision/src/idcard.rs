@@ -49,7 +49,11 @@ pub fn read_document(
     }
     let turned = image::imageops::rotate180(img);
     let again = extract(kind, &engine.read(&turned)?);
-    Ok(if again.missing.len() < fields.missing.len() { again } else { fields })
+    Ok(if again.missing.len() < fields.missing.len() {
+        again
+    } else {
+        fields
+    })
 }
 
 /// Extracts the fields of a `kind` card from its OCR lines (in reading order, as
@@ -70,11 +74,16 @@ fn row_texts(lines: &[TextLine]) -> Vec<String> {
     for l in lines {
         let cy = l.bbox.y + l.bbox.h / 2.0;
         match rows.last_mut() {
-            Some((y, h, texts)) if (cy - *y).abs() < 0.5 * h.min(l.bbox.h) => texts.push(normalise_text(&l.text)),
+            Some((y, h, texts)) if (cy - *y).abs() < 0.5 * h.min(l.bbox.h) => {
+                texts.push(normalise_text(&l.text))
+            }
             _ => rows.push((cy, l.bbox.h, vec![normalise_text(&l.text)])),
         }
     }
-    rows.into_iter().filter(|r| r.2.len() > 1).map(|r| r.2.join(" ")).collect()
+    rows.into_iter()
+        .filter(|r| r.2.len() > 1)
+        .map(|r| r.2.join(" "))
+        .collect()
 }
 
 fn extract_pan(texts: &[String]) -> DocumentFields {
@@ -92,14 +101,20 @@ fn extract_pan(texts: &[String]) -> DocumentFields {
 
     // Names: upper-case lines between the number and the date (new format), else above the
     // date (old format: number at the bottom), never in the header.
-    let header_end = texts.iter().rposition(|t| is_header(t)).filter(|&h| dob_idx.is_none_or(|d| h < d));
+    let header_end = texts
+        .iter()
+        .rposition(|t| is_header(t))
+        .filter(|&h| dob_idx.is_none_or(|d| h < d));
     let hi = dob_idx.unwrap_or(texts.len());
     let lo = match pan_idx {
         Some(p) if p < hi => Some(p),
         _ => header_end,
     };
     let start = lo.map_or(0, |l| l + 1);
-    let names: Vec<String> = texts[start.min(hi)..hi].iter().filter_map(|t| upper_name(t)).collect();
+    let names: Vec<String> = texts[start.min(hi)..hi]
+        .iter()
+        .filter_map(|t| upper_name(t))
+        .collect();
     f.name = names.first().cloned();
     f.father_name = names.get(1).cloned();
 
@@ -139,7 +154,10 @@ fn extract_aadhaar(texts: &[String], rows: &[String]) -> DocumentFields {
     f.name = match dob_idx {
         Some(d) => texts[..d].iter().rev().find_map(|t| any_case_name(t)),
         None => {
-            let start = texts.iter().rposition(|t| is_header(t)).map_or(0, |h| h + 1);
+            let start = texts
+                .iter()
+                .rposition(|t| is_header(t))
+                .map_or(0, |h| h + 1);
             texts[start..].iter().find_map(|t| any_case_name(t))
         }
     };
@@ -235,8 +253,11 @@ pub fn correct_pan(window: &[char]) -> Option<(String, u32)> {
 /// The most plausible PAN in a line and its cost (corrections, plus 2 when the line holds
 /// more than the number).
 fn find_pan(text: &str) -> Option<(String, u32)> {
-    let compact: Vec<char> =
-        text.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
+    let compact: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
     if compact.len() < 10 {
         return None;
     }
@@ -275,11 +296,16 @@ pub fn parse_date(text: &str) -> Option<String> {
     for run in s.split(|c: char| !(c.is_ascii_digit() || is_sep(c))) {
         let parts: Vec<&str> = run.split(is_sep).collect();
         for w in parts.windows(3) {
-            let ok = (1..=2).contains(&w[0].len()) && (1..=2).contains(&w[1].len()) && w[2].len() >= 4;
+            let ok =
+                (1..=2).contains(&w[0].len()) && (1..=2).contains(&w[1].len()) && w[2].len() >= 4;
             if !ok || !w.iter().all(|p| p.bytes().all(|b| b.is_ascii_digit())) {
                 continue;
             }
-            let (d, m, y) = (w[0].parse().ok()?, w[1].parse().ok()?, w[2][..4].parse().ok()?);
+            let (d, m, y) = (
+                w[0].parse().ok()?,
+                w[1].parse().ok()?,
+                w[2][..4].parse().ok()?,
+            );
             if let Some(iso) = iso_date(d, m, y) {
                 return Some(iso);
             }
@@ -303,11 +329,20 @@ fn find_dob(texts: &[String], after: Option<usize>) -> Option<(usize, String)> {
         .iter()
         .enumerate()
         .filter_map(|(i, t)| parse_date(t).map(|d| (i, d, letters_upper(t))))
-        .filter(|(_, _, l)| !["ISSUE", "DOWNLOAD", "PRINT", "VALID"].iter().any(|w| l.contains(w)))
+        .filter(|(_, _, l)| {
+            !["ISSUE", "DOWNLOAD", "PRINT", "VALID"]
+                .iter()
+                .any(|w| l.contains(w))
+        })
         .collect();
-    let labelled = dates.iter().find(|(_, _, l)| l.contains("DOB") || l.contains("BIRTH"));
+    let labelled = dates
+        .iter()
+        .find(|(_, _, l)| l.contains("DOB") || l.contains("BIRTH"));
     let after_pan = after.and_then(|p| dates.iter().find(|(i, _, _)| *i > p));
-    labelled.or(after_pan).or(dates.first()).map(|(i, d, _)| (*i, d.clone()))
+    labelled
+        .or(after_pan)
+        .or(dates.first())
+        .map(|(i, d, _)| (*i, d.clone()))
 }
 
 /// "Year of Birth: 1990" / "YoB 1990": (line, "1990").
@@ -319,7 +354,9 @@ fn find_year_of_birth(texts: &[String]) -> Option<(usize, String)> {
         }
         let digits: String = t.chars().filter(|c| c.is_ascii_digit()).collect();
         let year: u32 = digits.get(digits.len().checked_sub(4)?..)?.parse().ok()?;
-        (1900..=2100).contains(&year).then(|| (i, format!("{year:04}")))
+        (1900..=2100)
+            .contains(&year)
+            .then(|| (i, format!("{year:04}")))
     })
 }
 
@@ -328,7 +365,10 @@ fn find_year_of_birth(texts: &[String]) -> Option<(usize, String)> {
 
 /// The letters of a line, upper-case, without spaces or anything else.
 fn letters_upper(text: &str) -> String {
-    text.chars().filter(|c| c.is_alphabetic()).flat_map(char::to_uppercase).collect()
+    text.chars()
+        .filter(|c| c.is_alphabetic())
+        .flat_map(char::to_uppercase)
+        .collect()
 }
 
 /// Printed words that are never part of a name (compared without spaces, since OCR drops
@@ -374,22 +414,35 @@ const LABEL_TOKENS: [&str; 14] = [
 fn is_label(text: &str) -> bool {
     let letters = letters_upper(text);
     LABEL_WORDS.iter().any(|w| letters.contains(w))
-        || text.split(|c: char| !c.is_alphabetic()).any(|tok| LABEL_TOKENS.contains(&tok.to_uppercase().as_str()))
+        || text
+            .split(|c: char| !c.is_alphabetic())
+            .any(|tok| LABEL_TOKENS.contains(&tok.to_uppercase().as_str()))
 }
 
 fn is_header(text: &str) -> bool {
     let l = letters_upper(text);
-    ["INCOMETAX", "GOVT", "GOVERNMENT", "OFINDIA", "DEPARTMENT"].iter().any(|w| l.contains(w))
+    ["INCOMETAX", "GOVT", "GOVERNMENT", "OFINDIA", "DEPARTMENT"]
+        .iter()
+        .any(|w| l.contains(w))
 }
 
 /// The line as a name if it looks like one: Latin letters, spaces, `.` and `'` only, at
 /// least 3 letters, not a label. Returned with single spaces.
 fn name_text(text: &str) -> Option<String> {
-    if !text.chars().all(|c| c.is_ascii_alphabetic() || matches!(c, ' ' | '.' | '\'')) || is_label(text) {
+    if !text
+        .chars()
+        .all(|c| c.is_ascii_alphabetic() || matches!(c, ' ' | '.' | '\''))
+        || is_label(text)
+    {
         return None;
     }
     let letters = text.chars().filter(|c| c.is_ascii_alphabetic()).count();
-    (letters >= 3).then(|| text.replace('.', " ").split_whitespace().collect::<Vec<_>>().join(" "))
+    (letters >= 3).then(|| {
+        text.replace('.', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
 }
 
 /// A name printed in capitals (PAN): at most 30 % lower-case letters (OCR confuses the case
@@ -532,10 +585,22 @@ pub fn redact_aadhaar(text: &str) -> String {
 const TITLES: [&str; 8] = ["MR", "MRS", "MS", "DR", "SHRI", "SMT", "KUM", "KUMARI"];
 
 fn name_tokens(s: &str) -> Vec<String> {
-    let up: String =
-        s.chars().map(|c| if c.is_alphabetic() { c.to_uppercase().next().unwrap_or(c) } else { ' ' }).collect();
+    let up: String = s
+        .chars()
+        .map(|c| {
+            if c.is_alphabetic() {
+                c.to_uppercase().next().unwrap_or(c)
+            } else {
+                ' '
+            }
+        })
+        .collect();
     let toks: Vec<String> = up.split_whitespace().map(str::to_string).collect();
-    let without: Vec<String> = toks.iter().filter(|t| !TITLES.contains(&t.as_str())).cloned().collect();
+    let without: Vec<String> = toks
+        .iter()
+        .filter(|t| !TITLES.contains(&t.as_str()))
+        .cloned()
+        .collect();
     if without.is_empty() {
         toks
     } else {
@@ -549,7 +614,9 @@ fn levenshtein(a: &[char], b: &[char]) -> usize {
     for (i, ca) in a.iter().enumerate() {
         cur[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         std::mem::swap(&mut prev, &mut cur);
     }
@@ -571,7 +638,11 @@ fn similarity(a: &str, b: &str) -> f64 {
 fn token_similarity(a: &str, b: &str) -> f64 {
     let (la, lb) = (a.chars().count(), b.chars().count());
     if (la == 1) != (lb == 1) {
-        return if a.chars().next() == b.chars().next() { 0.5 } else { 0.0 };
+        return if a.chars().next() == b.chars().next() {
+            0.5
+        } else {
+            0.0
+        };
     }
     similarity(a, b)
 }
@@ -598,8 +669,18 @@ fn token_set_score(e: &[String], r: &[String]) -> f64 {
         num += s * w;
         den += w;
     }
-    den += e.iter().zip(&used_e).filter(|(_, u)| !**u).map(|(t, _)| len(t)).sum::<f64>();
-    den += r.iter().zip(&used_r).filter(|(_, u)| !**u).map(|(t, _)| len(t)).sum::<f64>();
+    den += e
+        .iter()
+        .zip(&used_e)
+        .filter(|(_, u)| !**u)
+        .map(|(t, _)| len(t))
+        .sum::<f64>();
+    den += r
+        .iter()
+        .zip(&used_r)
+        .filter(|(_, u)| !**u)
+        .map(|(t, _)| len(t))
+        .sum::<f64>();
     if den == 0.0 {
         0.0
     } else {
@@ -646,8 +727,15 @@ pub fn name_match(expected: &str, read: &str) -> u8 {
         return 0;
     }
     let read_joined: String = r.concat();
-    let orderings = if e.len() <= 5 { permutations(&e) } else { vec![e.clone()] };
-    let whole = orderings.iter().map(|p| similarity(&p.concat(), &read_joined)).fold(0.0, f64::max);
+    let orderings = if e.len() <= 5 {
+        permutations(&e)
+    } else {
+        vec![e.clone()]
+    };
+    let whole = orderings
+        .iter()
+        .map(|p| similarity(&p.concat(), &read_joined))
+        .fold(0.0, f64::max);
     let tokens = token_set_score(&e, &r);
     (100.0 * whole.max(tokens)).round().clamp(0.0, 100.0) as u8
 }
@@ -664,7 +752,12 @@ mod tests {
             .map(|(i, t)| TextLine {
                 text: t.to_string(),
                 confidence: 0.95,
-                bbox: BBox { x: 10.0, y: 30.0 * i as f32, w: 200.0, h: 24.0 },
+                bbox: BBox {
+                    x: 10.0,
+                    y: 30.0 * i as f32,
+                    w: 200.0,
+                    h: 24.0,
+                },
             })
             .collect()
     }
@@ -690,7 +783,10 @@ mod tests {
     fn dates_in_common_shapes() {
         assert_eq!(parse_date("01/02/1990").as_deref(), Some("1990-02-01"));
         assert_eq!(parse_date("DOB: 1/2/1990").as_deref(), Some("1990-02-01"));
-        assert_eq!(parse_date("Date of Birth 31-12-2001").as_deref(), Some("2001-12-31"));
+        assert_eq!(
+            parse_date("Date of Birth 31-12-2001").as_deref(),
+            Some("2001-12-31")
+        );
         assert_eq!(parse_date("29 / 02 / 2000").as_deref(), Some("2000-02-29"));
         assert_eq!(parse_date("01021990").as_deref(), Some("1990-02-01"));
         assert_eq!(parse_date("29/02/2001"), None);
@@ -739,7 +835,15 @@ mod tests {
         assert_eq!(f.father_name.as_deref(), Some("MOHAN SHARMA"));
         assert_eq!(f.pan_number.as_deref(), Some("BQRPS7781K"));
 
-        let f = extract(DocumentKind::Pan, &lines(&["INCOME TAX DEPARTMENT", "ABCPK1234F", "Name", "RAJESH KUMAR"]));
+        let f = extract(
+            DocumentKind::Pan,
+            &lines(&[
+                "INCOME TAX DEPARTMENT",
+                "ABCPK1234F",
+                "Name",
+                "RAJESH KUMAR",
+            ]),
+        );
         assert_eq!(f.missing, vec!["father_name", "date_of_birth"]);
     }
 
@@ -784,7 +888,10 @@ mod tests {
         assert!(f.missing.is_empty());
         // The full number appears nowhere in the result.
         let dbg = format!("{f:?}{}", serde_json::to_string(&f).unwrap());
-        assert!(!dbg.contains("23456789") && !dbg.contains("2345 6789"), "{dbg}");
+        assert!(
+            !dbg.contains("23456789") && !dbg.contains("2345 6789"),
+            "{dbg}"
+        );
     }
 
     #[test]
@@ -810,9 +917,21 @@ mod tests {
 
     #[test]
     fn aadhaar_number_split_into_boxes_and_gender_words() {
-        let mut l = lines(&["Hemalekha Nair", "DOB: 05/06/1978", "Female", "2345", "6789", "0124"]);
+        let mut l = lines(&[
+            "Hemalekha Nair",
+            "DOB: 05/06/1978",
+            "Female",
+            "2345",
+            "6789",
+            "0124",
+        ]);
         for (k, line) in l[3..].iter_mut().enumerate() {
-            line.bbox = BBox { x: 300.0 + 120.0 * k as f32, y: 200.0, w: 100.0, h: 40.0 };
+            line.bbox = BBox {
+                x: 300.0 + 120.0 * k as f32,
+                y: 200.0,
+                w: 100.0,
+                h: 40.0,
+            };
         }
         let f = extract(DocumentKind::Aadhaar, &l);
         assert_eq!(f.aadhaar_masked.as_deref(), Some("XXXX XXXX 0124"));
@@ -820,23 +939,43 @@ mod tests {
         assert_eq!(f.gender, Some(Gender::Female));
         assert_eq!(f.name.as_deref(), Some("Hemalekha Nair"));
         // Names that contain label words inside them (ADHIKAR in RADHIKARAO) are names.
-        let f = extract(DocumentKind::Aadhaar, &lines(&["GOVERNMENT OF INDIA", "Radhika Rao", "DOB:11/05/1956"]));
+        let f = extract(
+            DocumentKind::Aadhaar,
+            &lines(&["GOVERNMENT OF INDIA", "Radhika Rao", "DOB:11/05/1956"]),
+        );
         assert_eq!(f.name.as_deref(), Some("Radhika Rao"));
     }
 
     #[test]
     fn redaction() {
-        assert_eq!(redact_aadhaar("No. 2345 6789 0124 ok"), "No. XXXX XXXX 0124 ok");
-        assert_eq!(redact_aadhaar("VID 9123456789012345"), "VID XXXXXXXXXXXX2345");
-        assert_eq!(redact_aadhaar("DOB 01/02/1990, pin 560001"), "DOB 01/02/1990, pin 560001");
+        assert_eq!(
+            redact_aadhaar("No. 2345 6789 0124 ok"),
+            "No. XXXX XXXX 0124 ok"
+        );
+        assert_eq!(
+            redact_aadhaar("VID 9123456789012345"),
+            "VID XXXXXXXXXXXX2345"
+        );
+        assert_eq!(
+            redact_aadhaar("DOB 01/02/1990, pin 560001"),
+            "DOB 01/02/1990, pin 560001"
+        );
     }
 
     #[test]
     fn name_matching() {
         assert_eq!(name_match("Rajesh Kumar", "RAJESH KUMAR"), 100);
-        assert_eq!(name_match("RAJESH KUMAR", "RAJESHKUMAR"), 100, "dropped space");
+        assert_eq!(
+            name_match("RAJESH KUMAR", "RAJESHKUMAR"),
+            100,
+            "dropped space"
+        );
         assert_eq!(name_match("Rajesh Kumar", "KUMAR RAJESH"), 100, "reordered");
-        assert_eq!(name_match("Rajesh Kumar", "KUMARRAJESH"), 100, "reordered, no space");
+        assert_eq!(
+            name_match("Rajesh Kumar", "KUMARRAJESH"),
+            100,
+            "reordered, no space"
+        );
         assert_eq!(name_match("Mr. Rajesh Kumar", "RAJESH KUMAR"), 100, "title");
         let initial = name_match("RAJESH KUMAR", "R KUMAR");
         assert!((60..=80).contains(&initial), "{initial}");

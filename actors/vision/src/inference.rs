@@ -42,7 +42,10 @@ pub trait Engine: Send + 'static {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum InferenceError {
     #[error("the {engine} engine is busy; retry in {retry_after_secs} s")]
-    Busy { engine: &'static str, retry_after_secs: u64 },
+    Busy {
+        engine: &'static str,
+        retry_after_secs: u64,
+    },
     #[error("the {0} worker failed while handling this request")]
     WorkerFailed(&'static str),
     #[error("the {0} engine did not answer in time")]
@@ -108,13 +111,26 @@ impl<E: Engine> Actor for Worker<E> {
     type State = WorkerState<E>;
     type Arguments = WorkerArgs<E>;
 
-    async fn pre_start(&self, _me: ActorRef<Self::Msg>, args: WorkerArgs<E>) -> Result<WorkerState<E>, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _me: ActorRef<Self::Msg>,
+        args: WorkerArgs<E>,
+    ) -> Result<WorkerState<E>, ActorProcessingErr> {
         let init = args.init.clone();
         let engine = tokio::task::spawn_blocking(move || E::build(&init)).await??;
-        Ok(WorkerState { index: args.index, engine: Some(engine), pool: args.pool })
+        Ok(WorkerState {
+            index: args.index,
+            engine: Some(engine),
+            pool: args.pool,
+        })
     }
 
-    async fn handle(&self, _me: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut WorkerState<E>) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _me: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut WorkerState<E>,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             #[cfg(feature = "fault-injection")]
             WorkerMsg::Crash => panic!("{} worker {}: injected fault", E::NAME, state.index),
@@ -151,9 +167,23 @@ pub struct PoolState<E: Engine> {
 }
 
 impl<E: Engine> PoolSupervisor<E> {
-    async fn spawn_worker(me: &ActorRef<PoolMsg<E>>, index: usize, init: &E::Init) -> Result<ActorRef<WorkerMsg<E>>, ActorProcessingErr> {
-        let args = WorkerArgs { index, init: init.clone(), pool: me.clone() };
-        let (w, _) = Actor::spawn_linked(None, Worker::<E>(std::marker::PhantomData), args, me.get_cell()).await?;
+    async fn spawn_worker(
+        me: &ActorRef<PoolMsg<E>>,
+        index: usize,
+        init: &E::Init,
+    ) -> Result<ActorRef<WorkerMsg<E>>, ActorProcessingErr> {
+        let args = WorkerArgs {
+            index,
+            init: init.clone(),
+            pool: me.clone(),
+        };
+        let (w, _) = Actor::spawn_linked(
+            None,
+            Worker::<E>(std::marker::PhantomData),
+            args,
+            me.get_cell(),
+        )
+        .await?;
         Ok(w)
     }
 }
@@ -163,18 +193,34 @@ impl<E: Engine> Actor for PoolSupervisor<E> {
     type State = PoolState<E>;
     type Arguments = (usize, E::Init);
 
-    async fn pre_start(&self, me: ActorRef<Self::Msg>, (n, init): (usize, E::Init)) -> Result<PoolState<E>, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        me: ActorRef<Self::Msg>,
+        (n, init): (usize, E::Init),
+    ) -> Result<PoolState<E>, ActorProcessingErr> {
         let mut workers = Vec::with_capacity(n);
         for i in 0..n {
             workers.push(Some(Self::spawn_worker(&me, i, &init).await?));
         }
-        Ok(PoolState { init, workers, inflight: vec![0; n], restarts: 0 })
+        Ok(PoolState {
+            init,
+            workers,
+            inflight: vec![0; n],
+            restarts: 0,
+        })
     }
 
-    async fn handle(&self, _me: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut PoolState<E>) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _me: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut PoolState<E>,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             PoolMsg::Submit(env) => {
-                let pick = (0..state.workers.len()).filter(|&i| state.workers[i].is_some()).min_by_key(|&i| state.inflight[i]);
+                let pick = (0..state.workers.len())
+                    .filter(|&i| state.workers[i].is_some())
+                    .min_by_key(|&i| state.inflight[i]);
                 match pick {
                     Some(i) => {
                         state.inflight[i] += 1;
@@ -204,23 +250,43 @@ impl<E: Engine> Actor for PoolSupervisor<E> {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, me: ActorRef<Self::Msg>, evt: SupervisionEvent, state: &mut PoolState<E>) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        me: ActorRef<Self::Msg>,
+        evt: SupervisionEvent,
+        state: &mut PoolState<E>,
+    ) -> Result<(), ActorProcessingErr> {
         let (cell, why) = match evt {
             SupervisionEvent::ActorFailed(cell, e) => (cell, e.to_string()),
-            SupervisionEvent::ActorTerminated(cell, _, r) => (cell, r.unwrap_or_else(|| "stopped".into())),
+            SupervisionEvent::ActorTerminated(cell, _, r) => {
+                (cell, r.unwrap_or_else(|| "stopped".into()))
+            }
             _ => return Ok(()),
         };
-        let Some(i) = state.workers.iter().position(|w| w.as_ref().is_some_and(|w| w.get_id() == cell.get_id())) else {
+        let Some(i) = state
+            .workers
+            .iter()
+            .position(|w| w.as_ref().is_some_and(|w| w.get_id() == cell.get_id()))
+        else {
             return Ok(());
         };
         state.restarts += 1;
         metrics::counter!("vkyc_inference_worker_restarts_total", "engine" => E::NAME).increment(1);
-        tracing::warn!(engine = E::NAME, worker = i, restarts = state.restarts, "inference worker failed ({why}); starting a new one");
+        tracing::warn!(
+            engine = E::NAME,
+            worker = i,
+            restarts = state.restarts,
+            "inference worker failed ({why}); starting a new one"
+        );
         state.workers[i] = None;
         state.inflight[i] = 0;
         match Self::spawn_worker(&me, i, &state.init).await {
             Ok(w) => state.workers[i] = Some(w),
-            Err(e) => tracing::error!(engine = E::NAME, worker = i, "inference worker could not be restarted: {e}"),
+            Err(e) => tracing::error!(
+                engine = E::NAME,
+                worker = i,
+                "inference worker could not be restarted: {e}"
+            ),
         }
         Ok(())
     }
@@ -254,11 +320,20 @@ impl<E: Engine> Clone for Pool<E> {
 
 impl<E: Engine> Pool<E> {
     /// Starts `workers` workers (each builds its engine: a model error stops the start).
-    pub async fn start(workers: usize, queue_per_worker: usize, timeout: Duration, init: E::Init) -> Result<Self, String> {
+    pub async fn start(
+        workers: usize,
+        queue_per_worker: usize,
+        timeout: Duration,
+        init: E::Init,
+    ) -> Result<Self, String> {
         let workers = workers.max(1);
-        let (sup, _) = Actor::spawn(None, PoolSupervisor::<E>(std::marker::PhantomData), (workers, init.clone()))
-            .await
-            .map_err(|e| format!("{} pool: {e}", E::NAME))?;
+        let (sup, _) = Actor::spawn(
+            None,
+            PoolSupervisor::<E>(std::marker::PhantomData),
+            (workers, init.clone()),
+        )
+        .await
+        .map_err(|e| format!("{} pool: {e}", E::NAME))?;
         Ok(Self {
             sup: Arc::new(std::sync::RwLock::new(sup)),
             workers,
@@ -273,12 +348,23 @@ impl<E: Engine> Pool<E> {
     /// current one (which is stopped if it still runs): what the application supervisor
     /// does after the pool failed. Jobs in flight on the old pool fail (`worker_failed`);
     /// the job slots are the same.
-    pub async fn restart_linked(&self, supervisor: ractor::ActorCell) -> Result<ractor::ActorCell, String> {
-        let (sup, _) = Actor::spawn_linked(None, PoolSupervisor::<E>(std::marker::PhantomData), (self.workers, self.init.clone()), supervisor)
-            .await
-            .map_err(|e| format!("{} pool: {e}", E::NAME))?;
+    pub async fn restart_linked(
+        &self,
+        supervisor: ractor::ActorCell,
+    ) -> Result<ractor::ActorCell, String> {
+        let (sup, _) = Actor::spawn_linked(
+            None,
+            PoolSupervisor::<E>(std::marker::PhantomData),
+            (self.workers, self.init.clone()),
+            supervisor,
+        )
+        .await
+        .map_err(|e| format!("{} pool: {e}", E::NAME))?;
         let cell = sup.get_cell();
-        let old = std::mem::replace(&mut *self.sup.write().unwrap_or_else(|p| p.into_inner()), sup);
+        let old = std::mem::replace(
+            &mut *self.sup.write().unwrap_or_else(|p| p.into_inner()),
+            sup,
+        );
         old.stop(None);
         Ok(cell)
     }
@@ -296,7 +382,8 @@ impl<E: Engine> Pool<E> {
             Ok(_) => "ok",
             Err(e) => e.code(),
         };
-        metrics::histogram!("vkyc_inference_seconds", "engine" => E::NAME, "outcome" => outcome).record(started.elapsed().as_secs_f64());
+        metrics::histogram!("vkyc_inference_seconds", "engine" => E::NAME, "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
         result
     }
 
@@ -305,11 +392,18 @@ impl<E: Engine> Pool<E> {
             .slots
             .clone()
             .try_acquire_owned()
-            .map_err(|_| InferenceError::Busy { engine: E::NAME, retry_after_secs: self.retry_after_secs })?;
+            .map_err(|_| InferenceError::Busy {
+                engine: E::NAME,
+                retry_after_secs: self.retry_after_secs,
+            })?;
         let (reply, rx) = oneshot::channel();
         let gauge = metrics::gauge!("vkyc_inference_in_flight", "engine" => E::NAME);
         gauge.increment(1.0);
-        let sent = self.sup().cast(PoolMsg::Submit(Envelope { job, reply, _slot: slot }));
+        let sent = self.sup().cast(PoolMsg::Submit(Envelope {
+            job,
+            reply,
+            _slot: slot,
+        }));
         let r = match sent {
             Err(_) => Err(InferenceError::WorkerFailed(E::NAME)),
             Ok(()) => match tokio::time::timeout(self.timeout, rx).await {

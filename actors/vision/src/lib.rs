@@ -56,9 +56,18 @@ pub enum VisionError {
     #[error("the image is truncated or corrupt: {0}")]
     ImageCorrupt(String),
     #[error("the image is {width}x{height}; at most {max_pixels} pixels and {max_side} px a side are accepted")]
-    ImageTooLarge { width: u32, height: u32, max_pixels: u64, max_side: u32 },
+    ImageTooLarge {
+        width: u32,
+        height: u32,
+        max_pixels: u64,
+        max_side: u32,
+    },
     #[error("the image is {width}x{height}; at least {min_side} px a side is needed")]
-    ImageTooSmall { width: u32, height: u32, min_side: u32 },
+    ImageTooSmall {
+        width: u32,
+        height: u32,
+        min_side: u32,
+    },
     #[error("no face was found: make sure the face is fully visible and well lit")]
     NoFace,
     #[error("{0} faces were found: only one person may be in the picture")]

@@ -42,7 +42,12 @@ pub fn pose(lm: &[Point; 5]) -> Pose {
     let roll = (er.y - el.y).atan2(er.x - el.x);
     let (s, c) = (-roll).sin_cos();
     let o = el.mid(er);
-    let rot = |p: Point| Point::new(o.x + (p.x - o.x) * c - (p.y - o.y) * s, o.y + (p.x - o.x) * s + (p.y - o.y) * c);
+    let rot = |p: Point| {
+        Point::new(
+            o.x + (p.x - o.x) * c - (p.y - o.y) * s,
+            o.y + (p.x - o.x) * s + (p.y - o.y) * c,
+        )
+    };
     let [el, er, nose, ml, mr] = lm.map(rot);
     let eye_w = (er.x - el.x).abs().max(1e-3);
     let eyes_y = (el.y + er.y) / 2.0;
@@ -73,7 +78,15 @@ pub struct ChallengeConfig {
 
 impl Default for ChallengeConfig {
     fn default() -> Self {
-        Self { moves: 3, time_limit_secs: 60, yaw_delta: 0.08, pitch_delta: 0.06, min_frames: 6, max_frames: 60, pass_score: 60 }
+        Self {
+            moves: 3,
+            time_limit_secs: 60,
+            yaw_delta: 0.08,
+            pitch_delta: 0.06,
+            min_frames: 6,
+            max_frames: 60,
+            pass_score: 60,
+        }
     }
 }
 
@@ -92,7 +105,6 @@ pub struct FrameFace {
     pub t_ms: u64,
     pub detection: Option<Detection>,
 }
-
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActiveResult {
@@ -126,7 +138,11 @@ pub fn neutral_pose(usable: &[(usize, Pose)]) -> Option<Pose> {
         v.sort_by(f32::total_cmp);
         v[v.len() / 2]
     };
-    Some(Pose { yaw: median(|p| p.yaw), pitch: median(|p| p.pitch), roll_deg: median(|p| p.roll_deg) })
+    Some(Pose {
+        yaw: median(|p| p.yaw),
+        pitch: median(|p| p.pitch),
+        roll_deg: median(|p| p.roll_deg),
+    })
 }
 
 /// Checks the frames against the asked moves, in order. The neutral pose is the median
@@ -136,27 +152,64 @@ pub fn neutral_pose(usable: &[(usize, Pose)]) -> Option<Pose> {
 /// frontal of the frames whose face is at least `min_face_px` wide, when there is one: at
 /// the start of a call the picture is often still small (the sender's bandwidth estimate is
 /// ramping up), and a frontal face of 50 px says little about who it is.
-pub fn verify_active(moves: &[Move], frames: &[FrameFace], identical_frames: bool, cfg: &ChallengeConfig, min_face_px: f32) -> ActiveResult {
+pub fn verify_active(
+    moves: &[Move],
+    frames: &[FrameFace],
+    identical_frames: bool,
+    cfg: &ChallengeConfig,
+    min_face_px: f32,
+) -> ActiveResult {
     let mut reasons = Vec::new();
-    let usable: Vec<(usize, Pose)> =
-        frames.iter().enumerate().filter_map(|(i, f)| f.detection.map(|d| (i, pose(&d.landmarks)))).collect();
+    let usable: Vec<(usize, Pose)> = frames
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| f.detection.map(|d| (i, pose(&d.landmarks))))
+        .collect();
     let frames_with_face = usable.len();
     if frames.len() < cfg.min_frames {
-        reasons.push(format!("too_few_frames: {} frames, at least {} needed", frames.len(), cfg.min_frames));
+        reasons.push(format!(
+            "too_few_frames: {} frames, at least {} needed",
+            frames.len(),
+            cfg.min_frames
+        ));
     }
     if frames_with_face * 10 < frames.len() * 8 {
-        reasons.push(format!("face_lost: a single face was visible in only {frames_with_face} of {} frames", frames.len()));
+        reasons.push(format!(
+            "face_lost: a single face was visible in only {frames_with_face} of {} frames",
+            frames.len()
+        ));
     }
     if identical_frames {
         reasons.push("static_frames: the frames are identical (a still picture)".into());
     }
-    let mut results: Vec<MoveResult> = moves.iter().map(|&mv| MoveResult { mv, done: false, frame: None, peak: 0.0 }).collect();
+    let mut results: Vec<MoveResult> = moves
+        .iter()
+        .map(|&mv| MoveResult {
+            mv,
+            done: false,
+            frame: None,
+            peak: 0.0,
+        })
+        .collect();
     let neutral = neutral_pose(&usable);
     // The most frontal frame: the closest to the resting pose on both axes, among the
     // detailed frames if there are any.
-    let detailed: Vec<(usize, Pose)> = usable.iter().copied().filter(|(i, _)| detailed_face(&frames[*i], min_face_px)).collect();
-    let candidates = if detailed.is_empty() { &usable } else { &detailed };
-    let best_frame = neutral.and_then(|n| candidates.iter().min_by(|a, b| off_neutral(&a.1, n, cfg).total_cmp(&off_neutral(&b.1, n, cfg))).map(|(i, _)| *i));
+    let detailed: Vec<(usize, Pose)> = usable
+        .iter()
+        .copied()
+        .filter(|(i, _)| detailed_face(&frames[*i], min_face_px))
+        .collect();
+    let candidates = if detailed.is_empty() {
+        &usable
+    } else {
+        &detailed
+    };
+    let best_frame = neutral.and_then(|n| {
+        candidates
+            .iter()
+            .min_by(|a, b| off_neutral(&a.1, n, cfg).total_cmp(&off_neutral(&b.1, n, cfg)))
+            .map(|(i, _)| *i)
+    });
     if let Some(neutral) = neutral {
         let mut k = 0;
         for &(i, p) in &usable {
@@ -169,8 +222,13 @@ pub fn verify_active(moves: &[Move], frames: &[FrameFace], identical_frames: boo
             // The asked axis must move past its threshold and dominate the other axis
             // (each measured against its own threshold): a turn is not also a nod.
             let (need, other) = match r.mv {
-                Move::TurnLeft | Move::TurnRight => (cfg.yaw_delta, (p.pitch - neutral.pitch).abs() / cfg.pitch_delta),
-                Move::LookUp | Move::LookDown => (cfg.pitch_delta, (p.yaw - neutral.yaw).abs() / cfg.yaw_delta),
+                Move::TurnLeft | Move::TurnRight => (
+                    cfg.yaw_delta,
+                    (p.pitch - neutral.pitch).abs() / cfg.pitch_delta,
+                ),
+                Move::LookUp | Move::LookDown => {
+                    (cfg.pitch_delta, (p.yaw - neutral.yaw).abs() / cfg.yaw_delta)
+                }
             };
             if d >= need && d / need > other {
                 r.done = true;
@@ -181,14 +239,25 @@ pub fn verify_active(moves: &[Move], frames: &[FrameFace], identical_frames: boo
     }
     for r in &results {
         if !r.done {
-            reasons.push(format!("move_not_seen: {} (largest change {:.3})", r.mv.as_str(), r.peak));
+            reasons.push(format!(
+                "move_not_seen: {} (largest change {:.3})",
+                r.mv.as_str(),
+                r.peak
+            ));
         }
     }
     let passed = reasons.is_empty() && results.iter().all(|r| r.done);
     if passed {
         reasons.push("challenge_completed: every requested head movement was seen in order".into());
     }
-    ActiveResult { passed, moves: results, frames: frames.len(), frames_with_face, best_frame, reasons }
+    ActiveResult {
+        passed,
+        moves: results,
+        frames: frames.len(),
+        frames_with_face,
+        best_frame,
+        reasons,
+    }
 }
 
 /// How far a pose is from the resting pose, in thresholds: 1.0 = one move's worth on one axis.
@@ -228,9 +297,18 @@ pub struct IdentityPlan {
 /// Near frontal for the identity check: at most one move's worth from the resting pose.
 const IDENTITY_MAX_OFF: f32 = 1.0;
 
-pub fn identity_plan(active: &ActiveResult, frames: &[FrameFace], cfg: &ChallengeConfig, min_face_px: f32) -> Option<IdentityPlan> {
+pub fn identity_plan(
+    active: &ActiveResult,
+    frames: &[FrameFace],
+    cfg: &ChallengeConfig,
+    min_face_px: f32,
+) -> Option<IdentityPlan> {
     let best = active.best_frame?;
-    let usable: Vec<(usize, Pose)> = frames.iter().enumerate().filter_map(|(i, f)| f.detection.map(|d| (i, pose(&d.landmarks)))).collect();
+    let usable: Vec<(usize, Pose)> = frames
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| f.detection.map(|d| (i, pose(&d.landmarks))))
+        .collect();
     let neutral = neutral_pose(&usable)?;
     let mut cuts: Vec<usize> = vec![0];
     cuts.extend(active.moves.iter().filter_map(|m| m.frame.map(|f| f + 1)));
@@ -243,13 +321,28 @@ pub fn identity_plan(active: &ActiveResult, frames: &[FrameFace], cfg: &Challeng
         if (w[0]..w[1]).contains(&best) {
             best_part = k;
         }
-        let part: Vec<(usize, Pose)> =
-            usable.iter().copied().filter(|&(i, _)| i >= w[0] && i < w[1] && i != best && !completions.contains(&i) && detailed_face(&frames[i], min_face_px)).collect();
+        let part: Vec<(usize, Pose)> = usable
+            .iter()
+            .copied()
+            .filter(|&(i, _)| {
+                i >= w[0]
+                    && i < w[1]
+                    && i != best
+                    && !completions.contains(&i)
+                    && detailed_face(&frames[i], min_face_px)
+            })
+            .collect();
         let mut picks: Vec<usize> = Vec::new();
-        if let Some(frontal) = part.iter().min_by(|a, b| off_neutral(&a.1, neutral, cfg).total_cmp(&off_neutral(&b.1, neutral, cfg))) {
+        if let Some(frontal) = part.iter().min_by(|a, b| {
+            off_neutral(&a.1, neutral, cfg).total_cmp(&off_neutral(&b.1, neutral, cfg))
+        }) {
             picks.push(frontal.0);
         }
-        let near: Vec<usize> = part.iter().filter(|(_, p)| off_neutral(p, neutral, cfg) <= IDENTITY_MAX_OFF).map(|(i, _)| *i).collect();
+        let near: Vec<usize> = part
+            .iter()
+            .filter(|(_, p)| off_neutral(p, neutral, cfg) <= IDENTITY_MAX_OFF)
+            .map(|(i, _)| *i)
+            .collect();
         for i in [near.first(), near.last()].into_iter().flatten() {
             if !picks.contains(i) {
                 picks.push(*i);
@@ -257,7 +350,11 @@ pub fn identity_plan(active: &ActiveResult, frames: &[FrameFace], cfg: &Challeng
         }
         parts.push(picks);
     }
-    Some(IdentityPlan { best, parts, best_part })
+    Some(IdentityPlan {
+        best,
+        parts,
+        best_part,
+    })
 }
 
 /// What [`judge_identity`] found.
@@ -277,7 +374,11 @@ pub enum Identity {
 /// each other but neither matches the best frame (a second person, whichever of the two the
 /// best frame shows); `Unchecked` when no part other than the best frame's own could be
 /// judged.
-pub fn judge_identity<E>(plan: &IdentityPlan, threshold: f32, mut embed: impl FnMut(usize) -> Result<Vec<f32>, E>) -> Result<Identity, E> {
+pub fn judge_identity<E>(
+    plan: &IdentityPlan,
+    threshold: f32,
+    mut embed: impl FnMut(usize) -> Result<Vec<f32>, E>,
+) -> Result<Identity, E> {
     let reference = embed(plan.best)?;
     let mut compared: Vec<(usize, Vec<f32>, f32)> = Vec::new();
     let mut judged = 0;
@@ -298,13 +399,17 @@ pub fn judge_identity<E>(plan: &IdentityPlan, threshold: f32, mut embed: impl Fn
             compared.push((i, e, c));
         }
         if let Some((i, c)) = unlike.filter(|_| matched * 2 < picks.len()) {
-            return Ok(Identity::Changed(format!("face_changed: frame {i} shows a different face than frame {} (similarity {c:.2})", plan.best)));
+            return Ok(Identity::Changed(format!(
+                "face_changed: frame {i} shows a different face than frame {} (similarity {c:.2})",
+                plan.best
+            )));
         }
         if k != plan.best_part {
             judged += 1;
         }
     }
-    let strangers: Vec<&(usize, Vec<f32>, f32)> = compared.iter().filter(|(_, _, c)| *c < threshold).collect();
+    let strangers: Vec<&(usize, Vec<f32>, f32)> =
+        compared.iter().filter(|(_, _, c)| *c < threshold).collect();
     for (n, a) in strangers.iter().enumerate() {
         for b in &strangers[n + 1..] {
             if crate::face::cosine(&a.1, &b.1) >= threshold {
@@ -384,7 +489,11 @@ impl PassiveModel {
     }
 
     /// Live probability 0–1 of the face `det` in `img`.
-    pub fn live_probability(&mut self, img: &RgbImage, det: &Detection) -> Result<f32, VisionError> {
+    pub fn live_probability(
+        &mut self,
+        img: &RgbImage,
+        det: &Detection,
+    ) -> Result<f32, VisionError> {
         let c = &self.cfg;
         let b = det.bbox.scaled(c.crop_scale);
         let side = b.w.max(b.h);
@@ -396,7 +505,19 @@ impl PassiveModel {
         let m = crate::geometry::Affine([scale, 0.0, -x0 * scale, 0.0, scale, -y0 * scale]);
         let crop = if scale < 0.5 {
             // Downscale in two steps for less aliasing.
-            let mid = crate::geometry::warp_affine(img, &crate::geometry::Affine([scale * 2.0, 0.0, -x0 * scale * 2.0, 0.0, scale * 2.0, -y0 * scale * 2.0]), s * 2, s * 2);
+            let mid = crate::geometry::warp_affine(
+                img,
+                &crate::geometry::Affine([
+                    scale * 2.0,
+                    0.0,
+                    -x0 * scale * 2.0,
+                    0.0,
+                    scale * 2.0,
+                    -y0 * scale * 2.0,
+                ]),
+                s * 2,
+                s * 2,
+            );
             imageops::resize(&mid, s, s, FilterType::Triangle)
         } else {
             crate::geometry::warp_affine(img, &m, s, s)
@@ -404,14 +525,24 @@ impl PassiveModel {
         let mut input = Array4::<f32>::zeros((1, 3, s as usize, s as usize));
         for (x, y, p) in crop.enumerate_pixels() {
             for ch in 0..3 {
-                let src = if c.channel_order == ChannelOrder::Rgb { ch } else { 2 - ch };
+                let src = if c.channel_order == ChannelOrder::Rgb {
+                    ch
+                } else {
+                    2 - ch
+                };
                 input[[0, ch, y as usize, x as usize]] = (p[src] as f32 - c.mean[ch]) / c.std[ch];
             }
         }
-        let outputs = self.session.run(ort::inputs![TensorRef::from_array_view(&input)?])?;
+        let outputs = self
+            .session
+            .run(ort::inputs![TensorRef::from_array_view(&input)?])?;
         let (_, data) = outputs[0].try_extract_tensor::<f32>()?;
         if c.live_index >= data.len() {
-            return Err(VisionError::Inference(format!("passive model gives {} classes, live_index is {}", data.len(), c.live_index)));
+            return Err(VisionError::Inference(format!(
+                "passive model gives {} classes, live_index is {}",
+                data.len(),
+                c.live_index
+            )));
         }
         let p = if c.softmax {
             let mx = data.iter().copied().fold(f32::MIN, f32::max);
@@ -437,10 +568,19 @@ pub struct LivenessVerdict {
 /// moves asked); `score = (1 − w)·active + w·100·passive`, capped at 40 when the challenge
 /// failed. `live` needs the challenge passed, the passive model not vetoing, and
 /// `score ≥ pass_score`.
-pub fn combine(active: ActiveResult, passive: Option<f32>, ch: &ChallengeConfig, pc: &PassiveConfig) -> LivenessVerdict {
+pub fn combine(
+    active: ActiveResult,
+    passive: Option<f32>,
+    ch: &ChallengeConfig,
+    pc: &PassiveConfig,
+) -> LivenessVerdict {
     let asked = active.moves.len().max(1) as f32;
     let seen = active.moves.iter().filter(|m| m.done).count() as f32;
-    let a = if active.passed { 100.0 } else { 50.0 * seen / asked };
+    let a = if active.passed {
+        100.0
+    } else {
+        50.0 * seen / asked
+    };
     let w = pc.weight.clamp(0.0, 1.0);
     let p = passive.unwrap_or(0.0);
     let mut score = (1.0 - w) * a + w * 100.0 * p;
@@ -451,12 +591,22 @@ pub fn combine(active: ActiveResult, passive: Option<f32>, ch: &ChallengeConfig,
     let mut reasons = active.reasons.clone();
     let veto = passive.is_some_and(|p| p < pc.veto_below);
     match passive {
-        Some(p) if veto => reasons.push(format!("passive_spoof: the anti-spoofing model found the best frame likely not live ({p:.2})")),
-        Some(p) => reasons.push(format!("passive_score: live probability {p:.2} on the best frame (weight {w:.2})")),
+        Some(p) if veto => reasons.push(format!(
+            "passive_spoof: the anti-spoofing model found the best frame likely not live ({p:.2})"
+        )),
+        Some(p) => reasons.push(format!(
+            "passive_score: live probability {p:.2} on the best frame (weight {w:.2})"
+        )),
         None => reasons.push("passive_not_run: no usable frame".into()),
     }
     let live = active.passed && !veto && score >= ch.pass_score;
-    LivenessVerdict { live, score, active, passive_live_probability: passive, reasons }
+    LivenessVerdict {
+        live,
+        score,
+        active,
+        passive_live_probability: passive,
+        reasons,
+    }
 }
 
 impl LivenessVerdict {
@@ -483,7 +633,11 @@ pub fn frames_identical(frames: &[RgbImage]) -> bool {
         .collect();
     thumbs.len() >= 2
         && thumbs.windows(2).all(|w| {
-            let d: u64 = w[0].iter().zip(&w[1]).map(|(a, b)| a.abs_diff(*b) as u64).sum();
+            let d: u64 = w[0]
+                .iter()
+                .zip(&w[1])
+                .map(|(a, b)| a.abs_diff(*b) as u64)
+                .sum();
             (d as f64 / w[0].len() as f64) < 0.5
         })
 }
@@ -502,11 +656,27 @@ mod tests {
             Point::new(85.0, 150.0),
             Point::new(115.0, 150.0),
         ];
-        Some(Detection { bbox: BBox { x: 60.0, y: 60.0, w: 80.0, h: 110.0 }, landmarks: lm, score: 0.9 })
+        Some(Detection {
+            bbox: BBox {
+                x: 60.0,
+                y: 60.0,
+                w: 80.0,
+                h: 110.0,
+            },
+            landmarks: lm,
+            score: 0.9,
+        })
     }
 
     fn series(poses: &[(f32, f32)]) -> Vec<FrameFace> {
-        poses.iter().enumerate().map(|(i, &(y, p))| FrameFace { t_ms: i as u64 * 100, detection: face(y, p) }).collect()
+        poses
+            .iter()
+            .enumerate()
+            .map(|(i, &(y, p))| FrameFace {
+                t_ms: i as u64 * 100,
+                detection: face(y, p),
+            })
+            .collect()
     }
 
     #[test]
@@ -514,7 +684,9 @@ mod tests {
         let d = face(0.15, 0.55).unwrap();
         let p0 = pose(&d.landmarks);
         let (s, c) = 0.4f32.sin_cos();
-        let rotated = d.landmarks.map(|p| Point::new(p.x * c - p.y * s, p.x * s + p.y * c));
+        let rotated = d
+            .landmarks
+            .map(|p| Point::new(p.x * c - p.y * s, p.x * s + p.y * c));
         let p1 = pose(&rotated);
         assert!((p0.yaw - p1.yaw).abs() < 1e-4 && (p0.pitch - p1.pitch).abs() < 1e-4);
         assert!((p0.yaw - 0.15).abs() < 1e-4);
@@ -525,33 +697,72 @@ mod tests {
     fn moves_in_order_pass_and_a_still_series_fails() {
         let cfg = ChallengeConfig::default();
         let moves = [Move::TurnLeft, Move::LookUp];
-        let good = series(&[(0.0, 0.55), (0.0, 0.55), (0.08, 0.55), (0.16, 0.55), (0.0, 0.55), (0.0, 0.5), (0.0, 0.4), (0.0, 0.55)]);
+        let good = series(&[
+            (0.0, 0.55),
+            (0.0, 0.55),
+            (0.08, 0.55),
+            (0.16, 0.55),
+            (0.0, 0.55),
+            (0.0, 0.5),
+            (0.0, 0.4),
+            (0.0, 0.55),
+        ]);
         let r = verify_active(&moves, &good, false, &cfg, 64.0);
         assert!(r.passed, "{r:?}");
         let still = series(&[(0.0, 0.55); 8]);
         let r = verify_active(&moves, &still, true, &cfg, 64.0);
         assert!(!r.passed);
         assert!(r.reasons.iter().any(|s| s.starts_with("static_frames")));
-        assert!(r.reasons.iter().any(|s| s.starts_with("move_not_seen: turn_left")));
+        assert!(r
+            .reasons
+            .iter()
+            .any(|s| s.starts_with("move_not_seen: turn_left")));
     }
 
     #[test]
     fn wrong_order_or_direction_fails() {
         let cfg = ChallengeConfig::default();
         // Looks up first, then turns left: asked turn_left then look_up.
-        let frames = series(&[(0.0, 0.55), (0.0, 0.4), (0.0, 0.55), (0.16, 0.55), (0.0, 0.55), (0.0, 0.55)]);
+        let frames = series(&[
+            (0.0, 0.55),
+            (0.0, 0.4),
+            (0.0, 0.55),
+            (0.16, 0.55),
+            (0.0, 0.55),
+            (0.0, 0.55),
+        ]);
         assert!(!verify_active(&[Move::TurnLeft, Move::LookUp], &frames, false, &cfg, 64.0).passed);
         // Turns right when asked left.
-        let frames = series(&[(0.0, 0.55), (-0.1, 0.55), (-0.2, 0.55), (0.0, 0.55), (0.0, 0.55), (0.0, 0.55)]);
+        let frames = series(&[
+            (0.0, 0.55),
+            (-0.1, 0.55),
+            (-0.2, 0.55),
+            (0.0, 0.55),
+            (0.0, 0.55),
+            (0.0, 0.55),
+        ]);
         assert!(!verify_active(&[Move::TurnLeft], &frames, false, &cfg, 64.0).passed);
     }
 
     /// A turn to the right and back, then still.
-    const TURN_RIGHT: [(f32, f32); 6] = [(0.0, 0.55), (-0.05, 0.55), (-0.15, 0.55), (0.0, 0.55), (0.0, 0.55), (0.0, 0.55)];
+    const TURN_RIGHT: [(f32, f32); 6] = [
+        (0.0, 0.55),
+        (-0.05, 0.55),
+        (-0.15, 0.55),
+        (0.0, 0.55),
+        (0.0, 0.55),
+        (0.0, 0.55),
+    ];
 
     /// The active check of a one-move (turn right) challenge on a series of poses.
     fn asked_to_turn_right(poses: &[(f32, f32)], static_frames: bool) -> ActiveResult {
-        verify_active(&[Move::TurnRight], &series(poses), static_frames, &ChallengeConfig::default(), 64.0)
+        verify_active(
+            &[Move::TurnRight],
+            &series(poses),
+            static_frames,
+            &ChallengeConfig::default(),
+            64.0,
+        )
     }
 
     #[test]
@@ -560,10 +771,18 @@ mod tests {
         let a = asked_to_turn_right(&TURN_RIGHT, false);
         let v = combine(a.clone(), Some(0.5), &ch, &pc);
         assert!(v.live && v.score == 85, "{v:?}");
-        let vetoing = PassiveConfig { veto_below: 0.05, ..PassiveConfig::default() };
+        let vetoing = PassiveConfig {
+            veto_below: 0.05,
+            ..PassiveConfig::default()
+        };
         assert!(!combine(a.clone(), Some(0.01), &ch, &vetoing).live);
         assert!(combine(a, Some(0.01), &ch, &pc).live, "no veto by default");
-        let v = combine(asked_to_turn_right(&[(0.0, 0.55); 6], true), Some(0.99), &ch, &pc);
+        let v = combine(
+            asked_to_turn_right(&[(0.0, 0.55); 6], true),
+            Some(0.99),
+            &ch,
+            &pc,
+        );
         assert!(!v.live && v.score <= 40);
     }
 
@@ -577,7 +796,18 @@ mod tests {
     /// Frames 0–2 small and exactly neutral, then a turn left and a look up (completed at
     /// frames 4 and 7), back to neutral.
     fn ramping_series() -> Vec<FrameFace> {
-        let mut f = series(&[(0.0, 0.55), (0.0, 0.55), (0.0, 0.55), (0.01, 0.55), (0.16, 0.55), (0.01, 0.56), (0.0, 0.5), (0.0, 0.4), (0.01, 0.55), (0.0, 0.56)]);
+        let mut f = series(&[
+            (0.0, 0.55),
+            (0.0, 0.55),
+            (0.0, 0.55),
+            (0.01, 0.55),
+            (0.16, 0.55),
+            (0.01, 0.56),
+            (0.0, 0.5),
+            (0.0, 0.4),
+            (0.01, 0.55),
+            (0.0, 0.56),
+        ]);
         for x in &mut f[..3] {
             *x = small(*x);
         }
@@ -590,13 +820,27 @@ mod tests {
         let frames = ramping_series();
         let r = verify_active(&[Move::TurnLeft, Move::LookUp], &frames, false, &cfg, 64.0);
         assert!(r.passed, "{r:?}");
-        assert!(r.best_frame.is_some_and(|b| b >= 3), "the small frontal frames are not the best: {:?}", r.best_frame);
+        assert!(
+            r.best_frame.is_some_and(|b| b >= 3),
+            "the small frontal frames are not the best: {:?}",
+            r.best_frame
+        );
         let plan = identity_plan(&r, &frames, &cfg, 64.0).unwrap();
         // Cut after frame 4 (turn) and 7 (look up); the small faces and the moves are left out.
         assert_eq!(plan.parts.len(), 3);
         let all: Vec<usize> = plan.parts.iter().flatten().copied().collect();
-        assert!(all.iter().all(|&i| i >= 3 && i != 4 && i != 7 && i != plan.best), "{plan:?}");
-        assert!(plan.parts.iter().enumerate().all(|(k, p)| k == plan.best_part || !p.is_empty()), "{plan:?}");
+        assert!(
+            all.iter()
+                .all(|&i| i >= 3 && i != 4 && i != 7 && i != plan.best),
+            "{plan:?}"
+        );
+        assert!(
+            plan.parts
+                .iter()
+                .enumerate()
+                .all(|(k, p)| k == plan.best_part || !p.is_empty()),
+            "{plan:?}"
+        );
         // Without a size floor the best frame may be a small one.
         let r0 = verify_active(&[Move::TurnLeft, Move::LookUp], &frames, false, &cfg, 0.0);
         assert_eq!(r0.best_frame, Some(0));
@@ -615,7 +859,11 @@ mod tests {
         const A: [f32; 3] = [1.0, 0.0, 0.0];
         const B: [f32; 3] = [0.0, 1.0, 0.0];
         const BLUR: [f32; 3] = [0.3, 0.0, 0.95]; // like A a little (cos 0.30), like B not at all
-        let plan = IdentityPlan { best: 3, parts: vec![vec![5], vec![8, 9, 10], vec![12, 14]], best_part: 0 };
+        let plan = IdentityPlan {
+            best: 3,
+            parts: vec![vec![5], vec![8, 9, 10], vec![12, 14]],
+            best_part: 0,
+        };
         assert_eq!(judge(&plan, &|_| A), None);
         // One poor frame in a part that also shows the person.
         assert_eq!(judge(&plan, &|i| if i == 9 { BLUR } else { A }), None);
@@ -624,17 +872,42 @@ mod tests {
         assert!(why.starts_with("face_changed: frame 12"), "{why}");
         // The best frame shows the other person, and so do most frames of each part: every
         // part is confirmed, but the frames that do not match are one face.
-        let why = judge(&plan, &|i| if [3, 5, 8, 10, 12].contains(&i) { B } else { A }).unwrap();
+        let why = judge(&plan, &|i| {
+            if [3, 5, 8, 10, 12].contains(&i) {
+                B
+            } else {
+                A
+            }
+        })
+        .unwrap();
         assert!(why.starts_with("face_changed: frames"), "{why}");
         // Two poor frames that are not alike are not a second person.
         const BLUR2: [f32; 3] = [0.3, -0.95, 0.0];
-        assert_eq!(judge(&plan, &|i| match i { 9 => BLUR, 12 => BLUR2, _ => A }), None);
+        assert_eq!(
+            judge(&plan, &|i| match i {
+                9 => BLUR,
+                12 => BLUR2,
+                _ => A,
+            }),
+            None
+        );
         // Nothing away from the best frame's part could be compared.
-        let unclear = IdentityPlan { best: 3, parts: vec![vec![1], vec![], vec![]], best_part: 0 };
+        let unclear = IdentityPlan {
+            best: 3,
+            parts: vec![vec![1], vec![], vec![]],
+            best_part: 0,
+        };
         let v = judge_identity::<()>(&unclear, 0.4, |_| Ok(A.to_vec())).unwrap();
-        assert!(matches!(&v, Identity::Unchecked(why) if why.starts_with("identity_unchecked")), "{v:?}");
-        let v = judge_identity::<()>(&unclear, 0.4, |i| Ok(if i == 1 { B } else { A }.to_vec())).unwrap();
-        assert!(matches!(v, Identity::Changed(_)), "the best frame's own part still counts: {v:?}");
+        assert!(
+            matches!(&v, Identity::Unchecked(why) if why.starts_with("identity_unchecked")),
+            "{v:?}"
+        );
+        let v = judge_identity::<()>(&unclear, 0.4, |i| Ok(if i == 1 { B } else { A }.to_vec()))
+            .unwrap();
+        assert!(
+            matches!(v, Identity::Changed(_)),
+            "the best frame's own part still counts: {v:?}"
+        );
     }
 
     #[test]
@@ -642,11 +915,32 @@ mod tests {
         let (ch, pc) = (ChallengeConfig::default(), PassiveConfig::default());
         let live = combine(asked_to_turn_right(&TURN_RIGHT, false), Some(0.5), &ch, &pc);
         assert_eq!(live.why_not_live(), None);
-        let still = combine(asked_to_turn_right(&[(0.0, 0.55); 6], true), Some(0.9), &ch, &pc);
-        assert!(still.why_not_live().unwrap().starts_with("static_frames"), "{:?}", still.reasons);
-        let vetoing = PassiveConfig { veto_below: 0.05, ..PassiveConfig::default() };
-        let spoof = combine(asked_to_turn_right(&TURN_RIGHT, false), Some(0.01), &ch, &vetoing);
-        assert!(spoof.why_not_live().unwrap().starts_with("passive_spoof"), "{:?}", spoof.reasons);
+        let still = combine(
+            asked_to_turn_right(&[(0.0, 0.55); 6], true),
+            Some(0.9),
+            &ch,
+            &pc,
+        );
+        assert!(
+            still.why_not_live().unwrap().starts_with("static_frames"),
+            "{:?}",
+            still.reasons
+        );
+        let vetoing = PassiveConfig {
+            veto_below: 0.05,
+            ..PassiveConfig::default()
+        };
+        let spoof = combine(
+            asked_to_turn_right(&TURN_RIGHT, false),
+            Some(0.01),
+            &ch,
+            &vetoing,
+        );
+        assert!(
+            spoof.why_not_live().unwrap().starts_with("passive_spoof"),
+            "{:?}",
+            spoof.reasons
+        );
     }
 
     #[test]

@@ -89,7 +89,9 @@ impl OcrConfig {
         }
         crate::within("ocr.unclip_ratio", self.unclip_ratio, 1.0..=4.0)?;
         if self.rec_batch == 0 || self.rec_max_width < REC_MIN_WIDTH {
-            return Err(format!("ocr.rec_batch must be ≥ 1 and ocr.rec_max_width ≥ {REC_MIN_WIDTH}"));
+            return Err(format!(
+                "ocr.rec_batch must be ≥ 1 and ocr.rec_max_width ≥ {REC_MIN_WIDTH}"
+            ));
         }
         Ok(())
     }
@@ -141,9 +143,21 @@ impl RotatedRect {
         let (l1, a1) = side(c[0], c[1]);
         let (l2, a2) = side(c[1], c[2]);
         if a1.abs() <= a2.abs() {
-            Self { cx, cy, w: l1, h: l2, angle: a1 }
+            Self {
+                cx,
+                cy,
+                w: l1,
+                h: l2,
+                angle: a1,
+            }
         } else {
-            Self { cx, cy, w: l2, h: l1, angle: a2 }
+            Self {
+                cx,
+                cy,
+                w: l2,
+                h: l1,
+                angle: a2,
+            }
         }
     }
 
@@ -159,30 +173,57 @@ impl RotatedRect {
     pub fn corners(&self) -> [(f32, f32); 4] {
         let (s, c) = self.angle.sin_cos();
         let (hw, hh) = (self.w / 2.0, self.h / 2.0);
-        [(-hw, -hh), (hw, -hh), (hw, hh), (-hw, hh)].map(|(u, v)| (self.cx + u * c - v * s, self.cy + u * s + v * c))
+        [(-hw, -hh), (hw, -hh), (hw, hh), (-hw, hh)]
+            .map(|(u, v)| (self.cx + u * c - v * s, self.cy + u * s + v * c))
     }
 
     /// The axis-aligned box around it.
     pub fn bbox(&self) -> BBox {
         let pts = self.corners();
-        let (x0, x1) = pts.iter().fold((f32::MAX, f32::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-        let (y0, y1) = pts.iter().fold((f32::MAX, f32::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
-        BBox { x: x0, y: y0, w: x1 - x0, h: y1 - y0 }
+        let (x0, x1) = pts
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+        let (y0, y1) = pts
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+        BBox {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        }
     }
 
     /// Grown by `d` on every side (the offset polygon of a rectangle, corners squared).
     pub fn grown(&self, d: f32) -> Self {
-        Self { w: self.w + 2.0 * d, h: self.h + 2.0 * d, ..*self }
+        Self {
+            w: self.w + 2.0 * d,
+            h: self.h + 2.0 * d,
+            ..*self
+        }
     }
 
     pub fn scaled(&self, s: f32) -> Self {
-        Self { cx: self.cx * s, cy: self.cy * s, w: self.w * s, h: self.h * s, angle: self.angle }
+        Self {
+            cx: self.cx * s,
+            cy: self.cy * s,
+            w: self.w * s,
+            h: self.h * s,
+            angle: self.angle,
+        }
     }
 
     /// The affine map taking this rectangle onto the upright `w`×`h` image `[0,w)×[0,h)`.
     fn upright(&self, out_w: f32, out_h: f32) -> Affine {
         let (s, c) = self.angle.sin_cos();
-        Affine([c, s, out_w / 2.0 - (c * self.cx + s * self.cy), -s, c, out_h / 2.0 - (-s * self.cx + c * self.cy)])
+        Affine([
+            c,
+            s,
+            out_w / 2.0 - (c * self.cx + s * self.cy),
+            -s,
+            c,
+            out_h / 2.0 - (-s * self.cx + c * self.cy),
+        ])
     }
 }
 
@@ -200,13 +241,22 @@ impl OcrEngine {
     /// dictionary from the rec model's metadata.
     pub fn new(det: Session, rec: Session) -> Result<Self, VisionError> {
         let dict = rec.metadata()?.custom("character").ok_or_else(|| {
-            VisionError::Inference("the OCR rec model has no `character` metadata (dictionary)".into())
+            VisionError::Inference(
+                "the OCR rec model has no `character` metadata (dictionary)".into(),
+            )
         })?;
         let charset = charset_from_dictionary(&dict);
         if charset.len() < 3 {
-            return Err(VisionError::Inference("the OCR rec model's dictionary is empty".into()));
+            return Err(VisionError::Inference(
+                "the OCR rec model's dictionary is empty".into(),
+            ));
         }
-        Ok(Self { det, rec, charset, config: OcrConfig::default() })
+        Ok(Self {
+            det,
+            rec,
+            charset,
+            config: OcrConfig::default(),
+        })
     }
 
     pub fn with_config(mut self, config: OcrConfig) -> Self {
@@ -231,13 +281,20 @@ impl OcrEngine {
         let boxes = self.detect(img)?;
         let order = reading_order(&boxes);
         let boxes: Vec<RotatedRect> = order.into_iter().map(|i| boxes[i]).collect();
-        let crops: Vec<RgbImage> = boxes.iter().map(|b| crop_line(img, b, self.config.rec_max_width)).collect();
+        let crops: Vec<RgbImage> = boxes
+            .iter()
+            .map(|b| crop_line(img, b, self.config.rec_max_width))
+            .collect();
         let texts = self.recognize(&crops)?;
         Ok(boxes
             .iter()
             .zip(texts)
             .filter(|(_, (text, conf))| !text.is_empty() && *conf >= self.config.min_confidence)
-            .map(|(b, (text, confidence))| TextLine { text, confidence, bbox: b.bbox() })
+            .map(|(b, (text, confidence))| TextLine {
+                text,
+                confidence,
+                bbox: b.bbox(),
+            })
             .collect())
     }
 
@@ -263,11 +320,15 @@ impl OcrEngine {
                 data[2 * plane + i] = normalise(p[0]);
             }
         }
-        let outputs = self.det.run(ort::inputs![TensorRef::from_array_view(&input)?])?;
+        let outputs = self
+            .det
+            .run(ort::inputs![TensorRef::from_array_view(&input)?])?;
         let map = outputs[0].try_extract_array::<f32>()?;
         let shape = map.shape().to_vec();
         if shape.len() != 4 || shape[2] != phu || shape[3] != pwu {
-            return Err(VisionError::Inference(format!("OCR det output shape {shape:?}, expected [1, 1, {ph}, {pw}]")));
+            return Err(VisionError::Inference(format!(
+                "OCR det output shape {shape:?}, expected [1, 1, {ph}, {pw}]"
+            )));
         }
         // The map of the real (unpadded) image only.
         let (rwu, rhu) = (rw as usize, rh as usize);
@@ -278,7 +339,10 @@ impl OcrEngine {
             }
         }
         drop(outputs);
-        Ok(db_boxes(&prob, rwu, rhu, cfg).into_iter().map(|b| b.scaled(1.0 / scale)).collect())
+        Ok(db_boxes(&prob, rwu, rhu, cfg)
+            .into_iter()
+            .map(|b| b.scaled(1.0 / scale))
+            .collect())
     }
 
     /// Text and confidence of each upright line crop (height 48), in the given order.
@@ -288,7 +352,12 @@ impl OcrEngine {
         let mut order: Vec<usize> = (0..crops.len()).collect();
         order.sort_by_key(|&i| crops[i].width());
         for chunk in order.chunks(self.config.rec_batch.max(1)) {
-            let width = chunk.iter().map(|&i| crops[i].width()).max().unwrap_or(0).max(REC_MIN_WIDTH) as usize;
+            let width = chunk
+                .iter()
+                .map(|&i| crops[i].width())
+                .max()
+                .unwrap_or(0)
+                .max(REC_MIN_WIDTH) as usize;
             let hgt = REC_HEIGHT as usize;
             let mut input = Array4::<f32>::zeros((chunk.len(), 3, hgt, width));
             {
@@ -304,7 +373,9 @@ impl OcrEngine {
                     }
                 }
             }
-            let outputs = self.rec.run(ort::inputs![TensorRef::from_array_view(&input)?])?;
+            let outputs = self
+                .rec
+                .run(ort::inputs![TensorRef::from_array_view(&input)?])?;
             let probs = outputs[0]
                 .try_extract_array::<f32>()?
                 .into_dimensionality::<Ix3>()
@@ -318,7 +389,11 @@ impl OcrEngine {
                 )));
             }
             for (n, &i) in chunk.iter().enumerate() {
-                out[i] = ctc_decode(probs.index_axis(ndarray::Axis(0), n), &self.charset, self.config.space_threshold);
+                out[i] = ctc_decode(
+                    probs.index_axis(ndarray::Axis(0), n),
+                    &self.charset,
+                    self.config.space_threshold,
+                );
             }
         }
         Ok(out)
@@ -345,14 +420,22 @@ pub fn charset_from_dictionary(dict: &str) -> Vec<String> {
 /// DB post-processing of a `w`×`h` probability map: rotated text boxes in map pixels.
 pub fn db_boxes(prob: &[f32], w: usize, h: usize, cfg: &OcrConfig) -> Vec<RotatedRect> {
     let bitmap = GrayImage::from_fn(w as u32, h as u32, |x, y| {
-        Luma([if prob[y as usize * w + x as usize] > cfg.det_threshold { 255 } else { 0 }])
+        Luma([if prob[y as usize * w + x as usize] > cfg.det_threshold {
+            255
+        } else {
+            0
+        }])
     });
     let mut boxes = Vec::new();
     for contour in find_contours::<i32>(&bitmap) {
         if contour.border_type != BorderType::Outer || contour.points.len() < 3 {
             continue;
         }
-        let pts: Vec<IpPoint<f64>> = contour.points.iter().map(|p| IpPoint::new(p.x as f64, p.y as f64)).collect();
+        let pts: Vec<IpPoint<f64>> = contour
+            .points
+            .iter()
+            .map(|p| IpPoint::new(p.x as f64, p.y as f64))
+            .collect();
         let c = min_area_rect(&pts);
         let rect = RotatedRect::from_corners(c.map(|p| (p.x as f32, p.y as f32)));
         if rect.w.min(rect.h) < cfg.min_box_side {
@@ -415,7 +498,11 @@ pub fn crop_line(img: &RgbImage, r: &RotatedRect, max_width: u32) -> RgbImage {
 ///
 /// Returns the text (trimmed, single spaces) and the mean probability of the emitted
 /// characters (0 when nothing was read).
-pub fn ctc_decode(probs: ArrayView2<f32>, charset: &[String], space_threshold: f32) -> (String, f32) {
+pub fn ctc_decode(
+    probs: ArrayView2<f32>,
+    charset: &[String],
+    space_threshold: f32,
+) -> (String, f32) {
     let space = charset.len() - 1;
     // Emitted tokens: a character (with the best space probability in the gap before it), or
     // a space the model emitted.
@@ -444,7 +531,11 @@ pub fn ctc_decode(probs: ArrayView2<f32>, charset: &[String], space_threshold: f
         prev = best;
     }
     let emits_spaces = toks.iter().any(|t| matches!(t, Tok::Space));
-    let threshold = if emits_spaces { 10.0 * space_threshold } else { space_threshold };
+    let threshold = if emits_spaces {
+        10.0 * space_threshold
+    } else {
+        space_threshold
+    };
     let mut text = String::new();
     for t in toks {
         let (ch, space_before) = match t {
@@ -459,7 +550,11 @@ pub fn ctc_decode(probs: ArrayView2<f32>, charset: &[String], space_threshold: f
         }
     }
     let text = text.trim_end().to_string();
-    let conf = if confs.is_empty() { 0.0 } else { confs.iter().sum::<f32>() / confs.len() as f32 };
+    let conf = if confs.is_empty() {
+        0.0
+    } else {
+        confs.iter().sum::<f32>() / confs.len() as f32
+    };
     (text, conf)
 }
 
@@ -490,12 +585,23 @@ fn argmax(row: ndarray::ArrayView1<f32>) -> (usize, f32) {
 /// a tilted page are not interleaved. Two boxes are on the same row when their centres are
 /// less than half the smaller box height apart across the text direction.
 pub fn reading_order(boxes: &[RotatedRect]) -> Vec<usize> {
-    let mut angles: Vec<f32> = boxes.iter().filter(|b| b.w > 2.0 * b.h).map(|b| b.angle).collect();
+    let mut angles: Vec<f32> = boxes
+        .iter()
+        .filter(|b| b.w > 2.0 * b.h)
+        .map(|b| b.angle)
+        .collect();
     angles.sort_by(f32::total_cmp);
-    let theta = if angles.is_empty() { 0.0 } else { angles[angles.len() / 2] };
+    let theta = if angles.is_empty() {
+        0.0
+    } else {
+        angles[angles.len() / 2]
+    };
     let (s, c) = theta.sin_cos();
     // (along, across) the text direction.
-    let pos: Vec<(f32, f32)> = boxes.iter().map(|b| (b.cx * c + b.cy * s, -b.cx * s + b.cy * c)).collect();
+    let pos: Vec<(f32, f32)> = boxes
+        .iter()
+        .map(|b| (b.cx * c + b.cy * s, -b.cx * s + b.cy * c))
+        .collect();
     let mut idx: Vec<usize> = (0..boxes.len()).collect();
     idx.sort_by(|&a, &b| pos[a].1.total_cmp(&pos[b].1));
     let mut rows: Vec<Vec<usize>> = Vec::new();
@@ -566,7 +672,11 @@ mod tests {
     fn ctc_emits_real_spaces_once_and_trims() {
         let cs = charset();
         let sp = cs.len() - 1;
-        let (text, _) = ctc_decode(steps(&[sp, 1, sp, sp, 0, sp, 2, sp], &[]).view(), &cs, 0.015);
+        let (text, _) = ctc_decode(
+            steps(&[sp, 1, sp, sp, 0, sp, 2, sp], &[]).view(),
+            &cs,
+            0.015,
+        );
         assert_eq!(text, "A B");
     }
 
@@ -581,9 +691,17 @@ mod tests {
         assert_eq!(without, "AB");
         // On a line with spaces of its own, a faint gap space is not enough.
         let sp = cs.len() - 1;
-        let (mixed, _) = ctc_decode(steps(&[1, 0, 2, sp, 3], &[0.0, 0.05, 0.0, 0.0, 0.0]).view(), &cs, 0.015);
+        let (mixed, _) = ctc_decode(
+            steps(&[1, 0, 2, sp, 3], &[0.0, 0.05, 0.0, 0.0, 0.0]).view(),
+            &cs,
+            0.015,
+        );
         assert_eq!(mixed, "AB C");
-        let (strong, _) = ctc_decode(steps(&[1, 0, 2, sp, 3], &[0.0, 0.3, 0.0, 0.0, 0.0]).view(), &cs, 0.015);
+        let (strong, _) = ctc_decode(
+            steps(&[1, 0, 2, sp, 3], &[0.0, 0.3, 0.0, 0.0, 0.0]).view(),
+            &cs,
+            0.015,
+        );
         assert_eq!(strong, "A B C");
         // Nothing is inserted before the first character.
         let (lead, _) = ctc_decode(steps(&[0, 1], &[0.5, 0.0]).view(), &cs, 0.015);
@@ -591,7 +709,13 @@ mod tests {
     }
 
     fn rect(cx: f32, cy: f32, w: f32, h: f32, deg: f32) -> RotatedRect {
-        RotatedRect { cx, cy, w, h, angle: deg.to_radians() }
+        RotatedRect {
+            cx,
+            cy,
+            w,
+            h,
+            angle: deg.to_radians(),
+        }
     }
 
     #[test]
@@ -601,8 +725,14 @@ mod tests {
             let mut c = r.corners();
             c.rotate_left(rot);
             let back = RotatedRect::from_corners(c);
-            assert!((back.w - 120.0).abs() < 1e-3 && (back.h - 20.0).abs() < 1e-3, "{back:?}");
-            assert!((back.angle - r.angle).abs() < 1e-4 && (back.cx - 100.0).abs() < 1e-3, "{back:?}");
+            assert!(
+                (back.w - 120.0).abs() < 1e-3 && (back.h - 20.0).abs() < 1e-3,
+                "{back:?}"
+            );
+            assert!(
+                (back.angle - r.angle).abs() < 1e-4 && (back.cx - 100.0).abs() < 1e-3,
+                "{back:?}"
+            );
         }
         assert!(r.contains(100.0 + 55.0 * r.angle.cos(), 50.0 + 55.0 * r.angle.sin()));
         assert!(!r.contains(100.0, 50.0 + 15.0));
@@ -631,8 +761,16 @@ mod tests {
             let (s, c) = th.sin_cos();
             rect(x * c - y * s, x * s + y * c, 150.0, 24.0, 4.0)
         };
-        let boxes = [place(800.0, 100.0), place(100.0, 140.0), place(100.0, 100.0), place(800.0, 140.0)];
-        assert!(boxes[0].cy > boxes[1].cy, "the test needs the tilt to matter");
+        let boxes = [
+            place(800.0, 100.0),
+            place(100.0, 140.0),
+            place(100.0, 100.0),
+            place(800.0, 140.0),
+        ];
+        assert!(
+            boxes[0].cy > boxes[1].cy,
+            "the test needs the tilt to matter"
+        );
         assert_eq!(reading_order(&boxes), vec![2, 0, 1, 3]);
     }
 
@@ -640,17 +778,30 @@ mod tests {
     fn db_finds_a_tilted_bar_and_grows_it() {
         let (w, h) = (200usize, 100usize);
         let bar = rect(100.0, 50.0, 120.0, 14.0, 3.0);
-        let prob: Vec<f32> =
-            (0..w * h).map(|i| if bar.contains((i % w) as f32, (i / w) as f32) { 0.9 } else { 0.02 }).collect();
+        let prob: Vec<f32> = (0..w * h)
+            .map(|i| {
+                if bar.contains((i % w) as f32, (i / w) as f32) {
+                    0.9
+                } else {
+                    0.02
+                }
+            })
+            .collect();
         let boxes = db_boxes(&prob, w, h, &OcrConfig::default());
         assert_eq!(boxes.len(), 1, "{boxes:?}");
         let b = boxes[0];
         assert!((b.angle.to_degrees() - 3.0).abs() < 1.0, "{b:?}");
-        assert!((b.cx - 100.0).abs() < 1.5 && (b.cy - 50.0).abs() < 1.5, "{b:?}");
+        assert!(
+            (b.cx - 100.0).abs() < 1.5 && (b.cy - 50.0).abs() < 1.5,
+            "{b:?}"
+        );
         // Grown by area·1.6/perimeter ≈ 10 px a side.
         assert!(b.w > 130.0 && b.h > 25.0 && b.h < 45.0, "{b:?}");
         // Faint regions are not text.
-        let faint: Vec<f32> = prob.iter().map(|&p| if p > 0.5 { 0.35 } else { p }).collect();
+        let faint: Vec<f32> = prob
+            .iter()
+            .map(|&p| if p > 0.5 { 0.35 } else { p })
+            .collect();
         assert!(db_boxes(&faint, w, h, &OcrConfig::default()).is_empty());
     }
 
@@ -668,8 +819,14 @@ mod tests {
         let crop = crop_line(&img, &bar.grown(6.0), 1600);
         assert_eq!(crop.height(), 48);
         let mid = 24;
-        let dark = (8..crop.width() - 8).filter(|&x| crop.get_pixel(x, mid)[0] < 60).count();
-        assert!(dark as u32 >= crop.width() - 16 - 2, "{dark} of {}", crop.width());
+        let dark = (8..crop.width() - 8)
+            .filter(|&x| crop.get_pixel(x, mid)[0] < 60)
+            .count();
+        assert!(
+            dark as u32 >= crop.width() - 16 - 2,
+            "{dark} of {}",
+            crop.width()
+        );
         assert!(crop.get_pixel(crop.width() / 2, 2)[0] > 200);
     }
 }

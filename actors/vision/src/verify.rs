@@ -5,13 +5,17 @@
 use image::RgbImage;
 use serde::Serialize;
 
-use crate::inference::Engine;
 use crate::decode::{decode_rgb, DecodeLimits};
-use crate::face::{self, FaceConfig, FaceDetector, FaceEmbedder, FaceEngine, Quality, ReferenceMatch, Strictness};
+use crate::face::{
+    self, FaceConfig, FaceDetector, FaceEmbedder, FaceEngine, Quality, ReferenceMatch, Strictness,
+};
 use crate::geometry::{BBox, Point};
 use crate::idcard::{name_match, read_document, DocumentFields, DocumentKind};
+use crate::inference::Engine;
+use crate::liveness::{
+    self, ChallengeConfig, FrameFace, LivenessVerdict, Move, PassiveConfig, PassiveModel,
+};
 use crate::ocr::{OcrConfig, OcrEngine};
-use crate::liveness::{self, ChallengeConfig, FrameFace, LivenessVerdict, Move, PassiveConfig, PassiveModel};
 use crate::runtime::{ModelError, Models};
 use crate::VisionError;
 
@@ -24,7 +28,10 @@ impl From<&VisionError> for CheckError {
 }
 
 fn face_engine(models: &Models) -> Result<FaceEngine, ModelError> {
-    Ok(FaceEngine { detector: FaceDetector::new(models.session("yunet")?), embedder: FaceEmbedder::new(models.session("sface")?) })
+    Ok(FaceEngine {
+        detector: FaceDetector::new(models.session("yunet")?),
+        embedder: FaceEmbedder::new(models.session("sface")?),
+    })
 }
 
 // ------------------------------------------------------------------------ face match
@@ -76,11 +83,20 @@ pub struct FaceMatchEngine {
 }
 
 fn summary(a: &face::FaceAnalysis) -> FaceSummary {
-    FaceSummary { bbox: a.detection.bbox, landmarks: a.detection.landmarks, detector_score: a.detection.score, quality: a.quality.clone() }
+    FaceSummary {
+        bbox: a.detection.bbox,
+        landmarks: a.detection.landmarks,
+        detector_score: a.detection.score,
+        quality: a.quality.clone(),
+    }
 }
 
 impl FaceMatchEngine {
-    fn analyze(&mut self, bytes: &[u8], strictness: Strictness) -> Result<face::FaceAnalysis, VisionError> {
+    fn analyze(
+        &mut self,
+        bytes: &[u8],
+        strictness: Strictness,
+    ) -> Result<face::FaceAnalysis, VisionError> {
         let img = decode_rgb(bytes, &self.init.limits)?;
         self.engine.analyze(&img, strictness, &self.init.face)
     }
@@ -93,7 +109,10 @@ impl Engine for FaceMatchEngine {
     const NAME: &'static str = "face";
 
     fn build(init: &FaceInit) -> Result<Self, ModelError> {
-        Ok(Self { engine: face_engine(&init.models)?, init: init.clone() })
+        Ok(Self {
+            engine: face_engine(&init.models)?,
+            init: init.clone(),
+        })
     }
 
     fn run(&mut self, job: FaceMatchJob) -> Result<FaceMatchOutcome, VisionError> {
@@ -103,15 +122,28 @@ impl Engine for FaceMatchEngine {
             references.push(match self.analyze(bytes, Strictness::Reference) {
                 Ok(r) => ReferenceOutcome {
                     index,
-                    result: Some(face::compare(index, &probe.embedding, &r.embedding, &self.init.face)),
+                    result: Some(face::compare(
+                        index,
+                        &probe.embedding,
+                        &r.embedding,
+                        &self.init.face,
+                    )),
                     face: Some(summary(&r)),
                     error: None,
                 },
-                Err(e) if e.is_input_error() => ReferenceOutcome { index, result: None, face: None, error: Some(CheckError::from(&e)) },
+                Err(e) if e.is_input_error() => ReferenceOutcome {
+                    index,
+                    result: None,
+                    face: None,
+                    error: Some(CheckError::from(&e)),
+                },
                 Err(e) => return Err(e),
             });
         }
-        let best = references.iter().filter_map(|r| r.result.as_ref()).max_by(|a, b| a.similarity.total_cmp(&b.similarity));
+        let best = references
+            .iter()
+            .filter_map(|r| r.result.as_ref())
+            .max_by(|a, b| a.similarity.total_cmp(&b.similarity));
         Ok(FaceMatchOutcome {
             matched: best.is_some_and(|b| b.matched),
             score: best.map_or(0, |b| b.score),
@@ -177,7 +209,11 @@ impl Engine for LivenessEngine {
 
     fn build(init: &LivenessInit) -> Result<Self, ModelError> {
         let session = init.models.session(passive_model_name(&init.passive))?;
-        Ok(Self { engine: face_engine(&init.models)?, passive: PassiveModel::new(session, init.passive.clone()), init: init.clone() })
+        Ok(Self {
+            engine: face_engine(&init.models)?,
+            passive: PassiveModel::new(session, init.passive.clone()),
+            init: init.clone(),
+        })
     }
 
     fn run(&mut self, job: LivenessJob) -> Result<LivenessOutcome, VisionError> {
@@ -191,11 +227,17 @@ impl Engine for LivenessEngine {
             let det = self.engine.detector.detect(&img, &cfg.face)?;
             match face::single_face(&det, img.width(), img.height(), &cfg.face) {
                 Ok(d) => {
-                    faces.push(FrameFace { t_ms: f.t_ms, detection: Some(d) });
+                    faces.push(FrameFace {
+                        t_ms: f.t_ms,
+                        detection: Some(d),
+                    });
                     frame_errors.push(None);
                 }
                 Err(e) => {
-                    faces.push(FrameFace { t_ms: f.t_ms, detection: None });
+                    faces.push(FrameFace {
+                        t_ms: f.t_ms,
+                        detection: None,
+                    });
                     frame_errors.push(Some(CheckError::from(&e)));
                 }
             }
@@ -203,13 +245,16 @@ impl Engine for LivenessEngine {
         }
         let identical = liveness::frames_identical(&images);
         let min_face_px = cfg.face.min_face_px as f32;
-        let mut active = liveness::verify_active(&job.moves, &faces, identical, &cfg.challenge, min_face_px);
+        let mut active =
+            liveness::verify_active(&job.moves, &faces, identical, &cfg.challenge, min_face_px);
         let mut passive = None;
         if let Some(best) = active.best_frame {
             let det = faces[best].detection.expect("best frame has a face");
             passive = Some(self.passive.live_probability(&images[best], &det)?);
             // The same person throughout ([`liveness::identity_plan`]).
-            if let Some(plan) = liveness::identity_plan(&active, &faces, &cfg.challenge, min_face_px) {
+            if let Some(plan) =
+                liveness::identity_plan(&active, &faces, &cfg.challenge, min_face_px)
+            {
                 let embedder = &mut self.engine.embedder;
                 let why = liveness::judge_identity(&plan, cfg.face.match_threshold, |i| {
                     let d = faces[i].detection.expect("planned frames have a face");
@@ -220,13 +265,18 @@ impl Engine for LivenessEngine {
                     liveness::Identity::Unchecked(note) => active.reasons.push(note),
                     liveness::Identity::Changed(why) => {
                         active.passed = false;
-                        active.reasons.retain(|r| !r.starts_with("challenge_completed"));
+                        active
+                            .reasons
+                            .retain(|r| !r.starts_with("challenge_completed"));
                         active.reasons.push(why);
                     }
                 }
             }
         }
-        Ok(LivenessOutcome { verdict: liveness::combine(active, passive, &cfg.challenge, &cfg.passive), frame_errors })
+        Ok(LivenessOutcome {
+            verdict: liveness::combine(active, passive, &cfg.challenge, &cfg.passive),
+            frame_errors,
+        })
     }
 }
 
@@ -279,10 +329,25 @@ impl Engine for DocumentEngine {
     const NAME: &'static str = "document";
 
     fn build(init: &DocumentInit) -> Result<Self, ModelError> {
-        let ocr = OcrEngine::new(init.models.session("ocr_det")?, init.models.session("ocr_rec")?)
-            .map_err(|e| ModelError::Session { name: "ocr_rec".into(), path: init.models.path("ocr_rec").map(|p| p.to_path_buf()).unwrap_or_default(), message: e.to_string() })?
-            .with_config(init.ocr.clone());
-        Ok(Self { ocr, detector: FaceDetector::new(init.models.session("yunet")?), init: init.clone() })
+        let ocr = OcrEngine::new(
+            init.models.session("ocr_det")?,
+            init.models.session("ocr_rec")?,
+        )
+        .map_err(|e| ModelError::Session {
+            name: "ocr_rec".into(),
+            path: init
+                .models
+                .path("ocr_rec")
+                .map(|p| p.to_path_buf())
+                .unwrap_or_default(),
+            message: e.to_string(),
+        })?
+        .with_config(init.ocr.clone());
+        Ok(Self {
+            ocr,
+            detector: FaceDetector::new(init.models.session("yunet")?),
+            init: init.clone(),
+        })
     }
 
     fn run(&mut self, job: DocumentJob) -> Result<DocumentOutcome, VisionError> {
@@ -301,10 +366,22 @@ impl Engine for DocumentEngine {
                 image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92)
                     .encode_image(&crop)
                     .map_err(|e| VisionError::Inference(format!("encoding the card face: {e}")))?;
-                (Some(CardFace { bbox: d.bbox, detector_score: d.score, jpeg }), None)
+                (
+                    Some(CardFace {
+                        bbox: d.bbox,
+                        detector_score: d.score,
+                        jpeg,
+                    }),
+                    None,
+                )
             }
             None => (None, Some(CheckError::from(&VisionError::NoFace))),
         };
-        Ok(DocumentOutcome { fields, name_match, face, face_error })
+        Ok(DocumentOutcome {
+            fields,
+            name_match,
+            face,
+            face_error,
+        })
     }
 }

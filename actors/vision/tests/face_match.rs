@@ -35,9 +35,19 @@ async fn same_person_matches_and_different_people_do_not() {
     let m = |a: &str, b: &str| {
         let pool = pool.clone();
         let (a, b) = (photo_bytes(a), photo_bytes(b));
-        async move { pool.submit(FaceMatchJob { probe: a, references: vec![b] }).await.expect("match runs") }
+        async move {
+            pool.submit(FaceMatchJob {
+                probe: a,
+                references: vec![b],
+            })
+            .await
+            .expect("match runs")
+        }
     };
-    let same = [("person_a_1.jpg", "person_a_2.jpg"), ("person_b_1.jpg", "person_b_2.jpg")];
+    let same = [
+        ("person_a_1.jpg", "person_a_2.jpg"),
+        ("person_b_1.jpg", "person_b_2.jpg"),
+    ];
     let different = [
         ("person_a_1.jpg", "person_b_1.jpg"),
         ("person_a_2.jpg", "person_b_2.jpg"),
@@ -45,16 +55,34 @@ async fn same_person_matches_and_different_people_do_not() {
         ("person_b_1.jpg", "impostor_2.jpg"),
         ("impostor_1.jpg", "impostor_2.jpg"),
     ];
-    println!("\n{:<34} {:>10} {:>6} {:>8}", "pair", "similarity", "score", "matched");
+    println!(
+        "\n{:<34} {:>10} {:>6} {:>8}",
+        "pair", "similarity", "score", "matched"
+    );
     for (a, b) in same {
         let r = m(a, b).await;
-        println!("{:<34} {:>10.3} {:>6} {:>8}", format!("{a} ~ {b}"), r.similarity, r.score, r.matched);
+        println!(
+            "{:<34} {:>10.3} {:>6} {:>8}",
+            format!("{a} ~ {b}"),
+            r.similarity,
+            r.score,
+            r.matched
+        );
         assert!(r.matched && r.score >= 60, "{a} vs {b} should match: {r:?}");
     }
     for (a, b) in different {
         let r = m(a, b).await;
-        println!("{:<34} {:>10.3} {:>6} {:>8}", format!("{a} ~ {b}"), r.similarity, r.score, r.matched);
-        assert!(!r.matched && r.score < 60, "{a} vs {b} should not match: {r:?}");
+        println!(
+            "{:<34} {:>10.3} {:>6} {:>8}",
+            format!("{a} ~ {b}"),
+            r.similarity,
+            r.score,
+            r.matched
+        );
+        assert!(
+            !r.matched && r.score < 60,
+            "{a} vs {b} should not match: {r:?}"
+        );
     }
 
     // Augmented copies of one photo against the original and against another photo of
@@ -70,28 +98,45 @@ async fn same_person_matches_and_different_people_do_not() {
     for (name, bytes) in variants {
         for reference in ["person_a_1.jpg", "person_a_2.jpg"] {
             let r = pool
-                .submit(FaceMatchJob { probe: bytes.clone(), references: vec![photo_bytes(reference)] })
+                .submit(FaceMatchJob {
+                    probe: bytes.clone(),
+                    references: vec![photo_bytes(reference)],
+                })
                 .await
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
-            println!("{:<34} {:>10.3} {:>6} {:>8}", format!("a_1 {name} ~ {reference}"), r.similarity, r.score, r.matched);
+            println!(
+                "{:<34} {:>10.3} {:>6} {:>8}",
+                format!("a_1 {name} ~ {reference}"),
+                r.similarity,
+                r.score,
+                r.matched
+            );
             assert!(r.matched, "{name} vs {reference}: {r:?}");
         }
     }
 
     // Several references: one result each, the best one decides.
     let r = pool
-        .submit(FaceMatchJob { probe: photo_bytes("person_b_1.jpg"), references: vec![photo_bytes("impostor_1.jpg"), photo_bytes("person_b_2.jpg")] })
+        .submit(FaceMatchJob {
+            probe: photo_bytes("person_b_1.jpg"),
+            references: vec![photo_bytes("impostor_1.jpg"), photo_bytes("person_b_2.jpg")],
+        })
         .await
         .unwrap();
     assert_eq!(r.references.len(), 2);
-    assert!(r.matched && r.references[1].result.as_ref().unwrap().matched && !r.references[0].result.as_ref().unwrap().matched);
+    assert!(
+        r.matched
+            && r.references[1].result.as_ref().unwrap().matched
+            && !r.references[0].result.as_ref().unwrap().matched
+    );
 }
 
 fn group_photo() -> Vec<u8> {
     let a = photo("person_a_2.jpg");
     let b = photo("person_b_1.jpg");
     let h = a.height().max(b.height());
-    let mut canvas = image::RgbImage::from_pixel(a.width() + b.width(), h, image::Rgb([200, 200, 200]));
+    let mut canvas =
+        image::RgbImage::from_pixel(a.width() + b.width(), h, image::Rgb([200, 200, 200]));
     imageops::replace(&mut canvas, &a, 0, 0);
     imageops::replace(&mut canvas, &b, a.width() as i64, 0);
     jpeg(&canvas, 90)
@@ -109,10 +154,21 @@ async fn bad_inputs_get_their_own_codes() {
     huge[20..24].copy_from_slice(&30000u32.to_be_bytes());
     let crc = crc32fast::hash(&huge[12..29]);
     huge[29..33].copy_from_slice(&crc.to_be_bytes());
-    let blank = jpeg(&image::RgbImage::from_pixel(640, 480, image::Rgb([120, 130, 140])), 90);
+    let blank = jpeg(
+        &image::RgbImage::from_pixel(640, 480, image::Rgb([120, 130, 140])),
+        90,
+    );
     let dark = jpeg(&darken(&photo("person_b_1.jpg"), 0.12), 95);
     let blurred = jpeg(&imageops::blur(&photo("person_b_1.jpg"), 6.0), 95);
-    let tiny_face = jpeg(&imageops::resize(&photo("person_b_1.jpg"), 128, 160, imageops::FilterType::Triangle), 95);
+    let tiny_face = jpeg(
+        &imageops::resize(
+            &photo("person_b_1.jpg"),
+            128,
+            160,
+            imageops::FilterType::Triangle,
+        ),
+        95,
+    );
     let half = {
         let p = photo("person_b_1.jpg");
         let (w, h) = p.dimensions();
@@ -120,8 +176,16 @@ async fn bad_inputs_get_their_own_codes() {
     };
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty", vec![], "image_empty"),
-        ("text file", b"name,dob\nA,1990-01-01\n".to_vec(), "image_unsupported"),
-        ("truncated jpeg", full[..full.len() / 3].to_vec(), "image_corrupt"),
+        (
+            "text file",
+            b"name,dob\nA,1990-01-01\n".to_vec(),
+            "image_unsupported",
+        ),
+        (
+            "truncated jpeg",
+            full[..full.len() / 3].to_vec(),
+            "image_corrupt",
+        ),
         ("30000x30000 png", huge, "image_too_large"),
         ("no face", blank, "no_face"),
         ("group photo", group_photo(), "multiple_faces"),
@@ -131,16 +195,28 @@ async fn bad_inputs_get_their_own_codes() {
         ("half a face", half, "face_out_of_frame"),
     ];
     for (name, probe, code) in cases {
-        let e = pool.submit(FaceMatchJob { probe, references: vec![good.clone()] }).await.expect_err(name);
+        let e = pool
+            .submit(FaceMatchJob {
+                probe,
+                references: vec![good.clone()],
+            })
+            .await
+            .expect_err(name);
         println!("{name:<18} -> {} ({e})", e.code());
         assert_eq!(e.code(), code, "{name}: {e}");
     }
     // A reference without a face is reported on that reference, the rest still runs.
     let r = pool
-        .submit(FaceMatchJob { probe: good.clone(), references: vec![b"nope".to_vec(), photo_bytes("person_a_2.jpg")] })
+        .submit(FaceMatchJob {
+            probe: good.clone(),
+            references: vec![b"nope".to_vec(), photo_bytes("person_a_2.jpg")],
+        })
         .await
         .unwrap();
-    assert_eq!(r.references[0].error.as_ref().unwrap().code, "image_unsupported");
+    assert_eq!(
+        r.references[0].error.as_ref().unwrap().code,
+        "image_unsupported"
+    );
     assert!(r.matched);
 }
 
@@ -148,7 +224,10 @@ async fn bad_inputs_get_their_own_codes() {
 async fn a_panicking_worker_is_replaced_and_the_next_request_succeeds() {
     let models = models();
     let pool = face_pool(&models, 1, 4).await;
-    let job = || FaceMatchJob { probe: photo_bytes("person_b_1.jpg"), references: vec![photo_bytes("person_b_2.jpg")] };
+    let job = || FaceMatchJob {
+        probe: photo_bytes("person_b_1.jpg"),
+        references: vec![photo_bytes("person_b_2.jpg")],
+    };
     assert!(pool.submit(job()).await.unwrap().matched);
     // The crash is queued before the next job: that job's caller gets an error, not a hang.
     pool.inject_panic(0);
@@ -161,7 +240,10 @@ async fn a_panicking_worker_is_replaced_and_the_next_request_succeeds() {
         match pool.submit(job()).await {
             Ok(r) => break r,
             Err(InferenceError::WorkerFailed(_)) => {
-                assert!(std::time::Instant::now() < deadline, "no new worker answered");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no new worker answered"
+                );
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await
             }
             Err(e) => panic!("{e}"),
@@ -175,7 +257,10 @@ async fn a_panicking_worker_is_replaced_and_the_next_request_succeeds() {
 async fn a_saturated_pool_answers_busy_at_once() {
     let models = models();
     let pool = face_pool(&models, 1, 2).await;
-    let job = || FaceMatchJob { probe: photo_bytes("person_a_1.jpg"), references: vec![photo_bytes("person_a_2.jpg"); 4] };
+    let job = || FaceMatchJob {
+        probe: photo_bytes("person_a_1.jpg"),
+        references: vec![photo_bytes("person_a_2.jpg"); 4],
+    };
     let mut running = Vec::new();
     for _ in 0..2 {
         let p = pool.clone();
@@ -187,11 +272,18 @@ async fn a_saturated_pool_answers_busy_at_once() {
     }
     let t = std::time::Instant::now();
     let e = pool.submit(job()).await.unwrap_err();
-    assert!(matches!(e, InferenceError::Busy { engine: "face", retry_after_secs: 1 }), "{e}");
+    assert!(
+        matches!(
+            e,
+            InferenceError::Busy {
+                engine: "face",
+                retry_after_secs: 1
+            }
+        ),
+        "{e}"
+    );
     println!("busy answered in {:?}", t.elapsed());
     for r in running {
         assert!(r.await.unwrap().unwrap().matched);
     }
 }
-
-

@@ -17,8 +17,16 @@ pub struct Migration {
 }
 
 pub const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "0001_init", cql: include_str!("migrations/0001_init.cql") },
-    Migration { version: 2, name: "0002_recordings_webhooks", cql: include_str!("migrations/0002_recordings_webhooks.cql") },
+    Migration {
+        version: 1,
+        name: "0001_init",
+        cql: include_str!("migrations/0001_init.cql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_recordings_webhooks",
+        cql: include_str!("migrations/0002_recordings_webhooks.cql"),
+    },
 ];
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -35,7 +43,10 @@ pub fn statements(cql: &str) -> Vec<String> {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    text.split(';').map(|s| s.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|s| !s.is_empty()).collect()
+    text.split(';')
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 pub fn checksum(cql: &str) -> String {
@@ -54,9 +65,15 @@ pub fn create_keyspace(cfg: &ScyllaConfig) -> String {
 /// Creates the keyspace if needed, makes it the session's, and applies the migrations not yet
 /// recorded. Returns the versions applied now (empty: the schema was up to date).
 pub async fn migrate(session: &Session, cfg: &ScyllaConfig) -> Result<Vec<i32>, StoreError> {
-    session.query_unpaged(create_keyspace(cfg), ()).await.map_err(|e| backend(format!("create keyspace {}: {e}", cfg.keyspace)))?;
+    session
+        .query_unpaged(create_keyspace(cfg), ())
+        .await
+        .map_err(|e| backend(format!("create keyspace {}: {e}", cfg.keyspace)))?;
     await_agreement(session).await;
-    session.use_keyspace(&cfg.keyspace, false).await.map_err(|e| backend(format!("use keyspace {}: {e}", cfg.keyspace)))?;
+    session
+        .use_keyspace(&cfg.keyspace, false)
+        .await
+        .map_err(|e| backend(format!("use keyspace {}: {e}", cfg.keyspace)))?;
     session
         .query_unpaged(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version int, name text, checksum text, applied_at timestamp, PRIMARY KEY (version))",
@@ -76,7 +93,10 @@ pub async fn migrate(session: &Session, cfg: &ScyllaConfig) -> Result<Vec<i32>, 
             continue;
         }
         for stmt in statements(m.cql) {
-            session.query_unpaged(stmt.as_str(), ()).await.map_err(|e| backend(format!("migration {}: {e}\n  in: {stmt}", m.name)))?;
+            session
+                .query_unpaged(stmt.as_str(), ())
+                .await
+                .map_err(|e| backend(format!("migration {}: {e}\n  in: {stmt}", m.name)))?;
         }
         await_agreement(session).await;
         let insert = session
@@ -84,7 +104,15 @@ pub async fn migrate(session: &Session, cfg: &ScyllaConfig) -> Result<Vec<i32>, 
             .await
             .map_err(backend)?;
         session
-            .execute_unpaged(&insert, (m.version, m.name, sum.as_str(), CqlTimestamp(chrono::Utc::now().timestamp_millis())))
+            .execute_unpaged(
+                &insert,
+                (
+                    m.version,
+                    m.name,
+                    sum.as_str(),
+                    CqlTimestamp(chrono::Utc::now().timestamp_millis()),
+                ),
+            )
             .await
             .map_err(backend)?;
         tracing::info!(version = m.version, name = m.name, "migration applied");
@@ -95,9 +123,16 @@ pub async fn migrate(session: &Session, cfg: &ScyllaConfig) -> Result<Vec<i32>, 
 
 /// The recorded migrations: (version, name, checksum), by version.
 pub async fn applied(session: &Session) -> Result<Vec<(i32, String, String)>, StoreError> {
-    let rows = session.query_unpaged("SELECT version, name, checksum FROM schema_migrations", ()).await.map_err(backend)?;
+    let rows = session
+        .query_unpaged("SELECT version, name, checksum FROM schema_migrations", ())
+        .await
+        .map_err(backend)?;
     let rows = rows.into_rows_result().map_err(backend)?;
-    let mut out: Vec<(i32, String, String)> = rows.rows::<(i32, String, String)>().map_err(backend)?.collect::<Result<_, _>>().map_err(backend)?;
+    let mut out: Vec<(i32, String, String)> = rows
+        .rows::<(i32, String, String)>()
+        .map_err(backend)?
+        .collect::<Result<_, _>>()
+        .map_err(backend)?;
     out.sort();
     Ok(out)
 }
@@ -108,7 +143,13 @@ async fn await_agreement(session: &Session) {
     match session.check_schema_agreement().await {
         Ok(Some(_)) => {}
         Ok(None) => {
-            if tokio::time::timeout(std::time::Duration::from_secs(60), session.await_schema_agreement()).await.is_err() {
+            if tokio::time::timeout(
+                std::time::Duration::from_secs(60),
+                session.await_schema_agreement(),
+            )
+            .await
+            .is_err()
+            {
                 tracing::warn!("schema agreement not reached within 60 s");
             }
         }
@@ -123,7 +164,11 @@ mod tests {
     #[test]
     fn migration_files_split_into_statements() {
         let all = statements(MIGRATIONS[0].cql);
-        assert!(all.iter().all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS")), "{all:?}");
+        assert!(
+            all.iter()
+                .all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS")),
+            "{all:?}"
+        );
         assert!(all.iter().any(|s| s.contains("events_by_bucket")));
         assert!(!all.iter().any(|s| s.contains("--")));
         for (i, m) in MIGRATIONS.iter().enumerate() {

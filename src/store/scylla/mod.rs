@@ -57,7 +57,10 @@ use uuid::Uuid;
 use vkyc_domain::kyc::{CaseStore, KycCase};
 use vkyc_domain::{DomainEvent, EventKind, EventSink};
 
-use super::{Capture, CaptureStore, Erased, EventEnvelope, EventLog, SessionChange, SessionStore, Store, StoreError, StoreRefusal, EVENT_SCHEMA_VERSION};
+use super::{
+    Capture, CaptureStore, Erased, EventEnvelope, EventLog, SessionChange, SessionStore, Store,
+    StoreError, StoreRefusal, EVENT_SCHEMA_VERSION,
+};
 use crate::config::ScyllaConfig;
 use vkyc_domain::session::{status_after, AdmissionError, Applicant, Session, SessionStatus};
 use vkyc_domain::SessionId;
@@ -109,7 +112,10 @@ struct SeqGen {
 
 impl SeqGen {
     fn new() -> Self {
-        Self { last: AtomicU64::new(0), node: rand::random::<u8>() as u64 }
+        Self {
+            last: AtomicU64::new(0),
+            node: rand::random::<u8>() as u64,
+        }
     }
 
     fn next(&self) -> u64 {
@@ -118,7 +124,10 @@ impl SeqGen {
         let mut last = self.last.load(Ordering::Relaxed);
         loop {
             let next = candidate.max(last + 1);
-            match self.last.compare_exchange_weak(last, next, Ordering::SeqCst, Ordering::Relaxed) {
+            match self
+                .last
+                .compare_exchange_weak(last, next, Ordering::SeqCst, Ordering::Relaxed)
+            {
                 Ok(_) => return next,
                 Err(seen) => last = seen,
             }
@@ -209,7 +218,10 @@ impl Tx {
     fn new() -> Self {
         let mut batch = Batch::new(BatchType::Logged);
         batch.set_consistency(Consistency::LocalQuorum);
-        Self { batch, values: Vec::new() }
+        Self {
+            batch,
+            values: Vec::new(),
+        }
     }
 
     fn push(&mut self, st: &PreparedStatement, values: impl SerializeRow + Send + Sync + 'static) {
@@ -234,7 +246,13 @@ struct Versioned {
     version: i64,
 }
 
-type SessionRow = (Option<String>, Option<i64>, Option<String>, Option<String>, Option<String>);
+type SessionRow = (
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 impl ScyllaStore {
     /// Connects (token-aware, DC-aware), applies migrations if `migrate` is set, and prepares
@@ -247,7 +265,12 @@ impl ScyllaStore {
             session
                 .use_keyspace(&cfg.keyspace, false)
                 .await
-                .map_err(|e| backend(format!("keyspace {}: {e} (run `vkyc migrate` first)", cfg.keyspace)))?;
+                .map_err(|e| {
+                    backend(format!(
+                        "keyspace {}: {e} (run `vkyc migrate` first)",
+                        cfg.keyspace
+                    ))
+                })?;
         }
         let (st, caps) = prepare_all(&session, cfg).await?;
         if !caps.lwt {
@@ -276,34 +299,67 @@ impl ScyllaStore {
     }
 
     /// The status queue of one UTC day (agent and auditor lists), newest first.
-    pub async fn list_sessions_by_status(&self, status: SessionStatus, day: DateTime<Utc>, limit: usize) -> Result<Vec<Session>, StoreError> {
+    pub async fn list_sessions_by_status(
+        &self,
+        status: SessionStatus,
+        day: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
         let st = &self.inner.st;
         let status = status_str(status);
-        let mut rows: Vec<(CqlTimestamp, Uuid)> = self.rows(&st.list_by_status, (status, day_of(day))).await?;
+        let mut rows: Vec<(CqlTimestamp, Uuid)> =
+            self.rows(&st.list_by_status, (status, day_of(day))).await?;
         rows.sort_by(|a, b| (b.0 .0, b.1).cmp(&(a.0 .0, a.1)));
         rows.truncate(limit);
-        self.sessions_for_list(rows.into_iter().map(|r| r.1).collect()).await
+        self.sessions_for_list(rows.into_iter().map(|r| r.1).collect())
+            .await
     }
 
     /// The JSON document of the first row `st` (a `SELECT doc … WHERE id = ?`) returns.
-    async fn doc_at<T: serde::de::DeserializeOwned>(&self, st: &PreparedStatement, id: Uuid) -> Result<Option<T>, StoreError> {
+    async fn doc_at<T: serde::de::DeserializeOwned>(
+        &self,
+        st: &PreparedStatement,
+        id: Uuid,
+    ) -> Result<Option<T>, StoreError> {
         let rows: Vec<(Option<String>,)> = self.rows(st, (id,)).await?;
-        rows.into_iter().next().and_then(|r| r.0).map(|doc| serde_json::from_str(&doc).map_err(corrupt)).transpose()
+        rows.into_iter()
+            .next()
+            .and_then(|r| r.0)
+            .map(|doc| serde_json::from_str(&doc).map_err(corrupt))
+            .transpose()
     }
 
-    async fn rows<R>(&self, st: &PreparedStatement, values: impl SerializeRow) -> Result<Vec<R>, StoreError>
+    async fn rows<R>(
+        &self,
+        st: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> Result<Vec<R>, StoreError>
     where
         R: for<'f, 'm> scylla::deserialize::row::DeserializeRow<'f, 'm> + Send + 'static,
     {
-        let pager = self.inner.session.execute_iter(st.clone(), values).await.map_err(backend)?;
-        pager.rows_stream::<R>().map_err(backend)?.try_collect().await.map_err(backend)
+        let pager = self
+            .inner
+            .session
+            .execute_iter(st.clone(), values)
+            .await
+            .map_err(backend)?;
+        pager
+            .rows_stream::<R>()
+            .map_err(backend)?
+            .try_collect()
+            .await
+            .map_err(backend)
     }
 
     async fn run(&self, tx: Tx) -> Result<(), StoreError> {
         if tx.is_empty() {
             return Ok(());
         }
-        self.inner.session.batch(&tx.batch, tx.values).await.map_err(backend)?;
+        self.inner
+            .session
+            .batch(&tx.batch, tx.values)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
@@ -311,14 +367,25 @@ impl ScyllaStore {
         self.inner.pii_ttl_secs
     }
 
-    async fn read_session(&self, id: Uuid, st: &PreparedStatement) -> Result<Option<Versioned>, StoreError> {
+    async fn read_session(
+        &self,
+        id: Uuid,
+        st: &PreparedStatement,
+    ) -> Result<Option<Versioned>, StoreError> {
         let rows: Vec<SessionRow> = self.rows(st, (id,)).await?;
-        let Some((doc, version, name, dob, reference)) = rows.into_iter().next() else { return Ok(None) };
+        let Some((doc, version, name, dob, reference)) = rows.into_iter().next() else {
+            return Ok(None);
+        };
         let Some(doc) = doc else { return Ok(None) };
         // Absent, or overwritten with "" by an erasure.
-        let (name, dob, reference) = (name.filter(|v| !v.is_empty()), dob.filter(|v| !v.is_empty()), reference.filter(|v| !v.is_empty()));
+        let (name, dob, reference) = (
+            name.filter(|v| !v.is_empty()),
+            dob.filter(|v| !v.is_empty()),
+            reference.filter(|v| !v.is_empty()),
+        );
         let mut v: serde_json::Value = serde_json::from_str(&doc).map_err(corrupt)?;
-        let mut applicant = json!({ "name": name.unwrap_or_else(|| super::ERASED_NAME.to_string()) });
+        let mut applicant =
+            json!({ "name": name.unwrap_or_else(|| super::ERASED_NAME.to_string()) });
         if let Some(d) = dob {
             applicant["date_of_birth"] = json!(d);
         }
@@ -327,7 +394,10 @@ impl ScyllaStore {
         }
         v["applicant"] = applicant;
         let session: Session = serde_json::from_value(v).map_err(corrupt)?;
-        Ok(Some(Versioned { session, version: version.unwrap_or(0) }))
+        Ok(Some(Versioned {
+            session,
+            version: version.unwrap_or(0),
+        }))
     }
 
     async fn sessions_for_list(&self, ids: Vec<Uuid>) -> Result<Vec<Session>, StoreError> {
@@ -349,7 +419,16 @@ impl ScyllaStore {
             tx.push(&st.insert_event_bucket, (day, bucket));
             tx.push(
                 &st.insert_event,
-                (bucket, seq as i64, Uuid::new_v4(), event.kind().as_str(), EVENT_SCHEMA_VERSION as i32, ts(Utc::now()), event.session_id.map(SessionId::into_uuid), data),
+                (
+                    bucket,
+                    seq as i64,
+                    Uuid::new_v4(),
+                    event.kind().as_str(),
+                    EVENT_SCHEMA_VERSION as i32,
+                    ts(Utc::now()),
+                    event.session_id.map(SessionId::into_uuid),
+                    data,
+                ),
             );
         }
         Ok(())
@@ -372,9 +451,18 @@ impl ScyllaStore {
         let st = &self.inner.st;
         let day = day_of(after.created_at);
         let (created, id) = (ts(after.created_at), after.id.into_uuid());
-        tx.push(&st.set_status_by_day, (status_str(after.status), day, created, id));
-        tx.push(&st.delete_by_status, (status_str(before.status), day, created, id));
-        tx.push(&st.insert_by_status, (status_str(after.status), day, created, id, mode_str(after)));
+        tx.push(
+            &st.set_status_by_day,
+            (status_str(after.status), day, created, id),
+        );
+        tx.push(
+            &st.delete_by_status,
+            (status_str(before.status), day, created, id),
+        );
+        tx.push(
+            &st.insert_by_status,
+            (status_str(after.status), day, created, id, mode_str(after)),
+        );
     }
 
     /// Reads the session, runs `f` on it and writes the result, the index moves, the events
@@ -389,9 +477,17 @@ impl ScyllaStore {
     ) -> Result<Option<Option<Session>>, StoreError> {
         let st = &self.inner.st;
         for _ in 0..self.inner.lwt_attempts {
-            let Some(Versioned { session: before, version }) = self.read_session(id, &st.get_session).await? else { return Ok(None) };
+            let Some(Versioned {
+                session: before,
+                version,
+            }) = self.read_session(id, &st.get_session).await?
+            else {
+                return Ok(None);
+            };
             let mut s = before.clone();
-            let Some(plan) = f(&mut s)? else { return Ok(Some(None)) };
+            let Some(plan) = f(&mut s)? else {
+                return Ok(Some(None));
+            };
             let mut tx = Tx::new();
             if plan.changed {
                 s.updated_at = Utc::now();
@@ -400,7 +496,12 @@ impl ScyllaStore {
                 match &st.update_session_if {
                     Some(cond) if self.inner.caps.lwt => {
                         let (v, status, at, doc, id) = row;
-                        let result = self.inner.session.execute_unpaged(cond, (v, status, at, doc, id, version)).await.map_err(backend)?;
+                        let result = self
+                            .inner
+                            .session
+                            .execute_unpaged(cond, (v, status, at, doc, id, version))
+                            .await
+                            .map_err(backend)?;
                         if !applied(result)? {
                             continue; // another writer came first: read again and re-run f
                         }
@@ -414,12 +515,20 @@ impl ScyllaStore {
             self.run(tx).await?;
             return Ok(Some(Some(s)));
         }
-        Err(StoreError::Conflict("concurrent_update", "the session is being changed by someone else; try again".into()))
+        Err(StoreError::Conflict(
+            "concurrent_update",
+            "the session is being changed by someone else; try again".into(),
+        ))
     }
 
     /// Applies a call event to one session (`Session::apply`); the event itself, when given,
     /// is written with the session's change, before the events that follow from it.
-    async fn advance(&self, id: SessionId, kind: EventKind, event: Option<DomainEvent>) -> Result<bool, StoreError> {
+    async fn advance(
+        &self,
+        id: SessionId,
+        kind: EventKind,
+        event: Option<DomainEvent>,
+    ) -> Result<bool, StoreError> {
         let id = id.into_uuid();
         let done = self
             .modify(
@@ -441,7 +550,9 @@ fn applied(result: scylla::response::query_result::QueryResult) -> Result<bool, 
     let row: Option<Row> = rows.maybe_first_row::<Row>().map_err(backend)?;
     match row.and_then(|r| r.columns.into_iter().next().flatten()) {
         Some(CqlValue::Boolean(b)) => Ok(b),
-        other => Err(backend(format!("conditional update: no [applied] column ({other:?})"))),
+        other => Err(backend(format!(
+            "conditional update: no [applied] column ({other:?})"
+        ))),
     }
 }
 
@@ -466,7 +577,11 @@ fn mode_str(s: &Session) -> &'static str {
 fn pii_columns(a: &Applicant) -> (String, Option<String>, Option<String>) {
     let v = serde_json::to_value(a).unwrap_or_default();
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-    (a.name.as_str().to_string(), s("date_of_birth"), s("reference_id"))
+    (
+        a.name.as_str().to_string(),
+        s("date_of_birth"),
+        s("reference_id"),
+    )
 }
 
 pub async fn open_session(cfg: &ScyllaConfig) -> Result<CqlSession, StoreError> {
@@ -490,18 +605,31 @@ pub async fn open_session(cfg: &ScyllaConfig) -> Result<CqlSession, StoreError> 
     if !cfg.username.is_empty() {
         builder = builder.user(cfg.username.clone(), cfg.password.expose());
     }
-    builder.build().await.map_err(|e| backend(format!("cannot connect to {:?}: {e}", cfg.contact_points)))
+    builder
+        .build()
+        .await
+        .map_err(|e| backend(format!("cannot connect to {:?}: {e}", cfg.contact_points)))
 }
 
 /// Prepares one statement with its consistency level.
-async fn prep(session: &CqlSession, cql: &str, c: Consistency) -> Result<PreparedStatement, StoreError> {
-    let mut p = session.prepare(cql).await.map_err(|e| backend(format!("prepare {cql}: {e}")))?;
+async fn prep(
+    session: &CqlSession,
+    cql: &str,
+    c: Consistency,
+) -> Result<PreparedStatement, StoreError> {
+    let mut p = session
+        .prepare(cql)
+        .await
+        .map_err(|e| backend(format!("prepare {cql}: {e}")))?;
     p.set_consistency(c);
     p.set_page_size(PAGE);
     Ok(p)
 }
 
-async fn prepare_all(session: &CqlSession, cfg: &ScyllaConfig) -> Result<(Statements, Capabilities), StoreError> {
+async fn prepare_all(
+    session: &CqlSession,
+    cfg: &ScyllaConfig,
+) -> Result<(Statements, Capabilities), StoreError> {
     use Consistency::{LocalOne as ONE, LocalQuorum as QUORUM};
     let ttl = cfg.pii_ttl_days as u64 * 86_400;
     let s = session;
@@ -517,7 +645,13 @@ async fn prepare_all(session: &CqlSession, cfg: &ScyllaConfig) -> Result<(Statem
     let mut update_if = prep(s, cond, QUORUM).await?;
     update_if.set_serial_consistency(Some(SerialConsistency::LocalSerial));
     let lwt = update_if.get_variable_col_specs().len() == 6;
-    let order = |desc: &str, asc: &str| if ranges { desc.to_string() } else { asc.to_string() };
+    let order = |desc: &str, asc: &str| {
+        if ranges {
+            desc.to_string()
+        } else {
+            asc.to_string()
+        }
+    };
     let st = Statements {
         insert_session: prep(s, "INSERT INTO sessions (id, version, status, mode, created_at, updated_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?)", QUORUM).await?,
         insert_session_pii: prep(s, &format!("INSERT INTO sessions (id, applicant_name, applicant_dob, applicant_ref) VALUES (?, ?, ?, ?) USING TTL {ttl}"), QUORUM).await?,
@@ -576,8 +710,12 @@ impl SessionStore for ScyllaStore {
                 pid.into_uuid(),
                 |p| {
                     admitted = given.clone();
-                    p.admit(&mut admitted, Utc::now()).map_err(StoreError::admission)?;
-                    Ok(Some(Plan { changed: true, events: vec![] }))
+                    p.admit(&mut admitted, Utc::now())
+                        .map_err(StoreError::admission)?;
+                    Ok(Some(Plan {
+                        changed: true,
+                        events: vec![],
+                    }))
                 },
                 &|_| {},
             )
@@ -589,15 +727,50 @@ impl SessionStore for ScyllaStore {
         let s = &session;
         let mut tx = Tx::new();
         let day = day_of(s.created_at);
-        tx.push(&st.insert_session, (s.id.into_uuid(), 1i64, status_str(s.status), mode_str(s), ts(s.created_at), ts(s.updated_at), Self::session_doc(s)?));
+        tx.push(
+            &st.insert_session,
+            (
+                s.id.into_uuid(),
+                1i64,
+                status_str(s.status),
+                mode_str(s),
+                ts(s.created_at),
+                ts(s.updated_at),
+                Self::session_doc(s)?,
+            ),
+        );
         let (name, dob, reference) = pii_columns(&s.applicant);
-        tx.push(&st.insert_session_pii, (s.id.into_uuid(), name, dob, reference));
-        tx.push(&st.insert_by_day, (day, ts(s.created_at), s.id.into_uuid(), status_str(s.status), mode_str(s)));
+        tx.push(
+            &st.insert_session_pii,
+            (s.id.into_uuid(), name, dob, reference),
+        );
+        tx.push(
+            &st.insert_by_day,
+            (
+                day,
+                ts(s.created_at),
+                s.id.into_uuid(),
+                status_str(s.status),
+                mode_str(s),
+            ),
+        );
         tx.push(&st.insert_session_day, (SESSION_LIST, day));
-        tx.push(&st.insert_by_status, (status_str(s.status), day, ts(s.created_at), s.id.into_uuid(), mode_str(s)));
+        tx.push(
+            &st.insert_by_status,
+            (
+                status_str(s.status),
+                day,
+                ts(s.created_at),
+                s.id.into_uuid(),
+                mode_str(s),
+            ),
+        );
         let mut deadline = |kind: &'static str, at: DateTime<Utc>| {
             tx.push(&st.insert_deadline_hour, (kind, hour_of(at)));
-            tx.push(&st.insert_deadline, (kind, hour_of(at), ts(at), s.id.into_uuid()));
+            tx.push(
+                &st.insert_deadline,
+                (kind, hour_of(at), ts(at), s.id.into_uuid()),
+            );
         };
         if let (SessionStatus::Scheduled, Some(w)) = (s.status, s.schedule) {
             deadline("start", w.starts_at);
@@ -612,7 +785,10 @@ impl SessionStore for ScyllaStore {
 
     async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
         let id = id.into_uuid();
-        Ok(self.read_session(id, &self.inner.st.get_session).await?.map(|v| v.session))
+        Ok(self
+            .read_session(id, &self.inner.st.get_session)
+            .await?
+            .map(|v| v.session))
     }
 
     async fn list_sessions(&self, limit: usize) -> Result<Vec<Session>, StoreError> {
@@ -625,7 +801,8 @@ impl SessionStore for ScyllaStore {
                 break;
             }
             let mut rows: Vec<(CqlTimestamp, Uuid)> = if self.inner.caps.ranges {
-                self.rows(&st.list_by_day, (day, (limit - ids.len()) as i32)).await?
+                self.rows(&st.list_by_day, (day, (limit - ids.len()) as i32))
+                    .await?
             } else {
                 self.rows(&st.list_by_day, (day,)).await?
             };
@@ -642,28 +819,47 @@ impl CaptureStore for ScyllaStore {
     async fn add_capture(&self, c: &Capture) -> Result<(), StoreError> {
         let mut tx = Tx::new();
         let doc = serde_json::to_string(c).map_err(backend)?;
-        tx.push(&self.inner.st.insert_capture, (c.session_id.into_uuid(), ts(c.created_at), c.id, doc));
+        tx.push(
+            &self.inner.st.insert_capture,
+            (c.session_id.into_uuid(), ts(c.created_at), c.id, doc),
+        );
         self.push_events(&mut tx, &[c.stored_event()])?;
         self.run(tx).await
     }
 
     async fn list_captures(&self, session_id: SessionId) -> Result<Vec<Capture>, StoreError> {
         let session_id = session_id.into_uuid();
-        let mut rows: Vec<(CqlTimestamp, Uuid, String)> = self.rows(&self.inner.st.list_captures, (session_id,)).await?;
+        let mut rows: Vec<(CqlTimestamp, Uuid, String)> = self
+            .rows(&self.inner.st.list_captures, (session_id,))
+            .await?;
         rows.sort_by_key(|r| (r.0 .0, r.1));
-        rows.into_iter().map(|(_, _, doc)| serde_json::from_str(&doc).map_err(corrupt)).collect()
+        rows.into_iter()
+            .map(|(_, _, doc)| serde_json::from_str(&doc).map_err(corrupt))
+            .collect()
     }
 
-    async fn get_capture(&self, session_id: SessionId, capture_id: Uuid) -> Result<Option<Capture>, StoreError> {
+    async fn get_capture(
+        &self,
+        session_id: SessionId,
+        capture_id: Uuid,
+    ) -> Result<Option<Capture>, StoreError> {
         let session_id = session_id.into_uuid();
         // One small partition (a session's captures); the clustering key starts with the time.
-        Ok(self.list_captures(SessionId::from_uuid(session_id)).await?.into_iter().find(|c| c.id == capture_id))
+        Ok(self
+            .list_captures(SessionId::from_uuid(session_id))
+            .await?
+            .into_iter()
+            .find(|c| c.id == capture_id))
     }
 }
 
 #[async_trait]
 impl EventLog for ScyllaStore {
-    async fn events_after(&self, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, StoreError> {
+    async fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
         let st = &self.inner.st;
         let mut days: Vec<(i64,)> = self.rows(&st.list_event_days, (EVENT_LOG,)).await?;
         let horizon_ms = Utc::now().timestamp_millis() - self.inner.settle.as_millis() as i64;
@@ -696,7 +892,15 @@ impl EventLog for ScyllaStore {
                 }
                 type EventRow = (i64, Uuid, String, i32, CqlTimestamp, Option<Uuid>, String);
                 let mut rows: Vec<EventRow> = if self.inner.caps.ranges {
-                    self.rows(&st.list_events, (bucket, after.min(i64::MAX as u64) as i64, (limit - out.len()) as i32)).await?
+                    self.rows(
+                        &st.list_events,
+                        (
+                            bucket,
+                            after.min(i64::MAX as u64) as i64,
+                            (limit - out.len()) as i32,
+                        ),
+                    )
+                    .await?
                 } else {
                     self.rows(&st.list_events, (bucket,)).await?
                 };
@@ -707,7 +911,15 @@ impl EventLog for ScyllaStore {
                         continue;
                     }
                     let data = serde_json::from_str(&data).map_err(corrupt)?;
-                    out.push(EventEnvelope { seq, id, kind, version: version as u32, time: from_ts(time), session_id: session_id.map(SessionId::from_uuid), data });
+                    out.push(EventEnvelope {
+                        seq,
+                        id,
+                        kind,
+                        version: version as u32,
+                        time: from_ts(time),
+                        session_id: session_id.map(SessionId::from_uuid),
+                        data,
+                    });
                     if out.len() >= limit {
                         return Ok(out);
                     }
@@ -722,9 +934,14 @@ impl EventLog for ScyllaStore {
 impl CaseStore for ScyllaStore {
     async fn load_case(&self, session_id: SessionId) -> Result<Option<KycCase>, String> {
         let session_id = session_id.into_uuid();
-        let rows: Vec<(Option<String>,)> = self.rows(&self.inner.st.get_case, (session_id,)).await.map_err(|e| e.to_string())?;
+        let rows: Vec<(Option<String>,)> = self
+            .rows(&self.inner.st.get_case, (session_id,))
+            .await
+            .map_err(|e| e.to_string())?;
         match rows.into_iter().next().and_then(|r| r.0) {
-            Some(doc) => serde_json::from_str(&doc).map(Some).map_err(|e| corrupt(e).to_string()),
+            Some(doc) => serde_json::from_str(&doc)
+                .map(Some)
+                .map_err(|e| corrupt(e).to_string()),
             None => Ok(None),
         }
     }
@@ -733,7 +950,10 @@ impl CaseStore for ScyllaStore {
         let run = async {
             let mut tx = Tx::new();
             let doc = serde_json::to_string(case).map_err(backend)?;
-            tx.push(&self.inner.st.insert_case, (case.session_id.into_uuid(), doc, ts(Utc::now())));
+            tx.push(
+                &self.inner.st.insert_case,
+                (case.session_id.into_uuid(), doc, ts(Utc::now())),
+            );
             self.push_events(&mut tx, &[event])?;
             self.run(tx).await
         };
@@ -769,12 +989,21 @@ impl EventSink for ScyllaStore {
 
 #[async_trait]
 impl Store for ScyllaStore {
-    async fn change_session(&self, id: SessionId, mut change: SessionChange) -> Result<Option<Result<(), StoreRefusal>>, StoreError> {
+    async fn change_session(
+        &self,
+        id: SessionId,
+        mut change: SessionChange,
+    ) -> Result<Option<Result<(), StoreRefusal>>, StoreError> {
         let id = id.into_uuid();
         let done = self
             .modify(
                 id,
-                |s| Ok(change(s).ok().map(|ev| Plan { changed: true, events: ev.into_iter().collect() })),
+                |s| {
+                    Ok(change(s).ok().map(|ev| Plan {
+                        changed: true,
+                        events: ev.into_iter().collect(),
+                    }))
+                },
                 &|_| {},
             )
             .await?;
@@ -786,7 +1015,12 @@ impl Store for ScyllaStore {
         let done = self
             .modify(
                 id,
-                |s| Ok(s.cancel(Utc::now()).ok().map(|event| Plan { changed: true, events: vec![event] })),
+                |s| {
+                    Ok(s.cancel(Utc::now()).ok().map(|event| Plan {
+                        changed: true,
+                        events: vec![event],
+                    }))
+                },
                 &|_| {},
             )
             .await?;
@@ -801,7 +1035,8 @@ impl Store for ScyllaStore {
             let mut hours: Vec<(i64,)> = self.rows(&st.list_deadline_hours, (kind,)).await?;
             hours.sort();
             for (hour,) in hours.into_iter().filter(|h| h.0 <= now_hour) {
-                let rows: Vec<(CqlTimestamp, Uuid)> = self.rows(&st.list_deadlines, (kind, hour)).await?;
+                let rows: Vec<(CqlTimestamp, Uuid)> =
+                    self.rows(&st.list_deadlines, (kind, hour)).await?;
                 let mut left = 0;
                 for (due, id) in rows {
                     if due.0 > now.timestamp_millis() {
@@ -809,20 +1044,30 @@ impl Store for ScyllaStore {
                         continue;
                     }
                     let st2 = &self.inner.st;
-                    let done_row = move |tx: &mut Tx| tx.push(&st2.delete_deadline, (kind, hour, due, id));
+                    let done_row =
+                        move |tx: &mut Tx| tx.push(&st2.delete_deadline, (kind, hour, due, id));
                     let changed = self
                         .modify(
                             id,
                             |s| {
-                                let event = if kind == "start" { s.open_window(now) } else { s.expire(now) };
+                                let event = if kind == "start" {
+                                    s.open_window(now)
+                                } else {
+                                    s.expire(now)
+                                };
                                 // No event: nothing to do but drop the deadline.
-                                Ok(Some(Plan { changed: event.is_some(), events: event.into_iter().collect() }))
+                                Ok(Some(Plan {
+                                    changed: event.is_some(),
+                                    events: event.into_iter().collect(),
+                                }))
                             },
                             &done_row,
                         )
                         .await?;
                     match changed {
-                        Some(Some(s)) if kind == "expire" && s.status == SessionStatus::Expired => expired.push(s.id),
+                        Some(Some(s)) if kind == "expire" && s.status == SessionStatus::Expired => {
+                            expired.push(s.id)
+                        }
                         Some(_) => {}
                         None => {
                             let mut tx = Tx::new();
@@ -843,13 +1088,22 @@ impl Store for ScyllaStore {
 
     async fn relay_cursor(&self, name: &'static str) -> Result<u64, StoreError> {
         let rows: Vec<(Option<i64>,)> = self.rows(&self.inner.st.get_relay_cursor, (name,)).await?;
-        Ok(rows.into_iter().next().and_then(|r| r.0).unwrap_or(0).max(0) as u64)
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.0)
+            .unwrap_or(0)
+            .max(0) as u64)
     }
 
     async fn set_relay_cursor(&self, name: &'static str, seq: u64) -> Result<(), StoreError> {
         // One relay per cursor name writes it, so read-then-write is enough to never go back.
         if seq > self.relay_cursor(name).await? {
-            self.inner.session.execute_unpaged(&self.inner.st.set_relay_cursor, (name, seq as i64)).await.map_err(backend)?;
+            self.inner
+                .session
+                .execute_unpaged(&self.inner.st.set_relay_cursor, (name, seq as i64))
+                .await
+                .map_err(backend)?;
         }
         Ok(())
     }
@@ -860,7 +1114,8 @@ impl Store for ScyllaStore {
         if self.read_session(id, &st.get_session).await?.is_none() {
             return Ok(None);
         }
-        let captures: Vec<(CqlTimestamp, Uuid, String)> = self.rows(&st.list_captures, (id,)).await?;
+        let captures: Vec<(CqlTimestamp, Uuid, String)> =
+            self.rows(&st.list_captures, (id,)).await?;
         let mut tx = Tx::new();
         // Overwritten with empty values (read back as absent): a newer cell supersedes the
         // personal data on every replica, and compaction drops the old one.

@@ -24,15 +24,17 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use scylla::client::session::Session as CqlSession;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency::{LocalOne as ONE, LocalQuorum as QUORUM};
-use scylla::client::session::Session as CqlSession;
 use uuid::Uuid;
 use vkyc_domain::SessionId;
 use vkyc_domain::{DomainEvent, EventKind};
 
 use super::{backend, prep, ts, ScyllaStore, Tx};
-use crate::store::recordings::{interrupted_event, recording_after, Recording, RecordingStatus, RecordingStore, Repair};
+use crate::store::recordings::{
+    interrupted_event, recording_after, Recording, RecordingStatus, RecordingStore, Repair,
+};
 use crate::store::StoreError;
 
 /// The one partition of `recordings_open`.
@@ -76,7 +78,11 @@ fn state_str(s: RecordingStatus) -> &'static str {
 }
 
 impl ScyllaStore {
-    async fn recording_at(&self, st: &PreparedStatement, id: Uuid) -> Result<Option<Recording>, StoreError> {
+    async fn recording_at(
+        &self,
+        st: &PreparedStatement,
+        id: Uuid,
+    ) -> Result<Option<Recording>, StoreError> {
         self.doc_at(st, id).await
     }
 
@@ -106,8 +112,16 @@ impl ScyllaStore {
     }
 
     /// Writes a `recording.*` event and the recording rows it implies in one logged batch.
-    pub(super) async fn publish_recording(&self, id: Uuid, event: DomainEvent) -> Result<(), StoreError> {
-        let current = if event.kind() == EventKind::RecordingStarted { None } else { self.recording_at(&self.inner.st.rec.get, id).await? };
+    pub(super) async fn publish_recording(
+        &self,
+        id: Uuid,
+        event: DomainEvent,
+    ) -> Result<(), StoreError> {
+        let current = if event.kind() == EventKind::RecordingStarted {
+            None
+        } else {
+            self.recording_at(&self.inner.st.rec.get, id).await?
+        };
         let mut tx = Tx::new();
         if let Some(r) = recording_after(current, &event, Utc::now()) {
             self.push_recording(&mut tx, &r)?;
@@ -129,7 +143,9 @@ impl RecordingStore for ScyllaStore {
         let mut ids: Vec<(Uuid,)> = self.rows(&st.list_by_session, (session_id,)).await?;
         // v7 ids: ascending is oldest first (the clustering order; sorted here too).
         ids.sort();
-        let reads = ids.into_iter().map(|(id,)| self.recording_at(&st.get_for_list, id));
+        let reads = ids
+            .into_iter()
+            .map(|(id,)| self.recording_at(&st.get_for_list, id));
         let found = futures_util::future::try_join_all(reads).await?;
         let mut out: Vec<Recording> = found.into_iter().flatten().collect();
         out.sort_by_key(|r| (r.started_at, r.id));
@@ -153,7 +169,9 @@ impl RecordingStore for ScyllaStore {
             };
             // `repair` reads and rewrites the blob: off the async threads.
             let (f, key) = (repair.clone(), r.blob_key.clone());
-            let bytes = tokio::task::spawn_blocking(move || f(&key)).await.map_err(backend)?;
+            let bytes = tokio::task::spawn_blocking(move || f(&key))
+                .await
+                .map_err(backend)?;
             let event = interrupted_event(&r, bytes);
             let mut tx = Tx::new();
             if let Some(after) = recording_after(Some(r), &event, Utc::now()) {

@@ -44,7 +44,9 @@ use scylla::value::CqlTimestamp;
 use uuid::Uuid;
 
 use super::{backend, corrupt, from_ts, hour_of, prep, ts, ScyllaStore, Tx};
-use crate::store::{Attempt, Delivery, DeliveryState, NextStep, Store, StoreError, Subscription, WebhookStore};
+use crate::store::{
+    Attempt, Delivery, DeliveryState, NextStep, Store, StoreError, Subscription, WebhookStore,
+};
 
 /// The one partition of `webhook_subscriptions`.
 const SUBS: &str = "subscriptions";
@@ -108,22 +110,42 @@ pub(super) async fn prepare(s: &CqlSession) -> Result<Statements, StoreError> {
     })
 }
 
-type SubRow = (Uuid, Option<String>, Option<String>, Option<String>, Option<CqlTimestamp>);
+type SubRow = (
+    Uuid,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<CqlTimestamp>,
+);
 
 fn subscription(row: SubRow) -> Result<Subscription, StoreError> {
     let (id, url, event_types, secret, created_at) = row;
-    let event_types: Vec<String> = serde_json::from_str(event_types.as_deref().unwrap_or("[]")).map_err(corrupt)?;
-    Ok(Subscription { id, url: url.unwrap_or_default(), secret: secret.unwrap_or_default(), event_types, created_at: created_at.map(from_ts).unwrap_or_default() })
+    let event_types: Vec<String> =
+        serde_json::from_str(event_types.as_deref().unwrap_or("[]")).map_err(corrupt)?;
+    Ok(Subscription {
+        id,
+        url: url.unwrap_or_default(),
+        secret: secret.unwrap_or_default(),
+        event_types,
+        created_at: created_at.map(from_ts).unwrap_or_default(),
+    })
 }
 
 impl ScyllaStore {
-    async fn delivery_at(&self, st: &PreparedStatement, id: Uuid) -> Result<Option<Delivery>, StoreError> {
+    async fn delivery_at(
+        &self,
+        st: &PreparedStatement,
+        id: Uuid,
+    ) -> Result<Option<Delivery>, StoreError> {
         self.doc_at(st, id).await
     }
 
     fn push_delivery(&self, tx: &mut Tx, d: &Delivery) -> Result<(), StoreError> {
         let doc = serde_json::to_string(d).map_err(backend)?;
-        tx.push(&self.inner.st.wh.insert_delivery, (d.id, d.subscription_id, doc));
+        tx.push(
+            &self.inner.st.wh.insert_delivery,
+            (d.id, d.subscription_id, doc),
+        );
         Ok(())
     }
 
@@ -153,7 +175,10 @@ impl ScyllaStore {
             _ => false,
         };
         if let (Some(at), false) = (before, kept) {
-            tx.push(&self.inner.st.wh.delete_due, (hour_of(at), ts(at), after.id));
+            tx.push(
+                &self.inner.st.wh.delete_due,
+                (hour_of(at), ts(at), after.id),
+            );
         }
         self.push_queue(tx, after);
     }
@@ -162,7 +187,12 @@ impl ScyllaStore {
     async fn delete_deliveries(&self, sub: Uuid, ids: &[Uuid]) -> Result<(), StoreError> {
         let st = &self.inner.st.wh;
         for chunk in ids.chunks(DELETE_CHUNK) {
-            let docs = futures_util::future::try_join_all(chunk.iter().map(|id| self.delivery_at(&st.get_delivery, *id))).await?;
+            let docs = futures_util::future::try_join_all(
+                chunk
+                    .iter()
+                    .map(|id| self.delivery_at(&st.get_delivery, *id)),
+            )
+            .await?;
             let mut tx = Tx::new();
             for (id, d) in chunk.iter().zip(docs) {
                 if let Some(d) = d {
@@ -184,19 +214,36 @@ impl WebhookStore for ScyllaStore {
     async fn create_subscription(&self, s: &Subscription) -> Result<(), StoreError> {
         let types = serde_json::to_string(&s.event_types).map_err(backend)?;
         let mut tx = Tx::new();
-        tx.push(&self.inner.st.wh.insert_sub, (SUBS, s.id, s.url.clone(), types, s.secret.clone(), true, ts(s.created_at)));
+        tx.push(
+            &self.inner.st.wh.insert_sub,
+            (
+                SUBS,
+                s.id,
+                s.url.clone(),
+                types,
+                s.secret.clone(),
+                true,
+                ts(s.created_at),
+            ),
+        );
         self.run(tx).await
     }
 
     async fn get_subscription(&self, id: Uuid) -> Result<Option<Subscription>, StoreError> {
         let rows: Vec<SubRow> = self.rows(&self.inner.st.wh.get_sub, (SUBS, id)).await?;
         // The id is checked here too: kassandra ignores a bound clustering-key predicate.
-        rows.into_iter().find(|r| r.0 == id).map(subscription).transpose()
+        rows.into_iter()
+            .find(|r| r.0 == id)
+            .map(subscription)
+            .transpose()
     }
 
     async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
         let rows: Vec<SubRow> = self.rows(&self.inner.st.wh.list_subs, (SUBS,)).await?;
-        let mut out = rows.into_iter().map(subscription).collect::<Result<Vec<_>, _>>()?;
+        let mut out = rows
+            .into_iter()
+            .map(subscription)
+            .collect::<Result<Vec<_>, _>>()?;
         out.sort_by_key(|s| (s.created_at, s.id));
         Ok(out)
     }
@@ -209,17 +256,23 @@ impl WebhookStore for ScyllaStore {
         // The deliveries first, the subscription last: a delete cut off half-way leaves the
         // subscription in place, and running it again finishes the job.
         let ids: Vec<(Uuid,)> = self.rows(&st.list_by_sub, (id,)).await?;
-        self.delete_deliveries(id, &ids.into_iter().map(|r| r.0).collect::<Vec<_>>()).await?;
+        self.delete_deliveries(id, &ids.into_iter().map(|r| r.0).collect::<Vec<_>>())
+            .await?;
         let mut tx = Tx::new();
         tx.push(&st.delete_sub, (SUBS, id));
         self.run(tx).await?;
         // A fan-out that read the subscription just before may have added a delivery since.
         let late: Vec<(Uuid,)> = self.rows(&st.list_by_sub, (id,)).await?;
-        self.delete_deliveries(id, &late.into_iter().map(|r| r.0).collect::<Vec<_>>()).await?;
+        self.delete_deliveries(id, &late.into_iter().map(|r| r.0).collect::<Vec<_>>())
+            .await?;
         Ok(true)
     }
 
-    async fn enqueue_deliveries(&self, deliveries: Vec<Delivery>, cursor: Option<(&'static str, u64)>) -> Result<usize, StoreError> {
+    async fn enqueue_deliveries(
+        &self,
+        deliveries: Vec<Delivery>,
+        cursor: Option<(&'static str, u64)>,
+    ) -> Result<usize, StoreError> {
         let st = &self.inner.st.wh;
         let mut tx = Tx::new();
         let mut seen = HashSet::new();
@@ -228,7 +281,9 @@ impl WebhookStore for ScyllaStore {
             if !seen.insert((d.event_id, d.subscription_id)) {
                 continue;
             }
-            let known: Vec<(Uuid, Option<Uuid>)> = self.rows(&st.get_key, (d.event_id, d.subscription_id)).await?;
+            let known: Vec<(Uuid, Option<Uuid>)> = self
+                .rows(&st.get_key, (d.event_id, d.subscription_id))
+                .await?;
             // The subscription is checked here too: kassandra ignores a bound clustering-key predicate.
             if known.iter().any(|k| k.0 == d.subscription_id) {
                 continue;
@@ -241,14 +296,21 @@ impl WebhookStore for ScyllaStore {
         }
         if let Some((name, seq)) = cursor {
             if seq > self.relay_cursor(name).await? {
-                tx.push(&self.inner.st.set_relay_cursor, (name, seq.min(i64::MAX as u64) as i64));
+                tx.push(
+                    &self.inner.st.set_relay_cursor,
+                    (name, seq.min(i64::MAX as u64) as i64),
+                );
             }
         }
         self.run(tx).await?;
         Ok(new)
     }
 
-    async fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
         let st = &self.inner.st.wh;
         let now_hour = hour_of(now);
         let mut hours: Vec<(i64,)> = self.rows(&st.list_due_hours, (DUE,)).await?;
@@ -265,11 +327,19 @@ impl WebhookStore for ScyllaStore {
                 tx.push(&st.delete_due_hour, (DUE, hour));
                 self.run(tx).await?;
             }
-            due.extend(rows.into_iter().filter(|r| r.0 .0 <= now.timestamp_millis()).map(|r| (r.0 .0, r.1)));
+            due.extend(
+                rows.into_iter()
+                    .filter(|r| r.0 .0 <= now.timestamp_millis())
+                    .map(|r| (r.0 .0, r.1)),
+            );
         }
         due.sort();
         due.truncate(limit);
-        let docs = futures_util::future::try_join_all(due.iter().map(|(_, id)| self.delivery_at(&st.get_delivery, *id))).await?;
+        let docs = futures_util::future::try_join_all(
+            due.iter()
+                .map(|(_, id)| self.delivery_at(&st.get_delivery, *id)),
+        )
+        .await?;
         let mut out = Vec::new();
         for ((at, id), d) in due.into_iter().zip(docs) {
             match d {
@@ -277,7 +347,10 @@ impl WebhookStore for ScyllaStore {
                 None => {
                     // Its subscription was deleted: drop the orphaned queue row.
                     let mut tx = Tx::new();
-                    tx.push(&st.delete_due, (hour_of(from_ts(CqlTimestamp(at))), CqlTimestamp(at), id));
+                    tx.push(
+                        &st.delete_due,
+                        (hour_of(from_ts(CqlTimestamp(at))), CqlTimestamp(at), id),
+                    );
                     self.run(tx).await?;
                 }
             }
@@ -285,9 +358,16 @@ impl WebhookStore for ScyllaStore {
         Ok(out)
     }
 
-    async fn record_attempt(&self, id: Uuid, attempt: Attempt, next: NextStep) -> Result<Option<Delivery>, StoreError> {
+    async fn record_attempt(
+        &self,
+        id: Uuid,
+        attempt: Attempt,
+        next: NextStep,
+    ) -> Result<Option<Delivery>, StoreError> {
         let st = &self.inner.st.wh;
-        let Some(mut d) = self.delivery_at(&st.get_delivery, id).await? else { return Ok(None) };
+        let Some(mut d) = self.delivery_at(&st.get_delivery, id).await? else {
+            return Ok(None);
+        };
         if d.state != DeliveryState::Pending {
             return Ok(None);
         }
@@ -307,9 +387,18 @@ impl WebhookStore for ScyllaStore {
         self.delivery_at(&self.inner.st.wh.get_delivery, id).await
     }
 
-    async fn list_deliveries(&self, subscription: Uuid, state: Option<DeliveryState>, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+    async fn list_deliveries(
+        &self,
+        subscription: Uuid,
+        state: Option<DeliveryState>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
         let st = &self.inner.st.wh;
-        let index = if state == Some(DeliveryState::Dead) { &st.list_dead } else { &st.list_by_sub };
+        let index = if state == Some(DeliveryState::Dead) {
+            &st.list_dead
+        } else {
+            &st.list_by_sub
+        };
         let mut ids: Vec<(Uuid,)> = self.rows(index, (subscription,)).await?;
         // v7 ids: descending is newest first.
         ids.sort_by(|a, b| b.cmp(a));
@@ -318,16 +407,31 @@ impl WebhookStore for ScyllaStore {
             if out.len() >= limit {
                 break;
             }
-            let docs = futures_util::future::try_join_all(chunk.iter().map(|(id,)| self.delivery_at(&st.get_delivery_for_list, *id))).await?;
-            out.extend(docs.into_iter().flatten().filter(|d| state.is_none_or(|s| s == d.state)));
+            let docs = futures_util::future::try_join_all(
+                chunk
+                    .iter()
+                    .map(|(id,)| self.delivery_at(&st.get_delivery_for_list, *id)),
+            )
+            .await?;
+            out.extend(
+                docs.into_iter()
+                    .flatten()
+                    .filter(|d| state.is_none_or(|s| s == d.state)),
+            );
         }
         out.truncate(limit);
         Ok(out)
     }
 
-    async fn redeliver(&self, id: Uuid, now: DateTime<Utc>) -> Result<Option<Delivery>, StoreError> {
+    async fn redeliver(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
         let st = &self.inner.st.wh;
-        let Some(mut d) = self.delivery_at(&st.get_delivery, id).await? else { return Ok(None) };
+        let Some(mut d) = self.delivery_at(&st.get_delivery, id).await? else {
+            return Ok(None);
+        };
         let mut tx = Tx::new();
         let before = d.next_attempt_at;
         tx.push(&st.delete_dead, (d.subscription_id, d.id));

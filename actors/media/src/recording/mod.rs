@@ -32,12 +32,12 @@ use webrtc::rtp::packet::Packet;
 
 use self::timeline::{Timeline, TimelineConfig, TrackId};
 use self::webm::{vp8_keyframe_size, ContainerMeta, TrackCodec, TrackSpec, WebmMuxer};
-use vkyc_blob::{BlobStore, StreamWriter};
-use vkyc_domain::{MediaKind, Role, SessionId};
-pub use vkyc_domain::recording::{RecordedTrack, RecordingSummary};
-use vkyc_domain::recording::Container;
-use vkyc_domain::events::{data, emit, DomainEvent, EventSink};
 use crate::sfu::PublishedTrack;
+use vkyc_blob::{BlobStore, StreamWriter};
+use vkyc_domain::events::{data, emit, DomainEvent, EventSink};
+use vkyc_domain::recording::Container;
+pub use vkyc_domain::recording::{RecordedTrack, RecordingSummary};
+use vkyc_domain::{MediaKind, Role, SessionId};
 
 /// The `[recording]` table of the server's config.
 #[derive(Debug, Clone, Deserialize)]
@@ -79,9 +79,20 @@ pub struct RecordingSettings {
 }
 
 enum MediaIn {
-    Track { id: TrackId, meta: TrackMeta },
-    Rtp { id: TrackId, packet: Packet, arrival_unix_ms: f64 },
-    SenderReport { id: TrackId, ntp: u64, rtp_time: u32 },
+    Track {
+        id: TrackId,
+        meta: TrackMeta,
+    },
+    Rtp {
+        id: TrackId,
+        packet: Packet,
+        arrival_unix_ms: f64,
+    },
+    SenderReport {
+        id: TrackId,
+        ntp: u64,
+        rtp_time: u32,
+    },
     /// Wakes the writer when no media arrives (silence, everyone muted).
     Tick,
     Finish(oneshot::Sender<Result<RecordingSummary, String>>),
@@ -112,7 +123,13 @@ pub struct TrackTap {
 
 impl RecordTap {
     /// Registers a track and returns what its forwarding loop feeds.
-    pub fn add_track(&self, track: &Arc<PublishedTrack>, role: Role, participant_id: &str, clock_rate: u32) -> TrackTap {
+    pub fn add_track(
+        &self,
+        track: &Arc<PublishedTrack>,
+        role: Role,
+        participant_id: &str,
+        clock_rate: u32,
+    ) -> TrackTap {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let meta = TrackMeta {
             kind: track.kind,
@@ -123,13 +140,18 @@ impl RecordTap {
             track: Arc::downgrade(track),
         };
         // Queued ahead of the track's first packet; a full queue waits rather than dropping it.
-        if let Err(mpsc::error::TrySendError::Full(msg)) = self.tx.try_send(MediaIn::Track { id, meta }) {
+        if let Err(mpsc::error::TrySendError::Full(msg)) =
+            self.tx.try_send(MediaIn::Track { id, meta })
+        {
             let tx = self.tx.clone();
             tokio::spawn(async move {
                 let _ = tx.send(msg).await;
             });
         }
-        TrackTap { tap: self.clone(), id }
+        TrackTap {
+            tap: self.clone(),
+            id,
+        }
     }
 }
 
@@ -137,24 +159,38 @@ impl TrackTap {
     pub fn rtp(&self, packet: &Packet) {
         metrics::counter!("vkyc_recording_packets_total").increment(1);
         let arrival_unix_ms = unix_ms_now();
-        let msg = MediaIn::Rtp { id: self.id, packet: packet.clone(), arrival_unix_ms };
+        let msg = MediaIn::Rtp {
+            id: self.id,
+            packet: packet.clone(),
+            arrival_unix_ms,
+        };
         if self.tap.tx.try_send(msg).is_err() {
             metrics::counter!("vkyc_recording_dropped_packets_total").increment(1);
         }
     }
 
     pub fn sender_report(&self, ntp: u64, rtp_time: u32) {
-        let _ = self.tap.tx.try_send(MediaIn::SenderReport { id: self.id, ntp, rtp_time });
+        let _ = self.tap.tx.try_send(MediaIn::SenderReport {
+            id: self.id,
+            ntp,
+            rtp_time,
+        });
     }
 }
 
 fn unix_ms_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
 }
 
 pub enum RecordingMsg {
     /// Finalize the file (the room is ending); replies once it is ready or failed.
-    Stop { reason: String, reply: Option<RpcReplyPort<Result<RecordingSummary, String>>> },
+    Stop {
+        reason: String,
+        reply: Option<RpcReplyPort<Result<RecordingSummary, String>>>,
+    },
 }
 
 pub struct RecordingArgs {
@@ -176,7 +212,11 @@ pub struct RecordingState {
 }
 
 pub fn blob_key(session_id: SessionId, recording_id: Uuid) -> String {
-    format!("recordings/{}/{}.webm", session_id.simple(), recording_id.simple())
+    format!(
+        "recordings/{}/{}.webm",
+        session_id.simple(),
+        recording_id.simple()
+    )
 }
 
 pub struct RecordingActor;
@@ -186,7 +226,11 @@ impl Actor for RecordingActor {
     type State = RecordingState;
     type Arguments = RecordingArgs;
 
-    async fn pre_start(&self, _me: ActorRef<RecordingMsg>, args: RecordingArgs) -> Result<RecordingState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _me: ActorRef<RecordingMsg>,
+        args: RecordingArgs,
+    ) -> Result<RecordingState, ActorProcessingErr> {
         let key = blob_key(args.session_id, args.recording_id);
         let started_at = Utc::now();
         let start = |sink: Box<dyn StreamWriter>| {
@@ -196,25 +240,48 @@ impl Actor for RecordingActor {
                 tags: vec![
                     ("SESSION_ID".into(), args.session_id.to_string()),
                     ("RECORDING_ID".into(), args.recording_id.to_string()),
-                    ("DATE_RECORDED".into(), started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-                    ("ENCODER".into(), "vkyc SFU recorder (no re-encoding)".into()),
+                    (
+                        "DATE_RECORDED".into(),
+                        started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    ),
+                    (
+                        "ENCODER".into(),
+                        "vkyc SFU recorder (no re-encoding)".into(),
+                    ),
                 ],
             };
             WebmMuxer::new(sink, &meta).map_err(|e| e.to_string())
         };
-        let muxer = args.settings.blobs.create_stream(&key).map_err(|e| e.to_string()).and_then(start);
+        let muxer = args
+            .settings
+            .blobs
+            .create_stream(&key)
+            .map_err(|e| e.to_string())
+            .and_then(start);
         let muxer = match muxer {
             Ok(m) => m,
             Err(error) => {
-                let failed = data::RecordingFailed { recording_id: args.recording_id, reason: "storage_unavailable".into(), bytes: None };
+                let failed = data::RecordingFailed {
+                    recording_id: args.recording_id,
+                    reason: "storage_unavailable".into(),
+                    bytes: None,
+                };
                 let ev = DomainEvent::new(Some(args.session_id), failed);
                 emit(&*args.events, ev).await;
                 return Err(format!("recording could not start: {error}").into());
             }
         };
         let (tx, rx) = mpsc::channel(args.settings.config.queue_packets.max(64));
-        let tap = RecordTap { tx: tx.clone(), next_id: Arc::new(AtomicU64::new(0)) };
-        let writer = Writer::new(muxer, args.settings.config.clone(), started_at, tokio::runtime::Handle::current());
+        let tap = RecordTap {
+            tx: tx.clone(),
+            next_id: Arc::new(AtomicU64::new(0)),
+        };
+        let writer = Writer::new(
+            muxer,
+            args.settings.config.clone(),
+            started_at,
+            tokio::runtime::Handle::current(),
+        );
         let thread = std::thread::Builder::new()
             .name("vkyc-recorder".into())
             .spawn(move || writer.run(rx))
@@ -251,7 +318,12 @@ impl Actor for RecordingActor {
         })
     }
 
-    async fn handle(&self, me: ActorRef<RecordingMsg>, msg: RecordingMsg, state: &mut RecordingState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        me: ActorRef<RecordingMsg>,
+        msg: RecordingMsg,
+        state: &mut RecordingState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             RecordingMsg::Stop { reason, reply } => {
                 let result = finalize(state, &reason).await;
@@ -264,7 +336,11 @@ impl Actor for RecordingActor {
         Ok(())
     }
 
-    async fn post_stop(&self, _me: ActorRef<RecordingMsg>, state: &mut RecordingState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _me: ActorRef<RecordingMsg>,
+        state: &mut RecordingState,
+    ) -> Result<(), ActorProcessingErr> {
         // Stopped without a Stop message (the room failed): still finish the file.
         if !state.finished {
             let _ = finalize(state, "room_stopped").await;
@@ -291,12 +367,20 @@ async fn finalize(state: &mut RecordingState, reason: &str) -> Result<RecordingS
     drop(state.task.take());
     let ev = match &result {
         Ok(s) => {
-            let succeeded = data::RecordingSucceeded { recording_id: state.recording_id, reason: reason.to_string(), summary: s.clone() };
+            let succeeded = data::RecordingSucceeded {
+                recording_id: state.recording_id,
+                reason: reason.to_string(),
+                summary: s.clone(),
+            };
             DomainEvent::new(Some(state.session_id), succeeded)
         }
         Err(e) => {
             tracing::error!(session = %state.session_id, error = %e, "recording failed");
-            let failed = data::RecordingFailed { recording_id: state.recording_id, reason: e.clone(), bytes: None };
+            let failed = data::RecordingFailed {
+                recording_id: state.recording_id,
+                reason: e.clone(),
+                bytes: None,
+            };
             DomainEvent::new(Some(state.session_id), failed)
         }
     };
@@ -327,7 +411,12 @@ struct Writer {
 const STEP: Duration = Duration::from_millis(100);
 
 impl Writer {
-    fn new(muxer: WebmMuxer<Box<dyn StreamWriter>>, config: RecordingConfig, started_at: DateTime<Utc>, runtime: tokio::runtime::Handle) -> Self {
+    fn new(
+        muxer: WebmMuxer<Box<dyn StreamWriter>>,
+        config: RecordingConfig,
+        started_at: DateTime<Utc>,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
         let epoch_unix_ms = started_at.timestamp_millis() as f64;
         let tl = TimelineConfig {
             jitter_ms: config.jitter_ms as f64,
@@ -362,7 +451,8 @@ impl Writer {
         while let Some(msg) = rx.blocking_recv() {
             match msg {
                 MediaIn::Track { id, meta } => {
-                    self.timeline.add_track(id, meta.kind, meta.publisher, meta.clock_rate);
+                    self.timeline
+                        .add_track(id, meta.kind, meta.publisher, meta.clock_rate);
                     let video = meta.kind == MediaKind::Video;
                     self.tracks.insert(id, meta);
                     // A video track is written from a keyframe: ask for one at once rather
@@ -372,11 +462,18 @@ impl Writer {
                         self.ask_keyframe(id, now);
                     }
                 }
-                MediaIn::Rtp { id, packet, arrival_unix_ms } => {
+                MediaIn::Rtp {
+                    id,
+                    packet,
+                    arrival_unix_ms,
+                } => {
                     self.packets += 1;
-                    self.timeline.push_rtp(id, packet, arrival_unix_ms - self.epoch_unix_ms);
+                    self.timeline
+                        .push_rtp(id, packet, arrival_unix_ms - self.epoch_unix_ms);
                 }
-                MediaIn::SenderReport { id, ntp, rtp_time } => self.timeline.sender_report(id, ntp, rtp_time),
+                MediaIn::SenderReport { id, ntp, rtp_time } => {
+                    self.timeline.sender_report(id, ntp, rtp_time)
+                }
                 MediaIn::Tick => {}
                 MediaIn::Finish(reply) => {
                     let _ = reply.send(self.finish());
@@ -405,12 +502,18 @@ impl Writer {
     fn step(&mut self, finish: bool) -> std::io::Result<()> {
         let now = self.now();
         let asks = self.timeline.poll(now);
-        let frames = if finish { self.timeline.finish(now) } else { self.timeline.release(now) };
+        let frames = if finish {
+            self.timeline.finish(now)
+        } else {
+            self.timeline.release(now)
+        };
         for id in asks {
             self.ask_keyframe(id, now);
         }
         for f in frames {
-            let Some(meta) = self.tracks.get(&f.track) else { continue };
+            let Some(meta) = self.tracks.get(&f.track) else {
+                continue;
+            };
             let key = (meta.participant_id.clone(), meta.kind);
             let number = match self.webm_tracks.get(&key) {
                 Some(n) => *n,
@@ -420,14 +523,24 @@ impl Writer {
                             Some((width, height)) => TrackCodec::Vp8 { width, height },
                             None => continue, // a video track starts at a keyframe
                         },
-                        MediaKind::Audio => TrackCodec::Opus { channels: 2, sample_rate: 48_000 },
+                        MediaKind::Audio => TrackCodec::Opus {
+                            channels: 2,
+                            sample_rate: 48_000,
+                        },
                     };
                     let spec = TrackSpec {
-                        name: format!("{} {} ({})", meta.role.as_str(), meta.kind.as_str(), meta.participant_id),
+                        name: format!(
+                            "{} {} ({})",
+                            meta.role.as_str(),
+                            meta.kind.as_str(),
+                            meta.participant_id
+                        ),
                         codec,
                         default: meta.role == Role::Customer,
                     };
-                    let Some(muxer) = self.muxer.as_mut() else { continue };
+                    let Some(muxer) = self.muxer.as_mut() else {
+                        continue;
+                    };
                     let n = muxer.add_track(spec)?;
                     self.webm_tracks.insert(key, n);
                     self.webm_info.push(RecordedTrack {
@@ -462,8 +575,11 @@ impl Writer {
                 .iter()
                 .filter(|(_, m)| m.kind == MediaKind::Video)
                 .filter(|(_, m)| {
-                    let n = self.webm_tracks.get(&(m.participant_id.clone(), MediaKind::Video));
-                    n.and_then(|n| self.last_keyframe_ms.get(n)).is_some_and(|k| now as i64 - k > interval)
+                    let n = self
+                        .webm_tracks
+                        .get(&(m.participant_id.clone(), MediaKind::Video));
+                    n.and_then(|n| self.last_keyframe_ms.get(n))
+                        .is_some_and(|k| now as i64 - k > interval)
                 })
                 .map(|(id, _)| *id)
                 .collect();
@@ -480,7 +596,8 @@ impl Writer {
         }
         self.last_ask_ms.insert(id, now);
         if let Some(track) = self.tracks.get(&id).and_then(|m| m.track.upgrade()) {
-            self.runtime.spawn(async move { track.request_keyframe().await });
+            self.runtime
+                .spawn(async move { track.request_keyframe().await });
         }
     }
 
@@ -492,8 +609,15 @@ impl Writer {
         let duration_ms = (self.now() as i64).max(muxer.last_timestamp());
         let (_, bytes) = muxer.finish(duration_ms).map_err(|e| e.to_string())?;
         for (id, meta) in &self.tracks {
-            let Some(stats) = self.timeline.stats(*id) else { continue };
-            let Some(n) = self.webm_tracks.get(&(meta.participant_id.clone(), meta.kind)) else { continue };
+            let Some(stats) = self.timeline.stats(*id) else {
+                continue;
+            };
+            let Some(n) = self
+                .webm_tracks
+                .get(&(meta.participant_id.clone(), meta.kind))
+            else {
+                continue;
+            };
             if let Some(info) = self.webm_info.iter_mut().find(|t| t.number == *n) {
                 info.packets += stats.packets;
                 info.lost_packets += stats.lost_packets;

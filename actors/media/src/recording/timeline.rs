@@ -47,7 +47,12 @@ pub struct TimelineConfig {
 
 impl Default for TimelineConfig {
     fn default() -> Self {
-        Self { jitter_ms: 300.0, sr_wait_ms: 4000.0, output_delay_ms: 700.0, keyframe_retry_ms: 500.0 }
+        Self {
+            jitter_ms: 300.0,
+            sr_wait_ms: 4000.0,
+            output_delay_ms: 700.0,
+            keyframe_retry_ms: 500.0,
+        }
     }
 }
 
@@ -94,7 +99,10 @@ impl Unwrap {
             Some(last) => {
                 let base = last - last.rem_euclid(modulo);
                 let candidates = [base - modulo + v, base + v, base + modulo + v];
-                *candidates.iter().min_by_key(|c| (*c - last).abs()).expect("three candidates")
+                *candidates
+                    .iter()
+                    .min_by_key(|c| (*c - last).abs())
+                    .expect("three candidates")
             }
         };
         if self.last.is_none_or(|l| ext > l) {
@@ -225,7 +233,9 @@ impl Timeline {
 
     /// `arrival_ms`: our wall clock at arrival, ms since the epoch.
     pub fn push_rtp(&mut self, id: TrackId, packet: Packet, arrival_ms: f64) {
-        let Some(t) = self.tracks.get_mut(&id) else { return };
+        let Some(t) = self.tracks.get_mut(&id) else {
+            return;
+        };
         t.stats.packets += 1;
         t.first_arrival.get_or_insert(arrival_ms);
         let seq = t.seq.extend(u64::from(packet.header.sequence_number));
@@ -238,14 +248,18 @@ impl Timeline {
 
     /// An RTCP sender report for a track: `ntp` is the NTP timestamp (64-bit fixed point).
     pub fn sender_report(&mut self, id: TrackId, ntp: u64, rtp_time: u32) {
-        let Some(t) = self.tracks.get_mut(&id) else { return };
+        let Some(t) = self.tracks.get_mut(&id) else {
+            return;
+        };
         let secs = (ntp >> 32) as f64 + (ntp & 0xffff_ffff) as f64 / 4_294_967_296.0;
         let unix_ms = (secs - 2_208_988_800.0) * 1000.0;
         let rtp = t.ts.extend(u64::from(rtp_time));
         let sender_ms = unix_ms - self.epoch_unix_ms;
         // Keep the mapping unless the sender's clocks drifted apart by more than a frame:
         // re-anchoring on every report would make frame times jitter by the reports' noise.
-        let keep = t.sender_report.is_some_and(|(r, ms)| (ms + (rtp - r) as f64 * 1000.0 / t.clock_rate - sender_ms).abs() <= SR_REANCHOR_MS);
+        let keep = t.sender_report.is_some_and(|(r, ms)| {
+            (ms + (rtp - r) as f64 * 1000.0 / t.clock_rate - sender_ms).abs() <= SR_REANCHOR_MS
+        });
         if !keep {
             t.sender_report = Some((rtp, sender_ms));
         }
@@ -260,7 +274,10 @@ impl Timeline {
         for id in ids {
             self.drain_jitter(id, now_ms, false);
             let t = self.tracks.get_mut(&id).expect("listed");
-            if (t.wants_keyframe || t.needs_ask) && now_ms - t.last_keyframe_ask >= self.cfg.keyframe_retry_ms && t.first_arrival.is_some() {
+            if (t.wants_keyframe || t.needs_ask)
+                && now_ms - t.last_keyframe_ask >= self.cfg.keyframe_retry_ms
+                && t.first_arrival.is_some()
+            {
                 t.last_keyframe_ask = now_ms;
                 t.needs_ask = false;
                 keyframe_requests.push(id);
@@ -310,7 +327,9 @@ impl Timeline {
         let jitter = self.cfg.jitter_ms;
         let t = self.tracks.get_mut(&id).expect("known track");
         loop {
-            let Some((&seq, &(_, arrival))) = t.buffer.iter().next() else { break };
+            let Some((&seq, &(_, arrival))) = t.buffer.iter().next() else {
+                break;
+            };
             let next = *t.next_seq.get_or_insert(seq);
             if seq != next {
                 // A gap: wait for it unless the oldest waiting packet is too old.
@@ -345,13 +364,18 @@ impl Timeline {
         if t.pending.is_empty() {
             return;
         }
-        if t.sender_report.is_some() && t.fallback.is_none() && !self.offsets.contains_key(&t.publisher) {
+        if t.sender_report.is_some()
+            && t.fallback.is_none()
+            && !self.offsets.contains_key(&t.publisher)
+        {
             // Tie this publisher's clock to ours: the least-delayed frame seen so far.
             let (rtp, sender_ms) = t.sender_report.expect("checked");
             let offset = t
                 .pending
                 .iter()
-                .map(|f| f.arrival_ms - (sender_ms + (f.rtp_ts - rtp) as f64 * 1000.0 / t.clock_rate))
+                .map(|f| {
+                    f.arrival_ms - (sender_ms + (f.rtp_ts - rtp) as f64 * 1000.0 / t.clock_rate)
+                })
                 .fold(f64::INFINITY, f64::min);
             self.offsets.insert(t.publisher, offset);
         }
@@ -366,7 +390,10 @@ impl Timeline {
             let anchor = t
                 .pending
                 .iter()
-                .min_by(|a, b| (a.arrival_ms - a.rtp_ts as f64 * ms).total_cmp(&(b.arrival_ms - b.rtp_ts as f64 * ms)))
+                .min_by(|a, b| {
+                    (a.arrival_ms - a.rtp_ts as f64 * ms)
+                        .total_cmp(&(b.arrival_ms - b.rtp_ts as f64 * ms))
+                })
                 .expect("not empty");
             t.fallback = Some((anchor.rtp_ts, anchor.arrival_ms));
             t.stats.synced_by_sender_report = false;
@@ -375,7 +402,15 @@ impl Timeline {
             let ts = t.map(f.rtp_ts, offset).expect("mapped above").round() as i64;
             self.order += 1;
             self.ready.push(Reverse((ts, self.order, id)));
-            self.frames.insert(self.order, Frame { track: id, ts_ms: ts, keyframe: f.keyframe, data: f.data });
+            self.frames.insert(
+                self.order,
+                Frame {
+                    track: id,
+                    ts_ms: ts,
+                    keyframe: f.keyframe,
+                    data: f.data,
+                },
+            );
         }
     }
 }
@@ -438,7 +473,12 @@ fn finish_assembly(t: &mut Track, a: Assembly) -> Option<RawFrame> {
         MediaKind::Video => vp8_is_keyframe(&data),
         MediaKind::Audio => true,
     };
-    Some(RawFrame { rtp_ts: a.rtp_ts, arrival_ms: a.arrival_ms, keyframe, data })
+    Some(RawFrame {
+        rtp_ts: a.rtp_ts,
+        arrival_ms: a.arrival_ms,
+        keyframe,
+        data,
+    })
 }
 
 fn accept_frame(t: &mut Track, f: RawFrame) {
@@ -463,15 +503,30 @@ mod tests {
 
     fn pkt(seq: u16, ts: u32, marker: bool, payload: &[u8]) -> Packet {
         Packet {
-            header: Header { sequence_number: seq, timestamp: ts, marker, ssrc: 1, payload_type: 96, version: 2, ..Default::default() },
+            header: Header {
+                sequence_number: seq,
+                timestamp: ts,
+                marker,
+                ssrc: 1,
+                payload_type: 96,
+                version: 2,
+                ..Default::default()
+            },
             payload: Bytes::copy_from_slice(payload),
         }
     }
 
     /// A VP8 frame in two packets: descriptor 0x10 (S=1, PID 0) then 0x00.
     fn vp8_frame(seq: u16, ts: u32, key: bool) -> [Packet; 2] {
-        let first = if key { [0x10u8, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 64, 0, 48, 0] } else { [0x10u8, 0x31, 0, 0, 0, 0, 0, 0, 0, 0, 0] };
-        [pkt(seq, ts, false, &first), pkt(seq.wrapping_add(1), ts, true, &[0x00, 0xAA, 0xBB, 0xCC])]
+        let first = if key {
+            [0x10u8, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 64, 0, 48, 0]
+        } else {
+            [0x10u8, 0x31, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        };
+        [
+            pkt(seq, ts, false, &first),
+            pkt(seq.wrapping_add(1), ts, true, &[0x00, 0xAA, 0xBB, 0xCC]),
+        ]
     }
 
     /// Every packet of `frame` into track 1, arriving at `at_ms`.
@@ -499,7 +554,14 @@ mod tests {
     /// A timeline that writes at once (no sender-report wait, no output delay) with one video
     /// track: track 1, SSRC 7, 90 kHz.
     fn one_video_track() -> Timeline {
-        let mut tl = Timeline::new(TimelineConfig { sr_wait_ms: 0.0, output_delay_ms: 0.0, ..Default::default() }, 0.0);
+        let mut tl = Timeline::new(
+            TimelineConfig {
+                sr_wait_ms: 0.0,
+                output_delay_ms: 0.0,
+                ..Default::default()
+            },
+            0.0,
+        );
         tl.add_track(1, MediaKind::Video, 7, 90_000);
         tl
     }
@@ -515,19 +577,39 @@ mod tests {
         let [c, d] = vp8_frame(14, 6000, false);
         tl.push_rtp(1, c, 66.0);
         tl.push_rtp(1, d, 66.0);
-        assert_eq!(tl.poll(100.0), vec![1], "video without a keyframe asks for one");
+        assert_eq!(
+            tl.poll(100.0),
+            vec![1],
+            "video without a keyframe asks for one"
+        );
         let frames = tl.release(10_000.0);
         assert_eq!(frames.len(), 2);
         assert!(frames[0].keyframe && !frames[1].keyframe);
         assert_eq!(&frames[0].data[..3], &[0x10, 0x02, 0x00]);
-        assert_eq!(frames[0].data.len(), 10 + 3, "descriptors stripped, payloads joined");
-        assert_eq!(frames[1].ts_ms - frames[0].ts_ms, 33, "3000 ticks at 90 kHz");
+        assert_eq!(
+            frames[0].data.len(),
+            10 + 3,
+            "descriptors stripped, payloads joined"
+        );
+        assert_eq!(
+            frames[1].ts_ms - frames[0].ts_ms,
+            33,
+            "3000 ticks at 90 kHz"
+        );
         assert_eq!(tl.stats(1).unwrap().dropped_frames, 1);
     }
 
     #[test]
     fn a_lost_packet_drops_the_frame_and_waits_for_a_keyframe() {
-        let mut tl = Timeline::new(TimelineConfig { sr_wait_ms: 0.0, output_delay_ms: 0.0, jitter_ms: 50.0, ..Default::default() }, 0.0);
+        let mut tl = Timeline::new(
+            TimelineConfig {
+                sr_wait_ms: 0.0,
+                output_delay_ms: 0.0,
+                jitter_ms: 50.0,
+                ..Default::default()
+            },
+            0.0,
+        );
         tl.add_track(1, MediaKind::Video, 7, 90_000);
         push_frame(&mut tl, vp8_frame(0, 0, true), 0.0);
         let [a, _lost] = vp8_frame(2, 3000, false);
@@ -539,7 +621,11 @@ mod tests {
         assert_eq!(asks, vec![1]);
         let frames = tl.release(10_000.0);
         let kinds: Vec<bool> = frames.iter().map(|f| f.keyframe).collect();
-        assert_eq!(kinds, vec![true, true], "the broken frame and the delta after it are dropped");
+        assert_eq!(
+            kinds,
+            vec![true, true],
+            "the broken frame and the delta after it are dropped"
+        );
         assert_eq!(tl.stats(1).unwrap().lost_packets, 1);
     }
 
@@ -569,7 +655,13 @@ mod tests {
         // The sender's clock is 5 s ahead of ours; its audio reaches us 20 ms faster than video.
         let epoch = 1_700_000_000_000.0;
         let skew = 5000.0;
-        let mut tl = Timeline::new(TimelineConfig { output_delay_ms: 0.0, ..Default::default() }, epoch);
+        let mut tl = Timeline::new(
+            TimelineConfig {
+                output_delay_ms: 0.0,
+                ..Default::default()
+            },
+            epoch,
+        );
         tl.add_track(1, MediaKind::Video, 7, 90_000);
         tl.add_track(2, MediaKind::Audio, 7, 48_000);
         // Both captured at our t=1000 ms; audio RTP base 1000, video base 5000.
@@ -582,22 +674,38 @@ mod tests {
         let frames = tl.finish(2000.0);
         let video = frames.iter().find(|f| f.track == 1).unwrap();
         let audio: Vec<_> = frames.iter().filter(|f| f.track == 2).collect();
-        assert_eq!(video.ts_ms, audio[0].ts_ms, "captured together, stamped together");
+        assert_eq!(
+            video.ts_ms, audio[0].ts_ms,
+            "captured together, stamped together"
+        );
         assert_eq!(audio[1].ts_ms - audio[0].ts_ms, 20);
         assert!(tl.stats(1).unwrap().synced_by_sender_report);
     }
 
     #[test]
     fn without_sender_reports_arrival_times_are_used_after_the_wait() {
-        let mut tl = Timeline::new(TimelineConfig { output_delay_ms: 100.0, sr_wait_ms: 1000.0, ..Default::default() }, 0.0);
+        let mut tl = Timeline::new(
+            TimelineConfig {
+                output_delay_ms: 100.0,
+                sr_wait_ms: 1000.0,
+                ..Default::default()
+            },
+            0.0,
+        );
         tl.add_track(2, MediaKind::Audio, 7, 48_000);
         tl.push_rtp(2, pkt(0, 0, true, &[1]), 500.0);
         tl.poll(900.0);
-        assert!(tl.release(900.0).is_empty(), "still waiting for a sender report");
+        assert!(
+            tl.release(900.0).is_empty(),
+            "still waiting for a sender report"
+        );
         tl.push_rtp(2, pkt(1, 960, true, &[1]), 520.0);
         tl.poll(1600.0);
         let frames = tl.release(1600.0);
-        assert_eq!(frames.iter().map(|f| f.ts_ms).collect::<Vec<_>>(), vec![500, 520]);
+        assert_eq!(
+            frames.iter().map(|f| f.ts_ms).collect::<Vec<_>>(),
+            vec![500, 520]
+        );
         assert!(!tl.stats(2).unwrap().synced_by_sender_report);
     }
 }

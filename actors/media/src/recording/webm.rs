@@ -24,9 +24,9 @@
 
 use std::io;
 
+use vkyc_blob::StreamReader;
 /// Where the muxer's bytes go: appends and rewrites of already written bytes.
 pub use vkyc_blob::StreamWriter as SeekSink;
-use vkyc_blob::StreamReader;
 
 mod id {
     pub const EBML: u32 = 0x1A45_DFA3;
@@ -230,7 +230,8 @@ impl<S: SeekSink> WebmMuxer<S> {
         head.master(id::EBML, ebml);
         head.id(id::SEGMENT);
         let segment_size_at = head.0.len() as u64;
-        head.0.extend_from_slice(&[0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]); // unknown
+        head.0
+            .extend_from_slice(&[0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]); // unknown
         let segment_data = head.0.len() as u64;
         let seek_head_at = segment_data;
         head.0.extend_from_slice(&void(SEEK_HEAD_RESERVE));
@@ -238,10 +239,14 @@ impl<S: SeekSink> WebmMuxer<S> {
         let info_at = head.0.len() as u64;
         let mut info = Ebml::default();
         info.uint(id::TIMESTAMP_SCALE, 1_000_000);
-        let date_ns = (meta.start_unix_ms - MATROSKA_EPOCH_UNIX_SECS * 1000).saturating_mul(1_000_000);
+        let date_ns =
+            (meta.start_unix_ms - MATROSKA_EPOCH_UNIX_SECS * 1000).saturating_mul(1_000_000);
         info.int(id::DATE_UTC, date_ns);
         info.string(id::TITLE, &meta.title);
-        info.string(id::MUXING_APP, concat!("vkyc-recorder ", env!("CARGO_PKG_VERSION")));
+        info.string(
+            id::MUXING_APP,
+            concat!("vkyc-recorder ", env!("CARGO_PKG_VERSION")),
+        );
         info.string(id::WRITING_APP, "vkyc");
         let duration_rel = info.0.len();
         info.0.extend_from_slice(&void(DURATION_RESERVE));
@@ -294,7 +299,9 @@ impl<S: SeekSink> WebmMuxer<S> {
         if bytes.len() + 2 > TRACKS_RESERVE {
             self.tracks.pop();
             self.last_ts.pop();
-            return Err(io::Error::other("too many tracks for the reserved Tracks space"));
+            return Err(io::Error::other(
+                "too many tracks for the reserved Tracks space",
+            ));
         }
         let mut region = bytes;
         region.extend_from_slice(&void(TRACKS_RESERVE - region.len()));
@@ -325,7 +332,10 @@ impl<S: SeekSink> WebmMuxer<S> {
                     v.uint(id::PIXEL_HEIGHT, u64::from(*height));
                     e.master(id::VIDEO, v);
                 }
-                TrackCodec::Opus { channels, sample_rate } => {
+                TrackCodec::Opus {
+                    channels,
+                    sample_rate,
+                } => {
                     e.uint(id::TRACK_TYPE, 2);
                     e.string(id::CODEC_ID, "A_OPUS");
                     e.bytes(id::CODEC_PRIVATE, &opus_head(*channels, *sample_rate));
@@ -346,9 +356,20 @@ impl<S: SeekSink> WebmMuxer<S> {
 
     /// Writes one frame. A frame older than its track's last one, or older than the open
     /// cluster, is moved forward to keep the file valid (counted in `clamped_frames`).
-    pub fn write_frame(&mut self, track: u64, ts_ms: i64, keyframe: bool, data: &[u8]) -> io::Result<()> {
-        let idx = track.checked_sub(1).map(|i| i as usize).filter(|i| *i < self.tracks.len());
-        let Some(idx) = idx else { return Err(io::Error::other("unknown track")) };
+    pub fn write_frame(
+        &mut self,
+        track: u64,
+        ts_ms: i64,
+        keyframe: bool,
+        data: &[u8],
+    ) -> io::Result<()> {
+        let idx = track
+            .checked_sub(1)
+            .map(|i| i as usize)
+            .filter(|i| *i < self.tracks.len());
+        let Some(idx) = idx else {
+            return Err(io::Error::other("unknown track"));
+        };
         let is_video = matches!(self.tracks[idx].codec, TrackCodec::Vp8 { .. });
         let mut ts = ts_ms.max(0);
         let needs_new = match &self.cluster {
@@ -364,7 +385,11 @@ impl<S: SeekSink> WebmMuxer<S> {
             self.close_cluster()?;
             // A cluster never starts before a frame already written.
             let start = self.max_ts.max(ts);
-            self.cluster = Some(OpenCluster { ts: start, blocks: vec![], keyframe_tracks: vec![] });
+            self.cluster = Some(OpenCluster {
+                ts: start,
+                blocks: vec![],
+                keyframe_tracks: vec![],
+            });
         }
         let cluster = self.cluster.as_mut().expect("opened above");
         // Strictly after the track's previous frame (players reject equal timestamps).
@@ -375,11 +400,14 @@ impl<S: SeekSink> WebmMuxer<S> {
         }
         self.last_ts[idx] = ts;
         self.max_ts = self.max_ts.max(ts);
-        let rel = i16::try_from(ts - cluster.ts).map_err(|_| io::Error::other("frame too far from its cluster"))?;
+        let rel = i16::try_from(ts - cluster.ts)
+            .map_err(|_| io::Error::other("frame too far from its cluster"))?;
         let mut block = Ebml::default();
         block.size(track); // the track number as an EBML varint
         block.0.extend_from_slice(&rel.to_be_bytes());
-        block.0.push(if keyframe || !is_video { 0x80 } else { 0x00 });
+        block
+            .0
+            .push(if keyframe || !is_video { 0x80 } else { 0x00 });
         block.0.extend_from_slice(data);
         let mut el = Ebml::default();
         el.bytes(id::SIMPLE_BLOCK, &block.0);
@@ -392,7 +420,9 @@ impl<S: SeekSink> WebmMuxer<S> {
     }
 
     fn close_cluster(&mut self) -> io::Result<()> {
-        let Some(c) = self.cluster.take() else { return Ok(()) };
+        let Some(c) = self.cluster.take() else {
+            return Ok(());
+        };
         if c.blocks.is_empty() {
             return Ok(());
         }
@@ -404,12 +434,23 @@ impl<S: SeekSink> WebmMuxer<S> {
         el.master(id::CLUSTER, body);
         self.sink.write_at(self.end, &el.0)?;
         self.end += el.0.len() as u64;
-        let audio_only = !self.tracks.iter().any(|t| matches!(t.codec, TrackCodec::Vp8 { .. }));
+        let audio_only = !self
+            .tracks
+            .iter()
+            .any(|t| matches!(t.codec, TrackCodec::Vp8 { .. }));
         if audio_only {
-            self.cues.push(CuePoint { ts: c.ts, track: 1, cluster_pos: pos });
+            self.cues.push(CuePoint {
+                ts: c.ts,
+                track: 1,
+                cluster_pos: pos,
+            });
         } else {
             for (track, ts) in c.keyframe_tracks {
-                self.cues.push(CuePoint { ts, track, cluster_pos: pos });
+                self.cues.push(CuePoint {
+                    ts,
+                    track,
+                    cluster_pos: pos,
+                });
             }
         }
         Ok(())
@@ -457,7 +498,11 @@ impl<S: SeekSink> WebmMuxer<S> {
         self.sink.write_at(self.duration_at, &duration.0)?;
 
         let mut seek_head = Ebml::default();
-        let mut entries = vec![(id::INFO, self.info_at), (id::TAGS, self.tags_at), (id::TRACKS, self.tracks_at)];
+        let mut entries = vec![
+            (id::INFO, self.info_at),
+            (id::TAGS, self.tags_at),
+            (id::TRACKS, self.tracks_at),
+        ];
         if !self.cues.is_empty() {
             entries.push((id::CUES, cues_at));
         }
@@ -491,7 +536,10 @@ fn read_element_header(b: &[u8]) -> Option<(u32, Option<u64>, usize)> {
     }
     let id = b[..id_len].iter().fold(0u32, |a, x| a << 8 | u32::from(*x));
     let marker = 1u64 << (7 * size_len);
-    let raw = b[id_len..id_len + size_len].iter().fold(0u64, |a, x| a << 8 | u64::from(*x)) ^ marker;
+    let raw = b[id_len..id_len + size_len]
+        .iter()
+        .fold(0u64, |a, x| a << 8 | u64::from(*x))
+        ^ marker;
     let size = (raw != marker - 1).then_some(raw);
     Some((id, size, id_len + size_len))
 }
@@ -502,9 +550,13 @@ fn read_element_header(b: &[u8]) -> Option<(u32, Option<u64>, usize)> {
 /// that is not WebM is kept whole.
 pub fn whole_elements_len(r: &mut dyn StreamReader) -> io::Result<u64> {
     let len = r.len();
-    let Some((id::EBML, Some(size), data)) = element_at(r, 0)? else { return Ok(len) };
+    let Some((id::EBML, Some(size), data)) = element_at(r, 0)? else {
+        return Ok(len);
+    };
     let segment_at = data + size;
-    let Some((id::SEGMENT, segment_size, mut at)) = element_at(r, segment_at)? else { return Ok(segment_at.min(len)) };
+    let Some((id::SEGMENT, segment_size, mut at)) = element_at(r, segment_at)? else {
+        return Ok(segment_at.min(len));
+    };
     if segment_size.is_some_and(|s| at + s <= len) {
         return Ok(len); // finished: the Segment's size is known and it is all there
     }
@@ -588,12 +640,35 @@ mod tests {
 
     #[test]
     fn header_regions_keep_their_offsets_when_rewritten() {
-        let meta = ContainerMeta { title: "t".into(), start_unix_ms: 1_700_000_000_000, tags: vec![("A".into(), "b".into())] };
+        let meta = ContainerMeta {
+            title: "t".into(),
+            start_unix_ms: 1_700_000_000_000,
+            tags: vec![("A".into(), "b".into())],
+        };
         let mut m = WebmMuxer::new(Vec::new(), &meta).unwrap();
         let len_before = m.end;
-        m.add_track(TrackSpec { name: "v".into(), codec: TrackCodec::Vp8 { width: 64, height: 48 }, default: true }).unwrap();
-        m.add_track(TrackSpec { name: "a".into(), codec: TrackCodec::Opus { channels: 2, sample_rate: 48000 }, default: true }).unwrap();
-        assert_eq!(m.end, len_before, "adding tracks rewrites the reserved region only");
+        m.add_track(TrackSpec {
+            name: "v".into(),
+            codec: TrackCodec::Vp8 {
+                width: 64,
+                height: 48,
+            },
+            default: true,
+        })
+        .unwrap();
+        m.add_track(TrackSpec {
+            name: "a".into(),
+            codec: TrackCodec::Opus {
+                channels: 2,
+                sample_rate: 48000,
+            },
+            default: true,
+        })
+        .unwrap();
+        assert_eq!(
+            m.end, len_before,
+            "adding tracks rewrites the reserved region only"
+        );
         let key = [0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 64, 0, 48, 0];
         m.write_frame(1, 0, true, &key).unwrap();
         m.write_frame(2, 5, true, &[1, 2, 3]).unwrap();
@@ -604,8 +679,14 @@ mod tests {
         assert_eq!(bytes.len() as u64, len);
         // The Duration replaced its Void inside Info.
         let d = m_find(&bytes, &[0x44, 0x89, 0x88]).expect("duration element");
-        assert_eq!(f64::from_be_bytes(bytes[d + 3..d + 11].try_into().unwrap()), 1520.0);
-        assert!(m_find(&bytes, &[0x1C, 0x53, 0xBB, 0x6B]).is_some(), "cues written");
+        assert_eq!(
+            f64::from_be_bytes(bytes[d + 3..d + 11].try_into().unwrap()),
+            1520.0
+        );
+        assert!(
+            m_find(&bytes, &[0x1C, 0x53, 0xBB, 0x6B]).is_some(),
+            "cues written"
+        );
     }
 
     /// A file in memory, read like a blob stream.
@@ -625,10 +706,30 @@ mod tests {
 
     #[test]
     fn a_torn_file_is_cut_after_its_last_whole_cluster_wherever_it_was_torn() {
-        let meta = ContainerMeta { title: "t".into(), start_unix_ms: 1_700_000_000_000, tags: vec![] };
+        let meta = ContainerMeta {
+            title: "t".into(),
+            start_unix_ms: 1_700_000_000_000,
+            tags: vec![],
+        };
         let mut m = WebmMuxer::new(Vec::new(), &meta).unwrap();
-        m.add_track(TrackSpec { name: "v".into(), codec: TrackCodec::Vp8 { width: 64, height: 48 }, default: true }).unwrap();
-        m.add_track(TrackSpec { name: "a".into(), codec: TrackCodec::Opus { channels: 2, sample_rate: 48000 }, default: true }).unwrap();
+        m.add_track(TrackSpec {
+            name: "v".into(),
+            codec: TrackCodec::Vp8 {
+                width: 64,
+                height: 48,
+            },
+            default: true,
+        })
+        .unwrap();
+        m.add_track(TrackSpec {
+            name: "a".into(),
+            codec: TrackCodec::Opus {
+                channels: 2,
+                sample_rate: 48000,
+            },
+            default: true,
+        })
+        .unwrap();
         let key = [0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 64, 0, 48, 0];
         // Where whole clusters end: after the header, and after each flush.
         let mut boundaries = vec![m.end];
@@ -636,7 +737,8 @@ mod tests {
             if i % 10 == 0 {
                 m.write_frame(1, i * 100, true, &key).unwrap();
             } else {
-                m.write_frame(1, i * 100, false, &[(i as u8) << 1; 300]).unwrap();
+                m.write_frame(1, i * 100, false, &[(i as u8) << 1; 300])
+                    .unwrap();
             }
             m.write_frame(2, i * 100 + 5, true, &[i as u8; 80]).unwrap();
             if i % 2 == 1 {
@@ -647,9 +749,18 @@ mod tests {
         m.flush().unwrap();
         boundaries.push(m.end);
         let live = m.sink.clone();
-        assert_eq!(whole_elements_len(&mut Mem(live.clone())).unwrap(), live.len() as u64, "a whole live file is kept");
+        assert_eq!(
+            whole_elements_len(&mut Mem(live.clone())).unwrap(),
+            live.len() as u64,
+            "a whole live file is kept"
+        );
         for cut in boundaries[0]..=live.len() as u64 {
-            let expected = boundaries.iter().copied().filter(|b| *b <= cut).max().unwrap();
+            let expected = boundaries
+                .iter()
+                .copied()
+                .filter(|b| *b <= cut)
+                .max()
+                .unwrap();
             let got = whole_elements_len(&mut Mem(live[..cut as usize].to_vec())).unwrap();
             assert_eq!(got, expected, "torn at {cut}");
         }
@@ -657,7 +768,10 @@ mod tests {
         let cues_at = m.end;
         let (done, len) = m.finish(4000).unwrap();
         assert_eq!(whole_elements_len(&mut Mem(done.clone())).unwrap(), len);
-        assert_eq!(whole_elements_len(&mut Mem(done[..len as usize - 1].to_vec())).unwrap(), cues_at);
+        assert_eq!(
+            whole_elements_len(&mut Mem(done[..len as usize - 1].to_vec())).unwrap(),
+            cues_at
+        );
         // Not WebM: kept as it is.
         assert_eq!(whole_elements_len(&mut Mem(vec![0u8; 100])).unwrap(), 100);
     }
