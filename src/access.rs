@@ -30,7 +30,6 @@
 //!
 //! [`ValidJson`]: crate::extract::ValidJson
 
-use std::future::{ready, Ready};
 use std::marker::PhantomData;
 
 use actix_web::dev::Payload;
@@ -38,9 +37,11 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
 use vkyc_domain::session::Session;
+use vkyc_domain::desk::user::StaffRole;
 use vkyc_domain::{Role, SessionId};
 
 pub use crate::auth::Caller;
+use crate::desk::console::Staff;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -50,17 +51,27 @@ fn app_state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
         .ok_or_else(|| ApiError::internal("extract", "the application state is not registered"))
 }
 
-/// The request's credentials (`Authorization: Bearer …`), checked.
-fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
-    app_state(req)?.auth.caller(req)
+/// The request's credentials, checked: `Authorization: Bearer …` (the API key or a join
+/// token), else the console cookie of a signed-in staff member (which also checks the CSRF
+/// token of a change), else 401 `missing_credentials`.
+async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let state = app_state(req)?;
+    if let Some(caller) = state.auth.bearer(req)? {
+        return Ok(caller);
+    }
+    match crate::desk::console::staff(state, req).await? {
+        Some(staff) => Ok(Caller::Staff(Box::new(staff))),
+        None => state.auth.caller(req),
+    }
 }
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await })
     }
 }
 
@@ -77,7 +88,7 @@ impl<B: FromRequest + 'static> FromRequest for Backend<B> {
         let req = req.clone();
         Box::pin(async move {
             let body = body.await.map_err(Into::into)?;
-            authenticate(&req)?.require_backend()?;
+            authenticate(&req).await?.require_backend()?;
             Ok(Backend(body))
         })
     }
@@ -92,6 +103,47 @@ pub trait RoleSet: 'static {
     /// a token of this session with one of [`Self::ROLES`].
     fn admit(caller: &Caller, id: SessionId) -> Result<(), ApiError> {
         caller.require_session(id, Self::ROLES)
+    }
+
+    /// The check that needs the session itself, once loaded (after the 404): by default none.
+    fn admit_loaded(_caller: &Caller, _session: &Session) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+/// `R`, and also a signed-in staff member who may see the session: supervisors, admins and
+/// auditors any session; an agent a session assigned to them or to nobody yet (403
+/// `assigned_to_another_agent` otherwise, after the 404). For the reads a console makes
+/// before it holds a join token (the session, its case document).
+pub struct OrStaff<R>(PhantomData<R>);
+
+impl<R: RoleSet> RoleSet for OrStaff<R> {
+    const ROLES: &'static [Role] = R::ROLES;
+
+    fn admit(caller: &Caller, id: SessionId) -> Result<(), ApiError> {
+        match caller {
+            Caller::Staff(_) => Ok(()),
+            _ => R::admit(caller, id),
+        }
+    }
+
+    fn admit_loaded(caller: &Caller, session: &Session) -> Result<(), ApiError> {
+        match caller {
+            Caller::Staff(staff) => staff_may_see(staff, session),
+            _ => R::admit_loaded(caller, session),
+        }
+    }
+}
+
+/// Whether a staff member may see a session (see [`OrStaff`]).
+pub fn staff_may_see(staff: &Staff, session: &Session) -> Result<(), ApiError> {
+    if staff.has_any(&[StaffRole::Supervisor, StaffRole::Admin, StaffRole::Auditor]) {
+        return Ok(());
+    }
+    match &session.agent {
+        Some(a) if a.id != staff.user.id => Err(ApiError::forbidden("assigned_to_another_agent", "this session is assigned to another agent")),
+        _ if staff.has(StaffRole::Agent) => Ok(()),
+        _ => Err(ApiError::forbidden("forbidden_role", "your account's roles do not allow this")),
     }
 }
 
@@ -134,6 +186,18 @@ impl RoleSet for AuditorOnly {
         }
         caller.require_session(id, Self::ROLES)
     }
+
+    /// Maker ≠ checker: an observer token issued to a staff member (`observer-<user id>`)
+    /// cannot audit a session that member is the agent of.
+    fn admit_loaded(caller: &Caller, session: &Session) -> Result<(), ApiError> {
+        if let Caller::Participant(c) = caller {
+            let user = c.sub.strip_prefix("observer-").and_then(|id| id.parse::<vkyc_domain::UserId>().ok());
+            if user.is_some_and(|u| session.is_agent(u)) {
+                return Err(ApiError::forbidden("maker_checker", "the agent of a case cannot be its auditor"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The API key only: every token is refused with `forbidden_role`, whichever its session.
@@ -144,6 +208,94 @@ impl RoleSet for KeyOnly {
 
     fn admit(caller: &Caller, _: SessionId) -> Result<(), ApiError> {
         caller.require_backend()
+    }
+}
+
+/// The API key or a signed-in staff member (any role): the handler narrows by the account's
+/// roles (issuing a join token: an agent for themselves, an auditor not for their own case).
+/// Every join token is refused with `forbidden_role`.
+pub struct KeyOrStaff;
+
+impl RoleSet for KeyOrStaff {
+    const ROLES: &'static [Role] = &[];
+
+    fn admit(caller: &Caller, _: SessionId) -> Result<(), ApiError> {
+        caller.require_key_or_staff(&StaffRole::ALL)
+    }
+}
+
+/// Which staff roles a console operation admits: a marker type, like [`RoleSet`].
+pub trait StaffSet: 'static {
+    const ROLES: &'static [StaffRole];
+}
+
+macro_rules! staff_sets {
+    ($($(#[$doc:meta])* $name:ident = [$($role:ident),*];)+) => {$(
+        $(#[$doc])*
+        pub struct $name;
+        impl StaffSet for $name {
+            const ROLES: &'static [StaffRole] = &[$(StaffRole::$role),*];
+        }
+    )+};
+}
+
+staff_sets! {
+    /// Every signed-in staff member.
+    AnyStaff = [Agent, Auditor, Supervisor, Admin];
+    /// Those who run or oversee calls: agents, supervisors, admins.
+    CallStaff = [Agent, Supervisor, Admin];
+    /// Supervisors and admins.
+    Supervisors = [Supervisor, Admin];
+    /// Admins only.
+    Admins = [Admin];
+}
+
+/// The API key or a signed-in staff member with one of `S`'s roles, with the body `B`.
+pub struct KeyOrConsole<S, B = ()> {
+    pub caller: Caller,
+    pub body: B,
+    roles: PhantomData<S>,
+}
+
+impl<S: StaffSet, B: FromRequest + 'static> FromRequest for KeyOrConsole<S, B> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = B::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let body = body.await.map_err(Into::into)?;
+            let caller = authenticate(&req).await?;
+            caller.require_key_or_staff(S::ROLES)?;
+            Ok(Self { caller, body, roles: PhantomData })
+        })
+    }
+}
+
+/// A signed-in staff member with one of `S`'s roles (not the API key, not a join token),
+/// with the body `B`.
+pub struct Console<S, B = ()> {
+    pub staff: Staff,
+    pub body: B,
+    roles: PhantomData<S>,
+}
+
+impl<S: StaffSet, B: FromRequest + 'static> FromRequest for Console<S, B> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = B::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let body = body.await.map_err(Into::into)?;
+            match authenticate(&req).await? {
+                Caller::Staff(staff) if staff.has_any(S::ROLES) => Ok(Self { staff: *staff, body, roles: PhantomData }),
+                Caller::Staff(_) => Err(ApiError::forbidden("forbidden_role", "your account's roles do not allow this").into()),
+                _ => Err(ApiError::forbidden("forbidden_role", "this endpoint is for signed-in staff").into()),
+            }
+        })
     }
 }
 
@@ -166,8 +318,8 @@ pub struct SessionAccess<R> {
 }
 
 impl<R: RoleSet> SessionAccess<R> {
-    fn admit(req: &HttpRequest, id: SessionId) -> Result<Self, ApiError> {
-        let caller = authenticate(req)?;
+    async fn admit(req: &HttpRequest, id: SessionId) -> Result<Self, ApiError> {
+        let caller = authenticate(req).await?;
         R::admit(&caller, id)?;
         Ok(Self {
             caller,
@@ -179,10 +331,12 @@ impl<R: RoleSet> SessionAccess<R> {
 
 impl<R: RoleSet> FromRequest for SessionAccess<R> {
     type Error = actix_web::Error;
-    type Future = Ready<Result<Self, actix_web::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(session_id(req).and_then(|id| Ok(Self::admit(req, id)?)))
+        let id = session_id(req);
+        let req = req.clone();
+        Box::pin(async move { Ok(Self::admit(&req, id?).await?) })
     }
 }
 
@@ -207,8 +361,9 @@ impl<R: RoleSet, B: FromRequest + 'static> FromRequest for SessionCaller<R, B> {
         Box::pin(async move {
             let id = id?;
             let body = body.await.map_err(Into::into)?;
-            let SessionAccess { caller, .. } = SessionAccess::<R>::admit(&req, id)?;
+            let SessionAccess { caller, .. } = SessionAccess::<R>::admit(&req, id).await?;
             let session = crate::api::load_session(app_state(&req)?, id).await?;
+            R::admit_loaded(&caller, &session)?;
             Ok(Self {
                 caller,
                 session,

@@ -9,7 +9,8 @@ use uuid::Uuid;
 use vkyc_domain::Role;
 use vkyc_domain::SessionId;
 
-use crate::access::{AgentOnly, AnyRole, Backend, KeyOnly, SessionCaller};
+use crate::access::{Caller, AgentOnly, AnyRole, AnyStaff, Backend, CallStaff, KeyOrConsole, KeyOrStaff, OrStaff, SessionCaller};
+use vkyc_domain::desk::user::{StaffRole, UserRef};
 use crate::error::{ApiError, AuthErrors, BodyErrors, ErrorBody};
 use crate::extract::ValidJson;
 use crate::openapi::*;
@@ -55,7 +56,9 @@ fn v1(cfg: &mut ServiceConfig) {
         .configure(crate::kyc_api::routes)
         .configure(crate::self_record::routes)
         .configure(crate::recordings::routes)
-        .configure(crate::webhooks::api::routes);
+        .configure(crate::webhooks::api::routes)
+        .configure(crate::desk::auth_api::routes)
+        .configure(crate::desk::users_api::routes);
 }
 
 async fn healthz() -> HttpResponse {
@@ -103,12 +106,12 @@ pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<us
 }
 
 /// Create a session. Personal data (the applicant) is never logged nor put in events.
-#[utoipa::path(tag = "sessions", request_body = NewSession, security(("api_key" = [])),
+#[utoipa::path(tag = "sessions", request_body = NewSession, security(("api_key" = []), ("console" = ["agent", "supervisor", "admin"])),
     responses((status = 201, description = "The new session", body = Session), AuthErrors, BodyErrors, (status = 409, description = "A group applicant (`parent_id`): `parent_not_found`, `parent_is_child` (groups are flat), `parent_closed`, `too_many_participants` (10 applicants per call)", body = ErrorBody)))]
 #[post("/sessions")]
 async fn create_session(
     state: web::Data<AppState>,
-    Backend(ValidJson(body)): Backend<ValidJson<NewSession>>,
+    KeyOrConsole { body: ValidJson(body), .. }: KeyOrConsole<CallStaff, ValidJson<NewSession>>,
 ) -> Result<HttpResponse, ApiError> {
     let session = Session::create(
         body,
@@ -137,34 +140,38 @@ struct ListQuery {
     limit: Option<usize>,
 }
 
-/// The latest sessions, newest first.
-#[utoipa::path(tag = "sessions", params(ListQuery), security(("api_key" = [])),
+/// The latest sessions, newest first. A signed-in agent sees the sessions assigned to them and
+/// those not assigned yet; supervisors, auditors and admins see all.
+#[utoipa::path(tag = "sessions", params(ListQuery), security(("api_key" = []), ("console" = [])),
     responses((status = 200, description = "The sessions", body = SessionListDoc), AuthErrors, (status = 400, description = "`invalid_query`: `limit` outside 1 to 500, or an unknown parameter", body = ErrorBody)))]
 #[get("/sessions")]
 async fn list_sessions(
     state: web::Data<AppState>,
     q: web::Query<ListQuery>,
-    _: Backend,
+    KeyOrConsole { caller, .. }: KeyOrConsole<AnyStaff>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(q.limit, 50, 500)?;
-    let sessions = state
+    let mut sessions = state
         .store
         .list_sessions(limit)
         .await
         .map_err(|e| ApiError::internal("list_sessions", e))?;
+    if let Caller::Staff(staff) = &caller {
+        sessions.retain(|s| crate::access::staff_may_see(staff, s).is_ok());
+    }
     Ok(HttpResponse::Ok().json(json!({ "sessions": sessions })))
 }
 
 /// A session. For the API key, the agent and the observer it carries the KYC case document
 /// as `kyc` (and `group` on a group's parent); the customer's token gets the session only.
-#[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "customer", "observer"])),
+#[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "customer", "observer"]), ("console" = [])),
     responses((status = 200, description = "The session document", body = SessionDocumentDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
 #[get("/sessions/{id}")]
 async fn get_session(
     state: web::Data<AppState>,
     SessionCaller {
         caller, session, ..
-    }: SessionCaller<AnyRole>,
+    }: SessionCaller<OrStaff<AnyRole>>,
 ) -> Result<HttpResponse, ApiError> {
     let mut doc =
         serde_json::to_value(&session).map_err(|e| ApiError::internal("session json", e))?;
@@ -191,17 +198,22 @@ struct TokenRequest {
     ttl_seconds: Option<u64>,
 }
 
-/// Issue a join token for one participant of the session.
-#[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session")), request_body = TokenRequest, security(("api_key" = [])),
+/// Issue a join token for one participant of the session. A signed-in console gets: an agent
+/// token for the agent themselves (their user id is the participant; the session is assigned
+/// to them if it was not, else 403 `assigned_to_another_agent`), a customer token (the link
+/// to send) for a session it may run, an observer token for an auditor (not of a session they
+/// are the agent of: 403 `maker_checker`) or a supervisor (a silent observer).
+#[utoipa::path(tag = "sessions", params(("id" = Uuid, Path, description = "The session")), request_body = TokenRequest, security(("api_key" = []), ("console" = [])),
     responses((status = 201, description = "The token and the join link", body = IssuedTokenDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`session_closed`: the session has ended", body = ErrorBody)))]
 #[post("/sessions/{id}/tokens")]
 async fn issue_token(
     state: web::Data<AppState>,
     SessionCaller {
+        caller,
         session,
         body: ValidJson(body),
         ..
-    }: SessionCaller<KeyOnly, ValidJson<TokenRequest>>,
+    }: SessionCaller<KeyOrStaff, ValidJson<TokenRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     if session.status.is_final() {
         return Err(ApiError::conflict(
@@ -216,8 +228,12 @@ async fn issue_token(
             state.config.auth.max_token_ttl_secs
         )));
     }
+    let console_participant = match &caller {
+        Caller::Staff(staff) => console_token(&state, staff, &session, &body).await?,
+        _ => None,
+    };
     // One agent and one customer by default; observers are individuals.
-    let participant = match body.participant_id {
+    let participant = match console_participant.or(body.participant_id.map(String::from)) {
         Some(p) => String::from(p),
         None => match body.role {
             Role::Observer => format!("observer-{}", &Uuid::new_v4().simple().to_string()[..8]),
@@ -234,6 +250,63 @@ async fn issue_token(
         "expires_at": expires_at,
         "join_url": join_url,
     })))
+}
+
+/// The rules of a join token asked for by a signed-in console (see `issue_token`): the
+/// participant id to put in it (`None`: the default for its role).
+async fn console_token(
+    state: &AppState,
+    staff: &crate::desk::console::Staff,
+    session: &Session,
+    body: &TokenRequest,
+) -> Result<Option<String>, ApiError> {
+    let me = staff.user.id.to_string();
+    let refuse = |m: &str| Err(ApiError::forbidden("forbidden_role", m.to_string()));
+    match body.role {
+        Role::Agent => {
+            if !staff.has(StaffRole::Agent) {
+                return refuse("only an agent's account may take a session as its agent");
+            }
+            if body.participant_id.as_ref().is_some_and(|p| String::from(p.clone()) != me) {
+                return refuse("a console's agent token is its own (no participant_id)");
+            }
+            let agent = UserRef::from(&staff.user);
+            let assigned = state
+                .store
+                .update_session(session.id, move |s| {
+                    let changed = s.assign(&agent, chrono::Utc::now())?;
+                    Ok::<_, vkyc_domain::session::AssignedElsewhere>((changed, None))
+                })
+                .await
+                .map_err(|e| ApiError::internal("assign", e))?
+                .ok_or_else(ApiError::session_not_found)?;
+            match assigned {
+                Ok(true) => tracing::info!(session = %session.id, agent = %staff.user.id, "session assigned"),
+                Ok(false) => {}
+                Err(_) => return Err(ApiError::forbidden("assigned_to_another_agent", "this session is assigned to another agent")),
+            }
+            Ok(Some(me))
+        }
+        Role::Customer => {
+            crate::access::staff_may_see(staff, session)?;
+            if !staff.has_any(&[StaffRole::Agent, StaffRole::Supervisor, StaffRole::Admin]) {
+                return refuse("only agents and supervisors hand out customer links");
+            }
+            Ok(None)
+        }
+        Role::Observer => {
+            if staff.has_any(&[StaffRole::Supervisor, StaffRole::Admin]) {
+                return Ok(Some(format!("observer-{me}")));
+            }
+            if !staff.has(StaffRole::Auditor) {
+                return refuse("only auditors and supervisors observe");
+            }
+            if session.is_agent(staff.user.id) {
+                return Err(ApiError::forbidden("maker_checker", "the agent of a case cannot be its auditor"));
+            }
+            Ok(Some(format!("observer-{me}")))
+        }
+    }
 }
 
 /// The JSON Schema of the result document, for lenders' integrations.

@@ -16,7 +16,9 @@ use vkyc_domain::kyc::Principal;
 use vkyc_domain::Role;
 use vkyc_domain::SessionId;
 
+use crate::desk::console::Staff;
 use crate::error::ApiError;
+use vkyc_domain::desk::user::StaffRole;
 
 const AUDIENCE: &str = "vkyc-join";
 
@@ -36,19 +38,35 @@ pub struct JoinClaims {
 
 #[derive(Debug, Clone)]
 pub enum Caller {
-    /// Holder of the API key: the lender's backend or the agent console.
+    /// Holder of the API key: the lender's backend.
     Backend,
     Participant(JoinClaims),
+    /// A signed-in staff member (the console cookie): see [`crate::desk::console`].
+    Staff(Box<Staff>),
+}
+
+fn console_needs_token() -> ApiError {
+    ApiError::forbidden(
+        "forbidden_role",
+        "a console acts in a session with that session's join token (POST /v1/sessions/{id}/tokens)",
+    )
 }
 
 impl Caller {
     pub fn require_backend(&self) -> Result<(), ApiError> {
         match self {
             Caller::Backend => Ok(()),
-            Caller::Participant(_) => Err(ApiError::forbidden(
-                "forbidden_role",
-                "this endpoint needs the API key",
-            )),
+            Caller::Participant(_) | Caller::Staff(_) => Err(ApiError::forbidden("forbidden_role", "this endpoint needs the API key")),
+        }
+    }
+
+    /// The API key, or a staff member with one of `roles`.
+    pub fn require_key_or_staff(&self, roles: &[StaffRole]) -> Result<(), ApiError> {
+        match self {
+            Caller::Backend => Ok(()),
+            Caller::Staff(s) if s.has_any(roles) => Ok(()),
+            Caller::Staff(_) => Err(ApiError::forbidden("forbidden_role", "your account's roles do not allow this")),
+            Caller::Participant(_) => Err(ApiError::forbidden("forbidden_role", "this endpoint needs the API key or a signed-in console")),
         }
     }
 
@@ -56,17 +74,15 @@ impl Caller {
     pub fn principal(&self) -> Principal {
         match self {
             Caller::Backend => Principal::Backend,
-            Caller::Participant(c) => Principal::Participant {
-                role: c.role,
-                id: c.sub.clone(),
-            },
+            Caller::Participant(c) => Principal::Participant { role: c.role, id: c.sub.clone() },
+            Caller::Staff(s) => Principal::Participant { role: Role::Agent, id: s.user.id.to_string() },
         }
     }
 
-    /// The token's role; `None` for the API key.
+    /// The token's role; `None` for the API key and a console.
     pub fn role(&self) -> Option<Role> {
         match self {
-            Caller::Backend => None,
+            Caller::Backend | Caller::Staff(_) => None,
             Caller::Participant(c) => Some(c.role),
         }
     }
@@ -74,21 +90,20 @@ impl Caller {
     /// The backend, or a participant of this session (with one of `roles`).
     pub fn require_session(&self, session_id: SessionId, roles: &[Role]) -> Result<(), ApiError> {
         match self {
-            Caller::Participant(c) if c.sid != session_id => Err(ApiError::forbidden(
-                "forbidden_session",
-                "this token belongs to another session",
-            )),
+            Caller::Participant(c) if c.sid != session_id => {
+                Err(ApiError::forbidden("forbidden_session", "this token belongs to another session"))
+            }
             _ => self.require_role(roles),
         }
     }
 
-    /// The backend, or a participant with one of `roles`.
+    /// The backend, or a participant with one of `roles`; never a console (it uses a join token).
     pub fn require_role(&self, roles: &[Role]) -> Result<(), ApiError> {
         match self {
-            Caller::Participant(c) if !roles.contains(&c.role) => Err(ApiError::forbidden(
-                "forbidden_role",
-                format!("a {} token may not do this", c.role.as_str()),
-            )),
+            Caller::Participant(c) if !roles.contains(&c.role) => {
+                Err(ApiError::forbidden("forbidden_role", format!("a {} token may not do this", c.role.as_str())))
+            }
+            Caller::Staff(_) => Err(console_needs_token()),
             _ => Ok(()),
         }
     }
@@ -190,12 +205,21 @@ impl Auth {
             })
     }
 
+    /// Authenticate from `Authorization: Bearer …` (the API key or a join token); `Ok(None)`
+    /// without the header.
+    pub fn bearer(&self, req: &HttpRequest) -> Result<Option<Caller>, ApiError> {
+        match req.headers().get("authorization") {
+            None => Ok(None),
+            Some(_) => self.caller(req).map(Some),
+        }
+    }
+
     /// Authenticate from `Authorization: Bearer …` (the API key or a join token).
     pub fn caller(&self, req: &HttpRequest) -> Result<Caller, ApiError> {
         let header = req.headers().get("authorization").ok_or_else(|| {
             ApiError::unauthorized(
                 "missing_credentials",
-                "send Authorization: Bearer <api key or token>",
+                "send Authorization: Bearer <api key or token>, or sign in",
             )
         })?;
         let value = header

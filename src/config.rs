@@ -43,6 +43,7 @@ pub struct Config {
     pub kyc: vkyc_case::KycConfig,
     pub recording: vkyc_media::recording::RecordingConfig,
     pub log: LogConfig,
+    pub console: ConsoleConfig,
 }
 
 /// The verification engines (face match, liveness, document OCR) and their pools.
@@ -116,6 +117,36 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
     }
+}
+
+/// `[console]`: staff accounts and their signed-in consoles (`src/desk/`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// A console unused this long is signed out.
+    pub idle_timeout_secs: u64,
+    /// A console is signed out this long after signing in, used or not.
+    pub absolute_timeout_secs: u64,
+    /// Lifetime of the first-admin link printed at the first start.
+    pub setup_link_ttl_secs: u64,
+    pub password_min_length: usize,
+    /// Accounts created at start when their email is not taken. For the dev and test
+    /// profiles only: the default profile has none.
+    pub seed_users: Vec<SeedUser>,
+    /// Single sign-on over OpenID Connect.
+    pub sso: crate::desk::oidc::OidcConfig,
+}
+
+/// A demo account of `[console] seed_users`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedUser {
+    pub email: vkyc_domain::desk::user::Email,
+    pub name: vkyc_domain::desk::user::UserName,
+    pub roles: std::collections::BTreeSet<vkyc_domain::desk::user::StaffRole>,
+    #[serde(default)]
+    pub skills: vkyc_domain::desk::user::Skills,
+    pub password: Secret,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -498,6 +529,22 @@ impl Config {
         let fail = |key: &str, why: &str| Err(ConfigError(format!("{key}: {why}")));
         if self.server.max_body_bytes < 1024 {
             return fail("server.max_body_bytes", "must be at least 1024");
+        }
+        let c = &self.console;
+        if c.idle_timeout_secs == 0 || c.idle_timeout_secs > c.absolute_timeout_secs {
+            return fail("console.idle_timeout_secs", "must be between 1 and console.absolute_timeout_secs");
+        }
+        if c.absolute_timeout_secs > 7 * 86_400 {
+            return fail("console.absolute_timeout_secs", "must be at most 7 days");
+        }
+        if c.password_min_length < 8 {
+            return fail("console.password_min_length", "must be at least 8");
+        }
+        if c.setup_link_ttl_secs == 0 {
+            return fail("console.setup_link_ttl_secs", "must be at least 1");
+        }
+        if c.seed_users.iter().any(|u| u.roles.is_empty() || u.password.expose().len() < c.password_min_length) {
+            return fail("console.seed_users", "every seeded account needs a role and a password of console.password_min_length");
         }
         if self.auth.token_ttl_secs == 0 || self.auth.token_ttl_secs > self.auth.max_token_ttl_secs
         {

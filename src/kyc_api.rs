@@ -24,7 +24,7 @@ use vkyc_domain::Role;
 use vkyc_domain::SessionId;
 use vkyc_vision::idcard::DocumentKind;
 
-use crate::access::{AgentOnly, AgentOrCustomer, AgentOrObserver, AuditorOnly, SessionCaller};
+use crate::access::{AgentOnly, AgentOrCustomer, AgentOrObserver, AuditorOnly, OrStaff, SessionCaller};
 use crate::api::load_session as session;
 use crate::error::{ApiError, AuthErrors, BodyErrors, ErrorBody};
 use crate::extract::ValidJson;
@@ -495,12 +495,12 @@ async fn audit(
 }
 
 /// The case document, with the configured questions.
-#[utoipa::path(tag = "kyc", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "observer"])),
+#[utoipa::path(tag = "kyc", params(("id" = Uuid, Path, description = "The session")), security(("api_key" = []), ("join_token" = ["agent", "observer"]), ("console" = [])),
     responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
 #[get("/sessions/{id}/kyc")]
 async fn get_case(
     state: web::Data<AppState>,
-    SessionCaller { session: s, .. }: SessionCaller<AgentOrObserver>,
+    SessionCaller { session: s, .. }: SessionCaller<OrStaff<AgentOrObserver>>,
 ) -> Result<HttpResponse, ApiError> {
     let mut doc = case_document(&state, &stored_case(&state, &s).await?);
     // The questions the agent asks (config), for the console.

@@ -29,6 +29,7 @@ pub mod api;
 pub mod auth;
 pub mod captures;
 pub mod config;
+pub mod desk;
 pub mod error;
 pub mod events;
 pub mod extract;

@@ -132,14 +132,22 @@ async fn serve() {
     // Write errors are ignored: a closed stdout must not stop the server.
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "vkyc listening on {url}");
-    let _ = writeln!(out, "  agent console:  {url}/agent#key={}", app.api_key());
+    match app.setup_url() {
+        Some(setup) => {
+            let _ = writeln!(out, "  first start:    open {setup}");
+            let _ = writeln!(out, "                  (one-time link: it creates the first admin and signs you in)");
+        }
+        None => {
+            let _ = writeln!(out, "  agent console:  {url}/agent  (sign in; admins add accounts at {url}/admin)");
+        }
+    }
     let _ = writeln!(
         out,
         "  customer page:  create a session in the console, then open the customer link it shows"
     );
     let _ = writeln!(
         out,
-        "  API:            {url}/v1  (Authorization: Bearer <api key>)"
+        "  API:            {url}/v1  (Authorization: Bearer <api key>, kept in <data_dir>/api.key)"
     );
     let _ = out.flush();
     drop(out);

@@ -39,6 +39,7 @@ use vkyc_domain::session::{Applicant, SelfRecordPhase, SessionStatus};
 /// The security scheme names used by the operations.
 pub const API_KEY: &str = "api_key";
 pub const JOIN_TOKEN: &str = "join_token";
+pub const CONSOLE: &str = "console";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -56,6 +57,7 @@ pub const JOIN_TOKEN: &str = "join_token";
         (name = "recordings", description = "Call recordings and their signed media URLs"),
         (name = "verify", description = "The verification engines, callable directly"),
         (name = "webhooks", description = "Signed webhook subscriptions and their delivery log"),
+        (name = "console", description = "Staff accounts and signed-in consoles (agents, auditors, supervisors, admins)"),
         (name = "contract", description = "This document and the session result's JSON Schema"),
     )
 )]
@@ -67,7 +69,7 @@ impl Modify for Security {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
         let components = api.components.get_or_insert_with(Default::default);
         let mut key = Http::new(HttpAuthScheme::Bearer);
-        key.description = Some("The API key (`auth.api_key`): the lender's backend and the agent console. `Authorization: Bearer <api key>`.".into());
+        key.description = Some("The API key (`auth.api_key`): the lender's backend only (no page uses it). `Authorization: Bearer <api key>`.".into());
         components.add_security_scheme(API_KEY, SecurityScheme::Http(key));
         let mut token = Http::new(HttpAuthScheme::Bearer);
         token.bearer_format = Some("JWT".into());
@@ -75,6 +77,9 @@ impl Modify for Security {
             "A join token of one session (HS256 JWT, from `POST /v1/sessions/{id}/tokens`) with its role: agent, customer or observer. `Authorization: Bearer <token>`. Each operation says which roles it accepts; a token of another session gets 403 `forbidden_session`.".into(),
         );
         components.add_security_scheme(JOIN_TOKEN, SecurityScheme::Http(token));
+        let mut console = utoipa::openapi::security::ApiKeyValue::new(crate::desk::console::COOKIE);
+        console.description = Some("A signed-in console (a staff account): the `vkyc_console` cookie set by `POST /v1/auth/login`, `/v1/auth/setup` or single sign-on. Changes also send the console's CSRF token as `X-CSRF-Token`. The scopes name the account roles admitted (none: any).".into());
+        components.add_security_scheme(CONSOLE, SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(console)));
     }
 }
 

@@ -41,6 +41,8 @@ pub struct Application {
     port: u16,
     public_url: String,
     api_key: String,
+    /// The first-admin link, while there is no account.
+    setup_url: Option<String>,
     server: Server,
     tree: Tree,
 }
@@ -284,6 +286,14 @@ impl Application {
             Some(url) => url.as_str().trim_end_matches('/').to_string(),
         };
 
+        let seeded = crate::desk::setup::seed_users(store.as_ref(), &config).await.map_err(|e| anyhow::anyhow!("console.seed_users: {e}"))?;
+        if seeded > 0 {
+            tracing::info!(count = seeded, "demo accounts created (console.seed_users)");
+        }
+        let setup_url = crate::desk::setup::setup_secret(store.as_ref(), &config)
+            .await
+            .map_err(|e| anyhow::anyhow!("first-admin link: {e}"))?
+            .map(|secret| format!("{public_url}/setup#token={secret}"));
         let max_body = config.server.max_body_bytes;
         let workers = config.server.workers;
         let recording_url_key =
@@ -353,6 +363,7 @@ impl Application {
             port,
             public_url,
             api_key,
+            setup_url,
             server: server.run(),
             tree,
         })
@@ -368,6 +379,11 @@ impl Application {
 
     pub fn api_key(&self) -> &str {
         &self.api_key
+    }
+
+    /// The one-time link that creates the first admin (while there is no account).
+    pub fn setup_url(&self) -> Option<&str> {
+        self.setup_url.as_deref()
     }
 
     /// Serve until the process is asked to stop (Ctrl-C / SIGTERM), then stop the actors.

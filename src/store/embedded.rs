@@ -71,6 +71,7 @@ impl EmbeddedStore {
                 RECORDINGS_BY_SESSION
             );
             super::webhooks::create_tables(&tx)?;
+            super::users::create_tables(&tx)?;
         }
         tx.commit().map_err(backend)?;
         Ok(Self { db: Arc::new(db) })

@@ -10,12 +10,14 @@ mod embedded;
 mod recordings;
 mod rows;
 pub mod scylla;
+mod users;
 mod webhooks;
 
 pub use self::scylla::ScyllaStore;
 pub use blob_fs::FsBlobStore;
 pub use embedded::EmbeddedStore;
 pub use recordings::{Recording, RecordingStatus, RecordingStore, Repair};
+pub use users::{ConsoleSession, Grant, SsoLink, UserRecord, UserStore};
 pub use webhooks::{Attempt, Delivery, DeliveryState, NextStep, Subscription, WebhookStore};
 
 use async_trait::async_trait;
@@ -162,6 +164,7 @@ pub trait Store:
     + EventLog
     + RecordingStore
     + WebhookStore
+    + UserStore
     + vkyc_domain::kyc::CaseStore
     + vkyc_domain::EventSink
 {

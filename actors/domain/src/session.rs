@@ -17,7 +17,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::events::{data, DomainEvent, EventKind};
-use crate::ids::SessionId;
+use crate::desk::user::UserRef;
+use crate::ids::{SessionId, UserId};
 use crate::kyc::{StepType, DEFAULT_WORKFLOW};
 
 /// A session input that breaks a rule; the message says which field and why.
@@ -240,6 +241,36 @@ pub struct Session {
     pub participants: Vec<SessionId>,
     /// Whether the call is recorded; `None`: the server's default.
     pub record: Option<bool>,
+    /// The staff agent the session is assigned to (by the queue, or the agent who took it in
+    /// the console): only they act as its agent, and they cannot audit it.
+    #[serde(default)]
+    pub agent: Option<UserRef>,
+}
+
+/// A session assigned to another agent (403 `assigned_to_another_agent` at the edge).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("this session is assigned to another agent")]
+pub struct AssignedElsewhere;
+
+impl Session {
+    /// Assigns the session to `agent` unless another agent has it; `Ok(true)` when this
+    /// changed the session (it had no agent).
+    pub fn assign(&mut self, agent: &UserRef, now: DateTime<Utc>) -> Result<bool, AssignedElsewhere> {
+        match &self.agent {
+            Some(a) if a.id == agent.id => Ok(false),
+            Some(_) => Err(AssignedElsewhere),
+            None => {
+                self.agent = Some(agent.clone());
+                self.updated_at = now;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Whether `user` is the session's assigned agent (the maker, who may not be its checker).
+    pub fn is_agent(&self, user: UserId) -> bool {
+        self.agent.as_ref().is_some_and(|a| a.id == user)
+    }
 }
 
 impl Session {
@@ -382,6 +413,7 @@ impl Session {
             parent_id: new.parent_id,
             participants: vec![],
             record: new.record,
+            agent: None,
         })
     }
 }
@@ -570,6 +602,18 @@ mod tests {
             max_chunk_bytes: 1 << 16,
         };
         Session::create(parse(new).unwrap(), 3600, &sr, Utc::now()).unwrap()
+    }
+
+    #[test]
+    fn a_session_is_assigned_to_one_agent() {
+        let mut s = live();
+        let a = UserRef { id: UserId::new(), name: "A".into(), email: "a@b.co".into() };
+        let b = UserRef { id: UserId::new(), name: "B".into(), email: "b@b.co".into() };
+        let now = Utc::now();
+        assert_eq!(s.assign(&a, now), Ok(true));
+        assert_eq!(s.assign(&a, now), Ok(false));
+        assert_eq!(s.assign(&b, now), Err(AssignedElsewhere));
+        assert!(s.is_agent(a.id) && !s.is_agent(b.id));
     }
 
     fn live() -> Session {

@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_recordings_webhooks",
         cql: include_str!("migrations/0002_recordings_webhooks.cql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_users",
+        cql: include_str!("migrations/0003_users.cql"),
+    },
 ];
 
 fn backend(e: impl std::fmt::Display) -> StoreError {

@@ -34,6 +34,7 @@
 
 pub mod migrate;
 mod recordings;
+mod users;
 mod webhooks;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -180,6 +181,7 @@ pub struct Statements {
     set_relay_cursor: PreparedStatement,
     /// Recordings' metadata (`recordings.rs`).
     rec: recordings::Statements,
+    users: users::Statements,
     /// Webhook subscriptions, deliveries, the due queue and dead letters (`webhooks.rs`).
     wh: webhooks::Statements,
 }
@@ -689,6 +691,7 @@ async fn prepare_all(
         get_relay_cursor: prep(s, "SELECT seq FROM relay_cursors WHERE name = ?", QUORUM).await?,
         set_relay_cursor: prep(s, "INSERT INTO relay_cursors (name, seq) VALUES (?, ?)", QUORUM).await?,
         rec: recordings::prepare(s).await?,
+        users: users::prepare(s).await?,
         wh: webhooks::prepare(s).await?,
     };
     Ok((st, Capabilities { lwt, ranges }))
