@@ -187,7 +187,12 @@ impl Desk {
 
     /// Stops the running router (tests of a restart; a server stopping).
     pub fn stop(&self) {
-        if let Some(r) = self.router.write().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(r) = self
+            .router
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             r.stop(None);
         }
     }
@@ -203,7 +208,9 @@ impl Desk {
         match tokio::time::timeout(CALL_TIMEOUT, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(DeskError::Unavailable("the queue router stopped".into())),
-            Err(_) => Err(DeskError::Unavailable("the queue router did not answer".into())),
+            Err(_) => Err(DeskError::Unavailable(
+                "the queue router did not answer".into(),
+            )),
         }
     }
 
@@ -218,7 +225,11 @@ impl Desk {
         }
     }
 
-    pub async fn enter(&self, session_id: SessionId, requirements: Skills) -> Result<(), DeskError> {
+    pub async fn enter(
+        &self,
+        session_id: SessionId,
+        requirements: Skills,
+    ) -> Result<(), DeskError> {
         self.call(|reply| DeskMsg::CustomerEnter {
             session_id,
             requirements,

@@ -17,7 +17,10 @@ pub fn record(queue: &Queue, events: &[DomainEvent]) {
     for e in events {
         match &e.data {
             EventData::QueueOffered(o) if o.attempt == 1 => {
-                let entered = e.session_id.and_then(|s| queue.entry(s)).map(|x| x.entered_at);
+                let entered = e
+                    .session_id
+                    .and_then(|s| queue.entry(s))
+                    .map(|x| x.entered_at);
                 let offered = queue.offers().iter().find(|x| x.id == o.offer_id);
                 if let (Some(entered), Some(offered)) = (entered, offered) {
                     let secs = (offered.offered_at - entered).num_milliseconds() as f64 / 1000.0;

@@ -77,7 +77,12 @@ impl MemoryDesk {
     }
 
     pub fn kinds(&self) -> Vec<EventKind> {
-        self.events.lock().unwrap().iter().map(DomainEvent::kind).collect()
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(DomainEvent::kind)
+            .collect()
     }
 
     /// Everything notified so far, and forget it.

@@ -274,7 +274,9 @@ impl Actor for QueueRouter {
                 reply,
             } => {
                 let r = st
-                    .apply(&me, |q, now| no_change(q.enter(session_id, requirements, now), ()))
+                    .apply(&me, |q, now| {
+                        no_change(q.enter(session_id, requirements, now), ())
+                    })
                     .await;
                 answer(reply, r);
             }
@@ -311,7 +313,9 @@ impl Actor for QueueRouter {
             }
             DeskMsg::AgentDisconnected { user_id } => {
                 let r = st
-                    .apply(&me, |q, now| no_change(q.agent_disconnected(user_id, now), ()))
+                    .apply(&me, |q, now| {
+                        no_change(q.agent_disconnected(user_id, now), ())
+                    })
                     .await;
                 if let Err(e) = r {
                     tracing::debug!(agent = %user_id, code = e.code(), "agent disconnect: {e}");
@@ -323,7 +327,9 @@ impl Actor for QueueRouter {
                 reply,
             } => {
                 let r = st
-                    .apply(&me, |q, now| no_change(q.set_state(user_id, state, now), ()))
+                    .apply(&me, |q, now| {
+                        no_change(q.set_state(user_id, state, now), ())
+                    })
                     .await;
                 answer(reply, r);
             }

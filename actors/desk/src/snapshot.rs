@@ -112,7 +112,7 @@ mod tests {
 
     #[test]
     fn the_view_flags_customers_past_the_sla_and_counts_agents_by_state() {
-        let t = |s| DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        let t = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
         let mut q = Queue::new(Timing::default());
         let (a, b) = (UserId::from_u128(1), UserId::from_u128(2));
         q.agent_online(a, Skills::default(), t(0));
