@@ -54,7 +54,8 @@
 //!
 //! [`Queue::estimated_wait`] is `None` when there is nothing honest to say (no agent on the
 //! desk able to serve the customer, or no call has ended since the state began, so no handle
-//! time is known); `0` when the customer's position is within the free able agents; else
+//! time is known); `0` when an agent is being rung for them or their position is within the
+//! free able agents; else
 //! `(position − free able agents) × average handle time / able agents at work`, where the
 //! handle time of a call is its length plus the wrap-up time (the last
 //! [`HANDLE_TIMES_KEPT`] calls), and the able agents at work are those `available`, `busy`
@@ -725,6 +726,9 @@ impl Queue {
     /// `None` when there is no honest estimate or the customer is not waiting.
     pub fn estimated_wait(&self, session: SessionId) -> Option<i64> {
         let position = i64::from(self.position(session)?);
+        if self.offer_of(session).is_some() {
+            return Some(0); // an agent is being rung for them
+        }
         let needs = &self.entry(session)?.requirements;
         let able = |a: &&Agent| a.skills.serves(needs);
         let at_work = self
@@ -1194,6 +1198,9 @@ mod tests {
             Some(0),
             "a free agent can take them now"
         );
+        let o = q.route(t(0)).offers().next().unwrap().clone();
+        assert_eq!(q.estimated_wait(s0), Some(0), "being rung");
+        q.decline(o.id, o.agent).unwrap();
         // Both agents take a call; the first ends after 60 s (+30 s wrap-up = 90 s handle).
         let s1 = customer(&mut q, Skills::default(), 0);
         for o in q.route(t(0)).offers().cloned().collect::<Vec<_>>() {
