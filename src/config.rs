@@ -276,6 +276,8 @@ pub struct KafkaTopics {
     pub recordings: String,
     pub stats: String,
     pub webhooks: String,
+    /// The agent desk: `queue.*` and `agent.*`.
+    pub desk: String,
 }
 
 /// Signed webhooks (`[webhooks]`): where they may go, how often they are retried.
@@ -770,6 +772,7 @@ impl Config {
                 &t.recordings,
                 &t.stats,
                 &t.webhooks,
+                &t.desk,
             ]
             .iter()
             .any(|n| n.is_empty())

@@ -271,15 +271,17 @@ fn the_committed_event_schemas_are_what_the_code_generates() {
 /// Events of every type as the code builds them (some types more than once, for the parts
 /// that are null or absent in some events).
 fn sample_events() -> Vec<DomainEvent> {
+    use vkyc_domain::desk::presence::{AgentState, ChangeReason, ChangedBy};
     use vkyc_domain::kyc::{
         AuditVerdict, CaptureKind, CaseResult, Outcome, Scores, StepType, Verdict,
     };
     use vkyc_domain::recording::{Container, RecordedTrack, RecordingSummary};
     use vkyc_domain::session::{SessionMode, SessionStatus};
-    use vkyc_domain::{call::LeaveReason, MediaKind, PeerId, Role, SessionId};
+    use vkyc_domain::{call::LeaveReason, MediaKind, OfferId, PeerId, Role, SessionId, UserId};
 
     let s = Some(SessionId::new());
     let peer = PeerId::new();
+    let (agent, offer) = (UserId::new(), OfferId::new());
     let track = RecordedTrack {
         number: 1,
         kind: MediaKind::Video,
@@ -519,6 +521,51 @@ fn sample_events() -> Vec<DomainEvent> {
                 last_error: Some("timeout".into()),
             },
         ),
+        DomainEvent::new(
+            None,
+            data::AgentStateChanged {
+                user_id: agent,
+                from: AgentState::Busy,
+                to: AgentState::WrapUp,
+                by: ChangedBy::System,
+                reason: ChangeReason::CallEnded,
+            },
+        ),
+        DomainEvent::new(s, data::QueueEntered {}),
+        DomainEvent::new(
+            s,
+            data::QueueOffered {
+                offer_id: offer,
+                agent_id: agent,
+                attempt: 2,
+                expires_at: Utc::now(),
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::QueueAccepted {
+                offer_id: offer,
+                agent_id: agent,
+                wait_secs: 95,
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::QueueDeclined {
+                offer_id: offer,
+                agent_id: agent,
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::QueueMissed {
+                offer_id: offer,
+                agent_id: agent,
+                missed: 1,
+            },
+        ),
+        DomainEvent::new(s, data::QueueAbandoned { wait_secs: 40 }),
+        DomainEvent::new(s, data::QueueTimedOut { wait_secs: 900 }),
     ]
 }
 

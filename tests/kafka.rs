@@ -30,13 +30,14 @@ use rdkafka::config::ClientConfig;
 use rdkafka::Message;
 use serde_json::{json, Value};
 
-const FAMILIES: [&str; 6] = [
+const FAMILIES: [&str; 7] = [
     "sessions",
     "rooms",
     "steps",
     "recordings",
     "stats",
     "webhooks",
+    "desk",
 ];
 
 /// Fresh topic names for one test: family → name.
@@ -284,6 +285,7 @@ fn check_delivery(outbox: &[Value], got: &[Got], topics: &BTreeMap<&'static str,
             vkyc::events::Family::Recordings => "recordings",
             vkyc::events::Family::Stats => "stats",
             vkyc::events::Family::Webhooks => "webhooks",
+            vkyc::events::Family::Desk => "desk",
         };
         assert_eq!(g.topic, topics[family], "{kind} on its family's topic");
         // One session's events come out of a topic in the order they were stored.

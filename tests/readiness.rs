@@ -370,6 +370,7 @@ fn new_topics() -> BTreeMap<&'static str, String> {
         "recordings",
         "stats",
         "webhooks",
+        "desk",
     ]
     .iter()
     .map(|f| (*f, format!("r{}.{f}", &run[..12])))

@@ -48,7 +48,7 @@ if [ -x "$tansu_bin" ]; then
   tansu_pid=$!
   trap '[ -n "$tansu_pid" ] && kill "$tansu_pid" 2>/dev/null' EXIT
   for _ in $(seq 100); do port_open $kafka_port && break; sleep 0.1; done
-  for t in vkyc.sessions vkyc.rooms vkyc.steps vkyc.recordings vkyc.stats vkyc.webhook-deliveries; do
+  for t in vkyc.sessions vkyc.rooms vkyc.steps vkyc.recordings vkyc.stats vkyc.webhook-deliveries vkyc.desk; do
     "$tansu_bin" topic create --broker "tcp://127.0.0.1:$kafka_port" --partitions 3 "$t" >/dev/null 2>&1 || echo "topic $t not created"
   done
   export VKYC_KAFKA_BROKERS="127.0.0.1:$kafka_port" VKYC_TANSU_BIN="$tansu_bin"

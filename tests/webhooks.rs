@@ -736,8 +736,8 @@ async fn bad_subscriptions_and_internal_destinations_get_precise_codes() {
     }
 }
 
-/// Fresh topics (3 partitions each) for one test: (family, name), webhooks last, named after
-/// a random run id (returned with them), so runs never read each other's events.
+/// Fresh topics (3 partitions each) for one test: (family, name), webhooks sixth (index 5),
+/// named after a random run id (returned with them), so runs never read each other's events.
 async fn kafka_topics(brokers: &str) -> (String, Vec<(&'static str, String)>) {
     let run = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -749,6 +749,7 @@ async fn kafka_topics(brokers: &str) -> (String, Vec<(&'static str, String)>) {
         "recordings",
         "stats",
         "webhooks",
+        "desk",
     ];
     let topics: Vec<(&str, String)> = families
         .iter()

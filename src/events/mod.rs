@@ -45,12 +45,13 @@ impl FamilyTopic for Family {
             Family::Recordings => &topics.recordings,
             Family::Stats => &topics.stats,
             Family::Webhooks => &topics.webhooks,
+            Family::Desk => &topics.desk,
         }
     }
 }
 
 /// Every topic of the configuration, in a fixed order.
-pub fn all_topics(topics: &KafkaTopics) -> [&str; 6] {
+pub fn all_topics(topics: &KafkaTopics) -> [&str; 7] {
     [
         &topics.sessions,
         &topics.rooms,
@@ -58,6 +59,7 @@ pub fn all_topics(topics: &KafkaTopics) -> [&str; 6] {
         &topics.recordings,
         &topics.stats,
         &topics.webhooks,
+        &topics.desk,
     ]
 }
 

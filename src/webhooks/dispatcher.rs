@@ -347,6 +347,7 @@ pub fn fanout_topics(events: &EventsConfig) -> Vec<String> {
         t.rooms.clone(),
         t.steps.clone(),
         t.recordings.clone(),
+        t.desk.clone(),
     ]
 }
 

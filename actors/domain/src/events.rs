@@ -33,6 +33,8 @@ pub enum Family {
     Stats,
     /// `webhook.*` deliveries.
     Webhooks,
+    /// The agent desk: `queue.*` (a customer waiting for an agent) and `agent.*` (presence).
+    Desk,
 }
 
 /// Whether webhooks may send an event type out (`Public`), or it stays inside vkyc and its
@@ -195,6 +197,22 @@ event_kinds! {
         "The recording failed (state `failed`); what was written stays playable.";
     WebhookDeadLettered(WebhookDeadLettered) => "webhook.dead_lettered", Webhooks, Internal, Node,
         "A webhook delivery failed its last scheduled attempt and was dead-lettered (published on the webhooks topic). subject is the session of the event that was being delivered (absent for node-level events); data never carries the payload or the URL.";
+    AgentStateChanged(AgentStateChanged) => "agent.state_changed", Desk, Internal, Node,
+        "An agent's desk state changed (available, busy, wrap_up, break, offline); no session: key \"node\".";
+    QueueEntered(QueueEntered) => "queue.entered", Desk, Public, Session,
+        "The customer is waiting for an agent.";
+    QueueOffered(QueueOffered) => "queue.offered", Desk, Internal, Session,
+        "The waiting customer was offered to an agent (the agent's console rings).";
+    QueueAccepted(QueueAccepted) => "queue.accepted", Desk, Public, Session,
+        "An agent accepted the customer: their call starts.";
+    QueueDeclined(QueueDeclined) => "queue.declined", Desk, Internal, Session,
+        "An agent declined the offer; the customer is offered to another agent.";
+    QueueMissed(QueueMissed) => "queue.missed", Desk, Internal, Session,
+        "An agent did not answer the offer in time; the customer is offered to another agent.";
+    QueueAbandoned(QueueAbandoned) => "queue.abandoned", Desk, Public, Session,
+        "The customer left the queue before an agent took them.";
+    QueueTimedOut(QueueTimedOut) => "queue.timed_out", Desk, Public, Session,
+        "The customer waited longer than the queue's timeout and was taken out of the queue.";
 }
 
 impl EventKind {
@@ -332,6 +350,10 @@ mod tests {
         assert_eq!(Family::of("capture.stored"), Family::Steps);
         assert_eq!(Family::of("self_record.submitted"), Family::Recordings);
         assert_eq!(Family::of("webhook.dead_lettered"), Family::Webhooks);
+        assert_eq!(Family::of("queue.offered"), Family::Desk);
+        assert_eq!(Family::of("agent.state_changed"), Family::Desk);
+        assert!(EventKind::QueueAccepted.is_public() && !EventKind::QueueOffered.is_public());
+        assert!(!EventKind::AgentStateChanged.is_public());
         assert!(EventKind::VideoCompleted.is_public() && !EventKind::OtpSent.is_public());
     }
 

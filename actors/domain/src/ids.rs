@@ -96,6 +96,12 @@ uuid_id!(
     Uuid::new_v4
 );
 
+uuid_id!(
+    /// One offer of a waiting customer to an agent (the desk's queue rings the agent).
+    OfferId,
+    Uuid::new_v4
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,5 +59,5 @@ pub mod verhoeff;
 pub use call::{MediaKind, PeerInfo, Role};
 pub use challenge::Move;
 pub use events::{DomainEvent, EventData, EventKind, EventSink, Family};
-pub use ids::{PeerId, SessionId, UserId};
+pub use ids::{OfferId, PeerId, SessionId, UserId};
 pub use session::Session;

@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use super::EventData;
 use crate::call::{LeaveReason, MediaKind, Role};
-use crate::ids::PeerId;
+use crate::desk::presence::{AgentState, ChangeReason, ChangedBy};
+use crate::ids::{OfferId, PeerId, UserId};
 use crate::kyc::{AuditVerdict, CaptureKind, CaseResult, Outcome, Scores, StepType, Verdict};
 use crate::recording::{Container, RecordingSummary};
 use crate::session::{SessionMode, SessionStatus};
@@ -231,6 +232,77 @@ pub struct WebhookDeadLettered {
     pub last_error: Option<String>,
 }
 
+/// Whose state changed, from what to what, by whom and why (no session: key "node").
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct AgentStateChanged {
+    /// The agent's account.
+    pub user_id: UserId,
+    pub from: AgentState,
+    pub to: AgentState,
+    pub by: ChangedBy,
+    pub reason: ChangeReason,
+}
+
+/// No data: the customer is waiting for an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct QueueEntered {}
+
+/// Which agent is rung, for which try, until when.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct QueueOffered {
+    pub offer_id: OfferId,
+    /// The agent's account.
+    pub agent_id: UserId,
+    /// 1 for the customer's first offer; every offer (declined, missed or withdrawn) counts.
+    #[schemars(range(min = 1))]
+    pub attempt: u32,
+    /// When the offer counts as missed if the agent has not answered.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Which agent took the customer, and how long the customer waited.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct QueueAccepted {
+    pub offer_id: OfferId,
+    /// The agent's account.
+    pub agent_id: UserId,
+    /// From entering the queue to the accept, seconds.
+    pub wait_secs: i64,
+}
+
+/// Which agent declined the offer.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct QueueDeclined {
+    pub offer_id: OfferId,
+    /// The agent's account.
+    pub agent_id: UserId,
+}
+
+/// Which agent did not answer in time, and how many offers of this customer were missed.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct QueueMissed {
+    pub offer_id: OfferId,
+    /// The agent's account.
+    pub agent_id: UserId,
+    /// The customer's missed offers so far, this one included.
+    #[schemars(range(min = 1))]
+    pub missed: u32,
+}
+
+/// How long the customer waited before leaving the queue.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct QueueAbandoned {
+    /// From entering the queue to leaving it, seconds.
+    pub wait_secs: i64,
+}
+
+/// How long the customer waited before the queue gave up.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct QueueTimedOut {
+    /// From entering the queue to the timeout, seconds.
+    pub wait_secs: i64,
+}
+
 /// A payload becomes the data of its (only) event type.
 macro_rules! one_kind {
     ($($payload:ident),* $(,)?) => {
@@ -268,6 +340,14 @@ one_kind!(
     RecordingSucceeded,
     RecordingFailed,
     WebhookDeadLettered,
+    AgentStateChanged,
+    QueueEntered,
+    QueueOffered,
+    QueueAccepted,
+    QueueDeclined,
+    QueueMissed,
+    QueueAbandoned,
+    QueueTimedOut,
 );
 
 impl From<PeerGone> for EventData {
