@@ -36,8 +36,8 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
-use vkyc_domain::session::Session;
 use vkyc_domain::desk::user::StaffRole;
+use vkyc_domain::session::Session;
 use vkyc_domain::{Role, SessionId};
 
 pub use crate::auth::Caller;
@@ -141,9 +141,15 @@ pub fn staff_may_see(staff: &Staff, session: &Session) -> Result<(), ApiError> {
         return Ok(());
     }
     match &session.agent {
-        Some(a) if a.id != staff.user.id => Err(ApiError::forbidden("assigned_to_another_agent", "this session is assigned to another agent")),
+        Some(a) if a.id != staff.user.id => Err(ApiError::forbidden(
+            "assigned_to_another_agent",
+            "this session is assigned to another agent",
+        )),
         _ if staff.has(StaffRole::Agent) => Ok(()),
-        _ => Err(ApiError::forbidden("forbidden_role", "your account's roles do not allow this")),
+        _ => Err(ApiError::forbidden(
+            "forbidden_role",
+            "your account's roles do not allow this",
+        )),
     }
 }
 
@@ -191,9 +197,15 @@ impl RoleSet for AuditorOnly {
     /// cannot audit a session that member is the agent of.
     fn admit_loaded(caller: &Caller, session: &Session) -> Result<(), ApiError> {
         if let Caller::Participant(c) = caller {
-            let user = c.sub.strip_prefix("observer-").and_then(|id| id.parse::<vkyc_domain::UserId>().ok());
+            let user = c
+                .sub
+                .strip_prefix("observer-")
+                .and_then(|id| id.parse::<vkyc_domain::UserId>().ok());
             if user.is_some_and(|u| session.is_agent(u)) {
-                return Err(ApiError::forbidden("maker_checker", "the agent of a case cannot be its auditor"));
+                return Err(ApiError::forbidden(
+                    "maker_checker",
+                    "the agent of a case cannot be its auditor",
+                ));
             }
         }
         Ok(())
@@ -268,7 +280,11 @@ impl<S: StaffSet, B: FromRequest + 'static> FromRequest for KeyOrConsole<S, B> {
             let body = body.await.map_err(Into::into)?;
             let caller = authenticate(&req).await?;
             caller.require_key_or_staff(S::ROLES)?;
-            Ok(Self { caller, body, roles: PhantomData })
+            Ok(Self {
+                caller,
+                body,
+                roles: PhantomData,
+            })
         })
     }
 }
@@ -291,9 +307,21 @@ impl<S: StaffSet, B: FromRequest + 'static> FromRequest for Console<S, B> {
         Box::pin(async move {
             let body = body.await.map_err(Into::into)?;
             match authenticate(&req).await? {
-                Caller::Staff(staff) if staff.has_any(S::ROLES) => Ok(Self { staff: *staff, body, roles: PhantomData }),
-                Caller::Staff(_) => Err(ApiError::forbidden("forbidden_role", "your account's roles do not allow this").into()),
-                _ => Err(ApiError::forbidden("forbidden_role", "this endpoint is for signed-in staff").into()),
+                Caller::Staff(staff) if staff.has_any(S::ROLES) => Ok(Self {
+                    staff: *staff,
+                    body,
+                    roles: PhantomData,
+                }),
+                Caller::Staff(_) => Err(ApiError::forbidden(
+                    "forbidden_role",
+                    "your account's roles do not allow this",
+                )
+                .into()),
+                _ => Err(ApiError::forbidden(
+                    "forbidden_role",
+                    "this endpoint is for signed-in staff",
+                )
+                .into()),
             }
         })
     }

@@ -20,6 +20,87 @@ pub async fn migrate(config: &Config) -> anyhow::Result<(Vec<i32>, Vec<(i32, Str
     Ok((applied, all))
 }
 
+/// `vkyc users add`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct NewAccount {
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub name: String,
+    /// agent, auditor, supervisor or admin (repeat for several).
+    #[arg(long = "role", required = true)]
+    pub roles: Vec<String>,
+    /// Languages the agent serves (repeatable).
+    #[arg(long = "language")]
+    pub languages: Vec<String>,
+    /// Products the agent serves (repeatable).
+    #[arg(long = "product")]
+    pub products: Vec<String>,
+    /// Regions the agent serves (repeatable).
+    #[arg(long = "region")]
+    pub regions: Vec<String>,
+    /// Free tags (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+}
+
+/// Creates an account; returns it and the generated password, if one was generated.
+pub async fn add_user(
+    config: &Config,
+    new: NewAccount,
+) -> anyhow::Result<(vkyc_domain::desk::user::User, Option<String>)> {
+    use std::io::IsTerminal;
+    use vkyc_domain::desk::user::{Email, Skill, Skills, StaffRole, User, UserName};
+    let set = |v: &[String]| {
+        v.iter()
+            .map(|s| Skill::parse(s))
+            .collect::<Result<std::collections::BTreeSet<_>, _>>()
+    };
+    let skills = Skills {
+        languages: set(&new.languages)?,
+        products: set(&new.products)?,
+        regions: set(&new.regions)?,
+        tags: set(&new.tags)?,
+    };
+    let roles = new
+        .roles
+        .iter()
+        .map(|r| r.parse::<StaffRole>())
+        .collect::<Result<_, _>>()?;
+    let user = User::new(
+        Email::parse(&new.email)?,
+        UserName::parse(&new.name)?,
+        roles,
+        skills,
+        chrono::Utc::now(),
+    )?;
+    let mut line = String::new();
+    if !std::io::stdin().is_terminal() {
+        std::io::stdin().read_line(&mut line)?;
+    }
+    let typed = line.trim_end_matches(['\n', '\r']).to_string();
+    let (password, generated) = if typed.is_empty() {
+        let p = crate::desk::console::new_secret()[..20].to_string();
+        (p.clone(), Some(p))
+    } else {
+        crate::desk::passwords::check_new(
+            &typed,
+            user.email.as_str(),
+            config.console.password_min_length,
+        )
+        .map_err(anyhow::Error::msg)?;
+        (typed, None)
+    };
+    let record = crate::store::UserRecord {
+        user,
+        password_hash: Some(crate::desk::passwords::hash(password).await),
+        sso: None,
+        generation: 0,
+    };
+    open_store(config).await?.create_user(&record).await?;
+    Ok((record.user, generated))
+}
+
 /// The configured store (without applying migrations).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match config.storage.backend {

@@ -9,12 +9,15 @@ use uuid::Uuid;
 use vkyc_domain::Role;
 use vkyc_domain::SessionId;
 
-use crate::access::{Caller, AgentOnly, AnyRole, AnyStaff, Backend, CallStaff, KeyOrConsole, KeyOrStaff, OrStaff, SessionCaller};
-use vkyc_domain::desk::user::{StaffRole, UserRef};
+use crate::access::{
+    AgentOnly, AnyRole, AnyStaff, Backend, CallStaff, Caller, KeyOrConsole, KeyOrStaff, OrStaff,
+    SessionCaller,
+};
 use crate::error::{ApiError, AuthErrors, BodyErrors, ErrorBody};
 use crate::extract::ValidJson;
 use crate::openapi::*;
 use crate::startup::AppState;
+use vkyc_domain::desk::user::{StaffRole, UserRef};
 use vkyc_domain::session::{NewSession, Reference, Session};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -58,7 +61,8 @@ fn v1(cfg: &mut ServiceConfig) {
         .configure(crate::recordings::routes)
         .configure(crate::webhooks::api::routes)
         .configure(crate::desk::auth_api::routes)
-        .configure(crate::desk::users_api::routes);
+        .configure(crate::desk::users_api::routes)
+        .configure(crate::desk::desk_api::routes);
 }
 
 async fn healthz() -> HttpResponse {
@@ -111,7 +115,10 @@ pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<us
 #[post("/sessions")]
 async fn create_session(
     state: web::Data<AppState>,
-    KeyOrConsole { body: ValidJson(body), .. }: KeyOrConsole<CallStaff, ValidJson<NewSession>>,
+    KeyOrConsole {
+        body: ValidJson(body),
+        ..
+    }: KeyOrConsole<CallStaff, ValidJson<NewSession>>,
 ) -> Result<HttpResponse, ApiError> {
     let session = Session::create(
         body,
@@ -234,7 +241,7 @@ async fn issue_token(
     };
     // One agent and one customer by default; observers are individuals.
     let participant = match console_participant.or(body.participant_id.map(String::from)) {
-        Some(p) => String::from(p),
+        Some(p) => p,
         None => match body.role {
             Role::Observer => format!("observer-{}", &Uuid::new_v4().simple().to_string()[..8]),
             r => r.as_str().to_string(),
@@ -267,7 +274,11 @@ async fn console_token(
             if !staff.has(StaffRole::Agent) {
                 return refuse("only an agent's account may take a session as its agent");
             }
-            if body.participant_id.as_ref().is_some_and(|p| String::from(p.clone()) != me) {
+            if body
+                .participant_id
+                .as_ref()
+                .is_some_and(|p| String::from(p.clone()) != me)
+            {
                 return refuse("a console's agent token is its own (no participant_id)");
             }
             let agent = UserRef::from(&staff.user);
@@ -281,9 +292,16 @@ async fn console_token(
                 .map_err(|e| ApiError::internal("assign", e))?
                 .ok_or_else(ApiError::session_not_found)?;
             match assigned {
-                Ok(true) => tracing::info!(session = %session.id, agent = %staff.user.id, "session assigned"),
+                Ok(true) => {
+                    tracing::info!(session = %session.id, agent = %staff.user.id, "session assigned")
+                }
                 Ok(false) => {}
-                Err(_) => return Err(ApiError::forbidden("assigned_to_another_agent", "this session is assigned to another agent")),
+                Err(_) => {
+                    return Err(ApiError::forbidden(
+                        "assigned_to_another_agent",
+                        "this session is assigned to another agent",
+                    ))
+                }
             }
             Ok(Some(me))
         }
@@ -302,7 +320,10 @@ async fn console_token(
                 return refuse("only auditors and supervisors observe");
             }
             if session.is_agent(staff.user.id) {
-                return Err(ApiError::forbidden("maker_checker", "the agent of a case cannot be its auditor"));
+                return Err(ApiError::forbidden(
+                    "maker_checker",
+                    "the agent of a case cannot be its auditor",
+                ));
             }
             Ok(Some(format!("observer-{me}")))
         }

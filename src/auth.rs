@@ -56,7 +56,10 @@ impl Caller {
     pub fn require_backend(&self) -> Result<(), ApiError> {
         match self {
             Caller::Backend => Ok(()),
-            Caller::Participant(_) | Caller::Staff(_) => Err(ApiError::forbidden("forbidden_role", "this endpoint needs the API key")),
+            Caller::Participant(_) | Caller::Staff(_) => Err(ApiError::forbidden(
+                "forbidden_role",
+                "this endpoint needs the API key",
+            )),
         }
     }
 
@@ -65,8 +68,14 @@ impl Caller {
         match self {
             Caller::Backend => Ok(()),
             Caller::Staff(s) if s.has_any(roles) => Ok(()),
-            Caller::Staff(_) => Err(ApiError::forbidden("forbidden_role", "your account's roles do not allow this")),
-            Caller::Participant(_) => Err(ApiError::forbidden("forbidden_role", "this endpoint needs the API key or a signed-in console")),
+            Caller::Staff(_) => Err(ApiError::forbidden(
+                "forbidden_role",
+                "your account's roles do not allow this",
+            )),
+            Caller::Participant(_) => Err(ApiError::forbidden(
+                "forbidden_role",
+                "this endpoint needs the API key or a signed-in console",
+            )),
         }
     }
 
@@ -74,8 +83,14 @@ impl Caller {
     pub fn principal(&self) -> Principal {
         match self {
             Caller::Backend => Principal::Backend,
-            Caller::Participant(c) => Principal::Participant { role: c.role, id: c.sub.clone() },
-            Caller::Staff(s) => Principal::Participant { role: Role::Agent, id: s.user.id.to_string() },
+            Caller::Participant(c) => Principal::Participant {
+                role: c.role,
+                id: c.sub.clone(),
+            },
+            Caller::Staff(s) => Principal::Participant {
+                role: Role::Agent,
+                id: s.user.id.to_string(),
+            },
         }
     }
 
@@ -90,9 +105,10 @@ impl Caller {
     /// The backend, or a participant of this session (with one of `roles`).
     pub fn require_session(&self, session_id: SessionId, roles: &[Role]) -> Result<(), ApiError> {
         match self {
-            Caller::Participant(c) if c.sid != session_id => {
-                Err(ApiError::forbidden("forbidden_session", "this token belongs to another session"))
-            }
+            Caller::Participant(c) if c.sid != session_id => Err(ApiError::forbidden(
+                "forbidden_session",
+                "this token belongs to another session",
+            )),
             _ => self.require_role(roles),
         }
     }
@@ -100,9 +116,10 @@ impl Caller {
     /// The backend, or a participant with one of `roles`; never a console (it uses a join token).
     pub fn require_role(&self, roles: &[Role]) -> Result<(), ApiError> {
         match self {
-            Caller::Participant(c) if !roles.contains(&c.role) => {
-                Err(ApiError::forbidden("forbidden_role", format!("a {} token may not do this", c.role.as_str())))
-            }
+            Caller::Participant(c) if !roles.contains(&c.role) => Err(ApiError::forbidden(
+                "forbidden_role",
+                format!("a {} token may not do this", c.role.as_str()),
+            )),
             Caller::Staff(_) => Err(console_needs_token()),
             _ => Ok(()),
         }

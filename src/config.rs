@@ -44,6 +44,7 @@ pub struct Config {
     pub recording: vkyc_media::recording::RecordingConfig,
     pub log: LogConfig,
     pub console: ConsoleConfig,
+    pub desk: vkyc_desk::DeskConfig,
 }
 
 /// The verification engines (face match, liveness, document OCR) and their pools.
@@ -534,7 +535,10 @@ impl Config {
         }
         let c = &self.console;
         if c.idle_timeout_secs == 0 || c.idle_timeout_secs > c.absolute_timeout_secs {
-            return fail("console.idle_timeout_secs", "must be between 1 and console.absolute_timeout_secs");
+            return fail(
+                "console.idle_timeout_secs",
+                "must be between 1 and console.absolute_timeout_secs",
+            );
         }
         if c.absolute_timeout_secs > 7 * 86_400 {
             return fail("console.absolute_timeout_secs", "must be at most 7 days");
@@ -545,8 +549,14 @@ impl Config {
         if c.setup_link_ttl_secs == 0 {
             return fail("console.setup_link_ttl_secs", "must be at least 1");
         }
-        if c.seed_users.iter().any(|u| u.roles.is_empty() || u.password.expose().len() < c.password_min_length) {
-            return fail("console.seed_users", "every seeded account needs a role and a password of console.password_min_length");
+        if c.seed_users
+            .iter()
+            .any(|u| u.roles.is_empty() || u.password.expose().len() < c.password_min_length)
+        {
+            return fail(
+                "console.seed_users",
+                "every seeded account needs a role and a password of console.password_min_length",
+            );
         }
         if self.auth.token_ttl_secs == 0 || self.auth.token_ttl_secs > self.auth.max_token_ttl_secs
         {

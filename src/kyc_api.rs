@@ -24,7 +24,9 @@ use vkyc_domain::Role;
 use vkyc_domain::SessionId;
 use vkyc_vision::idcard::DocumentKind;
 
-use crate::access::{AgentOnly, AgentOrCustomer, AgentOrObserver, AuditorOnly, OrStaff, SessionCaller};
+use crate::access::{
+    AgentOnly, AgentOrCustomer, AgentOrObserver, AuditorOnly, OrStaff, SessionCaller,
+};
 use crate::api::load_session as session;
 use crate::error::{ApiError, AuthErrors, BodyErrors, ErrorBody};
 use crate::extract::ValidJson;

@@ -32,6 +32,9 @@ enum Command {
     /// every migration with "applied now" or "already applied".
     #[command(after_help = CONFIG_HELP)]
     Migrate,
+    /// Staff accounts (agents, auditors, supervisors, admins).
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Erase a session's personal data (a data subject's erasure request).
     ///
     /// Overwrites the applicant's details on the session, deletes the KYC case (OCR fields,
@@ -44,6 +47,18 @@ enum Command {
         #[arg(long = "session", value_name = "ID")]
         session: uuid::Uuid,
     },
+}
+
+/// Staff accounts.
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create an account (the server must be stopped when storage.backend = "embedded": the
+    /// redb file has one writer). Reads the password from the first line of stdin; with none
+    /// (stdin a terminal or empty) a random one is generated and printed once.
+    ///
+    /// Example: `echo 'a long password' | vkyc users add --email asha@bank.example --name "Asha Rao" --role agent --language hi --language en`
+    #[command(after_help = CONFIG_HELP)]
+    Add(vkyc::admin::NewAccount),
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +115,20 @@ async fn main() {
             }
             Err(e) => fail("vkyc migrate", format_args!("{e:#}")),
         },
+        Some(Command::Users(UsersCommand::Add(new))) => {
+            match vkyc::admin::add_user(&load_config(), new).await {
+                Ok((user, generated)) => {
+                    println!(
+                        "created {} ({}) with roles {:?}: {}",
+                        user.email, user.name, user.roles, user.id
+                    );
+                    if let Some(p) = generated {
+                        println!("password (shown once): {p}");
+                    }
+                }
+                Err(e) => fail("vkyc users add", format_args!("{e:#}")),
+            }
+        }
         Some(Command::Erase { session: id }) => {
             match vkyc::admin::erase(&load_config(), id.into()).await {
                 Ok(Some(n)) => println!("erased personal data of session {id} ({n} blobs deleted)"),
@@ -135,10 +164,16 @@ async fn serve() {
     match app.setup_url() {
         Some(setup) => {
             let _ = writeln!(out, "  first start:    open {setup}");
-            let _ = writeln!(out, "                  (one-time link: it creates the first admin and signs you in)");
+            let _ = writeln!(
+                out,
+                "                  (one-time link: it creates the first admin and signs you in)"
+            );
         }
         None => {
-            let _ = writeln!(out, "  agent console:  {url}/agent  (sign in; admins add accounts at {url}/admin)");
+            let _ = writeln!(
+                out,
+                "  agent console:  {url}/agent  (sign in; admins add accounts at {url}/admin)"
+            );
         }
     }
     let _ = writeln!(

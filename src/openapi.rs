@@ -79,7 +79,10 @@ impl Modify for Security {
         components.add_security_scheme(JOIN_TOKEN, SecurityScheme::Http(token));
         let mut console = utoipa::openapi::security::ApiKeyValue::new(crate::desk::console::COOKIE);
         console.description = Some("A signed-in console (a staff account): the `vkyc_console` cookie set by `POST /v1/auth/login`, `/v1/auth/setup` or single sign-on. Changes also send the console's CSRF token as `X-CSRF-Token`. The scopes name the account roles admitted (none: any).".into());
-        components.add_security_scheme(CONSOLE, SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(console)));
+        components.add_security_scheme(
+            CONSOLE,
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(console)),
+        );
     }
 }
 

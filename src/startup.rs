@@ -35,6 +35,12 @@ pub struct AppState {
     pub tree: Tree,
     /// The running self-record processor.
     pub self_record: crate::self_record::ProcessorSlot,
+    /// The agent desk's queue router (its handle).
+    pub desk: vkyc_desk::Desk,
+    /// The consoles' and waiting customers' sockets.
+    pub sockets: Arc<crate::desk::live::Sockets>,
+    /// The single sign-on client, discovered at its first use (`console.sso.enabled`).
+    pub sso: tokio::sync::OnceCell<Arc<crate::desk::oidc::Oidc>>,
 }
 
 pub struct Application {
@@ -138,7 +144,26 @@ impl Application {
         let tree = Tree::start(store.clone())
             .await
             .map_err(|e| anyhow::anyhow!("application supervisor failed to start: {e}"))?;
-        let rooms = Rooms::new(sfu, store.clone(), settings);
+        let sockets = Arc::new(crate::desk::live::Sockets::default());
+        let desk = vkyc_desk::Desk::new(
+            config.desk.clone(),
+            Arc::new(crate::desk::live::StoreDesk(store.clone())),
+            Arc::new(crate::desk::live::Notifier {
+                sockets: sockets.clone(),
+                store: store.clone(),
+            }),
+        );
+        let d = desk.clone();
+        tree.start_child(ChildSpec::new("desk", Restart::DEFAULT, move |sup| {
+            let d = d.clone();
+            async move { d.spawn_linked(Some(sup)).await.map_err(Into::into) }
+        }))
+        .await?;
+        let tap = Arc::new(crate::desk::live::DeskTap {
+            store: store.clone(),
+            desk: desk.clone(),
+        });
+        let rooms = Rooms::new(sfu, tap, settings);
         let r = rooms.clone();
         tree.start_child(ChildSpec::new("rooms", Restart::DEFAULT, move |sup| {
             let r = r.clone();
@@ -286,7 +311,9 @@ impl Application {
             Some(url) => url.as_str().trim_end_matches('/').to_string(),
         };
 
-        let seeded = crate::desk::setup::seed_users(store.as_ref(), &config).await.map_err(|e| anyhow::anyhow!("console.seed_users: {e}"))?;
+        let seeded = crate::desk::setup::seed_users(store.as_ref(), &config)
+            .await
+            .map_err(|e| anyhow::anyhow!("console.seed_users: {e}"))?;
         if seeded > 0 {
             tracing::info!(count = seeded, "demo accounts created (console.seed_users)");
         }
@@ -311,6 +338,9 @@ impl Application {
             recording_url_key,
             tree: tree.clone(),
             self_record: Default::default(),
+            desk,
+            sockets,
+            sso: Default::default(),
         });
         // Last: it resumes the self-record checks a stop interrupted, with the whole server.
         let app = state.clone().into_inner();

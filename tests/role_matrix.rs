@@ -1,6 +1,7 @@
 //! The role matrix: every endpoint × every kind of caller, table-driven. Callers: no token,
-//! a garbage token, the api key, session A's agent / customer / observer tokens, and
-//! session B's agent / customer / observer tokens. For each endpoint the table names who may
+//! a garbage token, the api key, session A's agent / customer / observer tokens,
+//! session B's agent / customer / observer tokens, and signed-in consoles (the cookie, with
+//! its CSRF token on changes) of an agent, an auditor, a supervisor and an admin. For each endpoint the table names who may
 //! call it and the exact status each of them gets; everyone else must be refused with the
 //! precise code (401 without a valid token, 403 `forbidden_session` with another session's
 //! token, 403 `forbidden_role` otherwise). Public endpoints answer every caller alike.
@@ -16,7 +17,7 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-#[derive(Clone, Copy, PartialEq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Who {
     Nobody,
     Garbage,
@@ -27,12 +28,38 @@ enum Who {
     AgentB,
     CustomerB,
     ObserverB,
+    /// Signed-in consoles.
+    AgentC,
+    AuditorC,
+    SupervisorC,
+    AdminC,
 }
 use Who::*;
 
-const ALL: [Who; 9] = [
-    Nobody, Garbage, Key, AgentA, CustomerA, ObserverA, AgentB, CustomerB, ObserverB,
+#[rustfmt::skip]
+const ALL: [Who; 13] = [
+    Nobody, Garbage, Key, AgentA, CustomerA, ObserverA, AgentB, CustomerB, ObserverB, AgentC, AuditorC, SupervisorC, AdminC,
 ];
+
+/// The consoles' accounts: (caller, email, roles).
+const STAFF: [(Who, &str, &[&str]); 4] = [
+    (AgentC, "agent@matrix.test", &["agent"]),
+    (AuditorC, "auditor@matrix.test", &["auditor"]),
+    (SupervisorC, "supervisor@matrix.test", &["supervisor"]),
+    (AdminC, "admin@matrix.test", &["admin"]),
+];
+
+/// Every signed-in console, with `status`.
+macro_rules! staff {
+    ($status:expr) => {
+        &[
+            (AgentC, $status),
+            (AuditorC, $status),
+            (SupervisorC, $status),
+            (AdminC, $status),
+        ]
+    };
+}
 
 struct Tokens {
     agent: String,
@@ -137,9 +164,20 @@ fn rows() -> Vec<Row> {
             M::POST,
             "/v1/sessions",
             Some(json!({"mode": "live_agent", "applicant": {"name": "X"}})),
-            Callers(&[(Key, 201)]),
+            Callers(&[(Key, 201), (AgentC, 201), (SupervisorC, 201), (AdminC, 201)]),
         ),
-        r(M::GET, "/v1/sessions", None, Callers(&[(Key, 200)])),
+        r(
+            M::GET,
+            "/v1/sessions",
+            None,
+            Callers(&[
+                (Key, 200),
+                (AgentC, 200),
+                (AuditorC, 200),
+                (SupervisorC, 200),
+                (AdminC, 200),
+            ]),
+        ),
         r(
             M::GET,
             "/v1/sessions/{A}",
@@ -149,13 +187,79 @@ fn rows() -> Vec<Row> {
                 (AgentA, 200),
                 (CustomerA, 200),
                 (ObserverA, 200),
+                (AgentC, 200),
+                (AuditorC, 200),
+                (SupervisorC, 200),
+                (AdminC, 200),
             ]),
         ),
+        // A customer link: the key, and the consoles that run or oversee calls.
         r(
             M::POST,
             "/v1/sessions/{A}/tokens",
             Some(json!({"role": "customer"})),
-            Callers(&[(Key, 201)]),
+            Callers(&[(Key, 201), (AgentC, 201), (SupervisorC, 201), (AdminC, 201)]),
+        ),
+        // Console accounts: sign-in and the first-admin link answer everyone alike (accounts
+        // exist: `already_set_up`); the rest is for signed-in consoles.
+        r(
+            M::POST,
+            "/v1/auth/login",
+            Some(json!({"email": "agent@matrix.test", "password": "wrong password"})),
+            Public(401, Some("invalid_credentials")),
+        ),
+        r(M::GET, "/v1/auth/me", None, Callers(staff!(200))),
+        r(M::POST, "/v1/auth/logout", None, Callers(staff!(204))),
+        r(
+            M::POST,
+            "/v1/auth/setup",
+            Some(
+                json!({"token": "x", "email": "x@matrix.test", "name": "X", "password": "a long enough password"}),
+            ),
+            Public(409, Some("already_set_up")),
+        ),
+        r(M::GET, "/v1/auth/sso", None, Public(200, None)),
+        r(
+            M::GET,
+            "/v1/auth/sso/start",
+            None,
+            Public(404, Some("sso_disabled")),
+        ),
+        r(
+            M::GET,
+            "/v1/auth/sso/callback?code=x&state=y",
+            None,
+            Public(302, None),
+        ),
+        r(M::GET, "/v1/users", None, Callers(&[(AdminC, 200)])),
+        r(
+            M::POST,
+            "/v1/users",
+            Some(json!({"email": "new@matrix.test", "name": "New", "roles": ["agent"]})),
+            Callers(&[(AdminC, 201)]),
+        ),
+        r(M::GET, "/v1/users/{U}", None, Callers(&[(AdminC, 200)])),
+        r(
+            M::PATCH,
+            "/v1/users/{U}",
+            Some(json!({"name": "Renamed Agent"})),
+            Callers(&[(AdminC, 200)]),
+        ),
+        // The sockets: a plain GET is no upgrade (400) once past authorisation.
+        r(M::GET, "/v1/desk/ws", None, Callers(&[(AgentC, 400)])),
+        r(M::GET, "/v1/queue/ws", None, Public(400, None)),
+        r(
+            M::GET,
+            "/v1/desk/snapshot",
+            None,
+            Callers(&[(SupervisorC, 200), (AdminC, 200)]),
+        ),
+        // Session A is not waiting in the queue: past authorisation, `not_waiting`.
+        r(
+            M::POST,
+            "/v1/desk/queue/{A}/reassign",
+            Some(json!({"user_id": "{U}"})),
+            Callers(&[(SupervisorC, 404), (AdminC, 404)]),
         ),
         r(
             M::POST,
@@ -268,7 +372,15 @@ fn rows() -> Vec<Row> {
             M::GET,
             "/v1/sessions/{A}/kyc",
             None,
-            Callers(&[(Key, 200), (AgentA, 200), (ObserverA, 200)]),
+            Callers(&[
+                (Key, 200),
+                (AgentA, 200),
+                (ObserverA, 200),
+                (AgentC, 200),
+                (AuditorC, 200),
+                (SupervisorC, 200),
+                (AdminC, 200),
+            ]),
         ),
         // Recordings: `{R}` = the recording of a short call held in session A for the row.
         r(
@@ -480,7 +592,19 @@ async fn recorded_call(app: &TestApp, sid: &str, agent_token: &str) -> String {
 
 #[tokio::test]
 async fn every_endpoint_by_every_caller() {
-    let app = spawn_app().await;
+    let app =
+        spawn_app_with(|f| with_staff(f, &STAFF.map(|(_, email, roles)| (email, roles, &[][..]))))
+            .await;
+    let mut consoles = std::collections::HashMap::new();
+    for (who, email, _) in STAFF {
+        consoles.insert(who, Console::sign_in(&app, email).await);
+    }
+    let agent_user = consoles[&AgentC].user_id();
+    // No redirects followed: the SSO callback's answer is its redirect.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let doc: Value = app
         .http
         .get(format!("{}/v1/openapi.json", app.base))
@@ -562,9 +686,15 @@ async fn every_endpoint_by_every_caller() {
             .replace("{A}", &a_id)
             .replace("{C}", &cap_id)
             .replace("{W}", &hook_id)
-            .replace("{D}", &uuid::Uuid::new_v4().to_string());
+            .replace("{D}", &uuid::Uuid::new_v4().to_string())
+            .replace("{U}", &agent_user);
         let body = row.body.as_ref().map(|b| {
-            serde_json::from_str::<Value>(&b.to_string().replace("{C}", &cap_id)).unwrap()
+            serde_json::from_str::<Value>(
+                &b.to_string()
+                    .replace("{C}", &cap_id)
+                    .replace("{U}", &agent_user),
+            )
+            .unwrap()
         });
         for who in ALL {
             let token = match who {
@@ -577,12 +707,16 @@ async fn every_endpoint_by_every_caller() {
                 AgentB => Some(b.agent.clone()),
                 CustomerB => Some(b.customer.clone()),
                 ObserverB => Some(b.observer.clone()),
+                AgentC | AuditorC | SupervisorC | AdminC => None,
             };
-            let mut req = app
-                .http
-                .request(row.method.clone(), format!("{}{path}", app.base));
+            let mut req = http.request(row.method.clone(), format!("{}{path}", app.base));
             if let Some(t) = &token {
                 req = req.bearer_auth(t);
+            }
+            if let Some(c) = consoles.get(&who) {
+                req = req
+                    .header("cookie", &c.cookie)
+                    .header("x-csrf-token", &c.csrf);
             }
             req = match (&row.method, &body) {
                 (&reqwest::Method::PUT, _) => req
@@ -631,6 +765,12 @@ async fn every_endpoint_by_every_caller() {
                 &what,
             );
             checked += 1;
+        }
+        if row.path == "/v1/auth/logout" {
+            // Those consoles are signed out now: sign them in again for the next rows.
+            for (who, email, _) in STAFF {
+                consoles.insert(who, Console::sign_in(&app, email).await);
+            }
         }
     }
     println!("role matrix: {checked} calls checked");

@@ -59,16 +59,26 @@ pub fn new_secret() -> String {
 
 /// The stored key of a secret: its SHA-256, hex.
 pub fn key_of(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Equal-time comparison of two tokens.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 fn expired() -> ApiError {
-    ApiError::unauthorized("console_expired", "your console session has ended; sign in again")
+    ApiError::unauthorized(
+        "console_expired",
+        "your console session has ended; sign in again",
+    )
 }
 
 /// Why a console session is over at `now`, if it is.
@@ -77,7 +87,11 @@ fn is_over(s: &ConsoleSession, idle: Duration, absolute: Duration, now: DateTime
 }
 
 /// Starts a console session for `record` and returns the cookie to set and the CSRF token.
-pub async fn sign_in(state: &AppState, record: &UserRecord, method: &str) -> Result<(Cookie<'static>, String), ApiError> {
+pub async fn sign_in(
+    state: &AppState,
+    record: &UserRecord,
+    method: &str,
+) -> Result<(Cookie<'static>, String), ApiError> {
     let secret = new_secret();
     let now = Utc::now();
     let session = ConsoleSession {
@@ -88,7 +102,11 @@ pub async fn sign_in(state: &AppState, record: &UserRecord, method: &str) -> Res
         last_seen_at: now,
         method: method.to_string(),
     };
-    state.store.put_console_session(&key_of(&secret), &session).await.map_err(|e| ApiError::internal("console session", e))?;
+    state
+        .store
+        .put_console_session(&key_of(&secret), &session)
+        .await
+        .map_err(|e| ApiError::internal("console session", e))?;
     tracing::info!(user = %record.user.id, method, "console signed in");
     Ok((cookie(state, secret, false), session.csrf))
 }
@@ -109,33 +127,66 @@ pub fn cookie(state: &AppState, value: String, clear: bool) -> Cookie<'static> {
 
 /// The staff member signed in on this request's cookie: `Ok(None)` without the cookie.
 pub async fn staff(state: &AppState, req: &HttpRequest) -> Result<Option<Staff>, ApiError> {
-    let Some(cookie) = req.cookie(COOKIE) else { return Ok(None) };
+    let Some(cookie) = req.cookie(COOKIE) else {
+        return Ok(None);
+    };
     let key = key_of(cookie.value());
     let store = &state.store;
-    let session = store.get_console_session(&key).await.map_err(|e| ApiError::internal("console session", e))?.ok_or_else(expired)?;
+    let session = store
+        .get_console_session(&key)
+        .await
+        .map_err(|e| ApiError::internal("console session", e))?
+        .ok_or_else(expired)?;
     let cfg = &state.config.console;
     let now = Utc::now();
-    if is_over(&session, Duration::seconds(cfg.idle_timeout_secs as i64), Duration::seconds(cfg.absolute_timeout_secs as i64), now) {
+    if is_over(
+        &session,
+        Duration::seconds(cfg.idle_timeout_secs as i64),
+        Duration::seconds(cfg.absolute_timeout_secs as i64),
+        now,
+    ) {
         let _ = store.delete_console_session(&key).await;
         return Err(expired());
     }
-    let record = store.get_user(session.user_id).await.map_err(|e| ApiError::internal("console user", e))?;
-    let Some(record) = record.filter(|r| !r.user.disabled && r.generation == session.generation) else {
+    let record = store
+        .get_user(session.user_id)
+        .await
+        .map_err(|e| ApiError::internal("console user", e))?;
+    let Some(record) = record.filter(|r| !r.user.disabled && r.generation == session.generation)
+    else {
         let _ = store.delete_console_session(&key).await;
         return Err(expired());
     };
     let safe = matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
     if !safe {
-        let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let sent = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if !same(sent, &session.csrf) {
-            return Err(ApiError::forbidden("csrf_failed", "this change needs the console's X-CSRF-Token header"));
+            return Err(ApiError::forbidden(
+                "csrf_failed",
+                "this change needs the console's X-CSRF-Token header",
+            ));
         }
     }
     if now - session.last_seen_at > Duration::seconds(60) {
-        let touched = ConsoleSession { last_seen_at: now, ..session.clone() };
-        store.put_console_session(&key, &touched).await.map_err(|e| ApiError::internal("console session", e))?;
+        let touched = ConsoleSession {
+            last_seen_at: now,
+            ..session.clone()
+        };
+        store
+            .put_console_session(&key, &touched)
+            .await
+            .map_err(|e| ApiError::internal("console session", e))?;
     }
-    Ok(Some(Staff { user: record.user, csrf: session.csrf, method: session.method, key }))
+    Ok(Some(Staff {
+        user: record.user,
+        csrf: session.csrf,
+        method: session.method,
+        key,
+    }))
 }
 
 #[cfg(test)]
@@ -145,13 +196,28 @@ mod tests {
     #[test]
     fn idle_and_absolute_timeouts() {
         let t0 = Utc::now();
-        let s = ConsoleSession { user_id: vkyc_domain::UserId::new(), generation: 0, csrf: "c".into(), created_at: t0, last_seen_at: t0, method: "password".into() };
+        let s = ConsoleSession {
+            user_id: vkyc_domain::UserId::new(),
+            generation: 0,
+            csrf: "c".into(),
+            created_at: t0,
+            last_seen_at: t0,
+            method: "password".into(),
+        };
         let (idle, abs) = (Duration::minutes(30), Duration::hours(12));
         assert!(!is_over(&s, idle, abs, t0 + Duration::minutes(29)));
         assert!(is_over(&s, idle, abs, t0 + Duration::minutes(31)));
-        let busy = ConsoleSession { last_seen_at: t0 + Duration::hours(12), ..s };
+        let busy = ConsoleSession {
+            last_seen_at: t0 + Duration::hours(12),
+            ..s
+        };
         assert!(!is_over(&busy, idle, abs, t0 + Duration::hours(12)));
-        assert!(is_over(&busy, idle, abs, t0 + Duration::hours(12) + Duration::seconds(1)));
+        assert!(is_over(
+            &busy,
+            idle,
+            abs,
+            t0 + Duration::hours(12) + Duration::seconds(1)
+        ));
         assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
         assert_eq!(key_of("x").len(), 64);
         assert_ne!(new_secret(), new_secret());

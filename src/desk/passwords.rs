@@ -10,7 +10,10 @@ use argon2::Argon2;
 pub async fn hash(password: String) -> String {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
-        Argon2::default().hash_password(password.as_bytes(), &salt).expect("Argon2 with default parameters hashes any input").to_string()
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .expect("Argon2 with default parameters hashes any input")
+            .to_string()
     })
     .await
     .expect("the hashing task does not panic")
@@ -23,8 +26,13 @@ pub async fn verify(password: String, phc: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || {
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| DUMMY.to_string());
-        let Ok(parsed) = PasswordHash::new(&phc) else { return false };
-        Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() && known
+        let Ok(parsed) = PasswordHash::new(&phc) else {
+            return false;
+        };
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+            && known
     })
     .await
     .unwrap_or(false)
@@ -46,7 +54,10 @@ pub fn check_new(password: &str, email: &str, min: usize) -> Result<(), String> 
     if lower == email || email.split('@').next().is_some_and(|local| lower == local) {
         return Err("the password must not be the email address".into());
     }
-    if password.chars().all(|c| c == password.chars().next().unwrap_or(' ')) {
+    if password
+        .chars()
+        .all(|c| c == password.chars().next().unwrap_or(' '))
+    {
         return Err("the password must not repeat one character".into());
     }
     Ok(())
@@ -64,13 +75,18 @@ mod tests {
         assert!(!verify("correct horse batterY".into(), Some(h)).await);
         assert!(!verify("anything".into(), None).await);
         assert!(!verify("anything".into(), Some("not a hash".into())).await);
-        assert!(PasswordHash::new(DUMMY).is_ok(), "the dummy hash parses, so unknown accounts cost a real check");
+        assert!(
+            PasswordHash::new(DUMMY).is_ok(),
+            "the dummy hash parses, so unknown accounts cost a real check"
+        );
     }
 
     #[test]
     fn new_passwords_are_checked() {
         assert!(check_new("long enough pass", "a@b.co", 12).is_ok());
-        assert!(check_new("short", "a@b.co", 12).unwrap_err().contains("at least 12"));
+        assert!(check_new("short", "a@b.co", 12)
+            .unwrap_err()
+            .contains("at least 12"));
         assert!(check_new("asha@bank.example", "asha@bank.example", 8).is_err());
         assert!(check_new("aaaaaaaaaaaaaa", "a@b.co", 12).is_err());
     }

@@ -16,10 +16,23 @@ pub async fn seed_users(store: &dyn Store, config: &Config) -> Result<usize, Sto
         if store.user_by_email(&seed.email).await?.is_some() {
             continue;
         }
-        let user = User::new(seed.email.clone(), seed.name.clone(), seed.roles.clone(), seed.skills.clone(), Utc::now())
-            .map_err(|e| StoreError::Conflict("invalid_seed_user", e.to_string()))?;
+        let user = User::new(
+            seed.email.clone(),
+            seed.name.clone(),
+            seed.roles.clone(),
+            seed.skills.clone(),
+            Utc::now(),
+        )
+        .map_err(|e| StoreError::Conflict("invalid_seed_user", e.to_string()))?;
         let hash = super::passwords::hash(seed.password.expose().to_string()).await;
-        store.create_user(&UserRecord { user, password_hash: Some(hash), sso: None, generation: 0 }).await?;
+        store
+            .create_user(&UserRecord {
+                user,
+                password_hash: Some(hash),
+                sso: None,
+                generation: 0,
+            })
+            .await?;
         created += 1;
     }
     Ok(created)
@@ -27,12 +40,20 @@ pub async fn seed_users(store: &dyn Store, config: &Config) -> Result<usize, Sto
 
 /// With no account yet, a new one-time secret for the first-admin link (`/setup#token=…`);
 /// `None` once an account exists.
-pub async fn setup_secret(store: &dyn Store, config: &Config) -> Result<Option<String>, StoreError> {
+pub async fn setup_secret(
+    store: &dyn Store,
+    config: &Config,
+) -> Result<Option<String>, StoreError> {
     if store.has_users().await? {
         return Ok(None);
     }
     let secret = super::console::new_secret();
-    let grant = Grant { expires_at: Utc::now() + Duration::seconds(config.console.setup_link_ttl_secs as i64), data: serde_json::Value::Null };
-    store.put_grant(SETUP_GRANT, &key_of(&secret), &grant).await?;
+    let grant = Grant {
+        expires_at: Utc::now() + Duration::seconds(config.console.setup_link_ttl_secs as i64),
+        data: serde_json::Value::Null,
+    };
+    store
+        .put_grant(SETUP_GRANT, &key_of(&secret), &grant)
+        .await?;
     Ok(Some(secret))
 }

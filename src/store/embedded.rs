@@ -72,6 +72,7 @@ impl EmbeddedStore {
             );
             super::webhooks::create_tables(&tx)?;
             super::users::create_tables(&tx)?;
+            super::desk::create_tables(&tx)?;
         }
         tx.commit().map_err(backend)?;
         Ok(Self { db: Arc::new(db) })

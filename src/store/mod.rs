@@ -6,6 +6,7 @@
 
 mod blob_fs;
 mod blob_stream;
+mod desk;
 mod embedded;
 mod recordings;
 mod rows;
@@ -15,6 +16,7 @@ mod webhooks;
 
 pub use self::scylla::ScyllaStore;
 pub use blob_fs::FsBlobStore;
+pub use desk::DeskStateStore;
 pub use embedded::EmbeddedStore;
 pub use recordings::{Recording, RecordingStatus, RecordingStore, Repair};
 pub use users::{ConsoleSession, Grant, SsoLink, UserRecord, UserStore};
@@ -165,6 +167,7 @@ pub trait Store:
     + RecordingStore
     + WebhookStore
     + UserStore
+    + DeskStateStore
     + vkyc_domain::kyc::CaseStore
     + vkyc_domain::EventSink
 {

@@ -22,7 +22,8 @@ use super::rows::{self, JsonTable};
 use super::StoreError;
 
 pub(super) const USERS: JsonTable<u128> = TableDefinition::new("users");
-pub(super) const USERS_BY_EMAIL: TableDefinition<&str, u128> = TableDefinition::new("users_by_email");
+pub(super) const USERS_BY_EMAIL: TableDefinition<&str, u128> =
+    TableDefinition::new("users_by_email");
 pub(super) const USERS_BY_SSO: TableDefinition<&str, u128> = TableDefinition::new("users_by_sso");
 pub(super) const CONSOLE_SESSIONS: JsonTable<&str> = TableDefinition::new("console_sessions");
 pub(super) const GRANTS: JsonTable<(&str, &str)> = TableDefinition::new("grants");
@@ -88,30 +89,64 @@ pub trait UserStore: Send + Sync + 'static {
     async fn has_users(&self) -> Result<bool, StoreError>;
 
     /// `key`: the SHA-256 (hex) of the cookie.
-    async fn put_console_session(&self, key: &str, session: &ConsoleSession) -> Result<(), StoreError>;
+    async fn put_console_session(
+        &self,
+        key: &str,
+        session: &ConsoleSession,
+    ) -> Result<(), StoreError>;
     async fn get_console_session(&self, key: &str) -> Result<Option<ConsoleSession>, StoreError>;
     async fn delete_console_session(&self, key: &str) -> Result<(), StoreError>;
 
     /// `key`: the SHA-256 (hex) of the secret.
-    async fn put_grant(&self, kind: &'static str, key: &str, grant: &Grant) -> Result<(), StoreError>;
+    async fn put_grant(
+        &self,
+        kind: &'static str,
+        key: &str,
+        grant: &Grant,
+    ) -> Result<(), StoreError>;
     /// Removes and returns the grant if it exists and has not expired at `now`.
-    async fn take_grant(&self, kind: &'static str, key: &str, now: DateTime<Utc>) -> Result<Option<Grant>, StoreError>;
+    async fn take_grant(
+        &self,
+        kind: &'static str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Grant>, StoreError>;
     /// Whether an unexpired grant of `kind` exists.
     async fn has_grant(&self, kind: &'static str, now: DateTime<Utc>) -> Result<bool, StoreError>;
 }
 
 pub(super) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
-    rows::create_tables!(tx, USERS, USERS_BY_EMAIL, USERS_BY_SSO, CONSOLE_SESSIONS, GRANTS);
+    rows::create_tables!(
+        tx,
+        USERS,
+        USERS_BY_EMAIL,
+        USERS_BY_SSO,
+        CONSOLE_SESSIONS,
+        GRANTS
+    );
     Ok(())
 }
 
 /// Writes `record` and its indexes; the email and the SSO identity must be free or its own.
-fn put_user(tx: &redb::WriteTransaction, record: &UserRecord, old: Option<&UserRecord>) -> Result<(), StoreError> {
+fn put_user(
+    tx: &redb::WriteTransaction,
+    record: &UserRecord,
+    old: Option<&UserRecord>,
+) -> Result<(), StoreError> {
     let id = record.user.id.as_u128();
-    let taken = || StoreError::Conflict("email_taken", "another account has this email address".into());
+    let taken = || {
+        StoreError::Conflict(
+            "email_taken",
+            "another account has this email address".into(),
+        )
+    };
     {
         let mut by_email = tx.open_table(USERS_BY_EMAIL).map_err(backend)?;
-        if let Some(owner) = by_email.get(record.user.email.as_str()).map_err(backend)?.map(|v| v.value()) {
+        if let Some(owner) = by_email
+            .get(record.user.email.as_str())
+            .map_err(backend)?
+            .map(|v| v.value())
+        {
             if owner != id {
                 return Err(taken());
             }
@@ -121,14 +156,23 @@ fn put_user(tx: &redb::WriteTransaction, record: &UserRecord, old: Option<&UserR
                 by_email.remove(old.user.email.as_str()).map_err(backend)?;
             }
         }
-        by_email.insert(record.user.email.as_str(), id).map_err(backend)?;
+        by_email
+            .insert(record.user.email.as_str(), id)
+            .map_err(backend)?;
     }
     {
         let mut by_sso = tx.open_table(USERS_BY_SSO).map_err(backend)?;
         if let Some(link) = &record.sso {
-            if let Some(owner) = by_sso.get(link.key().as_str()).map_err(backend)?.map(|v| v.value()) {
+            if let Some(owner) = by_sso
+                .get(link.key().as_str())
+                .map_err(backend)?
+                .map(|v| v.value())
+            {
                 if owner != id {
-                    return Err(StoreError::Conflict("sso_taken", "another account is linked to this sign-on identity".into()));
+                    return Err(StoreError::Conflict(
+                        "sso_taken",
+                        "another account is linked to this sign-on identity".into(),
+                    ));
                 }
             }
         }
@@ -150,7 +194,10 @@ impl UserStore for EmbeddedStore {
         let record = record.clone();
         self.write_tx(move |tx| {
             if rows::read::<u128, UserRecord>(tx, USERS, record.user.id.as_u128())?.is_some() {
-                return Err(StoreError::Conflict("user_exists", "an account with this id exists".into()));
+                return Err(StoreError::Conflict(
+                    "user_exists",
+                    "an account with this id exists".into(),
+                ));
             }
             put_user(tx, &record, None)
         })
@@ -161,7 +208,8 @@ impl UserStore for EmbeddedStore {
         let record = record.clone();
         self.write_tx(move |tx| {
             let old: Option<UserRecord> = rows::read(tx, USERS, record.user.id.as_u128())?;
-            let old = old.ok_or_else(|| StoreError::Conflict("user_not_found", "no such account".into()))?;
+            let old = old
+                .ok_or_else(|| StoreError::Conflict("user_not_found", "no such account".into()))?;
             put_user(tx, &record, Some(&old))
         })
         .await
@@ -175,7 +223,13 @@ impl UserStore for EmbeddedStore {
         let email = email.as_str().to_string();
         self.read_tx(move |tx| {
             let by_email = tx.open_table(USERS_BY_EMAIL).map_err(backend)?;
-            let Some(id) = by_email.get(email.as_str()).map_err(backend)?.map(|v| v.value()) else { return Ok(None) };
+            let Some(id) = by_email
+                .get(email.as_str())
+                .map_err(backend)?
+                .map(|v| v.value())
+            else {
+                return Ok(None);
+            };
             rows::get(&tx.open_table(USERS).map_err(backend)?, id)
         })
         .await
@@ -185,7 +239,13 @@ impl UserStore for EmbeddedStore {
         let key = link.key();
         self.read_tx(move |tx| {
             let by_sso = tx.open_table(USERS_BY_SSO).map_err(backend)?;
-            let Some(id) = by_sso.get(key.as_str()).map_err(backend)?.map(|v| v.value()) else { return Ok(None) };
+            let Some(id) = by_sso
+                .get(key.as_str())
+                .map_err(backend)?
+                .map(|v| v.value())
+            else {
+                return Ok(None);
+            };
             rows::get(&tx.open_table(USERS).map_err(backend)?, id)
         })
         .await
@@ -208,38 +268,75 @@ impl UserStore for EmbeddedStore {
     }
 
     async fn has_users(&self) -> Result<bool, StoreError> {
-        self.read_tx(|tx| Ok(tx.open_table(USERS).map_err(backend)?.len().map_err(backend)? > 0)).await
+        self.read_tx(|tx| {
+            Ok(tx
+                .open_table(USERS)
+                .map_err(backend)?
+                .len()
+                .map_err(backend)?
+                > 0)
+        })
+        .await
     }
 
-    async fn put_console_session(&self, key: &str, session: &ConsoleSession) -> Result<(), StoreError> {
+    async fn put_console_session(
+        &self,
+        key: &str,
+        session: &ConsoleSession,
+    ) -> Result<(), StoreError> {
         let (key, session) = (key.to_string(), session.clone());
-        self.write_tx(move |tx| rows::write(tx, CONSOLE_SESSIONS, key.as_str(), &session)).await
+        self.write_tx(move |tx| rows::write(tx, CONSOLE_SESSIONS, key.as_str(), &session))
+            .await
     }
 
     async fn get_console_session(&self, key: &str) -> Result<Option<ConsoleSession>, StoreError> {
         let key = key.to_string();
-        self.read_tx(move |tx| rows::get(&tx.open_table(CONSOLE_SESSIONS).map_err(backend)?, key.as_str())).await
+        self.read_tx(move |tx| {
+            rows::get(
+                &tx.open_table(CONSOLE_SESSIONS).map_err(backend)?,
+                key.as_str(),
+            )
+        })
+        .await
     }
 
     async fn delete_console_session(&self, key: &str) -> Result<(), StoreError> {
         let key = key.to_string();
         self.write_tx(move |tx| {
-            tx.open_table(CONSOLE_SESSIONS).map_err(backend)?.remove(key.as_str()).map_err(backend)?;
+            tx.open_table(CONSOLE_SESSIONS)
+                .map_err(backend)?
+                .remove(key.as_str())
+                .map_err(backend)?;
             Ok(())
         })
         .await
     }
 
-    async fn put_grant(&self, kind: &'static str, key: &str, grant: &Grant) -> Result<(), StoreError> {
+    async fn put_grant(
+        &self,
+        kind: &'static str,
+        key: &str,
+        grant: &Grant,
+    ) -> Result<(), StoreError> {
         let (key, grant) = (key.to_string(), grant.clone());
-        self.write_tx(move |tx| rows::write(tx, GRANTS, (kind, key.as_str()), &grant)).await
+        self.write_tx(move |tx| rows::write(tx, GRANTS, (kind, key.as_str()), &grant))
+            .await
     }
 
-    async fn take_grant(&self, kind: &'static str, key: &str, now: DateTime<Utc>) -> Result<Option<Grant>, StoreError> {
+    async fn take_grant(
+        &self,
+        kind: &'static str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Grant>, StoreError> {
         let key = key.to_string();
         self.write_tx(move |tx| {
             let mut grants = tx.open_table(GRANTS).map_err(backend)?;
-            let taken = grants.remove((kind, key.as_str())).map_err(backend)?.map(|v| rows::decode::<Grant>(v.value())).transpose()?;
+            let taken = grants
+                .remove((kind, key.as_str()))
+                .map_err(backend)?
+                .map(|v| rows::decode::<Grant>(v.value()))
+                .transpose()?;
             Ok(taken.filter(|g| g.expires_at > now))
         })
         .await

@@ -1,21 +1,26 @@
-// Agent console (/agent#key=…): sessions, customer links, and the agent's side of the call.
+// Agent console (/agent, signed in): sessions, customer links, and the agent's side of the call.
 // Personal data (applicant names, dates of birth, answers, codes) is shown on screen only: never logged.
 //
-// Sessions, tokens and links use the back-office API key. What the agent does in a session
-// (captures, step attempts, step and case decisions) goes with the agent token issued for
-// that session, so that the case records which agent acted ("agent:<participant>").
+// Sessions, tokens and links go as the signed-in console (its cookie and CSRF token; nobody
+// signed in: to /signin). Taking a session's agent token assigns the session to this agent.
+// What the agent does in a session (captures, step attempts, step and case decisions) goes
+// with that agent token, so that the case records which agent acted ("agent:<user id>").
+// Supervisors and auditors open sessions here too: they follow the case and create auditor
+// links; only an agent's account joins a call as its agent.
 
 import { Api, ApiError, blobToBase64 } from './api.js';
 import { renderSteps, renderRecommendation, STEP_LABELS, resultLabel, questionsOf } from './kyc.js';
 import { RtcClient } from './rtc.js';
 import { checkBrowserSupport, getLocalMedia, stopStream } from './media.js';
 import { CallView, mediaBadges, exposeCallState } from './call.js';
-import { $, h, show, setStatus, showNotice, createMetrics, takeUrlSecret, elementsById, copyText, roleLabel, formatDuration } from './ui.js';
-
-const KEY_STORAGE = 'vkyc.agent.key';
+import { $, h, show, setStatus, showNotice, createMetrics, elementsById, copyText, roleLabel, formatDuration } from './ui.js';
+import { requireSignIn, showAccount, hasRole, signInUrl } from './staff.js';
 
 const metrics = createMetrics();
+/** The signed-in console's API (null until /v1/auth/me answered). */
 let api = null;
+/** The signed-in user: { id, email, name, roles, skills, … } */
+let me = null;
 let client = null;
 let localStream = null;
 let sessions = [];
@@ -36,16 +41,23 @@ let qForm = null;
 const view = new CallView({ section: $('#call'), hangUp: { id: 'end-btn', label: 'End call' }, preferredRole: 'customer', metrics });
 const els = elementsById();
 
-exposeCallState(() => client, metrics, { session: () => current?.session ?? null, kyc: () => kyc });
+exposeCallState(() => client, metrics, { session: () => current?.session ?? null, kyc: () => kyc, user: () => me });
+
+/** What the signed-in account may do here (the server decides; these only shape the page). */
+const can = {
+  /** Take a session's agent token: join its call, run its steps, decide. */
+  takeCalls: () => hasRole(me, 'agent'),
+  /** Create sessions and hand out customer links. */
+  handOutLinks: () => hasRole(me, 'agent', 'supervisor', 'admin'),
+};
 
 // ------------------------------------------------------------------ helpers
 
 function setPhase(phase) {
-  // 'nokey' | 'lobby' | 'call' | 'ended'
+  // 'loading' | 'lobby' | 'call' | 'ended'
   document.body.dataset.phase = phase;
-  show(els.keyCard, phase === 'nokey');
-  show(els.changeKeyBtn, phase === 'lobby');
   show(els.lobbySide, phase === 'lobby');
+  show(els.newSessionCard, phase === 'lobby' && can.handOutLinks());
   show(els.sessionPanel, phase === 'lobby');
   show(els.callSide, phase === 'call' || phase === 'ended');
   show(els.call, phase === 'call' || phase === 'ended');
@@ -56,13 +68,25 @@ function setPhase(phase) {
   renderKycVisibility();
 }
 
+/** The console's sign-in has ended (401): to /signin, unless a call is on (it goes on; a notice says so). */
+function signedOut(err) {
+  if (document.body.dataset.phase !== 'call') {
+    location.replace(signInUrl('/agent'));
+    return;
+  }
+  setStatus('You were signed out', 'warning');
+  showNotice(els.notice, {
+    kind: 'warning',
+    code: err.code,
+    title: 'You were signed out',
+    message: 'The call goes on. Sign in again after it to open other sessions.',
+    actions: [{ label: 'Sign in', onClick: () => window.open(signInUrl('/agent'), '_blank', 'noopener') }],
+  });
+}
+
 function apiFailed(err, what) {
   if (err instanceof ApiError && err.status === 401) {
-    sessionStorage.removeItem(KEY_STORAGE);
-    api = null;
-    setPhase('nokey');
-    setStatus('API key needed', 'error');
-    showNotice(els.notice, { kind: 'error', code: err.code, title: 'The API key was not accepted', message: 'Paste a valid API key to continue.' });
+    signedOut(err);
     return;
   }
   setStatus(`Could not ${what}`, 'error');
@@ -100,24 +124,25 @@ function details(dl, rows) {
   dl.replaceChildren(...rows.flatMap(([k, v, cls]) => [h('dt', {}, k), h('dd', { class: cls }, v ?? '—')]));
 }
 
-// ------------------------------------------------------------------ API key
+// ------------------------------------------------------------------ signed in
 
-function useKey(key) {
-  api = new Api(key);
-  sessionStorage.setItem(KEY_STORAGE, key);
-  showNotice(els.notice, null);
+async function start() {
+  api = Api.console();
+  setStatus('Loading…', 'busy');
+  let signedIn;
+  try {
+    signedIn = await requireSignIn(api);
+  } catch (err) {
+    setStatus('Could not load the console', 'error');
+    showNotice(els.notice, { kind: 'error', code: err?.code, title: 'Could not load the console', message: err?.message || 'Unexpected error.', actions: [{ label: 'Try again', onClick: () => location.reload() }] });
+    return;
+  }
+  if (!signedIn) return; // on the way to /signin
+  me = signedIn.user;
+  showAccount(els.account, me, api, { onError: (err) => apiFailed(err, 'sign out') });
+  els.sessionsEmpty.textContent = can.handOutLinks() ? 'No sessions yet. Create one above.' : 'No sessions yet.';
   setPhase('lobby');
   loadSessions();
-}
-
-function initKey() {
-  const key = takeUrlSecret('key', KEY_STORAGE);
-  if (key) useKey(key);
-  else {
-    setPhase('nokey');
-    setStatus('API key needed', 'info');
-    els.apiKeyInput.focus();
-  }
 }
 
 // ------------------------------------------------------------------ sessions
@@ -135,6 +160,11 @@ async function loadSessions({ quiet = false } = {}) {
   } finally {
     els.refreshBtn.disabled = false;
   }
+}
+
+/** Who has a session, for the list: another agent's name, or nothing (nobody yet, or this agent). */
+function agentOf(s) {
+  return s.agent && s.agent.id !== me?.id ? s.agent.name : null;
 }
 
 function renderSessions() {
@@ -155,7 +185,7 @@ function renderSessions() {
           },
           h('span', { class: 'name' }, s.applicant?.name || 'Unnamed applicant'),
           h('span', { class: statusClass(s.status) }, statusLabel(s.status)),
-          h('span', { class: 'meta' }, [s.applicant?.reference_id || s.external_ref || s.id.slice(0, 8), fmtTime(s.created_at)].join(' · ')),
+          h('span', { class: 'meta' }, [s.applicant?.reference_id || s.external_ref || s.id.slice(0, 8), fmtTime(s.created_at), agentOf(s)].filter(Boolean).join(' · ')),
         ),
       ),
     ),
@@ -197,29 +227,51 @@ async function selectSession(id) {
   const seq = ++selectSeq;
   const session = sessions.find((s) => s.id === id) || (await api.getSession(id).catch(() => null));
   if (!session || seq !== selectSeq) return;
-  current = { session, agent: null, customer: null, agentApi: null, members: [], target: null };
+  current = { session, agent: null, customer: null, agentApi: null, members: [], target: null, assignedElsewhere: false };
   kyc = null;
   otpSent = null;
   qForm = null;
   showNotice(els.kycNotice, null);
   els.auditorLink.value = '';
   show(els.auditorLink, false);
+  showNotice(els.auditorLinkNotice, null);
   els.decisionNotes.value = '';
   renderSessions();
   renderSessionPanel();
   renderKyc();
   refreshKyc();
+  showNotice(els.notice, null);
+  if (!can.handOutLinks()) {
+    // An auditor: the case and the auditor link, no call.
+    renderSessionPanel();
+    setStatus('Session selected', 'info');
+    return;
+  }
   setStatus('Preparing the call links…', 'busy');
   try {
-    const [agent, customer] = await Promise.all([api.issueToken(id, 'agent'), api.issueToken(id, 'customer')]);
+    // The agent token first: it assigns the session to this agent (or says who has it).
+    if (can.takeCalls()) {
+      try {
+        current.agent = await api.issueToken(id, 'agent');
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.code !== 'assigned_to_another_agent') throw err;
+        if (seq !== selectSeq) return;
+        current.assignedElsewhere = true;
+      }
+      if (seq !== selectSeq) return;
+    }
+    current.customer = await api.issueToken(id, 'customer');
     if (seq !== selectSeq) return;
-    current.agent = agent;
-    current.customer = customer;
     await loadMembers(seq);
     renderSessionPanel();
     renderKyc(); // the KYC actions need the agent token
-    showNotice(els.notice, null);
-    setStatus('Send the link to the customer, then join the call', 'info');
+    if (current.assignedElsewhere) {
+      const name = current.session.agent?.name || 'Another agent';
+      setStatus('Assigned to another agent', 'info');
+      showNotice(els.notice, { kind: 'info', code: 'assigned_to_another_agent', title: `${name} is this session's agent`, message: 'You can follow the case here; only its agent joins the call and decides.' });
+    } else {
+      setStatus(current.agent ? 'Send the link to the customer, then join the call' : 'Send the link to the customer', 'info');
+    }
   } catch (err) {
     if (seq !== selectSeq) return;
     apiFailed(err, 'prepare the call links');
@@ -248,6 +300,7 @@ function renderSessionPanel() {
     ['Reference ID', s.applicant?.reference_id || '—'],
     ['Session ID', s.id, 'mono'],
     ['Created', fmtTime(s.created_at)],
+    ['Agent', s.agent ? (s.agent.id === me?.id ? `${s.agent.name} (you)` : s.agent.name) : 'Not assigned yet'],
   ]);
   const link = current.customer ? customerUrl(current.customer.join_url) : '';
   els.customerLink.value = link;
@@ -256,8 +309,17 @@ function renderSessionPanel() {
   els.openLink.href = link || '#';
   show(els.openLink, !!link);
   els.linkHint.textContent = current.customer ? `Send this link to the customer. It works until ${fmtTime(current.customer.expires_at)}.` : '';
+  // An auditor's account hands out no links and adds no applicants.
+  show(els.customerLinkBox, can.handOutLinks());
+  show(els.groupBox, can.handOutLinks());
   els.joinBtn.disabled = !current.agent;
-  els.joinHint.textContent = current.agent ? 'Your camera and microphone will turn on.' : '';
+  els.joinHint.textContent = current.agent
+    ? 'Your camera and microphone will turn on.'
+    : current.assignedElsewhere
+      ? 'Only the session\'s agent joins the call.'
+      : !can.takeCalls()
+        ? 'Only an agent\'s account joins calls.'
+        : '';
 }
 
 async function copyLink() {
@@ -438,7 +500,7 @@ function muteRemote(peerId, kind, muted) {
 
 function renderKycVisibility() {
   const phase = document.body.dataset.phase;
-  show(els.kycPanel, !!current && phase !== 'nokey');
+  show(els.kycPanel, !!current && phase !== 'loading');
   updateCaptureButtons();
 }
 
@@ -509,7 +571,7 @@ function targetAgent() {
 function agentApi() {
   const agent = targetAgent();
   if (!agent) return null;
-  if (current.agentApi?.apiKey !== agent.token) current.agentApi = new Api(agent.token);
+  if (current.agentApi?.token !== agent.token) current.agentApi = new Api(agent.token);
   return current.agentApi;
 }
 
@@ -519,7 +581,10 @@ function agentApi() {
 async function loadMembers(seq) {
   const doc = await api.getSession(current.session.id).catch(() => null);
   if (!doc || seq !== selectSeq) return;
-  current.session = { ...current.session, participants: doc.participants || [] };
+  current.session = { ...current.session, agent: doc.agent ?? current.session.agent, participants: doc.participants || [] };
+  // Taking the agent token may have assigned the session: the list says to whom.
+  sessions = sessions.map((s) => (s.id === doc.id ? { ...s, agent: doc.agent } : s));
+  renderSessions();
   const members = [];
   for (const id of doc.participants || []) {
     const [session, customer] = await Promise.all([api.getSession(id), api.issueToken(id, 'customer')]);
@@ -569,7 +634,7 @@ async function pickApplicant() {
   const id = els.applicantSelect.value;
   const member = (current.members || []).find((m) => m.id === id);
   try {
-    if (member && !member.agent) member.agent = await api.issueToken(id, 'agent', { participantId: current.agent?.participant_id });
+    if (member && !member.agent && current.agent) member.agent = await api.issueToken(id, 'agent');
   } catch (err) {
     apiFailed(err, 'open the applicant');
     return;
@@ -598,15 +663,15 @@ async function asAgent(fn) {
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 401 || !api || !current) throw err;
     const sid = targetId();
-    const fresh = await api.issueToken(sid, 'agent', { participantId: targetAgent().participant_id });
+    const fresh = await api.issueToken(sid, 'agent');
     if (targetId() !== sid) throw err;
     if (current.target) current.target.agent = fresh;
     else current.agent = fresh;
     try {
       return await fn(agentApi());
     } catch (again) {
-      // Still refused: a problem with this session's token, not with the API key (kycFailed
-      // would otherwise ask for a new API key).
+      // Still refused: a problem with this session's token, not with the sign-in (kycFailed
+      // would otherwise send the console to /signin).
       if (again instanceof ApiError && again.status === 401) throw new ApiError(403, again.code, again.message);
       throw again;
     }
@@ -879,16 +944,29 @@ function saveAnswers(ev) {
   });
 }
 
+/** Why an auditor link was refused, in words (the console's roles decide: see issue_token). */
+function auditorLinkRefused(err) {
+  if (err?.code === 'maker_checker') {
+    return { title: 'You are this case\'s agent', message: 'Someone else must audit it: an auditor or a supervisor opens the session in their console and creates the link there.' };
+  }
+  if (err?.code === 'forbidden_role') {
+    return { title: 'Auditor links are for auditors and supervisors', message: 'Your account cannot create one. Ask an auditor or a supervisor to open this session in their console.' };
+  }
+  return { title: 'Could not create the auditor link', message: err?.message || 'Unexpected error.' };
+}
+
 async function issueAuditorLink() {
   if (!api || !current) return;
   els.auditorLinkBtn.disabled = true;
+  showNotice(els.auditorLinkNotice, null);
   try {
     const t = await api.issueToken(current.session.id, 'observer');
     els.auditorLink.value = new URL(`/audit#token=${encodeURIComponent(t.token)}`, location.origin).href;
     show(els.auditorLink, true);
     els.auditorLink.select();
   } catch (err) {
-    kycFailed(err, 'create the auditor link');
+    if (err instanceof ApiError && err.status === 401) apiFailed(err, 'create the auditor link');
+    else showNotice(els.auditorLinkNotice, { kind: err?.status === 403 ? 'warning' : 'error', code: err?.code, ...auditorLinkRefused(err) });
   } finally {
     els.auditorLinkBtn.disabled = false;
   }
@@ -896,23 +974,6 @@ async function issueAuditorLink() {
 
 // ------------------------------------------------------------------ start
 
-els.keyForm.addEventListener('submit', (ev) => {
-  ev.preventDefault();
-  const key = els.apiKeyInput.value.trim();
-  if (key) {
-    els.apiKeyInput.value = '';
-    useKey(key);
-  }
-});
-els.changeKeyBtn.addEventListener('click', () => {
-  sessionStorage.removeItem(KEY_STORAGE);
-  api = null;
-  current = null;
-  renderSessionPanel();
-  els.sessionsList.replaceChildren();
-  setPhase('nokey');
-  setStatus('API key needed', 'info');
-});
 els.newSessionForm.addEventListener('submit', createSession);
 els.refreshBtn.addEventListener('click', () => loadSessions());
 els.copyLinkBtn.addEventListener('click', copyLink);
@@ -945,4 +1006,4 @@ setInterval(() => {
 }, 15_000);
 
 renderSessionPanel();
-initKey();
+start();

@@ -1,4 +1,5 @@
-// REST client for the vkyc back-office API (see PROTOCOL.md, "REST").
+// REST client for the vkyc API (see PROTOCOL.md, "REST"), as a join token's holder or as the
+// signed-in console.
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -9,15 +10,53 @@ export class ApiError extends Error {
   }
 }
 
+/** Methods that change nothing: a signed-in console sends its CSRF token with every other one. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * The REST client, in one of two modes:
+ *
+ * - `new Api(token)`: with a bearer token, a join token (the join, audit and self-record
+ *   pages; the console's per-session agent API). No cookie is sent.
+ * - `Api.console()`: the signed-in console (a staff account). No Authorization header: the
+ *   browser sends the HttpOnly `vkyc_console` cookie itself (same origin), and every change
+ *   (POST, PUT, PATCH, DELETE) carries the console's CSRF token as `X-CSRF-Token`. The token
+ *   comes from `me()`, `login()` or `setup()`.
+ *
+ * The API key is the lender's back end's: no page uses it.
+ */
 export class Api {
-  /** @param {string} apiKey  back-office API key (sent as a Bearer token) */
-  constructor(apiKey, base = '') {
-    this.apiKey = apiKey;
+  /** @param {string|null} token  a join token (sent as a Bearer token); null for the signed-in console */
+  constructor(token = null, base = '') {
+    this.token = token || null;
     this.base = base;
+    /** The signed-in console's CSRF token (console mode only). */
+    this.csrfToken = null;
+  }
+
+  /** The signed-in console's client (cookie + CSRF token). */
+  static console(base = '') {
+    return new Api(null, base);
+  }
+
+  get isConsole() {
+    return !this.token;
+  }
+
+  /** The credentials of a request: the bearer token, or (console, a change) the CSRF token. */
+  authHeaders(method = 'GET') {
+    if (this.token) return { Authorization: `Bearer ${this.token}` };
+    if (this.csrfToken && !SAFE_METHODS.has(method.toUpperCase())) return { 'X-CSRF-Token': this.csrfToken };
+    return {};
+  }
+
+  /** fetch's `credentials`: the cookie goes only with the console's requests. */
+  get credentials() {
+    return this.token ? 'omit' : 'same-origin';
   }
 
   async request(method, path, body) {
-    const headers = { Accept: 'application/json', Authorization: `Bearer ${this.apiKey}` };
+    const headers = { Accept: 'application/json', ...this.authHeaders(method) };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     let res;
     try {
@@ -26,7 +65,7 @@ export class Api {
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         cache: 'no-store',
-        credentials: 'omit',
+        credentials: this.credentials,
       });
     } catch {
       throw new ApiError(0, 'network', 'The server could not be reached. Check your connection and try again.');
@@ -46,6 +85,63 @@ export class Api {
     }
     return data;
   }
+
+  // ---------------------------------------------------------------- the signed-in console
+
+  /** Keeps the CSRF token of a sign-in answer ({ user, csrf_token, method }) and returns the answer. */
+  _signedIn(data) {
+    this.csrfToken = data?.csrf_token || null;
+    return data;
+  }
+
+  /** Signs in with a password → { user, csrf_token, method }; 401 `invalid_credentials`. */
+  login(email, password) {
+    return this.request('POST', '/v1/auth/login', { email, password }).then((d) => this._signedIn(d));
+  }
+
+  /** The signed-in user → { user, csrf_token, method }; 401 when not signed in. */
+  me() {
+    return this.request('GET', '/v1/auth/me').then((d) => this._signedIn(d));
+  }
+
+  /** Signs out (the console session ends, the cookie is cleared). */
+  async logout() {
+    await this.request('POST', '/v1/auth/logout');
+    this.csrfToken = null;
+  }
+
+  /** Creates the first admin with the setup link's secret, and signs in → { user, csrf_token, method }. */
+  setup({ token, email, name, password }) {
+    return this.request('POST', '/v1/auth/setup', { token, email, name, password }).then((d) => this._signedIn(d));
+  }
+
+  /** Whether single sign-on is offered (`GET /v1/auth/sso` → { enabled }); false when the server has no such endpoint. */
+  async ssoEnabled() {
+    try {
+      return !!(await this.request('GET', '/v1/auth/sso'))?.enabled;
+    } catch {
+      return false;
+    }
+  }
+
+  // ---------------------------------------------------------------- accounts (admins)
+
+  /** Every account → [User] (User: { id, email, name, roles, skills, disabled, created_at }). */
+  listUsers() {
+    return this.request('GET', '/v1/users').then((d) => d?.users || []);
+  }
+
+  /** { email, name, roles: [agent|auditor|supervisor|admin], skills: { languages, products, regions, tags }, password? } → User */
+  createUser(user) {
+    return this.request('POST', '/v1/users', user);
+  }
+
+  /** changes: { name?, email?, roles?, skills?, disabled?, password? } → User */
+  updateUser(id, changes) {
+    return this.request('PATCH', `/v1/users/${encodeURIComponent(id)}`, changes);
+  }
+
+  // ---------------------------------------------------------------- sessions
 
   listSessions({ limit = 50 } = {}) {
     return this.request('GET', `/v1/sessions?limit=${encodeURIComponent(limit)}`).then((d) => d?.sessions || []);
@@ -78,7 +174,8 @@ export class Api {
   }
 
   // ---------------------------------------------------------------- KYC workflow
-  // These also work with a join token in place of the API key (the role decides what is allowed).
+  // With the session's join token (the role decides what is allowed); the case document also
+  // with the signed-in console.
 
   _s(sessionId) {
     return `/v1/sessions/${encodeURIComponent(sessionId)}`;
@@ -98,7 +195,6 @@ export class Api {
     return this.request('GET', `${this._s(sessionId)}/captures`).then((d) => d?.captures || []);
   }
 
-  /** The image of a capture, as a Blob. */
   /** The call's server-side recordings (oldest first). */
   listRecordings(sessionId) {
     return this.request('GET', `${this._s(sessionId)}/recordings`).then((d) => d?.recordings || []);
@@ -109,13 +205,14 @@ export class Api {
     return this.request('GET', `/v1/recordings/${encodeURIComponent(recordingId)}/url`);
   }
 
+  /** The image of a capture, as a Blob. */
   async captureBlob(sessionId, captureId) {
     let res;
     try {
       res = await fetch(`${this.base}${this._s(sessionId)}/captures/${encodeURIComponent(captureId)}`, {
-        headers: { Authorization: `Bearer ${this.apiKey}` },
+        headers: this.authHeaders('GET'),
         cache: 'no-store',
-        credentials: 'omit',
+        credentials: this.credentials,
       });
     } catch {
       throw new ApiError(0, 'network', 'The server could not be reached. Check your connection and try again.');

@@ -159,10 +159,10 @@ export class SelfRecorder {
       try {
         const res = await fetch(`${this.path}/video`, {
           method: 'PUT',
-          headers: { Authorization: `Bearer ${this.api.apiKey}`, 'Content-Type': video.type, 'Content-Range': `bytes ${offset}-${end - 1}/${video.size}` },
+          headers: { ...this.api.authHeaders('PUT'), 'Content-Type': video.type, 'Content-Range': `bytes ${offset}-${end - 1}/${video.size}` },
           body: video.slice(offset, end),
           cache: 'no-store',
-          credentials: 'omit',
+          credentials: this.api.credentials,
         });
         const body = await res.json().catch(() => null);
         if (!res.ok) throw new ApiError(res.status, body?.error?.code, body?.error?.message || `The server answered ${res.status}.`);

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startServer, api, createSessionWithTokens, launchBrowser, newPerson, waitForRemoteMedia, remoteMedia, screenshot, sleep } from './harness.mjs';
+import { startServer, api, createSessionWithTokens, launchBrowser, newPerson, waitForRemoteMedia, remoteMedia, screenshot, sleep, signIn, ACCOUNTS } from './harness.mjs';
 
 const TEST_TIMEOUT = 240_000;
 
@@ -43,8 +43,9 @@ async function setUpCall({ restLink = false } = {}) {
     }
   };
   try {
-    // Agent console: the key comes in the fragment; pick the session in the list.
-    await agentP.page.goto(`${server.url}/agent#key=test-key`);
+    // Agent console: signed in as the agent; pick the session in the list.
+    await signIn(agentP.page, server, ACCOUNTS.agent.email);
+    await agentP.page.goto(`${server.url}/agent`);
     const row = agentP.page.locator(`.session-item[data-session-id="${session.id}"]`);
     await row.waitFor({ state: 'visible' });
     await row.click();

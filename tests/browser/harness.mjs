@@ -11,7 +11,20 @@ import { createRequire } from 'node:module';
 export const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(HERE, '..', '..');
 export const OUT_DIR = join(HERE, 'out');
+/** The lender's back end's key: node uses it for what a back end does (create sessions, read results); no page does. */
 export const API_KEY = 'test-key';
+
+/**
+ * The demo staff accounts every test server starts with (`[console] seed_users`), by the
+ * name the tests use. Sign a page in with `signIn(page, server, ACCOUNTS.agent.email)`.
+ */
+export const ACCOUNTS = {
+  admin: { email: 'admin@vkyc.test', name: 'Ada Admin', roles: ['admin'], password: 'ada-admin-pass-42' },
+  agent: { email: 'agent@vkyc.test', name: 'Asha Agent', roles: ['agent'], skills: { languages: ['en', 'hi'] }, password: 'asha-agent-pass-42' },
+  agent2: { email: 'agent2@vkyc.test', name: 'Ravi Agent', roles: ['agent'], skills: { languages: ['hi'] }, password: 'ravi-agent-pass-42' },
+  auditor: { email: 'auditor@vkyc.test', name: 'Uma Auditor', roles: ['auditor'], password: 'uma-auditor-pass-42' },
+  supervisor: { email: 'supervisor@vkyc.test', name: 'Sam Supervisor', roles: ['supervisor'], password: 'sam-supervisor-pass-42' },
+};
 
 const require = createRequire(import.meta.url);
 
@@ -23,17 +36,39 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ------------------------------------------------------------------ server
 
+/** A TOML value: strings, numbers, booleans, arrays and inline tables (all the seed accounts need). */
+function toml(v) {
+  if (Array.isArray(v)) return `[${v.map(toml).join(', ')}]`;
+  if (v && typeof v === 'object') return `{ ${Object.entries(v).map(([k, x]) => `${k} = ${toml(x)}`).join(', ')} }`;
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
+/** The server's configuration file for `accounts` (VKYC_CONFIG): `[console] seed_users`. */
+function consoleConfig(accounts) {
+  const seeds = accounts.map((a) => toml(a)).join(',\n  ');
+  return `# Written by tests/browser/harness.mjs: the demo staff accounts.\n[console]\nseed_users = [\n  ${seeds},\n]\n`;
+}
+
 /**
  * Starts the vkyc binary on a free port with a fresh data directory.
  * `env`: extra VKYC_* configuration (e.g. { VKYC_KYC__OTP_NOTIFIER: 'file' }).
+ * `accounts`: the staff accounts it starts with (ACCOUNTS by default, written to a
+ * configuration file in the data directory, VKYC_CONFIG); [] for a first start, when the
+ * server prints the first-admin link (see `setupLink`).
  * Resolves with { url, dataDir, proc, logs(), stop() } once it printed "vkyc listening on URL".
  */
-export async function startServer({ timeoutMs = 120_000, env = {} } = {}) {
+export async function startServer({ timeoutMs = 120_000, env = {}, accounts = Object.values(ACCOUNTS) } = {}) {
   const bin = process.env.E2E_SERVER_BIN || join(REPO_ROOT, 'target', 'debug', 'vkyc');
   if (!existsSync(bin)) {
     throw new Error(`server binary not found: ${bin} (build it with \`cargo build\`, or set E2E_SERVER_BIN)`);
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'vkyc-browser-test-'));
+  const configEnv = {};
+  if (accounts.length) {
+    const file = join(dataDir, 'accounts.toml');
+    writeFileSync(file, consoleConfig(accounts));
+    configEnv.VKYC_CONFIG = file;
+  }
   const lines = [];
   const proc = spawn(bin, [], {
     cwd: REPO_ROOT,
@@ -47,6 +82,7 @@ export async function startServer({ timeoutMs = 120_000, env = {} } = {}) {
       // The test profile switches the verification engines off; the KYC pages need them
       // (models in ~/.cache/vkyc/models: `bash models/setup.sh --all`).
       VKYC_INFERENCE__ENABLED: 'true',
+      ...configEnv,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -100,6 +136,54 @@ export async function startServer({ timeoutMs = 120_000, env = {} } = {}) {
     rmSync(dataDir, { recursive: true, force: true });
   };
   return { url, dataDir, proc, stop, logs: () => lines.slice(), logTail: (n = 40) => lines.slice(-n).join('\n') };
+}
+
+/** The first-admin link a server without accounts prints on its stdout ("first start: open URL/setup#token=…"). */
+export async function setupLink(server, { timeoutMs = 10_000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const line = server.logs().find((l) => l.startsWith('[out]') && /first start:/.test(l));
+    const m = line?.match(/(https?:\/\/\S+\/setup#token=\S+)/);
+    if (m) return m[1];
+    if (Date.now() > deadline) throw new Error(`no setup link on the server's stdout within ${timeoutMs} ms:\n${server.logTail(20)}`);
+    await sleep(50);
+  }
+}
+
+// ------------------------------------------------------------------ staff sign-in
+
+/** The demo account with this email (ACCOUNTS). */
+export function account(email) {
+  const a = Object.values(ACCOUNTS).find((x) => x.email === email);
+  if (!a) throw new Error(`no demo account ${email}`);
+  return a;
+}
+
+/**
+ * Signs `page`'s browser context in as the staff account `email` (its password from ACCOUNTS
+ * unless given). `form: true` goes through the /signin page (fills the form, lands on
+ * `next`); otherwise `POST /v1/auth/login` with the context's request client, which keeps the
+ * cookie for the context's pages. Resolves with the signed-in user.
+ */
+export async function signIn(page, server, email, { password = account(email).password, form = false, next = '/agent' } = {}) {
+  if (form) {
+    await page.goto(`${server.url}/signin?next=${encodeURIComponent(next)}`);
+    await page.fill('#signin-email', email);
+    await page.fill('#signin-password', password);
+    await Promise.all([page.waitForURL((u) => u.pathname === next.split(/[?#]/)[0]), page.click('#signin-btn')]);
+    return page.evaluate(async () => (await (await fetch('/v1/auth/me')).json()).user);
+  }
+  const res = await page.request.post(`${server.url}/v1/auth/login`, { data: { email, password } });
+  if (res.status() !== 200) throw new Error(`sign-in of ${email} → ${res.status()} ${await res.text()}`);
+  return (await res.json()).user;
+}
+
+/** A page of `person` signed in as `email` on the agent console (/agent), its sessions listed. */
+export async function openConsole(person, server, email = ACCOUNTS.agent.email) {
+  await signIn(person.page, server, email);
+  await person.page.goto(`${server.url}/agent`);
+  await person.page.waitForSelector('body[data-phase="lobby"]');
+  return person;
 }
 
 // ------------------------------------------------------------------ REST

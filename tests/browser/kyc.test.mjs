@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { startServerAndBrowser, stopServerAndBrowser, withPeople, stopwatch, api, createSessionWithTokens, launchBrowser, newPerson, waitForRemoteMedia, screenshot, panCardFixture, cacheDir, sleep } from './harness.mjs';
+import { startServerAndBrowser, stopServerAndBrowser, withPeople, stopwatch, api, createSessionWithTokens, launchBrowser, newPerson, waitForRemoteMedia, screenshot, panCardFixture, cacheDir, sleep, signIn, ACCOUNTS } from './harness.mjs';
 
 let server;
 let browser;
@@ -21,11 +21,15 @@ after(() => stopServerAndBrowser({ server, browser }));
 
 const MUMBAI = { latitude: 19.07, longitude: 72.88, accuracy: 30 };
 
-/** An agent console (added to `people`) with `sessionId` picked and its steps panel open. */
-async function openAgentConsole(people, sessionId) {
-  const agent = await newPerson(browser, 'agent', { viewport: { width: 1360, height: 900 } });
+/**
+ * An agent console (added to `people`), signed in as `email` (the demo agent by default), with
+ * `sessionId` picked and its steps panel open.
+ */
+async function openAgentConsole(people, sessionId, { email = ACCOUNTS.agent.email, name = 'agent', media = true } = {}) {
+  const agent = await newPerson(browser, name, { media, viewport: { width: 1360, height: 900 } });
   people.push(agent);
-  await agent.page.goto(`${server.url}/agent#key=test-key`);
+  await signIn(agent.page, server, email);
+  await agent.page.goto(`${server.url}/agent`);
   const row = agent.page.locator(`.session-item[data-session-id="${sessionId}"]`);
   await row.waitFor({ state: 'visible' });
   await row.click();
@@ -159,16 +163,27 @@ test('KYC: consent, location, document, face + liveness, decision and audit thro
     const videoSize = await agent.page.evaluate(() => [document.querySelector('#remote-video').videoWidth, document.querySelector('#remote-video').videoHeight]);
     assert.ok(faceCap && faceCap.width >= 320, `face capture ${faceCap?.width}x${faceCap?.height}, video ${videoSize}`);
 
-    // ---- agent approves with a note; issues an auditor link
+    // ---- agent approves with a note; an agent's account cannot create the auditor link
     await agent.page.fill('#decision-notes', 'PAN card and face checked on the call');
     await agent.page.click('#approve-btn');
     await agent.page.waitForFunction(() => /Decided: Approved/.test(document.querySelector('#decision-state')?.textContent || ''));
     assert.equal(await agent.page.locator('#approve-btn').isDisabled(), true, 'decided once');
     await agent.page.click('#auditor-link-btn');
-    await agent.page.locator('#auditor-link').waitFor({ state: 'visible' });
-    const auditUrl = await agent.page.inputValue('#auditor-link');
-    assert.match(auditUrl, /^https?:\/\/[^/]+\/audit#token=[\w.%-]+$/);
+    const refused = agent.page.locator('#auditor-link-notice[data-code="forbidden_role"]');
+    await refused.waitFor({ state: 'visible' });
+    assert.match(await refused.textContent(), /for auditors and supervisors/);
+    assert.equal(await agent.page.locator('#auditor-link').isVisible(), false);
     mark('decided');
+
+    // ---- an auditor signs in to the console, opens the session and creates the link
+    const auditorConsole = await openAgentConsole(people, session.id, { email: ACCOUNTS.auditor.email, name: 'auditor-console', media: false });
+    assert.match(await auditorConsole.page.textContent('#account'), /Uma Auditor.*Auditor/s);
+    assert.equal(await auditorConsole.page.locator('#new-session-card').isVisible(), false, 'an auditor creates no sessions');
+    assert.equal(await auditorConsole.page.locator('#join-btn').isDisabled(), true, 'an auditor joins no call as its agent');
+    await auditorConsole.page.click('#auditor-link-btn');
+    await auditorConsole.page.locator('#auditor-link').waitFor({ state: 'visible' });
+    const auditUrl = await auditorConsole.page.inputValue('#auditor-link');
+    assert.match(auditUrl, /^https?:\/\/[^/]+\/audit#token=[\w.%-]+$/);
 
     // ---- auditor: sees the evidence, approves
     const auditor = await newPerson(browser, 'auditor', { media: false, viewport: { width: 1280, height: 900 } });
@@ -300,7 +315,8 @@ test('KYC: refused consent and denied location are explained and recorded', { ti
     await cust.page.click('#location-skip-btn');
     await cust.page.locator('#join-btn:not([disabled])').waitFor();
 
-    await agent.page.goto(`${server.url}/agent#key=test-key`);
+    await signIn(agent.page, server, ACCOUNTS.agent.email);
+    await agent.page.goto(`${server.url}/agent`);
     await agent.page.locator(`.session-item[data-session-id="${session.id}"]`).click();
     await agent.page.waitForFunction(() => document.querySelector('#kyc-steps [data-step="location"]')?.dataset.outcome === 'failed');
     const loc = await agent.page.textContent('#kyc-steps [data-step="location"]');

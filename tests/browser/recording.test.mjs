@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { startServerAndBrowser, stopServerAndBrowser, api, createSessionWithTokens, newPerson, waitForRemoteMedia, screenshot, sleep } from './harness.mjs';
+import { startServerAndBrowser, stopServerAndBrowser, api, createSessionWithTokens, newPerson, waitForRemoteMedia, screenshot, sleep, signIn, ACCOUNTS } from './harness.mjs';
 
 const CALL_SECONDS = 30;
 
@@ -33,7 +33,8 @@ test(`a ${CALL_SECONDS}-second call is recorded, ready when it ends, and plays f
   const customerP = await newPerson(browser, 'customer');
   const auditorP = await newPerson(browser, 'auditor', { media: false });
   try {
-    await agentP.page.goto(`${server.url}/agent#key=test-key`);
+    await signIn(agentP.page, server, ACCOUNTS.agent.email);
+    await agentP.page.goto(`${server.url}/agent`);
     const row = agentP.page.locator(`.session-item[data-session-id="${session.id}"]`);
     await row.click();
     await agentP.page.waitForFunction(() => /#token=/.test(document.querySelector('#customer-link')?.value || ''));

@@ -13,6 +13,8 @@ pub struct TestApp {
     pub api: ApiClient,
     pub http: reqwest::Client,
     pub data_dir: tempfile::TempDir,
+    /// The first-admin link the server printed (no account yet).
+    pub setup_url: Option<String>,
 }
 
 impl TestApp {
@@ -49,12 +51,132 @@ pub async fn spawn_app_with(tweak: impl FnOnce(figment::Figment) -> figment::Fig
     let config = Config::extract(fig).expect("test config");
     let app = Application::build(config).await.expect("server starts");
     let base = app.public_url().to_string();
+    let setup_url = app.setup_url().map(str::to_string);
     tokio::spawn(app.run_until_stopped());
     TestApp {
+        setup_url,
         api: ApiClient::new(&base, API_KEY),
         base,
         http: test_client(),
         data_dir,
+    }
+}
+
+/// The password of the accounts [`with_staff`] seeds.
+pub const STAFF_PASSWORD: &str = "staff-password-0123";
+
+/// Seeds `console.seed_users` with these accounts: (email, roles, languages).
+pub fn with_staff(fig: figment::Figment, staff: &[(&str, &[&str], &[&str])]) -> figment::Figment {
+    let users: Vec<serde_json::Value> = staff
+        .iter()
+        .map(|(email, roles, langs)| {
+            serde_json::json!({"email": email, "name": format!("Staff {}", email.split('@').next().unwrap()), "roles": roles,
+                "skills": {"languages": langs}, "password": STAFF_PASSWORD})
+        })
+        .collect();
+    fig.merge(("console.seed_users", users))
+}
+
+/// A signed-in console: a cookie jar and the CSRF token.
+pub struct Console {
+    pub http: reqwest::Client,
+    pub csrf: String,
+    pub user: serde_json::Value,
+    pub base: String,
+    /// `vkyc_console=…`, as the server set it.
+    pub cookie: String,
+}
+
+impl Console {
+    /// Signs in with a password; panics unless it answers 200.
+    pub async fn sign_in(app: &TestApp, email: &str) -> Console {
+        Self::try_sign_in(app, email, STAFF_PASSWORD)
+            .await
+            .unwrap_or_else(|(s, b)| panic!("sign in {email}: {s} {b}"))
+    }
+
+    pub async fn try_sign_in(
+        app: &TestApp,
+        email: &str,
+        password: &str,
+    ) -> Result<Console, (u16, serde_json::Value)> {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let res = http
+            .post(format!("{}/v1/auth/login", app.base))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let cookie = res
+            .headers()
+            .get("set-cookie")
+            .and_then(|c| c.to_str().ok())
+            .and_then(|c| c.split(';').next())
+            .unwrap_or("")
+            .to_string();
+        let body: serde_json::Value = res.json().await.unwrap();
+        if status != 200 {
+            return Err((status, body));
+        }
+        Ok(Console {
+            http,
+            csrf: body["csrf_token"].as_str().unwrap().to_string(),
+            user: body["user"].clone(),
+            base: app.base.clone(),
+            cookie,
+        })
+    }
+
+    pub fn user_id(&self) -> String {
+        self.user["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// A join token of the session for `role`, asked for by this console.
+    pub async fn token(&self, session: &str, role: &str) -> (u16, serde_json::Value) {
+        self.post(
+            &format!("/v1/sessions/{session}/tokens"),
+            serde_json::json!({"role": role}),
+        )
+        .await
+    }
+
+    /// A change with the CSRF token.
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.send(reqwest::Method::POST, path, body, true).await
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+        csrf: bool,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .json(&body);
+        if csrf {
+            req = req.header("x-csrf-token", &self.csrf);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 }
 

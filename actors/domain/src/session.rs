@@ -16,8 +16,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::desk::user::{Skills, UserRef};
 use crate::events::{data, DomainEvent, EventKind};
-use crate::desk::user::UserRef;
 use crate::ids::{SessionId, UserId};
 use crate::kyc::{StepType, DEFAULT_WORKFLOW};
 
@@ -200,6 +200,10 @@ pub struct NewSession {
     /// parent). Each applicant has their own workflow and case; the agent decides the parent.
     #[serde(default)]
     pub parent_id: Option<SessionId>,
+    /// What the call needs of its agent (languages the customer speaks, the product, the
+    /// region, tags): the queue offers it only to agents with these skills.
+    #[serde(default)]
+    pub requirements: Skills,
     /// Record the call on the server (default `recording.enabled`). A group's applicants are
     /// in the parent's recording.
     #[serde(default)]
@@ -241,6 +245,9 @@ pub struct Session {
     pub participants: Vec<SessionId>,
     /// Whether the call is recorded; `None`: the server's default.
     pub record: Option<bool>,
+    /// What the call needs of its agent (see [`NewSession::requirements`]).
+    #[serde(default, skip_serializing_if = "Skills::is_empty")]
+    pub requirements: Skills,
     /// The staff agent the session is assigned to (by the queue, or the agent who took it in
     /// the console): only they act as its agent, and they cannot audit it.
     #[serde(default)]
@@ -255,7 +262,11 @@ pub struct AssignedElsewhere;
 impl Session {
     /// Assigns the session to `agent` unless another agent has it; `Ok(true)` when this
     /// changed the session (it had no agent).
-    pub fn assign(&mut self, agent: &UserRef, now: DateTime<Utc>) -> Result<bool, AssignedElsewhere> {
+    pub fn assign(
+        &mut self,
+        agent: &UserRef,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AssignedElsewhere> {
         match &self.agent {
             Some(a) if a.id == agent.id => Ok(false),
             Some(_) => Err(AssignedElsewhere),
@@ -413,6 +424,7 @@ impl Session {
             parent_id: new.parent_id,
             participants: vec![],
             record: new.record,
+            requirements: new.requirements,
             agent: None,
         })
     }
@@ -607,8 +619,16 @@ mod tests {
     #[test]
     fn a_session_is_assigned_to_one_agent() {
         let mut s = live();
-        let a = UserRef { id: UserId::new(), name: "A".into(), email: "a@b.co".into() };
-        let b = UserRef { id: UserId::new(), name: "B".into(), email: "b@b.co".into() };
+        let a = UserRef {
+            id: UserId::new(),
+            name: "A".into(),
+            email: "a@b.co".into(),
+        };
+        let b = UserRef {
+            id: UserId::new(),
+            name: "B".into(),
+            email: "b@b.co".into(),
+        };
         let now = Utc::now();
         assert_eq!(s.assign(&a, now), Ok(true));
         assert_eq!(s.assign(&a, now), Ok(false));

@@ -182,6 +182,7 @@ pub struct Statements {
     /// Recordings' metadata (`recordings.rs`).
     rec: recordings::Statements,
     users: users::Statements,
+    desk: users::DeskStatements,
     /// Webhook subscriptions, deliveries, the due queue and dead letters (`webhooks.rs`).
     wh: webhooks::Statements,
 }
@@ -692,6 +693,7 @@ async fn prepare_all(
         set_relay_cursor: prep(s, "INSERT INTO relay_cursors (name, seq) VALUES (?, ?)", QUORUM).await?,
         rec: recordings::prepare(s).await?,
         users: users::prepare(s).await?,
+        desk: users::prepare_desk(s).await?,
         wh: webhooks::prepare(s).await?,
     };
     Ok((st, Capabilities { lwt, ranges }))

@@ -50,32 +50,71 @@ pub(super) async fn prepare(s: &CqlSession) -> Result<Statements, StoreError> {
     Ok(Statements {
         insert: prep(s, "INSERT INTO users (id, doc) VALUES (?, ?)", QUORUM).await?,
         get: prep(s, "SELECT doc FROM users WHERE id = ?", QUORUM).await?,
-        insert_email: prep(s, "INSERT INTO users_by_email (email, id) VALUES (?, ?)", QUORUM).await?,
+        insert_email: prep(
+            s,
+            "INSERT INTO users_by_email (email, id) VALUES (?, ?)",
+            QUORUM,
+        )
+        .await?,
         get_email: prep(s, "SELECT id FROM users_by_email WHERE email = ?", QUORUM).await?,
         delete_email: prep(s, "DELETE FROM users_by_email WHERE email = ?", QUORUM).await?,
-        insert_sso: prep(s, "INSERT INTO users_by_sso (link, id) VALUES (?, ?)", QUORUM).await?,
+        insert_sso: prep(
+            s,
+            "INSERT INTO users_by_sso (link, id) VALUES (?, ?)",
+            QUORUM,
+        )
+        .await?,
         get_sso: prep(s, "SELECT id FROM users_by_sso WHERE link = ?", QUORUM).await?,
         delete_sso: prep(s, "DELETE FROM users_by_sso WHERE link = ?", QUORUM).await?,
-        insert_list: prep(s, "INSERT INTO users_list (scope, email, id) VALUES (?, ?, ?)", QUORUM).await?,
-        delete_list: prep(s, "DELETE FROM users_list WHERE scope = ? AND email = ?", QUORUM).await?,
+        insert_list: prep(
+            s,
+            "INSERT INTO users_list (scope, email, id) VALUES (?, ?, ?)",
+            QUORUM,
+        )
+        .await?,
+        delete_list: prep(
+            s,
+            "DELETE FROM users_list WHERE scope = ? AND email = ?",
+            QUORUM,
+        )
+        .await?,
         list: prep(s, "SELECT id FROM users_list WHERE scope = ?", QUORUM).await?,
-        put_session: prep(s, "INSERT INTO console_sessions (key, doc) VALUES (?, ?) USING TTL ?", QUORUM).await?,
+        put_session: prep(
+            s,
+            &format!(
+                "INSERT INTO console_sessions (key, doc) VALUES (?, ?) USING TTL {ROW_TTL_SECS}"
+            ),
+            QUORUM,
+        )
+        .await?,
         get_session: prep(s, "SELECT doc FROM console_sessions WHERE key = ?", QUORUM).await?,
         delete_session: prep(s, "DELETE FROM console_sessions WHERE key = ?", QUORUM).await?,
-        put_grant: prep(s, "INSERT INTO grants (kind, key, doc) VALUES (?, ?, ?) USING TTL ?", QUORUM).await?,
-        get_grant: prep(s, "SELECT doc FROM grants WHERE kind = ? AND key = ?", QUORUM).await?,
+        put_grant: prep(
+            s,
+            &format!(
+                "INSERT INTO grants (kind, key, doc) VALUES (?, ?, ?) USING TTL {ROW_TTL_SECS}"
+            ),
+            QUORUM,
+        )
+        .await?,
+        get_grant: prep(
+            s,
+            "SELECT doc FROM grants WHERE kind = ? AND key = ?",
+            QUORUM,
+        )
+        .await?,
         list_grants: prep(s, "SELECT doc FROM grants WHERE kind = ?", QUORUM).await?,
         delete_grant: prep(s, "DELETE FROM grants WHERE kind = ? AND key = ?", QUORUM).await?,
     })
 }
 
+/// How long a console session's or a grant's row outlives its writing: longer than any
+/// timeout the configuration allows (a console's absolute timeout is at most 7 days); the
+/// server checks the real expiry itself on every read.
+const ROW_TTL_SECS: u32 = 8 * 86_400;
+
 fn sso_key(link: &SsoLink) -> String {
     format!("{} {}", link.issuer, link.subject)
-}
-
-/// Seconds from now to `until`, at least 1 (a CQL TTL of 0 means "forever").
-fn ttl_until(until: DateTime<Utc>) -> i32 {
-    (until - Utc::now()).num_seconds().clamp(1, i32::MAX as i64) as i32
 }
 
 impl ScyllaStore {
@@ -84,23 +123,49 @@ impl ScyllaStore {
         Ok(rows.into_iter().next().and_then(|r| r.0))
     }
 
-    async fn text_doc<T: serde::de::DeserializeOwned>(&self, st: &PreparedStatement, key: impl scylla::serialize::row::SerializeRow) -> Result<Option<T>, StoreError> {
+    async fn text_doc<T: serde::de::DeserializeOwned>(
+        &self,
+        st: &PreparedStatement,
+        key: impl scylla::serialize::row::SerializeRow,
+    ) -> Result<Option<T>, StoreError> {
         let rows: Vec<(Option<String>,)> = self.rows(st, key).await?;
-        rows.into_iter().next().and_then(|r| r.0).map(|d| serde_json::from_str(&d).map_err(corrupt)).transpose()
+        rows.into_iter()
+            .next()
+            .and_then(|r| r.0)
+            .map(|d| serde_json::from_str(&d).map_err(corrupt))
+            .transpose()
     }
 
     /// Checks the record's email and SSO identity are free (or its own), then writes the
     /// account and its indexes in one logged batch, dropping the old ones of `old`.
-    async fn put_user(&self, record: &UserRecord, old: Option<&UserRecord>) -> Result<(), StoreError> {
+    async fn put_user(
+        &self,
+        record: &UserRecord,
+        old: Option<&UserRecord>,
+    ) -> Result<(), StoreError> {
         let st = &self.inner.st.users;
         let id = record.user.id.into_uuid();
         let email = record.user.email.as_str().to_string();
-        if self.owner(&st.get_email, &email).await?.is_some_and(|o| o != id) {
-            return Err(StoreError::Conflict("email_taken", "another account has this email address".into()));
+        if self
+            .owner(&st.get_email, &email)
+            .await?
+            .is_some_and(|o| o != id)
+        {
+            return Err(StoreError::Conflict(
+                "email_taken",
+                "another account has this email address".into(),
+            ));
         }
         if let Some(link) = &record.sso {
-            if self.owner(&st.get_sso, &sso_key(link)).await?.is_some_and(|o| o != id) {
-                return Err(StoreError::Conflict("sso_taken", "another account is linked to this sign-on identity".into()));
+            if self
+                .owner(&st.get_sso, &sso_key(link))
+                .await?
+                .is_some_and(|o| o != id)
+            {
+                return Err(StoreError::Conflict(
+                    "sso_taken",
+                    "another account is linked to this sign-on identity".into(),
+                ));
             }
         }
         let mut tx = Tx::new();
@@ -113,7 +178,10 @@ impl ScyllaStore {
                 tx.push(&st.delete_sso, (sso_key(link),));
             }
         }
-        tx.push(&st.insert, (id, serde_json::to_string(record).map_err(backend)?));
+        tx.push(
+            &st.insert,
+            (id, serde_json::to_string(record).map_err(backend)?),
+        );
         tx.push(&st.insert_email, (email.clone(), id));
         tx.push(&st.insert_list, (LIST, email, id));
         if let Some(link) = &record.sso {
@@ -133,15 +201,23 @@ impl ScyllaStore {
 #[async_trait::async_trait]
 impl UserStore for ScyllaStore {
     async fn create_user(&self, record: &UserRecord) -> Result<(), StoreError> {
-        if self.user_at(Some(record.user.id.into_uuid())).await?.is_some() {
-            return Err(StoreError::Conflict("user_exists", "an account with this id exists".into()));
+        if self
+            .user_at(Some(record.user.id.into_uuid()))
+            .await?
+            .is_some()
+        {
+            return Err(StoreError::Conflict(
+                "user_exists",
+                "an account with this id exists".into(),
+            ));
         }
         self.put_user(record, None).await
     }
 
     async fn update_user(&self, record: &UserRecord) -> Result<(), StoreError> {
         let old = self.user_at(Some(record.user.id.into_uuid())).await?;
-        let old = old.ok_or_else(|| StoreError::Conflict("user_not_found", "no such account".into()))?;
+        let old =
+            old.ok_or_else(|| StoreError::Conflict("user_not_found", "no such account".into()))?;
         self.put_user(record, Some(&old)).await
     }
 
@@ -150,12 +226,16 @@ impl UserStore for ScyllaStore {
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
-        let id = self.owner(&self.inner.st.users.get_email, email.as_str()).await?;
+        let id = self
+            .owner(&self.inner.st.users.get_email, email.as_str())
+            .await?;
         self.user_at(id).await
     }
 
     async fn user_by_sso(&self, link: &SsoLink) -> Result<Option<UserRecord>, StoreError> {
-        let id = self.owner(&self.inner.st.users.get_sso, &sso_key(link)).await?;
+        let id = self
+            .owner(&self.inner.st.users.get_sso, &sso_key(link))
+            .await?;
         self.user_at(id).await
     }
 
@@ -175,41 +255,71 @@ impl UserStore for ScyllaStore {
         Ok(!ids.is_empty())
     }
 
-    async fn put_console_session(&self, key: &str, session: &ConsoleSession) -> Result<(), StoreError> {
-        // The row outlives any absolute timeout a deployment would choose; the server checks
-        // both timeouts on every request.
-        let ttl = ttl_until(session.created_at + chrono::Duration::days(2));
+    async fn put_console_session(
+        &self,
+        key: &str,
+        session: &ConsoleSession,
+    ) -> Result<(), StoreError> {
         let doc = serde_json::to_string(session).map_err(backend)?;
-        self.inner.session.execute_unpaged(&self.inner.st.users.put_session, (key, doc, ttl)).await.map_err(backend)?;
+        self.inner
+            .session
+            .execute_unpaged(&self.inner.st.users.put_session, (key, doc))
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
     async fn get_console_session(&self, key: &str) -> Result<Option<ConsoleSession>, StoreError> {
-        self.text_doc(&self.inner.st.users.get_session, (key,)).await
+        self.text_doc(&self.inner.st.users.get_session, (key,))
+            .await
     }
 
     async fn delete_console_session(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.session.execute_unpaged(&self.inner.st.users.delete_session, (key,)).await.map_err(backend)?;
+        self.inner
+            .session
+            .execute_unpaged(&self.inner.st.users.delete_session, (key,))
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
-    async fn put_grant(&self, kind: &'static str, key: &str, grant: &Grant) -> Result<(), StoreError> {
+    async fn put_grant(
+        &self,
+        kind: &'static str,
+        key: &str,
+        grant: &Grant,
+    ) -> Result<(), StoreError> {
         let doc = serde_json::to_string(grant).map_err(backend)?;
-        let ttl = ttl_until(grant.expires_at);
-        self.inner.session.execute_unpaged(&self.inner.st.users.put_grant, (kind, key, doc, ttl)).await.map_err(backend)?;
+        self.inner
+            .session
+            .execute_unpaged(&self.inner.st.users.put_grant, (kind, key, doc))
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
-    async fn take_grant(&self, kind: &'static str, key: &str, now: DateTime<Utc>) -> Result<Option<Grant>, StoreError> {
-        let grant: Option<Grant> = self.text_doc(&self.inner.st.users.get_grant, (kind, key)).await?;
+    async fn take_grant(
+        &self,
+        kind: &'static str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Grant>, StoreError> {
+        let grant: Option<Grant> = self
+            .text_doc(&self.inner.st.users.get_grant, (kind, key))
+            .await?;
         if grant.is_some() {
-            self.inner.session.execute_unpaged(&self.inner.st.users.delete_grant, (kind, key)).await.map_err(backend)?;
+            self.inner
+                .session
+                .execute_unpaged(&self.inner.st.users.delete_grant, (kind, key))
+                .await
+                .map_err(backend)?;
         }
         Ok(grant.filter(|g| g.expires_at > now))
     }
 
     async fn has_grant(&self, kind: &'static str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let docs: Vec<(Option<String>,)> = self.rows(&self.inner.st.users.list_grants, (kind,)).await?;
+        let docs: Vec<(Option<String>,)> =
+            self.rows(&self.inner.st.users.list_grants, (kind,)).await?;
         for (doc,) in docs {
             let Some(doc) = doc else { continue };
             let g: Grant = serde_json::from_str(&doc).map_err(corrupt)?;
@@ -218,5 +328,46 @@ impl UserStore for ScyllaStore {
             }
         }
         Ok(false)
+    }
+}
+
+/// The desk's queue document (`desk_state`, one row), written with its events in one batch.
+pub(super) struct DeskStatements {
+    get: PreparedStatement,
+    put: PreparedStatement,
+}
+
+pub(super) async fn prepare_desk(s: &CqlSession) -> Result<DeskStatements, StoreError> {
+    Ok(DeskStatements {
+        get: prep(s, "SELECT doc FROM desk_state WHERE scope = ?", QUORUM).await?,
+        put: prep(
+            s,
+            "INSERT INTO desk_state (scope, doc) VALUES (?, ?)",
+            QUORUM,
+        )
+        .await?,
+    })
+}
+
+const QUEUE: &str = "queue";
+
+#[async_trait::async_trait]
+impl crate::store::DeskStateStore for ScyllaStore {
+    async fn load_queue(&self) -> Result<Option<vkyc_domain::desk::queue::Queue>, StoreError> {
+        self.text_doc(&self.inner.st.desk.get, (QUEUE,)).await
+    }
+
+    async fn save_queue(
+        &self,
+        queue: &vkyc_domain::desk::queue::Queue,
+        events: &[vkyc_domain::DomainEvent],
+    ) -> Result<(), StoreError> {
+        let mut tx = Tx::new();
+        tx.push(
+            &self.inner.st.desk.put,
+            (QUEUE, serde_json::to_string(queue).map_err(backend)?),
+        );
+        self.push_events(&mut tx, events)?;
+        self.run(tx).await
     }
 }

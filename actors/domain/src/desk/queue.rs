@@ -50,7 +50,8 @@
 //! [`Queue::position`] is 1 + the number of connected customers who entered earlier and who
 //! compete for the same agents: for whom at least one agent who could serve this customer
 //! (any agent not offline) could serve them too. Customers whose requirements no shared
-//! agent serves do not count, since they never take this customer's agent.
+//! agent serves do not count, since they never take this customer's agent. With no such
+//! agent on the desk yet, every earlier connected customer counts (order of arrival).
 //!
 //! [`Queue::estimated_wait`] is `None` when there is nothing honest to say (no agent on the
 //! desk able to serve the customer, or no call has ended since the state began, so no handle
@@ -715,9 +716,14 @@ impl Queue {
             .values()
             .filter(|a| a.state() != AgentState::Offline && a.skills.serves(&mine.requirements))
             .collect();
+        // With no able agent on the desk yet, plain order of arrival.
         let ahead = self.entries[..me]
             .iter()
-            .filter(|e| e.connected && shared.iter().any(|a| a.skills.serves(&e.requirements)))
+            .filter(|e| {
+                e.connected
+                    && (shared.is_empty()
+                        || shared.iter().any(|a| a.skills.serves(&e.requirements)))
+            })
             .count();
         Some(ahead as u32 + 1)
     }
