@@ -10,6 +10,7 @@
 //!   [`call`] (one simulated call: session, peers, paced media, step flow),
 //!   [`stats`] (forwarding latency, loss, jitter, histograms),
 //!   [`prom`] (the server's `/metrics`), [`run`] (a load level: ramp, sampler, progress),
+//!   [`queue`] (the agent desk under load: customers queueing, simulated agents taking calls),
 //!   [`relay`] (the minimal UDP relay baseline), [`report`] (JSON report, SLO verdicts,
 //!   capacity search) and [`html`] (the HTML page with its charts).
 
@@ -21,6 +22,7 @@ pub mod html;
 pub mod media;
 pub mod peer;
 pub mod prom;
+pub mod queue;
 pub mod relay;
 pub mod report;
 pub mod run;

@@ -64,6 +64,42 @@ enum Cmd {
         #[arg(long, default_value_t = 20.0)]
         duration: f64,
     },
+    /// The agent desk under load: customers arrive and queue, simulated agents (staff
+    /// accounts made with the admin's credentials) take each offer, hold a real call, end it
+    /// and wrap up. Reports enter → offer (with an agent free) and enter → connected.
+    Queue {
+        /// Server base URL.
+        #[arg(long)]
+        url: String,
+        #[arg(long, env = "VKYC_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        #[arg(long)]
+        api_key_file: Option<PathBuf>,
+        /// An admin account (creates or resets the agents' accounts `lt-agent-N@loadtest.invalid`).
+        #[arg(long, env = "VKYC_ADMIN_EMAIL")]
+        admin_email: String,
+        #[arg(long, env = "VKYC_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: String,
+        #[arg(long, default_value_t = 200)]
+        customers: usize,
+        #[arg(long, default_value_t = 20)]
+        agents: usize,
+        /// Customers entering the queue per second.
+        #[arg(long, default_value_t = 5.0)]
+        arrival_rate: f64,
+        /// Milliseconds each call is held before the agent ends it.
+        #[arg(long, default_value_t = 500)]
+        hold_ms: u64,
+        /// Seconds to wait for the last customers.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Fail (exit 1) when the p99 of enter → offer with an agent free exceeds this (ms).
+        #[arg(long, default_value_t = 200.0)]
+        slo_offer_p99_ms: f64,
+        /// Write the JSON report here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Validate a JSON report against the report's JSON Schema.
     ValidateReport { report: PathBuf },
     /// Render the HTML page of a JSON report again (e.g. after editing or merging reports).
@@ -438,6 +474,38 @@ fn validate(v: &serde_json::Value) -> Result<()> {
 
 async fn main_inner(cli: Cli) -> Result<bool> {
     match cli.cmd {
+        Cmd::Queue { url, api_key, api_key_file, admin_email, admin_password, customers, agents, arrival_rate, hold_ms, timeout, slo_offer_p99_ms, out } => {
+            let key = match (api_key, api_key_file) {
+                (Some(k), _) => k,
+                (None, Some(f)) => std::fs::read_to_string(&f).with_context(|| f.display().to_string())?.trim().to_string(),
+                (None, None) => bail!("no API key: pass --api-key, set VKYC_API_KEY or pass --api-key-file <data_dir>/api.key"),
+            };
+            let cfg = vkyc_loadtest::queue::QueueConfig {
+                customers,
+                agents,
+                arrival_per_sec: arrival_rate,
+                hold: Duration::from_millis(hold_ms),
+                admin_email,
+                admin_password,
+                timeout: Duration::from_secs(timeout),
+            };
+            eprintln!("queue: {customers} customers at {arrival_rate}/s, {agents} agents, calls held {hold_ms} ms, against {url}");
+            let r = vkyc_loadtest::queue::run(vkyc_loadtest::ApiClient::new(&url, &key), cfg).await?;
+            let p = |x: &vkyc_loadtest::queue::Percentiles| format!("n={} p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms", x.count, x.p50_ms, x.p95_ms, x.p99_ms, x.max_ms);
+            println!("enter → offer, agent free:   {}", p(&r.enter_to_offer_free));
+            println!("enter → offer, all busy:     {}", p(&r.enter_to_offer_waited));
+            println!("enter → connected:           {}", p(&r.enter_to_connected));
+            println!("offered {}, connected {}, calls ended {}, longest queue {}, {:.1} s", r.offered, r.connected, r.calls_ended, r.longest_queue, r.wall_secs);
+            for e in &r.errors {
+                println!("error: {e}");
+            }
+            if let Some(out) = out {
+                std::fs::write(&out, serde_json::to_string_pretty(&r)?)?;
+            }
+            let passed = r.errors.is_empty() && r.connected == customers && r.enter_to_offer_free.count > 0 && r.enter_to_offer_free.p99_ms <= slo_offer_p99_ms;
+            println!("{}", if passed { "PASS" } else { "FAIL" });
+            Ok(passed)
+        }
         Cmd::ValidateReport { report } => {
             let v: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(&report)?).context("not JSON")?;
