@@ -32,6 +32,15 @@ pub fn handle() -> PrometheusHandle {
                     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
                 ])
                 .expect("static buckets are valid")
+                // Queue waits run from milliseconds (an agent free) to the queue timeout.
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Prefix("vkyc_desk_wait".into()),
+                    &[
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                        120.0, 300.0, 600.0, 900.0,
+                    ],
+                )
+                .expect("static buckets are valid")
                 .build_recorder();
             let handle = recorder.handle();
             // Another recorder may already be installed (a host program's): then ours only

@@ -272,6 +272,27 @@ async fn customers_are_routed_by_skill_declines_go_on_and_the_agent_gets_the_nex
         !text.contains("Test Person") && !text.contains("vkyc.test"),
         "no personal data in events"
     );
+
+    // Prometheus: queue length, waits (buckets up to the queue timeout), offers by outcome,
+    // agents by state.
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "vkyc_desk_queue_length ",
+        "vkyc_desk_wait_to_offer_seconds_bucket{le=\"900\"}",
+        "vkyc_desk_offers_total{outcome=\"declined\"} 1",
+        "vkyc_desk_offers_total{outcome=\"missed\"} ",
+        "vkyc_desk_agents{state=\"busy\"}",
+    ] {
+        assert!(metrics.contains(line), "{line} in /metrics:\n{}", metrics.lines().filter(|l| l.contains("desk")).collect::<Vec<_>>().join("\n"));
+    }
 }
 
 #[tokio::test]
