@@ -291,7 +291,15 @@ async fn customers_are_routed_by_skill_declines_go_on_and_the_agent_gets_the_nex
         "vkyc_desk_offers_total{outcome=\"missed\"} ",
         "vkyc_desk_agents{state=\"busy\"}",
     ] {
-        assert!(metrics.contains(line), "{line} in /metrics:\n{}", metrics.lines().filter(|l| l.contains("desk")).collect::<Vec<_>>().join("\n"));
+        assert!(
+            metrics.contains(line),
+            "{line} in /metrics:\n{}",
+            metrics
+                .lines()
+                .filter(|l| l.contains("desk"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
     }
 }
 
@@ -346,6 +354,30 @@ async fn a_customer_who_closes_the_page_leaves_and_one_who_drops_keeps_their_pla
     .await;
     let mut wrong = customer(&app, at["token"].as_str().unwrap()).await;
     assert_eq!(wrong.next("error").await["code"], "forbidden_role");
+    // A scheduled session waits for its slot before it can queue.
+    let starts = chrono::Utc::now() + chrono::Duration::hours(1);
+    let body = json!({"mode": "live_agent", "applicant": {"name": "Test Person"},
+        "schedule": {"starts_at": starts, "ends_at": starts + chrono::Duration::hours(1)}});
+    let (status, later) = call(
+        &app,
+        reqwest::Method::POST,
+        "/v1/sessions",
+        API_KEY,
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{later}");
+    let path = format!("/v1/sessions/{}/tokens", later["id"].as_str().unwrap());
+    let (_, lt) = call(
+        &app,
+        reqwest::Method::POST,
+        &path,
+        API_KEY,
+        Some(json!({"role": "customer"})),
+    )
+    .await;
+    let mut early = customer(&app, lt["token"].as_str().unwrap()).await;
+    assert_eq!(early.next("error").await["code"], "not_yet_open");
     let mut garbage = customer(&app, "not a token").await;
     assert_eq!(garbage.next("error").await["code"], "invalid_token");
 }

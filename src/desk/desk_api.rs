@@ -20,8 +20,9 @@
 //! token), `{"type":"leave"}` (the page is closed: the customer leaves the queue). Server →
 //! client: `{"type":"queued","position","estimated_wait_secs"}` (on every change),
 //! `{"type":"connected"}` (an agent took the call: join it), `{"type":"timed_out"}`,
-//! `{"type":"error","code","message"}`. A session already assigned to an agent is answered
-//! `connected` at once. A socket that drops without `leave` keeps the customer's place: they are
+//! `{"type":"error","code","message"}` (`not_yet_open` before a scheduled session's slot:
+//! the page enters again at `schedule.starts_at`; `not_live_agent`; `session_closed`). A
+//! session already assigned to an agent is answered `connected` at once. A socket that drops without `leave` keeps the customer's place: they are
 //! offered again when they reconnect (a server restart is such a drop).
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use utoipa::ToSchema;
 use vkyc_desk::DeskError;
 use vkyc_domain::desk::presence::AgentState;
 use vkyc_domain::desk::queue::QueueError;
+use vkyc_domain::session::{SessionMode, SessionStatus};
 use vkyc_domain::{OfferId, Role, SessionId, UserId};
 
 use super::console::Staff;
@@ -217,6 +219,19 @@ async fn enter(state: &AppState, token: &str) -> Result<(SessionId, bool), Strin
         .ok_or_else(|| error_msg("session_not_found", "no such session"))?;
     if session.status.is_final() {
         return Err(error_msg("session_closed", "this session has ended"));
+    }
+    if session.mode != SessionMode::LiveAgent {
+        return Err(error_msg(
+            "not_live_agent",
+            "a self-recorded session has no queue",
+        ));
+    }
+    if session.status == SessionStatus::Scheduled {
+        // The slot has not opened: the page enters again at `schedule.starts_at`.
+        return Err(error_msg(
+            "not_yet_open",
+            "this call's time slot has not started yet",
+        ));
     }
     if session.agent.is_some() {
         return Ok((session.id, true));
