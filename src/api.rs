@@ -186,6 +186,11 @@ async fn get_session(
     if caller.role() != Some(Role::Customer) {
         let case = crate::kyc_api::stored_case(&state, &session).await?;
         doc["kyc"] = crate::kyc_api::case_document(&state, &case);
+        // The auditor of the latest audit, named (an observer token issued to a signed-in
+        // auditor is `observer-<user id>`).
+        if let Some(auditor) = auditor_of(&state, &case).await {
+            doc["auditor"] = json!(auditor);
+        }
         if !session.participants.is_empty() {
             doc["group"] = crate::kyc_api::group_document(&state, &session, &case).await?;
         }
@@ -257,6 +262,19 @@ async fn issue_token(
         "expires_at": expires_at,
         "join_url": join_url,
     })))
+}
+
+/// The staff member who made the case's latest audit, if a signed-in auditor did.
+async fn auditor_of(state: &AppState, case: &vkyc_domain::kyc::KycCase) -> Option<UserRef> {
+    let vkyc_domain::kyc::Principal::Participant { id, .. } = &case.audits.last()?.by else {
+        return None;
+    };
+    let user = id
+        .strip_prefix("observer-")?
+        .parse::<vkyc_domain::UserId>()
+        .ok()?;
+    let record = state.store.get_user(user).await.ok()??;
+    Some(UserRef::from(&record.user))
 }
 
 /// The rules of a join token asked for by a signed-in console (see `issue_token`): the

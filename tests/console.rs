@@ -353,4 +353,47 @@ async fn a_session_is_its_agents_and_its_agent_cannot_audit_it() {
         obs["participant_id"],
         format!("observer-{}", auditor.user_id())
     );
+
+    // The agent decides with their token; the auditor audits with theirs: the result
+    // document names both (and validates against the published schema).
+    let agent_token = token["token"].as_str().unwrap();
+    let (status, v) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/v1/sessions/{sid}/decision"),
+        agent_token,
+        Some(json!({"result": "declined", "notes": "test"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let observer = obs["token"].as_str().unwrap();
+    let (status, v) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/v1/sessions/{sid}/audit"),
+        observer,
+        Some(json!({"verdict": "approved"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let (_, doc) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/v1/sessions/{sid}"),
+        API_KEY,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            doc["agent"]["email"].as_str(),
+            doc["auditor"]["email"].as_str()
+        ),
+        (Some(MAKER), Some(AUDITOR))
+    );
+    assert_eq!(
+        doc["kyc"]["agent_decision"]["by"],
+        format!("agent:{}", maker.user_id())
+    );
+    assert_session_schema(&app, &doc).await;
 }
