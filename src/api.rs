@@ -311,7 +311,14 @@ async fn console_token(
                 .ok_or_else(ApiError::session_not_found)?;
             match assigned {
                 Ok(true) => {
-                    tracing::info!(session = %session.id, agent = %staff.user.id, "session assigned")
+                    tracing::info!(session = %session.id, agent = %staff.user.id, "session assigned");
+                    // Taken by hand while waiting in the queue: it leaves the queue (not_waiting
+                    // when it was not queued).
+                    if let Err(e) = state.desk.taken(session.id, staff.user.id).await {
+                        if e.code() != "not_waiting" {
+                            tracing::warn!(session = %session.id, code = e.code(), "the queue did not hear a session was taken");
+                        }
+                    }
                 }
                 Ok(false) => {}
                 Err(_) => {

@@ -52,7 +52,8 @@ pub fn case_error(e: CaseError) -> ApiError {
         CaseError::StepBusy(_)
         | CaseError::NotDecided
         | CaseError::AlreadyDecided
-        | CaseError::NoOtp => ApiError::conflict(e.code(), e.to_string()),
+        | CaseError::NoOtp
+        | CaseError::RetriesExhausted(_) => ApiError::conflict(e.code(), e.to_string()),
         CaseError::Notify(_) => ApiError::new(StatusCode::BAD_GATEWAY, e.code(), e.to_string()),
         CaseError::StepFailed | CaseError::Inference(_) => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string())

@@ -193,6 +193,7 @@ impl Application {
             region: config.kyc.region.clone(),
             rules: config.kyc.rules.clone(),
             otp: config.kyc.otp.clone(),
+            max_retries: config.kyc.max_retries,
             idle: Duration::from_secs(config.kyc.case_idle_secs),
             notifier: match config.kyc.otp_notifier.as_str() {
                 "file" => Arc::new(crate::notify::FileNotifier {

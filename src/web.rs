@@ -1,7 +1,7 @@
-//! The web pages (landing page, staff sign-in and first-start setup, agent console, accounts
-//! page, customer join page, auditor page), embedded in the binary from `src/web/`. The app
-//! pages share one head (`layout.html`) around their own body. Debug builds read the files
-//! from disk, so page edits show on reload without a rebuild.
+//! The web pages (landing page, staff sign-in and first-start setup, agent console, supervisor
+//! page, accounts page, customer join page, auditor page), embedded in the binary from
+//! `src/web/`. The app pages share one head (`layout.html`) around their own body. Debug
+//! builds read the files from disk, so page edits show on reload without a rebuild.
 
 use actix_web::{web, HttpResponse};
 use rust_embed::RustEmbed;
@@ -12,10 +12,11 @@ struct Assets;
 
 /// The app's pages: path, name (the body is `{name}.html`, its script `{name}.js`), title.
 /// Each is served inside `layout.html`, the head they share.
-const APP_PAGES: [(&str, &str, &str); 6] = [
+const APP_PAGES: [(&str, &str, &str); 7] = [
     ("/signin", "signin", "Sign in · vkyc"),
     ("/setup", "setup", "First start · vkyc"),
     ("/agent", "agent", "Agent console · vkyc"),
+    ("/supervisor", "supervisor", "Supervisor · vkyc"),
     ("/admin", "admin", "Accounts · vkyc"),
     ("/join", "join", "Video verification call"),
     ("/audit", "audit", "KYC audit · vkyc"),

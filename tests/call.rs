@@ -219,6 +219,29 @@ async fn observer_receives_but_cannot_publish_or_moderate() {
     )
     .await
     .unwrap();
+    // The agent is told of the observer; the customer never is (a silent observer). The
+    // customer's ping is answered after anything sent to it before.
+    loop {
+        let joined = agent
+            .wait_event("peer_joined", Duration::from_secs(5))
+            .await
+            .expect("the agent hears the observer join");
+        if joined["peer"]["role"] == "observer" {
+            break;
+        }
+    }
+    customer.send(json!({"type": "ping"}));
+    let mut seen = Vec::new();
+    while let Some(e) = customer.next_event(Duration::from_secs(5)).await {
+        if e["type"] == "pong" {
+            break;
+        }
+        seen.push(e);
+    }
+    assert!(
+        !seen.iter().any(|e| e["peer"]["role"] == "observer"),
+        "the customer heard of the observer: {seen:?}"
+    );
     warm_up(&agent, &customer).await;
     let (a, c, o) = (&agent, &customer, &observer);
     common::poll_until("observer receives both parties", 20, move || async move {

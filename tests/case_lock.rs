@@ -442,3 +442,59 @@ async fn in_a_group_call_each_applicant_receives_only_their_own_liveness_prompt(
         );
     }
 }
+
+/// A step that keeps failing can be retaken `kyc.max_retries` times (default 2); then the
+/// next attempt is refused and the agent decides — the step or the case.
+#[tokio::test]
+async fn a_step_that_keeps_failing_stops_after_its_retries_and_the_agent_decides() {
+    let app = spawn_app().await;
+    let (status, s) = call(&app, reqwest::Method::POST, "/v1/sessions", API_KEY, Some(json!({"mode": "live_agent", "applicant": {"name": "Test Person"}, "workflow": ["location", "face"]}))).await;
+    assert_eq!(status, 201, "{s}");
+    let id = s["id"].as_str().unwrap();
+    let agent = app.api.token(id, "agent").await.unwrap().token;
+    let path = format!("/v1/sessions/{id}/steps/location/attempts");
+    // Outside the configured region: each attempt is recorded and fails.
+    let outside = json!({"latitude": 51.5, "longitude": -0.12});
+    for n in 1..=3 {
+        let (status, v) = post(&app, &path, &agent, outside.clone()).await;
+        assert_eq!(
+            (
+                status,
+                v["attempt"]["n"].as_u64(),
+                v["attempt"]["outcome"].as_str()
+            ),
+            (201, Some(n), Some("failed")),
+            "{v}"
+        );
+    }
+    let (status, v) = post(
+        &app,
+        &path,
+        &agent,
+        json!({"latitude": 19.07, "longitude": 72.88}),
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("retries_exhausted")),
+        "{v}"
+    );
+    // Nothing was added, and the agent can still decide.
+    let (_, doc) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/v1/sessions/{id}/kyc"),
+        &agent,
+        None,
+    )
+    .await;
+    assert_eq!(doc["steps"][0]["attempts"].as_array().unwrap().len(), 3);
+    let (status, v) = post(
+        &app,
+        &format!("/v1/sessions/{id}/decision"),
+        &agent,
+        json!({"result": "declined"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+}

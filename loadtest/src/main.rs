@@ -474,7 +474,20 @@ fn validate(v: &serde_json::Value) -> Result<()> {
 
 async fn main_inner(cli: Cli) -> Result<bool> {
     match cli.cmd {
-        Cmd::Queue { url, api_key, api_key_file, admin_email, admin_password, customers, agents, arrival_rate, hold_ms, timeout, slo_offer_p99_ms, out } => {
+        Cmd::Queue {
+            url,
+            api_key,
+            api_key_file,
+            admin_email,
+            admin_password,
+            customers,
+            agents,
+            arrival_rate,
+            hold_ms,
+            timeout,
+            slo_offer_p99_ms,
+            out,
+        } => {
             let key = match (api_key, api_key_file) {
                 (Some(k), _) => k,
                 (None, Some(f)) => std::fs::read_to_string(&f).with_context(|| f.display().to_string())?.trim().to_string(),
@@ -490,19 +503,34 @@ async fn main_inner(cli: Cli) -> Result<bool> {
                 timeout: Duration::from_secs(timeout),
             };
             eprintln!("queue: {customers} customers at {arrival_rate}/s, {agents} agents, calls held {hold_ms} ms, against {url}");
-            let r = vkyc_loadtest::queue::run(vkyc_loadtest::ApiClient::new(&url, &key), cfg).await?;
-            let p = |x: &vkyc_loadtest::queue::Percentiles| format!("n={} p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms", x.count, x.p50_ms, x.p95_ms, x.p99_ms, x.max_ms);
+            let r =
+                vkyc_loadtest::queue::run(vkyc_loadtest::ApiClient::new(&url, &key), cfg).await?;
+            let p = |x: &vkyc_loadtest::queue::Percentiles| {
+                format!(
+                    "n={} p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                    x.count, x.p50_ms, x.p95_ms, x.p99_ms, x.max_ms
+                )
+            };
             println!("enter → offer, agent free:   {}", p(&r.enter_to_offer_free));
-            println!("enter → offer, all busy:     {}", p(&r.enter_to_offer_waited));
+            println!(
+                "enter → offer, all busy:     {}",
+                p(&r.enter_to_offer_waited)
+            );
             println!("enter → connected:           {}", p(&r.enter_to_connected));
-            println!("offered {}, connected {}, calls ended {}, longest queue {}, {:.1} s", r.offered, r.connected, r.calls_ended, r.longest_queue, r.wall_secs);
+            println!(
+                "offered {}, connected {}, calls ended {}, longest queue {}, {:.1} s",
+                r.offered, r.connected, r.calls_ended, r.longest_queue, r.wall_secs
+            );
             for e in &r.errors {
                 println!("error: {e}");
             }
             if let Some(out) = out {
                 std::fs::write(&out, serde_json::to_string_pretty(&r)?)?;
             }
-            let passed = r.errors.is_empty() && r.connected == customers && r.enter_to_offer_free.count > 0 && r.enter_to_offer_free.p99_ms <= slo_offer_p99_ms;
+            let passed = r.errors.is_empty()
+                && r.connected == customers
+                && r.enter_to_offer_free.count > 0
+                && r.enter_to_offer_free.p99_ms <= slo_offer_p99_ms;
             println!("{}", if passed { "PASS" } else { "FAIL" });
             Ok(passed)
         }

@@ -64,7 +64,13 @@ impl Percentiles {
         }
         v.sort_by(|a, b| a.total_cmp(b));
         let at = |q: f64| v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
-        Self { count: v.len(), p50_ms: at(0.50), p95_ms: at(0.95), p99_ms: at(0.99), max_ms: *v.last().unwrap() }
+        Self {
+            count: v.len(),
+            p50_ms: at(0.50),
+            p95_ms: at(0.95),
+            p99_ms: at(0.99),
+            max_ms: *v.last().unwrap(),
+        }
     }
 }
 
@@ -98,7 +104,11 @@ struct Console {
 
 async fn sign_in(base: &str, email: &str, password: &str) -> Result<Console> {
     let http = reqwest::Client::builder().cookie_store(true).build()?;
-    let res = http.post(format!("{base}/v1/auth/login")).json(&json!({"email": email, "password": password})).send().await?;
+    let res = http
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await?;
     if !res.status().is_success() {
         bail!("sign in {email}: HTTP {}", res.status());
     }
@@ -110,13 +120,27 @@ async fn sign_in(base: &str, email: &str, password: &str) -> Result<Console> {
         .ok_or_else(|| anyhow!("sign in {email}: no cookie"))?
         .to_string();
     let body: Value = res.json().await?;
-    let csrf = body["csrf_token"].as_str().ok_or_else(|| anyhow!("no csrf token"))?.to_string();
+    let csrf = body["csrf_token"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no csrf token"))?
+        .to_string();
     Ok(Console { http, csrf, cookie })
 }
 
 impl Console {
-    async fn send(&self, method: reqwest::Method, url: String, body: Value) -> Result<(u16, Value)> {
-        let res = self.http.request(method, url).header("x-csrf-token", &self.csrf).json(&body).send().await?;
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: String,
+        body: Value,
+    ) -> Result<(u16, Value)> {
+        let res = self
+            .http
+            .request(method, url)
+            .header("x-csrf-token", &self.csrf)
+            .json(&body)
+            .send()
+            .await?;
         let status = res.status().as_u16();
         Ok((status, res.json().await.unwrap_or(Value::Null)))
     }
@@ -124,22 +148,47 @@ impl Console {
 
 /// Creates the agents' accounts (or resets their password and skills if they exist).
 async fn ensure_agents(base: &str, admin: &Console, n: usize) -> Result<Vec<String>> {
-    let (_, list) = admin.send(reqwest::Method::GET, format!("{base}/v1/users"), Value::Null).await?;
+    let (_, list) = admin
+        .send(
+            reqwest::Method::GET,
+            format!("{base}/v1/users"),
+            Value::Null,
+        )
+        .await?;
     let existing: HashMap<String, String> = list["users"]
         .as_array()
-        .map(|a| a.iter().map(|u| (u["email"].as_str().unwrap_or("").to_string(), u["id"].as_str().unwrap_or("").to_string())).collect())
+        .map(|a| {
+            a.iter()
+                .map(|u| {
+                    (
+                        u["email"].as_str().unwrap_or("").to_string(),
+                        u["id"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
         .unwrap_or_default();
     let mut emails = Vec::new();
     for i in 0..n {
         let email = format!("lt-agent-{i}@loadtest.invalid");
         let account = json!({"name": format!("Load Agent {i}"), "roles": ["agent"], "skills": {"languages": ["en"]}, "password": AGENT_PASSWORD, "disabled": false});
         let (status, body) = match existing.get(&email) {
-            Some(id) => admin.send(reqwest::Method::PATCH, format!("{base}/v1/users/{id}"), account).await?,
+            Some(id) => {
+                admin
+                    .send(
+                        reqwest::Method::PATCH,
+                        format!("{base}/v1/users/{id}"),
+                        account,
+                    )
+                    .await?
+            }
             None => {
                 let mut new = account;
                 new["email"] = json!(email);
                 new.as_object_mut().unwrap().remove("disabled");
-                admin.send(reqwest::Method::POST, format!("{base}/v1/users"), new).await?
+                admin
+                    .send(reqwest::Method::POST, format!("{base}/v1/users"), new)
+                    .await?
             }
         };
         if !(200..300).contains(&status) {
@@ -180,12 +229,24 @@ fn ws_url(base: &str, path: &str) -> String {
 }
 
 /// One simulated agent: available, take every offer, hold a real call, end it, repeat.
-async fn agent(base: String, api: ApiClient, email: String, shared: Arc<Shared>, hold: Duration, done: Arc<tokio::sync::Notify>) -> Result<()> {
+async fn agent(
+    base: String,
+    api: ApiClient,
+    email: String,
+    shared: Arc<Shared>,
+    hold: Duration,
+    done: Arc<tokio::sync::Notify>,
+) -> Result<()> {
     let console = sign_in(&base, &email, AGENT_PASSWORD).await?;
     let mut req = ws_url(&base, "/v1/desk/ws").into_client_request()?;
     req.headers_mut().insert("cookie", console.cookie.parse()?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.context("desk socket")?;
-    ws.send(Message::Text(json!({"type": "state", "state": "available"}).to_string())).await?;
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .context("desk socket")?;
+    ws.send(Message::Text(
+        json!({"type": "state", "state": "available"}).to_string(),
+    ))
+    .await?;
     let mut state = String::from("offline");
     loop {
         let msg = tokio::select! {
@@ -215,13 +276,26 @@ async fn agent(base: String, api: ApiClient, email: String, shared: Arc<Shared>,
                 shared.offered.fetch_add(1, Ordering::Relaxed);
                 if let Some((at, free)) = shared.entered.lock().unwrap().get(&sid).copied() {
                     let ms = (now - at).as_secs_f64() * 1000.0;
-                    if free { shared.to_offer_free.lock().unwrap().push(ms) } else { shared.to_offer_waited.lock().unwrap().push(ms) }
+                    if free {
+                        shared.to_offer_free.lock().unwrap().push(ms)
+                    } else {
+                        shared.to_offer_waited.lock().unwrap().push(ms)
+                    }
                 }
-                ws.send(Message::Text(json!({"type": "accept", "offer_id": v["offer_id"]}).to_string())).await?;
+                ws.send(Message::Text(
+                    json!({"type": "accept", "offer_id": v["offer_id"]}).to_string(),
+                ))
+                .await?;
             }
             Some("connected") => {
                 let sid = v["session_id"].as_str().unwrap_or("").to_string();
-                let (status, token) = console.send(reqwest::Method::POST, format!("{base}/v1/sessions/{sid}/tokens"), json!({"role": "agent"})).await?;
+                let (status, token) = console
+                    .send(
+                        reqwest::Method::POST,
+                        format!("{base}/v1/sessions/{sid}/tokens"),
+                        json!({"role": "agent"}),
+                    )
+                    .await?;
                 if status != 201 {
                     shared.error(format!("agent token: HTTP {status}"));
                     continue;
@@ -233,7 +307,11 @@ async fn agent(base: String, api: ApiClient, email: String, shared: Arc<Shared>,
                     match SimPeer::join(&api.ws_url(), &token, SimPeerOptions::default()).await {
                         Ok(peer) => {
                             tokio::time::sleep(hold).await;
-                            match api.with_bearer(&token).post_raw(&format!("/v1/rooms/{sid}/end"), &Value::Null).await {
+                            match api
+                                .with_bearer(&token)
+                                .post_raw(&format!("/v1/rooms/{sid}/end"), &Value::Null)
+                                .await
+                            {
                                 Ok((200, _)) => {
                                     shared.ended.fetch_add(1, Ordering::Relaxed);
                                 }
@@ -257,13 +335,22 @@ async fn agent(base: String, api: ApiClient, email: String, shared: Arc<Shared>,
 async fn customer(api: ApiClient, shared: Arc<Shared>) -> Result<()> {
     let sid = api.create_session("Load Customer").await?;
     let token = api.token(&sid, "customer").await?.token;
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&api.base, "/v1/queue/ws")).await.context("queue socket")?;
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&api.base, "/v1/queue/ws"))
+        .await
+        .context("queue socket")?;
     // An agent is free for this customer when more agents are available than customers
     // already wait ahead of them (FIFO: those take the free agents first).
     let free = shared.available.load(Ordering::SeqCst) > shared.waiting.load(Ordering::SeqCst);
     let at = Instant::now();
-    shared.entered.lock().unwrap().insert(sid.clone(), (at, free));
-    ws.send(Message::Text(json!({"type": "enter", "token": token}).to_string())).await?;
+    shared
+        .entered
+        .lock()
+        .unwrap()
+        .insert(sid.clone(), (at, free));
+    ws.send(Message::Text(
+        json!({"type": "enter", "token": token}).to_string(),
+    ))
+    .await?;
     let waiting = shared.waiting.fetch_add(1, Ordering::SeqCst) + 1;
     shared.longest.fetch_max(waiting, Ordering::SeqCst);
     let result = loop {
@@ -272,7 +359,11 @@ async fn customer(api: ApiClient, shared: Arc<Shared>) -> Result<()> {
                 let v: Value = serde_json::from_str(&t)?;
                 match v["type"].as_str() {
                     Some("connected") => {
-                        shared.to_connected.lock().unwrap().push(at.elapsed().as_secs_f64() * 1000.0);
+                        shared
+                            .to_connected
+                            .lock()
+                            .unwrap()
+                            .push(at.elapsed().as_secs_f64() * 1000.0);
                         shared.connected.fetch_add(1, Ordering::Relaxed);
                         break Ok(());
                     }
@@ -292,19 +383,32 @@ async fn customer(api: ApiClient, shared: Arc<Shared>) -> Result<()> {
 /// Runs the queue load against `api`'s server.
 pub async fn run(api: ApiClient, cfg: QueueConfig) -> Result<QueueReport> {
     let base = api.base.clone();
-    let admin = sign_in(&base, &cfg.admin_email, &cfg.admin_password).await.context("the admin account (--admin-email / --admin-password)")?;
+    let admin = sign_in(&base, &cfg.admin_email, &cfg.admin_password)
+        .await
+        .context("the admin account (--admin-email / --admin-password)")?;
     let emails = ensure_agents(&base, &admin, cfg.agents).await?;
     let shared = Arc::new(Shared::default());
     let done = Arc::new(tokio::sync::Notify::new());
     let mut agents = Vec::new();
     for email in emails {
-        agents.push(tokio::spawn(agent(base.clone(), api.clone(), email, shared.clone(), cfg.hold, done.clone())));
+        agents.push(tokio::spawn(agent(
+            base.clone(),
+            api.clone(),
+            email,
+            shared.clone(),
+            cfg.hold,
+            done.clone(),
+        )));
     }
     // Every agent available before the first customer.
     let ready = Instant::now();
     while shared.available.load(Ordering::SeqCst) < cfg.agents as i64 {
         if ready.elapsed() > Duration::from_secs(30) {
-            bail!("only {} of {} agents became available", shared.available.load(Ordering::SeqCst), cfg.agents);
+            bail!(
+                "only {} of {} agents became available",
+                shared.available.load(Ordering::SeqCst),
+                cfg.agents
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -326,7 +430,9 @@ pub async fn run(api: ApiClient, cfg: QueueConfig) -> Result<QueueReport> {
     }
     // Let the last calls end, then stop the agents.
     let settle = Instant::now();
-    while shared.ended.load(Ordering::Relaxed) < shared.connected.load(Ordering::Relaxed) && settle.elapsed() < cfg.hold + Duration::from_secs(10) {
+    while shared.ended.load(Ordering::Relaxed) < shared.connected.load(Ordering::Relaxed)
+        && settle.elapsed() < cfg.hold + Duration::from_secs(10)
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     done.notify_waiters();
@@ -363,7 +469,10 @@ mod tests {
     #[test]
     fn percentiles_are_nearest_rank() {
         let p = Percentiles::of((1..=100).map(f64::from).collect());
-        assert_eq!((p.count, p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms), (100, 50.0, 95.0, 99.0, 100.0));
+        assert_eq!(
+            (p.count, p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms),
+            (100, 50.0, 95.0, 99.0, 100.0)
+        );
         assert_eq!(Percentiles::of(vec![]).count, 0);
         assert_eq!(Percentiles::of(vec![7.0]).p99_ms, 7.0);
     }

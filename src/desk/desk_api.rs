@@ -233,7 +233,9 @@ async fn enter(state: &AppState, token: &str) -> Result<(SessionId, bool), Strin
             "this call's time slot has not started yet",
         ));
     }
-    if session.agent.is_some() {
+    // Assigned already, or another applicant of a group call (it shares its parent's call):
+    // no queue of its own.
+    if session.agent.is_some() || session.parent_id.is_some() {
         return Ok((session.id, true));
     }
     match state

@@ -171,6 +171,11 @@ impl DeskNotifier for Notifier {
             .to_customer(session, &json!({"type": "connected"}));
     }
 
+    async fn taken(&self, session: SessionId) {
+        self.sockets
+            .to_customer(session, &json!({"type": "connected"}));
+    }
+
     async fn timed_out(&self, session: SessionId) {
         self.sockets
             .to_customer(session, &json!({"type": "timed_out"}));

@@ -7,6 +7,11 @@
 // with that agent token, so that the case records which agent acted ("agent:<user id>").
 // Supervisors and auditors open sessions here too: they follow the case and create auditor
 // links; only an agent's account joins a call as its agent.
+//
+// An agent's console is also on the desk (`/v1/desk/ws`, see desk.js): the header's presence
+// control (Available / Break / Offline; Busy and Wrap-up as the server says), and the ring
+// banner for a customer offered to this agent. Accepting opens that session and joins its
+// call, the same way as picking it in the list and pressing "Join call".
 
 import { Api, ApiError, blobToBase64 } from './api.js';
 import { renderSteps, renderRecommendation, STEP_LABELS, resultLabel, questionsOf } from './kyc.js';
@@ -15,6 +20,7 @@ import { checkBrowserSupport, getLocalMedia, stopStream } from './media.js';
 import { CallView, mediaBadges, exposeCallState } from './call.js';
 import { $, h, show, setStatus, showNotice, createMetrics, elementsById, copyText, roleLabel, formatDuration } from './ui.js';
 import { requireSignIn, showAccount, hasRole, signInUrl } from './staff.js';
+import { DeskSocket, RingTone, agentStateLabel, skillsText } from './desk.js';
 
 const metrics = createMetrics();
 /** The signed-in console's API (null until /v1/auth/me answered). */
@@ -38,10 +44,23 @@ let otpSent = null;
 /** The questions form, kept across re-renders so typing is not lost: see questionsTools(). */
 let qForm = null;
 
+/**
+ * The desk: its socket, the agent's state as the server last said (null while not
+ * connected), the state the agent last chose, the offer ringing ({ offer_id, session_id,
+ * expires_at, applicant, requirements }), and the offers rung on this page (for tests).
+ */
+const desk = { socket: null, state: null, chosen: null, greeted: false, offer: null, accepting: false, offers: [], withdrawn: [], timer: null, checkingSignIn: false };
+const ringTone = new RingTone();
+
 const view = new CallView({ section: $('#call'), hangUp: { id: 'end-btn', label: 'End call' }, preferredRole: 'customer', metrics });
 const els = elementsById();
 
-exposeCallState(() => client, metrics, { session: () => current?.session ?? null, kyc: () => kyc, user: () => me });
+exposeCallState(() => client, metrics, {
+  session: () => current?.session ?? null,
+  kyc: () => kyc,
+  user: () => me,
+  desk: () => ({ state: desk.state, offer: desk.offer, offers: desk.offers.slice(), withdrawn: desk.withdrawn.slice(), ringing: ringTone.ringing }),
+});
 
 /** What the signed-in account may do here (the server decides; these only shape the page). */
 const can = {
@@ -70,6 +89,8 @@ function setPhase(phase) {
 
 /** The console's sign-in has ended (401): to /signin, unless a call is on (it goes on; a notice says so). */
 function signedOut(err) {
+  desk.socket?.close();
+  stopRinging();
   if (document.body.dataset.phase !== 'call') {
     location.replace(signInUrl('/agent'));
     return;
@@ -143,6 +164,7 @@ async function start() {
   els.sessionsEmpty.textContent = can.handOutLinks() ? 'No sessions yet. Create one above.' : 'No sessions yet.';
   setPhase('lobby');
   loadSessions();
+  startDesk();
 }
 
 // ------------------------------------------------------------------ sessions
@@ -328,6 +350,193 @@ async function copyLink() {
   setTimeout(() => {
     els.copyLinkBtn.textContent = 'Copy';
   }, 2000);
+}
+
+// ------------------------------------------------------------------ the desk: presence and ringing
+
+function startDesk() {
+  if (!can.takeCalls() || desk.socket) return;
+  show(els.presence, true);
+  desk.socket = new DeskSocket({
+    path: '/v1/desk/ws',
+    onOpen: () => {
+      desk.greeted = false;
+      renderPresence();
+    },
+    onMessage: onDeskMessage,
+    onDown: deskDown,
+  });
+  renderPresence();
+}
+
+function onDeskMessage(msg) {
+  switch (msg.type) {
+    case 'state': {
+      const first = !desk.greeted;
+      desk.greeted = true;
+      desk.state = msg.state;
+      // Back after a drop that outlasted the grace period: the agent's choice still holds.
+      if (first && msg.state === 'offline' && desk.chosen && desk.chosen !== 'offline') desk.socket.send({ type: 'state', state: desk.chosen });
+      renderPresence();
+      break;
+    }
+    case 'offer':
+      ring(msg);
+      break;
+    case 'withdrawn':
+      desk.withdrawn.push({ offer_id: msg.offer_id, session_id: msg.session_id });
+      if (desk.withdrawn.length > 50) desk.withdrawn.shift();
+      if (desk.offer?.offer_id === msg.offer_id) {
+        const name = desk.offer.applicant || 'a customer';
+        stopRinging();
+        showNotice(els.deskNotice, {
+          kind: 'warning',
+          code: 'offer_missed',
+          title: `Missed: ${name}`,
+          message: 'The call stopped ringing: it was not answered in time, went to another agent, or the customer left the queue.',
+        });
+      }
+      break;
+    case 'connected':
+      stopRinging();
+      showNotice(els.deskNotice, null);
+      openAcceptedSession(msg.session_id);
+      break;
+    case 'error':
+      deskRefused(msg);
+      break;
+    default:
+      break;
+  }
+}
+
+function deskRefused({ code, message }) {
+  if (code === 'unknown_offer') {
+    stopRinging();
+    showNotice(els.deskNotice, { kind: 'info', code, title: 'That call is no longer available', message: 'It went to another agent, or the customer left the queue.' });
+    return;
+  }
+  if (desk.accepting) {
+    desk.accepting = false;
+    renderRing();
+  }
+  const text = {
+    agent_in_call: ['You are in a call', 'Change your status after the call.'],
+  }[code] || ['The desk refused that', message || code];
+  showNotice(els.deskNotice, { kind: 'warning', code, title: text[0], message: text[1] });
+}
+
+/** The desk's socket dropped (or could not open): it reconnects; a console signed out goes to /signin. */
+function deskDown({ attempt }) {
+  desk.state = null;
+  renderPresence();
+  renderRing();
+  if (attempt < 2 || desk.checkingSignIn) return;
+  desk.checkingSignIn = true;
+  api
+    .me()
+    .catch((err) => {
+      if (err instanceof ApiError && err.status === 401) signedOut(err);
+    })
+    .finally(() => {
+      desk.checkingSignIn = false;
+    });
+}
+
+function renderPresence() {
+  const s = desk.socket?.open ? desk.state : null;
+  document.body.dataset.presence = s || 'connecting';
+  els.presenceState.dataset.state = s || 'connecting';
+  els.presenceState.textContent = s ? agentStateLabel(s) : desk.socket?.everOpened ? 'Reconnecting…' : 'Connecting…';
+  for (const btn of [els.presenceAvailableBtn, els.presenceBreakBtn, els.presenceOfflineBtn]) {
+    btn.setAttribute('aria-pressed', String(btn.dataset.set === s));
+    // In a call the desk keeps the agent busy; the state changes after it (wrap-up).
+    btn.disabled = !s || s === 'busy';
+    btn.title = s === 'busy' ? 'You are in a call' : '';
+  }
+}
+
+function setPresence(state) {
+  ringTone.unlock(); // a click: the ring may make a sound from now on
+  desk.chosen = state;
+  if (!desk.socket?.send({ type: 'state', state })) {
+    showNotice(els.deskNotice, { kind: 'warning', code: 'desk_offline', title: 'Not connected to the desk', message: 'Reconnecting… try again in a moment.' });
+  }
+}
+
+/** A customer rings this console until `expires_at` (or until withdrawn). */
+function ring(offer) {
+  desk.offer = offer;
+  desk.accepting = false;
+  desk.offers.push({ offer_id: offer.offer_id, session_id: offer.session_id, applicant: offer.applicant, attempt: offer.attempt });
+  if (desk.offers.length > 50) desk.offers.shift();
+  showNotice(els.deskNotice, null);
+  els.ring.dataset.offerId = offer.offer_id;
+  els.ring.dataset.sessionId = offer.session_id;
+  els.ringApplicant.textContent = offer.applicant || 'A customer';
+  els.ringRequirements.textContent = skillsText(offer.requirements, 'Any agent can take this call');
+  show(els.ring, true);
+  ringTone.start();
+  clearInterval(desk.timer);
+  desk.timer = setInterval(renderRing, 250);
+  renderRing();
+}
+
+function renderRing() {
+  const o = desk.offer;
+  if (!o) return;
+  const left = Date.parse(o.expires_at) - Date.now();
+  els.ringCountdown.textContent = String(Math.max(0, Math.ceil(left / 1000)));
+  // The server withdraws an offer that rang out; if that word is lost, stop a little later.
+  if (left < -5000) {
+    stopRinging();
+    return;
+  }
+  const inCall = !!client && !['ended', 'left', 'failed'].includes(client.state);
+  const online = !!desk.socket?.open;
+  els.ringAcceptBtn.disabled = desk.accepting || inCall || !online;
+  els.ringDeclineBtn.disabled = desk.accepting || !online;
+  els.ringAcceptBtn.textContent = desk.accepting ? 'Connecting…' : 'Accept';
+  els.ringHint.textContent = inCall ? 'You are in a call: finish it to take the next customer.' : !online ? 'Reconnecting to the desk…' : '';
+  show(els.ringHint, !!els.ringHint.textContent);
+}
+
+function stopRinging() {
+  ringTone.stop();
+  clearInterval(desk.timer);
+  desk.timer = null;
+  desk.offer = null;
+  desk.accepting = false;
+  show(els.ring, false);
+  delete els.ring.dataset.offerId;
+  delete els.ring.dataset.sessionId;
+}
+
+function acceptOffer() {
+  const o = desk.offer;
+  if (!o || desk.accepting) return;
+  ringTone.stop();
+  desk.accepting = true;
+  desk.socket.send({ type: 'accept', offer_id: o.offer_id });
+  renderRing();
+}
+
+function declineOffer() {
+  const o = desk.offer;
+  if (!o) return;
+  desk.socket.send({ type: 'decline', offer_id: o.offer_id });
+  stopRinging();
+}
+
+/** The customer this agent accepted: open the session and join its call, as if picked by hand. */
+async function openAcceptedSession(id) {
+  if (client && !['ended', 'left', 'failed'].includes(client.state)) {
+    showNotice(els.deskNotice, { kind: 'warning', title: 'A customer was connected to you during a call', message: 'Finish this call, then open their session from the list.' });
+    return;
+  }
+  if (document.body.dataset.phase !== 'lobby') backToLobby();
+  await selectSession(id);
+  if (current?.session.id === id && current.agent) await joinCall();
 }
 
 // ------------------------------------------------------------------ call
@@ -990,6 +1199,11 @@ els.docFile.addEventListener('change', uploadDocument);
 els.approveBtn.addEventListener('click', () => decideCase('approved'));
 els.rejectBtn.addEventListener('click', () => decideCase('declined'));
 els.auditorLinkBtn.addEventListener('click', issueAuditorLink);
+for (const btn of [els.presenceAvailableBtn, els.presenceBreakBtn, els.presenceOfflineBtn]) btn.addEventListener('click', () => setPresence(btn.dataset.set));
+els.ringAcceptBtn.addEventListener('click', acceptOffer);
+els.ringDeclineBtn.addEventListener('click', declineOffer);
+// Any click lets the ring make a sound later (browsers block audio until then).
+document.addEventListener('pointerdown', () => ringTone.unlock(), { once: true });
 // The capture buttons follow the customer's video.
 setInterval(updateCaptureButtons, 1000);
 // And the steps the customer does on their page (consent, location, the code) show up without

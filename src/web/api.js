@@ -173,6 +173,18 @@ export class Api {
     return this.request('POST', `/v1/rooms/${encodeURIComponent(sessionId)}/end`);
   }
 
+  // ---------------------------------------------------------------- the desk (supervisors, admins)
+
+  /** The desk now: { at, waiting: [...], agents: [...], agents_by_state, offers } */
+  deskSnapshot() {
+    return this.request('GET', '/v1/desk/snapshot');
+  }
+
+  /** Gives a waiting customer to a free agent (their console rings); 404 `not_waiting`, 409 `agent_not_free`. */
+  reassign(sessionId, userId) {
+    return this.request('POST', `/v1/desk/queue/${encodeURIComponent(sessionId)}/reassign`, { user_id: userId });
+  }
+
   // ---------------------------------------------------------------- KYC workflow
   // With the session's join token (the role decides what is allowed); the case document also
   // with the signed-in console.

@@ -1,4 +1,9 @@
 // Customer call page (/join#token=…): device check, preview, join, call, leave.
+//
+// A live-agent session waits in the desk's queue before the call (`/v1/queue/ws`, see
+// desk.js): "Join call" enters the queue, the page shows the place and the estimated wait,
+// and the call starts when an agent accepts (`connected`; at once when the session already
+// has its agent). The other applicants of a group call and self-record sessions do not queue.
 
 import { RtcClient } from './rtc.js';
 import { checkBrowserSupport, getLocalMedia, stopStream, UserFacingError } from './media.js';
@@ -6,6 +11,7 @@ import { CallView, exposeCallState } from './call.js';
 import { $, show, setStatus, showNotice, createMetrics, takeUrlSecret, elementsById } from './ui.js';
 import { Api, tokenClaims } from './api.js';
 import { SelfRecorder, MOVE_TEXT, showPromptStep, promptBox } from './selfrecord.js';
+import { DeskSocket, waitText } from './desk.js';
 
 const CONSENT_TEXT_VERSION = 'v1';
 
@@ -16,9 +22,11 @@ let client = null;
 let localStream = null;
 let token = null;
 let agentEverSeen = false;
+/** While waiting for an agent: { socket, place: { position, estimated_wait_secs } | null } */
+let queue = null;
 
 // For tests and diagnostics.
-exposeCallState(() => client, metrics, { localStream: () => localStream });
+exposeCallState(() => client, metrics, { localStream: () => localStream, queue: () => (queue ? { ...queue.place } : null) });
 
 /** The head-movement prompt over the call's video, and the self-record prompt over the camera. */
 const callPrompt = promptBox({ prompt: 'prompt-box', step: 'prompt-step', text: 'prompt-text', progress: 'prompt-progress' });
@@ -28,25 +36,30 @@ $('#rec-dot').after(recPrompt.prompt);
 const view = new CallView({ section: $('#call'), hangUp: { id: 'leave-btn', label: 'Leave' }, stageExtras: [callPrompt.prompt], preferredRole: 'agent', metrics });
 const els = elementsById();
 
-/** UI phases: 'consent' → 'location' → 'check' → 'prejoin' → 'call' → 'ended' | 'left' | 'failed';
+/** UI phases: 'consent' → 'location' → 'check' → 'prejoin' → ('queue' →) 'call' → 'ended' | 'left' | 'failed';
+ * 'queue' → 'timed_out' | 'left' when no agent took the call;
  * self-record sessions: … 'check' → 'selfrec' → 'recording' → 'uploading' → 'ended'. */
 function setPhase(phase) {
   document.body.dataset.phase = phase;
+  const waiting = phase === 'queue';
   show(els.consentStep, phase === 'consent');
   show(els.locationStep, phase === 'location');
-  els.stage.dataset.phase = phase === 'prejoin' ? 'prejoin' : 'call';
-  show(els.call, phase === 'prejoin' || phase === 'call');
+  // In the queue the stage still shows the customer's own camera, with their place over it.
+  els.stage.dataset.phase = phase === 'prejoin' || waiting ? 'prejoin' : 'call';
+  show(els.call, phase === 'prejoin' || waiting || phase === 'call');
+  show(els.queueBox, waiting && !!queue?.place);
   show(els.selfrec, ['selfrec', 'recording', 'uploading'].includes(phase));
   show(els.recordBtn, phase === 'selfrec');
   show(els.uploadBox, phase === 'uploading');
   show(els.joinBtn, phase === 'prejoin');
-  show(els.prejoinTips, phase === 'prejoin');
-  show(els.leaveBtn, phase === 'call');
+  show(els.prejoinTips, phase === 'prejoin' || waiting);
+  show(els.leaveBtn, phase === 'call' || waiting);
   show(els.callTimer, phase === 'call');
-  show(els.intro, ['consent', 'location', 'check', 'prejoin', 'selfrec'].includes(phase));
-  show(els.ended, phase === 'ended' || phase === 'left');
-  // The one-time code can be typed at any time during the call (it never blocks it).
-  show(els.otpBox, phase === 'call' && workflow.includes('otp'));
+  show(els.intro, ['consent', 'location', 'check', 'prejoin', 'queue', 'selfrec'].includes(phase));
+  show(els.ended, ['ended', 'left', 'timed_out'].includes(phase));
+  // The one-time code can be typed at any time during the call (it never blocks it), and
+  // while waiting for the agent.
+  show(els.otpBox, (phase === 'call' || waiting) && workflow.includes('otp'));
 }
 
 function fail(err) {
@@ -143,7 +156,14 @@ async function selfRecord() {
   }
 }
 
+/** "Join call": to the queue first when the session waits for an agent, else into the call. */
 function join() {
+  if (!localStream || queue || (client && !['ended', 'left', 'failed'].includes(client.state))) return;
+  if (mode === 'live_agent' && !parentId) enterQueue();
+  else startCall();
+}
+
+function startCall() {
   if (!localStream || (client && !['ended', 'left', 'failed'].includes(client.state))) return;
   metrics.markJoinClicked();
   showNotice(els.notice, null);
@@ -251,11 +271,19 @@ function finish(how) {
   localStream = null;
   view.timer.stop();
   setPhase(how);
+  show(els.retryQueueBtn, false);
+  els.rejoinBtn.textContent = 'Rejoin the call';
   if (how === 'ended') {
     setStatus('The call has ended.', 'ended');
     els.endedTitle.textContent = 'The call has ended';
     els.endedText.textContent = 'Thank you for your time. You can close this page now.';
     show(els.rejoinBtn, false);
+  } else if (how === 'timed_out') {
+    setStatus('No agent could take your call in time', 'warning');
+    els.endedTitle.textContent = 'No agent could take your call in time';
+    els.endedText.textContent = 'All our agents are busy at the moment. Please try again a little later.';
+    show(els.rejoinBtn, false);
+    show(els.retryQueueBtn, true);
   } else {
     setStatus('You left the call.', 'ended');
     els.endedTitle.textContent = 'You left the call';
@@ -265,7 +293,109 @@ function finish(how) {
 }
 
 function leave() {
-  client?.leave();
+  if (queue) leaveQueue();
+  else client?.leave();
+}
+
+// ------------------------------------------------------------------ the queue
+// The customer's place while no agent has taken the call. The socket says where they are and
+// when an agent accepted; a dropped socket keeps the place (it reconnects and enters again).
+
+const QUEUE_FATAL = {
+  invalid_token: 'This link does not work',
+  token_expired: 'This link has expired',
+  forbidden_role: 'This link does not work',
+  session_not_found: 'This link does not work',
+};
+
+function enterQueue() {
+  showNotice(els.notice, null);
+  queue = { socket: null, place: null };
+  const q = queue;
+  setPhase('queue');
+  setStatus('Connecting…', 'busy');
+  q.socket = new DeskSocket({
+    path: '/v1/queue/ws',
+    onOpen: (socket) => socket.send({ type: 'enter', token }),
+    onMessage: (msg) => q === queue && onQueueMessage(msg),
+    onDown: () => {
+      if (q === queue) setStatus('Connection lost. Reconnecting…', 'warning');
+    },
+  });
+}
+
+/** Stops waiting: the socket closes (after `leave` when the customer is done with the queue). */
+function stopQueue({ sendLeave = false } = {}) {
+  const q = queue;
+  if (!q) return;
+  queue = null;
+  if (sendLeave) q.socket.send({ type: 'leave' });
+  q.socket.close();
+  show(els.queueBox, false);
+}
+
+function onQueueMessage(msg) {
+  switch (msg.type) {
+    case 'queued':
+      showPlace(msg);
+      break;
+    case 'connected':
+      stopQueue();
+      startCall();
+      break;
+    case 'timed_out':
+      stopQueue();
+      finish('timed_out');
+      break;
+    case 'error':
+      if (msg.code === 'session_closed') {
+        stopQueue();
+        finish('ended');
+        els.endedTitle.textContent = 'This verification has ended';
+        els.endedText.textContent = 'This link no longer works. If you still need to verify, please ask for a new link.';
+      } else if (msg.code === 'not_yet_open') {
+        // A scheduled call: the socket keeps trying, and the slot opens in time.
+        setStatus('Your video call has not started yet. Keep this page open: you will join the queue when it starts.', 'info');
+      } else if (QUEUE_FATAL[msg.code]) {
+        stopQueue();
+        stopStream(localStream);
+        localStream = null;
+        setPhase('failed');
+        fail(new UserFacingError(msg.code, QUEUE_FATAL[msg.code], 'Please ask for a new link.', { retry: false }));
+      }
+      // Anything else (the desk busy, a slow start): the socket reconnects and enters again.
+      break;
+    default:
+      break;
+  }
+}
+
+/** "You're in the queue — position 2, estimated wait ~3 min" in the status line and over the camera. */
+function showPlace(place) {
+  queue.place = { position: place.position, estimated_wait_secs: place.estimated_wait_secs ?? null };
+  const n = place.position;
+  const wait = waitText(place.estimated_wait_secs);
+  const waitLine = wait == null ? 'We\'ll connect you as soon as an agent is free.' : wait === 'now' ? 'An agent is about to take your call.' : `Estimated wait ${wait}.`;
+  els.queuePosition.textContent = `Position ${n}`;
+  els.queueWait.textContent = waitLine;
+  els.queueBox.dataset.position = String(n);
+  els.queueBox.dataset.wait = place.estimated_wait_secs == null ? '' : String(place.estimated_wait_secs);
+  show(els.queueBox, true);
+  const status = wait == null
+    ? `You're in the queue — position ${n}. We'll connect you as soon as an agent is free.`
+    : wait === 'now'
+      ? `You're in the queue — position ${n}. An agent is about to take your call.`
+      : `You're in the queue — position ${n}, estimated wait ${wait}`;
+  setStatus(status, 'busy');
+}
+
+function leaveQueue() {
+  stopQueue({ sendLeave: true });
+  finish('left');
+  setStatus('You left the queue.', 'ended');
+  els.endedTitle.textContent = 'You left the queue';
+  els.endedText.textContent = 'When you are ready, join again: you will wait for the next free agent.';
+  els.rejoinBtn.textContent = 'Join again';
 }
 
 // ------------------------------------------------------------------ consent and location
@@ -276,6 +406,8 @@ let api = null;
 let sessionId = null;
 let workflow = [];
 let mode = 'live_agent';
+/** A group call's other applicant: their session's parent (they join the parent's call, which queues). */
+let parentId = null;
 
 function serverProblem(err, title) {
   setStatus(title, 'error');
@@ -442,6 +574,7 @@ async function loadWorkflow() {
   if (!sessionId) return [];
   const session = await api.getSession(sessionId);
   mode = session?.mode || 'live_agent';
+  parentId = session?.parent_id || null;
   if (session?.video_max_duration) els.recMax.textContent = String(session.video_max_duration);
   return Array.isArray(session?.workflow) ? session.workflow : [];
 }
@@ -459,7 +592,11 @@ async function main() {
   els.recordBtn.addEventListener('click', selfRecord);
   els.leaveBtn.addEventListener('click', leave);
   els.rejoinBtn.addEventListener('click', startPreview);
-  window.addEventListener('pagehide', () => client?.leave());
+  els.retryQueueBtn.addEventListener('click', startPreview);
+  window.addEventListener('pagehide', () => {
+    stopQueue({ sendLeave: true });
+    client?.leave();
+  });
   setPhase('check');
   show($('#secure-badge'), location.protocol === 'https:');
 

@@ -70,14 +70,15 @@ export async function signOut(api) {
 }
 
 /**
- * Fills the header's account box: the console's pages (Console; Accounts for admins), the
- * signed-in user's name and roles, and a Sign out button (`#sign-out-btn`). `onError(err)`:
- * when signing out fails.
+ * Fills the header's account box: the console's pages (Console; Supervisor for supervisors
+ * and admins; Accounts for admins), the signed-in user's name and roles, and a Sign out
+ * button (`#sign-out-btn`). `onError(err)`: when signing out fails.
  */
 export function showAccount(container, user, api, { onError } = {}) {
   if (!container) return;
   const here = location.pathname;
   const pages = [['/agent', 'Console']];
+  if (hasRole(user, 'supervisor', 'admin')) pages.push(['/supervisor', 'Supervisor']);
   if (hasRole(user, 'admin')) pages.push(['/admin', 'Accounts']);
   const signOutBtn = h('button', { type: 'button', id: 'sign-out-btn', class: 'btn btn-sm' }, 'Sign out');
   signOutBtn.addEventListener('click', async () => {

@@ -55,18 +55,19 @@ function consoleConfig(accounts) {
  * `accounts`: the staff accounts it starts with (ACCOUNTS by default, written to a
  * configuration file in the data directory, VKYC_CONFIG); [] for a first start, when the
  * server prints the first-admin link (see `setupLink`).
+ * `config`: more TOML for that file (e.g. a `[console.sso]` table), after the accounts.
  * Resolves with { url, dataDir, proc, logs(), stop() } once it printed "vkyc listening on URL".
  */
-export async function startServer({ timeoutMs = 120_000, env = {}, accounts = Object.values(ACCOUNTS) } = {}) {
+export async function startServer({ timeoutMs = 120_000, env = {}, accounts = Object.values(ACCOUNTS), config = '' } = {}) {
   const bin = process.env.E2E_SERVER_BIN || join(REPO_ROOT, 'target', 'debug', 'vkyc');
   if (!existsSync(bin)) {
     throw new Error(`server binary not found: ${bin} (build it with \`cargo build\`, or set E2E_SERVER_BIN)`);
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'vkyc-browser-test-'));
   const configEnv = {};
-  if (accounts.length) {
+  if (accounts.length || config) {
     const file = join(dataDir, 'accounts.toml');
-    writeFileSync(file, consoleConfig(accounts));
+    writeFileSync(file, (accounts.length ? consoleConfig(accounts) : '') + config);
     configEnv.VKYC_CONFIG = file;
   }
   const lines = [];

@@ -179,6 +179,15 @@ impl RoomState {
         }
     }
 
+    /// Tells the peers who may see a participant of role `about` (see [`Role::sees`]).
+    fn announce(&self, about: Role, msg: ServerMsg) {
+        for p in self.peers.values() {
+            if p.info.role.sees(about) {
+                let _ = p.signal.send(msg.clone());
+            }
+        }
+    }
+
     fn all_tracks(&self) -> Vec<Arc<PublishedTrack>> {
         self.peers
             .values()
@@ -483,7 +492,12 @@ async fn join(
         .new_peer_connection()
         .await
         .map_err(|e| JoinError::Internal(e.to_string()))?;
-    let others: Vec<PeerInfo> = state.peers.values().map(|p| p.info.clone()).collect();
+    let others: Vec<PeerInfo> = state
+        .peers
+        .values()
+        .filter(|p| spec.role.sees(p.info.role))
+        .map(|p| p.info.clone())
+        .collect();
     // `joined` must reach the client before the peer's first offer.
     let _ = spec.signal.send(ServerMsg::Joined {
         peer_id,
@@ -508,7 +522,7 @@ async fn join(
             return Err(JoinError::Internal(e.to_string()));
         }
     };
-    state.broadcast(None, ServerMsg::PeerJoined { peer: info.clone() });
+    state.announce(info.role, ServerMsg::PeerJoined { peer: info.clone() });
     state.peers.insert(
         peer_id,
         PeerEntry {
@@ -558,8 +572,8 @@ async fn remove_peer(
                 .cast(PeerMsg::Unsubscribe((track.publisher, track.kind)));
         }
     }
-    state.broadcast(
-        None,
+    state.announce(
+        entry.info.role,
         ServerMsg::PeerLeft {
             peer_id,
             reason: reason.as_str().to_string(),

@@ -124,6 +124,8 @@ pub struct StepContext {
     pub notifier: Arc<dyn Notifier>,
     /// A case actor with nothing to do for this long is retired (its case is in the store).
     pub idle: std::time::Duration,
+    /// Retakes of a step that did not pass (`kyc.max_retries`), after the first attempt.
+    pub max_retries: u32,
 }
 
 /// How one-time codes behave (`[kyc.otp]`).
@@ -174,6 +176,8 @@ pub enum CaseError {
     NoChallenge,
     #[error("the agent has not decided this case yet")]
     NotDecided,
+    #[error("{0} did not pass in the attempts allowed: no more retakes; the agent decides the step or the case")]
+    RetriesExhausted(&'static str),
     #[error("the case has already been decided")]
     AlreadyDecided,
     #[error("{0}")]
@@ -190,6 +194,7 @@ impl From<CaseRefusal> for CaseError {
             CaseRefusal::NotInWorkflow(t) => CaseError::NotInWorkflow(t.as_str()),
             CaseRefusal::AlreadyDecided => CaseError::AlreadyDecided,
             CaseRefusal::NotDecided => CaseError::NotDecided,
+            CaseRefusal::RetriesExhausted(t) => CaseError::RetriesExhausted(t.as_str()),
         }
     }
 }
@@ -201,6 +206,7 @@ impl CaseError {
             Self::StepBusy(_) => "step_busy",
             Self::StepFailed => "step_failed",
             Self::NotDecided => "not_decided",
+            Self::RetriesExhausted(_) => "retries_exhausted",
             Self::NoOtp => "otp_not_sent",
             Self::NoChallenge => "challenge_not_found",
             Self::Notify(_) => "otp_delivery_failed",
@@ -870,7 +876,7 @@ impl Actor for CaseActor {
             }
             CaseMsg::Run { input, by, reply } => {
                 let step = input.step_type();
-                if let Err(e) = st.case.check(Change::Evidence(step)) {
+                if let Err(e) = st.case.check_retake(step, st.ctx.max_retries) {
                     let _ = reply.send(Err(e.into()));
                     return Ok(());
                 }
@@ -1428,6 +1434,9 @@ pub struct KycConfig {
     /// `log` (development: the code goes to the server log) or `file` (the code is written
     /// to `<data_dir>/outbox/otp-<session>.txt` for a gateway or a test to pick up).
     pub otp_notifier: String,
+    /// Retakes allowed of a step (location, document, face, consent) that did not pass;
+    /// then the agent decides. OTP and questions have their own rules.
+    pub max_retries: u32,
     /// The questions an agent asks in the questions step.
     pub questions: Vec<Question>,
     pub self_record: SelfRecordSettings,

@@ -96,6 +96,7 @@ async fn start() -> (Cases, Arc<Memory>) {
         },
         notifier: mem.clone(),
         idle: std::time::Duration::from_millis(500),
+        max_retries: 2,
     };
     (Cases::start(mem.clone(), ctx).await.unwrap(), mem)
 }

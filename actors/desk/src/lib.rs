@@ -293,6 +293,16 @@ impl Desk {
             .await
     }
 
+    /// An agent took a waiting customer by hand (`not_waiting` if they were not queued).
+    pub async fn taken(&self, session_id: SessionId, user_id: UserId) -> Result<(), DeskError> {
+        self.call(|reply| DeskMsg::Taken {
+            session_id,
+            user_id,
+            reply,
+        })
+        .await
+    }
+
     pub async fn reassign(&self, session_id: SessionId, to: UserId) -> Result<(), DeskError> {
         self.call(|reply| DeskMsg::Reassign {
             session_id,

@@ -36,6 +36,8 @@ pub trait DeskNotifier: Send + Sync + 'static {
     async fn timed_out(&self, session: SessionId);
     /// The agent's state changed (also when the desk changed it: wrap-up over, offline).
     async fn agent_state(&self, agent: UserId, state: AgentState);
+    /// An agent took the waiting customer by hand: the customer's page joins the call.
+    async fn taken(&self, session: SessionId);
 }
 
 /// One call to the notifier, as [`MemoryDesk`] records it.
@@ -55,6 +57,7 @@ pub enum Notified {
     },
     TimedOut(SessionId),
     AgentState(UserId, AgentState),
+    Taken(SessionId),
 }
 
 /// A store and a notifier in memory, recording everything (tests).
@@ -143,6 +146,10 @@ impl DeskNotifier for MemoryDesk {
             offer,
         });
     }
+    async fn taken(&self, session: SessionId) {
+        self.note(Notified::Taken(session));
+    }
+
     async fn timed_out(&self, session: SessionId) {
         self.note(Notified::TimedOut(session));
     }

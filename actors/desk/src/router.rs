@@ -75,6 +75,12 @@ pub enum DeskMsg {
     },
     /// The agent's call ended: wrap-up, then available after `wrap_up_secs`.
     CallEnded { user_id: UserId, reply: Reply<()> },
+    /// An agent took a waiting customer by hand (from the console's list).
+    Taken {
+        session_id: SessionId,
+        user_id: UserId,
+        reply: Reply<()>,
+    },
     /// A supervisor gives a waiting customer to a free agent.
     Reassign {
         session_id: SessionId,
@@ -166,6 +172,7 @@ impl RouterState {
                     offer_id,
                 } => n.connected(*session_id, *agent, *offer_id).await,
                 Notice::TimedOut(s) => n.timed_out(*s).await,
+                Notice::Taken(s) => n.taken(*s).await,
             }
         }
         for e in &out.events {
@@ -364,6 +371,18 @@ impl Actor for QueueRouter {
             DeskMsg::CallEnded { user_id, reply } => {
                 let r = st
                     .apply(&me, |q, now| no_change(q.call_ended(user_id, now), ()))
+                    .await;
+                answer(reply, r);
+            }
+            DeskMsg::Taken {
+                session_id,
+                user_id,
+                reply,
+            } => {
+                let r = st
+                    .apply(&me, |q, now| {
+                        no_change(q.take(session_id, user_id, now), ())
+                    })
                     .await;
                 answer(reply, r);
             }

@@ -27,6 +27,11 @@ impl Role {
     pub fn can_moderate(self) -> bool {
         matches!(self, Role::Agent)
     }
+    /// Whether a participant of this role is told that one of `other`'s role is in the call:
+    /// a customer never learns of an observer (an auditor or supervisor watching silently).
+    pub fn sees(self, other: Role) -> bool {
+        !(self == Role::Customer && other == Role::Observer)
+    }
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Agent => "agent",

@@ -499,6 +499,23 @@ impl KycCase {
         }
     }
 
+    /// Whether step `t` may be taken (again): its attempts that did not pass are fewer than
+    /// `1 + max_retries` (then the agent decides the step or the case), and the case lock
+    /// allows evidence.
+    pub fn check_retake(&self, t: StepType, max_retries: u32) -> Result<(), CaseRefusal> {
+        self.check(Change::Evidence(t))?;
+        let step = self.step(t).ok_or(CaseRefusal::NotInWorkflow(t))?;
+        let not_passed = step
+            .attempts
+            .iter()
+            .filter(|a| a.outcome != Outcome::Passed)
+            .count();
+        if not_passed as u64 > u64::from(max_retries) {
+            return Err(CaseRefusal::RetriesExhausted(t));
+        }
+        Ok(())
+    }
+
     /// The attempt number the next run of step `t` gets.
     pub fn next_attempt(&self, t: StepType) -> u32 {
         self.step(t).map_or(0, |s| s.attempts.len() as u32) + 1
@@ -582,6 +599,9 @@ pub enum CaseRefusal {
     AlreadyDecided,
     #[error("the agent has not decided this case yet")]
     NotDecided,
+    /// Every retake of the step was used and none passed: the agent decides now.
+    #[error("{} did not pass in the attempts allowed (1 + retries): no more retakes; the agent decides", .0.as_str())]
+    RetriesExhausted(StepType),
 }
 
 impl CaseRefusal {
@@ -590,6 +610,7 @@ impl CaseRefusal {
             Self::NotInWorkflow(_) => "step_not_in_workflow",
             Self::AlreadyDecided => "already_decided",
             Self::NotDecided => "not_decided",
+            Self::RetriesExhausted(_) => "retries_exhausted",
         }
     }
 }

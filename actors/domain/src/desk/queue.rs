@@ -189,6 +189,8 @@ pub enum Notice {
     },
     /// The customer waited past the queue timeout and is no longer queued.
     TimedOut(SessionId),
+    /// An agent took the waiting customer by hand: tell the customer's page to join.
+    Taken(SessionId),
 }
 
 /// What a change implies: the events to store with the new state, and what to tell whom.
@@ -538,7 +540,7 @@ impl Queue {
         out.event(
             Some(o.session_id),
             data::QueueAccepted {
-                offer_id: offer,
+                offer_id: Some(offer),
                 agent_id: agent,
                 wait_secs: entry.wait_secs(now),
             },
@@ -549,6 +551,39 @@ impl Queue {
             agent,
             offer_id: offer,
         });
+        Ok(out)
+    }
+
+    /// An agent took a waiting customer by hand (picked the session in the console instead of
+    /// answering an offer): the customer leaves the queue as accepted by that agent, any offer
+    /// ringing for them is withdrawn, and the agent, if on the desk and free, is busy.
+    pub fn take(
+        &mut self,
+        session: SessionId,
+        agent: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, QueueError> {
+        let entry = self.remove_entry(session)?;
+        let mut out = Outcome::default();
+        self.withdraw(&mut out, |o| o.session_id == session);
+        if let Some(a) = self.agents.get_mut(&agent) {
+            if let Ok(change) = a.presence.accept_call(now) {
+                a.call = Some(Call {
+                    session_id: session,
+                    started_at: now,
+                });
+                out.agent_change(agent, change);
+            }
+        }
+        out.event(
+            Some(session),
+            data::QueueAccepted {
+                offer_id: None,
+                agent_id: agent,
+                wait_secs: entry.wait_secs(now),
+            },
+        );
+        out.notices.push(Notice::Taken(session));
         Ok(out)
     }
 

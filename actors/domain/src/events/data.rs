@@ -263,7 +263,10 @@ pub struct QueueOffered {
 /// Which agent took the customer, and how long the customer waited.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct QueueAccepted {
-    pub offer_id: OfferId,
+    /// The offer accepted; absent when the agent took the waiting customer by hand (from the
+    /// console's list) instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offer_id: Option<OfferId>,
     /// The agent's account.
     pub agent_id: UserId,
     /// From entering the queue to the accept, seconds.
