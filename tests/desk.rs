@@ -21,7 +21,12 @@ const EN: &str = "en.agent@vkyc.test";
 const HI: &str = "hi.agent@vkyc.test";
 const SUP: &str = "sup@vkyc.test";
 
-struct Socket(WebSocketStream<MaybeTlsStream<TcpStream>>);
+/// A socket whose messages are taken by kind: a message of another kind waits in `pending`
+/// for its turn, so the checks do not depend on the order of notices sent together.
+struct Socket {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pending: Vec<Value>,
+}
 
 impl Socket {
     async fn open(app: &TestApp, path: &str, cookie: Option<&str>) -> Socket {
@@ -31,52 +36,53 @@ impl Socket {
         if let Some(c) = cookie {
             req.headers_mut().insert("cookie", c.parse().unwrap());
         }
-        Socket(
-            tokio_tungstenite::connect_async(req)
-                .await
-                .expect("socket opens")
-                .0,
-        )
+        let ws = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("socket opens")
+            .0;
+        Socket {
+            ws,
+            pending: Vec::new(),
+        }
     }
 
     async fn send(&mut self, v: Value) {
-        self.0.send(Message::Text(v.to_string())).await.unwrap();
+        self.ws.send(Message::Text(v.to_string())).await.unwrap();
     }
 
-    /// The next message of `kind`, skipping others; panics after 10 s.
-    async fn next(&mut self, kind: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    /// The first message of `kind` (waiting or arriving) within `within`, keeping the others.
+    async fn take(&mut self, kind: &str, within: Duration) -> Option<Value> {
+        if let Some(i) = self.pending.iter().position(|v| v["type"] == kind) {
+            return Some(self.pending.remove(i));
+        }
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match tokio::time::timeout(left, self.0.next()).await {
+            match tokio::time::timeout(left, self.ws.next()).await {
                 Ok(Some(Ok(Message::Text(t)))) => {
                     let v: Value = serde_json::from_str(&t).unwrap();
                     if v["type"] == kind {
-                        return v;
+                        return Some(v);
                     }
+                    self.pending.push(v);
                 }
                 Ok(Some(Ok(_))) => {}
-                other => panic!("waiting for {kind}: {other:?}"),
+                _ => return None,
             }
         }
     }
 
-    /// Whether a message of `kind` arrives within `ms` (for "nothing happens" checks, which
-    /// stop at the first message of that kind).
-    async fn gets_within(&mut self, kind: &str, ms: u64) -> bool {
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match tokio::time::timeout(left, self.0.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) => {
-                    if serde_json::from_str::<Value>(&t).unwrap()["type"] == kind {
-                        return true;
-                    }
-                }
-                Ok(Some(Ok(_))) => {}
-                _ => return false,
-            }
+    /// The next message of `kind`; panics after 10 s.
+    async fn next(&mut self, kind: &str) -> Value {
+        match self.take(kind, Duration::from_secs(10)).await {
+            Some(v) => v,
+            None => panic!("waiting for {kind}; received meanwhile: {:?}", self.pending),
         }
+    }
+
+    /// Whether a message of `kind` arrives within `ms` (for "nothing happens" checks).
+    async fn gets_within(&mut self, kind: &str, ms: u64) -> bool {
+        self.take(kind, Duration::from_millis(ms)).await.is_some()
     }
 }
 
@@ -167,6 +173,15 @@ async fn customers_are_routed_by_skill_declines_go_on_and_the_agent_gets_the_nex
     assert_eq!(again["attempt"], 2);
     // ...and lets it ring out: missed, offered again (attempt 3).
     assert_eq!(hi_ws.next("withdrawn").await["offer_id"], again["offer_id"]);
+    // Nobody answered at that seat: on a break (not ready) until the agent is back.
+    assert_eq!(hi_ws.next("state").await["state"], "break");
+    assert!(
+        !hi_ws.gets_within("offer", 300).await,
+        "an agent on a break is not rung"
+    );
+    hi_ws
+        .send(json!({"type": "state", "state": "available"}))
+        .await;
     let third = hi_ws.next("offer").await;
     assert_eq!(third["attempt"], 3);
     hi_ws

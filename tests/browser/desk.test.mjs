@@ -160,6 +160,10 @@ test('desk: queue, skill routing, decline and miss re-offered, accept into the c
     await ravi.page.locator('#desk-notice[data-code="offer_missed"]').waitFor({ state: 'visible', timeout: (RING_SECS + 20) * 1000 });
     assert.equal(await ravi.page.locator('#ring').isVisible(), false, 'the missed offer stops ringing');
     assert.match(await ravi.page.textContent('#desk-notice'), /Missed: Arjun Verma/);
+    // Nobody answered at Ravi's seat: the desk puts him on a break (not ready) until he is back.
+    await ravi.page.waitForSelector('body[data-presence="break"]');
+    await waitStateCount(sup.page, 'break', 2);
+    await setPresence(ravi, 'available');
     // The supervisor sees the offers and the miss; Ravi available, Asha on a break.
     await sup.page.waitForFunction(
       ([a, b]) =>

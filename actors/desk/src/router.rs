@@ -162,6 +162,12 @@ impl RouterState {
     /// Tells customers and agents what the change means for them.
     async fn tell(&mut self, out: &Outcome) {
         let n = &self.notifier;
+        // An agent hears their new state before what it brings (available, then the ring).
+        for e in &out.events {
+            if let EventData::AgentStateChanged(c) = &e.data {
+                n.agent_state(c.user_id, c.to).await;
+            }
+        }
         for notice in &out.notices {
             match notice {
                 Notice::Ring(o) => n.ring(o).await,
@@ -175,11 +181,7 @@ impl RouterState {
                 Notice::Taken(s) => n.taken(*s).await,
             }
         }
-        for e in &out.events {
-            if let EventData::AgentStateChanged(c) = &e.data {
-                n.agent_state(c.user_id, c.to).await;
-            }
-        }
+
         let q = &self.queue;
         self.told
             .retain(|s, _| q.entry(*s).is_some_and(|e| e.connected));

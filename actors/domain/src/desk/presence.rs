@@ -113,6 +113,9 @@ pub enum ChangeReason {
     WrapUpOver,
     /// The console's connection was gone longer than the grace period.
     ConnectionLost,
+    /// The agent let an offer ring out: they are put on a break (not ready) until they say
+    /// they are available again, so the desk stops ringing an empty seat.
+    MissedOffer,
 }
 
 /// A state change refused (a 409 at the edge, with [`InvalidTransition::code`]).
@@ -208,6 +211,16 @@ impl Presence {
             AgentState::WrapUp,
             AgentState::Available,
             ChangeReason::WrapUpOver,
+            now,
+        )
+    }
+
+    /// The agent let an offer ring out: `available` → `break` (not ready).
+    pub fn missed_offer(&mut self, now: DateTime<Utc>) -> Result<Change, InvalidTransition> {
+        self.system(
+            AgentState::Available,
+            AgentState::Break,
+            ChangeReason::MissedOffer,
             now,
         )
     }

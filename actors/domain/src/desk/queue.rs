@@ -606,7 +606,8 @@ impl Queue {
     // ----- deadlines -----
 
     /// Offers not answered by `now` are missed: counted on the customer, the agent stops
-    /// ringing, and the customer goes to the next agent.
+    /// ringing and is put on a break (not ready: `agent.state_changed` with reason
+    /// `missed_offer`), and the customer goes to the next agent.
     pub fn expire_offers(&mut self, now: DateTime<Utc>) -> Outcome {
         let mut out = Outcome::default();
         let (expired, kept) = std::mem::take(&mut self.offers)
@@ -626,6 +627,12 @@ impl Queue {
                         missed,
                     },
                 );
+            }
+            // Nobody answered at that seat: not ready until the agent says otherwise.
+            if let Some(a) = self.agents.get_mut(&o.agent) {
+                if let Ok(change) = a.presence.missed_offer(now) {
+                    out.agent_change(o.agent, change);
+                }
             }
             out.notices.push(Notice::Withdraw(o));
         }
@@ -786,11 +793,17 @@ impl Queue {
         if at_work == 0 {
             return None;
         }
+        // Free for this customer: an agent who turned them down is not offered them again
+        // while others are to try, so they do not count.
+        let entry = self.entry(session)?;
         let free = self
             .agents
             .values()
             .filter(able)
             .filter(|a| self.is_free(a))
+            .filter(|a| {
+                !entry.declined_by.contains(&a.user_id) && !entry.missed_by.contains(&a.user_id)
+            })
             .count() as i64;
         if position <= free {
             return Some(0);
@@ -1065,21 +1078,37 @@ mod tests {
         let out = q.tick(t(20));
         assert_eq!(
             kinds(&out),
-            [EventKind::QueueMissed, EventKind::QueueOffered]
+            [
+                EventKind::QueueMissed,
+                EventKind::AgentStateChanged,
+                EventKind::QueueOffered
+            ]
         );
         assert!(out.notices.contains(&Notice::Withdraw(o.clone())));
         match &out.events[0].data {
             EventData::QueueMissed(m) => assert_eq!((m.agent_id, m.missed), (a[0], 1)),
             e => panic!("{e:?}"),
         }
-        assert_eq!(offered(&out), [(s, a[1])]);
-        let out = q.tick(t(40));
-        assert_eq!(offered(&out), [(s, a[0])], "both missed: a new round");
-        match &out.events[0].data {
-            EventData::QueueMissed(m) => assert_eq!(m.missed, 2),
+        // Nobody answered at that seat: the agent is not ready until they say so.
+        match &out.events[1].data {
+            EventData::AgentStateChanged(c) => {
+                assert_eq!(
+                    (c.user_id, c.to, c.reason),
+                    (a[0], AgentState::Break, ChangeReason::MissedOffer)
+                )
+            }
             e => panic!("{e:?}"),
         }
+        assert_eq!(offered(&out), [(s, a[1])]);
+        let out = q.tick(t(40));
+        assert!(
+            offered(&out).is_empty(),
+            "both missed: both on a break, nobody is rung"
+        );
         assert_eq!(q.entry(s).unwrap().missed, 2);
+        // Back at the desk: a new round offers the customer again.
+        let out = q.set_state(a[0], AgentState::Available, t(50)).unwrap();
+        assert_eq!(offered(&out).len() + offered(&q.route(t(50))).len(), 1);
     }
 
     #[test]
