@@ -188,6 +188,29 @@ fn put_user(
     rows::write(tx, USERS, id, record)
 }
 
+impl EmbeddedStore {
+    /// The account an index (`users_by_email`, `users_by_sso`) names under `key`.
+    async fn user_via(
+        &self,
+        index: TableDefinition<'static, &'static str, u128>,
+        key: String,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        self.read_tx(move |tx| {
+            let id = tx
+                .open_table(index)
+                .map_err(backend)?
+                .get(key.as_str())
+                .map_err(backend)?
+                .map(|v| v.value());
+            match id {
+                Some(id) => rows::get(&tx.open_table(USERS).map_err(backend)?, id),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl UserStore for EmbeddedStore {
     async fn create_user(&self, record: &UserRecord) -> Result<(), StoreError> {
@@ -220,35 +243,12 @@ impl UserStore for EmbeddedStore {
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
-        let email = email.as_str().to_string();
-        self.read_tx(move |tx| {
-            let by_email = tx.open_table(USERS_BY_EMAIL).map_err(backend)?;
-            let Some(id) = by_email
-                .get(email.as_str())
-                .map_err(backend)?
-                .map(|v| v.value())
-            else {
-                return Ok(None);
-            };
-            rows::get(&tx.open_table(USERS).map_err(backend)?, id)
-        })
-        .await
+        self.user_via(USERS_BY_EMAIL, email.as_str().to_string())
+            .await
     }
 
     async fn user_by_sso(&self, link: &SsoLink) -> Result<Option<UserRecord>, StoreError> {
-        let key = link.key();
-        self.read_tx(move |tx| {
-            let by_sso = tx.open_table(USERS_BY_SSO).map_err(backend)?;
-            let Some(id) = by_sso
-                .get(key.as_str())
-                .map_err(backend)?
-                .map(|v| v.value())
-            else {
-                return Ok(None);
-            };
-            rows::get(&tx.open_table(USERS).map_err(backend)?, id)
-        })
-        .await
+        self.user_via(USERS_BY_SSO, link.key()).await
     }
 
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {

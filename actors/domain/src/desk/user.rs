@@ -14,6 +14,31 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::UserId;
 
+/// The conversions of a validated text type: from a `String` through its `parse` (serde's
+/// `try_from`), back into a `String` (serde's `into`), and `Display`.
+macro_rules! text_newtype {
+    ($name:ident) => {
+        impl TryFrom<String> for $name {
+            type Error = InvalidUser;
+            fn try_from(s: String) -> Result<Self, InvalidUser> {
+                $name::parse(&s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// What a staff member may do. A user holds one or more.
 #[derive(
     Debug,
@@ -142,24 +167,7 @@ impl Email {
     }
 }
 
-impl TryFrom<String> for Email {
-    type Error = InvalidUser;
-    fn try_from(s: String) -> Result<Self, InvalidUser> {
-        Email::parse(&s)
-    }
-}
-
-impl From<Email> for String {
-    fn from(e: Email) -> String {
-        e.0
-    }
-}
-
-impl fmt::Display for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_newtype!(Email);
 
 /// A person's display name: trimmed, 1 to 100 characters, no control characters.
 #[derive(
@@ -192,24 +200,7 @@ impl UserName {
     }
 }
 
-impl TryFrom<String> for UserName {
-    type Error = InvalidUser;
-    fn try_from(s: String) -> Result<Self, InvalidUser> {
-        UserName::parse(&s)
-    }
-}
-
-impl From<UserName> for String {
-    fn from(n: UserName) -> String {
-        n.0
-    }
-}
-
-impl fmt::Display for UserName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_newtype!(UserName);
 
 /// One skill or requirement value (`hi`, `personal_loan`, `north`, `vip`): lower-cased,
 /// 1 to 40 characters of ASCII letters, digits, `-` and `_`.
@@ -247,18 +238,7 @@ impl Skill {
     }
 }
 
-impl TryFrom<String> for Skill {
-    type Error = InvalidUser;
-    fn try_from(s: String) -> Result<Self, InvalidUser> {
-        Skill::parse(&s)
-    }
-}
-
-impl From<Skill> for String {
-    fn from(s: Skill) -> String {
-        s.0
-    }
-}
+text_newtype!(Skill);
 
 /// What an agent can serve, or (as a session's requirements) what a call needs: languages
 /// (`hi`, `en`), products (`personal_loan`), regions (`north`) and free tags (`vip`). An
