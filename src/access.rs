@@ -84,14 +84,26 @@ impl<B: FromRequest + 'static> FromRequest for Backend<B> {
     type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = B::from_request(req, payload);
-        let req = req.clone();
-        Box::pin(async move {
-            let body = body.await.map_err(Into::into)?;
-            authenticate(&req).await?.require_backend()?;
+        body_then_caller(req, payload, |caller: Caller, body| {
+            caller.require_backend()?;
             Ok(Backend(body))
         })
     }
+}
+
+/// Reads the body `B` first, then authenticates the request and hands both to `admit` (the
+/// order the API answers in: see the module docs).
+fn body_then_caller<B: FromRequest + 'static, T: 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    admit: impl FnOnce(Caller, B) -> Result<T, ApiError> + 'static,
+) -> LocalBoxFuture<'static, Result<T, actix_web::Error>> {
+    let body = B::from_request(req, payload);
+    let req = req.clone();
+    Box::pin(async move {
+        let body = body.await.map_err(Into::into)?;
+        Ok(admit(authenticate(&req).await?, body)?)
+    })
 }
 
 /// Who may call an operation on one session: which of its participants, and the API key.
@@ -274,11 +286,7 @@ impl<S: StaffSet, B: FromRequest + 'static> FromRequest for KeyOrConsole<S, B> {
     type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = B::from_request(req, payload);
-        let req = req.clone();
-        Box::pin(async move {
-            let body = body.await.map_err(Into::into)?;
-            let caller = authenticate(&req).await?;
+        body_then_caller(req, payload, |caller: Caller, body| {
             caller.require_key_or_staff(S::ROLES)?;
             Ok(Self {
                 caller,
@@ -302,26 +310,18 @@ impl<S: StaffSet, B: FromRequest + 'static> FromRequest for Console<S, B> {
     type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = B::from_request(req, payload);
-        let req = req.clone();
-        Box::pin(async move {
-            let body = body.await.map_err(Into::into)?;
-            match authenticate(&req).await? {
-                Caller::Staff(staff) if staff.has_any(S::ROLES) => Ok(Self {
+        body_then_caller(req, payload, |caller: Caller, body| {
+            caller.require_key_or_staff(S::ROLES)?;
+            match caller {
+                Caller::Staff(staff) => Ok(Self {
                     staff: *staff,
                     body,
                     roles: PhantomData,
                 }),
-                Caller::Staff(_) => Err(ApiError::forbidden(
-                    "forbidden_role",
-                    "your account's roles do not allow this",
-                )
-                .into()),
                 _ => Err(ApiError::forbidden(
                     "forbidden_role",
                     "this endpoint is for signed-in staff",
-                )
-                .into()),
+                )),
             }
         })
     }
