@@ -18,6 +18,7 @@ use crate::extract::ValidJson;
 use crate::openapi::*;
 use crate::startup::AppState;
 use vkyc_domain::desk::user::{StaffRole, UserRef};
+use vkyc_domain::kyc::StepType;
 use vkyc_domain::session::{NewSession, Reference, Session};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -57,6 +58,7 @@ fn v1(cfg: &mut ServiceConfig) {
         .configure(crate::verify::routes)
         .configure(crate::captures::routes)
         .configure(crate::kyc_api::routes)
+        .configure(crate::questions_api::routes)
         .configure(crate::self_record::routes)
         .configure(crate::recordings::routes)
         .configure(crate::webhooks::api::routes)
@@ -120,13 +122,20 @@ async fn create_session(
         ..
     }: KeyOrConsole<CallStaff, ValidJson<NewSession>>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = Session::create(
+    let asked = body.questions.clone().unwrap_or_default();
+    let mut session = Session::create(
         body,
         state.config.kyc.session_ttl_secs,
         &state.config.kyc.self_record,
         chrono::Utc::now(),
     )
     .map_err(|e| ApiError::validation(e.0))?;
+    if session.workflow.contains(&StepType::Questions) {
+        let bank = crate::questions_api::bank_for_session(&state, asked.bank.as_ref()).await?;
+        session
+            .ask(&bank, &asked.expected, &mut rand::thread_rng())
+            .map_err(|e| ApiError::validation(e.0))?;
+    }
     state
         .store
         .create_session(&session)
@@ -182,8 +191,14 @@ async fn get_session(
 ) -> Result<HttpResponse, ApiError> {
     let mut doc =
         serde_json::to_value(&session).map_err(|e| ApiError::internal("session json", e))?;
-    // The result document: the KYC case for everyone but the customer.
-    if caller.role() != Some(Role::Customer) {
+    // The result document: the KYC case for everyone but the customer, who is not told the
+    // questions before they are asked, nor what the lender expects.
+    if caller.role() == Some(Role::Customer) {
+        if let Some(o) = doc.as_object_mut() {
+            o.remove("questions");
+            o.remove("question_bank");
+        }
+    } else {
         let case = crate::kyc_api::stored_case(&state, &session).await?;
         doc["kyc"] = crate::kyc_api::case_document(&state, &case);
         // The auditor of the latest audit, named (an observer token issued to a signed-in

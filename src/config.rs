@@ -673,12 +673,9 @@ impl Config {
         {
             return fail("kyc.otp", "digits 4..=10, max_attempts ≥ 1, ttl_secs ≥ 1");
         }
-        let ids: Vec<&str> = self.kyc.questions.iter().map(|q| q.id.as_str()).collect();
-        if ids.iter().any(|i| i.is_empty()) || (1..ids.len()).any(|i| ids[..i].contains(&ids[i])) {
-            return fail(
-                "kyc.questions",
-                "each question needs a unique, non-empty id",
-            );
+        let banks = &self.kyc.question_banks;
+        if (1..banks.len()).any(|i| banks[..i].iter().any(|b| b.id == banks[i].id)) {
+            return fail("kyc.question_banks", "each bank needs a unique id");
         }
         if self.kyc.consent_versions.is_empty() {
             return fail(

@@ -19,6 +19,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use vkyc_case::{CaseError, LivenessFrames, StepInput};
 use vkyc_domain::kyc::{recommend, AuditVerdict, CaseResult, KycCase, StepType, Verdict};
+use vkyc_domain::step_data::AnswerInput;
 use vkyc_domain::step_input::{check_answers, ConsentVersion, NoPosition, OtpCode, Position};
 use vkyc_domain::Role;
 use vkyc_domain::SessionId;
@@ -144,7 +145,7 @@ pub struct FrameRef {
 /// How long the customer's page shows each move of a challenge.
 pub const SECONDS_PER_MOVE: u64 = 3;
 
-/// An answer to one of the configured questions (`[[kyc.questions]]`).
+/// An answer to one of the session's questions (its `questions`, drawn from a question bank).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AnswerBody {
@@ -232,13 +233,19 @@ async fn run_step(
         }
         StepType::Questions => {
             let answers = need(b.answers, "answers")?;
-            let questions = &state.config.kyc.questions;
+            let questions = &s.questions;
+            if questions.is_empty() {
+                return Err(ApiError::conflict(
+                    "no_questions",
+                    "this session has no questions to ask (it was created without a question bank)",
+                ));
+            }
             check_answers(
                 answers.iter().map(|a| (a.id.as_str(), a.value.as_str())),
-                |id| questions.iter().any(|q| q.id == id),
+                |id| questions.iter().any(|q| q.id.as_str() == id),
             )?;
-            // Every attempt holds every configured question: the ones not sent keep their
-            // latest recorded value, so the latest attempt is complete on its own.
+            // Every attempt holds every question the session asks: the ones not sent keep
+            // their latest recorded value, so the latest attempt is complete on its own.
             let case = stored_case(&state, &s).await?;
             let latest = case
                 .step(StepType::Questions)
@@ -247,14 +254,16 @@ async fn run_step(
             let previous = |id: &str| latest.and_then(|q| q.value(id)).unwrap_or("").to_string();
             let out = questions
                 .iter()
-                .map(|q| {
-                    let v = answers
+                .map(|q| AnswerInput {
+                    id: q.id.to_string(),
+                    question: q.text.clone(),
+                    expected: q.expected.clone(),
+                    value: answers
                         .iter()
                         .rev()
-                        .find(|a| a.id == q.id)
+                        .find(|a| a.id == q.id.as_str())
                         .map(|a| a.value.clone())
-                        .unwrap_or_else(|| previous(&q.id));
-                    (q.id.clone(), q.text.clone(), v)
+                        .unwrap_or_else(|| previous(q.id.as_str())),
                 })
                 .collect();
             StepInput::Questions { answers: out }
@@ -506,8 +515,8 @@ async fn get_case(
     SessionCaller { session: s, .. }: SessionCaller<OrStaff<AgentOrObserver>>,
 ) -> Result<HttpResponse, ApiError> {
     let mut doc = case_document(&state, &stored_case(&state, &s).await?);
-    // The questions the agent asks (config), for the console.
-    doc["questions"] = json!(state.config.kyc.questions);
+    // The questions the agent asks in this session, for the console.
+    doc["questions"] = json!(s.questions);
     Ok(HttpResponse::Ok().json(doc))
 }
 

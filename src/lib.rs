@@ -15,6 +15,7 @@
 //! - [`signal`]: the WebSocket signalling edge.
 //! - [`captures`]: frames captured in a call, kept encrypted in the blob store.
 //! - [`kyc_api`]: the KYC workflow: steps, decisions, audit, the case document.
+//! - [`questions_api`]: the lender's question banks, and the bank a new session draws from.
 //! - [`verify`]: `/v1/verify/*`, the verification engines (face match, liveness, document).
 //! - [`webhooks`]: signed webhook subscriptions, their dispatcher and delivery log.
 //! - [`web`]: the embedded pages.
@@ -38,6 +39,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod notify;
 pub mod openapi;
+pub mod questions_api;
 pub mod recordings;
 pub mod self_record;
 pub mod signal;

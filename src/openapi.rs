@@ -19,10 +19,11 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_actix_web::AppExt;
 use uuid::Uuid;
-use vkyc_case::{IssuedChallenge, Question};
+use vkyc_case::IssuedChallenge;
 use vkyc_domain::kyc::{
     AgentDecision, AuditDecision, CaseResult, Recommendation, Stage, Step, StepType,
 };
+use vkyc_domain::questions::AskedQuestion;
 use vkyc_domain::Role;
 use vkyc_vision::geometry::BBox;
 use vkyc_vision::idcard::DocumentFields;
@@ -53,6 +54,7 @@ pub const CONSOLE: &str = "console";
         (name = "sessions", description = "Sessions, join tokens, rooms and the event log"),
         (name = "captures", description = "Frames captured in a call or uploaded, stored encrypted"),
         (name = "kyc", description = "The KYC workflow: step attempts, decisions, the audit and the case"),
+        (name = "questions", description = "The lender's question banks: a session draws its questions at random from one"),
         (name = "self-record", description = "Self-recorded sessions: the customer records a video, the server decides"),
         (name = "recordings", description = "Call recordings and their signed media URLs"),
         (name = "verify", description = "The verification engines, callable directly"),
@@ -222,8 +224,9 @@ pub struct CaseDocumentDoc {
     pub steps: Vec<Step>,
     pub agent_decision: Option<AgentDecision>,
     pub audits: Vec<AuditDecision>,
-    /// `GET …/kyc` only: the questions the agent asks (`[[kyc.questions]]`).
-    pub questions: Option<Vec<Question>>,
+    /// `GET …/kyc` only: the questions the agent asks in this session (drawn from its bank
+    /// when it was created), with the answers the lender expects.
+    pub questions: Option<Vec<AskedQuestion>>,
 }
 
 /// A group call's consolidated view on the parent.

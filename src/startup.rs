@@ -318,6 +318,12 @@ impl Application {
         if seeded > 0 {
             tracing::info!(count = seeded, "demo accounts created (console.seed_users)");
         }
+        let banks = crate::questions_api::seed_banks(store.as_ref(), &config)
+            .await
+            .map_err(|e| anyhow::anyhow!("kyc.question_banks: {e}"))?;
+        if banks > 0 {
+            tracing::info!(count = banks, "question banks created (kyc.question_banks)");
+        }
         let setup_url = crate::desk::setup::setup_secret(store.as_ref(), &config)
             .await
             .map_err(|e| anyhow::anyhow!("first-admin link: {e}"))?

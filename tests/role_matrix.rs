@@ -245,6 +245,43 @@ fn rows() -> Vec<Row> {
             Some(json!({"name": "Renamed Agent"})),
             Callers(&[(AdminC, 200)]),
         ),
+        // Question banks: the back end and admins define them, all staff read them.
+        r(
+            M::PUT,
+            "/v1/question-banks/matrix",
+            Some(json!({"name": "Matrix", "ask": 1, "questions": [{"id": "q", "text": "Q?"}]})),
+            Callers(&[(Key, 201), (AdminC, 200)]),
+        ),
+        r(
+            M::GET,
+            "/v1/question-banks",
+            None,
+            Callers(&[
+                (Key, 200),
+                (AgentC, 200),
+                (AuditorC, 200),
+                (SupervisorC, 200),
+                (AdminC, 200),
+            ]),
+        ),
+        r(
+            M::GET,
+            "/v1/question-banks/matrix",
+            None,
+            Callers(&[
+                (Key, 200),
+                (AgentC, 200),
+                (AuditorC, 200),
+                (SupervisorC, 200),
+                (AdminC, 200),
+            ]),
+        ),
+        r(
+            M::DELETE,
+            "/v1/question-banks/matrix",
+            None,
+            Callers(&[(Key, 204), (AdminC, 404)]),
+        ),
         // The sockets: a plain GET is no upgrade (400) once past authorisation.
         r(M::GET, "/v1/desk/ws", None, Callers(&[(AgentC, 400)])),
         r(M::GET, "/v1/queue/ws", None, Public(400, None)),
@@ -719,11 +756,12 @@ async fn every_endpoint_by_every_caller() {
                     .header("x-csrf-token", &c.csrf);
             }
             req = match (&row.method, &body) {
-                (&reqwest::Method::PUT, _) => req
+                (_, Some(b)) => req.json(b),
+                // The self-record video chunk (the only PUT without a JSON body).
+                (&reqwest::Method::PUT, None) => req
                     .header("content-type", "video/webm")
                     .header("content-range", "bytes 0-9/10")
                     .body(vec![0u8; 10]),
-                (_, Some(b)) => req.json(b),
                 (_, None) => req,
             };
             let resp = req.send().await.unwrap();

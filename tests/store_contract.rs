@@ -25,6 +25,7 @@ use vkyc::store::{
 use vkyc_domain::events::data;
 use vkyc_domain::kyc::KycCase;
 use vkyc_domain::kyc::{Outcome, StepType};
+use vkyc_domain::questions::{BankId, QuestionBank};
 use vkyc_domain::recording::{Container, RecordedTrack, RecordingSummary};
 use vkyc_domain::session::{Session, SessionStatus};
 use vkyc_domain::SessionId;
@@ -225,6 +226,7 @@ contract!(
     webhook_deliveries_unique_queued_retried_dead_lettered,
     webhook_due_queue_order_limit_and_log,
     webhook_delete_subscription_takes_its_deliveries,
+    question_banks_crud,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -631,8 +633,19 @@ async fn call_events_move_the_session(b: Backend) {
 
 async fn erase_removes_personal_data(b: Backend) {
     let store = &*b.store;
-    let s = new_session(json!({}));
+    let mut s = new_session(json!({"workflow": ["consent", "questions"]}));
+    let bank: QuestionBank = serde_json::from_value(json!({"id": "b", "name": "B", "ask": 1,
+        "questions": [{"id": "pincode", "text": "Your pincode?"}]}))
+    .unwrap();
+    let expected = serde_json::from_value(json!({"pincode": "411001"})).unwrap();
+    s.ask(&bank, &expected, &mut rand::thread_rng()).unwrap();
     store.create_session(&s).await.unwrap();
+    assert_eq!(
+        store.get_session(s.id).await.unwrap().unwrap().questions[0]
+            .expected
+            .as_deref(),
+        Some("411001")
+    );
     let c = capture(s.id, CaptureKind::Document, 1);
     store.add_capture(&c).await.unwrap();
     store
@@ -650,6 +663,14 @@ async fn erase_removes_personal_data(b: Backend) {
     let got = store.get_session(s.id).await.unwrap().unwrap();
     assert_eq!(got.applicant.name.as_str(), vkyc::store::ERASED_NAME);
     assert!(got.applicant.date_of_birth.is_none() && got.applicant.reference_id.is_none());
+    assert_eq!(
+        (
+            got.questions[0].id.as_str(),
+            got.questions[0].expected.as_deref()
+        ),
+        ("pincode", None),
+        "the question asked stays, the lender's expected answer goes"
+    );
     assert_eq!(got.status, s.status, "the session itself stays");
     assert!(store.load_case(s.id).await.unwrap().is_none());
     assert!(store.list_captures(s.id).await.unwrap().is_empty());
@@ -663,6 +684,41 @@ async fn erase_removes_personal_data(b: Backend) {
         .await
         .unwrap()
         .is_none());
+}
+
+async fn question_banks_crud(b: Backend) {
+    let store = &*b.store;
+    let bank = |id: &str, n: usize| -> QuestionBank {
+        let questions: Vec<_> = (0..n)
+            .map(|i| json!({"id": format!("q{i}"), "text": format!("Question {i}?")}))
+            .collect();
+        serde_json::from_value(json!({"id": id, "name": id, "ask": 1, "questions": questions}))
+            .unwrap()
+    };
+    assert!(store.list_banks().await.unwrap().is_empty());
+    assert!(store.put_bank(&bank("loans", 2)).await.unwrap(), "new");
+    assert!(store.put_bank(&bank("cards", 1)).await.unwrap());
+    assert!(
+        !store.put_bank(&bank("loans", 3)).await.unwrap(),
+        "replaced"
+    );
+    let loans = BankId::parse("loans").unwrap();
+    assert_eq!(
+        store.get_bank(&loans).await.unwrap(),
+        Some(bank("loans", 3))
+    );
+    let ids: Vec<String> = store
+        .list_banks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.id.to_string())
+        .collect();
+    assert_eq!(ids, ["cards", "loans"]);
+    assert!(store.delete_bank(&loans).await.unwrap());
+    assert!(!store.delete_bank(&loans).await.unwrap(), "already gone");
+    assert_eq!(store.get_bank(&loans).await.unwrap(), None);
+    assert_eq!(store.list_banks().await.unwrap().len(), 1);
 }
 
 async fn group_applicants_join_the_parent(b: Backend) {

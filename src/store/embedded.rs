@@ -73,6 +73,7 @@ impl EmbeddedStore {
             super::webhooks::create_tables(&tx)?;
             super::users::create_tables(&tx)?;
             super::desk::create_tables(&tx)?;
+            super::questions::create_tables(&tx)?;
         }
         tx.commit().map_err(backend)?;
         Ok(Self { db: Arc::new(db) })
@@ -514,6 +515,7 @@ impl Store for EmbeddedStore {
                 return Ok(None);
             };
             s.applicant = erased_applicant();
+            s.forget_expected_answers();
             s.updated_at = Utc::now();
             write_session(&tx, &s)?;
             tx.open_table(CASES)

@@ -8,6 +8,7 @@ mod blob_fs;
 mod blob_stream;
 mod desk;
 mod embedded;
+mod questions;
 mod recordings;
 mod rows;
 pub mod scylla;
@@ -18,6 +19,7 @@ pub use self::scylla::ScyllaStore;
 pub use blob_fs::FsBlobStore;
 pub use desk::DeskStateStore;
 pub use embedded::EmbeddedStore;
+pub use questions::QuestionBankStore;
 pub use recordings::{Recording, RecordingStatus, RecordingStore, Repair};
 pub use users::{ConsoleSession, Grant, SsoLink, UserRecord, UserStore};
 pub use webhooks::{Attempt, Delivery, DeliveryState, NextStep, Subscription, WebhookStore};
@@ -168,6 +170,7 @@ pub trait Store:
     + WebhookStore
     + UserStore
     + DeskStateStore
+    + QuestionBankStore
     + vkyc_domain::kyc::CaseStore
     + vkyc_domain::EventSink
 {

@@ -1090,11 +1090,24 @@ function sendOtp() {
   });
 }
 
-/** Shows "Original answer" under a question whose text differs from the first answer recorded. */
+/** Case and spacing do not make an answer different (as the server compares them). */
+const sameAnswer = (a, b) => String(a).trim().split(/\s+/).join(' ').toLowerCase() === String(b).trim().split(/\s+/).join(' ').toLowerCase();
+
+/**
+ * Under a question: the lender's record when it gave one (always shown: the agent compares
+ * what the customer says with it), else "Original answer" once the text differs from the
+ * first answer recorded.
+ */
 function showOriginal(f) {
-  const differs = f.original != null && f.input.value.trim() !== f.original;
-  f.originalEl.textContent = differs ? `Original answer: ${f.original || '—'}` : '';
-  show(f.originalEl, differs);
+  const value = f.input.value.trim();
+  const differs = f.original != null && value !== '' && !sameAnswer(value, f.original);
+  if (f.expected != null) {
+    f.originalEl.textContent = `Lender's record: ${f.expected}${differs ? ' (the answer differs)' : ''}`;
+    show(f.originalEl, true);
+  } else {
+    f.originalEl.textContent = differs ? `Original answer: ${f.original || '—'}` : '';
+    show(f.originalEl, differs);
+  }
   f.field.classList.toggle('kyc-edited', differs);
 }
 
@@ -1105,7 +1118,7 @@ function buildQuestionsForm(sessionId, questions, key) {
     const input = h('input', { type: 'text', id: inputId, maxlength: '1000', autocomplete: 'off', dataset: { questionId: q.id } });
     const originalEl = h('p', { class: 'kyc-original', hidden: true });
     const field = h('div', { class: 'field', dataset: { questionId: q.id } }, h('label', { for: inputId }, q.question), input, originalEl);
-    const f = { input, originalEl, field, original: null };
+    const f = { input, originalEl, field, original: q.expected ?? null, expected: q.expected ?? null };
     input.addEventListener('input', () => {
       input.dataset.dirty = 'true';
       showOriginal(f);
@@ -1120,13 +1133,13 @@ function buildQuestionsForm(sessionId, questions, key) {
 
 /** The questions card: one input per question, prefilled with the latest answers (unless being edited). */
 function questionsTools(step) {
-  const questions = questionsOf(step);
+  const questions = questionsOf(step, kyc?.questions);
   const key = questions.map((q) => q.id).join('\n');
   if (!qForm || qForm.sessionId !== targetId() || qForm.key !== key) qForm = buildQuestionsForm(targetId(), questions, key);
   const latest = new Map((step.attempts?.at(-1)?.data?.answers || []).map((a) => [a.id, a]));
   for (const [id, f] of qForm.fields) {
     const a = latest.get(id);
-    f.original = a?.original ?? null;
+    f.original = a?.original ?? f.expected ?? null;
     if (!f.input.dataset.dirty) f.input.value = a?.value ?? '';
     showOriginal(f);
   }

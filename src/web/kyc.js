@@ -5,24 +5,22 @@ import { h } from './ui.js';
 
 export const STEP_LABELS = { consent: 'Consent', location: 'Location', otp: 'One-time code', questions: 'Questions', document: 'ID document', face: 'Face match' };
 
-// The server's `[[kyc.questions]]` defaults (config/default.toml). The server does not list its
-// questions yet: the agent console uses the questions of the recorded attempts when there are
-// any, and these only before the first attempt.
-export const DEFAULT_QUESTIONS = [
-  { id: 'purpose', question: 'What is the purpose of the loan?' },
-  { id: 'occupation', question: 'What is your occupation?' },
-  { id: 'address', question: 'Please confirm your current address.' },
-];
-
-/** The questions of a questions step: from its attempts (in the order first asked), else the defaults. */
-export function questionsOf(step) {
+/**
+ * The questions of a questions step: the ones the session asks (the case document's
+ * `questions`, drawn from a question bank when the session was created: { id, text,
+ * expected }), else those of its recorded attempts, in the order first asked.
+ */
+export function questionsOf(step, asked) {
+  if (Array.isArray(asked) && asked.length) {
+    return asked.map((q) => ({ id: q.id, question: q.text || q.id, expected: q.expected ?? null }));
+  }
   const seen = new Map();
   for (const a of step?.attempts || []) {
     for (const q of a.data?.answers || []) {
-      if (q?.id && !seen.has(q.id)) seen.set(q.id, { id: q.id, question: q.question || q.id });
+      if (q?.id && !seen.has(q.id)) seen.set(q.id, { id: q.id, question: q.question || q.id, expected: q.original_from === 'lender' ? q.original : null });
     }
   }
-  return seen.size ? [...seen.values()] : DEFAULT_QUESTIONS;
+  return [...seen.values()];
 }
 
 /** Who made an attempt, from its `by` ("agent:<participant>", "customer:…", "backend"). */
@@ -100,7 +98,9 @@ function attemptBody(type, a, { applicantName } = {}) {
               'dd',
               { dataset: { questionId: q.id || '', edited: String(!!q.edited) } },
               h('span', { class: 'kyc-answer' }, q.value || '—'),
-              q.edited ? h('span', { class: 'kyc-original' }, `Edited. Original answer: ${q.original || '—'}`) : null,
+              q.edited
+                ? h('span', { class: 'kyc-original' }, q.original_from === 'lender' ? `Differs from the lender's record: ${q.original || '—'}` : `Edited. Original answer: ${q.original || '—'}`)
+                : null,
             ),
           ]),
         )

@@ -443,7 +443,7 @@ test('KYC: one-time code typed by the customer, questions answered and edited by
     assert.equal(qa.length, 2);
     for (const a of qa) assert.match(a.by, /^agent:/, 'the agent recorded the answers');
     const second = Object.fromEntries(qa[1].data.answers.map((a) => [a.id, a]));
-    assert.deepEqual(second.occupation, { id: 'occupation', question: second.occupation.question, original: answers.occupation, value: edited, edited: true });
+    assert.deepEqual(second.occupation, { id: 'occupation', question: second.occupation.question, original: answers.occupation, original_from: 'first_answer', value: edited, edited: true });
     assert.equal(second.purpose.edited, false);
     assert.equal(second.purpose.value, answers.purpose);
     assert.equal(qa[1].outcome, 'passed');

@@ -28,9 +28,9 @@ use vkyc_domain::document::DocumentKind;
 use vkyc_domain::events::{data, DomainEvent, EventData};
 use vkyc_domain::kyc::*;
 use vkyc_domain::step_data::{
-    CardPhoto, ConsentData, DocumentData, DocumentNotRead, DocumentRead, FaceData, LivenessData,
-    LocationData, LocationFound, LocationUnavailable, OtpData, QuestionsData, SourceMatch,
-    StepData,
+    AnswerInput, CardPhoto, ConsentData, DocumentData, DocumentNotRead, DocumentRead, FaceData,
+    LivenessData, LocationData, LocationFound, LocationUnavailable, OtpData, QuestionsData,
+    SourceMatch, StepData,
 };
 use vkyc_domain::step_input::{ConsentVersion, NoPosition, OtpCode, Position};
 use vkyc_vision::inference::{InferenceError, Pool};
@@ -64,11 +64,10 @@ pub enum StepInput {
     },
     /// The code the customer entered: an attempt.
     OtpVerify { code: OtpCode },
-    /// The agent's record of the answers: `(question id, question text, value)`. A value
-    /// that differs from the first one recorded for that question is an edit; both are kept.
-    Questions {
-        answers: Vec<(String, String, String)>,
-    },
+    /// The agent's record of the answers, one per question the session asks. A value that
+    /// differs from the lender's expected answer (or the first one recorded) is an edit;
+    /// both are kept.
+    Questions { answers: Vec<AnswerInput> },
     /// Fault injection for tests: the step actor running this step panics.
     #[cfg(feature = "fault-injection")]
     Crash(StepType),
@@ -1437,16 +1436,13 @@ pub struct KycConfig {
     /// Retakes allowed of a step (location, document, face, consent) that did not pass;
     /// then the agent decides. OTP and questions have their own rules.
     pub max_retries: u32,
-    /// The questions an agent asks in the questions step.
-    pub questions: Vec<Question>,
+    /// The bank a session's questions step draws from when its creator names none.
+    pub default_question_bank: vkyc_domain::questions::BankId,
+    /// Question banks written to the store at start when it has no bank of that id (so an
+    /// admin's later edits are kept across restarts).
+    #[serde(default)]
+    pub question_banks: Vec<vkyc_domain::questions::QuestionBank>,
     pub self_record: SelfRecordSettings,
 }
 
 pub use vkyc_domain::session::SelfRecordSettings;
-
-#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Question {
-    pub id: String,
-    pub text: String,
-}

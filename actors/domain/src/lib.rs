@@ -29,6 +29,8 @@
 //!   [`step_input::Position`]…; an [`step_input::InvalidStepInput`] is a 422 at the edge).
 //! - [`desk`]: the agent desk — staff accounts and their roles ([`desk::user`]), skills and a
 //!   session's requirements, agents' presence and the queue's routing rules.
+//! - [`questions`]: question banks and the random, varying draw of a session's questions
+//!   with the answers the lender expects.
 //! - [`document`]: an ID card's kind and the fields read from it (the OCR fills them).
 //! - [`geometry`]: points and boxes on an image (where a face or a card photo was found).
 //! - [`challenge`]: the head movements of the active liveness challenge ([`Move`]) and how
@@ -42,6 +44,31 @@
 //! I/O, no clocks of its own (callers pass `now`) and no actors, so every rule is unit-tested
 //! without sockets.
 
+/// The conversions of a validated text type: from a `String` through its `parse` (serde's
+/// `try_from`, failing with `$err`), back into a `String` (serde's `into`), and `Display`.
+macro_rules! text_newtype {
+    ($name:ident, $err:ty) => {
+        impl TryFrom<String> for $name {
+            type Error = $err;
+            fn try_from(s: String) -> Result<Self, $err> {
+                $name::parse(&s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 pub mod call;
 pub mod challenge;
 pub mod desk;
@@ -50,6 +77,7 @@ pub mod events;
 pub mod geometry;
 pub mod ids;
 pub mod kyc;
+pub mod questions;
 pub mod recording;
 pub mod session;
 pub mod step_data;

@@ -20,6 +20,7 @@ use crate::desk::user::{Skills, UserRef};
 use crate::events::{data, DomainEvent, EventKind};
 use crate::ids::{SessionId, UserId};
 use crate::kyc::{StepType, DEFAULT_WORKFLOW};
+use crate::questions::{AskedQuestion, BankId, ExpectedAnswers, QuestionBank, QuestionRequest};
 
 /// A session input that breaks a rule; the message says which field and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -204,6 +205,10 @@ pub struct NewSession {
     /// region, tags): the queue offers it only to agents with these skills.
     #[serde(default)]
     pub requirements: Skills,
+    /// The question bank the questions step draws from, and the answers the lender expects
+    /// (default: the server's default bank, no expected answers). Only with a questions step.
+    #[serde(default)]
+    pub questions: Option<QuestionRequest>,
     /// Record the call on the server (default `recording.enabled`). A group's applicants are
     /// in the parent's recording.
     #[serde(default)]
@@ -252,6 +257,12 @@ pub struct Session {
     /// the console): only they act as its agent, and they cannot audit it.
     #[serde(default)]
     pub agent: Option<UserRef>,
+    /// The bank the questions were drawn from.
+    pub question_bank: Option<BankId>,
+    /// The questions step's questions, drawn when the session was created (random choice
+    /// and order), with the answers the lender expects. Never shown to the customer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub questions: Vec<AskedQuestion>,
 }
 
 /// A session assigned to another agent (403 `assigned_to_another_agent` at the edge).
@@ -281,6 +292,32 @@ impl Session {
     /// Whether `user` is the session's assigned agent (the maker, who may not be its checker).
     pub fn is_agent(&self, user: UserId) -> bool {
         self.agent.as_ref().is_some_and(|a| a.id == user)
+    }
+
+    /// Forgets the lender's expected answers (personal data: the erasure path); the
+    /// questions themselves stay, as the record of what was asked.
+    pub fn forget_expected_answers(&mut self) {
+        for q in &mut self.questions {
+            q.expected = None;
+        }
+    }
+
+    /// Draws this session's questions from `bank` (see [`QuestionBank::draw`]); a session
+    /// without a questions step asks none.
+    pub fn ask(
+        &mut self,
+        bank: &QuestionBank,
+        expected: &ExpectedAnswers,
+        rng: &mut impl rand::Rng,
+    ) -> Result<(), InvalidSession> {
+        if !self.workflow.contains(&StepType::Questions) {
+            return Err(invalid(
+                "questions: only for a session whose workflow has a questions step",
+            ));
+        }
+        self.questions = bank.draw(expected, rng).map_err(|e| InvalidSession(e.0))?;
+        self.question_bank = Some(bank.id.clone());
+        Ok(())
     }
 }
 
@@ -381,6 +418,11 @@ impl Session {
         if (1..workflow.len()).any(|i| workflow[..i].contains(&workflow[i])) {
             return Err(invalid("workflow: each step type at most once"));
         }
+        if new.questions.is_some() && !workflow.contains(&StepType::Questions) {
+            return Err(invalid(
+                "questions: only for a session whose workflow has a questions step",
+            ));
+        }
         let (status, expires_at) = match new.schedule {
             None => (
                 SessionStatus::Waiting,
@@ -426,6 +468,8 @@ impl Session {
             record: new.record,
             requirements: new.requirements,
             agent: None,
+            question_bank: None,
+            questions: vec![],
         })
     }
 }

@@ -154,28 +154,63 @@ pub struct QuestionsData {
     pub answers: Vec<Answer>,
 }
 
-/// One answer. A value that differs from the first one recorded for its question is an
-/// edit: both are kept.
+/// One answer. `original` is what the lender's records say (the expected answer it gave
+/// when it created the session) or, without one, the first value the agent recorded; a
+/// value that differs from it is an edit: both are kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Answer {
-    /// The question's id (`[[kyc.questions]]`).
+    /// The question's id in its bank.
     pub id: String,
     /// The question's text when it was asked.
     pub question: String,
-    /// The first non-empty value recorded for this question.
     pub original: String,
+    /// Where `original` comes from.
+    #[serde(default)]
+    pub original_from: OriginalSource,
     pub value: String,
-    /// `value` differs from `original`.
+    /// `value` is given and differs from `original` (ignoring case and spacing).
     pub edited: bool,
 }
 
+/// Where an answer's `original` comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OriginalSource {
+    /// The answer the lender expected (`questions.expected` of the session).
+    Lender,
+    /// The first value the agent recorded.
+    #[default]
+    FirstAnswer,
+}
+
+/// What the agent records for one question (the case actor's input).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerInput {
+    pub id: String,
+    pub question: String,
+    /// The lender's expected answer, if it gave one.
+    pub expected: Option<String>,
+    pub value: String,
+}
+
+/// Case and spacing do not make an answer different.
+fn same_answer(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        s.split_whitespace()
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    norm(a) == norm(b)
+}
+
 impl QuestionsData {
-    /// A new attempt's answers, `(question id, question text, value)`: each keeps as its
-    /// `original` the first non-empty value an `earlier` attempt recorded for its question
-    /// (else its own value), and is `edited` when its value differs from that.
+    /// A new attempt's answers: each keeps as its `original` the lender's expected answer,
+    /// else the first non-empty value an `earlier` attempt recorded for its question, else
+    /// its own value; it is `edited` when its value is given and differs from that.
     pub fn record<'a>(
         earlier: impl IntoIterator<Item = &'a QuestionsData>,
-        answers: Vec<(String, String, String)>,
+        answers: Vec<AnswerInput>,
     ) -> Self {
         let mut first: HashMap<&str, &str> = HashMap::new();
         for a in earlier.into_iter().flat_map(|q| &q.answers) {
@@ -185,16 +220,23 @@ impl QuestionsData {
         }
         let answers = answers
             .into_iter()
-            .map(|(id, question, value)| {
-                let original = first
-                    .get(id.as_str())
-                    .map_or_else(|| value.clone(), |o| o.to_string());
+            .map(|a| {
+                let (original, original_from) = match a.expected {
+                    Some(e) => (e, OriginalSource::Lender),
+                    None => (
+                        first
+                            .get(a.id.as_str())
+                            .map_or_else(|| a.value.clone(), |o| o.to_string()),
+                        OriginalSource::FirstAnswer,
+                    ),
+                };
                 Answer {
-                    edited: original != value,
-                    id,
-                    question,
+                    edited: !a.value.trim().is_empty() && !same_answer(&original, &a.value),
+                    id: a.id,
+                    question: a.question,
                     original,
-                    value,
+                    original_from,
+                    value: a.value,
                 }
             })
             .collect();
@@ -338,8 +380,8 @@ mod tests {
             (
                 StepType::Questions,
                 json!({"answers": [
-                    {"id": "purpose", "question": "What is the purpose of the loan?", "original": "Home renovation", "value": "Home repair", "edited": true},
-                    {"id": "occupation", "question": "What is your occupation?", "original": "Teacher", "value": "Teacher", "edited": false},
+                    {"id": "purpose", "question": "What is the purpose of the loan?", "original": "Home renovation", "original_from": "first_answer", "value": "Home repair", "edited": true},
+                    {"id": "occupation", "question": "What is your occupation?", "original": "Teacher", "original_from": "lender", "value": "Teacher", "edited": false},
                 ]}),
             ),
             (
@@ -421,8 +463,52 @@ mod tests {
     }
 
     #[test]
+    fn the_lenders_expected_answer_is_the_original() {
+        let q = |id: &str, expected: Option<&str>, v: &str| AnswerInput {
+            id: id.to_string(),
+            question: format!("{id}?"),
+            expected: expected.map(str::to_string),
+            value: v.to_string(),
+        };
+        let first = QuestionsData::record(
+            [],
+            vec![
+                q("pincode", Some("411001"), "411002"),
+                q("job", Some("Salaried"), "  salaried "),
+                q("name", Some("Asha Rao"), ""),
+                q("purpose", None, "Car"),
+            ],
+        );
+        let a = &first.answers;
+        assert_eq!(
+            (a[0].original.as_str(), a[0].original_from, a[0].edited),
+            ("411001", OriginalSource::Lender, true)
+        );
+        assert!(!a[1].edited, "case and spacing are not an edit");
+        assert!(!a[2].edited, "no answer yet is not an edit");
+        assert_eq!(
+            (a[3].original.as_str(), a[3].original_from, a[3].edited),
+            ("Car", OriginalSource::FirstAnswer, false)
+        );
+        // A later attempt compares with the lender's value still, not the agent's first.
+        let second = QuestionsData::record([&first], vec![q("pincode", Some("411001"), "411001")]);
+        assert!(!second.answers[0].edited);
+        // Records written before `original_from` existed read as the agent's first answer.
+        let old: Answer = serde_json::from_value(
+            json!({"id": "a", "question": "A?", "original": "x", "value": "y", "edited": true}),
+        )
+        .unwrap();
+        assert_eq!(old.original_from, OriginalSource::FirstAnswer);
+    }
+
+    #[test]
     fn answers_keep_their_first_value() {
-        let q = |id: &str, v: &str| (id.to_string(), format!("{id}?"), v.to_string());
+        let q = |id: &str, v: &str| AnswerInput {
+            id: id.to_string(),
+            question: format!("{id}?"),
+            expected: None,
+            value: v.to_string(),
+        };
         let first =
             QuestionsData::record([], vec![q("purpose", "Home renovation"), q("address", "")]);
         assert!(!first.complete());

@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_users",
         cql: include_str!("migrations/0003_users.cql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_question_banks",
+        cql: include_str!("migrations/0004_question_banks.cql"),
+    },
 ];
 
 fn backend(e: impl std::fmt::Display) -> StoreError {

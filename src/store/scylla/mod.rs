@@ -33,6 +33,7 @@
 //!   keeps its cursor in `relay_cursors`.
 
 pub mod migrate;
+mod questions;
 mod recordings;
 mod users;
 mod webhooks;
@@ -183,6 +184,7 @@ pub struct Statements {
     rec: recordings::Statements,
     users: users::Statements,
     desk: users::DeskStatements,
+    banks: questions::Statements,
     /// Webhook subscriptions, deliveries, the due queue and dead letters (`webhooks.rs`).
     wh: webhooks::Statements,
 }
@@ -694,6 +696,7 @@ async fn prepare_all(
         rec: recordings::prepare(s).await?,
         users: users::prepare(s).await?,
         desk: users::prepare_desk(s).await?,
+        banks: questions::prepare(s).await?,
         wh: webhooks::prepare(s).await?,
     };
     Ok((st, Capabilities { lwt, ranges }))
@@ -1116,15 +1119,32 @@ impl Store for ScyllaStore {
     async fn erase_session(&self, id: SessionId) -> Result<Option<Erased>, StoreError> {
         let id = id.into_uuid();
         let st = &self.inner.st;
-        if self.read_session(id, &st.get_session).await?.is_none() {
+        let Some(Versioned {
+            session: mut s,
+            version,
+        }) = self.read_session(id, &st.get_session).await?
+        else {
             return Ok(None);
-        }
+        };
         let captures: Vec<(CqlTimestamp, Uuid, String)> =
             self.rows(&st.list_captures, (id,)).await?;
         let mut tx = Tx::new();
         // Overwritten with empty values (read back as absent): a newer cell supersedes the
         // personal data on every replica, and compaction drops the old one.
         tx.push(&st.erase_session_pii, ("", "", "", id));
+        if s.questions.iter().any(|q| q.expected.is_some()) {
+            // The lender's expected answers live in the document.
+            s.forget_expected_answers();
+            s.updated_at = Utc::now();
+            let row = (
+                version + 1,
+                status_str(s.status),
+                ts(s.updated_at),
+                Self::session_doc(&s)?,
+                id,
+            );
+            tx.push(&st.update_session, row);
+        }
         tx.push(&st.delete_case, (id,));
         let mut blob_keys = Vec::new();
         for (at, cid, doc) in captures {

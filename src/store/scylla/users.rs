@@ -123,7 +123,7 @@ impl ScyllaStore {
         Ok(rows.into_iter().next().and_then(|r| r.0))
     }
 
-    async fn text_doc<T: serde::de::DeserializeOwned>(
+    pub(super) async fn text_doc<T: serde::de::DeserializeOwned>(
         &self,
         st: &PreparedStatement,
         key: impl scylla::serialize::row::SerializeRow,

@@ -14,31 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::UserId;
 
-/// The conversions of a validated text type: from a `String` through its `parse` (serde's
-/// `try_from`), back into a `String` (serde's `into`), and `Display`.
-macro_rules! text_newtype {
-    ($name:ident) => {
-        impl TryFrom<String> for $name {
-            type Error = InvalidUser;
-            fn try_from(s: String) -> Result<Self, InvalidUser> {
-                $name::parse(&s)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(v: $name) -> String {
-                v.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
 /// What a staff member may do. A user holds one or more.
 #[derive(
     Debug,
@@ -167,7 +142,7 @@ impl Email {
     }
 }
 
-text_newtype!(Email);
+text_newtype!(Email, InvalidUser);
 
 /// A person's display name: trimmed, 1 to 100 characters, no control characters.
 #[derive(
@@ -200,7 +175,7 @@ impl UserName {
     }
 }
 
-text_newtype!(UserName);
+text_newtype!(UserName, InvalidUser);
 
 /// One skill or requirement value (`hi`, `personal_loan`, `north`, `vip`): lower-cased,
 /// 1 to 40 characters of ASCII letters, digits, `-` and `_`.
@@ -238,7 +213,7 @@ impl Skill {
     }
 }
 
-text_newtype!(Skill);
+text_newtype!(Skill, InvalidUser);
 
 /// What an agent can serve, or (as a session's requirements) what a call needs: languages
 /// (`hi`, `en`), products (`personal_loan`), regions (`north`) and free tags (`vip`). An
