@@ -218,7 +218,7 @@ let applicantSeq = 0;
  * page goes straight to the device check; pass null for the server's default (consent,
  * location, document, face).
  */
-export async function createSessionWithTokens(base, { name, dateOfBirth = '1990-01-31', workflow = ['document', 'face'] } = {}) {
+export async function createSessionWithTokens(base, { name, dateOfBirth = '1990-01-31', workflow = ['document', 'face'], questions } = {}) {
   applicantSeq += 1;
   const body = {
     mode: 'live_agent',
@@ -226,6 +226,7 @@ export async function createSessionWithTokens(base, { name, dateOfBirth = '1990-
     external_ref: `e2e-${applicantSeq}`,
   };
   if (workflow) body.workflow = workflow;
+  if (questions) body.questions = questions;
   const created = await api(base, 'POST', '/v1/sessions', body);
   if (created.status !== 201) throw new Error(`POST /v1/sessions → ${created.status} ${JSON.stringify(created.body)}`);
   const session = created.body;

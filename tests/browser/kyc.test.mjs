@@ -358,8 +358,10 @@ async function outboxCode(sessionId, { notBefore = '', timeoutMs = 10_000 } = {}
 test('KYC: one-time code typed by the customer, questions answered and edited by the agent', { timeout: 180_000 }, async () => {
   const { lap, mark } = stopwatch();
   const workflow = ['consent', 'location', 'otp', 'questions', 'document', 'face'];
-  const { session, customer } = await createSessionWithTokens(server.url, { name: 'Meera Iyer', workflow });
-  const answers = { purpose: 'Home renovation', occupation: 'Teacher', address: '14 Lake Road, Pune 411001' };
+  // The lender's records give the address: the agent sees it beside the question.
+  const lenderAddress = '14 Lake Road, Pune 411001';
+  const { session, customer } = await createSessionWithTokens(server.url, { name: 'Meera Iyer', workflow, questions: { expected: { address: lenderAddress } } });
+  const answers = { purpose: 'Home renovation', occupation: 'Teacher', address: '14 lake road, Pune 411001' };
   const edited = 'Senior school teacher';
   await withPeople(async (people) => {
     // ---- customer: consent, location, then the call
@@ -412,6 +414,8 @@ test('KYC: one-time code typed by the customer, questions answered and edited by
 
     // ---- agent: answers the questions, then edits one
     const q = (id) => `#kyc-steps [data-step="questions"] input[data-question-id="${id}"]`;
+    const field = (id) => `#kyc-steps [data-step="questions"] .field[data-question-id="${id}"]`;
+    assert.match(await agent.page.textContent(field('address')), new RegExp(`Lender's record: ${lenderAddress}`));
     for (const [id, value] of Object.entries(answers)) await agent.page.fill(q(id), value);
     await agent.page.click('#questions-save-btn');
     await agent.page.waitForFunction(() => window.vkyc.kyc?.steps?.find((s) => s.type === 'questions')?.attempts.length === 1);
@@ -424,7 +428,8 @@ test('KYC: one-time code typed by the customer, questions answered and edited by
     await agent.page.waitForFunction(() => window.vkyc.kyc?.steps?.find((s) => s.type === 'questions')?.attempts.length === 2 && !document.querySelector('#questions-save-btn').disabled);
     assert.equal(await agent.page.inputValue(q('occupation')), edited);
     assert.match(await agent.page.textContent('#kyc-steps [data-step="questions"] .field[data-question-id="occupation"]'), /Original answer: Teacher/);
-    assert.equal(await agent.page.locator('#kyc-steps [data-step="questions"] .kyc-original:visible').count(), 1, 'only the edited answer shows an original');
+    assert.deepEqual(await agent.page.locator('#kyc-steps [data-step="questions"] .field.kyc-edited').evaluateAll((els) => els.map((e) => e.dataset.questionId)), ['occupation'], 'only the edited answer is marked (the address matches the lender\'s record but for case)');
+    assert.doesNotMatch(await agent.page.textContent(field('address')), /differs/);
     assert.match(await agent.page.textContent('#kyc-steps [data-step="questions"]'), /Attempt 2 \(latest\) · Passed · .* · by agent/);
     mark('questions');
     await screenshot(agent, 'kyc-agent-otp.png', { fullPage: true });
@@ -445,6 +450,7 @@ test('KYC: one-time code typed by the customer, questions answered and edited by
     const second = Object.fromEntries(qa[1].data.answers.map((a) => [a.id, a]));
     assert.deepEqual(second.occupation, { id: 'occupation', question: second.occupation.question, original: answers.occupation, original_from: 'first_answer', value: edited, edited: true });
     assert.equal(second.purpose.edited, false);
+    assert.deepEqual([second.address.original, second.address.original_from, second.address.edited], [lenderAddress, 'lender', false]);
     assert.equal(second.purpose.value, answers.purpose);
     assert.equal(qa[1].outcome, 'passed');
     // The code was sent by the agent (the event says which role, never the code).
