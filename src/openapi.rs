@@ -328,6 +328,11 @@ pub struct SelfRecordStatusDoc {
     pub started_at: Option<DateTime<Utc>>,
     pub submitted_at: Option<DateTime<Utc>>,
     pub processed_at: Option<DateTime<Utc>>,
+    /// Submitted videos whose checks did not pass; phase `recording` again after one means
+    /// "record again", phase `live_agent` that the session went to a live agent.
+    pub failed_checks: Option<u32>,
+    /// The session's mode now (`live_agent` once handed to an agent).
+    pub mode: Option<vkyc_domain::session::SessionMode>,
 }
 
 #[derive(Serialize, ToSchema)]

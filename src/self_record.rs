@@ -2,9 +2,14 @@
 //! walks through consent and location, then records a video while it prompts them (say your
 //! name and today's date, then a head-movement challenge), grabs frames at the prompts,
 //! uploads the video in resumable chunks and submits the frames. The server then runs the
-//! face step (liveness on the frames + face match against the references) in the case actor
-//! and sets the result: `approved` when every check passed, otherwise `needs_review` for an
-//! auditor — never an automatic rejection.
+//! face step (liveness on the frames + face match against the references) in the case actor:
+//! when the recommendation approves, the system's result is `approved` and the session is
+//! complete (`self_record.completed`). Otherwise the check failed (`self_record.check_failed`,
+//! never an automatic rejection): the customer records again, and after
+//! `kyc.self_record.max_failed_checks` failures the session becomes a live-agent session,
+//! `waiting`, and the customer's page takes them to the queue, where an agent verifies them
+//! on a call (the failed attempts stay in the case, the self-record calls answer 409
+//! `handed_to_agent`, the status and the last video stay readable).
 //!
 //! | call | who |
 //! | --- | --- |
@@ -67,8 +72,15 @@ pub(crate) fn frames_key(id: SessionId) -> String {
     format!("selfrecord/{}/frames", id.simple())
 }
 
-/// The session, if it is a self-recorded one (409 `not_self_record` otherwise).
+/// The session, if it is a self-recorded one (409 `not_self_record` otherwise; 409
+/// `handed_to_agent` once its checks failed too often and it became a live-agent session).
 fn self_recorded(s: Session) -> Result<Session, ApiError> {
+    if handed_to_agent(&s) {
+        return Err(ApiError::conflict(
+            "handed_to_agent",
+            "the recorded videos did not pass their checks: an agent verifies this customer on a call now",
+        ));
+    }
     if s.mode != SessionMode::SelfRecord {
         return Err(ApiError::conflict(
             "not_self_record",
@@ -76,6 +88,21 @@ fn self_recorded(s: Session) -> Result<Session, ApiError> {
         ));
     }
     Ok(s)
+}
+
+fn handed_to_agent(s: &Session) -> bool {
+    s.self_record
+        .as_ref()
+        .is_some_and(|r| r.phase == SelfRecordPhase::LiveAgent)
+}
+
+/// A session that was self-recorded, handed to an agent or not: what was recorded is kept.
+fn was_self_recorded(s: Session) -> Result<Session, ApiError> {
+    if handed_to_agent(&s) {
+        Ok(s)
+    } else {
+        self_recorded(s)
+    }
 }
 
 /// Runs a change of the session in one store operation (see `Store::change_session`); `f`
@@ -155,7 +182,9 @@ async fn start_self_record(
     update(&state, id, move |s| {
         open_for_recording(s)?;
         let first = s.self_record.is_none();
-        // A restart records a new video: the upload begins again.
+        let failed_checks = s.self_record.as_ref().map_or(0, |r| r.failed_checks);
+        // A restart (or a new try after a failed check) records a new video: the upload
+        // begins again.
         s.self_record = Some(SelfRecordState {
             phase: SelfRecordPhase::Recording,
             challenge_id,
@@ -166,6 +195,7 @@ async fn start_self_record(
             video_chunks: 0,
             submitted_at: None,
             processed_at: None,
+            failed_checks,
         });
         let ev = first.then(|| DomainEvent::new(Some(s.id), data::SelfRecordStarted {}));
         Ok(((), ev))
@@ -197,7 +227,7 @@ async fn start_self_record(
 async fn self_record_status(
     SessionCaller { session, .. }: SessionCaller<AnyRole>,
 ) -> Result<HttpResponse, ApiError> {
-    let s = self_recorded(session)?;
+    let s = was_self_recorded(session)?;
     Ok(HttpResponse::Ok().json(self_record_json(&s)))
 }
 
@@ -210,6 +240,7 @@ fn self_record_json(s: &Session) -> serde_json::Value {
             "phase": r.phase, "status": s.status, "video_type": r.video_type, "video_total": r.video_total,
             "video_received": r.video_received, "video_complete": r.video_complete(),
             "started_at": r.started_at, "submitted_at": r.submitted_at, "processed_at": r.processed_at,
+            "failed_checks": r.failed_checks, "mode": s.mode,
         }),
     }
 }
@@ -386,7 +417,7 @@ async fn get_self_record_video(
     state: web::Data<AppState>,
     SessionCaller { session, .. }: SessionCaller<AgentOrObserver>,
 ) -> Result<HttpResponse, ApiError> {
-    let s = self_recorded(session)?;
+    let s = was_self_recorded(session)?;
     let id = s.id;
     let r = s
         .self_record
@@ -419,10 +450,11 @@ struct SubmitBody {
 }
 
 /// Submit the recording with its frames: the face step (liveness on the frames, face match
-/// against the references) runs after the answer and the system decides: `approved` when the
-/// recommendation is, otherwise `needs_review` (never an automatic rejection).
+/// against the references) runs after the answer. The status then says: `done` (approved,
+/// the session complete), `recording` again with `failed_checks` (record again), or
+/// `live_agent` (the session went to the queue for a live agent).
 #[utoipa::path(tag = "self-record", params(("id" = Uuid, Path, description = "The session")), request_body = SubmitBody, security(("api_key" = []), ("join_token" = ["customer"])),
-    responses((status = 202, description = "Submitted; processing", body = SelfRecordSubmittedDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`, `capture_not_found`", body = ErrorBody), (status = 409, description = "`not_self_record`, `session_closed`, `not_started`, `already_submitted`, `video_incomplete`", body = ErrorBody)))]
+    responses((status = 202, description = "Submitted; processing", body = SelfRecordSubmittedDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`, `capture_not_found`", body = ErrorBody), (status = 409, description = "`not_self_record`, `handed_to_agent`, `session_closed`, `not_started`, `already_submitted`, `video_incomplete`", body = ErrorBody)))]
 #[post("/sessions/{id}/self-record/submit")]
 async fn submit_self_record(
     state: web::Data<AppState>,
@@ -612,8 +644,10 @@ impl ractor::Actor for SelfRecordProcessor {
 /// its checks run again from the kept frames; without them, the result asks for review.
 async fn resume(state: &AppState, s: Session) {
     let id = s.id;
-    if matches!(state.cases.get(id, &s.workflow).await, Ok(c) if c.agent_decision.is_some()) {
-        return finish(state, id).await;
+    if let Ok(c) = state.cases.get(id, &s.workflow).await {
+        if let Some(d) = &c.agent_decision {
+            return complete(state, id, d.result).await;
+        }
     }
     let input = match (&s.self_record, state.blobs.get(&frames_key(id)).await) {
         (Some(r), Ok(Some(bytes))) => match serde_json::from_slice::<Vec<(Uuid, u64)>>(&bytes) {
@@ -628,51 +662,84 @@ async fn resume(state: &AppState, s: Session) {
     process(state, s, input).await;
 }
 
-/// The face step on the submitted frames (if any), then the system's result.
+/// The face step on the submitted frames, then: `approved` and the session complete when
+/// the recommendation approves; otherwise a failed check (record again, or, at
+/// `kyc.self_record.max_failed_checks`, a live agent: never an automatic rejection). Without
+/// frames (lost in a stop) there is nothing to check again: the result asks for review.
 async fn process(state: &AppState, s: Session, input: Option<vkyc_case::StepInput>) {
     let id = s.id;
-    if let Some(input) = input {
-        if let Err(e) = state.cases.run(id, &s.workflow, input, system()).await {
-            // The attempt is recorded as an error where it could run at all; the result
-            // below then asks for review.
-            tracing::warn!(session = %id, code = e.code(), "self-record face step did not complete");
-        }
-    }
-    let result = match state.cases.get(id, &s.workflow).await {
-        Ok(case) if recommend(&case, &state.config.kyc.rules).result == CaseResult::Approved => {
-            CaseResult::Approved
-        }
-        _ => CaseResult::NeedsReview,
+    let Some(input) = input else {
+        return decide_and_complete(state, &s, CaseResult::NeedsReview).await;
     };
-    let notes = Some("automatic result of the self-recorded video".to_string());
-    if let Err(e) = state
-        .cases
-        .decide(id, &s.workflow, result, notes, system())
-        .await
-    {
-        tracing::error!(session = %id, code = e.code(), "self-record result could not be set");
+    if let Err(e) = state.cases.run(id, &s.workflow, input, system()).await {
+        // The attempt is recorded as an error where it could run at all; it counts as a
+        // failed check below.
+        tracing::warn!(session = %id, code = e.code(), "self-record face step did not complete");
     }
-    finish(state, id).await;
-}
-
-/// The checks are over: the session leaves `processing` and the kept frame list goes.
-async fn finish(state: &AppState, id: SessionId) {
-    let done = update(state, id, |s| {
-        if let Some(r) = s.self_record.as_mut() {
-            r.phase = SelfRecordPhase::Done;
-            r.processed_at = Some(Utc::now());
-        }
-        Ok(((), None))
+    let approved = matches!(state.cases.get(id, &s.workflow).await,
+        Ok(case) if recommend(&case, &state.config.kyc.rules).result == CaseResult::Approved);
+    if approved {
+        return decide_and_complete(state, &s, CaseResult::Approved).await;
+    }
+    let max = state.config.kyc.self_record.max_failed_checks;
+    let now = Utc::now();
+    match update(state, id, move |s| {
+        let ev = s.self_record_failed(max, now).map_err(not_processing)?;
+        Ok((s.mode, Some(ev)))
     })
-    .await;
-    match done {
-        Ok(()) => {
-            if let Err(e) = state.blobs.delete(&frames_key(id)).await {
-                tracing::warn!(session = %id, error = %e, "self-record frame list could not be deleted");
-            }
+    .await
+    {
+        Ok(SessionMode::LiveAgent) => {
+            tracing::info!(session = %id, "self-record checks failed again: handed to a live agent")
+        }
+        Ok(_) => {
+            tracing::info!(session = %id, "self-record checks failed: the customer records again")
         }
         Err(e) => {
             tracing::error!(session = %id, code = e.code, "self-record state could not be saved")
         }
+    }
+    drop_frames(state, id).await;
+}
+
+fn not_processing(e: vkyc_domain::session::NotProcessing) -> ApiError {
+    ApiError::conflict("not_processing", e.to_string())
+}
+
+/// The system's result, then the session completes.
+async fn decide_and_complete(state: &AppState, s: &Session, result: CaseResult) {
+    let notes = Some("automatic result of the self-recorded video".to_string());
+    if let Err(e) = state
+        .cases
+        .decide(s.id, &s.workflow, result, notes, system())
+        .await
+    {
+        tracing::error!(session = %s.id, code = e.code(), "self-record result could not be set");
+    }
+    complete(state, s.id, result).await;
+}
+
+/// The checks are over: the session is complete (`self_record.completed`) and the kept frame
+/// list goes.
+async fn complete(state: &AppState, id: SessionId, result: CaseResult) {
+    let now = Utc::now();
+    let done = update(state, id, move |s| {
+        let ev = s
+            .self_record_completed(result, now)
+            .map_err(not_processing)?;
+        Ok(((), Some(ev)))
+    })
+    .await;
+    match done {
+        Ok(()) => drop_frames(state, id).await,
+        Err(e) => {
+            tracing::error!(session = %id, code = e.code, "self-record state could not be saved")
+        }
+    }
+}
+
+async fn drop_frames(state: &AppState, id: SessionId) {
+    if let Err(e) = state.blobs.delete(&frames_key(id)).await {
+        tracing::warn!(session = %id, error = %e, "self-record frame list could not be deleted");
     }
 }

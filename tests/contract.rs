@@ -487,6 +487,19 @@ fn sample_events() -> Vec<DomainEvent> {
         ),
         DomainEvent::new(
             s,
+            data::SelfRecordCompleted {
+                result: vkyc_domain::kyc::CaseResult::Approved,
+            },
+        ),
+        DomainEvent::new(
+            s,
+            data::SelfRecordCheckFailed {
+                failed_checks: 2,
+                next: vkyc_domain::session::AfterFailedCheck::LiveAgent,
+            },
+        ),
+        DomainEvent::new(
+            s,
             data::RecordingStarted {
                 recording_id: Uuid::now_v7(),
                 blob_key: "recordings/a/b.webm".into(),

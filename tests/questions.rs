@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{call, spawn_app, TestApp, API_KEY};
+use common::{assert_session_schema, call, spawn_app, TestApp, API_KEY};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -292,6 +292,11 @@ async fn the_lenders_expected_answers_are_the_original_and_the_customer_sees_no_
         (&purpose["original_from"], &purpose["edited"]),
         (&json!("first_answer"), &json!(false))
     );
+
+    // The lender's document carries them, in the published schema.
+    let (_, doc) = api(&app, Method::GET, &format!("/v1/sessions/{id}"), None).await;
+    assert_eq!(doc["questions"][1]["expected"], "Teacher", "{doc}");
+    assert_session_schema(&app, &doc).await;
 
     // Replacing the bank changes no session already created.
     let (s, _) = api(

@@ -326,6 +326,7 @@ async fn a_self_record_session_left_processing_is_finished_at_start() {
             video_chunks: 1,
             submitted_at: Some(now),
             processed_at: None,
+            failed_checks: 0,
         };
         store
             .update_session(session.id, move |s| {
@@ -358,6 +359,7 @@ async fn a_self_record_session_left_processing_is_finished_at_start() {
         session["kyc"]["agent_decision"]["result"], "needs_review",
         "{session:#}"
     );
+    assert_eq!(session["status"], "completed", "{session:#}");
 }
 
 /// Fresh topics for one run: family → name.

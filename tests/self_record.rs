@@ -2,7 +2,8 @@
 //! head-movement challenge, a resumable chunked video upload (offsets checked, resumed,
 //! downloaded back byte for byte), the frames at the prompts (a real photo warped in 2.5-D
 //! to follow the challenge), and the result the server sets on its own — approved for the
-//! applicant, needs_review (never an automatic rejection) for someone else's face.
+//! applicant; for someone else's face (never an automatic rejection) a second recording, and
+//! when that fails too, a live-agent session the customer waits for in the queue.
 
 mod common;
 
@@ -86,6 +87,7 @@ fn jpeg(img: &image::RgbImage) -> Vec<u8> {
 
 /// Starts, uploads `video` in three chunks, sends frames of `photo` following the
 /// challenge, waits for the result; returns the session document.
+/// Consent, then one recording: the session document once its checks are done.
 async fn record_and_submit(app: &TestApp, sr: &SelfRecord, photo: &str, video: &[u8]) -> Value {
     let steps = format!("/v1/sessions/{}/steps", sr.id);
     let (s, v) = call(
@@ -97,6 +99,22 @@ async fn record_and_submit(app: &TestApp, sr: &SelfRecord, photo: &str, video: &
     )
     .await;
     assert_eq!(s, 201, "{v}");
+    let st = record_once(app, sr, photo, video).await;
+    assert_eq!(st["phase"], "done", "{st}");
+    call(
+        app,
+        reqwest::Method::GET,
+        &format!("/v1/sessions/{}", sr.id),
+        API_KEY,
+        None,
+    )
+    .await
+    .1
+}
+
+/// Starts (again), uploads the video and the challenge frames of `photo`, submits, and waits
+/// for the checks: the self-record status after them.
+async fn record_once(app: &TestApp, sr: &SelfRecord, photo: &str, video: &[u8]) -> Value {
     let (s, script) = call(
         app,
         reqwest::Method::POST,
@@ -159,21 +177,12 @@ async fn record_and_submit(app: &TestApp, sr: &SelfRecord, photo: &str, video: &
             None,
         )
         .await;
-        if st["phase"] == "done" {
-            break;
+        if st["phase"] != "processing" {
+            return st;
         }
         assert!(std::time::Instant::now() < deadline, "still {st}");
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    call(
-        app,
-        reqwest::Method::GET,
-        &format!("/v1/sessions/{}", sr.id),
-        API_KEY,
-        None,
-    )
-    .await
-    .1
 }
 
 #[tokio::test]
@@ -334,6 +343,7 @@ async fn a_self_recorded_session_is_uploaded_resumably_and_approved_by_the_syste
     for k in [
         "self_record.started",
         "self_record.submitted",
+        "self_record.completed",
         "video.completed",
         "step.completed",
         "video.reviewed",
@@ -342,17 +352,49 @@ async fn a_self_recorded_session_is_uploaded_resumably_and_approved_by_the_syste
     }
 }
 
+/// A self-record status as (phase, failed checks, session status, session mode).
+fn where_it_is(st: &Value) -> (&str, u64, &str, &str) {
+    (
+        st["phase"].as_str().unwrap_or("-"),
+        st["failed_checks"].as_u64().unwrap_or(0),
+        st["status"].as_str().unwrap_or("-"),
+        st["mode"].as_str().unwrap_or("-"),
+    )
+}
+
 #[tokio::test]
-async fn someone_elses_face_is_left_for_review_not_rejected() {
+async fn someone_elses_face_is_recorded_again_then_goes_to_a_live_agent_in_the_queue() {
     let app = spawn_app_with_inference().await;
     let sr = new_self_record(&app, "person_b_2.jpg").await;
-    let doc = record_and_submit(&app, &sr, "person_a_1.jpg", &[7u8; 5000]).await;
+    let steps = format!("/v1/sessions/{}/steps", sr.id);
+    let (s, _) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("{steps}/consent/attempts"),
+        &sr.customer,
+        Some(json!({"text_version": "v1", "given": true})),
+    )
+    .await;
+    assert_eq!(s, 201);
+
+    // The first video fails its checks: the customer is asked to record again.
+    let st = record_once(&app, &sr, "person_a_1.jpg", &[7u8; 5000]).await;
+    assert_eq!(
+        where_it_is(&st),
+        ("recording", 1, "in_progress", "self_record"),
+        "{st}"
+    );
+    let doc = app
+        .api
+        .get(&format!("/v1/sessions/{}", sr.id))
+        .await
+        .unwrap();
     let k = &doc["kyc"];
     println!(
         "self-record impostor: face match {}, liveness {}, reasons {}",
         k["face_match_score"], k["liveness_score"], k["recommendation"]["reasons"]
     );
-    assert_eq!(k["result"], "needs_review", "{k}");
+    assert!(k["agent_decision"].is_null(), "no result yet: {k}");
     assert_eq!(k["recommendation"]["result"], "declined");
     assert!(
         k["recommendation"]["reasons"][0]
@@ -360,5 +402,90 @@ async fn someone_elses_face_is_left_for_review_not_rejected() {
             .unwrap()
             .starts_with("face_mismatch"),
         "{k}"
+    );
+
+    // The second fails too: the session becomes a live-agent session, waiting.
+    let st = record_once(&app, &sr, "person_a_1.jpg", &[8u8; 5000]).await;
+    assert_eq!(
+        where_it_is(&st),
+        ("live_agent", 2, "waiting", "live_agent"),
+        "{st}"
+    );
+    let doc = app
+        .api
+        .get(&format!("/v1/sessions/{}", sr.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        (doc["mode"].as_str(), doc["status"].as_str()),
+        (Some("live_agent"), Some("waiting"))
+    );
+    let face = doc["kyc"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["type"] == "face")
+        .unwrap();
+    assert_eq!(
+        face["attempts"].as_array().unwrap().len(),
+        2,
+        "both failed checks kept"
+    );
+    assert!(doc["kyc"]["agent_decision"].is_null(), "the agent decides");
+    // No more recording; the last video stays for the agent and the auditor.
+    let path = format!("/v1/sessions/{}/self-record", sr.id);
+    let (s, v) = call(&app, reqwest::Method::POST, &path, &sr.customer, None).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("handed_to_agent")),
+        "{v}"
+    );
+    let r = app
+        .http
+        .get(format!("{}{path}/video", app.base))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &[8u8; 5000][..]);
+
+    // The customer's page takes them to the queue: the desk takes them as any live call.
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!("{}/v1/queue/ws", app.ws_url().split("/v1/").next().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Message::Text(
+        json!({"type": "enter", "token": sr.customer}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let first = loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => break serde_json::from_str::<Value>(&t).unwrap(),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no answer from the queue: {other:?}"),
+        }
+    };
+    assert_eq!(
+        (first["type"].as_str(), first["position"].as_u64()),
+        (Some("queued"), Some(1)),
+        "{first}"
+    );
+
+    let events = app.api.get("/v1/events?limit=1000").await.unwrap();
+    let failed: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["session_id"] == sr.id.as_str() && e["type"] == "self_record.check_failed")
+        .map(|e| &e["data"])
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            &json!({"failed_checks": 1, "next": "retry"}),
+            &json!({"failed_checks": 2, "next": "live_agent"})
+        ]
     );
 }

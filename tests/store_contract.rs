@@ -243,6 +243,7 @@ fn new_session(extra: serde_json::Value) -> Session {
         max_video_duration_secs: 300,
         max_video_bytes: 1 << 20,
         max_chunk_bytes: 1 << 16,
+        max_failed_checks: 2,
     };
     Session::create(new, 3600, &sr, Utc::now()).unwrap()
 }

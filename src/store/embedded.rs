@@ -579,6 +579,7 @@ mod tests {
             max_video_duration_secs: 300,
             max_video_bytes: 1 << 20,
             max_chunk_bytes: 1 << 16,
+            max_failed_checks: 2,
         };
         Session::create(new, 3600, &sr, Utc::now()).unwrap()
     }

@@ -139,11 +139,9 @@ async function selfRecord() {
     setPhase('uploading');
     setStatus('Uploading your video…', 'busy');
     await recorder.upload(taken);
-    setPhase('ended');
-    setStatus('Your video has been submitted.', 'ended');
-    els.endedTitle.textContent = 'Your video has been submitted';
-    els.endedText.textContent = 'Thank you. We are checking it now; the lender will tell you the result. You can close this page.';
-    show(els.rejoinBtn, false);
+    els.uploadLabel.textContent = 'Checking your video…';
+    setStatus('Checking your video…', 'busy');
+    afterChecks(await checked());
   } catch (err) {
     setStatus('The recording could not be completed', 'error');
     showNotice(els.notice, {
@@ -154,6 +152,49 @@ async function selfRecord() {
       actions: [{ id: 'retry-btn', label: 'Record again', class: 'btn btn-primary', onClick: startPreview }],
     });
   }
+}
+
+/** The self-record state once the server's checks of the submitted video are done (or null after 3 minutes). */
+async function checked() {
+  const path = `/v1/sessions/${encodeURIComponent(sessionId)}/self-record`;
+  const until = Date.now() + 180_000;
+  while (Date.now() < until) {
+    const st = await api.request('GET', path).catch(() => null);
+    if (st && st.phase !== 'processing') return st;
+    await new Promise((r) => setTimeout(r, 1500));
+  }
+  return null;
+}
+
+/**
+ * What follows the checks: done (the lender tells the result), record again (the checks did
+ * not pass; the reasons are not shown), or a live agent (the checks failed again: the
+ * session became a live call and the customer joins the queue from the pre-join view).
+ */
+function afterChecks(st) {
+  if (st?.phase === 'recording') {
+    const told = {
+      kind: 'warning',
+      code: 'record_again',
+      title: 'We could not verify you from this video',
+      message: 'Please record again: face the camera in good light, with nothing covering your face, and follow each movement. Press "Start recording" when you are ready.',
+    };
+    // The camera again, ready to record.
+    startPreview().then(() => showNotice(els.notice, told));
+    return;
+  }
+  if (st?.phase === 'live_agent') {
+    mode = 'live_agent';
+    const told = { kind: 'info', code: 'live_agent', title: 'An agent will verify you on a video call', message: 'Your videos could not be verified automatically. Press "Join call" to wait for the next available agent.' };
+    // The pre-join view (camera check), then the queue like any live call.
+    startPreview().then(() => showNotice(els.notice, told));
+    return;
+  }
+  setPhase('ended');
+  setStatus('Your video has been submitted.', 'ended');
+  els.endedTitle.textContent = 'Your video has been submitted';
+  els.endedText.textContent = st?.phase === 'done' ? 'Thank you. Your video has been checked; the lender will tell you the result. You can close this page.' : 'Thank you. We are checking it now; the lender will tell you the result. You can close this page.';
+  show(els.rejoinBtn, false);
 }
 
 /** "Join call": to the queue first when the session waits for an agent, else into the call. */

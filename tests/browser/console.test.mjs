@@ -3,24 +3,18 @@
 // and in (a wrong password explained), the accounts page refused to a non-admin, a reload
 // that stays signed in, and the console sending a signed-out browser to /signin.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startServer, launchBrowser, newPerson, screenshot, setupLink, signIn, withPeople, ACCOUNTS } from './harness.mjs';
+import { serversWithoutEngines, newPerson, screenshot, setupLink, signIn, withPeople, ACCOUNTS } from './harness.mjs';
 
+const pages = serversWithoutEngines();
 let browser;
-const servers = [];
 
-after(async () => {
-  await browser?.close().catch(() => {});
-  for (const s of servers) await s.stop();
-});
-
-/** A server (stopped after the file's tests), without verification engines: these tests are about accounts. */
+/** A server without verification engines (these tests are about accounts); `browser` is then the shared one. */
 async function server(options = {}) {
-  const s = await startServer({ ...options, env: { VKYC_INFERENCE__ENABLED: 'false', ...options.env } });
-  servers.push(s);
-  browser ??= await launchBrowser();
+  const s = await pages.server(options);
+  browser = pages.browser();
   return s;
 }
 

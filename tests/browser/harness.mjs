@@ -7,6 +7,7 @@ import { tmpdir, homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { after } from 'node:test';
 
 export const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(HERE, '..', '..');
@@ -402,3 +403,26 @@ export function stopwatch() {
 }
 
 export { sleep };
+
+/**
+ * For a test file about the pages alone: `server(options)` starts a server without the
+ * verification engines (all stopped after the file's tests) and the one browser they share,
+ * which `browser()` returns.
+ */
+export function serversWithoutEngines() {
+  const servers = [];
+  let browser = null;
+  after(async () => {
+    await browser?.close().catch(() => {});
+    for (const s of servers) await s.stop();
+  });
+  return {
+    async server(options = {}) {
+      const s = await startServer({ ...options, env: { VKYC_INFERENCE__ENABLED: 'false', ...options.env } });
+      servers.push(s);
+      browser ??= await launchBrowser();
+      return s;
+    },
+    browser: () => browser,
+  };
+}

@@ -91,3 +91,50 @@ test('self-record: prompts, recording, chunked upload, automatic result', { time
     await cust.close();
   }
 });
+
+test('self-record: a face that fails its checks is recorded again, then goes to a live agent in the queue', { timeout: 400_000 }, async () => {
+  // The lender's reference is someone else: the customer's videos cannot pass.
+  const created = await api(server.url, 'POST', '/v1/sessions', {
+    mode: 'self_record',
+    applicant: { name: 'Fallback Applicant' },
+    workflow: ['consent', 'face'],
+    video_max_duration: 30,
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const id = created.body.id;
+  const ref = readFileSync(join(cacheDir(), 'photos', 'person_a_1.jpg')).toString('base64');
+  assert.equal((await api(server.url, 'POST', `/v1/sessions/${id}/captures`, { kind: 'reference', image: ref })).status, 201);
+  const customer = (await api(server.url, 'POST', `/v1/sessions/${id}/tokens`, { role: 'customer' })).body;
+
+  const cust = await newPerson(browser, 'customer');
+  try {
+    await cust.page.goto(new URL(customer.join_url, server.url).href);
+    await cust.page.locator('#consent-yes-btn').click();
+    await cust.page.locator('#record-btn:not([disabled])').waitFor({ state: 'visible', timeout: 30_000 });
+    await cust.page.click('#record-btn');
+    // First video: checked, not verified → asked to record again (no reason given).
+    await cust.page.locator('#notice[data-code="record_again"]').waitFor({ state: 'visible', timeout: 150_000 });
+    await cust.page.locator('#record-btn:not([disabled])').waitFor({ state: 'visible', timeout: 30_000 });
+    assert.match(await cust.page.textContent('#notice'), /could not verify you from this video/);
+    assert.doesNotMatch(await cust.page.textContent('#notice'), /face_mismatch|match/i, 'no hint of why');
+    await screenshot(cust, 'selfrecord-record-again.png');
+    let st = (await api(server.url, 'GET', `/v1/sessions/${id}/self-record`)).body;
+    assert.deepEqual([st.phase, st.failed_checks], ['recording', 1]);
+
+    // Second video fails too: the page offers the call, and joining puts them in the queue.
+    await cust.page.click('#record-btn');
+    await cust.page.locator('#join-btn:not([disabled])').waitFor({ state: 'visible', timeout: 150_000 });
+    assert.match(await cust.page.textContent('#notice'), /An agent will verify you on a video call/);
+    st = (await api(server.url, 'GET', `/v1/sessions/${id}/self-record`)).body;
+    assert.deepEqual([st.phase, st.failed_checks, st.mode, st.status], ['live_agent', 2, 'live_agent', 'waiting']);
+    await cust.page.click('#join-btn');
+    await cust.page.waitForSelector('body[data-phase="queue"] #queue-box[data-position="1"]:not([hidden])', { timeout: 15_000 });
+    await screenshot(cust, 'selfrecord-to-queue.png');
+    assert.deepEqual(cust.logs.filter((l) => l.includes('pageerror:')), [], 'no uncaught errors');
+  } catch (err) {
+    console.error(cust.logs.slice(-30).join('\n'));
+    throw err;
+  } finally {
+    await cust.close();
+  }
+});

@@ -188,7 +188,11 @@ event_kinds! {
     SelfRecordStarted(SelfRecordStarted) => "self_record.started", Recordings, Internal, Session,
         "The customer started a self-recorded video.";
     SelfRecordSubmitted(SelfRecordSubmitted) => "self_record.submitted", Recordings, Public, Session,
-        "The customer submitted the self-recorded video.";
+        "The customer submitted the self-recorded video; its checks run.";
+    SelfRecordCompleted(SelfRecordCompleted) => "self_record.completed", Recordings, Public, Session,
+        "The self-recorded video's checks are done and the system set the result: the session is complete.";
+    SelfRecordCheckFailed(SelfRecordCheckFailed) => "self_record.check_failed", Recordings, Public, Session,
+        "A self-recorded video failed its checks: the customer records again, or the session goes to a live agent.";
     RecordingStarted(RecordingStarted) => "recording.started", Recordings, Internal, Session,
         "The call's server-side recording started (state `recording`).";
     RecordingSucceeded(RecordingSucceeded) => "recording.succeeded", Recordings, Public, Session,

@@ -329,13 +329,36 @@ impl Session {
 }
 
 /// Where a self-recorded session is: recording → uploaded (video complete) → processing
-/// (frames submitted; face match and liveness running) → done.
+/// (frames submitted; face match and liveness running) → done; a failed check goes back to
+/// recording, or, after `max_failed_checks` failures, to `live_agent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SelfRecordPhase {
     Recording,
     Processing,
     Done,
+    /// Handed to a live agent: the session is a live-agent session now, waiting in the queue.
+    LiveAgent,
+}
+
+/// What follows a self-record check that did not pass.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterFailedCheck {
+    /// The customer records again.
+    Retry,
+    /// The session became a live-agent session; the customer waits for an agent.
+    LiveAgent,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -353,12 +376,82 @@ pub struct SelfRecordState {
     pub submitted_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processed_at: Option<DateTime<Utc>>,
+    /// Submitted videos whose checks did not pass (the customer recorded again after each).
+    #[serde(default)]
+    pub failed_checks: u32,
 }
 
 impl SelfRecordState {
     pub fn video_complete(&self) -> bool {
         self.video_total
             .is_some_and(|t| t > 0 && self.video_received == t)
+    }
+}
+
+/// A self-record change that does not apply: the session is not self-recorded or not
+/// processing a submitted video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the session is not processing a self-recorded video")]
+pub struct NotProcessing;
+
+impl Session {
+    fn processing(&mut self) -> Result<&mut SelfRecordState, NotProcessing> {
+        if self.mode != SessionMode::SelfRecord || self.status.is_final() {
+            return Err(NotProcessing);
+        }
+        match self.self_record.as_mut() {
+            Some(r) if r.phase == SelfRecordPhase::Processing => Ok(r),
+            _ => Err(NotProcessing),
+        }
+    }
+
+    /// The checks of the submitted video are done and the system set `result`: the session
+    /// is complete (through the event, as every completion).
+    pub fn self_record_completed(
+        &mut self,
+        result: crate::kyc::CaseResult,
+        now: DateTime<Utc>,
+    ) -> Result<DomainEvent, NotProcessing> {
+        let r = self.processing()?;
+        r.phase = SelfRecordPhase::Done;
+        r.processed_at = Some(now);
+        Ok(DomainEvent::new(
+            Some(self.id),
+            data::SelfRecordCompleted { result },
+        ))
+    }
+
+    /// The checks of the submitted video did not pass. Before `max_failed_checks` failures
+    /// the customer records again (the next start begins a new upload); at the limit the
+    /// session becomes a live-agent session, `waiting`, so the customer's page takes them to
+    /// the queue and an agent verifies them on a call (the failed attempts stay in the case).
+    pub fn self_record_failed(
+        &mut self,
+        max_failed_checks: u32,
+        now: DateTime<Utc>,
+    ) -> Result<DomainEvent, NotProcessing> {
+        let r = self.processing()?;
+        r.failed_checks += 1;
+        r.processed_at = Some(now);
+        let failed_checks = r.failed_checks;
+        let next = if failed_checks < max_failed_checks {
+            r.phase = SelfRecordPhase::Recording;
+            r.submitted_at = None;
+            AfterFailedCheck::Retry
+        } else {
+            r.phase = SelfRecordPhase::LiveAgent;
+            self.mode = SessionMode::LiveAgent;
+            self.status = SessionStatus::Waiting;
+            AfterFailedCheck::LiveAgent
+        };
+        self.updated_at = now;
+        Ok(DomainEvent::new(
+            Some(self.id),
+            data::SelfRecordCheckFailed {
+                failed_checks,
+                next,
+            },
+        ))
     }
 }
 
@@ -484,6 +577,14 @@ pub struct SelfRecordSettings {
     /// Largest video file, and largest chunk of its resumable upload.
     pub max_video_bytes: u64,
     pub max_chunk_bytes: u64,
+    /// Submitted videos that may fail their automatic checks before the session goes to a
+    /// live agent (the customer records again after each earlier failure).
+    #[serde(default = "two")]
+    pub max_failed_checks: u32,
+}
+
+fn two() -> u32 {
+    2
 }
 
 // ------------------------------------------------------------------------ lifecycle
@@ -493,7 +594,7 @@ pub struct SelfRecordSettings {
 pub fn status_after(kind: EventKind) -> Option<SessionStatus> {
     match kind {
         EventKind::RoomStarted | EventKind::SelfRecordStarted => Some(SessionStatus::InProgress),
-        EventKind::RoomEnded | EventKind::SelfRecordSubmitted => Some(SessionStatus::Completed),
+        EventKind::RoomEnded | EventKind::SelfRecordCompleted => Some(SessionStatus::Completed),
         _ => None,
     }
 }
@@ -656,8 +757,97 @@ mod tests {
             max_video_duration_secs: 300,
             max_video_bytes: 1 << 20,
             max_chunk_bytes: 1 << 16,
+            max_failed_checks: 2,
         };
         Session::create(parse(new).unwrap(), 3600, &sr, Utc::now()).unwrap()
+    }
+
+    /// A self-record session with a submitted video being checked.
+    fn processing() -> Session {
+        let mut s = session(json_self_record());
+        s.status = SessionStatus::InProgress;
+        s.self_record = Some(SelfRecordState {
+            phase: SelfRecordPhase::Processing,
+            challenge_id: uuid::Uuid::nil(),
+            started_at: Utc::now(),
+            video_type: Some("video/webm".into()),
+            video_total: Some(10),
+            video_received: 10,
+            video_chunks: 1,
+            submitted_at: Some(Utc::now()),
+            processed_at: None,
+            failed_checks: 0,
+        });
+        s
+    }
+
+    fn json_self_record() -> serde_json::Value {
+        serde_json::json!({"mode": "self_record", "applicant": {"name": "Asha Rao"}})
+    }
+
+    #[test]
+    fn a_self_record_that_fails_twice_goes_to_a_live_agent() {
+        let mut s = processing();
+        let ev = s.self_record_failed(2, Utc::now()).unwrap();
+        assert_eq!(ev.kind(), EventKind::SelfRecordCheckFailed);
+        assert_eq!(ev.data_json()["next"], "retry");
+        let r = s.self_record.as_ref().unwrap();
+        assert_eq!((r.phase, r.failed_checks), (SelfRecordPhase::Recording, 1));
+        assert_eq!(
+            (s.mode, s.status),
+            (SessionMode::SelfRecord, SessionStatus::InProgress)
+        );
+        assert_eq!(
+            s.self_record_failed(2, Utc::now()),
+            Err(NotProcessing),
+            "only a submitted video fails"
+        );
+
+        s.self_record.as_mut().unwrap().phase = SelfRecordPhase::Processing;
+        let ev = s.self_record_failed(2, Utc::now()).unwrap();
+        assert_eq!(
+            (
+                ev.data_json()["next"].as_str(),
+                ev.data_json()["failed_checks"].as_u64()
+            ),
+            (Some("live_agent"), Some(2))
+        );
+        assert_eq!(
+            (s.mode, s.status, s.self_record.as_ref().unwrap().phase),
+            (
+                SessionMode::LiveAgent,
+                SessionStatus::Waiting,
+                SelfRecordPhase::LiveAgent
+            ),
+            "a live-agent session waiting for the queue"
+        );
+        assert_eq!(
+            s.self_record_completed(crate::kyc::CaseResult::Approved, Utc::now()),
+            Err(NotProcessing)
+        );
+    }
+
+    #[test]
+    fn a_self_record_that_passes_completes_through_its_event() {
+        let mut s = processing();
+        let ev = s
+            .self_record_completed(crate::kyc::CaseResult::Approved, Utc::now())
+            .unwrap();
+        assert_eq!(s.self_record.as_ref().unwrap().phase, SelfRecordPhase::Done);
+        assert_eq!(
+            s.status,
+            SessionStatus::InProgress,
+            "the event completes it"
+        );
+        let (changed, follow) = s.apply(ev.kind(), Utc::now());
+        assert!(changed);
+        assert_eq!(s.status, SessionStatus::Completed);
+        assert_eq!(follow[0].kind(), EventKind::VideoCompleted);
+        assert_eq!(
+            status_after(EventKind::SelfRecordSubmitted),
+            None,
+            "a submitted video is checked before the session completes"
+        );
     }
 
     #[test]

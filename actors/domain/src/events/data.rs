@@ -182,6 +182,24 @@ pub struct SelfRecordSubmitted {
     pub video_bytes: u64,
 }
 
+/// The self-recorded video's checks passed (or, with its frames lost, it was left for
+/// review): the session is complete.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct SelfRecordCompleted {
+    /// The system's result: `approved` or `needs_review`.
+    pub result: crate::kyc::CaseResult,
+}
+
+/// The automatic checks of a self-recorded video did not pass: the customer records again
+/// (`next: retry`), or, after `kyc.self_record.max_failed_checks` failures, the session
+/// becomes a live-agent session and the customer waits in the queue (`next: live_agent`).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct SelfRecordCheckFailed {
+    /// How many submitted videos have failed their checks so far.
+    pub failed_checks: u32,
+    pub next: crate::session::AfterFailedCheck,
+}
+
 /// Where the recording is written and with which key (the key's id, never the key).
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct RecordingStarted {
@@ -339,6 +357,8 @@ one_kind!(
     SessionWaiting,
     SelfRecordStarted,
     SelfRecordSubmitted,
+    SelfRecordCompleted,
+    SelfRecordCheckFailed,
     RecordingStarted,
     RecordingSucceeded,
     RecordingFailed,
