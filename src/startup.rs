@@ -219,17 +219,18 @@ impl Application {
         let spec = faulty(spec, || vkyc_case::CaseSupMsg::InjectPanic);
         tree.start_child(spec).await?;
 
-        let (st, every) = (
+        let (st, dk, every) = (
             store.clone(),
+            desk.clone(),
             Duration::from_secs(config.kyc.expiry_check_secs),
         );
         let expiry = ChildSpec::new("expiry", Restart::DEFAULT, move |sup| {
-            let st = st.clone();
+            let (st, dk) = (st.clone(), dk.clone());
             async move {
                 Ok(ractor::Actor::spawn_linked(
                     None,
                     crate::lifecycle::ExpiryActor,
-                    (st, every),
+                    (st, dk, every),
                     sup,
                 )
                 .await?

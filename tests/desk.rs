@@ -119,6 +119,24 @@ async fn agent(app: &TestApp, c: &Console) -> Socket {
     s
 }
 
+/// A live-agent session for an English speaker whose slot begins `in` from now (an hour long).
+async fn scheduled_session(app: &TestApp, name: &str, starts_in: chrono::Duration) -> Value {
+    let starts = chrono::Utc::now() + starts_in;
+    let body = json!({"mode": "live_agent", "applicant": {"name": name},
+        "requirements": {"languages": ["en"]},
+        "schedule": {"starts_at": starts, "ends_at": starts + chrono::Duration::hours(1)}});
+    let (status, s) = call(
+        app,
+        reqwest::Method::POST,
+        "/v1/sessions",
+        API_KEY,
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{s}");
+    s
+}
+
 #[tokio::test]
 async fn customers_are_routed_by_skill_declines_go_on_and_the_agent_gets_the_next_after_wrap_up() {
     let app = spawn_app_with(|f| {
@@ -370,18 +388,7 @@ async fn a_customer_who_closes_the_page_leaves_and_one_who_drops_keeps_their_pla
     let mut wrong = customer(&app, at["token"].as_str().unwrap()).await;
     assert_eq!(wrong.next("error").await["code"], "forbidden_role");
     // A scheduled session waits for its slot before it can queue.
-    let starts = chrono::Utc::now() + chrono::Duration::hours(1);
-    let body = json!({"mode": "live_agent", "applicant": {"name": "Test Person"},
-        "schedule": {"starts_at": starts, "ends_at": starts + chrono::Duration::hours(1)}});
-    let (status, later) = call(
-        &app,
-        reqwest::Method::POST,
-        "/v1/sessions",
-        API_KEY,
-        Some(body),
-    )
-    .await;
-    assert_eq!(status, 201, "{later}");
+    let later = scheduled_session(&app, "Test Person", chrono::Duration::hours(1)).await;
     let path = format!("/v1/sessions/{}/tokens", later["id"].as_str().unwrap());
     let (_, lt) = call(
         &app,
@@ -479,4 +486,52 @@ async fn an_agent_who_takes_a_waiting_customer_by_hand_takes_them_out_of_the_que
         accepted["data"].get("offer_id").is_none(),
         "taken by hand: no offer"
     );
+}
+
+#[tokio::test]
+async fn a_scheduled_session_is_offered_to_an_agent_at_its_slot() {
+    let app = spawn_app_with(|f| {
+        with_staff(f, &[(EN, &["agent"], &["en"])]).merge(("kyc.expiry_check_secs", 1))
+    })
+    .await;
+    let en = Console::sign_in(&app, EN).await;
+    let mut ws = agent(&app, &en).await;
+    // A booked call, its slot 3 s from now; the customer has not opened their link.
+    let starts = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let s = scheduled_session(&app, "Booked Person", chrono::Duration::seconds(3)).await;
+    let id = s["id"].as_str().unwrap().to_string();
+    assert_eq!(s["status"], "scheduled");
+
+    // At the slot (the lifecycle timer runs every second) the agent's console rings.
+    let offer = ws.next("offer").await;
+    assert!(chrono::Utc::now() >= starts, "not before the slot: {offer}");
+    assert_eq!(
+        (
+            offer["session_id"].as_str(),
+            offer["customer_connected"].as_bool(),
+            offer["applicant"].as_str()
+        ),
+        (Some(id.as_str()), Some(false), Some("Booked Person"))
+    );
+    assert!(offer["scheduled_at"].is_string(), "{offer}");
+    ws.send(json!({"type": "accept", "offer_id": offer["offer_id"]}))
+        .await;
+    assert_eq!(ws.next("connected").await["session_id"], id.as_str());
+    let (_, doc) = en.get(&format!("/v1/sessions/{id}")).await;
+    assert_eq!(
+        doc["agent"]["email"], EN,
+        "assigned to the agent who took it"
+    );
+
+    // The customer opens their link: connected to their agent at once.
+    let (_, t) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/v1/sessions/{id}/tokens"),
+        API_KEY,
+        Some(json!({"role": "customer"})),
+    )
+    .await;
+    let mut c = customer(&app, t["token"].as_str().unwrap()).await;
+    c.next("connected").await;
 }

@@ -385,11 +385,15 @@ async fn expiry_and_scheduled_windows(b: Backend) {
         store.create_session(s).await.unwrap();
     }
     assert!(
-        store.expire_due(now).await.unwrap().is_empty(),
+        store.expire_due(now).await.unwrap() == Default::default(),
         "nothing due yet"
     );
     let later = now + chrono::Duration::seconds(5);
-    assert_eq!(store.expire_due(later).await.unwrap(), vec![short.id]);
+    let due = store.expire_due(later).await.unwrap();
+    assert_eq!(
+        (due.expired, due.opened),
+        (vec![short.id], vec![scheduled.id])
+    );
     assert_eq!(
         store.get_session(short.id).await.unwrap().unwrap().status,
         SessionStatus::Expired
@@ -409,8 +413,8 @@ async fn expiry_and_scheduled_windows(b: Backend) {
         "window opened"
     );
     assert!(
-        store.expire_due(later).await.unwrap().is_empty(),
-        "each expires once"
+        store.expire_due(later).await.unwrap() == Default::default(),
+        "each expires once, each window opens once"
     );
     assert_eq!(
         kinds_for(store, short.id).await,
@@ -428,6 +432,7 @@ async fn expiry_and_scheduled_windows(b: Backend) {
         .expire_due(later + chrono::Duration::seconds(5))
         .await
         .unwrap()
+        .expired
         .is_empty());
 }
 

@@ -10,8 +10,9 @@
 //!
 //! **Console socket.** Client → server: `{"type":"state","state":"available"|"break"|"offline"}`,
 //! `{"type":"accept","offer_id"}`, `{"type":"decline","offer_id"}`. Server → client:
-//! `{"type":"state","state"}`, `{"type":"offer","offer_id","session_id","expires_at","attempt","applicant","requirements"}`
-//! (ring), `{"type":"withdrawn","offer_id","session_id"}`, `{"type":"connected","session_id","offer_id"}`
+//! `{"type":"state","state"}`, `{"type":"offer","offer_id","session_id","expires_at","attempt","applicant","requirements","customer_connected","scheduled_at"}`
+//! (ring; a scheduled session is offered at its slot, `customer_connected: false` until its
+//! customer's page is open), `{"type":"withdrawn","offer_id","session_id"}`, `{"type":"connected","session_id","offer_id"}`
 //! (the accepted session is assigned to the agent: open it), `{"type":"error","code","message"}`.
 //! The socket is the agent's heartbeat: when the agent's last console closes, the desk puts
 //! them offline after `desk.offline_grace_secs`.

@@ -131,10 +131,15 @@ impl DeskNotifier for Notifier {
             .as_ref()
             .map(|s| json!(s.requirements))
             .unwrap_or(Value::Null);
+        // A scheduled session is offered at its slot, perhaps before the customer is here.
+        let scheduled_at = session
+            .as_ref()
+            .and_then(|s| s.schedule.map(|w| w.starts_at));
         self.sockets.to_agent(
             offer.agent,
             &json!({"type": "offer", "offer_id": offer.id, "session_id": offer.session_id, "expires_at": offer.expires_at,
-                    "attempt": offer.attempt, "applicant": applicant, "requirements": requirements}),
+                    "attempt": offer.attempt, "applicant": applicant, "requirements": requirements,
+                    "customer_connected": offer.customer_connected, "scheduled_at": scheduled_at}),
         );
     }
 

@@ -299,16 +299,13 @@ impl EmbeddedStore {
     /// The lifecycle timer's work, in one transaction: scheduled sessions whose window has
     /// opened become `waiting` (`session.waiting`); sessions past their `expires_at` whose
     /// call has not started become `expired` (`session.expired`). Returns the expired ones.
-    pub async fn expire_due(
-        &self,
-        now: chrono::DateTime<Utc>,
-    ) -> Result<Vec<SessionId>, StoreError> {
+    pub async fn expire_due(&self, now: chrono::DateTime<Utc>) -> Result<super::Due, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
-            drain_due(&tx, SESSIONS_BY_START, now, |s| s.open_window(now))?;
+            let opened = drain_due(&tx, SESSIONS_BY_START, now, |s| s.open_window(now))?;
             let expired = drain_due(&tx, SESSIONS_BY_EXPIRY, now, |s| s.expire(now))?;
             tx.commit().map_err(backend)?;
-            Ok(expired)
+            Ok(super::Due { opened, expired })
         })
         .await
     }
@@ -499,7 +496,7 @@ impl Store for EmbeddedStore {
     async fn cancel_session(&self, id: SessionId) -> Result<Option<bool>, StoreError> {
         EmbeddedStore::cancel_session(self, id).await
     }
-    async fn expire_due(&self, now: chrono::DateTime<Utc>) -> Result<Vec<SessionId>, StoreError> {
+    async fn expire_due(&self, now: chrono::DateTime<Utc>) -> Result<super::Due, StoreError> {
         EmbeddedStore::expire_due(self, now).await
     }
     async fn relay_cursor(&self, name: &'static str) -> Result<u64, StoreError> {

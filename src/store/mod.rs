@@ -186,7 +186,7 @@ pub trait Store:
     async fn cancel_session(&self, id: SessionId) -> Result<Option<bool>, StoreError>;
     /// The lifecycle timer's work: scheduled sessions whose window opened become `waiting`,
     /// unstarted sessions past `expires_at` become `expired`. Returns the expired ones.
-    async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<SessionId>, StoreError>;
+    async fn expire_due(&self, now: DateTime<Utc>) -> Result<Due, StoreError>;
     /// Where the outbox relay `name` stands: the last `seq` it published (0 = none yet).
     async fn relay_cursor(&self, name: &'static str) -> Result<u64, StoreError>;
     /// Move the relay's cursor forward (never back) to `seq`.
@@ -220,6 +220,15 @@ impl dyn Store {
         let result = slot.lock().unwrap().take();
         Ok(done.map(|_| result.expect("the change ran")))
     }
+}
+
+/// What one run of the lifecycle timer changed ([`Store::expire_due`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Due {
+    /// Scheduled sessions whose window opened (now `waiting`): their slot began.
+    pub opened: Vec<SessionId>,
+    /// Sessions that expired.
+    pub expired: Vec<SessionId>,
 }
 
 /// The personal data an erased session keeps in place of the applicant's name.

@@ -475,6 +475,11 @@ function ring(offer) {
   els.ring.dataset.sessionId = offer.session_id;
   els.ringApplicant.textContent = offer.applicant || 'A customer';
   els.ringRequirements.textContent = skillsText(offer.requirements, 'Any agent can take this call');
+  // A scheduled call rings at its slot, perhaps before the customer has opened their link.
+  const slot = offer.scheduled_at ? new Date(offer.scheduled_at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : null;
+  els.ringTitle.textContent = slot ? `Scheduled call · ${slot}` : 'Incoming customer';
+  els.ring.dataset.customerConnected = String(offer.customer_connected !== false);
+  if (offer.customer_connected === false) els.ringRequirements.textContent += ' · The customer has not joined yet: accept to open the session, they join you when they open their link.';
   show(els.ring, true);
   ringTone.start();
   clearInterval(desk.timer);

@@ -25,6 +25,8 @@ before(async () => {
         VKYC_DESK__RING_TIMEOUT_SECS: String(RING_SECS),
         VKYC_DESK__WRAP_UP_SECS: String(WRAP_UP_SECS),
         VKYC_DESK__SLA_WAIT_SECS: String(SLA_SECS),
+        // The lifecycle timer opens scheduled windows every second (the scheduled-call test).
+        VKYC_KYC__EXPIRY_CHECK_SECS: '1',
       },
     },
   }));
@@ -251,6 +253,47 @@ test('desk: queue, skill routing, decline and miss re-offered, accept into the c
     await sup.page.waitForFunction((id) => /Ringing\s*Ravi Agent/.test(document.querySelector(`#waiting-list tr[data-session-id="${id}"] .cell-ringing`)?.textContent || ''), emily.id);
 
     assertNoPageErrors(people);
+  });
+});
+
+test('desk: a scheduled call rings at its slot, before the customer joins, and the customer joins the agent', { timeout: 180_000 }, async () => {
+  await withPeople(async (people) => {
+    // Asha's console again (the first test's may have closed moments ago: she keeps her state).
+    const asha = await newPerson(browser, 'asha', { viewport: { width: 1360, height: 900 } });
+    people.push(asha);
+    await signIn(asha.page, server, ACCOUNTS.agent.email);
+    await asha.page.goto(`${server.url}/agent`);
+    await asha.page.waitForSelector('body[data-phase="lobby"][data-presence]:not([data-presence="busy"]):not([data-presence="wrap_up"])', { timeout: 30_000 });
+    if ((await asha.page.getAttribute('body', 'data-presence')) !== 'available') await setPresence(asha, 'available');
+    const starts = Date.now() + 4000;
+    const created = await api(server.url, 'POST', '/v1/sessions', {
+      mode: 'live_agent',
+      applicant: { name: 'Booked Customer' },
+      workflow: ['document', 'face'],
+      requirements: { languages: ['en'] },
+      schedule: { starts_at: new Date(starts).toISOString(), ends_at: new Date(starts + 3_600_000).toISOString() },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const booked = { id: created.body.id };
+    const banner = await ringsFor(asha, booked);
+    assert.ok(Date.now() >= starts, 'not before the slot');
+    assert.match(await asha.page.textContent('#ring-title'), /^Scheduled call · /);
+    assert.match(banner.requirements, /The customer has not joined yet/);
+    assert.equal(await asha.page.getAttribute('#ring', 'data-customer-connected'), 'false');
+    await screenshot(asha, 'desk-scheduled-ring.png');
+    await asha.page.click('#ring-accept-btn');
+    await asha.page.waitForSelector('body[data-phase="call"][data-presence="busy"]');
+    assert.equal(await asha.page.evaluate(() => window.vkyc.session.id), booked.id);
+    // The customer opens their link later: straight into the call with their agent.
+    const token = await api(server.url, 'POST', `/v1/sessions/${booked.id}/tokens`, { role: 'customer' });
+    const cust = await newPerson(browser, 'booked customer');
+    people.push(cust);
+    await cust.page.goto(new URL(token.body.join_url, server.url).href);
+    await cust.page.locator('#join-btn:not([disabled])').click();
+    await cust.page.waitForSelector('body[data-phase="call"]');
+    await Promise.all([waitForRemoteMedia(asha, { server }), waitForRemoteMedia(cust, { server })]);
+    await asha.page.click('#end-btn');
+    await cust.page.locator('#ended').waitFor({ state: 'visible', timeout: 30_000 });
   });
 });
 

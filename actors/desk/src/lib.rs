@@ -238,6 +238,20 @@ impl Desk {
         .await
     }
 
+    /// A scheduled session's slot began (see `Queue::enter_scheduled`).
+    pub async fn scheduled_slot(
+        &self,
+        session_id: SessionId,
+        requirements: Skills,
+    ) -> Result<(), DeskError> {
+        self.call(|reply| DeskMsg::ScheduledSlot {
+            session_id,
+            requirements,
+            reply,
+        })
+        .await
+    }
+
     pub async fn leave(&self, session_id: SessionId) -> Result<(), DeskError> {
         self.call(|reply| DeskMsg::CustomerLeave { session_id, reply })
             .await

@@ -40,6 +40,13 @@ pub enum DeskMsg {
         requirements: Skills,
         reply: Reply<()>,
     },
+    /// A scheduled session's slot began: it waits for an agent from now, offered before the
+    /// customer's page connects.
+    ScheduledSlot {
+        session_id: SessionId,
+        requirements: Skills,
+        reply: Reply<()>,
+    },
     /// The customer gave up (`queue.abandoned`).
     CustomerLeave {
         session_id: SessionId,
@@ -285,6 +292,18 @@ impl Actor for QueueRouter {
                 let r = st
                     .apply(&me, |q, now| {
                         no_change(q.enter(session_id, requirements, now), ())
+                    })
+                    .await;
+                answer(reply, r);
+            }
+            DeskMsg::ScheduledSlot {
+                session_id,
+                requirements,
+                reply,
+            } => {
+                let r = st
+                    .apply(&me, |q, now| {
+                        Ok((q.enter_scheduled(session_id, requirements, now), ()))
                     })
                     .await;
                 answer(reply, r);

@@ -1035,10 +1035,10 @@ impl Store for ScyllaStore {
         Ok(done.map(|s| s.is_some()))
     }
 
-    async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<SessionId>, StoreError> {
+    async fn expire_due(&self, now: DateTime<Utc>) -> Result<crate::store::Due, StoreError> {
         let st = &self.inner.st;
         let now_hour = hour_of(now);
-        let mut expired = Vec::new();
+        let mut changed_now = crate::store::Due::default();
         for kind in ["start", "expire"] {
             let mut hours: Vec<(i64,)> = self.rows(&st.list_deadline_hours, (kind,)).await?;
             hours.sort();
@@ -1074,7 +1074,10 @@ impl Store for ScyllaStore {
                         .await?;
                     match changed {
                         Some(Some(s)) if kind == "expire" && s.status == SessionStatus::Expired => {
-                            expired.push(s.id)
+                            changed_now.expired.push(s.id)
+                        }
+                        Some(Some(s)) if kind == "start" && s.status == SessionStatus::Waiting => {
+                            changed_now.opened.push(s.id)
                         }
                         Some(_) => {}
                         None => {
@@ -1091,7 +1094,7 @@ impl Store for ScyllaStore {
                 }
             }
         }
-        Ok(expired)
+        Ok(changed_now)
     }
 
     async fn relay_cursor(&self, name: &'static str) -> Result<u64, StoreError> {

@@ -17,6 +17,12 @@
 //!   reconnect ─┴─ disconnect (kept, its place too; not offered until it reconnects)
 //! ```
 //!
+//! **Scheduled sessions** enter at their slot ([`Queue::enter_scheduled`], when the
+//! lifecycle timer opens their window), before the customer's page connects: they are
+//! offered as soon as an able agent is free, even while the customer is not connected yet
+//! (the agent's ring says so, and the customer is connected to the assigned agent as soon as
+//! their page opens). A customer who opens the page adds nothing: they are the entry.
+//!
 //! ## Routing ([`Queue::route`])
 //!
 //! Customers are taken oldest first (FIFO by the time they entered). A customer who is
@@ -119,11 +125,21 @@ pub struct QueueEntry {
     /// Agents who let this customer's offer ring out in the current round.
     pub missed_by: BTreeSet<UserId>,
     /// Whether the customer's page is connected; a disconnected customer keeps their place
-    /// but is not offered until they reconnect.
+    /// but is not offered until they reconnect (unless `scheduled`).
     pub connected: bool,
+    /// Entered at the session's scheduled slot: offered to an agent whether or not the
+    /// customer's page is connected yet (the appointment is the agent's to keep).
+    #[serde(default)]
+    pub scheduled: bool,
 }
 
 impl QueueEntry {
+    /// Whether the customer can be offered (an open offer aside): connected, or expected at
+    /// their slot.
+    fn offerable(&self) -> bool {
+        self.connected || self.scheduled
+    }
+
     fn tried(&self, agent: UserId) -> bool {
         self.declined_by.contains(&agent) || self.missed_by.contains(&agent)
     }
@@ -171,6 +187,14 @@ pub struct Offer {
     pub expires_at: DateTime<Utc>,
     /// The customer's offer count with this one (1 for the first).
     pub attempt: u32,
+    /// Whether the customer's page was connected when the offer was made (a scheduled
+    /// session is offered at its slot before the customer arrives).
+    #[serde(default = "yes")]
+    pub customer_connected: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Something to tell a customer or an agent after a change.
@@ -338,6 +362,17 @@ impl Queue {
         if self.entry(session).is_some() {
             return Err(QueueError::AlreadyWaiting);
         }
+        Ok(self.push_entry(session, requirements, now, false))
+    }
+
+    /// A new entry at the end of the queue: `queue.entered`.
+    fn push_entry(
+        &mut self,
+        session: SessionId,
+        requirements: Skills,
+        now: DateTime<Utc>,
+        scheduled: bool,
+    ) -> Outcome {
         self.entries.push(QueueEntry {
             session_id: session,
             requirements,
@@ -346,11 +381,29 @@ impl Queue {
             missed: 0,
             declined_by: BTreeSet::new(),
             missed_by: BTreeSet::new(),
-            connected: true,
+            // A scheduled entry waits for its customer's page; any other is that page.
+            connected: !scheduled,
+            scheduled,
         });
         let mut out = Outcome::default();
         out.event(Some(session), data::QueueEntered {});
-        Ok(out)
+        out
+    }
+
+    /// A scheduled session's slot began: it waits for an agent from now, offered even before
+    /// the customer's page connects. Nothing changes if it is already waiting (the customer
+    /// came early and entered when the window opened).
+    pub fn enter_scheduled(
+        &mut self,
+        session: SessionId,
+        requirements: Skills,
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.session_id == session) {
+            e.scheduled = true;
+            return Outcome::default();
+        }
+        self.push_entry(session, requirements, now, true)
     }
 
     /// The customer gave up waiting (closed the page, cancelled): `queue.abandoned`.
@@ -456,7 +509,8 @@ impl Queue {
     /// Offer waiting customers to free able agents (see the module docs for the rule).
     pub fn route(&mut self, now: DateTime<Utc>) -> Outcome {
         let mut out = Outcome::default();
-        let waiting = |q: &Queue, e: &QueueEntry| e.connected && q.offer_of(e.session_id).is_none();
+        let waiting =
+            |q: &Queue, e: &QueueEntry| e.offerable() && q.offer_of(e.session_id).is_none();
         // First the customers a free agent has not tried yet, oldest first…
         for i in 0..self.entries.len() {
             if !waiting(self, &self.entries[i]) {
@@ -762,7 +816,7 @@ impl Queue {
         let ahead = self.entries[..me]
             .iter()
             .filter(|e| {
-                e.connected
+                e.offerable()
                     && (shared.is_empty()
                         || shared.iter().any(|a| a.skills.serves(&e.requirements)))
             })
@@ -854,6 +908,7 @@ impl Queue {
             offered_at: now,
             expires_at: now + secs(self.timing.ring_timeout_secs),
             attempt: entry.offers,
+            customer_connected: entry.connected,
         };
         out.event(
             Some(offer.session_id),
@@ -976,6 +1031,40 @@ mod tests {
             [(english, a[0]), (anyone, a[2])],
             "a[1] is ringing already"
         );
+    }
+
+    #[test]
+    fn a_scheduled_session_is_offered_at_its_slot_before_the_customer_connects() {
+        let (mut q, a) = desk(&[langs(&["en"])]);
+        let walk_in = SessionId::new();
+        q.enter(walk_in, langs(&["en"]), t(5)).unwrap();
+        q.disconnect(walk_in).unwrap();
+        let booked = SessionId::new();
+        let out = q.enter_scheduled(booked, langs(&["en"]), t(10));
+        assert_eq!(kinds(&out), [EventKind::QueueEntered]);
+        let out = q.route(t(10));
+        assert_eq!(
+            offered(&out),
+            [(booked, a[0])],
+            "the booked customer is offered though not connected; the disconnected walk-in is not"
+        );
+        assert!(!out.offers().next().unwrap().customer_connected);
+        assert_eq!(q.position(booked), Some(1));
+        // The customer's page arrives: they are the same entry, connected.
+        assert_eq!(
+            q.enter(booked, langs(&["en"]), t(11)),
+            Err(QueueError::AlreadyWaiting)
+        );
+        let _ = q.reconnect(booked).unwrap();
+        assert!(q.entry(booked).unwrap().connected);
+        // Entering at the slot again (a second timer run) changes nothing.
+        assert!(q.enter_scheduled(booked, langs(&["en"]), t(12)).is_empty());
+        assert_eq!(q.entries().len(), 2);
+        // A customer who came early and waits already is only marked scheduled.
+        let early = customer(&mut q, langs(&["en"]), 13);
+        q.disconnect(early).unwrap();
+        assert!(q.enter_scheduled(early, langs(&["en"]), t(14)).is_empty());
+        assert!(q.entry(early).unwrap().scheduled);
     }
 
     #[test]
