@@ -664,8 +664,8 @@ impl Config {
                 "session_ttl_secs and expiry_check_secs must be at least 1",
             );
         }
-        if !matches!(self.kyc.otp_notifier.as_str(), "log" | "file") {
-            return fail("kyc.otp_notifier", "log or file");
+        if !matches!(self.kyc.otp_notifier.as_str(), "dev" | "file") {
+            return fail("kyc.otp_notifier", "dev or file");
         }
         if !(4..=10).contains(&self.kyc.otp.digits)
             || self.kyc.otp.max_attempts == 0

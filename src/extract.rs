@@ -1,6 +1,8 @@
 //! `ValidJson<T>`: a JSON body extractor with precise errors. Unlike actix's `Json`, it tells
 //! a body that is not JSON (`malformed_json`, 400) from valid JSON of the wrong shape
-//! (`validation_failed`, 422), and enforces the size limit while reading (413).
+//! (`validation_failed`, 422), refuses an object with the same key twice (`duplicate_json_key`,
+//! 400: parsers disagree on which one wins, so the body is ambiguous), and enforces the size
+//! limit while reading (413).
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
@@ -71,9 +73,98 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
             let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
                 ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}"))
             })?;
+            if let Err(e) = serde_json::from_slice::<UniqueKeys>(&body) {
+                return Err(ApiError::bad_request(
+                    "duplicate_json_key",
+                    format!("the body has an object with the same key twice: {e}"),
+                ));
+            }
             serde_json::from_value(value)
                 .map(ValidJson)
                 .map_err(|e| ApiError::validation(format!("invalid body: {e}")))
         })
+    }
+}
+
+/// Walks a JSON document and fails on the first object that has a key twice (serde_json's
+/// own maps keep the last one silently).
+#[derive(Debug)]
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            map.next_value::<UniqueKeys>()?;
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!("{key:?}")));
+            }
+        }
+        Ok(UniqueKeys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UniqueKeys;
+
+    #[test]
+    fn a_key_twice_at_any_depth_is_found() {
+        for ok in [
+            r#"{"a": 1, "b": {"a": 2}}"#,
+            r#"[{"a": 1}, {"a": 2}]"#,
+            "null",
+            r#""a""#,
+        ] {
+            assert!(serde_json::from_str::<UniqueKeys>(ok).is_ok(), "{ok}");
+        }
+        for dup in [
+            r#"{"a": 1, "a": 2}"#,
+            r#"{"x": {"code": "1", "code": "2"}}"#,
+            r#"[1, {"k": [], "k": null}]"#,
+        ] {
+            let e = serde_json::from_str::<UniqueKeys>(dup)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains('"'), "{dup}: {e}");
+        }
     }
 }

@@ -228,7 +228,7 @@ async fn run_step(
                 )));
             }
             StepInput::OtpVerify {
-                code: OtpCode::parse(need(b.code, "code")?)?,
+                code: OtpCode::parse(need(b.code, "code")?, state.config.kyc.otp.digits)?,
             }
         }
         StepType::Questions => {

@@ -1,4 +1,4 @@
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use clap::{Parser, Subcommand};
 use vkyc::config::{Config, LogFormat};
@@ -139,8 +139,24 @@ async fn main() {
     }
 }
 
+/// Writes `text` to a new file readable by this user only.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    // A new file, so the mode applies (an old one may have been readable by others).
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new();
+    f.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        f.mode(0o600);
+    }
+    let mut file = f.open(path)?;
+    writeln!(file, "{text}")
+}
+
 async fn serve() {
     let config = load_config();
+    let data_dir = config.storage.data_dir.clone();
     let filter = config.log.level.env_filter();
     match config.log.format {
         LogFormat::Json => tracing_subscriber::fmt()
@@ -162,12 +178,27 @@ async fn serve() {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "vkyc listening on {url}");
     match app.setup_url() {
-        Some(setup) => {
+        // The link is a credential: on a terminal it is shown; where the output is collected
+        // (a service, a container) it goes to a file only this user can read.
+        Some(setup) if out.is_terminal() => {
             let _ = writeln!(out, "  first start:    open {setup}");
             let _ = writeln!(
                 out,
                 "                  (one-time link: it creates the first admin and signs you in)"
             );
+        }
+        Some(setup) => {
+            let path = data_dir.join("setup-link.txt");
+            match write_private(&path, setup) {
+                Ok(()) => {
+                    let _ = writeln!(
+                        out,
+                        "  first start:    the one-time link that creates the first admin is in {} (readable by this user only)",
+                        path.display()
+                    );
+                }
+                Err(e) => fail("vkyc: cannot write the first-admin link", e),
+            }
         }
         None => {
             let _ = writeln!(

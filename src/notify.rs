@@ -1,20 +1,36 @@
 //! One-time-code notifiers (`kyc.otp_notifier`): how a code reaches the customer. Production
 //! plugs an SMS gateway behind the same trait; the two here are for development and tests.
+//! Neither ever hands a code to the log subscriber: logs are shipped and read by many, and a
+//! code in them is a live credential.
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use async_trait::async_trait;
 use vkyc_case::Notifier;
 use vkyc_domain::SessionId;
 
-/// Development only: the code goes to the server log (a secret in a log; never in
-/// production).
-pub struct LogNotifier;
+/// Development (`"dev"`): on a terminal the code is printed there, for the developer at it;
+/// otherwise (a service, a container whose output is collected) it is written like
+/// [`FileNotifier`]'s, where only the server's user can read it, and the log says where.
+pub struct DevNotifier {
+    pub outbox: FileNotifier,
+}
 
 #[async_trait]
-impl Notifier for LogNotifier {
+impl Notifier for DevNotifier {
     async fn send_otp(&self, session_id: SessionId, code: &str) -> Result<(), String> {
-        tracing::warn!(session = %session_id, "one-time code {code} (log notifier: development only)");
+        let err = std::io::stderr();
+        if err.is_terminal() {
+            let mut err = err.lock();
+            let _ = writeln!(
+                err,
+                "one-time code for session {session_id}: {code}  (development notifier, on this terminal only)"
+            );
+            return Ok(());
+        }
+        self.outbox.send_otp(session_id, code).await?;
+        tracing::warn!(session = %session_id, outbox = %self.outbox.dir.display(), "one-time code written to the outbox (development notifier: never in production)");
         Ok(())
     }
 }

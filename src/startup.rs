@@ -195,11 +195,14 @@ impl Application {
             otp: config.kyc.otp.clone(),
             max_retries: config.kyc.max_retries,
             idle: Duration::from_secs(config.kyc.case_idle_secs),
-            notifier: match config.kyc.otp_notifier.as_str() {
-                "file" => Arc::new(crate::notify::FileNotifier {
+            notifier: {
+                let outbox = crate::notify::FileNotifier {
                     dir: data_dir.join("outbox"),
-                }),
-                _ => Arc::new(crate::notify::LogNotifier),
+                };
+                match config.kyc.otp_notifier.as_str() {
+                    "file" => Arc::new(outbox),
+                    _ => Arc::new(crate::notify::DevNotifier { outbox }),
+                }
             },
         };
         // The case supervisor restarts its own case and step actors; the tree restarts the
@@ -372,6 +375,12 @@ impl Application {
         crate::metrics::handle();
         let mut server = HttpServer::new(move || {
             App::new()
+                // Nothing the API answers may be kept by a browser or a proxy (sessions,
+                // cases and tokens carry personal data); pages and media set their own.
+                .wrap(
+                    actix_web::middleware::DefaultHeaders::new()
+                        .add((actix_web::http::header::CACHE_CONTROL, "no-store")),
+                )
                 .wrap(actix_web::middleware::from_fn(crate::metrics::record))
                 .app_data(state.clone())
                 .app_data(

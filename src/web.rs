@@ -61,7 +61,7 @@ fn respond(content_type: &'static str, body: Vec<u8>) -> HttpResponse {
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .insert_header((
             "Content-Security-Policy",
-            "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob: mediastream:; img-src 'self' data: blob:; style-src 'self'; frame-ancestors 'none'",
+            "default-src 'self'; connect-src 'self'; media-src 'self' blob: mediastream:; img-src 'self' data: blob:; style-src 'self'; frame-ancestors 'none'",
         ))
         .body(body)
 }

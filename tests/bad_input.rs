@@ -393,6 +393,89 @@ async fn http_bad_input_gets_precise_errors() {
             404,
             "unknown_step",
         ),
+        (
+            "name with a zero-width space",
+            Method::POST,
+            "/v1/sessions".into(),
+            Some(&key),
+            Body::Json(json!({"mode": "live_agent", "applicant": {"name": "Asha\u{200B}Rao"}})),
+            422,
+            "validation_failed",
+        ),
+        (
+            "name with a bidi override",
+            Method::POST,
+            "/v1/sessions".into(),
+            Some(&key),
+            Body::Json(json!({"mode": "live_agent", "applicant": {"name": "Asha \u{202E}oaR"}})),
+            422,
+            "validation_failed",
+        ),
+        (
+            "date of birth 1990-1-5",
+            Method::POST,
+            "/v1/sessions".into(),
+            Some(&key),
+            Body::Json(
+                json!({"mode": "live_agent", "applicant": {"name": "A B", "date_of_birth": "1990-1-5"}}),
+            ),
+            422,
+            "validation_failed",
+        ),
+        (
+            "date of birth +1990-01-01",
+            Method::POST,
+            "/v1/sessions".into(),
+            Some(&key),
+            Body::Json(
+                json!({"mode": "live_agent", "applicant": {"name": "A B", "date_of_birth": "+1990-01-01"}}),
+            ),
+            422,
+            "validation_failed",
+        ),
+        (
+            "a JSON key twice",
+            Method::POST,
+            "/v1/sessions".into(),
+            Some(&key),
+            Body::Raw(
+                "application/json",
+                r#"{"mode": "live_agent", "mode": "self_record", "applicant": {"name": "A B"}}"#
+                    .into(),
+            ),
+            400,
+            "duplicate_json_key",
+        ),
+        (
+            "a nested JSON key twice",
+            Method::POST,
+            "/v1/sessions".into(),
+            Some(&key),
+            Body::Raw(
+                "application/json",
+                r#"{"mode": "live_agent", "applicant": {"name": "A B", "name": "C D"}}"#.into(),
+            ),
+            400,
+            "duplicate_json_key",
+        ),
+        (
+            "an empty one-time code",
+            Method::POST,
+            format!("/v1/sessions/{sid}/steps/otp/attempts"),
+            Some(&customer),
+            Body::Json(json!({"code": ""})),
+            422,
+            "validation_failed",
+        ),
+        (
+            "a short one-time code",
+            Method::POST,
+            format!("/v1/sessions/{sid}/steps/otp/attempts"),
+            Some(&customer),
+            Body::Json(json!({"code": "123"})),
+            422,
+            "validation_failed",
+        ),
     ];
 
     let mut failures = vec![];
@@ -418,6 +501,22 @@ async fn http_bad_input_gets_precise_errors() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+
+    // Answers with personal data are never stored by a browser or a proxy; errors neither.
+    for path in [
+        format!("/v1/sessions/{sid}"),
+        "/v1/sessions".to_string(),
+        format!("/v1/sessions/{}", Uuid::new_v4()),
+    ] {
+        let r = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(common::API_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+    }
 
     // Nothing was disturbed.
     assert_eq!(

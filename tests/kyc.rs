@@ -770,7 +770,11 @@ async fn otp_and_questions_keep_every_attempt_and_edit() {
             v["error"]["code"].as_str(),
             v["error"]["message"].as_str()
         ),
-        (422, Some("validation_failed"), Some("code: digits only")),
+        (
+            422,
+            Some("validation_failed"),
+            Some("code: exactly 6 digits")
+        ),
         "{v}"
     );
     let (s, v) = post(

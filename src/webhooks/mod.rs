@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod dispatcher;
+pub mod special;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -137,38 +138,12 @@ impl WebhookUrl {
     }
 }
 
-/// Loopback, private (RFC 1918, unique-local), shared (CGNAT), link-local (incl. the cloud
-/// metadata address 169.254.169.254), unspecified, multicast, broadcast and reserved
-/// addresses: nothing a webhook may reach unless the configuration allows it.
+/// Whether `ip` is in an IANA special-purpose registry (see [`special`]): loopback, private,
+/// shared, link-local (the cloud metadata address 169.254.169.254 included), documentation,
+/// benchmarking, reserved, multicast, and every IPv6 form that carries an IPv4 address.
+/// Nothing a webhook may reach unless the configuration allows the host.
 pub fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64)
-                || o[0] >= 240
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_internal(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (s[0] & 0xffc0) == 0xfe80 // link local fe80::/10
-                || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated)
-                || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 can reach anything IPv4
-        }
-    }
+    special::special_kind(ip).is_some()
 }
 
 /// Where webhooks may go: public addresses, plus `allowed_hosts` (host names or IP
@@ -206,10 +181,12 @@ impl DestinationPolicy {
 
     /// Checks one resolved address of `host`.
     pub fn check_ip(&self, host: &str, ip: IpAddr) -> Result<(), WebhookError> {
-        if is_internal(ip) && !self.host_allowed(host) {
-            return Err(WebhookError::Forbidden(format!(
-                "{host} is or resolves to a loopback, private, link-local or otherwise internal address; list it in webhooks.allowed_hosts to allow it"
-            )));
+        if let Some(kind) = special::special_kind(ip) {
+            if !self.host_allowed(host) {
+                return Err(WebhookError::Forbidden(format!(
+                    "{host} is or resolves to a special-purpose address ({kind}); list it in webhooks.allowed_hosts to allow it"
+                )));
+            }
         }
         Ok(())
     }
@@ -421,6 +398,14 @@ mod tests {
             "http://[fd00::1]/",
             "http://[fe80::1]/",
             "http://localhost/",
+            "http://198.18.0.1/",
+            "http://192.0.2.1/",
+            "http://198.51.100.7/",
+            "http://203.0.113.10/",
+            "http://[::127.0.0.1]/",
+            "http://[2002:7f00:1::]/",
+            "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            "http://[64:ff9b::a00:1]/",
         ] {
             let u = WebhookUrl::parse(bad).unwrap();
             assert_eq!(
@@ -429,8 +414,9 @@ mod tests {
                 "{bad}"
             );
         }
+        // An address literal is only checked (nothing is sent): a public one passes.
         assert!(p
-            .check(&WebhookUrl::parse("http://203.0.113.10/x").unwrap())
+            .check(&WebhookUrl::parse("http://8.8.8.8/x").unwrap())
             .await
             .is_ok());
         let allow = DestinationPolicy {

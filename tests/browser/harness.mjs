@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { after } from 'node:test';
+import assert from 'node:assert/strict';
 
 export const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(HERE, '..', '..');
@@ -140,14 +141,21 @@ export async function startServer({ timeoutMs = 120_000, env = {}, accounts = Ob
   return { url, dataDir, proc, stop, logs: () => lines.slice(), logTail: (n = 40) => lines.slice(-n).join('\n') };
 }
 
-/** The first-admin link a server without accounts prints on its stdout ("first start: open URL/setup#token=…"). */
+/**
+ * The first-admin link of a server without accounts. Its stdout is not a terminal, so the
+ * server does not print the link (a credential) but the file it wrote it to, readable by its
+ * user only ("first start: the one-time link … is in PATH").
+ */
 export async function setupLink(server, { timeoutMs = 10_000 } = {}) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const line = server.logs().find((l) => l.startsWith('[out]') && /first start:/.test(l));
-    const m = line?.match(/(https?:\/\/\S+\/setup#token=\S+)/);
-    if (m) return m[1];
-    if (Date.now() > deadline) throw new Error(`no setup link on the server's stdout within ${timeoutMs} ms:\n${server.logTail(20)}`);
+    const m = line?.match(/ is in (\S+)/);
+    if (m) {
+      assert.ok(!/setup#token=/.test(server.logs().join('\n')), 'the link itself is never in the output');
+      return readFileSync(m[1], 'utf8').trim();
+    }
+    if (Date.now() > deadline) throw new Error(`no first-admin link file named on the server's stdout within ${timeoutMs} ms:\n${server.logTail(20)}`);
     await sleep(50);
   }
 }

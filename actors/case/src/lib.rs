@@ -1430,8 +1430,9 @@ pub struct KycConfig {
     /// A session's case actor is retired after this long without activity.
     pub case_idle_secs: u64,
     pub otp: OtpSettings,
-    /// `log` (development: the code goes to the server log) or `file` (the code is written
-    /// to `<data_dir>/outbox/otp-<session>.txt` for a gateway or a test to pick up).
+    /// `dev` (development: the code is printed on the server's terminal, or written to the
+    /// outbox when there is none; never to the log) or `file` (the code is written to
+    /// `<data_dir>/outbox/otp-<session>.txt` for a gateway or a test to pick up).
     pub otp_notifier: String,
     /// Retakes allowed of a step (location, document, face, consent) that did not pass;
     /// then the agent decides. OTP and questions have their own rules.

@@ -79,7 +79,11 @@ impl SessionStatus {
     }
 }
 
-/// An applicant's name: 1–200 characters after trimming, no control characters.
+/// An applicant's name: Unicode NFC, every kind of space as one ordinary space, 1–200
+/// characters after trimming. Refused: control characters, invisible format characters
+/// (zero-width space, bidi overrides and isolates, soft hyphen, BOM…), line and paragraph
+/// separators, private-use, surrogate and unassigned code points. The zero-width joiner and
+/// non-joiner stay allowed between two letters or marks, where Indic scripts need them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct PersonName(String);
@@ -87,15 +91,64 @@ pub struct PersonName(String);
 impl TryFrom<String> for PersonName {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        let t = s.trim();
+        use unicode_general_category::{get_general_category, GeneralCategory as G};
+        use unicode_normalization::UnicodeNormalization;
+        let nfc: Vec<char> = s.nfc().collect();
+        let is_letter_or_mark = |c: Option<&char>| {
+            c.is_some_and(|&c| {
+                matches!(
+                    get_general_category(c),
+                    G::UppercaseLetter
+                        | G::LowercaseLetter
+                        | G::TitlecaseLetter
+                        | G::ModifierLetter
+                        | G::OtherLetter
+                        | G::NonspacingMark
+                        | G::SpacingMark
+                        | G::EnclosingMark
+                )
+            })
+        };
+        let mut out = String::with_capacity(s.len());
+        for (i, &c) in nfc.iter().enumerate() {
+            match get_general_category(c) {
+                G::Control => return Err("name contains control characters".into()),
+                G::Format
+                    if matches!(c, '\u{200C}' | '\u{200D}')
+                        && is_letter_or_mark(i.checked_sub(1).and_then(|j| nfc.get(j)))
+                        && is_letter_or_mark(nfc.get(i + 1)) =>
+                {
+                    out.push(c)
+                }
+                G::Format => {
+                    return Err(format!(
+                        "name contains an invisible formatting character (U+{:04X})",
+                        c as u32
+                    ))
+                }
+                G::LineSeparator | G::ParagraphSeparator => {
+                    return Err("name contains a line or paragraph separator".into())
+                }
+                G::PrivateUse | G::Surrogate | G::Unassigned => {
+                    return Err(format!(
+                        "name contains a private-use or unassigned character (U+{:04X})",
+                        c as u32
+                    ))
+                }
+                G::SpaceSeparator => {
+                    if !out.ends_with(' ') {
+                        out.push(' ');
+                    }
+                }
+                _ => out.push(c),
+            }
+        }
+        let t = out.trim();
         if t.is_empty() {
             return Err("name must not be empty".into());
         }
         if t.chars().count() > 200 {
             return Err("name is longer than 200 characters".into());
-        }
-        if t.chars().any(char::is_control) {
-            return Err("name contains control characters".into());
         }
         Ok(Self(t.to_string()))
     }
@@ -140,7 +193,8 @@ impl From<Reference> for String {
     }
 }
 
-/// A date of birth: ISO `YYYY-MM-DD`, in the past, after 1900-01-01.
+/// A date of birth: exactly `YYYY-MM-DD` (four-digit year, two-digit month and day), in the
+/// past, after 1900-01-01.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct DateOfBirth(NaiveDate);
@@ -148,6 +202,18 @@ pub struct DateOfBirth(NaiveDate);
 impl TryFrom<String> for DateOfBirth {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
+        let b = s.as_bytes();
+        let shape = b.len() == 10
+            && b.iter().enumerate().all(|(i, &c)| {
+                if i == 4 || i == 7 {
+                    c == b'-'
+                } else {
+                    c.is_ascii_digit()
+                }
+            });
+        if !shape {
+            return Err("date_of_birth must be YYYY-MM-DD".into());
+        }
         let d = NaiveDate::parse_from_str(&s, "%Y-%m-%d")
             .map_err(|_| "date_of_birth must be YYYY-MM-DD".to_string())?;
         let min = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
@@ -760,6 +826,52 @@ mod tests {
             max_failed_checks: 2,
         };
         Session::create(parse(new).unwrap(), 3600, &sr, Utc::now()).unwrap()
+    }
+
+    #[test]
+    fn names_are_normalised_and_hide_nothing() {
+        let name = |s: &str| PersonName::try_from(s.to_string()).map(|n| n.as_str().to_string());
+        // NFC: "e" + combining acute becomes "é"; any space becomes one ordinary space.
+        assert_eq!(
+            name("Rene\u{301}e\u{00A0}\u{00A0}Dupont ").unwrap(),
+            "Renée Dupont"
+        );
+        // Indic names keep the joiners they need, between letters and marks.
+        assert_eq!(name("क्\u{200D}ष").unwrap(), "क्\u{200D}ष");
+        assert!(name("अनु\u{200C}राग").is_ok());
+        for (bad, why) in [
+            ("Asha\u{200B}Rao", "invisible"),
+            ("Asha \u{202E}oaR", "invisible"),
+            ("\u{2066}Asha\u{2069}", "invisible"),
+            ("\u{FEFF}Asha", "invisible"),
+            ("As\u{00AD}ha", "invisible"),
+            ("\u{200D}Asha", "invisible"),
+            ("Asha\u{2028}Rao", "separator"),
+            ("Asha\u{E000}", "private-use"),
+            ("Asha\tRao", "control"),
+            (" \u{3000} ", "empty"),
+        ] {
+            let e = name(bad).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_date_of_birth_is_exactly_yyyy_mm_dd() {
+        let dob = |s: &str| DateOfBirth::try_from(s.to_string());
+        assert!(dob("1990-01-05").is_ok());
+        for bad in [
+            "1990-1-5",
+            "+1990-01-01",
+            "1990-01-5",
+            " 1990-01-05",
+            "19900105",
+            "1990/01/05",
+            "1899-12-31",
+            "1990-02-30",
+        ] {
+            assert!(dob(bad).is_err(), "{bad}");
+        }
     }
 
     /// A self-record session with a submitted video being checked.

@@ -19,11 +19,14 @@ fn invalid(msg: impl Into<String>) -> InvalidStepInput {
 pub struct OtpCode(String);
 
 impl OtpCode {
-    pub fn parse(code: String) -> Result<Self, InvalidStepInput> {
-        if code.len() > 12 || !code.trim().chars().all(|c| c.is_ascii_digit()) {
-            return Err(invalid("code: digits only"));
+    /// Exactly `digits` ASCII digits (spaces around are dropped): an empty or short code is
+    /// refused rather than spent as a wrong try.
+    pub fn parse(code: String, digits: u32) -> Result<Self, InvalidStepInput> {
+        let code = code.trim();
+        if code.len() != digits as usize || !code.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(invalid(format!("code: exactly {digits} digits")));
         }
-        Ok(Self(code))
+        Ok(Self(code.to_string()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -127,13 +130,21 @@ mod tests {
     #[test]
     fn inputs_are_checked_once_with_the_api_messages() {
         assert_eq!(
-            OtpCode::parse(" 123456 ".into()).map(|c| c.as_str().to_string()),
-            Ok(" 123456 ".into())
+            OtpCode::parse(" 123456 ".into(), 6).map(|c| c.as_str().to_string()),
+            Ok("123456".into())
         );
-        for bad in ["12a456", "1234567890123", "12 34"] {
+        for bad in [
+            "12a456",
+            "1234567",
+            "12345",
+            "",
+            "   ",
+            "12 456",
+            "１２３４５６",
+        ] {
             assert_eq!(
-                OtpCode::parse(bad.into()),
-                Err(InvalidStepInput("code: digits only".into())),
+                OtpCode::parse(bad.into(), 6),
+                Err(InvalidStepInput("code: exactly 6 digits".into())),
                 "{bad:?}"
             );
         }
