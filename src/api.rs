@@ -259,6 +259,26 @@ async fn issue_token(
         Caller::Staff(staff) => console_token(&state, staff, &session, &body).await?,
         _ => None,
     };
+    // A participant id names one role: a customer cannot be issued "agent" (and take the
+    // agent's place in the call), nor anyone else another role's id.
+    if let Some(p) = body.participant_id.clone().map(String::from) {
+        let p = p.as_str();
+        let other_role = match body.role {
+            Role::Agent => p == "customer" || p.starts_with("observer"),
+            Role::Customer => p == "agent" || p.starts_with("observer"),
+            Role::Observer => p == "agent" || p == "customer",
+        };
+        if other_role {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "participant_role_mismatch",
+                format!(
+                    "participant_id {p:?} names another role than {}",
+                    body.role.as_str()
+                ),
+            ));
+        }
+    }
     // One agent and one customer by default; observers are individuals.
     let participant = match console_participant.or(body.participant_id.map(String::from)) {
         Some(p) => p,

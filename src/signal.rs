@@ -259,6 +259,10 @@ async fn join(
                 "the call has the maximum number of participants",
             ),
             JoinError::RoomEnded => ServerMsg::error("room_ended", "this call has ended"),
+            JoinError::ParticipantTaken => ServerMsg::error(
+                "participant_taken",
+                "this participant id belongs to another role in this call",
+            ),
             JoinError::Internal(e) => {
                 tracing::error!(error = %e, "join failed");
                 ServerMsg::error("internal", "internal error; it has been logged")

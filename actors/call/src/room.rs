@@ -463,7 +463,15 @@ async fn join(
     state: &mut RoomState,
     spec: JoinSpec,
 ) -> Result<JoinedPeer, JoinError> {
-    // The same participant on a new connection replaces its old one (reconnection).
+    // The same participant on a new connection replaces its old one (reconnection); a
+    // participant id held by another role is not theirs to take.
+    if state
+        .peers
+        .values()
+        .any(|p| p.info.participant_id == spec.participant_id && p.info.role != spec.role)
+    {
+        return Err(JoinError::ParticipantTaken);
+    }
     let previous = state
         .peers
         .iter()

@@ -28,6 +28,9 @@ pub enum JoinError {
     RoomFull,
     #[error("the call has ended")]
     RoomEnded,
+    /// A participant id belongs to one role within a call: another role's peer holds it.
+    #[error("this participant id belongs to another role in this call")]
+    ParticipantTaken,
     #[error("internal error: {0}")]
     Internal(String),
 }
