@@ -68,7 +68,23 @@ async fn list(
 
 /// Who may read a recording: the api key, or the agent / observer of its session (for a
 /// group call, of the parent session whose room was recorded, or of an applicant in it).
+/// Another session's token gets the answer an unknown id gets (404 `recording_not_found`):
+/// whether a recording exists is not told to whoever may not read it.
 async fn authorize(caller: &Caller, state: &AppState, rec: &Recording) -> Result<(), ApiError> {
+    authorize_session(caller, state, rec).await.map_err(|e| {
+        if e.code == "forbidden_session" {
+            not_found()
+        } else {
+            e
+        }
+    })
+}
+
+async fn authorize_session(
+    caller: &Caller,
+    state: &AppState,
+    rec: &Recording,
+) -> Result<(), ApiError> {
     if caller.require_session(rec.session_id, READERS).is_ok() {
         return Ok(());
     }

@@ -446,8 +446,9 @@ async fn a_call_is_recorded_live_and_ready_the_moment_it_ends() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 403);
-    assert_eq!(code(r.json().await.unwrap()), "forbidden_session");
+    // Another session's token is told what an unknown id is told.
+    assert_eq!(r.status(), 404);
+    assert_eq!(code(r.json().await.unwrap()), "recording_not_found");
     let r = app
         .http
         .get(format!("{}/v1/recordings/{rec_id}/url", app.base))

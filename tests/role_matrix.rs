@@ -789,6 +789,17 @@ async fn every_endpoint_by_every_caller() {
                 (_, w) if row.allowed(w).is_some() => {
                     assert_eq!(Some(status), row.allowed(w), "{what}")
                 }
+                // A recording is looked up by its own id: another session's token is told
+                // what an unknown id is told.
+                (_, AgentB | CustomerB | ObserverB)
+                    if row.scoped() && row.path.starts_with("/v1/recordings/") =>
+                {
+                    assert_eq!(
+                        (status, code.as_str()),
+                        (404, "recording_not_found"),
+                        "{what}"
+                    )
+                }
                 (_, AgentB | CustomerB | ObserverB) if row.scoped() => assert_eq!(
                     (status, code.as_str()),
                     (403, "forbidden_session"),

@@ -210,10 +210,14 @@ export async function copyText(text, input) {
   }
 }
 
-/** Reads `name` from the URL fragment (`#a=1&b=2`), then the query string. */
+/**
+ * Reads `name` from the URL fragment (`#a=1&b=2`) only: a credential in the query string
+ * would reach the server's and proxies' access logs and the Referer, so links never carry
+ * one there and the pages do not accept it.
+ */
 export function readUrlParam(name) {
   const frag = new URLSearchParams(location.hash.replace(/^#/, ''));
-  return frag.get(name) || new URLSearchParams(location.search).get(name) || null;
+  return frag.get(name) || null;
 }
 
 /** Removes secrets from the address bar (so they don't end up in screenshots or history). */
