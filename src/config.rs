@@ -131,6 +131,10 @@ pub struct ConsoleConfig {
     /// Lifetime of the first-admin link printed at the first start.
     pub setup_link_ttl_secs: u64,
     pub password_min_length: usize,
+    /// Sign-in attempts allowed a minute from one client address, and for one email (0 = no
+    /// limit); over it, 429 `rate_limited` with `Retry-After`.
+    pub login_per_ip_per_minute: u32,
+    pub login_per_email_per_minute: u32,
     /// Accounts created at start when their email is not taken. For the dev and test
     /// profiles only: the default profile has none.
     pub seed_users: Vec<SeedUser>,

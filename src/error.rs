@@ -118,6 +118,17 @@ impl ApiError {
             message,
         )
     }
+    /// 429 `rate_limited`: too many `what` lately; `Retry-After: secs`.
+    pub fn rate_limited(what: &str, secs: u64) -> Self {
+        Self {
+            retry_after: Some(secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many {what}; try again in {secs} s"),
+            )
+        }
+    }
     pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
     }

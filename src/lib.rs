@@ -36,6 +36,7 @@ pub mod events;
 pub mod extract;
 pub mod kyc_api;
 pub mod lifecycle;
+pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod openapi;

@@ -41,6 +41,8 @@ pub struct AppState {
     pub sockets: Arc<crate::desk::live::Sockets>,
     /// The single sign-on client, discovered at its first use (`console.sso.enabled`).
     pub sso: tokio::sync::OnceCell<Arc<crate::desk::oidc::Oidc>>,
+    /// Console sign-in rate limits (per address, per email).
+    pub login_limits: crate::limits::LoginLimits,
 }
 
 pub struct Application {
@@ -337,6 +339,10 @@ impl Application {
         let recording_url_key =
             <sha2::Sha256 as sha2::Digest>::digest(format!("vkyc recording urls\n{jwt_secret}"))
                 .to_vec();
+        let login_limits = crate::limits::LoginLimits::new(
+            config.console.login_per_ip_per_minute,
+            config.console.login_per_email_per_minute,
+        );
         let state = web::Data::new(AppState {
             config,
             store,
@@ -352,6 +358,7 @@ impl Application {
             desk,
             sockets,
             sso: Default::default(),
+            login_limits,
         });
         // Last: it resumes the self-record checks a stop interrupted, with the whole server.
         let app = state.clone().into_inner();

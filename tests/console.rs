@@ -397,3 +397,59 @@ async fn a_session_is_its_agents_and_its_agent_cannot_audit_it() {
     );
     assert_session_schema(&app, &doc).await;
 }
+
+#[tokio::test]
+async fn password_guessing_is_rate_limited_per_account_and_address() {
+    let app = staffed(|f| {
+        f.merge(("console.login_per_email_per_minute", 3))
+            .merge(("console.login_per_ip_per_minute", 8))
+    })
+    .await;
+    let login = |email: &'static str, password: &'static str| {
+        let (http, base) = (app.http.clone(), app.base.clone());
+        async move {
+            let r = http
+                .post(format!("{base}/v1/auth/login"))
+                .json(&json!({"email": email, "password": password}))
+                .send()
+                .await
+                .unwrap();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let v: serde_json::Value = r.json().await.unwrap_or_default();
+            (
+                v["error"]["code"].as_str().unwrap_or("ok").to_string(),
+                retry,
+            )
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            login(AGENT, "wrong guess 1234").await.0,
+            "invalid_credentials"
+        );
+    }
+    // The fourth try for this account is not looked at, right password or not.
+    let (code, retry) = login(AGENT, STAFF_PASSWORD).await;
+    assert_eq!(code, "rate_limited");
+    assert!(retry.is_some_and(|s| (1..=20).contains(&s)), "{retry:?}");
+    // Another account from the same address signs in, until the address's own limit.
+    assert_eq!(login(AGENT2, STAFF_PASSWORD).await.0, "ok");
+    let mut codes = vec![];
+    for _ in 0..4 {
+        codes.push(login(AUDITOR, "wrong guess 1234").await.0);
+    }
+    assert_eq!(
+        codes,
+        [
+            "invalid_credentials",
+            "invalid_credentials",
+            "invalid_credentials",
+            "rate_limited"
+        ],
+        "8 attempts a minute from one address: the 9th is refused"
+    );
+}

@@ -629,10 +629,13 @@ async fn recorded_call(app: &TestApp, sid: &str, agent_token: &str) -> String {
 
 #[tokio::test]
 async fn every_endpoint_by_every_caller() {
-    // Webhooks go to a closed port on this machine (never elsewhere).
+    // Webhooks go to a closed port on this machine (never elsewhere). Every caller tries the
+    // sign-in route: no sign-in rate limit here (tests/console.rs tests it).
     let app = spawn_app_with(|f| {
         with_staff(f, &STAFF.map(|(_, email, roles)| (email, roles, &[][..])))
             .merge(("webhooks.allowed_hosts", vec!["127.0.0.1"]))
+            .merge(("console.login_per_email_per_minute", 0))
+            .merge(("console.login_per_ip_per_minute", 0))
     })
     .await;
     let mut consoles = std::collections::HashMap::new();

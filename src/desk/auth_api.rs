@@ -248,12 +248,17 @@ fn invalid_credentials() -> ApiError {
 
 /// Sign in with an email and a password; sets the console cookie.
 #[utoipa::path(tag = "console", request_body = Login, security(()),
-    responses((status = 200, description = "Signed in (the `vkyc_console` cookie is set)", body = SignedIn), BodyErrors, (status = 401, description = "`invalid_credentials`", body = ErrorBody)))]
+    responses((status = 200, description = "Signed in (the `vkyc_console` cookie is set)", body = SignedIn), BodyErrors, (status = 401, description = "`invalid_credentials`", body = ErrorBody), (status = 429, description = "`rate_limited` (`Retry-After`): too many attempts from this address or for this email", body = ErrorBody)))]
 #[post("/auth/login")]
 async fn login(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     ValidJson(body): ValidJson<Login>,
 ) -> Result<HttpResponse, ApiError> {
+    // Before the password is looked at: over the limit, even the right one is not answered.
+    state
+        .login_limits
+        .attempt(req.peer_addr().map(|a| a.ip()), &body.email)?;
     let record = match Email::parse(&body.email) {
         Ok(email) => state
             .store
