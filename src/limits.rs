@@ -37,7 +37,10 @@ impl Limiter {
     /// Takes one attempt for `key`, or says when the next one will be allowed.
     pub fn check(&self, key: &str) -> Result<(), ApiError> {
         match self.buckets.check_key(&key.to_string()) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.shrink();
+                Ok(())
+            }
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 let secs = wait.max(Duration::from_secs(1)).as_secs_f64().ceil() as u64;
@@ -51,9 +54,12 @@ impl Limiter {
         }
     }
 
-    /// Forgets keys whose buckets are full again (called now and then to bound memory).
-    pub fn shrink(&self) {
-        self.buckets.retain_recent();
+    /// Forgets keys whose buckets are full again once there are many (a scan of every key,
+    /// so not on each attempt): memory stays bounded under a spray of addresses.
+    fn shrink(&self) {
+        if self.buckets.len() > 10_000 {
+            self.buckets.retain_recent();
+        }
     }
 }
 
@@ -75,11 +81,9 @@ impl LoginLimits {
     pub fn attempt(&self, ip: Option<IpAddr>, email: &str) -> Result<(), ApiError> {
         if let (Some(l), Some(ip)) = (&self.per_ip, ip) {
             l.check(&ip.to_string())?;
-            l.shrink();
         }
         if let Some(l) = &self.per_email {
             l.check(&email.trim().to_lowercase())?;
-            l.shrink();
         }
         Ok(())
     }

@@ -100,12 +100,12 @@ async fn list_banks(
     state: web::Data<AppState>,
     _: KeyOrConsole<AnyStaff>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut banks = state
+    // In id order (the port's contract).
+    let banks = state
         .store
         .list_banks()
         .await
         .map_err(|e| ApiError::internal("list_banks", e))?;
-    banks.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(HttpResponse::Ok().json(json!({
         "banks": banks,
         "default_bank": state.config.kyc.default_question_bank,

@@ -138,14 +138,6 @@ impl WebhookUrl {
     }
 }
 
-/// Whether `ip` is in an IANA special-purpose registry (see [`special`]): loopback, private,
-/// shared, link-local (the cloud metadata address 169.254.169.254 included), documentation,
-/// benchmarking, reserved, multicast, and every IPv6 form that carries an IPv4 address.
-/// Nothing a webhook may reach unless the configuration allows the host.
-pub fn is_internal(ip: IpAddr) -> bool {
-    special::special_kind(ip).is_some()
-}
-
 /// Where webhooks may go: public addresses, plus `allowed_hosts` (host names or IP
 /// literals, as written in the URL), plus everything if `allow_private`.
 #[derive(Debug, Clone, Default)]
