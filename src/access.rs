@@ -57,11 +57,41 @@ fn app_state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
 async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let state = app_state(req)?;
     if let Some(caller) = state.auth.bearer(req)? {
+        if let Caller::Participant(claims) = &caller {
+            not_revoked(state, claims).await?;
+        }
         return Ok(caller);
     }
     match crate::desk::console::staff(state, req).await? {
         Some(staff) => Ok(Caller::Staff(Box::new(staff))),
         None => state.auth.caller(req),
+    }
+}
+
+/// A join token whose session no longer admits it ([`Session::admits_token`]: the session
+/// was cancelled or expired, or the customer's `auth.customer_token_grace_secs` after it
+/// completed) is refused with 401
+/// `token_revoked`, whatever its expiry. The session's status in the store is the revocation
+/// list, so every node and both back ends agree.
+pub async fn not_revoked(
+    state: &AppState,
+    claims: &crate::auth::JoinClaims,
+) -> Result<(), ApiError> {
+    match state.store.get_session(claims.sid).await {
+        Ok(Some(session))
+            if !session.admits_token(
+                claims.role,
+                chrono::Utc::now(),
+                std::time::Duration::from_secs(state.config.auth.customer_token_grace_secs),
+            ) =>
+        {
+            Err(ApiError::unauthorized(
+                "token_revoked",
+                "this session has ended; its link no longer works",
+            ))
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(ApiError::internal("token_revocation", e)),
     }
 }
 

@@ -156,5 +156,26 @@ pub async fn erase(config: &Config, id: SessionId) -> anyhow::Result<Option<usiz
             .await
             .map_err(|e| anyhow::anyhow!("deleting blob {k}: {e}"))?;
     }
+    let key = crate::activity::chain_key(config)?;
+    store
+        .append_activity(
+            &key,
+            vkyc_domain::activity::NewActivity {
+                session_id: id,
+                actor: vkyc_domain::activity::Actor::system("vkyc erase"),
+                action: vkyc_domain::activity::ActivityAction::Erased,
+                target: Some(format!("{} blobs", keys.len())),
+                from: None,
+                at: chrono::Utc::now(),
+            },
+        )
+        .await?;
     Ok(Some(keys.len()))
+}
+
+/// `vkyc activity verify`: every session's activity chain checked with the sealing key.
+pub async fn verify_activity(config: &Config) -> anyhow::Result<crate::activity::Verified> {
+    let store = open_store(config).await?;
+    let key = crate::activity::chain_key(config)?;
+    crate::activity::verify_all(store.as_ref(), &key).await
 }

@@ -59,6 +59,8 @@ fn v1(cfg: &mut ServiceConfig) {
         .configure(crate::captures::routes)
         .configure(crate::kyc_api::routes)
         .configure(crate::questions_api::routes)
+        .configure(crate::activity::routes)
+        .configure(crate::retention::routes)
         .configure(crate::self_record::routes)
         .configure(crate::recordings::routes)
         .configure(crate::webhooks::api::routes)
@@ -494,7 +496,7 @@ async fn list_events(
 /// The signalling WebSocket (protocol in PROTOCOL.md): the join token is sent in the first
 /// message, not in a header.
 #[utoipa::path(tag = "sessions", operation_id = "signalling", security(()),
-    responses((status = 101, description = "Switched to the WebSocket protocol"), (status = 400, description = "Not a WebSocket upgrade request (plain text)")))]
+    responses((status = 101, description = "Switched to the WebSocket protocol"), (status = 400, description = "Not a WebSocket upgrade request (plain text)"), (status = 429, description = "`rate_limited` (`Retry-After`): over `limits.joins_per_ip`", body = ErrorBody)))]
 #[get("/rtc")]
 async fn rtc(
     req: HttpRequest,

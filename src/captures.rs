@@ -22,6 +22,7 @@ use crate::openapi::*;
 use crate::startup::AppState;
 use crate::store::{Capture, CaptureKind};
 use crate::verify::{from_json, read_parts, require_image, vision_error};
+use vkyc_domain::activity::ActivityAction;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(upload).service(list).service(download);
@@ -177,12 +178,22 @@ pub async fn load(
     responses((status = 200, description = "The image as stored", content(("image/jpeg"), ("image/png"), ("image/webp"))), AuthErrors, (status = 404, description = "`capture_not_found`", body = ErrorBody)))]
 #[get("/sessions/{id}/captures/{capture_id}")]
 async fn download(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(SessionId, Uuid)>,
-    _: SessionAccess<AgentOrObserver>,
+    access: SessionAccess<AgentOrObserver>,
 ) -> Result<HttpResponse, ApiError> {
     let (session_id, capture_id) = path.into_inner();
     let (capture, bytes) = load(&state, session_id, capture_id).await?;
+    crate::activity::record(
+        &state,
+        &req,
+        &access.caller,
+        session_id,
+        ActivityAction::CaptureRead,
+        Some(capture_id.to_string()),
+    )
+    .await?;
     Ok(HttpResponse::Ok()
         .content_type(capture.content_type.as_str())
         .insert_header(("Cache-Control", "no-store"))

@@ -45,6 +45,8 @@ pub struct Config {
     pub log: LogConfig,
     pub console: ConsoleConfig,
     pub desk: vkyc_desk::DeskConfig,
+    pub limits: LimitsConfig,
+    pub retention: RetentionConfig,
 }
 
 /// The verification engines (face match, liveness, document OCR) and their pools.
@@ -120,6 +122,45 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// `[retention]`: how long each class of a finished session's data is kept, counted from
+/// the session's end (`"<n>d"`, `"<n>h"`, `"<n>m"`, `"<n>s"`; `""` = until erased); the
+/// purge (`src/retention.rs`) runs every `every_secs`. Checked at start.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub captures: String,
+    pub recordings: String,
+    pub self_record_videos: String,
+    pub personal_fields: String,
+    pub case_documents: String,
+    /// The event log (every event older than this, whatever its session).
+    pub events: String,
+    pub every_secs: u64,
+}
+
+/// `[limits]`: request rate limits a minute (0 = no limit); see `src/limits.rs`. Over a
+/// limit: 429 `rate_limited` with `Retry-After`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Requests with credentials answered 401, from one address; past it every request with
+    /// credentials from that address is refused until the bucket refills.
+    pub auth_failures_per_ip: u32,
+    pub sessions_per_ip: u32,
+    pub sessions_per_credential: u32,
+    pub tokens_per_ip: u32,
+    pub tokens_per_credential: u32,
+    /// OTP sends and verifications, from one address and for one session.
+    pub otp_per_ip: u32,
+    pub otp_per_session: u32,
+    pub verify_per_ip: u32,
+    pub verify_per_credential: u32,
+    /// WebSocket upgrades (`/v1/rtc`, `/v1/queue/ws`, `/v1/desk/ws`) from one address.
+    pub joins_per_ip: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (CIDR blocks).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
 /// `[console]`: staff accounts and their signed-in consoles (`src/desk/`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -161,6 +202,9 @@ pub struct AuthConfig {
     pub jwt_secret: Secret,
     pub token_ttl_secs: u64,
     pub max_token_ttl_secs: u64,
+    /// How long a customer's join token keeps working after their session completed (their
+    /// page shows the result); tokens of cancelled or expired sessions stop at once.
+    pub customer_token_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -182,6 +226,9 @@ pub struct StorageConfig {
     /// AES-256-GCM key of the blob store, 64 hex characters. Empty = generated on first
     /// start into `<data_dir>/blob.key`.
     pub blob_key: Secret,
+    /// The key the activity log's chains are sealed with (HMAC-SHA-256), kept out of the
+    /// database. Empty = generated on first start into `<data_dir>/activity.key`.
+    pub activity_key: Secret,
     pub scylla: ScyllaConfig,
 }
 
@@ -536,6 +583,22 @@ impl Config {
         let fail = |key: &str, why: &str| Err(ConfigError(format!("{key}: {why}")));
         if self.server.max_body_bytes < 1024 {
             return fail("server.max_body_bytes", "must be at least 1024");
+        }
+        let r = &self.retention;
+        for (key, v) in [
+            ("retention.captures", &r.captures),
+            ("retention.recordings", &r.recordings),
+            ("retention.self_record_videos", &r.self_record_videos),
+            ("retention.personal_fields", &r.personal_fields),
+            ("retention.case_documents", &r.case_documents),
+            ("retention.events", &r.events),
+        ] {
+            if let Err(why) = crate::retention::parse_retention(v) {
+                return fail(key, &why);
+            }
+        }
+        if r.every_secs == 0 {
+            return fail("retention.every_secs", "must be at least 1");
         }
         let c = &self.console;
         if c.idle_timeout_secs == 0 || c.idle_timeout_secs > c.absolute_timeout_secs {

@@ -73,9 +73,12 @@ error_answers! {
     /// The answers of authentication and authorisation, common to every operation that takes
     /// a bearer token.
     pub AuthErrors {
-        401 => "`missing_credentials` (no `Authorization: Bearer …`), `invalid_token`, `token_expired`.",
+        401 => "`missing_credentials` (no `Authorization: Bearer …`), `invalid_token`, `token_expired`,\n\
+                `token_revoked` (the token's session was cancelled or expired, or the customer's once it completed).",
         403 => "`forbidden_role` (this caller may not do this), `forbidden_session` (a join token of\n\
                 another session).",
+        429 => "`rate_limited` (`Retry-After`): too many requests with wrong credentials from this\n\
+                address, or over this operation's limits (`[limits]`).",
     }
 }
 

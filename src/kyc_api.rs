@@ -34,6 +34,7 @@ use crate::extract::ValidJson;
 use crate::openapi::*;
 use crate::startup::AppState;
 use crate::store::CaptureKind;
+use vkyc_domain::activity::ActivityAction;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(run_step)
@@ -164,6 +165,7 @@ fn need<T>(v: Option<T>, field: &str) -> Result<T, ApiError> {
     responses((status = 201, description = "The attempt recorded, or (face, `{\"action\":\"challenge\"}`) the challenge issued", body = StepRunDoc), (status = 202, description = "`{\"action\":\"send\"}` on otp: the code was sent", body = OtpSentDoc), AuthErrors, (status = 400, description = "`malformed_json`, `invalid_path`", body = ErrorBody), (status = 413, description = "`payload_too_large`", body = ErrorBody), (status = 415, description = "`unsupported_media_type`", body = ErrorBody), (status = 422, description = "`validation_failed` (the message names the field), `step_not_in_workflow`, and the image codes of a document or face check: `image_unsupported`, `no_face`, …", body = ErrorBody), (status = 404, description = "`session_not_found`, `unknown_step`, `capture_not_found`, `challenge_not_found`", body = ErrorBody), (status = 409, description = "`session_closed`, `already_decided` (the agent has decided; again open after a `recapture` audit), `step_busy`, `otp_not_sent`", body = ErrorBody), (status = 502, description = "`otp_delivery_failed`: the OTP could not be sent", body = ErrorBody), (status = 503, description = "`step_failed` (the step crashed; the attempt is kept as an error, retake it), `inference_unavailable`", body = ErrorBody)))]
 #[post("/sessions/{id}/steps/{step}/attempts")]
 async fn run_step(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     SessionCaller {
         caller,
@@ -182,6 +184,9 @@ async fn run_step(
         _ => &[Role::Agent],
     };
     caller.require_role(roles)?;
+    if step == StepType::Otp {
+        state.limits.otp_attempt(&req, id)?;
+    }
     if s.status.is_final() && s.status != vkyc_domain::session::SessionStatus::Completed {
         return Err(ApiError::conflict(
             "session_closed",
@@ -405,6 +410,7 @@ fn notes(n: Option<String>) -> Result<Option<String>, ApiError> {
     responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`, `unknown_step`", body = ErrorBody), (status = 409, description = "`already_decided`", body = ErrorBody)))]
 #[post("/sessions/{id}/steps/{step}/decision")]
 async fn decide_step(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     SessionCaller {
         caller,
@@ -425,7 +431,25 @@ async fn decide_step(
         )
         .await
         .map_err(case_error)?;
+    let what = format!("{} {}", step.as_str(), label(&b.verdict));
+    crate::activity::record(
+        &state,
+        &req,
+        &caller,
+        s.id,
+        ActivityAction::StepDecided,
+        Some(what),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
+}
+
+/// A verdict's wire name, for the activity log.
+fn label(v: &impl serde::Serialize) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// The agent's decision on the case (a group is decided on its parent, for every applicant).
@@ -434,6 +458,7 @@ async fn decide_step(
     responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`already_decided`, `decide_on_parent` (an applicant of a group call)", body = ErrorBody)))]
 #[post("/sessions/{id}/decision")]
 async fn decide(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     SessionCaller {
         caller,
@@ -475,6 +500,16 @@ async fn decide(
         .decide(s.id, &s.workflow, b.verdict, notes, caller.principal())
         .await
         .map_err(case_error)?;
+    let what = Some(label(&b.verdict));
+    crate::activity::record(
+        &state,
+        &req,
+        &caller,
+        s.id,
+        ActivityAction::CaseDecided,
+        what,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
 }
 
@@ -484,6 +519,7 @@ async fn decide(
     responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, BodyErrors, (status = 404, description = "`session_not_found`", body = ErrorBody), (status = 409, description = "`not_decided`: the agent has not decided yet", body = ErrorBody)))]
 #[post("/sessions/{id}/audit")]
 async fn audit(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     SessionCaller {
         caller,
@@ -503,6 +539,8 @@ async fn audit(
         )
         .await
         .map_err(case_error)?;
+    let what = Some(label(&b.verdict));
+    crate::activity::record(&state, &req, &caller, s.id, ActivityAction::Audited, what).await?;
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
 }
 
@@ -511,10 +549,15 @@ async fn audit(
     responses((status = 200, description = "The case document", body = CaseDocumentDoc), AuthErrors, (status = 404, description = "`session_not_found`", body = ErrorBody)))]
 #[get("/sessions/{id}/kyc")]
 async fn get_case(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
-    SessionCaller { session: s, .. }: SessionCaller<OrStaff<AgentOrObserver>>,
+    SessionCaller {
+        session: s, caller, ..
+    }: SessionCaller<OrStaff<AgentOrObserver>>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut doc = case_document(&state, &stored_case(&state, &s).await?);
+    let case = stored_case(&state, &s).await?;
+    crate::activity::record(&state, &req, &caller, s.id, ActivityAction::CaseRead, None).await?;
+    let mut doc = case_document(&state, &case);
     // The questions the agent asks in this session, for the console.
     doc["questions"] = json!(s.questions);
     Ok(HttpResponse::Ok().json(doc))

@@ -25,6 +25,7 @@
 //! See ARCHITECTURE.md for one call followed from HTTP request to actor to store.
 
 pub mod access;
+pub mod activity;
 pub mod admin;
 pub mod api;
 pub mod auth;
@@ -42,6 +43,7 @@ pub mod notify;
 pub mod openapi;
 pub mod questions_api;
 pub mod recordings;
+pub mod retention;
 pub mod self_record;
 pub mod signal;
 pub mod startup;
@@ -50,3 +52,27 @@ pub mod supervision;
 pub mod verify;
 pub mod web;
 pub mod webhooks;
+
+/// Settings of the `fuzz_` property tests (README: Fuzzing).
+#[cfg(test)]
+pub(crate) mod fuzz_support {
+    /// Cases per `fuzz_` target: `VKYC_FUZZ_CASES`, default 2000.
+    pub fn cases() -> u32 {
+        std::env::var("VKYC_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(2000)
+    }
+
+    /// A proptest config running `n` cases (a slow target asks for a fraction of [`cases`]),
+    /// writing no regression files into the source tree: a failure prints its shrunk input,
+    /// which becomes a named unit test with the fix.
+    pub fn config(n: u32) -> proptest::test_runner::Config {
+        proptest::test_runner::Config {
+            cases: n.max(1),
+            failure_persistence: None,
+            ..Default::default()
+        }
+    }
+}

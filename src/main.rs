@@ -47,6 +47,18 @@ enum Command {
         #[arg(long = "session", value_name = "ID")]
         session: uuid::Uuid,
     },
+    /// The activity log: who read personal data or decided, hash-chained per session.
+    #[command(subcommand)]
+    Activity(ActivityCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ActivityCommand {
+    /// Check every session's chain with the sealing key (`storage.activity_key`): prints
+    /// each broken chain and where it breaks (an entry changed, removed, moved or forged),
+    /// then a summary. Exit 1 if any chain is broken.
+    #[command(after_help = CONFIG_HELP)]
+    Verify,
 }
 
 /// Staff accounts.
@@ -127,6 +139,25 @@ async fn main() {
                     }
                 }
                 Err(e) => fail("vkyc users add", format_args!("{e:#}")),
+            }
+        }
+        Some(Command::Activity(ActivityCommand::Verify)) => {
+            match vkyc::admin::verify_activity(&load_config()).await {
+                Ok(v) => {
+                    for (session, problem) in &v.broken {
+                        println!("BROKEN session {session}: {problem}");
+                    }
+                    println!(
+                        "activity log: {} chains, {} entries checked, {} broken",
+                        v.chains,
+                        v.entries,
+                        v.broken.len()
+                    );
+                    if !v.broken.is_empty() {
+                        std::process::exit(1);
+                    }
+                }
+                Err(e) => fail("vkyc activity verify", format_args!("{e:#}")),
             }
         }
         Some(Command::Erase { session: id }) => {

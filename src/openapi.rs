@@ -58,6 +58,7 @@ pub const CONSOLE: &str = "console";
         (name = "self-record", description = "Self-recorded sessions: the customer records a video, the server decides"),
         (name = "recordings", description = "Call recordings and their signed media URLs"),
         (name = "verify", description = "The verification engines, callable directly"),
+        (name = "audit", description = "The activity log: every read of personal data and every decision, hash-chained"),
         (name = "webhooks", description = "Signed webhook subscriptions and their delivery log"),
         (name = "console", description = "Staff accounts and signed-in consoles (agents, auditors, supervisors, admins)"),
         (name = "contract", description = "This document and the session result's JSON Schema"),

@@ -31,6 +31,7 @@ use crate::error::{ApiError, AuthErrors, ErrorBody};
 use crate::openapi::*;
 use crate::startup::AppState;
 use crate::store::{Recording, RecordingStatus};
+use vkyc_domain::activity::ActivityAction;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list)
@@ -104,6 +105,7 @@ async fn authorize_session(
     responses((status = 200, description = "The recording", body = RecordingDocumentDoc), AuthErrors, (status = 404, description = "`recording_not_found`", body = ErrorBody)))]
 #[get("/recordings/{id}")]
 async fn get(
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     caller: Caller,
@@ -111,6 +113,16 @@ async fn get(
     // Authenticated first: without a valid token nothing is said about the recording.
     let rec = load(&state, id.into_inner()).await?;
     authorize(&caller, &state, &rec).await?;
+    // The document tells where the customer was.
+    crate::activity::record(
+        &state,
+        &req,
+        &caller,
+        rec.session_id,
+        ActivityAction::RecordingRead,
+        Some(format!("{} document", rec.id)),
+    )
+    .await?;
     let session = crate::api::load_session(&state, rec.session_id).await?;
     let case = crate::kyc_api::stored_case(&state, &session).await?;
     // Where the customer was: the location step's last passing attempt.
@@ -150,6 +162,7 @@ fn signature(key: &[u8], id: Uuid, expires: i64) -> Hmac<Sha256> {
     responses((status = 200, description = "The signed URL", body = SignedUrlDoc), AuthErrors, (status = 404, description = "`recording_not_found`", body = ErrorBody), (status = 409, description = "`recording_in_progress`: the call is still being recorded", body = ErrorBody)))]
 #[get("/recordings/{id}/url")]
 async fn signed_url(
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     caller: Caller,
@@ -168,6 +181,15 @@ async fn signed_url(
         .finalize()
         .into_bytes();
     let sig: String = sig.iter().map(|b| format!("{b:02x}")).collect();
+    crate::activity::record(
+        &state,
+        &req,
+        &caller,
+        rec.session_id,
+        ActivityAction::RecordingLinkIssued,
+        Some(format!("{} link {}", rec.id, &sig[..16])),
+    )
+    .await?;
     let path = format!(
         "/v1/recordings/{}/media?expires={expires}&sig={sig}",
         rec.id
@@ -287,6 +309,24 @@ async fn media(
             .and_then(|v| v.to_str().ok()),
         len,
     );
+    // One entry per playback, not per range a player asks for: the read from byte 0.
+    if matches!(range, RangeReq::Whole | RangeReq::Part(0, _)) {
+        let link = vkyc_domain::activity::Actor {
+            kind: "signed_url".into(),
+            id: q.sig.as_deref().unwrap_or("").chars().take(16).collect(),
+            email: None,
+            role: None,
+        };
+        crate::activity::record_as(
+            &state,
+            &req,
+            link,
+            rec.session_id,
+            ActivityAction::RecordingRead,
+            Some(rec.id.to_string()),
+        )
+        .await?;
+    }
     let (start, end, mut resp) = match range {
         RangeReq::Whole if len == 0 => {
             return Ok(HttpResponse::Ok().content_type("video/webm").finish())
@@ -394,5 +434,166 @@ mod tests {
             .verify_slice(&sig)
             .is_err());
         assert!(signature(b"other", id, 100).verify_slice(&sig).is_err());
+    }
+}
+
+/// Property tests of the `Range` parser (README: Fuzzing).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz_support::{cases, config};
+    use proptest::prelude::*;
+
+    /// A file length: empty, tiny, ordinary, or at the top of `u64`.
+    fn lens() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            Just(0u64),
+            Just(1u64),
+            2u64..1000,
+            any::<u64>(),
+            Just(u64::MAX),
+            Just(u64::MAX - 1),
+        ]
+    }
+
+    /// A position near `len` (or anywhere), as the number it is.
+    fn positions() -> impl Strategy<Value = u64> {
+        prop_oneof![0u64..2000, any::<u64>(), Just(u64::MAX)]
+    }
+
+    /// The decimal form of a position, sometimes past `u64` (which must not parse).
+    #[derive(Debug, Clone)]
+    enum Num {
+        N(u64),
+        TooBig(String),
+    }
+
+    impl Num {
+        fn text(&self) -> String {
+            match self {
+                Num::N(n) => n.to_string(),
+                Num::TooBig(s) => s.clone(),
+            }
+        }
+        fn value(&self) -> Option<u64> {
+            match self {
+                Num::N(n) => Some(*n),
+                Num::TooBig(_) => None,
+            }
+        }
+    }
+
+    fn nums() -> impl Strategy<Value = Num> {
+        prop_oneof![
+            8 => positions().prop_map(Num::N),
+            1 => "[1-9][0-9]{20,24}".prop_map(Num::TooBig),
+            1 => Just(Num::TooBig("18446744073709551616".into())),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    enum Spec {
+        Both(Num, Num),
+        From(Num),
+        Suffix(Num),
+    }
+
+    fn specs() -> impl Strategy<Value = Spec> {
+        prop_oneof![
+            (nums(), nums()).prop_map(|(a, b)| Spec::Both(a, b)),
+            nums().prop_map(Spec::From),
+            nums().prop_map(Spec::Suffix),
+        ]
+    }
+
+    /// What RFC 9110 §14.1.2 says one range of a file of `len` bytes selects.
+    fn model(spec: &Spec, len: u64) -> RangeReq {
+        let part = |start: u64, end: u64| {
+            if start < len && start <= end {
+                RangeReq::Part(start, end)
+            } else {
+                RangeReq::Unsatisfiable
+            }
+        };
+        match spec {
+            Spec::Both(a, b) => match (a.value(), b.value()) {
+                (Some(a), Some(b)) if a <= b => part(a, b.min(len.saturating_sub(1))),
+                _ => RangeReq::Unsatisfiable,
+            },
+            Spec::From(a) => match a.value() {
+                Some(a) => part(a, len.saturating_sub(1)),
+                None => RangeReq::Unsatisfiable,
+            },
+            Spec::Suffix(n) => match n.value() {
+                Some(n) if n > 0 && len > 0 => part(len - n.min(len), len - 1),
+                _ => RangeReq::Unsatisfiable,
+            },
+        }
+    }
+
+    /// Whitespace the parser tolerates (around the header and the numbers).
+    fn pad() -> impl Strategy<Value = &'static str> {
+        prop_oneof![4 => Just(""), 1 => Just(" "), 1 => Just("\t"), 1 => Just("  ")]
+    }
+
+    /// The invariant of every answer: a part lies inside the file, start ≤ end, and the
+    /// length the response announces (`end + 1 - start`) neither overflows nor exceeds it.
+    fn check_inside(r: &RangeReq, len: u64) -> Result<(), TestCaseError> {
+        if let RangeReq::Part(start, end) = *r {
+            prop_assert!(start <= end, "start {start} > end {end}");
+            prop_assert!(end < len, "end {end} outside a file of {len} bytes");
+            let n = (end - start).checked_add(1);
+            prop_assert!(n.is_some_and(|n| n <= len));
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(config(cases()))]
+
+        #[test]
+        fn fuzz_parse_range_never_panics_on_any_header(header in any::<String>(), len in lens()) {
+            let r = parse_range(Some(&header), len);
+            check_inside(&r, len)?;
+            // Anything but a `bytes=` header is ignored (the whole file).
+            if !header.trim().starts_with("bytes=") {
+                prop_assert_eq!(r, RangeReq::Whole);
+            }
+        }
+
+        #[test]
+        fn fuzz_parse_range_never_panics_on_range_like_text(
+            body in "[0-9 ,=+\\-\t]{0,40}",
+            len in lens(),
+        ) {
+            let header = format!("bytes={body}");
+            let r = parse_range(Some(&header), len);
+            check_inside(&r, len)?;
+            if body.contains(',') {
+                prop_assert_eq!(r, RangeReq::Whole, "several ranges: the whole file");
+            }
+        }
+
+        #[test]
+        fn fuzz_parse_range_matches_rfc_9110(
+            spec in specs(),
+            len in lens(),
+            (p0, p1, p2, p3) in (pad(), pad(), pad(), pad()),
+        ) {
+            let (a, b) = match &spec {
+                Spec::Both(a, b) => (a.text(), b.text()),
+                Spec::From(a) => (a.text(), String::new()),
+                Spec::Suffix(n) => (String::new(), n.text()),
+            };
+            let header = format!("{p0}bytes={p1}{a}{p2}-{p3}{b}{p0}");
+            let got = parse_range(Some(&header), len);
+            check_inside(&got, len)?;
+            prop_assert_eq!(&got, &model(&spec, len), "{:?}", header);
+            // The header we answer with says the same range again.
+            if let RangeReq::Part(start, end) = got {
+                let again = parse_range(Some(&format!("bytes={start}-{end}")), len);
+                prop_assert_eq!(again, RangeReq::Part(start, end));
+            }
+        }
     }
 }

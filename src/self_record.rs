@@ -63,12 +63,12 @@ fn system() -> vkyc_domain::kyc::Principal {
     vkyc_domain::kyc::Principal::System("self_record".into())
 }
 
-pub(crate) fn chunk_key(id: SessionId, n: u32) -> String {
+pub fn chunk_key(id: SessionId, n: u32) -> String {
     format!("selfrecord/{}/video/{n:06}", id.simple())
 }
 
 /// The submitted frames (`[(capture_id, t_ms)]`), kept until the checks are done.
-pub(crate) fn frames_key(id: SessionId) -> String {
+pub fn frames_key(id: SessionId) -> String {
     format!("selfrecord/{}/frames", id.simple())
 }
 
@@ -414,8 +414,11 @@ fn check_chunk(r: &SelfRecordState, start: u64, total: u64) -> Result<(), ApiErr
     responses((status = 200, description = "The video", content(("video/webm"), ("video/mp4"))), AuthErrors, (status = 404, description = "`session_not_found`, `video_not_found` (no complete video)", body = ErrorBody), (status = 409, description = "`not_self_record`", body = ErrorBody)))]
 #[get("/sessions/{id}/self-record/video")]
 async fn get_self_record_video(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
-    SessionCaller { session, .. }: SessionCaller<AgentOrObserver>,
+    SessionCaller {
+        session, caller, ..
+    }: SessionCaller<AgentOrObserver>,
 ) -> Result<HttpResponse, ApiError> {
     let s = was_self_recorded(session)?;
     let id = s.id;
@@ -425,6 +428,15 @@ async fn get_self_record_video(
         .ok_or_else(|| {
             ApiError::not_found("video_not_found", "no complete video for this session")
         })?;
+    crate::activity::record(
+        &state,
+        &req,
+        &caller,
+        id,
+        vkyc_domain::activity::ActivityAction::SelfRecordVideoRead,
+        None,
+    )
+    .await?;
     let mut out = Vec::with_capacity(r.video_received as usize);
     for n in 0..r.video_chunks {
         let chunk = state
@@ -741,5 +753,87 @@ async fn complete(state: &AppState, id: SessionId, result: CaseResult) {
 async fn drop_frames(state: &AppState, id: SessionId) {
     if let Err(e) = state.blobs.delete(&frames_key(id)).await {
         tracing::warn!(session = %id, error = %e, "self-record frame list could not be deleted");
+    }
+}
+
+/// Property tests of the `Content-Range` parser (README: Fuzzing).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz_support::{cases, config};
+    use actix_web::http::header::HeaderValue;
+    use actix_web::test::TestRequest;
+    use proptest::prelude::*;
+
+    /// `content_range` on a request carrying `value` (None: no header at all).
+    fn parse(value: Option<HeaderValue>) -> Result<(u64, u64, u64), ApiError> {
+        let mut req = TestRequest::default();
+        if let Some(v) = value {
+            req = req.insert_header((header::CONTENT_RANGE, v));
+        }
+        content_range(&req.to_http_request())
+    }
+
+    /// The invariant of an accepted header: START ≤ END < TOTAL, so the chunk length
+    /// `END - START + 1` the handler computes never overflows and fits in the total.
+    fn check(r: &Result<(u64, u64, u64), ApiError>) -> Result<(), TestCaseError> {
+        match r {
+            Ok((a, b, total)) => {
+                prop_assert!(a <= b && b < total, "{a}-{b}/{total}");
+                prop_assert!((b - a).checked_add(1).is_some_and(|n| n <= *total));
+            }
+            Err(e) => {
+                prop_assert_eq!(e.code, "invalid_content_range");
+                prop_assert_eq!(e.status, actix_web::http::StatusCode::BAD_REQUEST);
+            }
+        }
+        Ok(())
+    }
+
+    fn nums() -> impl Strategy<Value = u64> {
+        prop_oneof![0u64..100, any::<u64>(), Just(u64::MAX), Just(u64::MAX - 1)]
+    }
+
+    proptest! {
+        #![proptest_config(config(cases()))]
+
+        #[test]
+        fn fuzz_content_range_never_panics_on_any_header(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            // Only what HTTP can carry in a header value reaches the parser.
+            if let Ok(v) = HeaderValue::from_bytes(&bytes) {
+                check(&parse(Some(v)))?;
+            }
+        }
+
+        #[test]
+        fn fuzz_content_range_never_panics_on_range_like_text(text in "(bytes )?[0-9 /*+\\-]{0,40}") {
+            check(&parse(Some(HeaderValue::from_str(&text).unwrap())))?;
+        }
+
+        #[test]
+        fn fuzz_content_range_round_trips(a in nums(), b in nums(), total in nums(), big in "[1-9][0-9]{20}") {
+            let header = format!("bytes {a}-{b}/{total}");
+            let got = parse(Some(HeaderValue::from_str(&header).unwrap()));
+            check(&got)?;
+            if a <= b && b < total {
+                prop_assert_eq!(got.ok(), Some((a, b, total)), "{}", header);
+            } else {
+                prop_assert!(got.is_err(), "{header} accepted");
+            }
+            // Numbers past u64, the unknown total (`*`) and a missing header are refused.
+            for bad in [
+                format!("bytes {big}-{b}/{total}"),
+                format!("bytes {a}-{big}/{total}"),
+                format!("bytes {a}-{b}/{big}"),
+                format!("bytes {a}-{b}/*"),
+                format!("bytes */{total}"),
+                format!("{a}-{b}/{total}"),
+            ] {
+                let r = parse(Some(HeaderValue::from_str(&bad).unwrap()));
+                check(&r)?;
+                prop_assert!(r.is_err(), "{bad} accepted");
+            }
+            prop_assert!(parse(None).is_err());
+        }
     }
 }

@@ -377,3 +377,246 @@ mod tests {
         );
     }
 }
+
+/// Property tests of the signalling parser (README: Fuzzing).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz_support::{cases, config};
+    use proptest::prelude::*;
+    use serde_json::{json, Map, Value};
+
+    /// What a parsed message says, as JSON with every field written out (`ClientMsg` has no
+    /// `Serialize`: this is the reference the generated messages are compared with).
+    fn said(msg: &ClientMsg) -> Value {
+        match msg {
+            ClientMsg::Join { token } => json!({"type": "join", "token": token}),
+            ClientMsg::Answer { sdp } => json!({"type": "answer", "sdp": sdp}),
+            ClientMsg::Candidate { candidate } => {
+                json!({"type": "candidate", "candidate": candidate.as_ref().map(|c| json!({
+                    "candidate": c.candidate,
+                    "sdpMid": c.sdp_mid,
+                    "sdpMLineIndex": c.sdp_mline_index,
+                    "usernameFragment": c.username_fragment,
+                }))})
+            }
+            ClientMsg::Mute {
+                peer_id,
+                kind,
+                muted,
+            } => {
+                json!({"type": "mute", "peer_id": peer_id, "kind": kind, "muted": muted})
+            }
+            ClientMsg::MediaState { audio, video } => {
+                json!({"type": "media_state", "audio": audio, "video": video})
+            }
+            ClientMsg::End => json!({"type": "end"}),
+            ClientMsg::Leave => json!({"type": "leave"}),
+            ClientMsg::Ping => json!({"type": "ping"}),
+        }
+    }
+
+    /// Any JSON value, nested a few levels.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+            prop::sample::select(ClientMsg::TYPES).prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(keys(), inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Field names of the protocol, and others.
+    fn keys() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => prop::sample::select(vec![
+                "type", "token", "sdp", "candidate", "sdpMid", "sdpMLineIndex",
+                "usernameFragment", "peer_id", "kind", "muted", "audio", "video",
+            ])
+            .prop_map(str::to_string),
+            1 => ".{0,8}",
+        ]
+    }
+
+    /// An optional field of a candidate: absent, null, or a value.
+    fn opt_field(v: impl Strategy<Value = Value>) -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![Just(None), Just(Some(Value::Null)), v.prop_map(Some)]
+    }
+
+    /// A well-formed client message (every type, any field values).
+    fn valid_message() -> impl Strategy<Value = Value> {
+        let candidate = (
+            any::<String>(),
+            opt_field(any::<String>().prop_map(Value::from)),
+            opt_field(any::<u16>().prop_map(Value::from)),
+            opt_field(any::<String>().prop_map(Value::from)),
+        )
+            .prop_map(|(c, mid, index, ufrag)| {
+                let mut m = Map::new();
+                m.insert("candidate".into(), Value::from(c));
+                for (k, v) in [
+                    ("sdpMid", mid),
+                    ("sdpMLineIndex", index),
+                    ("usernameFragment", ufrag),
+                ] {
+                    if let Some(v) = v {
+                        m.insert(k.into(), v);
+                    }
+                }
+                Value::Object(m)
+            });
+        prop_oneof![
+            any::<String>().prop_map(|token| json!({"type": "join", "token": token})),
+            any::<String>().prop_map(|sdp| json!({"type": "answer", "sdp": sdp})),
+            prop::option::of(candidate).prop_map(|c| json!({"type": "candidate", "candidate": c})),
+            (any::<u128>(), any::<bool>(), any::<bool>()).prop_map(|(id, video, muted)| json!({
+                "type": "mute",
+                "peer_id": uuid::Uuid::from_u128(id),
+                "kind": if video { "video" } else { "audio" },
+                "muted": muted,
+            })),
+            (any::<bool>(), any::<bool>()).prop_map(
+                |(audio, video)| json!({"type": "media_state", "audio": audio, "video": video})
+            ),
+            Just(json!({"type": "end"})),
+            Just(json!({"type": "leave"})),
+            Just(json!({"type": "ping"})),
+        ]
+    }
+
+    /// A message with its optional candidate fields written out (null when absent).
+    fn normalised(v: &Value) -> Value {
+        let mut v = v.clone();
+        if let Some(c) = v.get_mut("candidate").and_then(Value::as_object_mut) {
+            for k in ["sdpMid", "sdpMLineIndex", "usernameFragment"] {
+                c.entry(k).or_insert(Value::Null);
+            }
+        }
+        v
+    }
+
+    /// The invariant of every answer: a message, or one of the two error codes with a message
+    /// no longer than the frame that caused it (plus the fixed wording).
+    fn check(text: &str, r: &Result<ClientMsg, ServerMsg>) -> Result<(), TestCaseError> {
+        match r {
+            Ok(_) => {}
+            Err(ServerMsg::Error { code, message }) => {
+                prop_assert!(
+                    code == "bad_message" || code == "unknown_type",
+                    "code {code}"
+                );
+                prop_assert!(
+                    message.len() <= text.len() + 256,
+                    "a {}-byte error for a {}-byte frame",
+                    message.len(),
+                    text.len()
+                );
+                if code == "unknown_type" {
+                    prop_assert!(
+                        message.len() <= 512,
+                        "the unknown type is cut to 40 characters"
+                    );
+                }
+            }
+            Err(other) => prop_assert!(false, "not an error: {other:?}"),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(config(cases()))]
+
+        #[test]
+        fn fuzz_signal_parse_never_panics_on_any_text(text in any::<String>()) {
+            let r = parse(&text);
+            check(&text, &r)?;
+        }
+
+        #[test]
+        fn fuzz_signal_parse_never_panics_on_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            // A text frame is UTF-8 by the time it is parsed; invalid bytes arrive replaced.
+            let text = String::from_utf8_lossy(&bytes);
+            let r = parse(&text);
+            check(&text, &r)?;
+        }
+
+        #[test]
+        fn fuzz_signal_parse_classifies_any_json(v in any_json()) {
+            let text = v.to_string();
+            let r = parse(&text);
+            check(&text, &r)?;
+            let code = match &r {
+                Err(ServerMsg::Error { code, .. }) => Some(code.as_str()),
+                _ => None,
+            };
+            match v.get("type") {
+                Some(Value::String(t)) if ClientMsg::TYPES.contains(&t.as_str()) => {
+                    // A known type: a message, or bad fields.
+                    if let Ok(msg) = &r {
+                        let said = said(msg);
+                        prop_assert_eq!(said["type"].as_str(), Some(t.as_str()));
+                    } else {
+                        prop_assert_eq!(code, Some("bad_message"));
+                    }
+                }
+                Some(Value::String(_)) => prop_assert_eq!(code, Some("unknown_type")),
+                _ => prop_assert_eq!(code, Some("bad_message")),
+            }
+        }
+
+        #[test]
+        fn fuzz_signal_parse_round_trips_valid_messages(v in valid_message(), pretty in any::<bool>()) {
+            let text = if pretty { serde_json::to_string_pretty(&v).unwrap() } else { v.to_string() };
+            let msg = parse(&text);
+            check(&text, &msg)?;
+            let msg = msg.map_err(|e| TestCaseError::fail(format!("{text} refused: {e:?}")))?;
+            prop_assert_eq!(said(&msg), normalised(&v));
+        }
+
+        #[test]
+        fn fuzz_signal_parse_refuses_damaged_messages(
+            v in valid_message(),
+            extra in prop::sample::select(vec!["zzz", "Type", "sdp_mid", "peerId"]),
+            extra_value in any_json(),
+            drop_field in any::<prop::sample::Index>(),
+        ) {
+            let fields: Vec<String> = v.as_object().unwrap().keys().filter(|k| *k != "type").cloned().collect();
+            let bad = |v: &Value| -> Result<(), TestCaseError> {
+                let text = v.to_string();
+                let r = parse(&text);
+                check(&text, &r)?;
+                prop_assert!(
+                    matches!(&r, Err(ServerMsg::Error { code, .. }) if code == "bad_message"),
+                    "{text} gave {r:?}"
+                );
+                Ok(())
+            };
+            // A field the message type does not have. (Only types with fields: serde lets
+            // `end`, `leave` and `ping` carry any, `deny_unknown_fields` or not — harmless.)
+            if !fields.is_empty() {
+                let mut with_extra = v.clone();
+                with_extra.as_object_mut().unwrap().insert(extra.to_string(), extra_value);
+                bad(&with_extra)?;
+            }
+            // A required field missing. (Not `candidate`: it is an `Option`, and serde reads a
+            // missing one as null, "end of candidates" — lenient, and harmless.)
+            let fields: Vec<String> = fields.into_iter().filter(|f| f != "candidate").collect();
+            if !fields.is_empty() {
+                let mut without = v.clone();
+                without.as_object_mut().unwrap().remove(&fields[drop_field.index(fields.len())]);
+                bad(&without)?;
+            }
+        }
+    }
+}

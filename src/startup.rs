@@ -43,6 +43,10 @@ pub struct AppState {
     pub sso: tokio::sync::OnceCell<Arc<crate::desk::oidc::Oidc>>,
     /// Console sign-in rate limits (per address, per email).
     pub login_limits: crate::limits::LoginLimits,
+    /// The activity log's sealing key (`storage.activity_key`).
+    pub activity_key: vkyc_domain::activity::ChainKey,
+    /// Every other rate limit (`[limits]`, applied by [`crate::limits::guard`]).
+    pub limits: crate::limits::RateLimits,
 }
 
 pub struct Application {
@@ -343,6 +347,9 @@ impl Application {
             config.console.login_per_ip_per_minute,
             config.console.login_per_email_per_minute,
         );
+        let limits = crate::limits::RateLimits::new(&config.limits);
+        let activity_key = crate::activity::chain_key(&config)
+            .map_err(|e| anyhow::anyhow!("storage.activity_key: {e}"))?;
         let state = web::Data::new(AppState {
             config,
             store,
@@ -359,6 +366,8 @@ impl Application {
             sockets,
             sso: Default::default(),
             login_limits,
+            limits,
+            activity_key,
         });
         // Last: it resumes the self-record checks a stop interrupted, with the whole server.
         let app = state.clone().into_inner();
@@ -379,6 +388,27 @@ impl Application {
         #[cfg(feature = "fault-injection")]
         let processor = faulty(processor, || crate::self_record::ProcessMsg::InjectPanic);
         tree.start_child(processor).await?;
+        let (app, every) = (
+            state.clone().into_inner(),
+            Duration::from_secs(state.config.retention.every_secs),
+        );
+        let purge = ChildSpec::new("retention", Restart::DEFAULT, move |sup| {
+            let app = app.clone();
+            async move {
+                Ok(ractor::Actor::spawn_linked(
+                    None,
+                    crate::retention::PurgeActor,
+                    (app, every),
+                    sup,
+                )
+                .await?
+                .0
+                .get_cell())
+            }
+        });
+        #[cfg(feature = "fault-injection")]
+        let purge = faulty(purge, || crate::retention::PurgeMsg::InjectPanic);
+        tree.start_child(purge).await?;
         crate::metrics::handle();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -388,6 +418,7 @@ impl Application {
                     actix_web::middleware::DefaultHeaders::new()
                         .add((actix_web::http::header::CACHE_CONTROL, "no-store")),
                 )
+                .wrap(actix_web::middleware::from_fn(crate::limits::guard))
                 .wrap(actix_web::middleware::from_fn(crate::metrics::record))
                 .app_data(state.clone())
                 .app_data(

@@ -9,7 +9,8 @@
 //! ├── relay            KafkaRelay (events.backend = "kafka")                        restarted
 //! ├── webhooks         WebhookSupervisor → fan-out, deliverer (webhooks.enabled)    restarted
 //! ├── expiry           ExpiryActor                                                  restarted
-//! └── self_record      SelfRecordProcessor                                          restarted
+//! ├── self_record      SelfRecordProcessor                                          restarted
+//! └── retention        PurgeActor ([retention])                                     restarted
 //! ```
 //!
 //! Policy (`handle_supervisor_evt`): a child that fails or stops on its own is marked

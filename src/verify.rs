@@ -374,7 +374,7 @@ crate::error::error_answers! {
                 `image_too_small`, `no_face`, `multiple_faces`, `face_out_of_frame`, `face_too_small`,\n\
                 `image_too_dark`, `image_too_bright`, `image_blurred` (with an actionable message for the\n\
                 customer)",
-        429 => "`busy`: the engine's queue is full (`Retry-After`)",
+        429 => "`busy`: the engine's queue is full; `rate_limited`: over `limits.verify_per_ip` or `verify_per_credential` (both with `Retry-After`)",
         503 => "`worker_failed` (`Retry-After`), `inference_timeout`, `inference_disabled`",
     }
 }
@@ -441,7 +441,7 @@ async fn verify_face_match(
 /// Issue a random head-movement challenge (single use, expires after
 /// `liveness.challenge.time_limit_secs`).
 #[utoipa::path(tag = "verify", request_body(content(("application/json")), description = "`{}` (no fields)"), security(("api_key" = [])),
-    responses((status = 201, description = "The challenge", body = LivenessChallengeDoc), AuthErrors, (status = 429, description = "`busy`: too many open challenges", body = ErrorBody), (status = 503, description = "`inference_disabled`", body = ErrorBody)))]
+    responses((status = 201, description = "The challenge", body = LivenessChallengeDoc), AuthErrors, (status = 429, description = "`busy`: too many open challenges; `rate_limited` (`Retry-After`): over this address's or key's limits", body = ErrorBody), (status = 503, description = "`inference_disabled`", body = ErrorBody)))]
 #[post("/verify/liveness/challenges")]
 async fn new_liveness_challenge(
     state: web::Data<AppState>,

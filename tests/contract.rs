@@ -588,6 +588,16 @@ fn sample_events() -> Vec<DomainEvent> {
         ),
         DomainEvent::new(s, data::QueueAbandoned { wait_secs: 40 }),
         DomainEvent::new(s, data::QueueTimedOut { wait_secs: 900 }),
+        DomainEvent::new(
+            s,
+            data::DataPurged {
+                classes: vec![
+                    vkyc_domain::retention::DataClass::Captures,
+                    vkyc_domain::retention::DataClass::PersonalFields,
+                ],
+                files: 3,
+            },
+        ),
     ]
 }
 

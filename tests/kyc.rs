@@ -1035,18 +1035,33 @@ async fn sessions_expire_by_timer_and_can_be_cancelled() {
         (s, v["error"]["code"].as_str()),
         (409, Some("session_closed"))
     );
-    let (s, _) = post(
+    // The cancelled session's tokens are revoked: its agent and customer are refused.
+    let (s, v) = post(
         &app,
         &format!("/v1/sessions/{}/cancel", c.id),
         &c.agent,
         json!({}),
     )
     .await;
-    assert_eq!(s, 403, "only the lender cancels");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (401, Some("token_revoked"))
+    );
     let (s, v) = post(
         &app,
         &format!("/v1/sessions/{}/steps/consent/attempts", c.id),
         &c.customer,
+        json!({"text_version": "v1", "given": true}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (401, Some("token_revoked"))
+    );
+    let (s, v) = post(
+        &app,
+        &format!("/v1/sessions/{}/steps/consent/attempts", c.id),
+        API_KEY,
         json!({"text_version": "v1", "given": true}),
     )
     .await;

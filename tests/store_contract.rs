@@ -227,6 +227,8 @@ contract!(
     webhook_due_queue_order_limit_and_log,
     webhook_delete_subscription_takes_its_deliveries,
     question_banks_crud,
+    activity_chains_append_in_order_per_session,
+    retention_purges_classes_and_respects_a_hold,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1584,4 +1586,130 @@ async fn server_runs_on_the_scylla_backend() {
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
+}
+
+async fn activity_chains_append_in_order_per_session(b: Backend) {
+    use vkyc_domain::activity::{verify_chain, ActivityAction, Actor, ChainKey, NewActivity};
+    let store = &*b.store;
+    let key = ChainKey::new(b"contract".to_vec());
+    let (a, other) = (SessionId::new(), SessionId::new());
+    let new = |sid, i: u64| NewActivity {
+        session_id: sid,
+        actor: Actor::system("contract"),
+        action: ActivityAction::CaptureRead,
+        target: Some(format!("capture {i}")),
+        from: Some("127.0.0.1".into()),
+        at: Utc::now(),
+    };
+    let (empty, head) = store.activity(a).await.unwrap();
+    assert!(empty.is_empty() && head.count == 0);
+    for i in 1..=3 {
+        let e = store.append_activity(&key, new(a, i)).await.unwrap();
+        assert_eq!(e.seq, i);
+    }
+    store.append_activity(&key, new(other, 1)).await.unwrap();
+    let (entries, head) = store.activity(a).await.unwrap();
+    assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(head.count, 3);
+    assert_eq!(verify_chain(&key, a, &entries, &head), Ok(()));
+    let (entries, head) = store.activity(other).await.unwrap();
+    assert_eq!((entries.len(), head.count), (1, 1));
+    let mut ids = store.activity_sessions().await.unwrap();
+    ids.sort();
+    let mut want = vec![a, other];
+    want.sort();
+    assert_eq!(ids, want);
+}
+
+async fn retention_purges_classes_and_respects_a_hold(b: Backend) {
+    use vkyc_domain::retention::{DataClass, LegalHold};
+    let store = &*b.store;
+    let mut ids = vec![];
+    for _ in 0..2 {
+        let s = new_session(json!({}));
+        store.create_session(&s).await.unwrap();
+        store
+            .add_capture(&capture(s.id, CaptureKind::Frame, 1))
+            .await
+            .unwrap();
+        store
+            .save_case(
+                &KycCase::new(s.id, s.workflow.clone()),
+                consent_completed(s.id),
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.cancel_session(s.id).await.unwrap(), Some(true));
+        ids.push(s.id);
+    }
+    let open = new_session(json!({}));
+    store.create_session(&open).await.unwrap();
+    let (purged, held) = (ids[0], ids[1]);
+    store
+        .update_session(held, |s| {
+            s.legal_hold = Some(LegalHold {
+                since: Utc::now(),
+                reason: "matter".into(),
+            });
+            Ok::<_, ()>(((), None))
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+
+    let later = Utc::now() + chrono::Duration::seconds(5);
+    let mut finished: Vec<_> = store
+        .finished_before(later)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    finished.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(finished, want, "finished sessions only");
+    assert!(store
+        .finished_before(Utc::now() - chrono::Duration::hours(1))
+        .await
+        .unwrap()
+        .is_empty());
+
+    let all = vec![
+        DataClass::Captures,
+        DataClass::PersonalFields,
+        DataClass::CaseDocuments,
+    ];
+    store
+        .purge_session(purged, all.clone(), 1)
+        .await
+        .unwrap()
+        .unwrap();
+    let got = store.get_session(purged).await.unwrap().unwrap();
+    let mut marked = got.purged.clone();
+    marked.sort();
+    let mut want = all.clone();
+    want.sort();
+    assert_eq!(marked, want);
+    assert_eq!(got.applicant.name.as_str(), vkyc::store::ERASED_NAME);
+    assert!(store.list_captures(purged).await.unwrap().is_empty());
+    assert!(store.load_case(purged).await.unwrap().is_none());
+    assert!(kinds_for(store, purged)
+        .await
+        .contains(&"data.purged".to_string()));
+
+    match store.purge_session(held, all, 1).await {
+        Err(vkyc::store::StoreError::Conflict("legal_hold", _)) => {}
+        other => panic!("a held session's purge: {other:?}"),
+    }
+    assert_eq!(store.list_captures(held).await.unwrap().len(), 1);
+    assert!(store.load_case(held).await.unwrap().is_some());
+    assert!(store
+        .get_session(held)
+        .await
+        .unwrap()
+        .unwrap()
+        .purged
+        .is_empty());
 }

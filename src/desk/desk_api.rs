@@ -98,7 +98,7 @@ enum ConsoleIn {
 /// decline. The console cookie authenticates it; it must come from this server's pages.
 #[utoipa::path(tag = "console", operation_id = "desk_socket", security(("console" = ["agent"])),
     responses((status = 101, description = "Switched to the WebSocket protocol"), (status = 400, description = "Not a WebSocket upgrade request (plain text)"),
-        (status = 401, description = "`missing_credentials`, `console_expired`", body = ErrorBody), (status = 403, description = "`forbidden_role` (not an agent), `cross_origin`", body = ErrorBody)))]
+        (status = 401, description = "`missing_credentials`, `console_expired`", body = ErrorBody), (status = 403, description = "`forbidden_role` (not an agent), `cross_origin`", body = ErrorBody), (status = 429, description = "`rate_limited` (`Retry-After`): over `limits.joins_per_ip`", body = ErrorBody)))]
 #[get("/desk/ws")]
 async fn console_socket(
     req: HttpRequest,
@@ -186,7 +186,7 @@ enum CustomerIn {
 /// The waiting customer's socket (protocol in this module's docs): the join token is sent in
 /// the first message.
 #[utoipa::path(tag = "sessions", operation_id = "queue_socket", security(()),
-    responses((status = 101, description = "Switched to the WebSocket protocol"), (status = 400, description = "Not a WebSocket upgrade request (plain text)")))]
+    responses((status = 101, description = "Switched to the WebSocket protocol"), (status = 400, description = "Not a WebSocket upgrade request (plain text)"), (status = 429, description = "`rate_limited` (`Retry-After`): over `limits.joins_per_ip`", body = ErrorBody)))]
 #[get("/queue/ws")]
 async fn queue_socket(
     req: HttpRequest,

@@ -74,6 +74,7 @@ impl EmbeddedStore {
             super::users::create_tables(&tx)?;
             super::desk::create_tables(&tx)?;
             super::questions::create_tables(&tx)?;
+            super::activity::create_tables(&tx)?;
         }
         tx.commit().map_err(backend)?;
         Ok(Self { db: Arc::new(db) })
@@ -505,6 +506,91 @@ impl Store for EmbeddedStore {
     async fn set_relay_cursor(&self, name: &'static str, seq: u64) -> Result<(), StoreError> {
         EmbeddedStore::set_relay_cursor(self, name, seq).await
     }
+    async fn finished_before(
+        &self,
+        before: chrono::DateTime<Utc>,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.read_tx(move |tx| {
+            let t = tx.open_table(SESSIONS).map_err(backend)?;
+            let mut out = Vec::new();
+            for row in t.iter().map_err(backend)? {
+                let (_, v) = row.map_err(backend)?;
+                let s: Session = rows::decode(v.value())?;
+                if s.finished_at().is_some_and(|at| at < before) {
+                    out.push(s);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn purge_session(
+        &self,
+        id: SessionId,
+        classes: Vec<vkyc_domain::retention::DataClass>,
+        files: u32,
+    ) -> Result<Option<()>, StoreError> {
+        use vkyc_domain::retention::DataClass;
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            let Some(mut s) = read_session(&tx, id)? else {
+                return Ok(None);
+            };
+            if s.legal_hold.is_some() {
+                return Err(super::held());
+            }
+            s.mark_purged(&classes, Utc::now());
+            write_session(&tx, &s)?;
+            if classes.contains(&DataClass::CaseDocuments) {
+                tx.open_table(CASES)
+                    .map_err(backend)?
+                    .remove(id.as_u128())
+                    .map_err(backend)?;
+            }
+            if classes.contains(&DataClass::Captures) {
+                let mut captures = tx.open_table(CAPTURES).map_err(backend)?;
+                let k = id.as_u128();
+                captures
+                    .retain_in((k, 0)..=(k, u128::MAX), |_, _| false)
+                    .map_err(backend)?;
+            }
+            append_event(&tx, &super::purged_event(id, classes, files))?;
+            tx.commit().map_err(backend)?;
+            Ok(Some(()))
+        })
+        .await
+    }
+
+    async fn purge_events_before(&self, before: chrono::DateTime<Utc>) -> Result<u64, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(backend)?;
+            let mut n = 0;
+            {
+                let mut events = tx.open_table(EVENTS).map_err(backend)?;
+                let newest = events.last().map_err(backend)?.map(|(k, _)| k.value());
+                let mut old = Vec::new();
+                for row in events.iter().map_err(backend)? {
+                    let (k, v) = row.map_err(backend)?;
+                    let e: EventEnvelope = rows::decode(v.value())?;
+                    if e.time >= before {
+                        break; // seq order is time order here
+                    }
+                    if Some(k.value()) != newest {
+                        old.push(k.value());
+                    }
+                }
+                for k in old {
+                    events.remove(k).map_err(backend)?;
+                    n += 1;
+                }
+            }
+            tx.commit().map_err(backend)?;
+            Ok(n)
+        })
+        .await
+    }
+
     async fn erase_session(&self, id: SessionId) -> Result<Option<Erased>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;

@@ -4,6 +4,7 @@
 //! implements the same traits in its own issue): every read the product does is one method,
 //! and a state change and the event that describes it are written together.
 
+pub mod activity;
 mod blob_fs;
 mod blob_stream;
 mod desk;
@@ -16,6 +17,7 @@ mod users;
 mod webhooks;
 
 pub use self::scylla::ScyllaStore;
+pub use activity::ActivityStore;
 pub use blob_fs::FsBlobStore;
 pub use desk::DeskStateStore;
 pub use embedded::EmbeddedStore;
@@ -171,6 +173,7 @@ pub trait Store:
     + UserStore
     + DeskStateStore
     + QuestionBankStore
+    + ActivityStore
     + vkyc_domain::kyc::CaseStore
     + vkyc_domain::EventSink
 {
@@ -196,6 +199,38 @@ pub trait Store:
     /// scores) and the captures' metadata are deleted. Returns the blob keys to delete;
     /// `Ok(None)`: no such session. Events never held personal data, so the log is kept.
     async fn erase_session(&self, id: SessionId) -> Result<Option<Erased>, StoreError>;
+    /// The retention purge's candidates: finished sessions that finished before `before`.
+    async fn finished_before(&self, before: DateTime<Utc>) -> Result<Vec<Session>, StoreError>;
+    /// Purges `classes` of a session (their blobs already deleted, `files` of them): deletes
+    /// the captures' rows (`captures`), the case (`case_documents`), overwrites the personal
+    /// fields (`personal_fields`), marks the classes purged on the session and writes
+    /// `data.purged`, together. A session under a legal hold is refused (`legal_hold`):
+    /// nothing is written. `Ok(None)`: no such session.
+    async fn purge_session(
+        &self,
+        id: SessionId,
+        classes: Vec<vkyc_domain::retention::DataClass>,
+        files: u32,
+    ) -> Result<Option<()>, StoreError>;
+    /// Deletes events that happened before `before` (never the newest one); returns how many.
+    async fn purge_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// The `data.purged` event of a purge.
+pub fn purged_event(
+    id: SessionId,
+    classes: Vec<vkyc_domain::retention::DataClass>,
+    files: u32,
+) -> DomainEvent {
+    DomainEvent::new(
+        Some(id),
+        vkyc_domain::events::data::DataPurged { classes, files },
+    )
+}
+
+/// A purge of a held session: refused inside the store's transaction.
+pub fn held() -> StoreError {
+    StoreError::Conflict("legal_hold", "the session is under a legal hold".into())
 }
 
 impl dyn Store {
@@ -232,4 +267,4 @@ pub struct Due {
 }
 
 /// The personal data an erased session keeps in place of the applicant's name.
-pub const ERASED_NAME: &str = "[erased]";
+pub use vkyc_domain::session::ERASED_NAME;

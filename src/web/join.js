@@ -660,6 +660,10 @@ async function main() {
   try {
     workflow = await loadWorkflow();
   } catch (err) {
+    if (err?.code === 'token_revoked') {
+      fail(new UserFacingError(err.code, 'This verification has ended', 'This link no longer works. If you still need to verify, please ask for a new link.', { retry: false }));
+      return;
+    }
     if (err?.status === 401 || err?.status === 403 || err?.status === 404) {
       fail(new UserFacingError(err.code, 'This link does not work', `${err.message} Please ask for a new link.`, { retry: false }));
       return;

@@ -120,3 +120,74 @@ impl ServerMsg {
 
 /// The channel a peer's outbound signalling goes into (the WebSocket writer drains it).
 pub type SignalTx = tokio::sync::mpsc::UnboundedSender<ServerMsg>;
+
+/// Property tests of the wire types (README: Fuzzing).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz_support::{cases, config};
+    use proptest::prelude::*;
+
+    fn candidates() -> impl Strategy<Value = IceCandidate> {
+        (
+            any::<String>(),
+            proptest::option::of(any::<String>()),
+            proptest::option::of(any::<u16>()),
+            proptest::option::of(any::<String>()),
+        )
+            .prop_map(|(candidate, sdp_mid, sdp_mline_index, username_fragment)| {
+                IceCandidate {
+                    candidate,
+                    sdp_mid,
+                    sdp_mline_index,
+                    username_fragment,
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(config(cases()))]
+
+        /// What the server sends as `candidate` is what a client sends back: the same shape
+        /// (`RTCIceCandidateInit`) in both directions, for any field values.
+        #[test]
+        fn fuzz_ice_candidate_round_trips(c in proptest::option::of(candidates())) {
+            let sent = serde_json::to_string(&ServerMsg::Candidate { candidate: c.clone() }).unwrap();
+            match serde_json::from_str::<ClientMsg>(&sent) {
+                Ok(ClientMsg::Candidate { candidate }) => prop_assert_eq!(&candidate, &c),
+                other => prop_assert!(false, "{sent} read back as {other:?}"),
+            }
+            if let Some(c) = c {
+                let json = serde_json::to_string(&c).unwrap();
+                prop_assert_eq!(serde_json::from_str::<IceCandidate>(&json).unwrap(), c);
+            }
+        }
+
+        /// Deserialising any bytes as a client message or a candidate is an error or a value,
+        /// never a panic.
+        #[test]
+        fn fuzz_client_msg_from_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = serde_json::from_slice::<ClientMsg>(&bytes);
+            let _ = serde_json::from_slice::<IceCandidate>(&bytes);
+        }
+
+        /// Every server message serialises to one JSON object with its `type`.
+        #[test]
+        fn fuzz_server_msg_serialises(
+            sdp in any::<String>(),
+            code in any::<String>(),
+            message in any::<String>(),
+            c in proptest::option::of(candidates()),
+            which in 0..4u8,
+        ) {
+            let msg = match which {
+                0 => ServerMsg::Offer { sdp },
+                1 => ServerMsg::Candidate { candidate: c },
+                2 => ServerMsg::error(&code, message),
+                _ => ServerMsg::Pong,
+            };
+            let v: serde_json::Value = serde_json::from_str(&serde_json::to_string(&msg).unwrap()).unwrap();
+            prop_assert!(v.get("type").and_then(|t| t.as_str()).is_some(), "{v}");
+        }
+    }
+}

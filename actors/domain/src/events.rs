@@ -217,6 +217,8 @@ event_kinds! {
         "The customer left the queue before an agent took them.";
     QueueTimedOut(QueueTimedOut) => "queue.timed_out", Desk, Public, Session,
         "The customer waited longer than the queue's timeout and was taken out of the queue.";
+    DataPurged(DataPurged) => "data.purged", Sessions, Public, Session,
+        "Data of a finished session past its retention was deleted (classes and file count; no content).";
 }
 
 impl EventKind {

@@ -69,6 +69,7 @@ macro_rules! text_newtype {
     };
 }
 
+pub mod activity;
 pub mod call;
 pub mod challenge;
 pub mod desk;
@@ -79,6 +80,7 @@ pub mod ids;
 pub mod kyc;
 pub mod questions;
 pub mod recording;
+pub mod retention;
 pub mod session;
 pub mod step_data;
 pub mod step_input;

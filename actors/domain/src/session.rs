@@ -241,6 +241,20 @@ pub struct Applicant {
     pub reference_id: Option<Reference>,
 }
 
+/// What an erased (or purged) session keeps in place of the applicant's name.
+pub const ERASED_NAME: &str = "[erased]";
+
+impl Applicant {
+    /// The applicant of an erased session: a placeholder name and nothing else.
+    pub fn erased() -> Self {
+        Self {
+            name: PersonName::try_from(ERASED_NAME.to_string()).expect("a valid name"),
+            date_of_birth: None,
+            reference_id: None,
+        }
+    }
+}
+
 /// `POST /v1/sessions` body. Deserialising it validates it.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -329,6 +343,12 @@ pub struct Session {
     /// and order), with the answers the lender expects. Never shown to the customer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub questions: Vec<AskedQuestion>,
+    /// A legal hold: while set, the retention purge leaves the session alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_hold: Option<crate::retention::LegalHold>,
+    /// The classes of this session's data the retention purge deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purged: Vec<crate::retention::DataClass>,
 }
 
 /// A session assigned to another agent (403 `assigned_to_another_agent` at the edge).
@@ -337,6 +357,27 @@ pub struct Session {
 pub struct AssignedElsewhere;
 
 impl Session {
+    /// Whether a join token of `role` still opens this session at `now` (token revocation,
+    /// kept with the session's status in the store). Every token of a cancelled or expired
+    /// session is revoked; once the session has completed, the customer's too, `grace` after
+    /// it finished (their page shows the result meanwhile), while the agent's and the
+    /// observers' stay valid, until they expire, for the decision and the audit.
+    pub fn admits_token(
+        &self,
+        role: crate::call::Role,
+        now: DateTime<Utc>,
+        grace: std::time::Duration,
+    ) -> bool {
+        match self.status {
+            SessionStatus::Cancelled | SessionStatus::Expired => false,
+            SessionStatus::Completed if role == crate::call::Role::Customer => {
+                let finished = self.ended_at.unwrap_or(self.updated_at);
+                now < finished + chrono::Duration::from_std(grace).unwrap_or_default()
+            }
+            _ => true,
+        }
+    }
+
     /// Assigns the session to `agent` unless another agent has it; `Ok(true)` when this
     /// changed the session (it had no agent).
     pub fn assign(
@@ -629,6 +670,8 @@ impl Session {
             agent: None,
             question_bank: None,
             questions: vec![],
+            legal_hold: None,
+            purged: vec![],
         })
     }
 }
@@ -984,6 +1027,35 @@ mod tests {
 
     fn live() -> Session {
         session(serde_json::json!({"mode":"live_agent","applicant":{"name":"A"}}))
+    }
+
+    #[test]
+    fn tokens_are_revoked_with_the_session_and_the_customers_after_completion() {
+        use crate::call::Role::{Agent, Customer, Observer};
+        let mut s = live();
+        let now = Utc::now();
+        s.ended_at = Some(now - chrono::Duration::seconds(60));
+        let grace = std::time::Duration::from_secs(600);
+        for (status, agent, customer, observer) in [
+            (SessionStatus::Scheduled, true, true, true),
+            (SessionStatus::Waiting, true, true, true),
+            (SessionStatus::InProgress, true, true, true),
+            (SessionStatus::Completed, true, true, true),
+            (SessionStatus::Cancelled, false, false, false),
+            (SessionStatus::Expired, false, false, false),
+        ] {
+            s.status = status;
+            let admits = |r| s.admits_token(r, now, grace);
+            assert_eq!(
+                (admits(Agent), admits(Customer), admits(Observer)),
+                (agent, customer, observer),
+                "{status:?}"
+            );
+        }
+        s.status = SessionStatus::Completed;
+        let later = now + chrono::Duration::seconds(600);
+        assert!(!s.admits_token(Customer, later, grace), "past the grace");
+        assert!(s.admits_token(Agent, later, grace) && s.admits_token(Observer, later, grace));
     }
 
     #[test]

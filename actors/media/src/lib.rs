@@ -14,3 +14,25 @@
 
 pub mod recording;
 pub mod sfu;
+
+/// Settings of the `fuzz_` property tests (README: Fuzzing).
+#[cfg(test)]
+pub(crate) mod fuzz_support {
+    /// Cases per `fuzz_` target: `VKYC_FUZZ_CASES`, default 2000.
+    pub fn cases() -> u32 {
+        std::env::var("VKYC_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(2000)
+    }
+
+    /// A proptest config running `n` cases, writing no regression files into the tree.
+    pub fn config(n: u32) -> proptest::test_runner::Config {
+        proptest::test_runner::Config {
+            cases: n.max(1),
+            failure_persistence: None,
+            ..Default::default()
+        }
+    }
+}

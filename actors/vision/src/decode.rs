@@ -73,7 +73,8 @@ pub fn decode_rgb(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Visio
     l.max_image_width = Some(limits.max_side);
     l.max_image_height = Some(limits.max_side);
     // RGBA at 16 bits a channel is the worst case a decoder may allocate, plus slack.
-    l.max_alloc = Some(limits.max_pixels * 8 + (1 << 20));
+    // (Saturating: a configuration may say "no limit" with u64::MAX pixels.)
+    l.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(1 << 20));
     reader.limits(l);
     let img = reader
         .decode()
@@ -134,6 +135,17 @@ mod tests {
         p[29..33].copy_from_slice(&crc.to_be_bytes());
         let e = decode_rgb(&p, &DecodeLimits::default()).unwrap_err();
         assert_eq!(e.code(), "image_too_large", "{e}");
+    }
+
+    /// Found by fuzz_decode_any_limits_never_panic: limits of `u64::MAX` pixels ("no limit")
+    /// overflowed the decoder's allocation limit (a panic in debug builds).
+    #[test]
+    fn unlimited_pixels_are_no_overflow() {
+        let l = DecodeLimits {
+            max_pixels: u64::MAX,
+            ..DecodeLimits::default()
+        };
+        assert_eq!(decode_rgb(&png(64, 48), &l).unwrap().dimensions(), (64, 48));
     }
 
     #[test]

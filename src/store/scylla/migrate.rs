@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_question_banks",
         cql: include_str!("migrations/0004_question_banks.cql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_activity",
+        cql: include_str!("migrations/0005_activity.cql"),
+    },
 ];
 
 fn backend(e: impl std::fmt::Display) -> StoreError {

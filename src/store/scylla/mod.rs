@@ -32,9 +32,11 @@
 //!   its cursor past it. The Kafka relay reads exactly this (`EventLog::events_after`) and
 //!   keeps its cursor in `relay_cursors`.
 
+mod activity;
 pub mod migrate;
 mod questions;
 mod recordings;
+mod retention;
 mod users;
 mod webhooks;
 
@@ -185,6 +187,8 @@ pub struct Statements {
     users: users::Statements,
     desk: users::DeskStatements,
     banks: questions::Statements,
+    activity: activity::Statements,
+    retention: retention::Statements,
     /// Webhook subscriptions, deliveries, the due queue and dead letters (`webhooks.rs`).
     wh: webhooks::Statements,
 }
@@ -550,7 +554,9 @@ impl ScyllaStore {
     }
 }
 
-fn applied(result: scylla::response::query_result::QueryResult) -> Result<bool, StoreError> {
+pub(super) fn applied(
+    result: scylla::response::query_result::QueryResult,
+) -> Result<bool, StoreError> {
     let rows = result.into_rows_result().map_err(backend)?;
     let row: Option<Row> = rows.maybe_first_row::<Row>().map_err(backend)?;
     match row.and_then(|r| r.columns.into_iter().next().flatten()) {
@@ -697,6 +703,8 @@ async fn prepare_all(
         users: users::prepare(s).await?,
         desk: users::prepare_desk(s).await?,
         banks: questions::prepare(s).await?,
+        activity: activity::prepare(s).await?,
+        retention: retention::prepare(s).await?,
         wh: webhooks::prepare(s).await?,
     };
     Ok((st, Capabilities { lwt, ranges }))
@@ -1117,6 +1125,23 @@ impl Store for ScyllaStore {
                 .map_err(backend)?;
         }
         Ok(())
+    }
+
+    async fn finished_before(&self, before: DateTime<Utc>) -> Result<Vec<Session>, StoreError> {
+        self.finished_sessions_before(before).await
+    }
+
+    async fn purge_session(
+        &self,
+        id: SessionId,
+        classes: Vec<vkyc_domain::retention::DataClass>,
+        files: u32,
+    ) -> Result<Option<()>, StoreError> {
+        self.purge_one(id, classes, files).await
+    }
+
+    async fn purge_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.purge_events(before).await
     }
 
     async fn erase_session(&self, id: SessionId) -> Result<Option<Erased>, StoreError> {

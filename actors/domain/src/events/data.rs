@@ -324,6 +324,15 @@ pub struct QueueTimedOut {
     pub wait_secs: i64,
 }
 
+/// Data of a finished session past its retention (`[retention]`) was deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct DataPurged {
+    /// The classes deleted now.
+    pub classes: Vec<crate::retention::DataClass>,
+    /// Files (blobs) deleted with them.
+    pub files: u32,
+}
+
 /// A payload becomes the data of its (only) event type.
 macro_rules! one_kind {
     ($($payload:ident),* $(,)?) => {
@@ -371,6 +380,7 @@ one_kind!(
     QueueMissed,
     QueueAbandoned,
     QueueTimedOut,
+    DataPurged,
 );
 
 impl From<PeerGone> for EventData {

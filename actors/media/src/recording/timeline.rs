@@ -337,8 +337,15 @@ impl Timeline {
                     break;
                 }
                 t.stats.lost_packets += (seq - next) as u64;
-                if let Some(a) = t.assembly.as_mut() {
-                    a.broken = true;
+                match t.assembly.as_mut() {
+                    Some(a) => a.broken = true,
+                    // Lost between two frames: whole frames may be gone, which the next
+                    // inter frames refer to. Wait for a keyframe, as for a broken frame.
+                    None if t.kind == MediaKind::Video => {
+                        t.wants_keyframe = true;
+                        t.needs_ask = true;
+                    }
+                    None => {}
                 }
                 t.next_seq = Some(seq);
             }
@@ -629,6 +636,37 @@ mod tests {
         assert_eq!(tl.stats(1).unwrap().lost_packets, 1);
     }
 
+    /// Found by fuzz_timeline_rebuilds_damaged_streams: an inter frame lost whole (all its
+    /// packets, between two frames) went unnoticed, and the inter frames after it, which
+    /// refer to it, were written (a picture broken until the next keyframe).
+    #[test]
+    fn a_whole_lost_inter_frame_waits_for_a_keyframe() {
+        let mut tl = Timeline::new(
+            TimelineConfig {
+                sr_wait_ms: 0.0,
+                output_delay_ms: 0.0,
+                jitter_ms: 50.0,
+                ..Default::default()
+            },
+            0.0,
+        );
+        tl.add_track(1, MediaKind::Video, 7, 90_000);
+        push_frame(&mut tl, vp8_frame(0, 0, true), 0.0);
+        // Frame 2-3 (ts 3000) never arrives.
+        push_frame(&mut tl, vp8_frame(4, 6000, false), 66.0);
+        push_frame(&mut tl, vp8_frame(6, 9000, true), 99.0);
+        tl.poll(60.0);
+        assert_eq!(tl.poll(200.0), vec![1], "a keyframe is asked for");
+        let frames = tl.release(10_000.0);
+        let times: Vec<i64> = frames.iter().map(|f| f.ts_ms).collect();
+        assert_eq!(
+            times,
+            vec![0, 100],
+            "the inter frame after the loss is not written"
+        );
+        assert_eq!(tl.stats(1).unwrap().lost_packets, 2);
+    }
+
     #[test]
     fn a_frame_whose_last_packet_never_came_is_not_written() {
         let mut tl = one_video_track();
@@ -707,5 +745,656 @@ mod tests {
             vec![500, 520]
         );
         assert!(!tl.stats(2).unwrap().synced_by_sender_report);
+    }
+}
+
+/// Property tests of the timeline, and of the timeline and the muxer together
+/// (README: Fuzzing).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::fuzz_support::{cases, config};
+    use crate::recording::webm::fuzz::{check_webm, Shape};
+    use crate::recording::webm::{
+        vp8_keyframe_size, ContainerMeta, TrackCodec, TrackSpec, WebmMuxer, MAX_TS_MS,
+    };
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+    use webrtc::rtp::header::Header;
+
+    fn pkt(seq: u16, ts: u32, marker: bool, payload: Vec<u8>) -> Packet {
+        Packet {
+            header: Header {
+                version: 2,
+                payload_type: 96,
+                sequence_number: seq,
+                timestamp: ts,
+                marker,
+                ssrc: 1,
+                ..Default::default()
+            },
+            payload: Bytes::from(payload),
+        }
+    }
+
+    fn ntp(unix_ms: f64) -> u64 {
+        let secs = unix_ms / 1000.0 + 2_208_988_800.0;
+        ((secs.floor() as u64) << 32) | ((secs.fract() * 4_294_967_296.0) as u64)
+    }
+
+    /// Writes released frames into a muxer the way the recorder's writer does (a track is
+    /// added at its first frame, a video track at its first keyframe), then reads the file
+    /// back: every `write_frame` succeeds and the file holds those frames, in order.
+    struct Mux {
+        muxer: WebmMuxer<Vec<u8>>,
+        numbers: HashMap<TrackId, u64>,
+        /// (webm track, time asked, data), in write order.
+        written: Vec<(u64, i64, Bytes)>,
+    }
+
+    impl Mux {
+        fn new() -> Self {
+            let meta = ContainerMeta {
+                title: "fuzz".into(),
+                start_unix_ms: 1_700_000_000_000,
+                tags: vec![],
+            };
+            Self {
+                muxer: WebmMuxer::new(Vec::new(), &meta).unwrap(),
+                numbers: HashMap::new(),
+                written: vec![],
+            }
+        }
+
+        fn write(&mut self, f: &Frame, kind: MediaKind) -> Result<(), TestCaseError> {
+            let number = match self.numbers.get(&f.track) {
+                Some(n) => *n,
+                None => {
+                    let codec = match kind {
+                        MediaKind::Video => match vp8_keyframe_size(&f.data) {
+                            Some((width, height)) => TrackCodec::Vp8 { width, height },
+                            None => return Ok(()),
+                        },
+                        MediaKind::Audio => TrackCodec::Opus {
+                            channels: 2,
+                            sample_rate: 48_000,
+                        },
+                    };
+                    let spec = TrackSpec {
+                        name: format!("track {}", f.track),
+                        codec,
+                        default: true,
+                    };
+                    let n = self
+                        .muxer
+                        .add_track(spec)
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    self.numbers.insert(f.track, n);
+                    n
+                }
+            };
+            self.muxer
+                .write_frame(number, f.ts_ms, f.keyframe, &f.data)
+                .map_err(|e| {
+                    TestCaseError::fail(format!("write_frame({number}, {}): {e}", f.ts_ms))
+                })?;
+            self.written.push((number, f.ts_ms, f.data.clone()));
+            Ok(())
+        }
+
+        fn finish(self) -> Result<(), TestCaseError> {
+            let duration = self.muxer.last_timestamp();
+            let (bytes, _) = self
+                .muxer
+                .finish(duration)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let parsed = check_webm(&bytes, Shape::Finished).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(parsed.blocks.len(), self.written.len());
+            for n in self.numbers.values() {
+                let got = parsed.blocks.iter().filter(|b| b.track == *n);
+                let want = self.written.iter().filter(|w| w.0 == *n);
+                for (g, w) in got.zip(want) {
+                    prop_assert_eq!(&g.data[..], &w.2[..]);
+                    prop_assert!(g.ts >= w.1.clamp(0, MAX_TS_MS));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// Checks of one `release`/`finish` answer: time order, known tracks, whole frames.
+    fn check_released(
+        tl: &Timeline,
+        frames: &[Frame],
+        kinds: &HashMap<TrackId, MediaKind>,
+    ) -> Result<(), TestCaseError> {
+        prop_assert!(
+            frames.windows(2).all(|w| w[0].ts_ms <= w[1].ts_ms),
+            "released out of time order"
+        );
+        for f in frames {
+            let kind = kinds.get(&f.track).copied();
+            prop_assert!(kind.is_some(), "a frame of unknown track {}", f.track);
+            prop_assert!(!f.data.is_empty(), "an empty frame");
+            match kind {
+                Some(MediaKind::Video) => prop_assert_eq!(f.keyframe, vp8_is_keyframe(&f.data)),
+                _ => prop_assert!(f.keyframe, "audio frames are all keyframes"),
+            }
+        }
+        // Every queued frame is in the heap once, and nothing else is.
+        prop_assert_eq!(tl.frames.len(), tl.ready.len());
+        Ok(())
+    }
+
+    // ---- Anything at all.
+
+    #[derive(Debug, Clone)]
+    enum Seq {
+        Near(i16),
+        Any(u16),
+    }
+
+    #[derive(Debug, Clone)]
+    enum TlOp {
+        Rtp {
+            track: TrackId,
+            seq: Seq,
+            ts: Option<u32>,
+            ts_step: u32,
+            marker: bool,
+            payload: Vec<u8>,
+            late_ms: f64,
+        },
+        SenderReport {
+            track: TrackId,
+            ntp: u64,
+            rtp: u32,
+        },
+        Advance(f64),
+        Poll,
+        Release,
+    }
+
+    /// RTP payloads: VP8 keyframe and continuation packets, anything, or nothing.
+    fn payloads() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            3 => prop::collection::vec(any::<u8>(), 0..8).prop_map(|rest| {
+                let mut p = vec![0x10, 0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 64, 0, 48, 0];
+                p.extend(rest);
+                p
+            }),
+            3 => prop::collection::vec(any::<u8>(), 3..8).prop_map(|rest| {
+                let mut p = vec![0x10, 0x51];
+                p.extend(rest);
+                p
+            }),
+            3 => prop::collection::vec(any::<u8>(), 3..8).prop_map(|rest| {
+                let mut p = vec![0x00];
+                p.extend(rest);
+                p
+            }),
+            3 => prop::collection::vec(any::<u8>(), 0..12),
+            1 => Just(vec![]),
+        ]
+    }
+
+    fn tl_ops() -> impl Strategy<Value = Vec<TlOp>> {
+        let rtp = (
+            1u64..=3,
+            prop_oneof![8 => (-3i16..6).prop_map(Seq::Near), 1 => any::<u16>().prop_map(Seq::Any)],
+            prop::option::weighted(0.1, any::<u32>()),
+            prop_oneof![Just(0u32), Just(960), Just(3000), any::<u32>()],
+            any::<bool>(),
+            payloads(),
+            prop_oneof![8 => Just(0.0f64), 1 => 0.0f64..2000.0],
+        )
+            .prop_map(
+                |(track, seq, ts, ts_step, marker, payload, late_ms)| TlOp::Rtp {
+                    track,
+                    seq,
+                    ts,
+                    ts_step,
+                    marker,
+                    payload,
+                    late_ms,
+                },
+            );
+        let sr = (
+            1u64..=3,
+            prop_oneof![
+                any::<u64>(),
+                Just(0u64),
+                (0xE900_0000u64 << 32)..(0xEA00_0000u64 << 32)
+            ],
+            any::<u32>(),
+        )
+            .prop_map(|(track, ntp, rtp)| TlOp::SenderReport { track, ntp, rtp });
+        prop::collection::vec(
+            prop_oneof![
+                20 => rtp,
+                1 => sr,
+                3 => prop_oneof![0.0f64..50.0, 0.0f64..5000.0].prop_map(TlOp::Advance),
+                3 => Just(TlOp::Poll),
+                2 => Just(TlOp::Release),
+            ],
+            0..80,
+        )
+    }
+
+    fn tl_configs() -> impl Strategy<Value = TimelineConfig> {
+        (
+            0.0f64..1000.0,
+            prop_oneof![Just(0.0f64), 0.0..5000.0],
+            0.0f64..2000.0,
+            0.0f64..1000.0,
+        )
+            .prop_map(
+                |(jitter_ms, sr_wait_ms, output_delay_ms, keyframe_retry_ms)| TimelineConfig {
+                    jitter_ms,
+                    sr_wait_ms,
+                    output_delay_ms,
+                    keyframe_retry_ms,
+                },
+            )
+    }
+
+    proptest! {
+        // The slowest target here (up to 80 operations a case, each file read back):
+        // half of `VKYC_FUZZ_CASES`.
+        #![proptest_config(config(cases() / 2))]
+
+        #[test]
+        fn fuzz_timeline_any_rtp_never_panics(
+            cfg in tl_configs(),
+            epoch in prop_oneof![Just(0.0f64), Just(1_700_000_000_000.0)],
+            rates in (prop_oneof![Just(90_000u32), Just(0), Just(1), any::<u32>()], prop_oneof![Just(48_000u32), Just(0), any::<u32>()]),
+            ops in tl_ops(),
+        ) {
+            let mut tl = Timeline::new(cfg, epoch);
+            tl.add_track(1, MediaKind::Video, 7, rates.0);
+            tl.add_track(2, MediaKind::Audio, 7, rates.1);
+            let kinds: HashMap<TrackId, MediaKind> = [(1, MediaKind::Video), (2, MediaKind::Audio)].into();
+            let mut mux = Mux::new();
+            let mut now = 0.0f64;
+            let mut last_seq: HashMap<TrackId, u16> = HashMap::new();
+            let mut last_ts: HashMap<TrackId, u32> = HashMap::new();
+            let mut pushed: HashMap<TrackId, u64> = HashMap::new();
+            let mut released: HashMap<TrackId, u64> = HashMap::new();
+            let count = |frames: &[Frame], released: &mut HashMap<TrackId, u64>| {
+                for f in frames {
+                    *released.entry(f.track).or_default() += 1;
+                }
+            };
+            for op in ops {
+                match op {
+                    TlOp::Rtp { track, seq, ts, ts_step, marker, payload, late_ms } => {
+                        let prev = last_seq.get(&track).copied().unwrap_or(65_530);
+                        let seq = match seq {
+                            Seq::Near(d) => prev.wrapping_add(d as u16),
+                            Seq::Any(s) => s,
+                        };
+                        let ts = ts.unwrap_or_else(|| last_ts.get(&track).copied().unwrap_or(u32::MAX - 5000).wrapping_add(ts_step));
+                        last_seq.insert(track, seq);
+                        last_ts.insert(track, ts);
+                        *pushed.entry(track).or_default() += 1;
+                        tl.push_rtp(track, pkt(seq, ts, marker, payload), now - late_ms);
+                    }
+                    TlOp::SenderReport { track, ntp, rtp } => tl.sender_report(track, ntp, rtp),
+                    TlOp::Advance(ms) => now += ms,
+                    TlOp::Poll => {
+                        let asks = tl.poll(now);
+                        let mut unique = asks.clone();
+                        unique.sort_unstable();
+                        unique.dedup();
+                        prop_assert_eq!(unique.len(), asks.len(), "a track asked twice");
+                        prop_assert!(asks.iter().all(|t| kinds.contains_key(t)));
+                        // The jitter buffers stay bounded.
+                        for t in tl.tracks.values() {
+                            prop_assert!(t.buffer.len() < 1000, "{} packets buffered", t.buffer.len());
+                        }
+                    }
+                    TlOp::Release => {
+                        let frames = tl.release(now);
+                        check_released(&tl, &frames, &kinds)?;
+                        count(&frames, &mut released);
+                        for f in &frames {
+                            mux.write(f, kinds[&f.track])?;
+                        }
+                    }
+                }
+            }
+            tl.poll(now);
+            let frames = tl.finish(now);
+            check_released(&tl, &frames, &kinds)?;
+            count(&frames, &mut released);
+            for f in &frames {
+                mux.write(f, kinds[&f.track])?;
+            }
+            prop_assert!(tl.finish(now + 1.0).is_empty(), "finish leaves nothing behind");
+            prop_assert!(tl.frames.is_empty() && tl.ready.is_empty());
+            for id in [1, 2] {
+                let s = tl.stats(id).unwrap();
+                prop_assert_eq!(s.packets, pushed.get(&id).copied().unwrap_or(0));
+                prop_assert!(s.duplicates <= s.packets);
+                prop_assert_eq!(s.frames, released.get(&id).copied().unwrap_or(0), "every accepted frame is released once");
+                prop_assert!(s.frames <= s.packets);
+                prop_assert!(tl.tracks[&id].buffer.is_empty());
+            }
+            prop_assert!(tl.stats(3).is_none());
+            mux.finish()?;
+        }
+    }
+
+    // ---- A real call's streams, delayed, reordered, duplicated and lost.
+
+    /// A participant's video (VP8, 25 fps, 90 kHz) and audio (Opus, 20 ms, 48 kHz), both
+    /// starting at capture time 0, with the network's damage.
+    #[derive(Debug, Clone)]
+    struct Call {
+        /// Per video frame: keyframe, and the pieces its packets carry.
+        video: Vec<(bool, Vec<Vec<u8>>)>,
+        audio: Vec<Vec<u8>>,
+        seq0: (u16, u16),
+        ts0: (u32, u32),
+        delay_ms: (f64, f64),
+        /// Sender reports at the start, from a sender clock `skew_ms` off ours.
+        sender_reports: bool,
+        skew_ms: f64,
+        epoch: f64,
+        drops: Vec<Index>,
+        swaps: Vec<Index>,
+        dups: Vec<(Index, usize)>,
+    }
+
+    fn calls() -> impl Strategy<Value = Call> {
+        let frame = (
+            prop::bool::weighted(0.15),
+            prop::collection::vec(prop::collection::vec(any::<u8>(), 3..10), 1..4),
+        );
+        (
+            (
+                prop::bool::weighted(0.85),
+                prop::collection::vec(frame, 0..30),
+            ),
+            prop::collection::vec(prop::collection::vec(any::<u8>(), 1..10), 0..60),
+            (
+                prop_oneof![any::<u16>(), 65_500u16..],
+                prop_oneof![any::<u16>(), 65_500u16..],
+            ),
+            (
+                prop_oneof![any::<u32>(), (u32::MAX - 100_000)..],
+                prop_oneof![any::<u32>(), (u32::MAX - 50_000)..],
+            ),
+            (0.0f64..80.0, 0.0f64..80.0),
+            (any::<bool>(), -1.0e7f64..1.0e7),
+            prop_oneof![Just(0.0f64), Just(1_700_000_000_000.0)],
+            prop::collection::vec(any::<Index>(), 0..4),
+            prop::collection::vec(any::<Index>(), 0..4),
+            prop::collection::vec((any::<Index>(), 1usize..5), 0..4),
+        )
+            .prop_map(
+                |(
+                    (first_key, mut video),
+                    audio,
+                    seq0,
+                    ts0,
+                    delay_ms,
+                    (sender_reports, skew_ms),
+                    epoch,
+                    drops,
+                    swaps,
+                    dups,
+                )| {
+                    if let Some(f) = video.first_mut() {
+                        f.0 |= first_key;
+                    }
+                    Call {
+                        video,
+                        audio,
+                        seq0,
+                        ts0,
+                        delay_ms,
+                        sender_reports,
+                        skew_ms,
+                        epoch,
+                        drops,
+                        swaps,
+                        dups,
+                    }
+                },
+            )
+    }
+
+    const VIDEO: TrackId = 1;
+    const AUDIO: TrackId = 2;
+    const FRAME_MS: f64 = 40.0;
+    const AUDIO_MS: f64 = 20.0;
+
+    /// One packet as sent: its track, the frame (or audio packet) it belongs to, and when it
+    /// would arrive undisturbed.
+    #[derive(Debug, Clone)]
+    struct Sent {
+        track: TrackId,
+        index: usize,
+        seq: u16,
+        ts: u32,
+        marker: bool,
+        payload: Vec<u8>,
+        nominal_ms: f64,
+    }
+
+    /// The frames as captured (what the recording should hold), and the packets.
+    fn packetize(c: &Call) -> (Vec<(bool, Vec<u8>)>, Vec<Sent>) {
+        let mut frames = vec![];
+        let mut sent = vec![];
+        let mut seq = c.seq0.0;
+        for (i, (key, pieces)) in c.video.iter().enumerate() {
+            let mut data = vec![];
+            for (j, piece) in pieces.iter().enumerate() {
+                let mut payload = vec![if j == 0 { 0x10 } else { 0x00 }];
+                if j == 0 {
+                    // The VP8 frame tag: a keyframe's start code and size, or an inter frame.
+                    if *key {
+                        payload.extend([0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 64, 0, 48, 0]);
+                    } else {
+                        payload.extend([0x51, 0x02, 0x00]);
+                    }
+                }
+                payload.extend(piece);
+                data.extend(&payload[1..]);
+                sent.push(Sent {
+                    track: VIDEO,
+                    index: i,
+                    seq,
+                    ts: c.ts0.0.wrapping_add(3600 * i as u32),
+                    marker: j + 1 == pieces.len(),
+                    payload,
+                    nominal_ms: i as f64 * FRAME_MS + c.delay_ms.0,
+                });
+                seq = seq.wrapping_add(1);
+            }
+            frames.push((*key, data));
+        }
+        let mut seq = c.seq0.1;
+        for (i, payload) in c.audio.iter().enumerate() {
+            sent.push(Sent {
+                track: AUDIO,
+                index: i,
+                seq,
+                ts: c.ts0.1.wrapping_add(960 * i as u32),
+                marker: i == 0,
+                payload: payload.clone(),
+                nominal_ms: i as f64 * AUDIO_MS + c.delay_ms.1,
+            });
+            seq = seq.wrapping_add(1);
+        }
+        sent.sort_by(|a, b| a.nominal_ms.total_cmp(&b.nominal_ms));
+        (frames, sent)
+    }
+
+    /// The order packets arrive in, with their arrival times; and which were lost.
+    fn damage(c: &Call, sent: &[Sent]) -> (Vec<(usize, f64)>, Vec<bool>) {
+        let mut order: Vec<usize> = (0..sent.len()).collect();
+        let mut lost = vec![false; sent.len()];
+        if !order.is_empty() {
+            for d in &c.drops {
+                let i = d.index(sent.len());
+                lost[i] = true;
+            }
+            order.retain(|i| !lost[*i]);
+        }
+        if order.len() > 1 {
+            for s in &c.swaps {
+                let i = s.index(order.len() - 1);
+                order.swap(i, i + 1);
+            }
+        }
+        // A track's first arrival is its lowest sequence number (a packet from before the
+        // first one would be taken for a duplicate, as the jitter buffer cannot know).
+        for track in [VIDEO, AUDIO] {
+            let positions: Vec<usize> = (0..order.len())
+                .filter(|p| sent[order[*p]].track == track)
+                .collect();
+            if let Some(&first) = positions.first() {
+                let lowest = *positions.iter().min_by_key(|p| order[**p]).unwrap();
+                order.swap(first, lowest);
+            }
+        }
+        if !order.is_empty() {
+            for (d, later) in &c.dups {
+                let p = d.index(order.len());
+                let at = (p + later).min(order.len());
+                order.insert(at, order[p]);
+            }
+        }
+        let mut t = f64::NEG_INFINITY;
+        let arrivals = order
+            .into_iter()
+            .map(|i| {
+                t = t.max(sent[i].nominal_ms);
+                (i, t)
+            })
+            .collect();
+        (arrivals, lost)
+    }
+
+    proptest! {
+        #![proptest_config(config(cases()))]
+
+        #[test]
+        fn fuzz_timeline_rebuilds_damaged_streams(c in calls()) {
+            let (frames, sent) = packetize(&c);
+            let (arrivals, lost) = damage(&c, &sent);
+            let cfg = TimelineConfig { jitter_ms: 500.0, sr_wait_ms: 0.0, output_delay_ms: 300.0, keyframe_retry_ms: 500.0 };
+            let mut tl = Timeline::new(cfg, c.epoch);
+            tl.add_track(VIDEO, MediaKind::Video, 7, 90_000);
+            tl.add_track(AUDIO, MediaKind::Audio, 7, 48_000);
+            let kinds: HashMap<TrackId, MediaKind> = [(VIDEO, MediaKind::Video), (AUDIO, MediaKind::Audio)].into();
+            if c.sender_reports {
+                let at = ntp(c.epoch + c.skew_ms);
+                tl.sender_report(VIDEO, at, c.ts0.0);
+                tl.sender_report(AUDIO, at, c.ts0.1);
+            }
+            let mut out: Vec<Frame> = vec![];
+            let mut mux = Mux::new();
+            let end = arrivals.last().map_or(0.0, |a| a.1) + 2000.0;
+            let mut next = 0;
+            let mut now = 0.0;
+            while now <= end {
+                while next < arrivals.len() && arrivals[next].1 <= now {
+                    let (i, at) = arrivals[next];
+                    let s = &sent[i];
+                    tl.push_rtp(s.track, pkt(s.seq, s.ts, s.marker, s.payload.clone()), at);
+                    next += 1;
+                }
+                tl.poll(now);
+                let batch = tl.release(now);
+                check_released(&tl, &batch, &kinds)?;
+                for f in &batch {
+                    mux.write(f, kinds[&f.track])?;
+                }
+                out.extend(batch);
+                now += 10.0;
+            }
+            let batch = tl.finish(now);
+            check_released(&tl, &batch, &kinds)?;
+            for f in &batch {
+                mux.write(f, kinds[&f.track])?;
+            }
+            out.extend(batch);
+            mux.finish()?;
+
+            // Which frames are whole: every packet arrived.
+            let mut whole = vec![true; frames.len()];
+            let mut audio_whole = vec![true; c.audio.len()];
+            for (i, s) in sent.iter().enumerate() {
+                if lost[i] {
+                    match s.track {
+                        VIDEO => whole[s.index] = false,
+                        _ => audio_whole[s.index] = false,
+                    }
+                }
+            }
+            // A video frame is written when it and every frame back to its keyframe are
+            // whole (an inter frame needs the frames before it); audio when it arrived.
+            let mut expect_video = vec![];
+            let mut chain = false;
+            for (i, (key, _)) in frames.iter().enumerate() {
+                chain = if *key { whole[i] } else { chain && whole[i] };
+                if chain {
+                    expect_video.push(i);
+                }
+            }
+            let expect_audio: Vec<usize> = (0..c.audio.len()).filter(|i| audio_whole[*i]).collect();
+
+            // Frames come out whole, in order, each once: match them to the sent ones by time.
+            let video: Vec<&Frame> = out.iter().filter(|f| f.track == VIDEO).collect();
+            let audio: Vec<&Frame> = out.iter().filter(|f| f.track == AUDIO).collect();
+            prop_assert_eq!(video.len(), expect_video.len(), "video frames written");
+            prop_assert_eq!(audio.len(), expect_audio.len(), "audio frames written");
+            for (f, i) in video.iter().zip(&expect_video) {
+                prop_assert_eq!(&f.data[..], &frames[*i].1[..], "video frame {}", i);
+                prop_assert_eq!(f.keyframe, frames[*i].0);
+            }
+            for (f, i) in audio.iter().zip(&expect_audio) {
+                prop_assert_eq!(&f.data[..], &c.audio[*i][..], "audio frame {}", i);
+            }
+            // Times follow the capture clock across RTP wrap-around (±1 ms of rounding).
+            for (got, want, step) in [(&video, &expect_video, FRAME_MS), (&audio, &expect_audio, AUDIO_MS)] {
+                for k in 1..got.len() {
+                    let dt = (got[k].ts_ms - got[k - 1].ts_ms) as f64;
+                    let expected = (want[k] - want[k - 1]) as f64 * step;
+                    prop_assert!((dt - expected).abs() <= 1.0, "{} ms between frames captured {} ms apart", dt, expected);
+                }
+            }
+            // With sender reports, audio and video captured together are stamped together.
+            if c.sender_reports {
+                for (f, i) in video.iter().zip(&expect_video) {
+                    if let Some(k) = expect_audio.iter().position(|a| *a == 2 * i) {
+                        prop_assert!((f.ts_ms - audio[k].ts_ms).abs() <= 1, "video {} at {}, its audio at {}", i, f.ts_ms, audio[k].ts_ms);
+                    }
+                }
+            }
+            // Losses and duplicates are counted as they happened: the packets missing between
+            // the first and the last that arrived, and every second copy.
+            for (track, seq0) in [(VIDEO, c.seq0.0), (AUDIO, c.seq0.1)] {
+                let mut by_seq: Vec<(u16, bool)> = sent
+                    .iter()
+                    .zip(&lost)
+                    .filter(|(s, _)| s.track == track)
+                    .map(|(s, l)| (s.seq.wrapping_sub(seq0), !*l))
+                    .collect();
+                by_seq.sort_unstable();
+                let interior_lost = match (by_seq.iter().position(|p| p.1), by_seq.iter().rposition(|p| p.1)) {
+                    (Some(a), Some(b)) => by_seq[a..=b].iter().filter(|p| !p.1).count(),
+                    _ => 0,
+                };
+                let arrived = arrivals.iter().filter(|(i, _)| sent[*i].track == track).count();
+                let distinct = by_seq.iter().filter(|p| p.1).count();
+                let s = tl.stats(track).unwrap();
+                prop_assert_eq!(s.lost_packets, interior_lost as u64, "track {} lost", track);
+                prop_assert_eq!(s.duplicates, (arrived - distinct) as u64, "track {} duplicates", track);
+            }
+        }
     }
 }

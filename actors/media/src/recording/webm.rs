@@ -155,6 +155,9 @@ const TRACKS_RESERVE: usize = 6144;
 /// timestamps well inside the cluster-relative i16).
 pub const MAX_CLUSTER_MS: i64 = 1000;
 const MAX_CLUSTER_BYTES: usize = 4 << 20;
+/// Latest accepted frame time (ms; later ones are moved back to it): far past any recording,
+/// and far enough from `i64::MAX` that a track's next time (`last + 1`) never saturates.
+pub(crate) const MAX_TS_MS: i64 = i64::MAX / 2;
 
 /// What the recording says about itself in the container.
 #[derive(Debug, Clone)]
@@ -355,7 +358,8 @@ impl<S: SeekSink> WebmMuxer<S> {
     }
 
     /// Writes one frame. A frame older than its track's last one, or older than the open
-    /// cluster, is moved forward to keep the file valid (counted in `clamped_frames`).
+    /// cluster, is moved forward to keep the file valid (counted in `clamped_frames`); times
+    /// before 0 or after `MAX_TS_MS` are taken as those.
     pub fn write_frame(
         &mut self,
         track: u64,
@@ -371,11 +375,13 @@ impl<S: SeekSink> WebmMuxer<S> {
             return Err(io::Error::other("unknown track"));
         };
         let is_video = matches!(self.tracks[idx].codec, TrackCodec::Vp8 { .. });
-        let mut ts = ts_ms.max(0);
+        let mut ts = ts_ms.clamp(0, MAX_TS_MS);
+        // Where the frame will go at the earliest: strictly after its track's previous one.
+        let earliest = ts.max(self.last_ts[idx].saturating_add(1));
         let needs_new = match &self.cluster {
             None => true,
             Some(c) => {
-                ts - c.ts >= MAX_CLUSTER_MS
+                earliest - c.ts >= MAX_CLUSTER_MS
                     || c.blocks.len() > MAX_CLUSTER_BYTES
                     || (is_video && keyframe && !c.keyframe_tracks.is_empty() && ts > c.ts)
                     || (is_video && keyframe && ts - c.ts >= 200)
@@ -498,11 +504,11 @@ impl<S: SeekSink> WebmMuxer<S> {
         self.sink.write_at(self.duration_at, &duration.0)?;
 
         let mut seek_head = Ebml::default();
-        let mut entries = vec![
-            (id::INFO, self.info_at),
-            (id::TAGS, self.tags_at),
-            (id::TRACKS, self.tracks_at),
-        ];
+        let mut entries = vec![(id::INFO, self.info_at), (id::TAGS, self.tags_at)];
+        // Without a track the Tracks region is still all Void: no Tracks element to point at.
+        if !self.tracks.is_empty() {
+            entries.push((id::TRACKS, self.tracks_at));
+        }
         if !self.cues.is_empty() {
             entries.push((id::CUES, cues_at));
         }
@@ -776,6 +782,69 @@ mod tests {
         assert_eq!(whole_elements_len(&mut Mem(vec![0u8; 100])).unwrap(), 100);
     }
 
+    fn opus(name: &str) -> TrackSpec {
+        TrackSpec {
+            name: name.into(),
+            codec: TrackCodec::Opus {
+                channels: 2,
+                sample_rate: 48_000,
+            },
+            default: true,
+        }
+    }
+
+    fn empty_meta() -> ContainerMeta {
+        ContainerMeta {
+            title: "t".into(),
+            start_unix_ms: 0,
+            tags: vec![],
+        }
+    }
+
+    /// Found while writing the muxer's fuzz target (whose bursts stay shorter, for speed): a
+    /// stuck clock (more than `i16::MAX` frames of one track at the same time) pushed the
+    /// clamped times past what a block can say relative to its cluster, and `write_frame`
+    /// failed ("frame too far from its cluster"), failing the recording.
+    #[test]
+    fn a_stuck_clock_keeps_writing() {
+        let mut m = WebmMuxer::new(Vec::new(), &empty_meta()).unwrap();
+        m.add_track(opus("a")).unwrap();
+        for i in 0..40_000u32 {
+            m.write_frame(1, 5, true, &[1, 2, 3])
+                .unwrap_or_else(|e| panic!("frame {i}: {e}"));
+        }
+        let (bytes, _) = m.finish(0).unwrap();
+        let parsed = super::fuzz::check_webm(&bytes, super::fuzz::Shape::Finished).unwrap();
+        assert_eq!(parsed.blocks.len(), 40_000);
+        assert_eq!(parsed.blocks.last().unwrap().ts, 5 + 39_999);
+    }
+
+    /// Found by fuzz_webm_muxer_output_is_well_formed: a recording finished without a track
+    /// had a seek entry for Tracks pointing at the Void that reserves its place.
+    #[test]
+    fn a_file_without_tracks_seeks_to_no_tracks() {
+        let (bytes, _) = WebmMuxer::new(Vec::new(), &empty_meta())
+            .unwrap()
+            .finish(0)
+            .unwrap();
+        super::fuzz::check_webm(&bytes, super::fuzz::Shape::Finished).unwrap();
+    }
+
+    /// Found by fuzz_webm_torn_files_are_cut_on_whole_elements: two frames of a track at
+    /// `i64::MAX` (a wild sender report maps there) got the same time.
+    #[test]
+    fn frames_at_the_end_of_time_stay_in_order() {
+        let mut m = WebmMuxer::new(Vec::new(), &empty_meta()).unwrap();
+        m.add_track(opus("a")).unwrap();
+        for _ in 0..3 {
+            m.write_frame(1, i64::MAX, true, &[1]).unwrap();
+        }
+        let (bytes, _) = m.finish(0).unwrap();
+        let parsed = super::fuzz::check_webm(&bytes, super::fuzz::Shape::Finished).unwrap();
+        let ts: Vec<i64> = parsed.blocks.iter().map(|b| b.ts).collect();
+        assert_eq!(ts, vec![MAX_TS_MS, MAX_TS_MS + 1, MAX_TS_MS + 2]);
+    }
+
     fn m_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
         hay.windows(needle.len()).position(|w| w == needle)
     }
@@ -788,5 +857,563 @@ mod tests {
         let inter = [0x31, 0x02, 0x00, 0, 0, 0, 0, 0, 0, 0];
         assert_eq!(vp8_keyframe_size(&inter), None);
         assert!(!vp8_is_keyframe(&inter));
+    }
+}
+
+/// Property tests of the muxer and of the torn-file cut (README: Fuzzing), and a reader of
+/// what the muxer writes that checks its structure (used by the timeline's tests too).
+#[cfg(test)]
+pub(crate) mod fuzz {
+    use super::*;
+    use crate::fuzz_support::{cases, config};
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    /// A file in memory, read like a blob stream.
+    pub(crate) struct Mem(pub Vec<u8>);
+
+    impl StreamReader for Mem {
+        fn len(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+            let from = usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .min(self.0.len());
+            let n = buf.len().min(self.0.len() - from);
+            buf[..n].copy_from_slice(&self.0[from..from + n]);
+            Ok(n)
+        }
+    }
+
+    /// One SimpleBlock, at its absolute time.
+    #[derive(Debug, Clone, PartialEq)]
+    pub(crate) struct Block {
+        pub track: u64,
+        pub ts: i64,
+        pub keyframe: bool,
+        pub data: Vec<u8>,
+    }
+
+    /// What a file holds, as read back.
+    #[derive(Debug, Default)]
+    pub(crate) struct Parsed {
+        /// Track number → is it video.
+        pub tracks: HashMap<u64, bool>,
+        pub cluster_ts: Vec<i64>,
+        pub blocks: Vec<Block>,
+        pub duration: Option<f64>,
+    }
+
+    /// How much of a file is there.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub(crate) enum Shape {
+        /// `finish`ed: the Segment's size is known and covers the rest of the file, with
+        /// cues, duration and seek head.
+        Finished,
+        /// Being written (or cut by [`whole_elements_len`]): whole elements up to the end.
+        Live,
+    }
+
+    /// (id, size, where the data starts) of the element at `at`; `None` size = unknown.
+    fn header(b: &[u8], at: usize) -> Result<(u32, Option<u64>, usize), String> {
+        let (id, size, len) = read_element_header(b.get(at..).unwrap_or_default())
+            .ok_or_else(|| format!("no element header at {at}"))?;
+        Ok((id, size, at + len))
+    }
+
+    /// The children of a master element's data `b[from..to]`: (id, data start, data end,
+    /// element start). They must tile it exactly, each with a known size.
+    fn children(
+        b: &[u8],
+        from: usize,
+        to: usize,
+    ) -> Result<Vec<(u32, usize, usize, usize)>, String> {
+        let mut out = vec![];
+        let mut at = from;
+        while at < to {
+            let (id, size, data) = header(&b[..to], at)?;
+            let size = size.ok_or_else(|| format!("element {id:#x} at {at}: unknown size"))?;
+            let end = usize::try_from(size)
+                .ok()
+                .and_then(|s| data.checked_add(s))
+                .filter(|e| *e <= to)
+                .ok_or_else(|| {
+                    format!("element {id:#x} at {at} overruns its parent ({size} bytes)")
+                })?;
+            out.push((id, data, end, at));
+            at = end;
+        }
+        Ok(out)
+    }
+
+    fn uint(d: &[u8]) -> Result<u64, String> {
+        if d.len() > 8 {
+            return Err(format!("a {}-byte unsigned integer", d.len()));
+        }
+        Ok(d.iter().fold(0u64, |a, x| a << 8 | u64::from(*x)))
+    }
+
+    /// Reads a file the muxer wrote and checks what it promises: EBML header and Segment;
+    /// every element whole and inside its parent; tracks numbered 1..n; clusters in time
+    /// order, each block of a known track at or after its cluster's time, each track's blocks
+    /// strictly increasing; and, finished, a Segment size that is the rest of the file, a
+    /// duration no shorter than the last block, cues that point at clusters holding the
+    /// keyframe they name, and a seek head that points at the elements it names.
+    pub(crate) fn check_webm(b: &[u8], shape: Shape) -> Result<Parsed, String> {
+        let mut p = Parsed::default();
+        let (ebml_id, ebml_size, ebml_data) = header(b, 0)?;
+        if ebml_id != id::EBML {
+            return Err("not an EBML file".into());
+        }
+        let ebml_end = ebml_data + ebml_size.ok_or("EBML header of unknown size")? as usize;
+        if ebml_end > b.len() {
+            return Err("EBML header cut".into());
+        }
+        let doc = children(b, ebml_data, ebml_end)?;
+        if !doc
+            .iter()
+            .any(|(i, d, e, _)| *i == id::DOC_TYPE && &b[*d..*e] == b"webm")
+        {
+            return Err("DocType is not webm".into());
+        }
+        if shape == Shape::Live && ebml_end == b.len() {
+            return Ok(p); // cut right after the EBML header
+        }
+        let (seg_id, seg_size, seg_data) = header(b, ebml_end)?;
+        if seg_id != id::SEGMENT {
+            return Err("no Segment after the EBML header".into());
+        }
+        match (shape, seg_size) {
+            (Shape::Finished, Some(s)) if s == (b.len() - seg_data) as u64 => {}
+            (Shape::Finished, s) => {
+                return Err(format!(
+                    "finished Segment size {s:?}, {} bytes follow",
+                    b.len() - seg_data
+                ))
+            }
+            (Shape::Live, _) => {}
+        }
+        let top = children(b, seg_data, b.len())?;
+        let mut last_ts: HashMap<u64, i64> = HashMap::new();
+        // Position (from the Segment's data) → the cluster's time and its blocks.
+        let mut clusters_at: HashMap<u64, (i64, std::ops::Range<usize>)> = HashMap::new();
+        let mut cues = vec![];
+        let mut seeks = vec![];
+        for (el, data, end, start) in &top {
+            let (el, data, end, start) = (*el, *data, *end, *start);
+            match el {
+                id::VOID | id::TAGS => {}
+                id::INFO => {
+                    for (c, d, e, _) in children(b, data, end)? {
+                        match c {
+                            id::TIMESTAMP_SCALE if uint(&b[d..e])? != 1_000_000 => {
+                                return Err("TimestampScale is not 1 ms".into())
+                            }
+                            id::DURATION => {
+                                let raw: [u8; 8] =
+                                    b[d..e].try_into().map_err(|_| "Duration is not an f64")?;
+                                p.duration = Some(f64::from_be_bytes(raw));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                id::TRACKS => {
+                    for (c, d, e, _) in children(b, data, end)? {
+                        if c != id::TRACK_ENTRY {
+                            return Err(format!("{c:#x} in Tracks"));
+                        }
+                        let entry = children(b, d, e)?;
+                        let field = |want: u32| {
+                            entry
+                                .iter()
+                                .find(|(i, ..)| *i == want)
+                                .map(|(_, d, e, _)| uint(&b[*d..*e]))
+                                .transpose()
+                        };
+                        let number = field(id::TRACK_NUMBER)?.ok_or("a track without a number")?;
+                        let kind = field(id::TRACK_TYPE)?.ok_or("a track without a type")?;
+                        p.tracks.insert(number, kind == 1);
+                    }
+                    let n = p.tracks.len() as u64;
+                    if (1..=n).any(|t| !p.tracks.contains_key(&t)) {
+                        return Err(format!("tracks are not numbered 1..{n}: {:?}", p.tracks));
+                    }
+                }
+                id::CLUSTER => {
+                    let kids = children(b, data, end)?;
+                    let Some((id::TIMESTAMP, d, e, _)) = kids.first().copied() else {
+                        return Err(format!(
+                            "a cluster at {start} does not start with its Timestamp"
+                        ));
+                    };
+                    let cts = uint(&b[d..e])? as i64;
+                    if p.cluster_ts.last().is_some_and(|prev| cts < *prev) {
+                        return Err(format!(
+                            "cluster time {cts} after {:?}",
+                            p.cluster_ts.last()
+                        ));
+                    }
+                    p.cluster_ts.push(cts);
+                    let first = p.blocks.len();
+                    for (c, d, e, _) in &kids[1..] {
+                        if *c != id::SIMPLE_BLOCK {
+                            return Err(format!("{c:#x} in a cluster"));
+                        }
+                        let blk = &b[*d..*e];
+                        let tl = blk.first().map_or(9, |x| x.leading_zeros() as usize + 1);
+                        if tl > 8 || blk.len() < tl + 3 {
+                            return Err("a short SimpleBlock".into());
+                        }
+                        let track = uint(&blk[..tl])? ^ (1u64 << (7 * tl));
+                        let rel = i16::from_be_bytes([blk[tl], blk[tl + 1]]);
+                        if rel < 0 {
+                            return Err(format!("a block {rel} ms before its cluster"));
+                        }
+                        let Some(video) = p.tracks.get(&track).copied() else {
+                            return Err(format!("a block of unknown track {track}"));
+                        };
+                        let keyframe = blk[tl + 2] & 0x80 != 0;
+                        if !video && !keyframe {
+                            return Err("an audio block not marked a keyframe".into());
+                        }
+                        let ts = cts + i64::from(rel);
+                        if let Some(prev) = last_ts.insert(track, ts) {
+                            if ts <= prev {
+                                return Err(format!("track {track}: block at {ts} after {prev}"));
+                            }
+                        }
+                        p.blocks.push(Block {
+                            track,
+                            ts,
+                            keyframe,
+                            data: blk[tl + 3..].to_vec(),
+                        });
+                    }
+                    if p.blocks.len() == first {
+                        return Err(format!("an empty cluster at {start}"));
+                    }
+                    clusters_at.insert((start - seg_data) as u64, (cts, first..p.blocks.len()));
+                }
+                id::CUES => {
+                    for (c, d, e, _) in children(b, data, end)? {
+                        let point = children(b, d, e)?;
+                        if c != id::CUE_POINT {
+                            return Err(format!("{c:#x} in Cues"));
+                        }
+                        let time = point
+                            .iter()
+                            .find(|(i, ..)| *i == id::CUE_TIME)
+                            .ok_or("a cue without a time")?;
+                        let time = uint(&b[time.1..time.2])? as i64;
+                        let pos = point
+                            .iter()
+                            .find(|(i, ..)| *i == id::CUE_TRACK_POSITIONS)
+                            .ok_or("a cue without positions")?;
+                        let pos = children(b, pos.1, pos.2)?;
+                        let get = |want: u32| -> Result<u64, String> {
+                            let (_, d, e, _) = pos
+                                .iter()
+                                .find(|(i, ..)| *i == want)
+                                .ok_or("a cue field is missing")?;
+                            uint(&b[*d..*e])
+                        };
+                        cues.push((time, get(id::CUE_TRACK)?, get(id::CUE_CLUSTER_POSITION)?));
+                    }
+                }
+                id::SEEK_HEAD => {
+                    for (_, d, e, _) in children(b, data, end)? {
+                        let seek = children(b, d, e)?;
+                        let sid = seek
+                            .iter()
+                            .find(|(i, ..)| *i == id::SEEK_ID)
+                            .ok_or("a seek without an id")?;
+                        let spos = seek
+                            .iter()
+                            .find(|(i, ..)| *i == id::SEEK_POSITION)
+                            .ok_or("a seek without a position")?;
+                        seeks.push((uint(&b[sid.1..sid.2])? as u32, uint(&b[spos.1..spos.2])?));
+                    }
+                }
+                other => return Err(format!("{other:#x} in the Segment")),
+            }
+        }
+        if shape == Shape::Finished {
+            let last = p.blocks.iter().map(|b| b.ts).max();
+            let duration = p.duration.ok_or("no Duration")?;
+            if last.is_some_and(|l| duration < l as f64) {
+                return Err(format!("Duration {duration} < last block {last:?}"));
+            }
+            for (time, track, pos) in &cues {
+                let (cts, blocks) = clusters_at
+                    .get(pos)
+                    .ok_or(format!("a cue points at {pos}, not at a cluster"))?;
+                // A keyframe of the cue's track, or (written while there was no video) the
+                // cluster's start.
+                let holds = time == cts
+                    || p.blocks[blocks.clone()]
+                        .iter()
+                        .any(|blk| blk.track == *track && blk.ts == *time && blk.keyframe);
+                if !holds {
+                    return Err(format!(
+                        "cue ({time}, track {track}) names no keyframe of its cluster"
+                    ));
+                }
+            }
+            for (sid, pos) in seeks {
+                let at = seg_data + pos as usize;
+                let (found, _, _) = header(b, at)?;
+                if found != sid {
+                    return Err(format!(
+                        "the seek head says {sid:#x} at {pos}; it is {found:#x}"
+                    ));
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    // ---- The muxer.
+
+    #[derive(Debug, Clone)]
+    enum Ts {
+        /// Relative to the previous frame's time.
+        After(i64),
+        At(i64),
+    }
+
+    #[derive(Debug, Clone)]
+    enum MuxOp {
+        AddTrack {
+            video: bool,
+            name: String,
+        },
+        Frame {
+            track: u64,
+            ts: Ts,
+            keyframe: bool,
+            data: Vec<u8>,
+        },
+        /// Many frames of one track at the same time (a stuck clock).
+        Burst {
+            track: u64,
+            n: u16,
+        },
+        Flush,
+    }
+
+    fn mux_ops() -> impl Strategy<Value = Vec<MuxOp>> {
+        let op = prop_oneof![
+            2 => (any::<bool>(), prop_oneof![20 => ".{0,12}", 1 => "x{6000,7000}"])
+                .prop_map(|(video, name)| MuxOp::AddTrack { video, name }),
+            20 => (
+                0u64..5,
+                prop_oneof![
+                    20 => (-100i64..1300).prop_map(Ts::After),
+                    1 => any::<i64>().prop_map(Ts::At),
+                    1 => prop_oneof![Just(i64::MIN), Just(i64::MAX), Just(0i64), Just(-1i64)].prop_map(Ts::At),
+                ],
+                any::<bool>(),
+                prop_oneof![10 => 0usize..40, 1 => 0usize..3000],
+                any::<u8>(),
+            )
+                // The bytes only need to come back as they went in: a pattern, quick to make.
+                .prop_map(|(track, ts, keyframe, len, seed)| MuxOp::Frame {
+                    track,
+                    ts,
+                    keyframe,
+                    data: (0..len).map(|i| seed.wrapping_add((i * 7) as u8)).collect(),
+                }),
+            1 => (1u64..4, 1u16..400).prop_map(|(track, n)| MuxOp::Burst { track, n }),
+            2 => Just(MuxOp::Flush),
+        ];
+        prop::collection::vec(op, 0..40)
+    }
+
+    fn meta(title: String, start_unix_ms: i64, tags: Vec<(String, String)>) -> ContainerMeta {
+        ContainerMeta {
+            title,
+            start_unix_ms,
+            tags,
+        }
+    }
+
+    /// A written frame: track, requested time, keyframe, data.
+    type Written = (u64, i64, bool, Vec<u8>);
+
+    fn compare(parsed: &Parsed, written: &[Written]) -> Result<(), TestCaseError> {
+        prop_assert_eq!(parsed.blocks.len(), written.len());
+        let tracks: std::collections::BTreeSet<u64> = written.iter().map(|w| w.0).collect();
+        for t in tracks {
+            let got: Vec<&Block> = parsed.blocks.iter().filter(|b| b.track == t).collect();
+            let want: Vec<&Written> = written.iter().filter(|w| w.0 == t).collect();
+            prop_assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(want) {
+                prop_assert_eq!(&g.data, &w.3, "track {}: data differs", t);
+                // A frame may move later, never earlier (and not before 0).
+                prop_assert!(
+                    g.ts >= w.1.clamp(0, MAX_TS_MS),
+                    "track {t}: written at {} for {}",
+                    g.ts,
+                    w.1
+                );
+                if parsed.tracks[&t] {
+                    prop_assert_eq!(g.keyframe, w.2);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(config(cases()))]
+
+        #[test]
+        fn fuzz_webm_muxer_output_is_well_formed(
+            ops in mux_ops(),
+            title in ".{0,30}",
+            start in prop_oneof![any::<i64>(), Just(1_700_000_000_000i64)],
+            tags in prop::collection::vec((".{0,10}", ".{0,20}"), 0..3),
+            duration in prop_oneof![any::<i64>(), 0i64..100_000],
+        ) {
+            let mut m = WebmMuxer::new(Vec::new(), &meta(title, start, tags)).unwrap();
+            let mut written: Vec<Written> = vec![];
+            let mut clock = 0i64;
+            for op in ops {
+                match op {
+                    MuxOp::AddTrack { video, name } => {
+                        let before = m.track_count();
+                        let codec = if video {
+                            TrackCodec::Vp8 { width: 640, height: 480 }
+                        } else {
+                            TrackCodec::Opus { channels: 2, sample_rate: 48_000 }
+                        };
+                        match m.add_track(TrackSpec { name, codec, default: true }) {
+                            Ok(n) => prop_assert_eq!(n, before as u64 + 1),
+                            Err(_) => prop_assert_eq!(m.track_count(), before),
+                        }
+                    }
+                    MuxOp::Frame { track, ts, keyframe, data } => {
+                        let ts = match ts {
+                            Ts::After(d) => clock.saturating_add(d),
+                            Ts::At(t) => t,
+                        };
+                        clock = ts;
+                        let known = track >= 1 && track <= m.track_count() as u64;
+                        let r = m.write_frame(track, ts, keyframe, &data);
+                        prop_assert_eq!(r.is_ok(), known, "track {} of {}: {:?}", track, m.track_count(), r);
+                        if known {
+                            written.push((track, ts, keyframe, data));
+                        }
+                    }
+                    MuxOp::Burst { track, n } => {
+                        if track <= m.track_count() as u64 {
+                            for i in 0..n {
+                                let data = vec![i as u8; 3];
+                                let r = m.write_frame(track, clock, false, &data);
+                                prop_assert!(r.is_ok(), "frame {i} of a burst at {clock}: {r:?}");
+                                written.push((track, clock, false, data));
+                            }
+                        }
+                    }
+                    MuxOp::Flush => {
+                        m.flush().unwrap();
+                        // What a crash would leave now is a valid live file, kept whole.
+                        let live = m.sink.clone();
+                        check_webm(&live, Shape::Live).map_err(TestCaseError::fail)?;
+                        prop_assert_eq!(whole_elements_len(&mut Mem(live.clone())).unwrap(), live.len() as u64);
+                    }
+                }
+            }
+            prop_assert_eq!(m.frames_written, written.len() as u64);
+            let clamped = m.clamped_frames;
+            let max_ts = m.last_timestamp();
+            let (bytes, len) = m.finish(duration).unwrap();
+            prop_assert_eq!(bytes.len() as u64, len);
+            let parsed = check_webm(&bytes, Shape::Finished).map_err(TestCaseError::fail)?;
+            compare(&parsed, &written)?;
+            prop_assert_eq!(parsed.duration, Some(duration.max(max_ts) as f64));
+            // `clamped_frames` counts exactly the frames written later than asked.
+            let mut moved = 0u64;
+            for t in parsed.tracks.keys() {
+                let got = parsed.blocks.iter().filter(|b| b.track == *t);
+                let want = written.iter().filter(|w| w.0 == *t);
+                moved += got.zip(want).filter(|(g, w)| g.ts != w.1.clamp(0, MAX_TS_MS)).count() as u64;
+            }
+            prop_assert_eq!(clamped, moved);
+            prop_assert_eq!(whole_elements_len(&mut Mem(bytes.clone())).unwrap(), len);
+        }
+
+        #[test]
+        fn fuzz_webm_torn_files_are_cut_on_whole_elements(
+            ops in mux_ops(),
+            finished in any::<bool>(),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut m = WebmMuxer::new(Vec::new(), &meta("t".into(), 0, vec![])).unwrap();
+            let mut clock = 0i64;
+            for op in ops {
+                match op {
+                    MuxOp::AddTrack { video, name } => {
+                        let codec = if video {
+                            TrackCodec::Vp8 { width: 64, height: 48 }
+                        } else {
+                            TrackCodec::Opus { channels: 1, sample_rate: 48_000 }
+                        };
+                        let _ = m.add_track(TrackSpec { name, codec, default: false });
+                    }
+                    MuxOp::Frame { track, ts, keyframe, data } => {
+                        clock = match ts {
+                            Ts::After(d) => clock.saturating_add(d),
+                            Ts::At(t) => t,
+                        };
+                        let _ = m.write_frame(track, clock, keyframe, &data);
+                    }
+                    MuxOp::Burst { .. } => {}
+                    MuxOp::Flush => m.flush().unwrap(),
+                }
+            }
+            let bytes = if finished {
+                m.finish(0).unwrap().0
+            } else {
+                m.flush().unwrap();
+                m.sink.clone()
+            };
+            let at = cut.index(bytes.len() + 1);
+            let torn = bytes[..at].to_vec();
+            let keep = whole_elements_len(&mut Mem(torn.clone())).unwrap();
+            prop_assert!(keep <= at as u64);
+            // What is kept reads as a live file: whole elements only.
+            let header_end = {
+                let (_, size, data) = header(&bytes, 0).unwrap();
+                data + size.unwrap() as usize
+            };
+            if at >= header_end {
+                check_webm(&torn[..keep as usize], Shape::Live).map_err(TestCaseError::fail)?;
+            }
+        }
+
+        #[test]
+        fn fuzz_webm_whole_elements_len_any_bytes(
+            prefix in prop_oneof![Just(vec![]), Just(vec![0x1A, 0x45, 0xDF, 0xA3]), Just(vec![0x1A, 0x45, 0xDF, 0xA3, 0x80, 0x18, 0x53, 0x80, 0x67])],
+            body in prop::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let mut b = prefix;
+            b.extend(body);
+            let keep = whole_elements_len(&mut Mem(b.clone())).unwrap();
+            prop_assert!(keep <= b.len() as u64);
+            let _ = read_element_header(&b);
+        }
+
+        #[test]
+        fn fuzz_vp8_keyframe_header_any_bytes(frame in prop::collection::vec(any::<u8>(), 0..16)) {
+            let size = vp8_keyframe_size(&frame);
+            prop_assert_eq!(size.is_some(), vp8_is_keyframe(&frame));
+            if let Some((w, h)) = size {
+                prop_assert!(w < 1 << 14 && h < 1 << 14);
+                prop_assert!(frame.len() >= 10 && frame[0] & 1 == 0);
+            }
+        }
     }
 }
