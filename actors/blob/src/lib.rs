@@ -125,13 +125,35 @@ pub mod chunk_crypto {
     /// Bytes a sealed chunk adds: nonce (12) and tag (16).
     pub const OVERHEAD: usize = 12 + 16;
 
-    fn aad(key: &str, index: u64) -> Vec<u8> {
+    /// Where a chunk stands, sealed into its associated data (the STREAM construction): a
+    /// file cut after a whole chunk lacks its final chunk, one reordered has chunks at the
+    /// wrong index, and both fail to authenticate. `Legacy`: the first format, without the
+    /// flag, still read.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Position {
+        Middle,
+        Final,
+        Legacy,
+    }
+
+    fn aad(key: &str, index: u64, pos: Position) -> Vec<u8> {
         let mut a = key.as_bytes().to_vec();
         a.extend_from_slice(&index.to_be_bytes());
+        match pos {
+            Position::Middle => a.push(0),
+            Position::Final => a.push(1),
+            Position::Legacy => {}
+        }
         a
     }
 
-    pub fn seal(cipher: &Aes256Gcm, key: &str, index: u64, plain: &[u8]) -> io::Result<Vec<u8>> {
+    pub fn seal(
+        cipher: &Aes256Gcm,
+        key: &str,
+        index: u64,
+        pos: Position,
+        plain: &[u8],
+    ) -> io::Result<Vec<u8>> {
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut nonce);
         let sealed = cipher
@@ -139,7 +161,7 @@ pub mod chunk_crypto {
                 Nonce::from_slice(&nonce),
                 Payload {
                     msg: plain,
-                    aad: &aad(key, index),
+                    aad: &aad(key, index, pos),
                 },
             )
             .map_err(|e| io::Error::other(e.to_string()))?;
@@ -152,6 +174,7 @@ pub mod chunk_crypto {
         cipher: &Aes256Gcm,
         key: &str,
         index: u64,
+        pos: Position,
         record: &[u8],
     ) -> io::Result<Vec<u8>> {
         if record.len() < OVERHEAD {
@@ -163,7 +186,7 @@ pub mod chunk_crypto {
                 Nonce::from_slice(nonce),
                 Payload {
                     msg: sealed,
-                    aad: &aad(key, index),
+                    aad: &aad(key, index, pos),
                 },
             )
             .map_err(|_| {
