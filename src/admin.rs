@@ -139,16 +139,7 @@ pub async fn erase(config: &Config, id: SessionId) -> anyhow::Result<Option<usiz
             keys.push(crate::self_record::frames_key(id));
         }
     }
-    let data_dir = &config.storage.data_dir;
-    let blob_key =
-        crate::auth::secret_or_generate(config.storage.blob_key.expose(), data_dir, "blob.key")?;
-    let blob_dir = if config.storage.blob_dir.is_empty() {
-        data_dir.join("blobs")
-    } else {
-        config.storage.blob_dir.clone().into()
-    };
-    let blobs = crate::store::FsBlobStore::open(blob_dir, &blob_key)
-        .map_err(|e| anyhow::anyhow!("blob store: {e}"))?;
+    let blobs = crate::store::open_blobs(config)?;
     use vkyc_blob::BlobStore;
     for k in &keys {
         blobs
@@ -156,6 +147,8 @@ pub async fn erase(config: &Config, id: SessionId) -> anyhow::Result<Option<usiz
             .await
             .map_err(|e| anyhow::anyhow!("deleting blob {k}: {e}"))?;
     }
+    // Crypto-shredding: whatever copy of the session's files remains no longer opens.
+    blobs.shred(&id.simple().to_string())?;
     let key = crate::activity::chain_key(config)?;
     store
         .append_activity(
@@ -178,4 +171,24 @@ pub async fn verify_activity(config: &Config) -> anyhow::Result<crate::activity:
     let store = open_store(config).await?;
     let key = crate::activity::chain_key(config)?;
     crate::activity::verify_all(store.as_ref(), &key).await
+}
+
+/// `vkyc rotate-keys`: a new key-encryption key version in the keyring, and every session's
+/// data key rewrapped with it (the files are untouched). Returns (new KEK id, rewrapped).
+pub fn rotate_keys(config: &Config) -> anyhow::Result<(String, usize)> {
+    let data_dir = &config.storage.data_dir;
+    let kek_file = if config.storage.kek_file.is_empty() {
+        data_dir.join("kek.json")
+    } else {
+        config.storage.kek_file.clone().into()
+    };
+    let id = crate::store::keys::LocalKeyring::open_or_create(&kek_file)?.rotate()?;
+    // Opened after the rotation: the new version is the keyring's current one.
+    let blobs = crate::store::open_blobs(config)?;
+    let n = blobs
+        .session_keys()
+        .expect("the server's blob store has session keys")
+        .rewrap_all()
+        .map_err(|e| anyhow::anyhow!("rewrapping: {e}"))?;
+    Ok((id, n))
 }

@@ -229,6 +229,10 @@ pub struct StorageConfig {
     /// The key the activity log's chains are sealed with (HMAC-SHA-256), kept out of the
     /// database. Empty = generated on first start into `<data_dir>/activity.key`.
     pub activity_key: Secret,
+    /// The local keyring of key-encryption keys that wrap each session's data key (JSON,
+    /// 0600). Empty = `<data_dir>/kek.json`, created on first start. `vkyc rotate-keys`
+    /// adds a version and rewraps.
+    pub kek_file: String,
     pub scylla: ScyllaConfig,
 }
 

@@ -47,6 +47,12 @@ enum Command {
         #[arg(long = "session", value_name = "ID")]
         session: uuid::Uuid,
     },
+    /// Rotate the key-encryption key: a new version in the keyring (`storage.kek_file`), and
+    /// every session's data key rewrapped with it. Files are untouched and stay readable;
+    /// the old versions stay in the keyring. Run it with the server stopped or not: a data
+    /// key is replaced atomically.
+    #[command(after_help = CONFIG_HELP)]
+    RotateKeys,
     /// The activity log: who read personal data or decided, hash-chained per session.
     #[command(subcommand)]
     Activity(ActivityCommand),
@@ -160,6 +166,10 @@ async fn main() {
                 Err(e) => fail("vkyc activity verify", format_args!("{e:#}")),
             }
         }
+        Some(Command::RotateKeys) => match vkyc::admin::rotate_keys(&load_config()) {
+            Ok((id, n)) => println!("key-encryption key is now {id}; {n} data keys rewrapped"),
+            Err(e) => fail("vkyc rotate-keys", format_args!("{e:#}")),
+        },
         Some(Command::Erase { session: id }) => {
             match vkyc::admin::erase(&load_config(), id.into()).await {
                 Ok(Some(n)) => println!("erased personal data of session {id} ({n} blobs deleted)"),

@@ -109,16 +109,7 @@ impl Application {
         let api_key = secret_or_generate(config.auth.api_key.expose(), &data_dir, "api.key")?;
         let jwt_secret = secret_or_generate(config.auth.jwt_secret.expose(), &data_dir, "jwt.key")?;
         let auth = Auth::new(api_key.clone(), &jwt_secret);
-        let blob_key = secret_or_generate(config.storage.blob_key.expose(), &data_dir, "blob.key")?;
-        let blob_dir = if config.storage.blob_dir.is_empty() {
-            data_dir.join("blobs")
-        } else {
-            config.storage.blob_dir.clone().into()
-        };
-        let blobs: Arc<dyn vkyc_blob::BlobStore> = Arc::new(
-            crate::store::FsBlobStore::open(blob_dir, &blob_key)
-                .map_err(|e| anyhow::anyhow!("storage.blob_key / blob_dir: {e}"))?,
-        );
+        let blobs: Arc<dyn vkyc_blob::BlobStore> = Arc::new(crate::store::open_blobs(&config)?);
 
         let sfu = Arc::new(Sfu::new(config.rtc.clone())?);
         // Recordings cut off by a crash: their files are made readable and they are marked

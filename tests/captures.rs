@@ -92,7 +92,8 @@ async fn captures_are_stored_encrypted_and_served_to_the_right_roles() {
             .flat_map(|img| img.windows(32).map(<[u8]>::to_vec).collect::<Vec<_>>())
             .collect();
     let mut files = Vec::new();
-    let mut stack = vec![app.data_dir.path().join("blobs")];
+    // The captures, not the session's wrapped data key (`blobs/keys/`).
+    let mut stack = vec![app.data_dir.path().join("blobs/captures")];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(d).unwrap() {
             let p = e.unwrap().path();

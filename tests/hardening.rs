@@ -589,3 +589,74 @@ async fn expired_data_is_purged_and_a_held_session_is_kept() {
     })
     .await;
 }
+
+/// `vkyc rotate-keys` beside a running server: a new key-encryption key, every session's
+/// data key rewrapped, the files still readable by the server and by a store opened afresh.
+#[tokio::test]
+async fn rotate_keys_rewraps_every_data_key_and_files_stay_readable() {
+    let app = spawn_app().await;
+    let sid = app.api.create_session("Asha Rao").await.unwrap();
+    let (s, cap, _) = send(
+        &app,
+        reqwest::Method::POST,
+        format!("/v1/sessions/{sid}/captures"),
+        API_KEY,
+        Some(
+            json!({"kind": "frame", "image": common::b64(&common::photo_bytes("person_b_1.jpg"))}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 201, "{cap}");
+    let rotate = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vkyc"))
+            .arg("rotate-keys")
+            .env("VKYC_PROFILE", "test")
+            .env("VKYC_STORAGE__DATA_DIR", app.data_dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(rotate().contains("key-encryption key is now kek-2; 1 data keys rewrapped"));
+    assert!(rotate().contains("kek-3; 1 data keys rewrapped"));
+    let key_file = app
+        .data_dir
+        .path()
+        .join("blobs/keys")
+        .join(format!("{}.json", sid.replace('-', "")));
+    let wrapped: Value = serde_json::from_slice(&std::fs::read(key_file).unwrap()).unwrap();
+    assert_eq!(wrapped["kek"], json!("kek-3"));
+    let image = format!(
+        "/v1/sessions/{sid}/captures/{}",
+        cap["id"].as_str().unwrap()
+    );
+    let res = app
+        .http
+        .get(format!("{}{image}", app.base))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let config = vkyc::config::Config::extract(
+        vkyc::config::Config::figment("test", None)
+            .unwrap()
+            .merge(("storage.data_dir", app.data_dir.path())),
+    )
+    .unwrap();
+    use vkyc_blob::BlobStore;
+    let fresh = vkyc::store::open_blobs(&config).unwrap();
+    let key = format!(
+        "captures/{}/{}",
+        sid.replace('-', ""),
+        cap["id"].as_str().unwrap().replace('-', "")
+    );
+    assert_eq!(
+        fresh.get(&key).await.unwrap().unwrap(),
+        common::photo_bytes("person_b_1.jpg")
+    );
+}

@@ -734,9 +734,17 @@ async fn a_server_killed_mid_call_leaves_a_playable_file_marked_failed() {
         "the call up to shortly before the kill survived: {last} s"
     );
 
-    // The erasure path deletes the recording's file with the rest of the personal data.
+    // The erasure path deletes the recording's file with the rest of the personal data, and
+    // destroys the session's data key: a copy of the file made before no longer opens.
     let recordings_dir = dir.path().join("blobs/recordings");
     assert_eq!(walk(&recordings_dir).len(), 1);
+    let file = walk(&recordings_dir).remove(0);
+    let copy = std::fs::read(&file).unwrap();
+    let data_key = dir
+        .path()
+        .join("blobs/keys")
+        .join(format!("{}.json", sid.replace('-', "")));
+    assert!(data_key.exists(), "the session has its own data key");
     let out = Command::new(env!("CARGO_BIN_EXE_vkyc"))
         .args(["erase", "--session", &sid])
         .env("VKYC_PROFILE", "test")
@@ -751,5 +759,26 @@ async fn a_server_killed_mid_call_leaves_a_playable_file_marked_failed() {
     assert!(
         walk(&recordings_dir).is_empty(),
         "the recording's file is erased"
+    );
+    assert!(!data_key.exists(), "the data key is destroyed");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, &copy).unwrap();
+    let config = vkyc::config::Config::extract(
+        vkyc::config::Config::figment("test", None)
+            .unwrap()
+            .merge(("storage.data_dir", dir.path())),
+    )
+    .unwrap();
+    let blobs = vkyc::store::open_blobs(&config).unwrap();
+    let key = file
+        .strip_prefix(dir.path().join("blobs"))
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    use vkyc_blob::BlobStore;
+    assert!(
+        !matches!(blobs.open_stream(&key), Ok(Some(_))),
+        "a copy of a shredded session's file does not open"
     );
 }

@@ -1,8 +1,11 @@
-//! The filesystem blob store, encrypted at rest: each blob is `nonce (12 bytes) ‖
-//! AES-256-GCM(ciphertext + tag)` under a key from config (`storage.blob_key`, or generated
-//! on first start into `<data_dir>/blob.key`). The blob key (its path) is the associated
-//! data, so a file moved to another name does not decrypt. Writes go to a temporary file
-//! that is synced and renamed.
+//! The filesystem blob store, encrypted at rest. A session's file (`captures/<session>/…`,
+//! `recordings/<session>/…`, `selfrecord/<session>/…`) is sealed with the session's own data
+//! key ([`super::keys`]: envelope encryption, crypto-shredding at erasure): `"VKB2" ‖ nonce
+//! (12 bytes) ‖ AES-256-GCM(ciphertext + tag)`; a streamed one names `session-key` in its
+//! header. Other files, and those written before data keys, use the store key from config
+//! (`storage.blob_key`, or generated on first start into `<data_dir>/blob.key`): `nonce ‖
+//! AES-256-GCM(…)`. The blob key (its path) is the associated data, so a file moved to
+//! another name does not decrypt. Writes go to a temporary file that is synced and renamed.
 
 use std::path::PathBuf;
 
@@ -13,6 +16,12 @@ use rand::RngCore;
 use vkyc_blob::{valid_key, BlobError, BlobStore, StreamReader, StreamWriter};
 
 use super::blob_stream::{repair, ChunkReader, ChunkWriter};
+use super::keys::{session_of, KeyProvider, SessionKeys};
+
+/// The start of a file sealed with its session's data key.
+const SESSION_SEALED: &[u8; 4] = b"VKB2";
+/// The key id a streamed file sealed with its session's data key names in its header.
+const SESSION_KEY_ID: &str = "session-key";
 
 #[derive(Clone)]
 pub struct FsBlobStore {
@@ -20,6 +29,32 @@ pub struct FsBlobStore {
     cipher: Aes256Gcm,
     /// First 8 bytes of SHA-256(key), hex: names the key without revealing it.
     key_id: String,
+    /// The sessions' data keys; `None`: every file under the store key.
+    keys: Option<std::sync::Arc<SessionKeys>>,
+}
+
+/// The server's blob store from config: `storage.blob_dir` (default `<data_dir>/blobs`), the
+/// store key (`storage.blob_key`) and the sessions' data keys wrapped by the local keyring
+/// (`storage.kek_file`, default `<data_dir>/kek.json`).
+pub fn open_from_config(config: &crate::config::Config) -> anyhow::Result<FsBlobStore> {
+    let data_dir = &config.storage.data_dir;
+    let blob_key =
+        crate::auth::secret_or_generate(config.storage.blob_key.expose(), data_dir, "blob.key")?;
+    let blob_dir = if config.storage.blob_dir.is_empty() {
+        data_dir.join("blobs")
+    } else {
+        config.storage.blob_dir.clone().into()
+    };
+    let kek_file = if config.storage.kek_file.is_empty() {
+        data_dir.join("kek.json")
+    } else {
+        config.storage.kek_file.clone().into()
+    };
+    let keyring = super::keys::LocalKeyring::open_or_create(&kek_file)
+        .map_err(|e| anyhow::anyhow!("storage.kek_file ({}): {e}", kek_file.display()))?;
+    Ok(FsBlobStore::open(blob_dir, &blob_key)
+        .map_err(|e| anyhow::anyhow!("storage.blob_key / blob_dir: {e}"))?
+        .with_session_keys(std::sync::Arc::new(keyring)))
 }
 
 impl FsBlobStore {
@@ -44,7 +79,58 @@ impl FsBlobStore {
             root,
             cipher,
             key_id,
+            keys: None,
         })
+    }
+
+    /// Seals each session's files with its own data key, wrapped by `provider`'s KEK; the
+    /// wrapped keys live in `<root>/keys/`.
+    pub fn with_session_keys(mut self, provider: std::sync::Arc<dyn KeyProvider>) -> Self {
+        self.keys = Some(std::sync::Arc::new(SessionKeys::new(
+            self.root.join("keys"),
+            provider,
+        )));
+        self
+    }
+
+    /// The session data keys, for rotation.
+    pub fn session_keys(&self) -> Option<&SessionKeys> {
+        self.keys.as_deref()
+    }
+
+    /// The cipher of the session `key` belongs to (a new data key when `create`); `Ok(None)`
+    /// for a file that is no session's, or when data keys are off.
+    fn session_cipher(
+        &self,
+        key: &str,
+        create: bool,
+    ) -> Result<Option<Option<Aes256Gcm>>, BlobError> {
+        match (&self.keys, session_of(key)) {
+            (Some(keys), Some(session)) => keys.cipher(session, create).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The cipher of a stream file, by the key id in its header: `Ok(None)` when it is
+    /// sealed with a session key that was shredded.
+    fn stream_cipher(&self, key: &str) -> Result<Option<Aes256Gcm>, BlobError> {
+        let mut header = [0u8; 64];
+        let n = match std::fs::File::open(self.path(key)?) {
+            Ok(f) => {
+                use std::os::unix::fs::FileExt;
+                f.read_at(&mut header, 0).map_err(io)?
+            }
+            Err(_) => 0,
+        };
+        let named = n >= 28 && header[12..28].starts_with(SESSION_KEY_ID.as_bytes());
+        if named {
+            return match self.session_cipher(key, false)? {
+                // `None` inside: shredded.
+                Some(c) => Ok(c),
+                None => Err(BlobError::Tampered(key.to_string())),
+            };
+        }
+        Ok(Some(self.cipher.clone()))
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, BlobError> {
@@ -65,8 +151,11 @@ impl BlobStore for FsBlobStore {
         let path = self.path(key)?;
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut nonce);
-        let sealed = self
-            .cipher
+        let (cipher, prefix): (Aes256Gcm, &[u8]) = match self.session_cipher(key, true)? {
+            Some(Some(c)) => (c, SESSION_SEALED),
+            _ => (self.cipher.clone(), b""),
+        };
+        let sealed = cipher
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
@@ -81,6 +170,7 @@ impl BlobStore for FsBlobStore {
             std::fs::create_dir_all(dir).map_err(io)?;
             let tmp = path.with_extension(format!("tmp{}", rand::thread_rng().next_u32()));
             let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            f.write_all(prefix).map_err(io)?;
             f.write_all(&nonce).map_err(io)?;
             f.write_all(&sealed).map_err(io)?;
             f.sync_all().map_err(io)?;
@@ -97,11 +187,20 @@ impl BlobStore for FsBlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io(e)),
         };
+        let (cipher, data) = match data.strip_prefix(SESSION_SEALED) {
+            Some(rest) => match self.session_cipher(key, false)? {
+                Some(Some(c)) => (c, rest),
+                // Its session's data key was destroyed (crypto-shredded): gone.
+                Some(None) => return Ok(None),
+                None => return Err(BlobError::Tampered(key.to_string())),
+            },
+            None => (self.cipher.clone(), &data[..]),
+        };
         if data.len() < 12 + 16 {
             return Err(BlobError::Tampered(key.to_string()));
         }
         let (nonce, sealed) = data.split_at(12);
-        self.cipher
+        cipher
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
@@ -122,13 +221,21 @@ impl BlobStore for FsBlobStore {
     }
 
     fn create_stream(&self, key: &str) -> Result<Box<dyn StreamWriter>, BlobError> {
-        let w = ChunkWriter::create(&self.path(key)?, self.cipher.clone(), key, &self.key_id)
-            .map_err(io)?;
+        let (cipher, key_id) = match self.session_cipher(key, true)? {
+            Some(Some(c)) => (c, SESSION_KEY_ID),
+            _ => (self.cipher.clone(), self.key_id.as_str()),
+        };
+        let w = ChunkWriter::create(&self.path(key)?, cipher, key, key_id).map_err(io)?;
         Ok(Box::new(w))
     }
 
     fn open_stream(&self, key: &str) -> Result<Option<Box<dyn StreamReader>>, BlobError> {
-        match ChunkReader::open(&self.path(key)?, self.cipher.clone(), key) {
+        let cipher = match self.stream_cipher(key) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match ChunkReader::open(&self.path(key)?, cipher, key) {
             Ok(r) => Ok(r.map(|r| Box::new(r) as Box<dyn StreamReader>)),
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                 Err(BlobError::Tampered(key.to_string()))
@@ -138,7 +245,17 @@ impl BlobStore for FsBlobStore {
     }
 
     fn repair_stream(&self, key: &str) -> Result<Option<u64>, BlobError> {
-        repair(&self.path(key)?, &self.cipher, key).map_err(io)
+        let Some(cipher) = self.stream_cipher(key)? else {
+            return Ok(None);
+        };
+        repair(&self.path(key)?, &cipher, key).map_err(io)
+    }
+
+    fn shred(&self, session: &str) -> Result<bool, BlobError> {
+        match &self.keys {
+            Some(keys) => keys.shred(session),
+            None => Ok(false),
+        }
     }
 
     fn key_id(&self) -> String {

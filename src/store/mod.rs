@@ -9,6 +9,7 @@ mod blob_fs;
 mod blob_stream;
 mod desk;
 mod embedded;
+pub mod keys;
 mod questions;
 mod recordings;
 mod rows;
@@ -18,7 +19,7 @@ mod webhooks;
 
 pub use self::scylla::ScyllaStore;
 pub use activity::ActivityStore;
-pub use blob_fs::FsBlobStore;
+pub use blob_fs::{open_from_config as open_blobs, FsBlobStore};
 pub use desk::DeskStateStore;
 pub use embedded::EmbeddedStore;
 pub use questions::QuestionBankStore;

@@ -20,6 +20,12 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError>;
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
 
+    /// Destroys the data key of a session's files (crypto-shredding): whatever copy of them
+    /// remains no longer opens. `Ok(false)`: the session had no key of its own.
+    fn shred(&self, _session: &str) -> Result<bool, BlobError> {
+        Ok(false)
+    }
+
     /// A blob written while it is produced (a call recording): appends, and rewrites of bytes
     /// already written. Each `flush` makes what was written so far durable. Blocking I/O: call
     /// from a blocking-tolerant context (the recorder's own task).
