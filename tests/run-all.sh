@@ -92,6 +92,9 @@ else
   rust_skip=$(( $(count /tmp/vkyc-rust-tests.log ignored) - ran_ignored ))
 fi
 [ "$rust_rc" -ne 0 ] && [ "$rust_fail" -eq 0 ] && rust_fail=1
+# The fuzz_ property tests ran among them, each for a bounded number of cases.
+fuzz_pass=$(grep -cE 'PASS .*[:( ]fuzz_' /tmp/vkyc-rust-tests.log || true)
+fuzz_cases=${VKYC_FUZZ_CASES:-2000}
 
 [ -n "$tansu_pid" ] && kill "$tansu_pid" 2>/dev/null; tansu_pid=""
 
@@ -115,5 +118,6 @@ if [ "${PIPESTATUS[0]}" -eq 0 ]; then c_pass=1; c_fail=0; else c_pass=0; c_fail=
 pass=$((rust_pass + b_pass + l_pass + c_pass)); fail=$((rust_fail + b_fail + l_fail + c_fail))
 echo
 echo "rust: $rust_pass passed, $rust_fail failed, $rust_skip skipped; browser: $b_pass passed, $b_fail failed; load smoke: $l_pass passed, $l_fail failed; contract: $c_pass passed, $c_fail failed"
+echo "fuzz (among the rust tests): $fuzz_pass fuzz_ targets passed, $fuzz_cases cases each (the slow ones a tenth or a half; README: Fuzzing)"
 echo "total: $pass passed, $fail failed, $rust_skip skipped"
 [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
