@@ -5,7 +5,8 @@
 //! for each, the classes due ([`Session::due_for_purge`]: none under a legal hold); their
 //! files deleted first (captures, recordings' media, self-recorded video chunks), then the
 //! store's purge (rows deleted, personal fields overwritten, the classes marked, and
-//! `data.purged`, together), then an activity-log entry. A failure leaves the session for
+//! `data.purged`, together), then an activity-log entry; once every class of file is purged,
+//! the session's data key is destroyed as well. A failure leaves the session for
 //! the next run, which repeats only what is still due (deleting a file already gone is not
 //! an error). Then the events older than `retention.events`.
 
@@ -104,6 +105,19 @@ async fn purge(app: &AppState, s: &Session, classes: Vec<DataClass>) -> anyhow::
         at: Utc::now(),
     };
     app.store.append_activity(&app.activity_key, entry).await?;
+    // Every class of file gone: the session's data key goes too (crypto-shredding), so no
+    // copy of them (a backup, a disk) opens again.
+    let gone = |c: &DataClass| s.purged.contains(c) || classes.contains(c);
+    if [
+        DataClass::Captures,
+        DataClass::Recordings,
+        DataClass::SelfRecordVideos,
+    ]
+    .iter()
+    .all(gone)
+    {
+        app.blobs.shred(&s.id.simple().to_string())?;
+    }
     Ok(files)
 }
 
