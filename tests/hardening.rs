@@ -459,9 +459,15 @@ fn files_under(dir: &std::path::Path) -> usize {
 #[tokio::test]
 async fn expired_data_is_purged_and_a_held_session_is_kept() {
     let app = spawn_app_with(|f| {
-        let f = ["captures", "recordings", "self_record_videos", "personal_fields", "case_documents"]
-            .iter()
-            .fold(f, |f, k| f.merge((format!("retention.{k}"), "1s")));
+        let f = [
+            "captures",
+            "recordings",
+            "self_record_videos",
+            "personal_fields",
+            "case_documents",
+        ]
+        .iter()
+        .fold(f, |f, k| f.merge((format!("retention.{k}"), "1s")));
         f.merge(("retention.every_secs", 1))
     })
     .await;
@@ -517,11 +523,25 @@ async fn expired_data_is_purged_and_a_held_session_is_kept() {
     .await;
     assert_eq!(
         session["purged"],
-        json!(["captures", "recordings", "self_record_videos", "personal_fields", "case_documents"])
+        json!([
+            "captures",
+            "recordings",
+            "self_record_videos",
+            "personal_fields",
+            "case_documents"
+        ])
     );
-    let key_file = blobs.join("keys").join(format!("{}.json", simple(&purged.0)));
-    assert!(!key_file.exists(), "every file purged: the data key is shredded");
-    assert!(blobs.join("keys").join(format!("{}.json", simple(&held.0))).exists());
+    let key_file = blobs
+        .join("keys")
+        .join(format!("{}.json", simple(&purged.0)));
+    assert!(
+        !key_file.exists(),
+        "every file purged: the data key is shredded"
+    );
+    assert!(blobs
+        .join("keys")
+        .join(format!("{}.json", simple(&held.0)))
+        .exists());
     assert_eq!(session["applicant"]["name"], json!("[erased]"));
     assert_eq!(
         files_under(&dir_of(&purged.0)),

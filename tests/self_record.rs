@@ -489,3 +489,43 @@ async fn someone_elses_face_is_recorded_again_then_goes_to_a_live_agent_in_the_q
         ]
     );
 }
+
+/// Revocation at completion: the customer's link keeps working for
+/// `auth.customer_token_grace_secs` (their page shows the result), then is refused; the
+/// agent's token, issued before, still reads the session for the decision and the audit.
+#[tokio::test]
+async fn a_completed_sessions_customer_link_is_revoked_after_its_grace() {
+    let app = spawn_app_with(|f| {
+        f.merge(("inference.enabled", true))
+            .merge(("auth.customer_token_grace_secs", 10))
+    })
+    .await;
+    let sr = new_self_record(&app, "person_b_2.jpg").await;
+    let agent = app.api.token(&sr.id, "agent").await.unwrap().token;
+    let video: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let session = record_and_submit(&app, &sr, "person_b_1.jpg", &video).await;
+    assert_eq!(session["status"], "completed", "{session}");
+    let path = format!("/v1/sessions/{}", sr.id);
+    // Within the grace the customer's page still reads the result.
+    let (s, _) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("{path}/self-record"),
+        &sr.customer,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    // A generous grace, so a slow machine cannot spend it before the read above.
+    tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+    let (s, v) = call(&app, reqwest::Method::GET, &path, &sr.customer, None).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (401, Some("token_revoked")),
+        "{v}"
+    );
+    let (s, _) = call(&app, reqwest::Method::GET, &path, &agent, None).await;
+    assert_eq!(s, 200, "the agent's token stays for the decision");
+}
