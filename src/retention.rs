@@ -8,7 +8,8 @@
 //! `data.purged`, together), then an activity-log entry; once every class of file is purged,
 //! the session's data key is destroyed as well. A failure leaves the session for
 //! the next run, which repeats only what is still due (deleting a file already gone is not
-//! an error). Then the events older than `retention.events`.
+//! an error). Then the events older than `retention.events` that every reader of the log
+//! (the Kafka relay, the webhook fan-out) has taken.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,9 +145,22 @@ pub async fn sweep(app: &AppState, now: chrono::DateTime<Utc>) -> anyhow::Result
         }
     }
     if let Some(keep) = policy.events {
+        // Never an event a reader of the log has not taken yet.
+        let mut readers = vec![];
+        if app.config.events.backend == crate::config::EventsBackend::Kafka {
+            readers.push(crate::events::relay::CURSOR);
+        }
+        if app.config.webhooks.enabled {
+            readers.push(crate::webhooks::dispatcher::CURSOR);
+        }
+        let mut up_to = None;
+        for r in readers {
+            let at = app.store.relay_cursor(r).await?;
+            up_to = Some(up_to.map_or(at, |u: u64| u.min(at)));
+        }
         out.events = app
             .store
-            .purge_events_before(now - chrono::Duration::from_std(keep)?)
+            .purge_events_before(now - chrono::Duration::from_std(keep)?, up_to)
             .await?;
     }
     Ok(out)

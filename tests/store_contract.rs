@@ -229,6 +229,7 @@ contract!(
     question_banks_crud,
     activity_chains_append_in_order_per_session,
     retention_purges_classes_and_respects_a_hold,
+    event_purge_keeps_what_readers_have_not_taken,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1712,4 +1713,37 @@ async fn retention_purges_classes_and_respects_a_hold(b: Backend) {
         .unwrap()
         .purged
         .is_empty());
+}
+
+async fn event_purge_keeps_what_readers_have_not_taken(b: Backend) {
+    let store = &*b.store;
+    for _ in 0..4 {
+        store.create_session(&new_session(json!({}))).await.unwrap();
+    }
+    let settle = || tokio::time::sleep(std::time::Duration::from_millis(50));
+    settle().await;
+    let later = Utc::now() + chrono::Duration::hours(1);
+    let all = store.events_after(0, 100).await.unwrap();
+    assert!(all.len() >= 4, "{}", all.len());
+    // The readers took the first two: only those may go, however old the rest.
+    let up_to = all[1].seq;
+    store.purge_events_before(later, Some(up_to)).await.unwrap();
+    let left: Vec<u64> = store
+        .events_after(0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    for e in &all[2..] {
+        assert!(
+            left.contains(&e.seq),
+            "event {} was purged before it was read",
+            e.seq
+        );
+    }
+    // A reader that took nothing keeps everything.
+    let before = left.len();
+    store.purge_events_before(later, Some(0)).await.unwrap();
+    assert_eq!(store.events_after(0, 100).await.unwrap().len(), before);
 }

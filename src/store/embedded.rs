@@ -562,7 +562,11 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn purge_events_before(&self, before: chrono::DateTime<Utc>) -> Result<u64, StoreError> {
+    async fn purge_events_before(
+        &self,
+        before: chrono::DateTime<Utc>,
+        up_to: Option<u64>,
+    ) -> Result<u64, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(backend)?;
             let mut n = 0;
@@ -573,7 +577,7 @@ impl Store for EmbeddedStore {
                 for row in events.iter().map_err(backend)? {
                     let (k, v) = row.map_err(backend)?;
                     let e: EventEnvelope = rows::decode(v.value())?;
-                    if e.time >= before {
+                    if e.time >= before || up_to.is_some_and(|u| k.value() > u) {
                         break; // seq order is time order here
                     }
                     if Some(k.value()) != newest {

@@ -213,8 +213,14 @@ pub trait Store:
         classes: Vec<vkyc_domain::retention::DataClass>,
         files: u32,
     ) -> Result<Option<()>, StoreError>;
-    /// Deletes events that happened before `before` (never the newest one); returns how many.
-    async fn purge_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Deletes events that happened before `before` (never the newest one) and, with
+    /// `up_to`, only those at or before that seq (what every reader of the log — the Kafka
+    /// relay, the webhook fan-out — has taken); returns how many.
+    async fn purge_events_before(
+        &self,
+        before: DateTime<Utc>,
+        up_to: Option<u64>,
+    ) -> Result<u64, StoreError>;
 }
 
 /// The `data.purged` event of a purge.

@@ -1140,8 +1140,12 @@ impl Store for ScyllaStore {
         self.purge_one(id, classes, files).await
     }
 
-    async fn purge_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.purge_events(before).await
+    async fn purge_events_before(
+        &self,
+        before: DateTime<Utc>,
+        up_to: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        self.purge_events(before, up_to).await
     }
 
     async fn erase_session(&self, id: SessionId) -> Result<Option<Erased>, StoreError> {

@@ -129,10 +129,17 @@ impl ScyllaStore {
         Ok(Some(()))
     }
 
-    pub(super) async fn purge_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    pub(super) async fn purge_events(
+        &self,
+        before: DateTime<Utc>,
+        up_to: Option<u64>,
+    ) -> Result<u64, StoreError> {
         let st = &self.inner.st;
         let rt = &st.retention;
+        // Whole minute buckets before both the cutoff and the readers' position (a seq is
+        // time-ordered: the bucket of `up_to` may hold events not yet read, so it stays).
         let cutoff = before.timestamp_millis().div_euclid(MS_PER_BUCKET);
+        let cutoff = up_to.map_or(cutoff, |u| cutoff.min(super::bucket_of(u)));
         let days: Vec<(i64,)> = self.rows(&st.list_event_days, (EVENT_LOG,)).await?;
         let mut n = 0u64;
         for (day,) in days {
