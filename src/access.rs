@@ -55,11 +55,18 @@ fn app_state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
 /// token), else the console cookie of a signed-in staff member (which also checks the CSRF
 /// token of a change), else 401 `missing_credentials`.
 async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let caller = credentials(req).await?;
+    if let Caller::Participant(claims) = &caller {
+        not_revoked(app_state(req)?, claims).await?;
+    }
+    Ok(caller)
+}
+
+/// [`authenticate`] without a join token's revocation check (for a caller that reads the
+/// token's session anyway: [`SessionCaller`]).
+async fn credentials(req: &HttpRequest) -> Result<Caller, ApiError> {
     let state = app_state(req)?;
     if let Some(caller) = state.auth.bearer(req)? {
-        if let Caller::Participant(claims) = &caller {
-            not_revoked(state, claims).await?;
-        }
         return Ok(caller);
     }
     match crate::desk::console::staff(state, req).await? {
@@ -78,21 +85,26 @@ pub async fn not_revoked(
     claims: &crate::auth::JoinClaims,
 ) -> Result<(), ApiError> {
     match state.store.get_session(claims.sid).await {
-        Ok(Some(session))
-            if !session.admits_token(
-                claims.role,
-                chrono::Utc::now(),
-                std::time::Duration::from_secs(state.config.auth.customer_token_grace_secs),
-            ) =>
-        {
-            Err(ApiError::unauthorized(
-                "token_revoked",
-                "this session has ended; its link no longer works",
-            ))
-        }
-        Ok(_) => Ok(()),
+        Ok(Some(session)) => admits(state, claims, &session),
+        Ok(None) => Ok(()),
         Err(e) => Err(ApiError::internal("token_revocation", e)),
     }
+}
+
+/// [`not_revoked`] with the token's session at hand.
+fn admits(
+    state: &AppState,
+    claims: &crate::auth::JoinClaims,
+    session: &Session,
+) -> Result<(), ApiError> {
+    let grace = std::time::Duration::from_secs(state.config.auth.customer_token_grace_secs);
+    if session.admits_token(claims.role, chrono::Utc::now(), grace) {
+        return Ok(());
+    }
+    Err(ApiError::unauthorized(
+        "token_revoked",
+        "this session has ended; its link no longer works",
+    ))
 }
 
 impl FromRequest for Caller {
@@ -419,8 +431,23 @@ impl<R: RoleSet, B: FromRequest + 'static> FromRequest for SessionCaller<R, B> {
         Box::pin(async move {
             let id = id?;
             let body = body.await.map_err(Into::into)?;
-            let SessionAccess { caller, .. } = SessionAccess::<R>::admit(&req, id).await?;
-            let session = crate::api::load_session(app_state(&req)?, id).await?;
+            // The session is read once: for a token of this session, its revocation check
+            // uses it (the same answers, in the same order, as `SessionAccess` then a load).
+            let state = app_state(&req)?;
+            let caller = credentials(&req).await?;
+            let loaded = state
+                .store
+                .get_session(id)
+                .await
+                .map_err(|e| ApiError::internal("get_session", e))?;
+            if let Caller::Participant(claims) = &caller {
+                match &loaded {
+                    Some(s) if claims.sid == id => admits(state, claims, s)?,
+                    _ => not_revoked(state, claims).await?,
+                }
+            }
+            R::admit(&caller, id)?;
+            let session = loaded.ok_or_else(ApiError::session_not_found)?;
             R::admit_loaded(&caller, &session)?;
             Ok(Self {
                 caller,

@@ -66,6 +66,14 @@ pub fn actor(caller: &Caller) -> Actor {
     }
 }
 
+/// A value's wire name (a verdict, a data class), for an entry's target.
+pub fn wire_name(v: &impl Serialize) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// Appends one entry for `caller`'s `action` on `session` (from the request's client
 /// address); a failure is the request's failure.
 pub async fn record(

@@ -176,13 +176,8 @@ pub async fn verify_activity(config: &Config) -> anyhow::Result<crate::activity:
 /// `vkyc rotate-keys`: a new key-encryption key version in the keyring, and every session's
 /// data key rewrapped with it (the files are untouched). Returns (new KEK id, rewrapped).
 pub fn rotate_keys(config: &Config) -> anyhow::Result<(String, usize)> {
-    let data_dir = &config.storage.data_dir;
-    let kek_file = if config.storage.kek_file.is_empty() {
-        data_dir.join("kek.json")
-    } else {
-        config.storage.kek_file.clone().into()
-    };
-    let id = crate::store::keys::LocalKeyring::open_or_create(&kek_file)?.rotate()?;
+    let id = crate::store::keys::LocalKeyring::open_or_create(&crate::store::kek_path(config))?
+        .rotate()?;
     // Opened after the rotation: the new version is the keyring's current one.
     let blobs = crate::store::open_blobs(config)?;
     let n = blobs

@@ -431,7 +431,11 @@ async fn decide_step(
         )
         .await
         .map_err(case_error)?;
-    let what = format!("{} {}", step.as_str(), label(&b.verdict));
+    let what = format!(
+        "{} {}",
+        step.as_str(),
+        crate::activity::wire_name(&b.verdict)
+    );
     crate::activity::record(
         &state,
         &req,
@@ -442,14 +446,6 @@ async fn decide_step(
     )
     .await?;
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
-}
-
-/// A verdict's wire name, for the activity log.
-fn label(v: &impl serde::Serialize) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// The agent's decision on the case (a group is decided on its parent, for every applicant).
@@ -500,7 +496,7 @@ async fn decide(
         .decide(s.id, &s.workflow, b.verdict, notes, caller.principal())
         .await
         .map_err(case_error)?;
-    let what = Some(label(&b.verdict));
+    let what = Some(crate::activity::wire_name(&b.verdict));
     crate::activity::record(
         &state,
         &req,
@@ -539,7 +535,7 @@ async fn audit(
         )
         .await
         .map_err(case_error)?;
-    let what = Some(label(&b.verdict));
+    let what = Some(crate::activity::wire_name(&b.verdict));
     crate::activity::record(&state, &req, &caller, s.id, ActivityAction::Audited, what).await?;
     Ok(HttpResponse::Ok().json(case_document(&state, &case)))
 }

@@ -93,12 +93,7 @@ async fn purge(app: &AppState, s: &Session, classes: Vec<DataClass>) -> anyhow::
         target: Some(
             classes
                 .iter()
-                .map(|c| {
-                    serde_json::to_value(c)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default()
-                })
+                .map(crate::activity::wire_name)
                 .collect::<Vec<_>>()
                 .join(","),
         ),

@@ -8,6 +8,7 @@ use common::{spawn_app, spawn_app_with, API_KEY};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+/// `common::call` with the `Retry-After` header too.
 async fn send(
     app: &common::TestApp,
     method: reqwest::Method,
@@ -33,8 +34,7 @@ async fn send(
 }
 
 async fn get(app: &common::TestApp, path: &str, bearer: &str) -> (u16, Value) {
-    let (s, b, _) = send(app, reqwest::Method::GET, path, bearer, None).await;
-    (s, b)
+    common::call(app, reqwest::Method::GET, path, bearer, None).await
 }
 
 #[tokio::test]

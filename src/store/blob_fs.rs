@@ -45,16 +45,21 @@ pub fn open_from_config(config: &crate::config::Config) -> anyhow::Result<FsBlob
     } else {
         config.storage.blob_dir.clone().into()
     };
-    let kek_file = if config.storage.kek_file.is_empty() {
-        data_dir.join("kek.json")
-    } else {
-        config.storage.kek_file.clone().into()
-    };
+    let kek_file = kek_path(config);
     let keyring = super::keys::LocalKeyring::open_or_create(&kek_file)
         .map_err(|e| anyhow::anyhow!("storage.kek_file ({}): {e}", kek_file.display()))?;
     Ok(FsBlobStore::open(blob_dir, &blob_key)
         .map_err(|e| anyhow::anyhow!("storage.blob_key / blob_dir: {e}"))?
         .with_session_keys(std::sync::Arc::new(keyring)))
+}
+
+/// The keyring of key-encryption keys: `storage.kek_file`, default `<data_dir>/kek.json`.
+pub fn kek_path(config: &crate::config::Config) -> std::path::PathBuf {
+    if config.storage.kek_file.is_empty() {
+        config.storage.data_dir.join("kek.json")
+    } else {
+        config.storage.kek_file.clone().into()
+    }
 }
 
 impl FsBlobStore {

@@ -19,7 +19,7 @@ mod webhooks;
 
 pub use self::scylla::ScyllaStore;
 pub use activity::ActivityStore;
-pub use blob_fs::{open_from_config as open_blobs, FsBlobStore};
+pub use blob_fs::{kek_path, open_from_config as open_blobs, FsBlobStore};
 pub use desk::DeskStateStore;
 pub use embedded::EmbeddedStore;
 pub use questions::QuestionBankStore;
